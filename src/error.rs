@@ -1,0 +1,138 @@
+//! The library's one error type. Every variant carries what a user needs to
+//! find the problem (the file, the tensor, the model, the row) and its message
+//! says what to do next. Only the binary turns these into exit codes.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside artlens.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file is not an image we can decode (unknown format, corrupt, truncated, empty).
+    #[error("{path}: cannot decode image: {reason}")]
+    Decode { path: PathBuf, reason: String },
+
+    /// An image exceeds the decoder's safety limits.
+    #[error("{path}: image too large to decode safely: {reason}")]
+    ImageTooLarge { path: PathBuf, reason: String },
+
+    /// A checkpoint's config file is missing, unparsable, or describes another model.
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+
+    /// A weights file is missing, truncated or unreadable.
+    #[error("{path}: cannot load weights: {reason}")]
+    Weights { path: PathBuf, reason: String },
+
+    /// A tensor the model needs is absent from the checkpoint.
+    #[error("{path}: tensor `{tensor}` is missing (is this a {model} checkpoint?)")]
+    MissingTensor {
+        path: PathBuf,
+        tensor: String,
+        model: String,
+    },
+
+    /// A tensor has another shape than the config implies.
+    #[error("{path}: tensor `{tensor}` has shape {got:?}, expected {expected:?} from config.json")]
+    TensorShape {
+        path: PathBuf,
+        tensor: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+
+    /// The weights could neither be found locally nor downloaded.
+    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR`, or run without `--offline`.")]
+    WeightsUnavailable {
+        model: String,
+        repo: String,
+        reason: String,
+    },
+
+    /// An invalid user-supplied option value (image size, batch size, device...).
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Another artlens process holds the store's lock.
+    #[error("{path}: store in use by another artlens process; wait for it to finish or use another --store")]
+    StoreInUse { path: PathBuf },
+
+    /// The store was written by an incompatible artlens version.
+    #[error("{path}: store format version {found}, this artlens reads version {expected}; re-index into a new --store (or `artlens export` with the version that wrote it)")]
+    StoreFormat {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+
+    /// The store holds embeddings from other weights or preprocessing.
+    #[error("store {path} was built for {model} with other settings ({differences}); use another --store, or `artlens index --rebuild {model}` to discard and re-embed")]
+    FingerprintMismatch {
+        path: PathBuf,
+        model: String,
+        differences: String,
+    },
+
+    /// sled or on-disk store corruption.
+    #[error("{path}: store error: {reason}")]
+    Store { path: PathBuf, reason: String },
+
+    /// A metadata or ratings CSV row is invalid.
+    #[error("{path}: row {row}: {reason}")]
+    CsvRow {
+        path: PathBuf,
+        row: usize,
+        reason: String,
+    },
+
+    /// The ANN index files are missing, corrupt or stale.
+    #[error("{path}: ANN index: {reason}")]
+    Index { path: PathBuf, reason: String },
+
+    /// A query named something the store does not hold.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A tensor computation failed inside candle.
+    #[error("{context}: {source}")]
+    Candle {
+        context: String,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Adds context to candle errors, which otherwise say nothing about which
+/// model or stage they came from.
+pub trait CandleContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> CandleContext<T> for candle_core::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Candle {
+            context: what(),
+            source,
+        })
+    }
+}

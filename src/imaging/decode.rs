@@ -1,0 +1,618 @@
+//! Safe decoding of untrusted image files into the RGB image the reference
+//! pipelines see after PIL's `Image.open(path).convert("RGB")`.
+//!
+//! An art collection is untrusted input: files lie about their extension, are
+//! truncated, empty, enormous, or crafted to crash a decoder. Every file goes
+//! through the same gate: a file-size cap, content-based format detection,
+//! dimension and pixel-count limits checked *before* the pixel buffer is
+//! allocated, and a `catch_unwind` so that a decoder panic becomes an ordinary
+//! [`Error::Decode`] for that one file instead of taking down a whole batch.
+//!
+//! The one intended deviation from the references: EXIF orientation is
+//! applied (PIL's `Image.open` ignores it, so the references embed a sideways
+//! photo sideways). Search results that show an upright image but were
+//! computed on a rotated one would be confusing, and art is rarely rotated
+//! by accident, so we prefer the orientation the camera recorded.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use image::error::{ImageError, ImageFormatHint, UnsupportedErrorKind};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::error::{Error, Result};
+
+/// Limits that bound the memory and time one untrusted file can cost.
+///
+/// Dimensions are checked from the file's header before any pixel buffer is
+/// allocated, so an image that would exceed them costs almost nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest accepted width in pixels.
+    pub max_width: u32,
+    /// Largest accepted height in pixels.
+    pub max_height: u32,
+    /// Largest accepted `width * height`.
+    pub max_pixels: u64,
+    /// Largest accepted file size in bytes; the whole file is read into memory.
+    pub max_file_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    /// The defaults accept everything the reference pipelines would open:
+    ///
+    /// * `max_width`, `max_height`: 65,535, the largest side a JPEG header can
+    ///   declare. The pixel budget below is the real guard; this one only
+    ///   rejects absurd headers early.
+    /// * `max_pixels`: 178,956,970, twice PIL's `MAX_IMAGE_PIXELS`, the point
+    ///   at which PIL raises `DecompressionBombError` instead of warning. An
+    ///   image at this size needs about 540 MB as RGB (and up to 1.4 GB while
+    ///   decoding a 16-bit RGBA file), so a handful decoding in parallel still
+    ///   fits a desktop's memory.
+    /// * `max_file_bytes`: 512 MiB, far above any real photograph or scan at
+    ///   the pixel limit, and a bound on what a JPEG decoder (which reads the
+    ///   whole file first) can be made to buffer.
+    fn default() -> Self {
+        DecodeLimits {
+            max_width: 65_535,
+            max_height: 65_535,
+            max_pixels: 178_956_970,
+            max_file_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl DecodeLimits {
+    /// The largest pixel buffer a decoder may allocate: the pixel budget at 8
+    /// bytes per pixel (16-bit RGBA, the widest integer layout) plus room for
+    /// the decoders' own working buffers.
+    fn alloc_budget(&self) -> u64 {
+        self.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+    }
+}
+
+/// Reads and decodes the image file at `path` into RGB.
+///
+/// The format is detected from the content, never the extension. Errors name
+/// `path`: [`Error::Io`] when the file cannot be read, [`Error::ImageTooLarge`]
+/// when it exceeds `limits`, [`Error::Decode`] for anything else (empty,
+/// unrecognised, unsupported, corrupt or truncated, or a decoder panic).
+pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    check_file_size(len, path, limits)?;
+    // Read at most one byte past the limit, so a file that grows while we read
+    // it (a download in progress) cannot make us buffer more than the cap.
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    decode_bytes(&bytes, path, limits)
+}
+
+/// Decodes an image held in memory into RGB; `path_for_errors` only labels
+/// errors. See [`decode_file`] for the checks and the errors.
+pub fn decode_bytes(
+    bytes: &[u8],
+    path_for_errors: &Path,
+    limits: &DecodeLimits,
+) -> Result<RgbImage> {
+    let path = path_for_errors;
+    check_file_size(bytes.len() as u64, path, limits)?;
+    // Decoders are third-party code fed hostile input; a panic in one must
+    // stay this file's error. The closure only reads `bytes` and `limits`, so
+    // nothing observable is left half-updated when it unwinds.
+    match catch_unwind(AssertUnwindSafe(|| decode_unguarded(bytes, path, limits))) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::Decode {
+                path: path.to_path_buf(),
+                reason: format!("the decoder crashed on this file ({message})"),
+            })
+        }
+    }
+}
+
+fn check_file_size(len: u64, path: &Path, limits: &DecodeLimits) -> Result<()> {
+    if len == 0 {
+        return Err(Error::Decode {
+            path: path.to_path_buf(),
+            reason: "the file is empty (0 bytes)".to_string(),
+        });
+    }
+    if len > limits.max_file_bytes {
+        return Err(Error::ImageTooLarge {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is {len} bytes, above the limit of {} bytes",
+                limits.max_file_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    let decode_err = |reason: String| Error::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let too_large = |reason: String| Error::ImageTooLarge {
+        path: path.to_path_buf(),
+        reason,
+    };
+
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_err(format!("cannot read the file header: {e}")))?;
+    if reader.format().is_none() {
+        return Err(decode_err(unrecognised_format_reason(bytes)));
+    }
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.alloc_budget());
+    reader.limits(image_limits);
+
+    let mut decoder = match reader.into_decoder() {
+        Ok(decoder) => decoder,
+        // Some decoders enforce the dimension limits while reading the header
+        // and say only "Image size exceeds limit"; probe the header again
+        // without them so the message can name the dimensions.
+        Err(ImageError::Limits(e)) => {
+            return Err(match probe_dimensions(bytes) {
+                Some((width, height)) => too_large(dimensions_reason(width, height, limits)),
+                None => map_image_error(ImageError::Limits(e), path, limits),
+            });
+        }
+        Err(e) => return Err(map_image_error(e, path, limits)),
+    };
+
+    // `into_decoder` does not enforce the limits on the output buffer, so
+    // check the header's dimensions ourselves before anything is allocated.
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
+        return Err(too_large(dimensions_reason(width, height, limits)));
+    }
+    let total_bytes = decoder.total_bytes();
+    if total_bytes > limits.alloc_budget() {
+        return Err(too_large(format!(
+            "{width}×{height} pixels of {:?} need {total_bytes} bytes, above the budget of {} bytes",
+            decoder.color_type(),
+            limits.alloc_budget()
+        )));
+    }
+
+    // The orientation must be read before `from_decoder` consumes the decoder.
+    // A malformed EXIF block is not worth rejecting an image PIL would open
+    // (PIL never looks at it), so it falls back to no transform.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, path, limits))?;
+    image.apply_orientation(orientation);
+    Ok(to_rgb_like_pil(image))
+}
+
+fn dimensions_reason(width: u32, height: u32, limits: &DecodeLimits) -> String {
+    format!(
+        "{width}×{height} pixels exceeds the limits ({}×{} and {} pixels in all)",
+        limits.max_width, limits.max_height, limits.max_pixels
+    )
+}
+
+/// Reads only the header's dimensions, with no dimension limits but the
+/// default allocation cap, for error messages.
+fn probe_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    reader.limits(image::Limits::default());
+    reader.into_dimensions().ok()
+}
+
+/// Converts to 8-bit RGB with the arithmetic of PIL's `convert("RGB")` on the
+/// mode PIL would have opened the file in.
+///
+/// * Grey is replicated into the three channels; alpha is dropped, never
+///   composited over a background (`convert("RGB")` discards it).
+/// * Palette images arrive already expanded to RGB(A) by the PNG and GIF
+///   decoders, which matches PIL converting `P` through its palette.
+/// * 16-bit grey: PIL opens it as mode `I;16` and its `I;16 → RGB` conversion
+///   saturates (`min(v, 255)`), it does not scale. We do the same.
+/// * 16-bit grey+alpha, RGB and RGBA: PIL's PNG plugin unpacks them to 8 bits
+///   by keeping the high byte (`LA;16B`, `RGB;16B`, `RGBA;16B`), so we take
+///   `v >> 8`. PIL's TIFF plugin does the same for the layouts it supports.
+/// * Float images (TIFF only) use `image`'s clamped rounding; PIL opens those
+///   in other modes, a possible deviation for a format no art scan uses.
+fn to_rgb_like_pil(image: DynamicImage) -> RgbImage {
+    let (width, height) = (image.width(), image.height());
+    let from_fn = |data: Vec<u8>| {
+        // The mapped buffers hold exactly width*height*3 bytes, so this
+        // fallback is unreachable; it keeps the conversion panic-free.
+        RgbImage::from_raw(width, height, data).unwrap_or_else(|| RgbImage::new(0, 0))
+    };
+    match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        DynamicImage::ImageRgba8(rgba) => from_fn(
+            rgba.as_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+        ),
+        DynamicImage::ImageLuma8(luma) => {
+            from_fn(luma.as_raw().iter().flat_map(|&v| [v, v, v]).collect())
+        }
+        DynamicImage::ImageLumaA8(la) => from_fn(
+            la.as_raw()
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0]])
+                .collect(),
+        ),
+        DynamicImage::ImageLuma16(luma) => from_fn(
+            luma.as_raw()
+                .iter()
+                .flat_map(|&v| {
+                    let v = v.min(255) as u8;
+                    [v, v, v]
+                })
+                .collect(),
+        ),
+        DynamicImage::ImageLumaA16(la) => from_fn(
+            la.as_raw()
+                .chunks_exact(2)
+                .flat_map(|p| {
+                    let v = (p[0] >> 8) as u8;
+                    [v, v, v]
+                })
+                .collect(),
+        ),
+        DynamicImage::ImageRgb16(rgb) => {
+            from_fn(rgb.as_raw().iter().map(|&v| (v >> 8) as u8).collect())
+        }
+        DynamicImage::ImageRgba16(rgba) => from_fn(
+            rgba.as_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
+                .collect(),
+        ),
+        other => other.to_rgb8(),
+    }
+}
+
+/// Says why a file's first bytes matched no enabled decoder, naming the
+/// HEIF family (AVIF, HEIC) explicitly because users meet those most.
+fn unrecognised_format_reason(bytes: &[u8]) -> String {
+    // ISO-BMFF files (AVIF, HEIC) start with a box size and `ftyp`, then the
+    // major brand.
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        let brand = &bytes[8..12];
+        if brand == b"avif" || brand == b"avis" {
+            return unsupported_format_reason("AVIF");
+        }
+        if [
+            b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
+        ]
+        .iter()
+        .any(|b| brand == *b)
+        {
+            return unsupported_format_reason("HEIC/HEIF");
+        }
+    }
+    "not a recognised image format (supported: PNG, JPEG, WebP, GIF, BMP, TIFF)".to_string()
+}
+
+fn unsupported_format_reason(name: &str) -> String {
+    format!(
+        "{name} images are not supported; convert the file to PNG or JPEG \
+         (supported: PNG, JPEG, WebP, GIF, BMP, TIFF)"
+    )
+}
+
+/// Turns an `image` error into ours: limit violations become
+/// [`Error::ImageTooLarge`], everything else [`Error::Decode`].
+fn map_image_error(err: ImageError, path: &Path, limits: &DecodeLimits) -> Error {
+    let path = path.to_path_buf();
+    match err {
+        ImageError::Limits(e) => Error::ImageTooLarge {
+            path,
+            reason: format!(
+                "{e} (limits: {}×{}, {} pixels)",
+                limits.max_width, limits.max_height, limits.max_pixels
+            ),
+        },
+        ImageError::Unsupported(e) => {
+            let reason = match e.kind() {
+                UnsupportedErrorKind::Format(ImageFormatHint::Exact(ImageFormat::Avif)) => {
+                    unsupported_format_reason("AVIF")
+                }
+                UnsupportedErrorKind::Format(ImageFormatHint::Exact(format)) => {
+                    unsupported_format_reason(&format!("{format:?}"))
+                }
+                _ => format!("uses a feature the decoder does not support: {e}"),
+            };
+            Error::Decode { path, reason }
+        }
+        ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::Decode {
+            path,
+            reason: format!("the file is truncated ({e})"),
+        },
+        other => Error::Decode {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::codecs::png::PngEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+    use std::path::PathBuf;
+
+    fn png_bytes(data: &[u8], width: u32, height: u32, color: ExtendedColorType) -> Vec<u8> {
+        let mut out = Vec::new();
+        PngEncoder::new(&mut out)
+            .write_image(data, width, height, color)
+            .expect("encoding a test PNG");
+        out
+    }
+
+    fn label() -> PathBuf {
+        PathBuf::from("collection/odd file.png")
+    }
+
+    fn decode(bytes: &[u8]) -> Result<RgbImage> {
+        decode_bytes(bytes, &label(), &DecodeLimits::default())
+    }
+
+    fn assert_decode_error(result: Result<RgbImage>, needle: &str) {
+        match result {
+            Err(err @ Error::Decode { .. }) => {
+                let msg = err.to_string();
+                assert!(msg.contains("collection/odd file.png"), "{msg}");
+                assert!(msg.contains(needle), "`{msg}` should mention `{needle}`");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_a_decode_error_naming_the_path() {
+        assert_decode_error(decode(&[]), "empty");
+    }
+
+    #[test]
+    fn empty_file_on_disk_is_a_decode_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("empty.jpg");
+        std::fs::write(&path, b"").expect("write");
+        let err = decode_file(&path, &DecodeLimits::default()).expect_err("must fail");
+        assert!(matches!(err, Error::Decode { .. }));
+        assert!(err.to_string().contains("empty.jpg"));
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error_naming_the_path() {
+        let err = decode_file(
+            Path::new("/nonexistent/dir/x.png"),
+            &DecodeLimits::default(),
+        )
+        .expect_err("must fail");
+        assert!(matches!(err, Error::Io { .. }));
+        assert!(err.to_string().contains("/nonexistent/dir/x.png"));
+    }
+
+    #[test]
+    fn text_file_is_not_an_image() {
+        assert_decode_error(
+            decode(b"hello, this is not an image at all"),
+            "not a recognised",
+        );
+    }
+
+    #[test]
+    fn heic_and_avif_are_reported_as_unsupported() {
+        let mut heic = vec![0, 0, 0, 24];
+        heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+        assert_decode_error(decode(&heic), "HEIC/HEIF images are not supported");
+        let mut avif = vec![0, 0, 0, 28];
+        avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+        assert_decode_error(decode(&avif), "AVIF images are not supported");
+    }
+
+    #[test]
+    fn truncated_png_is_a_decode_error() {
+        let data: Vec<u8> = (0..64 * 64 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let png = png_bytes(&data, 64, 64, ExtendedColorType::Rgb8);
+        let truncated = &png[..png.len() / 2];
+        match decode(truncated) {
+            Err(err @ Error::Decode { .. }) => {
+                assert!(err.to_string().contains("collection/odd file.png"));
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_extension_does_not_decide_the_format() {
+        let png = png_bytes(&[1, 2, 3, 4, 5, 6], 2, 1, ExtendedColorType::Rgb8);
+        let img = decode_bytes(&png, Path::new("photo.jpg"), &DecodeLimits::default())
+            .expect("a PNG named .jpg decodes");
+        assert_eq!(img.as_raw(), &[1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn images_over_the_limits_are_rejected_before_decoding() {
+        let png = png_bytes(&vec![0; 40 * 30 * 3], 40, 30, ExtendedColorType::Rgb8);
+        let cases = [
+            DecodeLimits {
+                max_width: 39,
+                ..DecodeLimits::default()
+            },
+            DecodeLimits {
+                max_height: 29,
+                ..DecodeLimits::default()
+            },
+            DecodeLimits {
+                max_pixels: 40 * 30 - 1,
+                ..DecodeLimits::default()
+            },
+        ];
+        for limits in cases {
+            match decode_bytes(&png, &label(), &limits) {
+                Err(err @ Error::ImageTooLarge { .. }) => {
+                    let msg = err.to_string();
+                    assert!(msg.contains("collection/odd file.png"), "{msg}");
+                    assert!(msg.contains("40×30"), "{msg}");
+                }
+                other => panic!("expected ImageTooLarge for {limits:?}, got {other:?}"),
+            }
+        }
+        let small_file = DecodeLimits {
+            max_file_bytes: 10,
+            ..DecodeLimits::default()
+        };
+        assert!(matches!(
+            decode_bytes(&png, &label(), &small_file),
+            Err(Error::ImageTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn grey_is_replicated() {
+        let png = png_bytes(&[0, 128, 255], 3, 1, ExtendedColorType::L8);
+        let img = decode(&png).expect("decodes");
+        assert_eq!(img.as_raw(), &[0, 0, 0, 128, 128, 128, 255, 255, 255]);
+    }
+
+    #[test]
+    fn alpha_is_dropped_not_composited() {
+        let png = png_bytes(&[10, 0, 200, 0, 255, 255], 3, 1, ExtendedColorType::La8);
+        let img = decode(&png).expect("decodes");
+        assert_eq!(img.as_raw(), &[10, 10, 10, 200, 200, 200, 255, 255, 255]);
+
+        let png = png_bytes(
+            &[10, 20, 30, 0, 40, 50, 60, 128],
+            2,
+            1,
+            ExtendedColorType::Rgba8,
+        );
+        let img = decode(&png).expect("decodes");
+        assert_eq!(img.as_raw(), &[10, 20, 30, 40, 50, 60]);
+    }
+
+    #[test]
+    fn sixteen_bit_conversions_follow_pil() {
+        // `ImageEncoder` takes 16-bit samples in native byte order and writes
+        // them big-endian as PNG requires.
+        fn ne(values: &[u16]) -> Vec<u8> {
+            values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+        }
+        // Grey: PIL's I;16 -> RGB saturates at 255.
+        let png = png_bytes(
+            &ne(&[0, 100, 255, 256, 65535]),
+            5,
+            1,
+            ExtendedColorType::L16,
+        );
+        let img = decode(&png).expect("decodes");
+        let red: Vec<u8> = img.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(red, [0, 100, 255, 255, 255]);
+        // RGB: PIL keeps the high byte.
+        let png = png_bytes(
+            &ne(&[0x12ff, 0x3400, 0xffff]),
+            1,
+            1,
+            ExtendedColorType::Rgb16,
+        );
+        assert_eq!(decode(&png).expect("decodes").as_raw(), &[0x12, 0x34, 0xff]);
+        let png = png_bytes(
+            &ne(&[0x12ff, 0x3400, 0xffff, 0x0101]),
+            1,
+            1,
+            ExtendedColorType::Rgba16,
+        );
+        assert_eq!(decode(&png).expect("decodes").as_raw(), &[0x12, 0x34, 0xff]);
+        let png = png_bytes(&ne(&[0xab12, 0x0001]), 1, 1, ExtendedColorType::La16);
+        assert_eq!(decode(&png).expect("decodes").as_raw(), &[0xab, 0xab, 0xab]);
+    }
+
+    /// A minimal little-endian EXIF/TIFF block holding one Orientation entry.
+    fn exif_with_orientation(orientation: u16) -> Vec<u8> {
+        let mut exif = b"II*\0".to_vec();
+        exif.extend_from_slice(&8u32.to_le_bytes()); // first IFD offset
+        exif.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        exif.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        exif.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        exif.extend_from_slice(&1u32.to_le_bytes()); // count
+        exif.extend_from_slice(&orientation.to_le_bytes());
+        exif.extend_from_slice(&[0, 0]); // value padding
+        exif.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        exif
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // A 2x1 image: red, then blue. Orientation 6 means "rotate 90° clockwise
+        // to display", giving a 1x2 image with red on top.
+        let mut out = Vec::new();
+        let mut encoder = PngEncoder::new(&mut out);
+        encoder
+            .set_exif_metadata(exif_with_orientation(6))
+            .expect("PNG supports EXIF");
+        encoder
+            .write_image(&[255, 0, 0, 0, 0, 255], 2, 1, ExtendedColorType::Rgb8)
+            .expect("encodes");
+        let img = decode(&out).expect("decodes");
+        assert_eq!(img.dimensions(), (1, 2));
+        assert_eq!(img.as_raw(), &[255, 0, 0, 0, 0, 255]);
+
+        // Orientation 3 (rotate 180°) keeps the size and swaps the pixels.
+        let mut out = Vec::new();
+        let mut encoder = PngEncoder::new(&mut out);
+        encoder
+            .set_exif_metadata(exif_with_orientation(3))
+            .expect("PNG supports EXIF");
+        encoder
+            .write_image(&[255, 0, 0, 0, 0, 255], 2, 1, ExtendedColorType::Rgb8)
+            .expect("encodes");
+        let img = decode(&out).expect("decodes");
+        assert_eq!(img.as_raw(), &[0, 0, 255, 255, 0, 0]);
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_to_jpeg() {
+        use image::codecs::jpeg::JpegEncoder;
+        // A 16x8 JPEG, left half black and right half white, tagged "rotate
+        // 90° clockwise": upright it is 8x16 with black on top.
+        let mut data = Vec::new();
+        for _y in 0..8 {
+            for x in 0..16 {
+                let v = if x < 8 { 0 } else { 255 };
+                data.extend_from_slice(&[v, v, v]);
+            }
+        }
+        let mut out = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut out, 95);
+        encoder
+            .set_exif_metadata(exif_with_orientation(6))
+            .expect("JPEG supports EXIF");
+        encoder
+            .write_image(&data, 16, 8, ExtendedColorType::Rgb8)
+            .expect("encodes");
+        let img = decode(&out).expect("decodes");
+        assert_eq!(img.dimensions(), (8, 16));
+        assert!(img.get_pixel(4, 2).0[0] < 40, "top should be dark");
+        assert!(img.get_pixel(4, 13).0[0] > 215, "bottom should be light");
+    }
+}

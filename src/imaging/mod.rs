@@ -1,0 +1,52 @@
+//! Image input: safe decoding of untrusted files (limits, EXIF orientation,
+//! conversion to RGB the way PIL's `convert("RGB")` does), a bit-exact port of
+//! Pillow's resampling filters, and the per-checkpoint transforms (resize,
+//! crop, rescale, normalise) that turn an image into a model's input tensor.
+//!
+//! The transforms are described by data ([`Preprocess`]) read from the
+//! checkpoint's own files, never hard-coded, because preprocessing is part of
+//! an embedding's identity: it goes into the model fingerprint.
+
+mod decode;
+mod resample;
+mod transform;
+
+pub use decode::{decode_file, decode_bytes, DecodeLimits};
+pub use resample::{resize_rgb8, ResizeFilter};
+
+use serde::{Deserialize, Serialize};
+
+/// How an image is resized and cropped before normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Geometry {
+    /// transformers' `ViTImageProcessor`: resize to exactly `width`×`height`,
+    /// ignoring the aspect ratio. No crop.
+    Squash { width: u32, height: u32 },
+    /// timm's eval transform: resize the shorter side to `resize_to`
+    /// (`floor(crop / crop_pct)`), the longer side `int(resize_to * long / short)`,
+    /// then center-crop `crop`×`crop` (offsets rounded half-to-even).
+    ShortSideCenterCrop { resize_to: u32, crop: u32 },
+}
+
+/// A complete, serialisable preprocessing recipe: geometry, resampling
+/// filter, rescale factor and per-channel mean/std.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    pub geometry: Geometry,
+    pub filter: ResizeFilter,
+    /// Multiplies the u8 values (1/255 for both references).
+    pub rescale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// The (height, width) of the tensor this recipe produces.
+    pub fn output_size(&self) -> (usize, usize) {
+        match self.geometry {
+            Geometry::Squash { width, height } => (height as usize, width as usize),
+            Geometry::ShortSideCenterCrop { crop, .. } => (crop as usize, crop as usize),
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Applies a [`Preprocess`] recipe: resize (and for timm, center-crop) an RGB
+//! image, then rescale and normalise it into the `[3, H, W]` `f32` tensor a
+//! backbone takes, reproducing the reference pipelines to the bit.
+//!
+//! The references differ only in geometry:
+//!
+//! * transformers' `ViTImageProcessor` (DINO) squashes the image to exactly
+//!   224×224 ([`Geometry::Squash`]);
+//! * timm's eval transform (DINOv2) resizes the shorter side with
+//!   torchvision's `Resize(int)` and then applies torchvision's `CenterCrop`
+//!   ([`Geometry::ShortSideCenterCrop`]).
+//!
+//! Both resize with PIL, which [`resize_rgb8`] ports exactly, and both then
+//! compute, per value, `((v * rescale) - mean[c]) / std[c]`:
+//!
+//! * transformers rescales in `f64` (`image.astype(float64) * scale`), casts
+//!   to `f32`, then normalises in `f32` with mean and std cast to `f32`;
+//! * torchvision's `ToTensor` divides by 255 in `f32`, then `Normalize`
+//!   subtracts and divides in `f32`.
+//!
+//! For a scale of 1/255 the two rescales agree on every one of the 256 input
+//! values (a unit test checks it), so one formula serves both: rescale in
+//! `f64`, cast, normalise in `f32`. Because the input is `u8`, each channel's
+//! whole arithmetic is a 256-entry table computed once per call.
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use super::resample::resize_rgb8;
+use super::{Geometry, Preprocess};
+
+impl Preprocess {
+    /// Turns an RGB image into this recipe's input tensor, `[3, H, W]` in
+    /// channel-major order, `H`×`W` = [`Preprocess::output_size`].
+    pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
+        let (h, w) = self.output_size();
+        let mut out = vec![0f32; 3 * h * w];
+        self.apply_into(img, &mut out);
+        out
+    }
+
+    /// Like [`Preprocess::apply`], writing into `out` (one image's slot of a
+    /// batch buffer).
+    ///
+    /// # Panics
+    ///
+    /// If `out.len()` is not `3 * H * W`: that is a bug in the caller's batch
+    /// layout, not a property of the input image.
+    pub fn apply_into(&self, img: &RgbImage, out: &mut [f32]) {
+        let (h, w) = self.output_size();
+        assert_eq!(
+            out.len(),
+            3 * h * w,
+            "output buffer must hold 3×{h}×{w} values"
+        );
+        let pixels = self.geometry_rgb8(img);
+        let lut = self.normalisation_table();
+        let plane = h * w;
+        let (r, rest) = out.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        for (i, p) in pixels.as_raw().chunks_exact(3).enumerate() {
+            r[i] = lut[0][usize::from(p[0])];
+            g[i] = lut[1][usize::from(p[1])];
+            b[i] = lut[2][usize::from(p[2])];
+        }
+    }
+
+    /// Preprocesses a batch in parallel into one `[N, 3, H, W]` buffer.
+    pub fn apply_batch(&self, imgs: &[RgbImage]) -> Vec<f32> {
+        let (h, w) = self.output_size();
+        let per_image = 3 * h * w;
+        let mut out = vec![0f32; per_image * imgs.len()];
+        if per_image == 0 {
+            return out;
+        }
+        out.par_chunks_mut(per_image)
+            .zip(imgs.par_iter())
+            .for_each(|(slot, img)| self.apply_into(img, slot));
+        out
+    }
+
+    /// The geometric half of the recipe: the resized (and cropped) `u8` image,
+    /// before any arithmetic on values. Useful for thumbnails that show
+    /// exactly what the model saw.
+    pub fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
+        match self.geometry {
+            Geometry::Squash { width, height } => resize_rgb8(img, width, height, self.filter),
+            Geometry::ShortSideCenterCrop { resize_to, crop } => {
+                let (w, h) = short_side_size(img.width(), img.height(), resize_to);
+                let resized = resize_rgb8(img, w, h, self.filter);
+                center_crop(&resized, crop, crop)
+            }
+        }
+    }
+
+    /// `table[c][v]` is the final value for channel `c` and input byte `v`.
+    fn normalisation_table(&self) -> [[f32; 256]; 3] {
+        let scale = rescale_as_f64(self.rescale);
+        let mut table = [[0f32; 256]; 3];
+        for (c, row) in table.iter_mut().enumerate() {
+            for (v, slot) in row.iter_mut().enumerate() {
+                let x = (v as f64 * scale) as f32;
+                *slot = (x - self.mean[c]) / self.std[c];
+            }
+        }
+        table
+    }
+}
+
+/// Recovers the `f64` rescale factor the references multiply by.
+///
+/// Configs store `rescale_factor` as `0.00392156862745098`, which Python reads
+/// as the `f64` nearest 1/255; our recipe holds it as `f32`, and widening that
+/// `f32` gives a slightly different `f64` that can round some products the
+/// other way. When the `f32` is the rounding of `1/n` for an integer `n` (the
+/// only factors in use), return `1/n` computed in `f64`.
+fn rescale_as_f64(rescale: f32) -> f64 {
+    if rescale.is_finite() && rescale > 0.0 {
+        let n = (1.0 / f64::from(rescale)).round();
+        if (1.0..=16_777_216.0).contains(&n) && (1.0 / n) as f32 == rescale {
+            return 1.0 / n;
+        }
+    }
+    f64::from(rescale)
+}
+
+/// torchvision's `Resize(int)` output size (`_compute_resized_output_size`):
+/// the shorter side becomes `resize_to`, the longer `int(resize_to * long /
+/// short)` (Python true division, then truncation). Returns `(width, height)`.
+///
+/// An image whose shorter side already equals `resize_to` keeps its size, so
+/// [`resize_rgb8`] returns it untouched, as torchvision does.
+fn short_side_size(width: u32, height: u32, resize_to: u32) -> (u32, u32) {
+    let (short, long) = if width <= height {
+        (width, height)
+    } else {
+        (height, width)
+    };
+    if short == 0 {
+        // Python would divide by zero; decoders never produce an empty image,
+        // and the crop below pads this to black instead of panicking.
+        return (0, 0);
+    }
+    // The product is exact in u64 and the division is one correctly rounded
+    // IEEE operation, as in Python.
+    let new_long = ((u64::from(resize_to) * u64::from(long)) as f64 / f64::from(short)) as u32;
+    if width <= height {
+        (resize_to, new_long)
+    } else {
+        (new_long, resize_to)
+    }
+}
+
+/// Python 3's `int(round(x / 2.0))` for a non-negative integer `x`: halves go
+/// to the even neighbour (`round(0.5) == 0`, `round(1.5) == 2`).
+fn half_round_even_half(x: u32) -> u32 {
+    let q = x / 2;
+    if x % 2 == 1 && q % 2 == 1 {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// torchvision's `CenterCrop` on a PIL image: when the crop is larger than
+/// the image it first pads with zeros (left/top get `(crop - size) // 2`, the
+/// rest goes right/bottom); then it crops at `top = int(round((h - crop) /
+/// 2.0))`, `left` likewise.
+fn center_crop(img: &RgbImage, crop_w: u32, crop_h: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    // Offsets of the crop window in the original image's coordinates; a
+    // negative offset means zero padding before the first row or column.
+    let offset = |size: u32, crop: u32| -> i64 {
+        if crop > size {
+            let pad_before = (crop - size) / 2;
+            -i64::from(pad_before)
+        } else {
+            i64::from(half_round_even_half(size - crop))
+        }
+    };
+    let left = offset(w, crop_w);
+    let top = offset(h, crop_h);
+    if left == 0 && top == 0 && (w, h) == (crop_w, crop_h) {
+        return img.clone();
+    }
+    let mut out = RgbImage::new(crop_w, crop_h);
+    let src = img.as_raw();
+    let stride = w as usize * 3;
+    // The columns of the window that fall inside the image; the rest stays zero.
+    let x0 = (-left).max(0) as usize;
+    let x1 = (i64::from(w) - left).clamp(0, i64::from(crop_w)) as usize;
+    for (y, row) in out.chunks_exact_mut(crop_w as usize * 3).enumerate() {
+        let sy = y as i64 + top;
+        if sy < 0 || sy >= i64::from(h) || x0 >= x1 {
+            continue;
+        }
+        let sx0 = (x0 as i64 + left) as usize;
+        let start = sy as usize * stride + sx0 * 3;
+        let len = (x1 - x0) * 3;
+        row[x0 * 3..x0 * 3 + len].copy_from_slice(&src[start..start + len]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::ResizeFilter;
+
+    const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+    const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+    fn ramp(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        })
+    }
+
+    fn recipe(geometry: Geometry) -> Preprocess {
+        Preprocess {
+            geometry,
+            filter: ResizeFilter::Bicubic,
+            rescale: 1.0 / 255.0,
+            mean: MEAN,
+            std: STD,
+        }
+    }
+
+    #[test]
+    fn round_half_to_even_like_python() {
+        // (x, int(round(x / 2.0))) from Python 3.
+        for (x, want) in [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 2),
+            (7, 4),
+            (9, 4),
+            (11, 6),
+        ] {
+            assert_eq!(half_round_even_half(x), want, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn short_side_size_truncates_like_torchvision() {
+        assert_eq!(short_side_size(4000, 6000, 518), (518, 777));
+        assert_eq!(short_side_size(6000, 4000, 518), (777, 518));
+        // 518 * 1000 / 333 = 1555.555... -> 1555.
+        assert_eq!(short_side_size(333, 1000, 518), (518, 1555));
+        assert_eq!(short_side_size(518, 700, 518), (518, 700));
+        assert_eq!(short_side_size(300, 300, 518), (518, 518));
+    }
+
+    #[test]
+    fn center_crop_offsets_round_half_to_even() {
+        // Height 5 -> crop 2: (5 - 2) / 2 = 1.5 rounds to 2; width 4 -> 2: 1.
+        let img = ramp(4, 5);
+        let out = center_crop(&img, 2, 2);
+        assert_eq!(out.get_pixel(0, 0).0, [1, 2, 3]);
+        // Height 3 -> crop 2: 0.5 rounds to 0.
+        let img = ramp(2, 3);
+        let out = center_crop(&img, 2, 2);
+        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(1, 1).0, [1, 1, 2]);
+        // Height 7 -> crop 2: 2.5 rounds to 2.
+        let img = ramp(2, 7);
+        assert_eq!(center_crop(&img, 2, 2).get_pixel(0, 0).0[1], 2);
+    }
+
+    #[test]
+    fn center_crop_pads_small_images_with_zeros() {
+        // A 1x1 white pixel cropped to 4x3: padding left (4-1)//2 = 1, top
+        // (3-1)//2 = 1, so the pixel lands at (1, 1).
+        let img = RgbImage::from_pixel(1, 1, image::Rgb([255, 255, 255]));
+        let out = center_crop(&img, 4, 3);
+        for (x, y, p) in out.enumerate_pixels() {
+            let want = if (x, y) == (1, 1) { 255 } else { 0 };
+            assert_eq!(p.0, [want; 3], "({x}, {y})");
+        }
+        // Padding in one dimension and cropping in the other: width 2 -> 4
+        // pads one column each side; height 6 -> 3 crops from round(1.5) = 2.
+        let img = ramp(2, 6);
+        let out = center_crop(&img, 4, 3);
+        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(1, 0).0, [0, 2, 2]);
+        assert_eq!(out.get_pixel(2, 2).0, [1, 4, 5]);
+        assert_eq!(out.get_pixel(3, 2).0, [0, 0, 0]);
+    }
+
+    #[test]
+    fn rescale_in_f64_equals_torchvision_f32_division() {
+        let scale = rescale_as_f64(1.0 / 255.0);
+        assert_eq!(scale, 1.0 / 255.0);
+        for v in 0..=255u8 {
+            let transformers = (f64::from(v) * scale) as f32;
+            let torchvision = f32::from(v) / 255.0;
+            assert_eq!(transformers.to_bits(), torchvision.to_bits(), "v = {v}");
+        }
+        // A factor that is not 1/n is used as given.
+        assert_eq!(rescale_as_f64(0.3), f64::from(0.3f32));
+    }
+
+    #[test]
+    fn normalisation_order_is_rescale_subtract_divide() {
+        let p = recipe(Geometry::Squash {
+            width: 1,
+            height: 1,
+        });
+        let img = RgbImage::from_pixel(1, 1, image::Rgb([0, 128, 255]));
+        let out = p.apply(&img);
+        let want: Vec<f32> = [0u8, 128, 255]
+            .iter()
+            .enumerate()
+            .map(|(c, &v)| ((f32::from(v) / 255.0) - MEAN[c]) / STD[c])
+            .collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn output_is_channel_major() {
+        let p = recipe(Geometry::Squash {
+            width: 3,
+            height: 2,
+        });
+        let img = ramp(3, 2);
+        let out = p.apply(&img);
+        assert_eq!(out.len(), 3 * 2 * 3);
+        let lut = p.normalisation_table();
+        for (x, y, px) in img.enumerate_pixels() {
+            for c in 0..3 {
+                let i = c * 6 + y as usize * 3 + x as usize;
+                assert_eq!(out[i], lut[c][usize::from(px.0[c])]);
+            }
+        }
+    }
+
+    #[test]
+    fn short_side_center_crop_produces_the_crop_size() {
+        let p = recipe(Geometry::ShortSideCenterCrop {
+            resize_to: 20,
+            crop: 16,
+        });
+        for (w, h) in [(40, 30), (30, 40), (20, 20), (7, 50), (16, 16)] {
+            let img = ramp(w, h);
+            assert_eq!(p.geometry_rgb8(&img).dimensions(), (16, 16), "{w}x{h}");
+            assert_eq!(p.apply(&img).len(), 3 * 16 * 16);
+        }
+    }
+
+    #[test]
+    fn shorter_side_already_at_target_is_only_cropped() {
+        let p = recipe(Geometry::ShortSideCenterCrop {
+            resize_to: 4,
+            crop: 4,
+        });
+        let img = ramp(4, 9);
+        // (9 - 4) / 2 = 2.5 rounds to 2.
+        let want = image::imageops::crop_imm(&img, 0, 2, 4, 4).to_image();
+        assert_eq!(p.geometry_rgb8(&img), want);
+    }
+
+    #[test]
+    fn batch_equals_single_images() {
+        let p = recipe(Geometry::ShortSideCenterCrop {
+            resize_to: 12,
+            crop: 10,
+        });
+        let imgs = vec![ramp(30, 20), ramp(13, 40), ramp(10, 10)];
+        let batch = p.apply_batch(&imgs);
+        let singles: Vec<f32> = imgs.iter().flat_map(|i| p.apply(i)).collect();
+        assert_eq!(batch, singles);
+    }
+}

@@ -1,0 +1,29 @@
+//! # artlens
+//!
+//! artlens embeds an art collection with two self-supervised vision
+//! backbones — DINO ViT-B/16 (ImageNet-1k) and DINOv2 ViT-B/14 (LVD-142M) —
+//! and answers, for both side by side: which works are similar to this one,
+//! how would my taste score this image, and which works did each model draw on.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! scan → decode/preprocess → embed → store → index → head → explain
+//! ```
+//!
+//! * [`imaging`] decodes untrusted files safely and reproduces each reference
+//!   library's preprocessing bit for bit ([`imaging::Preprocess`]).
+//! * [`model`] resolves checkpoints (local folder, Hugging Face cache,
+//!   download), and runs one Vision Transformer ([`model::Vit`]) configured
+//!   per checkpoint; a [`model::Backbone`] pairs it with its preprocessing and
+//!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings.
+//! * [`error`] is the typed error every stage returns.
+//!
+//! The library never prints; progress is reported through callbacks and the
+//! binary (`src/main.rs`, `src/cli/`) draws it.
+
+pub mod error;
+pub mod imaging;
+pub mod model;
+
+pub use error::{Error, Result};

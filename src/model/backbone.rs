@@ -1,0 +1,213 @@
+//! A [`Backbone`]: one checkpoint's transformer, its preprocessing and its
+//! fingerprint, turning decoded images into raw CLS embeddings.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CandleContext, Error, Result};
+use crate::imaging::Preprocess;
+use crate::model::config::{self, VitConfig};
+use crate::model::vit::Vit;
+use crate::model::weights::{self, CheckpointFiles, ModelKind};
+
+/// What makes two embeddings comparable: the same model, the same weights
+/// bytes, the same preprocessing and the same output size. Stored with every
+/// persisted embedding and checked on open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub model: ModelKind,
+    /// blake3 of the weights file.
+    pub weights_blake3: String,
+    pub preprocess: Preprocess,
+    pub dim: usize,
+}
+
+impl Fingerprint {
+    /// Human-readable differences from `other`, for "store built with other
+    /// weights" messages.
+    pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.model != other.model {
+            d.push(format!("model {} vs {}", self.model, other.model));
+        }
+        if self.weights_blake3 != other.weights_blake3 {
+            d.push(format!(
+                "weights hash {}… vs {}…",
+                &self.weights_blake3[..12.min(self.weights_blake3.len())],
+                &other.weights_blake3[..12.min(other.weights_blake3.len())]
+            ));
+        }
+        if self.preprocess != other.preprocess {
+            d.push(format!("preprocessing {:?} vs {:?}", self.preprocess, other.preprocess));
+        }
+        if self.dim != other.dim {
+            d.push(format!("dim {} vs {}", self.dim, other.dim));
+        }
+        d
+    }
+}
+
+/// Options for loading a backbone.
+#[derive(Debug, Clone)]
+pub struct BackboneOptions {
+    /// Run at this square input size instead of the checkpoint's own; must
+    /// be a multiple of the patch size. Position embeddings are resampled as
+    /// the reference library does.
+    pub image_size: Option<u32>,
+    pub device: Device,
+}
+
+impl Default for BackboneOptions {
+    fn default() -> Self {
+        BackboneOptions {
+            image_size: None,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// A loaded backbone.
+pub struct Backbone {
+    kind: ModelKind,
+    vit: Vit,
+    preprocess: Preprocess,
+    fingerprint: Fingerprint,
+}
+
+impl Backbone {
+    /// Loads `kind` from resolved checkpoint files.
+    pub fn load(kind: ModelKind, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
+        let (vit_config, preprocess) = read_configs(kind, files, opts.image_size)?;
+        let (h, w) = preprocess.output_size();
+        let weights_blake3 = weights::hash_file(&files.weights)?;
+        let tensors = weights::read_tensors(&files.weights, &opts.device)?;
+        let vit = Vit::load(&vit_config, tensors, &files.weights, kind.name(), (h, w))?;
+        let fingerprint = Fingerprint {
+            model: kind,
+            weights_blake3,
+            preprocess: preprocess.clone(),
+            dim: vit_config.hidden_size,
+        };
+        Ok(Backbone {
+            kind,
+            vit,
+            preprocess,
+            fingerprint,
+        })
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    pub fn config(&self) -> &VitConfig {
+        self.vit.config()
+    }
+
+    /// Embedding dimension (768 for both base models).
+    pub fn dim(&self) -> usize {
+        self.fingerprint.dim
+    }
+
+    /// Preprocesses images in parallel into one `[B·3·H·W]` buffer.
+    pub fn preprocess_batch(&self, images: &[&RgbImage]) -> Vec<f32> {
+        let per: Vec<Vec<f32>> = images.par_iter().map(|img| self.preprocess.apply(img)).collect();
+        per.concat()
+    }
+
+    /// Runs the transformer on preprocessed pixels (`batch` images laid out
+    /// as [`Backbone::preprocess_batch`] returns them).
+    pub fn embed_pixels(&self, pixels: Vec<f32>, batch: usize) -> Result<Vec<Vec<f32>>> {
+        let (h, w) = self.preprocess.output_size();
+        let ctx = || format!("{}: forward pass", self.kind);
+        let t = Tensor::from_vec(pixels, (batch, 3, h, w), &Device::Cpu)
+            .and_then(|t| t.to_device(self.vit.device()))
+            .context(ctx)?;
+        let out = self.vit.forward(&t).context(ctx)?;
+        let out = out.to_device(&Device::Cpu).and_then(|t| t.to_vec2::<f32>()).context(ctx)?;
+        Ok(out)
+    }
+
+    /// Embeds decoded images: preprocessing then one forward pass.
+    pub fn embed_images(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pixels = self.preprocess_batch(images);
+        self.embed_pixels(pixels, images.len())
+    }
+}
+
+fn read_configs(kind: ModelKind, files: &CheckpointFiles, image_size: Option<u32>) -> Result<(VitConfig, Preprocess)> {
+    let (vit, pre) = match kind {
+        ModelKind::Dino => {
+            let cfg: config::TransformersVitConfig = config::read_json(&files.config, "transformers ViT config.json")?;
+            let vit = config::dino_vit_config(&cfg, &files.config)?;
+            let pp_path = files.preprocessor.as_deref().ok_or_else(|| Error::Config {
+                path: files.config.with_file_name("preprocessor_config.json"),
+                reason: "missing; DINO's preprocessing is read from preprocessor_config.json".into(),
+            })?;
+            let pp: config::ViTImageProcessorConfig = config::read_json(pp_path, "preprocessor_config.json")?;
+            (vit, config::dino_preprocess(&pp, image_size, pp_path)?)
+        }
+        ModelKind::Dinov2 => {
+            let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
+            let vit = config::dinov2_vit_config(&cfg, &files.config)?;
+            (vit.clone(), config::dinov2_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?)
+        }
+    };
+    check_image_size(kind, &vit, &pre, &files.config)?;
+    Ok((vit, pre))
+}
+
+fn check_image_size(kind: ModelKind, vit: &VitConfig, pre: &Preprocess, path: &Path) -> Result<()> {
+    let (h, w) = pre.output_size();
+    let p = vit.patch_size;
+    if h == 0 || w == 0 || h % p != 0 || w % p != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{kind}: image size {w}x{h} (from --image-size or {}) is not a multiple of the patch size {p}; try {} or {}",
+            path.display(),
+            (h / p).max(1) * p,
+            (h / p + 1) * p
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N` into a device.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    if spec == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match spec.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| Error::InvalidArgument(format!("bad device `{spec}` (expected cpu, cuda or cuda:N)")))?,
+        None => {
+            return Err(Error::InvalidArgument(format!(
+                "bad device `{spec}` (expected cpu, cuda or cuda:N)"
+            )))
+        }
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(Error::InvalidArgument(format!(
+            "device `{spec}`: this artlens was built without CUDA; rebuild with `cargo build --release --features cuda`"
+        )));
+    }
+    Device::new_cuda(ordinal).map_err(|e| Error::InvalidArgument(format!("cannot open CUDA device {ordinal}: {e}")))
+}
