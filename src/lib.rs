@@ -17,13 +17,23 @@
 //!   download), and runs one Vision Transformer ([`model::Vit`]) configured
 //!   per checkpoint; a [`model::Backbone`] pairs it with its preprocessing and
 //!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings.
+//! * [`scan`] walks a collection, hashes each image's bytes (blake3, the
+//!   content address) and reads metadata (CSV, WikiArt folder/name layout).
+//! * [`store`] is the sled store: artworks, embeddings per backbone checked
+//!   against its [`model::Fingerprint`], failures, one atomic batch per image.
+//! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
+//!   normalised vectors), persisted and verified, with an exact fallback.
 //! * [`error`] is the typed error every stage returns.
 //!
 //! The library never prints; progress is reported through callbacks and the
 //! binary (`src/main.rs`, `src/cli/`) draws it.
 
+pub mod ann;
 pub mod error;
 pub mod imaging;
 pub mod model;
+pub mod pipeline;
+pub mod scan;
+pub mod store;
 
 pub use error::{Error, Result};

@@ -6,6 +6,11 @@
 
 mod bench;
 mod embed;
+mod export;
+mod index;
+mod similar;
+mod status;
+mod store_args;
 mod weights;
 
 use std::io::Write;
@@ -32,6 +37,14 @@ pub struct Cli {
 enum Command {
     /// Embed images with one backbone and print the raw CLS vectors.
     Embed(embed::EmbedArgs),
+    /// Embed a collection folder into the store with both backbones.
+    Index(index::IndexArgs),
+    /// Find the works most similar to an image, per backbone, side by side.
+    Similar(similar::SimilarArgs),
+    /// Show what the store holds: counts, fingerprints, failures, vanished files.
+    Status(status::StatusArgs),
+    /// Write one backbone's embeddings as .npy (or .csv) plus items.csv.
+    Export(export::ExportArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
 }
@@ -73,6 +86,10 @@ pub fn run() -> i32 {
     let msg = Messages { quiet: cli.quiet };
     let result = match cli.command {
         Command::Embed(args) => embed::run(args, msg),
+        Command::Index(args) => index::run(args, msg),
+        Command::Similar(args) => similar::run(args, msg),
+        Command::Status(args) => status::run(args, msg),
+        Command::Export(args) => export::run(args, msg),
         Command::Bench(args) => bench::run(args, msg),
     };
     match result {

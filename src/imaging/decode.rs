@@ -102,10 +102,19 @@ pub fn decode_bytes(
 ) -> Result<RgbImage> {
     let path = path_for_errors;
     check_file_size(bytes.len() as u64, path, limits)?;
-    // Decoders are third-party code fed hostile input; a panic in one must
-    // stay this file's error. The closure only reads `bytes` and `limits`, so
-    // nothing observable is left half-updated when it unwinds.
-    match catch_unwind(AssertUnwindSafe(|| decode_unguarded(bytes, path, limits))) {
+    catch_decoder_panic(path, || decode_unguarded(bytes, path, limits))
+}
+
+/// Runs `decode`, turning a panic inside it into an [`Error::Decode`] naming
+/// `path`.
+///
+/// Decoders are third-party code fed hostile input; a panic in one must stay
+/// this file's error rather than take down a whole rayon batch. The closure
+/// only reads its inputs, so nothing observable is left half-updated when it
+/// unwinds. (The process's panic hook still runs; a binary that wants silence
+/// installs its own hook.)
+fn catch_decoder_panic<T>(path: &Path, decode: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -486,6 +495,38 @@ mod tests {
             decode_bytes(&png, &label(), &small_file),
             Err(Error::ImageTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_decoder_panic_becomes_a_decode_error() {
+        let result: Result<RgbImage> =
+            catch_decoder_panic(&label(), || panic!("index out of bounds in a codec"));
+        assert_decode_error(
+            result,
+            "crashed on this file (index out of bounds in a codec)",
+        );
+    }
+
+    #[test]
+    fn gif_decodes_its_first_frame() {
+        use image::codecs::gif::GifEncoder;
+        use image::{Frame, RgbaImage};
+        let mut out = Vec::new();
+        {
+            let mut encoder = GifEncoder::new(&mut out);
+            let first = RgbaImage::from_pixel(3, 2, image::Rgba([255, 0, 0, 255]));
+            let second = RgbaImage::from_pixel(3, 2, image::Rgba([0, 0, 255, 255]));
+            encoder
+                .encode_frames([Frame::new(first), Frame::new(second)])
+                .expect("encodes");
+        }
+        let img = decode(&out).expect("decodes");
+        assert_eq!(img.dimensions(), (3, 2));
+        assert!(
+            img.pixels().all(|p| p.0 == [255, 0, 0]),
+            "{:?}",
+            img.as_raw()
+        );
     }
 
     #[test]

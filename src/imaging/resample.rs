@@ -11,8 +11,10 @@
 //!   filter_support * max(in/out, 1)`), so downscaling always antialiases;
 //! * each output pixel's weights are computed in `f64`, normalised to sum 1,
 //!   then turned into `i32` with 22 fractional bits using Pillow's rounding;
-//! * the horizontal pass runs first and stores `u8`, then the vertical pass;
-//!   a pass is skipped when its dimension is unchanged;
+//! * the two passes store a `u8` intermediate; the horizontal pass runs
+//!   first unless the height shrinks by more than twice as many pixels as the
+//!   width (Pillow 13's rule, which the fixtures pin); a pass is skipped when
+//!   its dimension is unchanged;
 //! * each sum starts at `1 << 21` (one half) and is clipped after `>> 22`.
 //!
 //! Only RGB is handled: the decoder always produces RGB, and Pillow resizes an
@@ -238,6 +240,21 @@ pub fn resize_rgb8(img: &RgbImage, width: u32, height: u32, filter: ResizeFilter
         return into_image(width, height, out);
     }
 
+    // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when
+    // the height shrinks by more than twice as many pixels as the width; the
+    // order changes the `u8` intermediate and so the result (±1 bilinear, up
+    // to ±8 bicubic). Earlier Pillows always go horizontal first.
+    let (dw, dh) = (
+        i64::from(in_w) - i64::from(width),
+        i64::from(in_h) - i64::from(height),
+    );
+    if dh > 0 && dh > 2 * dw {
+        let temp = vertical_pass(img.as_raw(), in_w as usize, &vert, 0, parallel);
+        let horiz = Coefficients::new(in_w, width, filter);
+        let out = horizontal_pass(&temp, in_w as usize, 0, height as usize, &horiz, parallel);
+        return into_image(width, height, out);
+    }
+
     // Like Pillow, only the input rows the vertical pass reads are resampled
     // horizontally. This saves work; it does not change any value.
     let first_row = vert.bounds.first().map_or(0, |b| b.0);
@@ -392,6 +409,45 @@ mod tests {
             out.as_raw(),
             &[0, 0, 0, 25, 25, 25, 75, 75, 75, 100, 100, 100]
         );
+    }
+
+    #[test]
+    fn tall_shrink_runs_the_vertical_pass_first_like_pillow_13() {
+        // 4x10 -> 3x3: the height loses 7 pixels, more than twice the width's
+        // 1, so Pillow 13 resamples vertically first. The expected bytes are
+        // Pillow 13.0.0's output; horizontal-first differs in 9 of them.
+        let (w, h) = (4u32, 10u32);
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let v = |c: u32| ((x * 67 + y * 151 + c * 89 + x * y * 13) % 256) as u8;
+            image::Rgb([v(0), v(1), v(2)])
+        });
+        let out = resize_rgb8(&img, 3, 3, ResizeFilter::Bicubic);
+        let pillow: [u8; 27] = [
+            102, 140, 149, 140, 151, 156, 119, 141, 144, 145, 128, 110, 144, 125, 143, 128, 121,
+            149, 106, 116, 107, 96, 98, 109, 156, 102, 121,
+        ];
+        assert_eq!(out.as_raw(), &pillow);
+        let vertical_first = resize_rgb8(
+            &resize_rgb8(&img, w, 3, ResizeFilter::Bicubic),
+            3,
+            3,
+            ResizeFilter::Bicubic,
+        );
+        assert_eq!(out, vertical_first);
+    }
+
+    #[test]
+    fn wide_shrink_runs_the_horizontal_pass_first() {
+        let (w, h) = (10u32, 4u32);
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let v = |c: u32| ((x * 151 + y * 67 + c * 89 + x * y * 13) % 256) as u8;
+            image::Rgb([v(0), v(1), v(2)])
+        });
+        for filter in [ResizeFilter::Bilinear, ResizeFilter::Bicubic] {
+            let out = resize_rgb8(&img, 3, 3, filter);
+            let horizontal_first = resize_rgb8(&resize_rgb8(&img, 3, h, filter), 3, 3, filter);
+            assert_eq!(out, horizontal_first, "{filter:?}");
+        }
     }
 
     #[test]

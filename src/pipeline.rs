@@ -1,0 +1,426 @@
+//! The index job: scan a collection, decode each new image once, embed it
+//! with every backbone that lacks it, and record it in the store — then
+//! bring each backbone's ANN index up to date.
+//!
+//! Decoding and preprocessing run on their own small rayon pool, a batch
+//! ahead of the model (a bounded channel of depth one between them), so the
+//! CPU kernels are rarely idle waiting for JPEGs. Every image is written in
+//! one atomic store batch with all its embeddings, and the store is flushed
+//! after every model batch: a kill at any moment loses at most the batch in
+//! flight, and the next run redoes exactly what is missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use crate::ann::{AnnIndex, IndexMeta};
+use crate::error::{Error, Result};
+use crate::imaging::{decode_file, DecodeLimits};
+use crate::model::{Backbone, ModelKind};
+use crate::scan::{self, Metadata, ScanReport};
+use crate::store::{NewArtwork, Store};
+
+/// Options of [`index_collection`].
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Threads decoding and preprocessing (a separate pool from the model's).
+    pub decode_threads: usize,
+    pub limits: DecodeLimits,
+    /// Forget stored paths that no longer exist, and artworks left with none.
+    pub prune: bool,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        IndexOptions {
+            batch_size: 8,
+            // Half the cores: the model's GEMMs want the rest.
+            decode_threads: (cores / 2).max(1),
+            limits: DecodeLimits::default(),
+            prune: false,
+        }
+    }
+}
+
+/// What happens during an index run, for the caller to draw.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The scan is done: `images` files, of which `to_embed` distinct contents need embedding.
+    Scanned { images: usize, to_embed: usize },
+    /// One file failed; the run goes on.
+    Failed { path: PathBuf, reason: String },
+    /// `done` of `total` images embedded (or failed) so far.
+    Progress { done: usize, total: usize, failed: usize },
+    /// Something worth telling the user (index rebuilds, prunes).
+    Note(String),
+}
+
+/// The outcome of an index run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IndexSummary {
+    /// Image files found.
+    pub files: usize,
+    /// Distinct contents among them.
+    pub distinct: usize,
+    /// Contents embedded in this run (by at least one backbone).
+    pub embedded: usize,
+    /// Contents already complete in the store.
+    pub already_stored: usize,
+    /// New paths recorded for known contents (renamed, moved or duplicated files).
+    pub new_paths: usize,
+    /// Files or folders that failed.
+    pub failed: usize,
+    /// Stored paths that no longer exist.
+    pub vanished: usize,
+    /// Artworks removed by `prune`.
+    pub pruned: usize,
+    pub seconds: f64,
+    /// Embedded images per second (decode included).
+    pub images_per_second: f64,
+}
+
+/// One content to embed.
+struct Todo {
+    hash: String,
+    paths: Vec<String>,
+    size: u64,
+    metadata: Metadata,
+    /// Backbones (indices into the caller's slice) that lack this content.
+    needs: Vec<usize>,
+}
+
+/// A decoded batch on its way to the model.
+struct Decoded {
+    items: Vec<(usize, std::result::Result<(u32, u32), String>)>,
+    /// Per backbone: the todo indices it embeds and their pixels.
+    pixels: Vec<(Vec<usize>, Vec<f32>)>,
+}
+
+/// Absolute form of a path, for the store (so queries from anywhere match).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    })
+}
+
+/// Indexes the collection `scan` found (with [`scan::scan_collection`]) into
+/// `store` with `backbones`.
+///
+/// `metadata`: per content hash, from a CSV ([`scan::read_metadata_csv`]);
+/// without it, the WikiArt folder/name layout is parsed. The caller has
+/// checked each backbone's fingerprint against the store
+/// ([`Store::ensure_fingerprint`]).
+pub fn index_collection(
+    store: &Store,
+    scan: ScanReport,
+    metadata: Option<&HashMap<String, Metadata>>,
+    backbones: &[&Backbone],
+    opts: &IndexOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<IndexSummary> {
+    let start = Instant::now();
+    let ScanReport { files, failures, .. } = scan;
+    let mut summary = IndexSummary {
+        files: files.len(),
+        ..Default::default()
+    };
+    for f in &failures {
+        let path = f.path.display().to_string();
+        store.record_failure(&path, None, &f.reason)?;
+        on_event(Event::Failed {
+            path: f.path.clone(),
+            reason: f.reason.clone(),
+        });
+        summary.failed += 1;
+    }
+
+    // Group by content: a duplicated file is embedded once.
+    let mut by_hash: BTreeMap<&str, Vec<&scan::ScannedFile>> = BTreeMap::new();
+    for f in &files {
+        by_hash.entry(f.hash.as_str()).or_default().push(f);
+    }
+    summary.distinct = by_hash.len();
+    let mut todo = Vec::new();
+    let mut csv_updates: HashMap<String, Metadata> = HashMap::new();
+    for (hash, group) in &by_hash {
+        let paths: Vec<String> = group.iter().map(|f| f.path.display().to_string()).collect();
+        let meta = match metadata.and_then(|m| m.get(*hash)) {
+            Some(m) => m.clone(),
+            None => scan::wikiart_metadata(&group[0].rel_path),
+        };
+        let needs: Vec<usize> = (0..backbones.len())
+            .filter(|&i| !store.has_embedding(backbones[i].kind(), hash).unwrap_or(false))
+            .collect();
+        if let Some(art) = store.artwork(hash)? {
+            for p in &paths {
+                if !art.paths.contains(p) {
+                    store.add_path(hash, p)?;
+                    summary.new_paths += 1;
+                }
+            }
+            if metadata.is_some() {
+                csv_updates.insert(hash.to_string(), meta.clone());
+            }
+        }
+        if needs.is_empty() {
+            summary.already_stored += 1;
+            // A file that failed before and is complete now needs no retry record.
+            for p in &paths {
+                store.clear_failure(p)?;
+            }
+            continue;
+        }
+        todo.push(Todo {
+            hash: hash.to_string(),
+            paths,
+            size: group[0].size,
+            metadata: meta,
+            needs,
+        });
+    }
+    if !csv_updates.is_empty() {
+        store.merge_metadata(&csv_updates)?;
+    }
+    on_event(Event::Scanned {
+        images: files.len(),
+        to_embed: todo.len(),
+    });
+
+    let failed_images = embed_todo(store, &todo, backbones, opts, on_event)?;
+    summary.failed += failed_images;
+    summary.embedded = todo.len() - failed_images;
+    store.flush()?;
+
+    let (vanished, pruned) = vanished_paths(store, opts.prune)?;
+    summary.vanished = vanished.len();
+    summary.pruned = pruned;
+    if opts.prune && !vanished.is_empty() {
+        on_event(Event::Note(format!(
+            "pruned {} vanished paths ({} artworks removed)",
+            vanished.len(),
+            pruned
+        )));
+    }
+    store.flush()?;
+    for b in backbones {
+        sync_ann_index(store, b.kind(), on_event)?;
+    }
+    summary.seconds = start.elapsed().as_secs_f64();
+    summary.images_per_second = if summary.seconds > 0.0 {
+        summary.embedded as f64 / summary.seconds
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+/// Decodes (on a separate pool, a batch ahead) and embeds `todo`, recording
+/// each image atomically. Returns how many failed.
+fn embed_todo(
+    store: &Store,
+    todo: &[Todo],
+    backbones: &[&Backbone],
+    opts: &IndexOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<usize> {
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.decode_threads.max(1))
+        .thread_name(|i| format!("artlens-decode-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start decode threads: {e}")))?;
+    let batch = opts.batch_size.max(1);
+    let total = todo.len();
+    let mut done = 0;
+    let mut failed = 0;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = sync_channel::<(usize, Decoded)>(1);
+        scope.spawn(move || {
+            for (chunk_no, chunk) in todo.chunks(batch).enumerate() {
+                let base = chunk_no * batch;
+                let decoded = pool.install(|| decode_batch(chunk, base, backbones, &opts.limits));
+                if tx.send((base, decoded)).is_err() {
+                    return; // The consumer stopped on an error.
+                }
+            }
+        });
+        for (_, decoded) in rx {
+            let mut vectors: HashMap<(usize, usize), Vec<f32>> = HashMap::new();
+            for (b, (indices, pixels)) in decoded.pixels.into_iter().enumerate() {
+                if indices.is_empty() {
+                    continue;
+                }
+                let out = backbones[b].embed_pixels(pixels, indices.len())?;
+                for (i, v) in indices.into_iter().zip(out) {
+                    vectors.insert((i, b), v);
+                }
+            }
+            for (i, result) in decoded.items {
+                let item = &todo[i];
+                match result {
+                    Ok((width, height)) => {
+                        let embs: Vec<(ModelKind, &[f32])> = item
+                            .needs
+                            .iter()
+                            .map(|&b| (backbones[b].kind(), vectors[&(i, b)].as_slice()))
+                            .collect();
+                        let art = NewArtwork {
+                            hash: item.hash.clone(),
+                            paths: item.paths.clone(),
+                            size: item.size,
+                            width,
+                            height,
+                            metadata: item.metadata.clone(),
+                        };
+                        match store.record_image(&art, &embs) {
+                            Ok(_) => {}
+                            // A degenerate (zero or non-finite) embedding is this image's failure.
+                            Err(Error::InvalidArgument(reason)) => {
+                                failed += 1;
+                                fail(store, item, &reason, on_event)?;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Err(reason) => {
+                        failed += 1;
+                        fail(store, item, &reason, on_event)?;
+                    }
+                }
+                done += 1;
+            }
+            store.flush()?;
+            on_event(Event::Progress { done, total, failed });
+        }
+        Ok(())
+    })?;
+    Ok(failed)
+}
+
+fn fail(store: &Store, item: &Todo, reason: &str, on_event: &mut dyn FnMut(Event)) -> Result<()> {
+    for p in &item.paths {
+        store.record_failure(p, Some(&item.hash), reason)?;
+        on_event(Event::Failed {
+            path: PathBuf::from(p),
+            reason: reason.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn decode_batch(chunk: &[Todo], base: usize, backbones: &[&Backbone], limits: &DecodeLimits) -> Decoded {
+    // Decode each image once; preprocess it for every backbone that needs it.
+    let results: Vec<std::result::Result<(RgbImage, Vec<Vec<f32>>), String>> = chunk
+        .par_iter()
+        .map(|item| {
+            let path = Path::new(&item.paths[0]);
+            let img = decode_file(path, limits).map_err(|e| strip_path(&e.to_string(), &item.paths[0]))?;
+            let per: Vec<Vec<f32>> = item.needs.iter().map(|&b| backbones[b].preprocess().apply(&img)).collect();
+            Ok((img, per))
+        })
+        .collect();
+    let mut pixels: Vec<(Vec<usize>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); backbones.len()];
+    let mut items = Vec::with_capacity(chunk.len());
+    for (k, (item, r)) in chunk.iter().zip(results).enumerate() {
+        let i = base + k;
+        match r {
+            Ok((img, per)) => {
+                for (&b, p) in item.needs.iter().zip(per) {
+                    pixels[b].0.push(i);
+                    pixels[b].1.extend(p);
+                }
+                items.push((i, Ok(img.dimensions())));
+            }
+            Err(reason) => items.push((i, Err(reason))),
+        }
+    }
+    Decoded { items, pixels }
+}
+
+/// Decode errors start with the path; the failure record already has it.
+fn strip_path(msg: &str, path: &str) -> String {
+    msg.strip_prefix(path)
+        .map(|s| s.trim_start_matches(':').trim().to_string())
+        .unwrap_or_else(|| msg.to_string())
+}
+
+/// Stored paths that no longer exist on disk; with `prune`, forgets them
+/// and removes artworks left without any path. Returns (vanished, removed).
+pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)> {
+    let mut vanished = Vec::new();
+    let mut removed = 0;
+    for art in store.artworks()? {
+        let (gone, kept): (Vec<String>, Vec<String>) = art.paths.iter().cloned().partition(|p| !Path::new(p).exists());
+        if gone.is_empty() {
+            continue;
+        }
+        if prune {
+            if kept.is_empty() {
+                store.remove_artwork(&art.hash)?;
+                removed += 1;
+            } else {
+                store.set_paths(&art.hash, kept)?;
+            }
+        }
+        vanished.extend(gone);
+    }
+    Ok((vanished, removed))
+}
+
+/// The folder of `model`'s ANN index inside the store folder.
+pub fn ann_dir(store: &Store, model: ModelKind) -> PathBuf {
+    store.path().join("ann").join(model.name())
+}
+
+/// Loads `model`'s saved ANN index if it matches the store, else rebuilds it
+/// from the stored vectors and saves it.
+pub fn sync_ann_index(store: &Store, model: ModelKind, on_event: &mut dyn FnMut(Event)) -> Result<AnnIndex> {
+    let Some(fp) = store.fingerprint(model)? else {
+        return Err(Error::NotFound(format!(
+            "the store holds no {model} embeddings; run `artlens index DIR` first"
+        )));
+    };
+    let fp_json = serde_json::to_string(&fp).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let items = store.embeddings(model)?;
+    let expected = IndexMeta::new(fp_json.clone(), items.iter().map(|(id, _, _)| *id));
+    let dir = ann_dir(store, model);
+    let reason = match AnnIndex::load_or_reason(&dir, &expected)? {
+        Ok(index) => return Ok(index),
+        Err(reason) => reason,
+    };
+    // A saved index that is intact and holds a subset of the store's vectors
+    // is extended in place: hnsw insertion is incremental.
+    if let Ok(mut index) = AnnIndex::load_for_update(&dir, &fp_json)? {
+        let have: std::collections::HashSet<u64> = index.ids().into_iter().collect();
+        let ids: std::collections::HashSet<u64> = items.iter().map(|(id, _, _)| *id).collect();
+        if have.is_subset(&ids) {
+            let new: Vec<(u64, &[f32])> = items
+                .iter()
+                .filter(|(id, _, _)| !have.contains(id))
+                .map(|(id, _, v)| (*id, v.as_slice()))
+                .collect();
+            index.insert_many(&new)?;
+            index.save(&dir, &expected)?;
+            return Ok(index);
+        }
+    }
+    if !items.is_empty() {
+        on_event(Event::Note(format!("{model}: building the ANN index ({reason})")));
+    }
+    let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
+    let dim = fp.dim;
+    let index = AnnIndex::build(dim, &refs)?;
+    index.save(&dir, &expected)?;
+    Ok(index)
+}

@@ -1,0 +1,1038 @@
+//! The store: everything artlens knows about a collection, in one sled
+//! database in one folder.
+//!
+//! # Layout
+//!
+//! One sled `Db` per folder ([`Store::open`] creates it). Everything about an
+//! image lives in **one tree**, `items`, under key prefixes, so that all of an
+//! image's records change together in one atomic `Batch` (sled makes a batch
+//! on one tree atomic, also across a crash; several trees would need a
+//! transaction whose closure may be retried):
+//!
+//! | key (tree `items`)          | value |
+//! |-----------------------------|-------|
+//! | `a/<hash>`                  | [`Artwork`] as JSON |
+//! | `e/<model>/<hash>`          | embedding record (below) |
+//! | `i/<id: u64 big-endian>`    | the hash with that numeric id |
+//! | `p/<path>`                  | the hash last recorded at that path |
+//! | `f/<path>`                  | [`FailureRecord`] as JSON |
+//! | `g/<hash>/<path>`           | empty: the failures recorded for a hash |
+//! | `c/next_id`                 | next numeric id, u64 big-endian |
+//!
+//! The id counter lives in `items` rather than `meta` so that taking an id is
+//! part of the same batch as the artwork that gets it: a crash can neither
+//! give one hash two ids nor leave an id pointing nowhere. Ids start at 1 and
+//! are never reused, also after [`Store::remove_artwork`], because the ANN
+//! index cannot delete points and filters removed ids instead.
+//!
+//! | key (tree `meta`)      | value |
+//! |------------------------|-------|
+//! | `format_version`       | u32 big-endian, [`FORMAT_VERSION`] |
+//! | `fingerprint/<model>`  | the [`Fingerprint`] the model's embeddings were made with, JSON |
+//! | `weights/<model>`      | the [`CheckpointFiles`] last used, JSON |
+//!
+//! An embedding record is `dim: u32 LE ‖ id: u64 LE ‖ blake3(dim ‖ id ‖ floats): 32 bytes ‖
+//! floats: dim × f32 LE`. Floats are written little-endian explicitly and
+//! copied out of the (unaligned) `IVec` on read; the checksum is verified on
+//! every read. Keeping the id in the record lets [`Store::embeddings`] list a
+//! model's vectors without reading the artworks.
+//!
+//! Other trees are free for later features (ratings, trained heads, ANN
+//! metadata) through [`Store::tree`], [`Store::put_json`] and [`Store::get_json`].
+//!
+//! # Invariants
+//!
+//! * Every stored embedding was made with the fingerprint stored for its
+//!   model: [`Store::record_image`] refuses embeddings for a model without a
+//!   fingerprint, and [`Store::ensure_fingerprint`] deletes a model's
+//!   embeddings *before* it records a new fingerprint.
+//! * Embeddings are finite and of non-zero norm (the ANN index would panic or
+//!   answer nonsense otherwise).
+//! * A path belongs to at most one artwork: recording a path for new content
+//!   takes it away from the content previously seen there.
+//!
+//! sled holds a lock on the folder: a second opener, in this process or
+//! another, gets [`Error::StoreInUse`] at once. Writes reach the disk on
+//! sled's background flush (every 500 ms) or [`Store::flush`]; the store
+//! flushes when dropped, but a process that exits with `process::exit` or is
+//! killed skips that, so flush at checkpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::weights::{CheckpointFiles, ModelKind};
+use crate::model::Fingerprint;
+use crate::scan::Metadata;
+
+/// The on-disk format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const ITEMS: &str = "items";
+const META: &str = "meta";
+const FORMAT_KEY: &[u8] = b"format_version";
+const NEXT_ID_KEY: &[u8] = b"c/next_id";
+const FIRST_ID: u64 = 1;
+/// dim (u32) + id (u64) + blake3 (32 bytes).
+const EMBEDDING_HEADER: usize = 4 + 8 + 32;
+
+/// One artwork: a distinct content (by blake3 of the file bytes), wherever it
+/// was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artwork {
+    /// Stable numeric id, never reused; the ANN index's point id.
+    pub id: u64,
+    /// blake3 of the file bytes, 64 lower-case hex digits.
+    pub hash: String,
+    /// Every path this content was seen at (absolute or as given), first seen first.
+    pub paths: Vec<String>,
+    /// File size in bytes.
+    pub size: u64,
+    /// Decoded size in pixels (after EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    pub metadata: Metadata,
+}
+
+/// What [`Store::record_image`] writes about an image; the store assigns the id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewArtwork {
+    pub hash: String,
+    /// Paths this content was seen at in this run; merged with the stored ones.
+    pub paths: Vec<String>,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Merged into the stored metadata; these values win.
+    pub metadata: Metadata,
+}
+
+/// A file that could not be indexed, kept so the next run can report or retry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub path: String,
+    /// The content hash, when the file could be read.
+    pub hash: Option<String>,
+    pub reason: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// How [`Store::ensure_fingerprint`] found the stored fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FingerprintCheck {
+    /// None was stored: this one is now.
+    Recorded,
+    /// The same one is stored: the stored embeddings are usable.
+    Unchanged,
+    /// Another one was stored and `rebuild` was asked: the model's embeddings
+    /// were deleted and the new fingerprint stored. Its ANN index is stale.
+    Replaced { removed_embeddings: usize },
+}
+
+impl FingerprintCheck {
+    /// True when the model's embeddings (and so its ANN index) changed.
+    pub fn changed(&self) -> bool {
+        matches!(self, FingerprintCheck::Replaced { .. })
+    }
+}
+
+/// How much the store holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreCounts {
+    pub artworks: usize,
+    pub embeddings: BTreeMap<ModelKind, usize>,
+    pub failures: usize,
+}
+
+/// An open store. Cheap to share between threads (`&Store` is enough); writes
+/// that read before they write are serialised inside.
+pub struct Store {
+    db: sled::Db,
+    items: sled::Tree,
+    meta: sled::Tree,
+    path: PathBuf,
+    /// Serialises read-modify-write sequences (id assignment, path moves), so
+    /// that two threads recording images cannot take the same id.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating the folder and an empty store when
+    /// needed.
+    ///
+    /// Fails at once with [`Error::StoreInUse`] when another opener holds the
+    /// folder (sled 0.34.7 reports its `flock` failure as an `io::Error` of
+    /// kind `Other` with "could not acquire lock" in the message), and with
+    /// [`Error::StoreFormat`] when the store was written by an incompatible
+    /// version.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| open_error(dir, e))?;
+        let err = |e: sled::Error| store_error(dir, e);
+        let items = db.open_tree(ITEMS).map_err(err)?;
+        let meta = db.open_tree(META).map_err(err)?;
+        let store = Store {
+            db,
+            items,
+            meta,
+            path: dir.to_path_buf(),
+            write_lock: Mutex::new(()),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// The folder the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_format(&self) -> Result<()> {
+        match self.meta.get(FORMAT_KEY).map_err(|e| self.err(e))? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).unwrap_or(0);
+                if found != FORMAT_VERSION {
+                    return Err(Error::StoreFormat {
+                        path: self.path.clone(),
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None if self.items.is_empty() && self.meta.is_empty() => {
+                self.meta
+                    .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                self.flush()
+            }
+            None => Err(Error::StoreFormat {
+                path: self.path.clone(),
+                found: 0,
+                expected: FORMAT_VERSION,
+            }),
+        }
+    }
+
+    /// Writes everything to disk now.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(|e| self.err(e))
+    }
+
+    // ----- fingerprints and weights -------------------------------------------------
+
+    /// The fingerprint stored for `model`, if any.
+    pub fn fingerprint(&self, model: ModelKind) -> Result<Option<Fingerprint>> {
+        self.get_meta_json(&format!("fingerprint/{model}"))
+    }
+
+    /// Checks `fp` against the fingerprint stored for its model.
+    ///
+    /// Records it when none is stored. When another one is stored: with
+    /// `rebuild`, deletes the model's embeddings, then stores `fp` (in that
+    /// order, so a crash in between leaves no embedding under a fingerprint
+    /// it was not made with) and returns [`FingerprintCheck::Replaced`];
+    /// without, fails with [`Error::FingerprintMismatch`] listing the
+    /// differences.
+    pub fn ensure_fingerprint(&self, fp: &Fingerprint, rebuild: bool) -> Result<FingerprintCheck> {
+        let _guard = self.lock();
+        let key = format!("fingerprint/{}", fp.model);
+        let stored: std::result::Result<Option<Fingerprint>, String> = match self.meta.get(key.as_bytes()) {
+            Err(e) => return Err(self.err(e)),
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => serde_json::from_slice(&v).map(Some).map_err(|e| e.to_string()),
+        };
+        match stored {
+            Ok(Some(old)) if &old == fp => Ok(FingerprintCheck::Unchanged),
+            Ok(None) => {
+                self.put_meta_json(&key, fp)?;
+                self.flush()?;
+                Ok(FingerprintCheck::Recorded)
+            }
+            other => {
+                let differences = match &other {
+                    Ok(Some(old)) => old.differences(fp).join(", "),
+                    Err(why) => format!("stored fingerprint unreadable: {why}"),
+                    Ok(None) => unreachable!(),
+                };
+                if !rebuild {
+                    return Err(Error::FingerprintMismatch {
+                        path: self.path.clone(),
+                        model: fp.model.to_string(),
+                        differences,
+                    });
+                }
+                let removed_embeddings = self.clear_embeddings_locked(fp.model)?;
+                self.put_meta_json(&key, fp)?;
+                self.flush()?;
+                Ok(FingerprintCheck::Replaced { removed_embeddings })
+            }
+        }
+    }
+
+    /// Deletes every embedding of `model` (one atomic batch) and returns how
+    /// many there were; the fingerprint stays. For a forced re-embed.
+    pub fn clear_embeddings(&self, model: ModelKind) -> Result<usize> {
+        let _guard = self.lock();
+        self.clear_embeddings_locked(model)
+    }
+
+    fn clear_embeddings_locked(&self, model: ModelKind) -> Result<usize> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for kv in self.items.scan_prefix(embedding_prefix(model)) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            batch.remove(k);
+            n += 1;
+        }
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Remembers where `model`'s weights were found.
+    pub fn set_weights_location(&self, model: ModelKind, files: &CheckpointFiles) -> Result<()> {
+        self.put_meta_json(&format!("weights/{model}"), files)
+    }
+
+    /// Where `model`'s weights were last found.
+    pub fn weights_location(&self, model: ModelKind) -> Result<Option<CheckpointFiles>> {
+        self.get_meta_json(&format!("weights/{model}"))
+    }
+
+    // ----- writing artworks -------------------------------------------------------
+
+    /// Records an image and its embeddings in one atomic batch, and returns
+    /// its numeric id.
+    ///
+    /// A new hash gets the next id (the counter moves in the same batch); a
+    /// known one keeps its id, gains the new paths, takes `size`, `width`,
+    /// `height` from `art` and merges `art.metadata` over the stored one.
+    /// Embeddings replace stored ones for the same model. Paths given here are
+    /// taken away from any other content recorded at them, and failure records
+    /// for these paths and for this hash are removed.
+    ///
+    /// Rejected with [`Error::InvalidArgument`], before anything is written:
+    /// a hash that is not 64 lower-case hex digits, an embedding with a NaN,
+    /// an infinity or zero norm, an embedding for a model without a stored
+    /// fingerprint or of another length than it says.
+    pub fn record_image(&self, art: &NewArtwork, embeddings: &[(ModelKind, &[f32])]) -> Result<u64> {
+        check_hash(&art.hash)?;
+        for (model, v) in embeddings {
+            self.check_embedding(*model, &art.hash, v)?;
+        }
+        let _guard = self.lock();
+        let mut batch = sled::Batch::default();
+        let existing = self.artwork(&art.hash)?;
+        let mut artwork = match existing {
+            Some(mut old) => {
+                old.size = art.size;
+                old.width = art.width;
+                old.height = art.height;
+                old.metadata.extend(art.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                old
+            }
+            None => {
+                let id = self.next_id()?;
+                batch.insert(id_key(id), art.hash.as_bytes());
+                batch.insert(NEXT_ID_KEY, &(id + 1).to_be_bytes());
+                Artwork {
+                    id,
+                    hash: art.hash.clone(),
+                    paths: Vec::new(),
+                    size: art.size,
+                    width: art.width,
+                    height: art.height,
+                    metadata: art.metadata.clone(),
+                }
+            }
+        };
+        for p in &art.paths {
+            if !artwork.paths.contains(p) {
+                artwork.paths.push(p.clone());
+            }
+        }
+        let mut others = HashMap::new();
+        self.claim_paths(&mut batch, &art.hash, &art.paths, &mut others)?;
+        self.write_others(&mut batch, others)?;
+        self.clear_failures_into(&mut batch, Some(&art.hash), &artwork.paths)?;
+        for (model, v) in embeddings {
+            batch.insert(embedding_key(*model, &art.hash), encode_embedding(artwork.id, v));
+        }
+        batch.insert(artwork_key(&art.hash), to_json(&artwork)?);
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(artwork.id)
+    }
+
+    /// Adds a path (a renamed or duplicated file) to a stored artwork, without
+    /// re-embedding. Takes the path away from other content and removes a
+    /// failure record for it. [`Error::NotFound`] when the hash is not stored.
+    pub fn add_path(&self, hash: &str, path: &str) -> Result<()> {
+        let _guard = self.lock();
+        let mut art = self.require_artwork(hash)?;
+        let mut batch = sled::Batch::default();
+        let paths = vec![path.to_string()];
+        if !art.paths.iter().any(|p| p == path) {
+            art.paths.push(path.to_string());
+        }
+        let mut others = HashMap::new();
+        self.claim_paths(&mut batch, hash, &paths, &mut others)?;
+        self.write_others(&mut batch, others)?;
+        self.clear_failures_into(&mut batch, None, &paths)?;
+        batch.insert(artwork_key(hash), to_json(&art)?);
+        self.items.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// Replaces the paths of a stored artwork (for example after `--prune`
+    /// found some gone). Paths dropped here no longer find this artwork.
+    pub fn set_paths(&self, hash: &str, paths: Vec<String>) -> Result<()> {
+        let _guard = self.lock();
+        let mut art = self.require_artwork(hash)?;
+        let mut batch = sled::Batch::default();
+        for old in &art.paths {
+            if !paths.contains(old) && self.path_hash(old)?.as_deref() == Some(hash) {
+                batch.remove(path_key(old));
+            }
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(paths.len());
+        for p in paths {
+            if !unique.contains(&p) {
+                unique.push(p);
+            }
+        }
+        let mut others = HashMap::new();
+        self.claim_paths(&mut batch, hash, &unique, &mut others)?;
+        self.write_others(&mut batch, others)?;
+        art.paths = unique;
+        batch.insert(artwork_key(hash), to_json(&art)?);
+        self.items.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// Merges metadata into stored artworks, all in one batch (a CSV import is
+    /// all or nothing). Hashes not in the store are skipped; returns how many
+    /// artworks were updated.
+    pub fn merge_metadata(&self, updates: &HashMap<String, Metadata>) -> Result<usize> {
+        let _guard = self.lock();
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for (hash, meta) in updates {
+            let Some(mut art) = self.artwork(hash)? else { continue };
+            art.metadata.extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+            batch.insert(artwork_key(hash), to_json(&art)?);
+            n += 1;
+        }
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Removes an artwork and all its embeddings atomically (for `--prune`)
+    /// and returns the id it had. The id is never given out again. Failure
+    /// records are kept (they are keyed by path; see [`Store::clear_failure`]).
+    pub fn remove_artwork(&self, hash: &str) -> Result<Option<u64>> {
+        let _guard = self.lock();
+        let Some(art) = self.artwork(hash)? else { return Ok(None) };
+        let mut batch = sled::Batch::default();
+        batch.remove(artwork_key(hash));
+        batch.remove(id_key(art.id));
+        for model in ModelKind::ALL {
+            batch.remove(embedding_key(model, hash));
+        }
+        for p in &art.paths {
+            if self.path_hash(p)?.as_deref() == Some(hash) {
+                batch.remove(path_key(p));
+            }
+        }
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(Some(art.id))
+    }
+
+    /// Points `paths` at `hash` in `batch`, taking each away from the content
+    /// it pointed to before (collected in `others`, written by `write_others`).
+    fn claim_paths(
+        &self,
+        batch: &mut sled::Batch,
+        hash: &str,
+        paths: &[String],
+        others: &mut HashMap<String, Artwork>,
+    ) -> Result<()> {
+        for p in paths {
+            if let Some(prev) = self.path_hash(p)? {
+                if prev != hash {
+                    if !others.contains_key(&prev) {
+                        if let Some(a) = self.artwork(&prev)? {
+                            others.insert(prev.clone(), a);
+                        }
+                    }
+                    if let Some(a) = others.get_mut(&prev) {
+                        a.paths.retain(|q| q != p);
+                    }
+                }
+            }
+            batch.insert(path_key(p), hash.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn write_others(&self, batch: &mut sled::Batch, others: HashMap<String, Artwork>) -> Result<()> {
+        for (h, a) in others {
+            batch.insert(artwork_key(&h), to_json(&a)?);
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the removal of failure records at `paths` and, with a
+    /// hash, of every failure recorded for that hash.
+    fn clear_failures_into(&self, batch: &mut sled::Batch, hash: Option<&str>, paths: &[String]) -> Result<()> {
+        for p in paths {
+            if let Some(rec) = self.failure(p)? {
+                batch.remove(failure_key(p));
+                if let Some(h) = &rec.hash {
+                    batch.remove(failure_hash_key(h, p));
+                }
+            }
+        }
+        if let Some(h) = hash {
+            let prefix = format!("g/{h}/");
+            for kv in self.items.scan_prefix(prefix.as_bytes()) {
+                let (k, _) = kv.map_err(|e| self.err(e))?;
+                let path = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                batch.remove(failure_key(&path));
+                batch.remove(k);
+            }
+        }
+        Ok(())
+    }
+
+    fn next_id(&self) -> Result<u64> {
+        match self.items.get(NEXT_ID_KEY).map_err(|e| self.err(e))? {
+            None => Ok(FIRST_ID),
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("the id counter is not 8 bytes".into())),
+        }
+    }
+
+    fn check_embedding(&self, model: ModelKind, hash: &str, v: &[f32]) -> Result<()> {
+        let Some(fp) = self.fingerprint(model)? else {
+            return Err(Error::InvalidArgument(format!(
+                "{hash}: no fingerprint is stored for {model}; record one (ensure_fingerprint) before its embeddings"
+            )));
+        };
+        if v.len() != fp.dim {
+            return Err(Error::InvalidArgument(format!(
+                "{hash}: {model} embedding has {} values, the fingerprint says {}",
+                v.len(),
+                fp.dim
+            )));
+        }
+        check_vector(v).map_err(|why| Error::InvalidArgument(format!("{hash}: {model} embedding {why}")))
+    }
+
+    // ----- reading ------------------------------------------------------------------
+
+    /// True when an embedding of `model` is stored for `hash`.
+    pub fn has_embedding(&self, model: ModelKind, hash: &str) -> Result<bool> {
+        self.items
+            .contains_key(embedding_key(model, hash))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The embedding of `model` for `hash`, checksum verified ([`Error::Store`]
+    /// naming the hash when it does not match).
+    pub fn embedding(&self, model: ModelKind, hash: &str) -> Result<Option<Vec<f32>>> {
+        match self.items.get(embedding_key(model, hash)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => decode_embedding(&v)
+                .map(|(_, floats)| Some(floats))
+                .ok_or_else(|| self.corrupt(format!("{model} embedding of {hash} fails its checksum; re-index it"))),
+        }
+    }
+
+    /// Every embedding of `model` as `(id, hash, vector)`, sorted by id,
+    /// checksums verified.
+    pub fn embeddings(&self, model: ModelKind) -> Result<Vec<(u64, String, Vec<f32>)>> {
+        let prefix = embedding_prefix(model);
+        let mut out = Vec::new();
+        for kv in self.items.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let (id, floats) = decode_embedding(&v)
+                .ok_or_else(|| self.corrupt(format!("{model} embedding of {hash} fails its checksum; re-index it")))?;
+            out.push((id, hash, floats));
+        }
+        out.sort_by_key(|e| e.0);
+        Ok(out)
+    }
+
+    /// The artwork with this content hash.
+    pub fn artwork(&self, hash: &str) -> Result<Option<Artwork>> {
+        match self.items.get(artwork_key(hash)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => self.parse_artwork(hash, &v).map(Some),
+        }
+    }
+
+    /// The artwork with this numeric id.
+    pub fn artwork_by_id(&self, id: u64) -> Result<Option<Artwork>> {
+        match self.items.get(id_key(id)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(h) => self.artwork(&String::from_utf8_lossy(&h)),
+        }
+    }
+
+    /// Every artwork, sorted by id.
+    pub fn artworks(&self) -> Result<Vec<Artwork>> {
+        let mut out = Vec::new();
+        for kv in self.items.scan_prefix(b"a/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(self.parse_artwork(&String::from_utf8_lossy(&k[2..]), &v)?);
+        }
+        out.sort_by_key(|a| a.id);
+        Ok(out)
+    }
+
+    /// The hash last recorded at `path`, if any.
+    pub fn path_hash(&self, path: &str) -> Result<Option<String>> {
+        Ok(self
+            .items
+            .get(path_key(path))
+            .map_err(|e| self.err(e))?
+            .map(|h| String::from_utf8_lossy(&h).into_owned()))
+    }
+
+    /// Finds an artwork from what a user typed: a numeric id, a content hash
+    /// or a unique prefix of one (at least 6 hex digits), or a stored path
+    /// (as stored, or as the query resolves on disk). An id wins over a hash
+    /// prefix made of the same digits. [`Error::NotFound`] says what was
+    /// tried, or that a prefix is ambiguous.
+    pub fn find(&self, query: &str) -> Result<Artwork> {
+        let q = query.trim();
+        let mut tried = Vec::new();
+        if let Ok(id) = q.parse::<u64>() {
+            tried.push("numeric id");
+            if let Some(a) = self.artwork_by_id(id)? {
+                return Ok(a);
+            }
+        }
+        let lower = q.to_ascii_lowercase();
+        if lower.len() >= 6 && lower.len() <= 64 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+            tried.push("content hash prefix");
+            let mut matches = Vec::new();
+            for kv in self.items.scan_prefix(artwork_key(&lower)) {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                matches.push(self.parse_artwork(&String::from_utf8_lossy(&k[2..]), &v)?);
+                if matches.len() > 3 {
+                    break;
+                }
+            }
+            match matches.len() {
+                0 => {}
+                1 => return Ok(matches.remove(0)),
+                _ => {
+                    let listed: Vec<String> = matches.iter().take(3).map(|a| a.hash[..12].to_string()).collect();
+                    return Err(Error::NotFound(format!(
+                        "`{q}` is the start of several content hashes ({}…); give more digits",
+                        listed.join("…, ")
+                    )));
+                }
+            }
+        }
+        tried.push("stored path");
+        let mut candidates = vec![q.to_string()];
+        if let Ok(canonical) = std::fs::canonicalize(q) {
+            candidates.push(canonical.to_string_lossy().into_owned());
+        }
+        for c in candidates {
+            if let Some(h) = self.path_hash(&c)? {
+                if let Some(a) = self.artwork(&h)? {
+                    return Ok(a);
+                }
+            }
+        }
+        Err(Error::NotFound(format!(
+            "no artwork in {} matches `{q}` (tried: {})",
+            self.path.display(),
+            tried.join(", ")
+        )))
+    }
+
+    // ----- failures -----------------------------------------------------------------
+
+    /// Records that the file at `path` could not be indexed (replacing an
+    /// earlier record for that path).
+    pub fn record_failure(&self, path: &str, hash: Option<&str>, reason: &str) -> Result<()> {
+        let _guard = self.lock();
+        let mut batch = sled::Batch::default();
+        if let Some(old) = self.failure(path)? {
+            if let Some(h) = old.hash {
+                batch.remove(failure_hash_key(&h, path));
+            }
+        }
+        let rec = FailureRecord {
+            path: path.to_string(),
+            hash: hash.map(str::to_string),
+            reason: reason.to_string(),
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        if let Some(h) = hash {
+            batch.insert(failure_hash_key(h, path), &[] as &[u8]);
+        }
+        batch.insert(failure_key(path), to_json(&rec)?);
+        self.items.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// The failure recorded for `path`, if any.
+    pub fn failure(&self, path: &str) -> Result<Option<FailureRecord>> {
+        match self.items.get(failure_key(path)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("failure record of {path}: {e}"))),
+        }
+    }
+
+    /// Every failure record, sorted by path.
+    pub fn failures(&self) -> Result<Vec<FailureRecord>> {
+        let mut out = Vec::new();
+        for kv in self.items.scan_prefix(b"f/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let rec: FailureRecord = serde_json::from_slice(&v).map_err(|e| {
+                self.corrupt(format!("failure record of {}: {e}", String::from_utf8_lossy(&k[2..])))
+            })?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    /// Removes the failure record for `path`; true when there was one.
+    pub fn clear_failure(&self, path: &str) -> Result<bool> {
+        let _guard = self.lock();
+        let mut batch = sled::Batch::default();
+        let found = self.failure(path)?.is_some();
+        self.clear_failures_into(&mut batch, None, &[path.to_string()])?;
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(found)
+    }
+
+    /// How many artworks, embeddings per model and failures the store holds.
+    pub fn counts(&self) -> Result<StoreCounts> {
+        let count = |prefix: &[u8]| -> Result<usize> {
+            let mut n = 0;
+            for kv in self.items.scan_prefix(prefix) {
+                kv.map_err(|e| self.err(e))?;
+                n += 1;
+            }
+            Ok(n)
+        };
+        let mut embeddings = BTreeMap::new();
+        for model in ModelKind::ALL {
+            embeddings.insert(model, count(&embedding_prefix(model))?);
+        }
+        Ok(StoreCounts {
+            artworks: count(b"a/")?,
+            embeddings,
+            failures: count(b"f/")?,
+        })
+    }
+
+    // ----- key-value escape hatch ---------------------------------------------------
+
+    /// A sled tree for another concern (ratings, trained heads, ANN
+    /// metadata). `items` and `meta` belong to the store and are refused.
+    /// One `Batch` on one tree is atomic.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree> {
+        if name == ITEMS || name == META || name.starts_with("__sled") {
+            return Err(Error::InvalidArgument(format!(
+                "tree `{name}` is reserved by the store"
+            )));
+        }
+        self.db.open_tree(name).map_err(|e| self.err(e))
+    }
+
+    /// Stores `value` as JSON under `key` in tree `tree`.
+    pub fn put_json<T: Serialize + ?Sized>(&self, tree: &str, key: &str, value: &T) -> Result<()> {
+        self.tree(tree)?
+            .insert(key.as_bytes(), to_json(value)?)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Reads the JSON value under `key` in tree `tree`.
+    pub fn get_json<T: DeserializeOwned>(&self, tree: &str, key: &str) -> Result<Option<T>> {
+        match self.tree(tree)?.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("{tree}/{key}: {e}"))),
+        }
+    }
+
+    /// Removes `key` from tree `tree`; true when it was there.
+    pub fn remove_key(&self, tree: &str, key: &str) -> Result<bool> {
+        self.tree(tree)?
+            .remove(key.as_bytes())
+            .map(|old| old.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every `(key, value)` under `prefix` in tree `tree`, in key order.
+    pub fn scan_json<T: DeserializeOwned>(&self, tree: &str, prefix: &str) -> Result<Vec<(String, T)>> {
+        let mut out = Vec::new();
+        for kv in self.tree(tree)?.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = serde_json::from_slice(&v).map_err(|e| self.corrupt(format!("{tree}/{key}: {e}")))?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    // ----- helpers ------------------------------------------------------------------
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave a half-written batch
+        // (batches are applied whole), so a poisoned lock is safe to reuse.
+        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn require_artwork(&self, hash: &str) -> Result<Artwork> {
+        self.artwork(hash)?.ok_or_else(|| {
+            Error::NotFound(format!("no artwork with content hash {hash} in {}", self.path.display()))
+        })
+    }
+
+    fn parse_artwork(&self, hash: &str, bytes: &[u8]) -> Result<Artwork> {
+        serde_json::from_slice(bytes).map_err(|e| self.corrupt(format!("artwork record of {hash}: {e}")))
+    }
+
+    fn get_meta_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.meta.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("meta/{key}: {e}"))),
+        }
+    }
+
+    fn put_meta_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        self.meta
+            .insert(key.as_bytes(), to_json(value)?)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: sled::Error) -> Error {
+        store_error(&self.path, e)
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Store {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Best effort: an error here has nowhere to go, and sled's own
+        // background flush has been running all along.
+        let _ = self.db.flush();
+    }
+}
+
+fn store_error(path: &Path, e: sled::Error) -> Error {
+    Error::Store {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Maps sled's lock failure to [`Error::StoreInUse`]. sled 0.34.7 wraps the
+/// `flock` error (`WouldBlock`) into an `io::Error` of kind `Other` whose
+/// message says "could not acquire lock"; both forms are recognised.
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    if let sled::Error::Io(io) = &e {
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") {
+            return Error::StoreInUse {
+                path: path.to_path_buf(),
+            };
+        }
+    }
+    store_error(path, e)
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(format!("cannot serialise record: {e}")))
+}
+
+fn check_hash(hash: &str) -> Result<()> {
+    if hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "`{hash}` is not a content hash (64 lower-case hex digits)"
+        )))
+    }
+}
+
+/// Why a vector cannot be stored or indexed: empty, non-finite, zero norm.
+pub(crate) fn check_vector(v: &[f32]) -> std::result::Result<(), String> {
+    if v.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(format!("has a non-finite value ({}) at position {i}", v[i]));
+    }
+    let norm2: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+    if norm2 == 0.0 || !norm2.is_finite() {
+        return Err("has zero norm".into());
+    }
+    Ok(())
+}
+
+fn artwork_key(hash: &str) -> Vec<u8> {
+    format!("a/{hash}").into_bytes()
+}
+
+fn embedding_prefix(model: ModelKind) -> Vec<u8> {
+    format!("e/{model}/").into_bytes()
+}
+
+fn embedding_key(model: ModelKind, hash: &str) -> Vec<u8> {
+    format!("e/{model}/{hash}").into_bytes()
+}
+
+fn id_key(id: u64) -> Vec<u8> {
+    let mut k = b"i/".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn path_key(path: &str) -> Vec<u8> {
+    format!("p/{path}").into_bytes()
+}
+
+fn failure_key(path: &str) -> Vec<u8> {
+    format!("f/{path}").into_bytes()
+}
+
+fn failure_hash_key(hash: &str, path: &str) -> Vec<u8> {
+    format!("g/{hash}/{path}").into_bytes()
+}
+
+fn embedding_checksum(dim: u32, id: u64, floats: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&dim.to_le_bytes());
+    h.update(&id.to_le_bytes());
+    h.update(floats);
+    h.finalize()
+}
+
+/// `dim ‖ id ‖ checksum ‖ floats`, all little-endian.
+fn encode_embedding(id: u64, v: &[f32]) -> Vec<u8> {
+    let dim = v.len() as u32;
+    let mut floats = Vec::with_capacity(v.len() * 4);
+    for x in v {
+        floats.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(EMBEDDING_HEADER + floats.len());
+    out.extend_from_slice(&dim.to_le_bytes());
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(embedding_checksum(dim, id, &floats).as_bytes());
+    out.extend_from_slice(&floats);
+    out
+}
+
+/// The id and floats of an embedding record; `None` when it is truncated or
+/// fails its checksum. Copies the floats out: sled's buffers are not aligned.
+fn decode_embedding(bytes: &[u8]) -> Option<(u64, Vec<f32>)> {
+    if bytes.len() < EMBEDDING_HEADER {
+        return None;
+    }
+    let dim = u32::from_le_bytes(bytes[0..4].try_into().ok()?);
+    let id = u64::from_le_bytes(bytes[4..12].try_into().ok()?);
+    let floats = &bytes[EMBEDDING_HEADER..];
+    if floats.len() != dim as usize * 4 {
+        return None;
+    }
+    if embedding_checksum(dim, id, floats).as_bytes() != &bytes[12..44] {
+        return None;
+    }
+    let v = floats
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some((id, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_record_round_trips_bit_exactly() {
+        let v = vec![1.0f32, -0.0, f32::MIN_POSITIVE, 3.4e38, 1e-42];
+        let bytes = encode_embedding(42, &v);
+        let (id, back) = decode_embedding(&bytes).unwrap();
+        assert_eq!(id, 42);
+        let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+        let back_bits: Vec<u32> = back.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(bits, back_bits);
+    }
+
+    #[test]
+    fn embedding_record_detects_damage() {
+        let bytes = encode_embedding(7, &[0.5, 0.25, 0.125]);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_embedding(&bad).is_none(), "flip at byte {i} went unnoticed");
+        }
+        assert!(decode_embedding(&bytes[..bytes.len() - 1]).is_none());
+    }
+
+    #[test]
+    fn vectors_are_checked() {
+        assert!(check_vector(&[0.0, 0.0]).is_err());
+        assert!(check_vector(&[1.0, f32::NAN]).is_err());
+        assert!(check_vector(&[1.0, f32::INFINITY]).is_err());
+        assert!(check_vector(&[]).is_err());
+        assert!(check_vector(&[1e-30, 0.0]).is_ok());
+    }
+
+    #[test]
+    fn hashes_are_checked() {
+        assert!(check_hash(&"a".repeat(64)).is_ok());
+        assert!(check_hash(&"A".repeat(64)).is_err());
+        assert!(check_hash("abc").is_err());
+        assert!(check_hash(&format!("{}/", "a".repeat(63))).is_err());
+    }
+
+    #[test]
+    fn id_keys_sort_numerically() {
+        assert!(id_key(255) < id_key(256));
+        assert!(id_key(1) < id_key(1 << 40));
+    }
+}

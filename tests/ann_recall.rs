@@ -1,0 +1,225 @@
+//! The hnsw_rs index against brute force on clustered 768-d vectors, and
+//! the persistence round trip (save → load → same answers; a damaged file →
+//! "rebuild", not a dead process).
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use artlens::ann::{AnnIndex, AnnParams, ExactIndex, IndexMeta};
+
+const DIM: usize = 768;
+const CENTRES: usize = 100;
+const N: usize = 10_000;
+const QUERIES: usize = 200;
+const K: usize = 10;
+
+/// splitmix64: a tiny seeded generator, so the data is the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    }
+}
+
+/// `n` points around `CENTRES` random centres; each cluster spreads along its
+/// own 16-d subspace plus isotropic noise, like embeddings whose neighbours
+/// differ in a few directions. The same generator as `benches/ann.rs`.
+fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    const LOCAL_DIMS: usize = 16;
+    let mut rng = Rng(seed);
+    let unit = |rng: &mut Rng| -> Vec<f32> {
+        let v: Vec<f32> = (0..DIM).map(|_| rng.normal()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
+    let clusters: Vec<(Vec<f32>, Vec<Vec<f32>>)> = (0..CENTRES)
+        .map(|_| (unit(&mut rng), (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect()))
+        .collect();
+    let noise = 0.3 / (DIM as f32).sqrt();
+    (0..n)
+        .map(|_| {
+            let (centre, basis) = &clusters[(rng.next_u64() % CENTRES as u64) as usize];
+            let mut v = centre.clone();
+            for b in basis {
+                let z = 0.35 * rng.normal();
+                for (x, y) in v.iter_mut().zip(b) {
+                    *x += z * y;
+                }
+            }
+            for x in v.iter_mut() {
+                *x += noise * rng.normal();
+            }
+            v
+        })
+        .collect()
+}
+
+fn recall(got: &[Vec<(u64, f32)>], truth: &[Vec<(u64, f32)>]) -> f64 {
+    let mut hit = 0usize;
+    let mut total = 0usize;
+    for (g, t) in got.iter().zip(truth) {
+        let want: HashSet<u64> = t.iter().map(|r| r.0).collect();
+        hit += g.iter().filter(|r| want.contains(&r.0)).count();
+        total += t.len();
+    }
+    hit as f64 / total as f64
+}
+
+struct Fixture {
+    data: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            data: clustered(N, 42),
+            queries: clustered(QUERIES, 4242),
+        }
+    }
+
+    fn items(&self) -> Vec<(u64, &[f32])> {
+        // Ids as the store gives them: from 1, with gaps (pruned artworks).
+        self.data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (1 + i as u64 + (i / 1000) as u64, v.as_slice()))
+            .collect()
+    }
+}
+
+#[test]
+fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
+    let fx = Fixture::new();
+    let items = fx.items();
+
+    let t = Instant::now();
+    let exact = ExactIndex::new(DIM, &items).unwrap();
+    let queries: Vec<&[f32]> = fx.queries.iter().map(|q| q.as_slice()).collect();
+    let truth = exact.search_batch(&queries, K).unwrap();
+    eprintln!("exact ground truth: {:.2?}", t.elapsed());
+
+    let t = Instant::now();
+    let index = AnnIndex::build(DIM, &items).unwrap();
+    eprintln!("build {N} points: {:.2?}", t.elapsed());
+    assert_eq!(index.len(), N);
+
+    let t = Instant::now();
+    let got: Vec<Vec<(u64, f32)>> = queries.iter().map(|q| index.search(q, K, None).unwrap()).collect();
+    let r = recall(&got, &truth);
+    eprintln!("recall@{K} = {r:.4} ({QUERIES} queries in {:.2?})", t.elapsed());
+    assert!(r >= 0.98, "recall@{K} {r:.4} < 0.98");
+    for (g, t) in got.iter().zip(&truth) {
+        assert_eq!(g.len(), K);
+        // Similarities are real cosines: the best hnsw answer is never better
+        // than the true best one.
+        assert!(g[0].1 <= t[0].1 + 1e-5);
+        assert!(g.windows(2).all(|w| w[0].1 >= w[1].1), "results are best first");
+    }
+
+    // A filter (every other id) still gives k results, all kept.
+    let even = |id: u64| id % 2 == 0;
+    let filtered: Vec<Vec<(u64, f32)>> = queries
+        .iter()
+        .take(50)
+        .map(|q| index.search(q, K, Some(&even)).unwrap())
+        .collect();
+    let filtered_truth: Vec<Vec<(u64, f32)>> = queries
+        .iter()
+        .take(50)
+        .map(|q| exact.search(q, K, Some(&even)).unwrap())
+        .collect();
+    assert!(filtered.iter().all(|r| r.len() == K && r.iter().all(|(id, _)| id % 2 == 0)));
+    let rf = recall(&filtered, &filtered_truth);
+    eprintln!("filtered recall@{K} = {rf:.4}");
+    assert!(rf >= 0.95, "filtered recall@{K} {rf:.4}");
+
+    // Save, load, and get the very same answers.
+    let dir = tempfile::tempdir().unwrap();
+    let meta = index.meta("{\"model\":\"test\"}");
+    let t = Instant::now();
+    index.save(dir.path(), &meta).unwrap();
+    let loaded = AnnIndex::load(dir.path(), &meta).unwrap().expect("a fresh save loads");
+    eprintln!("save + load: {:.2?}", t.elapsed());
+    assert_eq!(loaded.len(), N);
+    assert_eq!(loaded.ids(), index.ids());
+    for q in queries.iter().take(50) {
+        assert_eq!(loaded.search(q, K, None).unwrap(), index.search(q, K, None).unwrap());
+    }
+
+    // Saving again replaces the files atomically and leaves no stray ones.
+    loaded.save(dir.path(), &meta).unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "index.json + graph + data, found {names:?}");
+    assert!(AnnIndex::load(dir.path(), &meta).unwrap().is_some());
+
+    // Stale metadata: another fingerprint or other ids → rebuild.
+    let other_fp = IndexMeta::new("{\"model\":\"other\"}", index.ids());
+    assert!(AnnIndex::load(dir.path(), &other_fp).unwrap().is_none());
+    let mut ids = index.ids();
+    ids.pop();
+    ids.push(1_000_000);
+    let other_ids = IndexMeta::new(meta.fingerprint_json.clone(), ids);
+    let why = AnnIndex::load_or_reason(dir.path(), &other_ids).unwrap().unwrap_err();
+    assert!(why.contains("other artworks"), "{why}");
+
+    // A truncated data file: hnsw_rs would `process::exit(1)`; load must
+    // notice first and answer "rebuild".
+    let data_file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".hnsw.data"))
+        .unwrap();
+    let len = std::fs::metadata(&data_file).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&data_file).unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+    let why = AnnIndex::load_or_reason(dir.path(), &meta).unwrap().unwrap_err();
+    assert!(why.contains("bytes"), "{why}");
+    assert!(AnnIndex::load(dir.path(), &meta).unwrap().is_none());
+
+    // Same size, one flipped byte in the graph: caught by the checksum.
+    let graph_file = data_file.with_extension("graph");
+    let mut bytes = std::fs::read(&graph_file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&graph_file, &bytes).unwrap();
+    assert!(AnnIndex::load(dir.path(), &meta).unwrap().is_none());
+
+    // No index.json at all.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(AnnIndex::load(empty.path(), &meta).unwrap().is_none());
+}
+
+#[test]
+fn serial_build_is_deterministic() {
+    let data = clustered(1500, 7);
+    let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
+    let params = AnnParams {
+        parallel_insert: false,
+        ..AnnParams::default()
+    };
+    let a = AnnIndex::build_with(DIM, &items, params).unwrap();
+    let b = AnnIndex::build_with(DIM, &items, params).unwrap();
+    for (_, q) in items.iter().step_by(97) {
+        assert_eq!(a.search(q, K, None).unwrap(), b.search(q, K, None).unwrap());
+    }
+}
