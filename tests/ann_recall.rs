@@ -36,10 +36,13 @@ impl Rng {
     }
 }
 
-/// `n` points around `CENTRES` random centres; each cluster spreads along its
-/// own 16-d subspace plus isotropic noise, like embeddings whose neighbours
-/// differ in a few directions. The same generator as `benches/ann.rs`.
-fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
+/// Points around `CENTRES` random unit centres; each cluster spreads along
+/// its own 16-d subspace plus isotropic noise, like embeddings whose
+/// neighbours differ in a few directions. The same generator as
+/// `benches/ann.rs`: the clusters come from `seed`, the first `n` points
+/// are the data and the next `queries` the queries (same clusters, unseen
+/// points).
+fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     const LOCAL_DIMS: usize = 16;
     let mut rng = Rng(seed);
     let unit = |rng: &mut Rng| -> Vec<f32> {
@@ -51,7 +54,7 @@ fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
         .map(|_| (unit(&mut rng), (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect()))
         .collect();
     let noise = 0.3 / (DIM as f32).sqrt();
-    (0..n)
+    let mut points: Vec<Vec<f32>> = (0..n + queries)
         .map(|_| {
             let (centre, basis) = &clusters[(rng.next_u64() % CENTRES as u64) as usize];
             let mut v = centre.clone();
@@ -66,7 +69,9 @@ fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
             }
             v
         })
-        .collect()
+        .collect();
+    let qs = points.split_off(n);
+    (points, qs)
 }
 
 fn recall(got: &[Vec<(u64, f32)>], truth: &[Vec<(u64, f32)>]) -> f64 {
@@ -87,10 +92,8 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture {
-            data: clustered(N, 42),
-            queries: clustered(QUERIES, 4242),
-        }
+        let (data, queries) = clustered(N, QUERIES, 42);
+        Fixture { data, queries }
     }
 
     fn items(&self) -> Vec<(u64, &[f32])> {
@@ -211,7 +214,7 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
 
 #[test]
 fn serial_build_is_deterministic() {
-    let data = clustered(1500, 7);
+    let (data, _) = clustered(1500, 0, 7);
     let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
     let params = AnnParams {
         parallel_insert: false,
@@ -221,5 +224,30 @@ fn serial_build_is_deterministic() {
     let b = AnnIndex::build_with(DIM, &items, params).unwrap();
     for (_, q) in items.iter().step_by(97) {
         assert_eq!(a.search(q, K, None).unwrap(), b.search(q, K, None).unwrap());
+    }
+}
+
+#[test]
+#[ignore]
+fn explore() {
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let n = env("N", N);
+    let (data, qs) = clustered(n, QUERIES, 42);
+    let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
+    let exact = ExactIndex::new(DIM, &items).unwrap();
+    let queries: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+    let truth = exact.search_batch(&queries, K).unwrap();
+    let mean_sim: f32 = truth.iter().map(|t| t[0].1).sum::<f32>() / truth.len() as f32;
+    let mean_sim10: f32 = truth.iter().map(|t| t[9].1).sum::<f32>() / truth.len() as f32;
+    eprintln!("truth sims: top1 {mean_sim:.3} top10 {mean_sim10:.3}");
+    let params = AnnParams { max_connections: env("M", 24), ef_construction: env("EFC", 200), ef_search: 128, parallel_insert: true };
+    let t = Instant::now();
+    let mut index = AnnIndex::build_with(DIM, &items, params).unwrap();
+    eprintln!("build {n}: {:.2?}", t.elapsed());
+    for ef in [16, 32, 64, 128, 256] {
+        index.set_ef_search(ef);
+        let t = Instant::now();
+        let got: Vec<Vec<(u64, f32)>> = queries.iter().map(|q| index.search(q, K, None).unwrap()).collect();
+        eprintln!("ef {ef}: recall {:.4} {:.0} q/s", recall(&got, &truth), QUERIES as f64 / t.elapsed().as_secs_f64());
     }
 }

@@ -220,8 +220,6 @@ pub fn resize_rgb8(img: &RgbImage, width: u32, height: u32, filter: ResizeFilter
     let need_horizontal = in_w != width;
     let need_vertical = in_h != height;
 
-    let vert = Coefficients::new(in_h, height, filter);
-
     if !need_vertical {
         let horiz = Coefficients::new(in_w, width, filter);
         let out = horizontal_pass(
@@ -235,6 +233,7 @@ pub fn resize_rgb8(img: &RgbImage, width: u32, height: u32, filter: ResizeFilter
         return into_image(width, height, out);
     }
 
+    let vert = Coefficients::new(in_h, height, filter);
     if !need_horizontal {
         let out = vertical_pass(img.as_raw(), in_w as usize, &vert, 0, parallel);
         return into_image(width, height, out);
