@@ -361,6 +361,16 @@ pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)
     let mut vanished = Vec::new();
     let mut removed = 0;
     for art in store.artworks()? {
+        if art.paths.is_empty() {
+            // Its only file now holds other content (the store moved the path
+            // to the new content): nothing on disk is this artwork any more.
+            if prune {
+                store.remove_artwork(&art.hash)?;
+                removed += 1;
+            }
+            vanished.push(format!("(content {} whose file now holds other content)", art.hash));
+            continue;
+        }
         let (gone, kept): (Vec<String>, Vec<String>) = art.paths.iter().cloned().partition(|p| !Path::new(p).exists());
         if gone.is_empty() {
             continue;

@@ -43,7 +43,8 @@ impl Rng {
 /// are the data and the next `queries` the queries (same clusters, unseen
 /// points).
 fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    const LOCAL_DIMS: usize = 16;
+    let env = |k: &str, d: f32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let LOCAL_DIMS: usize = env("LOCAL", 32.0) as usize;
     let mut rng = Rng(seed);
     let unit = |rng: &mut Rng| -> Vec<f32> {
         let v: Vec<f32> = (0..DIM).map(|_| rng.normal()).collect();
@@ -53,13 +54,13 @@ fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32
     let clusters: Vec<(Vec<f32>, Vec<Vec<f32>>)> = (0..CENTRES)
         .map(|_| (unit(&mut rng), (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect()))
         .collect();
-    let noise = 0.3 / (DIM as f32).sqrt();
+    let noise = env("NOISE", 0.3) / (DIM as f32).sqrt();
     let mut points: Vec<Vec<f32>> = (0..n + queries)
         .map(|_| {
             let (centre, basis) = &clusters[(rng.next_u64() % CENTRES as u64) as usize];
             let mut v = centre.clone();
             for b in basis {
-                let z = 0.35 * rng.normal();
+                let z = env("SPREAD", 0.35) * rng.normal();
                 for (x, y) in v.iter_mut().zip(b) {
                     *x += z * y;
                 }

@@ -65,8 +65,8 @@ pub fn artlens() -> Command {
     c
 }
 
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("artlens runs")
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().output().expect("artlens runs")
 }
 
 pub fn stderr(o: &Output) -> String {
