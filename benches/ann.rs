@@ -1,1 +1,326 @@
-fn main() {}
+//! hnsw_rs (through `artlens::ann`) against brute force on clustered 768-d
+//! vectors: build time, recall@10, queries per second and the latency of
+//! one search, for several `ef_search` values.
+//!
+//! ```text
+//! cargo bench --bench ann                 # a table on stderr
+//! cargo bench --bench ann -- --json       # the same numbers as JSON on stdout
+//! ANN_N=20000 cargo bench --bench ann     # a smaller collection
+//! ```
+//!
+//! Environment: `ANN_N` points (default 100,000), `ANN_QUERIES` (1,000),
+//! `ANN_M` (default `AnnParams`), `ANN_EF_CONSTRUCTION`, `ANN_EF` (a list,
+//! default `16,32,64,128,256`), `ANN_SERIAL=1` for a serial build.
+//!
+//! It also writes `target/ann-bench/`: `vectors.npy` and `queries.npy`
+//! (float32, raw), `truth.npy` (int64, the exact top 10 ids per query) and
+//! `rust.json` (the results), which `scripts/bench_ann.py` reads to run
+//! hnswlib on the very same vectors and print both side by side.
+//!
+//! Searches run one query at a time on one thread (a CLI answers one query);
+//! the build uses every rayon thread (`RAYON_NUM_THREADS`).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use artlens::ann::{AnnIndex, AnnParams, ExactIndex};
+
+const DIM: usize = 768;
+const CENTRES: usize = 100;
+const LOCAL_DIMS: usize = 32;
+const K: usize = 10;
+
+/// splitmix64, as in `tests/ann_recall.rs`.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    }
+}
+
+/// The generator of `tests/ann_recall.rs`: `CENTRES` unit centres, each
+/// cluster spreading along its own `LOCAL_DIMS`-d subspace, plus isotropic
+/// noise; the first `n` points are the data, the next `queries` the queries.
+fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let mut rng = Rng(seed);
+    let unit = |rng: &mut Rng| -> Vec<f32> {
+        let v: Vec<f32> = (0..DIM).map(|_| rng.normal()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
+    let clusters: Vec<(Vec<f32>, Vec<Vec<f32>>)> = (0..CENTRES)
+        .map(|_| {
+            (
+                unit(&mut rng),
+                (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect(),
+            )
+        })
+        .collect();
+    let noise = 0.3 / (DIM as f32).sqrt();
+    let mut points: Vec<Vec<f32>> = (0..n + queries)
+        .map(|_| {
+            let (centre, basis) = &clusters[(rng.next_u64() % CENTRES as u64) as usize];
+            let mut v = centre.clone();
+            for b in basis {
+                let z = 0.35 * rng.normal();
+                for (x, y) in v.iter_mut().zip(b) {
+                    *x += z * y;
+                }
+            }
+            for x in v.iter_mut() {
+                *x += noise * rng.normal();
+            }
+            v
+        })
+        .collect();
+    let qs = points.split_off(n);
+    (points, qs)
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn recall(got: &[Vec<(u64, f32)>], truth: &[Vec<(u64, f32)>]) -> f64 {
+    let mut hit = 0;
+    let mut total = 0;
+    for (g, t) in got.iter().zip(truth) {
+        let want: HashSet<u64> = t.iter().map(|r| r.0).collect();
+        hit += g.iter().filter(|r| want.contains(&r.0)).count();
+        total += t.len();
+    }
+    hit as f64 / total.max(1) as f64
+}
+
+fn median_ms(mut d: Vec<Duration>) -> f64 {
+    d.sort();
+    d.get(d.len() / 2)
+        .map(|x| x.as_secs_f64() * 1e3)
+        .unwrap_or(0.0)
+}
+
+/// Runs `search` over every query, one at a time: (results, q/s, median ms).
+fn time_queries(
+    queries: &[&[f32]],
+    mut search: impl FnMut(&[f32]) -> Vec<(u64, f32)>,
+) -> (Vec<Vec<(u64, f32)>>, f64, f64) {
+    let mut lat = Vec::with_capacity(queries.len());
+    let t = Instant::now();
+    let results = queries
+        .iter()
+        .map(|q| {
+            let t = Instant::now();
+            let r = search(q);
+            lat.push(t.elapsed());
+            r
+        })
+        .collect();
+    let qps = queries.len() as f64 / t.elapsed().as_secs_f64();
+    (results, qps, median_ms(lat))
+}
+
+/// Writes a C-order `.npy` (format 1.0) of little-endian values.
+fn write_npy(
+    path: &Path,
+    descr: &str,
+    shape: (usize, usize),
+    bytes: impl Iterator<Item = [u8; 8]>,
+    width: usize,
+) {
+    let header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}",
+        shape.0, shape.1
+    );
+    let total = 10 + header.len() + 1;
+    let pad = (64 - total % 64) % 64;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create npy"));
+    out.write_all(b"\x93NUMPY\x01\x00").unwrap();
+    out.write_all(&((header.len() + pad + 1) as u16).to_le_bytes())
+        .unwrap();
+    out.write_all(header.as_bytes()).unwrap();
+    out.write_all(&vec![b' '; pad]).unwrap();
+    out.write_all(b"\n").unwrap();
+    for b in bytes {
+        out.write_all(&b[..width]).unwrap();
+    }
+}
+
+fn write_f32_npy(path: &Path, rows: &[Vec<f32>]) {
+    let values = rows.iter().flat_map(|r| r.iter()).map(|x| {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&x.to_le_bytes());
+        b
+    });
+    write_npy(path, "<f4", (rows.len(), DIM), values, 4);
+}
+
+fn out_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("ann-bench")
+}
+
+fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let n = env_usize("ANN_N", 100_000);
+    let nq = env_usize("ANN_QUERIES", 1_000);
+    let defaults = AnnParams::default();
+    let params = AnnParams {
+        max_connections: env_usize("ANN_M", defaults.max_connections),
+        ef_construction: env_usize("ANN_EF_CONSTRUCTION", defaults.ef_construction),
+        ef_search: defaults.ef_search,
+        parallel_insert: std::env::var("ANN_SERIAL")
+            .map(|v| v != "1")
+            .unwrap_or(true),
+    };
+    let efs: Vec<usize> = std::env::var("ANN_EF")
+        .unwrap_or_else(|_| "16,32,64,128,256".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let threads = rayon::current_num_threads();
+    let log = |s: String| eprintln!("{s}");
+
+    log(format!("generating {n} + {nq} clustered {DIM}-d vectors"));
+    let (data, qdata) = clustered(n, nq, 42);
+    let items: Vec<(u64, &[f32])> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, v.as_slice()))
+        .collect();
+    let queries: Vec<&[f32]> = qdata.iter().map(|q| q.as_slice()).collect();
+
+    // Exact search: the ground truth (blocked batch) and the --exact mode
+    // (one query at a time, rayon over rows).
+    let t = Instant::now();
+    let exact = ExactIndex::new(DIM, &items).unwrap();
+    let exact_prepare_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let truth = exact.search_batch(&queries, K).unwrap();
+    let truth_s = t.elapsed().as_secs_f64();
+    let exact_sample: Vec<&[f32]> = queries.iter().take(100).copied().collect();
+    let (exact_res, exact_qps, exact_ms) =
+        time_queries(&exact_sample, |q| exact.search(q, K, None).unwrap());
+    let exact_recall = recall(&exact_res, &truth[..exact_sample.len()]);
+    log(format!(
+        "exact: prepare {exact_prepare_s:.2} s, ground truth for {nq} queries {truth_s:.2} s, {exact_qps:.1} q/s"
+    ));
+
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    write_f32_npy(&dir.join("vectors.npy"), &data);
+    write_f32_npy(&dir.join("queries.npy"), &qdata);
+    let truth_ids = truth
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|(id, _)| (*id as i64).to_le_bytes());
+    write_npy(&dir.join("truth.npy"), "<i8", (nq, K), truth_ids, 8);
+    drop(exact);
+
+    log(format!(
+        "building hnsw: M={} ef_construction={} max_layer=16, {} insert on {threads} threads",
+        params.max_connections,
+        params.ef_construction,
+        if params.parallel_insert {
+            "parallel"
+        } else {
+            "serial"
+        }
+    ));
+    let t = Instant::now();
+    let mut index = AnnIndex::build_with(DIM, &items, params).unwrap();
+    let build_s = t.elapsed().as_secs_f64();
+    log(format!("built in {build_s:.1} s"));
+
+    let t = Instant::now();
+    let save_dir = dir.join("index");
+    let meta = index.meta("bench");
+    index.save(&save_dir, &meta).unwrap();
+    let save_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let reloaded = AnnIndex::load(&save_dir, &meta).unwrap().expect("reload");
+    let load_s = t.elapsed().as_secs_f64();
+    drop(reloaded);
+
+    let mut rows = Vec::new();
+    for &ef in &efs {
+        index.set_ef_search(ef);
+        let (res, qps, ms) = time_queries(&queries, |q| index.search(q, K, None).unwrap());
+        let r = recall(&res, &truth);
+        log(format!(
+            "ef {ef:>4}: recall@{K} {r:.4}, {qps:.0} q/s, {ms:.3} ms"
+        ));
+        rows.push(serde_json::json!({"ef": ef, "recall": r, "qps": qps, "median_ms": ms}));
+    }
+
+    let report = serde_json::json!({
+        "n": n,
+        "queries": nq,
+        "dim": DIM,
+        "k": K,
+        "generator": {"centres": CENTRES, "local_dims": LOCAL_DIMS, "seed": 42},
+        "threads": threads,
+        "params": {"M": params.max_connections, "ef_construction": params.ef_construction,
+                   "parallel_insert": params.parallel_insert, "max_layer": 16},
+        "build_s": build_s,
+        "save_s": save_s,
+        "load_s": load_s,
+        "hnsw": rows,
+        "exact": {"prepare_s": exact_prepare_s, "batch_truth_s": truth_s, "qps": exact_qps,
+                  "median_ms": exact_ms, "recall": exact_recall},
+    });
+    std::fs::write(
+        dir.join("rust.json"),
+        serde_json::to_vec_pretty(&report).unwrap(),
+    )
+    .unwrap();
+
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap());
+        return;
+    }
+    eprintln!();
+    eprintln!(
+        "artlens::ann on {n} clustered {DIM}-d vectors, {nq} queries, k={K}; M={} ef_construction={}",
+        params.max_connections, params.ef_construction
+    );
+    eprintln!("build {build_s:.1} s on {threads} threads; save {save_s:.2} s; verified load {load_s:.2} s");
+    eprintln!(
+        "{:<14} {:>10} {:>10} {:>12}",
+        "search", "recall@10", "q/s", "median ms"
+    );
+    for r in &rows {
+        eprintln!(
+            "{:<14} {:>10.4} {:>10.0} {:>12.3}",
+            format!("hnsw ef={}", r["ef"]),
+            r["recall"].as_f64().unwrap(),
+            r["qps"].as_f64().unwrap(),
+            r["median_ms"].as_f64().unwrap()
+        );
+    }
+    eprintln!(
+        "{:<14} {:>10.4} {:>10.1} {:>12.3}",
+        "exact", exact_recall, exact_qps, exact_ms
+    );
+    eprintln!("results and vectors in {}", dir.display());
+}

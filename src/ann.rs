@@ -101,7 +101,8 @@ impl Distance<f32> for CosineDistance {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { dot_avx2(a, b) };
         }
@@ -191,7 +192,11 @@ fn normalise_in_place(v: &mut [f32], dim: usize) -> std::result::Result<(), Stri
         return Err(format!("has {} values, the index holds {dim}", v.len()));
     }
     crate::store::check_vector(v)?;
-    let norm = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt();
     let inv = 1.0 / norm;
     for x in v.iter_mut() {
         *x = ((*x as f64) * inv) as f32;
@@ -257,7 +262,10 @@ impl IndexMeta {
         if self.fingerprint_json != expected.fingerprint_json {
             Some("it was built from embeddings with another model fingerprint".into())
         } else if self.count != expected.count {
-            Some(format!("it holds {} vectors, the store {}", self.count, expected.count))
+            Some(format!(
+                "it holds {} vectors, the store {}",
+                self.count, expected.count
+            ))
         } else if self.ids_hash != expected.ids_hash {
             Some("it holds other artworks than the store".into())
         } else {
@@ -329,7 +337,9 @@ impl AnnIndex {
     /// An empty index for vectors of `dim` values; `capacity` is a hint.
     pub fn new(dim: usize, capacity: usize, params: AnnParams) -> Result<AnnIndex> {
         if dim == 0 {
-            return Err(Error::InvalidArgument("an index needs vectors of at least one value".into()));
+            return Err(Error::InvalidArgument(
+                "an index needs vectors of at least one value".into(),
+            ));
         }
         if params.max_connections == 0 || params.max_connections > 256 {
             // hnsw_rs prints and calls process::exit above 256.
@@ -382,9 +392,12 @@ impl AnnIndex {
         let mut seen = HashSet::with_capacity(items.len());
         for (id, _) in items {
             if self.ids.contains(id) || !seen.insert(*id) {
-                return Err(Error::InvalidArgument(format!("id {id} is already in the index")));
+                return Err(Error::InvalidArgument(format!(
+                    "id {id} is already in the index"
+                )));
             }
-            usize::try_from(*id).map_err(|_| Error::InvalidArgument(format!("id {id} does not fit a usize")))?;
+            usize::try_from(*id)
+                .map_err(|_| Error::InvalidArgument(format!("id {id} does not fit a usize")))?;
         }
         let dim = self.dim;
         let normalised: Vec<(usize, Vec<f32>)> = items
@@ -395,7 +408,10 @@ impl AnnIndex {
                     .map_err(|why| Error::InvalidArgument(format!("vector of id {id} {why}")))
             })
             .collect::<Result<_>>()?;
-        let refs: Vec<(&[f32], usize)> = normalised.iter().map(|(id, v)| (v.as_slice(), *id)).collect();
+        let refs: Vec<(&[f32], usize)> = normalised
+            .iter()
+            .map(|(id, v)| (v.as_slice(), *id))
+            .collect();
         if self.params.parallel_insert && refs.len() > 1 {
             self.hnsw.parallel_insert_slice(&refs);
         } else {
@@ -454,11 +470,17 @@ impl AnnIndex {
     /// when the filter rejects much; the search then retries with a wider
     /// candidate list and finally scans every point, so a filtered search
     /// returns `min(k, points kept)` results.
-    pub fn search(&self, q: &[f32], k: usize, filter: Option<IdFilter<'_>>) -> Result<Vec<(u64, f32)>> {
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Result<Vec<(u64, f32)>> {
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let q = normalised(q, self.dim).map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let q = normalised(q, self.dim)
+            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
         let mut ef = self.params.ef_search.max(k);
         let Some(filter) = filter else {
             return Ok(to_results(self.hnsw.search(&q, k, ef)));
@@ -524,7 +546,12 @@ impl AnnIndex {
         let mut files = Vec::new();
         if !self.is_empty() {
             let dumped = catch_unwind(AssertUnwindSafe(|| self.hnsw.file_dump(staging, "index")))
-                .map_err(|p| index_err(format!("hnsw_rs panicked while dumping: {}", panic_message(&p))))?
+                .map_err(|p| {
+                    index_err(format!(
+                        "hnsw_rs panicked while dumping: {}",
+                        panic_message(&p)
+                    ))
+                })?
                 .map_err(|e| index_err(format!("hnsw_rs could not dump the graph: {e:#}")))?;
             let base = format!("index-{stamp}");
             for ext in ["hnsw.graph", "hnsw.data"] {
@@ -567,45 +594,79 @@ impl AnnIndex {
     /// Like [`AnnIndex::load`], saying why a saved index cannot be used (for
     /// the "rebuilding the index because ..." message). `Err` only for I/O
     /// errors other than a missing index.
-    pub fn load_or_reason(dir: &Path, expected: &IndexMeta) -> Result<std::result::Result<AnnIndex, String>> {
+    pub fn load_or_reason(
+        dir: &Path,
+        expected: &IndexMeta,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
+        Self::load_verified(dir, &|found: &IndexMeta| found.difference(expected))
+    }
+
+    /// Loads the index saved in `dir` when it is intact and was built from
+    /// embeddings with this fingerprint, whatever ids it holds: for extending
+    /// it with [`AnnIndex::insert_many`] instead of rebuilding (compare
+    /// [`AnnIndex::ids`] with the store's first; points cannot be removed).
+    pub fn load_for_update(
+        dir: &Path,
+        fingerprint_json: &str,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
+        Self::load_verified(dir, &|found: &IndexMeta| {
+            (found.fingerprint_json != fingerprint_json)
+                .then(|| "it was built from embeddings with another model fingerprint".to_string())
+        })
+    }
+
+    /// Reads `index.json`, lets `accept` judge its [`IndexMeta`], checks the
+    /// files' sizes and hashes, and only then calls hnsw_rs's loader.
+    fn load_verified(
+        dir: &Path,
+        accept: &dyn Fn(&IndexMeta) -> Option<String>,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
         let meta_path = dir.join(META_FILE);
         let bytes = match fs::read(&meta_path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("no saved index".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err("no saved index".into()))
+            }
             Err(e) => return Err(Error::io(&meta_path, e)),
         };
         let meta: MetaFile = match serde_json::from_slice(&bytes) {
             Ok(m) => m,
             Err(e) => return Ok(Err(format!("{} is unreadable ({e})", meta_path.display()))),
         };
-        if let Some(why) = check_meta(&meta, expected) {
+        if let Some(why) = check_meta(&meta).or_else(|| accept(&meta.index)) {
             return Ok(Err(why));
         }
         let params = meta.params;
         let Some(basename) = meta.basename.clone() else {
             return match AnnIndex::new(meta.dim, 0, params) {
-                Ok(index) if expected.count == 0 => Ok(Ok(index)),
-                Ok(_) => Ok(Err("the saved index is empty".into())),
+                Ok(index) if meta.index.count == 0 => Ok(Ok(index)),
+                Ok(_) => Ok(Err("index.json lists no files for a non-empty index".into())),
                 Err(e) => Ok(Err(e.to_string())),
             };
         };
+        if meta.files.len() != 2
+            || meta.files.iter().any(|f| {
+                f.name != format!("{basename}.hnsw.graph")
+                    && f.name != format!("{basename}.hnsw.data")
+            })
+        {
+            return Ok(Err("index.json does not list the two hnsw files".into()));
+        }
         for f in &meta.files {
             let path = dir.join(&f.name);
             match hash_file(&path) {
                 Ok((size, _)) if size != f.size => {
-                    return Ok(Err(format!("{} has {size} bytes, {} were saved", f.name, f.size)))
+                    return Ok(Err(format!(
+                        "{} has {size} bytes, {} were saved",
+                        f.name, f.size
+                    )))
                 }
-                Ok((_, h)) if h != f.blake3 => return Ok(Err(format!("{} was modified or damaged", f.name))),
+                Ok((_, h)) if h != f.blake3 => {
+                    return Ok(Err(format!("{} was modified or damaged", f.name)))
+                }
                 Ok(_) => {}
                 Err(e) => return Ok(Err(e.to_string())),
             }
-        }
-        if meta.files.len() != 2
-            || meta.files.iter().any(|f| {
-                f.name != format!("{basename}.hnsw.graph") && f.name != format!("{basename}.hnsw.data")
-            })
-        {
-            return Ok(Err("index.json does not list the two hnsw files".into()));
         }
         // The files are the ones we wrote; hnsw_rs's asserts should hold, but
         // a panic must still not take the caller down.
@@ -616,7 +677,12 @@ impl AnnIndex {
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return Ok(Err(format!("hnsw_rs could not load it: {e:#}"))),
-            Err(p) => return Ok(Err(format!("hnsw_rs panicked loading it: {}", panic_message(&p)))),
+            Err(p) => {
+                return Ok(Err(format!(
+                    "hnsw_rs panicked loading it: {}",
+                    panic_message(&p)
+                )))
+            }
         };
         let ids: HashSet<u64> = hnsw
             .get_point_indexation()
@@ -624,14 +690,21 @@ impl AnnIndex {
             .map(|p| p.get_origin_id() as u64)
             .collect();
         let data_dim = hnsw.get_point_indexation().get_data_dimension();
-        if hnsw.get_nb_point() != expected.count || ids.len() != expected.count {
-            return Ok(Err("the loaded graph has another number of points".into()));
+        if hnsw.get_nb_point() != meta.index.count || ids.len() != meta.index.count {
+            return Ok(Err(
+                "the loaded graph has another number of points than index.json says".into(),
+            ));
         }
         if data_dim != meta.dim {
-            return Ok(Err(format!("the loaded graph holds {data_dim}-d vectors, not {}", meta.dim)));
+            return Ok(Err(format!(
+                "the loaded graph holds {data_dim}-d vectors, not {}",
+                meta.dim
+            )));
         }
-        if ids_hash(ids.iter().copied()) != expected.ids_hash {
-            return Ok(Err("the loaded graph holds other ids".into()));
+        if ids_hash(ids.iter().copied()) != meta.index.ids_hash {
+            return Ok(Err(
+                "the loaded graph holds other ids than index.json says".into()
+            ));
         }
         Ok(Ok(AnnIndex {
             hnsw,
@@ -642,7 +715,7 @@ impl AnnIndex {
     }
 }
 
-fn check_meta(meta: &MetaFile, expected: &IndexMeta) -> Option<String> {
+fn check_meta(meta: &MetaFile) -> Option<String> {
     if meta.format_version != INDEX_FORMAT_VERSION {
         return Some(format!(
             "it has format version {}, this artlens writes {INDEX_FORMAT_VERSION}",
@@ -652,10 +725,12 @@ fn check_meta(meta: &MetaFile, expected: &IndexMeta) -> Option<String> {
     if meta.distance != distance_name() {
         return Some(format!("it uses distance {}", meta.distance));
     }
-    if meta.little_endian != cfg!(target_endian = "little") || meta.usize_bytes != std::mem::size_of::<usize>() {
+    if meta.little_endian != cfg!(target_endian = "little")
+        || meta.usize_bytes != std::mem::size_of::<usize>()
+    {
         return Some("it was written on a machine with another byte order or word size".into());
     }
-    meta.index.difference(expected)
+    None
 }
 
 fn to_results(found: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(u64, f32)> {
@@ -668,7 +743,11 @@ fn to_results(found: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(u64, f32)> {
 }
 
 fn distance_name() -> String {
-    std::any::type_name::<CosineDistance>().rsplit("::").next().unwrap_or("CosineDistance").to_string()
+    std::any::type_name::<CosineDistance>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("CosineDistance")
+        .to_string()
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -701,7 +780,9 @@ fn sync_file(path: &Path) -> Result<()> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Makes renames in `dir` durable (best effort: not every platform allows
@@ -715,14 +796,18 @@ fn sync_dir(dir: &Path) {
 /// Removes hnsw files and staging folders in `dir` that `meta` does not
 /// reference (an older save, or one interrupted by a crash). Best effort.
 fn remove_unreferenced(dir: &Path, meta: &MetaFile) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     let keep: HashSet<&str> = meta.files.iter().map(|f| f.name.as_str()).collect();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path: PathBuf = entry.path();
         if name.starts_with(STAGING_PREFIX) {
             let _ = fs::remove_dir_all(&path);
-        } else if (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")) && !keep.contains(name.as_str()) {
+        } else if (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data"))
+            && !keep.contains(name.as_str())
+        {
             let _ = fs::remove_file(&path);
         }
     }
@@ -834,7 +919,8 @@ impl ExactIndex {
                         )));
                     }
                     row.copy_from_slice(v);
-                    normalise_in_place(row, dim).map_err(|why| Error::InvalidArgument(format!("vector of id {id} {why}")))
+                    normalise_in_place(row, dim)
+                        .map_err(|why| Error::InvalidArgument(format!("vector of id {id} {why}")))
                 })?;
         }
         Ok(ExactIndex {
@@ -857,11 +943,17 @@ impl ExactIndex {
     }
 
     /// The `k` most similar rows to `q`, best first, as `(id, similarity)`.
-    pub fn search(&self, q: &[f32], k: usize, filter: Option<IdFilter<'_>>) -> Result<Vec<(u64, f32)>> {
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Result<Vec<(u64, f32)>> {
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let q = normalised(q, self.dim).map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let q = normalised(q, self.dim)
+            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
         let scan = |start: usize, rows: &[f32]| {
             let mut top = TopK::new(k);
             for (i, row) in rows.chunks_exact(self.dim).enumerate() {
@@ -890,7 +982,10 @@ impl ExactIndex {
         let qs: Vec<Vec<f32>> = queries
             .iter()
             .enumerate()
-            .map(|(i, q)| normalised(q, self.dim).map_err(|why| Error::InvalidArgument(format!("query {i} {why}"))))
+            .map(|(i, q)| {
+                normalised(q, self.dim)
+                    .map_err(|why| Error::InvalidArgument(format!("query {i} {why}")))
+            })
             .collect::<Result<_>>()?;
         if k == 0 || self.is_empty() {
             return Ok(vec![Vec::new(); qs.len()]);
@@ -916,12 +1011,18 @@ impl ExactIndex {
 
 /// Brute-force search over raw `items` (normalised on the fly, nothing
 /// copied): for one-off queries. Build an [`ExactIndex`] to search repeatedly.
-pub fn exact_search(items: &[(u64, &[f32])], q: &[f32], k: usize, filter: Option<IdFilter<'_>>) -> Result<Vec<(u64, f32)>> {
+pub fn exact_search(
+    items: &[(u64, &[f32])],
+    q: &[f32],
+    k: usize,
+    filter: Option<IdFilter<'_>>,
+) -> Result<Vec<(u64, f32)>> {
     if k == 0 || items.is_empty() {
         return Ok(Vec::new());
     }
     let dim = q.len();
-    let q = normalised(q, dim).map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+    let q =
+        normalised(q, dim).map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
     let scan = |chunk: &[(u64, &[f32])]| -> Result<TopK> {
         let mut top = TopK::new(k);
         for (id, v) in chunk {
@@ -936,7 +1037,9 @@ pub fn exact_search(items: &[(u64, &[f32])], q: &[f32], k: usize, filter: Option
             }
             let norm2 = dot(v, v);
             if !(norm2 > 0.0) || !norm2.is_finite() {
-                return Err(Error::InvalidArgument(format!("vector of id {id} has zero norm or a non-finite value")));
+                return Err(Error::InvalidArgument(format!(
+                    "vector of id {id} has zero norm or a non-finite value"
+                )));
             }
             top.push(dot(&q, v) / norm2.sqrt(), *id);
         }
@@ -958,7 +1061,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     }
 
@@ -995,8 +1100,14 @@ mod tests {
     #[test]
     fn small_index_finds_itself_and_filters() {
         let mut s = 7;
-        let data: Vec<Vec<f32>> = (0..300).map(|_| (0..16).map(|_| lcg(&mut s)).collect()).collect();
-        let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64 * 3, v.as_slice())).collect();
+        let data: Vec<Vec<f32>> = (0..300)
+            .map(|_| (0..16).map(|_| lcg(&mut s)).collect())
+            .collect();
+        let items: Vec<(u64, &[f32])> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64 * 3, v.as_slice()))
+            .collect();
         let params = AnnParams {
             parallel_insert: false,
             ..AnnParams::default()
@@ -1017,21 +1128,72 @@ mod tests {
         ids.sort();
         assert_eq!(ids, vec![0, 300, 600]);
         let want = exact.search(items[1].1, 10, Some(&keep)).unwrap();
-        assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), want.iter().map(|r| r.0).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|r| r.0).collect::<Vec<_>>(),
+            want.iter().map(|r| r.0).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn exact_batch_matches_single() {
         let mut s = 3;
-        let data: Vec<Vec<f32>> = (0..500).map(|_| (0..24).map(|_| lcg(&mut s)).collect()).collect();
-        let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
+        let data: Vec<Vec<f32>> = (0..500)
+            .map(|_| (0..24).map(|_| lcg(&mut s)).collect())
+            .collect();
+        let items: Vec<(u64, &[f32])> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64, v.as_slice()))
+            .collect();
         let exact = ExactIndex::new(24, &items).unwrap();
         let queries: Vec<&[f32]> = data.iter().take(40).map(|v| v.as_slice()).collect();
         let batch = exact.search_batch(&queries, 7).unwrap();
         for (q, b) in queries.iter().zip(&batch) {
             let single = exact.search(q, 7, None).unwrap();
-            assert_eq!(single.iter().map(|r| r.0).collect::<Vec<_>>(), b.iter().map(|r| r.0).collect::<Vec<_>>());
+            assert_eq!(
+                single.iter().map(|r| r.0).collect::<Vec<_>>(),
+                b.iter().map(|r| r.0).collect::<Vec<_>>()
+            );
         }
+    }
+
+    #[test]
+    fn saved_index_can_be_extended() {
+        let mut s = 11;
+        let data: Vec<Vec<f32>> = (0..120)
+            .map(|_| (0..16).map(|_| lcg(&mut s)).collect())
+            .collect();
+        let items: Vec<(u64, &[f32])> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64 + 1, v.as_slice()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let index = AnnIndex::build(16, &items[..100]).unwrap();
+        index.save(dir.path(), &index.meta("fp")).unwrap();
+
+        let all = IndexMeta::new("fp", items.iter().map(|(id, _)| *id));
+        assert!(AnnIndex::load(dir.path(), &all).unwrap().is_none());
+        assert!(AnnIndex::load_for_update(dir.path(), "other")
+            .unwrap()
+            .is_err());
+        let mut loaded = AnnIndex::load_for_update(dir.path(), "fp")
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.len(), 100);
+        assert!(
+            loaded.insert_many(&items[99..]).is_err(),
+            "id 100 is already there"
+        );
+        loaded.insert_many(&items[100..]).unwrap();
+        assert!(
+            loaded.save(dir.path(), &index.meta("fp")).is_err(),
+            "meta must describe the index"
+        );
+        loaded.save(dir.path(), &all).unwrap();
+        let back = AnnIndex::load(dir.path(), &all).unwrap().unwrap();
+        assert_eq!(back.len(), 120);
+        assert_eq!(back.search(items[110].1, 1, None).unwrap()[0].0, 111);
     }
 
     #[test]
@@ -1041,33 +1203,12 @@ mod tests {
         assert!(index.search(&[1.0; 8], 3, None).unwrap().is_empty());
         let meta = index.meta("fp");
         index.save(dir.path(), &meta).unwrap();
-        let back = AnnIndex::load(dir.path(), &meta).unwrap().expect("empty index reloads");
+        let back = AnnIndex::load(dir.path(), &meta)
+            .unwrap()
+            .expect("empty index reloads");
         assert!(back.is_empty());
         assert_eq!(back.dim(), 8);
         let other = IndexMeta::new("fp", [1]);
         assert!(AnnIndex::load(dir.path(), &other).unwrap().is_none());
-    }
-}
-
-impl AnnIndex {
-    /// Loads the index saved in `dir` whatever points it holds, as long as it
-    /// is intact and was built from vectors with this fingerprint — so new
-    /// vectors can be inserted instead of rebuilding. The caller checks that
-    /// its ids are still a subset of the store's.
-    pub fn load_for_update(dir: &Path, fingerprint_json: &str) -> Result<std::result::Result<AnnIndex, String>> {
-        let meta_path = dir.join(META_FILE);
-        let bytes = match fs::read(&meta_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("no saved index".into())),
-            Err(e) => return Err(Error::io(&meta_path, e)),
-        };
-        let meta: MetaFile = match serde_json::from_slice(&bytes) {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(format!("{} is unreadable ({e})", meta_path.display()))),
-        };
-        if meta.index.fingerprint_json != fingerprint_json {
-            return Ok(Err("it was built from embeddings with another model fingerprint".into()));
-        }
-        Self::load_or_reason(dir, &meta.index)
     }
 }

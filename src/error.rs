@@ -84,6 +84,15 @@ pub enum Error {
     #[error("{path}: store error: {reason}")]
     Store { path: PathBuf, reason: String },
 
+    /// A saved taste head or comparison was made from embeddings the store
+    /// no longer holds (other weights or preprocessing, or an older format).
+    #[error("{what} was trained on {model} embeddings made with other weights or preprocessing ({differences}); run `artlens train` again")]
+    StaleHead {
+        what: String,
+        model: String,
+        differences: String,
+    },
+
     /// A metadata or ratings CSV row is invalid.
     #[error("{path}: row {row}: {reason}")]
     CsvRow {

@@ -23,6 +23,14 @@
 //!   against its [`model::Fingerprint`], failures, one atomic batch per image.
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
 //!   normalised vectors), persisted and verified, with an exact fallback.
+//! * [`explain`] finds the rated works a score draws on (references, kNN
+//!   estimate), flags out-of-distribution queries, and measures label metrics.
+//! * [`report`] renders self-contained HTML reports (scores, comparison).
+//! * [`ratings`] keeps a person's ratings in the store, keyed by content
+//!   hash, imported from CSV (all or nothing) or set one by one.
+//! * [`head`] learns the taste from the ratings (ridge or MLP on the raw
+//!   embeddings), cross-validates it, and compares the two backbones on the
+//!   same folds with a paired bootstrap ([`head::TrainReport`]).
 //! * [`error`] is the typed error every stage returns.
 //!
 //! The library never prints; progress is reported through callbacks and the
@@ -30,9 +38,13 @@
 
 pub mod ann;
 pub mod error;
+pub mod explain;
+pub mod head;
 pub mod imaging;
 pub mod model;
 pub mod pipeline;
+pub mod ratings;
+pub mod report;
 pub mod scan;
 pub mod store;
 

@@ -94,7 +94,12 @@ pub fn scan_collection(root: &Path) -> Result<ScanReport> {
     let walker = walkdir::WalkDir::new(root).follow_links(true).into_iter();
     let mut hidden = 0usize;
     let walker = walker.filter_entry(|entry| {
-        let is_hidden = entry.depth() > 0 && entry.file_name().to_str().map(|n| n.starts_with('.')).unwrap_or(false);
+        let is_hidden = entry.depth() > 0
+            && entry
+                .file_name()
+                .to_str()
+                .map(|n| n.starts_with('.'))
+                .unwrap_or(false);
         if is_hidden {
             hidden += 1;
         }
@@ -165,7 +170,10 @@ pub fn hash_file_bytes(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 fn walk_failure(root: &Path, err: &walkdir::Error) -> ScanFailure {
-    let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+    let path = err
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.to_path_buf());
     let reason = if let Some(ancestor) = err.loop_ancestor() {
         format!("symlink loop: points back to {}", ancestor.display())
     } else if let Some(io) = err.io_error() {
@@ -205,7 +213,10 @@ fn relative_path(root: &Path, path: &Path) -> String {
 /// or `title` when the file name has no underscore.
 pub fn wikiart_metadata(rel_path: &str) -> Metadata {
     let mut meta = Metadata::new();
-    let parts: Vec<&str> = rel_path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = rel_path
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty())
+        .collect();
     let Some(file_name) = parts.last() else {
         return meta;
     };
@@ -256,7 +267,10 @@ const MAX_REPORTED_ROWS: usize = 20;
 /// not in the collection, an ambiguous bare name, a file listed twice) the
 /// result is one [`Error::CsvRow`] naming the first bad row, whose message
 /// lists every bad row, and nothing is returned for import.
-pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashMap<String, Metadata>> {
+pub fn read_metadata_csv(
+    csv_path: &Path,
+    files: &[ScannedFile],
+) -> Result<HashMap<String, Metadata>> {
     let file = File::open(csv_path).map_err(|e| Error::io(csv_path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -270,7 +284,12 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
 
     let mut records = reader.records();
     let header = match records.next() {
-        None => return Err(row_err(1, "empty file: a header row naming the columns is required".into())),
+        None => {
+            return Err(row_err(
+                1,
+                "empty file: a header row naming the columns is required".into(),
+            ))
+        }
         Some(Err(e)) => return Err(row_err(csv_line(&e).unwrap_or(1), e.to_string())),
         Some(Ok(h)) => h,
     };
@@ -278,7 +297,11 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+            let h = if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            };
             h.trim().to_lowercase()
         })
         .collect();
@@ -297,7 +320,10 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
         })?;
     for (i, n) in names.iter().enumerate() {
         if !n.is_empty() && names[..i].contains(n) {
-            return Err(row_err(1, format!("column `{n}` appears twice in the header")));
+            return Err(row_err(
+                1,
+                format!("column `{n}` appears twice in the header"),
+            ));
         }
     }
 
@@ -321,7 +347,10 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
             continue;
         }
         if record.len() != names.len() {
-            bad.push((row, format!("{} cells, the header has {}", record.len(), names.len())));
+            bad.push((
+                row,
+                format!("{} cells, the header has {}", record.len(), names.len()),
+            ));
             continue;
         }
         let name = record.get(file_col).unwrap_or("").trim();
@@ -337,7 +366,10 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
             }
         };
         if let Some(first) = seen_path.get(file.rel_path.as_str()) {
-            bad.push((row, format!("`{}` is already described in row {first}", file.rel_path)));
+            bad.push((
+                row,
+                format!("`{}` is already described in row {first}", file.rel_path),
+            ));
             continue;
         }
         seen_path.insert(&file.rel_path, row);
@@ -374,7 +406,10 @@ pub fn read_metadata_csv(csv_path: &Path, files: &[ScannedFile]) -> Result<HashM
             reason.push_str(&format!("; row {row}: {why}"));
         }
         if bad.len() > MAX_REPORTED_ROWS {
-            reason.push_str(&format!("; and {} more bad rows", bad.len() - MAX_REPORTED_ROWS));
+            reason.push_str(&format!(
+                "; and {} more bad rows",
+                bad.len() - MAX_REPORTED_ROWS
+            ));
         }
         reason.push_str(" (nothing was imported)");
         return Err(row_err(first_row, reason));
@@ -402,7 +437,9 @@ impl<'a> FileLookup<'a> {
         };
         for f in files {
             lookup.by_rel.insert(&f.rel_path, f);
-            lookup.by_path.insert(f.path.to_string_lossy().into_owned(), f);
+            lookup
+                .by_path
+                .insert(f.path.to_string_lossy().into_owned(), f);
             let name = f.rel_path.rsplit('/').next().unwrap_or(&f.rel_path);
             lookup.by_name.entry(name).or_default().push(f);
         }
@@ -422,7 +459,8 @@ impl<'a> FileLookup<'a> {
             match self.by_name.get(normalised).map(Vec::as_slice) {
                 Some([one]) => return Ok(one),
                 Some(many) if many.len() > 1 => {
-                    let listed: Vec<&str> = many.iter().take(3).map(|f| f.rel_path.as_str()).collect();
+                    let listed: Vec<&str> =
+                        many.iter().take(3).map(|f| f.rel_path.as_str()).collect();
                     let more = if many.len() > 3 { ", ..." } else { "" };
                     return Err(format!(
                         "file name `{name}` matches {} files ({}{more}); give the path relative to the collection",
@@ -474,6 +512,9 @@ mod tests {
     fn relative_paths_use_slashes() {
         let root = Path::new("/r");
         assert_eq!(relative_path(root, Path::new("/r/a/b.jpg")), "a/b.jpg");
-        assert_eq!(relative_path(Path::new("/r/x.jpg"), Path::new("/r/x.jpg")), "x.jpg");
+        assert_eq!(
+            relative_path(Path::new("/r/x.jpg"), Path::new("/r/x.jpg")),
+            "x.jpg"
+        );
     }
 }

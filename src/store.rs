@@ -163,7 +163,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,7 +206,9 @@ impl Store {
     fn check_format(&self) -> Result<()> {
         match self.meta.get(FORMAT_KEY).map_err(|e| self.err(e))? {
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).unwrap_or(0);
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(0);
                 if found != FORMAT_VERSION {
                     return Err(Error::StoreFormat {
                         path: self.path.clone(),
@@ -256,11 +260,14 @@ impl Store {
     pub fn ensure_fingerprint(&self, fp: &Fingerprint, rebuild: bool) -> Result<FingerprintCheck> {
         let _guard = self.lock();
         let key = format!("fingerprint/{}", fp.model);
-        let stored: std::result::Result<Option<Fingerprint>, String> = match self.meta.get(key.as_bytes()) {
-            Err(e) => return Err(self.err(e)),
-            Ok(None) => Ok(None),
-            Ok(Some(v)) => serde_json::from_slice(&v).map(Some).map_err(|e| e.to_string()),
-        };
+        let stored: std::result::Result<Option<Fingerprint>, String> =
+            match self.meta.get(key.as_bytes()) {
+                Err(e) => return Err(self.err(e)),
+                Ok(None) => Ok(None),
+                Ok(Some(v)) => serde_json::from_slice(&v)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+            };
         match stored {
             Ok(Some(old)) if &old == fp => Ok(FingerprintCheck::Unchanged),
             Ok(None) => {
@@ -334,12 +341,18 @@ impl Store {
     /// a hash that is not 64 lower-case hex digits, an embedding with a NaN,
     /// an infinity or zero norm, an embedding for a model without a stored
     /// fingerprint or of another length than it says.
-    pub fn record_image(&self, art: &NewArtwork, embeddings: &[(ModelKind, &[f32])]) -> Result<u64> {
+    pub fn record_image(
+        &self,
+        art: &NewArtwork,
+        embeddings: &[(ModelKind, &[f32])],
+    ) -> Result<u64> {
         check_hash(&art.hash)?;
+        // Checked under the lock, so a concurrent `ensure_fingerprint` cannot
+        // swap the fingerprint between the check and the write.
+        let _guard = self.lock();
         for (model, v) in embeddings {
             self.check_embedding(*model, &art.hash, v)?;
         }
-        let _guard = self.lock();
         let mut batch = sled::Batch::default();
         let existing = self.artwork(&art.hash)?;
         let mut artwork = match existing {
@@ -347,7 +360,8 @@ impl Store {
                 old.size = art.size;
                 old.width = art.width;
                 old.height = art.height;
-                old.metadata.extend(art.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                old.metadata
+                    .extend(art.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
                 old
             }
             None => {
@@ -375,7 +389,10 @@ impl Store {
         self.write_others(&mut batch, others)?;
         self.clear_failures_into(&mut batch, Some(&art.hash), &artwork.paths)?;
         for (model, v) in embeddings {
-            batch.insert(embedding_key(*model, &art.hash), encode_embedding(artwork.id, v));
+            batch.insert(
+                embedding_key(*model, &art.hash),
+                encode_embedding(artwork.id, v),
+            );
         }
         batch.insert(artwork_key(&art.hash), to_json(&artwork)?);
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
@@ -434,8 +451,11 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for (hash, meta) in updates {
-            let Some(mut art) = self.artwork(hash)? else { continue };
-            art.metadata.extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let Some(mut art) = self.artwork(hash)? else {
+                continue;
+            };
+            art.metadata
+                .extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
             batch.insert(artwork_key(hash), to_json(&art)?);
             n += 1;
         }
@@ -448,7 +468,9 @@ impl Store {
     /// records are kept (they are keyed by path; see [`Store::clear_failure`]).
     pub fn remove_artwork(&self, hash: &str) -> Result<Option<u64>> {
         let _guard = self.lock();
-        let Some(art) = self.artwork(hash)? else { return Ok(None) };
+        let Some(art) = self.artwork(hash)? else {
+            return Ok(None);
+        };
         let mut batch = sled::Batch::default();
         batch.remove(artwork_key(hash));
         batch.remove(id_key(art.id));
@@ -491,7 +513,11 @@ impl Store {
         Ok(())
     }
 
-    fn write_others(&self, batch: &mut sled::Batch, others: HashMap<String, Artwork>) -> Result<()> {
+    fn write_others(
+        &self,
+        batch: &mut sled::Batch,
+        others: HashMap<String, Artwork>,
+    ) -> Result<()> {
         for (h, a) in others {
             batch.insert(artwork_key(&h), to_json(&a)?);
         }
@@ -500,7 +526,12 @@ impl Store {
 
     /// Adds to `batch` the removal of failure records at `paths` and, with a
     /// hash, of every failure recorded for that hash.
-    fn clear_failures_into(&self, batch: &mut sled::Batch, hash: Option<&str>, paths: &[String]) -> Result<()> {
+    fn clear_failures_into(
+        &self,
+        batch: &mut sled::Batch,
+        hash: Option<&str>,
+        paths: &[String],
+    ) -> Result<()> {
         for p in paths {
             if let Some(rec) = self.failure(p)? {
                 batch.remove(failure_key(p));
@@ -543,7 +574,8 @@ impl Store {
                 fp.dim
             )));
         }
-        check_vector(v).map_err(|why| Error::InvalidArgument(format!("{hash}: {model} embedding {why}")))
+        check_vector(v)
+            .map_err(|why| Error::InvalidArgument(format!("{hash}: {model} embedding {why}")))
     }
 
     // ----- reading ------------------------------------------------------------------
@@ -558,11 +590,19 @@ impl Store {
     /// The embedding of `model` for `hash`, checksum verified ([`Error::Store`]
     /// naming the hash when it does not match).
     pub fn embedding(&self, model: ModelKind, hash: &str) -> Result<Option<Vec<f32>>> {
-        match self.items.get(embedding_key(model, hash)).map_err(|e| self.err(e))? {
+        match self
+            .items
+            .get(embedding_key(model, hash))
+            .map_err(|e| self.err(e))?
+        {
             None => Ok(None),
             Some(v) => decode_embedding(&v)
                 .map(|(_, floats)| Some(floats))
-                .ok_or_else(|| self.corrupt(format!("{model} embedding of {hash} fails its checksum; re-index it"))),
+                .ok_or_else(|| {
+                    self.corrupt(format!(
+                        "{model} embedding of {hash} fails its checksum; re-index it"
+                    ))
+                }),
         }
     }
 
@@ -574,8 +614,11 @@ impl Store {
         for kv in self.items.scan_prefix(&prefix) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let (id, floats) = decode_embedding(&v)
-                .ok_or_else(|| self.corrupt(format!("{model} embedding of {hash} fails its checksum; re-index it")))?;
+            let (id, floats) = decode_embedding(&v).ok_or_else(|| {
+                self.corrupt(format!(
+                    "{model} embedding of {hash} fails its checksum; re-index it"
+                ))
+            })?;
             out.push((id, hash, floats));
         }
         out.sort_by_key(|e| e.0);
@@ -647,7 +690,11 @@ impl Store {
                 0 => {}
                 1 => return Ok(matches.remove(0)),
                 _ => {
-                    let listed: Vec<String> = matches.iter().take(3).map(|a| a.hash[..12].to_string()).collect();
+                    let listed: Vec<String> = matches
+                        .iter()
+                        .take(3)
+                        .map(|a| a.hash[..12].to_string())
+                        .collect();
                     return Err(Error::NotFound(format!(
                         "`{q}` is the start of several content hashes ({}…); give more digits",
                         listed.join("…, ")
@@ -718,7 +765,10 @@ impl Store {
         for kv in self.items.scan_prefix(b"f/") {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let rec: FailureRecord = serde_json::from_slice(&v).map_err(|e| {
-                self.corrupt(format!("failure record of {}: {e}", String::from_utf8_lossy(&k[2..])))
+                self.corrupt(format!(
+                    "failure record of {}: {e}",
+                    String::from_utf8_lossy(&k[2..])
+                ))
             })?;
             out.push(rec);
         }
@@ -780,7 +830,11 @@ impl Store {
 
     /// Reads the JSON value under `key` in tree `tree`.
     pub fn get_json<T: DeserializeOwned>(&self, tree: &str, key: &str) -> Result<Option<T>> {
-        match self.tree(tree)?.get(key.as_bytes()).map_err(|e| self.err(e))? {
+        match self
+            .tree(tree)?
+            .get(key.as_bytes())
+            .map_err(|e| self.err(e))?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -797,12 +851,17 @@ impl Store {
     }
 
     /// Every `(key, value)` under `prefix` in tree `tree`, in key order.
-    pub fn scan_json<T: DeserializeOwned>(&self, tree: &str, prefix: &str) -> Result<Vec<(String, T)>> {
+    pub fn scan_json<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>> {
         let mut out = Vec::new();
         for kv in self.tree(tree)?.scan_prefix(prefix.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            let value = serde_json::from_slice(&v).map_err(|e| self.corrupt(format!("{tree}/{key}: {e}")))?;
+            let value = serde_json::from_slice(&v)
+                .map_err(|e| self.corrupt(format!("{tree}/{key}: {e}")))?;
             out.push((key, value));
         }
         Ok(out)
@@ -818,12 +877,16 @@ impl Store {
 
     fn require_artwork(&self, hash: &str) -> Result<Artwork> {
         self.artwork(hash)?.ok_or_else(|| {
-            Error::NotFound(format!("no artwork with content hash {hash} in {}", self.path.display()))
+            Error::NotFound(format!(
+                "no artwork with content hash {hash} in {}",
+                self.path.display()
+            ))
         })
     }
 
     fn parse_artwork(&self, hash: &str, bytes: &[u8]) -> Result<Artwork> {
-        serde_json::from_slice(bytes).map_err(|e| self.corrupt(format!("artwork record of {hash}: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| self.corrupt(format!("artwork record of {hash}: {e}")))
     }
 
     fn get_meta_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
@@ -874,7 +937,9 @@ fn store_error(path: &Path, e: sled::Error) -> Error {
 /// message says "could not acquire lock"; both forms are recognised.
 fn open_error(path: &Path, e: sled::Error) -> Error {
     if let sled::Error::Io(io) = &e {
-        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") {
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().contains("could not acquire lock")
+        {
             return Error::StoreInUse {
                 path: path.to_path_buf(),
             };
@@ -884,7 +949,8 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(format!("cannot serialise record: {e}")))
+    serde_json::to_vec(value)
+        .map_err(|e| Error::InvalidArgument(format!("cannot serialise record: {e}")))
 }
 
 fn check_hash(hash: &str) -> Result<()> {
@@ -1008,7 +1074,10 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;
-            assert!(decode_embedding(&bad).is_none(), "flip at byte {i} went unnoticed");
+            assert!(
+                decode_embedding(&bad).is_none(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         assert!(decode_embedding(&bytes[..bytes.len() - 1]).is_none());
     }

@@ -37,14 +37,13 @@ impl Rng {
 }
 
 /// Points around `CENTRES` random unit centres; each cluster spreads along
-/// its own 16-d subspace plus isotropic noise, like embeddings whose
+/// its own 32-d subspace plus isotropic noise, like embeddings whose
 /// neighbours differ in a few directions. The same generator as
 /// `benches/ann.rs`: the clusters come from `seed`, the first `n` points
 /// are the data and the next `queries` the queries (same clusters, unseen
 /// points).
 fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let env = |k: &str, d: f32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let LOCAL_DIMS: usize = env("LOCAL", 32.0) as usize;
+    const LOCAL_DIMS: usize = 32;
     let mut rng = Rng(seed);
     let unit = |rng: &mut Rng| -> Vec<f32> {
         let v: Vec<f32> = (0..DIM).map(|_| rng.normal()).collect();
@@ -52,15 +51,20 @@ fn clustered(n: usize, queries: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32
         v.into_iter().map(|x| x / norm).collect()
     };
     let clusters: Vec<(Vec<f32>, Vec<Vec<f32>>)> = (0..CENTRES)
-        .map(|_| (unit(&mut rng), (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect()))
+        .map(|_| {
+            (
+                unit(&mut rng),
+                (0..LOCAL_DIMS).map(|_| unit(&mut rng)).collect(),
+            )
+        })
         .collect();
-    let noise = env("NOISE", 0.3) / (DIM as f32).sqrt();
+    let noise = 0.3 / (DIM as f32).sqrt();
     let mut points: Vec<Vec<f32>> = (0..n + queries)
         .map(|_| {
             let (centre, basis) = &clusters[(rng.next_u64() % CENTRES as u64) as usize];
             let mut v = centre.clone();
             for b in basis {
-                let z = env("SPREAD", 0.35) * rng.normal();
+                let z = 0.35 * rng.normal();
                 for (x, y) in v.iter_mut().zip(b) {
                     *x += z * y;
                 }
@@ -124,16 +128,25 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
     assert_eq!(index.len(), N);
 
     let t = Instant::now();
-    let got: Vec<Vec<(u64, f32)>> = queries.iter().map(|q| index.search(q, K, None).unwrap()).collect();
+    let got: Vec<Vec<(u64, f32)>> = queries
+        .iter()
+        .map(|q| index.search(q, K, None).unwrap())
+        .collect();
     let r = recall(&got, &truth);
-    eprintln!("recall@{K} = {r:.4} ({QUERIES} queries in {:.2?})", t.elapsed());
+    eprintln!(
+        "recall@{K} = {r:.4} ({QUERIES} queries in {:.2?})",
+        t.elapsed()
+    );
     assert!(r >= 0.98, "recall@{K} {r:.4} < 0.98");
     for (g, t) in got.iter().zip(&truth) {
         assert_eq!(g.len(), K);
         // Similarities are real cosines: the best hnsw answer is never better
         // than the true best one.
         assert!(g[0].1 <= t[0].1 + 1e-5);
-        assert!(g.windows(2).all(|w| w[0].1 >= w[1].1), "results are best first");
+        assert!(
+            g.windows(2).all(|w| w[0].1 >= w[1].1),
+            "results are best first"
+        );
     }
 
     // A filter (every other id) still gives k results, all kept.
@@ -148,7 +161,9 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
         .take(50)
         .map(|q| exact.search(q, K, Some(&even)).unwrap())
         .collect();
-    assert!(filtered.iter().all(|r| r.len() == K && r.iter().all(|(id, _)| id % 2 == 0)));
+    assert!(filtered
+        .iter()
+        .all(|r| r.len() == K && r.iter().all(|(id, _)| id % 2 == 0)));
     let rf = recall(&filtered, &filtered_truth);
     eprintln!("filtered recall@{K} = {rf:.4}");
     assert!(rf >= 0.95, "filtered recall@{K} {rf:.4}");
@@ -158,12 +173,17 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
     let meta = index.meta("{\"model\":\"test\"}");
     let t = Instant::now();
     index.save(dir.path(), &meta).unwrap();
-    let loaded = AnnIndex::load(dir.path(), &meta).unwrap().expect("a fresh save loads");
+    let loaded = AnnIndex::load(dir.path(), &meta)
+        .unwrap()
+        .expect("a fresh save loads");
     eprintln!("save + load: {:.2?}", t.elapsed());
     assert_eq!(loaded.len(), N);
     assert_eq!(loaded.ids(), index.ids());
     for q in queries.iter().take(50) {
-        assert_eq!(loaded.search(q, K, None).unwrap(), index.search(q, K, None).unwrap());
+        assert_eq!(
+            loaded.search(q, K, None).unwrap(),
+            index.search(q, K, None).unwrap()
+        );
     }
 
     // Saving again replaces the files atomically and leaves no stray ones.
@@ -182,7 +202,9 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
     ids.pop();
     ids.push(1_000_000);
     let other_ids = IndexMeta::new(meta.fingerprint_json.clone(), ids);
-    let why = AnnIndex::load_or_reason(dir.path(), &other_ids).unwrap().unwrap_err();
+    let why = AnnIndex::load_or_reason(dir.path(), &other_ids)
+        .unwrap()
+        .unwrap_err();
     assert!(why.contains("other artworks"), "{why}");
 
     // A truncated data file: hnsw_rs would `process::exit(1)`; load must
@@ -193,10 +215,15 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
         .find(|p| p.to_string_lossy().ends_with(".hnsw.data"))
         .unwrap();
     let len = std::fs::metadata(&data_file).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&data_file).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data_file)
+        .unwrap();
     f.set_len(len / 2).unwrap();
     drop(f);
-    let why = AnnIndex::load_or_reason(dir.path(), &meta).unwrap().unwrap_err();
+    let why = AnnIndex::load_or_reason(dir.path(), &meta)
+        .unwrap()
+        .unwrap_err();
     assert!(why.contains("bytes"), "{why}");
     assert!(AnnIndex::load(dir.path(), &meta).unwrap().is_none());
 
@@ -216,7 +243,11 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
 #[test]
 fn serial_build_is_deterministic() {
     let (data, _) = clustered(1500, 0, 7);
-    let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
+    let items: Vec<(u64, &[f32])> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, v.as_slice()))
+        .collect();
     let params = AnnParams {
         parallel_insert: false,
         ..AnnParams::default()
@@ -225,30 +256,5 @@ fn serial_build_is_deterministic() {
     let b = AnnIndex::build_with(DIM, &items, params).unwrap();
     for (_, q) in items.iter().step_by(97) {
         assert_eq!(a.search(q, K, None).unwrap(), b.search(q, K, None).unwrap());
-    }
-}
-
-#[test]
-#[ignore]
-fn explore() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let n = env("N", N);
-    let (data, qs) = clustered(n, QUERIES, 42);
-    let items: Vec<(u64, &[f32])> = data.iter().enumerate().map(|(i, v)| (i as u64, v.as_slice())).collect();
-    let exact = ExactIndex::new(DIM, &items).unwrap();
-    let queries: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
-    let truth = exact.search_batch(&queries, K).unwrap();
-    let mean_sim: f32 = truth.iter().map(|t| t[0].1).sum::<f32>() / truth.len() as f32;
-    let mean_sim10: f32 = truth.iter().map(|t| t[9].1).sum::<f32>() / truth.len() as f32;
-    eprintln!("truth sims: top1 {mean_sim:.3} top10 {mean_sim10:.3}");
-    let params = AnnParams { max_connections: env("M", 24), ef_construction: env("EFC", 200), ef_search: 128, parallel_insert: true };
-    let t = Instant::now();
-    let mut index = AnnIndex::build_with(DIM, &items, params).unwrap();
-    eprintln!("build {n}: {:.2?}", t.elapsed());
-    for ef in [16, 32, 64, 128, 256] {
-        index.set_ef_search(ef);
-        let t = Instant::now();
-        let got: Vec<Vec<(u64, f32)>> = queries.iter().map(|q| index.search(q, K, None).unwrap()).collect();
-        eprintln!("ef {ef}: recall {:.4} {:.0} q/s", recall(&got, &truth), QUERIES as f64 / t.elapsed().as_secs_f64());
     }
 }

@@ -47,14 +47,18 @@ fn art(n: u32, path: &str) -> NewArtwork {
 }
 
 fn vector(seed: u32) -> Vec<f32> {
-    (0..DIM).map(|i| ((seed as usize * 31 + i * 7) % 13) as f32 - 6.5).collect()
+    (0..DIM)
+        .map(|i| ((seed as usize * 31 + i * 7) % 13) as f32 - 6.5)
+        .collect()
 }
 
 /// A store with fingerprints for both models.
 fn ready_store(dir: &Path) -> Store {
     let store = Store::open(dir).unwrap();
     for model in ModelKind::ALL {
-        store.ensure_fingerprint(&fingerprint(model, "ab"), false).unwrap();
+        store
+            .ensure_fingerprint(&fingerprint(model, "ab"), false)
+            .unwrap();
     }
     store
 }
@@ -67,17 +71,30 @@ fn data_survives_close_and_reopen() {
     let id = {
         let store = ready_store(dir.path());
         let v = vector(1);
-        store.record_image(&art(1, "/c/a.jpg"), &[(ModelKind::Dino, &v)]).unwrap()
+        store
+            .record_image(&art(1, "/c/a.jpg"), &[(ModelKind::Dino, &v)])
+            .unwrap()
     };
     let store = Store::open(dir.path()).unwrap();
     let a = store.artwork(&hash_of(1)).unwrap().unwrap();
     assert_eq!(a.id, id);
     assert_eq!(a.paths, vec!["/c/a.jpg"]);
-    assert_eq!(store.embedding(ModelKind::Dino, &hash_of(1)).unwrap().unwrap(), vector(1));
-    assert_eq!(store.fingerprint(ModelKind::Dino).unwrap().unwrap(), fingerprint(ModelKind::Dino, "ab"));
+    assert_eq!(
+        store
+            .embedding(ModelKind::Dino, &hash_of(1))
+            .unwrap()
+            .unwrap(),
+        vector(1)
+    );
+    assert_eq!(
+        store.fingerprint(ModelKind::Dino).unwrap().unwrap(),
+        fingerprint(ModelKind::Dino, "ab")
+    );
     // The counter survived too: the next id is new.
     let v = vector(2);
-    let id2 = store.record_image(&art(2, "/c/b.jpg"), &[(ModelKind::Dino, &v)]).unwrap();
+    let id2 = store
+        .record_image(&art(2, "/c/b.jpg"), &[(ModelKind::Dino, &v)])
+        .unwrap();
     assert!(id2 > id);
 }
 
@@ -90,7 +107,10 @@ fn second_opener_in_the_same_process_gets_store_in_use_at_once() {
         Err(Error::StoreInUse { path }) => assert_eq!(path, dir.path()),
         other => panic!("expected StoreInUse, got {other:?}"),
     }
-    assert!(t.elapsed() < Duration::from_secs(5), "the second open must not wait");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the second open must not wait"
+    );
     let msg = Store::open(dir.path()).unwrap_err().to_string();
     assert!(msg.contains("in use"), "{msg}");
     drop(first);
@@ -102,7 +122,9 @@ fn second_opener_in_the_same_process_gets_store_in_use_at_once() {
 /// process; does nothing when run directly.
 #[test]
 fn child_opens_store() {
-    let Ok(dir) = std::env::var("ARTLENS_TEST_CHILD_STORE") else { return };
+    let Ok(dir) = std::env::var("ARTLENS_TEST_CHILD_STORE") else {
+        return;
+    };
     match Store::open(Path::new(&dir)) {
         Err(Error::StoreInUse { .. }) => println!("CHILD-SAW-IN-USE"),
         other => println!("CHILD-GOT {other:?}"),
@@ -115,7 +137,13 @@ fn second_opener_in_another_process_gets_store_in_use() {
     let _held = Store::open(dir.path()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
-        .args(["--exact", "child_opens_store", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_opens_store",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("ARTLENS_TEST_CHILD_STORE", dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -144,12 +172,17 @@ fn another_format_version_is_refused() {
     {
         let db = sled::open(dir.path()).unwrap();
         let meta = db.open_tree("meta").unwrap();
-        assert_eq!(meta.get("format_version").unwrap().unwrap().as_ref(), &FORMAT_VERSION.to_be_bytes());
+        assert_eq!(
+            meta.get("format_version").unwrap().unwrap().as_ref(),
+            &FORMAT_VERSION.to_be_bytes()
+        );
         meta.insert("format_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     match Store::open(dir.path()) {
-        Err(Error::StoreFormat { found, expected, .. }) => {
+        Err(Error::StoreFormat {
+            found, expected, ..
+        }) => {
             assert_eq!(found, 99);
             assert_eq!(expected, FORMAT_VERSION);
         }
@@ -164,13 +197,24 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let old = fingerprint(ModelKind::Dinov2, "ab");
-    assert_eq!(store.ensure_fingerprint(&old, false).unwrap(), FingerprintCheck::Recorded);
-    assert_eq!(store.ensure_fingerprint(&old, false).unwrap(), FingerprintCheck::Unchanged);
-    store.ensure_fingerprint(&fingerprint(ModelKind::Dino, "ab"), false).unwrap();
+    assert_eq!(
+        store.ensure_fingerprint(&old, false).unwrap(),
+        FingerprintCheck::Recorded
+    );
+    assert_eq!(
+        store.ensure_fingerprint(&old, false).unwrap(),
+        FingerprintCheck::Unchanged
+    );
+    store
+        .ensure_fingerprint(&fingerprint(ModelKind::Dino, "ab"), false)
+        .unwrap();
     for n in 0..3 {
         let (v, w) = (vector(n), vector(n + 10));
         store
-            .record_image(&art(n, &format!("/c/{n}.jpg")), &[(ModelKind::Dinov2, &v), (ModelKind::Dino, &w)])
+            .record_image(
+                &art(n, &format!("/c/{n}.jpg")),
+                &[(ModelKind::Dinov2, &v), (ModelKind::Dino, &w)],
+            )
             .unwrap();
     }
 
@@ -179,7 +223,9 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
     let err = store.ensure_fingerprint(&new, false).unwrap_err();
     let msg = err.to_string();
     match &err {
-        Error::FingerprintMismatch { model, differences, .. } => {
+        Error::FingerprintMismatch {
+            model, differences, ..
+        } => {
             assert_eq!(model, "dinov2");
             assert!(differences.contains("weights hash"), "{differences}");
             assert!(differences.contains("preprocessing"), "{differences}");
@@ -192,7 +238,12 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
     assert!(store.has_embedding(ModelKind::Dinov2, &hash_of(0)).unwrap());
 
     let check = store.ensure_fingerprint(&new, true).unwrap();
-    assert_eq!(check, FingerprintCheck::Replaced { removed_embeddings: 3 });
+    assert_eq!(
+        check,
+        FingerprintCheck::Replaced {
+            removed_embeddings: 3
+        }
+    );
     assert!(check.changed());
     assert_eq!(store.fingerprint(ModelKind::Dinov2).unwrap().unwrap(), new);
     assert!(store.embeddings(ModelKind::Dinov2).unwrap().is_empty());
@@ -212,7 +263,10 @@ fn weights_location_round_trips() {
         preprocessor: Some(PathBuf::from("/w/preprocessor_config.json")),
     };
     store.set_weights_location(ModelKind::Dino, &files).unwrap();
-    assert_eq!(store.weights_location(ModelKind::Dino).unwrap(), Some(files));
+    assert_eq!(
+        store.weights_location(ModelKind::Dino).unwrap(),
+        Some(files)
+    );
     assert_eq!(store.weights_location(ModelKind::Dinov2).unwrap(), None);
 }
 
@@ -225,7 +279,11 @@ fn ids_are_unique_stable_and_never_reused() {
     let mut ids = Vec::new();
     for n in 0..5 {
         let v = vector(n);
-        ids.push(store.record_image(&art(n, &format!("/c/{n}.jpg")), &[(ModelKind::Dino, &v)]).unwrap());
+        ids.push(
+            store
+                .record_image(&art(n, &format!("/c/{n}.jpg")), &[(ModelKind::Dino, &v)])
+                .unwrap(),
+        );
     }
     let mut sorted = ids.clone();
     sorted.dedup();
@@ -235,7 +293,10 @@ fn ids_are_unique_stable_and_never_reused() {
     // Seeing the same content again (elsewhere) keeps its id and adds the path.
     let again = store.record_image(&art(2, "/d/copy.jpg"), &[]).unwrap();
     assert_eq!(again, ids[2]);
-    assert_eq!(store.artwork(&hash_of(2)).unwrap().unwrap().paths, vec!["/c/2.jpg", "/d/copy.jpg"]);
+    assert_eq!(
+        store.artwork(&hash_of(2)).unwrap().unwrap().paths,
+        vec!["/c/2.jpg", "/d/copy.jpg"]
+    );
     assert!(store.has_embedding(ModelKind::Dino, &hash_of(2)).unwrap());
 
     // Removing frees nothing: the next artwork gets a fresh id.
@@ -246,12 +307,19 @@ fn ids_are_unique_stable_and_never_reused() {
     assert!(!store.has_embedding(ModelKind::Dino, &hash_of(4)).unwrap());
     assert!(store.path_hash("/c/4.jpg").unwrap().is_none());
     let v = vector(9);
-    let new_id = store.record_image(&art(9, "/c/9.jpg"), &[(ModelKind::Dino, &v)]).unwrap();
+    let new_id = store
+        .record_image(&art(9, "/c/9.jpg"), &[(ModelKind::Dino, &v)])
+        .unwrap();
     assert!(new_id > ids[4], "id {new_id} reused");
     drop(store);
     let store = Store::open(dir.path()).unwrap();
     let v = vector(10);
-    assert!(store.record_image(&art(10, "/c/10.jpg"), &[(ModelKind::Dino, &v)]).unwrap() > new_id);
+    assert!(
+        store
+            .record_image(&art(10, "/c/10.jpg"), &[(ModelKind::Dino, &v)])
+            .unwrap()
+            > new_id
+    );
 
     // embeddings() lists by id, with hashes.
     let listed: Vec<(u64, String)> = store
@@ -280,13 +348,21 @@ fn concurrent_writers_never_share_an_id() {
                         .map(|i| {
                             let n = t * 100 + i;
                             let v = vector(n);
-                            store.record_image(&art(n, &format!("/t/{n}.jpg")), &[(ModelKind::Dinov2, &v)]).unwrap()
+                            store
+                                .record_image(
+                                    &art(n, &format!("/t/{n}.jpg")),
+                                    &[(ModelKind::Dinov2, &v)],
+                                )
+                                .unwrap()
                         })
                         .collect::<Vec<u64>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let mut unique = ids.clone();
     unique.sort();
@@ -298,17 +374,34 @@ fn concurrent_writers_never_share_an_id() {
 #[test]
 fn embeddings_round_trip_bit_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let v: Vec<f32> = vec![1.0, -0.0, f32::MIN_POSITIVE, 1e-40, -3.4e38, 0.1, 1.0 / 3.0, f32::EPSILON];
+    let v: Vec<f32> = vec![
+        1.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        1e-40,
+        -3.4e38,
+        0.1,
+        1.0 / 3.0,
+        f32::EPSILON,
+    ];
     {
         let store = ready_store(dir.path());
-        store.record_image(&art(1, "/a.png"), &[(ModelKind::Dinov2, &v)]).unwrap();
+        store
+            .record_image(&art(1, "/a.png"), &[(ModelKind::Dinov2, &v)])
+            .unwrap();
         store.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let back = store.embedding(ModelKind::Dinov2, &hash_of(1)).unwrap().unwrap();
+    let back = store
+        .embedding(ModelKind::Dinov2, &hash_of(1))
+        .unwrap()
+        .unwrap();
     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
     assert_eq!(bits(&back), bits(&v));
-    assert_eq!(bits(&store.embeddings(ModelKind::Dinov2).unwrap()[0].2), bits(&v));
+    assert_eq!(
+        bits(&store.embeddings(ModelKind::Dinov2).unwrap()[0].2),
+        bits(&v)
+    );
     assert_eq!(store.embedding(ModelKind::Dino, &hash_of(1)).unwrap(), None);
 }
 
@@ -318,7 +411,9 @@ fn a_corrupted_embedding_is_reported_with_its_hash() {
     {
         let store = ready_store(dir.path());
         let v = vector(1);
-        store.record_image(&art(1, "/a.png"), &[(ModelKind::Dino, &v)]).unwrap();
+        store
+            .record_image(&art(1, "/a.png"), &[(ModelKind::Dino, &v)])
+            .unwrap();
     }
     {
         let db = sled::open(dir.path()).unwrap();
@@ -348,9 +443,13 @@ fn bad_embeddings_are_refused_and_nothing_is_written() {
     let store = Store::open(dir.path()).unwrap();
     let v = vector(1);
     // No fingerprint yet.
-    let err = store.record_image(&art(1, "/a.png"), &[(ModelKind::Dino, &v)]).unwrap_err();
+    let err = store
+        .record_image(&art(1, "/a.png"), &[(ModelKind::Dino, &v)])
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
-    store.ensure_fingerprint(&fingerprint(ModelKind::Dino, "ab"), false).unwrap();
+    store
+        .ensure_fingerprint(&fingerprint(ModelKind::Dino, "ab"), false)
+        .unwrap();
 
     let mut nan = vector(1);
     nan[3] = f32::NAN;
@@ -361,7 +460,10 @@ fn bad_embeddings_are_refused_and_nothing_is_written() {
     for bad in [&nan, &inf, &zero, &short] {
         let good = vector(2);
         let err = store
-            .record_image(&art(1, "/a.png"), &[(ModelKind::Dino, &good), (ModelKind::Dino, bad)])
+            .record_image(
+                &art(1, "/a.png"),
+                &[(ModelKind::Dino, &good), (ModelKind::Dino, bad)],
+            )
             .unwrap_err();
         match &err {
             Error::InvalidArgument(msg) => {
@@ -395,18 +497,35 @@ fn paths_move_with_content_and_find_resolves_queries() {
 
     // The file at /c/x.jpg was replaced by other content (hash 3).
     let id3 = store.record_image(&art(3, "/c/x.jpg"), &[]).unwrap();
-    assert!(store.artwork(&hash_of(1)).unwrap().unwrap().paths.is_empty());
+    assert!(store
+        .artwork(&hash_of(1))
+        .unwrap()
+        .unwrap()
+        .paths
+        .is_empty());
     assert_eq!(store.path_hash("/c/x.jpg").unwrap(), Some(hash_of(3)));
 
     store.add_path(&hash_of(1), "/c/renamed.jpg").unwrap();
     store.add_path(&hash_of(1), "/c/renamed.jpg").unwrap();
-    assert_eq!(store.artwork(&hash_of(1)).unwrap().unwrap().paths, vec!["/c/renamed.jpg"]);
-    assert!(matches!(store.add_path(&hash_of(99), "/z.jpg"), Err(Error::NotFound(_))));
+    assert_eq!(
+        store.artwork(&hash_of(1)).unwrap().unwrap().paths,
+        vec!["/c/renamed.jpg"]
+    );
+    assert!(matches!(
+        store.add_path(&hash_of(99), "/z.jpg"),
+        Err(Error::NotFound(_))
+    ));
 
     store
-        .set_paths(&hash_of(2), vec!["/c/y2.jpg".into(), "/c/y3.jpg".into(), "/c/y2.jpg".into()])
+        .set_paths(
+            &hash_of(2),
+            vec!["/c/y2.jpg".into(), "/c/y3.jpg".into(), "/c/y2.jpg".into()],
+        )
         .unwrap();
-    assert_eq!(store.artwork(&hash_of(2)).unwrap().unwrap().paths, vec!["/c/y2.jpg", "/c/y3.jpg"]);
+    assert_eq!(
+        store.artwork(&hash_of(2)).unwrap().unwrap().paths,
+        vec!["/c/y2.jpg", "/c/y3.jpg"]
+    );
     assert_eq!(store.path_hash("/c/y.jpg").unwrap(), None);
 
     // Metadata merges, new values win.
@@ -439,10 +558,18 @@ fn paths_move_with_content_and_find_resolves_queries() {
 fn failures_are_recorded_and_cleared_by_a_later_success() {
     let dir = tempfile::tempdir().unwrap();
     let store = ready_store(dir.path());
-    store.record_failure("/c/bad.jpg", Some(&hash_of(1)), "truncated JPEG").unwrap();
-    store.record_failure("/c/dup-of-bad.jpg", Some(&hash_of(1)), "truncated JPEG").unwrap();
-    store.record_failure("/c/unreadable.jpg", None, "permission denied").unwrap();
-    store.record_failure("/c/other.jpg", Some(&hash_of(5)), "too large").unwrap();
+    store
+        .record_failure("/c/bad.jpg", Some(&hash_of(1)), "truncated JPEG")
+        .unwrap();
+    store
+        .record_failure("/c/dup-of-bad.jpg", Some(&hash_of(1)), "truncated JPEG")
+        .unwrap();
+    store
+        .record_failure("/c/unreadable.jpg", None, "permission denied")
+        .unwrap();
+    store
+        .record_failure("/c/other.jpg", Some(&hash_of(5)), "too large")
+        .unwrap();
     let failures = store.failures().unwrap();
     assert_eq!(failures.len(), 4);
     assert_eq!(failures[0].path, "/c/bad.jpg");
@@ -451,12 +578,21 @@ fn failures_are_recorded_and_cleared_by_a_later_success() {
 
     // Content 1 now decodes (from another path): both failures for it go.
     let v = vector(1);
-    store.record_image(&art(1, "/c/fixed.jpg"), &[(ModelKind::Dino, &v)]).unwrap();
-    let left: Vec<String> = store.failures().unwrap().into_iter().map(|f| f.path).collect();
+    store
+        .record_image(&art(1, "/c/fixed.jpg"), &[(ModelKind::Dino, &v)])
+        .unwrap();
+    let left: Vec<String> = store
+        .failures()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
     assert_eq!(left, vec!["/c/other.jpg", "/c/unreadable.jpg"]);
 
     // A success at a failed path clears it too.
-    store.record_image(&art(2, "/c/unreadable.jpg"), &[]).unwrap();
+    store
+        .record_image(&art(2, "/c/unreadable.jpg"), &[])
+        .unwrap();
     assert_eq!(store.failures().unwrap().len(), 1);
     assert!(store.clear_failure("/c/other.jpg").unwrap());
     assert!(!store.clear_failure("/c/other.jpg").unwrap());
@@ -474,7 +610,9 @@ fn counts_and_key_value_trees() {
         } else {
             vec![(ModelKind::Dinov2, &v)]
         };
-        store.record_image(&art(n, &format!("/{n}.jpg")), &models).unwrap();
+        store
+            .record_image(&art(n, &format!("/{n}.jpg")), &models)
+            .unwrap();
     }
     let counts = store.counts().unwrap();
     assert_eq!(counts.artworks, 3);
@@ -486,10 +624,18 @@ fn counts_and_key_value_trees() {
     let mut ratings = BTreeMap::new();
     ratings.insert("liked".to_string(), 4.5f64);
     store.put_json("ratings", "user/1", &ratings).unwrap();
-    store.put_json("ratings", "user/2", &BTreeMap::<String, f64>::new()).unwrap();
+    store
+        .put_json("ratings", "user/2", &BTreeMap::<String, f64>::new())
+        .unwrap();
     let back: Option<BTreeMap<String, f64>> = store.get_json("ratings", "user/1").unwrap();
     assert_eq!(back, Some(ratings));
-    assert_eq!(store.scan_json::<BTreeMap<String, f64>>("ratings", "user/").unwrap().len(), 2);
+    assert_eq!(
+        store
+            .scan_json::<BTreeMap<String, f64>>("ratings", "user/")
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(store.remove_key("ratings", "user/2").unwrap());
     assert!(store.put_json("items", "x", &1).is_err());
     assert!(store.tree("meta").is_err());
@@ -521,23 +667,49 @@ fn scan_keeps_images_hashes_content_and_reports_loops() {
 
     let report = scan_collection(root).unwrap();
     let rels: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
-    assert_eq!(rels, vec!["a/copy.jpeg", "a/first.jpg", "b-link/second.PNG", "b/second.PNG", "c.TIFF"]);
+    assert_eq!(
+        rels,
+        vec![
+            "a/copy.jpeg",
+            "a/first.jpg",
+            "b-link/second.PNG",
+            "b/second.PNG",
+            "c.TIFF"
+        ]
+    );
     assert_eq!(report.skipped_other, 2);
     assert_eq!(report.skipped_hidden, 2);
 
-    let by_rel: HashMap<&str, &ScannedFile> = report.files.iter().map(|f| (f.rel_path.as_str(), f)).collect();
+    let by_rel: HashMap<&str, &ScannedFile> = report
+        .files
+        .iter()
+        .map(|f| (f.rel_path.as_str(), f))
+        .collect();
     assert_eq!(by_rel["a/copy.jpeg"].hash, by_rel["a/first.jpg"].hash);
-    assert_eq!(by_rel["a/first.jpg"].hash, blake3::hash(b"jpeg bytes").to_hex().to_string());
-    assert_eq!(by_rel["b/second.PNG"].hash, by_rel["b-link/second.PNG"].hash);
+    assert_eq!(
+        by_rel["a/first.jpg"].hash,
+        blake3::hash(b"jpeg bytes").to_hex().to_string()
+    );
+    assert_eq!(
+        by_rel["b/second.PNG"].hash,
+        by_rel["b-link/second.PNG"].hash
+    );
     assert_ne!(by_rel["a/first.jpg"].hash, by_rel["b/second.PNG"].hash);
     assert_eq!(by_rel["a/first.jpg"].size, 10);
     assert_eq!(by_rel["a/first.jpg"].path, root.join("a/first.jpg"));
 
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
-    assert!(report.failures[0].reason.contains("loop"), "{:?}", report.failures[0]);
+    assert!(
+        report.failures[0].reason.contains("loop"),
+        "{:?}",
+        report.failures[0]
+    );
     assert!(report.failures[0].path.ends_with("a/loop"));
 
-    assert!(matches!(scan_collection(&root.join("missing")), Err(Error::Io { .. })));
+    assert!(matches!(
+        scan_collection(&root.join("missing")),
+        Err(Error::Io { .. })
+    ));
 }
 
 #[test]
@@ -637,9 +809,18 @@ fn csv_errors_name_the_row_and_import_nothing() {
             assert_eq!(path, p);
             assert_eq!(row, 3, "{reason}");
             assert!(reason.contains("missing.jpg"), "{reason}");
-            assert!(reason.contains("row 4") && reason.contains("matches 2 files"), "{reason}");
-            assert!(reason.contains("row 5") && reason.contains("3 cells"), "{reason}");
-            assert!(reason.contains("row 6") && reason.contains("row 2"), "{reason}");
+            assert!(
+                reason.contains("row 4") && reason.contains("matches 2 files"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("row 5") && reason.contains("3 cells"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("row 6") && reason.contains("row 2"),
+                "{reason}"
+            );
             assert!(reason.contains("nothing was imported"), "{reason}");
         }
         other => panic!("expected CsvRow, got {other:?}"),
@@ -650,7 +831,11 @@ fn csv_errors_name_the_row_and_import_nothing() {
         ("file,title\ntop.png,a,b\n", 2, "3 cells"),
         ("file,title\ntop.png,a\nnope.png,b\n", 3, "not an image"),
         ("image,title\na.jpg,x\n", 2, "Cubism/a.jpg"),
-        ("name,title\ntop.png,x\n", 1, "path, file, filename, file_name, image"),
+        (
+            "name,title\ntop.png,x\n",
+            1,
+            "path, file, filename, file_name, image",
+        ),
         ("", 1, "header"),
         ("file,title,Title\ntop.png,a,b\n", 1, "twice"),
     ] {

@@ -261,10 +261,16 @@ mod tests {
 
     #[test]
     fn spearman_with_ties_matches_scipy() {
-        // scipy.stats.spearmanr([1, 2, 2, 3, 4], [1, 3, 2, 4, 4]).statistic
-        // = 0.8207826816681233: ranks [1, 2.5, 2.5, 4, 5] vs [1, 3, 2, 4.5, 4.5].
+        // scipy.stats.spearmanr([1, 2, 2, 3, 4], [1, 3, 2, 4, 4]).statistic:
+        // ranks [1, 2.5, 2.5, 4, 5] against [1, 3, 2, 4.5, 4.5].
         let r = spearman(&[1.0, 2.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0, 4.0]);
-        assert!((r - 0.8207826816681233).abs() < 1e-12, "{r}");
+        assert!((r - 0.9473684210526317).abs() < 1e-12, "{r}");
+        // scipy.stats.spearmanr([3,1,4,1,5,9,2,6], [2,7,1,8,2,8,1,8]): ties on both sides.
+        let r = spearman(
+            &[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0],
+            &[2.0, 7.0, 1.0, 8.0, 2.0, 8.0, 1.0, 8.0],
+        );
+        assert!((r - 0.19885368120992467).abs() < 1e-12, "{r}");
         assert_eq!(spearman(&[1.0, 2.0, 3.0], &[30.0, 20.0, 10.0]), -1.0);
         // Monotone but not linear: rank correlation 1, Pearson below.
         let x = [1.0, 2.0, 3.0, 4.0];

@@ -9,8 +9,14 @@
 //!   exact but runs on one thread, which is a measurable share of a forward
 //!   pass on CPU.
 //!
-//! On CPU both are custom ops parallelised over rows with rayon; on other
-//! devices they are composed from candle's tensor ops (same arithmetic).
+//! * Attention: materialising `softmax(q kᵀ)` for a whole batch costs
+//!   `B·H·N²` floats — 720 MB for DINOv2 at 518 px and batch 8 — and three
+//!   passes over it. On CPU we compute it in blocks of query rows that stay
+//!   in cache (`S = q kᵀ`, softmax, `S v`) with one task per block on rayon,
+//!   like PyTorch's fused `scaled_dot_product_attention`.
+//!
+//! On CPU these are custom ops parallelised with rayon; on other devices
+//! they are composed from candle's tensor ops (same arithmetic).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -108,6 +114,145 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+struct FusedAttention {
+    scale: f32,
+}
+
+/// Query rows per task: 64 rows × 1370 keys × 4 bytes is ~350 KB of scores,
+/// which stays in L2 while it is normalised and multiplied by `v`.
+const QUERY_BLOCK: usize = 64;
+
+impl CustomOp3 for FusedAttention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    /// q, k, v: `[B, H, N, D]` contiguous → `[B, N, H, D]` (ready to be
+    /// reshaped to `[B, N, H·D]` without a transpose).
+    fn cpu_fwd(
+        &self,
+        sq: &CpuStorage,
+        lq: &Layout,
+        sk: &CpuStorage,
+        lk: &Layout,
+        sv: &CpuStorage,
+        lv: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let q = contiguous(sq, lq, "attention q")?;
+        let k = contiguous(sk, lk, "attention k")?;
+        let v = contiguous(sv, lv, "attention v")?;
+        let (b, h, n, d) = lq.shape().dims4()?;
+        if lk.shape() != lq.shape() || lv.shape() != lq.shape() {
+            candle_core::bail!("attention: q, k, v shapes differ");
+        }
+        let mut out = vec![0f32; b * h * n * d];
+        let blocks = n.div_ceil(QUERY_BLOCK);
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let scale = self.scale;
+        (0..b * h * blocks).into_par_iter().for_each_init(
+            || vec![0f32; QUERY_BLOCK * n],
+            |scores, task| {
+                let bh = task / blocks;
+                let (bi, hi) = (bh / h, bh % h);
+                let r0 = (task % blocks) * QUERY_BLOCK;
+                let rows = QUERY_BLOCK.min(n - r0);
+                let qb = &q[(bh * n + r0) * d..][..rows * d];
+                let kb = &k[bh * n * d..][..n * d];
+                let vb = &v[bh * n * d..][..n * d];
+                let s = &mut scores[..rows * n];
+                // SAFETY: every pointer/stride pair below addresses memory
+                // inside the slices above (rows×d, n×d, rows×n), and each task
+                // writes a disjoint block of `out` (its own b, rows and head).
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        d,
+                        s.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        qb.as_ptr(),
+                        1,
+                        d as isize,
+                        kb.as_ptr(),
+                        d as isize,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for row in s.chunks_mut(n) {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0f32;
+                    for x in row.iter_mut() {
+                        *x = (*x - max).exp();
+                        sum += *x;
+                    }
+                    let inv = 1.0 / sum;
+                    for x in row.iter_mut() {
+                        *x *= inv;
+                    }
+                }
+                let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        d,
+                        n,
+                        dst,
+                        1,
+                        (h * d) as isize,
+                        false,
+                        s.as_ptr(),
+                        1,
+                        n as isize,
+                        vb.as_ptr(),
+                        1,
+                        d as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: tasks write disjoint regions (see `cpu_fwd`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `softmax(q kᵀ · scale) v` for `[B, H, N, D]` inputs, returned as `[B, N, H·D]`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, h, n, d) = q.dims4()?;
+    if q.device().is_cpu() {
+        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+        q.apply_op3_no_bwd(&k, &v, &FusedAttention { scale: scale as f32 })?
+            .reshape((b, n, h * d))
+    } else {
+        let attn = (q * scale)?.matmul(&k.t()?)?;
+        let attn = candle_nn::ops::softmax_last_dim(&attn)?;
+        attn.matmul(v)?.transpose(1, 2)?.reshape((b, n, h * d))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +273,22 @@ mod tests {
             let want = (v as f64 - mean) / (var + 1e-6).sqrt();
             assert!((y[i] as f64 - want).abs() < 2e-3, "row {i}: {} vs {want}", y[i]);
         }
+    }
+
+    #[test]
+    fn fused_attention_matches_the_composed_form() {
+        let dev = Device::Cpu;
+        // N not a multiple of the query block, to cover the ragged last block.
+        let (b, h, n, d) = (2, 3, 150, 16);
+        let q = Tensor::randn(0f32, 1.0, (b, h, n, d), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (b, h, n, d), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (b, h, n, d), &dev).unwrap();
+        let scale = (d as f64).powf(-0.5);
+        let got = attention(&q, &k, &v, scale).unwrap();
+        let attn = candle_nn::ops::softmax_last_dim(&(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap()).unwrap();
+        let want = attn.matmul(&v).unwrap().transpose(1, 2).unwrap().reshape((b, n, h * d)).unwrap();
+        let diff: f32 = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        assert!(diff < 1e-5, "max diff {diff}");
     }
 
     #[test]

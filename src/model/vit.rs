@@ -105,12 +105,7 @@ impl Block {
         let d = c / h;
         let qkv = self.qkv.forward(x)?.reshape((b, n, 3, h, d))?.permute((2, 0, 3, 1, 4))?;
         let scale = (d as f64).powf(-0.5);
-        let q = (qkv.get(0)?.contiguous()? * scale)?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        let attn = q.matmul(&k.t()?)?;
-        let attn = candle_nn::ops::softmax_last_dim(&attn)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+        let out = ops::attention(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, scale)?;
         self.proj.forward(&out)
     }
 

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""hnswlib on the vectors `cargo bench --bench ann` wrote, side by side with
+artlens::ann (hnsw_rs) numbers from the same run.
+
+    cargo bench --bench ann                       # writes target/ann-bench/
+    /opt/refenv/bin/python scripts/bench_ann.py   # hnswlib on the same vectors
+
+    /opt/refenv/bin/python scripts/bench_ann.py --run-rust --n 20000
+        # runs the Rust bench first (ANN_N=20000), then hnswlib
+
+Needs numpy and hnswlib (`/opt/refenv/bin/pip install hnswlib`). hnswlib is
+built with the same M and ef_construction, on normalised vectors with the
+inner-product space (cosine, as artlens), with as many threads as the Rust
+build used; searches run one thread, all queries in one call (no Python
+overhead per query), at the same ef values. Recall@10 is measured against
+the exact top 10 the Rust bench wrote (`truth.npy`), checked here with numpy.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_rust(n, queries):
+    env = dict(os.environ, ANN_N=str(n), ANN_QUERIES=str(queries))
+    print(f"running cargo bench --bench ann with ANN_N={n}", file=sys.stderr)
+    subprocess.run(["cargo", "bench", "--bench", "ann"], cwd=ROOT, env=env, check=True)
+
+
+def normalise(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def recall(ids, truth):
+    hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(ids, truth))
+    return hits / truth.size
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", type=Path, default=ROOT / "target" / "ann-bench")
+    ap.add_argument("--run-rust", action="store_true", help="run the Rust bench first")
+    ap.add_argument("--n", type=int, default=100_000, help="points for --run-rust")
+    ap.add_argument("--queries", type=int, default=1_000, help="queries for --run-rust")
+    ap.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    args = ap.parse_args()
+
+    if args.run_rust:
+        run_rust(args.n, args.queries)
+    try:
+        import hnswlib
+    except ImportError:
+        sys.exit("hnswlib is missing: /opt/refenv/bin/pip install hnswlib")
+    rust_path = args.dir / "rust.json"
+    if not rust_path.exists():
+        sys.exit(f"{rust_path} is missing: run `cargo bench --bench ann` first (or pass --run-rust)")
+    rust = json.loads(rust_path.read_text())
+    data = normalise(np.load(args.dir / "vectors.npy"))
+    queries = normalise(np.load(args.dir / "queries.npy"))
+    truth = np.load(args.dir / "truth.npy")
+    n, dim = data.shape
+    k = truth.shape[1]
+    assert n == rust["n"] and len(queries) == rust["queries"], "vectors and rust.json are from different runs"
+
+    # Check the Rust ground truth with numpy (ties aside, it must agree).
+    t = time.perf_counter()
+    sims = queries[:100] @ data.T
+    np_truth = np.argsort(-sims, axis=1)[:, :k]
+    numpy_exact_qps = 100 / (time.perf_counter() - t)
+    truth_agreement = recall(np_truth, truth[:100])
+
+    m = rust["params"]["M"]
+    efc = rust["params"]["ef_construction"]
+    threads = rust["threads"]
+    index = hnswlib.Index(space="ip", dim=dim)
+    index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+    index.set_num_threads(threads)
+    t = time.perf_counter()
+    index.add_items(data, np.arange(n))
+    build_s = time.perf_counter() - t
+
+    index.set_num_threads(1)
+    rows = []
+    for r in rust["hnsw"]:
+        ef = r["ef"]
+        index.set_ef(max(ef, k))
+        t = time.perf_counter()
+        ids, _ = index.knn_query(queries, k=k, num_threads=1)
+        qps = len(queries) / (time.perf_counter() - t)
+        rows.append({"ef": ef, "rust_recall": r["recall"], "rust_qps": r["qps"], "rust_ms": r["median_ms"],
+                     "hnswlib_recall": recall(ids, truth), "hnswlib_qps": qps})
+
+    result = {"n": n, "dim": dim, "queries": len(queries), "k": k, "M": m, "ef_construction": efc,
+              "threads": threads, "rust_build_s": rust["build_s"], "hnswlib_build_s": build_s,
+              "rows": rows, "rust_exact_qps": rust["exact"]["qps"], "numpy_exact_qps": numpy_exact_qps,
+              "truth_agreement_with_numpy": truth_agreement}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+
+    print(f"{n} clustered {dim}-d vectors, {len(queries)} queries, recall@{k}; "
+          f"M={m} ef_construction={efc}; build on {threads} threads, search on 1")
+    print(f"build: artlens/hnsw_rs {rust['build_s']:.1} s, hnswlib {build_s:.1} s "
+          f"(ratio {rust['build_s'] / build_s:.2}x)")
+    print(f"{'ef':>5} | {'rust recall':>11} {'rust q/s':>9} {'ms':>7} | {'hnswlib recall':>14} {'hnswlib q/s':>11} | "
+          f"{'q/s ratio':>9}")
+    for r in rows:
+        print(f"{r['ef']:>5} | {r['rust_recall']:>11.4f} {r['rust_qps']:>9.0f} {r['rust_ms']:>7.3f} | "
+              f"{r['hnswlib_recall']:>14.4f} {r['hnswlib_qps']:>11.0f} | {r['rust_qps'] / r['hnswlib_qps']:>9.2f}")
+    print(f"exact: artlens {rust['exact']['qps']:.1f} q/s (one query at a time), "
+          f"numpy {numpy_exact_qps:.1f} q/s (100 queries in one matmul); "
+          f"ground truth agrees with numpy on {truth_agreement:.4f} of ids")
+
+
+if __name__ == "__main__":
+    main()

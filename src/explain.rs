@@ -1,0 +1,747 @@
+//! Explanations and label metrics: which rated works a score draws on, how
+//! far a query lies from the collection, and how well each backbone's
+//! neighbourhoods agree with a label or with each other.
+//!
+//! Everything here is a pure function over embeddings, except
+//! [`RatedSet::from_store`], which reads a backbone's vectors and artworks
+//! from the [`Store`]. Similarity is always the cosine of L2-normalised
+//! vectors (normalised with [`ann::normalised`](crate::ann::normalised), the
+//! same rule the ANN index applies), so numbers here and in `similar` agree.
+//!
+//! * [`RatedSet`] holds the rated works of one backbone and answers
+//!   [`RatedSet::references`]: the rated works nearest to a query, the
+//!   "historical references" a taste score is explained by.
+//!   [`knn_estimate`] turns those references into a rating estimate that
+//!   needs no trained head, and [`reference_overlap`] counts how many
+//!   references the two backbones share.
+//! * [`nn_distances`] and [`nn_distance_threshold`] describe how far each
+//!   stored work lies from its nearest neighbour, and
+//!   [`is_out_of_distribution`] flags a query that lies further from
+//!   everything than almost any stored work does.
+//! * [`label_metrics`] (with [`loo_knn_accuracy`] and [`precision_at_k`])
+//!   measures how well a backbone's neighbourhoods predict a metadata label,
+//!   next to a chance baseline, and [`neighbour_agreement`] measures how
+//!   similar the two backbones' neighbourhoods are.
+//!
+//! All-pairs work is exact up to [`EXACT_ALL_PAIRS_MAX`] vectors; above that
+//! a fixed-seed sample of [`SAMPLED_QUERIES`] query rows is searched against
+//! all rows, and the results say so (`sampled`, `evaluated`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ann::ExactIndex;
+use crate::error::{Error, Result};
+use crate::model::weights::ModelKind;
+use crate::scan::Metadata;
+use crate::store::{Artwork, Store};
+
+/// Above this many vectors, all-pairs statistics search a sample of query rows
+/// instead of every row: an exact pass over 50,000 768-d vectors already
+/// costs about 2·10¹² multiply-adds.
+pub const EXACT_ALL_PAIRS_MAX: usize = 50_000;
+
+/// How many query rows are sampled above [`EXACT_ALL_PAIRS_MAX`]. Each is
+/// still compared with every row, so its nearest neighbours are exact; only
+/// the average over rows is estimated (its standard error for a fraction is
+/// at most 0.7 percentage points).
+pub const SAMPLED_QUERIES: usize = 5_000;
+
+/// The seed of the query sample, fixed so that two runs (and the two
+/// backbones, which share item order) evaluate the same rows.
+pub const SAMPLE_SEED: u64 = 0x0a57_1e45_5eed;
+
+/// The default percentile of nearest-neighbour distances beyond which a query
+/// is called out of distribution.
+pub const DEFAULT_OOD_PERCENTILE: f64 = 99.0;
+
+/// Queries handed to [`ExactIndex::search_batch`] at once, which bounds the
+/// memory held by normalised query copies.
+const QUERY_CHUNK: usize = 4_096;
+
+// ----- references ---------------------------------------------------------------------
+
+/// A rated work that helps explain a score: one of the rated works nearest
+/// to the query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The artwork's numeric id in the store.
+    pub id: u64,
+    /// The artwork's content hash.
+    pub hash: String,
+    /// The first path the artwork was seen at, when known.
+    pub path: Option<String>,
+    /// Cosine similarity to the query, in [-1, 1].
+    pub similarity: f32,
+    /// The rating the user gave this work.
+    pub rating: f64,
+    /// The artwork's metadata (title, artist, style, ...).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One rated work with its embedding, the input of [`RatedSet::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatedWork {
+    pub id: u64,
+    pub hash: String,
+    /// The raw embedding; it is normalised when the set is built.
+    pub vector: Vec<f32>,
+    pub rating: f64,
+    pub path: Option<String>,
+    pub metadata: Metadata,
+}
+
+impl RatedWork {
+    /// A rated work without a path or metadata.
+    pub fn new(id: u64, hash: impl Into<String>, vector: Vec<f32>, rating: f64) -> Self {
+        RatedWork {
+            id,
+            hash: hash.into(),
+            vector,
+            rating,
+            path: None,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Takes the path (the first one the work was seen at) and the metadata
+    /// from its artwork record.
+    pub fn with_artwork(mut self, art: &Artwork) -> Self {
+        self.path = art.paths.first().cloned();
+        self.metadata = art.metadata.clone();
+        self
+    }
+}
+
+/// What a [`RatedSet`] remembers about each work besides its vector.
+#[derive(Debug, Clone)]
+struct RatedInfo {
+    id: u64,
+    hash: String,
+    rating: f64,
+    path: Option<String>,
+    metadata: Metadata,
+}
+
+/// The rated works of one backbone, searchable by similarity.
+///
+/// The set is small (a person rates hundreds or thousands of works), so it is
+/// searched exactly: every answer is the true nearest rated works.
+#[derive(Debug, Clone)]
+pub struct RatedSet {
+    works: Vec<RatedInfo>,
+    /// Rows are in the order of `works`; a row's id is its position.
+    index: ExactIndex,
+    skipped: Vec<String>,
+}
+
+impl RatedSet {
+    /// Builds the set from rated works.
+    ///
+    /// Fails with [`Error::InvalidArgument`] when two works share an id, a
+    /// rating is not finite, or a vector is empty, of another length than the
+    /// first, non-finite or of zero norm.
+    pub fn new(rows: Vec<RatedWork>) -> Result<RatedSet> {
+        let dim = rows.first().map_or(0, |r| r.vector.len());
+        let mut seen = HashSet::with_capacity(rows.len());
+        for r in &rows {
+            if !seen.insert(r.id) {
+                return Err(Error::InvalidArgument(format!(
+                    "rated work id {} appears twice",
+                    r.id
+                )));
+            }
+            if !r.rating.is_finite() {
+                return Err(Error::InvalidArgument(format!(
+                    "rating of work {} ({}) is not a finite number",
+                    r.id, r.hash
+                )));
+            }
+        }
+        let items: Vec<(u64, &[f32])> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r.vector.as_slice()))
+            .collect();
+        let index = ExactIndex::new(dim, &items)?;
+        let works = rows
+            .into_iter()
+            .map(|r| RatedInfo {
+                id: r.id,
+                hash: r.hash,
+                rating: r.rating,
+                path: r.path,
+                metadata: r.metadata,
+            })
+            .collect();
+        Ok(RatedSet {
+            works,
+            index,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// Builds the set from the store: the `model` embeddings of the works
+    /// rated in `ratings` (content hash → rating), with each work's first
+    /// path and metadata.
+    ///
+    /// A rated hash without a stored embedding (the work failed to decode,
+    /// was removed, or was never indexed with this backbone) is left out and
+    /// listed by [`RatedSet::skipped`], so the caller can say so.
+    pub fn from_store(
+        store: &Store,
+        model: ModelKind,
+        ratings: &HashMap<String, f64>,
+    ) -> Result<RatedSet> {
+        let mut rows = Vec::with_capacity(ratings.len());
+        let mut found = HashSet::with_capacity(ratings.len());
+        for (id, hash, vector) in store.embeddings(model)? {
+            let Some(&rating) = ratings.get(&hash) else {
+                continue;
+            };
+            let artwork = store.artwork(&hash)?;
+            found.insert(hash.clone());
+            let mut row = RatedWork::new(id, hash, vector, rating);
+            if let Some(art) = &artwork {
+                row = row.with_artwork(art);
+            }
+            rows.push(row);
+        }
+        let mut skipped: Vec<String> = ratings
+            .keys()
+            .filter(|h| !found.contains(*h))
+            .cloned()
+            .collect();
+        skipped.sort();
+        let mut set = RatedSet::new(rows)?;
+        set.skipped = skipped;
+        Ok(set)
+    }
+
+    /// How many rated works the set holds.
+    pub fn len(&self) -> usize {
+        self.works.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.works.is_empty()
+    }
+
+    /// The embedding length (0 for an empty set).
+    pub fn dim(&self) -> usize {
+        self.index.dim()
+    }
+
+    /// Rated hashes [`RatedSet::from_store`] found no embedding for, sorted.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// The `k` rated works most similar to `query`, most similar first (ties
+    /// by id), leaving out the work with id `exclude` — the query itself when
+    /// it is a stored, rated work, whose own rating would otherwise explain
+    /// its score.
+    ///
+    /// Fails with [`Error::InvalidArgument`] when `query` has another length
+    /// than the set's vectors, a non-finite value or zero norm.
+    pub fn references(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: Option<u64>,
+    ) -> Result<Vec<Reference>> {
+        let keep = |pos: u64| Some(self.works[pos as usize].id) != exclude;
+        let filter: Option<crate::ann::IdFilter<'_>> =
+            if exclude.is_some() { Some(&keep) } else { None };
+        let found = self.index.search(query, k, filter)?;
+        Ok(found
+            .into_iter()
+            .map(|(pos, similarity)| {
+                let w = &self.works[pos as usize];
+                Reference {
+                    id: w.id,
+                    hash: w.hash.clone(),
+                    path: w.path.clone(),
+                    similarity,
+                    rating: w.rating,
+                    metadata: w.metadata.clone(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The similarity-weighted mean rating of `refs`: a rating estimate that needs
+/// no trained head, and the number a head's score can be checked against.
+///
+/// Each reference weighs `max(similarity, 0)`: a work pointing away from the
+/// query says nothing about it, and a negative weight would turn its rating
+/// upside down. When every weight is 0 (all references dissimilar) the plain
+/// mean is returned, because it is still the best guess the references
+/// allow. `None` when there are no references.
+pub fn knn_estimate(refs: &[Reference]) -> Option<f64> {
+    if refs.is_empty() {
+        return None;
+    }
+    let (mut sum, mut weight) = (0.0f64, 0.0f64);
+    for r in refs {
+        let w = f64::from(r.similarity.max(0.0));
+        sum += w * r.rating;
+        weight += w;
+    }
+    if weight > 0.0 {
+        Some(sum / weight)
+    } else {
+        Some(refs.iter().map(|r| r.rating).sum::<f64>() / refs.len() as f64)
+    }
+}
+
+/// How many works (by id) appear in both reference lists.
+pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
+    let ids: HashSet<u64> = a.iter().map(|r| r.id).collect();
+    let mut counted = HashSet::new();
+    b.iter()
+        .filter(|r| ids.contains(&r.id) && counted.insert(r.id))
+        .count()
+}
+
+// ----- out of distribution ------------------------------------------------------------
+
+/// The distribution of nearest-neighbour distances in a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NnDistances {
+    /// For each examined vector, its cosine distance (1 − similarity) to its
+    /// nearest *other* vector, sorted ascending.
+    pub distances: Vec<f32>,
+    /// How many vectors the collection holds.
+    pub collection: usize,
+    /// True when `distances` covers a fixed-seed sample of
+    /// [`SAMPLED_QUERIES`] vectors rather than all of them (collections over
+    /// [`EXACT_ALL_PAIRS_MAX`]); each sampled distance is still exact.
+    pub sampled: bool,
+}
+
+impl NnDistances {
+    /// The `p`-th percentile (0–100) of the distances; see [`percentile`].
+    pub fn percentile(&self, p: f64) -> f32 {
+        percentile(&self.distances, p)
+    }
+}
+
+/// For each vector, the cosine distance to its nearest other vector, by
+/// exact search (of a sampled set of rows above [`EXACT_ALL_PAIRS_MAX`]).
+///
+/// Fails with [`Error::InvalidArgument`] for fewer than two vectors (there is
+/// no "other") and for bad vectors.
+pub fn nn_distances(vectors: &[&[f32]]) -> Result<NnDistances> {
+    if vectors.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "nearest-neighbour distances need at least 2 stored vectors, the collection has {}",
+            vectors.len()
+        )));
+    }
+    let index = matrix(vectors)?;
+    let (queries, sampled) = query_rows(vectors.len());
+    let neighbours = nearest_others(&index, vectors, &queries, 1)?;
+    let mut distances: Vec<f32> = neighbours
+        .iter()
+        .map(|n| (1.0 - n.first().map_or(-1.0, |&(_, s)| s)).max(0.0))
+        .collect();
+    distances.sort_by(f32::total_cmp);
+    Ok(NnDistances {
+        distances,
+        collection: vectors.len(),
+        sampled,
+    })
+}
+
+/// The `percentile`-th percentile (0–100, typically
+/// [`DEFAULT_OOD_PERCENTILE`]) of the collection's nearest-neighbour
+/// distances (see [`nn_distances`]): a query farther than this from every
+/// stored work lies where the collection has almost nothing.
+///
+/// Fails with [`Error::InvalidArgument`] for a percentile outside 0–100 and
+/// where [`nn_distances`] fails.
+pub fn nn_distance_threshold(vectors: &[&[f32]], percentile: f64) -> Result<f32> {
+    check_percentile(percentile)?;
+    Ok(nn_distances(vectors)?.percentile(percentile))
+}
+
+/// True when a query whose most similar stored work has similarity
+/// `nearest_similarity` lies farther away than `threshold` (a cosine
+/// distance from [`nn_distance_threshold`]): `1 − nearest_similarity >
+/// threshold`. A head's score for such a query extrapolates and is a guess.
+pub fn is_out_of_distribution(nearest_similarity: f32, threshold: f32) -> bool {
+    1.0 - nearest_similarity > threshold
+}
+
+/// The `p`-th percentile (0–100) of ascending `sorted` values, interpolated
+/// linearly between the two nearest ranks, as numpy's default
+/// (`method="linear"`): at rank `h = (n − 1)·p/100` it returns
+/// `x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋])`. NaN for no values; `p` is
+/// clamped to 0–100.
+pub fn percentile(sorted: &[f32], p: f64) -> f32 {
+    match sorted.len() {
+        0 => f32::NAN,
+        1 => sorted[0],
+        n => {
+            let h = (n - 1) as f64 * p.clamp(0.0, 100.0) / 100.0;
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            let (a, b) = (f64::from(sorted[lo]), f64::from(sorted[hi]));
+            (a + (h - lo as f64) * (b - a)) as f32
+        }
+    }
+}
+
+fn check_percentile(p: f64) -> Result<()> {
+    if (0.0..=100.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "percentile {p} is outside 0–100"
+        )))
+    }
+}
+
+// ----- label metrics --------------------------------------------------------------------
+
+/// One label metric of one backbone, with the baseline it must beat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelMetric {
+    /// The metric, in [0, 1].
+    pub value: f64,
+    /// What ignoring the embeddings achieves (see each metric).
+    pub chance: f64,
+    /// Items with the label; items without it are left out entirely, as
+    /// queries and as neighbours.
+    pub n: usize,
+    /// Items whose neighbours were examined: `n`, or [`SAMPLED_QUERIES`]
+    /// sampled ones above [`EXACT_ALL_PAIRS_MAX`].
+    pub evaluated: usize,
+    /// Neighbours per item: the `k` asked for, or `n − 1` when fewer exist.
+    pub k: usize,
+    /// Distinct labels among the `n` items.
+    pub classes: usize,
+}
+
+/// Both label metrics from one neighbour search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelMetrics {
+    /// See [`loo_knn_accuracy`].
+    pub accuracy: LabelMetric,
+    /// See [`precision_at_k`].
+    pub precision: LabelMetric,
+}
+
+/// Leave-one-out k-NN accuracy: the share of labelled items whose label is
+/// the majority label of their `k` nearest other labelled items. A tie
+/// between labels goes to the one with the larger summed similarity, then to
+/// the alphabetically first.
+///
+/// Its `chance` is the accuracy of always predicting the most frequent label
+/// (its share of the items).
+pub fn loo_knn_accuracy<S: AsRef<str> + Sync>(
+    vectors: &[&[f32]],
+    labels: &[Option<S>],
+    k: usize,
+) -> Result<LabelMetric> {
+    Ok(label_metrics(vectors, labels, k)?.accuracy)
+}
+
+/// Precision@k: the mean, over labelled items, of the fraction of their `k`
+/// nearest other labelled items that share their label.
+///
+/// Its `chance` is the expected fraction for neighbours drawn at random:
+/// `Σ n_c (n_c − 1) / (n (n − 1))` over labels `c` with `n_c` items.
+pub fn precision_at_k<S: AsRef<str> + Sync>(
+    vectors: &[&[f32]],
+    labels: &[Option<S>],
+    k: usize,
+) -> Result<LabelMetric> {
+    Ok(label_metrics(vectors, labels, k)?.precision)
+}
+
+/// The accuracy of always predicting the most frequent of `labels` (items
+/// without a label left out); 0 when none has one.
+pub fn chance_baseline<S: AsRef<str>>(labels: &[Option<S>]) -> f64 {
+    let counts = label_counts(labels.iter().filter_map(|l| l.as_ref().map(|s| s.as_ref())));
+    let n: usize = counts.values().sum();
+    if n == 0 {
+        return 0.0;
+    }
+    *counts.values().max().unwrap_or(&0) as f64 / n as f64
+}
+
+/// [`loo_knn_accuracy`] and [`precision_at_k`] together, from one neighbour
+/// search. `labels[i]` belongs to `vectors[i]`.
+///
+/// Fails with [`Error::InvalidArgument`] when the lengths differ, `k` is 0,
+/// fewer than two items have a label, or a labelled item's vector is bad.
+pub fn label_metrics<S: AsRef<str> + Sync>(
+    vectors: &[&[f32]],
+    labels: &[Option<S>],
+    k: usize,
+) -> Result<LabelMetrics> {
+    if vectors.len() != labels.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} vectors but {} labels",
+            vectors.len(),
+            labels.len()
+        )));
+    }
+    if k == 0 {
+        return Err(Error::InvalidArgument("k must be at least 1".into()));
+    }
+    let (kept, names): (Vec<&[f32]>, Vec<&str>) = vectors
+        .iter()
+        .zip(labels)
+        .filter_map(|(v, l)| l.as_ref().map(|l| (*v, l.as_ref())))
+        .unzip();
+    let n = kept.len();
+    if n < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "label metrics need at least 2 items with the label, {n} have one"
+        )));
+    }
+    let k = k.min(n - 1);
+    let counts = label_counts(names.iter().copied());
+    let classes = counts.len();
+
+    let index = matrix(&kept)?;
+    let (queries, _) = query_rows(n);
+    let neighbours = nearest_others(&index, &kept, &queries, k)?;
+
+    let (mut correct, mut precision) = (0usize, 0.0f64);
+    for (&q, nbrs) in queries.iter().zip(&neighbours) {
+        let own = names[q];
+        if majority_label(nbrs.iter().map(|&(j, s)| (names[j], s))) == Some(own) {
+            correct += 1;
+        }
+        let same = nbrs.iter().filter(|&&(j, _)| names[j] == own).count();
+        precision += same as f64 / k as f64;
+    }
+    let evaluated = queries.len();
+    let majority = *counts.values().max().unwrap_or(&0) as f64 / n as f64;
+    let pairs: f64 = counts.values().map(|&c| c as f64 * (c as f64 - 1.0)).sum();
+    let metric = |value: f64, chance: f64| LabelMetric {
+        value,
+        chance,
+        n,
+        evaluated,
+        k,
+        classes,
+    };
+    Ok(LabelMetrics {
+        accuracy: metric(correct as f64 / evaluated as f64, majority),
+        precision: metric(
+            precision / evaluated as f64,
+            pairs / (n as f64 * (n as f64 - 1.0)),
+        ),
+    })
+}
+
+/// The mean, over items, of `|kNN_A(i) ∩ kNN_B(i)| / k`: how much two
+/// embedding spaces agree on each item's `k` nearest others. `va[i]` and
+/// `vb[i]` are the same item in the two spaces.
+///
+/// 1 means identical neighbourhoods; unrelated spaces score about
+/// [`neighbour_agreement_chance`]. `k` is capped at `n − 1`. Fails with
+/// [`Error::InvalidArgument`] when the lengths differ, `k` is 0, there are
+/// fewer than two items, or a vector is bad.
+pub fn neighbour_agreement(va: &[&[f32]], vb: &[&[f32]], k: usize) -> Result<f64> {
+    if va.len() != vb.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} vectors in one space but {} in the other",
+            va.len(),
+            vb.len()
+        )));
+    }
+    if k == 0 {
+        return Err(Error::InvalidArgument("k must be at least 1".into()));
+    }
+    let n = va.len();
+    if n < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "neighbour agreement needs at least 2 items, got {n}"
+        )));
+    }
+    let k = k.min(n - 1);
+    let (queries, _) = query_rows(n);
+    let a = nearest_others(&matrix(va)?, va, &queries, k)?;
+    let b = nearest_others(&matrix(vb)?, vb, &queries, k)?;
+    let total: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(na, nb)| {
+            let ids: HashSet<usize> = na.iter().map(|&(j, _)| j).collect();
+            nb.iter().filter(|(j, _)| ids.contains(j)).count() as f64 / k as f64
+        })
+        .sum();
+    Ok(total / queries.len() as f64)
+}
+
+/// The [`neighbour_agreement`] expected from two unrelated spaces over `n`
+/// items: `k / (n − 1)` (with `k` capped at `n − 1`), the chance that a
+/// random other item is among `k` neighbours. 0 for fewer than two items.
+pub fn neighbour_agreement_chance(n: usize, k: usize) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    k.min(n - 1) as f64 / (n - 1) as f64
+}
+
+/// The winning label of a vote: most votes, then the larger summed
+/// similarity, then the alphabetically first label.
+fn majority_label<'a>(votes: impl Iterator<Item = (&'a str, f32)>) -> Option<&'a str> {
+    let mut tally: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    for (label, sim) in votes {
+        let t = tally.entry(label).or_insert((0, 0.0));
+        t.0 += 1;
+        t.1 += f64::from(sim);
+    }
+    // The map iterates labels alphabetically and `max_by` keeps the last of
+    // equal elements, so compare names reversed to let the first one win.
+    tally
+        .into_iter()
+        .max_by(|(la, (ca, sa)), (lb, (cb, sb))| ca.cmp(cb).then(sa.total_cmp(sb)).then(lb.cmp(la)))
+        .map(|(label, _)| label)
+}
+
+fn label_counts<'a>(labels: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for l in labels {
+        *counts.entry(l).or_insert(0) += 1;
+    }
+    counts
+}
+
+// ----- exact all-pairs search -------------------------------------------------------------
+
+/// The vectors as normalised rows; a row's id is its position.
+fn matrix(vectors: &[&[f32]]) -> Result<ExactIndex> {
+    let dim = vectors.first().map_or(0, |v| v.len());
+    let items: Vec<(u64, &[f32])> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, *v))
+        .collect();
+    ExactIndex::new(dim, &items)
+}
+
+/// The rows whose neighbours an all-pairs statistic examines: all of them up
+/// to [`EXACT_ALL_PAIRS_MAX`], else [`SAMPLED_QUERIES`] drawn without
+/// replacement with [`SAMPLE_SEED`] (sorted). The flag says which.
+fn query_rows(n: usize) -> (Vec<usize>, bool) {
+    if n <= EXACT_ALL_PAIRS_MAX {
+        return ((0..n).collect(), false);
+    }
+    // A partial Fisher–Yates shuffle driven by splitmix64: the first
+    // SAMPLED_QUERIES positions become a uniform sample.
+    let mut rows: Vec<usize> = (0..n).collect();
+    let mut state = SAMPLE_SEED;
+    for i in 0..SAMPLED_QUERIES {
+        let j = i + (splitmix64(&mut state) % (n - i) as u64) as usize;
+        rows.swap(i, j);
+    }
+    rows.truncate(SAMPLED_QUERIES);
+    rows.sort_unstable();
+    (rows, true)
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// For each query row, its `k` most similar *other* rows as `(row,
+/// similarity)`, best first. Searches `k + 1` and drops the row itself; when
+/// exact duplicates push a row out of its own top `k + 1`, the extra one is
+/// cut instead, which is equally correct.
+fn nearest_others(
+    index: &ExactIndex,
+    vectors: &[&[f32]],
+    queries: &[usize],
+    k: usize,
+) -> Result<Vec<Vec<(usize, f32)>>> {
+    let mut out = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(QUERY_CHUNK) {
+        let qs: Vec<&[f32]> = chunk.iter().map(|&i| vectors[i]).collect();
+        let found = index.search_batch(&qs, k + 1)?;
+        for (&q, hits) in chunk.iter().zip(found) {
+            let mut others: Vec<(usize, f32)> = hits
+                .into_iter()
+                .map(|(id, s)| (id as usize, s))
+                .filter(|&(j, _)| j != q)
+                .collect();
+            others.truncate(k);
+            out.push(others);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&x, 0.0), 1.0);
+        assert_eq!(percentile(&x, 100.0), 4.0);
+        // numpy.percentile([1, 2, 3, 4], 50) == 2.5, (…, 99) == 3.97
+        assert!((percentile(&x, 50.0) - 2.5).abs() < 1e-6);
+        assert!((percentile(&x, 99.0) - 3.97).abs() < 1e-5);
+        assert!(percentile(&[], 50.0).is_nan());
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+    }
+
+    #[test]
+    fn majority_breaks_ties_by_similarity_then_name() {
+        let votes = [("b", 0.9), ("a", 0.5), ("a", 0.3), ("b", 0.1)];
+        // Two votes each; b sums 1.0 and a 0.8.
+        assert_eq!(majority_label(votes.into_iter()), Some("b"));
+        let votes = [("b", 0.5), ("a", 0.5)];
+        assert_eq!(majority_label(votes.into_iter()), Some("a"));
+        let votes = [("c", 0.1), ("c", 0.1), ("a", 0.9)];
+        assert_eq!(majority_label(votes.into_iter()), Some("c"));
+        assert_eq!(majority_label(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn sample_is_fixed_distinct_and_in_range() {
+        let n = EXACT_ALL_PAIRS_MAX + 1234;
+        let (a, sampled) = query_rows(n);
+        let (b, _) = query_rows(n);
+        assert!(sampled);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), SAMPLED_QUERIES);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(*a.last().unwrap() < n);
+        assert_eq!(query_rows(10), ((0..10).collect(), false));
+    }
+
+    #[test]
+    fn exact_duplicates_still_find_another_row() {
+        let v = [1.0f32, 0.0];
+        let w = [0.0f32, 1.0];
+        let vectors: Vec<&[f32]> = vec![&v, &v, &v, &w];
+        let d = nn_distances(&vectors).unwrap();
+        assert_eq!(d.distances.len(), 4);
+        assert_eq!(&d.distances[..3], &[0.0, 0.0, 0.0]);
+        assert!((d.distances[3] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn chance_of_agreement() {
+        assert_eq!(neighbour_agreement_chance(11, 5), 0.5);
+        assert_eq!(neighbour_agreement_chance(3, 5), 1.0);
+        assert_eq!(neighbour_agreement_chance(1, 5), 0.0);
+    }
+}

@@ -1,0 +1,507 @@
+//! Taste heads: small models that learn a person's ratings from a
+//! backbone's raw CLS embeddings, the cross-validation that measures how well
+//! they do, and the paired comparison that says which backbone predicts the
+//! taste better.
+//!
+//! * [`TrainedHead`] is a fitted head, ridge ([`RidgeHead`], closed form with
+//!   λ chosen by inner cross-validation) or MLP ([`MlpHead`], candle-nn),
+//!   serialisable and saved per backbone with the embeddings'
+//!   [`Fingerprint`] ([`save_head`], [`load_head`]).
+//! * [`cross_validate`] scores one head kind on one backbone with shuffled,
+//!   seeded K-fold cross-validation ([`CvResult`], [`Metrics`]).
+//! * [`compare_backbones`] runs both backbones on the **same folds** and the
+//!   same rated works, bootstraps the paired difference DINOv2 − DINO, draws
+//!   a learning curve and writes a verdict ([`TrainReport`]).
+//! * [`training_set`] and [`paired_training_set`] join the ratings
+//!   ([`crate::ratings`]) with the stored embeddings.
+//!
+//! Everything random (folds, bootstrap resamples, MLP initialisation) comes
+//! from a seed, so a report can be reproduced exactly.
+
+mod cv;
+mod metrics;
+mod mlp;
+mod ridge;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use cv::{
+    compare_backbones, cross_validate, min_ratings, BackboneReport, Comparison, CurvePoint, CvResult, TrainReport,
+    CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS,
+};
+pub use metrics::{average_ranks, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics};
+pub use mlp::{MlpConfig, MlpHead};
+pub use ridge::{lambda_grid, RidgeHead, INNER_FOLDS};
+
+use crate::error::{Error, Result};
+use crate::model::weights::ModelKind;
+use crate::model::Fingerprint;
+use crate::ratings;
+use crate::store::Store;
+
+/// The tree saved heads and the last report live in.
+const HEADS_TREE: &str = "heads";
+/// The key of the last [`TrainReport`] in [`HEADS_TREE`].
+const REPORT_KEY: &str = "report";
+/// The format of saved heads and reports; bumped when their JSON changes
+/// incompatibly.
+pub const HEAD_FORMAT_VERSION: u32 = 1;
+
+/// Which model learns the taste.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// Linear ridge regression on standardised embeddings: the default, and
+    /// the right one for a few hundred ratings.
+    Ridge,
+    /// A one-hidden-layer perceptron; may win with many ratings.
+    Mlp,
+}
+
+impl HeadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadKind::Ridge => "ridge",
+            HeadKind::Mlp => "mlp",
+        }
+    }
+}
+
+impl std::fmt::Display for HeadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A fitted head, ready to score embeddings of the backbone it was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TrainedHead {
+    Ridge(RidgeHead),
+    Mlp(MlpHead),
+}
+
+impl TrainedHead {
+    pub fn kind(&self) -> HeadKind {
+        match self {
+            TrainedHead::Ridge(_) => HeadKind::Ridge,
+            TrainedHead::Mlp(_) => HeadKind::Mlp,
+        }
+    }
+
+    /// The embedding length the head expects.
+    pub fn dim(&self) -> usize {
+        match self {
+            TrainedHead::Ridge(h) => h.coef.len(),
+            TrainedHead::Mlp(h) => h.dim,
+        }
+    }
+
+    /// The predicted rating of one embedding, in f64 (what cross-validation
+    /// scores). Panics when `x` is not [`TrainedHead::dim`] long: a head only
+    /// meets embeddings checked against its fingerprint.
+    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+        assert_eq!(x.len(), self.dim(), "embedding length differs from the head's");
+        match self {
+            TrainedHead::Ridge(h) => h.predict_f64(x),
+            TrainedHead::Mlp(h) => h.predict_f64(x),
+        }
+    }
+
+    /// The predicted rating of one embedding. Panics like [`TrainedHead::predict_f64`].
+    pub fn predict(&self, x: &[f32]) -> f32 {
+        self.predict_f64(x) as f32
+    }
+
+    /// The predicted ratings of several embeddings.
+    pub fn predict_many(&self, xs: &[Vec<f32>]) -> Vec<f32> {
+        xs.iter().map(|x| self.predict(x)).collect()
+    }
+}
+
+/// Fits a head of `kind` on all of `x` and `y` (ridge: λ by inner
+/// cross-validation; MLP: initialised from `seed`). Needs at least
+/// [`MIN_RATINGS`] ratings.
+pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<TrainedHead> {
+    check_data(x, y)?;
+    if y.len() < MIN_RATINGS {
+        return Err(Error::InvalidArgument(format!(
+            "need at least {MIN_RATINGS} ratings to train a head, have {}",
+            y.len()
+        )));
+    }
+    let rows: Vec<&[f32]> = x.iter().map(|r| r.as_slice()).collect();
+    fit_rows(&rows, y, kind, seed).map(|(head, _)| head)
+}
+
+/// Fits ridge with a fixed λ on all of `x` and `y`, standardising features
+/// when `standardize` (what [`fit`] does) or only centring them (plain
+/// scikit-learn `Ridge(alpha=lambda, fit_intercept=True)`). For tests and
+/// for users who want to pin λ.
+pub fn fit_ridge(x: &[Vec<f32>], y: &[f64], lambda: f64, standardize: bool) -> Result<TrainedHead> {
+    check_data(x, y)?;
+    if !(lambda > 0.0) || !lambda.is_finite() {
+        return Err(Error::InvalidArgument(format!("ridge λ must be positive and finite, got {lambda}")));
+    }
+    let rows: Vec<&[f32]> = x.iter().map(|r| r.as_slice()).collect();
+    ridge::fit_rows(&rows, y, lambda, standardize).map(TrainedHead::Ridge)
+}
+
+/// Fits on already validated rows; returns the head and, for ridge, the λ
+/// inner cross-validation chose.
+pub(crate) fn fit_rows(rows: &[&[f32]], y: &[f64], kind: HeadKind, seed: u64) -> Result<(TrainedHead, Option<f64>)> {
+    match kind {
+        HeadKind::Ridge => {
+            let lambda = ridge::choose_lambda(rows, y, mix(seed, 0x1a3b, 0))?;
+            let head = ridge::fit_rows(rows, y, lambda, true)?;
+            Ok((TrainedHead::Ridge(head), Some(lambda)))
+        }
+        HeadKind::Mlp => {
+            let head = mlp::train(rows, y, &MlpConfig::default(), mix(seed, 0x317, 0))?;
+            Ok((TrainedHead::Mlp(head), None))
+        }
+    }
+}
+
+/// Checks that `x` is a non-empty set of equally long, finite rows matching
+/// `y`, and that `y` is finite.
+pub(crate) fn check_data(x: &[Vec<f32>], y: &[f64]) -> Result<()> {
+    if x.len() != y.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} embeddings but {} ratings",
+            x.len(),
+            y.len()
+        )));
+    }
+    let d = x.first().map_or(0, |r| r.len());
+    if x.is_empty() || d == 0 {
+        return Err(Error::InvalidArgument("no embeddings to train on".into()));
+    }
+    for (i, r) in x.iter().enumerate() {
+        if r.len() != d {
+            return Err(Error::InvalidArgument(format!(
+                "embedding {i} has {} values, the first has {d}",
+                r.len()
+            )));
+        }
+        if r.iter().any(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument(format!("embedding {i} has a non-finite value")));
+        }
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!("rating {i} is not finite ({})", y[i])));
+    }
+    Ok(())
+}
+
+// ----- seeded randomness -----------------------------------------------------------
+
+/// SplitMix64 (Steele, Lea & Flood 2014): tiny, seedable and good enough
+/// for shuffles, bootstrap resamples and weight initialisation, without a
+/// dependency whose stream could change between versions and silently
+/// change every report.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, n), by Lemire's multiply-shift (its bias, below
+    /// n / 2⁶⁴, does not matter here).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub(crate) fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal, by Box–Muller.
+    #[allow(dead_code)]
+    pub(crate) fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Fisher–Yates.
+    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// A sub-seed for one purpose (`tag`) and one item (`index`), so that folds,
+/// resamples and initialisations draw independent streams from one seed.
+pub(crate) fn mix(seed: u64, tag: u64, index: u64) -> u64 {
+    let mut r = SplitMix64::new(seed ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93) ^ index.wrapping_mul(0xa076_1d64_78bd_642f));
+    r.next_u64()
+}
+
+/// Shuffled K-fold: fold of each of `n` items, sizes differing by at most one.
+pub(crate) fn fold_assignment(n: usize, k: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let mut fold_of = vec![0; n];
+    for (pos, &i) in order.iter().enumerate() {
+        fold_of[i] = pos % k;
+    }
+    fold_of
+}
+
+// ----- joining ratings with embeddings -------------------------------------------------
+
+/// Rated works with an embedding of one backbone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingSet {
+    /// Content hashes, sorted, one per row.
+    pub hashes: Vec<String>,
+    pub x: Vec<Vec<f32>>,
+    pub y: Vec<f64>,
+    /// Rated works left out because the store has no embedding of this
+    /// backbone for them (not embedded yet, or removed from the store).
+    pub skipped: usize,
+}
+
+/// Rated works with embeddings of both backbones, row for row the same works.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PairedSet {
+    /// Content hashes, sorted, one per row.
+    pub hashes: Vec<String>,
+    pub x_dino: Vec<Vec<f32>>,
+    pub x_dinov2: Vec<Vec<f32>>,
+    pub y: Vec<f64>,
+    /// Rated works left out because one backbone or both lack an embedding.
+    pub skipped: usize,
+}
+
+fn embeddings_by_hash(store: &Store, model: ModelKind) -> Result<HashMap<String, Vec<f32>>> {
+    Ok(store
+        .embeddings(model)?
+        .into_iter()
+        .map(|(_, hash, v)| (hash, v))
+        .collect())
+}
+
+/// The ratings joined with `model`'s embeddings.
+pub fn training_set(store: &Store, model: ModelKind) -> Result<TrainingSet> {
+    let mut emb = embeddings_by_hash(store, model)?;
+    let mut set = TrainingSet::default();
+    for (hash, rating) in ratings::ratings(store)? {
+        match emb.remove(&hash) {
+            Some(v) => {
+                set.hashes.push(hash);
+                set.x.push(v);
+                set.y.push(rating);
+            }
+            None => set.skipped += 1,
+        }
+    }
+    Ok(set)
+}
+
+/// The ratings joined with both backbones' embeddings, keeping only works
+/// both have, so that a comparison scores the two on the same works.
+pub fn paired_training_set(store: &Store) -> Result<PairedSet> {
+    let mut dino = embeddings_by_hash(store, ModelKind::Dino)?;
+    let mut dinov2 = embeddings_by_hash(store, ModelKind::Dinov2)?;
+    let mut set = PairedSet::default();
+    for (hash, rating) in ratings::ratings(store)? {
+        match (dino.remove(&hash), dinov2.remove(&hash)) {
+            (Some(a), Some(b)) => {
+                set.hashes.push(hash);
+                set.x_dino.push(a);
+                set.x_dinov2.push(b);
+                set.y.push(rating);
+            }
+            _ => set.skipped += 1,
+        }
+    }
+    Ok(set)
+}
+
+// ----- saved heads and reports -------------------------------------------------------
+
+/// A head as saved: with the fingerprint of the embeddings it learnt from,
+/// so that a head is never applied to embeddings from other weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedHead {
+    format_version: u32,
+    fingerprint: Fingerprint,
+    /// Seconds since the Unix epoch.
+    time: u64,
+    head: TrainedHead,
+}
+
+/// The last comparison as saved, with the fingerprints it was made under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedReport {
+    format_version: u32,
+    fingerprints: Vec<Fingerprint>,
+    report: TrainReport,
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Saves `head` as `model`'s taste head, with the fingerprint `fp` of the
+/// embeddings it was trained on (normally `store.fingerprint(model)`).
+pub fn save_head(store: &Store, model: ModelKind, head: &TrainedHead, fp: &Fingerprint) -> Result<()> {
+    if fp.model != model {
+        return Err(Error::InvalidArgument(format!(
+            "a {model} head cannot be saved with a {} fingerprint",
+            fp.model
+        )));
+    }
+    if fp.dim != head.dim() {
+        return Err(Error::InvalidArgument(format!(
+            "the head expects {}-value embeddings, the {model} fingerprint says {}",
+            head.dim(),
+            fp.dim
+        )));
+    }
+    let saved = SavedHead {
+        format_version: HEAD_FORMAT_VERSION,
+        fingerprint: fp.clone(),
+        time: now_secs(),
+        head: head.clone(),
+    };
+    store.put_json(HEADS_TREE, model.name(), &saved)?;
+    store.flush()
+}
+
+/// `model`'s saved taste head, refused when the store's embeddings of
+/// `model` were made with other weights or preprocessing than the head's.
+pub fn load_head(store: &Store, model: ModelKind) -> Result<TrainedHead> {
+    let saved: SavedHead = store
+        .get_json(HEADS_TREE, model.name())?
+        .ok_or_else(|| Error::NotFound(format!("no trained head for {model}; run `artlens train` first")))?;
+    check_saved_version(saved.format_version, "the taste head", model.name())?;
+    check_fingerprint(store, &saved.fingerprint, "the taste head")?;
+    Ok(saved.head)
+}
+
+/// Removes `model`'s saved head; true when there was one.
+pub fn remove_head(store: &Store, model: ModelKind) -> Result<bool> {
+    store.remove_key(HEADS_TREE, model.name())
+}
+
+/// Saves the last comparison with the store's current fingerprints.
+pub fn save_report(store: &Store, report: &TrainReport) -> Result<()> {
+    let mut fingerprints = Vec::new();
+    for model in ModelKind::ALL {
+        if let Some(fp) = store.fingerprint(model)? {
+            fingerprints.push(fp);
+        }
+    }
+    let saved = SavedReport {
+        format_version: HEAD_FORMAT_VERSION,
+        fingerprints,
+        report: report.clone(),
+    };
+    store.put_json(HEADS_TREE, REPORT_KEY, &saved)?;
+    store.flush()
+}
+
+/// The last saved comparison, refused when either backbone's embeddings
+/// changed since.
+pub fn load_report(store: &Store) -> Result<TrainReport> {
+    let saved: SavedReport = store
+        .get_json(HEADS_TREE, REPORT_KEY)?
+        .ok_or_else(|| Error::NotFound("no backbone comparison saved; run `artlens train` first".into()))?;
+    check_saved_version(saved.format_version, "the saved comparison", "dino and dinov2")?;
+    for fp in &saved.fingerprints {
+        check_fingerprint(store, fp, "the saved comparison")?;
+    }
+    Ok(saved.report)
+}
+
+fn check_saved_version(found: u32, what: &str, model: &str) -> Result<()> {
+    if found == HEAD_FORMAT_VERSION {
+        return Ok(());
+    }
+    Err(Error::StaleHead {
+        what: what.into(),
+        model: model.into(),
+        differences: format!("saved in head format {found}, this artlens reads {HEAD_FORMAT_VERSION}"),
+    })
+}
+
+fn check_fingerprint(store: &Store, saved: &Fingerprint, what: &str) -> Result<()> {
+    let differences = match store.fingerprint(saved.model)? {
+        Some(current) if &current == saved => return Ok(()),
+        Some(current) => saved.differences(&current).join(", "),
+        None => "the store holds no embeddings of it any more".to_string(),
+    };
+    Err(Error::StaleHead {
+        what: what.into(),
+        model: saved.model.to_string(),
+        differences,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_are_balanced_and_seeded() {
+        let a = fold_assignment(23, 5, &mut SplitMix64::new(9));
+        let b = fold_assignment(23, 5, &mut SplitMix64::new(9));
+        let c = fold_assignment(23, 5, &mut SplitMix64::new(10));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let mut sizes = [0; 5];
+        for f in a {
+            sizes[f] += 1;
+        }
+        assert_eq!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap(), 1);
+        assert_eq!(sizes.iter().sum::<usize>(), 23);
+    }
+
+    #[test]
+    fn rng_draws_are_in_range_and_spread() {
+        let mut r = SplitMix64::new(1);
+        let mut counts = [0; 4];
+        for _ in 0..4000 {
+            counts[r.below(4)] += 1;
+        }
+        assert!(counts.iter().all(|&c| (900..1100).contains(&c)), "{counts:?}");
+        let m: f64 = (0..20000).map(|_| r.normal()).sum::<f64>() / 20000.0;
+        assert!(m.abs() < 0.03, "{m}");
+    }
+
+    #[test]
+    fn head_json_is_tagged_by_kind() {
+        let head = TrainedHead::Ridge(RidgeHead {
+            mean: vec![0.0],
+            scale: vec![1.0],
+            coef: vec![2.0],
+            intercept: 1.0,
+            lambda: 0.5,
+        });
+        let json = serde_json::to_value(&head).unwrap();
+        assert_eq!(json["kind"], "ridge");
+        assert_eq!(serde_json::from_value::<TrainedHead>(json).unwrap(), head);
+        assert_eq!(head.predict(&[3.0]), 7.0);
+    }
+}

@@ -1,0 +1,370 @@
+//! The ridge head: standardised features, a centred target and the closed
+//! form solution, with λ chosen by inner cross-validation.
+//!
+//! The loss is scikit-learn's `Ridge(alpha, fit_intercept=True)`:
+//! ‖y − Xw − b‖² + λ‖w‖², the intercept not penalised. Centring X and y
+//! removes the intercept from the problem, after which
+//!
+//! * with fewer works than dimensions (the usual case, n < 768) the dual
+//!   `w = Zᵀ (ZZᵀ + λI)⁻¹ y` solves an n × n system,
+//! * otherwise the primal `(ZᵀZ + λI) w = Zᵀ y` solves a d × d one,
+//!
+//! both by a Cholesky factorisation in f64: the matrix is symmetric positive
+//! definite for every λ > 0, and the systems are small enough that a
+//! dependency-free solver is simpler than a linear-algebra crate.
+
+use serde::{Deserialize, Serialize};
+
+use super::{fold_assignment, SplitMix64};
+use crate::error::{Error, Result};
+
+/// Inner folds for choosing λ (fewer when there are fewer training works).
+pub const INNER_FOLDS: usize = 5;
+
+/// The λ values inner cross-validation chooses from: 17 values spaced
+/// evenly on a log scale from 1e-3 to 1e5 (half a decade apart). The upper
+/// end is large against the ≈768 diagonal of a standardised Gram matrix, so
+/// that pure-noise ratings can be shrunk to (almost) the mean.
+pub fn lambda_grid() -> Vec<f64> {
+    (0..17).map(|k| 10f64.powf(-3.0 + 0.5 * k as f64)).collect()
+}
+
+/// A fitted ridge head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RidgeHead {
+    /// Per-dimension mean subtracted before the dot product.
+    pub mean: Vec<f64>,
+    /// Per-dimension divisor (the training standard deviation, or 1 for
+    /// constant dimensions and for unstandardised fits).
+    pub scale: Vec<f64>,
+    /// Weights on the standardised features.
+    pub coef: Vec<f64>,
+    /// The training ratings' mean: the prediction at the mean features.
+    pub intercept: f64,
+    /// The penalty the weights were fitted with.
+    pub lambda: f64,
+}
+
+impl RidgeHead {
+    /// The predicted rating of one embedding, in f64.
+    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+        let mut s = self.intercept;
+        for (j, &v) in x.iter().enumerate() {
+            s += (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j];
+        }
+        s
+    }
+}
+
+/// Per-dimension mean and scale of a set of rows, the way scikit-learn's
+/// `StandardScaler` computes them: population standard deviation (ddof 0),
+/// and scale 1 for a dimension whose spread is within rounding error of
+/// constant, so that it contributes nothing instead of blowing up.
+pub(crate) fn standardizer(rows: &[&[f32]], scale: bool) -> (Vec<f64>, Vec<f64>) {
+    let n = rows.len();
+    let d = rows.first().map_or(0, |r| r.len());
+    let mut mean = vec![0.0; d];
+    for r in rows {
+        for (m, &v) in mean.iter_mut().zip(r.iter()) {
+            *m += v as f64;
+        }
+    }
+    for m in &mut mean {
+        *m /= n.max(1) as f64;
+    }
+    if !scale {
+        return (mean, vec![1.0; d]);
+    }
+    let mut var = vec![0.0; d];
+    for r in rows {
+        for ((s, &v), m) in var.iter_mut().zip(r.iter()).zip(&mean) {
+            let dv = v as f64 - m;
+            *s += dv * dv;
+        }
+    }
+    let eps = f64::EPSILON;
+    let sd = var
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| {
+            let sd = (s / n.max(1) as f64).sqrt();
+            // sklearn treats a variance below what summing n copies of the
+            // mean could round to as zero (`_is_constant_feature`).
+            if sd <= (10.0 * eps).max(n as f64 * m.abs() * eps) {
+                1.0
+            } else {
+                sd
+            }
+        })
+        .collect();
+    (mean, sd)
+}
+
+/// The rows as a standardised, row-major n × d matrix.
+fn standardise(rows: &[&[f32]], mean: &[f64], scale: &[f64]) -> Vec<f64> {
+    let d = mean.len();
+    let mut z = Vec::with_capacity(rows.len() * d);
+    for r in rows {
+        z.extend(r.iter().zip(mean).zip(scale).map(|((&v, m), s)| (v as f64 - m) / s));
+    }
+    z
+}
+
+/// Dot product with four accumulators, so that the loop vectorises without
+/// reassociation (which the compiler may not do for floats on its own).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let chunks = n / 4;
+    for c in 0..chunks {
+        let k = 4 * c;
+        acc[0] += a[k] * b[k];
+        acc[1] += a[k + 1] * b[k + 1];
+        acc[2] += a[k + 2] * b[k + 2];
+        acc[3] += a[k + 3] * b[k + 3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for k in 4 * chunks..n {
+        s += a[k] * b[k];
+    }
+    s
+}
+
+/// Solves `A x = b` for a symmetric positive definite row-major `A` (m × m)
+/// by Cholesky factorisation; `None` when a pivot is not positive.
+fn cholesky_solve(a: &[f64], m: usize, b: &[f64]) -> Option<Vec<f64>> {
+    // L overwrites the lower triangle of a copy of A, row by row, so that
+    // every inner product below runs over contiguous memory.
+    let mut l = a.to_vec();
+    for j in 0..m {
+        let row_j = j * m;
+        let pivot = l[row_j + j] - dot(&l[row_j..row_j + j], &l[row_j..row_j + j]);
+        if !(pivot > 0.0) || !pivot.is_finite() {
+            return None;
+        }
+        let diag = pivot.sqrt();
+        l[row_j + j] = diag;
+        for i in j + 1..m {
+            let row_i = i * m;
+            let s = l[row_i + j] - dot(&l[row_i..row_i + j], &l[row_j..row_j + j]);
+            l[row_i + j] = s / diag;
+        }
+    }
+    // L u = b, then Lᵀ x = u.
+    let mut u = vec![0.0; m];
+    for i in 0..m {
+        u[i] = (b[i] - dot(&l[i * m..i * m + i], &u[..i])) / l[i * m + i];
+    }
+    let mut x = vec![0.0; m];
+    for i in (0..m).rev() {
+        let mut s = u[i];
+        for k in i + 1..m {
+            s -= l[k * m + i] * x[k];
+        }
+        x[i] = s / l[i * m + i];
+    }
+    Some(x)
+}
+
+/// A centred least-squares problem, its Gram matrix computed once so that
+/// several λ can be solved for the price of one factorisation each.
+struct Problem {
+    z: Vec<f64>,
+    n: usize,
+    d: usize,
+    /// ZZᵀ (n × n) when `dual`, ZᵀZ (d × d) otherwise.
+    gram: Vec<f64>,
+    /// y − ȳ when `dual`, Zᵀ(y − ȳ) otherwise.
+    rhs: Vec<f64>,
+    dual: bool,
+}
+
+impl Problem {
+    /// Takes the dual when there are fewer rows than dimensions: its system
+    /// is then the smaller one.
+    fn new(z: Vec<f64>, n: usize, d: usize, yc: &[f64]) -> Problem {
+        Problem::with_path(z, n, d, yc, n < d)
+    }
+
+    fn with_path(z: Vec<f64>, n: usize, d: usize, yc: &[f64], dual: bool) -> Problem {
+        if dual {
+            let mut gram = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..=i {
+                    let v = dot(&z[i * d..(i + 1) * d], &z[j * d..(j + 1) * d]);
+                    gram[i * n + j] = v;
+                    gram[j * n + i] = v;
+                }
+            }
+            Problem {
+                z,
+                n,
+                d,
+                gram,
+                rhs: yc.to_vec(),
+                dual,
+            }
+        } else {
+            let mut zt = vec![0.0; d * n];
+            for i in 0..n {
+                for j in 0..d {
+                    zt[j * n + i] = z[i * d + j];
+                }
+            }
+            let mut gram = vec![0.0; d * d];
+            for a in 0..d {
+                for b in 0..=a {
+                    let v = dot(&zt[a * n..(a + 1) * n], &zt[b * n..(b + 1) * n]);
+                    gram[a * d + b] = v;
+                    gram[b * d + a] = v;
+                }
+            }
+            let rhs = (0..d).map(|j| dot(&zt[j * n..(j + 1) * n], yc)).collect();
+            Problem {
+                z,
+                n,
+                d,
+                gram,
+                rhs,
+                dual,
+            }
+        }
+    }
+
+    /// The weights on the standardised features for penalty `lambda`.
+    fn solve(&self, lambda: f64) -> Result<Vec<f64>> {
+        let m = if self.dual { self.n } else { self.d };
+        let mut a = self.gram.clone();
+        for i in 0..m {
+            a[i * m + i] += lambda;
+        }
+        let sol = cholesky_solve(&a, m, &self.rhs).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "ridge: the {m}×{m} system for λ = {lambda:e} is not positive definite (are the embeddings finite?)"
+            ))
+        })?;
+        if !self.dual {
+            return Ok(sol);
+        }
+        let mut w = vec![0.0; self.d];
+        for (i, &alpha) in sol.iter().enumerate() {
+            for (wj, zj) in w.iter_mut().zip(&self.z[i * self.d..(i + 1) * self.d]) {
+                *wj += alpha * zj;
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// Fits ridge with a fixed λ. `standardize` divides each centred dimension
+/// by its standard deviation (what artlens does); without it only centring
+/// happens, which is plain `Ridge(alpha, fit_intercept=True)`.
+pub(crate) fn fit_rows(rows: &[&[f32]], y: &[f64], lambda: f64, standardize: bool) -> Result<RidgeHead> {
+    let n = rows.len();
+    let d = rows.first().map_or(0, |r| r.len());
+    let (mean, scale) = standardizer(rows, standardize);
+    let y_mean = y.iter().sum::<f64>() / n as f64;
+    let yc: Vec<f64> = y.iter().map(|v| v - y_mean).collect();
+    let problem = Problem::new(standardise(rows, &mean, &scale), n, d, &yc);
+    let coef = problem.solve(lambda)?;
+    Ok(RidgeHead {
+        mean,
+        scale,
+        coef,
+        intercept: y_mean,
+        lambda,
+    })
+}
+
+/// Chooses λ from [`lambda_grid`] by K-fold cross-validation inside `rows`
+/// (K = [`INNER_FOLDS`], or n when smaller), minimising the mean squared
+/// error of the held-out predictions; each inner fold standardises with its
+/// own training part only. Ties go to the larger λ, the more cautious fit.
+pub(crate) fn choose_lambda(rows: &[&[f32]], y: &[f64], seed: u64) -> Result<f64> {
+    let grid = lambda_grid();
+    let n = rows.len();
+    let k = INNER_FOLDS.min(n);
+    if k < 2 {
+        // One work leaves nothing to validate on; any λ predicts its rating.
+        return Ok(grid[grid.len() / 2]);
+    }
+    let fold_of = fold_assignment(n, k, &mut SplitMix64::new(seed));
+    let mut sse = vec![0.0; grid.len()];
+    for f in 0..k {
+        let (train, test): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold_of[i] != f);
+        let train_rows: Vec<&[f32]> = train.iter().map(|&i| rows[i]).collect();
+        let train_y: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+        let (mean, scale) = standardizer(&train_rows, true);
+        let y_mean = train_y.iter().sum::<f64>() / train.len() as f64;
+        let yc: Vec<f64> = train_y.iter().map(|v| v - y_mean).collect();
+        let d = mean.len();
+        let problem = Problem::new(standardise(&train_rows, &mean, &scale), train.len(), d, &yc);
+        let test_z: Vec<Vec<f64>> = test
+            .iter()
+            .map(|&i| standardise(&[rows[i]], &mean, &scale))
+            .collect();
+        for (g, &lambda) in grid.iter().enumerate() {
+            let w = problem.solve(lambda)?;
+            for (t, &i) in test.iter().enumerate() {
+                let e = y_mean + dot(&test_z[t], &w) - y[i];
+                sse[g] += e * e;
+            }
+        }
+    }
+    let mut best = grid.len() - 1;
+    for g in (0..grid.len()).rev() {
+        if sse[g] < sse[best] {
+            best = g;
+        }
+    }
+    Ok(grid[best])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_a_known_system() {
+        // A = [[4, 2], [2, 3]], b = [2, 1] → x = [0.5, 0].
+        let x = cholesky_solve(&[4.0, 2.0, 2.0, 3.0], 2, &[2.0, 1.0]).unwrap();
+        assert!((x[0] - 0.5).abs() < 1e-15 && x[1].abs() < 1e-15, "{x:?}");
+        assert!(cholesky_solve(&[1.0, 2.0, 2.0, 1.0], 2, &[1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn dual_and_primal_agree() {
+        let mut rng = SplitMix64::new(3);
+        for (n, d) in [(6, 6), (4, 9), (9, 4)] {
+            let z: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
+            let yc: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let primal = Problem::with_path(z.clone(), n, d, &yc, false);
+            let dual = Problem::with_path(z, n, d, &yc, true);
+            for lambda in [1e-3, 1.0, 1e3] {
+                let a = primal.solve(lambda).unwrap();
+                let b = dual.solve(lambda).unwrap();
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() < 1e-8 * (1.0 + x.abs()), "n={n} d={d} λ={lambda}: {a:?} vs {b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn constant_dimensions_get_scale_one() {
+        let rows: Vec<Vec<f32>> = vec![vec![1.0, 2.5], vec![3.0, 2.5], vec![5.0, 2.5]];
+        let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let (mean, scale) = standardizer(&refs, true);
+        assert_eq!(mean, vec![3.0, 2.5]);
+        assert!((scale[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert_eq!(scale[1], 1.0);
+    }
+
+    #[test]
+    fn lambda_grid_spans_the_documented_range() {
+        let g = lambda_grid();
+        assert_eq!(g.len(), 17);
+        assert!((g[0] - 1e-3).abs() < 1e-18 && (g[16] - 1e5).abs() < 1e-9);
+    }
+}

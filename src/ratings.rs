@@ -1,0 +1,491 @@
+//! A person's ratings of works, kept in the store's `ratings` tree and keyed
+//! by content hash, so that a rating follows the work through renames and
+//! duplicates rather than staying with a path.
+//!
+//! | key (tree `ratings`) | value |
+//! |----------------------|-------|
+//! | `<hash>`             | [`Rating`] as JSON: `{"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}` |
+//!
+//! Ratings come from a CSV file ([`import_csv`], all good rows in one atomic
+//! batch, and by default nothing at all when a row is bad) or one at a time
+//! ([`set_rating`]). Any numeric scale works: scores are stored as given,
+//! and the heads learn whatever scale they find.
+//!
+//! A CSV names works as the rest of artlens does (numeric id, content hash
+//! or unique prefix, stored path; see [`Store::find`]) and, failing that, by
+//! a path suffix or file name, so that a file of relative paths such as
+//! `Color_Field/x.png` matches works stored at `/data/wikiart/Color_Field/x.png`.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::{Artwork, Store};
+
+/// The tree ratings live in.
+pub const RATINGS_TREE: &str = "ratings";
+
+/// Header names accepted for the column naming the work, in order of
+/// preference (matched case-insensitively).
+pub const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", "hash"];
+
+/// Header names accepted for the score column, in order of preference.
+pub const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
+
+/// How many bad rows an import error lists before summarising the rest;
+/// the [`ImportReport`] of a `skip_bad` import always holds all of them.
+const LISTED_BAD_ROWS: usize = 50;
+
+/// One stored rating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub rating: f64,
+    /// Where it came from: `csv:<file>:<row>` or `set`.
+    pub source: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// A CSV row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadRow {
+    /// The 1-based line the row starts on (the header is line 1).
+    pub row: usize,
+    pub reason: String,
+}
+
+/// What [`import_csv`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// Data rows read (good and bad).
+    pub rows: usize,
+    /// Ratings written.
+    pub imported: usize,
+    /// Of those, works that had a rating before (now replaced).
+    pub replaced: usize,
+    /// Rows skipped (only with `skip_bad`; otherwise they make the import fail).
+    pub bad: Vec<BadRow>,
+    /// The header names used for the work and the score.
+    pub file_column: String,
+    pub score_column: String,
+}
+
+/// Imports ratings from a CSV file with a header.
+///
+/// The work column is the first of [`FILE_COLUMNS`] present, the score
+/// column the first of [`SCORE_COLUMNS`]. A row is bad when its work is
+/// unknown or ambiguous, its score is missing, not a number or not finite,
+/// it rates a work an earlier row already rated (the first row counts), or
+/// it has another number of fields than the header.
+///
+/// Without `skip_bad`, any bad row fails the import with [`Error::CsvRow`]
+/// listing the bad rows with their line numbers, and nothing is written.
+/// With `skip_bad`, the good rows are imported and the bad ones returned.
+/// Either way the good rows are written in one atomic batch.
+pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
+    let file = std::fs::File::open(csv).map_err(|e| Error::io(csv, e))?;
+    // `flexible` lets rows of the wrong length through, so that they are
+    // reported with the others instead of stopping the reader.
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file);
+    let header_error = |reason: String| Error::CsvRow {
+        path: csv.to_path_buf(),
+        row: 1,
+        reason,
+    };
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_read_error(csv, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(header_error(format!(
+            "no header; the first line must name a work column ({}) and a score column ({})",
+            FILE_COLUMNS.join(", "),
+            SCORE_COLUMNS.join(", ")
+        )));
+    }
+    let find_column = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| headers.iter().position(|h| h.eq_ignore_ascii_case(name)))
+    };
+    let file_col = find_column(&FILE_COLUMNS).ok_or_else(|| {
+        header_error(format!(
+            "no column naming the work: the header needs one of {} (it has {})",
+            FILE_COLUMNS.join(", "),
+            headers.join(", ")
+        ))
+    })?;
+    let score_col = find_column(&SCORE_COLUMNS).ok_or_else(|| {
+        header_error(format!(
+            "no score column: the header needs one of {} (it has {})",
+            SCORE_COLUMNS.join(", "),
+            headers.join(", ")
+        ))
+    })?;
+
+    let resolver = Resolver::new(store, csv.parent());
+    let mut report = ImportReport {
+        file_column: headers[file_col].clone(),
+        score_column: headers[score_col].clone(),
+        ..ImportReport::default()
+    };
+    let mut good: Vec<(String, f64, usize)> = Vec::new();
+    let mut first_row: HashMap<String, usize> = HashMap::new();
+    let mut last_line = 1;
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(csv_read_error(csv, e));
+                }
+                // Invalid UTF-8 and the like: the reader can go on.
+                let row = e.position().map_or(last_line + 1, |p| p.line() as usize);
+                last_line = row;
+                report.rows += 1;
+                report.bad.push(BadRow {
+                    row,
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        let row = record.position().map_or(last_line + 1, |p| p.line() as usize);
+        last_line = row;
+        report.rows += 1;
+        if record.len() != headers.len() {
+            report.bad.push(BadRow {
+                row,
+                reason: format!("has {} fields, the header has {}", record.len(), headers.len()),
+            });
+            continue;
+        }
+        let mut reasons = Vec::new();
+        let score = match parse_score(&record[score_col], &report.score_column) {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                reasons.push(reason);
+                None
+            }
+        };
+        let cell = record[file_col].trim();
+        let work = if cell.is_empty() {
+            reasons.push(format!("no work named in column `{}`", report.file_column));
+            None
+        } else {
+            match resolver.resolve(cell)? {
+                Ok(art) => Some(art),
+                Err(reason) => {
+                    reasons.push(reason);
+                    None
+                }
+            }
+        };
+        if let Some(art) = &work {
+            if let Some(first) = first_row.get(&art.hash) {
+                reasons.push(format!("duplicate: row {first} already rates this work (`{cell}`)"));
+            }
+        }
+        match (work, score) {
+            (Some(art), Some(score)) if reasons.is_empty() => {
+                first_row.insert(art.hash.clone(), row);
+                good.push((art.hash, score, row));
+            }
+            (work, _) => {
+                // A bad row still claims its work, so that a later row
+                // rating it is reported as a duplicate too.
+                if let Some(art) = work {
+                    first_row.entry(art.hash).or_insert(row);
+                }
+                report.bad.push(BadRow {
+                    row,
+                    reason: reasons.join(", "),
+                });
+            }
+        }
+    }
+
+    if !report.bad.is_empty() && !skip_bad {
+        return Err(Error::CsvRow {
+            path: csv.to_path_buf(),
+            row: report.bad[0].row,
+            reason: describe_bad_rows(&report.bad),
+        });
+    }
+
+    let tree = store.tree(RATINGS_TREE)?;
+    let store_err = |e: sled::Error| Error::Store {
+        path: store.path().to_path_buf(),
+        reason: e.to_string(),
+    };
+    let time = now_secs();
+    let mut batch = sled::Batch::default();
+    for (hash, rating, row) in &good {
+        if tree.contains_key(hash.as_bytes()).map_err(store_err)? {
+            report.replaced += 1;
+        }
+        let value = Rating {
+            rating: *rating,
+            source: format!("csv:{}:{row}", csv.display()),
+            time,
+        };
+        batch.insert(hash.as_bytes(), to_json(&value)?);
+    }
+    tree.apply_batch(batch).map_err(store_err)?;
+    store.flush()?;
+    report.imported = good.len();
+    Ok(report)
+}
+
+/// The error message for a failed import: the first bad row's reason (the
+/// error names its row), then the others as `row N: reason`, joined by "; ".
+fn describe_bad_rows(bad: &[BadRow]) -> String {
+    let mut parts = vec![bad[0].reason.clone()];
+    for b in bad.iter().skip(1).take(LISTED_BAD_ROWS - 1) {
+        parts.push(format!("row {}: {}", b.row, b.reason));
+    }
+    let mut msg = parts.join("; ");
+    if bad.len() > LISTED_BAD_ROWS {
+        msg.push_str(&format!("; and {} more", bad.len() - LISTED_BAD_ROWS));
+    }
+    let rows = if bad.len() == 1 { "1 bad row" } else { "bad rows" };
+    msg.push_str(&format!(
+        " ({}{rows}; nothing imported: fix them, or import the good rows only with --skip-bad)",
+        if bad.len() == 1 { String::new() } else { format!("{} ", bad.len()) }
+    ));
+    msg
+}
+
+fn parse_score(cell: &str, column: &str) -> std::result::Result<f64, String> {
+    let s = cell.trim();
+    if s.is_empty() {
+        return Err(format!("missing score in column `{column}`"));
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("score `{s}` is not a finite number")),
+        Err(_) => Err(format!("score `{s}` is not a number")),
+    }
+}
+
+fn csv_read_error(csv: &Path, e: csv::Error) -> Error {
+    let row = e.position().map_or(1, |p| p.line() as usize);
+    let reason = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => Error::io(csv, io),
+        _ => Error::CsvRow {
+            path: csv.to_path_buf(),
+            row,
+            reason,
+        },
+    }
+}
+
+/// Rates one work (id, hash or prefix, stored path, or path suffix) with
+/// `score`, replacing an earlier rating, and returns the work.
+pub fn set_rating(store: &Store, query: &str, score: f64) -> Result<Artwork> {
+    if !score.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "a rating must be a finite number, got {score}"
+        )));
+    }
+    let art = resolve_work(store, query)?;
+    let value = Rating {
+        rating: score,
+        source: "set".into(),
+        time: now_secs(),
+    };
+    store.put_json(RATINGS_TREE, &art.hash, &value)?;
+    store.flush()?;
+    Ok(art)
+}
+
+/// Finds the work `query` names, as a ratings CSV cell would: numeric id,
+/// content hash or unique prefix, stored path, then a unique path suffix or
+/// file name. [`Error::NotFound`] says why not.
+pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
+    Resolver::new(store, None)
+        .resolve(query.trim())?
+        .map_err(Error::NotFound)
+}
+
+/// Every rating as `(hash, rating)`, sorted by hash.
+pub fn ratings(store: &Store) -> Result<Vec<(String, f64)>> {
+    Ok(rating_records(store)?
+        .into_iter()
+        .map(|(hash, r)| (hash, r.rating))
+        .collect())
+}
+
+/// Every rating with its source and time, sorted by hash.
+pub fn rating_records(store: &Store) -> Result<Vec<(String, Rating)>> {
+    store.scan_json(RATINGS_TREE, "")
+}
+
+/// The rating of the work with content hash `hash`, if any.
+pub fn rating(store: &Store, hash: &str) -> Result<Option<Rating>> {
+    store.get_json(RATINGS_TREE, hash)
+}
+
+/// Removes the rating of the work `query` names; true when it had one. A
+/// full content hash removes its rating even when the work itself is no
+/// longer in the store.
+pub fn remove_rating(store: &Store, query: &str) -> Result<bool> {
+    let q = query.trim();
+    let lower = q.to_ascii_lowercase();
+    if lower.len() == 64 && rating(store, &lower)?.is_some() {
+        return store.remove_key(RATINGS_TREE, &lower);
+    }
+    let art = resolve_work(store, q)?;
+    store.remove_key(RATINGS_TREE, &art.hash)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(format!("cannot serialise rating: {e}")))
+}
+
+/// Resolves what a user wrote to an artwork. The path-suffix index is built
+/// on first need, since most lookups by id, hash or full path never need it.
+struct Resolver<'a> {
+    store: &'a Store,
+    /// The folder relative paths are also tried against (the CSV's).
+    base: Option<PathBuf>,
+    /// File name → (stored path with `/` separators, hash).
+    by_name: OnceCell<HashMap<String, Vec<(String, String)>>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(store: &'a Store, base: Option<&Path>) -> Self {
+        Resolver {
+            store,
+            base: base.map(Path::to_path_buf),
+            by_name: OnceCell::new(),
+        }
+    }
+
+    /// The artwork `q` names, or why none (unknown, ambiguous); `Err` only
+    /// for store failures.
+    fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, String>> {
+        match self.store.find(q) {
+            Ok(art) => return Ok(Ok(art)),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(base) = &self.base {
+            if Path::new(q).is_relative() {
+                if let Ok(abs) = std::fs::canonicalize(base.join(q)) {
+                    if let Some(hash) = self.store.path_hash(&abs.to_string_lossy())? {
+                        if let Some(art) = self.store.artwork(&hash)? {
+                            return Ok(Ok(art));
+                        }
+                    }
+                }
+            }
+        }
+        self.by_suffix(q)
+    }
+
+    /// Matches `q` against the end of stored paths, whole components only:
+    /// `Color_Field/x.png` matches `/data/Color_Field/x.png` but not
+    /// `/data/Color_Field/xx.png`.
+    fn by_suffix(&self, q: &str) -> Result<std::result::Result<Artwork, String>> {
+        let normalised = normalise(q);
+        let key = normalised.trim_start_matches("./").trim_start_matches('/');
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if name.is_empty() {
+            return Ok(Err(format!("unknown work `{q}`")));
+        }
+        let index = match self.by_name.get() {
+            Some(index) => index,
+            None => {
+                let built = self.build_index()?;
+                self.by_name.get_or_init(|| built)
+            }
+        };
+        let suffix = format!("/{key}");
+        let mut hashes: Vec<(&str, &str)> = Vec::new();
+        for (path, hash) in index.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            if (path == key || path.ends_with(&suffix)) && !hashes.iter().any(|(_, h)| h == hash) {
+                hashes.push((path.as_str(), hash.as_str()));
+            }
+        }
+        match hashes.as_slice() {
+            [] => Ok(Err(format!(
+                "unknown work `{q}`: no stored id, content hash, path or path ending matches"
+            ))),
+            [(_, hash)] => match self.store.artwork(hash)? {
+                Some(art) => Ok(Ok(art)),
+                None => Ok(Err(format!("unknown work `{q}`"))),
+            },
+            several => {
+                let listed: Vec<&str> = several.iter().take(3).map(|(p, _)| *p).collect();
+                Ok(Err(format!(
+                    "`{q}` matches {} different works ({}{}); give more of the path",
+                    several.len(),
+                    listed.join(", "),
+                    if several.len() > 3 { ", …" } else { "" }
+                )))
+            }
+        }
+    }
+
+    fn build_index(&self) -> Result<HashMap<String, Vec<(String, String)>>> {
+        let mut index: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for art in self.store.artworks()? {
+            for p in &art.paths {
+                let path = normalise(p);
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                index.entry(name).or_default().push((path, art.hash.clone()));
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// `/` as the only separator, so that Windows-style CSV paths match too.
+fn normalise(p: &str) -> String {
+    p.replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_parsed_strictly() {
+        assert_eq!(parse_score(" 4.5 ", "rating"), Ok(4.5));
+        assert_eq!(parse_score("-2", "rating"), Ok(-2.0));
+        assert!(parse_score("", "rating").unwrap_err().contains("missing score"));
+        assert!(parse_score("abc", "rating").unwrap_err().contains("not a number"));
+        assert!(parse_score("NaN", "rating").unwrap_err().contains("not a finite number"));
+        assert!(parse_score("inf", "rating").unwrap_err().contains("not a finite number"));
+    }
+
+    #[test]
+    fn bad_rows_are_listed_with_their_numbers() {
+        let bad = vec![
+            BadRow {
+                row: 3,
+                reason: "unknown work `a`".into(),
+            },
+            BadRow {
+                row: 5,
+                reason: "score `x` is not a number".into(),
+            },
+        ];
+        let msg = describe_bad_rows(&bad);
+        assert!(msg.starts_with("unknown work `a`; row 5: score `x` is not a number (2 bad rows; nothing imported"), "{msg}");
+    }
+}
