@@ -3,5 +3,31 @@
 mod cli;
 
 fn main() {
+    quiet_decoder_panics();
     std::process::exit(cli::run());
+}
+
+/// Image decoders can panic on hostile files; the library catches those
+/// panics and reports the file as undecodable, but Rust's default hook would
+/// still print "thread panicked at ..." first. Panics raised inside the
+/// decoder crates are therefore left to that report; any other panic is a bug
+/// in artlens and says so, without a backtrace dump.
+fn quiet_decoder_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let file = info.location().map(|l| l.file()).unwrap_or("");
+        let in_decoder = ["/image-", "/zune-", "/png-", "/gif-", "/tiff-", "/image-webp-", "/jpeg-decoder-", "/fdeflate-", "/weezl-"]
+            .iter()
+            .any(|c| file.contains(c));
+        if in_decoder {
+            return;
+        }
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("artlens: internal error: {msg}{at}. Please report this with the command you ran.");
+    }));
 }

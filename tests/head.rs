@@ -576,38 +576,66 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
     assert!(matches!(load_report(&store), Err(Error::StaleHead { .. })));
 }
 
-/// Calibration of the comparison under the null (both backbones pure noise):
-/// how often a winner is named. Slow; run by hand with
+/// Two backbones that see the same latent taste factors through different
+/// random projections and equal noise: equally good by construction.
+fn equal_views(n: usize, d: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>) {
+    let mut rng = Rng(seed);
+    let k = 4;
+    let taste = [1.0, -0.7, 0.5, 0.3];
+    let mix_a: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| rng.normal()).collect()).collect();
+    let mix_b: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| rng.normal()).collect()).collect();
+    let (mut xa, mut xb, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let z: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
+        let mut view = |m: &Vec<Vec<f64>>| -> Vec<f32> {
+            (0..d)
+                .map(|j| ((0..k).map(|f| z[f] * m[f][j]).sum::<f64>() + 3.0 * rng.normal()) as f32)
+                .collect()
+        };
+        xa.push(view(&mix_a));
+        xb.push(view(&mix_b));
+        y.push((0..k).map(|f| taste[f] * z[f]).sum::<f64>() + 0.8 * rng.normal());
+    }
+    (xa, xb, y)
+}
+
+/// Calibration of the comparison under two nulls, pure noise on both sides
+/// and two equally informative backbones: how often a winner is named
+/// (nominally 5%). Slow; run by hand with
 /// `cargo test --test head null_calibration -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn null_calibration() {
     let trials = 200;
-    let mut winners = 0;
-    let (mut sp_sum, mut fold_sp_sum) = (0.0, 0.0);
-    let mut diffs = Vec::new();
-    let mut half_widths = Vec::new();
-    for t in 0..trials {
-        let (_, y) = planted(120, 16, 1000 + t);
-        let a = noise(120, 64, 2000 + t);
-        let b = noise(120, 64, 3000 + t);
-        let report = compare_backbones(&a, &b, &y, HeadKind::Ridge, 5, t, 500).unwrap();
-        let sp = report.comparison(MetricKind::Spearman).unwrap();
-        sp_sum += (sp.dino + sp.dinov2) / 2.0;
-        fold_sp_sum += report.dino.per_fold.iter().map(|m| m.spearman).sum::<f64>() / 5.0;
-        diffs.push(sp.diff);
-        half_widths.push((sp.ci_high - sp.ci_low) / 2.0);
-        if sp.ci_low > 0.0 || sp.ci_high < 0.0 {
-            winners += 1;
+    for scenario in ["noise vs noise", "equal signal"] {
+        let mut winners = 0;
+        let (mut sp_sum, mut fold_sp_sum) = (0.0, 0.0);
+        let mut diffs = Vec::new();
+        let mut half_widths = Vec::new();
+        for t in 0..trials {
+            let (a, b, y) = if scenario == "noise vs noise" {
+                (noise(120, 64, 2000 + t), noise(120, 64, 3000 + t), planted(120, 16, 1000 + t).1)
+            } else {
+                equal_views(120, 64, 4000 + t)
+            };
+            let report = compare_backbones(&a, &b, &y, HeadKind::Ridge, 5, t, 500).unwrap();
+            let sp = report.comparison(MetricKind::Spearman).unwrap();
+            sp_sum += (sp.dino + sp.dinov2) / 2.0;
+            fold_sp_sum += report.dino.per_fold.iter().map(|m| m.spearman).sum::<f64>() / 5.0;
+            diffs.push(sp.diff);
+            half_widths.push((sp.ci_high - sp.ci_low) / 2.0);
+            if sp.ci_low > 0.0 || sp.ci_high < 0.0 {
+                winners += 1;
+            }
         }
+        let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / trials as f64).sqrt();
+        let hw = half_widths.iter().sum::<f64>() / trials as f64;
+        eprintln!(
+            "{scenario}: {winners}/{trials} named a winner; mean pooled Spearman {:.3}, mean per-fold {:.3}; \
+             sd of the difference across trials {sd:.3} vs mean CI half-width / 1.96 {:.3}",
+            sp_sum / trials as f64,
+            fold_sp_sum / trials as f64,
+            hw / 1.96
+        );
     }
-    let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / trials as f64).sqrt();
-    let hw = half_widths.iter().sum::<f64>() / trials as f64;
-    eprintln!(
-        "null: {winners}/{trials} named a winner; mean pooled Spearman {:.3}, mean per-fold {:.3}; \
-         sd of the difference across trials {sd:.3} vs mean CI half-width / 1.96 {:.3}",
-        sp_sum / trials as f64,
-        fold_sp_sum / trials as f64,
-        hw / 1.96
-    );
 }
