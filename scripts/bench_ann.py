@@ -108,8 +108,8 @@ def main():
 
     print(f"{n} clustered {dim}-d vectors, {len(queries)} queries, recall@{k}; "
           f"M={m} ef_construction={efc}; build on {threads} threads, search on 1")
-    print(f"build: artlens/hnsw_rs {rust['build_s']:.1} s, hnswlib {build_s:.1} s "
-          f"(ratio {rust['build_s'] / build_s:.2}x)")
+    print(f"build: artlens/hnsw_rs {rust['build_s']:.1f} s, hnswlib {build_s:.1f} s "
+          f"(ratio {rust['build_s'] / build_s:.2f}x)")
     print(f"{'ef':>5} | {'rust recall':>11} {'rust q/s':>9} {'ms':>7} | {'hnswlib recall':>14} {'hnswlib q/s':>11} | "
           f"{'q/s ratio':>9}")
     for r in rows:

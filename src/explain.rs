@@ -184,36 +184,34 @@ impl RatedSet {
     }
 
     /// Builds the set from the store: the `model` embeddings of the works
-    /// rated in `ratings` (content hash → rating), with each work's first
-    /// path and metadata.
+    /// rated in `ratings` (content hash, rating), as
+    /// [`crate::ratings::ratings`] lists them, with each work's first path and
+    /// metadata. A hash listed twice keeps its last rating.
     ///
-    /// A rated hash without a stored embedding (the work failed to decode,
-    /// was removed, or was never indexed with this backbone) is left out and
-    /// listed by [`RatedSet::skipped`], so the caller can say so.
+    /// A rated hash without an artwork or a stored embedding (the work failed
+    /// to decode, was removed, or was never indexed with this backbone) is
+    /// left out and listed by [`RatedSet::skipped`], so the caller can say so.
+    /// Each rated work is looked up by its hash, so the cost follows the
+    /// number of ratings, not the size of the collection.
     pub fn from_store(
         store: &Store,
         model: ModelKind,
-        ratings: &HashMap<String, f64>,
+        ratings: &[(String, f64)],
     ) -> Result<RatedSet> {
-        let mut rows = Vec::with_capacity(ratings.len());
-        let mut found = HashSet::with_capacity(ratings.len());
-        for (id, hash, vector) in store.embeddings(model)? {
-            let Some(&rating) = ratings.get(&hash) else {
-                continue;
-            };
-            let artwork = store.artwork(&hash)?;
-            found.insert(hash.clone());
-            let mut row = RatedWork::new(id, hash, vector, rating);
-            if let Some(art) = &artwork {
-                row = row.with_artwork(art);
+        let latest: HashMap<&str, f64> = ratings.iter().map(|(h, r)| (h.as_str(), *r)).collect();
+        let mut rows = Vec::with_capacity(latest.len());
+        let mut skipped = Vec::new();
+        for (hash, rating) in latest {
+            match (store.artwork(hash)?, store.embedding(model, hash)?) {
+                (Some(art), Some(vector)) => {
+                    rows.push(RatedWork::new(art.id, hash, vector, rating).with_artwork(&art))
+                }
+                _ => skipped.push(hash.to_string()),
             }
-            rows.push(row);
         }
-        let mut skipped: Vec<String> = ratings
-            .keys()
-            .filter(|h| !found.contains(*h))
-            .cloned()
-            .collect();
+        // Row order breaks similarity ties; sorting by id makes it the same
+        // on every run instead of following the hash map's order.
+        rows.sort_by_key(|r| r.id);
         skipped.sort();
         let mut set = RatedSet::new(rows)?;
         set.skipped = skipped;

@@ -89,7 +89,10 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
     let file = std::fs::File::open(csv).map_err(|e| Error::io(csv, e))?;
     // `flexible` lets rows of the wrong length through, so that they are
     // reported with the others instead of stopping the reader.
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(file);
     let header_error = |reason: String| Error::CsvRow {
         path: csv.to_path_buf(),
         row: 1,
@@ -155,13 +158,19 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
                 continue;
             }
         };
-        let row = record.position().map_or(last_line + 1, |p| p.line() as usize);
+        let row = record
+            .position()
+            .map_or(last_line + 1, |p| p.line() as usize);
         last_line = row;
         report.rows += 1;
         if record.len() != headers.len() {
             report.bad.push(BadRow {
                 row,
-                reason: format!("has {} fields, the header has {}", record.len(), headers.len()),
+                reason: format!(
+                    "has {} fields, the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
             });
             continue;
         }
@@ -188,7 +197,9 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         };
         if let Some(art) = &work {
             if let Some(first) = first_row.get(&art.hash) {
-                reasons.push(format!("duplicate: row {first} already rates this work (`{cell}`)"));
+                reasons.push(format!(
+                    "duplicate: row {first} already rates this work (`{cell}`)"
+                ));
             }
         }
         match (work, score) {
@@ -253,10 +264,18 @@ fn describe_bad_rows(bad: &[BadRow]) -> String {
     if bad.len() > LISTED_BAD_ROWS {
         msg.push_str(&format!("; and {} more", bad.len() - LISTED_BAD_ROWS));
     }
-    let rows = if bad.len() == 1 { "1 bad row" } else { "bad rows" };
+    let rows = if bad.len() == 1 {
+        "1 bad row"
+    } else {
+        "bad rows"
+    };
     msg.push_str(&format!(
         " ({}{rows}; nothing imported: fix them, or import the good rows only with --skip-bad)",
-        if bad.len() == 1 { String::new() } else { format!("{} ", bad.len()) }
+        if bad.len() == 1 {
+            String::new()
+        } else {
+            format!("{} ", bad.len())
+        }
     ));
     msg
 }
@@ -353,7 +372,8 @@ fn now_secs() -> u64 {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(format!("cannot serialise rating: {e}")))
+    serde_json::to_vec(value)
+        .map_err(|e| Error::InvalidArgument(format!("cannot serialise rating: {e}")))
 }
 
 /// Resolves what a user wrote to an artwork. The path-suffix index is built
@@ -447,7 +467,10 @@ impl<'a> Resolver<'a> {
             for p in &art.paths {
                 let path = normalise(p);
                 let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                index.entry(name).or_default().push((path, art.hash.clone()));
+                index
+                    .entry(name)
+                    .or_default()
+                    .push((path, art.hash.clone()));
             }
         }
         Ok(index)
@@ -467,10 +490,18 @@ mod tests {
     fn scores_are_parsed_strictly() {
         assert_eq!(parse_score(" 4.5 ", "rating"), Ok(4.5));
         assert_eq!(parse_score("-2", "rating"), Ok(-2.0));
-        assert!(parse_score("", "rating").unwrap_err().contains("missing score"));
-        assert!(parse_score("abc", "rating").unwrap_err().contains("not a number"));
-        assert!(parse_score("NaN", "rating").unwrap_err().contains("not a finite number"));
-        assert!(parse_score("inf", "rating").unwrap_err().contains("not a finite number"));
+        assert!(parse_score("", "rating")
+            .unwrap_err()
+            .contains("missing score"));
+        assert!(parse_score("abc", "rating")
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(parse_score("NaN", "rating")
+            .unwrap_err()
+            .contains("not a finite number"));
+        assert!(parse_score("inf", "rating")
+            .unwrap_err()
+            .contains("not a finite number"));
     }
 
     #[test]
@@ -486,6 +517,11 @@ mod tests {
             },
         ];
         let msg = describe_bad_rows(&bad);
-        assert!(msg.starts_with("unknown work `a`; row 5: score `x` is not a number (2 bad rows; nothing imported"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "unknown work `a`; row 5: score `x` is not a number (2 bad rows; nothing imported"
+            ),
+            "{msg}"
+        );
     }
 }

@@ -404,7 +404,7 @@ fn model_column(out: &mut String, key: &str, m: &ModelScore, thumbs: &Thumbnails
     );
     if m.out_of_distribution {
         out.push_str(
-            r#"<p class="badge ood" title="This image is farther from every stored work than 99% of the collection is from its nearest neighbour.">Out of distribution — this score is a guess</p>
+            r#"<p class="badge ood" title="This image is farther from every stored work than almost any stored work is from its nearest neighbour (similarity below the threshold), so the head extrapolates.">Out of distribution — this score is a guess</p>
 "#,
         );
     }

@@ -1,7 +1,8 @@
 //! The explanation maths on small constructed cases whose answers are known:
-//! references and the kNN estimate by hand, the out-of-distribution
-//! threshold on tight clusters, and label metrics on planted clusters where
-//! one embedding separates the labels and the other is noise.
+//! references (also read from a small store) and the kNN estimate by hand,
+//! the out-of-distribution threshold on tight clusters, and label metrics on
+//! planted clusters where one embedding separates the labels and the other
+//! is noise.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,55 @@ use artlens::explain::{
     neighbour_agreement_chance, nn_distance_threshold, nn_distances, precision_at_k,
     reference_overlap, RatedSet, RatedWork, Reference,
 };
+use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
+use artlens::model::{Fingerprint, ModelKind};
+use artlens::store::{NewArtwork, Store};
+
+/// A store holding works 1–4 with DINO embeddings (work 4 without one) and
+/// metadata for the first.
+fn store_with_works(dir: &std::path::Path) -> (Store, Vec<String>) {
+    let store = Store::open(dir).unwrap();
+    let fp = Fingerprint {
+        model: ModelKind::Dino,
+        weights_blake3: "ab".repeat(32),
+        preprocess: Preprocess {
+            geometry: Geometry::Squash {
+                width: 224,
+                height: 224,
+            },
+            filter: ResizeFilter::Bicubic,
+            rescale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        },
+        dim: 3,
+    };
+    store.ensure_fingerprint(&fp, false).unwrap();
+    let vectors = [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0]];
+    let mut hashes = Vec::new();
+    for n in 1..=4u32 {
+        let hash = format!("{n:064x}");
+        let mut metadata = BTreeMap::new();
+        if n == 1 {
+            metadata.insert("title".to_string(), "First".to_string());
+        }
+        let art = NewArtwork {
+            hash: hash.clone(),
+            paths: vec![format!("/art/{n}.png")],
+            size: 10,
+            width: 4,
+            height: 4,
+            metadata,
+        };
+        let embeddings: Vec<(ModelKind, &[f32])> = match vectors.get(n as usize - 1) {
+            Some(v) => vec![(ModelKind::Dino, v.as_slice())],
+            None => Vec::new(),
+        };
+        store.record_image(&art, &embeddings).unwrap();
+        hashes.push(hash);
+    }
+    (store, hashes)
+}
 
 /// A deterministic uniform generator in [-0.5, 0.5), so the tests never flake.
 struct Lcg(u64);
@@ -109,6 +159,40 @@ fn references_are_sorted_and_exclude_the_query_itself() {
     assert_eq!(set.references(query, 50, Some(105)).unwrap().len(), 11);
     // A query of the wrong length is an error, not a panic.
     assert!(set.references(&[1.0; 3], 4, None).is_err());
+}
+
+#[test]
+fn rated_set_from_store_reads_rated_embeddings_and_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, hashes) = store_with_works(dir.path());
+    let unknown = "f".repeat(64);
+    let ratings = vec![
+        (hashes[0].clone(), 9.0),
+        (hashes[2].clone(), 2.0),
+        (hashes[3].clone(), 5.0),
+        (unknown.clone(), 1.0),
+    ];
+    let set = RatedSet::from_store(&store, ModelKind::Dino, &ratings).unwrap();
+    // Work 2 is not rated, work 4 has no embedding, the last hash no artwork.
+    assert_eq!(set.len(), 2);
+    let mut skipped = vec![hashes[3].clone(), unknown];
+    skipped.sort();
+    assert_eq!(set.skipped(), skipped.as_slice());
+
+    // Querying with work 2's vector: work 1 is nearest, with its path,
+    // metadata and rating.
+    let refs = set.references(&[0.9, 0.1, 0.0], 5, Some(2)).unwrap();
+    assert_eq!(refs.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(refs[0].path.as_deref(), Some("/art/1.png"));
+    assert_eq!(
+        refs[0].metadata.get("title").map(String::as_str),
+        Some("First")
+    );
+    assert_eq!(refs[0].rating, 9.0);
+    assert_eq!(refs[0].hash, hashes[0]);
+    // Excluding a rated work removes it.
+    let refs = set.references(&[1.0, 0.0, 0.0], 5, Some(1)).unwrap();
+    assert_eq!(refs.iter().map(|r| r.id).collect::<Vec<_>>(), [3]);
 }
 
 #[test]

@@ -12,9 +12,11 @@ use artlens::imaging::{decode_file, DecodeLimits};
 use artlens::model::{load_backbone, Backbone, BackboneOptions, ModelKind, WeightsSource};
 use common::*;
 
-/// Targets from the issue: cosine ≥ 0.99999 and relative L2 ≤ 1e-3 on PNG.
+/// The issue's targets are cosine ≥ 0.99999 and relative L2 ≤ 1e-3 on PNG;
+/// on these tiny models that is too loose to catch, say, tanh-GELU (≈1e-4),
+/// while the references' own noise is ≈4e-7, so the tests demand 1e-5.
 const MIN_COSINE: f64 = 0.99999;
-const MAX_REL_L2: f64 = 1e-3;
+const MAX_REL_L2: f64 = 1e-5;
 /// JPEG decoders differ (zune-jpeg vs libjpeg-turbo), so pixels differ a little.
 const MIN_COSINE_JPEG: f64 = 0.999;
 

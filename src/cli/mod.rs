@@ -5,12 +5,16 @@
 //! 2 = the command could not run (bad arguments, missing weights, ...).
 
 mod bench;
+mod compare;
 mod embed;
 mod export;
 mod index;
+mod rate;
+mod score;
 mod similar;
 mod status;
 mod store_args;
+mod train;
 mod weights;
 
 use std::io::Write;
@@ -45,6 +49,14 @@ enum Command {
     Status(status::StatusArgs),
     /// Write one backbone's embeddings as .npy (or .csv) plus items.csv.
     Export(export::ExportArgs),
+    /// Record ratings: import a CSV, set one, list them.
+    Rate(rate::RateArgs),
+    /// Train a taste head per backbone and compare them with cross-validation.
+    Train(train::TrainArgs),
+    /// Score images with each backbone's head, with the rated works it drew on.
+    Score(score::ScoreArgs),
+    /// The side-by-side report: label metrics, taste metrics, verdict.
+    Compare(compare::CompareArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
 }
@@ -90,6 +102,10 @@ pub fn run() -> i32 {
         Command::Similar(args) => similar::run(args, msg),
         Command::Status(args) => status::run(args, msg),
         Command::Export(args) => export::run(args, msg),
+        Command::Rate(args) => rate::run(args, msg),
+        Command::Train(args) => train::run(args, msg),
+        Command::Score(args) => score::run(args, msg),
+        Command::Compare(args) => compare::run(args, msg),
         Command::Bench(args) => bench::run(args, msg),
     };
     match result {

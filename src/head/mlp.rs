@@ -101,7 +101,12 @@ pub(crate) fn train(rows: &[&[f32]], y: &[f64], cfg: &MlpConfig, seed: u64) -> R
     let ctx = || "training the MLP head".to_string();
     let mut xs = Vec::with_capacity(n * dim);
     for r in rows {
-        xs.extend(r.iter().zip(&mean).zip(&scale).map(|((&v, m), s)| ((v as f64 - m) / s) as f32));
+        xs.extend(
+            r.iter()
+                .zip(&mean)
+                .zip(&scale)
+                .map(|((&v, m), s)| ((v as f64 - m) / s) as f32),
+        );
     }
     let xs = Tensor::from_vec(xs, (n, dim), &dev).context(ctx)?;
     let ys: Vec<f32> = y.iter().map(|v| ((v - y_mean) / y_scale) as f32).collect();
@@ -112,7 +117,9 @@ pub(crate) fn train(rows: &[&[f32]], y: &[f64], cfg: &MlpConfig, seed: u64) -> R
     let mut rng = SplitMix64::new(seed);
     let mut uniform = |len: usize, fan_in: usize| -> Vec<f32> {
         let bound = 1.0 / (fan_in as f64).sqrt();
-        (0..len).map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32).collect()
+        (0..len)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+            .collect()
     };
     let init = |v: Vec<f32>, shape: &[usize]| -> Result<Var> {
         Tensor::from_vec(v, shape, &dev)
@@ -131,7 +138,8 @@ pub(crate) fn train(rows: &[&[f32]], y: &[f64], cfg: &MlpConfig, seed: u64) -> R
         weight_decay: cfg.weight_decay,
         ..ParamsAdamW::default()
     };
-    let mut opt = AdamW::new(vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()], params).context(ctx)?;
+    let mut opt =
+        AdamW::new(vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()], params).context(ctx)?;
     for _ in 0..cfg.epochs {
         let pred = l1
             .forward(&xs)

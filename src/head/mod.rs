@@ -28,8 +28,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 pub use cv::{
-    compare_backbones, cross_validate, min_ratings, BackboneReport, Comparison, CurvePoint, CvResult, TrainReport,
-    CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS,
+    compare_backbones, cross_validate, cv_interval_scale, min_ratings, BackboneReport, Comparison,
+    CurvePoint, CvResult, TrainReport, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
+    MIN_RATINGS,
 };
 pub use metrics::{average_ranks, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics};
 pub use mlp::{MlpConfig, MlpHead};
@@ -103,7 +104,11 @@ impl TrainedHead {
     /// scores). Panics when `x` is not [`TrainedHead::dim`] long: a head only
     /// meets embeddings checked against its fingerprint.
     pub fn predict_f64(&self, x: &[f32]) -> f64 {
-        assert_eq!(x.len(), self.dim(), "embedding length differs from the head's");
+        assert_eq!(
+            x.len(),
+            self.dim(),
+            "embedding length differs from the head's"
+        );
         match self {
             TrainedHead::Ridge(h) => h.predict_f64(x),
             TrainedHead::Mlp(h) => h.predict_f64(x),
@@ -142,8 +147,10 @@ pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<Train
 /// for users who want to pin λ.
 pub fn fit_ridge(x: &[Vec<f32>], y: &[f64], lambda: f64, standardize: bool) -> Result<TrainedHead> {
     check_data(x, y)?;
-    if !(lambda > 0.0) || !lambda.is_finite() {
-        return Err(Error::InvalidArgument(format!("ridge λ must be positive and finite, got {lambda}")));
+    if !(lambda.is_finite() && lambda > 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "ridge λ must be positive and finite, got {lambda}"
+        )));
     }
     let rows: Vec<&[f32]> = x.iter().map(|r| r.as_slice()).collect();
     ridge::fit_rows(&rows, y, lambda, standardize).map(TrainedHead::Ridge)
@@ -151,7 +158,12 @@ pub fn fit_ridge(x: &[Vec<f32>], y: &[f64], lambda: f64, standardize: bool) -> R
 
 /// Fits on already validated rows; returns the head and, for ridge, the λ
 /// inner cross-validation chose.
-pub(crate) fn fit_rows(rows: &[&[f32]], y: &[f64], kind: HeadKind, seed: u64) -> Result<(TrainedHead, Option<f64>)> {
+pub(crate) fn fit_rows(
+    rows: &[&[f32]],
+    y: &[f64],
+    kind: HeadKind,
+    seed: u64,
+) -> Result<(TrainedHead, Option<f64>)> {
     match kind {
         HeadKind::Ridge => {
             let lambda = ridge::choose_lambda(rows, y, mix(seed, 0x1a3b, 0))?;
@@ -187,11 +199,16 @@ pub(crate) fn check_data(x: &[Vec<f32>], y: &[f64]) -> Result<()> {
             )));
         }
         if r.iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument(format!("embedding {i} has a non-finite value")));
+            return Err(Error::InvalidArgument(format!(
+                "embedding {i} has a non-finite value"
+            )));
         }
     }
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!("rating {i} is not finite ({})", y[i])));
+        return Err(Error::InvalidArgument(format!(
+            "rating {i} is not finite ({})",
+            y[i]
+        )));
     }
     Ok(())
 }
@@ -249,7 +266,9 @@ impl SplitMix64 {
 /// A sub-seed for one purpose (`tag`) and one item (`index`), so that folds,
 /// resamples and initialisations draw independent streams from one seed.
 pub(crate) fn mix(seed: u64, tag: u64, index: u64) -> u64 {
-    let mut r = SplitMix64::new(seed ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93) ^ index.wrapping_mul(0xa076_1d64_78bd_642f));
+    let mut r = SplitMix64::new(
+        seed ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93) ^ index.wrapping_mul(0xa076_1d64_78bd_642f),
+    );
     r.next_u64()
 }
 
@@ -365,7 +384,12 @@ pub(crate) fn now_secs() -> u64 {
 
 /// Saves `head` as `model`'s taste head, with the fingerprint `fp` of the
 /// embeddings it was trained on (normally `store.fingerprint(model)`).
-pub fn save_head(store: &Store, model: ModelKind, head: &TrainedHead, fp: &Fingerprint) -> Result<()> {
+pub fn save_head(
+    store: &Store,
+    model: ModelKind,
+    head: &TrainedHead,
+    fp: &Fingerprint,
+) -> Result<()> {
     if fp.model != model {
         return Err(Error::InvalidArgument(format!(
             "a {model} head cannot be saved with a {} fingerprint",
@@ -392,9 +416,11 @@ pub fn save_head(store: &Store, model: ModelKind, head: &TrainedHead, fp: &Finge
 /// `model`'s saved taste head, refused when the store's embeddings of
 /// `model` were made with other weights or preprocessing than the head's.
 pub fn load_head(store: &Store, model: ModelKind) -> Result<TrainedHead> {
-    let saved: SavedHead = store
-        .get_json(HEADS_TREE, model.name())?
-        .ok_or_else(|| Error::NotFound(format!("no trained head for {model}; run `artlens train` first")))?;
+    let saved: SavedHead = store.get_json(HEADS_TREE, model.name())?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "no trained head for {model}; run `artlens train` first"
+        ))
+    })?;
     check_saved_version(saved.format_version, "the taste head", model.name())?;
     check_fingerprint(store, &saved.fingerprint, "the taste head")?;
     Ok(saved.head)
@@ -425,10 +451,14 @@ pub fn save_report(store: &Store, report: &TrainReport) -> Result<()> {
 /// The last saved comparison, refused when either backbone's embeddings
 /// changed since.
 pub fn load_report(store: &Store) -> Result<TrainReport> {
-    let saved: SavedReport = store
-        .get_json(HEADS_TREE, REPORT_KEY)?
-        .ok_or_else(|| Error::NotFound("no backbone comparison saved; run `artlens train` first".into()))?;
-    check_saved_version(saved.format_version, "the saved comparison", "dino and dinov2")?;
+    let saved: SavedReport = store.get_json(HEADS_TREE, REPORT_KEY)?.ok_or_else(|| {
+        Error::NotFound("no backbone comparison saved; run `artlens train` first".into())
+    })?;
+    check_saved_version(
+        saved.format_version,
+        "the saved comparison",
+        "dino and dinov2",
+    )?;
     for fp in &saved.fingerprints {
         check_fingerprint(store, fp, "the saved comparison")?;
     }
@@ -442,7 +472,9 @@ fn check_saved_version(found: u32, what: &str, model: &str) -> Result<()> {
     Err(Error::StaleHead {
         what: what.into(),
         model: model.into(),
-        differences: format!("saved in head format {found}, this artlens reads {HEAD_FORMAT_VERSION}"),
+        differences: format!(
+            "saved in head format {found}, this artlens reads {HEAD_FORMAT_VERSION}"
+        ),
     })
 }
 
@@ -485,7 +517,10 @@ mod tests {
         for _ in 0..4000 {
             counts[r.below(4)] += 1;
         }
-        assert!(counts.iter().all(|&c| (900..1100).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (900..1100).contains(&c)),
+            "{counts:?}"
+        );
         let m: f64 = (0..20000).map(|_| r.normal()).sum::<f64>() / 20000.0;
         assert!(m.abs() < 0.03, "{m}");
     }

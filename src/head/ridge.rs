@@ -105,7 +105,12 @@ fn standardise(rows: &[&[f32]], mean: &[f64], scale: &[f64]) -> Vec<f64> {
     let d = mean.len();
     let mut z = Vec::with_capacity(rows.len() * d);
     for r in rows {
-        z.extend(r.iter().zip(mean).zip(scale).map(|((&v, m), s)| (v as f64 - m) / s));
+        z.extend(
+            r.iter()
+                .zip(mean)
+                .zip(scale)
+                .map(|((&v, m), s)| (v as f64 - m) / s),
+        );
     }
     z
 }
@@ -140,7 +145,7 @@ fn cholesky_solve(a: &[f64], m: usize, b: &[f64]) -> Option<Vec<f64>> {
     for j in 0..m {
         let row_j = j * m;
         let pivot = l[row_j + j] - dot(&l[row_j..row_j + j], &l[row_j..row_j + j]);
-        if !(pivot > 0.0) || !pivot.is_finite() {
+        if !(pivot.is_finite() && pivot > 0.0) {
             return None;
         }
         let diag = pivot.sqrt();
@@ -260,7 +265,12 @@ impl Problem {
 /// Fits ridge with a fixed λ. `standardize` divides each centred dimension
 /// by its standard deviation (what artlens does); without it only centring
 /// happens, which is plain `Ridge(alpha, fit_intercept=True)`.
-pub(crate) fn fit_rows(rows: &[&[f32]], y: &[f64], lambda: f64, standardize: bool) -> Result<RidgeHead> {
+pub(crate) fn fit_rows(
+    rows: &[&[f32]],
+    y: &[f64],
+    lambda: f64,
+    standardize: bool,
+) -> Result<RidgeHead> {
     let n = rows.len();
     let d = rows.first().map_or(0, |r| r.len());
     let (mean, scale) = standardizer(rows, standardize);
@@ -345,7 +355,10 @@ mod tests {
                 let a = primal.solve(lambda).unwrap();
                 let b = dual.solve(lambda).unwrap();
                 for (x, y) in a.iter().zip(&b) {
-                    assert!((x - y).abs() < 1e-8 * (1.0 + x.abs()), "n={n} d={d} λ={lambda}: {a:?} vs {b:?}");
+                    assert!(
+                        (x - y).abs() < 1e-8 * (1.0 + x.abs()),
+                        "n={n} d={d} λ={lambda}: {a:?} vs {b:?}"
+                    );
                 }
             }
         }
