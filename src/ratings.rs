@@ -264,18 +264,12 @@ fn describe_bad_rows(bad: &[BadRow]) -> String {
     if bad.len() > LISTED_BAD_ROWS {
         msg.push_str(&format!("; and {} more", bad.len() - LISTED_BAD_ROWS));
     }
-    let rows = if bad.len() == 1 {
-        "1 bad row"
-    } else {
-        "bad rows"
+    let count = match bad.len() {
+        1 => "1 bad row".to_string(),
+        n => format!("{n} bad rows"),
     };
     msg.push_str(&format!(
-        " ({}{rows}; nothing imported: fix them, or import the good rows only with --skip-bad)",
-        if bad.len() == 1 {
-            String::new()
-        } else {
-            format!("{} ", bad.len())
-        }
+        " ({count}; nothing imported: fix them, or import the good rows only with --skip-bad)"
     ));
     msg
 }

@@ -13,7 +13,7 @@ use artlens::store::Store;
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// The store folder.
-    #[arg(long, env = "ARTLENS_STORE", default_value = "index")]
+    #[arg(long, env = "ARTLENS_STORE", default_value = "index", global = true)]
     pub store: PathBuf,
 }
 

@@ -21,8 +21,9 @@
 //! predictions minus their fold's mean prediction; within a fold this
 //! changes nothing (they are shift-invariant), and across folds it removes
 //! an offset that says nothing about the works. MAE, which is about the
-//! scale, uses the raw predictions. With centring the null rate is back
-//! near the nominal 5% (see the ignored `null_calibration` test).
+//! scale, uses the raw predictions. Centring brought the false-winner rate
+//! from 21% down to 14% (and a noise head's mean Spearman from −0.11 to
+//! −0.03); the next section deals with the rest.
 //!
 //! # Why the bootstrap interval is widened
 //!

@@ -17,6 +17,21 @@
 //!
 //! Everything random (folds, bootstrap resamples, MLP initialisation) comes
 //! from a seed, so a report can be reproduced exactly.
+//!
+//! # Honest statistics
+//!
+//! Two corrections keep the comparison from naming false winners (the
+//! reasoning and measurements are in the `cv` source file):
+//!
+//! * Spearman, Pearson and pairwise accuracy score out-of-fold predictions
+//!   minus their fold's mean prediction, because each fold's head predicts
+//!   around its training mean, which runs against the test fold's ratings
+//!   and makes noise look anti-correlated. MAE uses the raw predictions.
+//! * The paired bootstrap interval is widened by √(1 + K/(K − 1))
+//!   ([`cv_interval_scale`], Nadeau & Bengio 2003), because cross-validated
+//!   predictions are not independent and the plain bootstrap is too narrow:
+//!   with both corrections, two pure-noise backbones were told apart in 3%
+//!   of trials (14% with centring alone, 21% with neither).
 
 mod cv;
 mod metrics;

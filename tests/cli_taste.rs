@@ -1,0 +1,248 @@
+//! `rate`, `train`, `score` and `compare` through the binary on a real store
+//! with the tiny fixture checkpoints: formats, exit codes, bad input, and
+//! the links between them (heads saved with fingerprints, references with
+//! their ratings, the verdict carried into the report).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+/// 24 works in three "styles" with a rating that depends on the style.
+fn collection(dir: &Path) -> Vec<(String, f64)> {
+    let mut ratings = Vec::new();
+    for i in 0..24u32 {
+        let (style, base) = match i % 3 {
+            0 => ("Color_Field", 8.0),
+            1 => ("Pointillism", 5.0),
+            _ => ("Minimalism", 2.0),
+        };
+        fs::create_dir_all(dir.join(style)).unwrap();
+        let img = image::RgbImage::from_fn(64 + i % 4 * 8, 56, |x, y| match i % 3 {
+            0 => image::Rgb([200, (x * 2 + i * 5) as u8, 40]),
+            1 => {
+                let dot = ((x / 3 + y / 3 + i) % 4) as u8;
+                image::Rgb([dot * 60, 255 - dot * 50, (y * 3 + i) as u8])
+            }
+            _ => {
+                if y == 20 + i % 10 {
+                    image::Rgb([20, 20, 120])
+                } else {
+                    image::Rgb([230, 225, (200 + i) as u8])
+                }
+            }
+        });
+        let rel = format!("{style}/ada-quill_work-{i:02}.png");
+        img.save(dir.join(&rel)).unwrap();
+        ratings.push((rel, base + (i % 5) as f64 * 0.3));
+    }
+    ratings
+}
+
+struct Env {
+    tmp: tempfile::TempDir,
+    collection: PathBuf,
+    ratings: Vec<(String, f64)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let collection = tmp.path().join("collection");
+        let ratings = collection_and_index(&collection, tmp.path());
+        Env { tmp, collection, ratings }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = artlens();
+        c.args(args)
+            .env("ARTLENS_STORE", self.tmp.path().join("store"))
+            .env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
+            .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"));
+        c
+    }
+
+    fn csv(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.tmp.path().join(name);
+        fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn ratings_csv(&self) -> PathBuf {
+        let body: String = std::iter::once("path,rating\n".to_string())
+            .chain(self.ratings.iter().map(|(p, r)| format!("{p},{r}\n")))
+            .collect();
+        self.csv("ratings.csv", &body)
+    }
+}
+
+fn collection_and_index(dir: &Path, tmp: &Path) -> Vec<(String, f64)> {
+    let ratings = collection(dir);
+    let o = artlens()
+        .args(["index", "--quiet"])
+        .arg(dir)
+        .env("ARTLENS_STORE", tmp.join("store"))
+        .env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
+        .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    ratings
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(o), stderr(o)))
+}
+
+fn rated_count(e: &Env) -> usize {
+    json(&run(e.cmd(&["rate", "list", "--json"]))).as_array().unwrap().len()
+}
+
+#[test]
+fn bad_ratings_csv_imports_nothing_and_names_rows() {
+    let e = Env::new();
+    let csv = e.csv(
+        "bad.csv",
+        "file,score\n\
+         Color_Field/ada-quill_work-00.png,7\n\
+         Color_Field/no-such.png,5\n\
+         Pointillism/ada-quill_work-01.png,lots\n\
+         Color_Field/ada-quill_work-00.png,6\n\
+         Minimalism/ada-quill_work-02.png,\n",
+    );
+    let o = run(e.cmd(&["rate", "import"]).arg(&csv));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for row in ["row 3", "row 4", "row 5", "row 6"] {
+        assert!(err.contains(row), "{row} missing: {err}");
+    }
+    assert_eq!(rated_count(&e), 0, "nothing imported");
+
+    let o = run(e.cmd(&["rate", "import", "--skip-bad", "--json"]).arg(&csv));
+    assert_eq!(o.status.code(), Some(1), "bad rows skipped is a partial success");
+    assert_eq!(json(&o)["imported"], 1);
+    assert_eq!(rated_count(&e), 1);
+
+    // One at a time, by stored path; a non-number is refused by the parser.
+    let p = e.collection.join("Pointillism/ada-quill_work-04.png");
+    assert!(run(e.cmd(&["rate", "set"]).arg(&p).arg("6.5")).status.success());
+    assert_eq!(rated_count(&e), 2);
+    assert_eq!(run(e.cmd(&["rate", "set"]).arg(&p).arg("nan?")).status.code(), Some(2));
+}
+
+#[test]
+fn score_before_train_and_too_few_ratings_say_what_to_do() {
+    let e = Env::new();
+    let few = e.csv("few.csv", "path,rating\nColor_Field/ada-quill_work-00.png,7\nPointillism/ada-quill_work-01.png,3\n");
+    assert!(run(e.cmd(&["rate", "import"]).arg(&few)).status.success());
+    let o = run(e.cmd(&["train"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at least 10"), "{}", stderr(&o));
+
+    let o = run(e.cmd(&["score"]).arg(e.collection.join("Color_Field/ada-quill_work-03.png")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("artlens train"), "{}", stderr(&o));
+}
+
+#[test]
+fn train_score_compare_end_to_end() {
+    let e = Env::new();
+    let o = run(e.cmd(&["rate", "import"]).arg(e.ratings_csv()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rated_count(&e), 24);
+
+    let o = run(e.cmd(&["train", "--json", "--folds", "4", "--bootstrap", "500"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["n_ratings"], 24);
+    assert_eq!(report["folds"], 4);
+    for m in ["dino", "dinov2"] {
+        let s = report[m]["pooled"]["spearman"].as_f64().unwrap();
+        // Ratings follow the three visibly different styles.
+        assert!(s > 0.5, "{m} Spearman {s}");
+        assert_eq!(report[m]["learning_curve"].as_array().unwrap().len(), 3);
+    }
+    let c = &report["comparisons"][0];
+    assert!(c["ci_low"].as_f64().unwrap() <= c["ci_high"].as_f64().unwrap());
+    let verdict = report["verdict"].as_str().unwrap();
+    assert!(verdict.contains("95% CI"), "{verdict}");
+
+    // Scores: one new image (not stored), one stored work, one unreadable file.
+    let bad = e.csv("broken.png", "nope");
+    let stored = e.collection.join("Minimalism/ada-quill_work-05.png");
+    let html = e.tmp.path().join("score.html");
+    let o = run(e.cmd(&["score", "--json", "-k", "4", "--html"])
+        .arg(&html)
+        .arg(image_path("landscape"))
+        .arg(&stored)
+        .arg(&bad));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.png"));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2]["error"].as_str().unwrap().contains("broken.png"));
+    let stored_hash = artlens::scan::hash_file_bytes(&stored).unwrap().0;
+    for line in &lines[..2] {
+        for m in ["dino", "dinov2"] {
+            let s = &line["models"][m];
+            assert!(s["score"].as_f64().unwrap().is_finite());
+            let refs = s["references"].as_array().unwrap();
+            assert_eq!(refs.len(), 4);
+            assert!(refs.iter().all(|r| r["hash"] != stored_hash), "a stored work is not its own reference");
+            // The kNN estimate is the similarity-weighted mean of the references' ratings.
+            let (num, den) = refs.iter().fold((0.0, 0.0), |(n, d), r| {
+                let w = r["similarity"].as_f64().unwrap().max(0.0);
+                (n + w * r["rating"].as_f64().unwrap(), d + w)
+            });
+            assert!((s["knn_estimate"].as_f64().unwrap() - num / den).abs() < 1e-4);
+            assert!(s["out_of_distribution"].is_boolean());
+            assert!(refs.iter().all(|r| r["path"].is_string() && r["metadata"].is_object() && r["id"].is_u64()));
+        }
+        let a: Vec<_> = line["models"]["dino"]["references"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+        let overlap = line["models"]["dinov2"]["references"].as_array().unwrap().iter().filter(|r| a.contains(&r["id"])).count();
+        assert_eq!(line["reference_overlap"].as_u64(), Some(overlap as u64));
+    }
+    // A stored Minimalism work's references are mostly Minimalism works.
+    let refs = lines[1]["models"]["dinov2"]["references"].as_array().unwrap();
+    let same = refs.iter().filter(|r| r["path"].as_str().unwrap().contains("/Minimalism/")).count();
+    assert!(same >= 2, "{refs:?}");
+    let page = fs::read_to_string(&html).unwrap();
+    assert!(page.contains("DINOv2") && page.contains("data:image/jpeg;base64,"));
+
+    // The compare report carries the label metrics, the heads' numbers and the verdict.
+    let html = e.tmp.path().join("compare.html");
+    let o = run(e.cmd(&["compare", "--json", "--label", "style", "-k", "5", "--html"]).arg(&html));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["verdict"], verdict);
+    for m in ["dino", "dinov2"] {
+        let acc = v["models"][m]["loo_accuracy"].as_f64().unwrap();
+        assert!(acc > v["models"][m]["chance"].as_f64().unwrap(), "{m}: {acc}");
+        assert!((v["models"][m]["cv"]["spearman"].as_f64().unwrap() - report[m]["pooled"]["spearman"].as_f64().unwrap()).abs() < 1e-12);
+    }
+    assert!(fs::read_to_string(&html).unwrap().contains("<svg"));
+}
+
+#[test]
+fn a_head_trained_on_other_embeddings_is_refused() {
+    let e = Env::new();
+    let o = run(e.cmd(&["rate", "import"]).arg(e.ratings_csv()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run(e.cmd(&["train", "--bootstrap", "200"])).status.success());
+    // Re-embed DINO with another weights file (same tensors, other bytes).
+    let o = run(e
+        .cmd(&["index", "--quiet", "--models", "dino", "--rebuild", "dino", "--dino-weights"])
+        .arg(fixtures().join("dino_tiny_bin"))
+        .arg(&e.collection));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(e
+        .cmd(&["score", "--model", "dino", "--dino-weights"])
+        .arg(fixtures().join("dino_tiny_bin"))
+        .arg(image_path("landscape")));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("train") && err.contains("dino"), "{err}");
+}
