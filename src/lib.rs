@@ -8,7 +8,7 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! scan → decode/preprocess → embed → store → index → head → explain
+//! scan → decode/preprocess → embed → store → index → head → explain → report
 //! ```
 //!
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
@@ -19,6 +19,9 @@
 //!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings.
 //! * [`scan`] walks a collection, hashes each image's bytes (blake3, the
 //!   content address) and reads metadata (CSV, WikiArt folder/name layout).
+//! * [`pipeline`] is the index job: decode each new image once on its own
+//!   thread pool, embed it with every backbone that lacks it, record it
+//!   atomically, and bring the ANN indexes up to date.
 //! * [`store`] is the sled store: artworks, embeddings per backbone checked
 //!   against its [`model::Fingerprint`], failures, one atomic batch per image.
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
