@@ -1052,7 +1052,8 @@ pub fn exact_search(
                 )));
             }
             let norm2 = dot(v, v);
-            if !(norm2 > 0.0) || !norm2.is_finite() {
+            // NaN fails `is_finite`, so this also rejects NaN norms.
+            if norm2 <= 0.0 || !norm2.is_finite() {
                 return Err(Error::InvalidArgument(format!(
                     "vector of id {id} has zero norm or a non-finite value"
                 )));
@@ -1138,7 +1139,7 @@ mod tests {
             assert_eq!(exact_search(&items, v, 5, None).unwrap()[0].0, *id);
         }
         // A filter that keeps 3 points out of 300 still yields them all.
-        let keep = |id: u64| id % 100 == 0;
+        let keep = |id: u64| id.is_multiple_of(100);
         let got = index.search(items[1].1, 10, Some(&keep)).unwrap();
         let mut ids: Vec<u64> = got.iter().map(|r| r.0).collect();
         ids.sort();

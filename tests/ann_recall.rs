@@ -150,7 +150,7 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
     }
 
     // A filter (every other id) still gives k results, all kept.
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     let filtered: Vec<Vec<(u64, f32)>> = queries
         .iter()
         .take(50)
@@ -163,7 +163,7 @@ fn hnsw_recall_at_10_is_at_least_0_98_and_survives_save_and_load() {
         .collect();
     assert!(filtered
         .iter()
-        .all(|r| r.len() == K && r.iter().all(|(id, _)| id % 2 == 0)));
+        .all(|r| r.len() == K && r.iter().all(|(id, _)| id.is_multiple_of(2))));
     let rf = recall(&filtered, &filtered_truth);
     eprintln!("filtered recall@{K} = {rf:.4}");
     assert!(rf >= 0.95, "filtered recall@{K} {rf:.4}");
