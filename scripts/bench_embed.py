@@ -120,6 +120,9 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", choices=["dino", "dinov2"], default=["dino", "dinov2"])
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both sides)")
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternate artlens and PyTorch this many times and report each side's median "
+                         "(a shared 2-core machine drifts by ±15%% between runs)")
     args = ap.parse_args()
 
     d = args.weights_dir.resolve()
@@ -132,21 +135,25 @@ def main() -> int:
     for m in args.models:
         row = {"model": m, "input": INPUT[m], "batch_size": args.batch_size, "iters": args.iters,
                "threads": args.threads, "device": args.device}
-        if have_artlens:
-            a = bench_artlens(args.artlens, m, d, args.batch_size, args.iters, args.threads, args.device)
-            row["artlens_images_per_s"] = a.get("images_per_s")
-            row["artlens_seconds"] = a.get("seconds")
-            if "error" in a:
-                row["artlens_error"] = a["error"]
-            if a.get("threads") is not None:
-                row["artlens_threads_reported"] = a["threads"]
-        else:
-            row["artlens_images_per_s"] = None
-        t = bench_torch(m, d, args.batch_size, args.iters, args.threads, args.device)
-        row["pytorch_images_per_s"] = t["images_per_s"]
-        row["pytorch_seconds"] = t["seconds"]
+        a_runs, t_runs = [], []
+        for _ in range(max(1, args.rounds)):
+            if have_artlens:
+                a = bench_artlens(args.artlens, m, d, args.batch_size, args.iters, args.threads, args.device)
+                if "error" in a:
+                    row["artlens_error"] = a["error"]
+                else:
+                    a_runs.append(a["images_per_s"])
+                if a.get("threads") is not None:
+                    row["artlens_threads_reported"] = a["threads"]
+            t = bench_torch(m, d, args.batch_size, args.iters, args.threads, args.device)
+            t_runs.append(t["images_per_s"])
+        med = lambda v: sorted(v)[len(v) // 2] if v else None
+        row["artlens_images_per_s"] = med(a_runs)
+        row["artlens_runs"] = a_runs
+        row["pytorch_images_per_s"] = med(t_runs)
+        row["pytorch_runs"] = t_runs
         a_ips = row.get("artlens_images_per_s")
-        row["ratio_artlens_over_pytorch"] = (a_ips / t["images_per_s"]) if a_ips else None
+        row["ratio_artlens_over_pytorch"] = (a_ips / row["pytorch_images_per_s"]) if a_ips else None
         rows.append(row)
 
     if args.json:

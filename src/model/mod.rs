@@ -8,6 +8,7 @@ mod backbone;
 pub mod config;
 pub mod ops;
 pub mod pos_embed;
+mod simd;
 mod vit;
 pub mod weights;
 

@@ -96,11 +96,7 @@ impl CustomOp1 for GeluErf {
         const CHUNK: usize = 1 << 14;
         out.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, xs)| {
-                for (o, &v) in o.iter_mut().zip(xs) {
-                    *o = 0.5 * v * (1.0 + candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
-                }
-            });
+            .for_each(|(o, xs)| super::simd::gelu(xs, o));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -186,18 +182,7 @@ impl CustomOp3 for FusedAttention {
                         gemm::Parallelism::None,
                     );
                 }
-                for row in s.chunks_mut(n) {
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0f32;
-                    for x in row.iter_mut() {
-                        *x = (*x - max).exp();
-                        sum += *x;
-                    }
-                    let inv = 1.0 / sum;
-                    for x in row.iter_mut() {
-                        *x *= inv;
-                    }
-                }
+                super::simd::softmax_rows(s, n);
                 let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
                 unsafe {
                     gemm::gemm(
@@ -225,6 +210,85 @@ impl CustomOp3 for FusedAttention {
             },
         );
         Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+    }
+}
+
+struct LinearOp;
+
+/// The fewest rows worth a task of their own.
+const LINEAR_MIN_ROWS: usize = 64;
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "linear-row-parallel"
+    }
+
+    /// x `[M, K]`, w `[N, K]` (PyTorch's layout), b `[N]` → `x wᵀ + b`, `[M, N]`.
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(sx, lx, "linear x")?;
+        let w = contiguous(sw, lw, "linear weight")?;
+        let b = contiguous(sb, lb, "linear bias")?;
+        let (m, k) = lx.shape().dims2()?;
+        let (n, k2) = lw.shape().dims2()?;
+        if k != k2 || b.len() != n {
+            candle_core::bail!("linear: x {:?}, weight {:?}, bias {}", lx.shape(), lw.shape(), b.len());
+        }
+        let mut out = vec![0f32; m * n];
+        // One block per thread: each block packs the whole weight matrix, so
+        // more blocks than threads only repeats that work.
+        let threads = rayon::current_num_threads().max(1);
+        let block = m.div_ceil(threads).max(LINEAR_MIN_ROWS);
+        out.par_chunks_mut(block * n)
+            .zip(x.par_chunks(block * k))
+            .for_each(|(dst, xs)| {
+                let rows = xs.len() / k;
+                for row in dst.chunks_mut(n) {
+                    row.copy_from_slice(b);
+                }
+                // SAFETY: dst is rows×n, xs rows×k and w n×k, all contiguous
+                // and addressed with matching strides.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        k,
+                        dst.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        true,
+                        xs.as_ptr(),
+                        1,
+                        k as isize,
+                        w.as_ptr(),
+                        k as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
+/// `x wᵀ + b` for a 2-D `x` `[M, K]`, `w` `[N, K]`, `b` `[N]`.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op3_no_bwd(w, b, &LinearOp)
+    } else {
+        x.matmul(&w.t()?)?.broadcast_add(b)
     }
 }
 
@@ -289,6 +353,19 @@ mod tests {
         let want = attn.matmul(&v).unwrap().transpose(1, 2).unwrap().reshape((b, n, h * d)).unwrap();
         let diff: f32 = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
         assert!(diff < 1e-5, "max diff {diff}");
+    }
+
+    #[test]
+    fn row_parallel_linear_matches_matmul() {
+        let dev = Device::Cpu;
+        // M spans several row blocks and ends ragged.
+        let x = Tensor::randn(0f32, 1.0, (300, 48), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (40, 48), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
+        let got = linear(&x, &w, &b).unwrap();
+        let want = x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap();
+        let diff: f32 = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        assert!(diff < 1e-4, "max diff {diff}");
     }
 
     #[test]

@@ -47,29 +47,31 @@ impl TensorSource<'_> {
 }
 
 /// A dense layer computing `x Wᵀ + b` on the flattened token matrix, so the
-/// CPU backend runs one large GEMM instead of a batched one.
+/// CPU runs one large GEMM (split by rows across threads) instead of a
+/// batched one.
 struct Linear {
-    weight_t: Tensor,
-    bias: Option<Tensor>,
+    /// `[out, in]`, as in the checkpoint.
+    weight: Tensor,
+    /// `[out]`; zeros for a layer without bias, so one kernel serves both.
+    bias: Tensor,
 }
 
 impl Linear {
     fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        // A contiguous [in, out] copy is what gemm streams fastest.
-        let weight_t = weight.t().and_then(|t| t.contiguous()).context(|| "transpose weight".into())?;
-        Ok(Linear { weight_t, bias })
+        let bias = match bias {
+            Some(b) => b,
+            None => Tensor::zeros(weight.dim(0).context(|| "weight".into())?, weight.dtype(), weight.device())
+                .context(|| "zero bias".into())?,
+        };
+        Ok(Linear { weight, bias })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
         let (rows, k) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
-        let y = x.reshape((rows, k))?.matmul(&self.weight_t)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
+        let y = ops::linear(&x.reshape((rows, k))?, &self.weight, &self.bias)?;
         let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty dims") = self.weight_t.dim(1)?;
+        *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
         y.reshape(out_dims)
     }
 }
