@@ -114,9 +114,9 @@ struct FusedAttention {
     scale: f32,
 }
 
-/// Query rows per task: 64 rows × 1370 keys × 4 bytes is ~350 KB of scores,
+/// Query rows per task: 128 rows × 1370 keys × 4 bytes is ~700 KB of scores,
 /// which stays in L2 while it is normalised and multiplied by `v`.
-const QUERY_BLOCK: usize = 64;
+const QUERY_BLOCK: usize = 128;
 
 impl CustomOp3 for FusedAttention {
     fn name(&self) -> &'static str {
