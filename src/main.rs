@@ -15,9 +15,19 @@ fn main() {
 fn quiet_decoder_panics() {
     std::panic::set_hook(Box::new(|info| {
         let file = info.location().map(|l| l.file()).unwrap_or("");
-        let in_decoder = ["/image-", "/zune-", "/png-", "/gif-", "/tiff-", "/image-webp-", "/jpeg-decoder-", "/fdeflate-", "/weezl-"]
-            .iter()
-            .any(|c| file.contains(c));
+        let in_decoder = [
+            "/image-",
+            "/zune-",
+            "/png-",
+            "/gif-",
+            "/tiff-",
+            "/image-webp-",
+            "/jpeg-decoder-",
+            "/fdeflate-",
+            "/weezl-",
+        ]
+        .iter()
+        .any(|c| file.contains(c));
         if in_decoder {
             return;
         }
@@ -27,7 +37,12 @@ fn quiet_decoder_panics() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("artlens: internal error: {msg}{at}. Please report this with the command you ran.");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "artlens: internal error: {msg}{at}. Please report this with the command you ran."
+        );
     }));
 }

@@ -38,7 +38,9 @@ pub struct IndexOptions {
 
 impl Default for IndexOptions {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         IndexOptions {
             batch_size: 8,
             // Half the cores: the model's GEMMs want the rest.
@@ -57,7 +59,11 @@ pub enum Event {
     /// One file failed; the run goes on.
     Failed { path: PathBuf, reason: String },
     /// `done` of `total` images embedded (or failed) so far.
-    Progress { done: usize, total: usize, failed: usize },
+    Progress {
+        done: usize,
+        total: usize,
+        failed: usize,
+    },
     /// Something worth telling the user (index rebuilds, prunes).
     Note(String),
 }
@@ -128,7 +134,9 @@ pub fn index_collection(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<IndexSummary> {
     let start = Instant::now();
-    let ScanReport { files, failures, .. } = scan;
+    let ScanReport {
+        files, failures, ..
+    } = scan;
     let mut summary = IndexSummary {
         files: files.len(),
         ..Default::default()
@@ -158,7 +166,11 @@ pub fn index_collection(
             None => scan::wikiart_metadata(&group[0].rel_path),
         };
         let needs: Vec<usize> = (0..backbones.len())
-            .filter(|&i| !store.has_embedding(backbones[i].kind(), hash).unwrap_or(false))
+            .filter(|&i| {
+                !store
+                    .has_embedding(backbones[i].kind(), hash)
+                    .unwrap_or(false)
+            })
             .collect();
         if let Some(art) = store.artwork(hash)? {
             for p in &paths {
@@ -301,7 +313,11 @@ fn embed_todo(
                 done += 1;
             }
             store.flush()?;
-            on_event(Event::Progress { done, total, failed });
+            on_event(Event::Progress {
+                done,
+                total,
+                failed,
+            });
         }
         Ok(())
     })?;
@@ -319,14 +335,24 @@ fn fail(store: &Store, item: &Todo, reason: &str, on_event: &mut dyn FnMut(Event
     Ok(())
 }
 
-fn decode_batch(chunk: &[Todo], base: usize, backbones: &[&Backbone], limits: &DecodeLimits) -> Decoded {
+fn decode_batch(
+    chunk: &[Todo],
+    base: usize,
+    backbones: &[&Backbone],
+    limits: &DecodeLimits,
+) -> Decoded {
     // Decode each image once; preprocess it for every backbone that needs it.
     let results: Vec<std::result::Result<(RgbImage, Vec<Vec<f32>>), String>> = chunk
         .par_iter()
         .map(|item| {
             let path = Path::new(&item.paths[0]);
-            let img = decode_file(path, limits).map_err(|e| strip_path(&e.to_string(), &item.paths[0]))?;
-            let per: Vec<Vec<f32>> = item.needs.iter().map(|&b| backbones[b].preprocess().apply(&img)).collect();
+            let img = decode_file(path, limits)
+                .map_err(|e| strip_path(&e.to_string(), &item.paths[0]))?;
+            let per: Vec<Vec<f32>> = item
+                .needs
+                .iter()
+                .map(|&b| backbones[b].preprocess().apply(&img))
+                .collect();
             Ok((img, per))
         })
         .collect();
@@ -368,10 +394,17 @@ pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)
                 store.remove_artwork(&art.hash)?;
                 removed += 1;
             }
-            vanished.push(format!("(content {} whose file now holds other content)", art.hash));
+            vanished.push(format!(
+                "(content {} whose file now holds other content)",
+                art.hash
+            ));
             continue;
         }
-        let (gone, kept): (Vec<String>, Vec<String>) = art.paths.iter().cloned().partition(|p| !Path::new(p).exists());
+        let (gone, kept): (Vec<String>, Vec<String>) = art
+            .paths
+            .iter()
+            .cloned()
+            .partition(|p| !Path::new(p).exists());
         if gone.is_empty() {
             continue;
         }
@@ -395,7 +428,11 @@ pub fn ann_dir(store: &Store, model: ModelKind) -> PathBuf {
 
 /// Loads `model`'s saved ANN index if it matches the store, else rebuilds it
 /// from the stored vectors and saves it.
-pub fn sync_ann_index(store: &Store, model: ModelKind, on_event: &mut dyn FnMut(Event)) -> Result<AnnIndex> {
+pub fn sync_ann_index(
+    store: &Store,
+    model: ModelKind,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<AnnIndex> {
     let Some(fp) = store.fingerprint(model)? else {
         return Err(Error::NotFound(format!(
             "the store holds no {model} embeddings; run `artlens index DIR` first"
@@ -426,7 +463,9 @@ pub fn sync_ann_index(store: &Store, model: ModelKind, on_event: &mut dyn FnMut(
         }
     }
     if !items.is_empty() {
-        on_event(Event::Note(format!("{model}: building the ANN index ({reason})")));
+        on_event(Event::Note(format!(
+            "{model}: building the ANN index ({reason})"
+        )));
     }
     let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
     let dim = fp.dim;

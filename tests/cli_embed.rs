@@ -23,7 +23,10 @@ fn assert_clean_failure(o: &std::process::Output, code: i32, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "stderr lacks `{n}`: {err}");
     }
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic: {err}"
+    );
 }
 
 #[test]
@@ -42,14 +45,22 @@ fn json_lines_with_raw_vectors_and_partial_failure() {
         .arg(&empty)
         .arg(&good[1]));
     assert_clean_failure(&o, 1, &["notes.png", "empty.jpg"]);
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "the good images are still embedded");
     let reference = reference();
     for (line, path) in lines.iter().zip(&good) {
         assert_eq!(line["path"], path.display().to_string());
         assert_eq!(line["model"], "dino");
         assert_eq!(line["dim"], 32);
-        let v: Vec<f32> = line["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let v: Vec<f32> = line["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
         // Raw, not normalised: it matches the reference vector itself.
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let want = to_vec(&reference[&format!("dino/{stem}")]);
@@ -61,18 +72,38 @@ fn json_lines_with_raw_vectors_and_partial_failure() {
 #[test]
 fn dinov2_at_a_non_native_size_and_bad_sizes() {
     let o = run(artlens()
-        .args(["embed", "--model", "dinov2", "--json", "--image-size", "224", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dinov2",
+            "--json",
+            "--image-size",
+            "224",
+            "--weights",
+        ])
         .arg(fixtures().join("dinov2_tiny"))
         .arg(image_path("portrait")));
     assert!(o.status.success(), "{}", stderr(&o));
     let line: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let v: Vec<f32> = line["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let v: Vec<f32> = line["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     let want = to_vec(&reference()["dinov2@224/portrait"]);
     let (_, cos, rel) = compare(&v, &want);
     assert!(cos > 0.99999 && rel < 1e-3, "cos {cos} rel {rel}");
 
     let o = run(artlens()
-        .args(["embed", "--model", "dinov2", "--image-size", "225", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dinov2",
+            "--image-size",
+            "225",
+            "--weights",
+        ])
         .arg(fixtures().join("dinov2_tiny"))
         .arg(image_path("portrait")));
     assert_clean_failure(&o, 2, &["225", "multiple of the patch size 14"]);
@@ -92,7 +123,11 @@ fn weights_problems_name_the_file_and_tensor() {
 
     // A folder that does not exist.
     let o = embed_with(&tmp.path().join("nowhere"), "dino");
-    assert_clean_failure(&o, 2, &["nowhere", "huggingface-cli download facebook/dino-vitb16"]);
+    assert_clean_failure(
+        &o,
+        2,
+        &["nowhere", "huggingface-cli download facebook/dino-vitb16"],
+    );
 
     // A truncated safetensors file.
     let trunc = tmp.path().join("trunc");
@@ -108,7 +143,11 @@ fn weights_problems_name_the_file_and_tensor() {
     let zero = tmp.path().join("zero");
     copy_dir(&fixtures().join("dino_tiny"), &zero);
     fs::write(zero.join("model.safetensors"), b"").unwrap();
-    assert_clean_failure(&embed_with(&zero, "dino"), 2, &["model.safetensors", "empty"]);
+    assert_clean_failure(
+        &embed_with(&zero, "dino"),
+        2,
+        &["model.safetensors", "empty"],
+    );
 
     // A tensor with the wrong shape, and one missing.
     let tensors = candle_core::safetensors::load(
@@ -121,17 +160,26 @@ fn weights_problems_name_the_file_and_tensor() {
     let mut t2 = tensors.clone();
     t2.insert(
         "blocks.1.mlp.fc1.weight".into(),
-        candle_core::Tensor::zeros((64, 16), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+        candle_core::Tensor::zeros((64, 16), candle_core::DType::F32, &candle_core::Device::Cpu)
+            .unwrap(),
     );
     candle_core::safetensors::save(&t2, shaped.join("model.safetensors")).unwrap();
-    assert_clean_failure(&embed_with(&shaped, "dinov2"), 2, &["blocks.1.mlp.fc1.weight", "[64, 16]", "[128, 32]"]);
+    assert_clean_failure(
+        &embed_with(&shaped, "dinov2"),
+        2,
+        &["blocks.1.mlp.fc1.weight", "[64, 16]", "[128, 32]"],
+    );
 
     let missing = tmp.path().join("missing");
     copy_dir(&fixtures().join("dinov2_tiny"), &missing);
     let mut t3 = tensors;
     t3.remove("blocks.0.ls1.gamma");
     candle_core::safetensors::save(&t3, missing.join("model.safetensors")).unwrap();
-    assert_clean_failure(&embed_with(&missing, "dinov2"), 2, &["blocks.0.ls1.gamma", "missing"]);
+    assert_clean_failure(
+        &embed_with(&missing, "dinov2"),
+        2,
+        &["blocks.0.ls1.gamma", "missing"],
+    );
 }
 
 #[test]
@@ -139,25 +187,39 @@ fn configs_of_other_models_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let arch = tmp.path().join("resnet");
     copy_dir(&fixtures().join("dinov2_tiny"), &arch);
-    let mut cfg: serde_json::Value = serde_json::from_str(&fs::read_to_string(arch.join("config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(arch.join("config.json")).unwrap()).unwrap();
     cfg["architecture"] = "resnet50".into();
     fs::write(arch.join("config.json"), cfg.to_string()).unwrap();
-    assert_clean_failure(&embed_with(&arch, "dinov2"), 2, &["config.json", "resnet50"]);
+    assert_clean_failure(
+        &embed_with(&arch, "dinov2"),
+        2,
+        &["config.json", "resnet50"],
+    );
 
     let bert = tmp.path().join("bert");
     copy_dir(&fixtures().join("dino_tiny"), &bert);
-    let mut cfg: serde_json::Value = serde_json::from_str(&fs::read_to_string(bert.join("config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(bert.join("config.json")).unwrap()).unwrap();
     cfg["model_type"] = "bert".into();
     fs::write(bert.join("config.json"), cfg.to_string()).unwrap();
     assert_clean_failure(&embed_with(&bert, "dino"), 2, &["config.json", "bert"]);
 
     // A DINOv2 folder handed to --model dino: no preprocessor, and a timm config.
-    assert_clean_failure(&embed_with(&fixtures().join("dinov2_tiny"), "dino"), 2, &["preprocessor_config.json"]);
+    assert_clean_failure(
+        &embed_with(&fixtures().join("dinov2_tiny"), "dino"),
+        2,
+        &["preprocessor_config.json"],
+    );
 
     let garbled = tmp.path().join("garbled");
     copy_dir(&fixtures().join("dino_tiny"), &garbled);
     fs::write(garbled.join("config.json"), b"{ not json").unwrap();
-    assert_clean_failure(&embed_with(&garbled, "dino"), 2, &["config.json", "not a valid"]);
+    assert_clean_failure(
+        &embed_with(&garbled, "dino"),
+        2,
+        &["config.json", "not a valid"],
+    );
 }
 
 #[test]
@@ -170,7 +232,12 @@ fn offline_without_weights_says_how_to_get_them() {
     assert_clean_failure(
         &o,
         2,
-        &["timm/vit_base_patch14_dinov2.lvd142m", "--offline", "huggingface-cli download", "--weights DIR"],
+        &[
+            "timm/vit_base_patch14_dinov2.lvd142m",
+            "--offline",
+            "huggingface-cli download",
+            "--weights DIR",
+        ],
     );
 }
 
@@ -178,7 +245,9 @@ fn offline_without_weights_says_how_to_get_them() {
 fn hub_cache_layout_is_found_offline() {
     // A Hugging Face cache laid out as hf-hub writes it: refs/main → snapshot.
     let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("hub/models--timm--vit_base_patch14_dinov2.lvd142m");
+    let repo = home
+        .path()
+        .join("hub/models--timm--vit_base_patch14_dinov2.lvd142m");
     let snap = repo.join("snapshots/0123456789abcdef");
     copy_dir(&fixtures().join("dinov2_tiny"), &snap);
     fs::create_dir_all(repo.join("refs")).unwrap();
@@ -198,7 +267,14 @@ fn cuda_without_the_feature_is_a_clear_error() {
         return;
     }
     let o = run(artlens()
-        .args(["embed", "--model", "dino", "--device", "cuda:0", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dino",
+            "--device",
+            "cuda:0",
+            "--weights",
+        ])
         .arg(fixtures().join("dino_tiny"))
         .arg(image_path("landscape")));
     assert_clean_failure(&o, 2, &["--features cuda"]);

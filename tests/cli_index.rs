@@ -15,7 +15,11 @@ use common::*;
 /// the WikiArt layout), written deterministically.
 fn make_collection(dir: &Path, n: usize) {
     for i in 0..n {
-        let style = if i % 2 == 0 { "Color_Field" } else { "Pointillism" };
+        let style = if i % 2 == 0 {
+            "Color_Field"
+        } else {
+            "Pointillism"
+        };
         let folder = dir.join(style);
         fs::create_dir_all(&folder).unwrap();
         let (w, h) = (48 + (i as u32 % 5) * 16, 40 + (i as u32 % 3) * 24);
@@ -28,7 +32,8 @@ fn make_collection(dir: &Path, n: usize) {
                 image::Rgb([dot * 100, 255 - dot * 60, v as u8])
             }
         });
-        img.save(folder.join(format!("ada-quill_work-{i:03}.png"))).unwrap();
+        img.save(folder.join(format!("ada-quill_work-{i:03}.png")))
+            .unwrap();
     }
 }
 
@@ -70,7 +75,8 @@ fn index(e: &Env, extra: &[&str]) -> Output {
 }
 
 fn summary(o: &Output) -> serde_json::Value {
-    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|_| panic!("no JSON summary: {} / {}", stdout(o), stderr(o)))
+    serde_json::from_str(stdout(o).trim())
+        .unwrap_or_else(|_| panic!("no JSON summary: {} / {}", stdout(o), stderr(o)))
 }
 
 fn status(e: &Env) -> serde_json::Value {
@@ -89,10 +95,17 @@ fn snapshot(e: &Env) -> BTreeMap<String, BTreeMap<String, Vec<u32>>> {
         let npy = fs::read(dir.path().join("embeddings.npy")).unwrap();
         let (rows, cols, data) = parse_npy(&npy);
         let items = fs::read_to_string(dir.path().join("items.csv")).unwrap();
-        let hashes: Vec<String> = items.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().to_string()).collect();
+        let hashes: Vec<String> = items
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect();
         assert_eq!(hashes.len(), rows);
         for (r, h) in hashes.into_iter().enumerate() {
-            let bits = data[r * cols..(r + 1) * cols].iter().map(|f| f.to_bits()).collect();
+            let bits = data[r * cols..(r + 1) * cols]
+                .iter()
+                .map(|f| f.to_bits())
+                .collect();
             out.entry(h).or_default().insert(model.to_string(), bits);
         }
     }
@@ -104,10 +117,23 @@ fn parse_npy(bytes: &[u8]) -> (usize, usize, Vec<f32>) {
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00", "npy magic");
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
     assert_eq!((10 + hlen) % 64, 0, "npy header alignment");
-    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let dims: Vec<usize> = shape.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     let data: Vec<f32> = bytes[10 + hlen..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -122,7 +148,10 @@ fn index_is_incremental_and_follows_renames_duplicates_changes_and_deletions() {
     let o = index(&e, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = summary(&o);
-    assert_eq!((s["files"].as_u64(), s["embedded"].as_u64()), (Some(8), Some(8)));
+    assert_eq!(
+        (s["files"].as_u64(), s["embedded"].as_u64()),
+        (Some(8), Some(8))
+    );
     let st = status(&e);
     assert_eq!(st["artworks"], 8);
     assert_eq!(st["models"]["dino"]["embeddings"], 8);
@@ -131,7 +160,10 @@ fn index_is_incremental_and_follows_renames_duplicates_changes_and_deletions() {
 
     // Nothing new: nothing embedded.
     let s = summary(&index(&e, &[]));
-    assert_eq!((s["embedded"].as_u64(), s["already_stored"].as_u64()), (Some(0), Some(8)));
+    assert_eq!(
+        (s["embedded"].as_u64(), s["already_stored"].as_u64()),
+        (Some(0), Some(8))
+    );
 
     // Renamed, moved and duplicated files are not re-embedded.
     let a = e.collection.join("Color_Field/ada-quill_work-000.png");
@@ -145,7 +177,11 @@ fn index_is_incremental_and_follows_renames_duplicates_changes_and_deletions() {
     let s = summary(&index(&e, &[]));
     assert_eq!(s["embedded"], 0, "{s}");
     assert_eq!(s["new_paths"], 2, "{s}");
-    assert_eq!(snapshot(&e), before, "stored vectors changed without new content");
+    assert_eq!(
+        snapshot(&e),
+        before,
+        "stored vectors changed without new content"
+    );
 
     // A file whose content changed is embedded anew.
     make_collection(&e.collection.join("tmp"), 9);
@@ -160,8 +196,18 @@ fn index_is_incremental_and_follows_renames_duplicates_changes_and_deletions() {
 
     // The old content of work-002 and the renamed path's old name vanished.
     let st = status(&e);
-    let vanished: Vec<String> = st["vanished"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
-    assert!(vanished.iter().any(|p| p.ends_with("ada-quill_work-000.png")), "{vanished:?}");
+    let vanished: Vec<String> = st["vanished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().into())
+        .collect();
+    assert!(
+        vanished
+            .iter()
+            .any(|p| p.ends_with("ada-quill_work-000.png")),
+        "{vanished:?}"
+    );
     assert_eq!(st["artworks"], 9);
 
     // --prune forgets them; the artwork that lost its only file goes.
@@ -176,9 +222,17 @@ fn index_is_incremental_and_follows_renames_duplicates_changes_and_deletions() {
 fn bad_files_are_reported_recorded_and_retried() {
     let e = env(4);
     fs::write(e.collection.join("Color_Field/empty.png"), b"").unwrap();
-    fs::write(e.collection.join("Color_Field/text.jpg"), b"not a jpeg at all").unwrap();
+    fs::write(
+        e.collection.join("Color_Field/text.jpg"),
+        b"not a jpeg at all",
+    )
+    .unwrap();
     let good = fs::read(e.collection.join("Color_Field/ada-quill_work-000.png")).unwrap();
-    fs::write(e.collection.join("Pointillism/truncated.png"), &good[..good.len() / 2]).unwrap();
+    fs::write(
+        e.collection.join("Pointillism/truncated.png"),
+        &good[..good.len() / 2],
+    )
+    .unwrap();
     let o = index(&e, &[]);
     assert_eq!(o.status.code(), Some(1), "some failed: {}", stderr(&o));
     let err = stderr(&o);
@@ -187,7 +241,10 @@ fn bad_files_are_reported_recorded_and_retried() {
     }
     assert!(!err.contains("panicked"), "{err}");
     let s = summary(&o);
-    assert_eq!((s["embedded"].as_u64(), s["failed"].as_u64()), (Some(4), Some(3)));
+    assert_eq!(
+        (s["embedded"].as_u64(), s["failed"].as_u64()),
+        (Some(4), Some(3))
+    );
     let st = status(&e);
     assert_eq!(st["failures"].as_array().unwrap().len(), 3);
     assert_eq!(st["artworks"], 4);
@@ -201,7 +258,9 @@ fn bad_files_are_reported_recorded_and_retried() {
     let st = status(&e);
     let failures = st["failures"].as_array().unwrap();
     assert!(
-        failures.iter().all(|f| !f["path"].as_str().unwrap().ends_with("truncated.png")),
+        failures
+            .iter()
+            .all(|f| !f["path"].as_str().unwrap().ends_with("truncated.png")),
         "{failures:?}"
     );
 }
@@ -214,7 +273,11 @@ fn a_store_in_use_is_refused_at_once() {
     let start = std::time::Instant::now();
     let o = run(&mut cmd(&e, &["status"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("store in use by another artlens process"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("store in use by another artlens process"),
+        "{}",
+        stderr(&o)
+    );
     assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
     drop(held);
     assert!(run(&mut cmd(&e, &["status"])).status.success());
@@ -231,12 +294,26 @@ fn other_weights_are_refused_until_rebuild() {
         .arg(&e.collection));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("weights hash") && err.contains("--rebuild dino"), "{err}");
+    assert!(
+        err.contains("weights hash") && err.contains("--rebuild dino"),
+        "{err}"
+    );
     assert_eq!(snapshot(&e), before, "a refused run changed the store");
 
-    let o = run(cmd(&e, &["index", "--json", "--models", "dino", "--rebuild", "dino", "--dino-weights"])
-        .arg(fixtures().join("dino_tiny_bin"))
-        .arg(&e.collection));
+    let o = run(cmd(
+        &e,
+        &[
+            "index",
+            "--json",
+            "--models",
+            "dino",
+            "--rebuild",
+            "dino",
+            "--dino-weights",
+        ],
+    )
+    .arg(fixtures().join("dino_tiny_bin"))
+    .arg(&e.collection));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(summary(&o)["embedded"], 3);
     // Same tensors, so the same vectors, now under the new fingerprint.
@@ -259,35 +336,82 @@ fn metadata_csv_is_all_or_nothing_and_searchable() {
          Color_Field/ada-quill_work-002.png,Too,Many,Columns,x,1,2,3\n",
     )
     .unwrap();
-    let o = run(cmd(&e, &["index", "--metadata"]).arg(&csv).arg(&e.collection));
+    let o = run(cmd(&e, &["index", "--metadata"])
+        .arg(&csv)
+        .arg(&e.collection));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("row 4") && err.contains("no-such-file"), "{err}");
-    assert!(!e.store.join("db").exists() || status(&e)["artworks"] == 0, "nothing imported");
+    assert!(
+        err.contains("row 4") && err.contains("no-such-file"),
+        "{err}"
+    );
+    assert!(
+        !e.store.join("db").exists() || status(&e)["artworks"] == 0,
+        "nothing imported"
+    );
 
-    let lines: Vec<&str> = fs::read_to_string(&csv).unwrap().lines().take(3).map(|s| s.to_owned()).collect::<Vec<_>>().leak().iter().map(|s| s.as_str()).collect();
+    let lines: Vec<&str> = fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(|s| s.to_owned())
+        .collect::<Vec<_>>()
+        .leak()
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     fs::write(&csv, lines.join("\n") + "\n").unwrap();
-    let o = run(cmd(&e, &["index", "--metadata"]).arg(&csv).arg(&e.collection));
+    let o = run(cmd(&e, &["index", "--metadata"])
+        .arg(&csv)
+        .arg(&e.collection));
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The CSV's columns (extra ones too) are searchable; others keep the WikiArt parse.
-    let o = run(&mut cmd(&e, &["similar", "--id", "1", "--json", "-k", "5", "--model", "dino", "--where", "museum=tate"]));
+    let o = run(&mut cmd(
+        &e,
+        &[
+            "similar",
+            "--id",
+            "1",
+            "--json",
+            "-k",
+            "5",
+            "--model",
+            "dino",
+            "--where",
+            "museum=tate",
+        ],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     // Only work-000 is in the Tate, so excluding the query itself may leave nothing or it.
     for r in v["results"]["dino"].as_array().unwrap() {
         assert_eq!(r["metadata"]["museum"], "Tate");
     }
-    let o = run(cmd(&e, &["similar", "--json", "--model", "dino", "--where", "style=Pointillism", "--id"]).arg(
-        e.collection.join("Color_Field/ada-quill_work-000.png"),
-    ));
+    let o = run(cmd(
+        &e,
+        &[
+            "similar",
+            "--json",
+            "--model",
+            "dino",
+            "--where",
+            "style=Pointillism",
+            "--id",
+        ],
+    )
+    .arg(e.collection.join("Color_Field/ada-quill_work-000.png")));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["query"]["metadata"]["title"], "Blue Field");
     let res = v["results"]["dino"].as_array().unwrap();
     assert!(!res.is_empty());
     for r in res {
-        assert_eq!(r["metadata"]["style"].as_str().unwrap().to_lowercase(), "pointillism", "{r}");
+        assert_eq!(
+            r["metadata"]["style"].as_str().unwrap().to_lowercase(),
+            "pointillism",
+            "{r}"
+        );
     }
 }
 
@@ -304,21 +428,49 @@ fn similar_side_by_side_for_stored_and_new_images() {
     for m in ["dino", "dinov2"] {
         let res = v["results"][m].as_array().unwrap();
         assert_eq!(res.len(), 4, "{m}");
-        assert!(res.iter().all(|r| r["id"].as_u64() != Some(qid)), "the query is excluded");
-        let sims: Vec<f64> = res.iter().map(|r| r["similarity"].as_f64().unwrap()).collect();
+        assert!(
+            res.iter().all(|r| r["id"].as_u64() != Some(qid)),
+            "the query is excluded"
+        );
+        let sims: Vec<f64> = res
+            .iter()
+            .map(|r| r["similarity"].as_f64().unwrap())
+            .collect();
         assert!(sims.windows(2).all(|w| w[0] >= w[1]), "sorted: {sims:?}");
-        assert!(res.iter().all(|r| r["path"].as_str().is_some() && r["metadata"].is_object()));
+        assert!(res
+            .iter()
+            .all(|r| r["path"].as_str().is_some() && r["metadata"].is_object()));
     }
-    let ids = |m: &str| -> Vec<u64> { v["results"][m].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect() };
-    let overlap = ids("dino").iter().filter(|i| ids("dinov2").contains(i)).count();
+    let ids = |m: &str| -> Vec<u64> {
+        v["results"][m]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    let overlap = ids("dino")
+        .iter()
+        .filter(|i| ids("dinov2").contains(i))
+        .count();
     assert_eq!(v["overlap"].as_u64(), Some(overlap as u64));
 
     // --exact gives the same neighbours on a small collection.
     let o2 = run(cmd(&e, &["similar", "--json", "-k", "4", "--exact"]).arg(&q));
     let v2: serde_json::Value = serde_json::from_str(stdout(&o2).trim()).unwrap();
     for m in ["dino", "dinov2"] {
-        let a: Vec<u64> = v["results"][m].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect();
-        let b: Vec<u64> = v2["results"][m].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+        let a: Vec<u64> = v["results"][m]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        let b: Vec<u64> = v2["results"][m]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
         assert_eq!(a, b, "{m}: ANN vs exact");
     }
 
@@ -333,7 +485,10 @@ fn similar_side_by_side_for_stored_and_new_images() {
     // Plain text output is a side-by-side table.
     let o = run(cmd(&e, &["similar", "-k", "2", "--id", "3"]));
     let text = stdout(&o);
-    assert!(text.contains("dino") && text.contains("dinov2") && text.contains("overlap"), "{text}");
+    assert!(
+        text.contains("dino") && text.contains("dinov2") && text.contains("overlap"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -347,36 +502,79 @@ fn export_matches_embed_exactly() {
         .arg(fixtures().join("dinov2_tiny"))
         .arg(&img));
     let line: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let v: Vec<u32> = line["embedding"].as_array().unwrap().iter().map(|x| (x.as_f64().unwrap() as f32).to_bits()).collect();
+    let v: Vec<u32> = line["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+        .collect();
     let (hash, _) = artlens::scan::hash_file_bytes(&img).unwrap();
-    assert_eq!(snap[&hash]["dinov2"], v, "stored vector differs from embed's raw output");
+    assert_eq!(
+        snap[&hash]["dinov2"], v,
+        "stored vector differs from embed's raw output"
+    );
 }
 
 #[test]
 fn ann_index_is_reloaded_extended_and_rebuilt_when_stale() {
     let e = env(6);
     let o = index(&e, &[]);
-    assert!(stderr(&o).contains("building the ANN index"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("building the ANN index"),
+        "{}",
+        stderr(&o)
+    );
     // Reloaded, not rebuilt.
     let o = run(cmd(&e, &["similar", "--id", "1", "--json"]));
     assert!(o.status.success());
-    assert!(!stderr(&o).contains("building the ANN index"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("building the ANN index"),
+        "{}",
+        stderr(&o)
+    );
     // New images are inserted incrementally.
     make_collection(&e.collection.join("more"), 9);
     for i in 0..6 {
-        let _ = fs::remove_file(e.collection.join(format!("more/{}/ada-quill_work-{i:03}.png", if i % 2 == 0 { "Color_Field" } else { "Pointillism" })));
+        let _ = fs::remove_file(e.collection.join(format!(
+            "more/{}/ada-quill_work-{i:03}.png",
+            if i % 2 == 0 {
+                "Color_Field"
+            } else {
+                "Pointillism"
+            }
+        )));
     }
     let o = index(&e, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("building the ANN index"), "incremental: {}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("building the ANN index"),
+        "incremental: {}",
+        stderr(&o)
+    );
     // A damaged index file is detected and rebuilt, with a message.
     let dir = e.store.join("ann/dino");
-    let data = fs::read_dir(&dir).unwrap().map(|d| d.unwrap().path()).find(|p| p.to_string_lossy().ends_with(".hnsw.data")).unwrap();
+    let data = fs::read_dir(&dir)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".hnsw.data"))
+        .unwrap();
     let len = fs::metadata(&data).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(len / 2).unwrap();
-    let o = run(cmd(&e, &["similar", "--id", "2", "--json", "--model", "dino"]));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let o = run(cmd(
+        &e,
+        &["similar", "--id", "2", "--json", "--model", "dino"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("dino: building the ANN index"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("dino: building the ANN index"),
+        "{}",
+        stderr(&o)
+    );
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["results"]["dino"].as_array().unwrap().len(), 8);
 }
@@ -401,12 +599,18 @@ fn kill_at_any_moment_then_resume_equals_a_clean_run() {
     let mut partial_states = 0;
     for fraction in [0.15, 0.3, 0.45, 0.6, 0.75, 0.9] {
         let mut c = cmd(&e, &["index", "--quiet", "--batch-size", "2"]);
-        c.arg(&e.collection).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c.arg(&e.collection)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         let mut child = c.spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis((clean_ms as f64 * fraction) as u64));
+        std::thread::sleep(std::time::Duration::from_millis(
+            (clean_ms as f64 * fraction) as u64,
+        ));
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
-        let n = status(&e)["models"]["dinov2"]["embeddings"].as_u64().unwrap();
+        let n = status(&e)["models"]["dinov2"]["embeddings"]
+            .as_u64()
+            .unwrap();
         if n > 0 && n < 40 {
             partial_states += 1;
         }

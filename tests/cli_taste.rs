@@ -53,7 +53,11 @@ impl Env {
         let tmp = tempfile::tempdir().unwrap();
         let collection = tmp.path().join("collection");
         let ratings = collection_and_index(&collection, tmp.path());
-        Env { tmp, collection, ratings }
+        Env {
+            tmp,
+            collection,
+            ratings,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -94,11 +98,15 @@ fn collection_and_index(dir: &Path, tmp: &Path) -> Vec<(String, f64)> {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(o), stderr(o)))
+    serde_json::from_str(stdout(o).trim())
+        .unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(o), stderr(o)))
 }
 
 fn rated_count(e: &Env) -> usize {
-    json(&run(e.cmd(&["rate", "list", "--json"]))).as_array().unwrap().len()
+    json(&run(e.cmd(&["rate", "list", "--json"])))
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -122,27 +130,43 @@ fn bad_ratings_csv_imports_nothing_and_names_rows() {
     assert_eq!(rated_count(&e), 0, "nothing imported");
 
     let o = run(e.cmd(&["rate", "import", "--skip-bad", "--json"]).arg(&csv));
-    assert_eq!(o.status.code(), Some(1), "bad rows skipped is a partial success");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "bad rows skipped is a partial success"
+    );
     assert_eq!(json(&o)["imported"], 1);
     assert_eq!(rated_count(&e), 1);
 
     // One at a time, by stored path; a non-number is refused by the parser.
     let p = e.collection.join("Pointillism/ada-quill_work-04.png");
-    assert!(run(e.cmd(&["rate", "set"]).arg(&p).arg("6.5")).status.success());
+    assert!(run(e.cmd(&["rate", "set"]).arg(&p).arg("6.5"))
+        .status
+        .success());
     assert_eq!(rated_count(&e), 2);
-    assert_eq!(run(e.cmd(&["rate", "set"]).arg(&p).arg("nan?")).status.code(), Some(2));
+    assert_eq!(
+        run(e.cmd(&["rate", "set"]).arg(&p).arg("nan?"))
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn score_before_train_and_too_few_ratings_say_what_to_do() {
     let e = Env::new();
-    let few = e.csv("few.csv", "path,rating\nColor_Field/ada-quill_work-00.png,7\nPointillism/ada-quill_work-01.png,3\n");
+    let few = e.csv(
+        "few.csv",
+        "path,rating\nColor_Field/ada-quill_work-00.png,7\nPointillism/ada-quill_work-01.png,3\n",
+    );
     assert!(run(e.cmd(&["rate", "import"]).arg(&few)).status.success());
     let o = run(e.cmd(&["train"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("at least 10"), "{}", stderr(&o));
 
-    let o = run(e.cmd(&["score"]).arg(e.collection.join("Color_Field/ada-quill_work-03.png")));
+    let o = run(e
+        .cmd(&["score"])
+        .arg(e.collection.join("Color_Field/ada-quill_work-03.png")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("artlens train"), "{}", stderr(&o));
 }
@@ -174,14 +198,18 @@ fn train_score_compare_end_to_end() {
     let bad = e.csv("broken.png", "nope");
     let stored = e.collection.join("Minimalism/ada-quill_work-05.png");
     let html = e.tmp.path().join("score.html");
-    let o = run(e.cmd(&["score", "--json", "-k", "4", "--html"])
+    let o = run(e
+        .cmd(&["score", "--json", "-k", "4", "--html"])
         .arg(&html)
         .arg(image_path("landscape"))
         .arg(&stored)
         .arg(&bad));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("broken.png"));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert!(lines[2]["error"].as_str().unwrap().contains("broken.png"));
     let stored_hash = artlens::scan::hash_file_bytes(&stored).unwrap().0;
@@ -191,7 +219,10 @@ fn train_score_compare_end_to_end() {
             assert!(s["score"].as_f64().unwrap().is_finite());
             let refs = s["references"].as_array().unwrap();
             assert_eq!(refs.len(), 4);
-            assert!(refs.iter().all(|r| r["hash"] != stored_hash), "a stored work is not its own reference");
+            assert!(
+                refs.iter().all(|r| r["hash"] != stored_hash),
+                "a stored work is not its own reference"
+            );
             // The kNN estimate is the similarity-weighted mean of the references' ratings.
             let (num, den) = refs.iter().fold((0.0, 0.0), |(n, d), r| {
                 let w = r["similarity"].as_f64().unwrap().max(0.0);
@@ -199,29 +230,56 @@ fn train_score_compare_end_to_end() {
             });
             assert!((s["knn_estimate"].as_f64().unwrap() - num / den).abs() < 1e-4);
             assert!(s["out_of_distribution"].is_boolean());
-            assert!(refs.iter().all(|r| r["path"].is_string() && r["metadata"].is_object() && r["id"].is_u64()));
+            assert!(refs
+                .iter()
+                .all(|r| r["path"].is_string() && r["metadata"].is_object() && r["id"].is_u64()));
         }
-        let a: Vec<_> = line["models"]["dino"]["references"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
-        let overlap = line["models"]["dinov2"]["references"].as_array().unwrap().iter().filter(|r| a.contains(&r["id"])).count();
+        let a: Vec<_> = line["models"]["dino"]["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect();
+        let overlap = line["models"]["dinov2"]["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| a.contains(&r["id"]))
+            .count();
         assert_eq!(line["reference_overlap"].as_u64(), Some(overlap as u64));
     }
     // A stored Minimalism work's references are mostly Minimalism works.
-    let refs = lines[1]["models"]["dinov2"]["references"].as_array().unwrap();
-    let same = refs.iter().filter(|r| r["path"].as_str().unwrap().contains("/Minimalism/")).count();
+    let refs = lines[1]["models"]["dinov2"]["references"]
+        .as_array()
+        .unwrap();
+    let same = refs
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().contains("/Minimalism/"))
+        .count();
     assert!(same >= 2, "{refs:?}");
     let page = fs::read_to_string(&html).unwrap();
     assert!(page.contains("DINOv2") && page.contains("data:image/jpeg;base64,"));
 
     // The compare report carries the label metrics, the heads' numbers and the verdict.
     let html = e.tmp.path().join("compare.html");
-    let o = run(e.cmd(&["compare", "--json", "--label", "style", "-k", "5", "--html"]).arg(&html));
+    let o = run(e
+        .cmd(&["compare", "--json", "--label", "style", "-k", "5", "--html"])
+        .arg(&html));
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["verdict"], verdict);
     for m in ["dino", "dinov2"] {
         let acc = v["models"][m]["loo_accuracy"].as_f64().unwrap();
-        assert!(acc > v["models"][m]["chance"].as_f64().unwrap(), "{m}: {acc}");
-        assert!((v["models"][m]["cv"]["spearman"].as_f64().unwrap() - report[m]["pooled"]["spearman"].as_f64().unwrap()).abs() < 1e-12);
+        assert!(
+            acc > v["models"][m]["chance"].as_f64().unwrap(),
+            "{m}: {acc}"
+        );
+        assert!(
+            (v["models"][m]["cv"]["spearman"].as_f64().unwrap()
+                - report[m]["pooled"]["spearman"].as_f64().unwrap())
+            .abs()
+                < 1e-12
+        );
     }
     assert!(fs::read_to_string(&html).unwrap().contains("<svg"));
 }
@@ -231,10 +289,20 @@ fn a_head_trained_on_other_embeddings_is_refused() {
     let e = Env::new();
     let o = run(e.cmd(&["rate", "import"]).arg(e.ratings_csv()));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(run(e.cmd(&["train", "--bootstrap", "200"])).status.success());
+    assert!(run(e.cmd(&["train", "--bootstrap", "200"]))
+        .status
+        .success());
     // Re-embed DINO with another weights file (same tensors, other bytes).
     let o = run(e
-        .cmd(&["index", "--quiet", "--models", "dino", "--rebuild", "dino", "--dino-weights"])
+        .cmd(&[
+            "index",
+            "--quiet",
+            "--models",
+            "dino",
+            "--rebuild",
+            "dino",
+            "--dino-weights",
+        ])
         .arg(fixtures().join("dino_tiny_bin"))
         .arg(&e.collection));
     assert!(o.status.success(), "{}", stderr(&o));

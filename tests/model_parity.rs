@@ -34,7 +34,9 @@ fn backbone(dir: &str, kind: ModelKind, size: Option<u32>) -> Backbone {
 fn cases(prefix: &str) -> BTreeMap<(Option<u32>, bool), Vec<(String, Vec<f32>)>> {
     let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for (key, t) in reference() {
-        let Some((head, stem)) = key.split_once('/') else { continue };
+        let Some((head, stem)) = key.split_once('/') else {
+            continue;
+        };
         let (head, batched) = match head.strip_suffix("_batch") {
             Some(h) => (h, true),
             None => (head, false),
@@ -49,7 +51,9 @@ fn cases(prefix: &str) -> BTreeMap<(Option<u32>, bool), Vec<(String, Vec<f32>)>>
         // EXIF-rotated fixtures: the references ignore orientation, artlens
         // applies it on purpose; `exif_orientation_is_applied` covers them.
         if model == prefix && !stem.contains("exif") {
-            out.entry((size, batched)).or_default().push((stem.to_string(), to_vec(&t)));
+            out.entry((size, batched))
+                .or_default()
+                .push((stem.to_string(), to_vec(&t)));
         }
     }
     for v in out.values_mut() {
@@ -60,21 +64,36 @@ fn cases(prefix: &str) -> BTreeMap<(Option<u32>, bool), Vec<(String, Vec<f32>)>>
 
 fn check_model(dir: &str, kind: ModelKind) {
     let cases = cases(kind.name());
-    assert!(cases.contains_key(&(None, false)), "no {kind} reference embeddings");
-    assert!(cases.contains_key(&(None, true)), "no {kind} batch reference");
-    assert!(cases.keys().any(|k| k.0.is_some()), "no {kind} reference at another size");
+    assert!(
+        cases.contains_key(&(None, false)),
+        "no {kind} reference embeddings"
+    );
+    assert!(
+        cases.contains_key(&(None, true)),
+        "no {kind} batch reference"
+    );
+    assert!(
+        cases.keys().any(|k| k.0.is_some()),
+        "no {kind} reference at another size"
+    );
     let limits = DecodeLimits::default();
     let mut report = Vec::new();
     for ((size, batched), refs) in &cases {
         let model = backbone(dir, kind, *size);
         let paths: Vec<_> = refs.iter().map(|(stem, _)| image_path(stem)).collect();
-        let images: Vec<_> = paths.iter().map(|p| decode_file(p, &limits).unwrap()).collect();
+        let images: Vec<_> = paths
+            .iter()
+            .map(|p| decode_file(p, &limits).unwrap())
+            .collect();
         let got: Vec<Vec<f32>> = if *batched {
             let r: Vec<_> = images.iter().collect();
             assert!(r.len() > 1, "a batch case needs more than one image");
             model.embed_images(&r).unwrap()
         } else {
-            images.iter().map(|img| model.embed_images(&[img]).unwrap().remove(0)).collect()
+            images
+                .iter()
+                .map(|img| model.embed_images(&[img]).unwrap().remove(0))
+                .collect()
         };
         for (((stem, want), got), path) in refs.iter().zip(&got).zip(&paths) {
             assert_eq!(got.len(), want.len(), "{kind} {stem}: dim");
@@ -86,7 +105,11 @@ fn check_model(dir: &str, kind: ModelKind) {
             if jpeg {
                 assert!(cos >= MIN_COSINE_JPEG, "{}", report.last().unwrap());
             } else {
-                assert!(cos >= MIN_COSINE && rel <= MAX_REL_L2, "{}", report.last().unwrap());
+                assert!(
+                    cos >= MIN_COSINE && rel <= MAX_REL_L2,
+                    "{}",
+                    report.last().unwrap()
+                );
             }
         }
     }
@@ -106,8 +129,12 @@ fn dinov2_matches_timm() {
 #[test]
 fn pytorch_pickle_loads_the_same_weights() {
     let img = decode_file(&image_path("landscape"), &DecodeLimits::default()).unwrap();
-    let a = backbone("dino_tiny", ModelKind::Dino, None).embed_images(&[&img]).unwrap();
-    let b = backbone("dino_tiny_bin", ModelKind::Dino, None).embed_images(&[&img]).unwrap();
+    let a = backbone("dino_tiny", ModelKind::Dino, None)
+        .embed_images(&[&img])
+        .unwrap();
+    let b = backbone("dino_tiny_bin", ModelKind::Dino, None)
+        .embed_images(&[&img])
+        .unwrap();
     assert_eq!(a, b, ".bin and .safetensors give different embeddings");
 }
 
@@ -123,13 +150,27 @@ fn position_embeddings_resample_like_the_references() {
     };
     let mut checked = 0;
     for (key, t) in &refs {
-        let Some(rest) = key.strip_prefix("posembed/") else { continue };
-        let Some((model, size)) = rest.split_once('@') else { continue };
+        let Some(rest) = key.strip_prefix("posembed/") else {
+            continue;
+        };
+        let Some((model, size)) = rest.split_once('@') else {
+            continue;
+        };
         // Non-square grids are not a CLI option; square ones are checked.
-        let Ok(size) = size.parse::<usize>() else { continue };
+        let Ok(size) = size.parse::<usize>() else {
+            continue;
+        };
         let (pos, patch, method) = match model {
-            "dinov2" => (ckpt("dinov2_tiny", "pos_embed"), 14, PosResample::BicubicAntialias),
-            "dino" => (ckpt("dino_tiny", "embeddings.position_embeddings"), 16, PosResample::Bicubic),
+            "dinov2" => (
+                ckpt("dinov2_tiny", "pos_embed"),
+                14,
+                PosResample::BicubicAntialias,
+            ),
+            "dino" => (
+                ckpt("dino_tiny", "embeddings.position_embeddings"),
+                16,
+                PosResample::Bicubic,
+            ),
             other => panic!("unknown model {other}"),
         };
         let want = to_vec(t);
@@ -138,7 +179,11 @@ fn position_embeddings_resample_like_the_references() {
         let g = size / patch;
         let got = resample_grid(&pos[c..], (n, n), (g, g), c, method);
         // The reference may or may not include the CLS slot.
-        let want = if want.len() == got.len() + c { want[c..].to_vec() } else { want };
+        let want = if want.len() == got.len() + c {
+            want[c..].to_vec()
+        } else {
+            want
+        };
         let (max, cos, _) = compare(&got, &want);
         assert!(max < 1e-4 && cos > 0.999999, "{key}: max {max:e} cos {cos}");
         checked += 1;

@@ -42,7 +42,10 @@ pub fn run(args: CompareArgs, msg: Messages) -> Result<i32> {
         bail!("compare needs both backbones' embeddings; run `artlens index DIR` (with --models both)");
     }
     // The same works in both spaces, in one order.
-    let v2: HashMap<&str, &[f32]> = dinov2.iter().map(|(_, h, v)| (h.as_str(), v.as_slice())).collect();
+    let v2: HashMap<&str, &[f32]> = dinov2
+        .iter()
+        .map(|(_, h, v)| (h.as_str(), v.as_slice()))
+        .collect();
     let mut va = Vec::new();
     let mut vb = Vec::new();
     let mut labels: Vec<Option<String>> = Vec::new();
@@ -50,8 +53,15 @@ pub fn run(args: CompareArgs, msg: Messages) -> Result<i32> {
         if let Some(w) = v2.get(hash.as_str()) {
             va.push(v.as_slice());
             vb.push(*w);
-            let art = store.artwork(hash)?.with_context(|| format!("embedding {hash} has no artwork"))?;
-            labels.push(art.metadata.get(&label).cloned().filter(|s| !s.trim().is_empty()));
+            let art = store
+                .artwork(hash)?
+                .with_context(|| format!("embedding {hash} has no artwork"))?;
+            labels.push(
+                art.metadata
+                    .get(&label)
+                    .cloned()
+                    .filter(|s| !s.trim().is_empty()),
+            );
         }
     }
     let k = args.k as usize;
@@ -114,7 +124,11 @@ pub fn run(args: CompareArgs, msg: Messages) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let view = CompareView {
-        label: if labelled >= 2 { label.clone() } else { String::new() },
+        label: if labelled >= 2 {
+            label.clone()
+        } else {
+            String::new()
+        },
         models,
         neighbour_agreement: agreement,
         neighbour_agreement_chance: explain::neighbour_agreement_chance(va.len(), k),
@@ -124,20 +138,39 @@ pub fn run(args: CompareArgs, msg: Messages) -> Result<i32> {
         train_report_json: train_json,
     };
     if let Some(path) = &args.html {
-        std::fs::write(path, report::render_compare_html(&view)).with_context(|| format!("{}", path.display()))?;
+        std::fs::write(path, report::render_compare_html(&view))
+            .with_context(|| format!("{}", path.display()))?;
         msg.info(format!("wrote {}", path.display()));
     }
     if args.json {
         out_line(&serde_json::to_string(&view)?);
         return Ok(0);
     }
-    out_line(&format!("{} works in both spaces; label `{label}` on {labelled}; k = {k}", va.len()));
+    out_line(&format!(
+        "{} works in both spaces; label `{label}` on {labelled}; k = {k}",
+        va.len()
+    ));
     out_line(&format!("{:<30}{:>10}{:>10}", "", "DINO", "DINOv2"));
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
     let (a, b) = (&view.models["dino"], &view.models["dinov2"]);
-    out_line(&format!("{:<30}{:>10}{:>10}", format!("LOO {k}-NN {label} accuracy"), fmt(a.loo_accuracy), fmt(b.loo_accuracy)));
-    out_line(&format!("{:<30}{:>10}{:>10}", "  (chance)", fmt(a.chance), fmt(b.chance)));
-    out_line(&format!("{:<30}{:>10}{:>10}", format!("{label} precision@{k}"), fmt(a.precision_at_k), fmt(b.precision_at_k)));
+    out_line(&format!(
+        "{:<30}{:>10}{:>10}",
+        format!("LOO {k}-NN {label} accuracy"),
+        fmt(a.loo_accuracy),
+        fmt(b.loo_accuracy)
+    ));
+    out_line(&format!(
+        "{:<30}{:>10}{:>10}",
+        "  (chance)",
+        fmt(a.chance),
+        fmt(b.chance)
+    ));
+    out_line(&format!(
+        "{:<30}{:>10}{:>10}",
+        format!("{label} precision@{k}"),
+        fmt(a.precision_at_k),
+        fmt(b.precision_at_k)
+    ));
     for key in ["spearman", "pearson", "mae", "pairwise_accuracy"] {
         if a.cv.contains_key(key) {
             out_line(&format!(

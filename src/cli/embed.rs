@@ -11,29 +11,48 @@ use artlens::model::{load_backbone, ModelKind};
 
 use super::{out_line, Messages, EXIT_PARTIAL};
 
+/// The flags that pick and run one backbone (shared by `embed` and `bench`).
 #[derive(Args, Debug)]
-pub struct EmbedArgs {
+pub struct OneModelArgs {
     /// Which backbone: dino (ViT-B/16) or dinov2 (ViT-B/14).
     #[arg(long, value_parser = parse_model)]
-    model: ModelKind,
+    pub model: ModelKind,
     /// A local checkpoint folder in the hub layout (config.json + weights).
     #[arg(long)]
-    weights: Option<PathBuf>,
+    pub weights: Option<PathBuf>,
     /// Never touch the network; use only --weights or the Hugging Face cache.
     #[arg(long)]
-    offline: bool,
+    pub offline: bool,
     /// Square input size (a multiple of the patch size: 16 for dino, 14 for dinov2).
     #[arg(long)]
-    image_size: Option<u32>,
+    pub image_size: Option<u32>,
     /// Images per forward pass.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch_size: u32,
+    pub batch_size: u32,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub device: String,
     /// Threads for decoding and the CPU kernels (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
+}
+
+impl OneModelArgs {
+    /// Applies `--threads`, then resolves and loads the backbone.
+    pub fn load(
+        &self,
+    ) -> anyhow::Result<(artlens::model::Backbone, artlens::model::CheckpointFiles)> {
+        super::weights::set_threads(self.threads);
+        let opts = super::weights::options(self.image_size, &self.device)?;
+        let source = super::weights::source(self.weights.clone(), self.offline);
+        Ok(load_backbone(self.model, &source, &opts)?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    model: OneModelArgs,
     /// One JSON object per line: {"path", "model", "dim", "embedding"}.
     #[arg(long)]
     json: bool,
@@ -47,21 +66,22 @@ pub fn parse_model(s: &str) -> Result<ModelKind, String> {
 }
 
 pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
-    super::weights::set_threads(args.threads);
-    let opts = super::weights::options(args.image_size, &args.device)?;
-    let source = super::weights::source(args.weights.clone(), args.offline);
-    let (backbone, files) = load_backbone(args.model, &source, &opts)?;
+    let (backbone, files) = args.model.load()?;
+    let model = args.model.model;
     msg.info(format!(
         "{}: weights {} ({}x{} input)",
-        args.model,
+        model,
         files.weights.display(),
         backbone.preprocess().output_size().1,
         backbone.preprocess().output_size().0
     ));
     let limits = DecodeLimits::default();
     let mut failed = 0usize;
-    for chunk in args.images.chunks(args.batch_size as usize) {
-        let decoded: Vec<_> = chunk.par_iter().map(|p| (p, decode_file(p, &limits))).collect();
+    for chunk in args.images.chunks(args.model.batch_size as usize) {
+        let decoded: Vec<_> = chunk
+            .par_iter()
+            .map(|p| (p, decode_file(p, &limits)))
+            .collect();
         let mut ok_paths = Vec::new();
         let mut images = Vec::new();
         for (path, res) in decoded {
@@ -82,7 +102,7 @@ pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
             if args.json {
                 let obj = serde_json::json!({
                     "path": path.display().to_string(),
-                    "model": args.model.name(),
+                    "model": model.name(),
                     "dim": v.len(),
                     "embedding": v,
                 });
@@ -94,7 +114,10 @@ pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
         }
     }
     if failed > 0 {
-        msg.error(format!("{failed} of {} images could not be embedded", args.images.len()));
+        msg.error(format!(
+            "{failed} of {} images could not be embedded",
+            args.images.len()
+        ));
         return Ok(EXIT_PARTIAL);
     }
     Ok(0)

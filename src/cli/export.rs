@@ -33,7 +33,8 @@ pub struct ExportArgs {
 
 /// A version-1.0 `.npy` file of little-endian float32, `rows × cols`.
 pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + header length (2) + header + '\n' is a multiple of 64.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -53,7 +54,8 @@ pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> V
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("partial");
     let mut f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("{}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("{}", tmp.display()))?;
     f.sync_all().ok();
     std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
     Ok(())
@@ -63,28 +65,50 @@ pub fn run(args: ExportArgs, msg: Messages) -> Result<i32> {
     let store = args.store.open_existing()?;
     let items = store.embeddings(args.model)?;
     if items.is_empty() {
-        bail!("the store holds no {} embeddings; run `artlens index DIR` first", args.model);
+        bail!(
+            "the store holds no {} embeddings; run `artlens index DIR` first",
+            args.model
+        );
     }
     let dim = items[0].2.len();
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("{}", args.out_dir.display()))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("{}", args.out_dir.display()))?;
     let mut arts = Vec::with_capacity(items.len());
     for (_, hash, _) in &items {
-        arts.push(store.artwork(hash)?.with_context(|| format!("embedding {hash} has no artwork record"))?);
+        arts.push(
+            store
+                .artwork(hash)?
+                .with_context(|| format!("embedding {hash} has no artwork record"))?,
+        );
     }
-    let keys: BTreeSet<String> = arts.iter().flat_map(|a| a.metadata.keys().cloned()).collect();
+    let keys: BTreeSet<String> = arts
+        .iter()
+        .flat_map(|a| a.metadata.keys().cloned())
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["id".to_string(), "hash".into(), "path".into()];
     header.extend(keys.iter().cloned());
     w.write_record(&header)?;
     for a in &arts {
-        let mut row = vec![a.id.to_string(), a.hash.clone(), a.paths.first().cloned().unwrap_or_default()];
-        row.extend(keys.iter().map(|k| a.metadata.get(k).cloned().unwrap_or_default()));
+        let mut row = vec![
+            a.id.to_string(),
+            a.hash.clone(),
+            a.paths.first().cloned().unwrap_or_default(),
+        ];
+        row.extend(
+            keys.iter()
+                .map(|k| a.metadata.get(k).cloned().unwrap_or_default()),
+        );
         w.write_record(&row)?;
     }
     let items_csv = w.into_inner().context("writing items.csv")?;
     match args.format {
         Format::Npy => {
-            let bytes = npy_bytes(items.len(), dim, items.iter().flat_map(|(_, _, v)| v.iter().copied()));
+            let bytes = npy_bytes(
+                items.len(),
+                dim,
+                items.iter().flat_map(|(_, _, v)| v.iter().copied()),
+            );
             write_atomic(&args.out_dir.join("embeddings.npy"), &bytes)?;
         }
         Format::Csv => {
@@ -92,7 +116,10 @@ pub fn run(args: ExportArgs, msg: Messages) -> Result<i32> {
             for (_, _, v) in &items {
                 w.write_record(v.iter().map(|x| x.to_string()))?;
             }
-            write_atomic(&args.out_dir.join("embeddings.csv"), &w.into_inner().context("writing embeddings.csv")?)?;
+            write_atomic(
+                &args.out_dir.join("embeddings.csv"),
+                &w.into_inner().context("writing embeddings.csv")?,
+            )?;
         }
     }
     write_atomic(&args.out_dir.join("items.csv"), &items_csv)?;

@@ -65,9 +65,12 @@ pub fn run(args: IndexArgs, msg: Messages) -> Result<i32> {
     let mut backbones = Vec::new();
     for &kind in &args.models.0 {
         let (backbone, files) = args.model.load(kind, Some(&store))?;
-        let check = store.ensure_fingerprint(backbone.fingerprint(), args.rebuild.contains(&kind))?;
+        let check =
+            store.ensure_fingerprint(backbone.fingerprint(), args.rebuild.contains(&kind))?;
         if check.changed() {
-            msg.info(format!("{kind}: discarded the embeddings made with other settings; embedding anew"));
+            msg.info(format!(
+                "{kind}: discarded the embeddings made with other settings; embedding anew"
+            ));
         }
         store.set_weights_location(kind, &files)?;
         msg.info(format!("{kind}: weights {}", files.weights.display()));
@@ -113,7 +116,11 @@ pub fn run(args: IndexArgs, msg: Messages) -> Result<i32> {
                 eprintln!("error: {}: {reason}", path.display());
             }
         }
-        Event::Progress { done, total, failed } => {
+        Event::Progress {
+            done,
+            total,
+            failed,
+        } => {
             bar.set_position(done as u64);
             // Without a terminal the bar is hidden; print a line now and then
             // so long runs in logs still show progress.
@@ -131,7 +138,14 @@ pub fn run(args: IndexArgs, msg: Messages) -> Result<i32> {
             }
         }
     };
-    let summary = pipeline::index_collection(&store, scan_report, metadata.as_ref(), &refs, &opts, &mut on_event)?;
+    let summary = pipeline::index_collection(
+        &store,
+        scan_report,
+        metadata.as_ref(),
+        &refs,
+        &opts,
+        &mut on_event,
+    )?;
     bar.finish_and_clear();
     store.flush()?;
 

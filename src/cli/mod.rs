@@ -27,7 +27,11 @@ pub const EXIT_PARTIAL: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "artlens", version, about = "Embed an art collection with DINO and DINOv2 and compare what they see")]
+#[command(
+    name = "artlens",
+    version,
+    about = "Embed an art collection with DINO and DINOv2 and compare what they see"
+)]
 pub struct Cli {
     /// No progress or informational messages on stderr (errors still print).
     #[arg(long, short, global = true)]

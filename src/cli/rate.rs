@@ -46,11 +46,20 @@ enum RateAction {
 pub fn run(args: RateArgs, msg: Messages) -> Result<i32> {
     let store = args.store.open_existing()?;
     match args.action {
-        RateAction::Import { csv, skip_bad, json } => {
+        RateAction::Import {
+            csv,
+            skip_bad,
+            json,
+        } => {
             let report = ratings::import_csv(&store, &csv, skip_bad)?;
             store.flush()?;
             for bad in &report.bad {
-                msg.error(format!("{}: row {}: {} (skipped)", csv.display(), bad.row, bad.reason));
+                msg.error(format!(
+                    "{}: row {}: {} (skipped)",
+                    csv.display(),
+                    bad.row,
+                    bad.reason
+                ));
             }
             if json {
                 out_line(&serde_json::to_string(&report)?);
@@ -63,7 +72,11 @@ pub fn run(args: RateArgs, msg: Messages) -> Result<i32> {
                     report.bad.len()
                 ));
             }
-            Ok(if report.bad.is_empty() { 0 } else { EXIT_PARTIAL })
+            Ok(if report.bad.is_empty() {
+                0
+            } else {
+                EXIT_PARTIAL
+            })
         }
         RateAction::Set { work, score } => {
             if !score.is_finite() {
@@ -71,7 +84,11 @@ pub fn run(args: RateArgs, msg: Messages) -> Result<i32> {
             }
             let art = ratings::set_rating(&store, &work, score)?;
             store.flush()?;
-            msg.info(format!("rated work {} ({}) {score}", art.id, art.paths.first().map(String::as_str).unwrap_or("")));
+            msg.info(format!(
+                "rated work {} ({}) {score}",
+                art.id,
+                art.paths.first().map(String::as_str).unwrap_or("")
+            ));
             Ok(0)
         }
         RateAction::List { json } => {

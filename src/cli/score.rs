@@ -155,7 +155,8 @@ pub fn run(args: ScoreArgs, msg: Messages) -> Result<i32> {
 
     let view = ScoreView { images };
     if let Some(path) = &args.html {
-        std::fs::write(path, report::render_score_html(&view)).with_context(|| format!("{}", path.display()))?;
+        std::fs::write(path, report::render_score_html(&view))
+            .with_context(|| format!("{}", path.display()))?;
         msg.info(format!("wrote {}", path.display()));
     }
     if args.json {
@@ -167,7 +168,10 @@ pub fn run(args: ScoreArgs, msg: Messages) -> Result<i32> {
     }
     let failed = view.images.iter().filter(|i| i.error.is_some()).count();
     if failed > 0 {
-        msg.error(format!("{failed} of {} images could not be scored", view.images.len()));
+        msg.error(format!(
+            "{failed} of {} images could not be scored",
+            view.images.len()
+        ));
         return Ok(EXIT_PARTIAL);
     }
     Ok(0)
@@ -185,7 +189,9 @@ fn print_text(view: &ScoreView) {
             out_line(&format!(
                 "  {name:<7} score {:>6.2}   kNN estimate {:>6}{}",
                 m.score,
-                m.knn_estimate.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+                m.knn_estimate
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or_else(|| "-".into()),
                 if m.out_of_distribution {
                     "   OUT OF DISTRIBUTION: far from every rated work, the score is a guess"
                 } else {
@@ -199,7 +205,10 @@ fn print_text(view: &ScoreView) {
                     .cloned()
                     .or_else(|| r.path.clone())
                     .unwrap_or_else(|| r.hash.clone());
-                out_line(&format!("      {:.3}  rated {:<5} #{} {name}", r.similarity, r.rating, r.id));
+                out_line(&format!(
+                    "      {:.3}  rated {:<5} #{} {name}",
+                    r.similarity, r.rating, r.id
+                ));
             }
         }
         if let Some(o) = img.reference_overlap {

@@ -54,18 +54,20 @@ fn parse_filters(filters: &[String]) -> Result<Vec<(String, String)>> {
     filters
         .iter()
         .map(|f| {
-            let (k, v) = f
-                .split_once('=')
-                .with_context(|| format!("--where {f}: expected KEY=VALUE, e.g. style=Impressionism"))?;
+            let (k, v) = f.split_once('=').with_context(|| {
+                format!("--where {f}: expected KEY=VALUE, e.g. style=Impressionism")
+            })?;
             Ok((k.trim().to_ascii_lowercase(), v.trim().to_lowercase()))
         })
         .collect()
 }
 
 fn matches(art: &Artwork, filters: &[(String, String)]) -> bool {
-    filters
-        .iter()
-        .all(|(k, v)| art.metadata.get(k).is_some_and(|x| x.trim().to_lowercase() == *v))
+    filters.iter().all(|(k, v)| {
+        art.metadata
+            .get(k)
+            .is_some_and(|x| x.trim().to_lowercase() == *v)
+    })
 }
 
 pub fn run(args: SimilarArgs, msg: Messages) -> Result<i32> {
@@ -74,7 +76,8 @@ pub fn run(args: SimilarArgs, msg: Messages) -> Result<i32> {
     let query = match (&args.id, &args.image) {
         (Some(id), _) => Query::Stored(store.find(id)?),
         (None, Some(path)) => {
-            let (hash, _) = artlens::scan::hash_file_bytes(path).with_context(|| format!("{}", path.display()))?;
+            let (hash, _) = artlens::scan::hash_file_bytes(path)
+                .with_context(|| format!("{}", path.display()))?;
             match store.artwork(&hash)? {
                 Some(art) => Query::Stored(art),
                 None => Query::New(path.clone()),
@@ -87,15 +90,21 @@ pub fn run(args: SimilarArgs, msg: Messages) -> Result<i32> {
         Query::Stored(a) => Some(a.id),
         Query::New(_) => None,
     };
-    let allowed = |id: u64| Some(id) != self_id && arts.get(&id).is_some_and(|a| matches(a, &filters));
+    let allowed =
+        |id: u64| Some(id) != self_id && arts.get(&id).is_some_and(|a| matches(a, &filters));
 
     let mut results: Vec<(ModelKind, Vec<(u64, f32)>)> = Vec::new();
     for &kind in &args.model.0 {
         let vector = query_vector(&store, kind, &query, &args.weights, msg)?;
         let hits = if args.exact {
             let items = store.embeddings(kind)?;
-            let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
-            ExactIndex::new(vector.len(), &refs)?.search(&vector, args.k as usize, Some(&allowed))?
+            let refs: Vec<(u64, &[f32])> =
+                items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
+            ExactIndex::new(vector.len(), &refs)?.search(
+                &vector,
+                args.k as usize,
+                Some(&allowed),
+            )?
         } else {
             let mut note = |e: Event| {
                 if let Event::Note(n) = e {
@@ -127,7 +136,9 @@ pub fn run(args: SimilarArgs, msg: Messages) -> Result<i32> {
             res.insert(kind.name().to_string(), json!(list));
         }
         let q = match &query {
-            Query::Stored(a) => json!({"id": a.id, "hash": a.hash, "path": a.paths.first(), "metadata": a.metadata, "stored": true}),
+            Query::Stored(a) => {
+                json!({"id": a.id, "hash": a.hash, "path": a.paths.first(), "metadata": a.metadata, "stored": true})
+            }
             Query::New(p) => json!({"path": p.display().to_string(), "stored": false}),
         };
         out_line(&json!({"query": q, "results": res, "overlap": overlap}).to_string());
@@ -137,7 +148,13 @@ pub fn run(args: SimilarArgs, msg: Messages) -> Result<i32> {
     Ok(0)
 }
 
-fn query_vector(store: &Store, kind: ModelKind, query: &Query, weights: &ModelArgs, msg: Messages) -> Result<Vec<f32>> {
+fn query_vector(
+    store: &Store,
+    kind: ModelKind,
+    query: &Query,
+    weights: &ModelArgs,
+    msg: Messages,
+) -> Result<Vec<f32>> {
     match query {
         Query::Stored(art) => store.embedding(kind, &art.hash)?.with_context(|| {
             format!(
@@ -164,7 +181,11 @@ fn query_vector(store: &Store, kind: ModelKind, query: &Query, weights: &ModelAr
     }
 }
 
-fn print_table(results: &[(ModelKind, Vec<(u64, f32)>)], arts: &HashMap<u64, Artwork>, overlap: Option<usize>) {
+fn print_table(
+    results: &[(ModelKind, Vec<(u64, f32)>)],
+    arts: &HashMap<u64, Artwork>,
+    overlap: Option<usize>,
+) {
     let name = |id: &u64| {
         let a = &arts[id];
         let title = a.metadata.get("title").cloned();
@@ -177,7 +198,10 @@ fn print_table(results: &[(ModelKind, Vec<(u64, f32)>)], arts: &HashMap<u64, Art
         format!("#{id} {}", title.or(path).unwrap_or_default())
     };
     let rows = results.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    let header: Vec<String> = results.iter().map(|(k, _)| format!("{:<48}", k.name())).collect();
+    let header: Vec<String> = results
+        .iter()
+        .map(|(k, _)| format!("{:<48}", k.name()))
+        .collect();
     out_line(&format!("rank  {}", header.join("  ")));
     for i in 0..rows {
         let cells: Vec<String> = results

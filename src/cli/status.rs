@@ -52,7 +52,12 @@ pub fn run(args: StatusArgs, _msg: Messages) -> Result<i32> {
         );
         return Ok(0);
     }
-    out_line(&format!("store       {} (format {}, {:.1} MiB)", store.path().display(), artlens::store::FORMAT_VERSION, size as f64 / (1 << 20) as f64));
+    out_line(&format!(
+        "store       {} (format {}, {:.1} MiB)",
+        store.path().display(),
+        artlens::store::FORMAT_VERSION,
+        size as f64 / (1 << 20) as f64
+    ));
     out_line(&format!("artworks    {}", counts.artworks));
     for kind in ModelKind::ALL {
         let n = counts.embeddings.get(&kind).copied().unwrap_or(0);

@@ -64,7 +64,11 @@ impl ModelArgs {
 
     /// Loads `kind`: the flag (or env) first, then the files the store
     /// remembers, then the hub cache / download.
-    pub fn load(&self, kind: ModelKind, store: Option<&Store>) -> Result<(Backbone, CheckpointFiles)> {
+    pub fn load(
+        &self,
+        kind: ModelKind,
+        store: Option<&Store>,
+    ) -> Result<(Backbone, CheckpointFiles)> {
         let opts = super::weights::options(self.image_size, &self.device)?;
         if let Some(dir) = self.flag(kind) {
             let files = artlens::model::resolve(kind, &WeightsSource::Dir(dir.clone()))?;
@@ -74,13 +78,19 @@ impl ModelArgs {
         if let Some(store) = store {
             if let Some(files) = store.weights_location(kind)? {
                 if files.weights.is_file() && files.config.is_file() {
-                    let b = Backbone::load(kind, &files, &opts)
-                        .with_context(|| format!("loading the {kind} weights the store was built with"))?;
+                    let b = Backbone::load(kind, &files, &opts).with_context(|| {
+                        format!("loading the {kind} weights the store was built with")
+                    })?;
                     return Ok((b, files));
                 }
             }
         }
-        let files = artlens::model::resolve(kind, &WeightsSource::Hub { offline: self.offline })?;
+        let files = artlens::model::resolve(
+            kind,
+            &WeightsSource::Hub {
+                offline: self.offline,
+            },
+        )?;
         let b = Backbone::load(kind, &files, &opts)?;
         Ok((b, files))
     }

@@ -106,7 +106,12 @@ pub fn run(args: TrainArgs, msg: Messages) -> Result<i32> {
         ));
     }
     out_line("learning curve (Spearman):");
-    for (a, b) in report.dino.learning_curve.iter().zip(&report.dinov2.learning_curve) {
+    for (a, b) in report
+        .dino
+        .learning_curve
+        .iter()
+        .zip(&report.dinov2.learning_curve)
+    {
         out_line(&format!(
             "  {:>4.0}% of ratings (~{} per fold){:>10.3}{:>10.3}",
             a.fraction * 100.0,

@@ -26,6 +26,8 @@ pub fn set_threads(threads: Option<usize>) {
     if let Some(n) = threads {
         // Set before any pool exists, so candle's gemm sees the same number.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
 }

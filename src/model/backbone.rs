@@ -42,7 +42,10 @@ impl Fingerprint {
             ));
         }
         if self.preprocess != other.preprocess {
-            d.push(format!("preprocessing {:?} vs {:?}", self.preprocess, other.preprocess));
+            d.push(format!(
+                "preprocessing {:?} vs {:?}",
+                self.preprocess, other.preprocess
+            ));
         }
         if self.dim != other.dim {
             d.push(format!("dim {} vs {}", self.dim, other.dim));
@@ -123,7 +126,10 @@ impl Backbone {
 
     /// Preprocesses images in parallel into one `[B·3·H·W]` buffer.
     pub fn preprocess_batch(&self, images: &[&RgbImage]) -> Vec<f32> {
-        let per: Vec<Vec<f32>> = images.par_iter().map(|img| self.preprocess.apply(img)).collect();
+        let per: Vec<Vec<f32>> = images
+            .par_iter()
+            .map(|img| self.preprocess.apply(img))
+            .collect();
         per.concat()
     }
 
@@ -136,7 +142,10 @@ impl Backbone {
             .and_then(|t| t.to_device(self.vit.device()))
             .context(ctx)?;
         let out = self.vit.forward(&t).context(ctx)?;
-        let out = out.to_device(&Device::Cpu).and_then(|t| t.to_vec2::<f32>()).context(ctx)?;
+        let out = out
+            .to_device(&Device::Cpu)
+            .and_then(|t| t.to_vec2::<f32>())
+            .context(ctx)?;
         Ok(out)
     }
 
@@ -150,22 +159,32 @@ impl Backbone {
     }
 }
 
-fn read_configs(kind: ModelKind, files: &CheckpointFiles, image_size: Option<u32>) -> Result<(VitConfig, Preprocess)> {
+fn read_configs(
+    kind: ModelKind,
+    files: &CheckpointFiles,
+    image_size: Option<u32>,
+) -> Result<(VitConfig, Preprocess)> {
     let (vit, pre) = match kind {
         ModelKind::Dino => {
-            let cfg: config::TransformersVitConfig = config::read_json(&files.config, "transformers ViT config.json")?;
+            let cfg: config::TransformersVitConfig =
+                config::read_json(&files.config, "transformers ViT config.json")?;
             let vit = config::dino_vit_config(&cfg, &files.config)?;
             let pp_path = files.preprocessor.as_deref().ok_or_else(|| Error::Config {
                 path: files.config.with_file_name("preprocessor_config.json"),
-                reason: "missing; DINO's preprocessing is read from preprocessor_config.json".into(),
+                reason: "missing; DINO's preprocessing is read from preprocessor_config.json"
+                    .into(),
             })?;
-            let pp: config::ViTImageProcessorConfig = config::read_json(pp_path, "preprocessor_config.json")?;
+            let pp: config::ViTImageProcessorConfig =
+                config::read_json(pp_path, "preprocessor_config.json")?;
             (vit, config::dino_preprocess(&pp, image_size, pp_path)?)
         }
         ModelKind::Dinov2 => {
             let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
             let vit = config::dinov2_vit_config(&cfg, &files.config)?;
-            (vit.clone(), config::dinov2_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?)
+            (
+                vit.clone(),
+                config::dinov2_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?,
+            )
         }
     };
     check_image_size(kind, &vit, &pre, &files.config)?;
@@ -197,7 +216,11 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         Some(rest) => rest
             .strip_prefix(':')
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("bad device `{spec}` (expected cpu, cuda or cuda:N)")))?,
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "bad device `{spec}` (expected cpu, cuda or cuda:N)"
+                ))
+            })?,
         None => {
             return Err(Error::InvalidArgument(format!(
                 "bad device `{spec}` (expected cpu, cuda or cuda:N)"
@@ -209,5 +232,6 @@ pub fn parse_device(spec: &str) -> Result<Device> {
             "device `{spec}`: this artlens was built without CUDA; rebuild with `cargo build --release --features cuda`"
         )));
     }
-    Device::new_cuda(ordinal).map_err(|e| Error::InvalidArgument(format!("cannot open CUDA device {ordinal}: {e}")))
+    Device::new_cuda(ordinal)
+        .map_err(|e| Error::InvalidArgument(format!("cannot open CUDA device {ordinal}: {e}")))
 }

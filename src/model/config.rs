@@ -237,9 +237,18 @@ pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitCo
         )));
     }
     if cfg.num_channels != 3 {
-        return Err(bad(format!("num_channels {} (only RGB, 3, is supported)", cfg.num_channels)));
+        return Err(bad(format!(
+            "num_channels {} (only RGB, 3, is supported)",
+            cfg.num_channels
+        )));
     }
-    check_dims(cfg.hidden_size, cfg.num_attention_heads, cfg.patch_size, cfg.image_size, path)?;
+    check_dims(
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.patch_size,
+        cfg.image_size,
+        path,
+    )?;
     Ok(VitConfig {
         layout: Layout::Transformers,
         hidden_size: cfg.hidden_size,
@@ -279,7 +288,9 @@ pub fn dino_preprocess(
         reason,
     };
     if !cfg.do_resize || !cfg.do_normalize {
-        return Err(bad("do_resize and do_normalize must be true for DINO".into()));
+        return Err(bad(
+            "do_resize and do_normalize must be true for DINO".into()
+        ));
     }
     let (width, height) = match (image_size, &cfg.size) {
         (Some(n), _) => (n, n),
@@ -287,12 +298,20 @@ pub fn dino_preprocess(
         (None, Some(ProcessorSize::HeightWidth { height, width })) => (*width, *height),
         (None, None) => (224, 224),
     };
-    let filter = ResizeFilter::from_pil(cfg.resample)
-        .ok_or_else(|| bad(format!("resample {} is not supported (2 bilinear, 3 bicubic)", cfg.resample)))?;
+    let filter = ResizeFilter::from_pil(cfg.resample).ok_or_else(|| {
+        bad(format!(
+            "resample {} is not supported (2 bilinear, 3 bicubic)",
+            cfg.resample
+        ))
+    })?;
     Ok(Preprocess {
         geometry: Geometry::Squash { width, height },
         filter,
-        rescale: if cfg.do_rescale { cfg.rescale_factor as f32 } else { 1.0 },
+        rescale: if cfg.do_rescale {
+            cfg.rescale_factor as f32
+        } else {
+            1.0
+        },
         mean: cfg.image_mean.unwrap_or([0.5, 0.5, 0.5]),
         std: cfg.image_std.unwrap_or([0.5, 0.5, 0.5]),
     })
@@ -323,12 +342,19 @@ pub fn dinov2_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> 
         ))
     })?;
     let args = &cfg.model_args;
-    if args.reg_tokens.unwrap_or(0) != 0 || args.class_token == Some(false) || args.no_embed_class == Some(true) {
-        return Err(bad("register tokens / no class token / no_embed_class are not supported".into()));
+    if args.reg_tokens.unwrap_or(0) != 0
+        || args.class_token == Some(false)
+        || args.no_embed_class == Some(true)
+    {
+        return Err(bad(
+            "register tokens / no class token / no_embed_class are not supported".into(),
+        ));
     }
     if let Some(pool) = &args.global_pool {
         if pool != "token" {
-            return Err(bad(format!("global_pool `{pool}` is not supported (only `token`)")));
+            return Err(bad(format!(
+                "global_pool `{pool}` is not supported (only `token`)"
+            )));
         }
     }
     let dim = args.embed_dim.unwrap_or(dim);
@@ -353,16 +379,27 @@ pub fn dinov2_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> 
 
 /// timm's eval transform for DINOv2 at `image_size` (the config's input size
 /// when `None`): shorter side to `floor(size / crop_pct)`, center crop.
-pub fn dinov2_preprocess(cfg: &TimmPretrainedCfg, image_size: Option<u32>, path: &Path) -> Result<Preprocess> {
+pub fn dinov2_preprocess(
+    cfg: &TimmPretrainedCfg,
+    image_size: Option<u32>,
+    path: &Path,
+) -> Result<Preprocess> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
     };
     if cfg.crop_mode != "center" {
-        return Err(bad(format!("crop_mode `{}` is not supported (only `center`)", cfg.crop_mode)));
+        return Err(bad(format!(
+            "crop_mode `{}` is not supported (only `center`)",
+            cfg.crop_mode
+        )));
     }
-    let filter = ResizeFilter::from_name(&cfg.interpolation)
-        .ok_or_else(|| bad(format!("interpolation `{}` is not supported", cfg.interpolation)))?;
+    let filter = ResizeFilter::from_name(&cfg.interpolation).ok_or_else(|| {
+        bad(format!(
+            "interpolation `{}` is not supported",
+            cfg.interpolation
+        ))
+    })?;
     let crop = image_size.unwrap_or(cfg.input_size[1] as u32);
     // timm: `scale_size = math.floor(img_size / crop_pct)`.
     let resize_to = (crop as f64 / cfg.crop_pct).floor() as u32;

@@ -18,7 +18,11 @@ pub use vit::Vit;
 pub use weights::{resolve, CheckpointFiles, ModelKind, WeightsSource};
 
 /// Loads `kind` from `source`: resolve the files, then build the backbone.
-pub fn load_backbone(kind: ModelKind, source: &WeightsSource, opts: &BackboneOptions) -> crate::Result<(Backbone, CheckpointFiles)> {
+pub fn load_backbone(
+    kind: ModelKind,
+    source: &WeightsSource,
+    opts: &BackboneOptions,
+) -> crate::Result<(Backbone, CheckpointFiles)> {
     let files = resolve(kind, source)?;
     let backbone = Backbone::load(kind, &files, opts)?;
     Ok((backbone, files))

@@ -239,7 +239,12 @@ impl CustomOp3 for LinearOp {
         let (m, k) = lx.shape().dims2()?;
         let (n, k2) = lw.shape().dims2()?;
         if k != k2 || b.len() != n {
-            candle_core::bail!("linear: x {:?}, weight {:?}, bias {}", lx.shape(), lw.shape(), b.len());
+            candle_core::bail!(
+                "linear: x {:?}, weight {:?}, bias {}",
+                lx.shape(),
+                lw.shape(),
+                b.len()
+            );
         }
         let mut out = vec![0f32; m * n];
         // One block per thread: each block packs the whole weight matrix, so
@@ -308,8 +313,14 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
     let (b, h, n, d) = q.dims4()?;
     if q.device().is_cpu() {
         let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
-        q.apply_op3_no_bwd(&k, &v, &FusedAttention { scale: scale as f32 })?
-            .reshape((b, n, h * d))
+        q.apply_op3_no_bwd(
+            &k,
+            &v,
+            &FusedAttention {
+                scale: scale as f32,
+            },
+        )?
+        .reshape((b, n, h * d))
     } else {
         let attn = (q * scale)?.matmul(&k.t()?)?;
         let attn = candle_nn::ops::softmax_last_dim(&attn)?;
@@ -330,12 +341,21 @@ mod tests {
         let x = Tensor::from_vec(row.clone(), (1, 64), &dev).unwrap();
         let w = Tensor::ones(64, candle_core::DType::F32, &dev).unwrap();
         let b = Tensor::zeros(64, candle_core::DType::F32, &dev).unwrap();
-        let y: Vec<f32> = layer_norm(&x, &w, &b, 1e-6).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = layer_norm(&x, &w, &b, 1e-6)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let mean: f64 = row.iter().map(|&v| v as f64).sum::<f64>() / 64.0;
         let var: f64 = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / 64.0;
         for (i, &v) in row.iter().enumerate() {
             let want = (v as f64 - mean) / (var + 1e-6).sqrt();
-            assert!((y[i] as f64 - want).abs() < 2e-3, "row {i}: {} vs {want}", y[i]);
+            assert!(
+                (y[i] as f64 - want).abs() < 2e-3,
+                "row {i}: {} vs {want}",
+                y[i]
+            );
         }
     }
 
@@ -349,9 +369,25 @@ mod tests {
         let v = Tensor::randn(0f32, 1.0, (b, h, n, d), &dev).unwrap();
         let scale = (d as f64).powf(-0.5);
         let got = attention(&q, &k, &v, scale).unwrap();
-        let attn = candle_nn::ops::softmax_last_dim(&(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap()).unwrap();
-        let want = attn.matmul(&v).unwrap().transpose(1, 2).unwrap().reshape((b, n, h * d)).unwrap();
-        let diff: f32 = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        let attn = candle_nn::ops::softmax_last_dim(
+            &(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let want = attn
+            .matmul(&v)
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, n, h * d))
+            .unwrap();
+        let diff: f32 = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!(diff < 1e-5, "max diff {diff}");
     }
 
@@ -363,8 +399,19 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (40, 48), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
         let got = linear(&x, &w, &b).unwrap();
-        let want = x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap();
-        let diff: f32 = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        let want = x
+            .matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&b)
+            .unwrap();
+        let diff: f32 = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!(diff < 1e-4, "max diff {diff}");
     }
 
@@ -375,7 +422,15 @@ mod tests {
         let t = Tensor::new(&xs, &dev).unwrap();
         let y: Vec<f32> = gelu_erf(&t).unwrap().to_vec1().unwrap();
         // Values of 0.5·x·(1 + erf(x/√2)) from a table (scipy).
-        let want = [-0.004049729, -0.15865526, -0.15426877, 0.0, 0.34573123, 0.8413447, 2.9959502];
+        let want = [
+            -0.004049729,
+            -0.15865526,
+            -0.15426877,
+            0.0,
+            0.34573123,
+            0.8413447,
+            2.9959502,
+        ];
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }

@@ -158,7 +158,10 @@ mod tests {
             for (n, m) in [(37, 16), (37, 48), (14, 10)] {
                 let grid = vec![2.5f32; n * n];
                 let out = resample_grid(&grid, (n, n), (m, m), 1, method);
-                assert!(out.iter().all(|v| (v - 2.5).abs() < 1e-4), "{method:?} {n}->{m}");
+                assert!(
+                    out.iter().all(|v| (v - 2.5).abs() < 1e-4),
+                    "{method:?} {n}->{m}"
+                );
             }
         }
     }

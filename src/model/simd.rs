@@ -22,7 +22,9 @@ fn exp_approx(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
         + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
@@ -64,7 +66,11 @@ fn softmax_rows_generic(s: &mut [f32], n: usize) {
                 maxes[i] = if c[i] > maxes[i] { c[i] } else { maxes[i] };
             }
         }
-        let mut max = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut max = chunks
+            .remainder()
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         for m in maxes {
             max = max.max(m);
         }
@@ -142,7 +148,10 @@ mod tests {
         gelu(&xs, &mut out);
         for (&x, &g) in xs.iter().zip(&out) {
             let want = 0.5 * x as f64 * (1.0 + libm_erf(x as f64 / std::f64::consts::SQRT_2));
-            assert!((g as f64 - want).abs() < 5e-7 * (1.0 + x.abs() as f64), "gelu({x}) = {g}, want {want}");
+            assert!(
+                (g as f64 - want).abs() < 5e-7 * (1.0 + x.abs() as f64),
+                "gelu({x}) = {g}, want {want}"
+            );
         }
     }
 
@@ -153,7 +162,9 @@ mod tests {
     #[test]
     fn softmax_rows_sum_to_one_and_match_the_definition() {
         let n = 37; // not a multiple of the lane count
-        let mut s: Vec<f32> = (0..3 * n).map(|i| ((i * 7919) % 101) as f32 * 0.37 - 12.0).collect();
+        let mut s: Vec<f32> = (0..3 * n)
+            .map(|i| ((i * 7919) % 101) as f32 * 0.37 - 12.0)
+            .collect();
         let orig = s.clone();
         softmax_rows(&mut s, n);
         for (row, o) in s.chunks(n).zip(orig.chunks(n)) {

@@ -29,11 +29,14 @@ struct TensorSource<'a> {
 
 impl TensorSource<'_> {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self.tensors.remove(name).ok_or_else(|| Error::MissingTensor {
-            path: self.path.to_path_buf(),
-            tensor: name.to_string(),
-            model: self.model.to_string(),
-        })?;
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| Error::MissingTensor {
+                path: self.path.to_path_buf(),
+                tensor: name.to_string(),
+                model: self.model.to_string(),
+            })?;
         if t.dims() != shape {
             return Err(Error::TensorShape {
                 path: self.path.to_path_buf(),
@@ -60,15 +63,22 @@ impl Linear {
     fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let bias = match bias {
             Some(b) => b,
-            None => Tensor::zeros(weight.dim(0).context(|| "weight".into())?, weight.dtype(), weight.device())
-                .context(|| "zero bias".into())?,
+            None => Tensor::zeros(
+                weight.dim(0).context(|| "weight".into())?,
+                weight.dtype(),
+                weight.device(),
+            )
+            .context(|| "zero bias".into())?,
         };
         Ok(Linear { weight, bias })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
-        let (rows, k) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
+        let (rows, k) = (
+            dims[..dims.len() - 1].iter().product::<usize>(),
+            dims[dims.len() - 1],
+        );
         let y = ops::linear(&x.reshape((rows, k))?, &self.weight, &self.bias)?;
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
@@ -105,7 +115,11 @@ impl Block {
         let (b, n, c) = x.dims3()?;
         let h = self.num_heads;
         let d = c / h;
-        let qkv = self.qkv.forward(x)?.reshape((b, n, 3, h, d))?.permute((2, 0, 3, 1, 4))?;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, n, 3, h, d))?
+            .permute((2, 0, 3, 1, 4))?;
         let scale = (d as f64).powf(-0.5);
         let out = ops::attention(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, scale)?;
         self.proj.forward(&out)
@@ -198,7 +212,8 @@ impl Vit {
     ) -> Result<Self> {
         let c = config.hidden_size;
         let p = config.patch_size;
-        if image_size.0 % p != 0 || image_size.1 % p != 0 || image_size.0 == 0 || image_size.1 == 0 {
+        if image_size.0 % p != 0 || image_size.1 % p != 0 || image_size.0 == 0 || image_size.1 == 0
+        {
             return Err(Error::InvalidArgument(format!(
                 "{model}: image size {}x{} is not a positive multiple of the patch size {p}",
                 image_size.1, image_size.0
@@ -208,7 +223,11 @@ impl Vit {
             Layout::Transformers => &TRANSFORMERS,
             Layout::Timm => &TIMM,
         };
-        let mut src = TensorSource { tensors, path, model };
+        let mut src = TensorSource {
+            tensors,
+            path,
+            model,
+        };
         let native = config.native_grid();
         let ctx = |what: &str| format!("{model}: {what}");
 
@@ -216,18 +235,28 @@ impl Vit {
         let pos = src.take(names.pos, &[1, 1 + native * native, c])?;
         let patch_w = src.take(names.patch_w, &[c, 3, p, p])?;
         let patch_b = src.take(names.patch_b, &[c])?;
-        let patch = Linear::new(patch_w.reshape((c, 3 * p * p)).context(|| ctx("patch weight"))?, Some(patch_b))?;
+        let patch = Linear::new(
+            patch_w
+                .reshape((c, 3 * p * p))
+                .context(|| ctx("patch weight"))?,
+            Some(patch_b),
+        )?;
 
         let grid = (image_size.0 / p, image_size.1 / p);
         let pos_embed = if grid == (native, native) {
             pos
         } else {
             let device = pos.device().clone();
-            let all: Vec<f32> = pos.flatten_all().and_then(|t| t.to_vec1()).context(|| ctx("pos embed"))?;
-            let resampled = resample_grid(&all[c..], (native, native), grid, c, config.pos_resample);
+            let all: Vec<f32> = pos
+                .flatten_all()
+                .and_then(|t| t.to_vec1())
+                .context(|| ctx("pos embed"))?;
+            let resampled =
+                resample_grid(&all[c..], (native, native), grid, c, config.pos_resample);
             let mut v = all[..c].to_vec();
             v.extend(resampled);
-            Tensor::from_vec(v, (1, 1 + grid.0 * grid.1, c), &device).context(|| ctx("pos embed"))?
+            Tensor::from_vec(v, (1, 1 + grid.0 * grid.1, c), &device)
+                .context(|| ctx("pos embed"))?
         };
 
         let norm = |src: &mut TensorSource, prefix: &str| -> Result<Norm> {
@@ -237,9 +266,18 @@ impl Vit {
                 eps: config.layer_norm_eps,
             })
         };
-        let linear = |src: &mut TensorSource, prefix: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
+        let linear = |src: &mut TensorSource,
+                      prefix: &str,
+                      out: usize,
+                      inp: usize,
+                      bias: bool|
+         -> Result<Linear> {
             let w = src.take(&format!("{prefix}.weight"), &[out, inp])?;
-            let b = if bias { Some(src.take(&format!("{prefix}.bias"), &[out])?) } else { None };
+            let b = if bias {
+                Some(src.take(&format!("{prefix}.bias"), &[out])?)
+            } else {
+                None
+            };
             Linear::new(w, b)
         };
 
@@ -247,7 +285,13 @@ impl Vit {
         for i in 0..config.depth {
             let pre = format!("{}.{i}", names.block);
             let qkv = match config.layout {
-                Layout::Timm => linear(&mut src, &format!("{pre}.attn.qkv"), 3 * c, c, config.qkv_bias)?,
+                Layout::Timm => linear(
+                    &mut src,
+                    &format!("{pre}.attn.qkv"),
+                    3 * c,
+                    c,
+                    config.qkv_bias,
+                )?,
                 Layout::Transformers => {
                     let mut ws = Vec::new();
                     let mut bs = Vec::new();
@@ -281,8 +325,20 @@ impl Vit {
                 proj: linear(&mut src, &format!("{pre}.{}", names.proj), c, c, true)?,
                 ls1,
                 norm2: norm(&mut src, &format!("{pre}.{}", names.norm2))?,
-                fc1: linear(&mut src, &format!("{pre}.{}", names.fc1), config.mlp_dim, c, true)?,
-                fc2: linear(&mut src, &format!("{pre}.{}", names.fc2), c, config.mlp_dim, true)?,
+                fc1: linear(
+                    &mut src,
+                    &format!("{pre}.{}", names.fc1),
+                    config.mlp_dim,
+                    c,
+                    true,
+                )?,
+                fc2: linear(
+                    &mut src,
+                    &format!("{pre}.{}", names.fc2),
+                    c,
+                    config.mlp_dim,
+                    true,
+                )?,
                 ls2,
                 num_heads: config.num_heads,
             });
@@ -306,7 +362,10 @@ impl Vit {
 
     /// The input (height, width) this model accepts.
     pub fn image_size(&self) -> (usize, usize) {
-        (self.grid.0 * self.config.patch_size, self.grid.1 * self.config.patch_size)
+        (
+            self.grid.0 * self.config.patch_size,
+            self.grid.1 * self.config.patch_size,
+        )
     }
 
     /// The device the weights live on.
@@ -347,4 +406,3 @@ impl Vit {
         self.norm.forward(&cls)?.reshape((b, c))
     }
 }
-

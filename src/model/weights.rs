@@ -15,7 +15,9 @@ use hf_hub::{Repo, RepoType};
 use crate::error::{Error, Result};
 
 /// The two backbones artlens compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// DINO ViT-B/16, ImageNet-1k, transformers layout.
@@ -125,7 +127,8 @@ fn resolve_dir(kind: ModelKind, dir: &Path) -> Result<CheckpointFiles> {
             if !p.is_file() {
                 return Err(Error::Config {
                     path: p,
-                    reason: "missing; DINO's preprocessing is read from preprocessor_config.json".into(),
+                    reason: "missing; DINO's preprocessing is read from preprocessor_config.json"
+                        .into(),
                 });
             }
             Some(p)
@@ -144,8 +147,22 @@ fn resolve_dir(kind: ModelKind, dir: &Path) -> Result<CheckpointFiles> {
 fn hub_plans(kind: ModelKind) -> Vec<(&'static str, Vec<&'static str>)> {
     match kind {
         ModelKind::Dino => vec![
-            ("refs/pr/7", vec!["config.json", "preprocessor_config.json", "model.safetensors"]),
-            ("main", vec!["config.json", "preprocessor_config.json", "pytorch_model.bin"]),
+            (
+                "refs/pr/7",
+                vec![
+                    "config.json",
+                    "preprocessor_config.json",
+                    "model.safetensors",
+                ],
+            ),
+            (
+                "main",
+                vec![
+                    "config.json",
+                    "preprocessor_config.json",
+                    "pytorch_model.bin",
+                ],
+            ),
         ],
         ModelKind::Dinov2 => vec![("main", vec!["config.json", "model.safetensors"])],
     }
@@ -176,7 +193,11 @@ fn resolve_hub(kind: ModelKind, offline: bool) -> Result<CheckpointFiles> {
     let cache = hf_hub::Cache::from_env();
     // The cache first: it never touches the network.
     for (revision, files) in hub_plans(kind) {
-        let repo = cache.repo(Repo::with_revision(kind.repo_id().into(), RepoType::Model, revision.into()));
+        let repo = cache.repo(Repo::with_revision(
+            kind.repo_id().into(),
+            RepoType::Model,
+            revision.into(),
+        ));
         let found: Option<Vec<PathBuf>> = files.iter().map(|f| repo.get(f)).collect();
         if let Some(paths) = found {
             return Ok(files_from(kind, paths));
@@ -202,7 +223,11 @@ fn resolve_hub(kind: ModelKind, offline: bool) -> Result<CheckpointFiles> {
         })?;
     let mut last_error = String::new();
     for (revision, files) in hub_plans(kind) {
-        let repo = api.repo(Repo::with_revision(kind.repo_id().into(), RepoType::Model, revision.into()));
+        let repo = api.repo(Repo::with_revision(
+            kind.repo_id().into(),
+            RepoType::Model,
+            revision.into(),
+        ));
         let got: std::result::Result<Vec<PathBuf>, _> = files.iter().map(|f| repo.get(f)).collect();
         match got {
             Ok(paths) => return Ok(files_from(kind, paths)),
@@ -229,15 +254,24 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
     if meta.len() == 0 {
         return Err(fail("the file is empty (an interrupted download?)".into()));
     }
-    let is_pickle = path.extension().is_some_and(|e| e == "bin" || e == "pth" || e == "pt");
+    let is_pickle = path
+        .extension()
+        .is_some_and(|e| e == "bin" || e == "pth" || e == "pt");
     let raw: Vec<(String, Tensor)> = if is_pickle {
-        candle_core::pickle::read_all(path)
-            .map_err(|e| fail(format!("not a readable PyTorch checkpoint ({e}); re-download it")))?
+        candle_core::pickle::read_all(path).map_err(|e| {
+            fail(format!(
+                "not a readable PyTorch checkpoint ({e}); re-download it"
+            ))
+        })?
     } else {
         // SAFETY: the file is mapped read-only; artlens never writes weights
         // files, and a concurrent writer would be a user error we cannot guard.
-        let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-            .map_err(|e| fail(format!("not a readable safetensors file ({e}); re-download it")))?;
+        let st =
+            unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.map_err(|e| {
+                fail(format!(
+                    "not a readable safetensors file ({e}); re-download it"
+                ))
+            })?;
         st.tensors()
             .into_iter()
             .map(|(name, view)| {
@@ -262,6 +296,8 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
 /// built with other weights is never mixed with this one.
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path).map_err(|e| Error::io(path, e))?;
+    hasher
+        .update_mmap_rayon(path)
+        .map_err(|e| Error::io(path, e))?;
     Ok(hasher.finalize().to_hex().to_string())
 }

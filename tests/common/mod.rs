@@ -24,7 +24,12 @@ pub fn reference() -> HashMap<String, Tensor> {
 }
 
 pub fn to_vec(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 /// The fixture image named `stem` (PNG or JPEG).
@@ -58,7 +63,10 @@ pub fn artlens() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_artlens"));
     // Tests never reach the network or a user's cache.
     c.env("HF_HUB_OFFLINE", "1");
-    c.env("HF_HOME", std::env::temp_dir().join("artlens-test-no-hf-home"));
+    c.env(
+        "HF_HOME",
+        std::env::temp_dir().join("artlens-test-no-hf-home"),
+    );
     c.env_remove("ARTLENS_STORE");
     c.env_remove("ARTLENS_DINO_WEIGHTS");
     c.env_remove("ARTLENS_DINOV2_WEIGHTS");
