@@ -257,8 +257,25 @@ fn train_score_compare_end_to_end() {
         .filter(|r| r["path"].as_str().unwrap().contains("/Minimalism/"))
         .count();
     assert!(same >= 2, "{refs:?}");
-    let page = fs::read_to_string(&html).unwrap();
-    assert!(page.contains("DINOv2") && page.contains("data:image/jpeg;base64,"));
+    // The page the command wrote, as headless Chromium renders it: every
+    // score, both backbones, and one thumbnail per query and reference.
+    let dom = rendered_dom(&html);
+    assert!(
+        dom.contains("DINOv2") && dom.contains("DINO"),
+        "model names"
+    );
+    for line in &lines[..2] {
+        for m in ["dino", "dinov2"] {
+            let score = format!("{:.2}", line["models"][m]["score"].as_f64().unwrap());
+            assert!(dom.contains(&score), "{m} score {score} not on the page");
+        }
+    }
+    let imgs = dom.matches("<img").count();
+    assert!(imgs >= 2 + 2 * 2 * 4, "{imgs} thumbnails");
+    assert!(
+        dom.contains("broken.png"),
+        "the failed image is reported on the page"
+    );
 
     // The compare report carries the label metrics, the heads' numbers and the verdict.
     let html = e.tmp.path().join("compare.html");
@@ -281,7 +298,20 @@ fn train_score_compare_end_to_end() {
                 < 1e-12
         );
     }
-    assert!(fs::read_to_string(&html).unwrap().contains("<svg"));
+    let dom = rendered_dom(&html);
+    assert!(
+        dom.contains(verdict.split(':').next().unwrap()),
+        "verdict on the rendered page"
+    );
+    assert!(
+        dom.contains("<svg") && dom.contains("polyline"),
+        "learning curve chart"
+    );
+    let acc = format!(
+        "{:.3}",
+        v["models"]["dinov2"]["loo_accuracy"].as_f64().unwrap()
+    );
+    assert!(dom.contains(&acc), "label accuracy {acc} on the page");
 }
 
 #[test]

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -83,4 +85,99 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// How long one Chromium run may take before it is killed and the test fails.
+pub const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The Chromium binary, or a failure that says how to install it.
+pub fn chromium() -> PathBuf {
+    let candidates = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in candidates {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "headless Chromium is required to test the HTML reports and none of {candidates:?} is on PATH; \
+         install it with `apt-get update && apt-get install -y chromium` (CI's .ci/run does this)"
+    );
+}
+
+/// Runs Chromium headless on `page` with `extra` arguments and a fresh
+/// profile, killing it after [`CHROMIUM_TIMEOUT`]; returns its stdout.
+pub fn run_chromium(page: &Path, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(format!("file://{}", page.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("chromium starts");
+    // Drain both pipes on threads: a full pipe would block Chromium and look
+    // like a hang.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > CHROMIUM_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish within {CHROMIUM_TIMEOUT:?} on {}; stderr:\n{}",
+                page.display(),
+                err_thread.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = out_thread.join().unwrap();
+    let err = err_thread.join().unwrap();
+    assert!(
+        status.success(),
+        "chromium failed ({status}) on {}; stderr:\n{err}",
+        page.display()
+    );
+    out
+}
+
+/// The DOM of `page` after Chromium rendered it.
+pub fn rendered_dom(page: &Path) -> String {
+    run_chromium(page, &["--dump-dom".to_string()])
 }
