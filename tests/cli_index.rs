@@ -629,3 +629,24 @@ fn kill_at_any_moment_then_resume_equals_a_clean_run() {
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["results"]["dinov2"].as_array().unwrap().len(), 39);
 }
+
+#[test]
+fn later_commands_find_the_weights_the_store_remembers() {
+    let e = env(4);
+    assert!(index(&e, &[]).status.success());
+    // No weights flags and no env: the store's remembered checkpoint folders
+    // are used to embed a new image.
+    let o = run(artlens()
+        .args(["similar", "--json", "-k", "2", "--offline", "--store"])
+        .arg(&e.store)
+        .arg(image_path("small")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["query"]["stored"], false);
+    assert_eq!(v["results"]["dinov2"].as_array().unwrap().len(), 2);
+    let st = status(&e);
+    assert!(st["models"]["dino"]["weights"]["weights"]
+        .as_str()
+        .unwrap()
+        .ends_with("dino_tiny/model.safetensors"));
+}
