@@ -92,8 +92,7 @@ pub fn run(args: ScoreArgs, msg: Messages) -> Result<i32> {
             bail!("no rated work has a {kind} embedding; run `artlens index` on the rated works");
         }
         let collection = store.embeddings(kind)?;
-        let refs: Vec<&[f32]> = collection.iter().map(|(_, _, v)| v.as_slice()).collect();
-        let threshold = explain::nn_distance_threshold(&refs, args.ood_percentile)?;
+        let threshold = ood_threshold(&store, kind, &collection, args.ood_percentile)?;
 
         // Stored works reuse their stored vector; the others are embedded.
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; decoded.len()];
@@ -175,6 +174,46 @@ pub fn run(args: ScoreArgs, msg: Messages) -> Result<i32> {
         return Ok(EXIT_PARTIAL);
     }
     Ok(0)
+}
+
+/// The collection's nearest-neighbour distance at `percentile`, cached in the
+/// store for this exact set of vectors: computing it is an all-pairs search
+/// (seconds at tens of thousands of works), the same for every `score` call
+/// until the collection changes.
+fn ood_threshold(
+    store: &artlens::store::Store,
+    kind: artlens::model::ModelKind,
+    collection: &[(u64, String, Vec<f32>)],
+    percentile: f64,
+) -> Result<f32> {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+    struct Cached {
+        ids_hash: String,
+        fingerprint: String,
+        percentile: f64,
+        threshold: f32,
+    }
+    let ids_hash = artlens::ann::ids_hash(collection.iter().map(|(id, _, _)| *id));
+    let fingerprint = serde_json::to_string(&store.fingerprint(kind)?)?;
+    let key = format!("ood/{}", kind.name());
+    if let Some(c) = store.get_json::<Cached>("explain", &key)? {
+        if c.ids_hash == ids_hash && c.fingerprint == fingerprint && c.percentile == percentile {
+            return Ok(c.threshold);
+        }
+    }
+    let refs: Vec<&[f32]> = collection.iter().map(|(_, _, v)| v.as_slice()).collect();
+    let threshold = explain::nn_distance_threshold(&refs, percentile)?;
+    store.put_json(
+        "explain",
+        &key,
+        &Cached {
+            ids_hash,
+            fingerprint,
+            percentile,
+            threshold,
+        },
+    )?;
+    Ok(threshold)
 }
 
 fn print_text(view: &ScoreView) {
