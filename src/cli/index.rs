@@ -110,7 +110,8 @@ pub fn run(args: IndexArgs, msg: Messages) -> Result<i32> {
         Event::Failed { path, reason } => {
             failures += 1;
             bar.set_message(format!("{failures} failed"));
-            if is_term {
+            // Errors are shown even with --quiet (the bar is hidden then).
+            if is_term && !msg.quiet {
                 bar.println(format!("error: {}: {reason}", path.display()));
             } else {
                 eprintln!("error: {}: {reason}", path.display());
