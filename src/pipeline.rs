@@ -102,9 +102,14 @@ struct Todo {
     needs: Vec<usize>,
 }
 
+/// One decoded image (or why it failed): its todo index and its size.
+type DecodedItem = (usize, std::result::Result<(u32, u32), String>);
+/// A decoded image with its preprocessed pixels per backbone that needs it.
+type Prepared = std::result::Result<(RgbImage, Vec<Vec<f32>>), String>;
+
 /// A decoded batch on its way to the model.
 struct Decoded {
-    items: Vec<(usize, std::result::Result<(u32, u32), String>)>,
+    items: Vec<DecodedItem>,
     /// Per backbone: the todo indices it embeds and their pixels.
     pixels: Vec<(Vec<usize>, Vec<f32>)>,
 }
@@ -342,7 +347,7 @@ fn decode_batch(
     limits: &DecodeLimits,
 ) -> Decoded {
     // Decode each image once; preprocess it for every backbone that needs it.
-    let results: Vec<std::result::Result<(RgbImage, Vec<Vec<f32>>), String>> = chunk
+    let results: Vec<Prepared> = chunk
         .par_iter()
         .map(|item| {
             let path = Path::new(&item.paths[0]);

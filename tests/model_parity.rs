@@ -30,8 +30,11 @@ fn backbone(dir: &str, kind: ModelKind, size: Option<u32>) -> Backbone {
         .0
 }
 
+/// (image size, batched) → [(stem, reference vector)].
+type Cases = BTreeMap<(Option<u32>, bool), Vec<(String, Vec<f32>)>>;
+
 /// Groups reference keys by (model, size, batched) → [(stem, vector)].
-fn cases(prefix: &str) -> BTreeMap<(Option<u32>, bool), Vec<(String, Vec<f32>)>> {
+fn cases(prefix: &str) -> Cases {
     let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for (key, t) in reference() {
         let Some((head, stem)) = key.split_once('/') else {

@@ -61,7 +61,9 @@ pub fn run(args: ScoreArgs, msg: Messages) -> Result<i32> {
             ..Default::default()
         })
         .collect();
-    let decoded: Vec<Option<(image::RgbImage, Option<(u64, String)>)>> = args
+    // Per image: its pixels and, for a stored work, its (id, hash).
+    type Decoded = Option<(image::RgbImage, Option<(u64, String)>)>;
+    let decoded: Vec<Decoded> = args
         .images
         .iter()
         .zip(images.iter_mut())

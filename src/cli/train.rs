@@ -92,7 +92,8 @@ pub fn run(args: TrainArgs, msg: Messages) -> Result<i32> {
         report.seed
     ));
     out_line(&format!("{:<22}{:>10}{:>10}", "", "DINO", "DINOv2"));
-    let rows: [(&str, fn(&head::Metrics) -> f64); 4] = [
+    type Column = (&'static str, fn(&head::Metrics) -> f64);
+    let rows: [Column; 4] = [
         ("Spearman", |m| m.spearman),
         ("Pearson", |m| m.pearson),
         ("MAE", |m| m.mae),

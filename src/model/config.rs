@@ -265,7 +265,7 @@ pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitCo
 }
 
 fn check_dims(hidden: usize, heads: usize, patch: usize, image: usize, path: &Path) -> Result<()> {
-    if heads == 0 || hidden % heads != 0 || patch == 0 || image % patch != 0 {
+    if heads == 0 || !hidden.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
         return Err(Error::Config {
             path: path.to_path_buf(),
             reason: format!(

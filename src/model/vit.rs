@@ -212,7 +212,10 @@ impl Vit {
     ) -> Result<Self> {
         let c = config.hidden_size;
         let p = config.patch_size;
-        if image_size.0 % p != 0 || image_size.1 % p != 0 || image_size.0 == 0 || image_size.1 == 0
+        if !image_size.0.is_multiple_of(p)
+            || !image_size.1.is_multiple_of(p)
+            || image_size.0 == 0
+            || image_size.1 == 0
         {
             return Err(Error::InvalidArgument(format!(
                 "{model}: image size {}x{} is not a positive multiple of the patch size {p}",
