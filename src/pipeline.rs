@@ -170,13 +170,12 @@ pub fn index_collection(
             Some(m) => m.clone(),
             None => scan::wikiart_metadata(&group[0].rel_path),
         };
-        let needs: Vec<usize> = (0..backbones.len())
-            .filter(|&i| {
-                !store
-                    .has_embedding(backbones[i].kind(), hash)
-                    .unwrap_or(false)
-            })
-            .collect();
+        let mut needs = Vec::new();
+        for (i, b) in backbones.iter().enumerate() {
+            if !store.has_embedding(b.kind(), hash)? {
+                needs.push(i);
+            }
+        }
         if let Some(art) = store.artwork(hash)? {
             for p in &paths {
                 if !art.paths.contains(p) {
