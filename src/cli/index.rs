@@ -92,8 +92,14 @@ pub fn run(args: IndexArgs, msg: Messages) -> Result<i32> {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} {pos}/{len} images  {rate}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.2} images/s", state.per_sec());
+                },
+            ),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let is_term = std::io::IsTerminal::is_terminal(&std::io::stderr());
