@@ -6,7 +6,6 @@
 
 mod common;
 
-use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
 use artlens::model::{Fingerprint, ModelKind};
 use artlens::store::{NewArtwork, Store};
 use common::*;
@@ -15,21 +14,7 @@ const DIM: usize = 16;
 const N: usize = 80;
 
 fn fingerprint(model: ModelKind) -> Fingerprint {
-    Fingerprint {
-        model,
-        weights_blake3: blake3::hash(model.name().as_bytes()).to_hex().to_string(),
-        preprocess: Preprocess {
-            geometry: Geometry::Squash {
-                width: 224,
-                height: 224,
-            },
-            filter: ResizeFilter::Bilinear,
-            rescale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        },
-        dim: DIM,
-    }
+    test_fingerprint(model, model.name(), DIM)
 }
 
 /// A store with N works; `signal` gets vectors whose first coordinate is

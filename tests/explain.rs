@@ -4,6 +4,8 @@
 //! planted clusters where one embedding separates the labels and the other
 //! is noise.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use artlens::explain::{
@@ -11,29 +13,14 @@ use artlens::explain::{
     neighbour_agreement_chance, nn_distance_threshold, nn_distances, precision_at_k,
     reference_overlap, RatedSet, RatedWork, Reference,
 };
-use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
-use artlens::model::{Fingerprint, ModelKind};
+use artlens::model::ModelKind;
 use artlens::store::{NewArtwork, Store};
 
 /// A store holding works 1–4 with DINO embeddings (work 4 without one) and
 /// metadata for the first.
 fn store_with_works(dir: &std::path::Path) -> (Store, Vec<String>) {
     let store = Store::open(dir).unwrap();
-    let fp = Fingerprint {
-        model: ModelKind::Dino,
-        weights_blake3: "ab".repeat(32),
-        preprocess: Preprocess {
-            geometry: Geometry::Squash {
-                width: 224,
-                height: 224,
-            },
-            filter: ResizeFilter::Bicubic,
-            rescale: 1.0 / 255.0,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-        },
-        dim: 3,
-    };
+    let fp = common::test_fingerprint(ModelKind::Dino, "explain", 3);
     store.ensure_fingerprint(&fp, false).unwrap();
     let vectors = [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0]];
     let mut hashes = Vec::new();

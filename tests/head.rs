@@ -2,13 +2,14 @@
 //! planted signals whose winner is known, a linear taste ridge must recover,
 //! and ratings CSVs whose bad rows are known. Each test names what it guards.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use artlens::head::{
     self, compare_backbones, cross_validate, fit, fit_ridge, load_head, load_report,
     paired_training_set, save_head, save_report, training_set, HeadKind, MetricKind, TrainedHead,
 };
-use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
 use artlens::model::{Fingerprint, ModelKind};
 use artlens::ratings::{import_csv, rating, ratings, remove_rating, set_rating};
 use artlens::store::{NewArtwork, Store};
@@ -455,21 +456,7 @@ fn mlp_learns_and_is_deterministic() {
 const DIM: usize = 8;
 
 fn fingerprint(model: ModelKind, weights: &str) -> Fingerprint {
-    Fingerprint {
-        model,
-        weights_blake3: blake3::hash(weights.as_bytes()).to_hex().to_string(),
-        preprocess: Preprocess {
-            geometry: Geometry::Squash {
-                width: 224,
-                height: 224,
-            },
-            filter: ResizeFilter::Bilinear,
-            rescale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        },
-        dim: DIM,
-    }
+    common::test_fingerprint(model, weights, DIM)
 }
 
 fn hash_of(path: &str) -> String {

@@ -1,11 +1,13 @@
 //! The sled store (locking, format version, fingerprints, atomic records,
 //! checksums) and the scan (walk, hashes, metadata CSV, WikiArt names).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
+use artlens::imaging::ResizeFilter;
 use artlens::model::{CheckpointFiles, Fingerprint, ModelKind};
 use artlens::scan::{read_metadata_csv, scan_collection, wikiart_metadata, Metadata, ScannedFile};
 use artlens::store::{FingerprintCheck, NewArtwork, Store, FORMAT_VERSION};
@@ -14,21 +16,7 @@ use artlens::Error;
 const DIM: usize = 8;
 
 fn fingerprint(model: ModelKind, weights: &str) -> Fingerprint {
-    Fingerprint {
-        model,
-        weights_blake3: weights.repeat(64 / weights.len()),
-        preprocess: Preprocess {
-            geometry: Geometry::Squash {
-                width: 224,
-                height: 224,
-            },
-            filter: ResizeFilter::Bicubic,
-            rescale: 1.0 / 255.0,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-        },
-        dim: DIM,
-    }
+    common::test_fingerprint(model, weights, DIM)
 }
 
 fn hash_of(n: u32) -> String {

@@ -181,3 +181,28 @@ pub fn run_chromium(page: &Path, extra: &[String]) -> String {
 pub fn rendered_dom(page: &Path) -> String {
     run_chromium(page, &["--dump-dom".to_string()])
 }
+
+/// A model fingerprint for tests that write stores by hand: `weights` names
+/// the (pretend) weights, hashed as artlens hashes real ones.
+pub fn test_fingerprint(
+    model: artlens::model::ModelKind,
+    weights: &str,
+    dim: usize,
+) -> artlens::model::Fingerprint {
+    use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
+    artlens::model::Fingerprint {
+        model,
+        weights_blake3: blake3::hash(weights.as_bytes()).to_hex().to_string(),
+        preprocess: Preprocess {
+            geometry: Geometry::Squash {
+                width: 224,
+                height: 224,
+            },
+            filter: ResizeFilter::Bicubic,
+            rescale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        },
+        dim,
+    }
+}
