@@ -49,16 +49,64 @@ pub enum Error {
     },
 
     /// The weights could neither be found locally nor downloaded.
-    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR`, or run without `--offline`.")]
+    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights {model}=DIR`, or run without `--offline`.")]
     WeightsUnavailable {
         model: String,
         repo: String,
         reason: String,
     },
 
-    /// An invalid user-supplied option value (image size, batch size, device...).
+    /// An invalid user-supplied option value (batch size, device, ...).
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// A backbone id that is not in the registry.
+    #[error("unknown backbone `{name}`; known backbones: {known} (append @SIZE for another resolution, e.g. dinov2@224)")]
+    UnknownBackbone { name: String, known: String },
+
+    /// An `@SIZE` the backbone cannot take.
+    #[error("{backbone}: resolution {resolution} is refused: {reason}")]
+    BadResolution {
+        backbone: String,
+        resolution: String,
+        reason: String,
+    },
+
+    /// `--weights ID=DIR` for a backbone the command does not use.
+    #[error("--weights {backbone}=...: this command does not use {backbone} (it uses {using}); drop the flag or add the backbone")]
+    UnusedWeights { backbone: String, using: String },
+
+    /// A folder that holds no artlens store, for a command that reads one.
+    #[error("no artlens store at {path}; `artlens index DIR --store {path}` makes one (or pass --store / set ARTLENS_STORE)")]
+    NoStore { path: PathBuf },
+
+    /// The store holds no embeddings of a backbone the command needs.
+    #[error("the store {store} holds no {backbone} embeddings; run `artlens index DIR --backbones {backbone}` first")]
+    NotIndexed { store: PathBuf, backbone: String },
+
+    /// A stored work lacks one backbone's embedding.
+    #[error("work {work} has no {backbone} embedding yet; run `artlens index DIR --backbones {backbone}`")]
+    MissingEmbedding { work: String, backbone: String },
+
+    /// No work matches what the user typed.
+    #[error("no work in {store} matches `{query}` (tried: {tried})")]
+    WorkNotFound {
+        query: String,
+        store: PathBuf,
+        tried: String,
+    },
+
+    /// Several works match what the user typed.
+    #[error("`{query}` names several works: {candidates}; give an id, a longer hash prefix or a longer path")]
+    AmbiguousWork { query: String, candidates: String },
+
+    /// No taste head was trained for a backbone.
+    #[error("no trained head for {backbone}; run `artlens train` first")]
+    NoHead { backbone: String },
+
+    /// The store holds no ratings.
+    #[error("no ratings in the store {store}; `artlens rate import CSV` (or `rate set WORK SCORE`), then `artlens train`")]
+    NoRatings { store: PathBuf },
 
     /// Another artlens process holds the store's lock.
     #[error("{path}: store in use by another artlens process; wait for it to finish or use another --store")]

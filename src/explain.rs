@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
-use crate::model::weights::ModelKind;
+use crate::model::registry::BackboneId;
 use crate::scan::Metadata;
 use crate::store::{Artwork, Store};
 
@@ -195,7 +195,7 @@ impl RatedSet {
     /// number of ratings, not the size of the collection.
     pub fn from_store(
         store: &Store,
-        model: ModelKind,
+        model: &BackboneId,
         ratings: &[(String, f64)],
     ) -> Result<RatedSet> {
         let latest: HashMap<&str, f64> = ratings.iter().map(|(h, r)| (h.as_str(), *r)).collect();

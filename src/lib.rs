@@ -1,15 +1,24 @@
 //! # artlens
 //!
-//! artlens embeds an art collection with two self-supervised vision
-//! backbones — DINO ViT-B/16 (ImageNet-1k) and DINOv2 ViT-B/14 (LVD-142M) —
-//! and answers, for both side by side: which works are similar to this one,
-//! how would my taste score this image, and which works did each model draw on.
+//! artlens embeds an art collection with self-supervised vision backbones —
+//! named by id from a registry ([`model::registry`]): DINO ViT-B/16
+//! (ImageNet-1k), DINOv2 ViT-B/14 (LVD-142M), at any resolution their patch
+//! size allows — and answers, for every backbone side by side: which works
+//! are similar to this one, how would my taste score this image, and which
+//! works did each backbone draw on.
 //!
 //! The pipeline, one module per stage:
 //!
 //! ```text
 //! scan → decode/preprocess → embed → store → index → head → explain → report
+//!                              └──────────── app::Collection ────────────┘
 //! ```
+//!
+//! On top sits the application layer, [`app::Collection`]: it opens a store,
+//! loads backbones lazily, keeps their ANN indexes loaded, and answers
+//! `index`, `similar`, `score`, `train`, `compare`, ratings, `status`,
+//! `show`, `ls` and `export` with typed requests in and serde views out.
+//! Every front end (the `artlens` binary in `src/cli/`) is glue around it.
 //!
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
 //!   library's preprocessing bit for bit ([`imaging::Preprocess`]).
@@ -34,12 +43,16 @@
 //! * [`head`] learns the taste from the ratings (ridge or MLP on the raw
 //!   embeddings), cross-validates it, and compares the two backbones on the
 //!   same folds with a paired bootstrap ([`head::TrainReport`]).
+//! * [`works`] turns what a person typed (id, hash prefix, path, file name)
+//!   into a stored work, the same way in every command.
+//! * [`app`] is the application layer every front end calls.
 //! * [`error`] is the typed error every stage returns.
 //!
 //! The library never prints; progress is reported through callbacks and the
 //! binary (`src/main.rs`, `src/cli/`) draws it.
 
 pub mod ann;
+pub mod app;
 pub mod error;
 pub mod explain;
 pub mod head;
@@ -50,5 +63,8 @@ pub mod ratings;
 pub mod report;
 pub mod scan;
 pub mod store;
+pub mod works;
 
+pub use app::Collection;
 pub use error::{Error, Result};
+pub use model::BackboneId;

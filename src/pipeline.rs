@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::ann::{AnnIndex, IndexMeta};
 use crate::error::{Error, Result};
 use crate::imaging::{decode_file, DecodeLimits};
-use crate::model::{Backbone, ModelKind};
+use crate::model::{Backbone, BackboneId};
 use crate::scan::{self, Metadata, ScanReport};
 use crate::store::{NewArtwork, Store};
 
@@ -172,7 +172,7 @@ pub fn index_collection(
         };
         let mut needs = Vec::new();
         for (i, b) in backbones.iter().enumerate() {
-            if !store.has_embedding(b.kind(), hash)? {
+            if !store.has_embedding(b.id(), hash)? {
                 needs.push(i);
             }
         }
@@ -228,7 +228,7 @@ pub fn index_collection(
     }
     store.flush()?;
     for b in backbones {
-        sync_ann_index(store, b.kind(), on_event)?;
+        sync_ann_index(store, b.id(), on_event)?;
     }
     summary.seconds = start.elapsed().as_secs_f64();
     summary.images_per_second = if summary.seconds > 0.0 {
@@ -286,10 +286,10 @@ fn embed_todo(
                 let item = &todo[i];
                 match result {
                     Ok((width, height)) => {
-                        let embs: Vec<(ModelKind, &[f32])> = item
+                        let embs: Vec<(&BackboneId, &[f32])> = item
                             .needs
                             .iter()
-                            .map(|&b| (backbones[b].kind(), vectors[&(i, b)].as_slice()))
+                            .map(|&b| (backbones[b].id(), vectors[&(i, b)].as_slice()))
                             .collect();
                         let art = NewArtwork {
                             hash: item.hash.clone(),
@@ -426,29 +426,94 @@ pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)
 }
 
 /// The folder of `model`'s ANN index inside the store folder.
-pub fn ann_dir(store: &Store, model: ModelKind) -> PathBuf {
-    store.path().join("ann").join(model.name())
+pub fn ann_dir(store: &Store, model: &BackboneId) -> PathBuf {
+    store.path().join("ann").join(model.folder_name())
 }
 
-/// Loads `model`'s saved ANN index if it matches the store, else rebuilds it
-/// from the stored vectors and saves it.
-pub fn sync_ann_index(
-    store: &Store,
-    model: ModelKind,
-    on_event: &mut dyn FnMut(Event),
-) -> Result<AnnIndex> {
+/// The saved ANN index of `model` when it matches the store, or what is
+/// needed to extend or rebuild it.
+enum Saved {
+    Current(AnnIndex),
+    Stale {
+        reason: String,
+        dim: usize,
+        fp_json: String,
+        items: Vec<(u64, String, Vec<f32>)>,
+        expected: IndexMeta,
+        dir: PathBuf,
+    },
+}
+
+fn saved_index(store: &Store, model: &BackboneId) -> Result<Saved> {
     let Some(fp) = store.fingerprint(model)? else {
-        return Err(Error::NotFound(format!(
-            "the store holds no {model} embeddings; run `artlens index DIR` first"
-        )));
+        return Err(Error::NotIndexed {
+            store: store.path().to_path_buf(),
+            backbone: model.name(),
+        });
     };
     let fp_json = serde_json::to_string(&fp).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let items = store.embeddings(model)?;
     let expected = IndexMeta::new(fp_json.clone(), items.iter().map(|(id, _, _)| *id));
     let dir = ann_dir(store, model);
-    let reason = match AnnIndex::load_or_reason(&dir, &expected)? {
-        Ok(index) => return Ok(index),
-        Err(reason) => reason,
+    Ok(match AnnIndex::load_or_reason(&dir, &expected)? {
+        Ok(index) => Saved::Current(index),
+        Err(reason) => Saved::Stale {
+            reason,
+            dim: fp.dim,
+            fp_json,
+            items,
+            expected,
+            dir,
+        },
+    })
+}
+
+fn build_from(items: &[(u64, String, Vec<f32>)], dim: usize) -> Result<AnnIndex> {
+    let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
+    AnnIndex::build(dim, &refs)
+}
+
+/// `model`'s ANN index for reading: the saved one when it matches the store,
+/// else one built in memory from the stored vectors. Never writes: a
+/// read-only command must not change the store folder (`index` and
+/// [`sync_ann_index`] save indexes).
+pub fn load_ann_index(
+    store: &Store,
+    model: &BackboneId,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<AnnIndex> {
+    match saved_index(store, model)? {
+        Saved::Current(index) => Ok(index),
+        Saved::Stale {
+            reason, dim, items, ..
+        } => {
+            if !items.is_empty() {
+                on_event(Event::Note(format!(
+                    "{model}: building the ANN index in memory ({reason}); `artlens index` saves it"
+                )));
+            }
+            build_from(&items, dim)
+        }
+    }
+}
+
+/// Loads `model`'s saved ANN index if it matches the store, else extends or
+/// rebuilds it from the stored vectors, and saves it: the update path.
+pub fn sync_ann_index(
+    store: &Store,
+    model: &BackboneId,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<AnnIndex> {
+    let (reason, dim, fp_json, items, expected, dir) = match saved_index(store, model)? {
+        Saved::Current(index) => return Ok(index),
+        Saved::Stale {
+            reason,
+            dim,
+            fp_json,
+            items,
+            expected,
+            dir,
+        } => (reason, dim, fp_json, items, expected, dir),
     };
     // A saved index that is intact and holds a subset of the store's vectors
     // is extended in place: hnsw insertion is incremental.
@@ -471,9 +536,65 @@ pub fn sync_ann_index(
             "{model}: building the ANN index ({reason})"
         )));
     }
-    let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
-    let dim = fp.dim;
-    let index = AnnIndex::build(dim, &refs)?;
+    let index = build_from(&items, dim)?;
     index.save(&dir, &expected)?;
     Ok(index)
+}
+
+/// How `index DIR` related DIR to the collection roots the store knows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RootChange {
+    /// DIR is a known root, or lies inside one.
+    Known,
+    /// DIR is recorded as a new root.
+    Added { root: String },
+    /// DIR holds a known root's works at the same relative paths, and that
+    /// root's folder no longer exists: the collection was moved, and every
+    /// work under it is re-linked to DIR by changing the root.
+    Moved {
+        from: String,
+        to: String,
+        works: usize,
+    },
+}
+
+/// Relates the scanned folder `root` (absolute) to the store's collection
+/// roots before indexing: see [`RootChange`].
+pub fn attach_root(store: &Store, root: &Path, files: &[scan::ScannedFile]) -> Result<RootChange> {
+    let dir = root.display().to_string();
+    let inside = |r: &str| dir == r || dir.starts_with(&format!("{}/", r.trim_end_matches('/')));
+    if store.roots().iter().any(|r| inside(&r.path)) {
+        return Ok(RootChange::Known);
+    }
+    let scanned: HashMap<&str, &str> = files
+        .iter()
+        .map(|f| (f.rel_path.as_str(), f.hash.as_str()))
+        .collect();
+    for r in store.roots() {
+        if Path::new(&r.path).exists() {
+            continue;
+        }
+        let stored = store.paths_under_root(r.id)?;
+        if stored.is_empty() {
+            continue;
+        }
+        let same = stored
+            .iter()
+            .filter(|(rel, hash)| scanned.get(rel.as_str()) == Some(&hash.as_str()))
+            .count();
+        // Half of the smaller side at the same places with the same bytes
+        // is a move, not a coincidence; a folder with a few files in common
+        // with a vanished one is a new root.
+        if same > 0 && same * 2 >= stored.len().min(scanned.len()) {
+            store.move_root(r.id, &dir)?;
+            return Ok(RootChange::Moved {
+                from: r.path,
+                to: dir,
+                works: same,
+            });
+        }
+    }
+    store.add_root(&dir)?;
+    Ok(RootChange::Added { root: dir })
 }

@@ -4,26 +4,27 @@
 //!
 //! | key (tree `ratings`) | value |
 //! |----------------------|-------|
-//! | `<hash>`             | [`Rating`] as JSON: `{"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}` |
+//! | `<hash>`             | [`Rating`] in the store's [`Envelope`]: `{"format_version": 1, "fingerprints": [], "time": …, "value": {"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}}` |
 //!
 //! Ratings come from a CSV file ([`import_csv`], all good rows in one atomic
 //! batch, and by default nothing at all when a row is bad) or one at a time
 //! ([`set_rating`]). Any numeric scale works: scores are stored as given,
 //! and the heads learn whatever scale they find.
 //!
-//! A CSV names works as the rest of artlens does (numeric id, content hash
-//! or unique prefix, stored path; see [`Store::find`]) and, failing that, by
-//! a path suffix or file name, so that a file of relative paths such as
-//! `Color_Field/x.png` matches works stored at `/data/wikiart/Color_Field/x.png`.
+//! A CSV names works as the rest of artlens does ([`crate::works`]: numeric
+//! id, content hash or unique prefix, stored path, path relative to the
+//! collection root or to the CSV, a unique path ending or file name), so that
+//! a file of relative paths such as `Color_Field/x.png` matches works stored
+//! at `/data/wikiart/Color_Field/x.png`.
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::{Artwork, Store};
+use crate::store::{Artwork, Envelope, Store};
+use crate::works::Resolver;
 
 /// The tree ratings live in.
 pub const RATINGS_TREE: &str = "ratings";
@@ -189,8 +190,8 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         } else {
             match resolver.resolve(cell)? {
                 Ok(art) => Some(art),
-                Err(reason) => {
-                    reasons.push(reason);
+                Err(miss) => {
+                    reasons.push(miss.reason(cell));
                     None
                 }
             }
@@ -229,15 +230,10 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         });
     }
 
-    let tree = store.tree(RATINGS_TREE)?;
-    let store_err = |e: sled::Error| Error::Store {
-        path: store.path().to_path_buf(),
-        reason: e.to_string(),
-    };
     let time = now_secs();
-    let mut batch = sled::Batch::default();
+    let mut batch = store.batch(RATINGS_TREE)?;
     for (hash, rating, row) in &good {
-        if tree.contains_key(hash.as_bytes()).map_err(store_err)? {
+        if store.has_record(RATINGS_TREE, hash)? {
             report.replaced += 1;
         }
         let value = Rating {
@@ -245,10 +241,9 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
             source: format!("csv:{}:{row}", csv.display()),
             time,
         };
-        batch.insert(hash.as_bytes(), to_json(&value)?);
+        batch.put(hash, &value, Vec::new())?;
     }
-    tree.apply_batch(batch).map_err(store_err)?;
-    store.flush()?;
+    store.apply(batch)?;
     report.imported = good.len();
     Ok(report)
 }
@@ -313,18 +308,13 @@ pub fn set_rating(store: &Store, query: &str, score: f64) -> Result<Artwork> {
         source: "set".into(),
         time: now_secs(),
     };
-    store.put_json(RATINGS_TREE, &art.hash, &value)?;
-    store.flush()?;
+    store.put_record(RATINGS_TREE, &art.hash, &value, Vec::new())?;
     Ok(art)
 }
 
-/// Finds the work `query` names, as a ratings CSV cell would: numeric id,
-/// content hash or unique prefix, stored path, then a unique path suffix or
-/// file name. [`Error::NotFound`] says why not.
+/// Finds the work `query` names (see [`crate::works::resolve_work`]).
 pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
-    Resolver::new(store, None)
-        .resolve(query.trim())?
-        .map_err(Error::NotFound)
+    crate::works::resolve_work(store, query)
 }
 
 /// Every rating as `(hash, rating)`, sorted by hash.
@@ -337,12 +327,29 @@ pub fn ratings(store: &Store) -> Result<Vec<(String, f64)>> {
 
 /// Every rating with its source and time, sorted by hash.
 pub fn rating_records(store: &Store) -> Result<Vec<(String, Rating)>> {
-    store.scan_json(RATINGS_TREE, "")
+    Ok(store
+        .scan_records::<Rating>(RATINGS_TREE, "")?
+        .into_iter()
+        .map(|(k, e)| (k, e.value))
+        .collect())
 }
 
 /// The rating of the work with content hash `hash`, if any.
 pub fn rating(store: &Store, hash: &str) -> Result<Option<Rating>> {
-    store.get_json(RATINGS_TREE, hash)
+    Ok(store
+        .get_record::<Rating>(RATINGS_TREE, hash)?
+        .map(|e: Envelope<Rating>| e.value))
+}
+
+/// A digest of every (work, rating) pair: saved with trained heads, so that
+/// `score` and `compare` can say when the ratings changed since training.
+pub fn ratings_digest(store: &Store) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    for (hash, r) in ratings(store)? {
+        h.update(hash.as_bytes());
+        h.update(&r.to_le_bytes());
+    }
+    Ok(h.finalize().to_hex()[..16].to_string())
 }
 
 /// Removes the rating of the work `query` names; true when it had one. A
@@ -355,7 +362,9 @@ pub fn remove_rating(store: &Store, query: &str) -> Result<bool> {
         return store.remove_key(RATINGS_TREE, &lower);
     }
     let art = resolve_work(store, q)?;
-    store.remove_key(RATINGS_TREE, &art.hash)
+    let had = store.remove_key(RATINGS_TREE, &art.hash)?;
+    store.flush()?;
+    Ok(had)
 }
 
 fn now_secs() -> u64 {
@@ -363,117 +372,6 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map_err(|e| Error::InvalidArgument(format!("cannot serialise rating: {e}")))
-}
-
-/// Resolves what a user wrote to an artwork. The path-suffix index is built
-/// on first need, since most lookups by id, hash or full path never need it.
-struct Resolver<'a> {
-    store: &'a Store,
-    /// The folder relative paths are also tried against (the CSV's).
-    base: Option<PathBuf>,
-    /// File name → (stored path with `/` separators, hash).
-    by_name: OnceCell<HashMap<String, Vec<(String, String)>>>,
-}
-
-impl<'a> Resolver<'a> {
-    fn new(store: &'a Store, base: Option<&Path>) -> Self {
-        Resolver {
-            store,
-            base: base.map(Path::to_path_buf),
-            by_name: OnceCell::new(),
-        }
-    }
-
-    /// The artwork `q` names, or why none (unknown, ambiguous); `Err` only
-    /// for store failures.
-    fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, String>> {
-        match self.store.find(q) {
-            Ok(art) => return Ok(Ok(art)),
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(base) = &self.base {
-            if Path::new(q).is_relative() {
-                if let Ok(abs) = std::fs::canonicalize(base.join(q)) {
-                    if let Some(hash) = self.store.path_hash(&abs.to_string_lossy())? {
-                        if let Some(art) = self.store.artwork(&hash)? {
-                            return Ok(Ok(art));
-                        }
-                    }
-                }
-            }
-        }
-        self.by_suffix(q)
-    }
-
-    /// Matches `q` against the end of stored paths, whole components only:
-    /// `Color_Field/x.png` matches `/data/Color_Field/x.png` but not
-    /// `/data/Color_Field/xx.png`.
-    fn by_suffix(&self, q: &str) -> Result<std::result::Result<Artwork, String>> {
-        let normalised = normalise(q);
-        let key = normalised.trim_start_matches("./").trim_start_matches('/');
-        let name = key.rsplit('/').next().unwrap_or(key);
-        if name.is_empty() {
-            return Ok(Err(format!("unknown work `{q}`")));
-        }
-        let index = match self.by_name.get() {
-            Some(index) => index,
-            None => {
-                let built = self.build_index()?;
-                self.by_name.get_or_init(|| built)
-            }
-        };
-        let suffix = format!("/{key}");
-        let mut hashes: Vec<(&str, &str)> = Vec::new();
-        for (path, hash) in index.get(name).map(Vec::as_slice).unwrap_or(&[]) {
-            if (path == key || path.ends_with(&suffix)) && !hashes.iter().any(|(_, h)| h == hash) {
-                hashes.push((path.as_str(), hash.as_str()));
-            }
-        }
-        match hashes.as_slice() {
-            [] => Ok(Err(format!(
-                "unknown work `{q}`: no stored id, content hash, path or path ending matches"
-            ))),
-            [(_, hash)] => match self.store.artwork(hash)? {
-                Some(art) => Ok(Ok(art)),
-                None => Ok(Err(format!("unknown work `{q}`"))),
-            },
-            several => {
-                let listed: Vec<&str> = several.iter().take(3).map(|(p, _)| *p).collect();
-                Ok(Err(format!(
-                    "`{q}` matches {} different works ({}{}); give more of the path",
-                    several.len(),
-                    listed.join(", "),
-                    if several.len() > 3 { ", …" } else { "" }
-                )))
-            }
-        }
-    }
-
-    fn build_index(&self) -> Result<HashMap<String, Vec<(String, String)>>> {
-        let mut index: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for art in self.store.artworks()? {
-            for p in &art.paths {
-                let path = normalise(p);
-                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                index
-                    .entry(name)
-                    .or_default()
-                    .push((path, art.hash.clone()));
-            }
-        }
-        Ok(index)
-    }
-}
-
-/// `/` as the only separator, so that Windows-style CSV paths match too.
-fn normalise(p: &str) -> String {
-    p.replace('\\', "/")
 }
 
 #[cfg(test)]

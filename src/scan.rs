@@ -271,6 +271,24 @@ pub fn read_metadata_csv(
     csv_path: &Path,
     files: &[ScannedFile],
 ) -> Result<HashMap<String, Metadata>> {
+    read_metadata_csv_lenient(csv_path, files, false).map(|(m, _)| m)
+}
+
+/// A metadata CSV row left out by a `skip_bad` read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedRow {
+    /// The 1-based line the row starts on (the header is line 1).
+    pub row: usize,
+    pub reason: String,
+}
+
+/// [`read_metadata_csv`], or with `skip_bad` the good rows and the bad ones
+/// listed instead of an error (a bad header is an error either way).
+pub fn read_metadata_csv_lenient(
+    csv_path: &Path,
+    files: &[ScannedFile],
+    skip_bad: bool,
+) -> Result<(HashMap<String, Metadata>, Vec<SkippedRow>)> {
     let file = File::open(csv_path).map_err(|e| Error::io(csv_path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -400,6 +418,13 @@ pub fn read_metadata_csv(
         result.insert(file.hash.clone(), meta);
     }
 
+    if skip_bad {
+        let skipped = bad
+            .into_iter()
+            .map(|(row, reason)| SkippedRow { row, reason })
+            .collect();
+        return Ok((result, skipped));
+    }
     if let Some(&(first_row, _)) = bad.first() {
         let mut reason = bad[0].1.clone();
         for (row, why) in bad.iter().skip(1).take(MAX_REPORTED_ROWS - 1) {
@@ -411,10 +436,10 @@ pub fn read_metadata_csv(
                 bad.len() - MAX_REPORTED_ROWS
             ));
         }
-        reason.push_str(" (nothing was imported)");
+        reason.push_str(" (nothing was imported; fix them, or pass --skip-bad to import the good rows)");
         return Err(row_err(first_row, reason));
     }
-    Ok(result)
+    Ok((result, Vec::new()))
 }
 
 fn csv_line(e: &csv::Error) -> Option<usize> {

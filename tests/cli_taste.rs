@@ -12,36 +12,6 @@ use std::process::{Command, Output};
 use common::*;
 
 /// 24 works in three "styles" with a rating that depends on the style.
-fn collection(dir: &Path) -> Vec<(String, f64)> {
-    let mut ratings = Vec::new();
-    for i in 0..24u32 {
-        let (style, base) = match i % 3 {
-            0 => ("Color_Field", 8.0),
-            1 => ("Pointillism", 5.0),
-            _ => ("Minimalism", 2.0),
-        };
-        fs::create_dir_all(dir.join(style)).unwrap();
-        let img = image::RgbImage::from_fn(64 + i % 4 * 8, 56, |x, y| match i % 3 {
-            0 => image::Rgb([200, (x * 2 + i * 5) as u8, 40]),
-            1 => {
-                let dot = ((x / 3 + y / 3 + i) % 4) as u8;
-                image::Rgb([dot * 60, 255 - dot * 50, (y * 3 + i) as u8])
-            }
-            _ => {
-                if y == 20 + i % 10 {
-                    image::Rgb([20, 20, 120])
-                } else {
-                    image::Rgb([230, 225, (200 + i) as u8])
-                }
-            }
-        });
-        let rel = format!("{style}/ada-quill_work-{i:02}.png");
-        img.save(dir.join(&rel)).unwrap();
-        ratings.push((rel, base + (i % 5) as f64 * 0.3));
-    }
-    ratings
-}
-
 struct Env {
     tmp: tempfile::TempDir,
     collection: PathBuf,
@@ -84,7 +54,7 @@ impl Env {
 }
 
 fn collection_and_index(dir: &Path, tmp: &Path) -> Vec<(String, f64)> {
-    let ratings = collection(dir);
+    let ratings = common::rated_collection(dir);
     let o = artlens()
         .args(["index", "--quiet"])
         .arg(dir)
@@ -343,4 +313,52 @@ fn a_head_trained_on_other_embeddings_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("train") && err.contains("dino"), "{err}");
+}
+
+/// The runs that wrote the heads and the report in the store at `dir`: one
+/// run id when they agree.
+fn training_runs(dir: &Path) -> std::collections::BTreeSet<String> {
+    let store = artlens::store::Store::open(dir).unwrap();
+    let mut runs = std::collections::BTreeSet::new();
+    if let Some(t) = artlens::head::load_training(&store).unwrap() {
+        runs.insert(t.run);
+    }
+    for b in store.backbones().unwrap() {
+        if let Ok((_, run)) = artlens::head::load_head(&store, &b) {
+            runs.insert(run);
+        }
+    }
+    runs
+}
+
+/// Guards the atomic save of a training run: `kill -9` at any moment of a
+/// second `train` leaves either the first run's heads and report or the
+/// second's, never a mix.
+#[test]
+fn a_kill_during_train_leaves_one_runs_heads_and_report() {
+    let e = Env::new();
+    assert!(run(e.cmd(&["rate", "import"]).arg(e.ratings_csv())).status.success());
+    let start = std::time::Instant::now();
+    assert!(run(e.cmd(&["train", "--quiet", "--bootstrap", "400"])).status.success());
+    let clean = start.elapsed();
+    let store = e.tmp.path().join("store");
+    assert_eq!(training_runs(&store).len(), 1);
+    let mut mid_run = 0;
+    for (i, frac) in [0.2, 0.4, 0.6, 0.8, 0.9, 0.97].iter().enumerate() {
+        let mut child = e
+            .cmd(&["train", "--quiet", "--bootstrap", "400", "--seed", &(i + 7).to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(clean.mul_f64(*frac));
+        if child.try_wait().unwrap().is_none() {
+            mid_run += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let runs = training_runs(&store);
+        assert_eq!(runs.len(), 1, "after a kill at {frac} of a run: heads from {runs:?}");
+    }
+    assert!(mid_run >= 2, "only {mid_run} kills landed while train was running");
 }

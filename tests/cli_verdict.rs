@@ -6,22 +6,24 @@
 
 mod common;
 
-use artlens::model::{Fingerprint, ModelKind};
+use artlens::model::Fingerprint;
+use artlens::BackboneId;
+use common::{dino, dinov2};
 use artlens::store::{NewArtwork, Store};
 use common::*;
 
 const DIM: usize = 16;
 const N: usize = 80;
 
-fn fingerprint(model: ModelKind) -> Fingerprint {
+fn fingerprint(model: BackboneId) -> Fingerprint {
     test_fingerprint(model, model.name(), DIM)
 }
 
 /// A store with N works; `signal` gets vectors whose first coordinate is
 /// the rating, the other backbone random vectors. Ratings are stored.
-fn planted_store(dir: &std::path::Path, signal: ModelKind) {
+fn planted_store(dir: &std::path::Path, signal: BackboneId) {
     let store = Store::open(dir).unwrap();
-    for m in ModelKind::ALL {
+    for m in [dino(), dinov2()] {
         store.ensure_fingerprint(&fingerprint(m), false).unwrap();
     }
     let mut state = 0x2545_F491_4F6C_DD1Du64;
@@ -39,8 +41,8 @@ fn planted_store(dir: &std::path::Path, signal: ModelKind) {
         let mut noise: Vec<f32> = (0..DIM).map(|_| uniform() as f32).collect();
         noise[1] = 1.0;
         let (dino, dinov2) = match signal {
-            ModelKind::Dinov2 => (noise, informative),
-            ModelKind::Dino => (informative, noise),
+            dinov2() => (noise, informative),
+            dino() => (informative, noise),
         };
         let hash = blake3::hash(format!("work {i}").as_bytes())
             .to_hex()
@@ -56,7 +58,7 @@ fn planted_store(dir: &std::path::Path, signal: ModelKind) {
                     height: 1,
                     metadata: [("style".to_string(), style.to_string())].into(),
                 },
-                &[(ModelKind::Dino, &dino), (ModelKind::Dinov2, &dinov2)],
+                &[(dino(), &dino), (dinov2(), &dinov2)],
             )
             .unwrap();
         artlens::ratings::set_rating(&store, &hash, rating).unwrap();
@@ -64,7 +66,7 @@ fn planted_store(dir: &std::path::Path, signal: ModelKind) {
     store.flush().unwrap();
 }
 
-fn verdict_for(signal: ModelKind) -> (serde_json::Value, serde_json::Value) {
+fn verdict_for(signal: BackboneId) -> (serde_json::Value, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     planted_store(&store, signal);
@@ -84,8 +86,8 @@ fn verdict_for(signal: ModelKind) -> (serde_json::Value, serde_json::Value) {
 #[test]
 fn train_and_compare_name_the_backbone_that_carries_the_taste() {
     for (signal, winner, sign) in [
-        (ModelKind::Dinov2, "DINOv2", 1.0),
-        (ModelKind::Dino, "DINO", -1.0),
+        (dinov2(), "DINOv2", 1.0),
+        (dino(), "DINO", -1.0),
     ] {
         let (train, compare) = verdict_for(signal);
         let spearman = &train["comparisons"][0];
@@ -110,7 +112,7 @@ fn train_and_compare_name_the_backbone_that_carries_the_taste() {
             "compare carries train's verdict"
         );
         let s = |m: &str| compare["models"][m]["cv"]["spearman"].as_f64().unwrap();
-        let (strong, weak) = if signal == ModelKind::Dinov2 {
+        let (strong, weak) = if signal == dinov2() {
             ("dinov2", "dino")
         } else {
             ("dino", "dinov2")

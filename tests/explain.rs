@@ -13,14 +13,15 @@ use artlens::explain::{
     neighbour_agreement_chance, nn_distance_threshold, nn_distances, precision_at_k,
     reference_overlap, RatedSet, RatedWork, Reference,
 };
-use artlens::model::ModelKind;
+use artlens::BackboneId;
+use common::{dino, dinov2};
 use artlens::store::{NewArtwork, Store};
 
 /// A store holding works 1–4 with DINO embeddings (work 4 without one) and
 /// metadata for the first.
 fn store_with_works(dir: &std::path::Path) -> (Store, Vec<String>) {
     let store = Store::open(dir).unwrap();
-    let fp = common::test_fingerprint(ModelKind::Dino, "explain", 3);
+    let fp = common::test_fingerprint(dino(), "explain", 3);
     store.ensure_fingerprint(&fp, false).unwrap();
     let vectors = [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0]];
     let mut hashes = Vec::new();
@@ -38,8 +39,8 @@ fn store_with_works(dir: &std::path::Path) -> (Store, Vec<String>) {
             height: 4,
             metadata,
         };
-        let embeddings: Vec<(ModelKind, &[f32])> = match vectors.get(n as usize - 1) {
-            Some(v) => vec![(ModelKind::Dino, v.as_slice())],
+        let embeddings: Vec<(BackboneId, &[f32])> = match vectors.get(n as usize - 1) {
+            Some(v) => vec![(dino(), v.as_slice())],
             None => Vec::new(),
         };
         store.record_image(&art, &embeddings).unwrap();
@@ -159,7 +160,7 @@ fn rated_set_from_store_reads_rated_embeddings_and_lists_the_rest() {
         (hashes[3].clone(), 5.0),
         (unknown.clone(), 1.0),
     ];
-    let set = RatedSet::from_store(&store, ModelKind::Dino, &ratings).unwrap();
+    let set = RatedSet::from_store(&store, dino(), &ratings).unwrap();
     // Work 2 is not rated, work 4 has no embedding, the last hash no artwork.
     assert_eq!(set.len(), 2);
     let mut skipped = vec![hashes[3].clone(), unknown];

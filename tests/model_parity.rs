@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use artlens::imaging::{decode_file, DecodeLimits};
-use artlens::model::{load_backbone, Backbone, BackboneOptions, ModelKind, WeightsSource};
+use artlens::model::{load_backbone, Backbone, BackboneOptions, BackboneId, WeightsSource};
 use common::*;
 
 /// The targets are cosine ≥ 0.99999 and relative L2 ≤ 1e-3 on PNG;
@@ -20,7 +20,7 @@ const MAX_REL_L2: f64 = 1e-5;
 /// JPEG decoders differ (zune-jpeg vs libjpeg-turbo), so pixels differ a little.
 const MIN_COSINE_JPEG: f64 = 0.999;
 
-fn backbone(dir: &str, kind: ModelKind, size: Option<u32>) -> Backbone {
+fn backbone(dir: &str, kind: BackboneId, size: Option<u32>) -> Backbone {
     let opts = BackboneOptions {
         image_size: size,
         ..Default::default()
@@ -65,7 +65,7 @@ fn cases(prefix: &str) -> Cases {
     out
 }
 
-fn check_model(dir: &str, kind: ModelKind) {
+fn check_model(dir: &str, kind: BackboneId) {
     let cases = cases(kind.name());
     assert!(
         cases.contains_key(&(None, false)),
@@ -121,21 +121,21 @@ fn check_model(dir: &str, kind: ModelKind) {
 
 #[test]
 fn dino_matches_transformers() {
-    check_model("dino_tiny", ModelKind::Dino);
+    check_model("dino_tiny", dino());
 }
 
 #[test]
 fn dinov2_matches_timm() {
-    check_model("dinov2_tiny", ModelKind::Dinov2);
+    check_model("dinov2_tiny", dinov2());
 }
 
 #[test]
 fn pytorch_pickle_loads_the_same_weights() {
     let img = decode_file(&image_path("landscape"), &DecodeLimits::default()).unwrap();
-    let a = backbone("dino_tiny", ModelKind::Dino, None)
+    let a = backbone("dino_tiny", dino(), None)
         .embed_images(&[&img])
         .unwrap();
-    let b = backbone("dino_tiny_bin", ModelKind::Dino, None)
+    let b = backbone("dino_tiny_bin", dino(), None)
         .embed_images(&[&img])
         .unwrap();
     assert_eq!(a, b, ".bin and .safetensors give different embeddings");
@@ -204,7 +204,7 @@ fn exif_orientation_is_applied() {
     let plain = decode_file(&image_path("photo"), &limits).unwrap();
     let upright = image::imageops::rotate90(&plain);
     assert_eq!(tagged.dimensions(), upright.dimensions());
-    let model = backbone("dino_tiny", ModelKind::Dino, None);
+    let model = backbone("dino_tiny", dino(), None);
     let a = model.embed_images(&[&tagged]).unwrap();
     let b = model.embed_images(&[&upright]).unwrap();
     let c = model.embed_images(&[&plain]).unwrap();

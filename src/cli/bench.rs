@@ -6,22 +6,25 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use super::{out_line, Messages};
+use super::{out_line, Ctx};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Example:\n  artlens bench --model dinov2@224 --batch-size 8 --iters 5 --json")]
 pub struct BenchArgs {
     #[command(flatten)]
     model: super::embed::OneModelArgs,
     /// Timed forward passes (after one warm-up).
     #[arg(long, default_value_t = 3)]
     iters: u32,
+    /// Print the result as one JSON object: {"model","hub_id","batch_size","iters","image_size","threads","seconds","images_per_s"}.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: BenchArgs, msg: Messages) -> Result<i32> {
+pub fn run(args: BenchArgs, ctx: &Ctx) -> Result<i32> {
+    let msg = ctx.msg;
     let (backbone, _) = args.model.load()?;
-    let model = args.model.model;
+    let model = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
     let b = args.model.batch_size as usize;
     // A fixed pseudo-random input: the speed does not depend on the values.
@@ -47,6 +50,7 @@ pub fn run(args: BenchArgs, msg: Messages) -> Result<i32> {
         out_line(
             &serde_json::json!({
                 "model": model.name(),
+                "hub_id": model.spec().hub_id,
                 "batch_size": b,
                 "iters": args.iters,
                 "image_size": [h, w],

@@ -1,4 +1,4 @@
-//! `artlens embed`: decode images, run one backbone, print raw vectors.
+//! `artlens embed`: raw embeddings of image files with one backbone, no store.
 
 use std::path::PathBuf;
 
@@ -6,76 +6,67 @@ use anyhow::Result;
 use clap::Args;
 use rayon::prelude::*;
 
+use artlens::app::{self, Event};
 use artlens::imaging::{decode_file, DecodeLimits};
-use artlens::model::{load_backbone, ModelKind};
+use artlens::model::{Backbone, CheckpointFiles};
+use artlens::BackboneId;
 
-use super::{out_line, Messages, EXIT_PARTIAL};
+use super::args::{parse_backbone, with_image_size, WeightsArgs};
+use super::progress::Progress;
+use super::{out_line, printable, Ctx, EXIT_PARTIAL};
 
-/// The flags that pick and run one backbone (shared by `embed` and `bench`).
+/// One backbone and how to run it (`embed`, `bench`).
 #[derive(Args, Debug)]
 pub struct OneModelArgs {
-    /// Which backbone: dino (ViT-B/16) or dinov2 (ViT-B/14).
-    #[arg(long, value_parser = parse_model)]
-    pub model: ModelKind,
-    /// A local checkpoint folder in the hub layout (config.json + weights).
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Never touch the network; use only --weights or the Hugging Face cache.
-    #[arg(long)]
-    pub offline: bool,
-    /// Square input size (a multiple of the patch size: 16 for dino, 14 for dinov2).
+    /// The backbone: an id or alias (dino, dinov2, facebook/dino-vitb16, ...), optionally @SIZE.
+    #[arg(long, visible_alias = "backbone", value_parser = parse_backbone)]
+    pub model: BackboneId,
+    /// Square input size; the same as appending @SIZE to the backbone id.
     #[arg(long)]
     pub image_size: Option<u32>,
     /// Images per forward pass.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads for decoding and the CPU kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
 }
 
 impl OneModelArgs {
-    /// Applies `--threads`, then resolves and loads the backbone.
-    pub fn load(
-        &self,
-    ) -> anyhow::Result<(artlens::model::Backbone, artlens::model::CheckpointFiles)> {
-        super::weights::set_threads(self.threads);
-        let opts = super::weights::options(self.image_size, &self.device)?;
-        let source = super::weights::source(self.weights.clone(), self.offline);
-        Ok(load_backbone(self.model, &source, &opts)?)
+    /// The backbone with `--image-size` applied.
+    pub fn id(&self) -> Result<BackboneId> {
+        Ok(with_image_size(vec![self.model.clone()], self.image_size)?.remove(0))
+    }
+
+    pub fn load(&self) -> Result<(Backbone, CheckpointFiles)> {
+        let id = self.id()?;
+        let cfg = self.weights.config(Some(&id))?;
+        cfg.check_used(std::slice::from_ref(&id))?;
+        Ok(app::load_backbone(&id, &cfg)?)
     }
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  artlens embed --model dinov2 --json painting.jpg\n  artlens embed --model dino@160 --weights dino=./dino-vitb16 *.png")]
 pub struct EmbedArgs {
     #[command(flatten)]
     model: OneModelArgs,
-    /// One JSON object per line: {"path", "model", "dim", "embedding"}.
+    /// One JSON object per image on stdout: {"path","model","dim","embedding"}.
     #[arg(long)]
     json: bool,
-    /// Image files.
+    /// Image files to embed.
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
 
-pub fn parse_model(s: &str) -> Result<ModelKind, String> {
-    ModelKind::parse(s).map_err(|e| e.to_string())
-}
-
-pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
+pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     let (backbone, files) = args.model.load()?;
-    let model = args.model.model;
-    msg.info(format!(
-        "{}: weights {} ({}x{} input)",
-        model,
-        files.weights.display(),
-        backbone.preprocess().output_size().1,
-        backbone.preprocess().output_size().0
-    ));
+    let id = backbone.id().clone();
+    let (h, w) = backbone.preprocess().output_size();
+    ctx.msg.info(format!("{id}: weights {} ({w}x{h} input)", files.weights.display()));
     let limits = DecodeLimits::default();
+    let mut progress = Progress::new(ctx.msg, "images");
+    let total = args.images.len();
+    let mut done = 0usize;
     let mut failed = 0usize;
     for chunk in args.images.chunks(args.model.batch_size as usize) {
         let decoded: Vec<_> = chunk
@@ -92,7 +83,10 @@ pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
                 }
                 Err(e) => {
                     failed += 1;
-                    msg.error(e);
+                    progress.event(Event::Failed {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
@@ -102,22 +96,26 @@ pub fn run(args: EmbedArgs, msg: Messages) -> Result<i32> {
             if args.json {
                 let obj = serde_json::json!({
                     "path": path.display().to_string(),
-                    "model": model.name(),
+                    "model": id.name(),
                     "dim": v.len(),
                     "embedding": v,
                 });
                 out_line(&obj.to_string());
             } else {
                 let nums: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
-                out_line(&format!("{}\t{}", path.display(), nums.join(" ")));
+                out_line(&format!("{}\t{}", printable(&path.display().to_string()), nums.join(" ")));
             }
         }
+        done += chunk.len();
+        progress.event(Event::Progress {
+            done,
+            total,
+            failed,
+        });
     }
+    progress.finish();
     if failed > 0 {
-        msg.error(format!(
-            "{failed} of {} images could not be embedded",
-            args.images.len()
-        ));
+        ctx.msg.error(format!("{failed} of {total} images could not be embedded"));
         return Ok(EXIT_PARTIAL);
     }
     Ok(0)

@@ -1,25 +1,31 @@
-//! Command-line glue: clap types → validated options → library calls.
-//! This layer owns everything the user sees: stdout results (plain or
-//! `--json`), stderr messages and progress, and exit codes:
+//! Command-line glue: clap types → validated options → one call into the
+//! application layer ([`artlens::app::Collection`]) → a view rendered as
+//! text, `--json` or HTML. This layer owns everything the user sees: stdout
+//! results, stderr messages and progress, and exit codes:
 //! 0 = everything succeeded, 1 = the command ran but some inputs failed,
 //! 2 = the command could not run (bad arguments, missing weights, ...).
 
+mod args;
 mod bench;
 mod compare;
+mod completions;
 mod embed;
 mod export;
 mod index;
+mod progress;
 mod rate;
 mod score;
+mod show;
 mod similar;
 mod status;
-mod store_args;
 mod train;
-mod weights;
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use artlens::app::{Collection, WeightsConfig};
 
 /// Exit status when some inputs failed but the rest was processed.
 pub const EXIT_PARTIAL: i32 = 1;
@@ -30,12 +36,17 @@ pub const EXIT_ERROR: i32 = 2;
 #[command(
     name = "artlens",
     version,
-    about = "Embed an art collection with DINO and DINOv2 and compare what they see"
+    about = "Embed an art collection with self-supervised vision backbones (DINO, DINOv2, ...), find similar works, learn a taste from ratings, and compare what each backbone sees",
+    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens similar --id 1\n  artlens rate import data/ratings.csv && artlens train && artlens compare --html compare.html"
 )]
 pub struct Cli {
     /// No progress or informational messages on stderr (errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
+
+    /// The store folder (accepted before or after the command).
+    #[arg(long, env = "ARTLENS_STORE", default_value = "index", global = true)]
+    store: PathBuf,
 
     #[command(subcommand)]
     command: Command,
@@ -43,19 +54,23 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Embed images with one backbone and print the raw CLS vectors.
+    /// Embed images with one backbone and print the raw embeddings (no store).
     Embed(embed::EmbedArgs),
-    /// Embed a collection folder into the store with both backbones.
+    /// Embed a collection folder into the store with each backbone.
     Index(index::IndexArgs),
-    /// Find the works most similar to an image, per backbone, side by side.
+    /// Find the works most similar to a work or an image, per backbone, side by side.
     Similar(similar::SimilarArgs),
-    /// Show what the store holds: counts, fingerprints, failures, vanished files.
+    /// Show one work: metadata, paths, rating, backbones, nearest works.
+    Show(show::ShowArgs),
+    /// List the works, filtered by metadata or rating.
+    Ls(show::LsArgs),
+    /// Show what the store holds: backbones, counts, fingerprints, failures, vanished files.
     Status(status::StatusArgs),
-    /// Write one backbone's embeddings as .npy (or .csv) plus items.csv.
+    /// Write one backbone's embeddings as .npy (or .csv) plus items.csv and manifest.json.
     Export(export::ExportArgs),
-    /// Record ratings: import a CSV, set one, list them.
+    /// Record ratings: import a CSV, set or remove one, list them.
     Rate(rate::RateArgs),
-    /// Train a taste head per backbone and compare them with cross-validation.
+    /// Train a taste head per backbone and compare every pair with cross-validation.
     Train(train::TrainArgs),
     /// Score images with each backbone's head, with the rated works it drew on.
     Score(score::ScoreArgs),
@@ -63,6 +78,36 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+}
+
+/// What every command gets besides its own arguments.
+pub struct Ctx {
+    pub msg: Messages,
+    pub store: PathBuf,
+}
+
+impl Ctx {
+    /// Opens the existing store (read commands never create one).
+    pub fn open(&self, weights: WeightsConfig) -> anyhow::Result<Collection> {
+        let c = Collection::open(&self.store, weights)?;
+        self.migrated(&c);
+        Ok(c)
+    }
+
+    /// Opens the store, creating it when there is none (for `index`).
+    pub fn create(&self, weights: WeightsConfig) -> anyhow::Result<Collection> {
+        let c = Collection::create(&self.store, weights)?;
+        self.migrated(&c);
+        Ok(c)
+    }
+
+    fn migrated(&self, c: &Collection) {
+        if let Some(m) = c.migration() {
+            self.msg.info(m.message());
+        }
+    }
 }
 
 /// Where messages go: stderr, unless `--quiet`.
@@ -81,6 +126,10 @@ impl Messages {
     pub fn error(&self, msg: impl std::fmt::Display) {
         eprintln!("error: {msg}");
     }
+
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        eprintln!("warning: {msg}");
+    }
 }
 
 /// Writes a line to stdout; a closed pipe (`artlens ... | head`) ends the
@@ -97,20 +146,43 @@ pub fn out_line(line: &str) {
     }
 }
 
+/// Prints a view as one JSON line.
+pub fn out_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    out_line(&serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// A path for a text line: control characters (a newline in a file name)
+/// would break line-oriented output, so they are escaped.
+pub fn printable(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.escape_debug().to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 pub fn run() -> i32 {
     let cli = Cli::parse();
     let msg = Messages { quiet: cli.quiet };
+    let ctx = Ctx {
+        msg,
+        store: cli.store,
+    };
     let result = match cli.command {
-        Command::Embed(args) => embed::run(args, msg),
-        Command::Index(args) => index::run(args, msg),
-        Command::Similar(args) => similar::run(args, msg),
-        Command::Status(args) => status::run(args, msg),
-        Command::Export(args) => export::run(args, msg),
-        Command::Rate(args) => rate::run(args, msg),
-        Command::Train(args) => train::run(args, msg),
-        Command::Score(args) => score::run(args, msg),
-        Command::Compare(args) => compare::run(args, msg),
-        Command::Bench(args) => bench::run(args, msg),
+        Command::Embed(args) => embed::run(args, &ctx),
+        Command::Index(args) => index::run(args, &ctx),
+        Command::Similar(args) => similar::run(args, &ctx),
+        Command::Show(args) => show::run_show(args, &ctx),
+        Command::Ls(args) => show::run_ls(args, &ctx),
+        Command::Status(args) => status::run(args, &ctx),
+        Command::Export(args) => export::run(args, &ctx),
+        Command::Rate(args) => rate::run(args, &ctx),
+        Command::Train(args) => train::run(args, &ctx),
+        Command::Score(args) => score::run(args, &ctx),
+        Command::Compare(args) => compare::run(args, &ctx),
+        Command::Bench(args) => bench::run(args, &ctx),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,
@@ -118,5 +190,80 @@ pub fn run() -> i32 {
             msg.error(format!("{e:#}"));
             EXIT_ERROR
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn walk(cmd: &clap::Command, path: &str, problems: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                problems.push(format!("`{path}`: argument `{id}` has no help line"));
+            }
+        }
+        let after = cmd
+            .get_after_help()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if !after.contains("Example") {
+            problems.push(format!("`{path} --help` does not end with an example"));
+        }
+        for s in cmd.get_subcommands() {
+            if s.get_name() != "help" {
+                walk(s, &format!("{path} {}", s.get_name()), problems);
+            }
+        }
+    }
+
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut problems = Vec::new();
+        walk(&cmd, "artlens", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_store_is_accepted_before_or_after_the_command() {
+        for args in [
+            ["artlens", "--store", "x", "status"],
+            ["artlens", "status", "--store", "x"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.store, PathBuf::from("x"));
+        }
+    }
+
+    #[test]
+    fn one_spelling_per_flag_with_the_old_ones_as_aliases() {
+        for args in [
+            vec!["artlens", "index", "d", "--backbones", "dino,dinov2@224", "--threads", "2"],
+            vec!["artlens", "index", "d", "--models", "dino"],
+            vec!["artlens", "similar", "--id", "1", "--model", "dino"],
+            vec!["artlens", "similar", "--work", "1", "--backbones", "dinov2@224"],
+            vec!["artlens", "score", "x.png", "--weights", "dino=DIR", "--threads", "1"],
+            vec!["artlens", "embed", "--model", "dinov2@224", "--weights", "DIR", "x.png"],
+            vec!["artlens", "export", "--model", "dino", "out"],
+            vec!["artlens", "export", "--backbone", "dino", "out"],
+            vec!["artlens", "train", "--threads", "2", "--backbones", "dino,dinov2"],
+        ] {
+            Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        let e = Cli::try_parse_from(["artlens", "index", "d", "--backbones", "clip"]).unwrap_err();
+        assert!(e.to_string().contains("dinov2"), "{e}");
+    }
+
+    #[test]
+    fn paths_with_control_characters_are_escaped_in_text_output() {
+        assert_eq!(printable("a\nb.png"), "a\\nb.png");
+        assert_eq!(printable("plain.png"), "plain.png");
     }
 }

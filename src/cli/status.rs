@@ -2,85 +2,80 @@
 
 use anyhow::Result;
 use clap::Args;
-use serde_json::json;
 
-use artlens::model::ModelKind;
-use artlens::pipeline;
-
-use super::store_args::StoreArgs;
-use super::{out_line, Messages};
+use super::args::WeightsArgs;
+use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json")]
 pub struct StatusArgs {
-    #[command(flatten)]
-    store: StoreArgs,
+    /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: StatusArgs, _msg: Messages) -> Result<i32> {
-    let store = args.store.open_existing()?;
-    let counts = store.counts()?;
-    let failures = store.failures()?;
-    let (vanished, _) = pipeline::vanished_paths(&store, false)?;
-    let size = store.size_on_disk()?;
-    let mut models = serde_json::Map::new();
-    for kind in ModelKind::ALL {
-        let fp = store.fingerprint(kind)?;
-        let weights = store.weights_location(kind)?;
-        models.insert(
-            kind.name().into(),
-            json!({
-                "embeddings": counts.embeddings.get(&kind).copied().unwrap_or(0),
-                "fingerprint": fp,
-                "weights": weights,
-            }),
-        );
-    }
+pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
+    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    let view = collection.status()?;
     if args.json {
-        out_line(
-            &json!({
-                "store": store.path().display().to_string(),
-                "format_version": artlens::store::FORMAT_VERSION,
-                "artworks": counts.artworks,
-                "models": models,
-                "failures": failures,
-                "vanished": vanished,
-                "size_bytes": size,
-            })
-            .to_string(),
-        );
+        out_json(&view)?;
         return Ok(0);
     }
     out_line(&format!(
         "store       {} (format {}, {:.1} MiB)",
-        store.path().display(),
-        artlens::store::FORMAT_VERSION,
-        size as f64 / (1 << 20) as f64
+        view.store,
+        view.format_version,
+        view.size_bytes as f64 / (1 << 20) as f64
     ));
-    out_line(&format!("artworks    {}", counts.artworks));
-    for kind in ModelKind::ALL {
-        let n = counts.embeddings.get(&kind).copied().unwrap_or(0);
-        match store.fingerprint(kind)? {
+    out_line(&format!("artworks    {}", view.artworks));
+    for r in &view.roots {
+        out_line(&format!("root        {}", printable(&r.path)));
+    }
+    if view.models.is_empty() {
+        out_line("backbones   none indexed yet (`artlens index DIR`)");
+    }
+    for (name, m) in &view.models {
+        match &m.fingerprint {
             Some(fp) => out_line(&format!(
-                "{:<11} {n} embeddings, dim {}, weights blake3 {}…, preprocessing {}",
-                kind.name(),
+                "{name:<11} {} embeddings, dim {}, weights blake3 {}…, {}{}",
+                m.embeddings,
                 fp.dim,
                 &fp.weights_blake3[..12.min(fp.weights_blake3.len())],
-                serde_json::to_string(&fp.preprocess).unwrap_or_default()
+                m.description,
+                if m.head { ", taste head trained" } else { "" }
             )),
-            None => out_line(&format!("{:<11} not indexed", kind.name())),
+            None => out_line(&format!("{name:<11} not indexed")),
         }
     }
-    out_line(&format!("failures    {}", failures.len()));
-    for f in &failures {
-        out_line(&format!("  {}: {}", f.path, f.reason));
+    out_line(&format!("ratings     {}", view.ratings));
+    if let Some(t) = &view.training {
+        if let Some(e) = t.get("error") {
+            out_line(&format!("training    unusable: {}", e.as_str().unwrap_or("")));
+        } else {
+            out_line(&format!(
+                "training    {} heads on {}{}",
+                t["head"].as_str().unwrap_or(""),
+                t["backbones"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default(),
+                if t["ratings_changed_since"].as_bool() == Some(true) {
+                    " (ratings changed since: run `artlens train`)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
-    out_line(&format!("vanished    {}", vanished.len()));
-    for p in &vanished {
-        out_line(&format!("  {p}"));
+    out_line(&format!("failures    {}", view.failures.len()));
+    for f in &view.failures {
+        out_line(&format!("  {}: {}", printable(&f.path), printable(&f.reason)));
     }
-    if !vanished.is_empty() {
+    out_line(&format!("vanished    {}", view.vanished.len()));
+    for p in &view.vanished {
+        out_line(&format!("  {}", printable(p)));
+    }
+    if !view.vanished.is_empty() {
         out_line("(`artlens index DIR --prune` forgets vanished files)");
     }
     Ok(0)

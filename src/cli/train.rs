@@ -1,16 +1,18 @@
 //! `artlens train`: cross-validate a head per backbone on the same folds,
-//! compare them with a paired bootstrap, and save heads fit on all ratings.
+//! compare every pair, and save heads fit on all ratings.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 
+use artlens::app::TrainRequest;
 use artlens::head::{self, HeadKind};
-use artlens::model::ModelKind;
 
-use super::store_args::StoreArgs;
-use super::{out_line, Messages};
+use super::args::{set_threads, BackboneArgs};
+use super::progress::Progress;
+use super::{out_json, out_line, Ctx};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  artlens train\n  artlens train --head mlp --folds 10 --backbones dino,dinov2,dinov2@224 --json")]
 pub struct TrainArgs {
     /// ridge (standardised features, λ by inner cross-validation) or mlp.
     #[arg(long, default_value = "ridge", value_parser = parse_head)]
@@ -21,13 +23,17 @@ pub struct TrainArgs {
     /// Seed of folds, bootstrap resamples and MLP initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Bootstrap resamples for the confidence interval.
+    /// Bootstrap resamples for the confidence intervals.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..=100000))]
     bootstrap: u32,
+    #[command(flatten)]
+    backbones: BackboneArgs,
+    /// Threads for training (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The report as one JSON object: {"backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict"}.
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    store: StoreArgs,
 }
 
 fn parse_head(s: &str) -> Result<HeadKind, String> {
@@ -38,50 +44,22 @@ fn parse_head(s: &str) -> Result<HeadKind, String> {
     }
 }
 
-pub fn run(args: TrainArgs, msg: Messages) -> Result<i32> {
-    let store = args.store.open_existing()?;
-    let mut fingerprints = Vec::new();
-    for kind in ModelKind::ALL {
-        match store.fingerprint(kind)? {
-            Some(fp) => fingerprints.push(fp),
-            None => bail!("the store holds no {kind} embeddings; `artlens index DIR` with both backbones first"),
-        }
-    }
-    let set = head::paired_training_set(&store)?;
-    if set.skipped > 0 {
-        msg.info(format!(
-            "{} rated works lack an embedding of one backbone and are left out (run `artlens index`)",
-            set.skipped
-        ));
-    }
-    msg.info(format!(
-        "training {} heads on {} ratings ({} folds, {} bootstrap resamples)",
-        args.head.name(),
-        set.y.len(),
-        args.folds,
-        args.bootstrap
-    ));
-    let report = head::compare_backbones(
-        &set.x_dino,
-        &set.x_dinov2,
-        &set.y,
-        args.head,
-        args.folds as usize,
-        args.seed,
-        args.bootstrap as usize,
-    )?;
-    for (kind, x, fp) in [
-        (ModelKind::Dino, &set.x_dino, &fingerprints[0]),
-        (ModelKind::Dinov2, &set.x_dinov2, &fingerprints[1]),
-    ] {
-        let fitted = head::fit(x, &set.y, args.head, args.seed)?;
-        head::save_head(&store, kind, &fitted, fp)?;
-    }
-    head::save_report(&store, &report)?;
-    store.flush()?;
-
+pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
+    set_threads(args.threads);
+    let collection = ctx.open(Default::default())?;
+    let req = TrainRequest {
+        head: args.head,
+        folds: args.folds as usize,
+        seed: args.seed,
+        bootstrap: args.bootstrap as usize,
+        backbones: args.backbones.backbones.clone(),
+    };
+    let mut progress = Progress::new(ctx.msg, "heads");
+    let report = collection.train(&req, &mut |e| progress.event(e));
+    progress.finish();
+    let report = report?;
     if args.json {
-        out_line(&serde_json::to_string(&report)?);
+        out_json(&report)?;
         return Ok(0);
     }
     out_line(&format!(
@@ -91,7 +69,9 @@ pub fn run(args: TrainArgs, msg: Messages) -> Result<i32> {
         report.folds,
         report.seed
     ));
-    out_line(&format!("{:<22}{:>10}{:>10}", "", "DINO", "DINOv2"));
+    let names: Vec<&String> = report.backbones.keys().collect();
+    let cols: String = names.iter().map(|n| format!("{:>14}", n)).collect();
+    out_line(&format!("{:<22}{cols}", ""));
     type Column = (&'static str, fn(&head::Metrics) -> f64);
     let rows: [Column; 4] = [
         ("Spearman", |m| m.spearman),
@@ -100,34 +80,45 @@ pub fn run(args: TrainArgs, msg: Messages) -> Result<i32> {
         ("pairwise accuracy", |m| m.pairwise_accuracy),
     ];
     for (name, f) in rows {
-        out_line(&format!(
-            "{name:<22}{:>10.3}{:>10.3}",
-            f(&report.dino.pooled),
-            f(&report.dinov2.pooled)
-        ));
+        let cells: String = report
+            .backbones
+            .values()
+            .map(|b| format!("{:>14.3}", f(&b.pooled)))
+            .collect();
+        out_line(&format!("{name:<22}{cells}"));
     }
     out_line("learning curve (Spearman):");
-    for (a, b) in report
-        .dino
-        .learning_curve
-        .iter()
-        .zip(&report.dinov2.learning_curve)
-    {
-        out_line(&format!(
-            "  {:>4.0}% of ratings (~{} per fold){:>10.3}{:>10.3}",
-            a.fraction * 100.0,
-            a.n_train,
-            a.metrics.spearman,
-            b.metrics.spearman
-        ));
+    let first = report.backbones.values().next();
+    if let Some(first) = first {
+        for (i, p) in first.learning_curve.iter().enumerate() {
+            let cells: String = report
+                .backbones
+                .values()
+                .map(|b| {
+                    b.learning_curve
+                        .get(i)
+                        .map(|q| format!("{:>14.3}", q.metrics.spearman))
+                        .unwrap_or_else(|| format!("{:>14}", "-"))
+                })
+                .collect();
+            out_line(&format!(
+                "  {:>4.0}% (~{} per fold){cells}",
+                p.fraction * 100.0,
+                p.n_train
+            ));
+        }
     }
     for c in &report.comparisons {
         out_line(&format!(
-            "DINOv2 − DINO {:<18} {:+.3}  (95% CI {:+.3} … {:+.3})",
+            "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
+            c.b,
+            c.a,
             c.metric.label(),
             c.diff,
+            c.ci_level * 100.0,
             c.ci_low,
-            c.ci_high
+            c.ci_high,
+            if c.significant { "  *" } else { "" }
         ));
     }
     out_line(&format!("verdict: {}", report.verdict));

@@ -1,13 +1,13 @@
-//! Cross-validation and the paired backbone comparison.
+//! Cross-validation and the paired comparison of N backbones.
 //!
 //! Works are split into K shuffled folds from a seed; each fold's ratings
 //! are predicted by a head trained on the other folds, and the metrics are
 //! computed on the pooled out-of-fold predictions (and per fold). The
-//! comparison runs both backbones on the same folds, so that the two sets of
-//! out-of-fold predictions are paired work by work, and bootstraps the
-//! difference DINOv2 − DINO by resampling works: a confidence interval that
-//! excludes zero names a winner, one that includes it says the ratings
-//! cannot tell the backbones apart.
+//! comparison runs every backbone on the same folds, so that any two sets
+//! of out-of-fold predictions are paired work by work, and for every pair
+//! (a, b) bootstraps the difference b − a by resampling works: a confidence
+//! interval that excludes zero names a winner, one that includes it says
+//! the ratings cannot tell the two backbones apart.
 //!
 //! # Why rank metrics see fold-centred predictions
 //!
@@ -43,16 +43,87 @@
 //! tell apart": a winner was named in 6 of 200 noise-vs-noise trials and in
 //! 6 of 200 trials of two equally informative backbones (3%; the ignored
 //! `null_calibration` test in `tests/head.rs` reruns this).
+//!
+//! # Comparing N backbones: shared folds, shared resamples
+//!
+//! With N backbones there are m = N(N − 1)/2 pairs, each compared on
+//! Spearman, MAE and pairwise accuracy. Every backbone is cross-validated
+//! on the same fold assignment, the same learning-curve subsets and the
+//! same per-fold seeds, so its report is exactly what [`cross_validate`]
+//! gives it alone, and every pair is paired work by work. All pairs are
+//! bootstrapped on one shared set of resamples: each resample recomputes
+//! every backbone's metrics on the same works, and a pair's difference is
+//! the difference of those. The pairs' differences therefore add up
+//! resample by resample ((c − a) = (c − b) + (b − a)), and a pair's
+//! bootstrap distribution does not depend on which other backbones were
+//! compared with it; only its interval's level does (next section). With
+//! two backbones the random streams are exactly those of the former
+//! two-backbone comparison, so its reports are reproduced number for
+//! number.
+//!
+//! # Why the intervals and p-values are corrected for multiplicity
+//!
+//! One 95% interval excludes zero by chance 5% of the time when the two
+//! backbones are in truth equally good. With m pairs, the chance that at
+//! least one of m such intervals names a false winner is larger: up to
+//! 1 − 0.95^m were the pairs independent (14% with three backbones, 26%
+//! with four); they share backbones and resamples, and 8.5% was measured
+//! with three (below). A verdict that picks the most striking pair would
+//! inherit that rate. So, per metric:
+//!
+//! * The intervals are Bonferroni intervals at level `1 − 0.05/m`
+//!   ([`Comparison::ci_level`]): the `0.025/m` and `1 − 0.025/m` quantiles
+//!   of the widened bootstrap differences. By the union bound, all m
+//!   intervals cover their true differences *simultaneously* with
+//!   probability at least 95%, so whatever the verdict reads off them keeps
+//!   a 5% family-wise error. With two backbones m = 1 and this is the plain
+//!   95% interval.
+//! * [`Comparison::p_value`] is the two-sided bootstrap p-value of "no
+//!   difference" obtained by inverting that same widened percentile
+//!   interval: the smallest α at which the `1 − α` interval reaches zero.
+//!   So `p_value < α` holds exactly when the `1 − α` interval excludes
+//!   zero, and p-values and intervals never disagree. It is 0 when every
+//!   resample falls on one side of zero (the bootstrap cannot resolve
+//!   smaller p-values than about 1/`n_boot`).
+//! * [`Comparison::p_holm`] is Holm's step-down adjustment of the m
+//!   p-values of the metric ([`holm_adjust`](super::holm_adjust)), which
+//!   controls the family-wise error at 5% like Bonferroni and is never
+//!   larger than `m · p_value`.
+//! * A pair is [`Comparison::significant`] when `p_holm < 0.05` **and** its
+//!   simultaneous interval excludes zero. Since `m · p_value < 0.05` is
+//!   exactly "the `1 − 0.05/m` interval excludes zero", and Holm never
+//!   exceeds `m · p_value`, the interval condition implies the Holm one:
+//!   the decision is the simultaneous-interval rule. The Holm p is kept as
+//!   the sharper summary of how strong each difference is, but a pair that
+//!   passes Holm alone (possible when `p_holm < 0.05 ≤ m · p_value`) is not
+//!   called significant, because the report would then name a winner whose
+//!   printed interval contains zero. With two backbones both conditions
+//!   reduce to the former rule: the 95% interval excludes zero.
+//!
+//! [`TrainReport::best`] is the backbone significantly better on Spearman
+//! than every other one, if there is one; the verdict names it, or else
+//! the significant pairs, or else says the ratings cannot tell the
+//! backbones apart. Because the intervals hold simultaneously, "best" is a
+//! statement about all its pairs at once at the 5% level. Measured on
+//! three pure-noise backbones (120 works, 5 folds, 200 trials, the ignored
+//! `null_calibration` test), some pair was called significant in 7 trials
+//! (3.5%), where plain p-values below 0.05 would have named one in 17
+//! (8.5%); a best backbone was named once. The price is power: with more
+//! backbones each interval is wider (with three backbones the 98.3%
+//! interval of a normal-shaped bootstrap distribution is 22% wider than
+//! the 95% one, with four the 99.2% one 35% wider), so a difference one
+//! pair alone would show can go unnamed among many.
+
+use std::collections::{BTreeMap, HashSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::metrics::quantile_sorted;
+use super::metrics::{holm_adjust, quantile_sorted};
 use super::{
     check_data, fit_rows, fold_assignment, mix, HeadKind, MetricKind, Metrics, SplitMix64,
 };
 use crate::error::{Error, Result};
-use crate::model::weights::ModelKind;
 
 /// The fewest ratings cross-validation accepts, whatever the folds: below
 /// ten, a rank correlation over the pooled predictions means little.
@@ -63,6 +134,17 @@ pub const DEFAULT_FOLDS: usize = 5;
 pub const DEFAULT_BOOTSTRAP: usize = 2000;
 /// Fractions of each training fold the learning curve trains on.
 pub const CURVE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
+/// The family-wise error rate of the comparison: the intervals of one
+/// metric hold simultaneously with probability `1 − ALPHA`, and a pair is
+/// significant when its Holm-adjusted p is below it (see the module docs).
+pub const ALPHA: f64 = 0.05;
+
+/// The metrics every pair is compared on, in report order.
+const COMPARED: [MetricKind; 3] = [
+    MetricKind::Spearman,
+    MetricKind::Mae,
+    MetricKind::PairwiseAccuracy,
+];
 
 const TAG_FOLDS: u64 = 1;
 const TAG_FIT: u64 = 2;
@@ -106,10 +188,34 @@ pub struct CurvePoint {
     pub metrics: Metrics,
 }
 
+/// One backbone to compare: its id (the key of its report, e.g. `dinov2`
+/// or `dinov2@224`), the name verdicts call it by (e.g. `DINOv2`), and its
+/// embeddings, one row per rated work, in the same order for every
+/// backbone.
+#[derive(Debug, Clone, Copy)]
+pub struct Backbone<'a> {
+    pub id: &'a str,
+    pub display_name: &'a str,
+    pub x: &'a [Vec<f32>],
+}
+
+impl<'a> Backbone<'a> {
+    pub fn new(id: &'a str, display_name: &'a str, x: &'a [Vec<f32>]) -> Self {
+        Backbone {
+            id,
+            display_name,
+            x,
+        }
+    }
+}
+
 /// One backbone's side of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackboneReport {
-    pub model: ModelKind,
+    /// The backbone's id, also its key in [`TrainReport::backbones`].
+    pub id: String,
+    /// The name verdicts use.
+    pub display_name: String,
     /// Metrics of the pooled out-of-fold predictions (full training folds).
     pub pooled: Metrics,
     pub per_fold: Vec<Metrics>,
@@ -119,50 +225,146 @@ pub struct BackboneReport {
     pub lambdas: Vec<f64>,
 }
 
-/// The paired difference DINOv2 − DINO of one metric.
+/// The paired difference b − a of one metric between two backbones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
+    /// The ids of the two backbones; `a` came first in the input.
+    pub a: String,
+    pub b: String,
     pub metric: MetricKind,
     /// The metric for each backbone on all out-of-fold predictions.
-    pub dino: f64,
-    pub dinov2: f64,
-    /// `dinov2 − dino` on all works.
+    pub value_a: f64,
+    pub value_b: f64,
+    /// `value_b − value_a` on all works.
     pub diff: f64,
     /// The mean of the bootstrap differences.
     pub mean_diff: f64,
-    /// The 95% interval: the 2.5th and 97.5th percentiles of the bootstrap
-    /// differences after widening them about their mean by `ci_scale`.
+    /// The interval at `ci_level`: the `(1 − ci_level)/2` and
+    /// `(1 + ci_level)/2` quantiles of the bootstrap differences after
+    /// widening them about their mean by `ci_scale`.
     pub ci_low: f64,
     pub ci_high: f64,
+    /// `1 − ALPHA/m` for the m pairs of this metric (Bonferroni), so that
+    /// the intervals of all pairs hold simultaneously; 0.95 with two
+    /// backbones.
+    pub ci_level: f64,
     /// √(1 + K/(K − 1)), the cross-validation correction (see the module docs).
     pub ci_scale: f64,
     pub n_boot: usize,
-    /// False for MAE: there a negative difference favours DINOv2.
+    /// Two-sided bootstrap p-value of "no difference", from the same
+    /// widened distribution: below α exactly when the `1 − α` interval
+    /// excludes zero.
+    pub p_value: f64,
+    /// `p_value` adjusted by Holm's method over the pairs of this metric.
+    pub p_holm: f64,
+    /// `p_holm < ALPHA` and the interval excludes zero (see the module docs).
+    pub significant: bool,
+    /// False for MAE: there a negative difference favours `b`.
     pub higher_is_better: bool,
 }
 
-/// Everything `artlens train` learns about how the two backbones predict a
-/// taste: both sides' cross-validation, the paired comparisons (Spearman
-/// first), and a one-line verdict on Spearman.
+impl Comparison {
+    /// The id of the backbone that is significantly better, if either is.
+    pub fn winner(&self) -> Option<&str> {
+        match self.favours_b() {
+            Some(true) => Some(&self.b),
+            Some(false) => Some(&self.a),
+            None => None,
+        }
+    }
+
+    /// `Some(true)` when `b` is significantly better, `Some(false)` when `a`
+    /// is, `None` when the pair is not significant.
+    fn favours_b(&self) -> Option<bool> {
+        if !self.significant {
+            return None;
+        }
+        let (b_better, a_better) = if self.higher_is_better {
+            (self.ci_low > 0.0, self.ci_high < 0.0)
+        } else {
+            (self.ci_high < 0.0, self.ci_low > 0.0)
+        };
+        if b_better {
+            Some(true)
+        } else if a_better {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// The same comparison seen the other way round: `a` and `b` swapped,
+    /// the difference and its interval negated.
+    pub fn flipped(&self) -> Comparison {
+        Comparison {
+            a: self.b.clone(),
+            b: self.a.clone(),
+            value_a: self.value_b,
+            value_b: self.value_a,
+            diff: -self.diff,
+            mean_diff: -self.mean_diff,
+            ci_low: -self.ci_high,
+            ci_high: -self.ci_low,
+            ..self.clone()
+        }
+    }
+}
+
+/// Everything `artlens train` learns about how the backbones predict a
+/// taste: each backbone's cross-validation, the paired comparisons of
+/// every pair (per pair Spearman, MAE and pairwise accuracy, in that
+/// order), the backbone that is best on Spearman if one is, and a one-line
+/// verdict on Spearman.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
     pub kind: HeadKind,
     pub folds: usize,
     pub seed: u64,
-    /// Rated works both backbones were scored on.
+    /// Rated works every backbone was scored on.
     pub n_ratings: usize,
     pub n_boot: usize,
-    pub dino: BackboneReport,
-    pub dinov2: BackboneReport,
-    /// Spearman, MAE and pairwise accuracy, in that order.
+    /// The backbone ids in the order they were given (`backbones` is
+    /// sorted by id).
+    pub ids: Vec<String>,
+    /// Each backbone's cross-validation, by id.
+    pub backbones: BTreeMap<String, BackboneReport>,
+    /// For each pair (a, b) with a before b in `ids`, in that order:
+    /// Spearman, MAE and pairwise accuracy.
     pub comparisons: Vec<Comparison>,
+    /// The id of the backbone significantly better on Spearman than every
+    /// other one; `None` when there is none or only one backbone.
+    pub best: Option<String>,
     pub verdict: String,
 }
 
 impl TrainReport {
-    /// The comparison of one metric.
+    /// The comparison of one metric when exactly two backbones were
+    /// compared (the only pair); `None` otherwise: use
+    /// [`TrainReport::comparison_of`].
     pub fn comparison(&self, metric: MetricKind) -> Option<&Comparison> {
-        self.comparisons.iter().find(|c| c.metric == metric)
+        let mut of_metric = self.comparisons.iter().filter(|c| c.metric == metric);
+        match (of_metric.next(), of_metric.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The comparison of backbones `a` and `b` (ids) on one metric,
+    /// oriented as asked: its `diff` is b − a even when `b` came first in
+    /// the input (then it is the stored comparison [`flipped`](Comparison::flipped)).
+    pub fn comparison_of(&self, a: &str, b: &str, metric: MetricKind) -> Option<Comparison> {
+        self.comparisons
+            .iter()
+            .filter(|c| c.metric == metric)
+            .find_map(|c| {
+                if c.a == a && c.b == b {
+                    Some(c.clone())
+                } else if c.a == b && c.b == a {
+                    Some(c.flipped())
+                } else {
+                    None
+                }
+            })
     }
 }
 
@@ -324,16 +526,18 @@ pub fn cross_validate(
 }
 
 /// Cross-validates one backbone at every learning-curve fraction and
-/// returns its report with the full-data out-of-fold predictions.
+/// returns its report with the full-data out-of-fold predictions. Every
+/// backbone gets the same `seed`, hence the same learning-curve subsets and
+/// per-fold fitting streams.
 fn backbone_report(
-    model: ModelKind,
-    x: &[Vec<f32>],
+    backbone: &Backbone<'_>,
     y: &[f64],
     kind: HeadKind,
     fold_of: &[usize],
     folds: usize,
     seed: u64,
 ) -> Result<(BackboneReport, Vec<f64>)> {
+    let x = backbone.x;
     let mut learning_curve = Vec::new();
     let mut full = None;
     for &fraction in &CURVE_FRACTIONS {
@@ -350,7 +554,8 @@ fn backbone_report(
     }
     let full = full.expect("CURVE_FRACTIONS ends with 1.0");
     let report = BackboneReport {
-        model,
+        id: backbone.id.to_string(),
+        display_name: backbone.display_name.to_string(),
         pooled: pooled_metrics(y, &full.predictions, fold_of, folds),
         per_fold: per_fold_metrics(y, &full.predictions, fold_of, folds),
         learning_curve,
@@ -359,28 +564,60 @@ fn backbone_report(
     Ok((report, full.predictions))
 }
 
-/// Compares DINO (`x_dino`) and DINOv2 (`x_dinov2`) embeddings of the same
-/// works, row for row, at predicting ratings `y` with a `kind` head.
+fn check_backbones(backbones: &[Backbone<'_>], y: &[f64]) -> Result<()> {
+    if backbones.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the comparison needs at least one backbone".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for b in backbones {
+        if b.id.is_empty() {
+            return Err(Error::InvalidArgument("a backbone has an empty id".into()));
+        }
+        if !seen.insert(b.id) {
+            return Err(Error::InvalidArgument(format!(
+                "backbone `{}` is given twice",
+                b.id
+            )));
+        }
+        check_data(b.x, y).map_err(|e| match e {
+            Error::InvalidArgument(m) => {
+                Error::InvalidArgument(format!("backbone `{}`: {m}", b.id))
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// Compares `backbones` (embeddings of the same works, row for row) at
+/// predicting ratings `y` with a `kind` head, every pair on the same folds.
 ///
-/// Both backbones use the same fold assignment (and the same learning-curve
-/// subsets). The difference DINOv2 − DINO of Spearman, MAE and pairwise
-/// accuracy is bootstrapped `n_boot` times by resampling works with
-/// replacement (seeded) and recomputing both metrics on the same resample
-/// of the out-of-fold predictions; the 95% interval is the 2.5th–97.5th
-/// percentile after widening by [`cv_interval_scale`] (the resampling alone
-/// cannot see that cross-validated predictions depend on each other). The
-/// verdict names a winner when the Spearman interval excludes zero.
+/// Every backbone uses the same fold assignment (and the same
+/// learning-curve subsets). For each pair (a, b), a before b in
+/// `backbones`, the difference b − a of Spearman, MAE and pairwise accuracy
+/// is bootstrapped `n_boot` times by resampling works with replacement
+/// (seeded, the same resamples for every pair) and recomputing the metrics
+/// on the same resample of the out-of-fold predictions. The interval is the
+/// Bonferroni percentile interval at `1 − 0.05/m` for the m pairs (95% with
+/// two backbones) after widening by [`cv_interval_scale`] (the resampling
+/// alone cannot see that cross-validated predictions depend on each other);
+/// p-values come from the same distribution and are Holm-adjusted over the
+/// m pairs. The verdict names a winner when the Spearman interval excludes
+/// zero (see the module docs for the decision rule).
+///
+/// One backbone is accepted: the report then has its cross-validation and
+/// no comparisons.
 pub fn compare_backbones(
-    x_dino: &[Vec<f32>],
-    x_dinov2: &[Vec<f32>],
+    backbones: &[Backbone<'_>],
     y: &[f64],
     kind: HeadKind,
     folds: usize,
     seed: u64,
     n_boot: usize,
 ) -> Result<TrainReport> {
-    check_data(x_dino, y)?;
-    check_data(x_dinov2, y)?;
+    check_backbones(backbones, y)?;
     check_folds(y.len(), folds)?;
     if n_boot == 0 {
         return Err(Error::InvalidArgument(
@@ -388,51 +625,26 @@ pub fn compare_backbones(
         ));
     }
     let fold_of = folds_for(y.len(), folds, seed);
-    let (dino, pred_a) = backbone_report(ModelKind::Dino, x_dino, y, kind, &fold_of, folds, seed)?;
-    let (dinov2, pred_b) =
-        backbone_report(ModelKind::Dinov2, x_dinov2, y, kind, &fold_of, folds, seed)?;
-    let metrics = [
-        MetricKind::Spearman,
-        MetricKind::Mae,
-        MetricKind::PairwiseAccuracy,
-    ];
-    let ci_scale = cv_interval_scale(folds);
-    let a = Scored::new(&pred_a, &fold_of, folds);
-    let b = Scored::new(&pred_b, &fold_of, folds);
-    let diffs = bootstrap_diffs(y, &a, &b, &metrics, n_boot, mix(seed, TAG_BOOT, 0));
-    let comparisons: Vec<Comparison> = metrics
-        .iter()
-        .zip(diffs)
-        .map(|(&metric, mut d)| {
-            d.sort_by(f64::total_cmp);
-            let a = eval_cv(metric, y, &a.raw, &a.centred);
-            let b = eval_cv(metric, y, &b.raw, &b.centred);
-            let mean_diff = d.iter().sum::<f64>() / d.len() as f64;
-            let widen = |q: f64| mean_diff + ci_scale * (quantile_sorted(&d, q) - mean_diff);
-            Comparison {
-                metric,
-                dino: a,
-                dinov2: b,
-                diff: b - a,
-                mean_diff,
-                ci_low: widen(0.025),
-                ci_high: widen(0.975),
-                ci_scale,
-                n_boot,
-                higher_is_better: metric.higher_is_better(),
-            }
-        })
-        .collect();
-    let verdict = verdict(&comparisons[0]);
+    let mut reports = Vec::with_capacity(backbones.len());
+    let mut scored = Vec::with_capacity(backbones.len());
+    for b in backbones {
+        let (report, pred) = backbone_report(b, y, kind, &fold_of, folds, seed)?;
+        reports.push(report);
+        scored.push(Scored::new(&pred, &fold_of, folds));
+    }
+    let comparisons = compare_all(backbones, y, &scored, folds, n_boot, seed);
+    let best = best_on_spearman(backbones, &comparisons);
+    let verdict = verdict(backbones, &reports, &comparisons, best);
     Ok(TrainReport {
         kind,
         folds,
         seed,
         n_ratings: y.len(),
         n_boot,
-        dino,
-        dinov2,
+        ids: backbones.iter().map(|b| b.id.to_string()).collect(),
+        backbones: reports.into_iter().map(|r| (r.id.clone(), r)).collect(),
         comparisons,
+        best: best.map(|i| backbones[i].id.to_string()),
         verdict,
     })
 }
@@ -442,6 +654,132 @@ pub fn compare_backbones(
 pub fn cv_interval_scale(folds: usize) -> f64 {
     let k = folds as f64;
     (1.0 + k / (k - 1.0)).sqrt()
+}
+
+/// The pairs (i, j), i < j, in input order.
+fn pairs(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .collect()
+}
+
+/// Every pair's comparisons (pair by pair, [`COMPARED`] within a pair),
+/// with intervals at the Bonferroni level and Holm-adjusted p-values.
+fn compare_all(
+    backbones: &[Backbone<'_>],
+    y: &[f64],
+    scored: &[Scored],
+    folds: usize,
+    n_boot: usize,
+    seed: u64,
+) -> Vec<Comparison> {
+    let pairs = pairs(backbones.len());
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let nm = COMPARED.len();
+    let ci_scale = cv_interval_scale(folds);
+    let alpha = ALPHA / pairs.len() as f64;
+    let (q_low, q_high) = (alpha / 2.0, 1.0 - alpha / 2.0);
+    let ci_level = 1.0 - alpha;
+    let values: Vec<f64> = scored
+        .iter()
+        .flat_map(|s| COMPARED.map(|m| eval_cv(m, y, &s.raw, &s.centred)))
+        .collect();
+    let boot = bootstrap_values(y, scored, &COMPARED, n_boot, mix(seed, TAG_BOOT, 0));
+    let mut comparisons = Vec::with_capacity(pairs.len() * nm);
+    for &(i, j) in &pairs {
+        for (k, &metric) in COMPARED.iter().enumerate() {
+            let mut d: Vec<f64> = boot.iter().map(|r| r[j * nm + k] - r[i * nm + k]).collect();
+            d.sort_by(f64::total_cmp);
+            let (a, b) = (values[i * nm + k], values[j * nm + k]);
+            let mean_diff = d.iter().sum::<f64>() / d.len() as f64;
+            let widen = |v: f64| mean_diff + ci_scale * (v - mean_diff);
+            let widened: Vec<f64> = d.iter().map(|&v| widen(v)).collect();
+            comparisons.push(Comparison {
+                a: backbones[i].id.to_string(),
+                b: backbones[j].id.to_string(),
+                metric,
+                value_a: a,
+                value_b: b,
+                diff: b - a,
+                mean_diff,
+                ci_low: widen(quantile_sorted(&d, q_low)),
+                ci_high: widen(quantile_sorted(&d, q_high)),
+                ci_level,
+                ci_scale,
+                n_boot,
+                p_value: percentile_p_value(&widened),
+                p_holm: f64::NAN,
+                significant: false,
+                higher_is_better: metric.higher_is_better(),
+            });
+        }
+    }
+    // Holm over the m pairs of each metric, then the decision rule.
+    for k in 0..nm {
+        let of_metric: Vec<usize> = (0..pairs.len()).map(|p| p * nm + k).collect();
+        let p: Vec<f64> = of_metric.iter().map(|&c| comparisons[c].p_value).collect();
+        for (&c, adjusted) in of_metric.iter().zip(holm_adjust(&p)) {
+            let cmp = &mut comparisons[c];
+            cmp.p_holm = adjusted;
+            cmp.significant = adjusted < ALPHA && (cmp.ci_low > 0.0 || cmp.ci_high < 0.0);
+        }
+    }
+    comparisons
+}
+
+/// The two-sided p-value of "no difference" that inverts the percentile
+/// interval of `sorted` (ascending, as [`quantile_sorted`] interpolates
+/// it): the smallest α for which the `[α/2, 1 − α/2]` quantile interval
+/// reaches zero. With Q the interpolated quantile function, L the largest q
+/// with Q(q) ≤ 0 and U the smallest q with Q(q) ≥ 0, the interval excludes
+/// zero from above when α/2 > L and from below when 1 − α/2 < U, so
+/// p = min(1, 2 · min(L, 1 − U)) and `p < α` exactly when it excludes zero.
+pub(crate) fn percentile_p_value(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 1.0;
+    }
+    let step = if n > 1 { 1.0 / (n - 1) as f64 } else { 0.0 };
+    // L: sup{q : Q(q) ≤ 0}.
+    let low = if sorted[0] > 0.0 {
+        0.0
+    } else if sorted[n - 1] <= 0.0 {
+        1.0
+    } else {
+        // The last value ≤ 0 and the first above it.
+        let i = sorted.partition_point(|&v| v <= 0.0) - 1;
+        let (v0, v1) = (sorted[i], sorted[i + 1]);
+        (i as f64 + (-v0) / (v1 - v0)) * step
+    };
+    // U: inf{q : Q(q) ≥ 0}.
+    let high = if sorted[n - 1] < 0.0 {
+        1.0
+    } else if sorted[0] >= 0.0 {
+        0.0
+    } else {
+        // The last value below 0 and the first ≥ 0.
+        let j = sorted.partition_point(|&v| v < 0.0);
+        let (v0, v1) = (sorted[j - 1], sorted[j]);
+        ((j - 1) as f64 + (-v0) / (v1 - v0)) * step
+    };
+    (2.0 * low.min(1.0 - high)).clamp(0.0, 1.0)
+}
+
+/// The index of the backbone significantly better on Spearman than every
+/// other one, if any (never with a single backbone).
+fn best_on_spearman(backbones: &[Backbone<'_>], comparisons: &[Comparison]) -> Option<usize> {
+    if backbones.len() < 2 {
+        return None;
+    }
+    (0..backbones.len()).find(|&i| {
+        let id = backbones[i].id;
+        comparisons
+            .iter()
+            .filter(|c| c.metric == MetricKind::Spearman && (c.a == id || c.b == id))
+            .all(|c| c.winner() == Some(id))
+    })
 }
 
 /// One backbone's out-of-fold predictions, raw and fold-centred.
@@ -467,37 +805,40 @@ impl Scored {
     }
 }
 
-/// For each metric, `n_boot` values of metric(B) − metric(A) on resamples
-/// of the works. Resample `b` draws from its own sub-seed, so the parallel
+/// For each of `n_boot` resamples of the works, every backbone's value of
+/// every metric on it: `result[r][backbone · metrics.len() + metric]`.
+/// All backbones are scored on the same resample, so any two make a paired
+/// difference. Resample `r` draws from its own sub-seed, so the parallel
 /// result is the sequential one.
-fn bootstrap_diffs(
+fn bootstrap_values(
     y: &[f64],
-    a: &Scored,
-    b: &Scored,
+    scored: &[Scored],
     metrics: &[MetricKind],
     n_boot: usize,
     seed: u64,
 ) -> Vec<Vec<f64>> {
     let n = y.len();
-    let per_resample: Vec<Vec<f64>> = (0..n_boot)
+    (0..n_boot)
         .into_par_iter()
         .map(|r| {
             let mut rng = SplitMix64::new(mix(seed, TAG_BOOT, r as u64));
             let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
             let t: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
-            let (pa, pb) = (a.pick(&idx), b.pick(&idx));
-            metrics
+            scored
                 .iter()
-                .map(|&m| {
-                    eval_cv(m, &t, &pb.raw, &pb.centred) - eval_cv(m, &t, &pa.raw, &pa.centred)
+                .flat_map(|s| {
+                    let p = s.pick(&idx);
+                    metrics
+                        .iter()
+                        .map(|&m| eval_cv(m, &t, &p.raw, &p.centred))
+                        .collect::<Vec<_>>()
                 })
                 .collect()
         })
-        .collect();
-    (0..metrics.len())
-        .map(|m| per_resample.iter().map(|r| r[m]).collect())
         .collect()
 }
+
+// ----- verdicts -----------------------------------------------------------------------
 
 /// `+0.21`, `−0.05` (with a real minus sign), two decimals.
 fn signed(v: f64) -> String {
@@ -510,38 +851,161 @@ fn signed(v: f64) -> String {
     }
 }
 
-/// The one-line verdict on a comparison: a winner when the interval of the
-/// difference excludes zero (its advantage given winner − loser), else that
-/// the data cannot tell the two apart (the difference given DINOv2 − DINO).
-fn verdict(c: &Comparison) -> String {
+/// A confidence level as a percentage with as few decimals as say it to
+/// within 0.05 points without rounding up to 100: `95%`, `98.3%`.
+fn percent(level: f64) -> String {
+    let pct = level * 100.0;
+    for decimals in 0..=6 {
+        let s = format!("{pct:.decimals$}");
+        let v: f64 = s.parse().unwrap_or(pct);
+        if v < 100.0 && (v - pct).abs() <= 0.05 {
+            return format!("{s}%");
+        }
+    }
+    format!("{pct}%")
+}
+
+/// `A`, `A and B`, `A, B and C`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The one-line verdict on Spearman for the whole report.
+fn verdict(
+    backbones: &[Backbone<'_>],
+    reports: &[BackboneReport],
+    comparisons: &[Comparison],
+    best: Option<usize>,
+) -> String {
+    let spearman: Vec<&Comparison> = comparisons
+        .iter()
+        .filter(|c| c.metric == MetricKind::Spearman)
+        .collect();
+    match (backbones, spearman.as_slice()) {
+        ([only], _) => format!(
+            "Only {} was evaluated: Spearman {:.2}; there is no other backbone to compare it with",
+            only.display_name, reports[0].pooled.spearman
+        ),
+        ([a, b], [c]) => pair_verdict(c, a.display_name, b.display_name),
+        _ => many_verdict(backbones, &spearman, best),
+    }
+}
+
+/// The verdict on one pair: a winner when the pair is significant (its
+/// advantage given winner − loser), else that the data cannot tell the two
+/// apart (the difference given b − a).
+fn pair_verdict(c: &Comparison, name_a: &str, name_b: &str) -> String {
     let label = c.metric.label();
-    let (favours_v2, favours_v1) = if c.higher_is_better {
-        (c.ci_low > 0.0, c.ci_high < 0.0)
-    } else {
-        (c.ci_high < 0.0, c.ci_low > 0.0)
-    };
-    if favours_v2 {
-        format!(
-            "DINOv2 predicts this taste better: {label} {} (95% CI {} … {})",
+    let level = percent(c.ci_level);
+    match c.favours_b() {
+        Some(true) => format!(
+            "{name_b} predicts this taste better: {label} {} ({level} CI {} … {})",
             signed(c.diff),
             signed(c.ci_low),
             signed(c.ci_high)
-        )
-    } else if favours_v1 {
-        format!(
-            "DINO predicts this taste better: {label} {} (95% CI {} … {})",
+        ),
+        Some(false) => format!(
+            "{name_a} predicts this taste better: {label} {} ({level} CI {} … {})",
             signed(-c.diff),
             signed(-c.ci_high),
             signed(-c.ci_low)
-        )
-    } else {
-        format!(
-            "The data cannot tell DINO and DINOv2 apart: {label} difference (DINOv2 \u{2212} DINO) {} (95% CI {} … {})",
+        ),
+        None => format!(
+            "The data cannot tell {name_a} and {name_b} apart: {label} difference ({name_b} \u{2212} {name_a}) {} ({level} CI {} … {})",
             signed(c.diff),
             signed(c.ci_low),
             signed(c.ci_high)
-        )
+        ),
     }
+}
+
+/// The verdict on three or more backbones, from their Spearman comparisons.
+fn many_verdict(
+    backbones: &[Backbone<'_>],
+    spearman: &[&Comparison],
+    best: Option<usize>,
+) -> String {
+    let name_of = |id: &str| -> String {
+        backbones
+            .iter()
+            .find(|b| b.id == id)
+            .map_or(id, |b| b.display_name)
+            .to_string()
+    };
+    let Some(first) = spearman.first() else {
+        return "No pair of backbones was compared".to_string();
+    };
+    let label = first.metric.label();
+    let level = percent(first.ci_level);
+    // Each comparison oriented winner − loser (significant ones) or with a
+    // non-negative difference (the others).
+    let oriented = |c: &Comparison| match c.favours_b() {
+        Some(false) => c.flipped(),
+        Some(true) => c.clone(),
+        None if c.diff < 0.0 => c.flipped(),
+        None => c.clone(),
+    };
+    if let Some(i) = best {
+        let id = backbones[i].id;
+        let closest = spearman
+            .iter()
+            .filter(|c| c.a == id || c.b == id)
+            .map(|c| oriented(c))
+            .min_by(|x, y| x.diff.total_cmp(&y.diff))
+            .expect("the best backbone has comparisons");
+        return format!(
+            "{} predicts this taste best: {label} {} over {}, the closest of the other {} ({level} simultaneous CI {} … {})",
+            name_of(id),
+            signed(closest.diff),
+            name_of(&closest.a),
+            backbones.len() - 1,
+            signed(closest.ci_low),
+            signed(closest.ci_high)
+        );
+    }
+    let significant: Vec<Comparison> = spearman
+        .iter()
+        .filter(|c| c.significant)
+        .map(|c| oriented(c))
+        .collect();
+    if !significant.is_empty() {
+        let parts: Vec<String> = significant
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} over {} {} ({} … {})",
+                    name_of(&c.b),
+                    name_of(&c.a),
+                    signed(c.diff),
+                    signed(c.ci_low),
+                    signed(c.ci_high)
+                )
+            })
+            .collect();
+        return format!(
+            "No backbone predicts this taste best; {label} differences that are significant ({level} simultaneous CI): {}; the data cannot tell the other pairs apart",
+            parts.join(", ")
+        );
+    }
+    let names: Vec<&str> = backbones.iter().map(|b| b.display_name).collect();
+    let largest = spearman
+        .iter()
+        .map(|c| oriented(c))
+        .max_by(|x, y| x.diff.total_cmp(&y.diff))
+        .expect("at least one comparison");
+    format!(
+        "The data cannot tell {} apart: the largest {label} difference ({} \u{2212} {}) is {} ({level} simultaneous CI {} … {})",
+        and_list(&names),
+        name_of(&largest.b),
+        name_of(&largest.a),
+        signed(largest.diff),
+        signed(largest.ci_low),
+        signed(largest.ci_high)
+    )
 }
 
 #[cfg(test)]
@@ -549,18 +1013,30 @@ mod tests {
     use super::*;
 
     fn comparison(diff: f64, lo: f64, hi: f64) -> Comparison {
+        let significant = lo > 0.0 || hi < 0.0;
+        let p = if significant { 0.01 } else { 0.5 };
         Comparison {
+            a: "dino".into(),
+            b: "dinov2".into(),
             metric: MetricKind::Spearman,
-            dino: 0.5,
-            dinov2: 0.5 + diff,
+            value_a: 0.5,
+            value_b: 0.5 + diff,
             diff,
             mean_diff: diff,
             ci_low: lo,
             ci_high: hi,
+            ci_level: 0.95,
             ci_scale: 1.5,
             n_boot: 2000,
+            p_value: p,
+            p_holm: p,
+            significant,
             higher_is_better: true,
         }
+    }
+
+    fn verdict(c: &Comparison) -> String {
+        pair_verdict(c, "DINO", "DINOv2")
     }
 
     #[test]
@@ -610,5 +1086,126 @@ mod tests {
         assert_eq!(signed(0.214), "+0.21");
         assert_eq!(signed(-0.05), "−0.05");
         assert_eq!(signed(-0.001), "+0.00");
+    }
+
+    #[test]
+    fn levels_print_with_the_decimals_they_need() {
+        assert_eq!(percent(1.0 - ALPHA), "95%");
+        assert_eq!(percent(1.0 - ALPHA / 3.0), "98.3%");
+        assert_eq!(percent(1.0 - ALPHA / 6.0), "99.2%");
+        // Never rounded up to 100%.
+        assert_eq!(percent(1.0 - ALPHA / 4950.0), "99.999%");
+        assert_eq!(and_list(&["A"]), "A");
+        assert_eq!(and_list(&["A", "B"]), "A and B");
+        assert_eq!(and_list(&["A", "B", "C"]), "A, B and C");
+    }
+
+    /// The p-value by hand on small distributions, including ties at zero.
+    #[test]
+    fn percentile_p_values_by_hand() {
+        // Q crosses zero halfway between the first two of five values:
+        // q = 0.5 · 1/4 = 0.125, so p = 0.25.
+        let p = percentile_p_value(&[-1.0, 1.0, 2.0, 3.0, 4.0]);
+        assert!((p - 0.25).abs() < 1e-12, "{p}");
+        // All on one side: no interval reaches zero.
+        assert_eq!(percentile_p_value(&[0.1, 0.2, 0.3]), 0.0);
+        assert_eq!(percentile_p_value(&[-0.3, -0.2]), 0.0);
+        // A median of zero: every interval contains it.
+        assert_eq!(percentile_p_value(&[-1.0, 0.0, 0.0, 0.0, 1.0]), 1.0);
+        assert_eq!(percentile_p_value(&[0.0; 4]), 1.0);
+        // A zero at the very edge: every interval narrower than the full
+        // range (α > 0) excludes it.
+        assert_eq!(percentile_p_value(&[0.0, 1.0, 2.0]), 0.0);
+    }
+
+    /// The p-value and the interval agree at every level: p < α exactly
+    /// when the [α/2, 1 − α/2] quantile interval excludes zero.
+    #[test]
+    fn p_values_invert_the_interval() {
+        let mut rng = SplitMix64::new(5);
+        for shift in [-0.4, -0.1, 0.0, 0.05, 0.2, 0.6] {
+            let mut v: Vec<f64> = (0..501).map(|_| rng.normal() * 0.2 + shift).collect();
+            v.sort_by(f64::total_cmp);
+            let p = percentile_p_value(&v);
+            for alpha in [0.001, 0.01, 0.0167, 0.05, 0.1, 0.3, 0.7, 0.99] {
+                if (alpha - p).abs() < 1e-9 {
+                    continue;
+                }
+                let excludes = quantile_sorted(&v, alpha / 2.0) > 0.0
+                    || quantile_sorted(&v, 1.0 - alpha / 2.0) < 0.0;
+                assert_eq!(excludes, p < alpha, "shift {shift}, α {alpha}, p {p}");
+            }
+        }
+    }
+
+    fn spearman_pair(a: &str, b: &str, diff: f64, lo: f64, hi: f64, level: f64) -> Comparison {
+        Comparison {
+            a: a.into(),
+            b: b.into(),
+            ci_level: level,
+            ..comparison(diff, lo, hi)
+        }
+    }
+
+    #[test]
+    fn verdicts_on_three_backbones() {
+        let x: Vec<Vec<f32>> = Vec::new();
+        let bb = [
+            Backbone::new("a", "A", &x),
+            Backbone::new("b", "B", &x),
+            Backbone::new("c", "C", &x),
+        ];
+        let level = 1.0 - ALPHA / 3.0;
+        // C beats A and B; B and A cannot be told apart.
+        let cs = [
+            spearman_pair("a", "b", 0.01, -0.05, 0.07, level),
+            spearman_pair("a", "c", 0.30, 0.20, 0.40, level),
+            spearman_pair("b", "c", 0.25, 0.10, 0.38, level),
+        ];
+        let refs: Vec<&Comparison> = cs.iter().collect();
+        let best = best_on_spearman(&bb, &cs);
+        assert_eq!(best, Some(2));
+        assert_eq!(
+            many_verdict(&bb, &refs, best),
+            "C predicts this taste best: Spearman +0.25 over B, the closest of the other 2 (98.3% simultaneous CI +0.10 … +0.38)"
+        );
+
+        // A beats C, nothing else is significant: no best.
+        let cs = [
+            spearman_pair("a", "b", 0.01, -0.05, 0.07, level),
+            spearman_pair("a", "c", -0.30, -0.40, -0.20, level),
+            spearman_pair("b", "c", -0.05, -0.12, 0.02, level),
+        ];
+        let refs: Vec<&Comparison> = cs.iter().collect();
+        assert_eq!(best_on_spearman(&bb, &cs), None);
+        assert_eq!(
+            many_verdict(&bb, &refs, None),
+            "No backbone predicts this taste best; Spearman differences that are significant (98.3% simultaneous CI): A over C +0.30 (+0.20 … +0.40); the data cannot tell the other pairs apart"
+        );
+
+        // Nothing significant: the largest difference, shown positive.
+        let cs = [
+            spearman_pair("a", "b", 0.01, -0.05, 0.07, level),
+            spearman_pair("a", "c", -0.08, -0.20, 0.03, level),
+            spearman_pair("b", "c", -0.05, -0.12, 0.02, level),
+        ];
+        let refs: Vec<&Comparison> = cs.iter().collect();
+        assert_eq!(best_on_spearman(&bb, &cs), None);
+        assert_eq!(
+            many_verdict(&bb, &refs, None),
+            "The data cannot tell A, B and C apart: the largest Spearman difference (A − C) is +0.08 (98.3% simultaneous CI −0.03 … +0.20)"
+        );
+    }
+
+    #[test]
+    fn flipped_comparisons_mirror() {
+        let c = spearman_pair("a", "b", 0.2, 0.1, 0.3, 0.95);
+        let f = c.flipped();
+        assert_eq!((f.a.as_str(), f.b.as_str()), ("b", "a"));
+        assert_eq!((f.value_a, f.value_b), (c.value_b, c.value_a));
+        assert_eq!((f.diff, f.ci_low, f.ci_high), (-0.2, -0.3, -0.1));
+        assert_eq!(f.winner(), Some("b"));
+        assert_eq!(c.winner(), Some("b"));
+        assert_eq!(f.flipped(), c);
     }
 }

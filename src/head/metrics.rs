@@ -232,6 +232,28 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Holm's step-down adjustment of `m` p-values (Holm 1979), in input order.
+///
+/// Sorted ascending, the i-th smallest p (1-based) is multiplied by
+/// `m − i + 1`, capped at 1, and made non-decreasing along the sorted order
+/// (each adjusted value is the largest of those before it). Rejecting every
+/// hypothesis whose adjusted p is below α controls the family-wise error
+/// rate at α, like Bonferroni (`m · p`), which it never exceeds. Equal
+/// p-values get equal adjusted values whatever their order.
+pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut adjusted = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        let step = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(step);
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +374,17 @@ mod tests {
         assert!((quantile_sorted(&v, 0.025) - 1.075).abs() < 1e-12);
         assert!((quantile_sorted(&v, 0.5) - 2.5).abs() < 1e-12);
         assert!((quantile_sorted(&v, 0.975) - 3.925).abs() < 1e-12);
+    }
+
+    #[test]
+    fn holm_steps_down_and_stays_monotone() {
+        // Sorted: 0.01·4 = 0.04, 0.02·3 = 0.06, 0.03·2 = 0.06, 0.5·1 = 0.5.
+        let adj = holm_adjust(&[0.03, 0.5, 0.01, 0.02]);
+        let want = [0.06, 0.5, 0.04, 0.06];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+        assert!(holm_adjust(&[]).is_empty());
+        assert_eq!(holm_adjust(&[0.3]), vec![0.3]);
     }
 }

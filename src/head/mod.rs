@@ -5,14 +5,15 @@
 //!
 //! * [`TrainedHead`] is a fitted head, ridge ([`RidgeHead`], closed form with
 //!   λ chosen by inner cross-validation) or MLP ([`MlpHead`], candle-nn),
-//!   serialisable and saved per backbone with the embeddings'
-//!   [`Fingerprint`] ([`save_head`], [`load_head`]).
+//!   serialisable and saved per backbone with the embeddings' fingerprint,
+//!   all heads of one training run and its report in one atomic batch
+//!   ([`save_training`], [`load_head`], [`load_training`]).
 //! * [`cross_validate`] scores one head kind on one backbone with shuffled,
 //!   seeded K-fold cross-validation ([`CvResult`], [`Metrics`]).
 //! * [`compare_backbones`] runs both backbones on the **same folds** and the
 //!   same rated works, bootstraps the paired difference DINOv2 − DINO, draws
 //!   a learning curve and writes a verdict ([`TrainReport`]).
-//! * [`training_set`] and [`paired_training_set`] join the ratings
+//! * [`training_set`] and [`aligned_training_set`] join the ratings
 //!   ([`crate::ratings`]) with the stored embeddings.
 //!
 //! Everything random (folds, bootstrap resamples, MLP initialisation) comes
@@ -38,32 +39,27 @@ mod metrics;
 mod mlp;
 mod ridge;
 
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use cv::{
-    compare_backbones, cross_validate, cv_interval_scale, min_ratings, BackboneReport, Comparison,
-    CurvePoint, CvResult, TrainReport, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
-    MIN_RATINGS,
+    compare_backbones, cross_validate, cv_interval_scale, min_ratings, Backbone, BackboneReport,
+    Comparison, CurvePoint, CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP,
+    DEFAULT_FOLDS, MIN_RATINGS,
 };
-pub use metrics::{average_ranks, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics};
+pub use metrics::{
+    average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,
+};
 pub use mlp::{MlpConfig, MlpHead};
 pub use ridge::{lambda_grid, RidgeHead, INNER_FOLDS};
 
 use crate::error::{Error, Result};
-use crate::model::weights::ModelKind;
-use crate::model::Fingerprint;
-use crate::ratings;
-use crate::store::Store;
 
-/// The tree saved heads and the last report live in.
-const HEADS_TREE: &str = "heads";
-/// The key of the last [`TrainReport`] in [`HEADS_TREE`].
-const REPORT_KEY: &str = "report";
-/// The format of saved heads and reports; bumped when their JSON changes
-/// incompatibly.
-pub const HEAD_FORMAT_VERSION: u32 = 1;
+mod saved;
+pub use saved::{
+    aligned_training_set, load_head, load_training, save_training, training_set, AlignedSet,
+    SavedTraining, TrainingSet, TASTE_TREE,
+};
 
 /// Which model learns the taste.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -296,214 +292,6 @@ pub(crate) fn fold_assignment(n: usize, k: usize, rng: &mut SplitMix64) -> Vec<u
         fold_of[i] = pos % k;
     }
     fold_of
-}
-
-// ----- joining ratings with embeddings -------------------------------------------------
-
-/// Rated works with an embedding of one backbone.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TrainingSet {
-    /// Content hashes, sorted, one per row.
-    pub hashes: Vec<String>,
-    pub x: Vec<Vec<f32>>,
-    pub y: Vec<f64>,
-    /// Rated works left out because the store has no embedding of this
-    /// backbone for them (not embedded yet, or removed from the store).
-    pub skipped: usize,
-}
-
-/// Rated works with embeddings of both backbones, row for row the same works.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PairedSet {
-    /// Content hashes, sorted, one per row.
-    pub hashes: Vec<String>,
-    pub x_dino: Vec<Vec<f32>>,
-    pub x_dinov2: Vec<Vec<f32>>,
-    pub y: Vec<f64>,
-    /// Rated works left out because one backbone or both lack an embedding.
-    pub skipped: usize,
-}
-
-fn embeddings_by_hash(store: &Store, model: ModelKind) -> Result<HashMap<String, Vec<f32>>> {
-    Ok(store
-        .embeddings(model)?
-        .into_iter()
-        .map(|(_, hash, v)| (hash, v))
-        .collect())
-}
-
-/// The ratings joined with `model`'s embeddings.
-pub fn training_set(store: &Store, model: ModelKind) -> Result<TrainingSet> {
-    let mut emb = embeddings_by_hash(store, model)?;
-    let mut set = TrainingSet::default();
-    for (hash, rating) in ratings::ratings(store)? {
-        match emb.remove(&hash) {
-            Some(v) => {
-                set.hashes.push(hash);
-                set.x.push(v);
-                set.y.push(rating);
-            }
-            None => set.skipped += 1,
-        }
-    }
-    Ok(set)
-}
-
-/// The ratings joined with both backbones' embeddings, keeping only works
-/// both have, so that a comparison scores the two on the same works.
-pub fn paired_training_set(store: &Store) -> Result<PairedSet> {
-    let mut dino = embeddings_by_hash(store, ModelKind::Dino)?;
-    let mut dinov2 = embeddings_by_hash(store, ModelKind::Dinov2)?;
-    let mut set = PairedSet::default();
-    for (hash, rating) in ratings::ratings(store)? {
-        match (dino.remove(&hash), dinov2.remove(&hash)) {
-            (Some(a), Some(b)) => {
-                set.hashes.push(hash);
-                set.x_dino.push(a);
-                set.x_dinov2.push(b);
-                set.y.push(rating);
-            }
-            _ => set.skipped += 1,
-        }
-    }
-    Ok(set)
-}
-
-// ----- saved heads and reports -------------------------------------------------------
-
-/// A head as saved: with the fingerprint of the embeddings it learnt from,
-/// so that a head is never applied to embeddings from other weights.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SavedHead {
-    format_version: u32,
-    fingerprint: Fingerprint,
-    /// Seconds since the Unix epoch.
-    time: u64,
-    head: TrainedHead,
-}
-
-/// The last comparison as saved, with the fingerprints it was made under.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SavedReport {
-    format_version: u32,
-    fingerprints: Vec<Fingerprint>,
-    report: TrainReport,
-}
-
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Saves `head` as `model`'s taste head, with the fingerprint `fp` of the
-/// embeddings it was trained on (normally `store.fingerprint(model)`).
-pub fn save_head(
-    store: &Store,
-    model: ModelKind,
-    head: &TrainedHead,
-    fp: &Fingerprint,
-) -> Result<()> {
-    if fp.model != model {
-        return Err(Error::InvalidArgument(format!(
-            "a {model} head cannot be saved with a {} fingerprint",
-            fp.model
-        )));
-    }
-    if fp.dim != head.dim() {
-        return Err(Error::InvalidArgument(format!(
-            "the head expects {}-value embeddings, the {model} fingerprint says {}",
-            head.dim(),
-            fp.dim
-        )));
-    }
-    let saved = SavedHead {
-        format_version: HEAD_FORMAT_VERSION,
-        fingerprint: fp.clone(),
-        time: now_secs(),
-        head: head.clone(),
-    };
-    store.put_json(HEADS_TREE, model.name(), &saved)?;
-    store.flush()
-}
-
-/// `model`'s saved taste head, refused when the store's embeddings of
-/// `model` were made with other weights or preprocessing than the head's.
-pub fn load_head(store: &Store, model: ModelKind) -> Result<TrainedHead> {
-    let saved: SavedHead = store.get_json(HEADS_TREE, model.name())?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "no trained head for {model}; run `artlens train` first"
-        ))
-    })?;
-    check_saved_version(saved.format_version, "the taste head", model.name())?;
-    check_fingerprint(store, &saved.fingerprint, "the taste head")?;
-    Ok(saved.head)
-}
-
-/// Removes `model`'s saved head; true when there was one.
-pub fn remove_head(store: &Store, model: ModelKind) -> Result<bool> {
-    store.remove_key(HEADS_TREE, model.name())
-}
-
-/// Saves the last comparison with the store's current fingerprints.
-pub fn save_report(store: &Store, report: &TrainReport) -> Result<()> {
-    let mut fingerprints = Vec::new();
-    for model in ModelKind::ALL {
-        if let Some(fp) = store.fingerprint(model)? {
-            fingerprints.push(fp);
-        }
-    }
-    let saved = SavedReport {
-        format_version: HEAD_FORMAT_VERSION,
-        fingerprints,
-        report: report.clone(),
-    };
-    store.put_json(HEADS_TREE, REPORT_KEY, &saved)?;
-    store.flush()
-}
-
-/// The last saved comparison, refused when either backbone's embeddings
-/// changed since.
-pub fn load_report(store: &Store) -> Result<TrainReport> {
-    let saved: SavedReport = store.get_json(HEADS_TREE, REPORT_KEY)?.ok_or_else(|| {
-        Error::NotFound("no backbone comparison saved; run `artlens train` first".into())
-    })?;
-    check_saved_version(
-        saved.format_version,
-        "the saved comparison",
-        "dino and dinov2",
-    )?;
-    for fp in &saved.fingerprints {
-        check_fingerprint(store, fp, "the saved comparison")?;
-    }
-    Ok(saved.report)
-}
-
-fn check_saved_version(found: u32, what: &str, model: &str) -> Result<()> {
-    if found == HEAD_FORMAT_VERSION {
-        return Ok(());
-    }
-    Err(Error::StaleHead {
-        what: what.into(),
-        model: model.into(),
-        differences: format!(
-            "saved in head format {found}, this artlens reads {HEAD_FORMAT_VERSION}"
-        ),
-    })
-}
-
-fn check_fingerprint(store: &Store, saved: &Fingerprint, what: &str) -> Result<()> {
-    let differences = match store.fingerprint(saved.model)? {
-        Some(current) if &current == saved => return Ok(()),
-        Some(current) => saved.differences(&current).join(", "),
-        None => "the store holds no embeddings of it any more".to_string(),
-    };
-    Err(Error::StaleHead {
-        what: what.into(),
-        model: saved.model.to_string(),
-        differences,
-    })
 }
 
 #[cfg(test)]

@@ -12,14 +12,16 @@ use crate::error::{CandleContext, Error, Result};
 use crate::imaging::Preprocess;
 use crate::model::config::{self, VitConfig};
 use crate::model::vit::Vit;
-use crate::model::weights::{self, CheckpointFiles, ModelKind};
+use crate::model::config::Layout;
+use crate::model::registry::BackboneId;
+use crate::model::weights::{self, CheckpointFiles};
 
-/// What makes two embeddings comparable: the same model, the same weights
-/// bytes, the same preprocessing and the same output size. Stored with every
-/// persisted embedding and checked on open.
+/// What makes two embeddings comparable: the same backbone (checkpoint and
+/// resolution), the same weights bytes, the same preprocessing and the same
+/// output size. Stored with every persisted embedding and checked on open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
-    pub model: ModelKind,
+    pub backbone: BackboneId,
     /// blake3 of the weights file.
     pub weights_blake3: String,
     pub preprocess: Preprocess,
@@ -31,8 +33,8 @@ impl Fingerprint {
     /// weights" messages.
     pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
         let mut d = Vec::new();
-        if self.model != other.model {
-            d.push(format!("model {} vs {}", self.model, other.model));
+        if self.backbone != other.backbone {
+            d.push(format!("backbone {} vs {}", self.backbone, other.backbone));
         }
         if self.weights_blake3 != other.weights_blake3 {
             d.push(format!(
@@ -54,20 +56,16 @@ impl Fingerprint {
     }
 }
 
-/// Options for loading a backbone.
+/// Options for loading a backbone. The input resolution is part of the
+/// [`BackboneId`] (`dinov2@224`), not an option: it changes the embeddings.
 #[derive(Debug, Clone)]
 pub struct BackboneOptions {
-    /// Run at this square input size instead of the checkpoint's own; must
-    /// be a multiple of the patch size. Position embeddings are resampled as
-    /// the reference library does.
-    pub image_size: Option<u32>,
     pub device: Device,
 }
 
 impl Default for BackboneOptions {
     fn default() -> Self {
         BackboneOptions {
-            image_size: None,
             device: Device::Cpu,
         }
     }
@@ -75,36 +73,37 @@ impl Default for BackboneOptions {
 
 /// A loaded backbone.
 pub struct Backbone {
-    kind: ModelKind,
+    id: BackboneId,
     vit: Vit,
     preprocess: Preprocess,
     fingerprint: Fingerprint,
 }
 
 impl Backbone {
-    /// Loads `kind` from resolved checkpoint files.
-    pub fn load(kind: ModelKind, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
-        let (vit_config, preprocess) = read_configs(kind, files, opts.image_size)?;
+    /// Loads `id` from resolved checkpoint files, at `id`'s resolution.
+    pub fn load(id: &BackboneId, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
+        let (vit_config, preprocess) = read_configs(id, files)?;
         let (h, w) = preprocess.output_size();
         let weights_blake3 = weights::hash_file(&files.weights)?;
         let tensors = weights::read_tensors(&files.weights, &opts.device)?;
-        let vit = Vit::load(&vit_config, tensors, &files.weights, kind.name(), (h, w))?;
+        let vit = Vit::load(&vit_config, tensors, &files.weights, &id.name(), (h, w))?;
         let fingerprint = Fingerprint {
-            model: kind,
+            backbone: id.clone(),
             weights_blake3,
             preprocess: preprocess.clone(),
             dim: vit_config.hidden_size,
         };
         Ok(Backbone {
-            kind,
+            id: id.clone(),
             vit,
             preprocess,
             fingerprint,
         })
     }
 
-    pub fn kind(&self) -> ModelKind {
-        self.kind
+    /// The backbone this is.
+    pub fn id(&self) -> &BackboneId {
+        &self.id
     }
 
     pub fn fingerprint(&self) -> &Fingerprint {
@@ -137,7 +136,7 @@ impl Backbone {
     /// as [`Backbone::preprocess_batch`] returns them).
     pub fn embed_pixels(&self, pixels: Vec<f32>, batch: usize) -> Result<Vec<Vec<f32>>> {
         let (h, w) = self.preprocess.output_size();
-        let ctx = || format!("{}: forward pass", self.kind);
+        let ctx = || format!("{}: forward pass", self.id);
         let t = Tensor::from_vec(pixels, (batch, 3, h, w), &Device::Cpu)
             .and_then(|t| t.to_device(self.vit.device()))
             .context(ctx)?;
@@ -159,13 +158,10 @@ impl Backbone {
     }
 }
 
-fn read_configs(
-    kind: ModelKind,
-    files: &CheckpointFiles,
-    image_size: Option<u32>,
-) -> Result<(VitConfig, Preprocess)> {
-    let (vit, pre) = match kind {
-        ModelKind::Dino => {
+fn read_configs(id: &BackboneId, files: &CheckpointFiles) -> Result<(VitConfig, Preprocess)> {
+    let image_size = id.resolution_override();
+    let (vit, pre) = match id.spec().layout {
+        Layout::Transformers => {
             let cfg: config::TransformersVitConfig =
                 config::read_json(&files.config, "transformers ViT config.json")?;
             let vit = config::dino_vit_config(&cfg, &files.config)?;
@@ -178,7 +174,7 @@ fn read_configs(
                 config::read_json(pp_path, "preprocessor_config.json")?;
             (vit, config::dino_preprocess(&pp, image_size, pp_path)?)
         }
-        ModelKind::Dinov2 => {
+        Layout::Timm => {
             let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
             let vit = config::dinov2_vit_config(&cfg, &files.config)?;
             (
@@ -187,20 +183,26 @@ fn read_configs(
             )
         }
     };
-    check_image_size(kind, &vit, &pre, &files.config)?;
+    check_image_size(id, &vit, &pre, &files.config)?;
     Ok((vit, pre))
 }
 
-fn check_image_size(kind: ModelKind, vit: &VitConfig, pre: &Preprocess, path: &Path) -> Result<()> {
+/// The registry checks `@SIZE` against the registered patch size; this
+/// checks what the checkpoint's own files say, which is what counts.
+fn check_image_size(id: &BackboneId, vit: &VitConfig, pre: &Preprocess, path: &Path) -> Result<()> {
     let (h, w) = pre.output_size();
     let p = vit.patch_size;
     if h == 0 || w == 0 || h % p != 0 || w % p != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "{kind}: image size {w}x{h} (from --image-size or {}) is not a multiple of the patch size {p}; try {} or {}",
-            path.display(),
-            (h / p).max(1) * p,
-            (h / p + 1) * p
-        )));
+        return Err(Error::BadResolution {
+            backbone: id.name(),
+            resolution: format!("{w}x{h}"),
+            reason: format!(
+                "(from the backbone id or {}) it is not a multiple of the checkpoint's patch size {p}; try {} or {}",
+                path.display(),
+                (h / p).max(1) * p,
+                (h / p + 1) * p
+            ),
+        });
     }
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! Checkpoints and the Vision Transformer: configs mirroring each
 //! checkpoint's files ([`config`]), finding and reading weights
 //! ([`weights`]), the one ViT ([`Vit`]) with its position-embedding
-//! resampling ([`pos_embed`]) and kernels ([`ops`]), and the [`Backbone`]
-//! that pairs a ViT with its preprocessing and fingerprint.
+//! resampling ([`pos_embed`]) and kernels ([`ops`]), the [`registry`] of
+//! known checkpoints and the [`BackboneId`] naming one at one resolution,
+//! and the [`Backbone`] that pairs a ViT with its preprocessing and
+//! fingerprint.
 
 mod backbone;
 pub mod config;
+pub mod registry;
 pub mod ops;
 pub mod pos_embed;
 mod simd;
@@ -15,15 +18,16 @@ pub mod weights;
 pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint};
 pub use config::VitConfig;
 pub use vit::Vit;
-pub use weights::{resolve, CheckpointFiles, ModelKind, WeightsSource};
+pub use registry::{BackboneId, BackboneSpec, REGISTRY};
+pub use weights::{resolve, CheckpointFiles, WeightsSource};
 
-/// Loads `kind` from `source`: resolve the files, then build the backbone.
+/// Loads `id` from `source`: resolve the files, then build the backbone.
 pub fn load_backbone(
-    kind: ModelKind,
+    id: &BackboneId,
     source: &WeightsSource,
     opts: &BackboneOptions,
 ) -> crate::Result<(Backbone, CheckpointFiles)> {
-    let files = resolve(kind, source)?;
-    let backbone = Backbone::load(kind, &files, opts)?;
+    let files = resolve(id, source)?;
+    let backbone = Backbone::load(id, &files, opts)?;
     Ok((backbone, files))
 }

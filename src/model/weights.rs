@@ -13,55 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use hf_hub::{Repo, RepoType};
 
 use crate::error::{Error, Result};
-
-/// The two backbones artlens compares.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// DINO ViT-B/16, ImageNet-1k, transformers layout.
-    Dino,
-    /// DINOv2 ViT-B/14, LVD-142M, timm layout.
-    Dinov2,
-}
-
-impl ModelKind {
-    pub const ALL: [ModelKind; 2] = [ModelKind::Dino, ModelKind::Dinov2];
-
-    /// The short name used on the command line and in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Dino => "dino",
-            ModelKind::Dinov2 => "dinov2",
-        }
-    }
-
-    /// The hub repository the weights come from.
-    pub fn repo_id(self) -> &'static str {
-        match self {
-            ModelKind::Dino => "facebook/dino-vitb16",
-            ModelKind::Dinov2 => "timm/vit_base_patch14_dinov2.lvd142m",
-        }
-    }
-
-    /// Parses `dino` / `dinov2`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "dino" => Ok(ModelKind::Dino),
-            "dinov2" => Ok(ModelKind::Dinov2),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown model `{other}` (expected dino or dinov2)"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::model::config::Layout;
+use crate::model::registry::{BackboneId, BackboneSpec};
 
 /// Where to look for a checkpoint.
 #[derive(Debug, Clone)]
@@ -88,21 +41,22 @@ impl CheckpointFiles {
     }
 }
 
-/// Resolves the files of `kind`'s checkpoint from `source`.
-pub fn resolve(kind: ModelKind, source: &WeightsSource) -> Result<CheckpointFiles> {
+/// Resolves the files of `backbone`'s checkpoint from `source`.
+pub fn resolve(backbone: &BackboneId, source: &WeightsSource) -> Result<CheckpointFiles> {
+    let spec = backbone.spec();
     match source {
-        WeightsSource::Dir(dir) => resolve_dir(kind, dir),
-        WeightsSource::Hub { offline } => resolve_hub(kind, *offline),
+        WeightsSource::Dir(dir) => resolve_dir(spec, dir),
+        WeightsSource::Hub { offline } => resolve_hub(spec, *offline),
     }
 }
 
-fn resolve_dir(kind: ModelKind, dir: &Path) -> Result<CheckpointFiles> {
+fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
     if !dir.is_dir() {
         return Err(Error::Weights {
             path: dir.to_path_buf(),
             reason: format!(
                 "not a folder; pass the folder that `huggingface-cli download {} --local-dir DIR` made",
-                kind.repo_id()
+                spec.hub_id
             ),
         });
     }
@@ -121,19 +75,21 @@ fn resolve_dir(kind: ModelKind, dir: &Path) -> Result<CheckpointFiles> {
             path: dir.to_path_buf(),
             reason: "no model.safetensors or pytorch_model.bin in this folder".into(),
         })?;
-    let preprocessor = match kind {
-        ModelKind::Dino => {
+    let preprocessor = match spec.layout {
+        Layout::Transformers => {
             let p = dir.join("preprocessor_config.json");
             if !p.is_file() {
                 return Err(Error::Config {
                     path: p,
-                    reason: "missing; DINO's preprocessing is read from preprocessor_config.json"
-                        .into(),
+                    reason: format!(
+                        "missing; {}'s preprocessing is read from preprocessor_config.json",
+                        spec.display_name
+                    ),
                 });
             }
             Some(p)
         }
-        ModelKind::Dinov2 => None,
+        Layout::Timm => None,
     };
     Ok(CheckpointFiles {
         config,
@@ -142,71 +98,40 @@ fn resolve_dir(kind: ModelKind, dir: &Path) -> Result<CheckpointFiles> {
     })
 }
 
-/// The (revision, files) alternatives to try for a model, in order of preference.
-/// DINO's `main` has only the pickle; a safetensors copy lives on `refs/pr/7`.
-fn hub_plans(kind: ModelKind) -> Vec<(&'static str, Vec<&'static str>)> {
-    match kind {
-        ModelKind::Dino => vec![
-            (
-                "refs/pr/7",
-                vec![
-                    "config.json",
-                    "preprocessor_config.json",
-                    "model.safetensors",
-                ],
-            ),
-            (
-                "main",
-                vec![
-                    "config.json",
-                    "preprocessor_config.json",
-                    "pytorch_model.bin",
-                ],
-            ),
-        ],
-        ModelKind::Dinov2 => vec![("main", vec!["config.json", "model.safetensors"])],
-    }
-}
-
-fn files_from(kind: ModelKind, paths: Vec<PathBuf>) -> CheckpointFiles {
+/// The files of a plan, in the plan's order: config, then the preprocessor
+/// config when the layout has one, then the weights.
+fn files_from(spec: &BackboneSpec, paths: Vec<PathBuf>) -> CheckpointFiles {
     let mut it = paths.into_iter();
     let config = it.next().unwrap_or_default();
-    match kind {
-        ModelKind::Dino => {
-            let preprocessor = it.next();
-            let weights = it.next().unwrap_or_default();
-            CheckpointFiles {
-                config,
-                weights,
-                preprocessor,
-            }
-        }
-        ModelKind::Dinov2 => CheckpointFiles {
-            config,
-            weights: it.next().unwrap_or_default(),
-            preprocessor: None,
-        },
+    let preprocessor = match spec.layout {
+        Layout::Transformers => it.next(),
+        Layout::Timm => None,
+    };
+    CheckpointFiles {
+        config,
+        weights: it.next().unwrap_or_default(),
+        preprocessor,
     }
 }
 
-fn resolve_hub(kind: ModelKind, offline: bool) -> Result<CheckpointFiles> {
+fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
     let cache = hf_hub::Cache::from_env();
     // The cache first: it never touches the network.
-    for (revision, files) in hub_plans(kind) {
+    for plan in spec.hub_plans {
         let repo = cache.repo(Repo::with_revision(
-            kind.repo_id().into(),
+            spec.hub_id.into(),
             RepoType::Model,
-            revision.into(),
+            plan.revision.into(),
         ));
-        let found: Option<Vec<PathBuf>> = files.iter().map(|f| repo.get(f)).collect();
+        let found: Option<Vec<PathBuf>> = plan.files.iter().map(|f| repo.get(f)).collect();
         if let Some(paths) = found {
-            return Ok(files_from(kind, paths));
+            return Ok(files_from(spec, paths));
         }
     }
     if offline {
         return Err(Error::WeightsUnavailable {
-            model: kind.name().into(),
-            repo: kind.repo_id().into(),
+            model: spec.alias.into(),
+            repo: spec.hub_id.into(),
             reason: format!(
                 "--offline and not in the Hugging Face cache at {}",
                 cache.path().display()
@@ -217,26 +142,29 @@ fn resolve_hub(kind: ModelKind, offline: bool) -> Result<CheckpointFiles> {
         .with_progress(false)
         .build()
         .map_err(|e| Error::WeightsUnavailable {
-            model: kind.name().into(),
-            repo: kind.repo_id().into(),
+            model: spec.alias.into(),
+            repo: spec.hub_id.into(),
             reason: format!("cannot start the hub client: {e}"),
         })?;
     let mut last_error = String::new();
-    for (revision, files) in hub_plans(kind) {
+    for plan in spec.hub_plans {
         let repo = api.repo(Repo::with_revision(
-            kind.repo_id().into(),
+            spec.hub_id.into(),
             RepoType::Model,
-            revision.into(),
+            plan.revision.into(),
         ));
-        let got: std::result::Result<Vec<PathBuf>, _> = files.iter().map(|f| repo.get(f)).collect();
+        let got: std::result::Result<Vec<PathBuf>, _> =
+            plan.files.iter().map(|f| repo.get(f)).collect();
         match got {
-            Ok(paths) => return Ok(files_from(kind, paths)),
-            Err(e) => last_error = format!("download from revision {revision} failed: {e}"),
+            Ok(paths) => return Ok(files_from(spec, paths)),
+            Err(e) => {
+                last_error = format!("download from revision {} failed: {e}", plan.revision)
+            }
         }
     }
     Err(Error::WeightsUnavailable {
-        model: kind.name().into(),
-        repo: kind.repo_id().into(),
+        model: spec.alias.into(),
+        repo: spec.hub_id.into(),
         reason: last_error,
     })
 }

@@ -185,13 +185,13 @@ pub fn rendered_dom(page: &Path) -> String {
 /// A model fingerprint for tests that write stores by hand: `weights` names
 /// the (pretend) weights, hashed as artlens hashes real ones.
 pub fn test_fingerprint(
-    model: artlens::model::ModelKind,
+    model: artlens::BackboneId,
     weights: &str,
     dim: usize,
 ) -> artlens::model::Fingerprint {
     use artlens::imaging::{Geometry, Preprocess, ResizeFilter};
     artlens::model::Fingerprint {
-        model,
+        backbone: model,
         weights_blake3: blake3::hash(weights.as_bytes()).to_hex().to_string(),
         preprocess: Preprocess {
             geometry: Geometry::Squash {
@@ -206,3 +206,49 @@ pub fn test_fingerprint(
         dim,
     }
 }
+
+/// The backbone `dino`.
+#[allow(dead_code)]
+pub fn dino() -> artlens::BackboneId {
+    artlens::BackboneId::parse("dino").unwrap()
+}
+
+/// The backbone `dinov2`.
+#[allow(dead_code)]
+pub fn dinov2() -> artlens::BackboneId {
+    artlens::BackboneId::parse("dinov2").unwrap()
+}
+
+/// 24 small works in three styles, each with the rating a person of that
+/// taste would give it (rel path, rating): Color_Field high, Minimalism low.
+#[allow(dead_code)]
+pub fn rated_collection(dir: &Path) -> Vec<(String, f64)> {
+    let mut ratings = Vec::new();
+    for i in 0..24u32 {
+        let (style, base) = match i % 3 {
+            0 => ("Color_Field", 8.0),
+            1 => ("Pointillism", 5.0),
+            _ => ("Minimalism", 2.0),
+        };
+        std::fs::create_dir_all(dir.join(style)).unwrap();
+        let img = image::RgbImage::from_fn(64 + i % 4 * 8, 56, |x, y| match i % 3 {
+            0 => image::Rgb([200, (x * 2 + i * 5) as u8, 40]),
+            1 => {
+                let dot = ((x / 3 + y / 3 + i) % 4) as u8;
+                image::Rgb([dot * 60, 255 - dot * 50, (y * 3 + i) as u8])
+            }
+            _ => {
+                if y == 20 + i % 10 {
+                    image::Rgb([20, 20, 120])
+                } else {
+                    image::Rgb([230, 225, (200 + i) as u8])
+                }
+            }
+        });
+        let rel = format!("{style}/ada-quill_work-{i:02}.png");
+        img.save(dir.join(&rel)).unwrap();
+        ratings.push((rel, base + (i % 5) as f64 * 0.3));
+    }
+    ratings
+}
+

@@ -11,13 +11,28 @@
 //!
 //! | key (tree `items`)          | value |
 //! |-----------------------------|-------|
-//! | `a/<hash>`                  | [`Artwork`] as JSON |
-//! | `e/<model>/<hash>`          | embedding record (below) |
+//! | `a/<hash>`                  | the artwork as JSON, its paths as (root, relative path) |
+//! | `e/<backbone key>/<hash>`   | embedding record (below) |
 //! | `i/<id: u64 big-endian>`    | the hash with that numeric id |
-//! | `p/<path>`                  | the hash last recorded at that path |
+//! | `p/<root>/<relative path>`  | the hash last recorded at that path |
+//! | `r/<root: u64 big-endian>`  | a collection root folder (absolute) |
 //! | `f/<path>`                  | [`FailureRecord`] as JSON |
 //! | `g/<hash>/<path>`           | empty: the failures recorded for a hash |
-//! | `c/next_id`                 | next numeric id, u64 big-endian |
+//! | `c/next_id`, `c/next_root`  | next numeric id / root id, u64 big-endian |
+//!
+//! A backbone key is [`BackboneId::key`] (`facebook/dino-vitb16`,
+//! `timm/vit_base_patch14_dinov2.lvd142m@224`): the hub id, never the alias,
+//! so that the store does not depend on what a backbone is called.
+//!
+//! # Paths relative to collection roots
+//!
+//! A work's paths are stored relative to the collection root they were
+//! indexed from (`index DIR` records DIR as a root, `r/<n>`), and turned back
+//! into absolute paths when read ([`Artwork::paths`]). Moving a collection
+//! folder and indexing it at its new place therefore re-links every work by
+//! changing one root record ([`Store::move_root`]), without re-embedding and
+//! without rewriting any artwork. Root 0 means "no root": the path is stored
+//! as given (absolute), which is how stores of format 1 are migrated.
 //!
 //! The id counter lives in `items` rather than `meta` so that taking an id is
 //! part of the same batch as the artwork that gets it: a crash can neither
@@ -28,8 +43,8 @@
 //! | key (tree `meta`)      | value |
 //! |------------------------|-------|
 //! | `format_version`       | u32 big-endian, [`FORMAT_VERSION`] |
-//! | `fingerprint/<model>`  | the [`Fingerprint`] the model's embeddings were made with, JSON |
-//! | `weights/<model>`      | the [`CheckpointFiles`] last used, JSON |
+//! | `fingerprint/<backbone key>` | the [`Fingerprint`] the backbone's embeddings were made with, JSON |
+//! | `weights/<backbone key>`     | the [`CheckpointFiles`] last used, JSON |
 //!
 //! An embedding record is `dim: u32 LE ‖ id: u64 LE ‖ blake3(dim ‖ id ‖ floats): 32 bytes ‖
 //! floats: dim × f32 LE`. Floats are written little-endian explicitly and
@@ -37,8 +52,21 @@
 //! every read. Keeping the id in the record lets [`Store::embeddings`] list a
 //! model's vectors without reading the artworks.
 //!
-//! Other trees are free for later features (ratings, trained heads, ANN
-//! metadata) through [`Store::tree`], [`Store::put_json`] and [`Store::get_json`].
+//! Other concerns (ratings, trained heads, caches) keep their records in
+//! trees of their own, each value in a versioned [`Envelope`] that carries
+//! the fingerprints it depends on; several records that belong together are
+//! written in one atomic [`RecordBatch`].
+//!
+//! # Format versions
+//!
+//! Format 2 (this one) names backbones by id and stores paths relative to
+//! roots. A store of format 1 (two hard-wired models `dino`/`dinov2`,
+//! absolute paths, bare JSON ratings and heads) is migrated when opened
+//! ([`Store::open`] reports it in [`Store::migration`]): each step of the
+//! migration is one atomic batch and can be redone, and the format version
+//! is written last, so a migration interrupted at any point is completed by
+//! the next open. Its saved train report (a two-model shape) and its caches
+//! are dropped; `artlens train` makes them again.
 //!
 //! # Invariants
 //!
@@ -65,37 +93,61 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::weights::{CheckpointFiles, ModelKind};
+use crate::model::registry::BackboneId;
+use crate::model::weights::CheckpointFiles;
 use crate::model::Fingerprint;
 use crate::scan::Metadata;
 
+mod migrate;
+mod records;
+
+pub use migrate::Migration;
+pub use records::{now_secs, Envelope, RecordBatch, RECORD_VERSION};
+
 /// The on-disk format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const ITEMS: &str = "items";
 const META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NEXT_ID_KEY: &[u8] = b"c/next_id";
+const NEXT_ROOT_KEY: &[u8] = b"c/next_root";
 const FIRST_ID: u64 = 1;
+/// The pseudo-root of paths stored as given (absolute).
+const NO_ROOT: u64 = 0;
 /// dim (u32) + id (u64) + blake3 (32 bytes).
 const EMBEDDING_HEADER: usize = 4 + 8 + 32;
 
 /// One artwork: a distinct content (by blake3 of the file bytes), wherever it
-/// was seen.
+/// was seen. `P` is how a path is written: absolute in [`Artwork`], the
+/// form every caller sees, and (root, relative path) on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Artwork {
+pub struct ArtworkRecord<P> {
     /// Stable numeric id, never reused; the ANN index's point id.
     pub id: u64,
     /// blake3 of the file bytes, 64 lower-case hex digits.
     pub hash: String,
-    /// Every path this content was seen at (absolute or as given), first seen first.
-    pub paths: Vec<String>,
+    /// Every path this content was seen at, first seen first.
+    pub paths: Vec<P>,
     /// File size in bytes.
     pub size: u64,
     /// Decoded size in pixels (after EXIF orientation).
     pub width: u32,
     pub height: u32,
     pub metadata: Metadata,
+}
+
+/// An artwork with absolute paths.
+pub type Artwork = ArtworkRecord<String>;
+
+/// An artwork as stored: its paths relative to their roots.
+type StoredArtwork = ArtworkRecord<(u64, String)>;
+
+/// A collection root: a folder `index` was run on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Root {
+    pub id: u64,
+    pub path: String,
 }
 
 /// What [`Store::record_image`] writes about an image; the store assigns the id.
@@ -145,7 +197,8 @@ impl FingerprintCheck {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
     pub artworks: usize,
-    pub embeddings: BTreeMap<ModelKind, usize>,
+    /// Per backbone name ([`BackboneId::name`]).
+    pub embeddings: BTreeMap<String, usize>,
     pub failures: usize,
 }
 
@@ -159,6 +212,10 @@ pub struct Store {
     /// Serialises read-modify-write sequences (id assignment, path moves), so
     /// that two threads recording images cannot take the same id.
     write_lock: Mutex<()>,
+    /// The collection roots, by id (a copy of the `r/` records).
+    roots: std::sync::RwLock<BTreeMap<u64, String>>,
+    /// What opening did to a store of an older format.
+    migration: Option<Migration>,
 }
 
 impl std::fmt::Debug for Store {
@@ -171,7 +228,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the store in `dir`, creating the folder and an empty store when
-    /// needed.
+    /// needed. Commands that only read use [`Store::open_existing`].
     ///
     /// Fails at once with [`Error::StoreInUse`] when another opener holds the
     /// folder (sled 0.34.7 reports its `flock` failure as an `io::Error` of
@@ -187,15 +244,39 @@ impl Store {
         let err = |e: sled::Error| store_error(dir, e);
         let items = db.open_tree(ITEMS).map_err(err)?;
         let meta = db.open_tree(META).map_err(err)?;
-        let store = Store {
+        let mut store = Store {
             db,
             items,
             meta,
             path: dir.to_path_buf(),
             write_lock: Mutex::new(()),
+            roots: Default::default(),
+            migration: None,
         };
-        store.check_format()?;
+        store.migration = store.check_format()?;
+        store.load_roots()?;
         Ok(store)
+    }
+
+    /// Opens the store in `dir`, which must already be one:
+    /// [`Error::NoStore`] otherwise, and nothing is created.
+    pub fn open_existing(dir: &Path) -> Result<Store> {
+        if !Store::exists(dir) {
+            return Err(Error::NoStore {
+                path: dir.to_path_buf(),
+            });
+        }
+        Store::open(dir)
+    }
+
+    /// True when `dir` looks like a sled store (it has sled's `conf` and `db`).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("conf").is_file() && dir.join("db").is_file()
+    }
+
+    /// What opening did to a store written in an older format, if anything.
+    pub fn migration(&self) -> Option<&Migration> {
+        self.migration.as_ref()
     }
 
     /// The folder the store lives in.
@@ -203,12 +284,15 @@ impl Store {
         &self.path
     }
 
-    fn check_format(&self) -> Result<()> {
+    fn check_format(&self) -> Result<Option<Migration>> {
         match self.meta.get(FORMAT_KEY).map_err(|e| self.err(e))? {
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
                     .unwrap_or(0);
+                if found == 1 {
+                    return migrate::from_v1(self).map(Some);
+                }
                 if found != FORMAT_VERSION {
                     return Err(Error::StoreFormat {
                         path: self.path.clone(),
@@ -216,13 +300,14 @@ impl Store {
                         expected: FORMAT_VERSION,
                     });
                 }
-                Ok(())
+                Ok(None)
             }
             None if self.items.is_empty() && self.meta.is_empty() => {
                 self.meta
                     .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
                     .map_err(|e| self.err(e))?;
-                self.flush()
+                self.flush()?;
+                Ok(None)
             }
             None => Err(Error::StoreFormat {
                 path: self.path.clone(),
@@ -244,9 +329,27 @@ impl Store {
 
     // ----- fingerprints and weights -------------------------------------------------
 
-    /// The fingerprint stored for `model`, if any.
-    pub fn fingerprint(&self, model: ModelKind) -> Result<Option<Fingerprint>> {
-        self.get_meta_json(&format!("fingerprint/{model}"))
+    /// The fingerprint stored for `backbone`, if any.
+    pub fn fingerprint(&self, backbone: &BackboneId) -> Result<Option<Fingerprint>> {
+        self.get_meta_json(&format!("fingerprint/{}", backbone.key()))
+    }
+
+    /// Every backbone the store has a fingerprint for, in registry order.
+    /// A key this artlens does not know (written by a newer version) is an
+    /// error naming it rather than a silently hidden backbone.
+    pub fn backbones(&self) -> Result<Vec<BackboneId>> {
+        let mut out = Vec::new();
+        for kv in self.meta.scan_prefix(b"fingerprint/") {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            let key = String::from_utf8_lossy(&k["fingerprint/".len()..]).into_owned();
+            out.push(BackboneId::parse(&key).map_err(|e| {
+                self.corrupt(format!(
+                    "the store holds embeddings of `{key}`, which this artlens does not know ({e}); use the artlens version that wrote it"
+                ))
+            })?);
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Checks `fp` against the fingerprint stored for its model.
@@ -259,7 +362,7 @@ impl Store {
     /// differences.
     pub fn ensure_fingerprint(&self, fp: &Fingerprint, rebuild: bool) -> Result<FingerprintCheck> {
         let _guard = self.lock();
-        let key = format!("fingerprint/{}", fp.model);
+        let key = format!("fingerprint/{}", fp.backbone.key());
         let stored: std::result::Result<Option<Fingerprint>, String> =
             match self.meta.get(key.as_bytes()) {
                 Err(e) => return Err(self.err(e)),
@@ -284,11 +387,11 @@ impl Store {
                 if !rebuild {
                     return Err(Error::FingerprintMismatch {
                         path: self.path.clone(),
-                        model: fp.model.to_string(),
+                        model: fp.backbone.to_string(),
                         differences,
                     });
                 }
-                let removed_embeddings = self.clear_embeddings_locked(fp.model)?;
+                let removed_embeddings = self.clear_embeddings_locked(&fp.backbone)?;
                 self.put_meta_json(&key, fp)?;
                 self.flush()?;
                 Ok(FingerprintCheck::Replaced { removed_embeddings })
@@ -298,12 +401,12 @@ impl Store {
 
     /// Deletes every embedding of `model` (one atomic batch) and returns how
     /// many there were; the fingerprint stays. For a forced re-embed.
-    pub fn clear_embeddings(&self, model: ModelKind) -> Result<usize> {
+    pub fn clear_embeddings(&self, model: &BackboneId) -> Result<usize> {
         let _guard = self.lock();
         self.clear_embeddings_locked(model)
     }
 
-    fn clear_embeddings_locked(&self, model: ModelKind) -> Result<usize> {
+    fn clear_embeddings_locked(&self, model: &BackboneId) -> Result<usize> {
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for kv in self.items.scan_prefix(embedding_prefix(model)) {
@@ -316,13 +419,189 @@ impl Store {
     }
 
     /// Remembers where `model`'s weights were found.
-    pub fn set_weights_location(&self, model: ModelKind, files: &CheckpointFiles) -> Result<()> {
-        self.put_meta_json(&format!("weights/{model}"), files)
+    pub fn set_weights_location(&self, model: &BackboneId, files: &CheckpointFiles) -> Result<()> {
+        self.put_meta_json(&format!("weights/{}", model.key()), files)
     }
 
     /// Where `model`'s weights were last found.
-    pub fn weights_location(&self, model: ModelKind) -> Result<Option<CheckpointFiles>> {
-        self.get_meta_json(&format!("weights/{model}"))
+    pub fn weights_location(&self, model: &BackboneId) -> Result<Option<CheckpointFiles>> {
+        self.get_meta_json(&format!("weights/{}", model.key()))
+    }
+
+    // ----- collection roots ---------------------------------------------------------
+
+    fn load_roots(&self) -> Result<()> {
+        let mut roots = BTreeMap::new();
+        for kv in self.items.scan_prefix(b"r/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let id = <[u8; 8]>::try_from(&k[2..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("a root record has a malformed key".into()))?;
+            roots.insert(id, String::from_utf8_lossy(&v).into_owned());
+        }
+        *self.roots.write().unwrap_or_else(|p| p.into_inner()) = roots;
+        Ok(())
+    }
+
+    /// The collection roots, by id.
+    pub fn roots(&self) -> Vec<Root> {
+        self.roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(&id, path)| Root {
+                id,
+                path: path.clone(),
+            })
+            .collect()
+    }
+
+    /// Records `dir` (absolute) as a collection root and returns its id; an
+    /// already recorded root keeps its id. Paths stored without a root that
+    /// lie under `dir` (from a migrated store) are rewritten relative to it
+    /// in the same batch.
+    pub fn add_root(&self, dir: &str) -> Result<u64> {
+        let _guard = self.lock();
+        if let Some(r) = self.roots().into_iter().find(|r| r.path == dir) {
+            return Ok(r.id);
+        }
+        let id = match self.items.get(NEXT_ROOT_KEY).map_err(|e| self.err(e))? {
+            None => 1,
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("the root counter is not 8 bytes".into()))?,
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(root_key(id), dir.as_bytes());
+        batch.insert(NEXT_ROOT_KEY, &(id + 1).to_be_bytes());
+        // Adopt rootless paths under the new root.
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        for kv in self.items.scan_prefix(b"a/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let hash = String::from_utf8_lossy(&k[2..]).into_owned();
+            let mut stored = self.parse_stored(&hash, &v)?;
+            let mut changed = false;
+            for (root, rel) in stored.paths.iter_mut() {
+                if *root == NO_ROOT {
+                    if let Some(r) = rel.strip_prefix(&prefix) {
+                        batch.remove(path_key_raw(NO_ROOT, rel));
+                        *rel = r.to_string();
+                        *root = id;
+                        batch.insert(path_key_raw(id, rel), hash.as_bytes());
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                batch.insert(k, to_json(&stored)?);
+            }
+        }
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.roots
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, dir.to_string());
+        Ok(id)
+    }
+
+    /// Points root `id` at folder `dir`: every work indexed under the root
+    /// now resolves under `dir` (the collection was moved). One record.
+    pub fn move_root(&self, id: u64, dir: &str) -> Result<()> {
+        let _guard = self.lock();
+        if !self
+            .roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+        {
+            return Err(self.corrupt(format!("no collection root {id}")));
+        }
+        self.items
+            .insert(root_key(id), dir.as_bytes())
+            .map_err(|e| self.err(e))?;
+        self.roots
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, dir.to_string());
+        Ok(())
+    }
+
+    /// The stored relative paths under root `id`, with their hashes.
+    pub fn paths_under_root(&self, id: u64) -> Result<Vec<(String, String)>> {
+        let prefix = format!("p/{id}/");
+        let mut out = Vec::new();
+        for kv in self.items.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push((
+                String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `path` (absolute) as (root, relative path): under the deepest
+    /// recorded root that contains it, else as given under no root.
+    fn encode_path(&self, path: &str) -> (u64, String) {
+        let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
+        let mut best: Option<(u64, &str)> = None;
+        for (id, root) in roots.iter() {
+            let prefix = format!("{}/", root.trim_end_matches('/'));
+            if let Some(rel) = path.strip_prefix(&prefix) {
+                if best.is_none_or(|(_, r)| r.len() < root.len()) && !rel.is_empty() {
+                    best = Some((*id, root.as_str()));
+                }
+            }
+        }
+        match best {
+            Some((id, root)) => {
+                let prefix = format!("{}/", root.trim_end_matches('/'));
+                (id, path[prefix.len()..].to_string())
+            }
+            None => (NO_ROOT, path.to_string()),
+        }
+    }
+
+    /// The absolute form of a stored (root, relative path).
+    fn decode_path(&self, root: u64, rel: &str) -> String {
+        if root == NO_ROOT {
+            return rel.to_string();
+        }
+        let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
+        match roots.get(&root) {
+            Some(r) => format!("{}/{rel}", r.trim_end_matches('/')),
+            None => rel.to_string(),
+        }
+    }
+
+    /// The path of `abs` relative to its collection root, if it has one.
+    pub fn relative_path(&self, abs: &str) -> Option<String> {
+        match self.encode_path(abs) {
+            (NO_ROOT, _) => None,
+            (_, rel) => Some(rel),
+        }
+    }
+
+    fn path_key(&self, path: &str) -> Vec<u8> {
+        let (root, rel) = self.encode_path(path);
+        path_key_raw(root, &rel)
+    }
+
+    fn encode_artwork(&self, a: &Artwork) -> Result<Vec<u8>> {
+        to_json(&StoredArtwork {
+            id: a.id,
+            hash: a.hash.clone(),
+            paths: a.paths.iter().map(|p| self.encode_path(p)).collect(),
+            size: a.size,
+            width: a.width,
+            height: a.height,
+            metadata: a.metadata.clone(),
+        })
+    }
+
+    fn parse_stored(&self, hash: &str, bytes: &[u8]) -> Result<StoredArtwork> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| self.corrupt(format!("artwork record of {hash}: {e}")))
     }
 
     // ----- writing artworks -------------------------------------------------------
@@ -344,14 +623,14 @@ impl Store {
     pub fn record_image(
         &self,
         art: &NewArtwork,
-        embeddings: &[(ModelKind, &[f32])],
+        embeddings: &[(&BackboneId, &[f32])],
     ) -> Result<u64> {
         check_hash(&art.hash)?;
         // Checked under the lock, so a concurrent `ensure_fingerprint` cannot
         // swap the fingerprint between the check and the write.
         let _guard = self.lock();
         for (model, v) in embeddings {
-            self.check_embedding(*model, &art.hash, v)?;
+            self.check_embedding(model, &art.hash, v)?;
         }
         let mut batch = sled::Batch::default();
         let existing = self.artwork(&art.hash)?;
@@ -390,11 +669,11 @@ impl Store {
         self.clear_failures_into(&mut batch, Some(&art.hash), &artwork.paths)?;
         for (model, v) in embeddings {
             batch.insert(
-                embedding_key(*model, &art.hash),
+                embedding_key(model, &art.hash),
                 encode_embedding(artwork.id, v),
             );
         }
-        batch.insert(artwork_key(&art.hash), to_json(&artwork)?);
+        batch.insert(artwork_key(&art.hash), self.encode_artwork(&artwork)?);
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
         Ok(artwork.id)
     }
@@ -414,7 +693,7 @@ impl Store {
         self.claim_paths(&mut batch, hash, &paths, &mut others)?;
         self.write_others(&mut batch, others)?;
         self.clear_failures_into(&mut batch, None, &paths)?;
-        batch.insert(artwork_key(hash), to_json(&art)?);
+        batch.insert(artwork_key(hash), self.encode_artwork(&art)?);
         self.items.apply_batch(batch).map_err(|e| self.err(e))
     }
 
@@ -426,7 +705,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         for old in &art.paths {
             if !paths.contains(old) && self.path_hash(old)?.as_deref() == Some(hash) {
-                batch.remove(path_key(old));
+                batch.remove(self.path_key(old));
             }
         }
         let mut unique: Vec<String> = Vec::with_capacity(paths.len());
@@ -439,7 +718,7 @@ impl Store {
         self.claim_paths(&mut batch, hash, &unique, &mut others)?;
         self.write_others(&mut batch, others)?;
         art.paths = unique;
-        batch.insert(artwork_key(hash), to_json(&art)?);
+        batch.insert(artwork_key(hash), self.encode_artwork(&art)?);
         self.items.apply_batch(batch).map_err(|e| self.err(e))
     }
 
@@ -456,7 +735,7 @@ impl Store {
             };
             art.metadata
                 .extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
-            batch.insert(artwork_key(hash), to_json(&art)?);
+            batch.insert(artwork_key(hash), self.encode_artwork(&art)?);
             n += 1;
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
@@ -474,12 +753,12 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.remove(artwork_key(hash));
         batch.remove(id_key(art.id));
-        for model in ModelKind::ALL {
-            batch.remove(embedding_key(model, hash));
+        for model in self.backbones()? {
+            batch.remove(embedding_key(&model, hash));
         }
         for p in &art.paths {
             if self.path_hash(p)?.as_deref() == Some(hash) {
-                batch.remove(path_key(p));
+                batch.remove(self.path_key(p));
             }
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
@@ -508,7 +787,7 @@ impl Store {
                     }
                 }
             }
-            batch.insert(path_key(p), hash.as_bytes());
+            batch.insert(self.path_key(p), hash.as_bytes());
         }
         Ok(())
     }
@@ -519,7 +798,7 @@ impl Store {
         others: HashMap<String, Artwork>,
     ) -> Result<()> {
         for (h, a) in others {
-            batch.insert(artwork_key(&h), to_json(&a)?);
+            batch.insert(artwork_key(&h), self.encode_artwork(&a)?);
         }
         Ok(())
     }
@@ -561,7 +840,7 @@ impl Store {
         }
     }
 
-    fn check_embedding(&self, model: ModelKind, hash: &str, v: &[f32]) -> Result<()> {
+    fn check_embedding(&self, model: &BackboneId, hash: &str, v: &[f32]) -> Result<()> {
         let Some(fp) = self.fingerprint(model)? else {
             return Err(Error::InvalidArgument(format!(
                 "{hash}: no fingerprint is stored for {model}; record one (ensure_fingerprint) before its embeddings"
@@ -581,7 +860,7 @@ impl Store {
     // ----- reading ------------------------------------------------------------------
 
     /// True when an embedding of `model` is stored for `hash`.
-    pub fn has_embedding(&self, model: ModelKind, hash: &str) -> Result<bool> {
+    pub fn has_embedding(&self, model: &BackboneId, hash: &str) -> Result<bool> {
         self.items
             .contains_key(embedding_key(model, hash))
             .map_err(|e| self.err(e))
@@ -589,7 +868,7 @@ impl Store {
 
     /// The embedding of `model` for `hash`, checksum verified ([`Error::Store`]
     /// naming the hash when it does not match).
-    pub fn embedding(&self, model: ModelKind, hash: &str) -> Result<Option<Vec<f32>>> {
+    pub fn embedding(&self, model: &BackboneId, hash: &str) -> Result<Option<Vec<f32>>> {
         match self
             .items
             .get(embedding_key(model, hash))
@@ -608,7 +887,7 @@ impl Store {
 
     /// Every embedding of `model` as `(id, hash, vector)`, sorted by id,
     /// checksums verified.
-    pub fn embeddings(&self, model: ModelKind) -> Result<Vec<(u64, String, Vec<f32>)>> {
+    pub fn embeddings(&self, model: &BackboneId) -> Result<Vec<(u64, String, Vec<f32>)>> {
         let prefix = embedding_prefix(model);
         let mut out = Vec::new();
         for kv in self.items.scan_prefix(&prefix) {
@@ -656,16 +935,18 @@ impl Store {
     pub fn path_hash(&self, path: &str) -> Result<Option<String>> {
         Ok(self
             .items
-            .get(path_key(path))
+            .get(self.path_key(path))
             .map_err(|e| self.err(e))?
             .map(|h| String::from_utf8_lossy(&h).into_owned()))
     }
 
     /// Finds an artwork from what a user typed: a numeric id, a content hash
-    /// or a unique prefix of one (at least 6 hex digits), or a stored path
-    /// (as stored, or as the query resolves on disk). An id wins over a hash
-    /// prefix made of the same digits. [`Error::NotFound`] says what was
-    /// tried, or that a prefix is ambiguous.
+    /// or a unique prefix of one (at least 4 hex digits), a stored path (as
+    /// stored, or as the query resolves on disk), or a path relative to a
+    /// collection root. An id wins over a hash prefix made of the same
+    /// digits. [`Error::WorkNotFound`] says what was tried,
+    /// [`Error::AmbiguousWork`] lists the candidates of an ambiguous prefix.
+    /// [`crate::works`] adds file names and path endings on top.
     pub fn find(&self, query: &str) -> Result<Artwork> {
         let q = query.trim();
         let mut tried = Vec::new();
@@ -676,13 +957,13 @@ impl Store {
             }
         }
         let lower = q.to_ascii_lowercase();
-        if lower.len() >= 6 && lower.len() <= 64 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if lower.len() >= 4 && lower.len() <= 64 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
             tried.push("content hash prefix");
             let mut matches = Vec::new();
             for kv in self.items.scan_prefix(artwork_key(&lower)) {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
                 matches.push(self.parse_artwork(&String::from_utf8_lossy(&k[2..]), &v)?);
-                if matches.len() > 3 {
+                if matches.len() > 5 {
                     break;
                 }
             }
@@ -690,15 +971,10 @@ impl Store {
                 0 => {}
                 1 => return Ok(matches.remove(0)),
                 _ => {
-                    let listed: Vec<String> = matches
-                        .iter()
-                        .take(3)
-                        .map(|a| a.hash[..12].to_string())
-                        .collect();
-                    return Err(Error::NotFound(format!(
-                        "`{q}` is the start of several content hashes ({}…); give more digits",
-                        listed.join("…, ")
-                    )));
+                    return Err(Error::AmbiguousWork {
+                        query: q.to_string(),
+                        candidates: describe_candidates(&matches),
+                    })
                 }
             }
         }
@@ -707,6 +983,12 @@ impl Store {
         if let Ok(canonical) = std::fs::canonicalize(q) {
             candidates.push(canonical.to_string_lossy().into_owned());
         }
+        if !q.starts_with('/') {
+            tried.push("path relative to a collection root");
+            for root in self.roots() {
+                candidates.push(format!("{}/{}", root.path.trim_end_matches('/'), q.trim_start_matches("./")));
+            }
+        }
         for c in candidates {
             if let Some(h) = self.path_hash(&c)? {
                 if let Some(a) = self.artwork(&h)? {
@@ -714,11 +996,11 @@ impl Store {
                 }
             }
         }
-        Err(Error::NotFound(format!(
-            "no artwork in {} matches `{q}` (tried: {})",
-            self.path.display(),
-            tried.join(", ")
-        )))
+        Err(Error::WorkNotFound {
+            query: q.to_string(),
+            store: self.path.clone(),
+            tried: tried.join(", "),
+        })
     }
 
     // ----- failures -----------------------------------------------------------------
@@ -796,8 +1078,8 @@ impl Store {
             Ok(n)
         };
         let mut embeddings = BTreeMap::new();
-        for model in ModelKind::ALL {
-            embeddings.insert(model, count(&embedding_prefix(model))?);
+        for model in self.backbones()? {
+            embeddings.insert(model.name(), count(&embedding_prefix(&model))?);
         }
         Ok(StoreCounts {
             artworks: count(b"a/")?,
@@ -876,17 +1158,28 @@ impl Store {
     }
 
     fn require_artwork(&self, hash: &str) -> Result<Artwork> {
-        self.artwork(hash)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "no artwork with content hash {hash} in {}",
-                self.path.display()
-            ))
+        self.artwork(hash)?.ok_or_else(|| Error::WorkNotFound {
+            query: hash.to_string(),
+            store: self.path.clone(),
+            tried: "content hash".into(),
         })
     }
 
     fn parse_artwork(&self, hash: &str, bytes: &[u8]) -> Result<Artwork> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| self.corrupt(format!("artwork record of {hash}: {e}")))
+        let s = self.parse_stored(hash, bytes)?;
+        Ok(Artwork {
+            id: s.id,
+            hash: s.hash,
+            paths: s
+                .paths
+                .iter()
+                .map(|(root, rel)| self.decode_path(*root, rel))
+                .collect(),
+            size: s.size,
+            width: s.width,
+            height: s.height,
+            metadata: s.metadata,
+        })
     }
 
     fn get_meta_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
@@ -948,6 +1241,27 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
     store_error(path, e)
 }
 
+/// "#3 a1b2c3d4e5f6 /data/x.png, #9 a1b2… /data/y.png": what an ambiguous
+/// name could mean.
+pub fn describe_candidates(arts: &[Artwork]) -> String {
+    let mut out: Vec<String> = arts
+        .iter()
+        .take(5)
+        .map(|a| {
+            format!(
+                "#{} {} {}",
+                a.id,
+                &a.hash[..12.min(a.hash.len())],
+                a.paths.first().map(String::as_str).unwrap_or("(no path)")
+            )
+        })
+        .collect();
+    if arts.len() > 5 {
+        out.push("…".into());
+    }
+    out.join(", ")
+}
+
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value)
         .map_err(|e| Error::InvalidArgument(format!("cannot serialise record: {e}")))
@@ -982,12 +1296,12 @@ fn artwork_key(hash: &str) -> Vec<u8> {
     format!("a/{hash}").into_bytes()
 }
 
-fn embedding_prefix(model: ModelKind) -> Vec<u8> {
-    format!("e/{model}/").into_bytes()
+fn embedding_prefix(model: &BackboneId) -> Vec<u8> {
+    format!("e/{}/", model.key()).into_bytes()
 }
 
-fn embedding_key(model: ModelKind, hash: &str) -> Vec<u8> {
-    format!("e/{model}/{hash}").into_bytes()
+fn embedding_key(model: &BackboneId, hash: &str) -> Vec<u8> {
+    format!("e/{}/{hash}", model.key()).into_bytes()
 }
 
 fn id_key(id: u64) -> Vec<u8> {
@@ -996,8 +1310,14 @@ fn id_key(id: u64) -> Vec<u8> {
     k
 }
 
-fn path_key(path: &str) -> Vec<u8> {
-    format!("p/{path}").into_bytes()
+fn path_key_raw(root: u64, rel: &str) -> Vec<u8> {
+    format!("p/{root}/{rel}").into_bytes()
+}
+
+fn root_key(id: u64) -> Vec<u8> {
+    let mut k = b"r/".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 fn failure_key(path: &str) -> Vec<u8> {

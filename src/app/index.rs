@@ -1,0 +1,130 @@
+//! Indexing a collection folder into the store with N backbones.
+
+use std::path::PathBuf;
+
+use super::{Collection, Event};
+use crate::error::{Error, Result};
+use crate::model::registry::BackboneId;
+use crate::pipeline::{self, IndexOptions, IndexSummary, RootChange};
+use crate::scan;
+
+/// What `index` is asked to do.
+#[derive(Debug, Clone)]
+pub struct IndexRequest {
+    /// The collection folder (walked recursively).
+    pub dir: PathBuf,
+    /// A metadata CSV naming each file.
+    pub metadata: Option<PathBuf>,
+    /// Import the good rows of the metadata CSV and report the bad ones,
+    /// instead of refusing the whole file.
+    pub skip_bad_metadata: bool,
+    /// The backbones to embed with.
+    pub backbones: Vec<BackboneId>,
+    /// Backbones whose stored embeddings (made with other weights or
+    /// preprocessing) are discarded and made anew.
+    pub rebuild: Vec<BackboneId>,
+    pub options: IndexOptions,
+}
+
+impl Collection {
+    /// Embeds every (content, backbone) pair of `req.dir` the store lacks,
+    /// records each image atomically, and brings the ANN indexes up to date.
+    /// The metadata CSV is validated before anything is written.
+    pub fn index(
+        &self,
+        req: &IndexRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<IndexSummary> {
+        if !req.dir.is_dir() {
+            return Err(Error::Io {
+                path: req.dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+            });
+        }
+        if req.backbones.is_empty() {
+            return Err(Error::InvalidArgument("index needs at least one backbone".into()));
+        }
+        for r in &req.rebuild {
+            if !req.backbones.contains(r) {
+                return Err(Error::InvalidArgument(format!(
+                    "--rebuild {r}: {r} is not among the backbones being indexed ({})",
+                    names(&req.backbones)
+                )));
+            }
+        }
+        self.weights.check_used(&req.backbones)?;
+        let root = pipeline::absolute(&req.dir);
+        on_event(Event::Note(format!("scanning {}", root.display())));
+        let scan_report = scan::scan_collection(&root)?;
+        let metadata = match &req.metadata {
+            Some(csv) => {
+                let (m, bad) =
+                    scan::read_metadata_csv_lenient(csv, &scan_report.files, req.skip_bad_metadata)?;
+                for b in bad {
+                    on_event(Event::Failed {
+                        path: csv.clone(),
+                        reason: format!("row {}: {} (skipped)", b.row, b.reason),
+                    });
+                }
+                Some(m)
+            }
+            None => None,
+        };
+
+        let mut backbones = Vec::new();
+        for id in &req.backbones {
+            let (backbone, files) = self.load_for_index(id)?;
+            let rebuild = req.rebuild.contains(id);
+            let check = match self.store.ensure_fingerprint(backbone.fingerprint(), rebuild) {
+                Err(Error::FingerprintMismatch {
+                    path, differences, ..
+                }) => {
+                    return Err(Error::FingerprintMismatch {
+                        path,
+                        model: id.name(),
+                        differences,
+                    })
+                }
+                other => other?,
+            };
+            if check.changed() {
+                on_event(Event::Note(format!(
+                    "{id}: discarded the embeddings made with other settings; embedding anew"
+                )));
+            } else if rebuild {
+                on_event(Event::Note(format!(
+                    "{id}: nothing to rebuild, the stored embeddings were made with these weights and settings"
+                )));
+            }
+            self.store.set_weights_location(id, &files)?;
+            on_event(Event::Note(format!("{id}: weights {}", files.weights.display())));
+            backbones.push(backbone);
+        }
+        match pipeline::attach_root(&self.store, &root, &scan_report.files)? {
+            RootChange::Known => {}
+            RootChange::Added { root } => {
+                on_event(Event::Note(format!("new collection root {root}")))
+            }
+            RootChange::Moved { from, to, works } => on_event(Event::Note(format!(
+                "the collection moved from {from} to {to}: {works} works re-linked without re-embedding"
+            ))),
+        }
+        let refs: Vec<&crate::model::Backbone> = backbones.iter().map(|b| b.as_ref()).collect();
+        let summary = pipeline::index_collection(
+            &self.store,
+            scan_report,
+            metadata.as_ref(),
+            &refs,
+            &req.options,
+            on_event,
+        )?;
+        self.store.flush()?;
+        // index_collection saved each backbone's ANN index; `ann` loads it
+        // when a query first needs it.
+        Ok(summary)
+    }
+}
+
+pub(super) fn names(ids: &[BackboneId]) -> String {
+    ids.iter().map(BackboneId::name).collect::<Vec<_>>().join(", ")
+}

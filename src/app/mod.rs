@@ -1,0 +1,327 @@
+//! The application layer: one [`Collection`] that every front end (the CLI,
+//! the web server) calls, with typed requests in and serde views out.
+//!
+//! A `Collection` owns an open [`Store`], loads backbones lazily (once per
+//! process, then kept), and keeps each backbone's nearest-neighbour index
+//! loaded and current. Reading operations ([`Collection::similar`],
+//! [`Collection::score`], [`Collection::compare`], [`Collection::show`], ...)
+//! never write the store folder; [`Collection::index`] and the rating and
+//! training operations are the only writers. Front ends parse their input
+//! into the request types here, call one method, and render the view it
+//! returns as text, JSON or HTML; none of them holds logic of its own.
+//!
+//! Progress of long operations is reported through [`Event`]s passed to a
+//! callback; the library never prints.
+
+mod index;
+mod query;
+mod taste;
+mod views;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use crate::pipeline::Event;
+pub use index::IndexRequest;
+pub use query::{ListRequest, SimilarRequest};
+pub use taste::{CompareRequest, ScoreRequest, TrainRequest};
+pub use views::{
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RatingView, SimilarView,
+    StatusBackbone, StatusView, WorkSummary, WorkView,
+};
+
+use crate::ann::AnnIndex;
+use crate::error::{Error, Result};
+use crate::model::registry::{BackboneId, BackboneSpec};
+use crate::model::{parse_device, Backbone, BackboneOptions, CheckpointFiles, WeightsSource};
+use crate::report::{BackboneLabel, Provenance};
+use crate::store::{Artwork, Migration, Store};
+
+/// Where backbones' weights come from and where they run.
+#[derive(Debug, Clone, Default)]
+pub struct WeightsConfig {
+    /// Checkpoint folders given by the user, per checkpoint (hub id): one
+    /// folder serves every resolution of its checkpoint.
+    pub dirs: BTreeMap<String, PathBuf>,
+    /// Checkpoints whose folder was named explicitly (`--weights ID=DIR`),
+    /// as opposed to through an environment variable: only those are an
+    /// error when the command does not use them.
+    pub explicit: Vec<String>,
+    /// Never touch the network.
+    pub offline: bool,
+    /// `cpu`, `cuda` or `cuda:N`; empty means cpu.
+    pub device: String,
+}
+
+impl WeightsConfig {
+    /// Adds `dir` as the checkpoint folder of `id`'s checkpoint.
+    pub fn set_dir(&mut self, id: &BackboneId, dir: PathBuf, explicit: bool) {
+        let hub = id.spec().hub_id.to_string();
+        if explicit && !self.explicit.contains(&hub) {
+            self.explicit.push(hub.clone());
+        }
+        self.dirs.insert(hub, dir);
+    }
+
+    /// The folder given for `id`'s checkpoint, if any.
+    pub fn dir(&self, id: &BackboneId) -> Option<&Path> {
+        self.dirs.get(id.spec().hub_id).map(PathBuf::as_path)
+    }
+
+    /// [`Error::UnusedWeights`] when a folder was named explicitly for a
+    /// checkpoint none of `using` runs: a typo or a forgotten backbone.
+    pub fn check_used(&self, using: &[BackboneId]) -> Result<()> {
+        for hub in &self.explicit {
+            if !using.iter().any(|b| b.spec().hub_id == hub) {
+                let name = BackboneSpec::find(hub)
+                    .map(|s| s.alias.to_string())
+                    .unwrap_or_else(|| hub.clone());
+                return Err(Error::UnusedWeights {
+                    backbone: name,
+                    using: using
+                        .iter()
+                        .map(BackboneId::name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Result<BackboneOptions> {
+        let device = if self.device.trim().is_empty() {
+            "cpu"
+        } else {
+            &self.device
+        };
+        Ok(BackboneOptions {
+            device: parse_device(device)?,
+        })
+    }
+}
+
+/// Loads a backbone without a store: the folder given, else the hub cache
+/// or a download. For `embed` and `bench`.
+pub fn load_backbone(id: &BackboneId, weights: &WeightsConfig) -> Result<(Backbone, CheckpointFiles)> {
+    let opts = weights.options()?;
+    let source = match weights.dir(id) {
+        Some(d) => WeightsSource::Dir(d.to_path_buf()),
+        None => WeightsSource::Hub {
+            offline: weights.offline,
+        },
+    };
+    crate::model::load_backbone(id, &source, &opts)
+}
+
+/// An open collection: the store and what is loaded from it.
+pub struct Collection {
+    store: Store,
+    weights: WeightsConfig,
+    backbones: Mutex<HashMap<BackboneId, Arc<Backbone>>>,
+    /// Read-only ANN indexes, with the store state they were loaded for.
+    anns: Mutex<HashMap<BackboneId, (String, Arc<AnnIndex>)>>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("store", &self.store.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collection {
+    /// Opens the store in `dir`, which must exist ([`Error::NoStore`]).
+    pub fn open(dir: &Path, weights: WeightsConfig) -> Result<Collection> {
+        Ok(Collection::from_store(Store::open_existing(dir)?, weights))
+    }
+
+    /// Opens the store in `dir`, creating it when there is none (for
+    /// `index`).
+    pub fn create(dir: &Path, weights: WeightsConfig) -> Result<Collection> {
+        Ok(Collection::from_store(Store::open(dir)?, weights))
+    }
+
+    fn from_store(store: Store, weights: WeightsConfig) -> Collection {
+        Collection {
+            store,
+            weights,
+            backbones: Mutex::new(HashMap::new()),
+            anns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// What opening did to a store of an older format.
+    pub fn migration(&self) -> Option<&Migration> {
+        self.store.migration()
+    }
+
+    /// Finds the work a person named ([`crate::works::resolve_work`]).
+    pub fn resolve(&self, name: &str) -> Result<Artwork> {
+        crate::works::resolve_work(&self.store, name)
+    }
+
+    /// The backbones to work with: `wanted` when given (each must be in the
+    /// store, [`Error::NotIndexed`] otherwise), else every backbone the
+    /// store holds (none is [`Error::NotIndexed`] of the defaults).
+    pub fn select_backbones(&self, wanted: Option<&[BackboneId]>) -> Result<Vec<BackboneId>> {
+        let stored = self.store.backbones()?;
+        match wanted {
+            Some(w) if !w.is_empty() => {
+                for b in w {
+                    if !stored.contains(b) {
+                        return Err(Error::NotIndexed {
+                            store: self.store.path().to_path_buf(),
+                            backbone: b.name(),
+                        });
+                    }
+                }
+                Ok(w.to_vec())
+            }
+            _ if stored.is_empty() => Err(Error::NotIndexed {
+                store: self.store.path().to_path_buf(),
+                backbone: "any backbone".into(),
+            }),
+            _ => Ok(stored),
+        }
+    }
+
+    /// `id`'s model, loaded once: from the folder given for its checkpoint,
+    /// else where the store found it last, else the hub cache (or a
+    /// download unless offline). When the store holds embeddings of `id`,
+    /// the loaded model must make the same embeddings
+    /// ([`Error::FingerprintMismatch`] otherwise).
+    pub fn backbone(&self, id: &BackboneId) -> Result<Arc<Backbone>> {
+        if let Some(b) = self.lock_backbones().get(id) {
+            return Ok(b.clone());
+        }
+        let (backbone, files) = self.load_backbone_files(id)?;
+        if let Some(stored) = self.store.fingerprint(id)? {
+            let diffs = backbone.fingerprint().differences(&stored);
+            if !diffs.is_empty() {
+                return Err(Error::FingerprintMismatch {
+                    path: self.store.path().to_path_buf(),
+                    model: id.name(),
+                    differences: format!(
+                        "{}; the weights found at {} are not the ones the store was built with",
+                        diffs.join(", "),
+                        files.dir().display()
+                    ),
+                });
+            }
+        }
+        let b = Arc::new(backbone);
+        self.lock_backbones().insert(id.clone(), b.clone());
+        Ok(b)
+    }
+
+    /// Loads `id` for indexing, without checking it against the store (the
+    /// caller records or checks its fingerprint), and keeps it.
+    pub(crate) fn load_for_index(&self, id: &BackboneId) -> Result<(Arc<Backbone>, CheckpointFiles)> {
+        let (backbone, files) = self.load_backbone_files(id)?;
+        let b = Arc::new(backbone);
+        self.lock_backbones().insert(id.clone(), b.clone());
+        Ok((b, files))
+    }
+
+    fn load_backbone_files(&self, id: &BackboneId) -> Result<(Backbone, CheckpointFiles)> {
+        let opts = self.weights.options()?;
+        if let Some(dir) = self.weights.dir(id) {
+            let files = crate::model::resolve(id, &WeightsSource::Dir(dir.to_path_buf()))?;
+            let b = Backbone::load(id, &files, &opts)?;
+            return Ok((b, files));
+        }
+        // Where the store found this checkpoint last, at any resolution.
+        let mut remembered = vec![self.store.weights_location(id)?];
+        for other in self.store.backbones()? {
+            if other.spec().hub_id == id.spec().hub_id && &other != id {
+                remembered.push(self.store.weights_location(&other)?);
+            }
+        }
+        for files in remembered.into_iter().flatten() {
+            if files.weights.is_file() && files.config.is_file() {
+                let b = Backbone::load(id, &files, &opts)?;
+                return Ok((b, files));
+            }
+        }
+        let files = crate::model::resolve(
+            id,
+            &WeightsSource::Hub {
+                offline: self.weights.offline,
+            },
+        )?;
+        let b = Backbone::load(id, &files, &opts)?;
+        Ok((b, files))
+    }
+
+    fn lock_backbones(&self) -> std::sync::MutexGuard<'_, HashMap<BackboneId, Arc<Backbone>>> {
+        self.backbones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `id`'s nearest-neighbour index for the store as it is now: kept in
+    /// memory between calls, reloaded when the store's vectors changed.
+    /// Never writes the ANN files.
+    pub fn ann(&self, id: &BackboneId, on_event: &mut dyn FnMut(Event)) -> Result<Arc<AnnIndex>> {
+        let state = self.ann_state(id)?;
+        let mut anns = self.anns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((s, index)) = anns.get(id) {
+            if *s == state {
+                return Ok(index.clone());
+            }
+        }
+        let index = Arc::new(crate::pipeline::load_ann_index(&self.store, id, on_event)?);
+        anns.insert(id.clone(), (state, index.clone()));
+        Ok(index)
+    }
+
+    /// Brings `id`'s saved ANN index up to date (extending or rebuilding
+    /// it) and keeps it loaded: the update path, for writers.
+    pub fn update_ann(&self, id: &BackboneId, on_event: &mut dyn FnMut(Event)) -> Result<()> {
+        let state = self.ann_state(id)?;
+        let index = Arc::new(crate::pipeline::sync_ann_index(&self.store, id, on_event)?);
+        self.anns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), (state, index));
+        Ok(())
+    }
+
+    /// A cheap digest of what `id`'s index must hold: its embedding count
+    /// and fingerprint (ids are never reused, so a count change is every
+    /// change an index can see, except a rebuild, which the fingerprint
+    /// catches).
+    fn ann_state(&self, id: &BackboneId) -> Result<String> {
+        let n = self.store.counts()?.embeddings.get(&id.name()).copied().unwrap_or(0);
+        let fp = serde_json::to_string(&self.store.fingerprint(id)?).unwrap_or_default();
+        Ok(format!("{n}:{}", blake3::hash(fp.as_bytes()).to_hex()))
+    }
+
+    /// What a view says about where it came from.
+    pub fn provenance(&self, backbones: &[BackboneId], head_kind: Option<String>) -> Provenance {
+        Provenance {
+            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
+            generated_at: crate::store::now_secs(),
+            store: self.store.path().display().to_string(),
+            head_kind,
+            backbones: backbones.iter().map(backbone_label).collect(),
+        }
+    }
+}
+
+/// How a view labels a backbone.
+pub fn backbone_label(id: &BackboneId) -> BackboneLabel {
+    BackboneLabel {
+        id: id.name(),
+        hub_id: id.spec().hub_id.to_string(),
+        display_name: id.display_name(),
+        description: id.description(),
+        resolution: id.resolution(),
+    }
+}

@@ -1,0 +1,419 @@
+//! Reading the collection: similar works, one work, a listing, the store's
+//! status, ratings, and exports. Nothing here writes the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::views::*;
+use super::{Collection, Event};
+use crate::ann::ExactIndex;
+use crate::error::{Error, Result};
+use crate::imaging::{decode_file, DecodeLimits};
+use crate::model::registry::BackboneId;
+use crate::ratings;
+use crate::scan::Metadata;
+use crate::store::{Artwork, FORMAT_VERSION};
+
+/// What `similar` is asked.
+#[derive(Debug, Clone)]
+pub struct SimilarRequest {
+    /// A stored work's name ([`crate::works`]) ...
+    pub work: Option<String>,
+    /// ... or an image file: a stored one is looked up, a new one embedded.
+    pub image: Option<PathBuf>,
+    /// Results per backbone.
+    pub k: usize,
+    /// `None`: every backbone the store holds.
+    pub backbones: Option<Vec<BackboneId>>,
+    /// `KEY=VALUE` metadata filters (case-insensitive), all must hold.
+    pub filters: Vec<String>,
+    /// Brute-force search instead of the ANN index.
+    pub exact: bool,
+}
+
+/// What `ls` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filters: Vec<String>,
+    /// `Some(true)`: rated works only; `Some(false)`: unrated only.
+    pub rated: Option<bool>,
+}
+
+/// Parses `KEY=VALUE` filters into lower-cased pairs.
+pub(crate) fn parse_filters(filters: &[String]) -> Result<Vec<(String, String)>> {
+    filters
+        .iter()
+        .map(|f| {
+            let (k, v) = f.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "--where {f}: expected KEY=VALUE, e.g. style=Impressionism"
+                ))
+            })?;
+            Ok((k.trim().to_ascii_lowercase(), v.trim().to_lowercase()))
+        })
+        .collect()
+}
+
+pub(crate) fn matches(meta: &Metadata, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(k, v)| {
+        meta.get(k)
+            .is_some_and(|x| x.trim().to_lowercase() == *v)
+    })
+}
+
+impl Collection {
+    /// The nearest works per backbone, side by side, and which works the
+    /// lists share.
+    pub fn similar(
+        &self,
+        req: &SimilarRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<SimilarView> {
+        let filters = parse_filters(&req.filters)?;
+        let backbones = self.select_backbones(req.backbones.as_deref())?;
+        // A query image stored under another name is still a stored work.
+        let (stored, image) = match (&req.work, &req.image) {
+            (Some(w), _) => (Some(self.resolve(w)?), None),
+            (None, Some(path)) => {
+                let (hash, _) =
+                    crate::scan::hash_file_bytes(path).map_err(|e| Error::io(path, e))?;
+                match self.store.artwork(&hash)? {
+                    Some(a) => (Some(a), None),
+                    None => (None, Some(path.clone())),
+                }
+            }
+            (None, None) => {
+                return Err(Error::InvalidArgument(
+                    "name a stored work or an image file to find similar works for".into(),
+                ))
+            }
+        };
+        if image.is_some() {
+            self.weights.check_used(&backbones)?;
+        }
+        let arts: HashMap<u64, Artwork> = self
+            .store
+            .artworks()?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        let self_id = stored.as_ref().map(|a| a.id);
+        let allowed = |id: u64| {
+            Some(id) != self_id && arts.get(&id).is_some_and(|a| matches(&a.metadata, &filters))
+        };
+        let decoded = match &image {
+            Some(p) => Some(decode_file(p, &DecodeLimits::default())?),
+            None => None,
+        };
+        let mut columns: Vec<(String, Vec<(u64, f32)>)> = Vec::new();
+        for id in &backbones {
+            let vector = match (&stored, &decoded) {
+                (Some(a), _) => self.store.embedding(id, &a.hash)?.ok_or_else(|| {
+                    Error::MissingEmbedding {
+                        work: format!("#{}", a.id),
+                        backbone: id.name(),
+                    }
+                })?,
+                (None, Some(img)) => {
+                    let backbone = self.backbone(id)?;
+                    on_event(Event::Note(format!("{id}: embedding the query image")));
+                    backbone.embed_images(&[img])?.remove(0)
+                }
+                (None, None) => unreachable!("a query is stored or decoded"),
+            };
+            let hits = if req.exact {
+                let items = self.store.embeddings(id)?;
+                let refs: Vec<(u64, &[f32])> =
+                    items.iter().map(|(i, _, v)| (*i, v.as_slice())).collect();
+                ExactIndex::new(vector.len(), &refs)?.search(&vector, req.k, Some(&allowed))?
+            } else {
+                self.ann(id, on_event)?.search(&vector, req.k, Some(&allowed))?
+            };
+            columns.push((id.name(), hits));
+        }
+        let mut in_lists: HashMap<u64, Vec<String>> = HashMap::new();
+        for (name, hits) in &columns {
+            for (i, _) in hits {
+                in_lists.entry(*i).or_default().push(name.clone());
+            }
+        }
+        let overlap = (columns.len() >= 2).then(|| {
+            in_lists
+                .values()
+                .filter(|names| names.len() == columns.len())
+                .count()
+        });
+        let mut results = BTreeMap::new();
+        for (name, hits) in &columns {
+            let list = hits
+                .iter()
+                .map(|(i, sim)| {
+                    let a = &arts[i];
+                    Hit {
+                        id: *i,
+                        hash: a.hash.clone(),
+                        path: a.paths.first().cloned(),
+                        similarity: *sim,
+                        metadata: a.metadata.clone(),
+                        shared_with: in_lists[i].iter().filter(|n| *n != name).cloned().collect(),
+                    }
+                })
+                .collect();
+            results.insert(name.clone(), list);
+        }
+        let query = match (&stored, &image) {
+            (Some(a), _) => QueryView {
+                id: Some(a.id),
+                hash: Some(a.hash.clone()),
+                path: a.paths.first().cloned(),
+                metadata: a.metadata.clone(),
+                stored: true,
+            },
+            (None, p) => QueryView {
+                id: None,
+                hash: None,
+                path: p.as_ref().map(|p| p.display().to_string()),
+                metadata: Metadata::new(),
+                stored: false,
+            },
+        };
+        Ok(SimilarView {
+            query,
+            backbones: backbones.iter().map(BackboneId::name).collect(),
+            results,
+            overlap,
+            filters: req.filters.clone(),
+        })
+    }
+
+    /// Everything known about one work, with its `k` nearest works per
+    /// backbone.
+    pub fn show(&self, name: &str, k: usize, on_event: &mut dyn FnMut(Event)) -> Result<WorkView> {
+        let art = self.resolve(name)?;
+        let mut backbones = Vec::new();
+        let mut neighbours = BTreeMap::new();
+        for id in self.store.backbones()? {
+            let Some(v) = self.store.embedding(&id, &art.hash)? else {
+                continue;
+            };
+            let me = art.id;
+            let hits = self.ann(&id, on_event)?.search(&v, k, Some(&|i| i != me))?;
+            neighbours.insert(id.name(), hits.into_iter().map(|(i, _)| i).collect());
+            backbones.push(id.name());
+        }
+        Ok(WorkView {
+            id: art.id,
+            hash: art.hash.clone(),
+            relative_paths: art.paths.iter().map(|p| self.store.relative_path(p)).collect(),
+            paths: art.paths.clone(),
+            size: art.size,
+            width: art.width,
+            height: art.height,
+            metadata: art.metadata.clone(),
+            rating: ratings::rating(&self.store, &art.hash)?.map(|r| r.rating),
+            backbones,
+            neighbours,
+        })
+    }
+
+    /// The works, by id, filtered.
+    pub fn list(&self, req: &ListRequest) -> Result<Vec<WorkSummary>> {
+        let filters = parse_filters(&req.filters)?;
+        let rated: HashMap<String, f64> = ratings::ratings(&self.store)?.into_iter().collect();
+        Ok(self
+            .store
+            .artworks()?
+            .into_iter()
+            .filter(|a| matches(&a.metadata, &filters))
+            .filter(|a| req.rated.is_none_or(|want| rated.contains_key(&a.hash) == want))
+            .map(|a| WorkSummary {
+                id: a.id,
+                rating: rated.get(&a.hash).copied(),
+                hash: a.hash,
+                path: a.paths.first().cloned(),
+                metadata: a.metadata,
+            })
+            .collect())
+    }
+
+    /// Every rating with its work.
+    pub fn ratings(&self) -> Result<Vec<RatingView>> {
+        let mut rows = Vec::new();
+        for (hash, r) in ratings::rating_records(&self.store)? {
+            let art = self.store.artwork(&hash)?;
+            rows.push(RatingView {
+                id: art.as_ref().map(|a| a.id),
+                path: art.as_ref().and_then(|a| a.paths.first().cloned()),
+                hash,
+                rating: r.rating,
+                source: r.source,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// What the store holds.
+    pub fn status(&self) -> Result<StatusView> {
+        let counts = self.store.counts()?;
+        let (vanished, _) = crate::pipeline::vanished_paths(&self.store, false)?;
+        let mut models = BTreeMap::new();
+        for id in self.store.backbones()? {
+            let head = crate::head::load_head(&self.store, &id).is_ok();
+            models.insert(
+                id.name(),
+                StatusBackbone {
+                    id: id.name(),
+                    hub_id: id.spec().hub_id.to_string(),
+                    display_name: id.display_name(),
+                    description: id.description(),
+                    embeddings: counts.embeddings.get(&id.name()).copied().unwrap_or(0),
+                    fingerprint: self.store.fingerprint(&id)?,
+                    weights: self.store.weights_location(&id)?,
+                    head,
+                },
+            );
+        }
+        let training = match crate::head::load_training(&self.store) {
+            Ok(Some(t)) => Some(serde_json::json!({
+                "head": t.head_kind.name(),
+                "backbones": t.backbones,
+                "run": t.run,
+                "ratings_changed_since": t.ratings_digest != ratings::ratings_digest(&self.store)?,
+                "verdict": t.report.verdict,
+            })),
+            Ok(None) => None,
+            Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
+        };
+        Ok(StatusView {
+            store: self.store.path().display().to_string(),
+            format_version: FORMAT_VERSION,
+            artworks: counts.artworks,
+            models,
+            roots: self.store.roots(),
+            ratings: ratings::ratings(&self.store)?.len(),
+            failures: self.store.failures()?,
+            vanished,
+            size_bytes: self.store.size_on_disk()?,
+            training,
+        })
+    }
+
+    /// Writes one backbone's embeddings, `items.csv` in the same row order
+    /// and `manifest.json`, each file atomically.
+    pub fn export(&self, req: &ExportRequest) -> Result<ExportView> {
+        let id = &req.backbone;
+        let items = self.store.embeddings(id)?;
+        let Some(fingerprint) = self.store.fingerprint(id)? else {
+            return Err(Error::NotIndexed {
+                store: self.store.path().to_path_buf(),
+                backbone: id.name(),
+            });
+        };
+        if items.is_empty() {
+            return Err(Error::NotIndexed {
+                store: self.store.path().to_path_buf(),
+                backbone: id.name(),
+            });
+        }
+        let dim = items[0].2.len();
+        std::fs::create_dir_all(&req.out_dir).map_err(|e| Error::io(&req.out_dir, e))?;
+        let mut arts = Vec::with_capacity(items.len());
+        for (_, hash, _) in &items {
+            arts.push(self.store.artwork(hash)?.ok_or_else(|| {
+                Error::Store {
+                    path: self.store.path().to_path_buf(),
+                    reason: format!("embedding {hash} has no artwork record"),
+                }
+            })?);
+        }
+        let keys: BTreeSet<String> = arts.iter().flat_map(|a| a.metadata.keys().cloned()).collect();
+        let csv_err = |e: csv::Error| Error::InvalidArgument(format!("writing items.csv: {e}"));
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["id".to_string(), "hash".into(), "path".into()];
+        header.extend(keys.iter().cloned());
+        w.write_record(&header).map_err(csv_err)?;
+        for a in &arts {
+            let mut row = vec![
+                a.id.to_string(),
+                a.hash.clone(),
+                a.paths.first().cloned().unwrap_or_default(),
+            ];
+            row.extend(keys.iter().map(|k| a.metadata.get(k).cloned().unwrap_or_default()));
+            w.write_record(&row).map_err(csv_err)?;
+        }
+        let items_csv = w
+            .into_inner()
+            .map_err(|e| Error::InvalidArgument(format!("writing items.csv: {e}")))?;
+        let data_file = match req.format {
+            ExportFormat::Npy => {
+                let bytes = npy_bytes(
+                    items.len(),
+                    dim,
+                    items.iter().flat_map(|(_, _, v)| v.iter().copied()),
+                );
+                write_atomic(&req.out_dir.join("embeddings.npy"), &bytes)?;
+                "embeddings.npy"
+            }
+            ExportFormat::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                for (_, _, v) in &items {
+                    w.write_record(v.iter().map(|x| x.to_string())).map_err(csv_err)?;
+                }
+                let bytes = w
+                    .into_inner()
+                    .map_err(|e| Error::InvalidArgument(format!("writing embeddings.csv: {e}")))?;
+                write_atomic(&req.out_dir.join("embeddings.csv"), &bytes)?;
+                "embeddings.csv"
+            }
+        };
+        write_atomic(&req.out_dir.join("items.csv"), &items_csv)?;
+        let manifest = ExportManifest {
+            backbone: id.name(),
+            hub_id: id.spec().hub_id.to_string(),
+            dim,
+            rows: items.len(),
+            format: req.format.clone(),
+            files: vec![data_file.to_string(), "items.csv".into()],
+            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
+            exported_at: crate::store::now_secs(),
+            store: self.store.path().display().to_string(),
+            fingerprint,
+        };
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
+        write_atomic(&req.out_dir.join("manifest.json"), &json)?;
+        Ok(ExportView {
+            out_dir: req.out_dir.display().to_string(),
+            manifest,
+        })
+    }
+}
+
+/// A NumPy `.npy` (version 1.0) of `rows × cols` little-endian float32.
+pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + rows * cols * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over
+/// `path`, so a reader never sees half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! The taste: ratings in, heads trained and compared, images scored with
+//! the rated works that explain each score, and the side-by-side report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::index::names;
+use super::{Collection, Event};
+use crate::error::{Error, Result};
+use crate::explain::{self, RatedSet};
+use crate::head::{self, HeadKind, SavedTraining, TrainReport};
+use crate::imaging::{decode_file, DecodeLimits};
+use crate::model::registry::BackboneId;
+use crate::ratings::{self, ImportReport};
+use crate::report::{
+    CompareModel, CompareView, CurvePoint, ModelScore, PairAgreement, PairComparison, ScoreView,
+    ScoredImage,
+};
+use crate::store::Artwork;
+
+/// What `score` is asked.
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    pub images: Vec<PathBuf>,
+    /// Rated references per backbone.
+    pub k: usize,
+    /// `None`: every backbone with a trained head.
+    pub backbones: Option<Vec<BackboneId>>,
+    /// Percentile of the collection's nearest-neighbour distances beyond
+    /// which an image is out of distribution.
+    pub ood_percentile: f64,
+}
+
+/// What `train` is asked.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub head: HeadKind,
+    pub folds: usize,
+    pub seed: u64,
+    pub bootstrap: usize,
+    /// `None`: every backbone the store holds.
+    pub backbones: Option<Vec<BackboneId>>,
+}
+
+/// What `compare` is asked.
+#[derive(Debug, Clone)]
+pub struct CompareRequest {
+    /// The metadata key whose agreement among neighbours is measured.
+    pub label: String,
+    pub k: usize,
+    /// `None`: every backbone the store holds.
+    pub backbones: Option<Vec<BackboneId>>,
+}
+
+/// The tree and key prefix of cached out-of-distribution thresholds.
+const CACHE_TREE: &str = "cache";
+
+impl Collection {
+    /// Imports ratings from a CSV (all or nothing unless `skip_bad`).
+    pub fn rate_import(&self, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
+        ratings::import_csv(&self.store, csv, skip_bad)
+    }
+
+    /// Rates one work, replacing an earlier rating.
+    pub fn rate_set(&self, work: &str, score: f64) -> Result<Artwork> {
+        ratings::set_rating(&self.store, work, score)
+    }
+
+    /// Removes a work's rating; true when it had one.
+    pub fn rate_remove(&self, work: &str) -> Result<bool> {
+        ratings::remove_rating(&self.store, work)
+    }
+
+    /// Cross-validates a head per backbone on the same folds, compares every
+    /// pair, fits heads on all ratings and saves them with the report in one
+    /// atomic batch.
+    pub fn train(&self, req: &TrainRequest, on_event: &mut dyn FnMut(Event)) -> Result<TrainReport> {
+        let backbones = self.select_backbones(req.backbones.as_deref())?;
+        let mut fingerprints = Vec::new();
+        for id in &backbones {
+            fingerprints.push(self.store.fingerprint(id)?.ok_or_else(|| Error::NotIndexed {
+                store: self.store.path().to_path_buf(),
+                backbone: id.name(),
+            })?);
+        }
+        if ratings::ratings(&self.store)?.is_empty() {
+            return Err(Error::NoRatings {
+                store: self.store.path().to_path_buf(),
+            });
+        }
+        let set = head::aligned_training_set(&self.store, &backbones)?;
+        if set.skipped > 0 {
+            on_event(Event::Note(format!(
+                "{} rated works lack an embedding of some backbone ({}) and are left out (run `artlens index`)",
+                set.skipped,
+                names(&backbones)
+            )));
+        }
+        on_event(Event::Note(format!(
+            "training {} heads on {} ratings for {} ({} folds, {} bootstrap resamples)",
+            req.head.name(),
+            set.y.len(),
+            names(&backbones),
+            req.folds,
+            req.bootstrap
+        )));
+        let labels: Vec<(String, String)> = backbones
+            .iter()
+            .map(|id| (id.name(), id.short_label()))
+            .collect();
+        let inputs: Vec<head::Backbone<'_>> = labels
+            .iter()
+            .zip(&set.x)
+            .map(|((name, label), x)| head::Backbone::new(name, label, x))
+            .collect();
+        let report = head::compare_backbones(
+            &inputs,
+            &set.y,
+            req.head,
+            req.folds,
+            req.seed,
+            req.bootstrap,
+        )?;
+        let mut heads = Vec::new();
+        for (i, (id, x)) in backbones.iter().zip(&set.x).enumerate() {
+            on_event(Event::Progress {
+                done: i,
+                total: backbones.len(),
+                failed: 0,
+            });
+            let fitted = head::fit(x, &set.y, req.head, req.seed)?;
+            heads.push((id.clone(), fitted, fingerprints[i].clone()));
+        }
+        let training = SavedTraining {
+            report: report.clone(),
+            ratings_digest: ratings::ratings_digest(&self.store)?,
+            head_kind: req.head,
+            backbones: backbones.iter().map(BackboneId::name).collect(),
+            run: format!(
+                "{}-{}",
+                crate::store::now_secs(),
+                std::process::id()
+            ),
+        };
+        head::save_training(&self.store, &heads, &training)?;
+        Ok(report)
+    }
+
+    /// Warnings about the saved training: ratings changed since.
+    fn training_warnings(&self, training: &SavedTraining) -> Result<Vec<String>> {
+        let mut w = Vec::new();
+        if training.ratings_digest != ratings::ratings_digest(&self.store)? {
+            w.push(
+                "the ratings changed after the heads were trained; run `artlens train` to bring the heads and the verdict up to date"
+                    .to_string(),
+            );
+        }
+        Ok(w)
+    }
+
+    /// Scores images with each backbone's head, with the rated works nearest
+    /// to each ("historical references"), the kNN estimate and an
+    /// out-of-distribution flag. Images that cannot be read are reported in
+    /// their row; the others are scored.
+    pub fn score(&self, req: &ScoreRequest, on_event: &mut dyn FnMut(Event)) -> Result<ScoreView> {
+        if !(0.0..=100.0).contains(&req.ood_percentile) {
+            return Err(Error::InvalidArgument(
+                "--ood-percentile must be between 0 and 100".into(),
+            ));
+        }
+        let all_ratings = ratings::ratings(&self.store)?;
+        if all_ratings.is_empty() {
+            return Err(Error::NoRatings {
+                store: self.store.path().to_path_buf(),
+            });
+        }
+        let training = head::load_training(&self.store)?;
+        let backbones = match (&req.backbones, &training) {
+            (Some(b), _) => self.select_backbones(Some(b))?,
+            (None, Some(t)) => t
+                .backbones
+                .iter()
+                .map(|n| BackboneId::parse(n))
+                .collect::<Result<_>>()?,
+            (None, None) => self.select_backbones(None)?,
+        };
+        let limits = DecodeLimits::default();
+        let mut images: Vec<ScoredImage> = req
+            .images
+            .iter()
+            .map(|p| ScoredImage {
+                path: p.display().to_string(),
+                ..Default::default()
+            })
+            .collect();
+        type Decoded = Option<(image::RgbImage, Option<(u64, String)>)>;
+        let total = req.images.len();
+        let mut decoded: Vec<Decoded> = Vec::with_capacity(total);
+        for (i, (p, out)) in req.images.iter().zip(images.iter_mut()).enumerate() {
+            let stored = crate::scan::hash_file_bytes(p)
+                .ok()
+                .and_then(|(h, _)| self.store.artwork(&h).ok().flatten())
+                .map(|a| (a.id, a.hash));
+            match decode_file(p, &limits) {
+                Ok(img) => decoded.push(Some((img, stored))),
+                Err(e) => {
+                    on_event(Event::Failed {
+                        path: p.clone(),
+                        reason: e.to_string(),
+                    });
+                    out.error = Some(e.to_string());
+                    decoded.push(None);
+                }
+            }
+            if i % 8 == 7 {
+                on_event(Event::Note(format!("decoded {}/{total} images", i + 1)));
+            }
+        }
+        let n_steps = backbones.len() * total.max(1);
+        let mut step = 0;
+        let mut head_kind = None;
+        for id in &backbones {
+            let (trained, _) = head::load_head(&self.store, id)?;
+            head_kind = Some(trained.kind().name().to_string());
+            if self.store.fingerprint(id)?.is_none() {
+                return Err(Error::NotIndexed {
+                    store: self.store.path().to_path_buf(),
+                    backbone: id.name(),
+                });
+            }
+            let rated = RatedSet::from_store(&self.store, id, &all_ratings)?;
+            if rated.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "no rated work has a {id} embedding; run `artlens index` on the rated works"
+                )));
+            }
+            let threshold = self.ood_threshold(id, req.ood_percentile)?;
+            let mut vectors: Vec<Option<Vec<f32>>> = vec![None; decoded.len()];
+            let mut to_embed = Vec::new();
+            for (i, d) in decoded.iter().enumerate() {
+                if let Some((img, stored)) = d {
+                    if let Some((_, hash)) = stored {
+                        vectors[i] = self.store.embedding(id, hash)?;
+                    }
+                    if vectors[i].is_none() {
+                        to_embed.push((i, img));
+                    }
+                }
+            }
+            if !to_embed.is_empty() {
+                let backbone = self.backbone(id)?;
+                on_event(Event::Note(format!("{id}: embedding {} images", to_embed.len())));
+                for chunk in to_embed.chunks(8) {
+                    let imgs: Vec<&image::RgbImage> = chunk.iter().map(|(_, img)| *img).collect();
+                    let out = backbone.embed_images(&imgs)?;
+                    for ((i, _), v) in chunk.iter().zip(out) {
+                        vectors[*i] = Some(v);
+                    }
+                    step += chunk.len();
+                    on_event(Event::Progress {
+                        done: step,
+                        total: n_steps,
+                        failed: 0,
+                    });
+                }
+            }
+            for (i, v) in vectors.into_iter().enumerate() {
+                let Some(v) = v else { continue };
+                let exclude = decoded[i].as_ref().and_then(|d| d.1.as_ref().map(|s| s.0));
+                let references = rated.references(&v, req.k, exclude)?;
+                // Flagged when even the nearest rated work is farther than
+                // the collection's usual nearest-neighbour distance.
+                let nearest_ref = references.first().map(|r| r.similarity).unwrap_or(-1.0);
+                images[i].models.insert(
+                    id.name(),
+                    ModelScore {
+                        score: trained.predict_f64(&v),
+                        knn_estimate: explain::knn_estimate(&references),
+                        references,
+                        out_of_distribution: explain::is_out_of_distribution(nearest_ref, threshold),
+                        nearest_similarity: nearest_ref,
+                        threshold_similarity: 1.0 - threshold,
+                    },
+                );
+            }
+        }
+        for img in &mut images {
+            let lists: Vec<&Vec<explain::Reference>> =
+                img.models.values().map(|m| &m.references).collect();
+            img.reference_overlap = (lists.len() >= 2).then(|| {
+                lists[0]
+                    .iter()
+                    .filter(|r| lists[1..].iter().all(|l| l.iter().any(|q| q.id == r.id)))
+                    .count()
+            });
+        }
+        let warnings = match &training {
+            Some(t) => self.training_warnings(t)?,
+            None => Vec::new(),
+        };
+        Ok(ScoreView {
+            images,
+            provenance: self.provenance(&backbones, head_kind),
+            warnings,
+        })
+    }
+
+    /// The collection's nearest-neighbour distance at `percentile`, cached
+    /// in the store for this exact set of vectors: computing it is an
+    /// all-pairs search (seconds at tens of thousands of works), the same
+    /// for every `score` until the collection changes. A cache that cannot
+    /// be written (a read-only store) is not an error.
+    fn ood_threshold(&self, id: &BackboneId, percentile: f64) -> Result<f32> {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+        struct Cached {
+            ids_hash: String,
+            percentile: f64,
+            threshold: f32,
+        }
+        let collection = self.store.embeddings(id)?;
+        let ids_hash = crate::ann::ids_hash(collection.iter().map(|(i, _, _)| *i));
+        let key = format!("ood/{}", id.key());
+        if let Ok(Some(c)) = self.store.get_record::<Cached>(CACHE_TREE, &key) {
+            let fresh = self.store.fingerprint_differences(&c.fingerprints)?.is_empty();
+            if fresh && c.value.ids_hash == ids_hash && c.value.percentile == percentile {
+                return Ok(c.value.threshold);
+            }
+        }
+        let refs: Vec<&[f32]> = collection.iter().map(|(_, _, v)| v.as_slice()).collect();
+        let threshold = explain::nn_distance_threshold(&refs, percentile)?;
+        let fps = self.store.fingerprint(id)?.into_iter().collect();
+        let _ = self.store.put_record(
+            CACHE_TREE,
+            &key,
+            &Cached {
+                ids_hash,
+                percentile,
+                threshold,
+            },
+            fps,
+        );
+        Ok(threshold)
+    }
+
+    /// The side-by-side report: label metrics per backbone (on the works all
+    /// of them hold), neighbour agreement per pair, the saved training's
+    /// cross-validated metrics, comparisons and verdict.
+    pub fn compare(&self, req: &CompareRequest, on_event: &mut dyn FnMut(Event)) -> Result<CompareView> {
+        let backbones = self.select_backbones(req.backbones.as_deref())?;
+        let label = req.label.to_ascii_lowercase();
+        let mut spaces: Vec<HashMap<String, Vec<f32>>> = Vec::new();
+        for id in &backbones {
+            spaces.push(
+                self.store
+                    .embeddings(id)?
+                    .into_iter()
+                    .map(|(_, h, v)| (h, v))
+                    .collect(),
+            );
+        }
+        // The same works in every space, in one order (by id).
+        let mut common: Vec<Artwork> = Vec::new();
+        for a in self.store.artworks()? {
+            if spaces.iter().all(|s| s.contains_key(&a.hash)) {
+                common.push(a);
+            }
+        }
+        let vectors: Vec<Vec<&[f32]>> = spaces
+            .iter()
+            .map(|s| common.iter().map(|a| s[&a.hash].as_slice()).collect())
+            .collect();
+        let labels: Vec<Option<String>> = common
+            .iter()
+            .map(|a| a.metadata.get(&label).cloned().filter(|s| !s.trim().is_empty()))
+            .collect();
+        let k = req.k;
+        let labelled = labels.iter().filter(|l| l.is_some()).count();
+        if labelled < 2 {
+            on_event(Event::Note(format!(
+                "fewer than two works have a `{label}` in their metadata: no label metrics (index with --metadata, or the WikiArt folder layout)"
+            )));
+        }
+        let mut models = BTreeMap::new();
+        for (id, v) in backbones.iter().zip(&vectors) {
+            let m = if labelled >= 2 {
+                CompareModel::from_label_metrics(&explain::label_metrics(v, &labels, k)?)
+            } else {
+                CompareModel {
+                    n: labelled,
+                    ..Default::default()
+                }
+            };
+            models.insert(id.name(), m);
+        }
+        let mut agreements = Vec::new();
+        for i in 0..backbones.len() {
+            for j in i + 1..backbones.len() {
+                agreements.push(PairAgreement {
+                    a: backbones[i].name(),
+                    b: backbones[j].name(),
+                    agreement: explain::neighbour_agreement(&vectors[i], &vectors[j], k)?,
+                    chance: explain::neighbour_agreement_chance(common.len(), k),
+                });
+            }
+        }
+        let (neighbour_agreement, neighbour_agreement_chance) = agreements
+            .first()
+            .map(|p| (p.agreement, p.chance))
+            .unwrap_or((1.0, 1.0));
+
+        let mut learning_curve = BTreeMap::new();
+        let mut comparisons = Vec::new();
+        let mut warnings = Vec::new();
+        let mut head_kind = None;
+        let mut train_json = None;
+        let verdict = match head::load_training(&self.store)? {
+            Some(t) => {
+                warnings.extend(self.training_warnings(&t)?);
+                head_kind = Some(t.head_kind.name().to_string());
+                let r = &t.report;
+                for (name, b) in &r.backbones {
+                    if let Some(m) = models.get_mut(name) {
+                        m.cv = BTreeMap::from([
+                            ("spearman".to_string(), b.pooled.spearman),
+                            ("pearson".to_string(), b.pooled.pearson),
+                            ("mae".to_string(), b.pooled.mae),
+                            ("pairwise_accuracy".to_string(), b.pooled.pairwise_accuracy),
+                        ]);
+                    }
+                    learning_curve.insert(
+                        name.clone(),
+                        b.learning_curve
+                            .iter()
+                            .map(|p| CurvePoint {
+                                fraction: p.fraction,
+                                n_train: p.n_train,
+                                spearman: p.metrics.spearman,
+                            })
+                            .collect(),
+                    );
+                }
+                for c in &r.comparisons {
+                    comparisons.push(PairComparison {
+                        a: c.a.clone(),
+                        b: c.b.clone(),
+                        metric: c.metric.label().to_string(),
+                        diff: c.diff,
+                        ci_low: c.ci_low,
+                        ci_high: c.ci_high,
+                        ci_level: c.ci_level,
+                        significant: c.significant,
+                    });
+                }
+                if backbones.iter().any(|b| !r.backbones.contains_key(&b.name())) {
+                    warnings.push(format!(
+                        "the last training run covered {}, not every backbone shown; run `artlens train --backbones {}`",
+                        t.backbones.join(", "),
+                        names(&backbones).replace(' ', "")
+                    ));
+                }
+                train_json = Some(serde_json::to_value(r).map_err(|e| {
+                    Error::InvalidArgument(format!("cannot serialise the train report: {e}"))
+                })?);
+                r.verdict.clone()
+            }
+            None => {
+                on_event(Event::Note("no trained heads yet: `artlens rate import CSV` and `artlens train` add the taste metrics and the verdict".into()));
+                "No verdict on taste yet: rate some works and run `artlens train`.".to_string()
+            }
+        };
+        Ok(CompareView {
+            label: if labelled >= 2 { label } else { String::new() },
+            models,
+            neighbour_agreement,
+            neighbour_agreement_chance,
+            k,
+            learning_curve,
+            verdict,
+            train_report_json: train_json,
+            provenance: self.provenance(&backbones, head_kind),
+            comparisons,
+            agreements,
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! Flags shared by several commands, parsed once into the library's types:
+//! which backbones, where their weights are, which device, how many threads.
+//! One spelling per flag across commands.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use artlens::app::WeightsConfig;
+use artlens::model::registry::{parse_backbone_list, BackboneSpec};
+use artlens::BackboneId;
+
+/// Parses `dino,dinov2@224` for clap.
+pub fn parse_backbones(s: &str) -> Result<Vec<BackboneId>, String> {
+    parse_backbone_list(s).map_err(|e| e.to_string())
+}
+
+/// Parses one backbone id for clap.
+pub fn parse_backbone(s: &str) -> Result<BackboneId, String> {
+    BackboneId::parse(s).map_err(|e| e.to_string())
+}
+
+/// The help line every `--backbones` flag shows: the known ids come from the
+/// registry, not from a hard-coded list.
+pub fn backbones_help() -> String {
+    format!(
+        "Backbones, comma-separated: {}; append @SIZE for another resolution (dinov2@224)",
+        BackboneSpec::known_list()
+    )
+}
+
+/// `--backbones` for commands that read what the store holds.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BackboneArgs {
+    #[arg(long, visible_alias = "models", alias = "model", value_name = "ID[,ID...]",
+          value_parser = parse_backbones, help = backbones_help() + " [default: every backbone the store holds]")]
+    pub backbones: Option<Vec<BackboneId>>,
+}
+
+/// Where weights come from and where models run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WeightsArgs {
+    /// A checkpoint folder in the hub layout for one backbone, as ID=DIR
+    /// (repeatable); default: where the store found it, else the Hugging Face cache.
+    #[arg(long = "weights", value_name = "ID=DIR")]
+    pub weights: Vec<String>,
+    /// Alias of `--weights dino=DIR`.
+    #[arg(long, env = "ARTLENS_DINO_WEIGHTS", value_name = "DIR")]
+    pub dino_weights: Option<PathBuf>,
+    /// Alias of `--weights dinov2=DIR`.
+    #[arg(long, env = "ARTLENS_DINOV2_WEIGHTS", value_name = "DIR")]
+    pub dinov2_weights: Option<PathBuf>,
+    /// Never touch the network (weights must be local or in the HF cache).
+    #[arg(long)]
+    pub offline: bool,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Threads for the model's kernels (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl WeightsArgs {
+    /// The library's weights configuration. A bare `--weights DIR` (no
+    /// `ID=`) is accepted when the command runs exactly one backbone,
+    /// `single`.
+    pub fn config(&self, single: Option<&BackboneId>) -> Result<WeightsConfig> {
+        set_threads(self.threads);
+        let mut cfg = WeightsConfig {
+            offline: self.offline,
+            device: self.device.clone(),
+            ..Default::default()
+        };
+        // The aliases first, so that an explicit --weights ID=DIR wins.
+        for (alias, dir) in [("dino", &self.dino_weights), ("dinov2", &self.dinov2_weights)] {
+            if let Some(d) = dir {
+                cfg.set_dir(&BackboneId::parse(alias)?, d.clone(), false);
+            }
+        }
+        for w in &self.weights {
+            match w.split_once('=') {
+                Some((id, dir)) if !id.contains('/') || BackboneId::parse(id).is_ok() => {
+                    let id = BackboneId::parse(id)?;
+                    cfg.set_dir(&id, PathBuf::from(dir), true);
+                }
+                _ => match single {
+                    Some(id) => cfg.set_dir(id, PathBuf::from(w), true),
+                    None => bail!(
+                        "--weights {w}: name the backbone, as --weights ID=DIR (e.g. --weights dinov2=./dinov2)"
+                    ),
+                },
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Applies `--threads`: candle's CPU kernels and our decoding share rayon's
+/// global pool, sized from `RAYON_NUM_THREADS`.
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        // Set before any pool exists, so candle's gemm sees the same number.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+}
+
+/// Applies the older `--image-size N` to backbones named without `@SIZE`.
+pub fn with_image_size(ids: Vec<BackboneId>, size: Option<u32>) -> Result<Vec<BackboneId>> {
+    match size {
+        None => Ok(ids),
+        Some(n) => ids
+            .into_iter()
+            .map(|id| {
+                if id.resolution_override().is_some() {
+                    Ok(id)
+                } else {
+                    Ok(id.at_resolution(n)?)
+                }
+            })
+            .collect(),
+    }
+}

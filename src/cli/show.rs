@@ -1,0 +1,106 @@
+//! `artlens show WORK` and `artlens ls`: one work, and the list of works.
+
+use anyhow::Result;
+use clap::Args;
+
+use artlens::app::ListRequest;
+
+use super::args::WeightsArgs;
+use super::progress::Progress;
+use super::{out_json, out_line, printable, Ctx};
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  artlens show 12\n  artlens show Minimalism/interval-2.png --json\n  artlens show 3f9a")]
+pub struct ShowArgs {
+    /// The work: id, content-hash prefix (≥ 4 hex digits), stored path, path
+    /// relative to the collection root, or a unique file name.
+    work: String,
+    /// Nearest works listed per backbone.
+    #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    k: u32,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
+    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    let mut progress = Progress::new(ctx.msg, "works");
+    let view = collection.show(&args.work, args.k as usize, &mut |e| progress.event(e));
+    progress.finish();
+    let view = view?;
+    if args.json {
+        out_json(&view)?;
+        return Ok(0);
+    }
+    out_line(&format!("work        #{}", view.id));
+    out_line(&format!("hash        {}", view.hash));
+    for (p, rel) in view.paths.iter().zip(&view.relative_paths) {
+        match rel {
+            Some(r) => out_line(&format!("path        {}  ({})", printable(p), printable(r))),
+            None => out_line(&format!("path        {}", printable(p))),
+        }
+    }
+    out_line(&format!("size        {}x{} px, {} bytes", view.width, view.height, view.size));
+    for (k, v) in &view.metadata {
+        out_line(&format!("{:<11} {}", k, printable(v)));
+    }
+    out_line(&format!(
+        "rating      {}",
+        view.rating.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+    ));
+    out_line(&format!("backbones   {}", view.backbones.join(", ")));
+    for (b, ids) in &view.neighbours {
+        let ids: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+        out_line(&format!("nearest     {b}: {}", ids.join(" ")));
+    }
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  artlens ls --where style=Minimalism\n  artlens ls --unrated --json")]
+pub struct LsArgs {
+    /// Keep only works whose metadata KEY equals VALUE (case-insensitive); repeatable.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Only works with a rating.
+    #[arg(long, conflicts_with = "unrated")]
+    rated: bool,
+    /// Only works without a rating.
+    #[arg(long)]
+    unrated: bool,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
+    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    let req = ListRequest {
+        filters: args.filters.clone(),
+        rated: if args.rated {
+            Some(true)
+        } else if args.unrated {
+            Some(false)
+        } else {
+            None
+        },
+    };
+    let works = collection.list(&req)?;
+    if args.json {
+        out_json(&works)?;
+        return Ok(0);
+    }
+    for w in &works {
+        let title = w.metadata.get("title").map(String::as_str).unwrap_or("");
+        out_line(&format!(
+            "#{}\t{}\t{}\t{}",
+            w.id,
+            w.rating.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            printable(w.path.as_deref().unwrap_or("")),
+            printable(title)
+        ));
+    }
+    ctx.msg.info(format!("{} works", works.len()));
+    Ok(0)
+}

@@ -1,0 +1,209 @@
+//! Heads in the store: the rated works joined with their embeddings, and
+//! the heads and report of a training run saved and loaded.
+//!
+//! | key (tree `taste`) | value ([`crate::store::Envelope`] with the fingerprints used) |
+//! |--------------------|-------|
+//! | `head/<backbone key>` | the backbone's [`TrainedHead`] |
+//! | `training`         | the [`SavedTraining`]: report, ratings digest, run id |
+//!
+//! A training run writes all its heads and its report in **one atomic
+//! batch** and removes the heads of backbones it did not train, so the
+//! heads in the store always come from one run and agree with its report,
+//! also when the process is killed in the middle.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{HeadKind, TrainReport, TrainedHead};
+use crate::error::{Error, Result};
+use crate::model::registry::BackboneId;
+use crate::model::Fingerprint;
+use crate::ratings;
+use crate::store::Store;
+
+/// The tree heads and the last training report live in.
+pub const TASTE_TREE: &str = "taste";
+const TRAINING_KEY: &str = "training";
+
+/// Rated works with an embedding of one backbone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingSet {
+    /// Content hashes, sorted, one per row.
+    pub hashes: Vec<String>,
+    pub x: Vec<Vec<f32>>,
+    pub y: Vec<f64>,
+    /// Rated works left out because the store has no embedding of this
+    /// backbone for them (not embedded yet, or removed from the store).
+    pub skipped: usize,
+}
+
+/// Rated works with embeddings of every one of several backbones, row for
+/// row the same works, so that a comparison scores them on the same works.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlignedSet {
+    /// Content hashes, sorted, one per row.
+    pub hashes: Vec<String>,
+    /// Per backbone (in the order asked for), one embedding per row.
+    pub x: Vec<Vec<Vec<f32>>>,
+    pub y: Vec<f64>,
+    /// Rated works left out because some backbone lacks their embedding.
+    pub skipped: usize,
+}
+
+/// What a training run saved besides the heads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedTraining {
+    pub report: TrainReport,
+    /// [`ratings::ratings_digest`] when training: `score` and `compare` warn
+    /// when the ratings changed since.
+    pub ratings_digest: String,
+    pub head_kind: HeadKind,
+    /// The backbones trained, in report order (their names).
+    pub backbones: Vec<String>,
+    /// Identifies the run; every head it saved carries the same.
+    pub run: String,
+}
+
+/// A saved head with the run that made it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedHead {
+    run: String,
+    head: TrainedHead,
+}
+
+fn embeddings_by_hash(store: &Store, model: &BackboneId) -> Result<HashMap<String, Vec<f32>>> {
+    Ok(store
+        .embeddings(model)?
+        .into_iter()
+        .map(|(_, hash, v)| (hash, v))
+        .collect())
+}
+
+/// The ratings joined with `model`'s embeddings.
+pub fn training_set(store: &Store, model: &BackboneId) -> Result<TrainingSet> {
+    let mut emb = embeddings_by_hash(store, model)?;
+    let mut set = TrainingSet::default();
+    for (hash, rating) in ratings::ratings(store)? {
+        match emb.remove(&hash) {
+            Some(v) => {
+                set.hashes.push(hash);
+                set.x.push(v);
+                set.y.push(rating);
+            }
+            None => set.skipped += 1,
+        }
+    }
+    Ok(set)
+}
+
+/// The ratings joined with every one of `models`' embeddings, keeping only
+/// works all of them have.
+pub fn aligned_training_set(store: &Store, models: &[BackboneId]) -> Result<AlignedSet> {
+    let mut maps = Vec::with_capacity(models.len());
+    for m in models {
+        maps.push(embeddings_by_hash(store, m)?);
+    }
+    let mut set = AlignedSet {
+        x: vec![Vec::new(); models.len()],
+        ..Default::default()
+    };
+    for (hash, rating) in ratings::ratings(store)? {
+        if maps.iter().all(|m| m.contains_key(&hash)) {
+            for (i, m) in maps.iter_mut().enumerate() {
+                set.x[i].push(m.remove(&hash).unwrap_or_default());
+            }
+            set.hashes.push(hash);
+            set.y.push(rating);
+        } else {
+            set.skipped += 1;
+        }
+    }
+    Ok(set)
+}
+
+/// Saves a training run: every head with the fingerprint of the embeddings
+/// it learnt from, and the report, in one atomic batch that also removes the
+/// heads of backbones this run did not train.
+pub fn save_training(
+    store: &Store,
+    heads: &[(BackboneId, TrainedHead, Fingerprint)],
+    training: &SavedTraining,
+) -> Result<()> {
+    let mut batch = store.batch(TASTE_TREE)?;
+    let mut keep = Vec::new();
+    for (model, head, fp) in heads {
+        if &fp.backbone != model {
+            return Err(Error::InvalidArgument(format!(
+                "a {model} head cannot be saved with a {} fingerprint",
+                fp.backbone
+            )));
+        }
+        if fp.dim != head.dim() {
+            return Err(Error::InvalidArgument(format!(
+                "the head expects {}-value embeddings, the {model} fingerprint says {}",
+                head.dim(),
+                fp.dim
+            )));
+        }
+        let key = head_key(model);
+        batch.put(
+            &key,
+            &SavedHead {
+                run: training.run.clone(),
+                head: head.clone(),
+            },
+            vec![fp.clone()],
+        )?;
+        keep.push(key);
+    }
+    for (key, _) in store.scan_records::<serde_json::Value>(TASTE_TREE, "head/")? {
+        if !keep.contains(&key) {
+            batch.remove(&key);
+        }
+    }
+    let fps = heads.iter().map(|(_, _, fp)| fp.clone()).collect();
+    batch.put(TRAINING_KEY, training, fps)?;
+    store.apply(batch)
+}
+
+/// `model`'s saved taste head and the run that made it, refused
+/// ([`Error::StaleHead`]) when the store's embeddings of `model` were made
+/// with other weights or preprocessing than the head's.
+pub fn load_head(store: &Store, model: &BackboneId) -> Result<(TrainedHead, String)> {
+    let Some(env) = store.get_record::<SavedHead>(TASTE_TREE, &head_key(model))? else {
+        return Err(Error::NoHead {
+            backbone: model.name(),
+        });
+    };
+    let diffs = store.fingerprint_differences(&env.fingerprints)?;
+    if !diffs.is_empty() {
+        return Err(Error::StaleHead {
+            what: "the taste head".into(),
+            model: model.name(),
+            differences: diffs.join("; "),
+        });
+    }
+    Ok((env.value.head, env.value.run))
+}
+
+/// The last training run's report, refused when any backbone's embeddings
+/// changed since. `None` when nothing was trained.
+pub fn load_training(store: &Store) -> Result<Option<SavedTraining>> {
+    let Some(env) = store.get_record::<SavedTraining>(TASTE_TREE, TRAINING_KEY)? else {
+        return Ok(None);
+    };
+    let diffs = store.fingerprint_differences(&env.fingerprints)?;
+    if !diffs.is_empty() {
+        return Err(Error::StaleHead {
+            what: "the saved comparison".into(),
+            model: env.value.backbones.join(", "),
+            differences: diffs.join("; "),
+        });
+    }
+    Ok(Some(env.value))
+}
+
+fn head_key(model: &BackboneId) -> String {
+    format!("head/{}", model.key())
+}

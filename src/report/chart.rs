@@ -1,0 +1,151 @@
+//! The learning curve as an inline SVG line chart, written with maud like
+//! the rest of the page (so legend titles and keys are escaped).
+
+use std::collections::BTreeMap;
+
+use maud::{html, Markup};
+
+use super::pages::Column;
+use super::text::num;
+use super::views::CurvePoint;
+
+/// One decimal, the precision of every coordinate in the chart.
+fn f1(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// The learning curve as an inline SVG line chart: x is the share of ratings
+/// trained on (0–100%), y the held-out Spearman correlation; one polyline
+/// (with a dot and a tooltip per point) per backbone in `columns` order and
+/// colour, axes with ticks, and a legend. Non-finite points are left out.
+///
+/// Every SVG element is written with an explicit end tag: the HTML parser
+/// treats `<line>` inside `<svg>` as an ordinary element, so an unclosed one
+/// would swallow what follows.
+pub(super) fn learning_curve_svg(
+    curves: &BTreeMap<String, Vec<CurvePoint>>,
+    columns: &[Column<'_>],
+) -> Markup {
+    const H: f64 = 420.0;
+    const LEFT: f64 = 64.0;
+    const TOP: f64 = 20.0;
+    const BOTTOM: f64 = 64.0;
+    // The plot keeps its size; the margin right of it widens to fit the
+    // longest legend title (14px text, about 8px a character, after the 36px
+    // of the legend's line).
+    let (pw, ph) = (516.0, H - TOP - BOTTOM);
+    let longest = columns
+        .iter()
+        .filter(|c| curves.contains_key(c.key))
+        .map(|c| c.title().chars().count())
+        .max()
+        .unwrap_or(0);
+    let right = (20.0 + 36.0 + 8.0 * longest as f64 + 8.0).max(180.0);
+    let w = (LEFT + pw + right).round();
+
+    let finite: Vec<(&Column<'_>, Vec<CurvePoint>)> = columns
+        .iter()
+        .filter_map(|c| curves.get(c.key).map(|pts| (c, pts)))
+        .map(|(c, pts)| {
+            let mut pts: Vec<CurvePoint> = pts
+                .iter()
+                .copied()
+                .filter(|p| p.fraction.is_finite() && p.spearman.is_finite())
+                .collect();
+            pts.sort_by(|a, b| a.fraction.total_cmp(&b.fraction));
+            (c, pts)
+        })
+        .collect();
+    let all = || finite.iter().flat_map(|(_, pts)| pts);
+    let (ymin, ymax) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+        (lo.min(p.spearman), hi.max(p.spearman))
+    });
+    let (lo, hi, step) = y_axis(ymin, ymax);
+    let xmax = all().map(|p| p.fraction).fold(1.0f64, f64::max);
+    let x = |f: f64| LEFT + f / xmax * pw;
+    let y = |s: f64| TOP + (hi - s) / (hi - lo) * ph;
+    // Ticks are whole multiples of the step, so float drift can neither drop
+    // the last one nor print "-0.0".
+    let (first, last) = ((lo / step).round() as i64, (hi / step).round() as i64);
+    let y_ticks: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
+    let x_ticks: Vec<f64> = (0..=5).map(|i| xmax * f64::from(i) / 5.0).collect();
+
+    html! {
+        svg.chart viewBox={ "0 0 " (w) " " (H) } width=(w) height=(H) role="img"
+            aria-label="Learning curve: Spearman correlation against share of ratings used for training" {
+            @for v in &y_ticks {
+                @let yy = f1(y(*v));
+                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
+                    x1=(LEFT) x2=(f1(LEFT + pw)) y1=(yy) y2=(yy) {}
+                text.tick x=(f1(LEFT - 8.0)) y=(f1(y(*v) + 4.0)) text-anchor="end" { (num(*v, 1)) }
+            }
+            @for f in &x_ticks {
+                @let xx = f1(x(*f));
+                line.tickmark x1=(xx) x2=(xx) y1=(f1(TOP + ph)) y2=(f1(TOP + ph + 6.0)) {}
+                text.tick x=(xx) y=(f1(TOP + ph + 20.0)) text-anchor="middle" { ((f * 100.0).round()) "%" }
+            }
+            line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(f1(TOP + ph)) {}
+            line.axis x1=(LEFT) x2=(f1(LEFT + pw)) y1=(f1(TOP + ph)) y2=(f1(TOP + ph)) {}
+            text.axis-title x=(f1(LEFT + pw / 2.0)) y=(f1(H - 16.0)) text-anchor="middle" {
+                "share of ratings used for training"
+            }
+            text.axis-title transform={ "translate(16 " (f1(TOP + ph / 2.0)) ") rotate(-90)" } text-anchor="middle" {
+                "Spearman ρ (held out)"
+            }
+            @for (i, (column, pts)) in finite.iter().enumerate() {
+                @let points = pts.iter().map(|p| format!("{},{}", f1(x(p.fraction)), f1(y(p.spearman)))).collect::<Vec<_>>().join(" ");
+                polyline.curve data-model=(column.key) points=(points) fill="none" stroke=(column.colour)
+                    stroke-width="2.5" stroke-linejoin="round" {}
+                @for p in pts {
+                    circle cx=(f1(x(p.fraction))) cy=(f1(y(p.spearman))) r="4" fill=(column.colour) {
+                        title {
+                            (column.title()) ": " ((p.fraction * 100.0).round()) "% of ratings (n = "
+                            (p.n_train) "), ρ = " (num(p.spearman, 3))
+                        }
+                    }
+                }
+                // The legend sits right of the plot, one entry per backbone.
+                @let ly = TOP + 14.0 + 24.0 * i as f64;
+                @let lx = LEFT + pw + 20.0;
+                g.legend {
+                    line x1=(f1(lx)) x2=(f1(lx + 28.0)) y1=(f1(ly)) y2=(f1(ly)) stroke=(column.colour) stroke-width="3" {}
+                    text x=(f1(lx + 36.0)) y=(f1(ly + 4.0)) { (column.title()) }
+                }
+            }
+        }
+    }
+}
+
+/// A y range covering `[min, max]` and the range's tick step: rounded out to
+/// the step, always including 0 (a correlation's natural reference), clamped
+/// to Spearman's [-1, 1].
+fn y_axis(min: f64, max: f64) -> (f64, f64, f64) {
+    let (min, max) = if min.is_finite() && max.is_finite() {
+        (min, max)
+    } else {
+        (0.0, 1.0)
+    };
+    let span = max.max(0.0) - min.min(0.0);
+    let step = if span <= 0.5 { 0.1 } else { 0.2 };
+    let lo = ((min.min(0.0) / step).floor() * step).max(-1.0);
+    let mut hi = ((max.max(0.0) / step).ceil() * step).min(1.0);
+    if hi - lo < step {
+        hi = lo + step;
+    }
+    (lo, hi, step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_axis_includes_zero_and_rounds_out() {
+        assert_eq!(y_axis(0.12, 0.43), (0.0, 0.5, 0.1));
+        let (lo, hi, step) = y_axis(-0.3, 0.8);
+        assert!((lo + 0.4).abs() < 1e-9 && (hi - 0.8).abs() < 1e-9 && step == 0.2);
+        assert_eq!(y_axis(f64::NAN, f64::NAN).0, 0.0);
+        let (lo, hi, _) = y_axis(0.0, 0.0);
+        assert!(hi > lo);
+    }
+}

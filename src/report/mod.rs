@@ -1,0 +1,40 @@
+//! Self-contained HTML reports: the score report (each query image with
+//! every backbone's score and references side by side) and the compare
+//! report (label metrics, paired comparisons, neighbourhood agreement and
+//! the learning curves of the backbones), for any number of backbones.
+//!
+//! A report is one HTML file that needs nothing else: styles are inline,
+//! each picture is a JPEG thumbnail embedded once as a `data:` URI however
+//! often it recurs ([`thumbnail_data_uri`]; the scheme is described in
+//! `thumbs.rs`), the chart is inline SVG, and a Content-Security-Policy
+//! forbids the page to fetch anything or run scripts, so it can be mailed,
+//! archived or opened offline and never calls out. The pages are written
+//! with the [`maud`] template macro, which HTML-escapes every value spliced
+//! in, so user data (paths, metadata, labels, error messages, the verdict)
+//! shows as text and never as markup. Each page says how it was made (the
+//! [`Provenance`]: backbones, head, store, time, version).
+//!
+//! The view types ([`ScoreView`], [`CompareView`]) are plain data with serde
+//! derives: the binary prints the same structures with `--json`, so the page
+//! and the JSON cannot disagree. They hold numbers and strings only, so that
+//! they do not depend on how the head or the index computed them.
+//!
+//! Layout: `views` (the view types), `thumbs` (thumbnails and the
+//! once-per-report registry), `pages` (the two pages), `chart` (the
+//! learning-curve SVG), `text` (number and date formatting).
+
+mod chart;
+mod pages;
+mod text;
+mod thumbs;
+mod views;
+
+pub use pages::{render_compare_html, render_score_html};
+pub use thumbs::{thumbnail_data_uri, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY};
+pub use views::{
+    BackboneLabel, CompareModel, CompareView, CurvePoint, ModelScore, PairAgreement,
+    PairComparison, Provenance, ScoreView, ScoredImage,
+};
+
+#[cfg(test)]
+mod tests;

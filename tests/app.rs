@@ -1,0 +1,334 @@
+//! The application layer driven directly, without the binary: three
+//! backbones in one store (`dino`, `dinov2`, `dinov2@224`) through index →
+//! similar → train → compare → score; a collection moved to another folder;
+//! naming works; read-only calls that leave the store folder untouched.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use artlens::app::{
+    CompareRequest, Event, IndexRequest, ListRequest, ScoreRequest, SimilarRequest, TrainRequest,
+    WeightsConfig,
+};
+use artlens::head::HeadKind;
+use artlens::pipeline::IndexOptions;
+use artlens::{BackboneId, Collection, Error};
+use common::fixtures;
+
+/// The tiny fixture checkpoints, named explicitly (as `--weights ID=DIR`).
+fn weights() -> WeightsConfig {
+    let mut w = dino_weights();
+    w.set_dir(&common::dinov2(), fixtures().join("dinov2_tiny"), true);
+    w
+}
+
+fn dino_weights() -> WeightsConfig {
+    let mut w = WeightsConfig::default();
+    w.set_dir(&common::dino(), fixtures().join("dino_tiny"), true);
+    w
+}
+
+fn ids(names: &[&str]) -> Vec<BackboneId> {
+    names.iter().map(|n| BackboneId::parse(n).unwrap()).collect()
+}
+
+fn index_req(dir: &Path, backbones: &[&str]) -> IndexRequest {
+    IndexRequest {
+        dir: dir.to_path_buf(),
+        metadata: None,
+        skip_bad_metadata: false,
+        backbones: ids(backbones),
+        rebuild: Vec::new(),
+        options: IndexOptions::default(),
+    }
+}
+
+fn quiet() -> impl FnMut(Event) {
+    |_| {}
+}
+
+/// Every file under `dir` with its length and modification time.
+fn listing(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            (e.path().to_path_buf(), (m.len(), m.modified().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn three_backbones_in_one_store_through_the_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("collection");
+    let ratings = common::rated_collection(&dir);
+    let store = tmp.path().join("store");
+    let three = ["dino", "dinov2", "dinov2@224"];
+    {
+        let c = Collection::create(&store, weights()).unwrap();
+        let s = c.index(&index_req(&dir, &three), &mut quiet()).unwrap();
+        assert_eq!((s.files, s.embedded, s.failed), (24, 24, 0));
+    }
+    let c = Collection::open(&store, weights()).unwrap();
+    let status = c.status().unwrap();
+    assert_eq!(
+        status.models.keys().cloned().collect::<Vec<_>>(),
+        ["dino", "dinov2", "dinov2@224"]
+    );
+    for m in status.models.values() {
+        assert_eq!(m.embeddings, 24);
+    }
+    // 224 px is another backbone: other embeddings of the same work.
+    let a = c.store().embedding(&ids(&["dinov2"])[0], &c.resolve("1").unwrap().hash).unwrap().unwrap();
+    let b = c.store().embedding(&ids(&["dinov2@224"])[0], &c.resolve("1").unwrap().hash).unwrap().unwrap();
+    assert_ne!(a, b);
+
+    // similar: one column per backbone, read-only.
+    let before = listing(&store);
+    let v = c
+        .similar(
+            &SimilarRequest {
+                work: Some("1".into()),
+                image: None,
+                k: 5,
+                backbones: None,
+                filters: vec![],
+                exact: false,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(v.backbones, ["dino", "dinov2", "dinov2@224"]);
+    for b in &v.backbones {
+        let hits = &v.results[b];
+        assert_eq!(hits.len(), 5);
+        assert!(hits.iter().all(|h| h.id != 1), "the query is left out");
+    }
+    let shared = v.overlap.unwrap();
+    let in_all = v.results["dino"]
+        .iter()
+        .filter(|h| h.shared_with.len() == 2)
+        .count();
+    assert_eq!(shared, in_all);
+    // The ANN answer equals exact search here (small store).
+    let exact = c
+        .similar(
+            &SimilarRequest {
+                work: Some("1".into()),
+                image: None,
+                k: 5,
+                backbones: Some(ids(&["dinov2@224"])),
+                filters: vec![],
+                exact: true,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    let a: Vec<u64> = exact.results["dinov2@224"].iter().map(|h| h.id).collect();
+    let b: Vec<u64> = v.results["dinov2@224"].iter().map(|h| h.id).collect();
+    assert_eq!(a, b);
+    assert_eq!(listing(&store), before, "similar wrote into the store folder");
+
+    // Ratings, train, compare, score.
+    let csv = tmp.path().join("ratings.csv");
+    let body: String = std::iter::once("path,rating\n".to_string())
+        .chain(ratings.iter().map(|(p, r)| format!("{p},{r}\n")))
+        .collect();
+    std::fs::write(&csv, body).unwrap();
+    assert_eq!(c.rate_import(&csv, false).unwrap().imported, 24);
+    let report = c
+        .train(
+            &TrainRequest {
+                head: HeadKind::Ridge,
+                folds: 3,
+                seed: 1,
+                bootstrap: 200,
+                backbones: None,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(report.backbones.len(), 3);
+    let pairs: std::collections::BTreeSet<(String, String)> = report
+        .comparisons
+        .iter()
+        .map(|c| (c.a.clone(), c.b.clone()))
+        .collect();
+    assert_eq!(pairs.len(), 3, "every pair is compared");
+    assert!(!report.verdict.is_empty());
+
+    let cmp = c
+        .compare(
+            &CompareRequest {
+                label: "style".into(),
+                k: 5,
+                backbones: None,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(cmp.models.len(), 3);
+    assert_eq!(cmp.agreements.len(), 3);
+    assert_eq!(cmp.verdict, report.verdict);
+    assert_eq!(cmp.provenance.backbones.len(), 3);
+    assert_eq!(cmp.provenance.head_kind.as_deref(), Some("ridge"));
+    for m in cmp.models.values() {
+        assert!(m.loo_accuracy.is_some() && m.cv.contains_key("spearman"));
+    }
+    assert!(cmp.warnings.is_empty(), "{:?}", cmp.warnings);
+
+    let scored = c
+        .score(
+            &ScoreRequest {
+                images: vec![dir.join(&ratings[0].0)],
+                k: 3,
+                backbones: None,
+                ood_percentile: 99.0,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(scored.images[0].models.len(), 3);
+    assert!(scored.images[0].reference_overlap.is_some());
+
+    // A changed rating makes score and compare say the heads are stale.
+    c.rate_set("1", 0.0).unwrap();
+    let cmp = c
+        .compare(
+            &CompareRequest {
+                label: "style".into(),
+                k: 5,
+                backbones: None,
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    assert!(cmp.warnings.iter().any(|w| w.contains("ratings changed")), "{:?}", cmp.warnings);
+}
+
+#[test]
+fn a_moved_collection_is_relinked_without_re_embedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old-place");
+    common::rated_collection(&old);
+    let store = tmp.path().join("store");
+    {
+        let c = Collection::create(&store, dino_weights()).unwrap();
+        c.index(&index_req(&old, &["dino"]), &mut quiet()).unwrap();
+        let w = c.show("Minimalism/ada-quill_work-02.png", 3, &mut quiet()).unwrap();
+        assert_eq!(w.relative_paths, [Some("Minimalism/ada-quill_work-02.png".to_string())]);
+    }
+    let new = tmp.path().join("moved").join("here");
+    std::fs::create_dir_all(new.parent().unwrap()).unwrap();
+    std::fs::rename(&old, &new).unwrap();
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    let mut notes = Vec::new();
+    let s = c
+        .index(&index_req(&new, &["dino"]), &mut |e| {
+            if let Event::Note(n) = e {
+                notes.push(n)
+            }
+        })
+        .unwrap();
+    assert_eq!(s.embedded, 0, "nothing is re-embedded");
+    assert_eq!(s.new_paths, 0, "the paths moved with the root");
+    assert!(notes.iter().any(|n| n.contains("moved")), "{notes:?}");
+    let status = c.status().unwrap();
+    assert!(status.vanished.is_empty(), "{:?}", status.vanished);
+    assert_eq!(status.roots.len(), 1);
+    let w = c.show("ada-quill_work-02.png", 3, &mut quiet()).unwrap();
+    let canon = std::fs::canonicalize(&new).unwrap();
+    assert!(w.paths[0].starts_with(&canon.display().to_string()), "{:?}", w.paths);
+    assert_eq!(w.neighbours["dino"].len(), 3);
+}
+
+#[test]
+fn works_are_named_one_way_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    common::rated_collection(&dir);
+    // The same file name in two folders.
+    std::fs::copy(
+        dir.join("Minimalism/ada-quill_work-02.png"),
+        dir.join("Pointillism/ada-quill_work-02.png"),
+    )
+    .unwrap_or_else(|_| {
+        std::fs::write(dir.join("Pointillism/ada-quill_work-02.png"), b"").unwrap();
+        0
+    });
+    // Give the copy other content, so that it is another work.
+    let img = image::RgbImage::from_pixel(20, 20, image::Rgb([1, 2, 3]));
+    img.save(dir.join("Pointillism/ada-quill_work-02.png")).unwrap();
+    let store = tmp.path().join("store");
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+
+    let by_rel = c.resolve("Minimalism/ada-quill_work-02.png").unwrap();
+    let by_id = c.resolve(&by_rel.id.to_string()).unwrap();
+    let by_hash = c.resolve(&by_rel.hash[..6]).unwrap();
+    let by_path = c.resolve(&by_rel.paths[0]).unwrap();
+    let by_name = c.resolve("ada-quill_work-05.png").unwrap();
+    assert_eq!(by_id.hash, by_rel.hash);
+    assert_eq!(by_hash.hash, by_rel.hash);
+    assert_eq!(by_path.hash, by_rel.hash);
+    assert!(by_name.paths[0].ends_with("ada-quill_work-05.png"));
+    match c.resolve("ada-quill_work-02.png") {
+        Err(Error::AmbiguousWork { candidates, .. }) => {
+            assert!(candidates.contains("Minimalism") && candidates.contains("Pointillism"), "{candidates}")
+        }
+        other => panic!("expected AmbiguousWork, got {other:?}"),
+    }
+    assert!(matches!(c.resolve("nothing-like-this.png"), Err(Error::WorkNotFound { .. })));
+
+    // ls filters by metadata and by rated/unrated.
+    c.rate_set("1", 3.0).unwrap();
+    let rated = c
+        .list(&ListRequest {
+            filters: vec![],
+            rated: Some(true),
+        })
+        .unwrap();
+    assert_eq!(rated.len(), 1);
+    let minimal = c
+        .list(&ListRequest {
+            filters: vec!["style=minimalism".into()],
+            rated: None,
+        })
+        .unwrap();
+    assert_eq!(minimal.len(), 8);
+    assert!(minimal.iter().all(|w| w.metadata["style"] == "Minimalism"));
+}
+
+#[test]
+fn reading_commands_never_create_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    match Collection::open(&photos, WeightsConfig::default()) {
+        Err(Error::NoStore { path }) => assert_eq!(path, photos),
+        other => panic!("expected NoStore, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_dir(&photos).unwrap().count(), 0);
+}
+
+#[test]
+fn weights_for_an_unused_backbone_and_bad_ids_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    common::rated_collection(&dir);
+    let c = Collection::create(&tmp.path().join("store"), weights()).unwrap();
+    // `weights()` names dino and dinov2 explicitly; indexing dino alone
+    // leaves dinov2's folder unused.
+    let err = c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap_err();
+    assert!(matches!(err, Error::UnusedWeights { .. }), "{err}");
+    assert!(err.to_string().contains("dinov2"), "{err}");
+    let err = BackboneId::parse("clip-vit").unwrap_err().to_string();
+    assert!(err.contains("dino") && err.contains("dinov2"), "{err}");
+    let err = BackboneId::parse("dino@100").unwrap_err().to_string();
+    assert!(err.contains("100") && err.contains("16"), "{err}");
+}
