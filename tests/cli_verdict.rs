@@ -16,12 +16,13 @@ const DIM: usize = 16;
 const N: usize = 80;
 
 fn fingerprint(model: BackboneId) -> Fingerprint {
-    test_fingerprint(model, model.name(), DIM)
+    let name = model.name();
+    test_fingerprint(model, &name, DIM)
 }
 
 /// A store with N works; `signal` gets vectors whose first coordinate is
 /// the rating, the other backbone random vectors. Ratings are stored.
-fn planted_store(dir: &std::path::Path, signal: BackboneId) {
+fn planted_store(dir: &std::path::Path, signal: &BackboneId) {
     let store = Store::open(dir).unwrap();
     for m in [dino(), dinov2()] {
         store.ensure_fingerprint(&fingerprint(m), false).unwrap();
@@ -40,9 +41,10 @@ fn planted_store(dir: &std::path::Path, signal: BackboneId) {
         informative[1] = 1.0;
         let mut noise: Vec<f32> = (0..DIM).map(|_| uniform() as f32).collect();
         noise[1] = 1.0;
-        let (dino, dinov2) = match signal {
-            dinov2() => (noise, informative),
-            dino() => (informative, noise),
+        let (v1, v2) = if *signal == dinov2() {
+            (noise, informative)
+        } else {
+            (informative, noise)
         };
         let hash = blake3::hash(format!("work {i}").as_bytes())
             .to_hex()
@@ -58,7 +60,7 @@ fn planted_store(dir: &std::path::Path, signal: BackboneId) {
                     height: 1,
                     metadata: [("style".to_string(), style.to_string())].into(),
                 },
-                &[(dino(), &dino), (dinov2(), &dinov2)],
+                &[(&dino(), &v1), (&dinov2(), &v2)],
             )
             .unwrap();
         artlens::ratings::set_rating(&store, &hash, rating).unwrap();
@@ -66,7 +68,7 @@ fn planted_store(dir: &std::path::Path, signal: BackboneId) {
     store.flush().unwrap();
 }
 
-fn verdict_for(signal: BackboneId) -> (serde_json::Value, serde_json::Value) {
+fn verdict_for(signal: &BackboneId) -> (serde_json::Value, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     planted_store(&store, signal);
@@ -89,7 +91,7 @@ fn train_and_compare_name_the_backbone_that_carries_the_taste() {
         (dinov2(), "DINOv2", 1.0),
         (dino(), "DINO", -1.0),
     ] {
-        let (train, compare) = verdict_for(signal);
+        let (train, compare) = verdict_for(&signal);
         let spearman = &train["comparisons"][0];
         assert_eq!(spearman["metric"], "spearman");
         let (low, high) = (

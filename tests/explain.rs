@@ -14,7 +14,7 @@ use artlens::explain::{
     reference_overlap, RatedSet, RatedWork, Reference,
 };
 use artlens::BackboneId;
-use common::{dino, dinov2};
+use common::dino;
 use artlens::store::{NewArtwork, Store};
 
 /// A store holding works 1–4 with DINO embeddings (work 4 without one) and
@@ -39,8 +39,9 @@ fn store_with_works(dir: &std::path::Path) -> (Store, Vec<String>) {
             height: 4,
             metadata,
         };
-        let embeddings: Vec<(BackboneId, &[f32])> = match vectors.get(n as usize - 1) {
-            Some(v) => vec![(dino(), v.as_slice())],
+        let d = dino();
+        let embeddings: Vec<(&BackboneId, &[f32])> = match vectors.get(n as usize - 1) {
+            Some(v) => vec![(&d, v.as_slice())],
             None => Vec::new(),
         };
         store.record_image(&art, &embeddings).unwrap();
@@ -160,7 +161,7 @@ fn rated_set_from_store_reads_rated_embeddings_and_lists_the_rest() {
         (hashes[3].clone(), 5.0),
         (unknown.clone(), 1.0),
     ];
-    let set = RatedSet::from_store(&store, dino(), &ratings).unwrap();
+    let set = RatedSet::from_store(&store, &dino(), &ratings).unwrap();
     // Work 2 is not rated, work 4 has no embedding, the last hash no artwork.
     assert_eq!(set.len(), 2);
     let mut skipped = vec![hashes[3].clone(), unknown];

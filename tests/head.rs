@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use artlens::head::{
-    self, compare_backbones, cross_validate, fit, fit_ridge, load_head, load_report,
-    paired_training_set, save_head, save_report, training_set, Backbone, HeadKind, MetricKind,
+    self, aligned_training_set, compare_backbones, cross_validate, fit, fit_ridge, load_head,
+    load_training, save_training, training_set, Backbone, HeadKind, MetricKind, SavedTraining,
     TrainReport, TrainedHead,
 };
 use artlens::model::Fingerprint;
@@ -840,9 +840,10 @@ fn store_with(dir: &Path, paths: &[&str], with_v2: impl Fn(usize) -> bool) -> St
         };
         let v1 = rng.vector(DIM);
         let v2 = rng.vector(DIM);
-        let mut emb: Vec<(BackboneId, &[f32])> = vec![(dino(), &v1)];
+        let (d1, d2) = (dino(), dinov2());
+        let mut emb: Vec<(&BackboneId, &[f32])> = vec![(&d1, &v1)];
         if with_v2(i) {
-            emb.push((dinov2(), &v2));
+            emb.push((&d2, &v2));
         }
         store.record_image(&art, &emb).unwrap();
     }
@@ -1085,21 +1086,21 @@ fn training_sets_join_ratings_with_embeddings() {
     for (i, p) in PATHS.iter().enumerate() {
         set_rating(&store, p, i as f64).unwrap();
     }
-    let dino = training_set(&store, dino()).unwrap();
-    assert_eq!((dino.x.len(), dino.skipped), (5, 0));
-    let v2 = training_set(&store, dinov2()).unwrap();
+    let d1 = training_set(&store, &dino()).unwrap();
+    assert_eq!((d1.x.len(), d1.skipped), (5, 0));
+    let v2 = training_set(&store, &dinov2()).unwrap();
     assert_eq!((v2.x.len(), v2.skipped), (3, 2));
-    let paired = paired_training_set(&store).unwrap();
+    let paired = aligned_training_set(&store, &[dino(), dinov2()]).unwrap();
     assert_eq!(paired.skipped, 2);
     assert_eq!(paired.hashes.len(), 3);
     for (k, h) in paired.hashes.iter().enumerate() {
         assert_eq!(
             paired.x[0][k],
-            store.embedding(dino(), h).unwrap().unwrap()
+            store.embedding(&dino(), h).unwrap().unwrap()
         );
         assert_eq!(
             paired.x[1][k],
-            store.embedding(dinov2(), h).unwrap().unwrap()
+            store.embedding(&dinov2(), h).unwrap().unwrap()
         );
         let i = PATHS.iter().position(|p| hash_of(p) == *h).unwrap();
         assert_eq!(paired.y[k], i as f64);
@@ -1112,29 +1113,36 @@ fn training_sets_join_ratings_with_embeddings() {
 fn saved_heads_are_refused_after_a_fingerprint_change() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
-    let msg = load_head(&store, dinov2())
+    let msg = load_head(&store, &dinov2())
         .unwrap_err()
         .to_string();
     assert_eq!(msg, "no trained head for dinov2; run `artlens train` first");
-    assert!(matches!(load_report(&store), Err(Error::NotFound(_))));
+    assert!(matches!(load_training(&store), Ok(None)));
 
     let (x, y) = planted(30, DIM, 71);
     let head = fit(&x, &y, HeadKind::Ridge, 1).unwrap();
-    let fp = store.fingerprint(dino()).unwrap().unwrap();
-    save_head(&store, dino(), &head, &fp).unwrap();
-    assert_json_close(&load_head(&store, dino()).unwrap(), &head);
-    // A fingerprint of another model is refused at save time.
-    assert!(save_head(&store, dinov2(), &head, &fp).is_err());
-
+    let fp = store.fingerprint(&dino()).unwrap().unwrap();
     let report = compare_two(&x, &x, &y, HeadKind::Ridge, 5, 1, 100).unwrap();
-    save_report(&store, &report).unwrap();
-    assert_json_close(&load_report(&store).unwrap(), &report);
+    let training = SavedTraining {
+        report: report.clone(),
+        ratings_digest: "d".into(),
+        head_kind: HeadKind::Ridge,
+        backbones: vec!["dino".into()],
+        run: "run-1".into(),
+    };
+    save_training(&store, &[(dino(), head.clone(), fp.clone())], &training).unwrap();
+    let (loaded, run) = load_head(&store, &dino()).unwrap();
+    assert_json_close(&loaded, &head);
+    assert_eq!(run, "run-1");
+    // A fingerprint of another model is refused at save time.
+    assert!(save_training(&store, &[(dinov2(), head.clone(), fp.clone())], &training).is_err());
+    assert_json_close(&load_training(&store).unwrap().unwrap().report, &report);
 
     // Re-embedding DINO with other weights makes both stale.
     store
         .ensure_fingerprint(&fingerprint(dino(), "other weights"), true)
         .unwrap();
-    let err = load_head(&store, dino()).unwrap_err();
+    let err = load_head(&store, &dino()).unwrap_err();
     assert!(matches!(err, Error::StaleHead { .. }), "{err}");
     let msg = err.to_string();
     assert!(
@@ -1142,7 +1150,7 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
         "{msg}"
     );
     assert!(msg.contains("artlens train"), "{msg}");
-    assert!(matches!(load_report(&store), Err(Error::StaleHead { .. })));
+    assert!(matches!(load_training(&store), Err(Error::StaleHead { .. })));
 }
 
 /// Two backbones that see the same latent taste factors through different

@@ -21,11 +21,13 @@ const MAX_REL_L2: f64 = 1e-5;
 const MIN_COSINE_JPEG: f64 = 0.999;
 
 fn backbone(dir: &str, kind: BackboneId, size: Option<u32>) -> Backbone {
-    let opts = BackboneOptions {
-        image_size: size,
-        ..Default::default()
+    let opts = BackboneOptions::default();
+    // The resolution is part of the backbone's id (`dinov2@224`).
+    let id = match size {
+        Some(s) => kind.at_resolution(s).unwrap(),
+        None => kind,
     };
-    load_backbone(kind, &WeightsSource::Dir(fixtures().join(dir)), &opts)
+    load_backbone(&id, &WeightsSource::Dir(fixtures().join(dir)), &opts)
         .unwrap_or_else(|e| panic!("loading {dir}: {e}"))
         .0
 }
@@ -66,7 +68,7 @@ fn cases(prefix: &str) -> Cases {
 }
 
 fn check_model(dir: &str, kind: BackboneId) {
-    let cases = cases(kind.name());
+    let cases = cases(&kind.name());
     assert!(
         cases.contains_key(&(None, false)),
         "no {kind} reference embeddings"
@@ -82,7 +84,7 @@ fn check_model(dir: &str, kind: BackboneId) {
     let limits = DecodeLimits::default();
     let mut report = Vec::new();
     for ((size, batched), refs) in &cases {
-        let model = backbone(dir, kind, *size);
+        let model = backbone(dir, kind.clone(), *size);
         let paths: Vec<_> = refs.iter().map(|(stem, _)| image_path(stem)).collect();
         let images: Vec<_> = paths
             .iter()

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use artlens::imaging::ResizeFilter;
-use artlens::model::{CheckpointFiles, Fingerprint, BackboneId};
+use artlens::model::{BackboneId, CheckpointFiles, Fingerprint};
+use common::{dino, dinov2};
 use artlens::scan::{read_metadata_csv, scan_collection, wikiart_metadata, Metadata, ScannedFile};
 use artlens::store::{FingerprintCheck, NewArtwork, Store, FORMAT_VERSION};
 use artlens::Error;
@@ -60,7 +61,7 @@ fn data_survives_close_and_reopen() {
         let store = ready_store(dir.path());
         let v = vector(1);
         store
-            .record_image(&art(1, "/c/a.jpg"), &[(dino(), &v)])
+            .record_image(&art(1, "/c/a.jpg"), &[(&dino(), &v)])
             .unwrap()
     };
     let store = Store::open(dir.path()).unwrap();
@@ -69,19 +70,19 @@ fn data_survives_close_and_reopen() {
     assert_eq!(a.paths, vec!["/c/a.jpg"]);
     assert_eq!(
         store
-            .embedding(dino(), &hash_of(1))
+            .embedding(&dino(), &hash_of(1))
             .unwrap()
             .unwrap(),
         vector(1)
     );
     assert_eq!(
-        store.fingerprint(dino()).unwrap().unwrap(),
+        store.fingerprint(&dino()).unwrap().unwrap(),
         fingerprint(dino(), "ab")
     );
     // The counter survived too: the next id is new.
     let v = vector(2);
     let id2 = store
-        .record_image(&art(2, "/c/b.jpg"), &[(dino(), &v)])
+        .record_image(&art(2, "/c/b.jpg"), &[(&dino(), &v)])
         .unwrap();
     assert!(id2 > id);
 }
@@ -201,7 +202,7 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
         store
             .record_image(
                 &art(n, &format!("/c/{n}.jpg")),
-                &[(dinov2(), &v), (dino(), &w)],
+                &[(&dinov2(), &v), (&dino(), &w)],
             )
             .unwrap();
     }
@@ -222,8 +223,8 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
     }
     assert!(msg.contains("--rebuild dinov2"), "{msg}");
     // Nothing changed.
-    assert_eq!(store.fingerprint(dinov2()).unwrap().unwrap(), old);
-    assert!(store.has_embedding(dinov2(), &hash_of(0)).unwrap());
+    assert_eq!(store.fingerprint(&dinov2()).unwrap().unwrap(), old);
+    assert!(store.has_embedding(&dinov2(), &hash_of(0)).unwrap());
 
     let check = store.ensure_fingerprint(&new, true).unwrap();
     assert_eq!(
@@ -233,10 +234,10 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
         }
     );
     assert!(check.changed());
-    assert_eq!(store.fingerprint(dinov2()).unwrap().unwrap(), new);
-    assert!(store.embeddings(dinov2()).unwrap().is_empty());
+    assert_eq!(store.fingerprint(&dinov2()).unwrap().unwrap(), new);
+    assert!(store.embeddings(&dinov2()).unwrap().is_empty());
     // The other model and the artworks are untouched.
-    assert_eq!(store.embeddings(dino()).unwrap().len(), 3);
+    assert_eq!(store.embeddings(&dino()).unwrap().len(), 3);
     assert_eq!(store.artworks().unwrap().len(), 3);
 }
 
@@ -244,18 +245,18 @@ fn fingerprint_mismatch_names_the_differences_and_rebuild_discards() {
 fn weights_location_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.weights_location(dino()).unwrap(), None);
+    assert_eq!(store.weights_location(&dino()).unwrap(), None);
     let files = CheckpointFiles {
         config: PathBuf::from("/w/config.json"),
         weights: PathBuf::from("/w/model.safetensors"),
         preprocessor: Some(PathBuf::from("/w/preprocessor_config.json")),
     };
-    store.set_weights_location(dino(), &files).unwrap();
+    store.set_weights_location(&dino(), &files).unwrap();
     assert_eq!(
-        store.weights_location(dino()).unwrap(),
+        store.weights_location(&dino()).unwrap(),
         Some(files)
     );
-    assert_eq!(store.weights_location(dinov2()).unwrap(), None);
+    assert_eq!(store.weights_location(&dinov2()).unwrap(), None);
 }
 
 // ----- records ------------------------------------------------------------------------
@@ -269,7 +270,7 @@ fn ids_are_unique_stable_and_never_reused() {
         let v = vector(n);
         ids.push(
             store
-                .record_image(&art(n, &format!("/c/{n}.jpg")), &[(dino(), &v)])
+                .record_image(&art(n, &format!("/c/{n}.jpg")), &[(&dino(), &v)])
                 .unwrap(),
         );
     }
@@ -285,18 +286,18 @@ fn ids_are_unique_stable_and_never_reused() {
         store.artwork(&hash_of(2)).unwrap().unwrap().paths,
         vec!["/c/2.jpg", "/d/copy.jpg"]
     );
-    assert!(store.has_embedding(dino(), &hash_of(2)).unwrap());
+    assert!(store.has_embedding(&dino(), &hash_of(2)).unwrap());
 
     // Removing frees nothing: the next artwork gets a fresh id.
     assert_eq!(store.remove_artwork(&hash_of(4)).unwrap(), Some(ids[4]));
     assert_eq!(store.remove_artwork(&hash_of(4)).unwrap(), None);
     assert!(store.artwork(&hash_of(4)).unwrap().is_none());
     assert!(store.artwork_by_id(ids[4]).unwrap().is_none());
-    assert!(!store.has_embedding(dino(), &hash_of(4)).unwrap());
+    assert!(!store.has_embedding(&dino(), &hash_of(4)).unwrap());
     assert!(store.path_hash("/c/4.jpg").unwrap().is_none());
     let v = vector(9);
     let new_id = store
-        .record_image(&art(9, "/c/9.jpg"), &[(dino(), &v)])
+        .record_image(&art(9, "/c/9.jpg"), &[(&dino(), &v)])
         .unwrap();
     assert!(new_id > ids[4], "id {new_id} reused");
     drop(store);
@@ -304,14 +305,14 @@ fn ids_are_unique_stable_and_never_reused() {
     let v = vector(10);
     assert!(
         store
-            .record_image(&art(10, "/c/10.jpg"), &[(dino(), &v)])
+            .record_image(&art(10, "/c/10.jpg"), &[(&dino(), &v)])
             .unwrap()
             > new_id
     );
 
     // embeddings() lists by id, with hashes.
     let listed: Vec<(u64, String)> = store
-        .embeddings(dino())
+        .embeddings(&dino())
         .unwrap()
         .into_iter()
         .map(|(id, h, _)| (id, h))
@@ -339,7 +340,7 @@ fn concurrent_writers_never_share_an_id() {
                             store
                                 .record_image(
                                     &art(n, &format!("/t/{n}.jpg")),
-                                    &[(dinov2(), &v)],
+                                    &[(&dinov2(), &v)],
                                 )
                                 .unwrap()
                         })
@@ -375,22 +376,22 @@ fn embeddings_round_trip_bit_exactly() {
     {
         let store = ready_store(dir.path());
         store
-            .record_image(&art(1, "/a.png"), &[(dinov2(), &v)])
+            .record_image(&art(1, "/a.png"), &[(&dinov2(), &v)])
             .unwrap();
         store.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let back = store
-        .embedding(dinov2(), &hash_of(1))
+        .embedding(&dinov2(), &hash_of(1))
         .unwrap()
         .unwrap();
     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
     assert_eq!(bits(&back), bits(&v));
     assert_eq!(
-        bits(&store.embeddings(dinov2()).unwrap()[0].2),
+        bits(&store.embeddings(&dinov2()).unwrap()[0].2),
         bits(&v)
     );
-    assert_eq!(store.embedding(dino(), &hash_of(1)).unwrap(), None);
+    assert_eq!(store.embedding(&dino(), &hash_of(1)).unwrap(), None);
 }
 
 #[test]
@@ -400,7 +401,7 @@ fn a_corrupted_embedding_is_reported_with_its_hash() {
         let store = ready_store(dir.path());
         let v = vector(1);
         store
-            .record_image(&art(1, "/a.png"), &[(dino(), &v)])
+            .record_image(&art(1, "/a.png"), &[(&dino(), &v)])
             .unwrap();
     }
     {
@@ -415,8 +416,8 @@ fn a_corrupted_embedding_is_reported_with_its_hash() {
     }
     let store = Store::open(dir.path()).unwrap();
     for err in [
-        store.embedding(dino(), &hash_of(1)).unwrap_err(),
-        store.embeddings(dino()).unwrap_err(),
+        store.embedding(&dino(), &hash_of(1)).unwrap_err(),
+        store.embeddings(&dino()).unwrap_err(),
     ] {
         match &err {
             Error::Store { reason, .. } => assert!(reason.contains(&hash_of(1)), "{reason}"),
@@ -432,7 +433,7 @@ fn bad_embeddings_are_refused_and_nothing_is_written() {
     let v = vector(1);
     // No fingerprint yet.
     let err = store
-        .record_image(&art(1, "/a.png"), &[(dino(), &v)])
+        .record_image(&art(1, "/a.png"), &[(&dino(), &v)])
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
     store
@@ -450,7 +451,7 @@ fn bad_embeddings_are_refused_and_nothing_is_written() {
         let err = store
             .record_image(
                 &art(1, "/a.png"),
-                &[(dino(), &good), (dino(), bad)],
+                &[(&dino(), &good), (&dino(), bad)],
             )
             .unwrap_err();
         match &err {
@@ -567,7 +568,7 @@ fn failures_are_recorded_and_cleared_by_a_later_success() {
     // Content 1 now decodes (from another path): both failures for it go.
     let v = vector(1);
     store
-        .record_image(&art(1, "/c/fixed.jpg"), &[(dino(), &v)])
+        .record_image(&art(1, "/c/fixed.jpg"), &[(&dino(), &v)])
         .unwrap();
     let left: Vec<String> = store
         .failures()
@@ -593,10 +594,11 @@ fn counts_and_key_value_trees() {
     let store = ready_store(dir.path());
     for n in 0..3 {
         let v = vector(n);
-        let models: Vec<(BackboneId, &[f32])> = if n == 0 {
-            vec![(dino(), &v), (dinov2(), &v)]
+        let (d1, d2) = (dino(), dinov2());
+        let models: Vec<(&BackboneId, &[f32])> = if n == 0 {
+            vec![(&d1, &v), (&d2, &v)]
         } else {
-            vec![(dinov2(), &v)]
+            vec![(&d2, &v)]
         };
         store
             .record_image(&art(n, &format!("/{n}.jpg")), &models)
@@ -604,8 +606,8 @@ fn counts_and_key_value_trees() {
     }
     let counts = store.counts().unwrap();
     assert_eq!(counts.artworks, 3);
-    assert_eq!(counts.embeddings[&dino()], 1);
-    assert_eq!(counts.embeddings[&dinov2()], 3);
+    assert_eq!(counts.embeddings["dino"], 1);
+    assert_eq!(counts.embeddings["dinov2"], 3);
     assert_eq!(counts.failures, 0);
     assert!(store.size_on_disk().unwrap() > 0);
 
@@ -627,8 +629,8 @@ fn counts_and_key_value_trees() {
     assert!(store.remove_key("ratings", "user/2").unwrap());
     assert!(store.put_json("items", "x", &1).is_err());
     assert!(store.tree("meta").is_err());
-    assert_eq!(store.clear_embeddings(dinov2()).unwrap(), 3);
-    assert_eq!(store.counts().unwrap().embeddings[&dinov2()], 0);
+    assert_eq!(store.clear_embeddings(&dinov2()).unwrap(), 3);
+    assert_eq!(store.counts().unwrap().embeddings["dinov2"], 0);
 }
 
 // ----- scan ---------------------------------------------------------------------------
