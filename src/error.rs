@@ -49,7 +49,7 @@ pub enum Error {
     },
 
     /// The weights could neither be found locally nor downloaded.
-    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights {model}=DIR`, or run without `--offline`.")]
+    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones), or run without `--offline`.")]
     WeightsUnavailable {
         model: String,
         repo: String,
@@ -97,8 +97,12 @@ pub enum Error {
     },
 
     /// Several works match what the user typed.
-    #[error("`{query}` names several works: {candidates}; give an id, a longer hash prefix or a longer path")]
-    AmbiguousWork { query: String, candidates: String },
+    #[error("`{query}` matches {count} different works ({candidates}); give an id, a longer hash prefix or more of the path")]
+    AmbiguousWork {
+        query: String,
+        count: usize,
+        candidates: String,
+    },
 
     /// No taste head was trained for a backbone.
     #[error("no trained head for {backbone}; run `artlens train` first")]

@@ -25,8 +25,9 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
             store: store.path().to_path_buf(),
             tried: "id, content hash prefix, stored path, path relative to a collection root, path ending or file name".into(),
         }),
-        Err(Miss::Ambiguous(candidates)) => Err(Error::AmbiguousWork {
+        Err(Miss::Ambiguous { count, candidates }) => Err(Error::AmbiguousWork {
             query: query.trim().to_string(),
+            count,
             candidates,
         }),
     }
@@ -36,8 +37,8 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Miss {
     Unknown,
-    /// The candidates, described.
-    Ambiguous(String),
+    /// How many works match, and the first few described.
+    Ambiguous { count: usize, candidates: String },
 }
 
 impl Miss {
@@ -47,7 +48,9 @@ impl Miss {
             Miss::Unknown => format!(
                 "unknown work `{q}`: no stored id, content hash, path or path ending matches"
             ),
-            Miss::Ambiguous(c) => format!("`{q}` matches several works ({c}); give more of the path"),
+            Miss::Ambiguous { count, candidates } => {
+                format!("`{q}` matches {count} different works ({candidates}); give more of the path")
+            }
         }
     }
 }
@@ -77,9 +80,9 @@ impl<'a> Resolver<'a> {
         match self.store.find(q) {
             Ok(art) => return Ok(Ok(art)),
             Err(Error::WorkNotFound { .. }) => {}
-            Err(Error::AmbiguousWork { candidates, .. }) => {
-                return Ok(Err(Miss::Ambiguous(candidates)))
-            }
+            Err(Error::AmbiguousWork {
+                count, candidates, ..
+            }) => return Ok(Err(Miss::Ambiguous { count, candidates })),
             Err(e) => return Err(e),
         }
         if let Some(base) = &self.base {
@@ -133,7 +136,10 @@ impl<'a> Resolver<'a> {
                         arts.push(a);
                     }
                 }
-                Ok(Err(Miss::Ambiguous(describe_candidates(&arts))))
+                Ok(Err(Miss::Ambiguous {
+                    count: several.len(),
+                    candidates: describe_candidates(&arts),
+                }))
             }
         }
     }

@@ -1069,7 +1069,7 @@ fn set_and_remove_single_ratings() {
     ));
     assert!(matches!(
         set_rating(&store, "nothing.png", 1.0),
-        Err(Error::NotFound(_))
+        Err(Error::WorkNotFound { .. })
     ));
     assert!(remove_rating(&store, &art.id.to_string()).unwrap());
     assert!(!remove_rating(&store, PATHS[3]).unwrap());

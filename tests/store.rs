@@ -407,7 +407,7 @@ fn a_corrupted_embedding_is_reported_with_its_hash() {
     {
         let db = sled::open(dir.path()).unwrap();
         let items = db.open_tree("items").unwrap();
-        let key = format!("e/dino/{}", hash_of(1));
+        let key = format!("e/{}/{}", dino().key(), hash_of(1));
         let mut bytes = items.get(&key).unwrap().unwrap().to_vec();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
@@ -502,7 +502,7 @@ fn paths_move_with_content_and_find_resolves_queries() {
     );
     assert!(matches!(
         store.add_path(&hash_of(99), "/z.jpg"),
-        Err(Error::NotFound(_))
+        Err(Error::WorkNotFound { .. })
     ));
 
     store
@@ -536,11 +536,13 @@ fn paths_move_with_content_and_find_resolves_queries() {
     assert_eq!(store.find("/c/renamed.jpg").unwrap().id, id1);
     let err = store.find("/nowhere.jpg").unwrap_err();
     match err {
-        Error::NotFound(msg) => assert!(msg.contains("stored path"), "{msg}"),
-        other => panic!("expected NotFound, got {other:?}"),
+        Error::WorkNotFound { tried, .. } => assert!(tried.contains("stored path"), "{tried}"),
+        other => panic!("expected WorkNotFound, got {other:?}"),
     }
-    // Short prefixes are not hash lookups.
-    assert!(store.find(&hash_of(3)[..4]).is_err());
+    // Four hex digits are the shortest hash prefix (fewer would match too
+    // much to be useful); three are not a hash lookup.
+    assert_eq!(store.find(&hash_of(3)[..4]).unwrap().id, id3);
+    assert!(store.find(&hash_of(3)[..3]).is_err());
 }
 
 #[test]

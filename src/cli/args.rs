@@ -11,9 +11,16 @@ use artlens::app::WeightsConfig;
 use artlens::model::registry::{parse_backbone_list, BackboneSpec};
 use artlens::BackboneId;
 
+/// A comma-separated list of backbones, one clap value (a newtype, so that
+/// clap does not take it for a repeated argument).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackboneList(pub Vec<BackboneId>);
+
 /// Parses `dino,dinov2@224` for clap.
-pub fn parse_backbones(s: &str) -> Result<Vec<BackboneId>, String> {
-    parse_backbone_list(s).map_err(|e| e.to_string())
+pub fn parse_backbones(s: &str) -> Result<BackboneList, String> {
+    parse_backbone_list(s)
+        .map(BackboneList)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses one backbone id for clap.
@@ -35,7 +42,14 @@ pub fn backbones_help() -> String {
 pub struct BackboneArgs {
     #[arg(long, visible_alias = "models", alias = "model", value_name = "ID[,ID...]",
           value_parser = parse_backbones, help = backbones_help() + " [default: every backbone the store holds]")]
-    pub backbones: Option<Vec<BackboneId>>,
+    backbones: Option<BackboneList>,
+}
+
+impl BackboneArgs {
+    /// The backbones named, if any.
+    pub fn get(&self) -> Option<Vec<BackboneId>> {
+        self.backbones.as_ref().map(|l| l.0.clone())
+    }
 }
 
 /// Where weights come from and where models run.

@@ -38,7 +38,7 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     let req = CompareRequest {
         label: args.label.clone(),
         k: args.k as usize,
-        backbones: args.backbones.backbones.clone(),
+        backbones: args.backbones.get(),
     };
     let mut progress = Progress::new(ctx.msg, "backbones");
     let view = collection.compare(&req, &mut |e| progress.event(e));

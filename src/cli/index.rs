@@ -10,7 +10,9 @@ use artlens::model::registry::default_backbones;
 use artlens::pipeline::IndexOptions;
 use artlens::BackboneId;
 
-use super::args::{backbones_help, parse_backbone, parse_backbones, with_image_size, WeightsArgs};
+use super::args::{
+    backbones_help, parse_backbone, parse_backbones, with_image_size, BackboneList, WeightsArgs,
+};
 use super::progress::Progress;
 use super::{out_json, Ctx, EXIT_PARTIAL};
 
@@ -29,7 +31,7 @@ pub struct IndexArgs {
     skip_bad: bool,
     #[arg(long, visible_alias = "models", value_name = "ID[,ID...]", value_parser = parse_backbones,
           help = backbones_help() + " [default: dino,dinov2]")]
-    backbones: Option<Vec<BackboneId>>,
+    backbones: Option<BackboneList>,
     #[command(flatten)]
     weights: WeightsArgs,
     /// Square input size for every backbone named without @SIZE.
@@ -55,7 +57,7 @@ pub struct IndexArgs {
 
 pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     let backbones = with_image_size(
-        args.backbones.clone().unwrap_or_else(default_backbones),
+        args.backbones.clone().map(|l| l.0).unwrap_or_else(default_backbones),
         args.image_size,
     )?;
     let rebuild = with_image_size(args.rebuild.clone(), args.image_size)?;

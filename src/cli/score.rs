@@ -45,7 +45,7 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
     let req = ScoreRequest {
         images: args.images.clone(),
         k: args.k as usize,
-        backbones: args.backbones.backbones.clone(),
+        backbones: args.backbones.get(),
         ood_percentile: args.ood_percentile,
     };
     let mut progress = Progress::new(ctx.msg, "images");

@@ -45,7 +45,7 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         work: args.id.clone(),
         image: args.image.clone(),
         k: args.k as usize,
-        backbones: args.backbones.backbones.clone(),
+        backbones: args.backbones.get(),
         filters: args.filters.clone(),
         exact: args.exact,
     };

@@ -52,7 +52,7 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
         folds: args.folds as usize,
         seed: args.seed,
         bootstrap: args.bootstrap as usize,
-        backbones: args.backbones.backbones.clone(),
+        backbones: args.backbones.get(),
     };
     let mut progress = Progress::new(ctx.msg, "heads");
     let report = collection.train(&req, &mut |e| progress.event(e));

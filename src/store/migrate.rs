@@ -218,7 +218,9 @@ pub(super) fn from_v1(store: &Store) -> Result<Migration> {
                         && fp.dim == saved.fingerprint.dim
                         && saved.fingerprint.model == old =>
                 {
-                    let env = Envelope::new(saved.head, vec![fp.clone()]);
+                    // The shape `head::saved` reads: the run that made it, and the head.
+                    let value = serde_json::json!({"run": "migrated from format 1", "head": saved.head});
+                    let env = Envelope::new(value, vec![fp.clone()]);
                     batch.insert(format!("head/{}", fp.backbone.key()).into_bytes(), to_json(&env)?);
                     m.heads += 1;
                 }

@@ -680,7 +680,7 @@ impl Store {
 
     /// Adds a path (a renamed or duplicated file) to a stored artwork, without
     /// re-embedding. Takes the path away from other content and removes a
-    /// failure record for it. [`Error::NotFound`] when the hash is not stored.
+    /// failure record for it. [`Error::WorkNotFound`] when the hash is not stored.
     pub fn add_path(&self, hash: &str, path: &str) -> Result<()> {
         let _guard = self.lock();
         let mut art = self.require_artwork(hash)?;
@@ -970,9 +970,10 @@ impl Store {
             match matches.len() {
                 0 => {}
                 1 => return Ok(matches.remove(0)),
-                _ => {
+                n => {
                     return Err(Error::AmbiguousWork {
                         query: q.to_string(),
+                        count: n,
                         candidates: describe_candidates(&matches),
                     })
                 }
