@@ -151,8 +151,19 @@ pub fn scan_collection(root: &Path) -> Result<ScanReport> {
 }
 
 /// blake3 of a file's bytes (64 hex digits) and the number of bytes read.
+///
+/// Only a regular file is read (see [`open_regular_file`]): a FIFO, a device
+/// such as `/dev/zero`, a socket or a directory is an error
+/// ([`std::io::ErrorKind::InvalidInput`], "not a regular file (a FIFO)"), as
+/// is a symlink loop (the system's "too many levels of symbolic links"). The
+/// read is bounded by the size the file had when it was opened: a file that
+/// grows or shrinks while it is hashed (a download in progress) is an error
+/// ([`std::io::ErrorKind::InvalidData`]) rather than the hash of a mixture.
+/// The errors do not repeat the path; callers add it.
 pub fn hash_file_bytes(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = File::open(path)?;
+    let (file, expected) = open_regular_file(path)?;
+    // One byte past the size at open, so growth is seen without reading on.
+    let mut file = file.take(expected.saturating_add(1));
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -166,7 +177,86 @@ pub fn hash_file_bytes(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
+    if size != expected {
+        let change = if size > expected {
+            format!("grew past the {expected} bytes it had when opened")
+        } else {
+            format!("had {expected} bytes when opened but only {size} could be read")
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file changed while it was read: it {change}"),
+        ));
+    }
     Ok((hasher.finalize().to_hex().to_string(), size))
+}
+
+/// Opens `path` for reading if, after following symlinks, it is a regular
+/// file, and returns it with its size.
+///
+/// Everything else is refused *before* it is opened, because opening can
+/// itself hang (a FIFO's `open` blocks until a writer appears) and reading
+/// can go on forever (`/dev/zero`, `/dev/urandom`). The error, of kind
+/// [`std::io::ErrorKind::InvalidInput`], says what the path is: "not a
+/// regular file (a FIFO)", "(a character device)", "(a block device)", "(a
+/// socket)" or "(a directory)". A symlink loop or a dangling symlink fails in
+/// the `stat` with the system's error. The opened file is checked again
+/// (same device and inode, still a regular file), so a path swapped for
+/// something else between the check and the open is refused too; only a swap
+/// to a FIFO in that instant could still block the open. The errors do not
+/// repeat the path; callers add it.
+pub fn open_regular_file(path: &Path) -> std::io::Result<(File, u64)> {
+    let before = std::fs::metadata(path)?;
+    if !before.is_file() {
+        return Err(not_a_regular_file(&before));
+    }
+    let file = File::open(path)?;
+    let opened = file.metadata()?;
+    if !opened.is_file() {
+        return Err(not_a_regular_file(&opened));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (before.dev(), before.ino()) != (opened.dev(), opened.ino()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the file was replaced while it was being opened",
+            ));
+        }
+    }
+    Ok((file, opened.len()))
+}
+
+fn not_a_regular_file(meta: &std::fs::Metadata) -> std::io::Error {
+    let kind = meta.file_type();
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_char_device() {
+                "a character device"
+            } else if kind.is_block_device() {
+                "a block device"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "neither a file nor a directory"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "neither a file nor a directory"
+        }
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    )
 }
 
 fn walk_failure(root: &Path, err: &walkdir::Error) -> ScanFailure {

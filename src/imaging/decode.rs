@@ -2,11 +2,82 @@
 //! pipelines see after PIL's `Image.open(path).convert("RGB")`.
 //!
 //! An art collection is untrusted input: files lie about their extension, are
-//! truncated, empty, enormous, or crafted to crash a decoder. Every file goes
-//! through the same gate: a file-size cap, content-based format detection,
-//! dimension and pixel-count limits checked *before* the pixel buffer is
-//! allocated, and a `catch_unwind` so that a decoder panic becomes an ordinary
-//! [`Error::Decode`] for that one file instead of taking down a whole batch.
+//! truncated, empty, enormous, or crafted to crash a decoder, and a folder can
+//! hold things that are not files at all. Every file goes through the same
+//! gate: only a regular file is opened, its size is capped, its format is
+//! detected from the content, it must be structurally complete, dimension and
+//! pixel-count limits are checked *before* the pixel buffer is allocated, and
+//! a `catch_unwind` turns a decoder panic into an ordinary [`Error::Decode`]
+//! for that one file instead of taking down a whole batch.
+//!
+//! # Special files
+//!
+//! [`decode_file`] opens a path only if, after following symlinks, it is a
+//! regular file (see [`crate::scan::open_regular_file`]): a FIFO named
+//! `x.png` would block the `open` forever, a symlink to `/dev/zero` or
+//! `/dev/urandom` would be read until the size cap, and a directory or socket
+//! is not an image. They are [`Error::Io`] naming the path and saying "not a
+//! regular file (a FIFO)", "(a character device)", and so on; a symlink loop
+//! is the system's "too many levels of symbolic links". The read itself stops
+//! one byte past [`DecodeLimits::max_file_bytes`], so a file that grows while
+//! it is read cannot make us buffer more than the cap.
+//!
+//! # Truncated and corrupt files
+//!
+//! PIL refuses a file whose data runs out before the image is complete ("image
+//! file is truncated"; `ImageFile.LOAD_TRUNCATED_IMAGES` is `False` by
+//! default and the references never set it), but not one with bytes to spare
+//! after it. Some of our decoders are more forgiving than that (zune-jpeg
+//! fills the rows a cut JPEG lacks with grey; image-webp stops reading once it
+//! has the pixels, whatever the container says), so before decoding, the
+//! container structure is walked and a file that ends too early is an
+//! [`Error::Decode`] whose reason starts "the file is truncated" (or "the
+//! file is corrupt" where a length contradicts the file itself). Per format,
+//! each rule checked against Pillow 13 on the corpus of
+//! `tests/hostile_images.rs`:
+//!
+//! * **JPEG**: the marker segments are walked from the start (skipping each
+//!   segment by its length, so an `FF D9` inside an EXIF thumbnail or a
+//!   comment is not mistaken for the end, and through the entropy-coded data
+//!   of every scan) up to the end-of-image marker `FF D9`. A file that ends
+//!   before it is truncated, even when only the marker itself is missing:
+//!   libjpeg then asks for more data and Pillow raises. Anything after the
+//!   marker is ignored, as Pillow ignores it. A marker libjpeg does not know
+//!   (`FF 02`–`FF BF`, `FF C8`, `FF DE`, `FF DF`, `FF F0`–`FF FD`, which is
+//!   what damage inside a scan usually looks like) is refused as corrupt:
+//!   libjpeg stops there and Pillow raises "broken data stream". Otherwise
+//!   damaged entropy-coded data in a complete file is *not* refused: libjpeg
+//!   only warns about it and Pillow decodes it, as zune-jpeg does.
+//! * **PNG**: every chunk up to `IEND` must be complete. One cut anywhere,
+//!   in the image data or in a text chunk after it, is refused, as Pillow
+//!   refuses it. A file that ends cleanly after its last complete chunk
+//!   without `IEND` (or with fewer stray bytes than a chunk header) is
+//!   decoded as if `IEND` were there, because Pillow stops reading once the
+//!   pixels are complete; if they are not, it is truncated. A chunk whose CRC
+//!   does not match is refused, by the png crate, which checks every chunk it
+//!   reads (the `image` crate leaves that on). This is the one place we are
+//!   stricter than Pillow: Pillow does not check the CRC of `IDAT` chunks, so
+//!   it decodes an image whose damaged data happens to still inflate (and
+//!   refuses the usual case, "broken data stream", as we do).
+//! * **GIF**: the blocks are walked up to the end of the first image's data
+//!   sub-blocks, the only frame either Pillow or we decode; a file that ends
+//!   before is truncated. A missing trailer (`;`) after it, or a later frame
+//!   cut off, is accepted, as Pillow accepts it. LZW data that stops before
+//!   the image is complete inside well-formed sub-blocks is refused by the
+//!   gif crate ("image truncated"), as Pillow refuses it.
+//! * **WebP**: the RIFF header's size must fit in the file (trailing bytes
+//!   after it are ignored), and every chunk, with its padding byte, must fit
+//!   in the RIFF payload. libwebp's demuxer, which Pillow uses, refuses a file
+//!   that breaks either rule ("could not create decoder object").
+//! * **BMP** and **TIFF**: the decoders read exactly the bytes the headers
+//!   point at and fail at the end of the data, so no extra walk is needed;
+//!   their end-of-file errors are reported as truncation.
+//!
+//! Decoder errors that are not about limits are likewise worded "the file is
+//! truncated (...)" for an unexpected end of data and "the image data is
+//! corrupt (...)" otherwise.
+//!
+//! # EXIF orientation
 //!
 //! The one intended deviation from the references: EXIF orientation is
 //! applied (PIL's `Image.open` ignores it, so the references embed a sideways
@@ -14,7 +85,7 @@
 //! computed on a rotated one would be confusing, and art is rarely rotated
 //! by accident, so we prefer the orientation the camera recorded.
 
-use std::fs::File;
+use std::borrow::Cow;
 use std::io::{Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -77,12 +148,14 @@ impl DecodeLimits {
 /// Reads and decodes the image file at `path` into RGB.
 ///
 /// The format is detected from the content, never the extension. Errors name
-/// `path`: [`Error::Io`] when the file cannot be read, [`Error::ImageTooLarge`]
-/// when it exceeds `limits`, [`Error::Decode`] for anything else (empty,
-/// unrecognised, unsupported, corrupt or truncated, or a decoder panic).
+/// `path`: [`Error::Io`] when the file cannot be read or is not a regular file
+/// (a FIFO, device, socket or directory, also behind a symlink),
+/// [`Error::ImageTooLarge`] when it exceeds `limits`, [`Error::Decode`] for
+/// anything else (empty, unrecognised, unsupported, corrupt or truncated, or a
+/// decoder panic). See the [module documentation](self) for what counts as
+/// truncated.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let (file, len) = crate::scan::open_regular_file(path).map_err(|e| Error::io(path, e))?;
     check_file_size(len, path, limits)?;
     // Read at most one byte past the limit, so a file that grows while we read
     // it (a download in progress) cannot make us buffer more than the cap.
@@ -159,12 +232,28 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
         reason,
     };
 
-    let mut reader = ImageReader::new(Cursor::new(bytes))
+    let format = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| decode_err(format!("cannot read the file header: {e}")))?;
-    if reader.format().is_none() {
+        .map_err(|e| decode_err(format!("cannot read the file header: {e}")))?
+        .format();
+    let Some(format) = format else {
         return Err(decode_err(unrecognised_format_reason(bytes)));
-    }
+    };
+    let data = check_complete(format, bytes).map_err(decode_err)?;
+    // A PNG that ended without IEND got one; if its image data is incomplete
+    // after all, the decoder's error means the file is truncated.
+    let iend_added = matches!(data, Cow::Owned(_));
+    let image_error = |e: ImageError| match map_image_error(e, path, limits) {
+        Error::Decode { path, reason } if iend_added => Error::Decode {
+            path,
+            reason: format!(
+                "the file is truncated: it ends without an IEND chunk and its image \
+                 data is incomplete ({reason})"
+            ),
+        },
+        other => other,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(data.as_ref()), format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
@@ -179,10 +268,10 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
         Err(ImageError::Limits(e)) => {
             return Err(match probe_dimensions(bytes) {
                 Some((width, height)) => too_large(dimensions_reason(width, height, limits)),
-                None => map_image_error(ImageError::Limits(e), path, limits),
+                None => image_error(ImageError::Limits(e)),
             });
         }
-        Err(e) => return Err(map_image_error(e, path, limits)),
+        Err(e) => return Err(image_error(e)),
     };
 
     // `into_decoder` does not enforce the limits on the output buffer, so
@@ -205,8 +294,7 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
     // A malformed EXIF block is not worth rejecting an image PIL would open
     // (PIL never looks at it), so it falls back to no transform.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, path, limits))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
     image.apply_orientation(orientation);
     Ok(to_rgb_like_pil(image))
 }
@@ -354,11 +442,253 @@ fn map_image_error(err: ImageError, path: &Path, limits: &DecodeLimits) -> Error
             path,
             reason: format!("the file is truncated ({e})"),
         },
+        // The decoders read from memory, so any other I/O error is one they
+        // made up about the data.
+        other @ (ImageError::Decoding(_) | ImageError::IoError(_)) => Error::Decode {
+            path,
+            reason: format!("the image data is corrupt ({other})"),
+        },
         other => Error::Decode {
             path,
             reason: other.to_string(),
         },
     }
+}
+
+/// Checks that `bytes`, detected as `format`, are structurally complete, the
+/// way Pillow finds out that a file is truncated (see the module
+/// documentation for the rules and why). Returns the bytes to decode: `bytes`
+/// itself, or for a PNG that ends cleanly without `IEND`, a copy with one
+/// added. The error is the reason for an [`Error::Decode`].
+fn check_complete(format: ImageFormat, bytes: &[u8]) -> std::result::Result<Cow<'_, [u8]>, String> {
+    match format {
+        ImageFormat::Jpeg => check_jpeg(bytes).map(|()| Cow::Borrowed(bytes)),
+        ImageFormat::Png => check_png(bytes),
+        ImageFormat::Gif => check_gif(bytes).map(|()| Cow::Borrowed(bytes)),
+        ImageFormat::WebP => check_webp(bytes).map(|()| Cow::Borrowed(bytes)),
+        // BMP and TIFF decoders fail at the end of the data by themselves.
+        _ => Ok(Cow::Borrowed(bytes)),
+    }
+}
+
+fn truncated(what: impl std::fmt::Display) -> String {
+    format!("the file is truncated: {what}")
+}
+
+fn corrupt(what: impl std::fmt::Display) -> String {
+    format!("the file is corrupt: {what}")
+}
+
+/// Walks a JPEG's markers from the start to its end-of-image marker.
+///
+/// Marker segments are skipped by their length. Between markers, and inside
+/// the entropy-coded data after a start-of-scan segment, bytes are skipped up
+/// to the next `FF` that is neither a stuffed `FF 00` nor a restart marker,
+/// which is how libjpeg finds the next marker too (it only warns about stray
+/// bytes). A marker libjpeg does not know is corrupt, as it is for libjpeg.
+/// Format detection has seen `FF D8 FF`.
+fn check_jpeg(b: &[u8]) -> std::result::Result<(), String> {
+    let missing_eoi = || {
+        truncated(
+            "it ends before the JPEG end-of-image marker (FF D9), so the image \
+             data is incomplete",
+        )
+    };
+    let mut at = 2; // past SOI
+    loop {
+        let Some(ff) = b[at.min(b.len())..].iter().position(|&x| x == 0xff) else {
+            return Err(missing_eoi());
+        };
+        at += ff;
+        while b.get(at) == Some(&0xff) {
+            at += 1; // a marker may be preceded by fill bytes
+        }
+        let Some(&marker) = b.get(at) else {
+            return Err(missing_eoi());
+        };
+        at += 1;
+        match marker {
+            0xd9 => return Ok(()),
+            // Stuffed zero in entropy-coded data, restart markers, TEM and a
+            // (bogus) second SOI carry no length.
+            0x00 | 0x01 | 0xd0..=0xd8 => continue,
+            // Markers libjpeg does not know: it stops with "Unsupported
+            // marker type" and Pillow raises.
+            0x02..=0xbf | 0xc8 | 0xde | 0xdf | 0xf0..=0xfd => {
+                return Err(corrupt(format!(
+                    "it holds an unknown JPEG marker FF{marker:02X} at byte {}",
+                    at - 2
+                )));
+            }
+            _ => {
+                let Some(&[hi, lo]) = b.get(at..at + 2) else {
+                    return Err(truncated(format!(
+                        "it ends inside the JPEG {} segment",
+                        jpeg_marker_name(marker)
+                    )));
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                if len < 2 {
+                    return Err(corrupt(format!(
+                        "the JPEG {} segment declares a length of {len} bytes",
+                        jpeg_marker_name(marker)
+                    )));
+                }
+                if at + len > b.len() {
+                    return Err(truncated(format!(
+                        "it ends inside the JPEG {} segment ({len} bytes declared, {} left)",
+                        jpeg_marker_name(marker),
+                        b.len() - at
+                    )));
+                }
+                at += len;
+            }
+        }
+    }
+}
+
+fn jpeg_marker_name(marker: u8) -> String {
+    match marker {
+        0xc4 => "DHT (Huffman table)".to_string(),
+        0xcc => "DAC (arithmetic coding)".to_string(),
+        0xc0..=0xcf => format!("SOF{} (frame header)", marker - 0xc0),
+        0xda => "SOS (start of scan)".to_string(),
+        0xdb => "DQT (quantisation table)".to_string(),
+        0xdd => "DRI (restart interval)".to_string(),
+        0xe0..=0xef => format!("APP{}", marker - 0xe0),
+        0xfe => "COM (comment)".to_string(),
+        _ => format!("FF{marker:02X}"),
+    }
+}
+
+/// The 12 bytes of a PNG `IEND` chunk (no data, then its CRC).
+const PNG_IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xae, 0x42, 0x60, 0x82];
+
+/// Walks a PNG's chunks (after the 8-byte signature) up to `IEND`.
+fn check_png(b: &[u8]) -> std::result::Result<Cow<'_, [u8]>, String> {
+    let mut at = 8;
+    let mut seen_idat = false;
+    loop {
+        if b.len() - at < 8 {
+            // No room for another chunk header: the file ends without IEND.
+            if !seen_idat {
+                return Err(truncated("it ends before the PNG image data (IDAT)"));
+            }
+            // Pillow reads no further than the complete image data, so it
+            // opens such a file; the png crate wants IEND, so add one. Stray
+            // bytes too short for a chunk are dropped, as Pillow ignores them.
+            let mut with_iend = Vec::with_capacity(at + PNG_IEND.len());
+            with_iend.extend_from_slice(&b[..at]);
+            with_iend.extend_from_slice(&PNG_IEND);
+            return Ok(Cow::Owned(with_iend));
+        }
+        let len = u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+        let kind = &b[at + 4..at + 8];
+        let end = (at + 12).saturating_add(len);
+        if end > b.len() {
+            return Err(truncated(format!(
+                "it ends inside the PNG {} chunk ({len} bytes of data declared, {} left)",
+                String::from_utf8_lossy(kind),
+                b.len() - at - 8
+            )));
+        }
+        match kind {
+            b"IEND" => return Ok(Cow::Borrowed(b)),
+            b"IDAT" => seen_idat = true,
+            _ => {}
+        }
+        at = end;
+    }
+}
+
+/// Walks a GIF's blocks to the end of the first image's data sub-blocks.
+fn check_gif(b: &[u8]) -> std::result::Result<(), String> {
+    let table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3usize << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
+    let need = |end: usize, what: &str| {
+        if end > b.len() {
+            Err(truncated(format!("it ends inside the GIF {what}")))
+        } else {
+            Ok(())
+        }
+    };
+    // Skips data sub-blocks (a length byte, then that many bytes) up to and
+    // including the zero-length terminator.
+    let sub_blocks = |mut at: usize, what: &str| loop {
+        match b.get(at) {
+            None => return Err(truncated(format!("it ends inside the GIF {what}"))),
+            Some(0) => return Ok(at + 1),
+            Some(&n) => at += 1 + usize::from(n),
+        }
+    };
+    need(13, "header")?;
+    let mut at = 13 + table(b[10]);
+    need(at, "global colour table")?;
+    loop {
+        match b.get(at) {
+            None => return Err(truncated("it ends before the GIF's first image")),
+            Some(0x21) => {
+                need(at + 2, "extension block")?;
+                at = sub_blocks(at + 2, "extension block")?;
+            }
+            Some(0x2c) => {
+                need(at + 10, "image descriptor")?;
+                at += 10 + table(b[at + 9]);
+                need(at + 1, "local colour table")?;
+                sub_blocks(at + 1, "image data")?;
+                return Ok(());
+            }
+            // The trailer before any image, or an unknown block: the
+            // decoder reports those.
+            Some(_) => return Ok(()),
+        }
+    }
+}
+
+/// Checks a WebP's RIFF container: its declared size fits the file, and every
+/// chunk (with its padding byte) fits the RIFF payload.
+fn check_webp(b: &[u8]) -> std::result::Result<(), String> {
+    let le32 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+    if b.len() < 12 {
+        return Err(truncated("it ends inside the WebP RIFF header"));
+    }
+    let end = 8usize.saturating_add(le32(4));
+    if end > b.len() {
+        return Err(truncated(format!(
+            "the WebP RIFF header declares {end} bytes, the file has {}",
+            b.len()
+        )));
+    }
+    let mut at = 12;
+    while at < end {
+        if end - at < 8 {
+            return Err(corrupt(
+                "a WebP chunk header runs past the end of the RIFF data",
+            ));
+        }
+        let fourcc = String::from_utf8_lossy(&b[at..at + 4]);
+        let size = le32(at + 4);
+        let padded = size.saturating_add(size & 1);
+        let data = at + 8;
+        if data.saturating_add(size) > b.len() {
+            return Err(truncated(format!(
+                "it ends inside the WebP {fourcc} chunk ({size} bytes declared, {} left)",
+                b.len() - data
+            )));
+        }
+        if data.saturating_add(padded) > end {
+            return Err(corrupt(format!(
+                "the WebP {fourcc} chunk ({size} bytes) runs past the end of the RIFF data"
+            )));
+        }
+        at = data + padded;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -450,6 +780,152 @@ mod tests {
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
+    }
+
+    fn assert_truncated(result: std::result::Result<(), String>, what: &str) {
+        match result {
+            Err(reason) => assert!(
+                reason.starts_with("the file is truncated"),
+                "{what}: {reason}"
+            ),
+            Ok(()) => panic!("{what}: accepted"),
+        }
+    }
+
+    #[test]
+    fn jpeg_walk_finds_the_real_end_of_image_marker() {
+        // SOI; an APP1 segment whose payload is two EOI markers; a scan header;
+        // entropy-coded data with a stuffed FF 00, a restart marker and fill
+        // bytes before the EOI.
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1, 0x00, 0x06, 0xff, 0xd9, 0xff, 0xd9];
+        jpeg.extend_from_slice(&[0xff, 0xda, 0x00, 0x03, 0x01]);
+        jpeg.extend_from_slice(&[
+            0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xff, 0xff, 0xd9,
+        ]);
+        assert_eq!(check_jpeg(&jpeg), Ok(()));
+        // Anything after EOI is ignored, as Pillow ignores it.
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"trailing bytes \xff\xda\x00");
+        assert_eq!(check_jpeg(&trailing), Ok(()));
+        for cut in 3..jpeg.len() {
+            assert_truncated(check_jpeg(&jpeg[..cut]), &format!("JPEG cut at {cut}"));
+        }
+        let bogus = [0xff, 0xd8, 0xff, 0xe1, 0x00, 0x01, 0xff, 0xd9];
+        assert!(check_jpeg(&bogus)
+            .unwrap_err()
+            .starts_with("the file is corrupt"));
+        let mut unknown = jpeg.clone();
+        unknown[17] = 0x42; // FF 00 becomes the unknown marker FF 42
+        assert_eq!(
+            check_jpeg(&unknown),
+            Err("the file is corrupt: it holds an unknown JPEG marker FF42 at byte 16".into())
+        );
+    }
+
+    #[test]
+    fn png_walk_wants_complete_chunks_and_adds_a_missing_iend() {
+        let png = png_bytes(&[1, 2, 3, 4, 5, 6], 2, 1, ExtendedColorType::Rgb8);
+        assert_eq!(&png[png.len() - 12..], &PNG_IEND);
+        assert!(matches!(check_png(&png), Ok(Cow::Borrowed(_))));
+        let body = &png[..png.len() - 12];
+        for stray in [&[][..], &[0, 0, 0], &[0; 7]] {
+            let mut cut = body.to_vec();
+            cut.extend_from_slice(stray);
+            match check_png(&cut) {
+                Ok(Cow::Owned(fixed)) => assert_eq!(fixed, png),
+                other => panic!("{} stray bytes: {other:?}", stray.len()),
+            }
+        }
+        // A missing IEND is forgiven; so the decoded pixels are all there.
+        let img = decode(body).expect("a PNG without IEND decodes");
+        assert_eq!(img.as_raw(), &[1, 2, 3, 4, 5, 6]);
+        for cut in 8..body.len() {
+            // Inside a chunk, or before any image data: truncated.
+            let at_boundary = png_chunk_ends(&png).contains(&cut);
+            if !at_boundary || cut < 33 {
+                match check_png(&png[..cut]) {
+                    Err(reason) => assert!(reason.starts_with("the file is truncated"), "{reason}"),
+                    Ok(_) => panic!("PNG cut at {cut} accepted"),
+                }
+            }
+        }
+    }
+
+    /// The offsets just past each chunk of a PNG.
+    fn png_chunk_ends(png: &[u8]) -> Vec<usize> {
+        let mut ends = Vec::new();
+        let mut at = 8;
+        while at + 8 <= png.len() {
+            let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+            at += 12 + len;
+            ends.push(at);
+        }
+        ends
+    }
+
+    #[test]
+    fn gif_walk_needs_the_first_image_complete_but_no_trailer() {
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&[2, 0, 1, 0, 0x80, 0, 0]); // 2x1, two-colour table
+        gif.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+        gif.extend_from_slice(&[0x21, 0xf9, 4, 0, 0, 0, 0, 0]); // graphic control
+        gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 2, 0, 1, 0, 0]);
+        gif.extend_from_slice(&[2, 2, 0x44, 0x0a, 0]); // LZW: clear, 0, 1, end
+        assert_eq!(check_gif(&gif), Ok(()));
+        let mut with_trailer = gif.clone();
+        with_trailer.push(0x3b);
+        assert_eq!(check_gif(&with_trailer), Ok(()));
+        let img = decode(&gif).expect("a GIF without its trailer decodes");
+        assert_eq!(img.dimensions(), (2, 1));
+        for cut in 13..gif.len() {
+            assert_truncated(check_gif(&gif[..cut]), &format!("GIF cut at {cut}"));
+        }
+    }
+
+    #[test]
+    fn webp_walk_checks_the_riff_and_chunk_sizes() {
+        let webp = |riff: u32, chunk: u32, payload: &[u8]| {
+            let mut out = b"RIFF".to_vec();
+            out.extend_from_slice(&riff.to_le_bytes());
+            out.extend_from_slice(b"WEBPVP8L");
+            out.extend_from_slice(&chunk.to_le_bytes());
+            out.extend_from_slice(payload);
+            out
+        };
+        assert_eq!(check_webp(&webp(16, 3, &[1, 2, 3, 0])), Ok(()));
+        // Bytes after the RIFF data are ignored.
+        assert_eq!(check_webp(&webp(16, 3, &[1, 2, 3, 0, 9, 9])), Ok(()));
+        // The RIFF data, or a chunk, longer than the file.
+        assert_truncated(check_webp(&webp(20, 3, &[1, 2, 3, 0])), "RIFF too long");
+        assert_truncated(check_webp(&webp(16, 9, &[1, 2, 3, 0])), "chunk too long");
+        // A chunk that fits the file but not the RIFF data, or lacks its
+        // padding byte.
+        assert!(check_webp(&webp(16, 5, &[1, 2, 3, 0, 9, 9]))
+            .unwrap_err()
+            .starts_with("the file is corrupt"));
+        assert!(check_webp(&webp(15, 3, &[1, 2, 3]))
+            .unwrap_err()
+            .starts_with("the file is corrupt"));
+    }
+
+    #[test]
+    fn special_files_are_refused_before_they_are_opened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let link = dir.path().join("zero.png");
+        std::os::unix::fs::symlink("/dev/zero", &link).expect("symlink");
+        let err = decode_file(&link, &DecodeLimits::default()).expect_err("must fail");
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("zero.png"), "{msg}");
+        assert!(
+            msg.contains("not a regular file (a character device)"),
+            "{msg}"
+        );
+        let err = decode_file(dir.path(), &DecodeLimits::default()).expect_err("must fail");
+        assert!(
+            err.to_string().contains("not a regular file (a directory)"),
+            "{err}"
+        );
     }
 
     #[test]
