@@ -526,7 +526,9 @@ pub fn read_metadata_csv_lenient(
                 bad.len() - MAX_REPORTED_ROWS
             ));
         }
-        reason.push_str(" (nothing was imported; fix them, or pass --skip-bad to import the good rows)");
+        reason.push_str(
+            " (nothing was imported; fix them, or pass --skip-bad to import the good rows)",
+        );
         return Err(row_err(first_row, reason));
     }
     Ok((result, Vec::new()))

@@ -38,7 +38,10 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
 pub enum Miss {
     Unknown,
     /// How many works match, and the first few described.
-    Ambiguous { count: usize, candidates: String },
+    Ambiguous {
+        count: usize,
+        candidates: String,
+    },
 }
 
 impl Miss {
@@ -49,7 +52,9 @@ impl Miss {
                 "unknown work `{q}`: no stored id, content hash, path or path ending matches"
             ),
             Miss::Ambiguous { count, candidates } => {
-                format!("`{q}` matches {count} different works ({candidates}); give more of the path")
+                format!(
+                    "`{q}` matches {count} different works ({candidates}); give more of the path"
+                )
             }
         }
     }
@@ -164,4 +169,3 @@ impl<'a> Resolver<'a> {
 fn normalise(p: &str) -> String {
     p.replace('\\', "/")
 }
-

@@ -31,7 +31,10 @@ fn dino_weights() -> WeightsConfig {
 }
 
 fn ids(names: &[&str]) -> Vec<BackboneId> {
-    names.iter().map(|n| BackboneId::parse(n).unwrap()).collect()
+    names
+        .iter()
+        .map(|n| BackboneId::parse(n).unwrap())
+        .collect()
 }
 
 fn index_req(dir: &Path, backbones: &[&str]) -> IndexRequest {
@@ -84,8 +87,16 @@ fn three_backbones_in_one_store_through_the_layer() {
         assert_eq!(m.embeddings, 24);
     }
     // 224 px is another backbone: other embeddings of the same work.
-    let a = c.store().embedding(&ids(&["dinov2"])[0], &c.resolve("1").unwrap().hash).unwrap().unwrap();
-    let b = c.store().embedding(&ids(&["dinov2@224"])[0], &c.resolve("1").unwrap().hash).unwrap().unwrap();
+    let a = c
+        .store()
+        .embedding(&ids(&["dinov2"])[0], &c.resolve("1").unwrap().hash)
+        .unwrap()
+        .unwrap();
+    let b = c
+        .store()
+        .embedding(&ids(&["dinov2@224"])[0], &c.resolve("1").unwrap().hash)
+        .unwrap()
+        .unwrap();
     assert_ne!(a, b);
 
     // similar: one column per backbone, read-only.
@@ -132,7 +143,11 @@ fn three_backbones_in_one_store_through_the_layer() {
     let a: Vec<u64> = exact.results["dinov2@224"].iter().map(|h| h.id).collect();
     let b: Vec<u64> = v.results["dinov2@224"].iter().map(|h| h.id).collect();
     assert_eq!(a, b);
-    assert_eq!(listing(&store), before, "similar wrote into the store folder");
+    assert_eq!(
+        listing(&store),
+        before,
+        "similar wrote into the store folder"
+    );
 
     // Ratings, train, compare, score.
     let csv = tmp.path().join("ratings.csv");
@@ -208,7 +223,11 @@ fn three_backbones_in_one_store_through_the_layer() {
             &mut quiet(),
         )
         .unwrap();
-    assert!(cmp.warnings.iter().any(|w| w.contains("ratings changed")), "{:?}", cmp.warnings);
+    assert!(
+        cmp.warnings.iter().any(|w| w.contains("ratings changed")),
+        "{:?}",
+        cmp.warnings
+    );
 }
 
 #[test]
@@ -220,8 +239,13 @@ fn a_moved_collection_is_relinked_without_re_embedding() {
     {
         let c = Collection::create(&store, dino_weights()).unwrap();
         c.index(&index_req(&old, &["dino"]), &mut quiet()).unwrap();
-        let w = c.show("Minimalism/ada-quill_work-02.png", 3, &mut quiet()).unwrap();
-        assert_eq!(w.relative_paths, [Some("Minimalism/ada-quill_work-02.png".to_string())]);
+        let w = c
+            .show("Minimalism/ada-quill_work-02.png", 3, &mut quiet())
+            .unwrap();
+        assert_eq!(
+            w.relative_paths,
+            [Some("Minimalism/ada-quill_work-02.png".to_string())]
+        );
     }
     let new = tmp.path().join("moved").join("here");
     std::fs::create_dir_all(new.parent().unwrap()).unwrap();
@@ -243,7 +267,11 @@ fn a_moved_collection_is_relinked_without_re_embedding() {
     assert_eq!(status.roots.len(), 1);
     let w = c.show("ada-quill_work-02.png", 3, &mut quiet()).unwrap();
     let canon = std::fs::canonicalize(&new).unwrap();
-    assert!(w.paths[0].starts_with(&canon.display().to_string()), "{:?}", w.paths);
+    assert!(
+        w.paths[0].starts_with(&canon.display().to_string()),
+        "{:?}",
+        w.paths
+    );
     assert_eq!(w.neighbours["dino"].len(), 3);
 }
 
@@ -263,7 +291,8 @@ fn works_are_named_one_way_everywhere() {
     });
     // Give the copy other content, so that it is another work.
     let img = image::RgbImage::from_pixel(20, 20, image::Rgb([1, 2, 3]));
-    img.save(dir.join("Pointillism/ada-quill_work-02.png")).unwrap();
+    img.save(dir.join("Pointillism/ada-quill_work-02.png"))
+        .unwrap();
     let store = tmp.path().join("store");
     let c = Collection::create(&store, dino_weights()).unwrap();
     c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
@@ -279,11 +308,17 @@ fn works_are_named_one_way_everywhere() {
     assert!(by_name.paths[0].ends_with("ada-quill_work-05.png"));
     match c.resolve("ada-quill_work-02.png") {
         Err(Error::AmbiguousWork { candidates, .. }) => {
-            assert!(candidates.contains("Minimalism") && candidates.contains("Pointillism"), "{candidates}")
+            assert!(
+                candidates.contains("Minimalism") && candidates.contains("Pointillism"),
+                "{candidates}"
+            )
         }
         other => panic!("expected AmbiguousWork, got {other:?}"),
     }
-    assert!(matches!(c.resolve("nothing-like-this.png"), Err(Error::WorkNotFound { .. })));
+    assert!(matches!(
+        c.resolve("nothing-like-this.png"),
+        Err(Error::WorkNotFound { .. })
+    ));
 
     // ls filters by metadata and by rated/unrated.
     c.rate_set("1", 3.0).unwrap();
@@ -324,7 +359,9 @@ fn weights_for_an_unused_backbone_and_bad_ids_are_errors() {
     let c = Collection::create(&tmp.path().join("store"), weights()).unwrap();
     // `weights()` names dino and dinov2 explicitly; indexing dino alone
     // leaves dinov2's folder unused.
-    let err = c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap_err();
+    let err = c
+        .index(&index_req(&dir, &["dino"]), &mut quiet())
+        .unwrap_err();
     assert!(matches!(err, Error::UnusedWeights { .. }), "{err}");
     assert!(err.to_string().contains("dinov2"), "{err}");
     let err = BackboneId::parse("clip-vit").unwrap_err().to_string();

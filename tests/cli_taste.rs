@@ -154,10 +154,18 @@ fn train_score_compare_end_to_end() {
     assert_eq!(report["n_ratings"], 24);
     assert_eq!(report["folds"], 4);
     for m in ["dino", "dinov2"] {
-        let s = report["backbones"][m]["pooled"]["spearman"].as_f64().unwrap();
+        let s = report["backbones"][m]["pooled"]["spearman"]
+            .as_f64()
+            .unwrap();
         // Ratings follow the three visibly different styles.
         assert!(s > 0.5, "{m} Spearman {s}");
-        assert_eq!(report["backbones"][m]["learning_curve"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            report["backbones"][m]["learning_curve"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
     }
     let c = &report["comparisons"][0];
     assert!(c["ci_low"].as_f64().unwrap() <= c["ci_high"].as_f64().unwrap());
@@ -265,7 +273,9 @@ fn train_score_compare_end_to_end() {
         );
         assert!(
             (v["models"][m]["cv"]["spearman"].as_f64().unwrap()
-                - report["backbones"][m]["pooled"]["spearman"].as_f64().unwrap())
+                - report["backbones"][m]["pooled"]["spearman"]
+                    .as_f64()
+                    .unwrap())
             .abs()
                 < 1e-12
         );
@@ -339,16 +349,27 @@ fn training_runs(dir: &Path) -> std::collections::BTreeSet<String> {
 #[test]
 fn a_kill_during_train_leaves_one_runs_heads_and_report() {
     let e = Env::new();
-    assert!(run(e.cmd(&["rate", "import"]).arg(e.ratings_csv())).status.success());
+    assert!(run(e.cmd(&["rate", "import"]).arg(e.ratings_csv()))
+        .status
+        .success());
     let start = std::time::Instant::now();
-    assert!(run(e.cmd(&["train", "--quiet", "--bootstrap", "400"])).status.success());
+    assert!(run(e.cmd(&["train", "--quiet", "--bootstrap", "400"]))
+        .status
+        .success());
     let clean = start.elapsed();
     let store = e.tmp.path().join("store");
     assert_eq!(training_runs(&store).len(), 1);
     let mut mid_run = 0;
     for (i, frac) in [0.2, 0.4, 0.6, 0.8, 0.9, 0.97].iter().enumerate() {
         let mut child = e
-            .cmd(&["train", "--quiet", "--bootstrap", "400", "--seed", &(i + 7).to_string()])
+            .cmd(&[
+                "train",
+                "--quiet",
+                "--bootstrap",
+                "400",
+                "--seed",
+                &(i + 7).to_string(),
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -360,7 +381,14 @@ fn a_kill_during_train_leaves_one_runs_heads_and_report() {
         let _ = child.kill();
         let _ = child.wait();
         let runs = training_runs(&store);
-        assert_eq!(runs.len(), 1, "after a kill at {frac} of a run: heads from {runs:?}");
+        assert_eq!(
+            runs.len(),
+            1,
+            "after a kill at {frac} of a run: heads from {runs:?}"
+        );
     }
-    assert!(mid_run >= 2, "only {mid_run} kills landed while train was running");
+    assert!(
+        mid_run >= 2,
+        "only {mid_run} kills landed while train was running"
+    );
 }

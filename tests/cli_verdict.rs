@@ -7,10 +7,10 @@
 mod common;
 
 use artlens::model::Fingerprint;
-use artlens::BackboneId;
-use common::{dino, dinov2};
 use artlens::store::{NewArtwork, Store};
+use artlens::BackboneId;
 use common::*;
+use common::{dino, dinov2};
 
 const DIM: usize = 16;
 const N: usize = 80;
@@ -87,10 +87,7 @@ fn verdict_for(signal: &BackboneId) -> (serde_json::Value, serde_json::Value) {
 
 #[test]
 fn train_and_compare_name_the_backbone_that_carries_the_taste() {
-    for (signal, winner, sign) in [
-        (dinov2(), "DINOv2", 1.0),
-        (dino(), "DINO", -1.0),
-    ] {
+    for (signal, winner, sign) in [(dinov2(), "DINOv2", 1.0), (dino(), "DINO", -1.0)] {
         let (train, compare) = verdict_for(&signal);
         let spearman = &train["comparisons"][0];
         assert_eq!(spearman["metric"], "spearman");

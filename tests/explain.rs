@@ -13,9 +13,9 @@ use artlens::explain::{
     neighbour_agreement_chance, nn_distance_threshold, nn_distances, precision_at_k,
     reference_overlap, RatedSet, RatedWork, Reference,
 };
+use artlens::store::{NewArtwork, Store};
 use artlens::BackboneId;
 use common::dino;
-use artlens::store::{NewArtwork, Store};
 
 /// A store holding works 1–4 with DINO embeddings (work 4 without one) and
 /// metadata for the first.

@@ -76,10 +76,20 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     assert_eq!((m.from_version, m.to_version), (1, FORMAT_VERSION));
     assert_eq!(
         m.backbones,
-        [("dino".to_string(), "dino".to_string()), ("dinov2".to_string(), "dinov2".to_string())]
+        [
+            ("dino".to_string(), "dino".to_string()),
+            ("dinov2".to_string(), "dinov2".to_string())
+        ]
     );
-    assert_eq!((m.artworks, m.embeddings, m.ratings, m.heads), (10, 20, 10, 2));
-    assert!(m.dropped.iter().any(|d| d.contains("train report")), "{:?}", m.dropped);
+    assert_eq!(
+        (m.artworks, m.embeddings, m.ratings, m.heads),
+        (10, 20, 10, 2)
+    );
+    assert!(
+        m.dropped.iter().any(|d| d.contains("train report")),
+        "{:?}",
+        m.dropped
+    );
 
     // Every embedding, bit for bit, under its backbone id.
     for name in ["dino", "dinov2"] {
@@ -97,7 +107,11 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     }
     // Every rating, with its value.
     let csv = std::fs::read_to_string(golden().join("ratings.csv")).unwrap();
-    let mut want: Vec<f64> = csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let mut want: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
     let mut got: Vec<f64> = c.ratings().unwrap().iter().map(|r| r.rating).collect();
     want.sort_by(f64::total_cmp);
     got.sort_by(f64::total_cmp);
@@ -145,5 +159,8 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
             &mut |_: Event| {},
         )
         .unwrap();
-    assert_eq!((summary.files, summary.embedded, summary.already_stored), (10, 0, 10));
+    assert_eq!(
+        (summary.files, summary.embedded, summary.already_stored),
+        (10, 0, 10)
+    );
 }

@@ -12,11 +12,11 @@ use artlens::head::{
     TrainReport, TrainedHead,
 };
 use artlens::model::Fingerprint;
-use artlens::BackboneId;
-use common::{dino, dinov2};
 use artlens::ratings::{import_csv, rating, ratings, remove_rating, set_rating};
 use artlens::store::{NewArtwork, Store};
+use artlens::BackboneId;
 use artlens::Error;
+use common::{dino, dinov2};
 
 // ----- synthetic data ------------------------------------------------------------------
 
@@ -1113,9 +1113,7 @@ fn training_sets_join_ratings_with_embeddings() {
 fn saved_heads_are_refused_after_a_fingerprint_change() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
-    let msg = load_head(&store, &dinov2())
-        .unwrap_err()
-        .to_string();
+    let msg = load_head(&store, &dinov2()).unwrap_err().to_string();
     assert_eq!(msg, "no trained head for dinov2; run `artlens train` first");
     assert!(matches!(load_training(&store), Ok(None)));
 
@@ -1150,7 +1148,10 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
         "{msg}"
     );
     assert!(msg.contains("artlens train"), "{msg}");
-    assert!(matches!(load_training(&store), Err(Error::StaleHead { .. })));
+    assert!(matches!(
+        load_training(&store),
+        Err(Error::StaleHead { .. })
+    ));
 }
 
 /// Two backbones that see the same latent taste factors through different

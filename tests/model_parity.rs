@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use artlens::imaging::{decode_file, DecodeLimits};
-use artlens::model::{load_backbone, Backbone, BackboneOptions, BackboneId, WeightsSource};
+use artlens::model::{load_backbone, Backbone, BackboneId, BackboneOptions, WeightsSource};
 use common::*;
 
 /// The targets are cosine ≥ 0.99999 and relative L2 ≤ 1e-3 on PNG;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use artlens::imaging::ResizeFilter;
 use artlens::model::{BackboneId, CheckpointFiles, Fingerprint};
-use common::{dino, dinov2};
 use artlens::scan::{read_metadata_csv, scan_collection, wikiart_metadata, Metadata, ScannedFile};
 use artlens::store::{FingerprintCheck, NewArtwork, Store, FORMAT_VERSION};
 use artlens::Error;
+use common::{dino, dinov2};
 
 const DIM: usize = 8;
 
@@ -69,10 +69,7 @@ fn data_survives_close_and_reopen() {
     assert_eq!(a.id, id);
     assert_eq!(a.paths, vec!["/c/a.jpg"]);
     assert_eq!(
-        store
-            .embedding(&dino(), &hash_of(1))
-            .unwrap()
-            .unwrap(),
+        store.embedding(&dino(), &hash_of(1)).unwrap().unwrap(),
         vector(1)
     );
     assert_eq!(
@@ -252,10 +249,7 @@ fn weights_location_round_trips() {
         preprocessor: Some(PathBuf::from("/w/preprocessor_config.json")),
     };
     store.set_weights_location(&dino(), &files).unwrap();
-    assert_eq!(
-        store.weights_location(&dino()).unwrap(),
-        Some(files)
-    );
+    assert_eq!(store.weights_location(&dino()).unwrap(), Some(files));
     assert_eq!(store.weights_location(&dinov2()).unwrap(), None);
 }
 
@@ -338,10 +332,7 @@ fn concurrent_writers_never_share_an_id() {
                             let n = t * 100 + i;
                             let v = vector(n);
                             store
-                                .record_image(
-                                    &art(n, &format!("/t/{n}.jpg")),
-                                    &[(&dinov2(), &v)],
-                                )
+                                .record_image(&art(n, &format!("/t/{n}.jpg")), &[(&dinov2(), &v)])
                                 .unwrap()
                         })
                         .collect::<Vec<u64>>()
@@ -381,16 +372,10 @@ fn embeddings_round_trip_bit_exactly() {
         store.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let back = store
-        .embedding(&dinov2(), &hash_of(1))
-        .unwrap()
-        .unwrap();
+    let back = store.embedding(&dinov2(), &hash_of(1)).unwrap().unwrap();
     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
     assert_eq!(bits(&back), bits(&v));
-    assert_eq!(
-        bits(&store.embeddings(&dinov2()).unwrap()[0].2),
-        bits(&v)
-    );
+    assert_eq!(bits(&store.embeddings(&dinov2()).unwrap()[0].2), bits(&v));
     assert_eq!(store.embedding(&dino(), &hash_of(1)).unwrap(), None);
 }
 
@@ -449,10 +434,7 @@ fn bad_embeddings_are_refused_and_nothing_is_written() {
     for bad in [&nan, &inf, &zero, &short] {
         let good = vector(2);
         let err = store
-            .record_image(
-                &art(1, "/a.png"),
-                &[(&dino(), &good), (&dino(), bad)],
-            )
+            .record_image(&art(1, "/a.png"), &[(&dino(), &good), (&dino(), bad)])
             .unwrap_err();
         match &err {
             Error::InvalidArgument(msg) => {

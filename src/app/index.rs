@@ -42,7 +42,9 @@ impl Collection {
             });
         }
         if req.backbones.is_empty() {
-            return Err(Error::InvalidArgument("index needs at least one backbone".into()));
+            return Err(Error::InvalidArgument(
+                "index needs at least one backbone".into(),
+            ));
         }
         for r in &req.rebuild {
             if !req.backbones.contains(r) {
@@ -58,8 +60,11 @@ impl Collection {
         let scan_report = scan::scan_collection(&root)?;
         let metadata = match &req.metadata {
             Some(csv) => {
-                let (m, bad) =
-                    scan::read_metadata_csv_lenient(csv, &scan_report.files, req.skip_bad_metadata)?;
+                let (m, bad) = scan::read_metadata_csv_lenient(
+                    csv,
+                    &scan_report.files,
+                    req.skip_bad_metadata,
+                )?;
                 for b in bad {
                     on_event(Event::Failed {
                         path: csv.clone(),
@@ -75,7 +80,10 @@ impl Collection {
         for id in &req.backbones {
             let (backbone, files) = self.load_for_index(id)?;
             let rebuild = req.rebuild.contains(id);
-            let check = match self.store.ensure_fingerprint(backbone.fingerprint(), rebuild) {
+            let check = match self
+                .store
+                .ensure_fingerprint(backbone.fingerprint(), rebuild)
+            {
                 Err(Error::FingerprintMismatch {
                     path, differences, ..
                 }) => {
@@ -97,7 +105,10 @@ impl Collection {
                 )));
             }
             self.store.set_weights_location(id, &files)?;
-            on_event(Event::Note(format!("{id}: weights {}", files.weights.display())));
+            on_event(Event::Note(format!(
+                "{id}: weights {}",
+                files.weights.display()
+            )));
             backbones.push(backbone);
         }
         match pipeline::attach_root(&self.store, &root, &scan_report.files)? {
@@ -126,5 +137,8 @@ impl Collection {
 }
 
 pub(super) fn names(ids: &[BackboneId]) -> String {
-    ids.iter().map(BackboneId::name).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(BackboneId::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

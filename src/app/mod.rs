@@ -27,8 +27,8 @@ pub use index::IndexRequest;
 pub use query::{ListRequest, SimilarRequest};
 pub use taste::{CompareRequest, ScoreRequest, TrainRequest};
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RatingView, SimilarView,
-    StatusBackbone, StatusView, WorkSummary, WorkView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RatingView,
+    SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;
@@ -104,7 +104,10 @@ impl WeightsConfig {
 
 /// Loads a backbone without a store: the folder given, else the hub cache
 /// or a download. For `embed` and `bench`.
-pub fn load_backbone(id: &BackboneId, weights: &WeightsConfig) -> Result<(Backbone, CheckpointFiles)> {
+pub fn load_backbone(
+    id: &BackboneId,
+    weights: &WeightsConfig,
+) -> Result<(Backbone, CheckpointFiles)> {
     let opts = weights.options()?;
     let source = match weights.dir(id) {
         Some(d) => WeightsSource::Dir(d.to_path_buf()),
@@ -224,7 +227,10 @@ impl Collection {
 
     /// Loads `id` for indexing, without checking it against the store (the
     /// caller records or checks its fingerprint), and keeps it.
-    pub(crate) fn load_for_index(&self, id: &BackboneId) -> Result<(Arc<Backbone>, CheckpointFiles)> {
+    pub(crate) fn load_for_index(
+        &self,
+        id: &BackboneId,
+    ) -> Result<(Arc<Backbone>, CheckpointFiles)> {
         let (backbone, files) = self.load_backbone_files(id)?;
         let b = Arc::new(backbone);
         self.lock_backbones().insert(id.clone(), b.clone());
@@ -298,7 +304,13 @@ impl Collection {
     /// change an index can see, except a rebuild, which the fingerprint
     /// catches).
     fn ann_state(&self, id: &BackboneId) -> Result<String> {
-        let n = self.store.counts()?.embeddings.get(&id.name()).copied().unwrap_or(0);
+        let n = self
+            .store
+            .counts()?
+            .embeddings
+            .get(&id.name())
+            .copied()
+            .unwrap_or(0);
         let fp = serde_json::to_string(&self.store.fingerprint(id)?).unwrap_or_default();
         Ok(format!("{n}:{}", blake3::hash(fp.as_bytes()).to_hex()))
     }

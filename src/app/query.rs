@@ -56,10 +56,9 @@ pub(crate) fn parse_filters(filters: &[String]) -> Result<Vec<(String, String)>>
 }
 
 pub(crate) fn matches(meta: &Metadata, filters: &[(String, String)]) -> bool {
-    filters.iter().all(|(k, v)| {
-        meta.get(k)
-            .is_some_and(|x| x.trim().to_lowercase() == *v)
-    })
+    filters
+        .iter()
+        .all(|(k, v)| meta.get(k).is_some_and(|x| x.trim().to_lowercase() == *v))
 }
 
 impl Collection {
@@ -100,7 +99,10 @@ impl Collection {
             .collect();
         let self_id = stored.as_ref().map(|a| a.id);
         let allowed = |id: u64| {
-            Some(id) != self_id && arts.get(&id).is_some_and(|a| matches(&a.metadata, &filters))
+            Some(id) != self_id
+                && arts
+                    .get(&id)
+                    .is_some_and(|a| matches(&a.metadata, &filters))
         };
         let decoded = match &image {
             Some(p) => Some(decode_file(p, &DecodeLimits::default())?),
@@ -108,27 +110,29 @@ impl Collection {
         };
         let mut columns: Vec<(String, Vec<(u64, f32)>)> = Vec::new();
         for id in &backbones {
-            let vector = match (&stored, &decoded) {
-                (Some(a), _) => self.store.embedding(id, &a.hash)?.ok_or_else(|| {
-                    Error::MissingEmbedding {
-                        work: format!("#{}", a.id),
-                        backbone: id.name(),
+            let vector =
+                match (&stored, &decoded) {
+                    (Some(a), _) => self.store.embedding(id, &a.hash)?.ok_or_else(|| {
+                        Error::MissingEmbedding {
+                            work: format!("#{}", a.id),
+                            backbone: id.name(),
+                        }
+                    })?,
+                    (None, Some(img)) => {
+                        let backbone = self.backbone(id)?;
+                        on_event(Event::Note(format!("{id}: embedding the query image")));
+                        backbone.embed_images(&[img])?.remove(0)
                     }
-                })?,
-                (None, Some(img)) => {
-                    let backbone = self.backbone(id)?;
-                    on_event(Event::Note(format!("{id}: embedding the query image")));
-                    backbone.embed_images(&[img])?.remove(0)
-                }
-                (None, None) => unreachable!("a query is stored or decoded"),
-            };
+                    (None, None) => unreachable!("a query is stored or decoded"),
+                };
             let hits = if req.exact {
                 let items = self.store.embeddings(id)?;
                 let refs: Vec<(u64, &[f32])> =
                     items.iter().map(|(i, _, v)| (*i, v.as_slice())).collect();
                 ExactIndex::new(vector.len(), &refs)?.search(&vector, req.k, Some(&allowed))?
             } else {
-                self.ann(id, on_event)?.search(&vector, req.k, Some(&allowed))?
+                self.ann(id, on_event)?
+                    .search(&vector, req.k, Some(&allowed))?
             };
             columns.push((id.name(), hits));
         }
@@ -205,7 +209,11 @@ impl Collection {
         Ok(WorkView {
             id: art.id,
             hash: art.hash.clone(),
-            relative_paths: art.paths.iter().map(|p| self.store.relative_path(p)).collect(),
+            relative_paths: art
+                .paths
+                .iter()
+                .map(|p| self.store.relative_path(p))
+                .collect(),
             paths: art.paths.clone(),
             size: art.size,
             width: art.width,
@@ -226,7 +234,10 @@ impl Collection {
             .artworks()?
             .into_iter()
             .filter(|a| matches(&a.metadata, &filters))
-            .filter(|a| req.rated.is_none_or(|want| rated.contains_key(&a.hash) == want))
+            .filter(|a| {
+                req.rated
+                    .is_none_or(|want| rated.contains_key(&a.hash) == want)
+            })
             .map(|a| WorkSummary {
                 id: a.id,
                 rating: rated.get(&a.hash).copied(),
@@ -320,14 +331,15 @@ impl Collection {
         std::fs::create_dir_all(&req.out_dir).map_err(|e| Error::io(&req.out_dir, e))?;
         let mut arts = Vec::with_capacity(items.len());
         for (_, hash, _) in &items {
-            arts.push(self.store.artwork(hash)?.ok_or_else(|| {
-                Error::Store {
-                    path: self.store.path().to_path_buf(),
-                    reason: format!("embedding {hash} has no artwork record"),
-                }
+            arts.push(self.store.artwork(hash)?.ok_or_else(|| Error::Store {
+                path: self.store.path().to_path_buf(),
+                reason: format!("embedding {hash} has no artwork record"),
             })?);
         }
-        let keys: BTreeSet<String> = arts.iter().flat_map(|a| a.metadata.keys().cloned()).collect();
+        let keys: BTreeSet<String> = arts
+            .iter()
+            .flat_map(|a| a.metadata.keys().cloned())
+            .collect();
         let csv_err = |e: csv::Error| Error::InvalidArgument(format!("writing items.csv: {e}"));
         let mut w = csv::Writer::from_writer(Vec::new());
         let mut header = vec!["id".to_string(), "hash".into(), "path".into()];
@@ -339,7 +351,10 @@ impl Collection {
                 a.hash.clone(),
                 a.paths.first().cloned().unwrap_or_default(),
             ];
-            row.extend(keys.iter().map(|k| a.metadata.get(k).cloned().unwrap_or_default()));
+            row.extend(
+                keys.iter()
+                    .map(|k| a.metadata.get(k).cloned().unwrap_or_default()),
+            );
             w.write_record(&row).map_err(csv_err)?;
         }
         let items_csv = w
@@ -358,7 +373,8 @@ impl Collection {
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(Vec::new());
                 for (_, _, v) in &items {
-                    w.write_record(v.iter().map(|x| x.to_string())).map_err(csv_err)?;
+                    w.write_record(v.iter().map(|x| x.to_string()))
+                        .map_err(csv_err)?;
                 }
                 let bytes = w
                     .into_inner()

@@ -74,14 +74,22 @@ impl Collection {
     /// Cross-validates a head per backbone on the same folds, compares every
     /// pair, fits heads on all ratings and saves them with the report in one
     /// atomic batch.
-    pub fn train(&self, req: &TrainRequest, on_event: &mut dyn FnMut(Event)) -> Result<TrainReport> {
+    pub fn train(
+        &self,
+        req: &TrainRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<TrainReport> {
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let mut fingerprints = Vec::new();
         for id in &backbones {
-            fingerprints.push(self.store.fingerprint(id)?.ok_or_else(|| Error::NotIndexed {
-                store: self.store.path().to_path_buf(),
-                backbone: id.name(),
-            })?);
+            fingerprints.push(
+                self.store
+                    .fingerprint(id)?
+                    .ok_or_else(|| Error::NotIndexed {
+                        store: self.store.path().to_path_buf(),
+                        backbone: id.name(),
+                    })?,
+            );
         }
         if ratings::ratings(&self.store)?.is_empty() {
             return Err(Error::NoRatings {
@@ -136,11 +144,7 @@ impl Collection {
             ratings_digest: ratings::ratings_digest(&self.store)?,
             head_kind: req.head,
             backbones: backbones.iter().map(BackboneId::name).collect(),
-            run: format!(
-                "{}-{}",
-                crate::store::now_secs(),
-                std::process::id()
-            ),
+            run: format!("{}-{}", crate::store::now_secs(), std::process::id()),
         };
         head::save_training(&self.store, &heads, &training)?;
         Ok(report)
@@ -249,7 +253,10 @@ impl Collection {
             }
             if !to_embed.is_empty() {
                 let backbone = self.backbone(id)?;
-                on_event(Event::Note(format!("{id}: embedding {} images", to_embed.len())));
+                on_event(Event::Note(format!(
+                    "{id}: embedding {} images",
+                    to_embed.len()
+                )));
                 for chunk in to_embed.chunks(8) {
                     let imgs: Vec<&image::RgbImage> = chunk.iter().map(|(_, img)| *img).collect();
                     let out = backbone.embed_images(&imgs)?;
@@ -277,7 +284,10 @@ impl Collection {
                         score: trained.predict_f64(&v),
                         knn_estimate: explain::knn_estimate(&references),
                         references,
-                        out_of_distribution: explain::is_out_of_distribution(nearest_ref, threshold),
+                        out_of_distribution: explain::is_out_of_distribution(
+                            nearest_ref,
+                            threshold,
+                        ),
                         nearest_similarity: nearest_ref,
                         threshold_similarity: 1.0 - threshold,
                     },
@@ -321,7 +331,10 @@ impl Collection {
         let ids_hash = crate::ann::ids_hash(collection.iter().map(|(i, _, _)| *i));
         let key = format!("ood/{}", id.key());
         if let Ok(Some(c)) = self.store.get_record::<Cached>(CACHE_TREE, &key) {
-            let fresh = self.store.fingerprint_differences(&c.fingerprints)?.is_empty();
+            let fresh = self
+                .store
+                .fingerprint_differences(&c.fingerprints)?
+                .is_empty();
             if fresh && c.value.ids_hash == ids_hash && c.value.percentile == percentile {
                 return Ok(c.value.threshold);
             }
@@ -345,7 +358,11 @@ impl Collection {
     /// The side-by-side report: label metrics per backbone (on the works all
     /// of them hold), neighbour agreement per pair, the saved training's
     /// cross-validated metrics, comparisons and verdict.
-    pub fn compare(&self, req: &CompareRequest, on_event: &mut dyn FnMut(Event)) -> Result<CompareView> {
+    pub fn compare(
+        &self,
+        req: &CompareRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<CompareView> {
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let label = req.label.to_ascii_lowercase();
         let mut spaces: Vec<HashMap<String, Vec<f32>>> = Vec::new();
@@ -371,7 +388,12 @@ impl Collection {
             .collect();
         let labels: Vec<Option<String>> = common
             .iter()
-            .map(|a| a.metadata.get(&label).cloned().filter(|s| !s.trim().is_empty()))
+            .map(|a| {
+                a.metadata
+                    .get(&label)
+                    .cloned()
+                    .filter(|s| !s.trim().is_empty())
+            })
             .collect();
         let k = req.k;
         let labelled = labels.iter().filter(|l| l.is_some()).count();
@@ -451,7 +473,10 @@ impl Collection {
                         significant: c.significant,
                     });
                 }
-                if backbones.iter().any(|b| !r.backbones.contains_key(&b.name())) {
+                if backbones
+                    .iter()
+                    .any(|b| !r.backbones.contains_key(&b.name()))
+                {
                     warnings.push(format!(
                         "the last training run covered {}, not every backbone shown; run `artlens train --backbones {}`",
                         t.backbones.join(", "),

@@ -88,7 +88,10 @@ impl WeightsArgs {
             ..Default::default()
         };
         // The aliases first, so that an explicit --weights ID=DIR wins.
-        for (alias, dir) in [("dino", &self.dino_weights), ("dinov2", &self.dinov2_weights)] {
+        for (alias, dir) in [
+            ("dino", &self.dino_weights),
+            ("dinov2", &self.dinov2_weights),
+        ] {
             if let Some(d) = dir {
                 cfg.set_dir(&BackboneId::parse(alias)?, d.clone(), false);
             }

@@ -9,7 +9,9 @@ use clap::Args;
 use super::{out_line, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  artlens bench --model dinov2@224 --batch-size 8 --iters 5 --json")]
+#[command(
+    after_help = "Example:\n  artlens bench --model dinov2@224 --batch-size 8 --iters 5 --json"
+)]
 pub struct BenchArgs {
     #[command(flatten)]
     model: super::embed::OneModelArgs,

@@ -15,7 +15,9 @@ use super::progress::Progress;
 use super::{out_json, out_line, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens compare\n  artlens compare --label artist -k 5 --html compare.html")]
+#[command(
+    after_help = "Examples:\n  artlens compare\n  artlens compare --label artist -k 5 --html compare.html"
+)]
 pub struct CompareArgs {
     /// The metadata key whose agreement among neighbours is measured.
     #[arg(long, default_value = "style")]
@@ -65,7 +67,10 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     let names: Vec<&String> = view.models.keys().collect();
     let cols: String = names.iter().map(|n| format!("{n:>14}")).collect();
     out_line(&format!("{:<30}{cols}", ""));
-    let fmt = |v: Option<f64>| v.map(|x| format!("{x:>14.3}")).unwrap_or_else(|| format!("{:>14}", "-"));
+    let fmt = |v: Option<f64>| {
+        v.map(|x| format!("{x:>14.3}"))
+            .unwrap_or_else(|| format!("{:>14}", "-"))
+    };
     let row = |title: String, f: &dyn Fn(&report::CompareModel) -> Option<f64>| {
         let cells: String = view.models.values().map(|m| fmt(f(m))).collect();
         out_line(&format!("{title:<30}{cells}"));
@@ -75,7 +80,9 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     row(format!("{label} precision@{k}"), &|m| m.precision_at_k);
     for key in ["spearman", "pearson", "mae", "pairwise_accuracy"] {
         if view.models.values().any(|m| m.cv.contains_key(key)) {
-            row(format!("taste head {key} (CV)"), &|m| m.cv.get(key).copied());
+            row(format!("taste head {key} (CV)"), &|m| {
+                m.cv.get(key).copied()
+            });
         }
     }
     for p in &view.agreements {

@@ -5,7 +5,9 @@ use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  artlens completions bash > ~/.local/share/bash-completion/completions/artlens")]
+#[command(
+    after_help = "Example:\n  artlens completions bash > ~/.local/share/bash-completion/completions/artlens"
+)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     shell: Shell,

@@ -46,7 +46,9 @@ impl OneModelArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens embed --model dinov2 --json painting.jpg\n  artlens embed --model dino@160 --weights dino=./dino-vitb16 *.png")]
+#[command(
+    after_help = "Examples:\n  artlens embed --model dinov2 --json painting.jpg\n  artlens embed --model dino@160 --weights dino=./dino-vitb16 *.png"
+)]
 pub struct EmbedArgs {
     #[command(flatten)]
     model: OneModelArgs,
@@ -62,7 +64,10 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     let (backbone, files) = args.model.load()?;
     let id = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
-    ctx.msg.info(format!("{id}: weights {} ({w}x{h} input)", files.weights.display()));
+    ctx.msg.info(format!(
+        "{id}: weights {} ({w}x{h} input)",
+        files.weights.display()
+    ));
     let limits = DecodeLimits::default();
     let mut progress = Progress::new(ctx.msg, "images");
     let total = args.images.len();
@@ -103,7 +108,11 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
                 out_line(&obj.to_string());
             } else {
                 let nums: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
-                out_line(&format!("{}\t{}", printable(&path.display().to_string()), nums.join(" ")));
+                out_line(&format!(
+                    "{}\t{}",
+                    printable(&path.display().to_string()),
+                    nums.join(" ")
+                ));
             }
         }
         done += chunk.len();
@@ -115,7 +124,8 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     }
     progress.finish();
     if failed > 0 {
-        ctx.msg.error(format!("{failed} of {total} images could not be embedded"));
+        ctx.msg
+            .error(format!("{failed} of {total} images could not be embedded"));
         return Ok(EXIT_PARTIAL);
     }
     Ok(0)

@@ -12,7 +12,9 @@ use super::args::{parse_backbone, WeightsArgs};
 use super::{out_json, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens export --backbone dinov2 out/\n  python -c \"import numpy as np; print(np.load('out/embeddings.npy').shape)\"")]
+#[command(
+    after_help = "Examples:\n  artlens export --backbone dinov2 out/\n  python -c \"import numpy as np; print(np.load('out/embeddings.npy').shape)\""
+)]
 pub struct ExportArgs {
     /// The backbone whose embeddings to write.
     #[arg(long, visible_alias = "model", value_parser = parse_backbone)]

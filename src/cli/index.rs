@@ -17,7 +17,9 @@ use super::progress::Progress;
 use super::{out_json, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index ~/art --backbones dino,dinov2,dinov2@224 --weights dinov2=./dinov2")]
+#[command(
+    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index ~/art --backbones dino,dinov2,dinov2@224 --weights dinov2=./dinov2"
+)]
 pub struct IndexArgs {
     /// The collection folder (walked recursively).
     dir: PathBuf,
@@ -57,7 +59,10 @@ pub struct IndexArgs {
 
 pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     let backbones = with_image_size(
-        args.backbones.clone().map(|l| l.0).unwrap_or_else(default_backbones),
+        args.backbones
+            .clone()
+            .map(|l| l.0)
+            .unwrap_or_else(default_backbones),
         args.image_size,
     )?;
     let rebuild = with_image_size(args.rebuild.clone(), args.image_size)?;

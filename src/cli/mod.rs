@@ -245,15 +245,53 @@ mod tests {
     #[test]
     fn one_spelling_per_flag_with_the_old_ones_as_aliases() {
         for args in [
-            vec!["artlens", "index", "d", "--backbones", "dino,dinov2@224", "--threads", "2"],
+            vec![
+                "artlens",
+                "index",
+                "d",
+                "--backbones",
+                "dino,dinov2@224",
+                "--threads",
+                "2",
+            ],
             vec!["artlens", "index", "d", "--models", "dino"],
             vec!["artlens", "similar", "--id", "1", "--model", "dino"],
-            vec!["artlens", "similar", "--work", "1", "--backbones", "dinov2@224"],
-            vec!["artlens", "score", "x.png", "--weights", "dino=DIR", "--threads", "1"],
-            vec!["artlens", "embed", "--model", "dinov2@224", "--weights", "DIR", "x.png"],
+            vec![
+                "artlens",
+                "similar",
+                "--work",
+                "1",
+                "--backbones",
+                "dinov2@224",
+            ],
+            vec![
+                "artlens",
+                "score",
+                "x.png",
+                "--weights",
+                "dino=DIR",
+                "--threads",
+                "1",
+            ],
+            vec![
+                "artlens",
+                "embed",
+                "--model",
+                "dinov2@224",
+                "--weights",
+                "DIR",
+                "x.png",
+            ],
             vec!["artlens", "export", "--model", "dino", "out"],
             vec!["artlens", "export", "--backbone", "dino", "out"],
-            vec!["artlens", "train", "--threads", "2", "--backbones", "dino,dinov2"],
+            vec![
+                "artlens",
+                "train",
+                "--threads",
+                "2",
+                "--backbones",
+                "dino,dinov2",
+            ],
         ] {
             Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }

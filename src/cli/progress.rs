@@ -28,7 +28,8 @@ impl Progress {
         if msg.quiet || !is_term {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
-        let template = format!("{{spinner}} {{pos}}/{{len}} {noun}  {{rate}}  ETA {{eta}}  {{msg}}");
+        let template =
+            format!("{{spinner}} {{pos}}/{{len}} {noun}  {{rate}}  ETA {{eta}}  {{msg}}");
         bar.set_style(
             ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())

@@ -10,7 +10,9 @@ use super::args::WeightsArgs;
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/interval-2.png 8\n  artlens rate list --json")]
+#[command(
+    after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/interval-2.png 8\n  artlens rate list --json"
+)]
 pub struct RateArgs {
     #[command(subcommand)]
     action: RateAction,

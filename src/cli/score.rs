@@ -15,7 +15,9 @@ use super::progress::Progress;
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens score new.jpg\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score a.png b.png -k 3 --json")]
+#[command(
+    after_help = "Examples:\n  artlens score new.jpg\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score a.png b.png -k 3 --json"
+)]
 pub struct ScoreArgs {
     /// Images to score (stored works are looked up and left out of their
     /// own references).

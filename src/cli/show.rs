@@ -10,7 +10,9 @@ use super::progress::Progress;
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens show 12\n  artlens show Minimalism/interval-2.png --json\n  artlens show 3f9a")]
+#[command(
+    after_help = "Examples:\n  artlens show 12\n  artlens show Minimalism/interval-2.png --json\n  artlens show 3f9a"
+)]
 pub struct ShowArgs {
     /// The work: id, content-hash prefix (≥ 4 hex digits), stored path, path
     /// relative to the collection root, or a unique file name.
@@ -41,13 +43,18 @@ pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
             None => out_line(&format!("path        {}", printable(p))),
         }
     }
-    out_line(&format!("size        {}x{} px, {} bytes", view.width, view.height, view.size));
+    out_line(&format!(
+        "size        {}x{} px, {} bytes",
+        view.width, view.height, view.size
+    ));
     for (k, v) in &view.metadata {
         out_line(&format!("{:<11} {}", k, printable(v)));
     }
     out_line(&format!(
         "rating      {}",
-        view.rating.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+        view.rating
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into())
     ));
     out_line(&format!("backbones   {}", view.backbones.join(", ")));
     for (b, ids) in &view.neighbours {
@@ -58,7 +65,9 @@ pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens ls --where style=Minimalism\n  artlens ls --unrated --json")]
+#[command(
+    after_help = "Examples:\n  artlens ls --where style=Minimalism\n  artlens ls --unrated --json"
+)]
 pub struct LsArgs {
     /// Keep only works whose metadata KEY equals VALUE (case-insensitive); repeatable.
     #[arg(long = "where", value_name = "KEY=VALUE")]
@@ -96,7 +105,9 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!(
             "#{}\t{}\t{}\t{}",
             w.id,
-            w.rating.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            w.rating
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
             printable(w.path.as_deref().unwrap_or("")),
             printable(title)
         ));

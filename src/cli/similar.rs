@@ -12,14 +12,21 @@ use super::progress::Progress;
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens similar --id 12\n  artlens similar new-painting.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/interval-2.png --backbones dinov2,dinov2@224 --json")]
+#[command(
+    after_help = "Examples:\n  artlens similar --id 12\n  artlens similar new-painting.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/interval-2.png --backbones dinov2,dinov2@224 --json"
+)]
 pub struct SimilarArgs {
     /// An image file: a stored one is looked up (and left out of its own
     /// results), a new one is embedded (and not added to the store).
     image: Option<PathBuf>,
     /// A stored work: id, content-hash prefix, stored path, path relative to
     /// the collection root, or a unique file name.
-    #[arg(long, visible_alias = "work", conflicts_with = "image", value_name = "WORK")]
+    #[arg(
+        long,
+        visible_alias = "work",
+        conflicts_with = "image",
+        value_name = "WORK"
+    )]
     id: Option<String>,
     /// Results per backbone.
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]

@@ -50,14 +50,21 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
     out_line(&format!("ratings     {}", view.ratings));
     if let Some(t) = &view.training {
         if let Some(e) = t.get("error") {
-            out_line(&format!("training    unusable: {}", e.as_str().unwrap_or("")));
+            out_line(&format!(
+                "training    unusable: {}",
+                e.as_str().unwrap_or("")
+            ));
         } else {
             out_line(&format!(
                 "training    {} heads on {}{}",
                 t["head"].as_str().unwrap_or(""),
                 t["backbones"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
                     .unwrap_or_default(),
                 if t["ratings_changed_since"].as_bool() == Some(true) {
                     " (ratings changed since: run `artlens train`)"
@@ -69,7 +76,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
     }
     out_line(&format!("failures    {}", view.failures.len()));
     for f in &view.failures {
-        out_line(&format!("  {}: {}", printable(&f.path), printable(&f.reason)));
+        out_line(&format!(
+            "  {}: {}",
+            printable(&f.path),
+            printable(&f.reason)
+        ));
     }
     out_line(&format!("vanished    {}", view.vanished.len()));
     for p in &view.vanished {

@@ -12,7 +12,9 @@ use super::progress::Progress;
 use super::{out_json, out_line, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens train\n  artlens train --head mlp --folds 10 --backbones dino,dinov2,dinov2@224 --json")]
+#[command(
+    after_help = "Examples:\n  artlens train\n  artlens train --head mlp --folds 10 --backbones dino,dinov2,dinov2@224 --json"
+)]
 pub struct TrainArgs {
     /// ridge (standardised features, λ by inner cross-validation) or mlp.
     #[arg(long, default_value = "ridge", value_parser = parse_head)]

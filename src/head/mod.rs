@@ -39,7 +39,6 @@ mod metrics;
 mod mlp;
 mod ridge;
 
-
 use serde::{Deserialize, Serialize};
 
 pub use cv::{

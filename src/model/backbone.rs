@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CandleContext, Error, Result};
 use crate::imaging::Preprocess;
-use crate::model::config::{self, VitConfig};
-use crate::model::vit::Vit;
 use crate::model::config::Layout;
+use crate::model::config::{self, VitConfig};
 use crate::model::registry::BackboneId;
+use crate::model::vit::Vit;
 use crate::model::weights::{self, CheckpointFiles};
 
 /// What makes two embeddings comparable: the same backbone (checkpoint and

@@ -8,17 +8,17 @@
 
 mod backbone;
 pub mod config;
-pub mod registry;
 pub mod ops;
 pub mod pos_embed;
+pub mod registry;
 mod simd;
 mod vit;
 pub mod weights;
 
 pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint};
 pub use config::VitConfig;
-pub use vit::Vit;
 pub use registry::{BackboneId, BackboneSpec, REGISTRY};
+pub use vit::Vit;
 pub use weights::{resolve, CheckpointFiles, WeightsSource};
 
 /// Loads `id` from `source`: resolve the files, then build the backbone.

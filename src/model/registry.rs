@@ -199,7 +199,8 @@ impl BackboneId {
             None => (s, None),
         };
         let Some(index) = REGISTRY.iter().position(|spec| {
-            spec.alias.eq_ignore_ascii_case(name.trim()) || spec.hub_id.eq_ignore_ascii_case(name.trim())
+            spec.alias.eq_ignore_ascii_case(name.trim())
+                || spec.hub_id.eq_ignore_ascii_case(name.trim())
         }) else {
             return Err(Error::UnknownBackbone {
                 name: s.to_string(),
@@ -232,7 +233,7 @@ impl BackboneId {
             resolution: r.to_string(),
             reason,
         };
-        if r == 0 || r % spec.patch_size != 0 {
+        if r == 0 || !r.is_multiple_of(spec.patch_size) {
             let p = spec.patch_size;
             let lower = (r / p).max(1) * p;
             return Err(bad(format!(
@@ -359,7 +360,10 @@ pub fn parse_backbone_list(s: &str) -> Result<Vec<BackboneId>> {
     let names: Vec<&str> = if t.eq_ignore_ascii_case("both") || t.eq_ignore_ascii_case("default") {
         DEFAULT_BACKBONES.to_vec()
     } else {
-        t.split(',').map(str::trim).filter(|p| !p.is_empty()).collect()
+        t.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
     };
     let mut out: Vec<BackboneId> = Vec::new();
     for n in names {
@@ -410,13 +414,19 @@ mod tests {
     #[test]
     fn unknown_names_list_the_known_ones() {
         let e = BackboneId::parse("clip").unwrap_err().to_string();
-        assert!(e.contains("clip") && e.contains("dino") && e.contains("dinov2"), "{e}");
+        assert!(
+            e.contains("clip") && e.contains("dino") && e.contains("dinov2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn resolutions_must_fit_the_patch_size() {
         let e = BackboneId::parse("dinov2@225").unwrap_err().to_string();
-        assert!(e.contains("225") && e.contains("14") && e.contains("224"), "{e}");
+        assert!(
+            e.contains("225") && e.contains("14") && e.contains("224"),
+            "{e}"
+        );
         let e = BackboneId::parse("dino@65536").unwrap_err().to_string();
         assert!(e.contains("2048"), "{e}");
         assert!(BackboneId::parse("dino@x").is_err());

@@ -157,9 +157,7 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
             plan.files.iter().map(|f| repo.get(f)).collect();
         match got {
             Ok(paths) => return Ok(files_from(spec, paths)),
-            Err(e) => {
-                last_error = format!("download from revision {} failed: {e}", plan.revision)
-            }
+            Err(e) => last_error = format!("download from revision {} failed: {e}", plan.revision),
         }
     }
     Err(Error::WeightsUnavailable {

@@ -219,14 +219,18 @@ pub(super) fn from_v1(store: &Store) -> Result<Migration> {
                         && saved.fingerprint.model == old =>
                 {
                     // The shape `head::saved` reads: the run that made it, and the head.
-                    let value = serde_json::json!({"run": "migrated from format 1", "head": saved.head});
+                    let value =
+                        serde_json::json!({"run": "migrated from format 1", "head": saved.head});
                     let env = Envelope::new(value, vec![fp.clone()]);
-                    batch.insert(format!("head/{}", fp.backbone.key()).into_bytes(), to_json(&env)?);
+                    batch.insert(
+                        format!("head/{}", fp.backbone.key()).into_bytes(),
+                        to_json(&env)?,
+                    );
                     m.heads += 1;
                 }
-                _ => m
-                    .dropped
-                    .push(format!("the {old} taste head (trained on other embeddings)")),
+                _ => m.dropped.push(format!(
+                    "the {old} taste head (trained on other embeddings)"
+                )),
             }
         }
         if heads.contains_key(b"report").map_err(err)? {

@@ -987,7 +987,11 @@ impl Store {
         if !q.starts_with('/') {
             tried.push("path relative to a collection root");
             for root in self.roots() {
-                candidates.push(format!("{}/{}", root.path.trim_end_matches('/'), q.trim_start_matches("./")));
+                candidates.push(format!(
+                    "{}/{}",
+                    root.path.trim_end_matches('/'),
+                    q.trim_start_matches("./")
+                ));
             }
         }
         for c in candidates {

@@ -61,8 +61,10 @@ impl RecordBatch {
         value: &T,
         fingerprints: Vec<Fingerprint>,
     ) -> Result<()> {
-        self.batch
-            .insert(key.as_bytes(), to_json(&Envelope::new(value, fingerprints))?);
+        self.batch.insert(
+            key.as_bytes(),
+            to_json(&Envelope::new(value, fingerprints))?,
+        );
         Ok(())
     }
 

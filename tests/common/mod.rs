@@ -251,4 +251,3 @@ pub fn rated_collection(dir: &Path) -> Vec<(String, f64)> {
     }
     ratings
 }
-
