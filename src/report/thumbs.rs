@@ -150,6 +150,15 @@ pub(super) fn base64_encode(bytes: &[u8]) -> String {
 /// index) and the size of the image it was made from; or why there is none.
 type Entry = std::result::Result<(usize, (u32, u32)), String>;
 
+/// One key for every spelling of a file's path: a query given as
+/// `data/x.png` and the same work listed as a reference under its absolute
+/// stored path share one thumbnail.
+fn same_file_key(path: &str) -> String {
+    std::fs::canonicalize(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string())
+}
+
 /// The thumbnails of one report, made once per path (in parallel, at the
 /// largest side any occurrence wants), each picture written once even when
 /// several paths hold the same bytes.
@@ -169,7 +178,7 @@ impl Thumbnails {
         // hashing or on the order occurrences were listed in.
         let mut sides: BTreeMap<String, u32> = BTreeMap::new();
         for (path, side) in wanted {
-            let s = sides.entry(path).or_insert(side);
+            let s = sides.entry(same_file_key(&path)).or_insert(side);
             *s = (*s).max(side);
         }
         let sides: Vec<(String, u32)> = sides.into_iter().collect();
@@ -213,7 +222,7 @@ impl Thumbnails {
     pub(super) fn html(&self, path: Option<&str>, side: u32, alt: &str) -> Markup {
         let got = match path {
             None => Err("no path is recorded for this work"),
-            Some(p) => match self.paths.get(p) {
+            Some(p) => match self.paths.get(&same_file_key(p)) {
                 Some(Ok(entry)) => Ok(entry),
                 Some(Err(why)) => Err(why.as_str()),
                 None => Err("thumbnail was not prepared"),
