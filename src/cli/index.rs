@@ -67,6 +67,8 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     )?;
     let rebuild = with_image_size(args.rebuild.clone(), args.image_size)?;
     let weights = args.weights.config(None)?;
+    // Checked before the store is created, so a typo leaves nothing behind.
+    weights.check_used(&backbones)?;
     let collection = ctx.create(weights)?;
     let mut options = IndexOptions {
         batch_size: args.batch_size as usize,
