@@ -158,6 +158,14 @@ fn three_backbones_side_by_side_through_the_commands() {
     assert!(stderr(&o).contains("ridge"), "{}", stderr(&o));
     let line: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(line["models"].as_object().unwrap().len(), 3);
+    // A stored work can be scored by name instead of by file.
+    let by_name = run(e.cmd(&["score", "--json", "Color_Field/ada-quill_work-00.png"]));
+    let named: serde_json::Value =
+        serde_json::from_str(stdout(&by_name).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        named["models"]["dino"]["score"],
+        line["models"]["dino"]["score"]
+    );
     assert!(run(e.cmd(&["rate", "set", "1", "0"])).status.success());
     let o = run(e.cmd(&["score", "--json"]).arg(&img));
     assert!(stderr(&o).contains("ratings changed"), "{}", stderr(&o));
@@ -249,6 +257,54 @@ fn show_ls_export_manifest_and_completions() {
             "{shell}"
         );
     }
+}
+
+#[test]
+fn a_metadata_csv_with_bad_rows_is_refused_or_imported_with_skip_bad() {
+    let e = Env::new();
+    let csv = e.tmp.path().join("meta.csv");
+    std::fs::write(
+        &csv,
+        "file,title,artist\nColor_Field/ada-quill_work-00.png,Red field,Ada\nno-such-file.png,X,Y\n",
+    )
+    .unwrap();
+    let o = run(e
+        .cmd(&["index", "--quiet", "--backbones", "dino", "--metadata"])
+        .arg(&csv)
+        .arg(&e.collection));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("row 3") && stderr(&o).contains("--skip-bad"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !e.store().join("db").exists() || json(&run(e.cmd(&["status", "--json"])))["artworks"] == 0
+    );
+    let o = run(e
+        .cmd(&[
+            "index",
+            "--quiet",
+            "--backbones",
+            "dino",
+            "--skip-bad",
+            "--metadata",
+        ])
+        .arg(&csv)
+        .arg(&e.collection));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "bad rows skipped is a partial success"
+    );
+    assert!(stderr(&o).contains("row 3"), "{}", stderr(&o));
+    let w = json(&run(e.cmd(&[
+        "show",
+        "Color_Field/ada-quill_work-00.png",
+        "--json",
+    ])));
+    assert_eq!(w["metadata"]["title"], "Red field");
+    assert_eq!(w["metadata"]["artist"], "Ada");
 }
 
 #[test]

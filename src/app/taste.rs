@@ -21,6 +21,7 @@ use crate::store::Artwork;
 /// What `score` is asked.
 #[derive(Debug, Clone)]
 pub struct ScoreRequest {
+    /// Image files, or names of stored works ([`crate::works`]).
     pub images: Vec<PathBuf>,
     /// Rated references per backbone.
     pub k: usize,
@@ -200,11 +201,26 @@ impl Collection {
         type Decoded = Option<(image::RgbImage, Option<(u64, String)>)>;
         let total = req.images.len();
         let mut decoded: Vec<Decoded> = Vec::with_capacity(total);
-        for (i, (p, out)) in req.images.iter().zip(images.iter_mut()).enumerate() {
-            let stored = crate::scan::hash_file_bytes(p)
-                .ok()
-                .and_then(|(h, _)| self.store.artwork(&h).ok().flatten())
-                .map(|a| (a.id, a.hash));
+        for (i, (given, out)) in req.images.iter().zip(images.iter_mut()).enumerate() {
+            // A name that is not a file may name a stored work (id, hash
+            // prefix, relative path, ...): it is scored from its stored file.
+            let named = if given.exists() {
+                None
+            } else {
+                self.resolve(&given.to_string_lossy()).ok()
+            };
+            let p = match named.as_ref().and_then(|a| a.paths.first()) {
+                Some(path) => PathBuf::from(path),
+                None => given.clone(),
+            };
+            let p = &p;
+            let stored = match named {
+                Some(a) => Some((a.id, a.hash)),
+                None => crate::scan::hash_file_bytes(p)
+                    .ok()
+                    .and_then(|(h, _)| self.store.artwork(&h).ok().flatten())
+                    .map(|a| (a.id, a.hash)),
+            };
             match decode_file(p, &limits) {
                 Ok(img) => decoded.push(Some((img, stored))),
                 Err(e) => {

@@ -16,11 +16,12 @@ use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens score new.jpg\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score a.png b.png -k 3 --json"
+    after_help = "Examples:\n  artlens score new.jpg\n  artlens score 12 Minimalism/interval-2.png\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score a.png b.png -k 3 --json"
 )]
 pub struct ScoreArgs {
-    /// Images to score (stored works are looked up and left out of their
-    /// own references).
+    /// Images to score, or stored works by name (id, hash prefix, path
+    /// relative to the collection root, ...); stored works are left out of
+    /// their own references.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Rated references per backbone.
