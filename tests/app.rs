@@ -145,10 +145,11 @@ fn three_backbones_in_one_store_through_the_layer() {
     let b: Vec<u64> = v.results["dinov2@224"].iter().map(|h| h.id).collect();
     assert_eq!(a, b);
     assert_eq!(
-        listing(&store),
+        listing(&store.join("ann")),
         before,
-        "similar wrote into the store folder"
+        "similar rewrote the ANN files"
     );
+    assert_eq!(before.len(), 9, "three saved indexes of three files each");
 
     // Ratings, train, compare, score.
     let csv = tmp.path().join("ratings.csv");
