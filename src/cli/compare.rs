@@ -11,7 +11,7 @@ use artlens::app::CompareRequest;
 use artlens::report;
 
 use super::args::BackboneArgs;
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
 #[derive(Args, Debug)]
@@ -42,10 +42,9 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         k: args.k as usize,
         backbones: args.backbones.get(),
     };
-    let mut progress = Progress::new(ctx.msg, "backbones");
-    let view = collection.compare(&req, &mut |e| progress.event(e));
-    progress.finish();
-    let view = view?;
+    let (view, _) = with_progress(ctx.msg, "backbones", |on_event| {
+        collection.compare(&req, on_event)
+    })?;
     for w in &view.warnings {
         ctx.msg.warn(w);
     }

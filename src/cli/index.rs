@@ -13,7 +13,7 @@ use artlens::BackboneId;
 use super::args::{
     backbones_help, parse_backbone, parse_backbones, with_image_size, BackboneList, WeightsArgs,
 };
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
@@ -86,10 +86,9 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
         rebuild,
         options,
     };
-    let mut progress = Progress::new(ctx.msg, "images");
-    let result = collection.index(&req, &mut |e| progress.event(e));
-    progress.finish();
-    let summary = result?;
+    let (summary, failures) = with_progress(ctx.msg, "images", |on_event| {
+        collection.index(&req, on_event)
+    })?;
     if args.json {
         out_json(&summary)?;
     } else {
@@ -110,6 +109,6 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
             ctx.msg.info("some stored files no longer exist: `artlens status` lists them, `artlens index --prune` forgets them");
         }
     }
-    let partial = summary.failed > 0 || progress.failures > summary.failed;
+    let partial = summary.failed > 0 || failures > summary.failed;
     Ok(if partial { EXIT_PARTIAL } else { 0 })
 }

@@ -112,3 +112,16 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// Runs one library call with its events drawn as `noun` progress, and
+/// returns its result with how many inputs failed on the way.
+pub fn with_progress<T>(
+    msg: Messages,
+    noun: &'static str,
+    call: impl FnOnce(&mut dyn FnMut(Event)) -> artlens::Result<T>,
+) -> artlens::Result<(T, usize)> {
+    let mut progress = Progress::new(msg, noun);
+    let result = call(&mut |e| progress.event(e));
+    progress.finish();
+    result.map(|v| (v, progress.failures))
+}

@@ -11,7 +11,7 @@ use artlens::explain;
 use artlens::report::{self, ScoreView};
 
 use super::args::{BackboneArgs, WeightsArgs};
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
@@ -51,10 +51,9 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
         backbones: args.backbones.get(),
         ood_percentile: args.ood_percentile,
     };
-    let mut progress = Progress::new(ctx.msg, "images");
-    let view = collection.score(&req, &mut |e| progress.event(e));
-    progress.finish();
-    let view = view?;
+    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
+        collection.score(&req, on_event)
+    })?;
     for w in &view.warnings {
         ctx.msg.warn(w);
     }

@@ -6,7 +6,7 @@ use clap::Args;
 use artlens::app::ListRequest;
 
 use super::args::WeightsArgs;
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
@@ -27,10 +27,9 @@ pub struct ShowArgs {
 
 pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
     let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let mut progress = Progress::new(ctx.msg, "works");
-    let view = collection.show(&args.work, args.k as usize, &mut |e| progress.event(e));
-    progress.finish();
-    let view = view?;
+    let (view, _) = with_progress(ctx.msg, "works", |on_event| {
+        collection.show(&args.work, args.k as usize, on_event)
+    })?;
     if args.json {
         out_json(&view)?;
         return Ok(0);

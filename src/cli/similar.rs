@@ -8,7 +8,7 @@ use clap::Args;
 use artlens::app::{SimilarRequest, SimilarView};
 
 use super::args::{BackboneArgs, WeightsArgs};
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
@@ -56,10 +56,9 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         filters: args.filters.clone(),
         exact: args.exact,
     };
-    let mut progress = Progress::new(ctx.msg, "images");
-    let view = collection.similar(&req, &mut |e| progress.event(e));
-    progress.finish();
-    let view = view?;
+    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
+        collection.similar(&req, on_event)
+    })?;
     if args.json {
         out_json(&view)?;
     } else {

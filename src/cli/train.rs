@@ -8,7 +8,7 @@ use artlens::app::TrainRequest;
 use artlens::head::{self, HeadKind};
 
 use super::args::{set_threads, BackboneArgs};
-use super::progress::Progress;
+use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
 #[derive(Args, Debug)]
@@ -56,10 +56,9 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
         bootstrap: args.bootstrap as usize,
         backbones: args.backbones.get(),
     };
-    let mut progress = Progress::new(ctx.msg, "heads");
-    let report = collection.train(&req, &mut |e| progress.event(e));
-    progress.finish();
-    let report = report?;
+    let (report, _) = with_progress(ctx.msg, "heads", |on_event| {
+        collection.train(&req, on_event)
+    })?;
     if args.json {
         out_json(&report)?;
         return Ok(0);
