@@ -363,3 +363,40 @@ fn read_only_commands_never_create_a_store_and_bad_names_say_what_to_do() {
     assert!(stderr(&o).contains("does not use dinov2"), "{}", stderr(&o));
     assert!(!e.store().exists(), "a refused index made no store");
 }
+
+/// Hardening: the options that are part of a fingerprint are remembered by
+/// the store (as the backbone id's @SIZE), no message advises a destructive
+/// rebuild that would not help, a rebuild with nothing to rebuild says so,
+/// and an absurd resolution is refused before anything is allocated.
+#[test]
+fn image_size_is_remembered_and_rebuild_is_never_advised_in_vain() {
+    let e = Env::new();
+    let o = run(e
+        .cmd(&["index", "--quiet", "--image-size", "224", "--backbones", "dinov2"])
+        .arg(&e.collection));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st = json(&run(e.cmd(&["status", "--json"])));
+    assert!(st["models"]["dinov2@224"].is_object(), "{st}");
+    // A new image is embedded at the size the store holds, without flags.
+    let img = e.tmp.path().join("new.png");
+    image::RgbImage::from_pixel(40, 30, image::Rgb([10, 200, 30]))
+        .save(&img)
+        .unwrap();
+    let o = run(e.cmd(&["similar", "--json", "-k", "3"]).arg(&img));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--rebuild"), "{}", stderr(&o));
+    assert_eq!(json(&o)["results"]["dinov2@224"].as_array().unwrap().len(), 3);
+
+    let o = run(e
+        .cmd(&["index", "--backbones", "dinov2@224", "--rebuild", "dinov2@224"])
+        .arg(&e.collection));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to rebuild"), "{}", stderr(&o));
+
+    let o = run(artlens()
+        .args(["embed", "--model", "dino", "--image-size", "65536", "--weights"])
+        .arg(fixtures().join("dino_tiny"))
+        .arg(&img));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("2048"), "{}", stderr(&o));
+}
