@@ -157,10 +157,6 @@ pub enum Error {
     #[error("{path}: ANN index: {reason}")]
     Index { path: PathBuf, reason: String },
 
-    /// A query named something the store does not hold.
-    #[error("{0}")]
-    NotFound(String),
-
     /// A tensor computation failed inside candle.
     #[error("{context}: {source}")]
     Candle {
