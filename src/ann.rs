@@ -53,6 +53,10 @@
 //! [`AnnIndex::load`] checks all of it *before* calling hnsw_rs's loader,
 //! which calls `process::exit(1)` on a truncated data file and panics on a
 //! truncated graph; anything that differs means "rebuild" (`Ok(None)`).
+//! The caller's [`IndexMeta`] can bind the files to the vectors they were
+//! built from ([`IndexMeta::content`], a [`content_digest`] of each id's
+//! content hash and raw vector): the pipeline does, so an `ann/` folder
+//! copied from another store with the same weights and ids is rebuilt.
 //!
 //! hnsw_rs's reloaded graph borrows its `HnswIo` loader (upstream issue #19);
 //! [`AnnIndex::load`] leaks that loader (a path and a counter, ~100 bytes, no
@@ -258,6 +262,14 @@ pub struct IndexMeta {
     pub count: usize,
     /// [`ids_hash`] of the point ids.
     pub ids_hash: String,
+    /// [`content_digest`] of what the points are: each id with its work's
+    /// content hash and its raw vector, so that an index copied from another
+    /// store with the same weights and the same ids is not taken for this
+    /// store's. Empty when the caller does not bind the index to contents
+    /// (then it is not compared); an index saved before this field existed
+    /// reads as empty and is rebuilt by callers that expect one.
+    #[serde(default)]
+    pub content: String,
 }
 
 impl IndexMeta {
@@ -270,7 +282,14 @@ impl IndexMeta {
             fingerprint_json: fingerprint_json.into(),
             count: ids.len(),
             ids_hash: hash_sorted_ids(&ids),
+            content: String::new(),
         }
+    }
+
+    /// The same metadata bound to a [`content_digest`] of the points.
+    pub fn with_content(mut self, content: impl Into<String>) -> Self {
+        self.content = content.into();
+        self
     }
 
     /// Why `self` (found on disk) is not `expected`, or `None` when equal.
@@ -284,6 +303,14 @@ impl IndexMeta {
             ))
         } else if self.ids_hash != expected.ids_hash {
             Some("it holds other artworks than the store".into())
+        } else if self.content != expected.content {
+            Some(if self.content.is_empty() {
+                "it was saved without a digest of the works it indexes".into()
+            } else {
+                "it was built from other images or vectors than this store's \
+                 (copied from another store?)"
+                    .into()
+            })
         } else {
             None
         }
@@ -296,6 +323,29 @@ pub fn ids_hash(ids: impl IntoIterator<Item = u64>) -> String {
     ids.sort_unstable();
     ids.dedup();
     hash_sorted_ids(&ids)
+}
+
+/// blake3 (hex) of the points of an index, sorted by id: each id, the
+/// content hash of its work and its raw vector (little-endian f32), each
+/// length-prefixed. Binds saved index files to the store whose vectors
+/// they were built from ([`IndexMeta::content`]).
+pub fn content_digest<'a>(items: impl IntoIterator<Item = (u64, &'a str, &'a [f32])>) -> String {
+    let mut items: Vec<(u64, &str, &[f32])> = items.into_iter().collect();
+    items.sort_unstable_by_key(|(id, _, _)| *id);
+    let mut h = blake3::Hasher::new();
+    let mut buf = Vec::new();
+    for (id, hash, v) in items {
+        buf.clear();
+        buf.extend_from_slice(&id.to_le_bytes());
+        buf.extend_from_slice(&(hash.len() as u64).to_le_bytes());
+        buf.extend_from_slice(hash.as_bytes());
+        buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for x in v {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        h.update(&buf);
+    }
+    h.finalize().to_hex().to_string()
 }
 
 fn hash_sorted_ids(ids: &[u64]) -> String {
@@ -528,7 +578,8 @@ impl AnnIndex {
     /// describe this index (`count` and `ids_hash`), or a later `load` could
     /// never succeed.
     pub fn save(&self, dir: &Path, meta: &IndexMeta) -> Result<()> {
-        let own = IndexMeta::new(meta.fingerprint_json.clone(), self.ids.iter().copied());
+        let own = IndexMeta::new(meta.fingerprint_json.clone(), self.ids.iter().copied())
+            .with_content(meta.content.clone());
         if own != *meta {
             return Err(Error::InvalidArgument(format!(
                 "index metadata does not describe this index: {}",
@@ -625,18 +676,35 @@ impl AnnIndex {
         dir: &Path,
         fingerprint_json: &str,
     ) -> Result<std::result::Result<AnnIndex, String>> {
-        Self::load_verified(dir, &|found: &IndexMeta| {
+        Ok(Self::load_for_update_with_meta(dir, fingerprint_json)?.map(|(index, _)| index))
+    }
+
+    /// [`AnnIndex::load_for_update`], with the [`IndexMeta`] it was saved
+    /// with, so that the caller can check its [`IndexMeta::content`] against
+    /// the points it holds before extending it.
+    pub fn load_for_update_with_meta(
+        dir: &Path,
+        fingerprint_json: &str,
+    ) -> Result<std::result::Result<(AnnIndex, IndexMeta), String>> {
+        Self::load_verified_meta(dir, &|found: &IndexMeta| {
             (found.fingerprint_json != fingerprint_json)
                 .then(|| "it was built from embeddings with another model fingerprint".to_string())
         })
     }
 
-    /// Reads `index.json`, lets `accept` judge its [`IndexMeta`], checks the
-    /// files' sizes and hashes, and only then calls hnsw_rs's loader.
     fn load_verified(
         dir: &Path,
         accept: &dyn Fn(&IndexMeta) -> Option<String>,
     ) -> Result<std::result::Result<AnnIndex, String>> {
+        Ok(Self::load_verified_meta(dir, accept)?.map(|(index, _)| index))
+    }
+
+    /// Reads `index.json`, lets `accept` judge its [`IndexMeta`], checks the
+    /// files' sizes and hashes, and only then calls hnsw_rs's loader.
+    fn load_verified_meta(
+        dir: &Path,
+        accept: &dyn Fn(&IndexMeta) -> Option<String>,
+    ) -> Result<std::result::Result<(AnnIndex, IndexMeta), String>> {
         let meta_path = dir.join(META_FILE);
         let bytes = match fs::read(&meta_path) {
             Ok(b) => b,
@@ -655,7 +723,7 @@ impl AnnIndex {
         let params = meta.params;
         let Some(basename) = meta.basename.clone() else {
             return match AnnIndex::new(meta.dim, 0, params) {
-                Ok(index) if meta.index.count == 0 => Ok(Ok(index)),
+                Ok(index) if meta.index.count == 0 => Ok(Ok((index, meta.index))),
                 Ok(_) => Ok(Err("index.json lists no files for a non-empty index".into())),
                 Err(e) => Ok(Err(e.to_string())),
             };
@@ -722,12 +790,15 @@ impl AnnIndex {
                 "the loaded graph holds other ids than index.json says".into()
             ));
         }
-        Ok(Ok(AnnIndex {
-            hnsw,
-            dim: meta.dim,
-            params,
-            ids,
-        }))
+        Ok(Ok((
+            AnnIndex {
+                hnsw,
+                dim: meta.dim,
+                params,
+                ids,
+            },
+            meta.index,
+        )))
     }
 }
 

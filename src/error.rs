@@ -157,6 +157,14 @@ pub enum Error {
     #[error("{path}: ANN index: {reason}")]
     Index { path: PathBuf, reason: String },
 
+    /// An explicitly given metadata label (`compare --label`) that no work has.
+    #[error("no work has a `{label}` in its metadata; labels in this collection: {known}")]
+    UnknownLabel { label: String, known: String },
+
+    /// A `--where KEY=VALUE` filter that matches no work.
+    #[error("--where {filter} matches no work; {known}")]
+    FilterMatchesNothing { filter: String, known: String },
+
     /// A tensor computation failed inside candle.
     #[error("{context}: {source}")]
     Candle {

@@ -453,9 +453,22 @@ fn saved_index(store: &Store, model: &BackboneId) -> Result<Saved> {
     };
     let fp_json = serde_json::to_string(&fp).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let items = store.embeddings(model)?;
-    let expected = IndexMeta::new(fp_json.clone(), items.iter().map(|(id, _, _)| *id));
+    // The index belongs to this store's vectors, not only to its ids: a
+    // folder copied from another store with the same weights and ids 1…N
+    // must not answer for this one.
+    let expected = IndexMeta::new(fp_json.clone(), items.iter().map(|(id, _, _)| *id))
+        .with_content(digest_of(&items, None));
     let dir = ann_dir(store, model);
-    Ok(match AnnIndex::load_or_reason(&dir, &expected)? {
+    let found = match unusable_dir(&dir) {
+        Some(why) => Err(why),
+        None => match AnnIndex::load_or_reason(&dir, &expected) {
+            Ok(found) => found,
+            // Unreadable (permissions, a file in the way): the index is
+            // rebuilt in memory and the answer does not depend on the folder.
+            Err(e) => Err(format!("cannot read it: {e}")),
+        },
+    };
+    Ok(match found {
         Ok(index) => Saved::Current(index),
         Err(reason) => Saved::Stale {
             reason,
@@ -466,6 +479,31 @@ fn saved_index(store: &Store, model: &BackboneId) -> Result<Saved> {
             dir,
         },
     })
+}
+
+/// Why `dir` cannot hold an index folder (something other than a folder is
+/// in the way), or `None`.
+fn unusable_dir(dir: &Path) -> Option<String> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => None,
+        Ok(m) if m.file_type().is_symlink() && dir.is_dir() => None,
+        Ok(_) => Some(format!("{} is not a folder", dir.display())),
+        Err(_) => None,
+    }
+}
+
+/// [`crate::ann::content_digest`] of the stored `items`, or of those among
+/// them whose id is in `only`.
+fn digest_of(
+    items: &[(u64, String, Vec<f32>)],
+    only: Option<&std::collections::HashSet<u64>>,
+) -> String {
+    crate::ann::content_digest(
+        items
+            .iter()
+            .filter(|(id, _, _)| only.is_none_or(|o| o.contains(id)))
+            .map(|(id, h, v)| (*id, h.as_str(), v.as_slice())),
+    )
 }
 
 fn build_from(items: &[(u64, String, Vec<f32>)], dim: usize) -> Result<AnnIndex> {
@@ -498,7 +536,10 @@ pub fn load_ann_index(
 }
 
 /// Loads `model`'s saved ANN index if it matches the store, else extends or
-/// rebuilds it from the stored vectors, and saves it: the update path.
+/// rebuilds it from the stored vectors, and saves it: the update path. When
+/// the index cannot be saved (a file where its folder should be, a folder
+/// that cannot be written) a note says where and why, and the index built
+/// in memory is returned all the same.
 pub fn sync_ann_index(
     store: &Store,
     model: &BackboneId,
@@ -515,20 +556,38 @@ pub fn sync_ann_index(
             dir,
         } => (reason, dim, fp_json, items, expected, dir),
     };
-    // A saved index that is intact and holds a subset of the store's vectors
-    // is extended in place: hnsw insertion is incremental.
-    if let Ok(mut index) = AnnIndex::load_for_update(&dir, &fp_json)? {
+    // A saved index that is intact, holds a subset of the store's vectors
+    // and was built from those very vectors is extended in place: hnsw
+    // insertion is incremental.
+    let reusable = if unusable_dir(&dir).is_some() {
+        None
+    } else {
+        AnnIndex::load_for_update_with_meta(&dir, &fp_json)
+            .ok()
+            .and_then(|r| r.ok())
+    };
+    let mut reason = reason;
+    if let Some((mut index, found)) = reusable {
         let have: std::collections::HashSet<u64> = index.ids().into_iter().collect();
         let ids: std::collections::HashSet<u64> = items.iter().map(|(id, _, _)| *id).collect();
-        if have.is_subset(&ids) {
+        if have.is_subset(&ids) && found.content == digest_of(&items, Some(&have)) {
             let new: Vec<(u64, &[f32])> = items
                 .iter()
                 .filter(|(id, _, _)| !have.contains(id))
                 .map(|(id, _, v)| (*id, v.as_slice()))
                 .collect();
             index.insert_many(&new)?;
-            index.save(&dir, &expected)?;
+            save_or_note(&index, &dir, &expected, model, on_event);
             return Ok(index);
+        }
+        if have.is_subset(&ids) {
+            reason = if found.content.is_empty() {
+                "it was saved without a digest of the works it indexes".into()
+            } else {
+                "it was built from other images or vectors than this store's \
+                 (copied from another store?)"
+                    .into()
+            };
         }
     }
     if !items.is_empty() {
@@ -537,8 +596,30 @@ pub fn sync_ann_index(
         )));
     }
     let index = build_from(&items, dim)?;
-    index.save(&dir, &expected)?;
+    save_or_note(&index, &dir, &expected, model, on_event);
     Ok(index)
+}
+
+/// Saves `index` into `dir`, or says in a note why it could not (the index
+/// in memory still answers).
+fn save_or_note(
+    index: &AnnIndex,
+    dir: &Path,
+    meta: &IndexMeta,
+    model: &BackboneId,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let result = match unusable_dir(dir) {
+        Some(why) => Err(why),
+        None => index.save(dir, meta).map_err(|e| e.to_string()),
+    };
+    if let Err(why) = result {
+        on_event(Event::Note(format!(
+            "{model}: cannot save the ANN index to {} ({why}); using the index built in memory, \
+             which is rebuilt by every command until it can be saved",
+            dir.display()
+        )));
+    }
 }
 
 /// How `index DIR` related DIR to the collection roots the store knows.

@@ -72,6 +72,9 @@ pub struct ImportReport {
     /// The header names used for the work and the score.
     pub file_column: String,
     pub score_column: String,
+    /// What the import found suspicious but imported: every rating equal
+    /// (no spread: nothing a head could learn).
+    pub warnings: Vec<String>,
 }
 
 /// Imports ratings from a CSV file with a header.
@@ -87,24 +90,25 @@ pub struct ImportReport {
 /// With `skip_bad`, the good rows are imported and the bad ones returned.
 /// Either way the good rows are written in one atomic batch.
 pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
-    let file = std::fs::File::open(csv).map_err(|e| Error::io(csv, e))?;
+    let bytes = crate::scan::read_csv_bytes(csv)?;
+    let lines = crate::scan::LineIndex::new(&bytes);
+    let line_of = |p: &csv::Position| lines.line(p.byte());
     // `flexible` lets rows of the wrong length through, so that they are
     // reported with the others instead of stopping the reader.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(file);
+        .from_reader(bytes.as_slice());
     let header_error = |reason: String| Error::CsvRow {
         path: csv.to_path_buf(),
         row: 1,
         reason,
     };
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_read_error(csv, e))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let header_record = reader.headers().map_err(|e| csv_read_error(csv, e))?;
+    if let Some(why) = crate::scan::oversized_field(header_record) {
+        return Err(header_error(why));
+    }
+    let headers: Vec<String> = header_record.iter().map(|h| h.trim().to_string()).collect();
     if headers.iter().all(|h| h.is_empty()) {
         return Err(header_error(format!(
             "no header; the first line must name a work column ({}) and a score column ({})",
@@ -132,6 +136,22 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         ))
     })?;
 
+    for want in FILE_COLUMNS.iter().chain(&SCORE_COLUMNS) {
+        let n = headers
+            .iter()
+            .filter(|h| h.eq_ignore_ascii_case(want))
+            .count();
+        if n > 1 {
+            return Err(header_error(format!(
+                "column `{want}` appears {n} times in the header; which one counts is ambiguous"
+            )));
+        }
+    }
+    // With both an id and a path column, a row must name one work with both.
+    let id_col = (headers[file_col] != "id")
+        .then(|| headers.iter().position(|h| h.eq_ignore_ascii_case("id")))
+        .flatten();
+
     let resolver = Resolver::new(store, csv.parent());
     let mut report = ImportReport {
         file_column: headers[file_col].clone(),
@@ -149,7 +169,7 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
                     return Err(csv_read_error(csv, e));
                 }
                 // Invalid UTF-8 and the like: the reader can go on.
-                let row = e.position().map_or(last_line + 1, |p| p.line() as usize);
+                let row = e.position().map_or(last_line + 1, line_of);
                 last_line = row;
                 report.rows += 1;
                 report.bad.push(BadRow {
@@ -159,11 +179,13 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
                 continue;
             }
         };
-        let row = record
-            .position()
-            .map_or(last_line + 1, |p| p.line() as usize);
+        let row = record.position().map_or(last_line + 1, line_of);
         last_line = row;
         report.rows += 1;
+        if let Some(why) = crate::scan::oversized_field(&record) {
+            report.bad.push(BadRow { row, reason: why });
+            continue;
+        }
         if record.len() != headers.len() {
             report.bad.push(BadRow {
                 row,
@@ -191,10 +213,23 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
             match resolver.resolve(cell)? {
                 Ok(art) => Some(art),
                 Err(miss) => {
-                    reasons.push(miss.reason(cell));
+                    reasons.push(miss.reason(&crate::scan::quote_cell(cell)));
                     None
                 }
             }
+        };
+        let work = match (work, id_col.and_then(|c| record.get(c))) {
+            (Some(art), Some(id)) if !id.trim().is_empty() && id.trim() != art.id.to_string() => {
+                reasons.push(format!(
+                    "column `id` names work {} but column `{}` names work {} (`{}`)",
+                    crate::scan::quote_cell(id.trim()),
+                    report.file_column,
+                    art.id,
+                    crate::scan::quote_cell(cell)
+                ));
+                None
+            }
+            (work, _) => work,
         };
         if let Some(art) = &work {
             if let Some(first) = first_row.get(&art.hash) {
@@ -222,6 +257,16 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         }
     }
 
+    if crate::scan::has_unclosed_quote(&bytes) {
+        // The last record opened the quote and swallowed the rest.
+        let row = last_line.max(2);
+        good.retain(|(_, _, r)| *r != row);
+        report.bad.push(BadRow {
+            row,
+            reason: "a quote opened on this row is never closed: it runs to the end of the file"
+                .into(),
+        });
+    }
     if !report.bad.is_empty() && !skip_bad {
         return Err(Error::CsvRow {
             path: csv.to_path_buf(),
@@ -245,6 +290,14 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
     }
     store.apply(batch)?;
     report.imported = good.len();
+    let all = ratings(store)?;
+    if all.len() >= 2 && all.iter().all(|(_, r)| *r == all[0].1) {
+        report.warnings.push(format!(
+            "every rating in the store is {}: ratings with no spread teach a head nothing \
+             (`artlens train` refuses them); rate works differently",
+            all[0].1
+        ));
+    }
     Ok(report)
 }
 
@@ -282,7 +335,7 @@ fn parse_score(cell: &str, column: &str) -> std::result::Result<f64, String> {
 }
 
 fn csv_read_error(csv: &Path, e: csv::Error) -> Error {
-    let row = e.position().map_or(1, |p| p.line() as usize);
+    let row = e.position().map_or(1, |p| p.line() as usize).max(1);
     let reason = e.to_string();
     match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::io(csv, io),

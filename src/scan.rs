@@ -364,6 +364,95 @@ pub fn read_metadata_csv(
     read_metadata_csv_lenient(csv_path, files, false).map(|(m, _)| m)
 }
 
+/// The largest ratings or metadata CSV read (64 MiB).
+pub const MAX_CSV_BYTES: u64 = 64 << 20;
+/// The longest CSV field accepted (64 KiB).
+pub const MAX_CSV_FIELD: usize = 64 << 10;
+/// Metadata columns refused because `export` writes columns of these names
+/// itself (`items.csv`); `path` is fine as the column naming the file.
+pub const RESERVED_METADATA_COLUMNS: [&str; 3] = ["id", "hash", "path"];
+
+/// Reads a CSV file whole, refusing what is not a regular file (a device
+/// such as `/dev/zero`, a folder, a FIFO) and files over [`MAX_CSV_BYTES`].
+pub fn read_csv_bytes(path: &Path) -> Result<Vec<u8>> {
+    let (file, len) = open_regular_file(path).map_err(|e| Error::io(path, e))?;
+    let too_big = |n: u64| Error::CsvRow {
+        path: path.to_path_buf(),
+        row: 1,
+        reason: format!(
+            "the file has {n} bytes or more; a CSV may have at most {} MiB",
+            MAX_CSV_BYTES >> 20
+        ),
+    };
+    if len > MAX_CSV_BYTES {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_CSV_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// 1-based line numbers from byte offsets, counting `\n` only, so that CRLF
+/// and LF files number their rows alike.
+pub struct LineIndex(Vec<u64>);
+
+impl LineIndex {
+    pub fn new(bytes: &[u8]) -> Self {
+        LineIndex(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i as u64)
+                .collect(),
+        )
+    }
+
+    /// The line of the record the csv reader says starts at `offset`. In a
+    /// CRLF file the reader puts the start of a record on the `\n` that ends
+    /// the one before (it stops at the `\r`), so a `\n` at `offset` itself
+    /// is counted: that is the off-by-one `Position::line` has there.
+    pub fn line(&self, offset: u64) -> usize {
+        self.0.partition_point(|&nl| nl <= offset) + 1
+    }
+}
+
+/// `s` quoted for a message: at most 80 characters, `…` when cut.
+pub fn quote_cell(s: &str) -> String {
+    let mut out: String = s.chars().take(80).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Why a record cannot be read as CSV data: a field over [`MAX_CSV_FIELD`].
+pub fn oversized_field(record: &csv::StringRecord) -> Option<String> {
+    record.iter().enumerate().find_map(|(i, f)| {
+        (f.len() > MAX_CSV_FIELD).then(|| {
+            format!(
+                "field {} has {} bytes, more than the {} KiB a field may have (`{}`)",
+                i + 1,
+                f.len(),
+                MAX_CSV_FIELD >> 10,
+                quote_cell(f)
+            )
+        })
+    })
+}
+
+/// Whether a CSV file opens a quote it never closes: an odd number of `"`
+/// (every complete quoted field, `""` escapes included, has an even number),
+/// so that the last record swallowed the rest of the file.
+pub fn has_unclosed_quote(bytes: &[u8]) -> bool {
+    bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
+}
+
 /// A metadata CSV row left out by a `skip_bad` read, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SkippedRow {
@@ -379,11 +468,13 @@ pub fn read_metadata_csv_lenient(
     files: &[ScannedFile],
     skip_bad: bool,
 ) -> Result<(HashMap<String, Metadata>, Vec<SkippedRow>)> {
-    let file = File::open(csv_path).map_err(|e| Error::io(csv_path, e))?;
+    let bytes = read_csv_bytes(csv_path)?;
+    let lines = LineIndex::new(&bytes);
+    let line_of = |p: Option<&csv::Position>| p.map(|p| lines.line(p.byte())).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(file);
+        .from_reader(bytes.as_slice());
     let row_err = |row: usize, reason: String| Error::CsvRow {
         path: csv_path.to_path_buf(),
         row,
@@ -398,9 +489,12 @@ pub fn read_metadata_csv_lenient(
                 "empty file: a header row naming the columns is required".into(),
             ))
         }
-        Some(Err(e)) => return Err(row_err(csv_line(&e).unwrap_or(1), e.to_string())),
+        Some(Err(e)) => return Err(row_err(line_of(e.position()).max(1), e.to_string())),
         Some(Ok(h)) => h,
     };
+    if let Some(why) = oversized_field(&header) {
+        return Err(row_err(1, why));
+    }
     let names: Vec<String> = header
         .iter()
         .enumerate()
@@ -430,7 +524,16 @@ pub fn read_metadata_csv_lenient(
         if !n.is_empty() && names[..i].contains(n) {
             return Err(row_err(
                 1,
-                format!("column `{n}` appears twice in the header"),
+                format!("column `{}` appears twice in the header", quote_cell(n)),
+            ));
+        }
+        if i != file_col && RESERVED_METADATA_COLUMNS.contains(&n.as_str()) {
+            return Err(row_err(
+                1,
+                format!(
+                    "column `{n}` cannot be metadata: `export` writes its own `{n}` column \
+                     (rename it, e.g. `source_{n}`)"
+                ),
             ));
         }
     }
@@ -441,16 +544,24 @@ pub fn read_metadata_csv_lenient(
     let mut seen_path: HashMap<&str, usize> = HashMap::new();
     let mut seen_hash: HashMap<&str, (usize, &str)> = HashMap::new();
     let mut bad: Vec<(usize, String)> = Vec::new();
+    let mut last_row = 0;
+    let mut last_hash: Option<String> = None;
 
     for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                bad.push((csv_line(&e).unwrap_or(0), e.to_string()));
+                bad.push((line_of(e.position()), e.to_string()));
                 continue;
             }
         };
-        let row = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let row = line_of(record.position());
+        last_row = row;
+        last_hash = None;
+        if let Some(why) = oversized_field(&record) {
+            bad.push((row, why));
+            continue;
+        }
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -505,7 +616,19 @@ pub fn read_metadata_csv_lenient(
             continue;
         }
         seen_hash.insert(&file.hash, (row, &file.rel_path));
+        last_hash = Some(file.hash.clone());
         result.insert(file.hash.clone(), meta);
+    }
+    if has_unclosed_quote(&bytes) {
+        // The last record started the quote and swallowed the rest.
+        let row = last_row.max(2);
+        bad.push((
+            row,
+            "a quote opened on this row is never closed: it runs to the end of the file".into(),
+        ));
+        if let Some(h) = last_hash {
+            result.remove(&h);
+        }
     }
 
     if skip_bad {
@@ -532,10 +655,6 @@ pub fn read_metadata_csv_lenient(
         return Err(row_err(first_row, reason));
     }
     Ok((result, Vec::new()))
-}
-
-fn csv_line(e: &csv::Error) -> Option<usize> {
-    e.position().map(|p| p.line() as usize)
 }
 
 /// Finds scanned files by relative path, path as found, or bare file name.

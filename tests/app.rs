@@ -182,7 +182,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let cmp = c
         .compare(
             &CompareRequest {
-                label: "style".into(),
+                label: Some("style".into()),
                 k: 5,
                 backbones: None,
             },
@@ -218,7 +218,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let cmp = c
         .compare(
             &CompareRequest {
-                label: "style".into(),
+                label: Some("style".into()),
                 k: 5,
                 backbones: None,
             },
@@ -370,4 +370,188 @@ fn weights_for_an_unused_backbone_and_bad_ids_are_errors() {
     assert!(err.contains("dino") && err.contains("dinov2"), "{err}");
     let err = BackboneId::parse("dino@100").unwrap_err().to_string();
     assert!(err.contains("100") && err.contains("16"), "{err}");
+}
+
+#[test]
+fn options_that_name_nothing_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("collection");
+    common::rated_collection(&dir);
+    let store = tmp.path().join("store");
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+
+    // compare --label that no work has: an error naming the labels there are.
+    let err = c
+        .compare(
+            &CompareRequest {
+                label: Some("nonexistent".into()),
+                k: 3,
+                backbones: None,
+            },
+            &mut quiet(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownLabel { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`nonexistent`") && msg.contains("style") && msg.contains("artist"),
+        "{msg}"
+    );
+    // The default label still works, given or not.
+    for label in [None, Some("style".to_string())] {
+        let v = c
+            .compare(
+                &CompareRequest {
+                    label,
+                    k: 3,
+                    backbones: None,
+                },
+                &mut quiet(),
+            )
+            .unwrap();
+        assert_eq!(v.label, "style");
+    }
+
+    let similar = |filter: &str| {
+        c.similar(
+            &SimilarRequest {
+                work: Some("1".into()),
+                image: None,
+                k: 3,
+                backbones: None,
+                filters: vec![filter.into()],
+                exact: false,
+            },
+            &mut quiet(),
+        )
+    };
+    // A value the key does not have: the values it has.
+    let err = similar("style=nothing").unwrap_err();
+    assert!(matches!(err, Error::FilterMatchesNothing { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("style=nothing") && msg.contains("Pointillism") && msg.contains("Minimalism"),
+        "{msg}"
+    );
+    // A key no work has: the keys there are.
+    let msg = similar("nokey=x").unwrap_err().to_string();
+    assert!(msg.contains("nokey") && msg.contains("style"), "{msg}");
+    // A filter that matches still answers.
+    assert!(!similar("style=pointillism").unwrap().results["dino"].is_empty());
+
+    let list = |filter: &str| {
+        c.list(&ListRequest {
+            filters: vec![filter.into()],
+            rated: None,
+        })
+    };
+    let msg = list("style=nothing").unwrap_err().to_string();
+    assert!(
+        msg.contains("Color Field") || msg.contains("Color_Field"),
+        "{msg}"
+    );
+    assert_eq!(list("style=minimalism").unwrap().len(), 8);
+}
+
+#[test]
+fn constant_ratings_warn_on_import_and_refuse_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("collection");
+    let ratings = common::rated_collection(&dir);
+    let store = tmp.path().join("store");
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+    let csv = tmp.path().join("ratings.csv");
+    let mut text = String::from("path,rating\n");
+    for (rel, _) in &ratings {
+        text.push_str(&format!("{rel},3\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let report = c.rate_import(&csv, false).unwrap();
+    assert_eq!(report.imported, 24);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("spread")),
+        "{:?}",
+        report.warnings
+    );
+    let err = c
+        .train(
+            &TrainRequest {
+                head: HeadKind::Ridge,
+                folds: 3,
+                seed: 1,
+                bootstrap: 50,
+                backbones: None,
+            },
+            &mut quiet(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no spread"), "{err}");
+}
+
+#[test]
+fn rating_and_metadata_csvs_are_checked_closely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("collection");
+    let ratings = common::rated_collection(&dir);
+    let store = tmp.path().join("store");
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+    let csv = tmp.path().join("r.csv");
+    let import = |text: &str| {
+        std::fs::write(&csv, text).unwrap();
+        c.rate_import(&csv, false)
+    };
+    let row_of = |e: Error| match e {
+        Error::CsvRow { row, reason, .. } => (row, reason),
+        e => panic!("not a row error: {e}"),
+    };
+    let (a, b) = (&ratings[0].0, &ratings[1].0);
+    // CRLF: the bad row is line 3, as with LF.
+    for nl in ["\n", "\r\n"] {
+        let text = format!("path,rating{nl}{a},1{nl}{b},x{nl}");
+        let (row, _) = row_of(import(&text).unwrap_err());
+        assert_eq!(row, 3, "{nl:?}");
+    }
+    // A duplicated header.
+    let (row, why) = row_of(import(&format!("path,rating,rating\n{a},1,2\n")).unwrap_err());
+    assert!(row == 1 && why.contains("rating"), "{why}");
+    assert!(import(&format!("path,path,rating\n{a},{b},2\n")).is_err());
+    // id and path naming different works.
+    let id_b = c.resolve(b).unwrap().id;
+    let (row, why) = row_of(import(&format!("id,path,rating\n{id_b},{a},2\n")).unwrap_err());
+    assert!(row == 2 && why.contains("id"), "{why}");
+    assert!(import(&format!("id,path,rating\n{id_b},{b},2\n")).is_ok());
+    // An unclosed quote swallowing the following lines.
+    let (row, why) = row_of(import(&format!("path,rating\n{a},\"1\n{b},2\n")).unwrap_err());
+    assert!(row == 2 && why.contains("quote"), "{why}");
+    // A 5 MB field is refused and not echoed.
+    let big = "x".repeat(5 << 20);
+    let err = import(&format!("path,rating\n{big},1\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("KiB") && err.len() < 1000, "{}", err.len());
+    // Not a regular file.
+    #[cfg(unix)]
+    assert!(c.rate_import(Path::new("/dev/zero"), false).is_err());
+
+    // Metadata CSV: CRLF row numbers, reserved columns, unclosed quotes.
+    let meta = tmp.path().join("m.csv");
+    let index_meta = |text: &str| {
+        std::fs::write(&meta, text).unwrap();
+        let mut req = index_req(&dir, &["dino"]);
+        req.metadata = Some(meta.clone());
+        c.index(&req, &mut quiet())
+    };
+    let (row, _) =
+        row_of(index_meta(&format!("path,title\r\n{a},A\r\nnope.png,B\r\n")).unwrap_err());
+    assert_eq!(row, 3);
+    for col in ["id", "hash"] {
+        let (row, why) = row_of(index_meta(&format!("path,{col}\n{a},A\n")).unwrap_err());
+        assert!(row == 1 && why.contains(&format!("`{col}`")), "{why}");
+    }
+    let (row, why) =
+        row_of(index_meta(&format!("path,title\n{a},A\n{b},\"B\nmore,lines\n")).unwrap_err());
+    assert!(row == 3 && why.contains("quote"), "{why}");
 }

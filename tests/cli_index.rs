@@ -650,3 +650,132 @@ fn later_commands_find_the_weights_the_store_remembers() {
         .unwrap()
         .ends_with("dino_tiny/model.safetensors"));
 }
+
+fn similar_ids(e: &Env, extra: &[&str]) -> (Output, BTreeMap<String, Vec<u64>>) {
+    let mut args = vec!["similar", "--id", "1", "--json", "-k", "4"];
+    args.extend_from_slice(extra);
+    let o = run(&mut cmd(e, &args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let mut out = BTreeMap::new();
+    for (m, hits) in v["results"].as_object().unwrap() {
+        out.insert(
+            m.clone(),
+            hits.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect(),
+        );
+    }
+    (o, out)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_ann_index_copied_from_another_store_is_rebuilt() {
+    // Two stores, the same weights, ids 1…8 in both, other pictures.
+    let a = env(8);
+    let b = env(16);
+    for i in 0..8 {
+        let style = if i % 2 == 0 {
+            "Color_Field"
+        } else {
+            "Pointillism"
+        };
+        fs::remove_file(
+            b.collection
+                .join(format!("{style}/ada-quill_work-{i:03}.png")),
+        )
+        .unwrap();
+    }
+    assert!(index(&a, &[]).status.success());
+    assert!(index(&b, &[]).status.success());
+    let (_, truth) = similar_ids(&b, &["--exact"]);
+    fs::remove_dir_all(b.store.join("ann")).unwrap();
+    copy_dir(&a.store.join("ann"), &b.store.join("ann"));
+
+    let (o, got) = similar_ids(&b, &[]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("building the ANN index") && err.contains("another store"),
+        "{err}"
+    );
+    assert_eq!(got, truth, "B's own neighbours, not A's");
+
+    // `index` rebuilds and saves B's own index; then it is reused.
+    let o = index(&b, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("another store"), "{}", stderr(&o));
+    let (o, got) = similar_ids(&b, &[]);
+    assert!(
+        !stderr(&o).contains("building the ANN index"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(got, truth);
+}
+
+#[test]
+fn an_ann_path_that_is_a_file_is_reported_and_the_index_built_in_memory() {
+    let e = env(6);
+    assert!(index(&e, &[]).status.success());
+    let (_, truth) = similar_ids(&e, &["--exact", "--model", "dino"]);
+    let dir = e.store.join("ann/dino");
+    fs::remove_dir_all(&dir).unwrap();
+    fs::write(&dir, b"not an index").unwrap();
+
+    let (o, got) = similar_ids(&e, &["--model", "dino"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("ann/dino") && err.contains("not a folder"),
+        "{err}"
+    );
+    assert_eq!(got, truth);
+
+    // `index` cannot save it there: a note, not a failure.
+    let o = index(&e, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot save the ANN index") && err.contains("ann/dino"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&dir).unwrap(), b"not an index", "left alone");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_ann_folder_that_cannot_be_written_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env(4);
+    assert!(index(&e, &[]).status.success());
+    let dir = e.store.join("ann/dino");
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    if fs::write(dir.join("probe"), b"x").is_ok() {
+        // Running as root: permissions are not enforced.
+        return;
+    }
+    let o = index(&e, &[]);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot save the ANN index"),
+        "{}",
+        stderr(&o)
+    );
+}

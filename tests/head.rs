@@ -965,7 +965,9 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         (Some(1.5), Some(-2.0), Some(3.0), Some(4.0))
     );
 
-    // An id column alone works; with both, `path` is the one used.
+    // An id column alone works; with both, `path` is the one used, and a
+    // row whose id and path name different works is refused (it used to
+    // rate the path's work silently).
     let by_id = write(
         tmp.path(),
         "id.csv",
@@ -976,10 +978,22 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         rating(&store, &hash_of(PATHS[3])).unwrap().unwrap().rating,
         7.0
     );
+    let contradiction = write(
+        tmp.path(),
+        "contradiction.csv",
+        &format!("id,path,rating\n{id_of_braque},Color_Field/rothko_no-1.png,9\n"),
+    );
+    match import_csv(&store, &contradiction, false) {
+        Err(artlens::Error::CsvRow { row: 2, reason, .. }) => {
+            assert!(reason.contains("column `id` names work"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let id_of_rothko = store.find(PATHS[0]).unwrap().id;
     let both = write(
         tmp.path(),
         "both.csv",
-        &format!("id,path,rating\n{id_of_braque},Color_Field/rothko_no-1.png,9\n"),
+        &format!("id,path,rating\n{id_of_rothko},Color_Field/rothko_no-1.png,9\n"),
     );
     assert_eq!(
         import_csv(&store, &both, false).unwrap().file_column,

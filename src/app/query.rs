@@ -61,6 +61,59 @@ pub(crate) fn matches(meta: &Metadata, filters: &[(String, String)]) -> bool {
         .all(|(k, v)| meta.get(k).is_some_and(|x| x.trim().to_lowercase() == *v))
 }
 
+/// Metadata keys with at least one non-empty value, sorted, joined by ", "
+/// (`"none"` when there are none).
+pub(crate) fn known_labels<'a>(metas: impl Iterator<Item = &'a Metadata>) -> String {
+    let keys: BTreeSet<&str> = metas
+        .flat_map(|m| {
+            m.iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, _)| k.as_str())
+        })
+        .collect();
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// How many values of a key a [`Error::FilterMatchesNothing`] lists.
+const LISTED_VALUES: usize = 10;
+
+/// Fails on the first filter that matches no work, naming the values its key
+/// has (the first [`LISTED_VALUES`]) or, for a key no work has, the keys
+/// that exist: a filter that names nothing is a mistake, not an empty answer.
+pub(crate) fn check_filters(metas: &[&Metadata], filters: &[(String, String)]) -> Result<()> {
+    for (raw, (k, v)) in filters.iter().map(|f| (format!("{}={}", f.0, f.1), f)) {
+        if metas
+            .iter()
+            .any(|m| m.get(k).is_some_and(|x| x.trim().to_lowercase() == *v))
+        {
+            continue;
+        }
+        let values: BTreeSet<&str> = metas
+            .iter()
+            .filter_map(|m| m.get(k).map(|x| x.trim()))
+            .filter(|x| !x.is_empty())
+            .collect();
+        let known = if values.is_empty() {
+            format!(
+                "no work has a `{k}`; keys in this collection: {}",
+                known_labels(metas.iter().copied())
+            )
+        } else {
+            let mut list: Vec<&str> = values.iter().copied().take(LISTED_VALUES).collect();
+            if values.len() > LISTED_VALUES {
+                list.push("…");
+            }
+            format!("`{k}` has {} values: {}", values.len(), list.join(", "))
+        };
+        return Err(Error::FilterMatchesNothing { filter: raw, known });
+    }
+    Ok(())
+}
+
 impl Collection {
     /// The nearest works per backbone, side by side, and which works the
     /// lists share.
@@ -97,6 +150,10 @@ impl Collection {
             .into_iter()
             .map(|a| (a.id, a))
             .collect();
+        check_filters(
+            &arts.values().map(|a| &a.metadata).collect::<Vec<_>>(),
+            &filters,
+        )?;
         let self_id = stored.as_ref().map(|a| a.id);
         let allowed = |id: u64| {
             Some(id) != self_id
@@ -229,9 +286,12 @@ impl Collection {
     pub fn list(&self, req: &ListRequest) -> Result<Vec<WorkSummary>> {
         let filters = parse_filters(&req.filters)?;
         let rated: HashMap<String, f64> = ratings::ratings(&self.store)?.into_iter().collect();
-        Ok(self
-            .store
-            .artworks()?
+        let arts = self.store.artworks()?;
+        check_filters(
+            &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
+            &filters,
+        )?;
+        Ok(arts
             .into_iter()
             .filter(|a| matches(&a.metadata, &filters))
             .filter(|a| {

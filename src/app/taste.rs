@@ -46,12 +46,18 @@ pub struct TrainRequest {
 /// What `compare` is asked.
 #[derive(Debug, Clone)]
 pub struct CompareRequest {
-    /// The metadata key whose agreement among neighbours is measured.
-    pub label: String,
+    /// The metadata key whose agreement among neighbours is measured;
+    /// `None`: [`DEFAULT_COMPARE_LABEL`]. A label given here that no work
+    /// has is an error ([`Error::UnknownLabel`]); the default label is
+    /// optional (a collection without styles gets no label metrics).
+    pub label: Option<String>,
     pub k: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
 }
+
+/// The label `compare` measures when none is given.
+pub const DEFAULT_COMPARE_LABEL: &str = "style";
 
 /// The tree and key prefix of cached out-of-distribution thresholds.
 const CACHE_TREE: &str = "cache";
@@ -92,10 +98,19 @@ impl Collection {
                     })?,
             );
         }
-        if ratings::ratings(&self.store)?.is_empty() {
+        let all = ratings::ratings(&self.store)?;
+        if all.is_empty() {
             return Err(Error::NoRatings {
                 store: self.store.path().to_path_buf(),
             });
+        }
+        if all.iter().all(|(_, r)| *r == all[0].1) {
+            return Err(Error::InvalidArgument(format!(
+                "the ratings have no spread: all {} are {}, so there is nothing to learn or \
+                 rank (Spearman is undefined); rate works differently, then train",
+                all.len(),
+                all[0].1
+            )));
         }
         let set = head::aligned_training_set(&self.store, &backbones)?;
         if set.skipped > 0 {
@@ -380,7 +395,12 @@ impl Collection {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<CompareView> {
         let backbones = self.select_backbones(req.backbones.as_deref())?;
-        let label = req.label.to_ascii_lowercase();
+        let label = req
+            .label
+            .as_deref()
+            .unwrap_or(DEFAULT_COMPARE_LABEL)
+            .trim()
+            .to_ascii_lowercase();
         let mut spaces: Vec<HashMap<String, Vec<f32>>> = Vec::new();
         for id in &backbones {
             spaces.push(
@@ -413,6 +433,12 @@ impl Collection {
             .collect();
         let k = req.k;
         let labelled = labels.iter().filter(|l| l.is_some()).count();
+        if labelled == 0 && req.label.is_some() {
+            return Err(Error::UnknownLabel {
+                label,
+                known: super::query::known_labels(common.iter().map(|a| &a.metadata)),
+            });
+        }
         if labelled < 2 {
             on_event(Event::Note(format!(
                 "fewer than two works have a `{label}` in their metadata: no label metrics (index with --metadata, or the WikiArt folder layout)"

@@ -19,9 +19,10 @@ use super::{out_json, out_line, Ctx};
     after_help = "Examples:\n  artlens compare\n  artlens compare --label artist -k 5 --html compare.html"
 )]
 pub struct CompareArgs {
-    /// The metadata key whose agreement among neighbours is measured.
-    #[arg(long, default_value = "style")]
-    label: String,
+    /// The metadata key whose agreement among neighbours is measured
+    /// [default: style]; a label no work has is an error.
+    #[arg(long)]
+    label: Option<String>,
     /// Neighbours for the label metrics and the agreement.
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     k: u32,
@@ -59,7 +60,10 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     }
     let k = view.k;
     let label = if view.label.is_empty() {
-        args.label.to_ascii_lowercase()
+        args.label
+            .as_deref()
+            .unwrap_or("style")
+            .to_ascii_lowercase()
     } else {
         view.label.clone()
     };
