@@ -132,6 +132,19 @@ pub enum Error {
         differences: String,
     },
 
+    /// The filesystem the store lives on is full: the write was refused.
+    #[error("no space left on the device holding {path} — nothing was changed; free some space and run the command again")]
+    NoSpace { path: PathBuf },
+
+    /// sled cannot read the store: a file of it is damaged.
+    #[error("{path}: the store is damaged ({file}: {reason}). The embeddings can be recomputed from the collection, the ratings cannot: run `artlens doctor --store {path}` to check it, and `artlens doctor --store {path} --into NEW_DIR` to salvage what is readable")]
+    StoreDamaged {
+        path: PathBuf,
+        /// The damaged file, relative to the store folder (`db`, `conf`, `snap.…`).
+        file: String,
+        reason: String,
+    },
+
     /// sled or on-disk store corruption.
     #[error("{path}: store error: {reason}")]
     Store { path: PathBuf, reason: String },

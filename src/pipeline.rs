@@ -96,6 +96,9 @@ pub struct IndexSummary {
 struct Todo {
     hash: String,
     paths: Vec<String>,
+    /// The same paths as the OS names them: every file access goes through
+    /// these, the strings are only what the store records and shows.
+    files: Vec<PathBuf>,
     size: u64,
     metadata: Metadata,
     /// Backbones (indices into the caller's slice) that lack this content.
@@ -166,24 +169,38 @@ pub fn index_collection(
     let mut csv_updates: HashMap<String, Metadata> = HashMap::new();
     for (hash, group) in &by_hash {
         let paths: Vec<String> = group.iter().map(|f| f.path.display().to_string()).collect();
-        let meta = match metadata.and_then(|m| m.get(*hash)) {
-            Some(m) => m.clone(),
-            None => scan::wikiart_metadata(&group[0].rel_path),
-        };
+        let files: Vec<PathBuf> = group.iter().map(|f| f.path.clone()).collect();
+        let stored = store.artwork(hash)?;
+        // What each path implies, merged without overwriting: the stored
+        // metadata (earlier paths, a CSV) first, then this run's paths in
+        // order; a metadata CSV row wins over anything a name implies.
+        let mut meta = stored
+            .as_ref()
+            .map(|a| a.metadata.clone())
+            .unwrap_or_default();
+        for f in group.iter() {
+            for (k, v) in scan::wikiart_metadata(&f.rel_path) {
+                meta.entry(k).or_insert(v);
+            }
+        }
+        let csv_meta = metadata.and_then(|m| m.get(*hash));
+        if let Some(m) = csv_meta {
+            meta.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let mut needs = Vec::new();
         for (i, b) in backbones.iter().enumerate() {
             if !store.has_embedding(b.id(), hash)? {
                 needs.push(i);
             }
         }
-        if let Some(art) = store.artwork(hash)? {
+        if let Some(art) = &stored {
             for p in &paths {
                 if !art.paths.contains(p) {
                     store.add_path(hash, p)?;
                     summary.new_paths += 1;
                 }
             }
-            if metadata.is_some() {
+            if meta != art.metadata {
                 csv_updates.insert(hash.to_string(), meta.clone());
             }
         }
@@ -198,6 +215,7 @@ pub fn index_collection(
         todo.push(Todo {
             hash: hash.to_string(),
             paths,
+            files,
             size: group[0].size,
             metadata: meta,
             needs,
@@ -349,7 +367,7 @@ fn decode_batch(
     let results: Vec<Prepared> = chunk
         .par_iter()
         .map(|item| {
-            let path = Path::new(&item.paths[0]);
+            let path = item.files[0].as_path();
             let img = decode_file(path, limits)
                 .map_err(|e| strip_path(&e.to_string(), &item.paths[0]))?;
             let per: Vec<Vec<f32>> = item

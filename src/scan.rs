@@ -120,6 +120,17 @@ pub fn scan_collection(root: &Path) -> Result<ScanReport> {
             report.skipped_other += 1;
             continue;
         }
+        if entry.path().to_str().is_none() {
+            // The store keys works by their path as text: a name that is not
+            // UTF-8 could only be stored lossily and would then never be
+            // found again (reported vanished, pruned). It is reported
+            // instead, so the user can rename it; nothing else is lost.
+            report.failures.push(ScanFailure {
+                path: entry.into_path(),
+                reason: "the file name is not valid UTF-8; rename it (for example with `convmv`) to index it".into(),
+            });
+            continue;
+        }
         let rel_path = relative_path(root, entry.path());
         candidates.push((entry.into_path(), rel_path));
     }

@@ -9,6 +9,7 @@ mod args;
 mod bench;
 mod compare;
 mod completions;
+mod doctor;
 mod embed;
 mod export;
 mod index;
@@ -78,6 +79,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
+    /// Check the store record by record; with --into, salvage what is readable into a new store.
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -104,6 +107,10 @@ impl Ctx {
     }
 
     fn migrated(&self, c: &Collection) {
+        for r in c.store().recovered() {
+            self.msg
+                .info(format!("store {}: {r}", self.store.display()));
+        }
         if let Some(m) = c.migration() {
             self.msg.info(m.message());
         }
@@ -152,6 +159,12 @@ pub fn out_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error chain as the user reads it: never sled's debug noise
+/// (` backtrace ()`) or an io error's `Debug` form.
+fn user_message(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace(" backtrace ()", "")
+}
+
 /// A path for a text line: control characters (a newline in a file name)
 /// would break line-oriented output, so they are escaped.
 pub fn printable(s: &str) -> String {
@@ -182,12 +195,13 @@ pub fn run() -> i32 {
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
+        Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            msg.error(format!("{e:#}"));
+            msg.error(user_message(&e));
             EXIT_ERROR
         }
     }

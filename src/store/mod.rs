@@ -98,17 +98,19 @@ use crate::model::weights::CheckpointFiles;
 use crate::model::Fingerprint;
 use crate::scan::Metadata;
 
+mod doctor;
 mod migrate;
 mod records;
 
+pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use migrate::Migration;
 pub use records::{now_secs, Envelope, RecordBatch, RECORD_VERSION};
 
 /// The on-disk format this version reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
 
-const ITEMS: &str = "items";
-const META: &str = "meta";
+pub(crate) const ITEMS: &str = "items";
+pub(crate) const META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NEXT_ID_KEY: &[u8] = b"c/next_id";
 const NEXT_ROOT_KEY: &[u8] = b"c/next_root";
@@ -141,7 +143,7 @@ pub struct ArtworkRecord<P> {
 pub type Artwork = ArtworkRecord<String>;
 
 /// An artwork as stored: its paths relative to their roots.
-type StoredArtwork = ArtworkRecord<(u64, String)>;
+pub(crate) type StoredArtwork = ArtworkRecord<(u64, String)>;
 
 /// A collection root: a folder `index` was run on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -216,6 +218,8 @@ pub struct Store {
     roots: std::sync::RwLock<BTreeMap<u64, String>>,
     /// What opening did to a store of an older format.
     migration: Option<Migration>,
+    /// What opening repaired by itself (an interrupted snapshot removed).
+    recovered: Vec<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -237,6 +241,7 @@ impl Store {
     /// version.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let recovered = recover_interrupted_snapshots(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .open()
@@ -252,6 +257,7 @@ impl Store {
             write_lock: Mutex::new(()),
             roots: Default::default(),
             migration: None,
+            recovered,
         };
         store.migration = store.check_format()?;
         store.load_roots()?;
@@ -277,6 +283,13 @@ impl Store {
     /// What opening did to a store written in an older format, if anything.
     pub fn migration(&self) -> Option<&Migration> {
         self.migration.as_ref()
+    }
+
+    /// What opening repaired by itself, one line each (a leftover
+    /// `snap.*.generating` file of a snapshot that was interrupted, by a
+    /// full disk for example, is removed before sled reads the store).
+    pub fn recovered(&self) -> &[String] {
+        &self.recovered
     }
 
     /// The folder the store lives in.
@@ -415,12 +428,14 @@ impl Store {
             n += 1;
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()?;
         Ok(n)
     }
 
     /// Remembers where `model`'s weights were found.
     pub fn set_weights_location(&self, model: &BackboneId, files: &CheckpointFiles) -> Result<()> {
-        self.put_meta_json(&format!("weights/{}", model.key()), files)
+        self.put_meta_json(&format!("weights/{}", model.key()), files)?;
+        self.flush()
     }
 
     /// Where `model`'s weights were last found.
@@ -497,6 +512,7 @@ impl Store {
             }
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()?;
         self.roots
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -519,6 +535,7 @@ impl Store {
         self.items
             .insert(root_key(id), dir.as_bytes())
             .map_err(|e| self.err(e))?;
+        self.flush()?;
         self.roots
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -694,7 +711,8 @@ impl Store {
         self.write_others(&mut batch, others)?;
         self.clear_failures_into(&mut batch, None, &paths)?;
         batch.insert(artwork_key(hash), self.encode_artwork(&art)?);
-        self.items.apply_batch(batch).map_err(|e| self.err(e))
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()
     }
 
     /// Replaces the paths of a stored artwork (for example after `--prune`
@@ -719,7 +737,8 @@ impl Store {
         self.write_others(&mut batch, others)?;
         art.paths = unique;
         batch.insert(artwork_key(hash), self.encode_artwork(&art)?);
-        self.items.apply_batch(batch).map_err(|e| self.err(e))
+        self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()
     }
 
     /// Merges metadata into stored artworks, all in one batch (a CSV import is
@@ -739,6 +758,7 @@ impl Store {
             n += 1;
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()?;
         Ok(n)
     }
 
@@ -762,6 +782,7 @@ impl Store {
             }
         }
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()?;
         Ok(Some(art.id))
     }
 
@@ -1069,6 +1090,9 @@ impl Store {
         let found = self.failure(path)?.is_some();
         self.clear_failures_into(&mut batch, None, &[path.to_string()])?;
         self.items.apply_batch(batch).map_err(|e| self.err(e))?;
+        if found {
+            self.flush()?;
+        }
         Ok(found)
     }
 
@@ -1111,8 +1135,8 @@ impl Store {
     pub fn put_json<T: Serialize + ?Sized>(&self, tree: &str, key: &str, value: &T) -> Result<()> {
         self.tree(tree)?
             .insert(key.as_bytes(), to_json(value)?)
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        self.flush()
     }
 
     /// Reads the JSON value under `key` in tree `tree`.
@@ -1131,10 +1155,15 @@ impl Store {
 
     /// Removes `key` from tree `tree`; true when it was there.
     pub fn remove_key(&self, tree: &str, key: &str) -> Result<bool> {
-        self.tree(tree)?
+        let removed = self
+            .tree(tree)?
             .remove(key.as_bytes())
-            .map(|old| old.is_some())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?
+            .is_some();
+        if removed {
+            self.flush()?;
+        }
+        Ok(removed)
     }
 
     /// Every `(key, value)` under `prefix` in tree `tree`, in key order.
@@ -1223,11 +1252,115 @@ impl Drop for Store {
     }
 }
 
+/// Maps a sled error to the store's typed errors, never letting sled's
+/// `Debug` formatting (`Os { code: 28, … }`, ` backtrace ()`) through: a full
+/// disk is [`Error::NoSpace`], corruption is [`Error::StoreDamaged`] naming
+/// `db` (sled found it while reading the log), an io error is shown through
+/// its `Display`.
 fn store_error(path: &Path, e: sled::Error) -> Error {
-    Error::Store {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    match &e {
+        sled::Error::Io(io) if is_no_space(io) => Error::NoSpace {
+            path: path.to_path_buf(),
+        },
+        sled::Error::Corruption { .. } => Error::StoreDamaged {
+            path: path.to_path_buf(),
+            file: "db".into(),
+            reason: scrub(&e),
+        },
+        _ => Error::Store {
+            path: path.to_path_buf(),
+            reason: scrub(&e),
+        },
     }
+}
+
+fn is_no_space(io: &std::io::Error) -> bool {
+    io.raw_os_error() == Some(28) || io.kind() == std::io::ErrorKind::StorageFull
+}
+
+/// sled's message without its debug noise.
+pub(crate) fn scrub(e: &sled::Error) -> String {
+    let text = match e {
+        sled::Error::Io(io) => io.to_string(),
+        sled::Error::Corruption { at: None, .. } => "corrupted data".to_string(),
+        sled::Error::Corruption { at: Some(at), .. } => {
+            // `Inline(1245)` / `Blob(…)`: only the numbers mean anything here.
+            let debug = format!("{at:?}");
+            let offset: String = debug.chars().filter(char::is_ascii_digit).collect();
+            if debug.starts_with("Inline") && !offset.is_empty() {
+                format!("corrupted data at byte {offset}")
+            } else {
+                "corrupted data in a blob".to_string()
+            }
+        }
+        other => other.to_string(),
+    };
+    scrub_debug(&text)
+}
+
+fn scrub_debug(s: &str) -> String {
+    let s = s.replace(" backtrace ()", "");
+    let s = s.strip_prefix("IO error: ").unwrap_or(&s).to_string();
+    s.trim().to_string()
+}
+
+/// Removes leftover `snap.*.generating` files that are empty or fail their
+/// checksum: a snapshot sled was writing when it was interrupted (a full
+/// disk, a kill). sled would otherwise read the newest one and refuse the
+/// whole store with "corrupted data", although the log it summarises is
+/// intact. A complete `.generating` file (only its rename was missed) is
+/// kept. Returns one line per file removed.
+fn recover_interrupted_snapshots(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("snap.") && name.ends_with(".generating")) {
+            continue;
+        }
+        let path = entry.path();
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if snapshot_is_whole(&bytes) {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        out.push(format!(
+            "removed {name} ({} bytes), a snapshot that was interrupted (by a full disk?); the store's log is intact",
+            bytes.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// True when a sled snapshot file ends with its length and a matching CRC-32
+/// (sled 0.34.7's layout: bytes ‖ u64 length ‖ u32 crc32 of the bytes).
+pub(crate) fn snapshot_is_whole(bytes: &[u8]) -> bool {
+    let len = bytes.len();
+    if len <= 12 {
+        return false;
+    }
+    let crc = u32::from_le_bytes([
+        bytes[len - 4],
+        bytes[len - 3],
+        bytes[len - 2],
+        bytes[len - 1],
+    ]);
+    crc32(&bytes[..len - 12]) == crc
+}
+
+/// CRC-32 (IEEE), as sled computes it with crc32fast.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
 }
 
 /// Maps sled's lock failure to [`Error::StoreInUse`]. sled 0.34.7 wraps the
@@ -1243,7 +1376,18 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
             };
         }
     }
-    store_error(path, e)
+    match &e {
+        sled::Error::Io(io) if is_no_space(io) => store_error(path, e),
+        sled::Error::Io(_)
+        | sled::Error::Unsupported(_)
+        | sled::Error::Corruption { .. }
+        | sled::Error::ReportableBug(_) => Error::StoreDamaged {
+            path: path.to_path_buf(),
+            file: doctor::damaged_file(path),
+            reason: scrub(&e),
+        },
+        _ => store_error(path, e),
+    }
 }
 
 /// "#3 a1b2c3d4e5f6 /data/x.png, #9 a1b2… /data/y.png": what an ambiguous
@@ -1358,7 +1502,7 @@ fn encode_embedding(id: u64, v: &[f32]) -> Vec<u8> {
 
 /// The id and floats of an embedding record; `None` when it is truncated or
 /// fails its checksum. Copies the floats out: sled's buffers are not aligned.
-fn decode_embedding(bytes: &[u8]) -> Option<(u64, Vec<f32>)> {
+pub(crate) fn decode_embedding(bytes: &[u8]) -> Option<(u64, Vec<f32>)> {
     if bytes.len() < EMBEDDING_HEADER {
         return None;
     }

@@ -1,0 +1,88 @@
+//! `artlens doctor`: checks the store record by record, and with `--into`
+//! salvages every readable record into a fresh store.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use artlens::store::{check_store, salvage_store};
+
+use super::{out_json, out_line, Ctx, EXIT_ERROR};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  artlens doctor --store ~/art-index\n  artlens doctor --store ~/art-index --into ~/art-index-salvaged\n\nEmbeddings can be recomputed from the collection (`artlens index`); ratings cannot, so a salvage copies them first."
+)]
+pub struct DoctorArgs {
+    /// Copy every readable record (ratings first) into this new store folder.
+    #[arg(long, value_name = "NEW_DIR")]
+    into: Option<PathBuf>,
+
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
+    let report = check_store(&ctx.store)?;
+    let salvage = match &args.into {
+        Some(into) => Some(salvage_store(&ctx.store, into)?),
+        None => None,
+    };
+    if args.json {
+        out_json(&serde_json::json!({ "check": report, "salvage": salvage }))?;
+    } else {
+        for r in &report.recovered {
+            out_line(&format!("recovered   {r}"));
+        }
+        if report.healthy {
+            out_line(&format!(
+                "healthy     {}: {} artworks, {} embeddings, {} ratings, {} other records, all readable",
+                report.store.display(),
+                report.artworks,
+                report.embeddings,
+                report.ratings,
+                report.other_records
+            ));
+        } else {
+            out_line(&format!(
+                "damaged     {}: {} problem(s); readable: {} artworks, {} embeddings, {} ratings",
+                report.store.display(),
+                report.problems.len(),
+                report.artworks,
+                report.embeddings,
+                report.ratings
+            ));
+            for p in &report.problems {
+                out_line(&format!("problem     {p}"));
+            }
+            if salvage.is_none() {
+                for a in &report.advice {
+                    out_line(&format!("next        {a}"));
+                }
+            }
+        }
+        if let Some(s) = &salvage {
+            out_line(&format!(
+                "salvaged    into {}: {} ratings, {} artworks, {} embeddings, {} other records",
+                s.into.display(),
+                s.ratings,
+                s.artworks,
+                s.embeddings,
+                s.other_records
+            ));
+            for d in &s.dropped {
+                out_line(&format!("dropped     {d}"));
+            }
+            for a in &s.advice {
+                out_line(&format!("next        {a}"));
+            }
+        }
+    }
+    Ok(if report.healthy || salvage.is_some() {
+        0
+    } else {
+        EXIT_ERROR
+    })
+}
