@@ -372,7 +372,14 @@ fn read_only_commands_never_create_a_store_and_bad_names_say_what_to_do() {
 fn image_size_is_remembered_and_rebuild_is_never_advised_in_vain() {
     let e = Env::new();
     let o = run(e
-        .cmd(&["index", "--quiet", "--image-size", "224", "--backbones", "dinov2"])
+        .cmd(&[
+            "index",
+            "--quiet",
+            "--image-size",
+            "224",
+            "--backbones",
+            "dinov2",
+        ])
         .arg(&e.collection));
     assert!(o.status.success(), "{}", stderr(&o));
     let st = json(&run(e.cmd(&["status", "--json"])));
@@ -385,16 +392,32 @@ fn image_size_is_remembered_and_rebuild_is_never_advised_in_vain() {
     let o = run(e.cmd(&["similar", "--json", "-k", "3"]).arg(&img));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("--rebuild"), "{}", stderr(&o));
-    assert_eq!(json(&o)["results"]["dinov2@224"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        json(&o)["results"]["dinov2@224"].as_array().unwrap().len(),
+        3
+    );
 
     let o = run(e
-        .cmd(&["index", "--backbones", "dinov2@224", "--rebuild", "dinov2@224"])
+        .cmd(&[
+            "index",
+            "--backbones",
+            "dinov2@224",
+            "--rebuild",
+            "dinov2@224",
+        ])
         .arg(&e.collection));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("nothing to rebuild"), "{}", stderr(&o));
 
     let o = run(artlens()
-        .args(["embed", "--model", "dino", "--image-size", "65536", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dino",
+            "--image-size",
+            "65536",
+            "--weights",
+        ])
         .arg(fixtures().join("dino_tiny"))
         .arg(&img));
     assert_eq!(o.status.code(), Some(2));
