@@ -694,6 +694,18 @@ impl<'a> FileLookup<'a> {
     }
 
     fn find(&self, name: &str) -> std::result::Result<&'a ScannedFile, String> {
+        // The name exactly as written first: on Unix a backslash is an
+        // ordinary character of a file name (`back\slash.png`), and only
+        // when no such file exists is it read as a Windows separator.
+        let raw = name.trim_start_matches("./");
+        if let Some(f) = self.by_rel.get(raw) {
+            return Ok(f);
+        }
+        if !raw.contains('/') {
+            if let Some([one]) = self.by_name.get(raw).map(Vec::as_slice) {
+                return Ok(one);
+            }
+        }
         let normalised = name.replace('\\', "/");
         let normalised = normalised.trim_start_matches("./");
         if let Some(f) = self.by_rel.get(normalised) {
@@ -725,6 +737,45 @@ impl<'a> FileLookup<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scanned(rel: &str, hash: char) -> ScannedFile {
+        ScannedFile {
+            path: PathBuf::from("/c").join(rel),
+            rel_path: rel.to_string(),
+            hash: hash.to_string().repeat(64),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn a_backslash_in_a_file_name_can_be_named_in_a_metadata_csv() {
+        let files = vec![
+            scanned("Pop/back\\slash.png", 'a'),
+            scanned("Pop/plain.png", 'b'),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("m.csv");
+        std::fs::write(
+            &csv,
+            "file,title\nPop/back\\slash.png,One\nback\\slash.png,One\nPop\\plain.png,Two\n",
+        )
+        .unwrap();
+        // Rows 2 and 3 name the same file (by path, then by name): agreeing
+        // rows for one content are fine; the Windows-style row 4 still works.
+        let err = read_metadata_csv(&csv, &files).unwrap_err().to_string();
+        assert!(err.contains("already described in row 2"), "{err}");
+        std::fs::write(
+            &csv,
+            "file,title\nPop/back\\slash.png,One\nPop\\plain.png,Two\n",
+        )
+        .unwrap();
+        let m = read_metadata_csv(&csv, &files).unwrap();
+        assert_eq!(m[&"a".repeat(64)]["title"], "One");
+        assert_eq!(m[&"b".repeat(64)]["title"], "Two");
+        std::fs::write(&csv, "file,title\nback\\slash.png,By name\n").unwrap();
+        let m = read_metadata_csv(&csv, &files).unwrap();
+        assert_eq!(m[&"a".repeat(64)]["title"], "By name");
+    }
 
     #[test]
     fn wikiart_full_layout() {

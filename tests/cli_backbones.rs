@@ -423,3 +423,34 @@ fn image_size_is_remembered_and_rebuild_is_never_advised_in_vain() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("2048"), "{}", stderr(&o));
 }
+
+/// Hardening: a newline in a file name is escaped in line-oriented text
+/// output, so one result stays one line (`embed`, `rate list`).
+#[test]
+fn a_newline_in_a_path_stays_on_one_line() {
+    let e = Env::new();
+    let odd = e.collection.join("Minimalism/two\nlines.png");
+    image::RgbImage::from_pixel(30, 30, image::Rgb([200, 10, 10]))
+        .save(&odd)
+        .unwrap();
+    let o = run(artlens()
+        .args(["embed", "--model", "dino", "--weights"])
+        .arg(fixtures().join("dino_tiny"))
+        .arg(&odd));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("two\\nlines.png"), "{out}");
+    assert!(run(e
+        .cmd(&["index", "--quiet", "--backbones", "dino"])
+        .arg(&e.collection))
+    .status
+    .success());
+    assert!(run(e.cmd(&["rate", "set"]).arg(&odd).arg("3"))
+        .status
+        .success());
+    let o = run(e.cmd(&["rate", "list"]));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("two\\nlines.png"), "{out}");
+}
