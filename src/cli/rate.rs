@@ -76,6 +76,9 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
                     bad.reason
                 ));
             }
+            for w in &report.warnings {
+                msg.warn(w);
+            }
             if json {
                 out_json(&report)?;
             } else {
