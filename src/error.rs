@@ -132,6 +132,10 @@ pub enum Error {
         differences: String,
     },
 
+    /// `artlens merge` refused before writing anything.
+    #[error("cannot merge into {into}: {reason}")]
+    MergeRefused { into: PathBuf, reason: String },
+
     /// The filesystem the store lives on is full: the write was refused.
     #[error("no space left on the device holding {path} — nothing was changed; free some space and run the command again")]
     NoSpace { path: PathBuf },

@@ -17,7 +17,8 @@
 //! On top sits the application layer, [`app::Collection`]: it opens a store,
 //! loads backbones lazily, keeps their ANN indexes loaded, and answers
 //! `index`, `similar`, `score`, `train`, `compare`, ratings, `status`,
-//! `show`, `ls` and `export` with typed requests in and serde views out.
+//! `show`, `ls`, `export` (NumPy, CSV, Parquet) and `merge` with typed
+//! requests in and serde views out.
 //! Every front end (the `artlens` binary in `src/cli/`) is glue around it.
 //!
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
@@ -33,6 +34,10 @@
 //!   atomically, and bring the ANN indexes up to date.
 //! * [`store`] is the sled store: artworks, embeddings per backbone checked
 //!   against its [`model::Fingerprint`], failures, one atomic batch per image.
+//!   Stores merge ([`store::merge_stores`]): the shards of one collection,
+//!   or any stores with the same backbones, united into one.
+//! * [`shard`] splits a collection by content hash (`index --shard I/N`),
+//!   so that scheduler tasks on several machines each embed one part.
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
 //!   normalised vectors), persisted and verified, with an exact fallback.
 //! * [`explain`] finds the rated works a score draws on (references, kNN
@@ -62,6 +67,7 @@ pub mod pipeline;
 pub mod ratings;
 pub mod report;
 pub mod scan;
+pub mod shard;
 pub mod store;
 pub mod works;
 

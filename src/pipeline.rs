@@ -90,6 +90,11 @@ pub struct IndexSummary {
     pub seconds: f64,
     /// Embedded images per second (decode included).
     pub images_per_second: f64,
+    /// The shard indexed (`index --shard I/N`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Image files found that belong to other shards (not counted in `files`).
+    pub other_shards: usize,
 }
 
 /// One content to embed.

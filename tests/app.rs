@@ -44,6 +44,7 @@ fn index_req(dir: &Path, backbones: &[&str]) -> IndexRequest {
         skip_bad_metadata: false,
         backbones: ids(backbones),
         rebuild: Vec::new(),
+        shard: None,
         options: IndexOptions::default(),
     }
 }

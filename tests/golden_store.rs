@@ -154,6 +154,7 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
                 skip_bad_metadata: false,
                 backbones: vec![common::dino(), common::dinov2()],
                 rebuild: vec![],
+                shard: None,
                 options: IndexOptions::default(),
             },
             &mut |_: Event| {},

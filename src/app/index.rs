@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
 use crate::pipeline::{self, IndexOptions, IndexSummary, RootChange};
 use crate::scan;
+use crate::shard::Shard;
 
 /// What `index` is asked to do.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct IndexRequest {
     /// Backbones whose stored embeddings (made with other weights or
     /// preprocessing) are discarded and made anew.
     pub rebuild: Vec<BackboneId>,
+    /// Embed only the works whose content hash falls in this shard
+    /// ([`crate::shard`]); the store remembers it and refuses other shards.
+    pub shard: Option<Shard>,
     pub options: IndexOptions,
 }
 
@@ -55,9 +59,10 @@ impl Collection {
             }
         }
         self.weights.check_used(&req.backbones)?;
+        self.check_shard(req.shard)?;
         let root = pipeline::absolute(&req.dir);
         on_event(Event::Note(format!("scanning {}", root.display())));
-        let scan_report = scan::scan_collection(&root)?;
+        let mut scan_report = scan::scan_collection(&root)?;
         let metadata = match &req.metadata {
             Some(csv) => {
                 let (m, bad) = scan::read_metadata_csv_lenient(
@@ -75,6 +80,19 @@ impl Collection {
             }
             None => None,
         };
+        // The metadata CSV was checked against the whole collection above, so
+        // that every shard accepts (or refuses) the same file; only then is
+        // the scan cut down to this shard's works.
+        let mut other_shards = 0;
+        if let Some(shard) = req.shard {
+            let before = scan_report.files.len();
+            scan_report.files.retain(|f| shard.contains(&f.hash));
+            other_shards = before - scan_report.files.len();
+            on_event(Event::Note(format!(
+                "shard {shard}: {} of {before} files",
+                scan_report.files.len()
+            )));
+        }
 
         let mut backbones = Vec::new();
         for id in &req.backbones {
@@ -121,7 +139,10 @@ impl Collection {
             ))),
         }
         let refs: Vec<&crate::model::Backbone> = backbones.iter().map(|b| b.as_ref()).collect();
-        let summary = pipeline::index_collection(
+        if req.shard.is_some() && self.store.shard()?.is_none() {
+            self.store.set_shard(req.shard)?;
+        }
+        let mut summary = pipeline::index_collection(
             &self.store,
             scan_report,
             metadata.as_ref(),
@@ -129,10 +150,39 @@ impl Collection {
             &req.options,
             on_event,
         )?;
+        summary.shard = req.shard;
+        summary.other_shards = other_shards;
         self.store.flush()?;
         // index_collection saved each backbone's ANN index; `ann` loads it
         // when a query first needs it.
         Ok(summary)
+    }
+}
+
+impl Collection {
+    /// Refuses to mix shards in one store: a shard store takes only its own
+    /// shard again, and a store holding a whole collection takes no shard.
+    fn check_shard(&self, requested: Option<Shard>) -> Result<()> {
+        let stored = self.store.shard()?;
+        let path = self.store.path().display().to_string();
+        match (stored, requested) {
+            (Some(s), Some(r)) if s == r => Ok(()),
+            (Some(s), Some(r)) => Err(Error::InvalidArgument(format!(
+                "the store {path} holds shard {s} of its collection, not {r}; give each shard its own --store \
+                 (then `artlens merge` them)"
+            ))),
+            (Some(s), None) => Err(Error::InvalidArgument(format!(
+                "the store {path} holds shard {s} of its collection; index it with --shard {s}, \
+                 or merge the shards into a whole store with `artlens merge SHARD... --into STORE`"
+            ))),
+            (None, Some(r)) if self.store.counts()?.artworks > 0 => {
+                Err(Error::InvalidArgument(format!(
+                    "the store {path} holds works of a whole collection; --shard {r} needs a store of its own \
+                     (a new --store folder)"
+                )))
+            }
+            (None, _) => Ok(()),
+        }
     }
 }
 

@@ -14,6 +14,8 @@
 //! callback; the library never prints.
 
 mod index;
+mod merge;
+mod parquet;
 mod query;
 mod taste;
 mod views;
@@ -24,6 +26,8 @@ use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
 pub use index::IndexRequest;
+pub use merge::{merge, MergeRequest};
+pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest};
 pub use taste::{CompareRequest, ScoreRequest, TrainRequest};
 pub use views::{

@@ -387,6 +387,11 @@ impl Collection {
                 backbone: id.name(),
             });
         }
+        if req.format == ExportFormat::Parquet {
+            return Err(Error::InvalidArgument(
+                "Parquet exports are written by `Collection::export_parquet`".into(),
+            ));
+        }
         let dim = items[0].2.len();
         std::fs::create_dir_all(&req.out_dir).map_err(|e| Error::io(&req.out_dir, e))?;
         let mut arts = Vec::with_capacity(items.len());
@@ -441,6 +446,11 @@ impl Collection {
                     .map_err(|e| Error::InvalidArgument(format!("writing embeddings.csv: {e}")))?;
                 write_atomic(&req.out_dir.join("embeddings.csv"), &bytes)?;
                 "embeddings.csv"
+            }
+            ExportFormat::Parquet => {
+                return Err(Error::InvalidArgument(
+                    "Parquet exports are written by `Collection::export_parquet`".into(),
+                ))
             }
         };
         write_atomic(&req.out_dir.join("items.csv"), &items_csv)?;

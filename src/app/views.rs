@@ -130,6 +130,8 @@ pub struct WorkSummary {
 pub enum ExportFormat {
     Npy,
     Csv,
+    /// One Parquet file per backbone ([`crate::app::Collection::export_parquet`]).
+    Parquet,
 }
 
 /// `export`'s request.

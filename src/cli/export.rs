@@ -1,11 +1,11 @@
-//! `artlens export`: one backbone's embeddings for other tools.
+//! `artlens export`: embeddings for other tools, as NumPy, CSV or Parquet.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 
-use artlens::app::{ExportFormat, ExportRequest};
+use artlens::app::{ExportFormat, ExportRequest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 use artlens::BackboneId;
 
 use super::args::{parse_backbone, WeightsArgs};
@@ -13,17 +13,24 @@ use super::{out_json, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens export --backbone dinov2 out/\n  python -c \"import numpy as np; print(np.load('out/embeddings.npy').shape)\""
+    after_help = "Examples:\n  artlens export --backbone dinov2 out/\n  python -c \"import numpy as np; print(np.load('out/embeddings.npy').shape)\"\n  artlens export --format parquet parquet/          # every backbone, one file each\n  duckdb -c \"SELECT id, path, len(embedding) FROM 'parquet/*.parquet' LIMIT 3\""
 )]
 pub struct ExportArgs {
-    /// The backbone whose embeddings to write.
+    /// The backbone whose embeddings to write (npy and csv: exactly one;
+    /// parquet: repeat it to choose, default every backbone in the store).
     #[arg(long, visible_alias = "model", value_parser = parse_backbone)]
-    backbone: BackboneId,
-    /// npy: embeddings.npy (float32, N×D); csv: embeddings.csv.
+    backbone: Vec<BackboneId>,
+    /// npy: embeddings.npy (float32, N×D) + items.csv; csv: embeddings.csv +
+    /// items.csv; parquet: one <backbone>.parquet per backbone with ids,
+    /// paths, metadata and the embedding as a fixed-size float32 list.
     #[arg(long, value_enum, default_value = "npy")]
     format: ExportFormat,
-    /// The folder to write embeddings, items.csv (same row order) and manifest.json into.
+    /// The folder to write into (with manifest.json). A Parquet export
+    /// replaces an older export there atomically.
     out_dir: PathBuf,
+    /// Parquet rows per row group.
+    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    row_group_rows: u32,
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -31,8 +38,46 @@ pub struct ExportArgs {
 
 pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
     let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    if args.format == ExportFormat::Parquet {
+        let view = collection.export_parquet(&ParquetRequest {
+            backbones: args.backbone.clone(),
+            out_dir: args.out_dir.clone(),
+            row_group_rows: args.row_group_rows as usize,
+        })?;
+        if args.json {
+            out_json(&view)?;
+        }
+        for f in &view.files {
+            ctx.msg.info(format!(
+                "wrote {} {} embeddings (dim {}, {} row groups) to {}",
+                f.rows,
+                f.backbone,
+                f.dim,
+                f.row_groups,
+                args.out_dir.join(&f.file).display()
+            ));
+        }
+        if view.replaced {
+            ctx.msg.info(format!(
+                "replaced the older export in {}",
+                args.out_dir.display()
+            ));
+        }
+        return Ok(0);
+    }
+    let backbone = match args.backbone.as_slice() {
+        [one] => one.clone(),
+        [] => bail!(
+            "--format {} writes one backbone: name it with --backbone ID (the store's backbones: `artlens status`)",
+            format_name(&args.format)
+        ),
+        _ => bail!(
+            "--format {} writes one backbone per folder; give one --backbone, or use --format parquet for several",
+            format_name(&args.format)
+        ),
+    };
     let view = collection.export(&ExportRequest {
-        backbone: args.backbone.clone(),
+        backbone,
         format: args.format.clone(),
         out_dir: args.out_dir.clone(),
     })?;
@@ -47,4 +92,12 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
         args.out_dir.display()
     ));
     Ok(0)
+}
+
+fn format_name(f: &ExportFormat) -> &'static str {
+    match f {
+        ExportFormat::Npy => "npy",
+        ExportFormat::Csv => "csv",
+        ExportFormat::Parquet => "parquet",
+    }
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use artlens::app::IndexRequest;
 use artlens::model::registry::default_backbones;
 use artlens::pipeline::IndexOptions;
+use artlens::shard::Shard;
 use artlens::BackboneId;
 
 use super::args::{
@@ -18,7 +19,7 @@ use super::{out_json, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index ~/art --backbones dino,dinov2,dinov2@224 --weights dinov2=./dinov2"
+    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index ~/art --backbones dino,dinov2,dinov2@224 --weights dinov2=./dinov2\n  artlens index /shared/art --shard 2/4 --store /shared/shards/2   # one task of four"
 )]
 pub struct IndexArgs {
     /// The collection folder (walked recursively).
@@ -52,6 +53,11 @@ pub struct IndexArgs {
     /// Forget stored paths that no longer exist (and works left with none).
     #[arg(long)]
     prune: bool,
+    /// Embed only shard I of N (0 <= I < N) of the collection, split by
+    /// content hash, into a store of its own; `artlens merge` unites the
+    /// shards. For scheduler arrays: --shard $SLURM_ARRAY_TASK_ID/N.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, allow_hyphen_values = true)]
+    shard: Option<Shard>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -84,6 +90,7 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
         skip_bad_metadata: args.skip_bad,
         backbones,
         rebuild,
+        shard: args.shard,
         options,
     };
     let (summary, failures) = with_progress(ctx.msg, "images", |on_event| {
@@ -105,10 +112,20 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
             summary.seconds,
             summary.images_per_second
         ));
+        if let Some(shard) = summary.shard {
+            ctx.msg.info(format!(
+                "shard {shard}: {} files of other shards left to their own stores",
+                summary.other_shards
+            ));
+        }
         if summary.vanished > 0 && !args.prune {
             ctx.msg.info("some stored files no longer exist: `artlens status` lists them, `artlens index --prune` forgets them");
         }
     }
     let partial = summary.failed > 0 || failures > summary.failed;
     Ok(if partial { EXIT_PARTIAL } else { 0 })
+}
+
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+    s.parse().map_err(|e: artlens::Error| e.to_string())
 }

@@ -13,6 +13,7 @@ mod doctor;
 mod embed;
 mod export;
 mod index;
+mod merge;
 mod progress;
 mod rate;
 mod score;
@@ -79,6 +80,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
+    /// Merge stores (the shards of `index --shard I/N`, or any with the same backbones) into one.
+    Merge(merge::MergeArgs),
     /// Check the store record by record; with --into, salvage what is readable into a new store.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -195,6 +198,7 @@ pub fn run() -> i32 {
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
+        Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions(args) => completions::run(args),
     };

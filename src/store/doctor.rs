@@ -382,7 +382,7 @@ fn copy_records(src: &Store, from: &Path, into: &Path) -> Result<SalvageReport> 
     for kv in src.meta.iter() {
         match kv {
             Ok((k, v)) => {
-                if k.starts_with(b"fingerprint/") || k.starts_with(b"weights/") {
+                if k.starts_with(b"fingerprint/") || k.starts_with(b"weights/") || k == b"shard" {
                     batch.insert(k, v);
                 }
             }

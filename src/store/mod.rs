@@ -45,6 +45,7 @@
 //! | `format_version`       | u32 big-endian, [`FORMAT_VERSION`] |
 //! | `fingerprint/<backbone key>` | the [`Fingerprint`] the backbone's embeddings were made with, JSON |
 //! | `weights/<backbone key>`     | the [`CheckpointFiles`] last used, JSON |
+//! | `shard`                | the [`Shard`] (`{"index": 1, "count": 4}`) of a store made by `index --shard`; absent for a whole collection |
 //!
 //! An embedding record is `dim: u32 LE ‖ id: u64 LE ‖ blake3(dim ‖ id ‖ floats): 32 bytes ‖
 //! floats: dim × f32 LE`. Floats are written little-endian explicitly and
@@ -97,12 +98,18 @@ use crate::model::registry::BackboneId;
 use crate::model::weights::CheckpointFiles;
 use crate::model::Fingerprint;
 use crate::scan::Metadata;
+use crate::shard::Shard;
 
 mod doctor;
+mod merge;
 mod migrate;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
+pub use merge::{
+    check_mergeable, merge_stores, same_folder, MergeReport, MergeSource, MetadataConflict,
+    RecordConflict,
+};
 pub use migrate::Migration;
 pub use records::{now_secs, Envelope, RecordBatch, RECORD_VERSION};
 
@@ -114,6 +121,8 @@ pub(crate) const META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NEXT_ID_KEY: &[u8] = b"c/next_id";
 const NEXT_ROOT_KEY: &[u8] = b"c/next_root";
+/// `meta` key of the [`Shard`] a store holds, JSON.
+const SHARD_KEY: &str = "shard";
 const FIRST_ID: u64 = 1;
 /// The pseudo-root of paths stored as given (absolute).
 const NO_ROOT: u64 = 0;
@@ -441,6 +450,25 @@ impl Store {
     /// Where `model`'s weights were last found.
     pub fn weights_location(&self, model: &BackboneId) -> Result<Option<CheckpointFiles>> {
         self.get_meta_json(&format!("weights/{}", model.key()))
+    }
+
+    /// The shard of the collection this store holds (`index --shard I/N`),
+    /// or `None` for a whole collection.
+    pub fn shard(&self) -> Result<Option<Shard>> {
+        self.get_meta_json(SHARD_KEY)
+    }
+
+    /// Records which shard of its collection the store holds (`None`: all of it).
+    pub fn set_shard(&self, shard: Option<Shard>) -> Result<()> {
+        match shard {
+            Some(s) => self.put_meta_json(SHARD_KEY, &s)?,
+            None => {
+                self.meta
+                    .remove(SHARD_KEY.as_bytes())
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        self.flush()
     }
 
     // ----- collection roots ---------------------------------------------------------

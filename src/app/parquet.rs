@@ -1,0 +1,434 @@
+//! `export --format parquet`: the embeddings as Apache Parquet, the columnar
+//! format pandas, DuckDB, Spark, LanceDB and FAISS tooling read directly.
+//!
+//! One file per backbone, `<backbone folder name>.parquet`, one row per
+//! work: `id` (u64), `hash`, `path` (the first path), `paths` (all of
+//! them), one nullable string column per metadata key, and `embedding`, a
+//! fixed-size list of `dim` float32. Each file's key-value metadata carries
+//! the manifest: `artlens.backbone`, `artlens.hub_id`, `artlens.dim`,
+//! `artlens.fingerprint` (JSON, with the preprocessing recipe and the
+//! weights' blake3), `artlens.preprocess`, `artlens.version` and the whole
+//! manifest as `artlens.manifest`. A `manifest.json` beside the files lists
+//! them all.
+//!
+//! Rows are written in row groups of [`DEFAULT_ROW_GROUP_ROWS`], each built
+//! from the store's vectors and flushed before the next is built, so the
+//! export holds the store's vectors once plus one row group's copy, never
+//! all of them twice. The whole export is written into a staging folder
+//! beside the target and swapped with the target in one `renameat2`
+//! (`RENAME_EXCHANGE`) on Linux, so a reader sees the older export or the
+//! new one, never a mixture; a folder holding anything but an artlens
+//! export is never replaced.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use super::Collection;
+use crate::error::{Error, Result};
+use crate::model::registry::BackboneId;
+use crate::model::Fingerprint;
+use crate::store::Artwork;
+
+/// Rows per row group: 8192 rows of 768 floats are 25 MB, large enough for
+/// fast scans, small enough to build in memory beside the store's vectors.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 8192;
+
+/// Names of the fixed columns; a metadata key spelled like one of them is
+/// written as `metadata.<key>`.
+const FIXED_COLUMNS: [&str; 5] = ["id", "hash", "path", "paths", "embedding"];
+
+/// What `export --format parquet` is asked.
+#[derive(Debug, Clone)]
+pub struct ParquetRequest {
+    /// Backbones to export; empty: every backbone the store holds.
+    pub backbones: Vec<BackboneId>,
+    pub out_dir: PathBuf,
+    /// Rows per row group ([`DEFAULT_ROW_GROUP_ROWS`]).
+    pub row_group_rows: usize,
+}
+
+/// The manifest of one Parquet file (also in its key-value metadata).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParquetManifest {
+    pub file: String,
+    pub backbone: String,
+    pub hub_id: String,
+    pub fingerprint: Fingerprint,
+    pub dim: usize,
+    pub rows: usize,
+    pub row_groups: usize,
+    /// The metadata columns, in file order.
+    pub metadata_columns: Vec<String>,
+    pub artlens_version: String,
+    /// Seconds since the Unix epoch.
+    pub exported_at: u64,
+    pub store: String,
+}
+
+/// What a Parquet export wrote (also `manifest.json` in the folder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParquetExportView {
+    pub out_dir: String,
+    pub format: String,
+    pub files: Vec<ParquetManifest>,
+    /// True when an older export in the folder was replaced.
+    pub replaced: bool,
+    pub artlens_version: String,
+}
+
+impl Collection {
+    /// Writes each backbone's embeddings as a Parquet file (see the module
+    /// documentation) and replaces the folder's older export atomically.
+    pub fn export_parquet(&self, req: &ParquetRequest) -> Result<ParquetExportView> {
+        let backbones = self.select_backbones(if req.backbones.is_empty() {
+            None
+        } else {
+            Some(&req.backbones)
+        })?;
+        let out = &req.out_dir;
+        check_replaceable(out)?;
+        let staging = sibling(out, "partial")?;
+        if staging.exists() {
+            // The leftover of an interrupted export: never shown to readers.
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        let result = (|| {
+            let mut files = Vec::new();
+            for id in &backbones {
+                files.push(self.write_parquet(id, &staging, req.row_group_rows.max(1))?);
+            }
+            let view = ParquetExportView {
+                out_dir: out.display().to_string(),
+                format: "parquet".into(),
+                files,
+                replaced: false,
+                artlens_version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+            let json = serde_json::to_vec_pretty(&view)
+                .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
+            write_synced(&staging.join("manifest.json"), &json)?;
+            Ok(view)
+        })();
+        let mut view = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        view.replaced = swap_into_place(&staging, out)?;
+        Ok(view)
+    }
+
+    fn write_parquet(
+        &self,
+        id: &BackboneId,
+        dir: &Path,
+        row_group_rows: usize,
+    ) -> Result<ParquetManifest> {
+        let store = self.store();
+        let not_indexed = || Error::NotIndexed {
+            store: store.path().to_path_buf(),
+            backbone: id.name(),
+        };
+        let fingerprint = store.fingerprint(id)?.ok_or_else(not_indexed)?;
+        let items = store.embeddings(id)?;
+        if items.is_empty() {
+            return Err(not_indexed());
+        }
+        let dim = items[0].2.len();
+        let mut arts: HashMap<String, Artwork> = HashMap::with_capacity(items.len());
+        for (_, hash, _) in &items {
+            let art = store.artwork(hash)?.ok_or_else(|| Error::Store {
+                path: store.path().to_path_buf(),
+                reason: format!("embedding {hash} has no artwork record"),
+            })?;
+            arts.insert(hash.clone(), art);
+        }
+        let keys: Vec<String> = arts
+            .values()
+            .flat_map(|a| a.metadata.keys().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let column_of = |k: &str| {
+            if FIXED_COLUMNS.contains(&k) {
+                format!("metadata.{k}")
+            } else {
+                k.to_string()
+            }
+        };
+        let item_field = Arc::new(Field::new("item", DataType::Float32, false));
+        let mut fields = vec![
+            Field::new("id", DataType::UInt64, false),
+            Field::new("hash", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, true),
+            Field::new(
+                "paths",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                false,
+            ),
+        ];
+        for k in &keys {
+            fields.push(Field::new(column_of(k), DataType::Utf8, true));
+        }
+        fields.push(Field::new(
+            "embedding",
+            DataType::FixedSizeList(item_field.clone(), dim as i32),
+            false,
+        ));
+        let schema = Arc::new(Schema::new(fields));
+
+        let file_name = format!("{}.parquet", id.folder_name());
+        let row_groups = items.len().div_ceil(row_group_rows);
+        let mut manifest = ParquetManifest {
+            file: file_name.clone(),
+            backbone: id.name(),
+            hub_id: id.spec().hub_id.to_string(),
+            fingerprint: fingerprint.clone(),
+            dim,
+            rows: items.len(),
+            row_groups,
+            metadata_columns: keys.iter().map(|k| column_of(k)).collect(),
+            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
+            exported_at: crate::store::now_secs(),
+            store: store.path().display().to_string(),
+        };
+        let kv = vec![
+            KeyValue::new("artlens.backbone".into(), manifest.backbone.clone()),
+            KeyValue::new("artlens.hub_id".into(), manifest.hub_id.clone()),
+            KeyValue::new("artlens.dim".into(), dim.to_string()),
+            KeyValue::new("artlens.fingerprint".into(), to_json(&fingerprint)),
+            KeyValue::new(
+                "artlens.preprocess".into(),
+                to_json(&fingerprint.preprocess),
+            ),
+            KeyValue::new("artlens.version".into(), manifest.artlens_version.clone()),
+            KeyValue::new("artlens.manifest".into(), to_json(&manifest)),
+        ];
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(row_group_rows))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let path = dir.join(&file_name);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let pq_err = |e: parquet::errors::ParquetError| Error::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let arrow_err = |e: arrow_schema::ArrowError| Error::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq_err)?;
+        for chunk in items.chunks(row_group_rows) {
+            let rows: Vec<&Artwork> = chunk.iter().map(|(_, h, _)| &arts[h]).collect();
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(UInt64Array::from_iter_values(rows.iter().map(|a| a.id))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|a| a.hash.as_str()),
+                )),
+                Arc::new(StringArray::from_iter(
+                    rows.iter().map(|a| a.paths.first().map(String::as_str)),
+                )),
+            ];
+            let mut paths = ListBuilder::new(StringBuilder::new());
+            for a in &rows {
+                for p in &a.paths {
+                    paths.values().append_value(p);
+                }
+                paths.append(true);
+            }
+            columns.push(Arc::new(paths.finish()));
+            for k in &keys {
+                columns.push(Arc::new(StringArray::from_iter(
+                    rows.iter().map(|a| a.metadata.get(k).map(String::as_str)),
+                )));
+            }
+            let mut floats = Vec::with_capacity(chunk.len() * dim);
+            for (_, _, v) in chunk {
+                floats.extend_from_slice(v);
+            }
+            let values = Arc::new(Float32Array::from(floats));
+            columns.push(Arc::new(
+                FixedSizeListArray::try_new(item_field.clone(), dim as i32, values, None)
+                    .map_err(arrow_err)?,
+            ));
+            let batch = RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?;
+            writer.write(&batch).map_err(pq_err)?;
+            // One row group per chunk: its buffers are released before the
+            // next chunk is copied.
+            writer.flush().map_err(pq_err)?;
+        }
+        let file = writer.into_inner().map_err(pq_err)?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        manifest.row_groups = row_groups;
+        Ok(manifest)
+    }
+}
+
+/// Serialises a manifest part for the key-value metadata; these plain
+/// structs always serialise.
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Refuses to replace a folder that holds anything but an artlens export:
+/// `export` must never delete a person's files.
+fn check_replaceable(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a folder; give export a folder to write into",
+            out.display()
+        )));
+    }
+    let mut entries = std::fs::read_dir(out).map_err(|e| Error::io(out, e))?;
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let manifest = out.join("manifest.json");
+    let is_export = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&b).ok())
+        .is_some_and(|m| m.contains_key("artlens_version"));
+    if is_export {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{} holds files that are not an artlens export (no manifest.json written by artlens); \
+             export into a new or empty folder",
+            out.display()
+        )))
+    }
+}
+
+/// `.<name>.artlens-<what>` beside `out`: on the same filesystem, so the
+/// final swap is a rename.
+fn sibling(out: &Path, what: &str) -> Result<PathBuf> {
+    let name = out.file_name().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{}: export needs a folder name, not a root or `..`",
+            out.display()
+        ))
+    })?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(parent.join(format!(".{}.artlens-{what}", name.to_string_lossy())))
+}
+
+/// Puts the finished `staging` folder at `out`. An existing `out` is
+/// exchanged with it atomically where the system can (Linux
+/// `renameat2(RENAME_EXCHANGE)`), else renamed aside first; the old export
+/// is deleted afterwards. Returns true when an older export was replaced.
+fn swap_into_place(staging: &Path, out: &Path) -> Result<bool> {
+    if !out.exists() {
+        std::fs::rename(staging, out).map_err(|e| Error::io(out, e))?;
+        return Ok(false);
+    }
+    if !exchange(staging, out) {
+        let aside = sibling(out, "old")?;
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+        }
+        std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
+        std::fs::rename(staging, out).map_err(|e| Error::io(out, e))?;
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+        return Ok(true);
+    }
+    // After the exchange `staging` holds the older export.
+    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+    Ok(true)
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(ca), Ok(cb)) = (
+        CString::new(a.as_os_str().as_bytes()),
+        CString::new(b.as_os_str().as_bytes()),
+    ) else {
+        return false;
+    };
+    // SAFETY: both are valid NUL-terminated paths that outlive the call;
+    // renameat2 reads them and touches no other memory.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> bool {
+    false
+}
+
+/// Writes `bytes` to `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_of_other_files_is_never_replaced() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        assert!(check_replaceable(&out).is_ok());
+        std::fs::create_dir(&out).unwrap();
+        assert!(check_replaceable(&out).is_ok());
+        std::fs::write(out.join("thesis.tex"), "mine").unwrap();
+        let err = check_replaceable(&out).unwrap_err().to_string();
+        assert!(err.contains("not an artlens export"), "{err}");
+        std::fs::write(out.join("manifest.json"), r#"{"artlens_version": "0.1"}"#).unwrap();
+        assert!(check_replaceable(&out).is_ok());
+    }
+
+    #[test]
+    fn swapping_replaces_the_old_folder_whole() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("old.parquet"), "old").unwrap();
+        let staging = sibling(&out, "partial").unwrap();
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(staging.join("new.parquet"), "new").unwrap();
+        assert!(swap_into_place(&staging, &out).unwrap());
+        assert!(out.join("new.parquet").exists());
+        assert!(!out.join("old.parquet").exists());
+        assert!(!staging.exists());
+        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no staging or old folder left behind");
+    }
+}
