@@ -602,6 +602,18 @@ fn what_cannot_be_sharded_or_merged_is_refused_with_the_reason() {
         "{msg}"
     );
     assert!(!into.exists());
+    // A folder of someone's files is not turned into a store.
+    let papers = t.path().join("papers");
+    std::fs::create_dir_all(&papers).unwrap();
+    std::fs::write(papers.join("draft.txt"), "mine").unwrap();
+    let o = merge(&[&whole], &papers);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no artlens store"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&papers).unwrap().count(), 1);
+    // The shard store says what it is.
+    let o = run(artlens().args(["status", "--json", "--store"]).arg(&shard));
+    let status: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(status["shard"]["index"], 1);
     // A store in use by another process.
     let held = Store::open_existing(&whole).unwrap();
     let o = merge(&[&whole], &t.path().join("elsewhere"));

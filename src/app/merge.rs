@@ -50,6 +50,19 @@ pub fn merge(req: &MergeRequest, on_event: &mut dyn FnMut(Event)) -> Result<Merg
             )));
         }
     }
+    // A folder of other files is never turned into a store.
+    if req.into.exists() && !Store::exists(&req.into) {
+        let empty = std::fs::read_dir(&req.into)
+            .map_err(|e| Error::io(&req.into, e))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(refuse(format!(
+                "{} holds files but no artlens store; merge into a new or empty folder, or an existing store",
+                req.into.display()
+            )));
+        }
+    }
     let mut sources = Vec::with_capacity(req.sources.len());
     for s in &req.sources {
         sources.push(Store::open_existing(s)?);

@@ -362,6 +362,7 @@ impl Collection {
             artworks: counts.artworks,
             models,
             roots: self.store.roots(),
+            shard: self.store.shard()?,
             ratings: ratings::ratings(&self.store)?.len(),
             failures: self.store.failures()?,
             vanished,

@@ -77,6 +77,9 @@ pub struct StatusView {
     /// Per backbone name.
     pub models: BTreeMap<String, StatusBackbone>,
     pub roots: Vec<Root>,
+    /// The shard of its collection this store holds (`index --shard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
     pub ratings: usize,
     pub failures: Vec<FailureRecord>,
     pub vanished: Vec<String>,

@@ -31,6 +31,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
     for r in &view.roots {
         out_line(&format!("root        {}", printable(&r.path)));
     }
+    if let Some(shard) = view.shard {
+        out_line(&format!(
+            "shard       {shard} of its collection (`artlens merge` unites the shards)"
+        ));
+    }
     if view.models.is_empty() {
         out_line("backbones   none indexed yet (`artlens index DIR`)");
     }

@@ -114,7 +114,7 @@ pub fn check_mergeable(
         return Err(refuse("name at least one store to merge".into()));
     }
     let mut sets: Vec<(String, BTreeSet<BackboneId>)> = Vec::new();
-    for s in sources.iter().copied() {
+    for &s in sources {
         sets.push((
             s.path().display().to_string(),
             s.backbones()?.into_iter().collect(),
@@ -202,7 +202,7 @@ pub fn merge_stores(
     for fp in &fingerprints {
         into.ensure_fingerprint(fp, false)?;
     }
-    for s in sources.iter().copied() {
+    for &s in sources {
         for id in s.backbones()? {
             if into.weights_location(&id)?.is_none() {
                 if let Some(files) = s.weights_location(&id)? {
@@ -221,7 +221,7 @@ pub fn merge_stores(
     let mut existed: BTreeSet<String> = BTreeSet::new();
     let total: usize = report.sources.iter().map(|s| s.works).sum();
     let mut done = 0;
-    for s in sources.iter().copied() {
+    for &s in sources {
         let from = s.path().display().to_string();
         let backbones = s.backbones()?;
         for art in s.artworks()? {
@@ -304,7 +304,7 @@ pub fn merge_stores(
     report.updated = touched.iter().filter(|h| existed.contains(*h)).count();
     report.unchanged = seen.len() - touched.len();
 
-    for s in sources.iter().copied() {
+    for &s in sources {
         for f in s.failures()? {
             let indexed = into.path_hash(&f.path)?.is_some();
             if !indexed && into.failure(&f.path)?.is_none() {
@@ -326,7 +326,7 @@ pub fn merge_stores(
 fn notes_on_coverage(sources: &[&Store], report: &mut MergeReport) -> Result<()> {
     let mut by_backbone: BTreeMap<String, usize> = BTreeMap::new();
     let mut shards: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
-    for s in sources.iter().copied() {
+    for &s in sources {
         let backbones: Vec<String> = s.backbones()?.iter().map(BackboneId::name).collect();
         for b in &backbones {
             *by_backbone.entry(b.clone()).or_default() += 1;
@@ -377,7 +377,7 @@ fn merge_records(
     let mut batch = sled::Batch::default();
     let mut pending: BTreeMap<Vec<u8>, serde_json::Value> = BTreeMap::new();
     let mut added = 0;
-    for s in sources.iter().copied() {
+    for &s in sources {
         let src = s.tree(tree)?;
         for kv in src.iter() {
             let (k, v) = kv.map_err(|e| s.err(e))?;
