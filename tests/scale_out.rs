@@ -175,6 +175,20 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
         }
     }
     assert_eq!(shard_files, 25, "every file is in exactly one shard");
+    // A task run again (a pre-empted job resubmitted) redoes nothing.
+    let o = run(Command::new("bash")
+        .arg(&sbatch)
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("ARTLENS", env!("CARGO_BIN_EXE_artlens"))
+        .env("COLLECTION", &coll)
+        .env("SHARDS_DIR", &shards_dir)
+        .env("ARTLENS_INDEX_ARGS", weights_args().join(" ") + " --json")
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("ARTLENS_STORE"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(again["embedded"], 0, "{again}");
+    assert_eq!(again["already_stored"], again["distinct"]);
 
     // Ratings made on two of the shard machines travel with the merge.
     let csv0 = t.path().join("ratings.csv");
