@@ -144,8 +144,7 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
     let script = render("slurm", 4, &sbatch);
     assert!(script.contains("#SBATCH --array=0-3"), "{script}");
     let shards_dir = t.path().join("shards");
-    let mut shard_files = 0;
-    for task in 0..4 {
+    let run_task = |task: u32| -> Value {
         let o = run(Command::new("bash")
             .arg(&sbatch)
             .env("SLURM_ARRAY_TASK_ID", task.to_string())
@@ -156,7 +155,11 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
             .env("HF_HUB_OFFLINE", "1")
             .env_remove("ARTLENS_STORE"));
         assert!(o.status.success(), "task {task}: {}", stderr(&o));
-        let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let mut shard_files = 0;
+    for task in 0..4 {
+        let summary = run_task(task);
         assert_eq!(summary["shard"]["index"], task);
         assert_eq!(summary["shard"]["count"], 4);
         let files = summary["files"].as_u64().unwrap();
@@ -176,17 +179,7 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
     }
     assert_eq!(shard_files, 25, "every file is in exactly one shard");
     // A task run again (a pre-empted job resubmitted) redoes nothing.
-    let o = run(Command::new("bash")
-        .arg(&sbatch)
-        .env("SLURM_ARRAY_TASK_ID", "2")
-        .env("ARTLENS", env!("CARGO_BIN_EXE_artlens"))
-        .env("COLLECTION", &coll)
-        .env("SHARDS_DIR", &shards_dir)
-        .env("ARTLENS_INDEX_ARGS", weights_args().join(" ") + " --json")
-        .env("HF_HUB_OFFLINE", "1")
-        .env_remove("ARTLENS_STORE"));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let again: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let again = run_task(2);
     assert_eq!(again["embedded"], 0, "{again}");
     assert_eq!(again["already_stored"], again["distinct"]);
 
@@ -331,34 +324,10 @@ fn check_parquet(store_dir: &Path, out: &Path, row_group_rows: usize) {
         let mut rows = Vec::new();
         for batch in builder.build().unwrap() {
             let batch = batch.unwrap();
-            let ids = batch
-                .column_by_name("id")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .unwrap()
-                .clone();
-            let hashes = batch
-                .column_by_name("hash")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone();
-            let style = batch
-                .column_by_name("style")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone();
-            let emb = batch
-                .column_by_name("embedding")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<FixedSizeListArray>()
-                .unwrap()
-                .clone();
+            let ids: UInt64Array = column(&batch, "id");
+            let hashes: StringArray = column(&batch, "hash");
+            let style: StringArray = column(&batch, "style");
+            let emb: FixedSizeListArray = column(&batch, "embedding");
             assert_eq!(emb.value_length() as usize, dim);
             for r in 0..batch.num_rows() {
                 let v = emb.value(r);
@@ -379,6 +348,17 @@ fn check_parquet(store_dir: &Path, out: &Path, row_group_rows: usize) {
             assert_eq!(style.as_ref(), art.metadata.get("style"));
         }
     }
+}
+
+/// The column `name` of `batch` as its concrete array type.
+fn column<T: Array + Clone + 'static>(batch: &arrow_array::RecordBatch, name: &str) -> T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} has another type"))
+        .clone()
 }
 
 #[test]
