@@ -152,7 +152,8 @@ impl Collection {
                 total: backbones.len(),
                 failed: 0,
             });
-            let fitted = head::fit(x, &set.y, req.head, req.seed)?;
+            let mut fitted = head::fit(x, &set.y, req.head, req.seed)?;
+            fitted.set_support(&set.hashes);
             heads.push((id.clone(), fitted, fingerprints[i].clone()));
         }
         let training = SavedTraining {
