@@ -13,6 +13,7 @@
 //! Progress of long operations is reported through [`Event`]s passed to a
 //! callback; the library never prints.
 
+mod explain;
 mod index;
 mod query;
 mod taste;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
+pub use explain::ExplainRequest;
 pub use index::IndexRequest;
 pub use query::{ListRequest, SimilarRequest};
 pub use taste::{CompareRequest, ScoreRequest, TrainRequest};

@@ -11,6 +11,7 @@ mod compare;
 mod completions;
 mod doctor;
 mod embed;
+mod explain;
 mod export;
 mod index;
 mod progress;
@@ -77,6 +78,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// The side-by-side report: label metrics, taste metrics, verdict.
     Compare(compare::CompareArgs),
+    /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
+    Explain(explain::ExplainArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
     /// Check the store record by record; with --into, salvage what is readable into a new store.
@@ -194,6 +197,7 @@ pub fn run() -> i32 {
         Command::Train(args) => train::run(args, &ctx),
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
+        Command::Explain(args) => explain::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions(args) => completions::run(args),

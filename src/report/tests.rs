@@ -36,6 +36,12 @@ fn score(references: Vec<Reference>) -> ModelScore {
         out_of_distribution: false,
         nearest_similarity: 0.5,
         threshold_similarity: 0.4,
+        intercept: None,
+        contributions: Vec::new(),
+        contribution_rest: None,
+        contribution_rest_count: None,
+        contributions_note: None,
+        maps: None,
     }
 }
 
