@@ -41,8 +41,8 @@ use serde::{Deserialize, Serialize};
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
 use crate::head::{RidgeHead, TrainedHead};
-use crate::model::ImageTokens;
 use crate::model::registry::BackboneId;
+use crate::model::ImageTokens;
 use crate::scan::Metadata;
 use crate::store::{Artwork, Store};
 
@@ -439,7 +439,9 @@ impl DualSupport {
             .take(top)
             .collect();
         let shown_set: HashSet<usize> = up.iter().chain(&down).copied().collect();
-        let rest_idx: Vec<usize> = (0..terms.len()).filter(|i| !shown_set.contains(i)).collect();
+        let rest_idx: Vec<usize> = (0..terms.len())
+            .filter(|i| !shown_set.contains(i))
+            .collect();
         let shown = up
             .iter()
             .chain(&down)
@@ -496,7 +498,8 @@ pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
     if b.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let unit = |v: &Vec<f32>| crate::ann::normalised(v, v.len()).unwrap_or_else(|_| vec![0.0; v.len()]);
+    let unit =
+        |v: &Vec<f32>| crate::ann::normalised(v, v.len()).unwrap_or_else(|_| vec![0.0; v.len()]);
     let ua: Vec<Vec<f32>> = a.iter().map(unit).collect();
     let ub: Vec<Vec<f32>> = b.iter().map(unit).collect();
     ua.iter()

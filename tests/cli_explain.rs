@@ -36,7 +36,15 @@ impl Env {
             fs::write(&csv, body).unwrap();
             let o = run(e.cmd(&["rate", "import"]).arg(&csv));
             assert!(o.status.success(), "{}", stderr(&o));
-            let o = run(e.cmd(&["train", "--head", head, "--folds", "3", "--bootstrap", "100"]));
+            let o = run(e.cmd(&[
+                "train",
+                "--head",
+                head,
+                "--folds",
+                "3",
+                "--bootstrap",
+                "100",
+            ]));
             assert!(o.status.success(), "{}", stderr(&o));
         }
         e
@@ -93,7 +101,10 @@ fn ridge_contributions_add_up_to_the_score() {
             );
             // At most k up then at most k down, each group in order, and
             // together with the rest every one of the 24 training works.
-            let values: Vec<f64> = contributions.iter().map(|c| f(&c["contribution"])).collect();
+            let values: Vec<f64> = contributions
+                .iter()
+                .map(|c| f(&c["contribution"]))
+                .collect();
             let up = values.iter().take_while(|&&v| v > 0.0).count();
             assert!(up <= k && values.len() - up <= k, "{m}: {values:?}");
             assert!(values[..up].windows(2).all(|w| w[0] >= w[1]));
@@ -121,7 +132,12 @@ fn ridge_contributions_add_up_to_the_score() {
     let o = run(e.cmd(&["score", "-k", "2"]).arg(&stored));
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    for want in ["what made the score", "pushed", "the other", "nearest rated works"] {
+    for want in [
+        "what made the score",
+        "pushed",
+        "the other",
+        "nearest rated works",
+    ] {
         assert!(text.contains(want), "`{want}` missing:\n{text}");
     }
 }
@@ -145,7 +161,12 @@ fn mlp_scores_say_contributions_are_not_available() {
 
 /// Checks the shape and invariants of one image's maps.
 fn check_maps(maps: &serde_json::Value, grid: [u64; 2], heads: usize) {
-    let g: Vec<u64> = maps["grid"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let g: Vec<u64> = maps["grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(g, grid);
     let p = (grid[0] * grid[1]) as usize;
     let matches = maps["patch_match"].as_array().unwrap();
@@ -153,7 +174,12 @@ fn check_maps(maps: &serde_json::Value, grid: [u64; 2], heads: usize) {
     assert!(matches.iter().all(|v| (-1.0..=1.0001).contains(&f(v))));
     let best = maps["best_match"].as_array().unwrap();
     assert!(best.iter().all(|v| (v.as_u64().unwrap() as usize) < p));
-    let mean: Vec<f64> = maps["attention"].as_array().unwrap().iter().map(f).collect();
+    let mean: Vec<f64> = maps["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(f)
+        .collect();
     let per_head = maps["attention_heads"].as_array().unwrap();
     assert_eq!((mean.len(), per_head.len()), (p, heads));
     // Probabilities over all tokens: over the patches they sum to at most 1,
@@ -205,7 +231,10 @@ fn explain_draws_patch_maps_for_a_query_and_its_reference() {
         .iter()
         .map(f)
         .collect();
-    assert!((region[2] - 518.0 / 592.0).abs() < 1e-9 && region[3] == 1.0, "{region:?}");
+    assert!(
+        (region[2] - 518.0 / 592.0).abs() < 1e-9 && region[3] == 1.0,
+        "{region:?}"
+    );
     assert_eq!(
         v["models"]["dino"]["maps"]["query"]["region"],
         serde_json::json!([0.0, 0.0, 1.0, 1.0])
@@ -225,14 +254,25 @@ fn explain_draws_patch_maps_for_a_query_and_its_reference() {
             "{m}: explain's default reference is score's top reference"
         );
         assert!(x["reference"]["rating"].is_f64());
-        let patches: Vec<f64> = x["maps"]["query"]["patch_match"].as_array().unwrap().iter().map(f).collect();
-        assert!(patches.iter().any(|&s| s < 0.9999), "{m}: another image does not match everywhere");
+        let patches: Vec<f64> = x["maps"]["query"]["patch_match"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f)
+            .collect();
+        assert!(
+            patches.iter().any(|&s| s < 0.9999),
+            "{m}: another image does not match everywhere"
+        );
     }
     // The text summary names each backbone's reference.
     let o = run(e.cmd(&["explain", work, "--backbones", "dinov2"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("dinov2") && text.contains("nearest rated work") && !text.contains("dino "), "{text}");
+    assert!(
+        text.contains("dinov2") && text.contains("nearest rated work") && !text.contains("dino "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -255,8 +295,17 @@ fn explain_on_an_unreadable_image_says_so() {
     let o = run(e.cmd(&["explain"]).arg(&bad));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("broken.png") && err.contains("cannot decode"), "{err}");
-    let o = run(e.cmd(&["explain", "Color_Field/ada-quill_work-00.png", "--reference"]).arg(&bad));
+    assert!(
+        err.contains("broken.png") && err.contains("cannot decode"),
+        "{err}"
+    );
+    let o = run(e
+        .cmd(&[
+            "explain",
+            "Color_Field/ada-quill_work-00.png",
+            "--reference",
+        ])
+        .arg(&bad));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("broken.png"), "{}", stderr(&o));
     let o = run(e.cmd(&["explain", "no-such-work.png"]));
@@ -277,7 +326,12 @@ fn screenshot(page: &Path, height: u32) -> PathBuf {
     );
     let img = image::open(&png).unwrap().to_rgb8();
     let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
-    assert!(colours.len() > 500, "{} has {} colours", png.display(), colours.len());
+    assert!(
+        colours.len() > 500,
+        "{} has {} colours",
+        png.display(),
+        colours.len()
+    );
     png
 }
 
@@ -296,7 +350,11 @@ fn explain_and_score_pages_show_the_heat_maps() {
     assert!(o.status.success(), "{}", stderr(&o));
     let dom = rendered_dom(&html);
     // Per backbone: 2 images × (match + mean attention + 2 heads).
-    assert_eq!(dom.matches(r#"<figure class="heat""#).count(), 2 * 2 * 4, "heat maps");
+    assert_eq!(
+        dom.matches(r#"<figure class="heat""#).count(),
+        2 * 2 * 4,
+        "heat maps"
+    );
     assert!(dom.matches("<rect").count() > 100, "cells are drawn");
     assert!(dom.contains("best patch match") && dom.contains("CLS attention"));
     screenshot(&html, 2400);

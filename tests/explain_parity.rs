@@ -22,8 +22,12 @@ const MAX_ATTENTION_DIFF: f32 = 1e-6;
 
 fn references() -> HashMap<String, Tensor> {
     let path = fixtures().join("explain_reference.safetensors");
-    candle_core::safetensors::load(&path, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_explain_fixtures.py)", path.display()))
+    candle_core::safetensors::load(&path, &Device::Cpu).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run tests/fixtures/make_explain_fixtures.py)",
+            path.display()
+        )
+    })
 }
 
 fn check(model: &str, dir: &str) {
@@ -38,10 +42,16 @@ fn check(model: &str, dir: &str) {
     let heads = backbone.config().num_heads;
     let mut stems: Vec<&str> = refs
         .keys()
-        .filter_map(|k| k.strip_prefix(&format!("{model}/"))?.strip_suffix("/tokens"))
+        .filter_map(|k| {
+            k.strip_prefix(&format!("{model}/"))?
+                .strip_suffix("/tokens")
+        })
         .collect();
     stems.sort();
-    assert!(stems.len() >= 3, "{model}: too few reference images: {stems:?}");
+    assert!(
+        stems.len() >= 3,
+        "{model}: too few reference images: {stems:?}"
+    );
     let images: Vec<_> = stems
         .iter()
         .map(|s| decode_file(&image_path(s), &DecodeLimits::default()).unwrap())
@@ -55,7 +65,12 @@ fn check(model: &str, dir: &str) {
         let want_tokens = &refs[&format!("{model}/{stem}/tokens")];
         let (n, d) = want_tokens.dims2().unwrap();
         assert_eq!(t.patches.len() + 1, n, "{model} {stem}: token count");
-        assert_eq!(t.grid.0 * t.grid.1, n - 1, "{model} {stem}: grid {:?}", t.grid);
+        assert_eq!(
+            t.grid.0 * t.grid.1,
+            n - 1,
+            "{model} {stem}: grid {:?}",
+            t.grid
+        );
         let want = to_vec(want_tokens);
         let mut mine = t.embedding.clone();
         for p in &t.patches {
@@ -73,7 +88,10 @@ fn check(model: &str, dir: &str) {
         );
         // The CLS row is the embedding the normal path computes.
         let (emax, _, _) = compare(&t.embedding, emb);
-        assert!(emax <= 1e-6, "{model} {stem}: CLS token vs embedding {emax:.2e}");
+        assert!(
+            emax <= 1e-6,
+            "{model} {stem}: CLS token vs embedding {emax:.2e}"
+        );
 
         let want_attn = refs[&format!("{model}/{stem}/cls_attention")]
             .to_vec2::<f32>()
@@ -83,7 +101,10 @@ fn check(model: &str, dir: &str) {
         for (h, (row, want_row)) in t.cls_attention.iter().zip(&want_attn).enumerate() {
             assert_eq!(row.len(), n, "{model} {stem} head {h}: row length");
             let sum: f32 = row.iter().sum();
-            assert!((sum - 1.0).abs() < 1e-4, "{model} {stem} head {h}: sums to {sum}");
+            assert!(
+                (sum - 1.0).abs() < 1e-4,
+                "{model} {stem} head {h}: sums to {sum}"
+            );
             for (a, b) in row.iter().zip(want_row) {
                 amax = amax.max((a - b).abs());
             }

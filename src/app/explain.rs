@@ -56,8 +56,7 @@ impl Collection {
     ) -> Result<ExplainView> {
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let rated: HashMap<String, f64> = ratings::ratings(&self.store)?.into_iter().collect();
-        let all_ratings: Vec<(String, f64)> =
-            rated.iter().map(|(h, r)| (h.clone(), *r)).collect();
+        let all_ratings: Vec<(String, f64)> = rated.iter().map(|(h, r)| (h.clone(), *r)).collect();
         let query = self.locate(&req.query, &rated)?;
         let given = match &req.reference {
             Some(r) => Some(self.locate(r, &rated)?),
@@ -96,12 +95,13 @@ impl Collection {
                             (work, "nearest stored work")
                         }
                     };
-                    if !found.contains_key(&work) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(work) {
                         let art = self.store.artwork_by_id(work)?.ok_or_else(|| {
-                            Error::InvalidArgument(format!("work #{work} is listed by the index but not stored"))
+                            Error::InvalidArgument(format!(
+                                "work #{work} is listed by the index but not stored"
+                            ))
                         })?;
-                        let located = self.locate_art(art, &rated)?;
-                        found.insert(work, located);
+                        slot.insert(self.locate_art(art, &rated)?);
                     }
                     (&found[&work], chosen)
                 }

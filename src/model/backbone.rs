@@ -176,9 +176,13 @@ impl Backbone {
         let (h, w) = self.preprocess.output_size();
         let batch = images.len();
         let ctx = || format!("{}: forward pass with tokens", self.id);
-        let t = Tensor::from_vec(self.preprocess_batch(images), (batch, 3, h, w), &Device::Cpu)
-            .and_then(|t| t.to_device(self.vit.device()))
-            .context(ctx)?;
+        let t = Tensor::from_vec(
+            self.preprocess_batch(images),
+            (batch, 3, h, w),
+            &Device::Cpu,
+        )
+        .and_then(|t| t.to_device(self.vit.device()))
+        .context(ctx)?;
         let out = self.vit.forward_tokens(&t).context(ctx)?;
         let tokens: Vec<Vec<Vec<f32>>> = out
             .tokens

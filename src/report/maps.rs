@@ -21,19 +21,27 @@ const MAX_OPACITY: f64 = 0.8;
 /// which keeps the page small without changing what it shows.
 const MIN_DRAWN: f64 = 0.03;
 
-/// One heat map over the thumbnail of `path`: `values` row-major over
-/// `maps.grid`, drawn in `colour` over `maps.region`, with `label` and the
-/// value range as caption.
+/// Where a heat map is drawn: over which picture, how large, in which colour.
+#[derive(Clone, Copy)]
+pub(super) struct Canvas<'a> {
+    pub(super) path: Option<&'a str>,
+    /// The longer side of the picture, in pixels (small pictures are scaled up).
+    pub(super) side: u32,
+    pub(super) colour: &'a str,
+}
+
+/// One heat map over the thumbnail of `at.path`: `values` row-major over
+/// `maps.grid`, drawn in `at.colour` over `maps.region`, with `label` and the
+/// value range (`digits` decimals) as caption.
 pub(super) fn heat_map(
     thumbs: &Thumbnails,
-    path: Option<&str>,
-    side: u32,
+    at: Canvas<'_>,
     maps: &ImageMaps,
     values: &[f32],
-    colour: &str,
     label: &str,
     digits: usize,
 ) -> Markup {
+    let Canvas { path, side, colour } = at;
     let [gh, gw] = maps.grid;
     let finite = values.iter().copied().filter(|v| v.is_finite());
     let lo = finite.clone().fold(f32::INFINITY, f32::min);
@@ -72,7 +80,7 @@ pub(super) fn heat_map(
     html! {
         figure.heat data-map=(label) data-cells=(gh * gw) {
             div.heat-box {
-                (thumbs.html(path, side, label))
+                (thumbs.html_filled(path, side, label))
                 svg.overlay viewBox={ "0 0 " (gw) " " (gh) } preserveAspectRatio="none"
                     shape-rendering="crispEdges" fill=(colour) style=(place) aria-hidden="true" {
                     @for (r, c, o) in &cells {
@@ -101,13 +109,14 @@ pub(super) fn pair_maps_html(
         ("query", query_path, &maps.query),
         ("reference", reference_path, &maps.reference),
     ];
+    let at = |path, side| Canvas { path, side, colour };
     html! {
         div.pair-maps {
             @for (who, path, m) in both {
                 div.map-row data-image=(who) {
-                    (heat_map(thumbs, path, side, m, &m.patch_match, colour,
+                    (heat_map(thumbs, at(path, side), m, &m.patch_match,
                         &format!("{who}: best patch match (cosine)"), 2))
-                    (heat_map(thumbs, path, side, m, &m.attention, colour,
+                    (heat_map(thumbs, at(path, side), m, &m.attention,
                         &format!("{who}: CLS attention, mean of heads"), 4))
                 }
             }
@@ -117,7 +126,7 @@ pub(super) fn pair_maps_html(
                         summary { "CLS attention of each head, " (who) " (" (m.attention_heads.len()) " heads)" }
                         div.map-row {
                             @for (h, values) in m.attention_heads.iter().enumerate() {
-                                (heat_map(thumbs, path, side / 2, m, values, colour,
+                                (heat_map(thumbs, at(path, side / 2), m, values,
                                     &format!("{who}: head {}", h + 1), 4))
                             }
                         }

@@ -13,8 +13,8 @@ use super::maps::{pair_maps_html, MAP_STYLE};
 use super::text::{file_name, num, pct, signed, utc_datetime};
 use super::thumbs::{Thumbnails, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
 use super::views::{
-    BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, ModelScore,
-    PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
+    BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, ModelScore, PairAgreement,
+    PairComparison, Provenance, ScoreView, ScoredImage,
 };
 use crate::explain::{Contribution, Reference};
 
@@ -236,7 +236,11 @@ fn contributions_table(m: &ModelScore) -> Markup {
         };
     };
     let row = |c: &Contribution| {
-        let name = c.path.as_deref().map(file_name).unwrap_or_else(|| format!("#{}", c.id));
+        let name = c
+            .path
+            .as_deref()
+            .map(file_name)
+            .unwrap_or_else(|| format!("#{}", c.id));
         let class = if c.contribution >= 0.0 { "up" } else { "down" };
         html! {
             tr data-id=(c.id) {
