@@ -335,6 +335,42 @@ fn screenshot(page: &Path, height: u32) -> PathBuf {
     png
 }
 
+/// Standard base64 (with padding) back to bytes.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in chunk {
+            n = n << 6 | if c == b'=' { 0 } else { u32::from(value(c)) };
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
+}
+
+/// The heat-map overlays of a rendered page, decoded, in page order.
+fn overlays(dom: &str) -> Vec<image::RgbaImage> {
+    dom.split(r#"<img class="overlay" src="data:image/png;base64,"#)
+        .skip(1)
+        .map(|rest| {
+            let b64 = &rest[..rest.find('"').unwrap()];
+            image::load_from_memory(&base64_decode(b64))
+                .unwrap()
+                .to_rgba8()
+        })
+        .collect()
+}
+
 #[test]
 fn explain_and_score_pages_show_the_heat_maps() {
     let e = Env::new(Some("ridge"));
@@ -344,10 +380,10 @@ fn explain_and_score_pages_show_the_heat_maps() {
     fs::create_dir_all(&out).unwrap();
     let html = out.join("explain.html");
     let o = run(e
-        .cmd(&["explain", "--html"])
+        .cmd(&["explain", "--json", "--html"])
         .arg(&html)
         .arg(image_path("landscape")));
-    assert!(o.status.success(), "{}", stderr(&o));
+    let v = &lines(&o)[0];
     let dom = rendered_dom(&html);
     // Per backbone: 2 images × (match + mean attention + 2 heads).
     assert_eq!(
@@ -355,8 +391,47 @@ fn explain_and_score_pages_show_the_heat_maps() {
         2 * 2 * 4,
         "heat maps"
     );
-    assert!(dom.matches("<rect").count() > 100, "cells are drawn");
     assert!(dom.contains("best patch match") && dom.contains("CLS attention"));
+    // Each map is a one-pixel-per-patch overlay whose opacity follows the
+    // values: the most opaque pixel is the strongest patch of the JSON.
+    let maps = overlays(&dom);
+    assert_eq!(maps.len(), 16);
+    // Page order: DINO (query match, query attention, reference match, ...).
+    let expect = [
+        ("dino", "query", "patch_match", 0usize, [14u32, 14u32]),
+        ("dino", "query", "attention", 1, [14, 14]),
+        ("dino", "reference", "patch_match", 2, [14, 14]),
+        ("dinov2", "query", "patch_match", 8, [37, 37]),
+        ("dinov2", "reference", "attention", 11, [37, 37]),
+    ];
+    for (m, who, key, i, [gw, gh]) in expect {
+        let img = &maps[i];
+        assert_eq!(img.dimensions(), (gw, gh), "{m} {who} {key}");
+        let values: Vec<f64> = v["models"][m]["maps"][who][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f)
+            .collect();
+        let strongest = (0..values.len())
+            .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+            .unwrap();
+        let weakest = (0..values.len())
+            .min_by(|&a, &b| values[a].total_cmp(&values[b]))
+            .unwrap();
+        let alpha = |k: usize| img.get_pixel(k as u32 % gw, k as u32 / gw).0[3];
+        let top = (0..values.len()).map(alpha).max().unwrap();
+        assert_eq!(
+            alpha(strongest),
+            top,
+            "{m} {who} {key}: the strongest patch is the most opaque"
+        );
+        assert_eq!(
+            alpha(weakest),
+            0,
+            "{m} {who} {key}: the weakest patch is clear"
+        );
+    }
     screenshot(&html, 2400);
 
     let html = out.join("score.html");
@@ -369,6 +444,7 @@ fn explain_and_score_pages_show_the_heat_maps() {
     let dom = rendered_dom(&html);
     // Per image and backbone: the top reference's maps, 2 images × 2 maps.
     assert_eq!(dom.matches(r#"<figure class="heat""#).count(), 2 * 2 * 4);
+    assert_eq!(overlays(&dom).len(), 2 * 2 * 4);
     assert!(dom.contains("What made the score") && dom.contains("= score"));
     assert!(dom.contains("Nearest rated works"));
     screenshot(&html, 2400);

@@ -1,6 +1,7 @@
 //! Heat maps drawn over thumbnails: a grid of semi-transparent cells, one
-//! per patch, laid over the part of the image the model saw, as inline SVG
-//! (no script, nothing fetched). Used by the explain page and by the score
+//! per patch, laid over the part of the image the model saw, as a tiny PNG
+//! with one pixel per patch stretched without smoothing (no script, nothing
+//! fetched: a `data:` image, which the page's policy allows). Used by the explain page and by the score
 //! report's "where it matches" block.
 //!
 //! Each map is scaled from its own minimum (transparent) to its maximum
@@ -10,15 +11,17 @@
 
 use maud::{html, Markup};
 
+use image::ImageEncoder;
+
 use super::text::num;
-use super::thumbs::Thumbnails;
+use super::thumbs::{base64_encode, Thumbnails};
 use super::views::PairMaps;
 use crate::explain::ImageMaps;
 
 /// Opacity of the strongest cell: the picture must stay visible under it.
 const MAX_OPACITY: f64 = 0.8;
-/// Cells weaker than this (after scaling to 0–1) are not drawn at all,
-/// which keeps the page small without changing what it shows.
+/// Cells weaker than this (after scaling to 0–1) are left clear, so the
+/// weakest parts of a map show the picture untouched.
 const MIN_DRAWN: f64 = 0.03;
 
 /// Where a heat map is drawn: over which picture, how large, in which colour.
@@ -46,20 +49,6 @@ pub(super) fn heat_map(
     let finite = values.iter().copied().filter(|v| v.is_finite());
     let lo = finite.clone().fold(f32::INFINITY, f32::min);
     let hi = finite.fold(f32::NEG_INFINITY, f32::max);
-    let span = f64::from(hi - lo);
-    let cells: Vec<(usize, usize, String)> = values
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.is_finite())
-        .filter_map(|(i, &v)| {
-            let t = if span > 0.0 {
-                f64::from(v - lo) / span
-            } else {
-                1.0
-            };
-            (t >= MIN_DRAWN && gw > 0).then(|| (i / gw, i % gw, format!("{:.2}", t * MAX_OPACITY)))
-        })
-        .collect();
     let [left, top, width, height] = maps.region;
     let place = format!(
         "left:{:.3}%;top:{:.3}%;width:{:.3}%;height:{:.3}%",
@@ -77,20 +66,69 @@ pub(super) fn heat_map(
     } else {
         "no values".to_string()
     };
+    let overlay = overlay_png(values, (gh, gw), rgb(colour), (lo, hi));
     html! {
         figure.heat data-map=(label) data-cells=(gh * gw) {
             div.heat-box {
                 (thumbs.html_filled(path, side, label))
-                svg.overlay viewBox={ "0 0 " (gw) " " (gh) } preserveAspectRatio="none"
-                    shape-rendering="crispEdges" fill=(colour) style=(place) aria-hidden="true" {
-                    @for (r, c, o) in &cells {
-                        rect x=(c) y=(r) width="1" height="1" fill-opacity=(o) {}
-                    }
+                @if let Some(uri) = overlay {
+                    img.overlay src=(uri) alt="" style=(place);
                 }
             }
             figcaption { (label) " " span.range { (range) } }
         }
     }
+}
+
+/// The map as a `gw`×`gh` PNG, one pixel per patch, in `colour` with the
+/// opacity scaled from `lo` (clear) to `hi` ([`MAX_OPACITY`]), as a `data:`
+/// URI; the page stretches it over the picture without smoothing
+/// (`image-rendering: pixelated`). One small picture per map instead of an
+/// SVG cell per patch keeps a score report of 48 works with DINOv2's 37×37
+/// grids to a few MB. `None` when the values do not fill the grid.
+fn overlay_png(
+    values: &[f32],
+    (gh, gw): (usize, usize),
+    colour: [u8; 3],
+    (lo, hi): (f32, f32),
+) -> Option<String> {
+    if gh == 0 || gw == 0 || values.len() != gh * gw {
+        return None;
+    }
+    let span = f64::from(hi - lo);
+    let img = image::RgbaImage::from_fn(gw as u32, gh as u32, |x, y| {
+        let v = values[y as usize * gw + x as usize];
+        let t = if !v.is_finite() {
+            0.0
+        } else if span > 0.0 {
+            f64::from(v - lo) / span
+        } else {
+            1.0
+        };
+        let a = if t < MIN_DRAWN { 0.0 } else { t * MAX_OPACITY };
+        image::Rgba([colour[0], colour[1], colour[2], (a * 255.0).round() as u8])
+    });
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(std::io::Cursor::new(&mut png))
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgba8,
+        )
+        .ok()?;
+    Some(format!("data:image/png;base64,{}", base64_encode(&png)))
+}
+
+/// `#rrggbb` as bytes; black for anything else.
+fn rgb(colour: &str) -> [u8; 3] {
+    let hex = colour.trim_start_matches('#');
+    let byte = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
+    [byte(0), byte(2), byte(4)]
 }
 
 /// The maps of an image pair side by side: for the query and the reference,
@@ -143,7 +181,7 @@ pub(super) const MAP_STYLE: &str = r#"
 .map-row { display: flex; flex-wrap: wrap; gap: 12px; margin: 6px 0; }
 figure.heat { margin: 0; font-size: 12px; }
 .heat-box { position: relative; display: inline-block; line-height: 0; }
-.heat-box svg.overlay { position: absolute; }
+.heat-box img.overlay { position: absolute; image-rendering: pixelated; }
 figure.heat figcaption { margin-top: 3px; max-width: 320px; }
 figure.heat .range { color: var(--muted); font-variant-numeric: tabular-nums; }
 details.heads { margin: 6px 0; }
