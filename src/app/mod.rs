@@ -4,7 +4,7 @@
 //! A `Collection` owns an open [`Store`], loads backbones lazily (once per
 //! process, then kept), and keeps each backbone's nearest-neighbour index
 //! loaded and current. Reading operations ([`Collection::similar`],
-//! [`Collection::score`], [`Collection::compare`], [`Collection::show`], ...)
+//! [`Collection::score`], [`Collection::explain`], [`Collection::compare`], [`Collection::show`], ...)
 //! never write the store folder; [`Collection::index`] and the rating and
 //! training operations are the only writers. Front ends parse their input
 //! into the request types here, call one method, and render the view it
