@@ -130,7 +130,8 @@ impl Collection {
 
     /// Adds to every scored image the patch maps of it and its first
     /// reference under each backbone (what `score --html` shows). A
-    /// reference whose file cannot be read is skipped with a note.
+    /// reference whose file cannot be read, or a backbone that cannot be
+    /// loaded, is skipped with a note.
     pub fn add_score_maps(
         &self,
         view: &mut ScoreView,
@@ -159,7 +160,15 @@ impl Collection {
                         continue;
                     }
                 };
-                let backbone = self.backbone(&BackboneId::parse(name)?)?;
+                // Maps are an extra of the page: without the model (weights
+                // not at hand) the scores are still worth writing.
+                let backbone = match BackboneId::parse(name).and_then(|id| self.backbone(&id)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        on_event(Event::Note(format!("no patch maps for {name}: {e}")));
+                        continue;
+                    }
+                };
                 let mut t = backbone.tokens_images(&[&query.image, &reference])?;
                 if t.len() != 2 {
                     continue;

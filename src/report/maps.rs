@@ -193,3 +193,48 @@ table.contrib td.up { color: #1b7f3b; }
 table.contrib td.down { color: var(--warn); }
 table.contrib tr.sum td { font-weight: 600; }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_opacity_follows_the_values() {
+        let values = [0.1f32, 0.5, 0.9, 0.3, 0.2, 0.7];
+        let uri = overlay_png(&values, (2, 3), rgb("#1b9e77"), (0.1, 0.9)).unwrap();
+        let b64 = uri.strip_prefix("data:image/png;base64,").unwrap();
+        // Decode through the image crate: the PNG is what the browser gets.
+        let bytes = decode(b64);
+        let img = image::load_from_memory(&bytes).unwrap().to_rgba8();
+        assert_eq!(img.dimensions(), (3, 2));
+        let alpha: Vec<u8> = img.pixels().map(|p| p.0[3]).collect();
+        assert_eq!(alpha[0], 0, "the minimum is clear");
+        assert_eq!(alpha[2], (MAX_OPACITY * 255.0).round() as u8, "the maximum");
+        let mut order: Vec<usize> = (0..6).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        assert!(order.windows(2).all(|w| alpha[w[0]] <= alpha[w[1]]));
+        assert_eq!(&img.get_pixel(1, 0).0[..3], &[0x1b, 0x9e, 0x77]);
+        assert!(overlay_png(&values, (2, 2), [0, 0, 0], (0.0, 1.0)).is_none());
+        assert_eq!(rgb("nonsense"), [0, 0, 0]);
+    }
+
+    fn decode(s: &str) -> Vec<u8> {
+        let value = |c: u8| -> u32 {
+            match c {
+                b'A'..=b'Z' => u32::from(c - b'A'),
+                b'a'..=b'z' => u32::from(c - b'a') + 26,
+                b'0'..=b'9' => u32::from(c - b'0') + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => 0,
+            }
+        };
+        let mut out = Vec::new();
+        for chunk in s.as_bytes().chunks(4) {
+            let pad = chunk.iter().filter(|&&c| c == b'=').count();
+            let n = chunk.iter().fold(0u32, |n, &c| n << 6 | value(c));
+            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8][..3 - pad]);
+        }
+        out
+    }
+}
