@@ -80,7 +80,7 @@ impl Collection {
                         None => {
                             if !rated.is_empty() {
                                 warnings.push(format!(
-                                    "{id}: no rated work has an embedding; compared with the nearest stored work"
+                                    "{id}: no other rated work has an embedding of this backbone; compared with the nearest stored work"
                                 ));
                             }
                             let ann = self.ann(id, on_event)?;
