@@ -142,6 +142,66 @@ fn ridge_contributions_add_up_to_the_score() {
     }
 }
 
+/// The sample collection's 48 ratings outnumber the tiny checkpoints' 32
+/// dimensions, so ridge solves the primal system and the dual coefficients
+/// come from its residuals: the identity must hold there too.
+#[test]
+fn contributions_add_up_on_the_primal_path_too() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = artlens();
+        c.args(args)
+            .env("ARTLENS_STORE", tmp.path().join("store"))
+            .env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
+            .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"));
+        c
+    };
+    let o = run(cmd(&["index", "--quiet"]).arg(data.join("collection")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(cmd(&["rate", "import", "--quiet"]).arg(data.join("ratings.csv")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(cmd(&[
+        "train",
+        "--folds",
+        "3",
+        "--bootstrap",
+        "100",
+        "--quiet",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let works: Vec<String> = fs::read_to_string(data.join("ratings.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    assert!(works.len() > 32, "more ratings than dimensions");
+    let mut c = cmd(&["score", "--json", "--quiet"]);
+    c.args(&works[..8]).arg(image_path("portrait"));
+    let mut worst = 0f64;
+    for line in lines(&run(c)) {
+        for m in ["dino", "dinov2"] {
+            let s = &line["models"][m];
+            let sum: f64 = s["contributions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| f(&c["contribution"]))
+                .sum();
+            let total = f(&s["intercept"]) + sum + f(&s["contribution_rest"]);
+            worst = worst.max((total - f(&s["score"])).abs());
+            let n = s["contributions"].as_array().unwrap().len() as u64
+                + s["contribution_rest_count"].as_u64().unwrap();
+            assert_eq!(n as usize, works.len());
+        }
+    }
+    assert!(
+        worst < 1e-6,
+        "intercept + contributions differs from the score by {worst}"
+    );
+}
+
 #[test]
 fn mlp_scores_say_contributions_are_not_available() {
     let e = Env::new(Some("mlp"));
