@@ -23,6 +23,13 @@
 //!   next to a chance baseline, and [`neighbour_agreement`] measures how
 //!   similar the two backbones' neighbourhoods are.
 //!
+//! * [`DualSupport`] explains a ridge score exactly: the head's dual form
+//!   writes it as the intercept plus one contribution per rated work it was
+//!   trained on ([`Contributions`]), the works that pushed it up and down.
+//! * [`patch_matches`] and [`attention_map`] turn two images' patch tokens
+//!   and CLS attention ([`crate::model::ImageTokens`]) into heat maps of where
+//!   the likeness is ([`ImageMaps`]).
+//!
 //! All-pairs work is exact up to [`EXACT_ALL_PAIRS_MAX`] vectors; above that
 //! a fixed-seed sample of [`SAMPLED_QUERIES`] query rows is searched against
 //! all rows, and the results say so (`sampled`, `evaluated`).
@@ -33,7 +40,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
+use crate::head::{RidgeHead, TrainedHead};
 use crate::model::registry::BackboneId;
+use crate::model::ImageTokens;
 use crate::scan::Metadata;
 use crate::store::{Artwork, Store};
 
@@ -303,6 +312,258 @@ pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
     b.iter()
         .filter(|r| ids.contains(&r.id) && counted.insert(r.id))
         .count()
+}
+
+// ----- contributions -------------------------------------------------------------------
+
+/// One rated work's exact share of a ridge score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// The artwork's numeric id in the store.
+    pub id: u64,
+    pub hash: String,
+    /// The first path the artwork was seen at, when known.
+    pub path: Option<String>,
+    /// The rating the head was trained with.
+    pub rating: f64,
+    /// Cosine similarity of the raw embeddings (the one references show).
+    pub similarity: f32,
+    /// `αᵢ · k(x, xᵢ)`: how much this work moves the score from the intercept.
+    pub contribution: f64,
+}
+
+/// A ridge score taken apart: `intercept + Σ contributions + rest = score`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contributions {
+    /// The training ratings' mean: the score of the mean embedding.
+    pub intercept: f64,
+    /// The works that pushed the score up most (largest first), then those
+    /// that pushed it down most (most negative first).
+    pub shown: Vec<Contribution>,
+    /// The sum of every other work's contribution.
+    pub rest: f64,
+    /// How many works `rest` sums.
+    pub rest_count: usize,
+}
+
+/// A training work of a ridge head, with its stored embedding.
+#[derive(Debug, Clone)]
+struct SupportWork {
+    id: u64,
+    hash: String,
+    path: Option<String>,
+    rating: f64,
+    vector: Vec<f32>,
+    /// `vector`, L2-normalised, for the similarity shown.
+    unit: Vec<f32>,
+}
+
+/// The works a ridge head was trained on, with their embeddings, so that
+/// each score can be written as `intercept + Σᵢ αᵢ·k(x, xᵢ)` (the dual form;
+/// see [`RidgeHead::contributions`]). Loaded once per backbone, used for
+/// every image.
+#[derive(Debug, Clone)]
+pub struct DualSupport {
+    head: RidgeHead,
+    works: Vec<SupportWork>,
+}
+
+impl DualSupport {
+    /// The head's training works read from the store, or why its scores
+    /// cannot be taken apart (an MLP head, a head saved before artlens kept
+    /// its dual coefficients, a training work whose embedding is gone).
+    pub fn from_store(
+        store: &Store,
+        model: &BackboneId,
+        head: &TrainedHead,
+    ) -> Result<std::result::Result<DualSupport, String>> {
+        let ridge = match head {
+            TrainedHead::Ridge(r) => r,
+            TrainedHead::Mlp(_) => {
+                return Ok(Err("contributions are not available for the MLP head: its score is                      not a sum over the rated works (train with `--head ridge` for an exact                      breakdown)"
+                    .to_string()))
+            }
+        };
+        if !ridge.has_dual() {
+            return Ok(Err(format!(
+                "the {model} head was saved without its dual coefficients (by an older artlens);                  run `artlens train` to get contributions"
+            )));
+        }
+        let mut works = Vec::with_capacity(ridge.support.len());
+        for (i, hash) in ridge.support.iter().enumerate() {
+            let (Some(art), Some(vector)) = (store.artwork(hash)?, store.embedding(model, hash)?)
+            else {
+                return Ok(Err(format!(
+                    "training work {hash} has no stored {model} embedding any more; run                      `artlens train` to get contributions"
+                )));
+            };
+            let unit = crate::ann::normalised(&vector, vector.len()).unwrap_or_default();
+            works.push(SupportWork {
+                id: art.id,
+                hash: hash.clone(),
+                path: art.paths.first().cloned(),
+                rating: ridge.support_ratings.get(i).copied().unwrap_or(f64::NAN),
+                vector,
+                unit,
+            });
+        }
+        Ok(Ok(DualSupport {
+            head: ridge.clone(),
+            works,
+        }))
+    }
+
+    /// Takes apart the score of the embedding `x`: the `top` works that
+    /// pushed it up most and the `top` that pushed it down most, the rest
+    /// summed. `None` when `x` does not have the head's length.
+    pub fn explain(&self, x: &[f32], top: usize) -> Option<Contributions> {
+        if x.len() != self.head.mean.len() {
+            return None;
+        }
+        let rows: Vec<&[f32]> = self.works.iter().map(|w| w.vector.as_slice()).collect();
+        let terms = self.head.contributions(&rows, x)?;
+        let unit_x = crate::ann::normalised(x, x.len()).unwrap_or_default();
+        let mut order: Vec<usize> = (0..terms.len()).collect();
+        order.sort_by(|&a, &b| terms[b].total_cmp(&terms[a]).then(a.cmp(&b)));
+        let up: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| terms[i] > 0.0)
+            .take(top)
+            .collect();
+        let down: Vec<usize> = order
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&i| terms[i] < 0.0)
+            .take(top)
+            .collect();
+        let shown_set: HashSet<usize> = up.iter().chain(&down).copied().collect();
+        let rest_idx: Vec<usize> = (0..terms.len())
+            .filter(|i| !shown_set.contains(i))
+            .collect();
+        let shown = up
+            .iter()
+            .chain(&down)
+            .map(|&i| {
+                let w = &self.works[i];
+                Contribution {
+                    id: w.id,
+                    hash: w.hash.clone(),
+                    path: w.path.clone(),
+                    rating: w.rating,
+                    similarity: crate::ann::dot(&unit_x, &w.unit),
+                    contribution: terms[i],
+                }
+            })
+            .collect();
+        Some(Contributions {
+            intercept: self.head.intercept,
+            shown,
+            rest: rest_idx.iter().map(|&i| terms[i]).sum(),
+            rest_count: rest_idx.len(),
+        })
+    }
+}
+
+// ----- patch maps -----------------------------------------------------------------------
+
+/// Heat maps over one image's patch grid, values row-major.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageMaps {
+    /// Patch grid (rows, columns).
+    pub grid: [usize; 2],
+    /// The part of the image the model saw, as fractions of its width and
+    /// height: `[left, top, width, height]` (`[0, 0, 1, 1]` for DINO's
+    /// squash; the centre crop for DINOv2).
+    pub region: [f64; 4],
+    /// For each patch, its best cosine similarity among the other image's
+    /// patch tokens (after the final norm).
+    pub patch_match: Vec<f32>,
+    /// For each patch, the index of that best-matching patch in the other
+    /// image.
+    pub best_match: Vec<u32>,
+    /// The CLS token's attention over the patches in the last block, mean
+    /// over heads (probabilities: the CLS token's attention to itself is left
+    /// out, so a map sums to slightly less than 1).
+    pub attention: Vec<f32>,
+    /// The same per head.
+    pub attention_heads: Vec<Vec<f32>>,
+}
+
+/// For each row of `a`, the best cosine similarity among the rows of `b` and
+/// the index of that row (the first on ties). Zero-norm rows match nothing
+/// (similarity 0, index 0). Empty when `b` is empty.
+pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
+    if b.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let unit =
+        |v: &Vec<f32>| crate::ann::normalised(v, v.len()).unwrap_or_else(|_| vec![0.0; v.len()]);
+    let ua: Vec<Vec<f32>> = a.iter().map(unit).collect();
+    let ub: Vec<Vec<f32>> = b.iter().map(unit).collect();
+    ua.iter()
+        .map(|x| {
+            let mut best = (f32::NEG_INFINITY, 0u32);
+            for (j, y) in ub.iter().enumerate() {
+                let s = crate::ann::dot(x, y);
+                if s > best.0 {
+                    best = (s, j as u32);
+                }
+            }
+            if best.0.is_finite() {
+                best
+            } else {
+                (0.0, 0)
+            }
+        })
+        .unzip()
+}
+
+/// The CLS attention over the patches (index 0, the CLS token itself, left
+/// out): the mean over heads and each head's row.
+pub fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let heads: Vec<Vec<f32>> = cls_attention
+        .iter()
+        .map(|row| row.get(1..).unwrap_or_default().to_vec())
+        .collect();
+    let p = heads.first().map_or(0, Vec::len);
+    let mut mean = vec![0f32; p];
+    for h in &heads {
+        for (m, v) in mean.iter_mut().zip(h) {
+            *m += v;
+        }
+    }
+    for m in &mut mean {
+        *m /= heads.len().max(1) as f32;
+    }
+    (mean, heads)
+}
+
+/// The maps of an image pair: each image's patches matched against the
+/// other's, and each image's CLS attention. `regions` are the parts of the
+/// two images the model saw ([`ImageMaps::region`]).
+pub fn pair_maps(
+    query: &ImageTokens,
+    reference: &ImageTokens,
+    regions: ([f64; 4], [f64; 4]),
+) -> (ImageMaps, ImageMaps) {
+    let one = |a: &ImageTokens, b: &ImageTokens, region: [f64; 4]| {
+        let (patch_match, best_match) = patch_matches(&a.patches, &b.patches);
+        let (attention, attention_heads) = attention_map(&a.cls_attention);
+        ImageMaps {
+            grid: [a.grid.0, a.grid.1],
+            region,
+            patch_match,
+            best_match,
+            attention,
+            attention_heads,
+        }
+    };
+    (
+        one(query, reference, regions.0),
+        one(reference, query, regions.1),
+    )
 }
 
 // ----- out of distribution ------------------------------------------------------------
@@ -734,6 +995,27 @@ mod tests {
         assert_eq!(d.distances.len(), 4);
         assert_eq!(&d.distances[..3], &[0.0, 0.0, 0.0]);
         assert!((d.distances[3] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn patches_match_themselves_and_their_best_other() {
+        let a = vec![vec![1.0, 0.0], vec![0.0, 2.0], vec![1.0, 1.0]];
+        let (sim, idx) = patch_matches(&a, &a);
+        assert_eq!(idx, vec![0, 1, 2]);
+        assert!(sim.iter().all(|s| (s - 1.0).abs() < 1e-6), "{sim:?}");
+        let b = vec![vec![0.0, -1.0], vec![3.0, 0.1]];
+        let (sim, idx) = patch_matches(&a, &b);
+        assert_eq!(idx, vec![1, 1, 1]);
+        assert!((sim[1] - 0.1 / (9.01f32).sqrt()).abs() < 1e-6);
+        assert_eq!(patch_matches(&a, &[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn attention_map_drops_the_cls_slot_and_averages_heads() {
+        let rows = vec![vec![0.5, 0.25, 0.25], vec![0.1, 0.9, 0.0]];
+        let (mean, heads) = attention_map(&rows);
+        assert_eq!(heads, vec![vec![0.25, 0.25], vec![0.9, 0.0]]);
+        assert!((mean[0] - 0.575).abs() < 1e-6 && (mean[1] - 0.125).abs() < 1e-6);
     }
 
     #[test]

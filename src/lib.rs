@@ -16,9 +16,9 @@
 //!
 //! On top sits the application layer, [`app::Collection`]: it opens a store,
 //! loads backbones lazily, keeps their ANN indexes loaded, and answers
-//! `index`, `similar`, `score`, `train`, `compare`, ratings, `status`,
-//! `show`, `ls`, `export` (NumPy, CSV, Parquet) and `merge` with typed
-//! requests in and serde views out.
+//! `index`, `similar`, `score`, `explain`, `train`, `compare`, ratings,
+//! `status`, `show`, `ls`, `export` (NumPy, CSV, Parquet) and `merge` with
+//! typed requests in and serde views out.
 //! Every front end (the `artlens` binary in `src/cli/`) is glue around it.
 //!
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
@@ -26,7 +26,8 @@
 //! * [`model`] resolves checkpoints (local folder, Hugging Face cache,
 //!   download), and runs one Vision Transformer ([`model::Vit`]) configured
 //!   per checkpoint; a [`model::Backbone`] pairs it with its preprocessing and
-//!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings.
+//!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings (or,
+//!   on demand, every token and the last block's CLS attention).
 //! * [`scan`] walks a collection, hashes each image's bytes (blake3, the
 //!   content address) and reads metadata (CSV, WikiArt folder/name layout).
 //! * [`pipeline`] is the index job: decode each new image once on its own
@@ -41,8 +42,12 @@
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
 //!   normalised vectors), persisted and verified, with an exact fallback.
 //! * [`explain`] finds the rated works a score draws on (references, kNN
-//!   estimate), flags out-of-distribution queries, and measures label metrics.
-//! * [`report`] renders self-contained HTML reports (scores, comparison).
+//!   estimate), takes a ridge score apart into each rated work's exact
+//!   contribution (the head's dual form), turns two images' patch tokens and
+//!   CLS attention into heat maps of where they look alike, flags
+//!   out-of-distribution queries, and measures label metrics.
+//! * [`report`] renders self-contained HTML reports (scores, comparison,
+//!   the explain page's heat maps).
 //! * [`ratings`] keeps a person's ratings in the store, keyed by content
 //!   hash, imported from CSV (all or nothing) or set one by one.
 //! * [`head`] learns the taste from the ratings (ridge or MLP on the raw

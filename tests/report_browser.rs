@@ -315,6 +315,12 @@ fn score_view(dir: &Path) -> ScoreView {
         out_of_distribution: false,
         nearest_similarity: 0.912,
         threshold_similarity: 0.705,
+        intercept: None,
+        contributions: Vec::new(),
+        contribution_rest: None,
+        contribution_rest_count: None,
+        contributions_note: None,
+        maps: None,
     };
     // Reference 4's title and path are both hostile; the path is a real
     // file, so its thumbnail still shows.
@@ -331,6 +337,12 @@ fn score_view(dir: &Path) -> ScoreView {
         out_of_distribution: true,
         nearest_similarity: 0.781,
         threshold_similarity: 0.815,
+        intercept: None,
+        contributions: Vec::new(),
+        contribution_rest: None,
+        contribution_rest_count: None,
+        contributions_note: None,
+        maps: None,
     };
     let second = ModelScore {
         score: 3.05,
@@ -339,6 +351,12 @@ fn score_view(dir: &Path) -> ScoreView {
         out_of_distribution: false,
         nearest_similarity: 0.5,
         threshold_similarity: 0.4,
+        intercept: None,
+        contributions: Vec::new(),
+        contribution_rest: None,
+        contribution_rest_count: None,
+        contributions_note: None,
+        maps: None,
     };
     ScoreView {
         images: vec![
@@ -642,6 +660,12 @@ fn three_backbones_render_in_chromium() {
                 out_of_distribution: false,
                 nearest_similarity: 0.9,
                 threshold_similarity: 0.5,
+                intercept: None,
+                contributions: Vec::new(),
+                contribution_rest: None,
+                contribution_rest_count: None,
+                contributions_note: None,
+                maps: None,
             };
             (id.to_string(), m)
         })
@@ -822,6 +846,12 @@ fn report_size() {
                             out_of_distribution: false,
                             nearest_similarity: 0.9,
                             threshold_similarity: 0.5,
+                            intercept: None,
+                            contributions: Vec::new(),
+                            contribution_rest: None,
+                            contribution_rest_count: None,
+                            contributions_note: None,
+                            maps: None,
                         };
                         (key.to_string(), m)
                     })

@@ -4,7 +4,7 @@
 //! A `Collection` owns an open [`Store`], loads backbones lazily (once per
 //! process, then kept), and keeps each backbone's nearest-neighbour index
 //! loaded and current. Reading operations ([`Collection::similar`],
-//! [`Collection::score`], [`Collection::compare`], [`Collection::show`], ...)
+//! [`Collection::score`], [`Collection::explain`], [`Collection::compare`], [`Collection::show`], ...)
 //! never write the store folder; [`Collection::index`] and the rating and
 //! training operations are the only writers. Front ends parse their input
 //! into the request types here, call one method, and render the view it
@@ -13,6 +13,7 @@
 //! Progress of long operations is reported through [`Event`]s passed to a
 //! callback; the library never prints.
 
+mod explain;
 mod index;
 mod merge;
 mod parquet;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
+pub use explain::ExplainRequest;
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};

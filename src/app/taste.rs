@@ -152,7 +152,8 @@ impl Collection {
                 total: backbones.len(),
                 failed: 0,
             });
-            let fitted = head::fit(x, &set.y, req.head, req.seed)?;
+            let mut fitted = head::fit(x, &set.y, req.head, req.seed)?;
+            fitted.set_support(&set.hashes);
             heads.push((id.clone(), fitted, fingerprints[i].clone()));
         }
         let training = SavedTraining {
@@ -270,6 +271,7 @@ impl Collection {
                 )));
             }
             let threshold = self.ood_threshold(id, req.ood_percentile)?;
+            let support = explain::DualSupport::from_store(&self.store, id, &trained)?;
             let mut vectors: Vec<Option<Vec<f32>>> = vec![None; decoded.len()];
             let mut to_embed = Vec::new();
             for (i, d) in decoded.iter().enumerate() {
@@ -309,20 +311,12 @@ impl Collection {
                 // Flagged when even the nearest rated work is farther than
                 // the collection's usual nearest-neighbour distance.
                 let nearest_ref = references.first().map(|r| r.similarity).unwrap_or(-1.0);
-                images[i].models.insert(
-                    id.name(),
-                    ModelScore {
-                        score: trained.predict_f64(&v),
-                        knn_estimate: explain::knn_estimate(&references),
-                        references,
-                        out_of_distribution: explain::is_out_of_distribution(
-                            nearest_ref,
-                            threshold,
-                        ),
-                        nearest_similarity: nearest_ref,
-                        threshold_similarity: 1.0 - threshold,
-                    },
-                );
+                let mut m = ModelScore::new(trained.predict_f64(&v), references);
+                m.out_of_distribution = explain::is_out_of_distribution(nearest_ref, threshold);
+                m.nearest_similarity = nearest_ref;
+                m.threshold_similarity = 1.0 - threshold;
+                super::explain::add_contributions(&mut m, &support, &v, req.k);
+                images[i].models.insert(id.name(), m);
             }
         }
         for img in &mut images {

@@ -11,6 +11,7 @@ mod compare;
 mod completions;
 mod doctor;
 mod embed;
+mod explain;
 mod export;
 mod index;
 mod merge;
@@ -78,6 +79,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// The side-by-side report: label metrics, taste metrics, verdict.
     Compare(compare::CompareArgs),
+    /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
+    Explain(explain::ExplainArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
     /// Merge stores (the shards of `index --shard I/N`, or any with the same backbones) into one.
@@ -197,6 +200,7 @@ pub fn run() -> i32 {
         Command::Train(args) => train::run(args, &ctx),
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
+        Command::Explain(args) => explain::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),

@@ -24,7 +24,8 @@ pub struct ScoreArgs {
     /// their own references.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Rated references per backbone.
+    /// Nearest rated works per backbone, and how many works that pushed the
+    /// score up (and down) most are listed.
     #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     k: u32,
     #[command(flatten)]
@@ -33,7 +34,9 @@ pub struct ScoreArgs {
     /// which an image is flagged out of distribution.
     #[arg(long, default_value_t = explain::DEFAULT_OOD_PERCENTILE)]
     ood_percentile: f64,
-    /// One JSON object per image on stdout: {"path","models":{ID:{...}},"reference_overlap"}.
+    /// One JSON object per image on stdout: {"path","models":{ID:{"score","intercept",
+    /// "contributions":[{"id","path","rating","similarity","contribution"}],"contribution_rest",
+    /// "references",...}},"reference_overlap"}.
     #[arg(long)]
     json: bool,
     /// Write a self-contained HTML report to FILE.
@@ -51,9 +54,15 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
         backbones: args.backbones.get(),
         ood_percentile: args.ood_percentile,
     };
-    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
+    let (mut view, _) = with_progress(ctx.msg, "images", |on_event| {
         collection.score(&req, on_event)
     })?;
+    if args.html.is_some() {
+        // The report shows where each image matches its top reference.
+        with_progress(ctx.msg, "images", |on_event| {
+            collection.add_score_maps(&mut view, on_event)
+        })?;
+    }
     for w in &view.warnings {
         ctx.msg.warn(w);
     }
@@ -103,6 +112,36 @@ fn print_text(view: &ScoreView) {
                     ""
                 }
             ));
+            if let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) {
+                out_line(&format!(
+                    "      what made the score: intercept {intercept:.3} (the mean rating)"
+                ));
+                let (up, down): (Vec<_>, Vec<_>) =
+                    m.contributions.iter().partition(|c| c.contribution >= 0.0);
+                for (label, list) in [("pushed up most", up), ("pushed down most", down)] {
+                    if list.is_empty() {
+                        continue;
+                    }
+                    out_line(&format!("      {label}:"));
+                    for c in list {
+                        out_line(&format!(
+                            "        {:>+8.3}  rated {:<5} sim {:.3}  #{} {}",
+                            c.contribution,
+                            c.rating,
+                            c.similarity,
+                            c.id,
+                            printable(c.path.as_deref().unwrap_or(&c.hash))
+                        ));
+                    }
+                }
+                out_line(&format!(
+                    "        {rest:>+8.3}  the other {} rated works together",
+                    m.contribution_rest_count.unwrap_or(0)
+                ));
+            } else if let Some(note) = &m.contributions_note {
+                out_line(&format!("      {note}"));
+            }
+            out_line("      nearest rated works:");
             for r in &m.references {
                 let name = r
                     .metadata

@@ -130,6 +130,15 @@ impl TrainedHead {
         self.predict_f64(x) as f32
     }
 
+    /// Names the training works (content hashes in the order of the training
+    /// rows) so a ridge head can explain its scores work by work; a no-op for
+    /// the MLP, whose prediction has no such decomposition.
+    pub fn set_support(&mut self, hashes: &[String]) {
+        if let TrainedHead::Ridge(h) = self {
+            h.set_support(hashes);
+        }
+    }
+
     /// The predicted ratings of several embeddings.
     pub fn predict_many(&self, xs: &[Vec<f32>]) -> Vec<f32> {
         xs.iter().map(|x| self.predict(x)).collect()
@@ -335,6 +344,9 @@ mod tests {
             coef: vec![2.0],
             intercept: 1.0,
             lambda: 0.5,
+            alpha: Vec::new(),
+            support: Vec::new(),
+            support_ratings: Vec::new(),
         });
         let json = serde_json::to_value(&head).unwrap();
         assert_eq!(json["kind"], "ridge");

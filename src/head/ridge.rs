@@ -9,7 +9,11 @@
 //!   `w = Zᵀ (ZZᵀ + λI)⁻¹ y` solves an n × n system,
 //! * otherwise the primal `(ZᵀZ + λI) w = Zᵀ y` solves a d × d one,
 //!
-//! both by a Cholesky factorisation in f64: the matrix is symmetric positive
+//! both by a Cholesky factorisation in f64. Either way the head keeps the
+//! dual coefficients α (`w = Zᵀα`), so that a prediction can be written as
+//! `score(x) = ȳ + Σᵢ αᵢ·k(x, xᵢ)` over the rated works, `k` the dot product
+//! in the standardised feature space: each rated work's exact contribution
+//! to a score ([`RidgeHead::contributions`]). Solved: the matrix is symmetric positive
 //! definite for every λ > 0, and the systems are small enough that a
 //! dependency-free solver is simpler than a linear-algebra crate.
 
@@ -43,6 +47,20 @@ pub struct RidgeHead {
     pub intercept: f64,
     /// The penalty the weights were fitted with.
     pub lambda: f64,
+    /// The dual coefficients, one per training work in training order:
+    /// `coef = Σᵢ alpha[i]·zᵢ` over the standardised training rows `zᵢ`, so
+    /// that a prediction is exactly `intercept + Σᵢ alpha[i]·(z·zᵢ)` (see
+    /// [`RidgeHead::contributions`]). Empty in heads saved before artlens
+    /// kept them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha: Vec<f64>,
+    /// The training works' content hashes, in the order of `alpha`; set by
+    /// whoever knows which works the rows were ([`RidgeHead::set_support`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support: Vec<String>,
+    /// The training ratings, in the order of `alpha`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support_ratings: Vec<f64>,
 }
 
 impl RidgeHead {
@@ -53,6 +71,66 @@ impl RidgeHead {
             s += (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j];
         }
         s
+    }
+
+    /// Names the works the head was trained on (content hashes, in the
+    /// order of the training rows), which makes its contributions
+    /// available. Ignored when the count does not match the dual
+    /// coefficients, so a mismatch can only make contributions unavailable,
+    /// never wrong.
+    pub fn set_support(&mut self, hashes: &[String]) {
+        if hashes.len() == self.alpha.len() {
+            self.support = hashes.to_vec();
+        }
+    }
+
+    /// True when [`RidgeHead::contributions`] can explain a prediction: the
+    /// dual coefficients and the training works are known.
+    pub fn has_dual(&self) -> bool {
+        !self.alpha.is_empty() && self.support.len() == self.alpha.len()
+    }
+
+    /// The kernel of the dual form: the dot product of `a` and `b` in the
+    /// head's standardised feature space, `Σⱼ (aⱼ − μⱼ)(bⱼ − μⱼ)/σⱼ²`.
+    pub fn kernel(&self, a: &[f32], b: &[f32]) -> f64 {
+        let mut s = 0.0;
+        for j in 0..self.mean.len().min(a.len()).min(b.len()) {
+            let za = (a[j] as f64 - self.mean[j]) / self.scale[j];
+            let zb = (b[j] as f64 - self.mean[j]) / self.scale[j];
+            s += za * zb;
+        }
+        s
+    }
+
+    /// Each training work's exact share of the prediction of `x`:
+    /// `alpha[i]·k(x, xᵢ)` for the training embeddings `rows` (in the order of
+    /// `alpha`), so that `intercept + Σ` is the prediction (up to rounding).
+    /// `None` when the head has no dual coefficients or `rows` is not one
+    /// embedding per coefficient.
+    pub fn contributions(&self, rows: &[&[f32]], x: &[f32]) -> Option<Vec<f64>> {
+        if self.alpha.is_empty() || rows.len() != self.alpha.len() {
+            return None;
+        }
+        let zx: Vec<f64> = x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((&v, m), s)| (v as f64 - m) / s)
+            .collect();
+        Some(
+            rows.iter()
+                .zip(&self.alpha)
+                .map(|(r, a)| {
+                    let zr: Vec<f64> = r
+                        .iter()
+                        .zip(&self.mean)
+                        .zip(&self.scale)
+                        .map(|((&v, m), s)| (v as f64 - m) / s)
+                        .collect();
+                    a * dot(&zx, &zr)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -182,6 +260,8 @@ struct Problem {
     gram: Vec<f64>,
     /// y − ȳ when `dual`, Zᵀ(y − ȳ) otherwise.
     rhs: Vec<f64>,
+    /// y − ȳ.
+    yc: Vec<f64>,
     dual: bool,
 }
 
@@ -208,6 +288,7 @@ impl Problem {
                 d,
                 gram,
                 rhs: yc.to_vec(),
+                yc: yc.to_vec(),
                 dual,
             }
         } else {
@@ -232,6 +313,7 @@ impl Problem {
                 d,
                 gram,
                 rhs,
+                yc: yc.to_vec(),
                 dual,
             }
         }
@@ -239,6 +321,15 @@ impl Problem {
 
     /// The weights on the standardised features for penalty `lambda`.
     fn solve(&self, lambda: f64) -> Result<Vec<f64>> {
+        self.solve_with_dual(lambda).map(|(w, _)| w)
+    }
+
+    /// The weights and the dual coefficients `α` with `w = Zᵀα`. The dual
+    /// path solves for `α` and builds `w` from it, so the identity holds to
+    /// rounding. The primal path takes `α = (yc − Zw)/λ`, which follows from
+    /// the normal equations `(ZZᵀ + λI)α = yc`: exact in exact arithmetic,
+    /// and within the solver's residual divided by λ in floating point.
+    fn solve_with_dual(&self, lambda: f64) -> Result<(Vec<f64>, Vec<f64>)> {
         let m = if self.dual { self.n } else { self.d };
         let mut a = self.gram.clone();
         for i in 0..m {
@@ -250,7 +341,11 @@ impl Problem {
             ))
         })?;
         if !self.dual {
-            return Ok(sol);
+            // Here `rhs` is Zᵀyc; yc itself is kept for the dual coefficients.
+            let alpha = (0..self.n)
+                .map(|i| (self.yc[i] - dot(&self.z[i * self.d..(i + 1) * self.d], &sol)) / lambda)
+                .collect();
+            return Ok((sol, alpha));
         }
         let mut w = vec![0.0; self.d];
         for (i, &alpha) in sol.iter().enumerate() {
@@ -258,7 +353,7 @@ impl Problem {
                 *wj += alpha * zj;
             }
         }
-        Ok(w)
+        Ok((w, sol))
     }
 }
 
@@ -277,13 +372,16 @@ pub(crate) fn fit_rows(
     let y_mean = y.iter().sum::<f64>() / n as f64;
     let yc: Vec<f64> = y.iter().map(|v| v - y_mean).collect();
     let problem = Problem::new(standardise(rows, &mean, &scale), n, d, &yc);
-    let coef = problem.solve(lambda)?;
+    let (coef, alpha) = problem.solve_with_dual(lambda)?;
     Ok(RidgeHead {
         mean,
         scale,
         coef,
         intercept: y_mean,
         lambda,
+        alpha,
+        support: Vec::new(),
+        support_ratings: y.to_vec(),
     })
 }
 
@@ -362,6 +460,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn intercept_plus_contributions_is_the_prediction_on_random_heads() {
+        let mut rng = SplitMix64::new(11);
+        // Dual (n < d) and primal (n ≥ d) paths, over the whole λ grid's range.
+        for (n, d) in [(12, 40), (30, 8), (64, 64)] {
+            let rows: Vec<Vec<f32>> = (0..n)
+                .map(|_| (0..d).map(|_| (rng.normal() * 2.0 + 0.5) as f32).collect())
+                .collect();
+            let y: Vec<f64> = (0..n).map(|_| 5.0 + 2.0 * rng.normal()).collect();
+            let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            for lambda in [1e-3, 0.1, 10.0, 1e5] {
+                let head = fit_rows(&refs, &y, lambda, true).unwrap();
+                assert_eq!(head.alpha.len(), n);
+                for _ in 0..5 {
+                    let x: Vec<f32> = (0..d).map(|_| (rng.normal() * 3.0) as f32).collect();
+                    let c = head.contributions(&refs, &x).unwrap();
+                    let sum = head.intercept + c.iter().sum::<f64>();
+                    let want = head.predict_f64(&x);
+                    assert!(
+                        (sum - want).abs() < 1e-6,
+                        "n={n} d={d} λ={lambda}: {sum} vs {want}"
+                    );
+                }
+            }
+        }
+        // Rows that do not match the coefficients give no contributions.
+        let rows = [vec![1.0f32, 2.0], vec![3.0, 1.0], vec![0.0, 0.5]];
+        let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let head = fit_rows(&refs, &[1.0, 2.0, 3.0], 1.0, true).unwrap();
+        assert!(head.contributions(&refs[..2], &[0.0, 0.0]).is_none());
+        let mut named = head.clone();
+        named.set_support(&["a".into()]);
+        assert!(!named.has_dual(), "a wrong number of hashes is ignored");
+        named.set_support(&["a".into(), "b".into(), "c".into()]);
+        assert!(named.has_dual());
     }
 
     #[test]

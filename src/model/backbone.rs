@@ -56,6 +56,23 @@ impl Fingerprint {
     }
 }
 
+/// One image's tokens after the final norm and the CLS token's attention in
+/// the last block ([`Backbone::tokens_images`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageTokens {
+    /// The patch grid (rows, columns) over what the model saw (the squashed
+    /// or centre-cropped image).
+    pub grid: (usize, usize),
+    /// The CLS token: exactly [`Backbone::embed_images`]' embedding.
+    pub embedding: Vec<f32>,
+    /// One token per patch, row-major over `grid`.
+    pub patches: Vec<Vec<f32>>,
+    /// Per head, the CLS token's attention probabilities over all tokens:
+    /// index 0 is the CLS token itself, then the patches as in `patches`.
+    /// Each row sums to 1.
+    pub cls_attention: Vec<Vec<f32>>,
+}
+
 /// Options for loading a backbone. The input resolution is part of the
 /// [`BackboneId`] (`dinov2@224`), not an option: it changes the embeddings.
 #[derive(Debug, Clone)]
@@ -146,6 +163,50 @@ impl Backbone {
             .and_then(|t| t.to_vec2::<f32>())
             .context(ctx)?;
         Ok(out)
+    }
+
+    /// Every token of each image and the last block's CLS attention
+    /// ([`ImageTokens`]): what `explain` draws its patch maps from. Computed
+    /// on demand and never stored (a 518-pixel DINOv2 image has 1,369 patch
+    /// tokens, 1,369 times its embedding).
+    pub fn tokens_images(&self, images: &[&RgbImage]) -> Result<Vec<ImageTokens>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (h, w) = self.preprocess.output_size();
+        let batch = images.len();
+        let ctx = || format!("{}: forward pass with tokens", self.id);
+        let t = Tensor::from_vec(
+            self.preprocess_batch(images),
+            (batch, 3, h, w),
+            &Device::Cpu,
+        )
+        .and_then(|t| t.to_device(self.vit.device()))
+        .context(ctx)?;
+        let out = self.vit.forward_tokens(&t).context(ctx)?;
+        let tokens: Vec<Vec<Vec<f32>>> = out
+            .tokens
+            .to_device(&Device::Cpu)
+            .and_then(|t| t.to_vec3::<f32>())
+            .context(ctx)?;
+        let attention: Vec<Vec<Vec<f32>>> = out
+            .cls_attention
+            .to_device(&Device::Cpu)
+            .and_then(|t| t.to_vec3::<f32>())
+            .context(ctx)?;
+        Ok(tokens
+            .into_iter()
+            .zip(attention)
+            .map(|(mut rows, cls_attention)| {
+                let patches = rows.split_off(1);
+                ImageTokens {
+                    grid: out.grid,
+                    embedding: rows.remove(0),
+                    patches,
+                    cls_attention,
+                }
+            })
+            .collect())
     }
 
     /// Embeds decoded images: preprocessing then one forward pass.

@@ -15,10 +15,10 @@ mod simd;
 mod vit;
 pub mod weights;
 
-pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint};
+pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint, ImageTokens};
 pub use config::VitConfig;
 pub use registry::{BackboneId, BackboneSpec, REGISTRY};
-pub use vit::Vit;
+pub use vit::{Vit, VitTokens};
 pub use weights::{resolve, CheckpointFiles, WeightsSource};
 
 /// Loads `id` from `source`: resolve the files, then build the backbone.

@@ -111,7 +111,15 @@ struct Block {
 }
 
 impl Block {
-    fn attention(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Self-attention of the normed tokens `x`; with `cls_probs`, also the
+    /// CLS token's attention probabilities `[B, H, N]` (the first row of
+    /// softmax(q·kᵀ·scale) per head). The output always comes from the same
+    /// fused kernel, so asking for the probabilities cannot change it.
+    fn attention(
+        &self,
+        x: &Tensor,
+        cls_probs: bool,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let (b, n, c) = x.dims3()?;
         let h = self.num_heads;
         let d = c / h;
@@ -121,12 +129,28 @@ impl Block {
             .reshape((b, n, 3, h, d))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = (d as f64).powf(-0.5);
-        let out = ops::attention(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, scale)?;
-        self.proj.forward(&out)
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let probs = if cls_probs {
+            // [B, H, 1, D] · [B, H, D, N] → [B, H, 1, N]: one query row, so
+            // this costs 1/N of the attention it explains.
+            let q0 = (q.narrow(2, 0, 1)?.contiguous()? * scale)?;
+            let logits = q0.matmul(&k.contiguous()?.t()?)?;
+            Some(candle_nn::ops::softmax_last_dim(&logits)?.squeeze(2)?)
+        } else {
+            None
+        };
+        let out = ops::attention(&q, &k, &v, scale)?;
+        Ok((self.proj.forward(&out)?, probs))
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let a = self.attention(&self.norm1.forward(x)?)?;
+    /// One block; with `cls_probs`, also the CLS token's attention
+    /// probabilities of this block (see [`Block::attention`]).
+    fn forward(
+        &self,
+        x: &Tensor,
+        cls_probs: bool,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let (a, probs) = self.attention(&self.norm1.forward(x)?, cls_probs)?;
         let a = match &self.ls1 {
             Some(g) => a.broadcast_mul(g)?,
             None => a,
@@ -138,8 +162,22 @@ impl Block {
             Some(g) => m.broadcast_mul(g)?,
             None => m,
         };
-        x + m
+        Ok(((x + m)?, probs))
     }
+}
+
+/// Every token of a forward pass, for explaining where two images match:
+/// what [`Vit::forward_tokens`] returns.
+#[derive(Debug)]
+pub struct VitTokens {
+    /// `[B, 1 + gh·gw, C]`: the CLS token then the patch tokens in row-major
+    /// grid order, all after the final norm (row 0 is the embedding).
+    pub tokens: Tensor,
+    /// `[B, H, 1 + gh·gw]`: the last block's attention probabilities of the
+    /// CLS token over all tokens (itself first), per head.
+    pub cls_attention: Tensor,
+    /// The patch grid (rows, columns).
+    pub grid: (usize, usize),
 }
 
 /// Tensor names of one layout.
@@ -378,6 +416,37 @@ impl Vit {
 
     /// `[B, 3, H, W]` normalised pixels → `[B, C]` CLS tokens after the final norm.
     pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let (x, _) = self.encode(pixels, false)?;
+        let (b, _, c) = x.dims3()?;
+        // Only the CLS row is needed, and LayerNorm is per token.
+        let cls = x.narrow(1, 0, 1)?.squeeze(1)?;
+        self.norm.forward(&cls)?.reshape((b, c))
+    }
+
+    /// `[B, 3, H, W]` normalised pixels → every token after the final norm
+    /// and the last block's CLS attention ([`VitTokens`]). The same blocks as
+    /// [`Vit::forward`], so row 0 of the tokens is exactly the embedding.
+    pub fn forward_tokens(&self, pixels: &Tensor) -> candle_core::Result<VitTokens> {
+        let (x, probs) = self.encode(pixels, true)?;
+        let cls_attention = match probs {
+            Some(p) => p,
+            None => candle_core::bail!("a model without blocks has no attention to explain"),
+        };
+        Ok(VitTokens {
+            tokens: self.norm.forward(&x)?,
+            cls_attention,
+            grid: self.grid,
+        })
+    }
+
+    /// Patch embedding, position embeddings and the blocks: the tokens before
+    /// the final norm, and with `last_cls_probs` the last block's CLS
+    /// attention probabilities.
+    fn encode(
+        &self,
+        pixels: &Tensor,
+        last_cls_probs: bool,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let (b, ch, h, w) = pixels.dims4()?;
         let p = self.config.patch_size;
         if ch != 3 || (h, w) != self.image_size() {
@@ -401,11 +470,13 @@ impl Vit {
         let cls = self.cls_token.broadcast_as((b, 1, c))?;
         let x = Tensor::cat(&[&cls, &x], 1)?;
         let mut x = x.broadcast_add(&self.pos_embed)?;
-        for block in &self.blocks {
-            x = block.forward(&x)?;
+        let mut probs = None;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (y, p) = block.forward(&x, last_cls_probs && i == last)?;
+            x = y;
+            probs = probs.or(p);
         }
-        // Only the CLS row is needed, and LayerNorm is per token.
-        let cls = x.narrow(1, 0, 1)?.squeeze(1)?;
-        self.norm.forward(&cls)?.reshape((b, c))
+        Ok((x, probs))
     }
 }

@@ -1,5 +1,7 @@
 //! Self-contained HTML reports: the score report (each query image with
-//! every backbone's score and references side by side) and the compare
+//! every backbone's score, the rated works that made it and its references
+//! side by side, with the patch maps of the top reference), the explain page
+//! (heat maps of where a query and a reference look alike) and the compare
 //! report (label metrics, paired comparisons, neighbourhood agreement and
 //! the learning curves of the backbones), for any number of backbones.
 //!
@@ -20,20 +22,22 @@
 //! they do not depend on how the head or the index computed them.
 //!
 //! Layout: `views` (the view types), `thumbs` (thumbnails and the
-//! once-per-report registry), `pages` (the two pages), `chart` (the
+//! once-per-report registry), `pages` (the pages), `maps` (heat maps over
+//! thumbnails), `chart` (the
 //! learning-curve SVG), `text` (number and date formatting).
 
 mod chart;
+mod maps;
 mod pages;
 mod text;
 mod thumbs;
 mod views;
 
-pub use pages::{render_compare_html, render_score_html};
+pub use pages::{render_compare_html, render_explain_html, render_score_html};
 pub use thumbs::{thumbnail_data_uri, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY};
 pub use views::{
-    BackboneLabel, CompareModel, CompareView, CurvePoint, ModelScore, PairAgreement,
-    PairComparison, Provenance, ScoreView, ScoredImage,
+    BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
+    ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView, ScoredImage,
 };
 
 #[cfg(test)]

@@ -9,13 +9,14 @@ use std::collections::BTreeSet;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::chart::learning_curve_svg;
+use super::maps::{pair_maps_html, MAP_STYLE};
 use super::text::{file_name, num, pct, signed, utc_datetime};
 use super::thumbs::{Thumbnails, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
 use super::views::{
-    BackboneLabel, CompareModel, CompareView, ModelScore, PairAgreement, PairComparison,
-    Provenance, ScoreView, ScoredImage,
+    BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, ModelScore, PairAgreement,
+    PairComparison, Provenance, ScoreView, ScoredImage,
 };
-use crate::explain::Reference;
+use crate::explain::{Contribution, Reference};
 
 /// The page may show inline styles and `data:` images and load nothing else:
 /// no scripts, no fonts, no network. It documents, and enforces in the
@@ -180,7 +181,7 @@ fn score_section(
             @if !shown.is_empty() {
                 div.models style={ "grid-template-columns:repeat(" (shown.len()) ",minmax(0,1fr))" } {
                     @for (column, m) in &shown {
-                        (model_column(column, m, thumbs))
+                        (model_column(column, m, thumbs, &img.path))
                     }
                 }
             }
@@ -188,7 +189,7 @@ fn score_section(
     }
 }
 
-fn model_column(column: &Column<'_>, m: &ModelScore, thumbs: &Thumbnails) -> Markup {
+fn model_column(column: &Column<'_>, m: &ModelScore, thumbs: &Thumbnails, query: &str) -> Markup {
     html! {
         div.model data-model=(column.key) style={ "border-top-color:" (column.colour) } {
             (column_h3(column))
@@ -211,10 +212,55 @@ fn model_column(column: &Column<'_>, m: &ModelScore, thumbs: &Thumbnails) -> Mar
             @if m.references.is_empty() {
                 p.muted { "No rated works to compare with." }
             } @else {
-                h4 { "References" }
+                h4 { "Nearest rated works" }
                 ol.refs {
                     @for r in &m.references { (reference_item(r, thumbs)) }
                 }
+            }
+            (contributions_table(m))
+            @if let Some(maps) = &m.maps {
+                h4 { "Where it matches its nearest rated work" }
+                (pair_maps_html(thumbs, Some(query), m.references.first().and_then(|r| r.path.as_deref()),
+                    maps, column.colour, REFERENCE_THUMB_SIDE, false))
+            }
+        }
+    }
+}
+
+/// The rated works that made the score: intercept, the works that pushed it
+/// up and down most, the rest summed, and the total (which is the score).
+fn contributions_table(m: &ModelScore) -> Markup {
+    let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) else {
+        return html! {
+            @if let Some(note) = &m.contributions_note { p.muted.contrib-note { (note) } }
+        };
+    };
+    let row = |c: &Contribution| {
+        let name = c
+            .path
+            .as_deref()
+            .map(file_name)
+            .unwrap_or_else(|| format!("#{}", c.id));
+        let class = if c.contribution >= 0.0 { "up" } else { "down" };
+        html! {
+            tr data-id=(c.id) {
+                td title=(c.path.as_deref().unwrap_or(&c.hash)) { (name) }
+                td { (num(c.rating, 2)) }
+                td { (num(f64::from(c.similarity), 3)) }
+                td class=(class) { (signed(c.contribution, 3)) }
+            }
+        }
+    };
+    let total = intercept + m.contributions.iter().map(|c| c.contribution).sum::<f64>() + rest;
+    html! {
+        h4 { "What made the score" }
+        table.contrib {
+            thead { tr { th { "Rated work" } th { "Rating" } th { "Sim." } th { "Contribution" } } }
+            tbody {
+                tr { td { "intercept (mean rating)" } td {} td {} td { (num(intercept, 3)) } }
+                @for c in &m.contributions { (row(c)) }
+                tr { td { "the other " (m.contribution_rest_count.unwrap_or(0)) " rated works" } td {} td {} td { (signed(rest, 3)) } }
+                tr.sum { td { "= score" } td {} td {} td.total { (num(total, 3)) } }
             }
         }
     }
@@ -278,6 +324,71 @@ fn reference_item(r: &Reference, thumbs: &Thumbnails) -> Markup {
                 span.title { (caption) }
                 @if !byline.is_empty() { span.by { (byline.join(" · ")) } }
             }
+        }
+    }
+}
+
+// ----- the explain page --------------------------------------------------------------------
+
+/// The explain page: the query, then per backbone its reference (how it was
+/// chosen, the similarity) and the heat maps over both images: where each
+/// image's patches best match the other's, and where the CLS token attends
+/// in the last block, mean of heads and each head.
+pub fn render_explain_html(view: &ExplainView) -> String {
+    let mut wanted = vec![(view.query.path.clone(), QUERY_THUMB_SIDE)];
+    for m in view.models.values() {
+        wanted.push((m.reference.path.clone(), QUERY_THUMB_SIDE));
+    }
+    let thumbs = Thumbnails::make(wanted);
+    let keys: BTreeSet<&str> = view.models.keys().map(String::as_str).collect();
+    let columns = columns(&view.provenance, &keys);
+    let body = html! {
+        header {
+            h1 { "Where the likeness is" }
+            p.sub {
+                "For each backbone: every patch of one image coloured by its best cosine match among                  the other image's patches (after the final norm), and the CLS token's attention over                  the patches in the last block. Each map is scaled from its own minimum (clear) to its                  maximum (strongest colour); the numbers give that range. Cells cover the part of the                  image the model saw (DINOv2 sees the centre crop)."
+            }
+            (made_line(&view.provenance))
+        }
+        main {
+            (warnings(&view.warnings))
+            section.query {
+                div.query-head {
+                    figure.query-thumb { (thumbs.html(Some(&view.query.path), QUERY_THUMB_SIDE, "query")) }
+                    div.query-info {
+                        h2 { (file_name(&view.query.path)) }
+                        p.path { (view.query.path) }
+                        (image_facts(&view.query))
+                    }
+                }
+            }
+            @for column in &columns {
+                @if let Some(m) = view.models.get(column.key) {
+                    section.query.explain data-model=(column.key) style={ "border-top:4px solid " (column.colour) } {
+                        (column_h3(column))
+                        p.reference {
+                            "Compared with " strong { (file_name(&m.reference.path)) }
+                            " (" (m.chosen) "), embedding similarity " strong.sim { (num(f64::from(m.similarity), 3)) }
+                            ". " (image_facts(&m.reference))
+                        }
+                        (pair_maps_html(&thumbs, Some(&view.query.path), Some(&m.reference.path),
+                            &m.maps, column.colour, QUERY_THUMB_SIDE, true))
+                    }
+                }
+            }
+        }
+        (footer(&view.provenance, &columns))
+    };
+    page("artlens — where the likeness is", Some(thumbs.css()), body)
+}
+
+fn image_facts(i: &ExplainImage) -> Markup {
+    html! {
+        span.facts {
+            @if let Some(id) = i.id { "work #" (id) }
+            @if let Some(r) = i.rating { ", rated " (num(r, 2)) }
+            @if let Some(t) = i.metadata.get("title") { ", “" (t) "”" }
+            @if i.id.is_none() { "not a stored work" }
         }
     }
 }
@@ -622,7 +733,7 @@ fn page(title: &str, extra_css: Option<PreEscaped<String>>, body: Markup) -> Str
                 meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                style { (PreEscaped(STYLE)) @if let Some(css) = extra_css { (css) } }
+                style { (PreEscaped(STYLE)) (PreEscaped(MAP_STYLE)) @if let Some(css) = extra_css { (css) } }
             }
             body { (body) }
         }

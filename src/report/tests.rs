@@ -36,6 +36,12 @@ fn score(references: Vec<Reference>) -> ModelScore {
         out_of_distribution: false,
         nearest_similarity: 0.5,
         threshold_similarity: 0.4,
+        intercept: None,
+        contributions: Vec::new(),
+        contribution_rest: None,
+        contribution_rest_count: None,
+        contributions_note: None,
+        maps: None,
     }
 }
 
@@ -325,4 +331,72 @@ fn pages_take_any_number_of_backbones_with_provenance() {
     assert!(html.contains("DINO ViT-B/16 and SigLIP") && html.contains("25.0%"));
     assert!(!html.contains("On average the two backbones"));
     assert!(html.contains("2024-03-01 00:00 UTC"));
+}
+
+#[test]
+fn contributions_are_listed_escaped_and_add_up_on_the_page() {
+    let mut m = score(vec![reference(7, Some(fixture("small.png")), "A")]);
+    m.intercept = Some(3.0);
+    m.contributions = vec![
+        crate::explain::Contribution {
+            id: 11,
+            hash: "ab".repeat(32),
+            path: Some("x/<up>.png".into()),
+            rating: 9.0,
+            similarity: 0.8,
+            contribution: 0.75,
+        },
+        crate::explain::Contribution {
+            id: 12,
+            hash: "cd".repeat(32),
+            path: None,
+            rating: 1.0,
+            similarity: 0.2,
+            contribution: -0.5,
+        },
+    ];
+    m.contribution_rest = Some(0.25);
+    m.contribution_rest_count = Some(21);
+    let view = ScoreView {
+        images: vec![ScoredImage {
+            path: fixture("landscape.png"),
+            error: None,
+            models: [("dino".to_string(), m.clone())].into_iter().collect(),
+            reference_overlap: None,
+        }],
+        ..Default::default()
+    };
+    let html = render_score_html(&view);
+    assert!(html.contains("x/&lt;up&gt;.png") || html.contains("&lt;up&gt;.png"));
+    assert!(!html.contains("<up>"), "a path is text, never markup");
+    assert!(html.contains("+0.750") && html.contains("−0.500") && html.contains("#12"));
+    assert!(html.contains("the other 21 rated works"));
+    // 3 + 0.75 − 0.5 + 0.25 = 3.5, the score.
+    assert!(
+        html.contains(r#"<td class="total">3.500</td>"#),
+        "total row"
+    );
+    let json = serde_json::to_value(&m).unwrap();
+    for k in ["intercept", "contributions", "contribution_rest"] {
+        assert!(json.get(k).is_some(), "{k}");
+    }
+    for k in ["id", "path", "rating", "similarity", "contribution"] {
+        assert!(json["contributions"][0].get(k).is_some(), "{k}");
+    }
+    // Without contributions the page says why instead.
+    let mut mlp = score(Vec::new());
+    mlp.contributions_note = Some("not available for the MLP head".into());
+    let view = ScoreView {
+        images: vec![ScoredImage {
+            path: "q.png".into(),
+            error: None,
+            models: [("dino".to_string(), mlp)].into_iter().collect(),
+            reference_overlap: None,
+        }],
+        ..Default::default()
+    };
+    let html = render_score_html(&view);
+    assert!(
+        html.contains("not available for the MLP head") && !html.contains("What made the score")
+    );
 }

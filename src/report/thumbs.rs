@@ -124,6 +124,18 @@ pub(super) fn thumbnail_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
     (fit(w), fit(h))
 }
 
+/// The size that makes `w`×`h`'s longer side exactly `side`, keeping the
+/// aspect ratio (at least 1 pixel), growing or shrinking as needed.
+pub(super) fn filled_size(w: u32, h: u32, side: u32) -> (u32, u32) {
+    let long = w.max(h);
+    if long == 0 {
+        return (w, h);
+    }
+    let scale = f64::from(side.max(1)) / f64::from(long);
+    let fit = |x: u32| ((f64::from(x) * scale).round() as u32).clamp(1, side.max(1));
+    (fit(w), fit(h))
+}
+
 /// Standard base64 (RFC 4648, with padding).
 pub(super) fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -220,6 +232,17 @@ impl Thumbnails {
     /// A box showing the thumbnail of `path`, its longest side `side`
     /// pixels at most, or a placeholder box saying why there is none.
     pub(super) fn html(&self, path: Option<&str>, side: u32, alt: &str) -> Markup {
+        self.boxed(path, side, alt, false)
+    }
+
+    /// Like [`Thumbnails::html`], but a small image is shown scaled up so
+    /// its longer side is `side`: a heat map over a 64-pixel picture would
+    /// otherwise be too small to read.
+    pub(super) fn html_filled(&self, path: Option<&str>, side: u32, alt: &str) -> Markup {
+        self.boxed(path, side, alt, true)
+    }
+
+    fn boxed(&self, path: Option<&str>, side: u32, alt: &str, fill: bool) -> Markup {
         let got = match path {
             None => Err("no path is recorded for this work"),
             Some(p) => match self.paths.get(&same_file_key(p)) {
@@ -230,7 +253,11 @@ impl Thumbnails {
         };
         match got {
             Ok((i, (source_w, source_h))) => {
-                let (w, h) = thumbnail_size(*source_w, *source_h, side);
+                let (w, h) = if fill {
+                    filled_size(*source_w, *source_h, side)
+                } else {
+                    thumbnail_size(*source_w, *source_h, side)
+                };
                 html! {
                     span class={ "thumb t" (i) } role="img" aria-label=(alt)
                         style={ "width:" (w) "px;height:" (h) "px" } {}
@@ -273,6 +300,8 @@ mod tests {
         assert_eq!(thumbnail_size(500, 1000, 160), (80, 160));
         assert_eq!(thumbnail_size(100, 50, 160), (100, 50));
         assert_eq!(thumbnail_size(10_000, 1, 160), (160, 1));
+        assert_eq!(filled_size(64, 56, 320), (320, 280));
+        assert_eq!(filled_size(1000, 500, 160), (160, 80));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::explain::{LabelMetrics, Reference};
+use crate::explain::{Contribution, ImageMaps, LabelMetrics, Reference};
 
 /// Everything the score report shows; also the `--json` output of `score`
 /// (one [`ScoredImage`] per line or array element).
@@ -58,6 +58,96 @@ pub struct ModelScore {
     /// The similarity below which an image counts as out of distribution
     /// (1 − the distance threshold).
     pub threshold_similarity: f32,
+    /// The ridge head's intercept (the training ratings' mean); with
+    /// `contributions` and `contribution_rest` it adds up to `score`.
+    /// `None` when the head cannot be taken apart (see `contributions_note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercept: Option<f64>,
+    /// The rated works that pushed the score up most (largest first), then
+    /// those that pushed it down most ([`crate::explain::DualSupport`]).
+    #[serde(default)]
+    pub contributions: Vec<Contribution>,
+    /// The summed contributions of every other rated work:
+    /// `intercept + Σ contributions + contribution_rest = score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution_rest: Option<f64>,
+    /// How many rated works `contribution_rest` sums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution_rest_count: Option<usize>,
+    /// Why there are no contributions (an MLP head, an old head), when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributions_note: Option<String>,
+    /// Where the image and its first reference look alike (only when asked
+    /// for: `score --html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<PairMaps>,
+}
+
+impl ModelScore {
+    /// A score with nothing explained yet: no contributions, no maps.
+    pub fn new(score: f64, references: Vec<Reference>) -> Self {
+        ModelScore {
+            score,
+            knn_estimate: crate::explain::knn_estimate(&references),
+            references,
+            out_of_distribution: false,
+            nearest_similarity: f32::NAN,
+            threshold_similarity: f32::NAN,
+            intercept: None,
+            contributions: Vec::new(),
+            contribution_rest: None,
+            contribution_rest_count: None,
+            contributions_note: None,
+            maps: None,
+        }
+    }
+}
+
+/// The patch maps of one image pair under one backbone: where each image
+/// matches the other, and where each one's CLS token looks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairMaps {
+    pub query: ImageMaps,
+    pub reference: ImageMaps,
+}
+
+/// `explain`: for a query and one reference per backbone, the patch maps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExplainView {
+    pub query: ExplainImage,
+    /// Per backbone id.
+    pub models: BTreeMap<String, ExplainModel>,
+    #[serde(default)]
+    pub provenance: Provenance,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// An image `explain` looked at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExplainImage {
+    /// The file read.
+    pub path: String,
+    /// Set when the image is a stored work.
+    pub id: Option<u64>,
+    pub hash: Option<String>,
+    pub rating: Option<f64>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One backbone's explanation of a query against one reference.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExplainModel {
+    pub reference: ExplainImage,
+    /// How the reference was chosen: `"given"`, `"nearest rated work"` or
+    /// `"nearest stored work"` (when nothing is rated).
+    pub chosen: String,
+    /// Cosine similarity of the two embeddings.
+    pub similarity: f32,
+    /// Attention heads of the last block.
+    pub heads: usize,
+    pub maps: PairMaps,
 }
 
 /// Everything the compare report shows; also the `--json` output of `compare`.

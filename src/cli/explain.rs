@@ -1,0 +1,99 @@
+//! `artlens explain`: where a query and one of its references look alike,
+//! per backbone: patch matches and the CLS token's attention, as numbers
+//! (`--json`), a summary (text) or heat maps over both images (`--html`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use artlens::app::ExplainRequest;
+use artlens::report::{self, ExplainView};
+
+use super::args::{BackboneArgs, WeightsArgs};
+use super::progress::with_progress;
+use super::{out_json, out_line, printable, Ctx};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  artlens explain new.jpg --html explain.html\n  artlens explain 12 --reference 7 --backbones dinov2 --json\n\nWithout --reference each backbone compares the query with its nearest rated work (the top\nreference `score` shows), or with its nearest stored work when nothing is rated."
+)]
+pub struct ExplainArgs {
+    /// An image file, or a stored work by name (id, hash prefix, path
+    /// relative to the collection root, ...).
+    query: String,
+    /// The work (or image file) to compare with; default: per backbone, the
+    /// nearest rated work (the nearest stored work when nothing is rated).
+    #[arg(long, value_name = "WORK")]
+    reference: Option<String>,
+    #[command(flatten)]
+    backbones: BackboneArgs,
+    /// Write a self-contained HTML page with the heat maps to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// One JSON object on stdout: {"query","models":{ID:{"reference","chosen","similarity","heads","maps":{"query","reference"}}}}.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    weights: WeightsArgs,
+}
+
+pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
+    let collection = ctx.open(args.weights.config(None)?)?;
+    let req = ExplainRequest {
+        query: args.query.clone(),
+        reference: args.reference.clone(),
+        backbones: args.backbones.get(),
+    };
+    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
+        collection.explain(&req, on_event)
+    })?;
+    for w in &view.warnings {
+        ctx.msg.warn(w);
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::render_explain_html(&view))
+            .with_context(|| format!("{}", path.display()))?;
+        ctx.msg.info(format!("wrote {}", path.display()));
+    }
+    if args.json {
+        out_json(&view)?;
+    } else {
+        print_text(&view);
+    }
+    Ok(0)
+}
+
+/// Per backbone: the reference, and where the maps are strongest (the
+/// patches with the best match and the most attention, as grid row/column).
+fn print_text(view: &ExplainView) {
+    out_line(&printable(&view.query.path));
+    for (name, m) in &view.models {
+        out_line(&format!(
+            "  {name:<11} vs {} ({}, similarity {:.3})",
+            printable(&m.reference.path),
+            m.chosen,
+            m.similarity
+        ));
+        for (who, maps) in [("query", &m.maps.query), ("reference", &m.maps.reference)] {
+            let cols = maps.grid[1].max(1);
+            let at = |i: usize| format!("row {} col {}", i / cols + 1, i % cols + 1);
+            let best = argmax(&maps.patch_match);
+            let looked = argmax(&maps.attention);
+            let mean = maps.patch_match.iter().sum::<f32>() / maps.patch_match.len().max(1) as f32;
+            out_line(&format!(
+                "      {who:<9} {}x{} patches: mean best match {mean:.3}; best {} ({:.3}); CLS attends most to {} ({:.4})",
+                maps.grid[0],
+                maps.grid[1],
+                best.map_or("-".into(), at),
+                best.map_or(f32::NAN, |i| maps.patch_match[i]),
+                looked.map_or("-".into(), at),
+                looked.map_or(f32::NAN, |i| maps.attention[i]),
+            ));
+        }
+    }
+}
+
+fn argmax(v: &[f32]) -> Option<usize> {
+    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]))
+}
