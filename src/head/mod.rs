@@ -37,14 +37,21 @@
 mod cv;
 mod metrics;
 mod mlp;
+mod pairwise;
 mod ridge;
 
 use serde::{Deserialize, Serialize};
 
 pub use cv::{
-    compare_backbones, cross_validate, cv_interval_scale, min_ratings, Backbone, BackboneReport,
-    Comparison, CurvePoint, CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP,
-    DEFAULT_FOLDS, MIN_RATINGS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale,
+    min_ratings, ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison,
+    CurvePoint, CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
+    DEFAULT_REPEATS, MIN_RATINGS,
+};
+pub use pairwise::{
+    compare_pairwise, count_contradictions, cross_validate_pairwise, fit_pairwise,
+    fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
+    PairwiseHead, PairwiseReport, MIN_PREFERENCES,
 };
 pub use metrics::{
     average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,
