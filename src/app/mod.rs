@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 pub use crate::pipeline::Event;
 pub use index::IndexRequest;
 pub use query::{ListRequest, SimilarRequest};
-pub use taste::{CompareRequest, ScoreRequest, TrainRequest};
+pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RatingView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus, RatingView,
     SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
 };
 

@@ -77,12 +77,28 @@ pub struct StatusView {
     /// Per backbone name.
     pub models: BTreeMap<String, StatusBackbone>,
     pub roots: Vec<Root>,
+    /// Ratings by the default rater `me`.
     pub ratings: usize,
+    /// Every rater with ratings or preferences, the default rater first.
+    pub raters: Vec<RaterStatus>,
     pub failures: Vec<FailureRecord>,
     pub vanished: Vec<String>,
     pub size_bytes: u64,
     /// The last training run: head kind, backbones, whether ratings changed since.
     pub training: Option<serde_json::Value>,
+}
+
+/// One rater in `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RaterStatus {
+    pub name: String,
+    pub ratings: usize,
+    pub preferences: usize,
+    /// Unordered pairs of works this rater preferred both ways (kept: people
+    /// change their minds).
+    pub contradictions: usize,
+    /// Whether a training run is saved for this rater.
+    pub trained: bool,
 }
 
 /// A rating as listed.

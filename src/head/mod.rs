@@ -63,8 +63,9 @@ use crate::error::{Error, Result};
 
 mod saved;
 pub use saved::{
-    aligned_training_set, load_head, load_training, save_training, training_set, AlignedSet,
-    SavedTraining, TrainingSet, TASTE_TREE,
+    aligned_training_set, aligned_training_set_of, load_head, load_head_of, load_pairwise_head,
+    load_training, load_training_of, save_training, save_training_with, training_set,
+    AlignedSet, SavedTraining, TrainingSet, TASTE_TREE,
 };
 
 /// Which model learns the taste.
