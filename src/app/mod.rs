@@ -15,6 +15,7 @@
 
 mod index;
 mod query;
+mod suggest;
 mod taste;
 mod views;
 
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 pub use crate::pipeline::Event;
 pub use index::IndexRequest;
 pub use query::{ListRequest, SimilarRequest};
+pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use views::{
     ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus, RatingView,

@@ -19,6 +19,7 @@ mod score;
 mod show;
 mod similar;
 mod status;
+mod suggest;
 mod train;
 
 use std::io::Write;
@@ -77,6 +78,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// The side-by-side report: label metrics, taste metrics, verdict.
     Compare(compare::CompareArgs),
+    /// List unrated works whose rating would help most (for the verdict or the taste).
+    Suggest(suggest::SuggestArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
     /// Check the store record by record; with --into, salvage what is readable into a new store.
@@ -194,6 +197,7 @@ pub fn run() -> i32 {
         Command::Train(args) => train::run(args, &ctx),
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
+        Command::Suggest(args) => suggest::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions(args) => completions::run(args),
