@@ -166,6 +166,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 seed: 1,
                 bootstrap: 200,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -185,6 +186,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 label: Some("style".into()),
                 k: 5,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -206,6 +208,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,
+                rater: Default::default(),
             },
             &mut quiet(),
         )
@@ -221,6 +224,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 label: Some("style".into()),
                 k: 5,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -388,6 +392,7 @@ fn options_that_name_nothing_are_errors() {
                 label: Some("nonexistent".into()),
                 k: 3,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -406,6 +411,7 @@ fn options_that_name_nothing_are_errors() {
                     label,
                     k: 3,
                     backbones: None,
+                    ..Default::default()
                 },
                 &mut quiet(),
             )
@@ -483,6 +489,7 @@ fn constant_ratings_warn_on_import_and_refuse_training() {
                 seed: 1,
                 bootstrap: 50,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )

@@ -1136,8 +1136,11 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
     let fp = store.fingerprint(&dino()).unwrap().unwrap();
     let report = compare_two(&x, &x, &y, HeadKind::Ridge, 5, 1, 100).unwrap();
     let training = SavedTraining {
-        report: report.clone(),
+        report: Some(report.clone()),
+        pairwise: None,
+        rater: Default::default(),
         ratings_digest: "d".into(),
+        preferences_digest: None,
         head_kind: HeadKind::Ridge,
         backbones: vec!["dino".into()],
         run: "run-1".into(),
@@ -1148,7 +1151,10 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
     assert_eq!(run, "run-1");
     // A fingerprint of another model is refused at save time.
     assert!(save_training(&store, &[(dinov2(), head.clone(), fp.clone())], &training).is_err());
-    assert_json_close(&load_training(&store).unwrap().unwrap().report, &report);
+    assert_json_close(
+        &load_training(&store).unwrap().unwrap().report,
+        &Some(report.clone()),
+    );
 
     // Re-embedding DINO with other weights makes both stale.
     store

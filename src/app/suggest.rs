@@ -274,15 +274,18 @@ impl Collection {
                 super::index::names(&backbones)
             )));
         }
-        let rated_hashes: HashSet<String> = ratings::ratings_of(&self.store, &req.rater)?
+        // The works the heads learnt from: the scored ones; a rater with
+        // preferences only has the works those name.
+        let mut rated_hashes: HashSet<String> = ratings::ratings_of(&self.store, &req.rater)?
             .into_iter()
             .map(|(h, _)| h)
-            .chain(
-                crate::preferences::preferences_of(&self.store, &req.rater)?
-                    .into_iter()
-                    .flat_map(|p| [p.winner, p.loser]),
-            )
             .collect();
+        if rated_hashes.is_empty() {
+            rated_hashes = crate::preferences::preferences_of(&self.store, &req.rater)?
+                .into_iter()
+                .flat_map(|p| [p.winner, p.loser])
+                .collect();
+        }
         let rated: Vec<usize> = (0..works.len())
             .filter(|&i| rated_hashes.contains(&works[i].hash))
             .collect();

@@ -79,7 +79,7 @@ pub struct TrainOutcome {
 }
 
 /// What `compare` is asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CompareRequest {
     /// The metadata key whose agreement among neighbours is measured;
     /// `None`: [`DEFAULT_COMPARE_LABEL`]. A label given here that no work
