@@ -77,7 +77,11 @@ fn pool(n: usize, seed: u64, planted: bool) -> Pool {
             .map(|&v| {
                 (0..DIM)
                     .map(|j| {
-                        let s = if sees && j < SIGNAL_DIMS { AMPLITUDE * v } else { 0.0 };
+                        let s = if sees && j < SIGNAL_DIMS {
+                            AMPLITUDE * v
+                        } else {
+                            0.0
+                        };
                         (s + rng.normal()) as f32
                     })
                     .collect()
@@ -96,8 +100,8 @@ fn verdict(p: &Pool, rated: &[usize], seed: u64, n_boot: usize) -> Option<bool> 
     let b: Vec<Vec<f32>> = rated.iter().map(|&i| p.b[i].clone()).collect();
     let y: Vec<f64> = rated.iter().map(|&i| p.y[i]).collect();
     let bb = [Backbone::new("a", "A", &a), Backbone::new("b", "B", &b)];
-    let r = compare_backbones_repeated(&bb, &y, HeadKind::Ridge, FOLDS, REPEATS, seed, n_boot)
-        .ok()?;
+    let r =
+        compare_backbones_repeated(&bb, &y, HeadKind::Ridge, FOLDS, REPEATS, seed, n_boot).ok()?;
     let c = r.comparison(MetricKind::Spearman)?;
     if c.ci_high < 0.0 {
         Some(true)
@@ -109,7 +113,15 @@ fn verdict(p: &Pool, rated: &[usize], seed: u64, n_boot: usize) -> Option<bool> 
 }
 
 /// Ratings needed (the cap when never), and the winner named if any.
-fn run(p: &Pool, suggest: bool, start: usize, batch: usize, cap: usize, seed: u64, n_boot: usize) -> (usize, Option<bool>) {
+fn run(
+    p: &Pool,
+    suggest: bool,
+    start: usize,
+    batch: usize,
+    cap: usize,
+    seed: u64,
+    n_boot: usize,
+) -> (usize, Option<bool>) {
     let n = p.y.len();
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Rng(seed ^ 0xabcd);

@@ -97,22 +97,25 @@ fn blind(n: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// One trial's data: backbone a's embeddings, backbone b's, the ratings.
+type Trial = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>);
+
 /// `a` sees the taste, `b` does not.
-fn planted(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>) {
+fn planted(n: usize, seed: u64) -> Trial {
     let mut rng = Rng(seed);
     let (t, y) = taste(n, &mut rng);
     (sees(&t, &mut rng), blind(n, &mut rng), y)
 }
 
 /// Neither sees it.
-fn null(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>) {
+fn null(n: usize, seed: u64) -> Trial {
     let mut rng = Rng(seed);
     let (_, y) = taste(n, &mut rng);
     (blind(n, &mut rng), blind(n, &mut rng), y)
 }
 
 /// Both see it, through independent noise: equally good.
-fn equal(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>) {
+fn equal(n: usize, seed: u64) -> Trial {
     let mut rng = Rng(seed);
     let (t, y) = taste(n, &mut rng);
     (sees(&t, &mut rng), sees(&t, &mut rng), y)
@@ -155,7 +158,7 @@ impl Tally {
 
 fn run(
     scenario: &str,
-    make: fn(usize, u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f64>),
+    make: fn(usize, u64) -> Trial,
     n: usize,
     trials: usize,
     n_boot: usize,

@@ -78,13 +78,18 @@ impl Rater {
             return Err(bad("it is empty"));
         }
         if n.chars().count() > MAX_RATER_LEN {
-            return Err(bad(&format!("it is longer than {MAX_RATER_LEN} characters")));
+            return Err(bad(&format!(
+                "it is longer than {MAX_RATER_LEN} characters"
+            )));
         }
         if let Some(c) = n
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
-            return Err(bad(&format!("`{}` is not a letter, digit, - or _", c.escape_default())));
+            return Err(bad(&format!(
+                "`{}` is not a letter, digit, - or _",
+                c.escape_default()
+            )));
         }
         Ok(Rater(n.to_string()))
     }
@@ -541,7 +546,12 @@ pub fn set_rating_as(store: &Store, rater: &Rater, query: &str, score: f64) -> R
         source: "set".into(),
         time: now_secs(),
     };
-    store.put_record(RATINGS_TREE, &rater.rating_key(&art.hash), &value, Vec::new())?;
+    store.put_record(
+        RATINGS_TREE,
+        &rater.rating_key(&art.hash),
+        &value,
+        Vec::new(),
+    )?;
     Ok(art)
 }
 

@@ -100,11 +100,24 @@ fn raters_keep_their_own_ratings_and_heads() {
     );
     let o = run(e.cmd(&["rate", "import", bad.to_str().unwrap()]));
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("row 2") && stderr(&o).contains("rater name"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("row 2") && stderr(&o).contains("rater name"),
+        "{}",
+        stderr(&o)
+    );
 
     // Training anna's taste leaves `me` untrained, and score/compare take --rater.
     let o = run(e.cmd(&[
-        "train", "--rater", "anna", "--folds", "3", "--repeats", "2", "--bootstrap", "100", "--json",
+        "train",
+        "--rater",
+        "anna",
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--bootstrap",
+        "100",
+        "--json",
     ]));
     assert!(o.status.success(), "{}", stderr(&o));
     let t = json(&o);
@@ -124,13 +137,29 @@ fn raters_keep_their_own_ratings_and_heads() {
 
     // Removing several works: one unknown name changes nothing.
     let o = run(e.cmd(&[
-        "rate", "remove", "--rater", "anna", &e.ratings[0].0, "no-such-work.png", "nothing-either.png",
+        "rate",
+        "remove",
+        "--rater",
+        "anna",
+        &e.ratings[0].0,
+        "no-such-work.png",
+        "nothing-either.png",
     ]));
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("no-such-work.png") && err.contains("nothing-either.png"), "{err}");
+    assert!(
+        err.contains("no-such-work.png") && err.contains("nothing-either.png"),
+        "{err}"
+    );
     assert_eq!(count(&e, "anna"), 24);
-    let o = run(e.cmd(&["rate", "remove", "--rater", "anna", &e.ratings[0].0, &e.ratings[1].0]));
+    let o = run(e.cmd(&[
+        "rate",
+        "remove",
+        "--rater",
+        "anna",
+        &e.ratings[0].0,
+        &e.ratings[1].0,
+    ]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(count(&e, "anna"), 22);
     assert_eq!(count(&e, "me"), 12, "another rater's ratings are untouched");
@@ -154,7 +183,11 @@ fn preferences_are_checked_kept_and_learnt() {
     assert!(stderr(&o).contains("two different works"), "{}", stderr(&o));
     let o = run(e.cmd(&["rate", "prefer", "nope-1.png", "nope-2.png"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("nope-1.png") && stderr(&o).contains("nope-2.png"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nope-1.png") && stderr(&o).contains("nope-2.png"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(e.cmd(&["rate", "prefer", &w(0), "nope-2.png"]));
     assert!(stderr(&o).contains("nope-2.png"), "{}", stderr(&o));
 
@@ -190,7 +223,11 @@ fn preferences_are_checked_kept_and_learnt() {
     assert_eq!(st[0]["contradictions"], 1, "{st}");
     assert!(st[0]["preferences"].as_u64().unwrap() as usize >= n, "{st}");
     let o = run(e.cmd(&["status"]));
-    assert!(stdout(&o).contains("1 contradictory pairs"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("1 contradictory pairs"),
+        "{}",
+        stdout(&o)
+    );
 
     // Preferences alone train pairwise heads.
     let o = run(e.cmd(&["train", "--folds", "3", "--bootstrap", "100", "--json"]));
@@ -211,8 +248,18 @@ fn preferences_are_checked_kept_and_learnt() {
         body.push_str(&format!("{p},{r}\n"));
     }
     let csv = e.csv("r.csv", &body);
-    assert!(run(e.cmd(&["rate", "import", csv.to_str().unwrap()])).status.success());
-    let o = run(e.cmd(&["train", "--folds", "3", "--repeats", "2", "--bootstrap", "100"]));
+    assert!(run(e.cmd(&["rate", "import", csv.to_str().unwrap()]))
+        .status
+        .success());
+    let o = run(e.cmd(&[
+        "train",
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--bootstrap",
+        "100",
+    ]));
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(e.cmd(&["suggest", "-n", "3", "--json"]));
     let s = json(&o);
@@ -226,5 +273,11 @@ fn preferences_are_checked_kept_and_learnt() {
     }
     let o = run(e.cmd(&["suggest", "-n", "3", "--goal", "taste"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().count(), 3, "{} / {}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().count(),
+        3,
+        "{} / {}",
+        stdout(&o),
+        stderr(&o)
+    );
 }

@@ -29,8 +29,8 @@ pub use query::{ListRequest, SimilarRequest};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus, RatingView,
-    SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
+    RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

@@ -144,15 +144,13 @@ pub fn taste_order(x: &[&[f32]], rated: &[usize], lambda: f64, n: usize) -> Vec<
     let mut taken: HashSet<usize> = rated.iter().copied().collect();
     let mut out = Vec::new();
     while out.len() < n && taken.len() < m {
-        let best = (0..m)
-            .filter(|i| !taken.contains(i))
-            .max_by(|&a, &b| {
-                let ra = var[a] / prior[a].max(1e-12);
-                let rb = var[b] / prior[b].max(1e-12);
-                // Relative variance first; the absolute one breaks ties
-                // (before anything is conditioned every ratio is 1).
-                ra.total_cmp(&rb).then(var[a].total_cmp(&var[b]))
-            });
+        let best = (0..m).filter(|i| !taken.contains(i)).max_by(|&a, &b| {
+            let ra = var[a] / prior[a].max(1e-12);
+            let rb = var[b] / prior[b].max(1e-12);
+            // Relative variance first; the absolute one breaks ties
+            // (before anything is conditioned every ratio is 1).
+            ra.total_cmp(&rb).then(var[a].total_cmp(&var[b]))
+        });
         let Some(p) = best else { break };
         out.push((p, var[p] / prior[p].max(1e-12)));
         taken.insert(p);
@@ -341,12 +339,7 @@ impl Collection {
         let picked: Vec<(usize, f64)> = if method == "verdict" {
             for (b, h) in spaces.iter().zip(&heads) {
                 let h = h.as_ref().expect("checked above");
-                predictions.push(
-                    works
-                        .iter()
-                        .map(|a| h.predict_f64(&b[&a.hash]))
-                        .collect(),
-                );
+                predictions.push(works.iter().map(|a| h.predict_f64(&b[&a.hash])).collect());
             }
             verdict_order(&predictions, &first, &candidates, req.n)
         } else {

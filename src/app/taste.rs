@@ -78,6 +78,10 @@ pub struct TrainOutcome {
     pub preferences: Option<PairwiseReport>,
 }
 
+/// Per backbone, one embedding per work the preferences name, and the
+/// preferences as (winner, loser) row pairs.
+type PreferenceSet = (Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>);
+
 /// What `compare` is asked.
 #[derive(Debug, Clone, Default)]
 pub struct CompareRequest {
@@ -107,7 +111,12 @@ impl Collection {
     }
 
     /// [`Collection::rate_import`] with `rater` for rows that name none.
-    pub fn rate_import_as(&self, csv: &Path, skip_bad: bool, rater: &Rater) -> Result<ImportReport> {
+    pub fn rate_import_as(
+        &self,
+        csv: &Path,
+        skip_bad: bool,
+        rater: &Rater,
+    ) -> Result<ImportReport> {
         ratings::import_csv_as(&self.store, csv, skip_bad, rater)
     }
 
@@ -321,7 +330,7 @@ impl Collection {
         &self,
         backbones: &[BackboneId],
         prefs: &[preferences::Preference],
-    ) -> Result<(Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>)> {
+    ) -> Result<PreferenceSet> {
         let mut maps = Vec::new();
         for id in backbones {
             let m: HashMap<String, Vec<f32>> = self

@@ -675,7 +675,7 @@ pub fn compare_backbones_repeated(
     for b in backbones {
         let (mut report, pred) = backbone_report(b, y, kind, &fold_of, folds, seed)?;
         let mut runs = vec![Scored::new(&pred, &fold_of, folds)];
-        let mut pooled = vec![report.pooled.clone()];
+        let mut pooled = vec![report.pooled];
         for (r, split) in splits.iter().enumerate() {
             let split_seed = mix(seed, TAG_REPEAT, r as u64 + 1);
             let run = run_folds(b.x, y, kind, split, folds, 1.0, split_seed)?;
@@ -725,7 +725,7 @@ fn mean_metrics(ms: &[Metrics]) -> Metrics {
         pearson: mean(|m| m.pearson),
         mae: mean(|m| m.mae),
         pairwise_accuracy: mean(|m| m.pairwise_accuracy),
-        ..ms[0].clone()
+        ..ms[0]
     }
 }
 

@@ -43,20 +43,20 @@ mod ridge;
 use serde::{Deserialize, Serialize};
 
 pub use cv::{
-    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale,
-    min_ratings, ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison,
-    CurvePoint, CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, min_ratings,
+    ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison, CurvePoint,
+    CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
     DEFAULT_REPEATS, MIN_RATINGS,
-};
-pub use pairwise::{
-    compare_pairwise, count_contradictions, cross_validate_pairwise, fit_pairwise,
-    fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
-    PairwiseHead, PairwiseReport, MIN_PREFERENCES,
 };
 pub use metrics::{
     average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,
 };
 pub use mlp::{MlpConfig, MlpHead};
+pub use pairwise::{
+    compare_pairwise, count_contradictions, cross_validate_pairwise, fit_pairwise,
+    fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
+    PairwiseHead, PairwiseReport, MIN_PREFERENCES,
+};
 pub use ridge::{lambda_grid, RidgeHead, INNER_FOLDS};
 
 use crate::error::{Error, Result};
@@ -64,8 +64,8 @@ use crate::error::{Error, Result};
 mod saved;
 pub use saved::{
     aligned_training_set, aligned_training_set_of, load_head, load_head_of, load_pairwise_head,
-    load_training, load_training_of, save_training, save_training_with, training_set,
-    AlignedSet, SavedTraining, TrainingSet, TASTE_TREE,
+    load_training, load_training_of, save_training, save_training_with, training_set, AlignedSet,
+    SavedTraining, TrainingSet, TASTE_TREE,
 };
 
 /// Which model learns the taste.

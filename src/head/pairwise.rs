@@ -98,7 +98,9 @@ fn check(x: &[Vec<f32>], prefs: &[(usize, usize)]) -> Result<usize> {
     if d == 0 {
         return Err(Error::InvalidArgument("no embeddings to train on".into()));
     }
-    if x.iter().any(|r| r.len() != d || r.iter().any(|v| !v.is_finite())) {
+    if x.iter()
+        .any(|r| r.len() != d || r.iter().any(|v| !v.is_finite()))
+    {
         return Err(Error::InvalidArgument(
             "the embeddings differ in length or hold non-finite values".into(),
         ));
@@ -114,12 +116,7 @@ fn check(x: &[Vec<f32>], prefs: &[(usize, usize)]) -> Result<usize> {
 }
 
 /// The standardised differences z(winner) − z(loser), row-major m × d.
-fn differences(
-    x: &[Vec<f32>],
-    prefs: &[(usize, usize)],
-    mean: &[f64],
-    scale: &[f64],
-) -> Vec<f64> {
+fn differences(x: &[Vec<f32>], prefs: &[(usize, usize)], mean: &[f64], scale: &[f64]) -> Vec<f64> {
     let d = mean.len();
     let mut out = Vec::with_capacity(prefs.len() * d);
     for &(w, l) in prefs {
@@ -383,11 +380,7 @@ const TAG_PAIR_FIT: u64 = 12;
 /// The fold of each of `m` preferences for `seed` (the same for every
 /// backbone, so their held-out results are paired preference by preference).
 pub fn preference_folds(m: usize, folds: usize, seed: u64) -> Vec<usize> {
-    fold_assignment(
-        m,
-        folds,
-        &mut SplitMix64::new(mix(seed, TAG_PAIR_FOLDS, 0)),
-    )
+    fold_assignment(m, folds, &mut SplitMix64::new(mix(seed, TAG_PAIR_FOLDS, 0)))
 }
 
 /// K-fold cross-validation of the pairwise head over preferences: each
@@ -519,10 +512,14 @@ pub fn compare_pairwise(
     }
     let mut cvs = Vec::new();
     for b in backbones {
-        cvs.push(cross_validate_pairwise(b.x, prefs, folds, seed).map_err(|e| match e {
-            Error::InvalidArgument(m) => Error::InvalidArgument(format!("backbone `{}`: {m}", b.id)),
-            other => other,
-        })?);
+        cvs.push(
+            cross_validate_pairwise(b.x, prefs, folds, seed).map_err(|e| match e {
+                Error::InvalidArgument(m) => {
+                    Error::InvalidArgument(format!("backbone `{}`: {m}", b.id))
+                }
+                other => other,
+            })?,
+        );
     }
     let m = prefs.len();
     let boot: Vec<Vec<f64>> = (0..n_boot)
@@ -642,7 +639,9 @@ pub fn compare_pairwise(
 /// Unordered pairs of works preferred both ways at least once.
 pub fn count_contradictions(prefs: &[(usize, usize)]) -> usize {
     let set: std::collections::HashSet<(usize, usize)> = prefs.iter().copied().collect();
-    set.iter().filter(|&&(w, l)| w < l && set.contains(&(l, w))).count()
+    set.iter()
+        .filter(|&&(w, l)| w < l && set.contains(&(l, w)))
+        .count()
 }
 
 #[cfg(test)]
