@@ -156,13 +156,7 @@ impl Tally {
     }
 }
 
-fn run(
-    scenario: &str,
-    make: fn(usize, u64) -> Trial,
-    n: usize,
-    trials: usize,
-    n_boot: usize,
-) {
+fn run(scenario: &str, make: fn(usize, u64) -> Trial, n: usize, trials: usize, n_boot: usize) {
     let (mut single, mut repeated) = (Tally::default(), Tally::default());
     for t in 0..trials as u64 {
         let (a, b, y) = make(n, 10_000 * n as u64 + t);
