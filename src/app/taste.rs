@@ -71,7 +71,9 @@ impl Default for TrainRequest {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainOutcome {
     pub rater: String,
-    /// From the rater's scores (`None` without ratings).
+    /// From the rater's scores (`None` without ratings). Serialised inline,
+    /// so that `train --json` keeps the shape it had before preferences.
+    #[serde(flatten)]
     pub ratings: Option<TrainReport>,
     /// From the rater's preferences (`None` with fewer than
     /// [`head::MIN_PREFERENCES`] of them).

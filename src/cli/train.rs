@@ -41,7 +41,7 @@ pub struct TrainArgs {
     /// Threads for training (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// The reports as one JSON object: {"rater","ratings":{"backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict","ratings_needed"},"preferences":{"backbones","comparisons","verdict"}}.
+    /// The reports as one JSON object: {"rater","backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict","ratings_needed","preferences":{"backbones","comparisons","verdict"}} (the ratings' keys absent without ratings).
     #[arg(long)]
     json: bool,
 }
