@@ -730,6 +730,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rater_names_are_validated_and_keyed() {
+        assert_eq!(Rater::parse(" anna_2-b ").unwrap().name(), "anna_2-b");
+        for bad in ["", "a b", "ann/a", "é", &"x".repeat(65)] {
+            let err = Rater::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("rater name"), "{bad}: {err}");
+        }
+        let me = Rater::default();
+        let anna = Rater::parse("anna").unwrap();
+        let hash = "ab".repeat(32);
+        assert_eq!(me.rating_key(&hash), hash);
+        assert_eq!(anna.rating_key(&hash), format!("anna/{hash}"));
+        assert_eq!(split_key(&hash), Some((me.clone(), hash.as_str())));
+        assert_eq!(
+            split_key(&anna.rating_key(&hash)),
+            Some((anna, hash.as_str()))
+        );
+        // `me/<hash>` is never written (me keeps the bare key), so it is
+        // not read as me's either.
+        assert_eq!(split_key(&format!("me/{hash}")), None);
+    }
+
+    #[test]
     fn scores_are_parsed_strictly() {
         assert_eq!(parse_score(" 4.5 ", "rating"), Ok(4.5));
         assert_eq!(parse_score("-2", "rating"), Ok(-2.0));

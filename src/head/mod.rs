@@ -13,6 +13,13 @@
 //! * [`compare_backbones`] runs both backbones on the **same folds** and the
 //!   same rated works, bootstraps the paired difference DINOv2 − DINO, draws
 //!   a learning curve and writes a verdict ([`TrainReport`]).
+//! * [`compare_backbones_repeated`] does the same over R independent K-fold
+//!   splits, averaging the metrics (more power at the same false-positive
+//!   rate; what `artlens train` runs).
+//! * [`PairwiseHead`] is a Bradley–Terry head learnt from preferences
+//!   ("this work over that one") on embedding differences;
+//!   [`cross_validate_pairwise`] and [`compare_pairwise`] score and compare
+//!   backbones on held-out preferences (pairwise accuracy).
 //! * [`training_set`] and [`aligned_training_set`] join the ratings
 //!   ([`crate::ratings`]) with the stored embeddings.
 //!
