@@ -112,6 +112,28 @@ pub enum Error {
     #[error("no ratings in the store {store}; `artlens rate import CSV` (or `rate set WORK SCORE`), then `artlens train`")]
     NoRatings { store: PathBuf },
 
+    /// The store holds no ratings by a rater other than the default one.
+    #[error("no ratings by rater `{rater}` in the store {store}; `artlens rate import CSV --rater {rater}` (or `rate set WORK SCORE --rater {rater}`), then `artlens train --rater {rater}`; `artlens status` lists the raters")]
+    NoRatingsBy { rater: String, store: PathBuf },
+
+    /// A rater name that is not letters, digits, `-` and `_`.
+    #[error("rater name `{name}` is refused: {reason}; use letters, digits, - and _ (e.g. `me`, `anna_2`)")]
+    BadRater { name: String, reason: String },
+
+    /// Several names given for works that match none (or several) of them;
+    /// nothing was changed.
+    #[error("{count} of the works named are not in the store, nothing was changed: {reasons}")]
+    UnknownWorks { count: usize, reasons: String },
+
+    /// A preference between a work and itself.
+    #[error("a preference needs two different works, but `{winner}` and `{loser}` both name work {id} ({path})")]
+    SameWork {
+        winner: String,
+        loser: String,
+        id: u64,
+        path: String,
+    },
+
     /// Another artlens process holds the store's lock.
     #[error("{path}: store in use by another artlens process; wait for it to finish or use another --store")]
     StoreInUse { path: PathBuf },

@@ -48,10 +48,12 @@
 //!   out-of-distribution queries, and measures label metrics.
 //! * [`report`] renders self-contained HTML reports (scores, comparison,
 //!   the explain page's heat maps).
-//! * [`ratings`] keeps a person's ratings in the store, keyed by content
-//!   hash, imported from CSV (all or nothing) or set one by one.
+//! * [`ratings`] keeps people's ratings in the store, keyed by rater and
+//!   content hash, imported from CSV (all or nothing) or set one by one;
+//!   [`preferences`] keeps their "this one over that one" choices.
 //! * [`head`] learns the taste from the ratings (ridge or MLP on the raw
-//!   embeddings), cross-validates it, and compares the two backbones on the
+//!   embeddings) and from preferences (a Bradley–Terry head on embedding
+//!   differences), cross-validates them, and compares the backbones on the
 //!   same folds with a paired bootstrap ([`head::TrainReport`]).
 //! * [`works`] turns what a person typed (id, hash prefix, path, file name)
 //!   into a stored work, the same way in every command.
@@ -69,6 +71,7 @@ pub mod head;
 pub mod imaging;
 pub mod model;
 pub mod pipeline;
+pub mod preferences;
 pub mod ratings;
 pub mod report;
 pub mod scan;

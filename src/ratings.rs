@@ -1,10 +1,23 @@
-//! A person's ratings of works, kept in the store's `ratings` tree and keyed
-//! by content hash, so that a rating follows the work through renames and
-//! duplicates rather than staying with a path.
+//! People's ratings of works, kept in the store's `ratings` tree and keyed
+//! by rater and content hash, so that a rating follows the work through
+//! renames and duplicates rather than staying with a path, and several
+//! people (or one person in several moods) can rate the same collection.
 //!
 //! | key (tree `ratings`) | value |
 //! |----------------------|-------|
-//! | `<hash>`             | [`Rating`] in the store's [`Envelope`]: `{"format_version": 1, "fingerprints": [], "time": …, "value": {"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}}` |
+//! | `<hash>`             | a rating by the default rater `me`: [`Rating`] in the store's [`Envelope`]: `{"format_version": 1, "fingerprints": [], "time": …, "value": {"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}}` |
+//! | `<rater>/<hash>`     | a rating by any other rater, the same value |
+//!
+//! # Why the default rater keeps the bare hash key
+//!
+//! Stores written before raters existed hold `<hash>` keys; reading those as
+//! rater `me` makes every existing store (and the golden format-1 store,
+//! whose migration writes them) a store of rater `me` without a migration
+//! step, and the doctor's salvage, which copies the tree key for key, keeps
+//! every rater's ratings. The keys cannot be confused: a content hash is 64
+//! hex digits and never holds a `/`, and a rater name ([`Rater::parse`]:
+//! letters, digits, `-`, `_`) never does either, so a key with a `/` is
+//! another rater's and a key without one is `me`'s.
 //!
 //! Ratings come from a CSV file ([`import_csv`], all good rows in one atomic
 //! batch, and by default nothing at all when a row is bad) or one at a time
@@ -35,6 +48,121 @@ pub const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", 
 
 /// Header names accepted for the score column, in order of preference.
 pub const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
+
+/// The header name of the optional column naming who gave each rating
+/// (matched case-insensitively); rows without one use the import's rater.
+pub const RATER_COLUMN: &str = "rater";
+
+/// The rater a command uses when none is named.
+pub const DEFAULT_RATER: &str = "me";
+
+/// The longest rater name accepted.
+pub const MAX_RATER_LEN: usize = 64;
+
+/// Who gave a rating or a preference: a validated name (letters, digits,
+/// `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
+/// [`DEFAULT_RATER`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Rater(String);
+
+impl Rater {
+    /// Validates a rater name (surrounding whitespace is ignored).
+    pub fn parse(name: &str) -> Result<Rater> {
+        let n = name.trim();
+        let bad = |reason: &str| Error::BadRater {
+            name: crate::scan::quote_cell(n),
+            reason: reason.to_string(),
+        };
+        if n.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if n.chars().count() > MAX_RATER_LEN {
+            return Err(bad(&format!(
+                "it is longer than {MAX_RATER_LEN} characters"
+            )));
+        }
+        if let Some(c) = n
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(bad(&format!(
+                "`{}` is not a letter, digit, - or _",
+                c.escape_default()
+            )));
+        }
+        Ok(Rater(n.to_string()))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is [`DEFAULT_RATER`], whose records keep the keys they
+    /// had before raters existed.
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_RATER
+    }
+
+    /// The prefix of this rater's keys in a tree shared by raters: empty for
+    /// the default rater, `<name>/` for the others.
+    pub fn key_prefix(&self) -> String {
+        if self.is_default() {
+            String::new()
+        } else {
+            format!("{}/", self.0)
+        }
+    }
+
+    /// The `ratings` key of this rater's rating of the work `hash`.
+    pub fn rating_key(&self, hash: &str) -> String {
+        format!("{}{hash}", self.key_prefix())
+    }
+}
+
+impl Default for Rater {
+    fn default() -> Self {
+        Rater(DEFAULT_RATER.to_string())
+    }
+}
+
+impl std::fmt::Display for Rater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Rater {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Rater> {
+        Rater::parse(s)
+    }
+}
+
+impl TryFrom<String> for Rater {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Rater> {
+        Rater::parse(&s)
+    }
+}
+
+impl From<Rater> for String {
+    fn from(r: Rater) -> String {
+        r.0
+    }
+}
+
+/// Splits a `ratings` key into its rater and content hash (see the module
+/// docs); `None` for a key no rater could have written.
+fn split_key(key: &str) -> Option<(Rater, &str)> {
+    match key.split_once('/') {
+        None => Some((Rater::default(), key)),
+        Some((name, hash)) => Rater::parse(name)
+            .ok()
+            .filter(|r| !r.is_default() && !hash.contains('/'))
+            .map(|r| (r, hash)),
+    }
+}
 
 /// How many bad rows an import error lists before summarising the rest;
 /// the [`ImportReport`] of a `skip_bad` import always holds all of them.
@@ -72,24 +200,41 @@ pub struct ImportReport {
     /// The header names used for the work and the score.
     pub file_column: String,
     pub score_column: String,
+    /// The header name of the rater column, when the CSV has one.
+    pub rater_column: Option<String>,
+    /// Ratings written per rater.
+    pub raters: std::collections::BTreeMap<String, usize>,
     /// What the import found suspicious but imported: every rating equal
     /// (no spread: nothing a head could learn).
     pub warnings: Vec<String>,
 }
 
-/// Imports ratings from a CSV file with a header.
+/// Imports ratings from a CSV file with a header, as `rater`'s (the
+/// default rater `me` when the caller has no other), or, when the CSV has a
+/// [`RATER_COLUMN`], as the rater each row names (an empty cell: `rater`).
 ///
 /// The work column is the first of [`FILE_COLUMNS`] present, the score
 /// column the first of [`SCORE_COLUMNS`]. A row is bad when its work is
 /// unknown or ambiguous, its score is missing, not a number or not finite,
 /// it rates a work an earlier row already rated (the first row counts), or
-/// it has another number of fields than the header.
+/// it has another number of fields than the header, or its rater name is
+/// not valid. Duplicates are per rater: two raters may rate one work.
 ///
 /// Without `skip_bad`, any bad row fails the import with [`Error::CsvRow`]
 /// listing the bad rows with their line numbers, and nothing is written.
 /// With `skip_bad`, the good rows are imported and the bad ones returned.
 /// Either way the good rows are written in one atomic batch.
 pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
+    import_csv_as(store, csv, skip_bad, &Rater::default())
+}
+
+/// [`import_csv`] with the rater of rows that name none.
+pub fn import_csv_as(
+    store: &Store,
+    csv: &Path,
+    skip_bad: bool,
+    rater: &Rater,
+) -> Result<ImportReport> {
     let bytes = crate::scan::read_csv_bytes(csv)?;
     let lines = crate::scan::LineIndex::new(&bytes);
     let line_of = |p: &csv::Position| lines.line(p.byte());
@@ -136,7 +281,14 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
         ))
     })?;
 
-    for want in FILE_COLUMNS.iter().chain(&SCORE_COLUMNS) {
+    let rater_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case(RATER_COLUMN));
+    for want in FILE_COLUMNS
+        .iter()
+        .chain(&SCORE_COLUMNS)
+        .chain(&[RATER_COLUMN])
+    {
         let n = headers
             .iter()
             .filter(|h| h.eq_ignore_ascii_case(want))
@@ -156,10 +308,12 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
     let mut report = ImportReport {
         file_column: headers[file_col].clone(),
         score_column: headers[score_col].clone(),
+        rater_column: rater_col.map(|c| headers[c].clone()),
         ..ImportReport::default()
     };
-    let mut good: Vec<(String, f64, usize)> = Vec::new();
-    let mut first_row: HashMap<String, usize> = HashMap::new();
+    // (rater, hash, score, row)
+    let mut good: Vec<(Rater, String, f64, usize)> = Vec::new();
+    let mut first_row: HashMap<(Rater, String), usize> = HashMap::new();
     let mut last_line = 1;
     for record in reader.records() {
         let record = match record {
@@ -205,6 +359,16 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
                 None
             }
         };
+        let row_rater = match rater_col.map(|c| record[c].trim()) {
+            None | Some("") => Some(rater.clone()),
+            Some(name) => match Rater::parse(name) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    reasons.push(e.to_string());
+                    None
+                }
+            },
+        };
         let cell = record[file_col].trim();
         let work = if cell.is_empty() {
             reasons.push(format!("no work named in column `{}`", report.file_column));
@@ -231,23 +395,28 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
             }
             (work, _) => work,
         };
-        if let Some(art) = &work {
-            if let Some(first) = first_row.get(&art.hash) {
+        if let (Some(art), Some(r)) = (&work, &row_rater) {
+            if let Some(first) = first_row.get(&(r.clone(), art.hash.clone())) {
+                let by = if rater_col.is_some() {
+                    format!(" for rater `{r}`")
+                } else {
+                    String::new()
+                };
                 reasons.push(format!(
-                    "duplicate: row {first} already rates this work (`{cell}`)"
+                    "duplicate: row {first} already rates this work{by} (`{cell}`)"
                 ));
             }
         }
-        match (work, score) {
-            (Some(art), Some(score)) if reasons.is_empty() => {
-                first_row.insert(art.hash.clone(), row);
-                good.push((art.hash, score, row));
+        match (work, score, row_rater) {
+            (Some(art), Some(score), Some(r)) if reasons.is_empty() => {
+                first_row.insert((r.clone(), art.hash.clone()), row);
+                good.push((r, art.hash, score, row));
             }
-            (work, _) => {
+            (work, _, r) => {
                 // A bad row still claims its work, so that a later row
                 // rating it is reported as a duplicate too.
-                if let Some(art) = work {
-                    first_row.entry(art.hash).or_insert(row);
+                if let (Some(art), Some(r)) = (work, r) {
+                    first_row.entry((r, art.hash)).or_insert(row);
                 }
                 report.bad.push(BadRow {
                     row,
@@ -260,7 +429,7 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
     if crate::scan::has_unclosed_quote(&bytes) {
         // The last record opened the quote and swallowed the rest.
         let row = last_line.max(2);
-        good.retain(|(_, _, r)| *r != row);
+        good.retain(|(_, _, _, r)| *r != row);
         report.bad.push(BadRow {
             row,
             reason: "a quote opened on this row is never closed: it runs to the end of the file"
@@ -277,8 +446,9 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
 
     let time = now_secs();
     let mut batch = store.batch(RATINGS_TREE)?;
-    for (hash, rating, row) in &good {
-        if store.has_record(RATINGS_TREE, hash)? {
+    for (r, hash, rating, row) in &good {
+        let key = r.rating_key(hash);
+        if store.has_record(RATINGS_TREE, &key)? {
             report.replaced += 1;
         }
         let value = Rating {
@@ -286,17 +456,26 @@ pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportRep
             source: format!("csv:{}:{row}", csv.display()),
             time,
         };
-        batch.put(hash, &value, Vec::new())?;
+        batch.put(&key, &value, Vec::new())?;
+        *report.raters.entry(r.name().to_string()).or_default() += 1;
     }
     store.apply(batch)?;
     report.imported = good.len();
-    let all = ratings(store)?;
-    if all.len() >= 2 && all.iter().all(|(_, r)| *r == all[0].1) {
-        report.warnings.push(format!(
-            "every rating in the store is {}: ratings with no spread teach a head nothing \
-             (`artlens train` refuses them); rate works differently",
-            all[0].1
-        ));
+    for name in report.raters.keys() {
+        let r = Rater::parse(name)?;
+        let all = ratings_of(store, &r)?;
+        if all.len() >= 2 && all.iter().all(|(_, v)| *v == all[0].1) {
+            let whose = if r.is_default() {
+                "every rating in the store".to_string()
+            } else {
+                format!("every rating by `{r}`")
+            };
+            report.warnings.push(format!(
+                "{whose} is {}: ratings with no spread teach a head nothing \
+                 (`artlens train` refuses them); rate works differently",
+                all[0].1
+            ));
+        }
     }
     Ok(report)
 }
@@ -348,8 +527,14 @@ fn csv_read_error(csv: &Path, e: csv::Error) -> Error {
 }
 
 /// Rates one work (id, hash or prefix, stored path, or path suffix) with
-/// `score`, replacing an earlier rating, and returns the work.
+/// `score` as the default rater, replacing an earlier rating, and returns
+/// the work.
 pub fn set_rating(store: &Store, query: &str, score: f64) -> Result<Artwork> {
+    set_rating_as(store, &Rater::default(), query, score)
+}
+
+/// [`set_rating`] as `rater`.
+pub fn set_rating_as(store: &Store, rater: &Rater, query: &str, score: f64) -> Result<Artwork> {
     if !score.is_finite() {
         return Err(Error::InvalidArgument(format!(
             "a rating must be a finite number, got {score}"
@@ -361,7 +546,12 @@ pub fn set_rating(store: &Store, query: &str, score: f64) -> Result<Artwork> {
         source: "set".into(),
         time: now_secs(),
     };
-    store.put_record(RATINGS_TREE, &art.hash, &value, Vec::new())?;
+    store.put_record(
+        RATINGS_TREE,
+        &rater.rating_key(&art.hash),
+        &value,
+        Vec::new(),
+    )?;
     Ok(art)
 }
 
@@ -370,54 +560,162 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     crate::works::resolve_work(store, query)
 }
 
-/// Every rating as `(hash, rating)`, sorted by hash.
+/// Every rating of the default rater as `(hash, rating)`, sorted by hash.
 pub fn ratings(store: &Store) -> Result<Vec<(String, f64)>> {
-    Ok(rating_records(store)?
+    ratings_of(store, &Rater::default())
+}
+
+/// Every rating of `rater` as `(hash, rating)`, sorted by hash.
+pub fn ratings_of(store: &Store, rater: &Rater) -> Result<Vec<(String, f64)>> {
+    Ok(rating_records_of(store, rater)?
         .into_iter()
         .map(|(hash, r)| (hash, r.rating))
         .collect())
 }
 
-/// Every rating with its source and time, sorted by hash.
+/// Every rating of the default rater with its source and time, sorted by hash.
 pub fn rating_records(store: &Store) -> Result<Vec<(String, Rating)>> {
+    rating_records_of(store, &Rater::default())
+}
+
+/// Every rating of `rater` with its source and time, sorted by hash.
+pub fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Rating)>> {
+    let prefix = rater.key_prefix();
     Ok(store
-        .scan_records::<Rating>(RATINGS_TREE, "")?
+        .scan_records::<Rating>(RATINGS_TREE, &prefix)?
         .into_iter()
-        .map(|(k, e)| (k, e.value))
+        .filter_map(|(k, e)| {
+            let (r, hash) = split_key(&k)?;
+            (&r == rater).then(|| (hash.to_string(), e.value))
+        })
         .collect())
 }
 
-/// The rating of the work with content hash `hash`, if any.
+/// Every rater with at least one rating and how many, by name; the default
+/// rater first when it has any.
+pub fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
+    let mut counts: std::collections::BTreeMap<Rater, usize> = Default::default();
+    for (k, _) in store.scan_records::<serde_json::Value>(RATINGS_TREE, "")? {
+        if let Some((r, _)) = split_key(&k) {
+            *counts.entry(r).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(Rater, usize)> = counts.into_iter().collect();
+    out.sort_by_key(|(r, _)| !r.is_default());
+    Ok(out)
+}
+
+/// The default rater's rating of the work with content hash `hash`, if any.
 pub fn rating(store: &Store, hash: &str) -> Result<Option<Rating>> {
+    rating_of(store, &Rater::default(), hash)
+}
+
+/// `rater`'s rating of the work with content hash `hash`, if any.
+pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rating>> {
     Ok(store
-        .get_record::<Rating>(RATINGS_TREE, hash)?
+        .get_record::<Rating>(RATINGS_TREE, &rater.rating_key(hash))?
         .map(|e: Envelope<Rating>| e.value))
 }
 
-/// A digest of every (work, rating) pair: saved with trained heads, so that
-/// `score` and `compare` can say when the ratings changed since training.
+/// A digest of every (work, rating) pair of the default rater: saved with
+/// trained heads, so that `score` and `compare` can say when the ratings
+/// changed since training.
 pub fn ratings_digest(store: &Store) -> Result<String> {
+    ratings_digest_of(store, &Rater::default())
+}
+
+/// [`ratings_digest`] of `rater`'s ratings.
+pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
-    for (hash, r) in ratings(store)? {
+    for (hash, r) in ratings_of(store, rater)? {
         h.update(hash.as_bytes());
         h.update(&r.to_le_bytes());
     }
     Ok(h.finalize().to_hex()[..16].to_string())
 }
 
-/// Removes the rating of the work `query` names; true when it had one. A
-/// full content hash removes its rating even when the work itself is no
-/// longer in the store.
+/// Removes the default rater's rating of the work `query` names; true when
+/// it had one. A full content hash removes its rating even when the work
+/// itself is no longer in the store.
 pub fn remove_rating(store: &Store, query: &str) -> Result<bool> {
-    let q = query.trim();
-    let lower = q.to_ascii_lowercase();
-    if lower.len() == 64 && rating(store, &lower)?.is_some() {
-        return store.remove_key(RATINGS_TREE, &lower);
+    let report = remove_ratings(store, &Rater::default(), &[query.to_string()])?;
+    Ok(!report.removed.is_empty())
+}
+
+/// What [`remove_ratings`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RemoveReport {
+    pub rater: String,
+    /// The works whose rating was removed: `(as named, content hash)`.
+    pub removed: Vec<(String, String)>,
+    /// Works that exist but had no rating by this rater, as named.
+    pub not_rated: Vec<String>,
+}
+
+/// Removes `rater`'s ratings of the works `queries` name, in one atomic
+/// batch. Every name is resolved first: when any names no work (or several),
+/// nothing is removed and [`Error::UnknownWorks`] names all of them. A full
+/// content hash removes its rating even when the work itself is no longer
+/// in the store. Works that had no rating are reported, not an error.
+pub fn remove_ratings(store: &Store, rater: &Rater, queries: &[String]) -> Result<RemoveReport> {
+    let mut report = RemoveReport {
+        rater: rater.name().to_string(),
+        ..Default::default()
+    };
+    let mut hashes = Vec::new();
+    let mut unknown: Vec<Error> = Vec::new();
+    for q in queries {
+        let q = q.trim();
+        let lower = q.to_ascii_lowercase();
+        if lower.len() == 64 && rating_of(store, rater, &lower)?.is_some() {
+            hashes.push((q.to_string(), lower));
+            continue;
+        }
+        match resolve_work(store, q) {
+            Ok(art) => hashes.push((q.to_string(), art.hash)),
+            Err(e @ (Error::WorkNotFound { .. } | Error::AmbiguousWork { .. })) => unknown.push(e),
+            Err(e) => return Err(e),
+        }
     }
-    let art = resolve_work(store, q)?;
-    let had = store.remove_key(RATINGS_TREE, &art.hash)?;
-    store.flush()?;
-    Ok(had)
+    if unknown.len() == 1 {
+        return Err(unknown.remove(0));
+    }
+    if !unknown.is_empty() {
+        return Err(Error::UnknownWorks {
+            count: unknown.len(),
+            reasons: unknown
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    let mut batch = store.batch(RATINGS_TREE)?;
+    let mut seen = std::collections::HashSet::new();
+    for (q, hash) in hashes {
+        if !seen.insert(hash.clone()) {
+            continue;
+        }
+        if store.has_record(RATINGS_TREE, &rater.rating_key(&hash))? {
+            batch.remove(&rater.rating_key(&hash));
+            report.removed.push((q, hash));
+        } else {
+            report.not_rated.push(q);
+        }
+    }
+    store.apply(batch)?;
+    Ok(report)
+}
+
+/// Removes every rating of `rater` in one atomic batch; returns how many.
+pub fn clear_ratings(store: &Store, rater: &Rater) -> Result<usize> {
+    let records = rating_records_of(store, rater)?;
+    let mut batch = store.batch(RATINGS_TREE)?;
+    for (hash, _) in &records {
+        batch.remove(&rater.rating_key(hash));
+    }
+    store.apply(batch)?;
+    Ok(records.len())
 }
 
 fn now_secs() -> u64 {
@@ -430,6 +728,28 @@ fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rater_names_are_validated_and_keyed() {
+        assert_eq!(Rater::parse(" anna_2-b ").unwrap().name(), "anna_2-b");
+        for bad in ["", "a b", "ann/a", "é", &"x".repeat(65)] {
+            let err = Rater::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("rater name"), "{bad}: {err}");
+        }
+        let me = Rater::default();
+        let anna = Rater::parse("anna").unwrap();
+        let hash = "ab".repeat(32);
+        assert_eq!(me.rating_key(&hash), hash);
+        assert_eq!(anna.rating_key(&hash), format!("anna/{hash}"));
+        assert_eq!(split_key(&hash), Some((me.clone(), hash.as_str())));
+        assert_eq!(
+            split_key(&anna.rating_key(&hash)),
+            Some((anna, hash.as_str()))
+        );
+        // `me/<hash>` is never written (me keeps the bare key), so it is
+        // not read as me's either.
+        assert_eq!(split_key(&format!("me/{hash}")), None);
+    }
 
     #[test]
     fn scores_are_parsed_strictly() {

@@ -167,6 +167,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 seed: 1,
                 bootstrap: 200,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -186,6 +187,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 label: Some("style".into()),
                 k: 5,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -207,6 +209,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,
+                rater: Default::default(),
             },
             &mut quiet(),
         )
@@ -222,6 +225,7 @@ fn three_backbones_in_one_store_through_the_layer() {
                 label: Some("style".into()),
                 k: 5,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -389,6 +393,7 @@ fn options_that_name_nothing_are_errors() {
                 label: Some("nonexistent".into()),
                 k: 3,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )
@@ -407,6 +412,7 @@ fn options_that_name_nothing_are_errors() {
                     label,
                     k: 3,
                     backbones: None,
+                    ..Default::default()
                 },
                 &mut quiet(),
             )
@@ -484,6 +490,7 @@ fn constant_ratings_warn_on_import_and_refuse_training() {
                 seed: 1,
                 bootstrap: 50,
                 backbones: None,
+                ..Default::default()
             },
             &mut quiet(),
         )

@@ -116,6 +116,11 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     want.sort_by(f64::total_cmp);
     got.sort_by(f64::total_cmp);
     assert_eq!(got, want);
+    // They are the default rater's: `me` is the only rater.
+    let raters = c.rater_statuses().unwrap();
+    assert_eq!(raters.len(), 1, "{raters:?}");
+    assert_eq!(raters[0].name, "me");
+    assert_eq!(raters[0].ratings, want.len());
     // The heads, under their new keys; the two-model report is gone.
     for name in ["dino", "dinov2"] {
         assert!(artlens::head::load_head(c.store(), &BackboneId::parse(name).unwrap()).is_ok());

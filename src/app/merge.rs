@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::Event;
 use crate::error::{Error, Result};
 use crate::pipeline;
+use crate::preferences::PREFERENCES_TREE;
 use crate::ratings::RATINGS_TREE;
 use crate::store::{self, MergeReport, Store};
 
@@ -22,7 +23,7 @@ pub struct MergeRequest {
 
 /// The trees whose records are united key by key. Heads (`taste`) and
 /// caches are left out: they are learned from one store's ratings.
-const RECORD_TREES: &[&str] = &[RATINGS_TREE];
+const RECORD_TREES: &[&str] = &[RATINGS_TREE, PREFERENCES_TREE];
 
 /// Merges `req.sources` into `req.into` ([`crate::store::merge_stores`]) and
 /// brings the merged store's ANN indexes up to date. Refused, with nothing

@@ -18,6 +18,7 @@ mod index;
 mod merge;
 mod parquet;
 mod query;
+mod suggest;
 mod taste;
 mod views;
 
@@ -31,10 +32,11 @@ pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest};
-pub use taste::{CompareRequest, ScoreRequest, TrainRequest};
+pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
+pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RatingView,
-    SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
+    RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

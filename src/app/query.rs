@@ -324,6 +324,47 @@ impl Collection {
         Ok(rows)
     }
 
+    /// Every rater with ratings or preferences: counts, contradictions and
+    /// whether they have a saved training run.
+    pub fn rater_statuses(&self) -> Result<Vec<RaterStatus>> {
+        let mut names: BTreeMap<ratings::Rater, (usize, usize)> = BTreeMap::new();
+        for (r, n) in ratings::raters(&self.store)? {
+            names.entry(r).or_default().0 = n;
+        }
+        for (r, n) in crate::preferences::preference_raters(&self.store)? {
+            names.entry(r).or_default().1 = n;
+        }
+        let mut out = Vec::new();
+        for (r, (n_ratings, n_prefs)) in names {
+            let prefs = crate::preferences::preferences_of(&self.store, &r)?;
+            out.push(RaterStatus {
+                name: r.name().to_string(),
+                ratings: n_ratings,
+                preferences: n_prefs,
+                contradictions: crate::preferences::contradictions(&prefs),
+                trained: matches!(crate::head::load_training_of(&self.store, &r), Ok(Some(_))),
+            });
+        }
+        out.sort_by_key(|s| s.name != ratings::DEFAULT_RATER);
+        Ok(out)
+    }
+
+    /// Every rating of `rater` with its work.
+    pub fn ratings_of(&self, rater: &ratings::Rater) -> Result<Vec<RatingView>> {
+        let mut rows = Vec::new();
+        for (hash, r) in ratings::rating_records_of(&self.store, rater)? {
+            let art = self.store.artwork(&hash)?;
+            rows.push(RatingView {
+                id: art.as_ref().map(|a| a.id),
+                path: art.as_ref().and_then(|a| a.paths.first().cloned()),
+                hash,
+                rating: r.rating,
+                source: r.source,
+            });
+        }
+        Ok(rows)
+    }
+
     /// What the store holds.
     pub fn status(&self) -> Result<StatusView> {
         let counts = self.store.counts()?;
@@ -351,7 +392,8 @@ impl Collection {
                 "backbones": t.backbones,
                 "run": t.run,
                 "ratings_changed_since": t.ratings_digest != ratings::ratings_digest(&self.store)?,
-                "verdict": t.report.verdict,
+                "verdict": t.report.as_ref().map(|r| r.verdict.clone()),
+                "preferences_verdict": t.pairwise.as_ref().map(|p| p.verdict.clone()),
             })),
             Ok(None) => None,
             Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
@@ -364,6 +406,7 @@ impl Collection {
             roots: self.store.roots(),
             shard: self.store.shard()?,
             ratings: ratings::ratings(&self.store)?.len(),
+            raters: self.rater_statuses()?,
             failures: self.store.failures()?,
             vanished,
             size_bytes: self.store.size_on_disk()?,

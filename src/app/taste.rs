@@ -1,5 +1,6 @@
-//! The taste: ratings in, heads trained and compared, images scored with
-//! the rated works that explain each score, and the side-by-side report.
+//! The taste: ratings and preferences in (per rater), heads trained and
+//! compared, images scored with the rated works that explain each score,
+//! and the side-by-side report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -8,10 +9,11 @@ use super::index::names;
 use super::{Collection, Event};
 use crate::error::{Error, Result};
 use crate::explain::{self, RatedSet};
-use crate::head::{self, HeadKind, SavedTraining, TrainReport};
+use crate::head::{self, HeadKind, PairwiseReport, SavedTraining, TrainReport};
 use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
-use crate::ratings::{self, ImportReport};
+use crate::preferences::{self, Added};
+use crate::ratings::{self, ImportReport, Rater, RemoveReport};
 use crate::report::{
     CompareModel, CompareView, CurvePoint, ModelScore, PairAgreement, PairComparison, ScoreView,
     ScoredImage,
@@ -30,6 +32,8 @@ pub struct ScoreRequest {
     /// Percentile of the collection's nearest-neighbour distances beyond
     /// which an image is out of distribution.
     pub ood_percentile: f64,
+    /// Whose heads score, and whose ratings are the references.
+    pub rater: Rater,
 }
 
 /// What `train` is asked.
@@ -41,10 +45,47 @@ pub struct TrainRequest {
     pub bootstrap: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
+    /// Independent K-fold splits the comparison on ratings averages over
+    /// ([`head::DEFAULT_REPEATS`]; 1 is the single K-fold).
+    pub repeats: usize,
+    /// Whose ratings and preferences to learn.
+    pub rater: Rater,
 }
 
+impl Default for TrainRequest {
+    fn default() -> Self {
+        TrainRequest {
+            head: HeadKind::Ridge,
+            folds: head::DEFAULT_FOLDS,
+            seed: 0,
+            bootstrap: head::DEFAULT_BOOTSTRAP,
+            backbones: None,
+            repeats: head::DEFAULT_REPEATS,
+            rater: Rater::default(),
+        }
+    }
+}
+
+/// What `train` learnt: the comparison on ratings and the one on
+/// preferences, whichever the rater has enough of.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainOutcome {
+    pub rater: String,
+    /// From the rater's scores (`None` without ratings). Serialised inline,
+    /// so that `train --json` keeps the shape it had before preferences.
+    #[serde(flatten)]
+    pub ratings: Option<TrainReport>,
+    /// From the rater's preferences (`None` with fewer than
+    /// [`head::MIN_PREFERENCES`] of them).
+    pub preferences: Option<PairwiseReport>,
+}
+
+/// Per backbone, one embedding per work the preferences name, and the
+/// preferences as (winner, loser) row pairs.
+type PreferenceSet = (Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>);
+
 /// What `compare` is asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CompareRequest {
     /// The metadata key whose agreement among neighbours is measured;
     /// `None`: [`DEFAULT_COMPARE_LABEL`]. A label given here that no work
@@ -54,6 +95,8 @@ pub struct CompareRequest {
     pub k: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
+    /// Whose training the verdict reports.
+    pub rater: Rater,
 }
 
 /// The label `compare` measures when none is given.
@@ -63,29 +106,81 @@ pub const DEFAULT_COMPARE_LABEL: &str = "style";
 const CACHE_TREE: &str = "cache";
 
 impl Collection {
-    /// Imports ratings from a CSV (all or nothing unless `skip_bad`).
+    /// Imports ratings from a CSV (all or nothing unless `skip_bad`) as the
+    /// default rater's, or as the raters its `rater` column names.
     pub fn rate_import(&self, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
         ratings::import_csv(&self.store, csv, skip_bad)
     }
 
-    /// Rates one work, replacing an earlier rating.
+    /// [`Collection::rate_import`] with `rater` for rows that name none.
+    pub fn rate_import_as(
+        &self,
+        csv: &Path,
+        skip_bad: bool,
+        rater: &Rater,
+    ) -> Result<ImportReport> {
+        ratings::import_csv_as(&self.store, csv, skip_bad, rater)
+    }
+
+    /// Rates one work as the default rater, replacing an earlier rating.
     pub fn rate_set(&self, work: &str, score: f64) -> Result<Artwork> {
         ratings::set_rating(&self.store, work, score)
     }
 
-    /// Removes a work's rating; true when it had one.
+    /// Rates one work as `rater`, replacing an earlier rating.
+    pub fn rate_set_as(&self, rater: &Rater, work: &str, score: f64) -> Result<Artwork> {
+        ratings::set_rating_as(&self.store, rater, work, score)
+    }
+
+    /// Removes a work's rating by the default rater; true when it had one.
     pub fn rate_remove(&self, work: &str) -> Result<bool> {
         ratings::remove_rating(&self.store, work)
     }
 
-    /// Cross-validates a head per backbone on the same folds, compares every
-    /// pair, fits heads on all ratings and saves them with the report in one
-    /// atomic batch.
+    /// Removes `rater`'s ratings of several works at once (nothing when
+    /// any name is unknown; see [`ratings::remove_ratings`]).
+    pub fn rate_remove_many(&self, rater: &Rater, works: &[String]) -> Result<RemoveReport> {
+        ratings::remove_ratings(&self.store, rater, works)
+    }
+
+    /// Removes every rating and preference of `rater`: (ratings, preferences).
+    pub fn rate_clear(&self, rater: &Rater) -> Result<(usize, usize)> {
+        let r = ratings::clear_ratings(&self.store, rater)?;
+        let p = preferences::clear_preferences(&self.store, rater)?;
+        Ok((r, p))
+    }
+
+    /// Stores that `rater` prefers `winner` to `loser`.
+    pub fn rate_prefer(&self, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+        preferences::add_preference(&self.store, rater, winner, loser)
+    }
+
+    /// Cross-validates a head per backbone on the default rater's ratings,
+    /// compares every pair, fits heads on all ratings and saves them with
+    /// the report in one atomic batch ([`Collection::train_taste`] with the
+    /// default rater, ratings required).
     pub fn train(
         &self,
         req: &TrainRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<TrainReport> {
+        let outcome = self.train_taste(req, on_event)?;
+        outcome.ratings.ok_or_else(|| Error::NoRatings {
+            store: self.store.path().to_path_buf(),
+        })
+    }
+
+    /// Learns `req.rater`'s taste from scores, preferences or both: on the
+    /// ratings, the ridge/MLP comparison of [`head::compare_backbones_repeated`];
+    /// on the preferences (at least [`head::MIN_PREFERENCES`]), the
+    /// Bradley–Terry comparison of [`head::compare_pairwise`]. Every head
+    /// and both reports are saved in one atomic batch.
+    pub fn train_taste(
+        &self,
+        req: &TrainRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<TrainOutcome> {
+        let rater = &req.rater;
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let mut fingerprints = Vec::new();
         for id in &backbones {
@@ -98,13 +193,12 @@ impl Collection {
                     })?,
             );
         }
-        let all = ratings::ratings(&self.store)?;
-        if all.is_empty() {
-            return Err(Error::NoRatings {
-                store: self.store.path().to_path_buf(),
-            });
+        let all = ratings::ratings_of(&self.store, rater)?;
+        let prefs = preferences::preferences_of(&self.store, rater)?;
+        if all.is_empty() && prefs.is_empty() {
+            return Err(self.no_ratings(rater));
         }
-        if all.iter().all(|(_, r)| *r == all[0].1) {
+        if !all.is_empty() && all.iter().all(|(_, r)| *r == all[0].1) && prefs.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "the ratings have no spread: all {} are {}, so there is nothing to learn or \
                  rank (Spearman is undefined); rate works differently, then train",
@@ -112,69 +206,204 @@ impl Collection {
                 all[0].1
             )));
         }
-        let set = head::aligned_training_set(&self.store, &backbones)?;
-        if set.skipped > 0 {
-            on_event(Event::Note(format!(
-                "{} rated works lack an embedding of some backbone ({}) and are left out (run `artlens index`)",
-                set.skipped,
-                names(&backbones)
-            )));
-        }
-        on_event(Event::Note(format!(
-            "training {} heads on {} ratings for {} ({} folds, {} bootstrap resamples)",
-            req.head.name(),
-            set.y.len(),
-            names(&backbones),
-            req.folds,
-            req.bootstrap
-        )));
         let labels: Vec<(String, String)> = backbones
             .iter()
             .map(|id| (id.name(), id.short_label()))
             .collect();
-        let inputs: Vec<head::Backbone<'_>> = labels
-            .iter()
-            .zip(&set.x)
-            .map(|((name, label), x)| head::Backbone::new(name, label, x))
-            .collect();
-        let report = head::compare_backbones(
-            &inputs,
-            &set.y,
-            req.head,
-            req.folds,
-            req.seed,
-            req.bootstrap,
-        )?;
+        let mut report = None;
         let mut heads = Vec::new();
-        for (i, (id, x)) in backbones.iter().zip(&set.x).enumerate() {
-            on_event(Event::Progress {
-                done: i,
-                total: backbones.len(),
-                failed: 0,
-            });
-            let mut fitted = head::fit(x, &set.y, req.head, req.seed)?;
-            fitted.set_support(&set.hashes);
-            heads.push((id.clone(), fitted, fingerprints[i].clone()));
+        let spread = all.iter().any(|(_, r)| *r != all[0].1);
+        if spread {
+            let set = head::aligned_training_set_of(&self.store, &all, &backbones)?;
+            if set.skipped > 0 {
+                on_event(Event::Note(format!(
+                    "{} rated works lack an embedding of some backbone ({}) and are left out (run `artlens index`)",
+                    set.skipped,
+                    names(&backbones)
+                )));
+            }
+            on_event(Event::Note(format!(
+                "training {} heads on {} ratings by `{rater}` for {} ({}×{}-fold, {} bootstrap resamples)",
+                req.head.name(),
+                set.y.len(),
+                names(&backbones),
+                req.repeats.max(1),
+                req.folds,
+                req.bootstrap
+            )));
+            let inputs: Vec<head::Backbone<'_>> = labels
+                .iter()
+                .zip(&set.x)
+                .map(|((name, label), x)| head::Backbone::new(name, label, x))
+                .collect();
+            report = Some(head::compare_backbones_repeated(
+                &inputs,
+                &set.y,
+                req.head,
+                req.folds,
+                req.repeats.max(1),
+                req.seed,
+                req.bootstrap,
+            )?);
+            for (i, (id, x)) in backbones.iter().zip(&set.x).enumerate() {
+                on_event(Event::Progress {
+                    done: i,
+                    total: backbones.len(),
+                    failed: 0,
+                });
+                let mut fitted = head::fit(x, &set.y, req.head, req.seed)?;
+                fitted.set_support(&set.hashes);
+                heads.push((id.clone(), fitted, fingerprints[i].clone()));
+            }
+        } else if !all.is_empty() {
+            on_event(Event::Note(format!(
+                "the {} ratings by `{rater}` are all {}: only the preferences are learnt",
+                all.len(),
+                all[0].1
+            )));
+        }
+        let mut pairwise = None;
+        let mut pair_heads = Vec::new();
+        if prefs.len() >= head::MIN_PREFERENCES {
+            let (x, idx) = self.preference_set(&backbones, &prefs)?;
+            if idx.len() < prefs.len() {
+                on_event(Event::Note(format!(
+                    "{} preferences name a work without an embedding of some backbone and are left out",
+                    prefs.len() - idx.len()
+                )));
+            }
+            on_event(Event::Note(format!(
+                "training pairwise heads on {} preferences by `{rater}` for {}",
+                idx.len(),
+                names(&backbones)
+            )));
+            let inputs: Vec<head::Backbone<'_>> = labels
+                .iter()
+                .zip(&x)
+                .map(|((name, label), x)| head::Backbone::new(name, label, x))
+                .collect();
+            pairwise = Some(head::compare_pairwise(
+                &inputs,
+                &idx,
+                req.folds,
+                req.seed,
+                req.bootstrap,
+            )?);
+            for (i, (id, x)) in backbones.iter().zip(&x).enumerate() {
+                let fitted = head::fit_pairwise(x, &idx, req.seed)?;
+                pair_heads.push((id.clone(), fitted, fingerprints[i].clone()));
+            }
+        } else if !prefs.is_empty() {
+            on_event(Event::Note(format!(
+                "{} preferences by `{rater}`: the pairwise head needs at least {} (`artlens rate prefer WINNER LOSER`)",
+                prefs.len(),
+                head::MIN_PREFERENCES
+            )));
+        }
+        if report.is_none() && pairwise.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "nothing to learn for rater `{rater}`: the ratings have no spread and there are \
+                 {} preferences (at least {} are needed); rate works differently or add preferences",
+                prefs.len(),
+                head::MIN_PREFERENCES
+            )));
         }
         let training = SavedTraining {
             report: report.clone(),
-            ratings_digest: ratings::ratings_digest(&self.store)?,
+            pairwise: pairwise.clone(),
+            rater: rater.clone(),
+            ratings_digest: ratings::ratings_digest_of(&self.store, rater)?,
+            preferences_digest: Some(preferences::preferences_digest(&self.store, rater)?),
             head_kind: req.head,
             backbones: backbones.iter().map(BackboneId::name).collect(),
             run: format!("{}-{}", crate::store::now_secs(), std::process::id()),
         };
-        head::save_training(&self.store, &heads, &training)?;
-        Ok(report)
+        head::save_training_with(&self.store, &heads, &pair_heads, &training)?;
+        Ok(TrainOutcome {
+            rater: rater.name().to_string(),
+            ratings: report,
+            preferences: pairwise,
+        })
     }
 
-    /// Warnings about the saved training: ratings changed since.
+    /// The works `prefs` name with an embedding of every backbone (per
+    /// backbone, one row per work) and the preferences as index pairs into
+    /// those rows; preferences naming a work some backbone lacks are left out.
+    fn preference_set(
+        &self,
+        backbones: &[BackboneId],
+        prefs: &[preferences::Preference],
+    ) -> Result<PreferenceSet> {
+        let mut maps = Vec::new();
+        for id in backbones {
+            let m: HashMap<String, Vec<f32>> = self
+                .store
+                .embeddings(id)?
+                .into_iter()
+                .map(|(_, h, v)| (h, v))
+                .collect();
+            maps.push(m);
+        }
+        let mut row_of: HashMap<String, usize> = HashMap::new();
+        let mut x: Vec<Vec<Vec<f32>>> = vec![Vec::new(); backbones.len()];
+        let mut idx = Vec::new();
+        for p in prefs {
+            if !maps
+                .iter()
+                .all(|m| m.contains_key(&p.winner) && m.contains_key(&p.loser))
+            {
+                continue;
+            }
+            let mut row = |h: &str| -> usize {
+                if let Some(&r) = row_of.get(h) {
+                    return r;
+                }
+                for (b, m) in maps.iter().enumerate() {
+                    x[b].push(m[h].clone());
+                }
+                row_of.insert(h.to_string(), row_of.len());
+                row_of.len() - 1
+            };
+            let w = row(&p.winner);
+            let l = row(&p.loser);
+            idx.push((w, l));
+        }
+        Ok((x, idx))
+    }
+
+    fn no_ratings(&self, rater: &Rater) -> Error {
+        if rater.is_default() {
+            Error::NoRatings {
+                store: self.store.path().to_path_buf(),
+            }
+        } else {
+            Error::NoRatingsBy {
+                rater: rater.name().to_string(),
+                store: self.store.path().to_path_buf(),
+            }
+        }
+    }
+
+    /// Warnings about the saved training: ratings or preferences changed since.
     fn training_warnings(&self, training: &SavedTraining) -> Result<Vec<String>> {
         let mut w = Vec::new();
-        if training.ratings_digest != ratings::ratings_digest(&self.store)? {
-            w.push(
-                "the ratings changed after the heads were trained; run `artlens train` to bring the heads and the verdict up to date"
-                    .to_string(),
-            );
+        let rater = &training.rater;
+        let flag = if rater.is_default() {
+            String::new()
+        } else {
+            format!(" --rater {rater}")
+        };
+        if training.ratings_digest != ratings::ratings_digest_of(&self.store, rater)? {
+            w.push(format!(
+                "the ratings changed after the heads were trained; run `artlens train{flag}` to bring the heads and the verdict up to date"
+            ));
+        }
+        if let Some(d) = &training.preferences_digest {
+            if *d != preferences::preferences_digest(&self.store, rater)? {
+                w.push(format!(
+                    "the preferences changed after the heads were trained; run `artlens train{flag}` to bring the heads and the verdict up to date"
+                ));
+            }
         }
         Ok(w)
     }
@@ -189,13 +418,11 @@ impl Collection {
                 "--ood-percentile must be between 0 and 100".into(),
             ));
         }
-        let all_ratings = ratings::ratings(&self.store)?;
+        let all_ratings = ratings::ratings_of(&self.store, &req.rater)?;
         if all_ratings.is_empty() {
-            return Err(Error::NoRatings {
-                store: self.store.path().to_path_buf(),
-            });
+            return Err(self.no_ratings(&req.rater));
         }
-        let training = head::load_training(&self.store)?;
+        let training = head::load_training_of(&self.store, &req.rater)?;
         let backbones = match (&req.backbones, &training) {
             (Some(b), _) => self.select_backbones(Some(b))?,
             (None, Some(t)) => t
@@ -256,7 +483,7 @@ impl Collection {
         let mut step = 0;
         let mut head_kind = None;
         for id in &backbones {
-            let (trained, _) = head::load_head(&self.store, id)?;
+            let (trained, _) = head::load_head_of(&self.store, &req.rater, id)?;
             head_kind = Some(trained.kind().name().to_string());
             if self.store.fingerprint(id)?.is_none() {
                 return Err(Error::NotIndexed {
@@ -471,11 +698,21 @@ impl Collection {
         let mut warnings = Vec::new();
         let mut head_kind = None;
         let mut train_json = None;
-        let verdict = match head::load_training(&self.store)? {
-            Some(t) => {
+        let verdict = match head::load_training_of(&self.store, &req.rater)? {
+            Some(SavedTraining {
+                report: None,
+                pairwise: Some(p),
+                ..
+            }) => {
+                train_json = Some(serde_json::to_value(&p).map_err(|e| {
+                    Error::InvalidArgument(format!("cannot serialise the pairwise report: {e}"))
+                })?);
+                p.verdict.clone()
+            }
+            Some(t) if t.report.is_some() => {
                 warnings.extend(self.training_warnings(&t)?);
                 head_kind = Some(t.head_kind.name().to_string());
-                let r = &t.report;
+                let r = t.report.as_ref().expect("checked by the guard");
                 for (name, b) in &r.backbones {
                     if let Some(m) = models.get_mut(name) {
                         m.cv = BTreeMap::from([
@@ -522,9 +759,12 @@ impl Collection {
                 train_json = Some(serde_json::to_value(r).map_err(|e| {
                     Error::InvalidArgument(format!("cannot serialise the train report: {e}"))
                 })?);
-                r.verdict.clone()
+                match &t.pairwise {
+                    Some(p) => format!("{}. On preferences: {}", r.verdict, p.verdict),
+                    None => r.verdict.clone(),
+                }
             }
-            None => {
+            _ => {
                 on_event(Event::Note("no trained heads yet: `artlens rate import CSV` and `artlens train` add the taste metrics and the verdict".into()));
                 "No verdict on taste yet: rate some works and run `artlens train`.".to_string()
             }

@@ -80,12 +80,28 @@ pub struct StatusView {
     /// The shard of its collection this store holds (`index --shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::Shard>,
+    /// Ratings by the default rater `me`.
     pub ratings: usize,
+    /// Every rater with ratings or preferences, the default rater first.
+    pub raters: Vec<RaterStatus>,
     pub failures: Vec<FailureRecord>,
     pub vanished: Vec<String>,
     pub size_bytes: u64,
     /// The last training run: head kind, backbones, whether ratings changed since.
     pub training: Option<serde_json::Value>,
+}
+
+/// One rater in `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RaterStatus {
+    pub name: String,
+    pub ratings: usize,
+    pub preferences: usize,
+    /// Unordered pairs of works this rater preferred both ways (kept: people
+    /// change their minds).
+    pub contradictions: usize,
+    /// Whether a training run is saved for this rater.
+    pub trained: bool,
 }
 
 /// A rating as listed.

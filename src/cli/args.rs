@@ -114,6 +114,11 @@ impl WeightsArgs {
     }
 }
 
+/// Parses `--rater NAME` (letters, digits, `-`, `_`).
+pub fn parse_rater(s: &str) -> Result<artlens::ratings::Rater, String> {
+    artlens::ratings::Rater::parse(s).map_err(|e| e.to_string())
+}
+
 /// Applies `--threads`: candle's CPU kernels and our decoding share rayon's
 /// global pool, sized from `RAYON_NUM_THREADS`.
 pub fn set_threads(threads: Option<usize>) {

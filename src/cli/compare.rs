@@ -10,7 +10,7 @@ use clap::Args;
 use artlens::app::CompareRequest;
 use artlens::report;
 
-use super::args::BackboneArgs;
+use super::args::{parse_rater, BackboneArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
@@ -34,6 +34,9 @@ pub struct CompareArgs {
     /// Write a self-contained HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Whose training the verdict reports.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: artlens::ratings::Rater,
 }
 
 pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
@@ -42,6 +45,7 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         label: args.label.clone(),
         k: args.k as usize,
         backbones: args.backbones.get(),
+        rater: args.rater.clone(),
     };
     let (view, _) = with_progress(ctx.msg, "backbones", |on_event| {
         collection.compare(&req, on_event)

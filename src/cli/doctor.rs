@@ -65,9 +65,10 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
         }
         if let Some(s) = &salvage {
             out_line(&format!(
-                "salvaged    into {}: {} ratings, {} artworks, {} embeddings, {} other records",
+                "salvaged    into {}: {} ratings, {} preferences, {} artworks, {} embeddings, {} other records",
                 s.into.display(),
                 s.ratings,
+                s.preferences,
                 s.artworks,
                 s.embeddings,
                 s.other_records

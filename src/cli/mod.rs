@@ -21,6 +21,7 @@ mod score;
 mod show;
 mod similar;
 mod status;
+mod suggest;
 mod train;
 
 use std::io::Write;
@@ -81,6 +82,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
     Explain(explain::ExplainArgs),
+    /// List unrated works whose rating would help most (for the verdict or the taste).
+    Suggest(suggest::SuggestArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
     /// Merge stores (the shards of `index --shard I/N`, or any with the same backbones) into one.
@@ -201,6 +204,7 @@ pub fn run() -> i32 {
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
         Command::Explain(args) => explain::run(args, &ctx),
+        Command::Suggest(args) => suggest::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),

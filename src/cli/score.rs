@@ -10,7 +10,7 @@ use artlens::app::ScoreRequest;
 use artlens::explain;
 use artlens::report::{self, ScoreView};
 
-use super::args::{BackboneArgs, WeightsArgs};
+use super::args::{parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
@@ -44,6 +44,9 @@ pub struct ScoreArgs {
     html: Option<PathBuf>,
     #[command(flatten)]
     weights: WeightsArgs,
+    /// Whose taste heads score (and whose ratings are the references).
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: artlens::ratings::Rater,
 }
 
 pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
@@ -53,6 +56,7 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
         k: args.k as usize,
         backbones: args.backbones.get(),
         ood_percentile: args.ood_percentile,
+        rater: args.rater.clone(),
     };
     let (mut view, _) = with_progress(ctx.msg, "images", |on_event| {
         collection.score(&req, on_event)

@@ -53,6 +53,20 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
         }
     }
     out_line(&format!("ratings     {}", view.ratings));
+    for r in &view.raters {
+        out_line(&format!(
+            "rater       {}: {} ratings, {} preferences{}{}",
+            r.name,
+            r.ratings,
+            r.preferences,
+            if r.contradictions > 0 {
+                format!(" ({} contradictory pairs, kept)", r.contradictions)
+            } else {
+                String::new()
+            },
+            if r.trained { ", trained" } else { "" }
+        ));
+    }
     if let Some(t) = &view.training {
         if let Some(e) = t.get("error") {
             out_line(&format!(

@@ -1,5 +1,6 @@
-//! `artlens train`: cross-validate a head per backbone on the same folds,
-//! compare every pair, and save heads fit on all ratings.
+//! `artlens train`: cross-validate a head per backbone on the same folds
+//! (on a rater's scores, preferences or both), compare every pair, and save
+//! heads fit on everything.
 
 use anyhow::Result;
 use clap::Args;
@@ -7,7 +8,7 @@ use clap::Args;
 use artlens::app::TrainRequest;
 use artlens::head::{self, HeadKind};
 
-use super::args::{set_threads, BackboneArgs};
+use super::args::{parse_rater, set_threads, BackboneArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
@@ -25,6 +26,13 @@ pub struct TrainArgs {
     /// Seed of folds, bootstrap resamples and MLP initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Independent K-fold splits the comparison on ratings averages over
+    /// (1: a single K-fold, as before; more splits, more power).
+    #[arg(long, default_value_t = head::DEFAULT_REPEATS as u32, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeats: u32,
+    /// Whose ratings and preferences to learn.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: artlens::ratings::Rater,
     /// Bootstrap resamples for the confidence intervals.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..=100000))]
     bootstrap: u32,
@@ -33,7 +41,7 @@ pub struct TrainArgs {
     /// Threads for training (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// The report as one JSON object: {"backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict"}.
+    /// The reports as one JSON object: {"rater","backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict","ratings_needed","preferences":{"backbones","comparisons","verdict"}} (the ratings' keys absent without ratings).
     #[arg(long)]
     json: bool,
 }
@@ -55,19 +63,55 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
         seed: args.seed,
         bootstrap: args.bootstrap as usize,
         backbones: args.backbones.get(),
+        repeats: args.repeats as usize,
+        rater: args.rater.clone(),
     };
-    let (report, _) = with_progress(ctx.msg, "heads", |on_event| {
-        collection.train(&req, on_event)
+    let (outcome, _) = with_progress(ctx.msg, "heads", |on_event| {
+        collection.train_taste(&req, on_event)
     })?;
     if args.json {
-        out_json(&report)?;
+        out_json(&outcome)?;
         return Ok(0);
     }
+    if let Some(report) = &outcome.ratings {
+        print_ratings_report(report);
+    }
+    if let Some(p) = &outcome.preferences {
+        out_line(&format!(
+            "pairwise (Bradley–Terry) head, {} preferences ({} contradictory pairs), {}-fold cross-validation on held-out preferences (seed {})",
+            p.n_preferences, p.contradictions, p.folds, p.seed
+        ));
+        for (id, b) in &p.backbones {
+            out_line(&format!(
+                "  {id:<14} held-out pairwise accuracy {:.3}",
+                b.accuracy
+            ));
+        }
+        for c in &p.comparisons {
+            out_line(&format!(
+                "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
+                c.b,
+                c.a,
+                "pairwise accuracy",
+                c.diff,
+                c.ci_level * 100.0,
+                c.ci_low,
+                c.ci_high,
+                if c.significant { "  *" } else { "" }
+            ));
+        }
+        out_line(&format!("verdict on preferences: {}", p.verdict));
+    }
+    Ok(0)
+}
+
+fn print_ratings_report(report: &head::TrainReport) {
     out_line(&format!(
-        "{} head, {} ratings, {}-fold cross-validation (seed {})",
+        "{} head, {} ratings, {}-fold cross-validation repeated {}× (seed {})",
         report.kind.name(),
         report.n_ratings,
         report.folds,
+        report.repeats,
         report.seed
     ));
     let names: Vec<&String> = report.backbones.keys().collect();
@@ -123,5 +167,4 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
         ));
     }
     out_line(&format!("verdict: {}", report.verdict));
-    Ok(0)
 }

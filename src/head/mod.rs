@@ -13,6 +13,13 @@
 //! * [`compare_backbones`] runs both backbones on the **same folds** and the
 //!   same rated works, bootstraps the paired difference DINOv2 − DINO, draws
 //!   a learning curve and writes a verdict ([`TrainReport`]).
+//! * [`compare_backbones_repeated`] does the same over R independent K-fold
+//!   splits, averaging the metrics (more power at the same false-positive
+//!   rate; what `artlens train` runs).
+//! * [`PairwiseHead`] is a Bradley–Terry head learnt from preferences
+//!   ("this work over that one") on embedding differences;
+//!   [`cross_validate_pairwise`] and [`compare_pairwise`] score and compare
+//!   backbones on held-out preferences (pairwise accuracy).
 //! * [`training_set`] and [`aligned_training_set`] join the ratings
 //!   ([`crate::ratings`]) with the stored embeddings.
 //!
@@ -37,26 +44,34 @@
 mod cv;
 mod metrics;
 mod mlp;
+mod pairwise;
 mod ridge;
 
 use serde::{Deserialize, Serialize};
 
 pub use cv::{
-    compare_backbones, cross_validate, cv_interval_scale, min_ratings, Backbone, BackboneReport,
-    Comparison, CurvePoint, CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP,
-    DEFAULT_FOLDS, MIN_RATINGS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, min_ratings,
+    ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison, CurvePoint,
+    CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
+    DEFAULT_REPEATS, MIN_RATINGS,
 };
 pub use metrics::{
     average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,
 };
 pub use mlp::{MlpConfig, MlpHead};
+pub use pairwise::{
+    compare_pairwise, count_contradictions, cross_validate_pairwise, fit_pairwise,
+    fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
+    PairwiseHead, PairwiseReport, MIN_PREFERENCES,
+};
 pub use ridge::{lambda_grid, RidgeHead, INNER_FOLDS};
 
 use crate::error::{Error, Result};
 
 mod saved;
 pub use saved::{
-    aligned_training_set, load_head, load_training, save_training, training_set, AlignedSet,
+    aligned_training_set, aligned_training_set_of, load_head, load_head_of, load_pairwise_head,
+    load_training, load_training_of, save_training, save_training_with, training_set, AlignedSet,
     SavedTraining, TrainingSet, TASTE_TREE,
 };
 

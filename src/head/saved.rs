@@ -3,23 +3,30 @@
 //!
 //! | key (tree `taste`) | value ([`crate::store::Envelope`] with the fingerprints used) |
 //! |--------------------|-------|
-//! | `head/<backbone key>` | the backbone's [`TrainedHead`] |
-//! | `training`         | the [`SavedTraining`]: report, ratings digest, run id |
+//! | `head/<backbone key>` | the default rater's [`TrainedHead`] for the backbone (from scores) |
+//! | `pairwise/<backbone key>` | the default rater's [`PairwiseHead`] (from preferences) |
+//! | `training`         | the default rater's [`SavedTraining`]: reports, digests, run id |
+//! | `rater/<name>/head/<backbone key>`, `rater/<name>/pairwise/…`, `rater/<name>/training` | the same for any other rater |
+//!
+//! The default rater `me` keeps the keys stores had before raters existed,
+//! so existing heads stay `me`'s without a migration (as its ratings do, see
+//! [`crate::ratings`]); other raters' keys start with `rater/`, which no
+//! key of `me`'s does, so one rater's training never touches another's.
 //!
 //! A training run writes all its heads and its report in **one atomic
-//! batch** and removes the heads of backbones it did not train, so the
-//! heads in the store always come from one run and agree with its report,
-//! also when the process is killed in the middle.
+//! batch** and removes the rater's heads of backbones it did not train, so
+//! the heads in the store always come from one run and agree with its
+//! report, also when the process is killed in the middle.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{HeadKind, TrainReport, TrainedHead};
+use super::{HeadKind, PairwiseHead, PairwiseReport, TrainReport, TrainedHead};
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
 use crate::model::Fingerprint;
-use crate::ratings;
+use crate::ratings::{self, Rater};
 use crate::store::Store;
 
 /// The tree heads and the last training report live in.
@@ -54,10 +61,23 @@ pub struct AlignedSet {
 /// What a training run saved besides the heads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedTraining {
-    pub report: TrainReport,
+    /// The comparison on ratings; `None` when the run learnt from
+    /// preferences only.
+    #[serde(default)]
+    pub report: Option<TrainReport>,
+    /// The comparison on held-out preferences, when the rater has enough.
+    #[serde(default)]
+    pub pairwise: Option<PairwiseReport>,
+    /// Whose ratings and preferences these are (absent in runs saved before
+    /// raters existed, which are `me`'s).
+    #[serde(default)]
+    pub rater: Rater,
     /// [`ratings::ratings_digest`] when training: `score` and `compare` warn
     /// when the ratings changed since.
     pub ratings_digest: String,
+    /// [`crate::preferences::preferences_digest`] when training.
+    #[serde(default)]
+    pub preferences_digest: Option<String>,
     pub head_kind: HeadKind,
     /// The backbones trained, in report order (their names).
     pub backbones: Vec<String>,
@@ -72,6 +92,22 @@ struct SavedHead {
     head: TrainedHead,
 }
 
+/// A saved pairwise head with the run that made it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedPairwise {
+    run: String,
+    head: PairwiseHead,
+}
+
+/// The prefix of `rater`'s keys in the `taste` tree (see the module docs).
+fn prefix(rater: &Rater) -> String {
+    if rater.is_default() {
+        String::new()
+    } else {
+        format!("rater/{rater}/")
+    }
+}
+
 fn embeddings_by_hash(store: &Store, model: &BackboneId) -> Result<HashMap<String, Vec<f32>>> {
     Ok(store
         .embeddings(model)?
@@ -80,7 +116,7 @@ fn embeddings_by_hash(store: &Store, model: &BackboneId) -> Result<HashMap<Strin
         .collect())
 }
 
-/// The ratings joined with `model`'s embeddings.
+/// The default rater's ratings joined with `model`'s embeddings.
 pub fn training_set(store: &Store, model: &BackboneId) -> Result<TrainingSet> {
     let mut emb = embeddings_by_hash(store, model)?;
     let mut set = TrainingSet::default();
@@ -97,9 +133,19 @@ pub fn training_set(store: &Store, model: &BackboneId) -> Result<TrainingSet> {
     Ok(set)
 }
 
-/// The ratings joined with every one of `models`' embeddings, keeping only
-/// works all of them have.
+/// The default rater's ratings joined with every one of `models`'
+/// embeddings, keeping only works all of them have.
 pub fn aligned_training_set(store: &Store, models: &[BackboneId]) -> Result<AlignedSet> {
+    aligned_training_set_of(store, &ratings::ratings(store)?, models)
+}
+
+/// `ratings` (hash, rating) joined with every one of `models`' embeddings,
+/// keeping only works all of them have.
+pub fn aligned_training_set_of(
+    store: &Store,
+    ratings: &[(String, f64)],
+    models: &[BackboneId],
+) -> Result<AlignedSet> {
     let mut maps = Vec::with_capacity(models.len());
     for m in models {
         maps.push(embeddings_by_hash(store, m)?);
@@ -108,13 +154,13 @@ pub fn aligned_training_set(store: &Store, models: &[BackboneId]) -> Result<Alig
         x: vec![Vec::new(); models.len()],
         ..Default::default()
     };
-    for (hash, rating) in ratings::ratings(store)? {
-        if maps.iter().all(|m| m.contains_key(&hash)) {
+    for (hash, rating) in ratings {
+        if maps.iter().all(|m| m.contains_key(hash)) {
             for (i, m) in maps.iter_mut().enumerate() {
-                set.x[i].push(m.remove(&hash).unwrap_or_default());
+                set.x[i].push(m.remove(hash).unwrap_or_default());
             }
-            set.hashes.push(hash);
-            set.y.push(rating);
+            set.hashes.push(hash.clone());
+            set.y.push(*rating);
         } else {
             set.skipped += 1;
         }
@@ -130,6 +176,20 @@ pub fn save_training(
     heads: &[(BackboneId, TrainedHead, Fingerprint)],
     training: &SavedTraining,
 ) -> Result<()> {
+    save_training_with(store, heads, &[], training)
+}
+
+/// [`save_training`] with pairwise heads too, for `training.rater`: all in
+/// one atomic batch that removes that rater's heads (of either kind) this
+/// run did not train.
+pub fn save_training_with(
+    store: &Store,
+    heads: &[(BackboneId, TrainedHead, Fingerprint)],
+    pairwise: &[(BackboneId, PairwiseHead, Fingerprint)],
+    training: &SavedTraining,
+) -> Result<()> {
+    let rater = &training.rater;
+    let pre = prefix(rater);
     let mut batch = store.batch(TASTE_TREE)?;
     let mut keep = Vec::new();
     for (model, head, fp) in heads {
@@ -146,7 +206,7 @@ pub fn save_training(
                 fp.dim
             )));
         }
-        let key = head_key(model);
+        let key = head_key(rater, model);
         batch.put(
             &key,
             &SavedHead {
@@ -157,13 +217,39 @@ pub fn save_training(
         )?;
         keep.push(key);
     }
-    for (key, _) in store.scan_records::<serde_json::Value>(TASTE_TREE, "head/")? {
-        if !keep.contains(&key) {
-            batch.remove(&key);
+    for (model, head, fp) in pairwise {
+        if &fp.backbone != model || fp.dim != head.coef.len() {
+            return Err(Error::InvalidArgument(format!(
+                "a {model} pairwise head cannot be saved with this {} fingerprint",
+                fp.backbone
+            )));
+        }
+        let key = pairwise_key(rater, model);
+        batch.put(
+            &key,
+            &SavedPairwise {
+                run: training.run.clone(),
+                head: head.clone(),
+            },
+            vec![fp.clone()],
+        )?;
+        keep.push(key);
+    }
+    for kind in ["head/", "pairwise/"] {
+        let p = format!("{pre}{kind}");
+        for (key, _) in store.scan_records::<serde_json::Value>(TASTE_TREE, &p)? {
+            if !keep.contains(&key) {
+                batch.remove(&key);
+            }
         }
     }
-    let fps = heads.iter().map(|(_, _, fp)| fp.clone()).collect();
-    batch.put(TRAINING_KEY, training, fps)?;
+    let mut fps: Vec<Fingerprint> = heads.iter().map(|(_, _, fp)| fp.clone()).collect();
+    for (_, _, fp) in pairwise {
+        if !fps.contains(fp) {
+            fps.push(fp.clone());
+        }
+    }
+    batch.put(&format!("{pre}{TRAINING_KEY}"), training, fps)?;
     store.apply(batch)
 }
 
@@ -171,7 +257,16 @@ pub fn save_training(
 /// ([`Error::StaleHead`]) when the store's embeddings of `model` were made
 /// with other weights or preprocessing than the head's.
 pub fn load_head(store: &Store, model: &BackboneId) -> Result<(TrainedHead, String)> {
-    let Some(env) = store.get_record::<SavedHead>(TASTE_TREE, &head_key(model))? else {
+    load_head_of(store, &Rater::default(), model)
+}
+
+/// [`load_head`] for `rater`.
+pub fn load_head_of(
+    store: &Store,
+    rater: &Rater,
+    model: &BackboneId,
+) -> Result<(TrainedHead, String)> {
+    let Some(env) = store.get_record::<SavedHead>(TASTE_TREE, &head_key(rater, model))? else {
         return Err(Error::NoHead {
             backbone: model.name(),
         });
@@ -190,7 +285,35 @@ pub fn load_head(store: &Store, model: &BackboneId) -> Result<(TrainedHead, Stri
 /// The last training run's report, refused when any backbone's embeddings
 /// changed since. `None` when nothing was trained.
 pub fn load_training(store: &Store) -> Result<Option<SavedTraining>> {
-    let Some(env) = store.get_record::<SavedTraining>(TASTE_TREE, TRAINING_KEY)? else {
+    load_training_of(store, &Rater::default())
+}
+
+/// `rater`'s saved pairwise head for `model`, refused like [`load_head`]
+/// when the embeddings changed; `None` when there is none.
+pub fn load_pairwise_head(
+    store: &Store,
+    rater: &Rater,
+    model: &BackboneId,
+) -> Result<Option<PairwiseHead>> {
+    let Some(env) = store.get_record::<SavedPairwise>(TASTE_TREE, &pairwise_key(rater, model))?
+    else {
+        return Ok(None);
+    };
+    let diffs = store.fingerprint_differences(&env.fingerprints)?;
+    if !diffs.is_empty() {
+        return Err(Error::StaleHead {
+            what: "the pairwise head".into(),
+            model: model.name(),
+            differences: diffs.join("; "),
+        });
+    }
+    Ok(Some(env.value.head))
+}
+
+/// [`load_training`] for `rater`.
+pub fn load_training_of(store: &Store, rater: &Rater) -> Result<Option<SavedTraining>> {
+    let key = format!("{}{TRAINING_KEY}", prefix(rater));
+    let Some(env) = store.get_record::<SavedTraining>(TASTE_TREE, &key)? else {
         return Ok(None);
     };
     let diffs = store.fingerprint_differences(&env.fingerprints)?;
@@ -204,6 +327,10 @@ pub fn load_training(store: &Store) -> Result<Option<SavedTraining>> {
     Ok(Some(env.value))
 }
 
-fn head_key(model: &BackboneId) -> String {
-    format!("head/{}", model.key())
+fn head_key(rater: &Rater, model: &BackboneId) -> String {
+    format!("{}head/{}", prefix(rater), model.key())
+}
+
+fn pairwise_key(rater: &Rater, model: &BackboneId) -> String {
+    format!("{}pairwise/{}", prefix(rater), model.key())
 }

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// The ratings tree (see [`crate::ratings`]).
 const RATINGS: &str = "ratings";
+/// The preferences tree (`crate::preferences::PREFERENCES_TREE`).
+const PREFERENCES: &str = "preferences";
 
 /// What `doctor` found in a store.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,6 +45,9 @@ pub struct SalvageReport {
     pub from: PathBuf,
     pub into: PathBuf,
     pub ratings: usize,
+    /// Pairwise preferences copied (they cannot be recomputed either).
+    #[serde(default)]
+    pub preferences: usize,
     pub artworks: usize,
     pub embeddings: usize,
     pub other_records: usize,
@@ -286,25 +291,33 @@ fn copy_records(src: &Store, from: &Path, into: &Path) -> Result<SalvageReport> 
     };
     let derr = |e: sled::Error| super::store_error(into, e);
 
-    // 1. Ratings, the one thing that cannot be recomputed.
-    if let Ok(tree) = src.db.open_tree(RATINGS) {
-        let out = dst.db.open_tree(RATINGS).map_err(derr)?;
+    // 1. Ratings and preferences, the things that cannot be recomputed.
+    for name in [RATINGS, PREFERENCES] {
+        let Ok(tree) = src.db.open_tree(name) else {
+            continue;
+        };
+        let out = dst.db.open_tree(name).map_err(derr)?;
         let mut batch = sled::Batch::default();
         for kv in tree.iter() {
             match kv {
                 Ok((k, v)) => match parse_envelope(&v) {
                     Ok(()) => {
                         batch.insert(k, v);
-                        report.ratings += 1;
+                        if name == RATINGS {
+                            report.ratings += 1;
+                        } else {
+                            report.preferences += 1;
+                        }
                     }
-                    Err(e) => report
-                        .dropped
-                        .push(format!("rating `{}`: {e}", String::from_utf8_lossy(&k))),
+                    Err(e) => report.dropped.push(format!(
+                        "{name} record `{}`: {e}",
+                        String::from_utf8_lossy(&k)
+                    )),
                 },
                 Err(e) => {
                     report
                         .dropped
-                        .push(format!("ratings past a damaged page: {}", super::scrub(&e)));
+                        .push(format!("{name} past a damaged page: {}", super::scrub(&e)));
                     break;
                 }
             }

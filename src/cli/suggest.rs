@@ -1,0 +1,61 @@
+//! `artlens suggest`: the unrated works whose rating would help most.
+
+use anyhow::Result;
+use clap::Args;
+
+use artlens::app::{Goal, SuggestRequest};
+
+use super::args::{parse_rater, BackboneArgs};
+use super::{out_json, out_line, printable, Ctx};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  artlens suggest\n  artlens suggest -n 20 --goal taste --rater anna --json"
+)]
+pub struct SuggestArgs {
+    /// How many works to suggest.
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    n: u32,
+    /// verdict: works the backbones' heads disagree on most (spread across
+    /// the collection); taste: works the head is least sure about, covering
+    /// the collection.
+    #[arg(long, value_enum, default_value = "verdict")]
+    goal: Goal,
+    /// Whose ratings and heads.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: artlens::ratings::Rater,
+    #[command(flatten)]
+    backbones: BackboneArgs,
+    /// One JSON object on stdout: {"goal","method","rater","message","works":[{"id","hash","path","usefulness","predictions"}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: SuggestArgs, ctx: &Ctx) -> Result<i32> {
+    let collection = ctx.open(Default::default())?;
+    let view = collection.suggest(&SuggestRequest {
+        n: args.n as usize,
+        goal: args.goal,
+        rater: args.rater,
+        backbones: args.backbones.get(),
+    })?;
+    if let Some(m) = &view.message {
+        ctx.msg.info(m);
+    }
+    if args.json {
+        out_json(&view)?;
+        return Ok(0);
+    }
+    if view.works.is_empty() {
+        ctx.msg.info("every work is rated already");
+    }
+    for s in &view.works {
+        out_line(&format!(
+            "{}\t{:.3}\t{}",
+            s.id,
+            s.usefulness,
+            printable(s.path.as_deref().unwrap_or(""))
+        ));
+    }
+    Ok(0)
+}

@@ -1,0 +1,154 @@
+//! Pairwise preferences ("I prefer this work to that one"), kept in the
+//! store's `preferences` tree, keyed by rater and the two works' content
+//! hashes, so that a preference follows both works through renames.
+//!
+//! | key (tree `preferences`) | value |
+//! |--------------------------|-------|
+//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`] (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
+//!
+//! Unlike ratings, every key names its rater, `me` included: the tree is
+//! new, so there are no older keys to stay compatible with. Saying the same
+//! preference again replaces it (a newer time); saying the opposite one
+//! adds a second record and keeps the first, because people change their
+//! minds and the pairwise head reads a pair preferred both ways as a coin
+//! toss. [`contradictions`] counts such pairs, and `status` shows them.
+//! Each preference is one record, written atomically.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ratings::{resolve_work, Rater};
+use crate::store::{now_secs, Artwork, Store};
+
+/// The tree preferences live in.
+pub const PREFERENCES_TREE: &str = "preferences";
+
+/// One stored preference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preference {
+    /// Content hash of the preferred work.
+    pub winner: String,
+    /// Content hash of the other one.
+    pub loser: String,
+    /// Where it came from: `prefer` (the command line) or a front end.
+    pub source: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// What [`add_preference`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    pub winner: Artwork,
+    pub loser: Artwork,
+    /// The same preference was stored before (it was replaced).
+    pub repeated: bool,
+    /// The opposite preference is stored too (both are kept).
+    pub contradicts: bool,
+}
+
+fn key(rater: &Rater, winner: &str, loser: &str) -> String {
+    format!("{rater}/{winner}/{loser}")
+}
+
+/// Stores that `rater` prefers the work `winner` names to the one `loser`
+/// names. Unknown or ambiguous names are an error naming every one of them
+/// ([`Error::UnknownWorks`] for both, the work's own error for one); two
+/// names of the same work are [`Error::SameWork`].
+pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+    let (w, l) = (resolve_work(store, winner), resolve_work(store, loser));
+    let (w, l) = match (w, l) {
+        (Ok(w), Ok(l)) => (w, l),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+        (Err(a), Err(b)) => {
+            return Err(Error::UnknownWorks {
+                count: 2,
+                reasons: format!("{a}; {b}"),
+            })
+        }
+    };
+    if w.hash == l.hash {
+        return Err(Error::SameWork {
+            winner: winner.trim().to_string(),
+            loser: loser.trim().to_string(),
+            id: w.id,
+            path: w.paths.first().cloned().unwrap_or_default(),
+        });
+    }
+    let k = key(rater, &w.hash, &l.hash);
+    let repeated = store.has_record(PREFERENCES_TREE, &k)?;
+    let contradicts = store.has_record(PREFERENCES_TREE, &key(rater, &l.hash, &w.hash))?;
+    let value = Preference {
+        winner: w.hash.clone(),
+        loser: l.hash.clone(),
+        source: "prefer".into(),
+        time: now_secs(),
+    };
+    store.put_record(PREFERENCES_TREE, &k, &value, Vec::new())?;
+    Ok(Added {
+        winner: w,
+        loser: l,
+        repeated,
+        contradicts,
+    })
+}
+
+/// Every preference of `rater`, in key order (by winner, then loser).
+pub fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
+    Ok(store
+        .scan_records::<Preference>(PREFERENCES_TREE, &format!("{rater}/"))?
+        .into_iter()
+        .map(|(_, e)| e.value)
+        .collect())
+}
+
+/// Every rater with preferences and how many, by name.
+pub fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
+    let mut out = BTreeMap::new();
+    for (k, _) in store.scan_records::<serde_json::Value>(PREFERENCES_TREE, "")? {
+        if let Some(r) = k.split('/').next().and_then(|n| Rater::parse(n).ok()) {
+            *out.entry(r).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Unordered pairs of works that `prefs` prefer both ways.
+pub fn contradictions(prefs: &[Preference]) -> usize {
+    let set: HashSet<(&str, &str)> = prefs
+        .iter()
+        .map(|p| (p.winner.as_str(), p.loser.as_str()))
+        .collect();
+    set.iter()
+        .filter(|(w, l)| w < l && set.contains(&(*l, *w)))
+        .count()
+}
+
+/// Removes every preference of `rater` in one atomic batch; how many.
+pub fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
+    let keys: Vec<String> = store
+        .scan_records::<serde_json::Value>(PREFERENCES_TREE, &format!("{rater}/"))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut batch = store.batch(PREFERENCES_TREE)?;
+    for k in &keys {
+        batch.remove(k);
+    }
+    store.apply(batch)?;
+    Ok(keys.len())
+}
+
+/// A digest of `rater`'s preferences, saved with a training run so that
+/// later commands can say the preferences changed since.
+pub fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    for p in preferences_of(store, rater)? {
+        h.update(p.winner.as_bytes());
+        h.update(b">");
+        h.update(p.loser.as_bytes());
+    }
+    Ok(h.finalize().to_hex()[..16].to_string())
+}
