@@ -383,6 +383,16 @@ fn ratings_of_one_work_in_two_stores_keep_the_newer_and_say_so() {
         .args(["rate", "set", &ratings[6].0, "4", "--store"])
         .arg(&b));
     assert!(o.status.success());
+    // Preferences: one said in both stores (kept once), one only in a.
+    let prefer = |store: &Path, w: &str, l: &str| {
+        let o = run(artlens()
+            .args(["rate", "prefer", w, l, "--store"])
+            .arg(store));
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    prefer(&a, &ratings[5].0, &ratings[6].0);
+    prefer(&b, &ratings[5].0, &ratings[6].0);
+    prefer(&a, &ratings[6].0, &ratings[7].0);
     // Ratings carry whole seconds: make b's rating of `work` the newer one.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     set(&b, "9");
@@ -395,6 +405,7 @@ fn ratings_of_one_work_in_two_stores_keep_the_newer_and_say_so() {
     assert_eq!(conflicts[0]["kept"]["rating"], 9.0);
     assert_eq!(conflicts[0]["dropped"]["rating"], 7.0);
     assert!(stderr(&o).contains("kept the newer"), "{}", stderr(&o));
+    assert_eq!(report["records_added"]["preferences"], 2, "{report}");
     let m = Store::open_existing(&into).unwrap();
     let all = artlens::ratings::ratings(&m).unwrap();
     assert_eq!(all.len(), 2);
