@@ -21,8 +21,12 @@
 //! sequential testing, so both orders exceed 5% there; the comparison is of
 //! the two orders with each other.
 
+#[path = "../tests/common/rng.rs"]
+mod rng;
+
 use artlens::app::verdict_order;
 use artlens::head::{compare_backbones_repeated, fit, Backbone, HeadKind, MetricKind};
+use rng::{env_or, Rng};
 
 const DIM: usize = 64;
 const SIGNAL_DIMS: usize = 8;
@@ -30,36 +34,6 @@ const AMPLITUDE: f64 = 3.0;
 const RATING_NOISE: f64 = 1.0;
 const FOLDS: usize = 5;
 const REPEATS: usize = 10;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
-    }
-}
 
 struct Pool {
     a: Vec<Vec<f32>>,
@@ -162,12 +136,12 @@ fn run(
 }
 
 fn main() {
-    let seeds = env_usize("SUGGEST_SEEDS", 20) as u64;
-    let pool_n = env_usize("SUGGEST_POOL", 400);
-    let cap = env_usize("SUGGEST_CAP", 160);
-    let start = env_usize("SUGGEST_START", 12);
-    let batch = env_usize("SUGGEST_BATCH", 4);
-    let n_boot = env_usize("SUGGEST_BOOT", 300);
+    let seeds = env_or::<usize>("SUGGEST_SEEDS", 20) as u64;
+    let pool_n = env_or::<usize>("SUGGEST_POOL", 400);
+    let cap = env_or::<usize>("SUGGEST_CAP", 160);
+    let start = env_or::<usize>("SUGGEST_START", 12);
+    let batch = env_or::<usize>("SUGGEST_BATCH", 4);
+    let n_boot = env_or::<usize>("SUGGEST_BOOT", 300);
     for planted in [true, false] {
         let (mut sum_r, mut sum_s, mut named_r, mut named_s) = (0, 0, 0, 0);
         for s in 0..seeds {

@@ -20,9 +20,13 @@
 //! the Spearman difference under the null to the interval's half-width /
 //! 1.96: about 1 when the interval is as wide as it should be.
 
+#[path = "../tests/common/rng.rs"]
+mod rng;
+
 use artlens::head::{
     compare_backbones, compare_backbones_repeated, Backbone, HeadKind, MetricKind, TrainReport,
 };
+use rng::{env_or, Rng};
 
 const FOLDS: usize = 5;
 const REPEATS: usize = 10;
@@ -34,54 +38,19 @@ const AMPLITUDE: f64 = 3.0;
 /// The rating noise: y = t + RATING_NOISE · noise.
 const RATING_NOISE: f64 = 1.0;
 
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-/// SplitMix64 with Box–Muller, independent of the crate's generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
-
 /// The planted taste: a latent factor t per work decides the rating
 /// (y = t + 1.5·noise, so even a perfect head reaches a Spearman of about
 /// 0.5), and a backbone that sees it holds t along four of its 64
 /// dimensions, plus unit noise everywhere. Returns (t, y).
 fn taste(n: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
     let t: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-    let noise = env_f64("VERDICT_NOISE", RATING_NOISE);
+    let noise = env_or::<f64>("VERDICT_NOISE", RATING_NOISE);
     let y = t.iter().map(|v| v + noise * rng.normal()).collect();
     (t, y)
 }
 
 fn sees(t: &[f64], rng: &mut Rng) -> Vec<Vec<f32>> {
-    let amp = env_f64("VERDICT_AMP", AMPLITUDE);
+    let amp = env_or::<f64>("VERDICT_AMP", AMPLITUDE);
     t.iter()
         .map(|&v| {
             (0..DIM)
@@ -187,9 +156,9 @@ fn run(scenario: &str, make: fn(usize, u64) -> Trial, n: usize, trials: usize, n
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is read from the arguments.
-    let null_trials = env_usize("VERDICT_NULL_TRIALS", 200);
-    let power_trials = env_usize("VERDICT_POWER_TRIALS", 100);
-    let n_boot = env_usize("VERDICT_BOOT", 500);
+    let null_trials = env_or::<usize>("VERDICT_NULL_TRIALS", 200);
+    let power_trials = env_or::<usize>("VERDICT_POWER_TRIALS", 100);
+    let n_boot = env_or::<usize>("VERDICT_BOOT", 500);
     let sizes: Vec<usize> = std::env::var("VERDICT_N")
         .ok()
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())

@@ -16,37 +16,10 @@ use artlens::ratings::{import_csv, rating, ratings, remove_rating, set_rating};
 use artlens::store::{NewArtwork, Store};
 use artlens::BackboneId;
 use artlens::Error;
+use common::rng::Rng;
 use common::{dino, dinov2};
 
 // ----- synthetic data ------------------------------------------------------------------
-
-/// SplitMix64 with Box–Muller: seeded test data independent of the crate's
-/// own generator, so a bug there cannot hide in the data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    fn vector(&mut self, d: usize) -> Vec<f32> {
-        (0..d).map(|_| self.normal() as f32).collect()
-    }
-}
 
 /// Embeddings that carry a taste: a few latent factors decide the rating,
 /// and the embedding is those factors spread over `d` dimensions plus noise,

@@ -2,6 +2,8 @@
 //! real binary, comparing vectors.
 #![allow(dead_code)]
 
+pub mod rng;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
