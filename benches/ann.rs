@@ -1,6 +1,8 @@
 //! hnsw_rs (through `artlens::ann`) against brute force on clustered 768-d
 //! vectors: build time, recall@10, queries per second and the latency of
-//! one search, for several `ef_search` values.
+//! one search, for several `ef_search` values — each for artlens's search
+//! (the frozen copy of the graph) and for hnsw_rs's own search of the same
+//! graph, with the ratio.
 //!
 //! ```text
 //! cargo bench --bench ann                 # a table on stderr
@@ -10,7 +12,7 @@
 //!
 //! Environment: `ANN_N` points (default 100,000), `ANN_QUERIES` (1,000),
 //! `ANN_M` (default `AnnParams`), `ANN_EF_CONSTRUCTION`, `ANN_EF` (a list,
-//! default `16,32,64,128,256`), `ANN_SERIAL=1` for a serial build.
+//! default `16,24,32,48,64,96,128,192,256`), `ANN_SERIAL=1` for a serial build.
 //!
 //! It also writes `target/ann-bench/`: `vectors.npy` and `queries.npy`
 //! (float32, raw), `truth.npy` (int64, the exact top 10 ids per query) and
@@ -123,7 +125,7 @@ fn main() {
             .unwrap_or(true),
     };
     let efs: Vec<usize> = std::env::var("ANN_EF")
-        .unwrap_or_else(|_| "16,32,64,128,256".into())
+        .unwrap_or_else(|_| "16,24,32,48,64,96,128,192,256".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
@@ -191,15 +193,30 @@ fn main() {
     let load_s = t.elapsed().as_secs_f64();
     drop(reloaded);
 
+    // The frozen copy of the graph is made on the first search; time it
+    // apart so that the searches below measure searching only.
+    let t = Instant::now();
+    index.freeze();
+    let freeze_s = t.elapsed().as_secs_f64();
+    log(format!("froze the graph for search in {:.3} s", freeze_s));
+
     let mut rows = Vec::new();
     for &ef in &efs {
         index.set_ef_search(ef);
         let (res, qps, ms) = time_queries(&queries, |q| index.search(q, K, None).unwrap());
         let r = recall(&res, &truth);
+        // hnsw_rs's own search of the very same graph: what the frozen
+        // copy replaced.
+        let (res_rs, qps_rs, ms_rs) =
+            time_queries(&queries, |q| index.search_hnsw_rs(q, K).unwrap());
+        let r_rs = recall(&res_rs, &truth);
         log(format!(
-            "ef {ef:>4}: recall@{K} {r:.4}, {qps:.0} q/s, {ms:.3} ms"
+            "ef {ef:>4}: recall@{K} {r:.4}, {qps:.0} q/s, {ms:.3} ms (hnsw_rs search: {r_rs:.4}, {qps_rs:.0} q/s)"
         ));
-        rows.push(serde_json::json!({"ef": ef, "recall": r, "qps": qps, "median_ms": ms}));
+        rows.push(
+            serde_json::json!({"ef": ef, "recall": r, "qps": qps, "median_ms": ms,
+            "hnsw_rs_recall": r_rs, "hnsw_rs_qps": qps_rs, "hnsw_rs_median_ms": ms_rs}),
+        );
     }
 
     let report = serde_json::json!({
@@ -214,6 +231,7 @@ fn main() {
         "build_s": build_s,
         "save_s": save_s,
         "load_s": load_s,
+        "freeze_s": freeze_s,
         "hnsw": rows,
         "exact": {"prepare_s": exact_prepare_s, "batch_truth_s": truth_s, "qps": exact_qps,
                   "median_ms": exact_ms, "recall": exact_recall},
@@ -233,18 +251,25 @@ fn main() {
         "artlens::ann on {n} clustered {DIM}-d vectors, {nq} queries, k={K}; M={} ef_construction={}",
         params.max_connections, params.ef_construction
     );
-    eprintln!("build {build_s:.1} s on {threads} threads; save {save_s:.2} s; verified load {load_s:.2} s");
+    eprintln!("build {build_s:.1} s on {threads} threads; save {save_s:.2} s; verified load {load_s:.2} s; freeze {freeze_s:.3} s");
     eprintln!(
-        "{:<14} {:>10} {:>10} {:>12}",
-        "search", "recall@10", "q/s", "median ms"
+        "{:<14} {:>10} {:>10} {:>12} | {:>15} {:>10} {:>7}",
+        "search", "recall@10", "q/s", "median ms", "hnsw_rs recall", "q/s", "ratio"
     );
     for r in &rows {
+        let (qps, qps_rs) = (
+            r["qps"].as_f64().unwrap(),
+            r["hnsw_rs_qps"].as_f64().unwrap(),
+        );
         eprintln!(
-            "{:<14} {:>10.4} {:>10.0} {:>12.3}",
+            "{:<14} {:>10.4} {:>10.0} {:>12.3} | {:>15.4} {:>10.0} {:>6.2}x",
             format!("hnsw ef={}", r["ef"]),
             r["recall"].as_f64().unwrap(),
-            r["qps"].as_f64().unwrap(),
-            r["median_ms"].as_f64().unwrap()
+            qps,
+            r["median_ms"].as_f64().unwrap(),
+            r["hnsw_rs_recall"].as_f64().unwrap(),
+            qps_rs,
+            qps / qps_rs
         );
     }
     eprintln!(

@@ -115,6 +115,17 @@ def main():
     for r in rows:
         print(f"{r['ef']:>5} | {r['rust_recall']:>11.4f} {r['rust_qps']:>9.0f} {r['rust_ms']:>7.3f} | "
               f"{r['hnswlib_recall']:>14.4f} {r['hnswlib_qps']:>11.0f} | {r['rust_qps'] / r['hnswlib_qps']:>9.2f}")
+    for target in (0.99, 0.999):
+        def first(rows_, recall_key, qps_key):
+            hits = [r for r in rows_ if r[recall_key] >= target]
+            return (hits[0]["ef"], hits[0][qps_key]) if hits else (None, None)
+        ef_r, q_r = first(rows, "rust_recall", "rust_qps")
+        ef_h, q_h = first(rows, "hnswlib_recall", "hnswlib_qps")
+        if q_r and q_h:
+            print(f"at recall@{k} >= {target}: artlens {q_r:.0f} q/s (ef {ef_r}), hnswlib {q_h:.0f} q/s (ef {ef_h}): "
+                  f"ratio {q_r / q_h:.2f}x")
+        else:
+            print(f"at recall@{k} >= {target}: not reached by {'artlens' if not q_r else 'hnswlib'} at these ef values")
     print(f"exact: artlens {rust['exact']['qps']:.1f} q/s (one query at a time), "
           f"numpy {numpy_exact_qps:.1f} q/s (100 queries in one matmul); "
           f"ground truth agrees with numpy on {truth_agreement:.4f} of ids")

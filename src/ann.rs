@@ -79,6 +79,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod frozen;
+
+use frozen::FrozenGraph;
+
 /// hnsw_rs's `NB_LAYER_MAX`: the only `max_layer` its dump accepts.
 pub const MAX_LAYER: usize = 16;
 
@@ -387,6 +391,9 @@ pub struct AnnIndex {
     dim: usize,
     params: AnnParams,
     ids: HashSet<u64>,
+    /// The searchable copy of the graph ([`frozen`]), made on the first
+    /// search and dropped by every insert.
+    frozen: std::sync::OnceLock<Option<FrozenGraph>>,
 }
 
 impl std::fmt::Debug for AnnIndex {
@@ -426,6 +433,7 @@ impl AnnIndex {
             dim,
             params,
             ids: HashSet::with_capacity(capacity),
+            frozen: std::sync::OnceLock::new(),
         })
     }
 
@@ -486,6 +494,7 @@ impl AnnIndex {
             }
         }
         self.ids.extend(items.iter().map(|(id, _)| *id));
+        self.frozen = std::sync::OnceLock::new();
         Ok(())
     }
 
@@ -532,10 +541,11 @@ impl AnnIndex {
     /// The `k` nearest neighbours of `q` by cosine similarity, best first, as
     /// `(id, similarity)`, among the ids `filter` keeps.
     ///
-    /// hnsw_rs filters during the graph walk and can return fewer than `k`
-    /// when the filter rejects much; the search then retries with a wider
-    /// candidate list and finally scans every point, so a filtered search
-    /// returns `min(k, points kept)` results.
+    /// The search runs on the frozen copy of the graph ([`frozen`]; made on
+    /// the first search after a build, load or insert). A filtered walk can
+    /// return fewer than `k` when the filter rejects much; the search then
+    /// retries with a wider candidate list and finally scans every point, so
+    /// a filtered search returns `min(k, points kept)` results.
     pub fn search(
         &self,
         q: &[f32],
@@ -547,16 +557,20 @@ impl AnnIndex {
         }
         let q = normalised(q, self.dim)
             .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let Some(graph) = self.frozen() else {
+            // Only an index whose copy could not be made (it never happens
+            // for a non-empty one) gets here: hnsw_rs's own search answers.
+            return self.search_hnsw_rs_filtered(&q, k, filter);
+        };
         let mut ef = self.params.ef_search.max(k);
         let Some(filter) = filter else {
-            return Ok(to_results(self.hnsw.search(&q, k, ef)));
+            return Ok(graph.search(&q, k, ef, None));
         };
         let wanted = k.min(self.len());
-        let hnsw_filter = |id: &usize| filter(*id as u64);
         for _ in 0..3 {
-            let found = self.hnsw.search_filter(&q, k, ef, Some(&hnsw_filter));
+            let found = graph.search(&q, k, ef, Some(filter));
             if found.len() >= wanted {
-                return Ok(to_results(found));
+                return Ok(found);
             }
             ef *= 4;
         }
@@ -569,6 +583,58 @@ impl AnnIndex {
             }
         }
         Ok(top.into_sorted())
+    }
+
+    /// The same search through hnsw_rs's own `search` (no filter): what
+    /// [`AnnIndex::search`] did before the frozen copy, kept for the
+    /// benchmark and the tests that compare the two.
+    pub fn search_hnsw_rs(&self, q: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = normalised(q, self.dim)
+            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        self.search_hnsw_rs_filtered(&q, k, None)
+    }
+
+    /// hnsw_rs's search of a normalised query, with the filter's retries.
+    fn search_hnsw_rs_filtered(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Result<Vec<(u64, f32)>> {
+        let ef = self.params.ef_search.max(k);
+        let Some(filter) = filter else {
+            return Ok(to_results(self.hnsw.search(q, k, ef)));
+        };
+        let hnsw_filter = |id: &usize| filter(*id as u64);
+        let found = self.hnsw.search_filter(q, k, ef * 16, Some(&hnsw_filter));
+        if found.len() >= k.min(self.len()) {
+            return Ok(to_results(found));
+        }
+        let mut top = TopK::new(k);
+        for p in self.hnsw.get_point_indexation() {
+            let id = p.get_origin_id() as u64;
+            if filter(id) {
+                top.push(dot(q, p.get_v()), id);
+            }
+        }
+        Ok(top.into_sorted())
+    }
+
+    /// Makes the frozen copy of the graph now rather than on the first
+    /// search (a server does this before taking requests); returns whether
+    /// there is one (an empty index has none).
+    pub fn freeze(&self) -> bool {
+        self.frozen().is_some()
+    }
+
+    fn frozen(&self) -> Option<&FrozenGraph> {
+        self.frozen
+            .get_or_init(|| FrozenGraph::freeze(&self.hnsw, self.dim))
+            .as_ref()
+            .filter(|g| g.len() == self.ids.len())
     }
 
     // ----- persistence -----------------------------------------------------------
@@ -796,6 +862,7 @@ impl AnnIndex {
                 dim: meta.dim,
                 params,
                 ids,
+                frozen: std::sync::OnceLock::new(),
             },
             meta.index,
         )))

@@ -182,3 +182,57 @@ fn serial_build_is_deterministic() {
         assert_eq!(a.search(q, K, None).unwrap(), b.search(q, K, None).unwrap());
     }
 }
+
+/// The frozen copy searches the very graph hnsw_rs built: with its full
+/// greedy descent through the upper layers it must find at least what
+/// hnsw_rs's single-hop descent finds, at every candidate-list size, and it
+/// must follow inserts (the copy is remade after the graph changes).
+#[test]
+fn frozen_search_is_at_least_as_good_as_hnsw_rs_and_follows_inserts() {
+    let fx = Fixture::new();
+    let items = fx.items();
+    let queries: Vec<&[f32]> = fx.queries.iter().map(|q| q.as_slice()).collect();
+    let truth = ExactIndex::new(DIM, &items)
+        .unwrap()
+        .search_batch(&queries, K)
+        .unwrap();
+    let (head, tail) = items.split_at(N - 50);
+    let mut index = AnnIndex::build(DIM, head).unwrap();
+    assert!(index.freeze());
+    // Searched (so frozen) before the last 50 points go in: a stale copy
+    // would not know them.
+    index.search(tail[0].1, 1, None).unwrap();
+    index.insert_many(tail).unwrap();
+    for (id, v) in tail.iter().take(10) {
+        assert_eq!(
+            index.search(v, 1, None).unwrap()[0].0,
+            *id,
+            "inserted point {id}"
+        );
+    }
+    for ef in [10, 16, 32] {
+        index.set_ef_search(ef);
+        let frozen: Vec<_> = queries
+            .iter()
+            .map(|q| index.search(q, K, None).unwrap())
+            .collect();
+        let own: Vec<_> = queries
+            .iter()
+            .map(|q| index.search_hnsw_rs(q, K).unwrap())
+            .collect();
+        let (rf, ro) = (recall(&frozen, &truth), recall(&own, &truth));
+        eprintln!("ef {ef}: frozen recall {rf:.4}, hnsw_rs recall {ro:.4}");
+        assert!(
+            rf >= ro - 0.005,
+            "ef {ef}: frozen {rf:.4} < hnsw_rs {ro:.4}"
+        );
+        for (a, b) in frozen.iter().zip(&own) {
+            // Same similarities for the same ids: both score with one kernel.
+            for (id, s) in a {
+                if let Some((_, t)) = b.iter().find(|(j, _)| j == id) {
+                    assert!((s - t).abs() < 1e-6, "id {id}: {s} vs {t}");
+                }
+            }
+        }
+    }
+}
