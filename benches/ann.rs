@@ -12,7 +12,9 @@
 //!
 //! Environment: `ANN_N` points (default 100,000), `ANN_QUERIES` (1,000),
 //! `ANN_M` (default `AnnParams`), `ANN_EF_CONSTRUCTION`, `ANN_EF` (a list,
-//! default `16,24,32,48,64,96,128,192,256`), `ANN_SERIAL=1` for a serial build.
+//! default `16,24,32,48,64,96,128,192,256`), `ANN_SERIAL=1` for a serial
+//! build, `ANN_SEARCH_ONLY=1` to search the index the previous full run
+//! saved instead of building one.
 //!
 //! It also writes `target/ann-bench/`: `vectors.npy` and `queries.npy`
 //! (float32, raw), `truth.npy` (int64, the exact top 10 ids per query) and
@@ -168,30 +170,52 @@ fn main() {
     write_npy(&dir.join("truth.npy"), "<i8", (nq, K), truth_ids, 8);
     drop(exact);
 
-    log(format!(
-        "building hnsw: M={} ef_construction={} max_layer=16, {} insert on {threads} threads",
-        params.max_connections,
-        params.ef_construction,
-        if params.parallel_insert {
-            "parallel"
-        } else {
-            "serial"
-        }
-    ));
-    let t = Instant::now();
-    let mut index = AnnIndex::build_with(DIM, &items, params).unwrap();
-    let build_s = t.elapsed().as_secs_f64();
-    log(format!("built in {build_s:.1} s"));
-
-    let t = Instant::now();
+    // `ANN_SEARCH_ONLY=1` reuses the index an earlier run saved (the same
+    // vectors: the generator is seeded), so that `scripts/bench_ann.py
+    // --rounds R` can alternate artlens's searches with hnswlib's on a
+    // noisy machine without rebuilding; the build figures are the earlier
+    // run's.
     let save_dir = dir.join("index");
-    let meta = index.meta("bench");
-    index.save(&save_dir, &meta).unwrap();
-    let save_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let reloaded = AnnIndex::load(&save_dir, &meta).unwrap().expect("reload");
-    let load_s = t.elapsed().as_secs_f64();
-    drop(reloaded);
+    let search_only = std::env::var("ANN_SEARCH_ONLY").is_ok_and(|v| v == "1");
+    let (mut index, build_s, save_s, load_s) = if search_only {
+        let earlier: serde_json::Value = std::fs::read(dir.join("rust.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .expect("ANN_SEARCH_ONLY=1 needs an earlier full run's rust.json");
+        let meta = artlens::ann::IndexMeta::new("bench", items.iter().map(|(id, _)| *id));
+        let t = Instant::now();
+        let index = AnnIndex::load(&save_dir, &meta).unwrap().expect(
+            "ANN_SEARCH_ONLY=1 needs the index an earlier full run of the same ANN_N saved",
+        );
+        let load_s = t.elapsed().as_secs_f64();
+        let f = |k: &str| earlier[k].as_f64().unwrap_or(0.0);
+        (index, f("build_s"), f("save_s"), load_s)
+    } else {
+        log(format!(
+            "building hnsw: M={} ef_construction={} max_layer=16, {} insert on {threads} threads",
+            params.max_connections,
+            params.ef_construction,
+            if params.parallel_insert {
+                "parallel"
+            } else {
+                "serial"
+            }
+        ));
+        let t = Instant::now();
+        let index = AnnIndex::build_with(DIM, &items, params).unwrap();
+        let build_s = t.elapsed().as_secs_f64();
+        log(format!("built in {build_s:.1} s"));
+
+        let t = Instant::now();
+        let meta = index.meta("bench");
+        index.save(&save_dir, &meta).unwrap();
+        let save_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let reloaded = AnnIndex::load(&save_dir, &meta).unwrap().expect("reload");
+        let load_s = t.elapsed().as_secs_f64();
+        drop(reloaded);
+        (index, build_s, save_s, load_s)
+    };
 
     // The frozen copy of the graph is made on the first search; time it
     // apart so that the searches below measure searching only.

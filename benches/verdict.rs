@@ -19,6 +19,11 @@
 //! It also prints, per procedure, the ratio of the trial-to-trial spread of
 //! the Spearman difference under the null to the interval's half-width /
 //! 1.96: about 1 when the interval is as wide as it should be.
+//!
+//! With the null, equal and planted scenarios all run at a size, it prints
+//! the *oracle* power too: what a test would reach that knew the true null
+//! spread of the difference instead of estimating it (see `oracle_power`),
+//! an upper bound for any calibrated interval around the same statistic.
 
 #[path = "../tests/common/rng.rs"]
 mod rng;

@@ -8,6 +8,12 @@ artlens::ann (hnsw_rs) numbers from the same run.
     /opt/refenv/bin/python scripts/bench_ann.py --run-rust --n 20000
         # runs the Rust bench first (ANN_N=20000), then hnswlib
 
+    /opt/refenv/bin/python scripts/bench_ann.py --rounds 3
+        # then alternates: artlens searches (ANN_SEARCH_ONLY=1, the saved
+        # index) and hnswlib searches, twice more; ratios are per round and
+        # their median is reported (this machine's speed drifts by ±20%
+        # between minutes, so only alternating rounds compare fairly)
+
 Needs numpy and hnswlib (`/opt/refenv/bin/pip install hnswlib`). hnswlib is
 built with the same M and ef_construction, on normalised vectors with the
 inner-product space (cosine, as artlens), with as many threads as the Rust
@@ -51,6 +57,8 @@ def main():
     ap.add_argument("--n", type=int, default=100_000, help="points for --run-rust")
     ap.add_argument("--queries", type=int, default=1_000, help="queries for --run-rust")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate artlens and hnswlib searches this many times (median ratio)")
     args = ap.parse_args()
 
     if args.run_rust:
@@ -88,19 +96,41 @@ def main():
     build_s = time.perf_counter() - t
 
     index.set_num_threads(1)
+
+    def hnswlib_round():
+        out = {}
+        for r in rust["hnsw"]:
+            ef = r["ef"]
+            index.set_ef(max(ef, k))
+            t = time.perf_counter()
+            ids, _ = index.knn_query(queries, k=k, num_threads=1)
+            out[ef] = (recall(ids, truth), len(queries) / (time.perf_counter() - t))
+        return out
+
+    def rust_round():
+        env = dict(os.environ, ANN_N=str(n), ANN_QUERIES=str(len(queries)), ANN_SEARCH_ONLY="1",
+                   ANN_EF=",".join(str(r["ef"]) for r in rust["hnsw"]))
+        p = subprocess.run(["cargo", "bench", "--bench", "ann", "--", "--json"], cwd=ROOT, env=env,
+                           check=True, stdout=subprocess.PIPE)
+        return {r["ef"]: (r["recall"], r["qps"]) for r in json.loads(p.stdout)["hnsw"]}
+
+    rounds = [({r["ef"]: (r["recall"], r["qps"]) for r in rust["hnsw"]}, hnswlib_round())]
+    for i in range(1, args.rounds):
+        print(f"round {i + 1}/{args.rounds}: artlens, then hnswlib", file=sys.stderr)
+        rounds.append((rust_round(), hnswlib_round()))
+
     rows = []
     for r in rust["hnsw"]:
         ef = r["ef"]
-        index.set_ef(max(ef, k))
-        t = time.perf_counter()
-        ids, _ = index.knn_query(queries, k=k, num_threads=1)
-        qps = len(queries) / (time.perf_counter() - t)
-        rows.append({"ef": ef, "rust_recall": r["recall"], "rust_qps": r["qps"], "rust_ms": r["median_ms"],
-                     "hnswlib_recall": recall(ids, truth), "hnswlib_qps": qps})
+        ratios = sorted(ru[ef][1] / hl[ef][1] for ru, hl in rounds)
+        rows.append({"ef": ef, "rust_recall": r["recall"], "rust_qps": float(np.median([ru[ef][1] for ru, _ in rounds])),
+                     "rust_ms": r["median_ms"], "hnswlib_recall": rounds[0][1][ef][0],
+                     "hnswlib_qps": float(np.median([hl[ef][1] for _, hl in rounds])),
+                     "ratio_median": float(np.median(ratios)), "ratios": ratios})
 
     result = {"n": n, "dim": dim, "queries": len(queries), "k": k, "M": m, "ef_construction": efc,
               "threads": threads, "rust_build_s": rust["build_s"], "hnswlib_build_s": build_s,
-              "rows": rows, "rust_exact_qps": rust["exact"]["qps"], "numpy_exact_qps": numpy_exact_qps,
+              "rounds": args.rounds, "rows": rows, "rust_exact_qps": rust["exact"]["qps"], "numpy_exact_qps": numpy_exact_qps,
               "truth_agreement_with_numpy": truth_agreement}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -110,20 +140,24 @@ def main():
           f"M={m} ef_construction={efc}; build on {threads} threads, search on 1")
     print(f"build: artlens/hnsw_rs {rust['build_s']:.1f} s, hnswlib {build_s:.1f} s "
           f"(ratio {rust['build_s'] / build_s:.2f}x)")
+    print(f"search q/s: median of {args.rounds} alternating round(s); ratio: median of the per-round ratios")
     print(f"{'ef':>5} | {'rust recall':>11} {'rust q/s':>9} {'ms':>7} | {'hnswlib recall':>14} {'hnswlib q/s':>11} | "
-          f"{'q/s ratio':>9}")
+          f"{'q/s ratio':>9} {'rounds':>16}")
     for r in rows:
         print(f"{r['ef']:>5} | {r['rust_recall']:>11.4f} {r['rust_qps']:>9.0f} {r['rust_ms']:>7.3f} | "
-              f"{r['hnswlib_recall']:>14.4f} {r['hnswlib_qps']:>11.0f} | {r['rust_qps'] / r['hnswlib_qps']:>9.2f}")
+              f"{r['hnswlib_recall']:>14.4f} {r['hnswlib_qps']:>11.0f} | {r['ratio_median']:>9.2f} "
+              f"{' '.join(f'{x:.2f}' for x in r['ratios']):>16}")
     for target in (0.99, 0.999):
-        def first(rows_, recall_key, qps_key):
+        def first(rows_, recall_key):
             hits = [r for r in rows_ if r[recall_key] >= target]
-            return (hits[0]["ef"], hits[0][qps_key]) if hits else (None, None)
-        ef_r, q_r = first(rows, "rust_recall", "rust_qps")
-        ef_h, q_h = first(rows, "hnswlib_recall", "hnswlib_qps")
-        if q_r and q_h:
+            return hits[0]["ef"] if hits else None
+        ef_r, ef_h = first(rows, "rust_recall"), first(rows, "hnswlib_recall")
+        if ef_r and ef_h:
+            per_round = sorted(ru[ef_r][1] / hl[ef_h][1] for ru, hl in rounds)
+            q_r = np.median([ru[ef_r][1] for ru, _ in rounds])
+            q_h = np.median([hl[ef_h][1] for _, hl in rounds])
             print(f"at recall@{k} >= {target}: artlens {q_r:.0f} q/s (ef {ef_r}), hnswlib {q_h:.0f} q/s (ef {ef_h}): "
-                  f"ratio {q_r / q_h:.2f}x")
+                  f"ratio {np.median(per_round):.2f}x (rounds {' '.join(f'{x:.2f}' for x in per_round)})")
         else:
             print(f"at recall@{k} >= {target}: not reached by {'artlens' if not q_r else 'hnswlib'} at these ef values")
     print(f"exact: artlens {rust['exact']['qps']:.1f} q/s (one query at a time), "
