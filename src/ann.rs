@@ -457,7 +457,8 @@ pub struct AnnIndex {
     ids: HashSet<u64>,
     /// The searchable copy of the graph ([`frozen`]), made on the first
     /// search and dropped by every insert.
-    frozen: std::sync::OnceLock<Option<FrozenGraph>>,
+    /// Boxed: the copy is large and an index is moved around by value.
+    frozen: std::sync::OnceLock<Option<Box<FrozenGraph>>>,
 }
 
 impl std::fmt::Debug for AnnIndex {
@@ -696,8 +697,8 @@ impl AnnIndex {
 
     fn frozen(&self) -> Option<&FrozenGraph> {
         self.frozen
-            .get_or_init(|| FrozenGraph::freeze(&self.hnsw, self.dim))
-            .as_ref()
+            .get_or_init(|| FrozenGraph::freeze(&self.hnsw, self.dim).map(Box::new))
+            .as_deref()
             .filter(|g| g.len() == self.ids.len())
     }
 

@@ -207,7 +207,7 @@ impl FrozenGraph {
             return Vec::new();
         }
         let ef = ef.max(k);
-        let keep = |node: u32| filter.map_or(true, |f| f(self.ids[node as usize]));
+        let keep = |node: u32| filter.is_none_or(|f| f(self.ids[node as usize]));
 
         // Greedy descent: on each upper layer, move to the best neighbour
         // until none is closer (a local minimum), then go down a layer.
