@@ -251,10 +251,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let recovered = recover_interrupted_snapshots(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| open_error(dir, e))?;
+        let db = open_sled(dir)?;
         let err = |e: sled::Error| store_error(dir, e);
         let items = db.open_tree(ITEMS).map_err(err)?;
         let meta = db.open_tree(META).map_err(err)?;
@@ -1277,6 +1274,83 @@ impl Drop for Store {
         // Best effort: an error here has nowhere to go, and sled's own
         // background flush has been running all along.
         let _ = self.db.flush();
+        closed_here(&self.path);
+    }
+}
+
+/// How long after this process closed a store its reopening waits for
+/// sled to let go of the folder's lock.
+const REOPEN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The stores this process closed, and when: sled releases a folder's
+/// `flock` only when its background flusher thread has let go of the
+/// database, a moment *after* the last handle was dropped, so a reopen in
+/// the same process right after a close (a test, a server reloading) could
+/// see its own old lock as "in use".
+fn recently_closed() -> &'static Mutex<ClosedStores> {
+    static CLOSED: std::sync::OnceLock<Mutex<ClosedStores>> = std::sync::OnceLock::new();
+    CLOSED.get_or_init(Default::default)
+}
+
+/// Store folders (canonical) and when this process closed them.
+type ClosedStores = HashMap<PathBuf, std::time::Instant>;
+
+/// The store folders (canonical) open in this process right now: a second
+/// opener of one of these fails at once, whatever `recently_closed` says.
+fn open_here() -> &'static Mutex<HashMap<PathBuf, usize>> {
+    static OPEN: std::sync::OnceLock<Mutex<HashMap<PathBuf, usize>>> = std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+fn store_key(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+fn closed_here(dir: &Path) {
+    let key = store_key(dir);
+    if let Ok(mut open) = open_here().lock() {
+        if let Some(n) = open.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+    if let Ok(mut m) = recently_closed().lock() {
+        m.retain(|_, t| t.elapsed() < REOPEN_GRACE);
+        m.insert(key, std::time::Instant::now());
+    }
+}
+
+/// Opens sled in `dir`. A lock held by another process fails at once
+/// ([`Error::StoreInUse`]); a lock this process itself held until a moment
+/// ago (see [`recently_closed`]) is waited for, up to [`REOPEN_GRACE`].
+fn open_sled(dir: &Path) -> Result<sled::Db> {
+    let key = store_key(dir);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => {
+                if let Ok(mut open) = open_here().lock() {
+                    *open.entry(key).or_default() += 1;
+                }
+                return Ok(db);
+            }
+            Err(e) => {
+                let err = open_error(dir, e);
+                let still_open = open_here().lock().is_ok_and(|m| m.contains_key(&key));
+                let closed_at = recently_closed()
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&key).copied())
+                    .filter(|_| !still_open);
+                match (&err, closed_at) {
+                    (Error::StoreInUse { .. }, Some(t)) if t.elapsed() < REOPEN_GRACE => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    _ => return Err(err),
+                }
+            }
+        }
     }
 }
 
