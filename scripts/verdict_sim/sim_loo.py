@@ -1,6 +1,6 @@
 import numpy as np, sys
 from scipy.stats import rankdata
-from sim import make, spearman, GRID, fit_predict_all
+from sim import make, spearman, centred, GRID, fit_predict_all
 
 def loo_all(X, y):
     # closed-form LOO residuals of ridge with intercept for every lambda (features standardised once)
@@ -23,12 +23,6 @@ def cv_preds_gcv(X, y, folds):
         g = np.argmin(((L - y[tr][:,None])**2).sum(0))
         p[te] = fit_predict_all(X[tr], y[tr], X[te])[:, g]
     return p
-
-def centred(p, folds):
-    q = p.copy()
-    for i in range(folds.max()+1):
-        m = folds==i; q[m] -= p[m].mean()
-    return q
 
 def trial(kind, n, seed, K, R, mode):
     rng = np.random.default_rng(seed)
