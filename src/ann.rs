@@ -49,7 +49,10 @@
 //! ef_construction) 0.75× at recall@10 ≥ 0.99 and 0.96× at ≥ 0.999 (the
 //! median of alternating rounds, whose ratios ranged 0.62–1.37 on this
 //! shared machine). `AnnIndex::search_hnsw_rs` keeps the old path for the
-//! benchmark and the tests that compare the two.
+//! benchmark and the tests that compare the two. With the full descent, is
+//! the dense default still needed? On 50,000 points a 16 / 100 graph
+//! reached recall@10 0.9926 at ef 96 and 0.9996 at ef 256 on the frozen
+//! search, against the default's 0.9993 at ef 48: it is, and it stays.
 //!
 //! # Determinism
 //!
