@@ -14,6 +14,7 @@
 //! ```text
 //! cargo bench --bench verdict                     # the table on stderr
 //! VERDICT_NULL_TRIALS=200 VERDICT_POWER_TRIALS=100 VERDICT_BOOT=500 cargo bench --bench verdict
+//! VERDICT_NOISE=0.62 cargo bench --bench verdict  # the case of the issue's baseline (see src/head/cv.rs)
 //! ```
 //!
 //! It also prints, per procedure, the ratio of the trial-to-trial spread of
@@ -44,9 +45,10 @@ const AMPLITUDE: f64 = 3.0;
 const RATING_NOISE: f64 = 1.0;
 
 /// The planted taste: a latent factor t per work decides the rating
-/// (y = t + 1.5·noise, so even a perfect head reaches a Spearman of about
-/// 0.5), and a backbone that sees it holds t along four of its 64
-/// dimensions, plus unit noise everywhere. Returns (t, y).
+/// (y = t + `VERDICT_NOISE`·noise, 1.0 by default, so even a perfect head
+/// reaches a Spearman of only about 0.69), and a backbone that sees it holds
+/// t along `SIGNAL_DIMS` (8) of its 64 dimensions at amplitude `VERDICT_AMP`
+/// (3), plus unit noise everywhere. Returns (t, y).
 fn taste(n: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
     let t: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let noise = env_or::<f64>("VERDICT_NOISE", RATING_NOISE);
