@@ -1,6 +1,7 @@
 //! The `artlens` command: parses arguments and hands over to `cli`.
 
 mod cli;
+mod server;
 
 fn main() {
     quiet_decoder_panics();

@@ -39,6 +39,25 @@ impl Collection {
         req: &IndexRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<IndexSummary> {
+        // Every image recorded changes what readers see: the caches keyed by
+        // the revision must not outlive it.
+        let on_event = &mut |e: Event| {
+            if matches!(e, Event::Progress { .. } | Event::Scanned { .. }) {
+                self.touch();
+            }
+            on_event(e)
+        };
+        self.touch();
+        let result = self.index_inner(req, on_event);
+        self.touch();
+        result
+    }
+
+    fn index_inner(
+        &self,
+        req: &IndexRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<IndexSummary> {
         if !req.dir.is_dir() {
             return Err(Error::Io {
                 path: req.dir.clone(),

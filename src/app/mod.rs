@@ -14,25 +14,30 @@
 //! callback; the library never prints.
 
 mod explain;
+mod gallery;
 mod index;
 mod merge;
 mod parquet;
 mod query;
 mod suggest;
 mod taste;
+mod thumbs;
 mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
 pub use explain::ExplainRequest;
+pub use gallery::{work_title, GalleryItem, GalleryRequest, GallerySort, GalleryView, MAX_PAGE as GALLERY_MAX_PAGE};
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
+pub use thumbs::{Thumbnail, THUMBS_DIR, THUMB_SIZES};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use views::{
     ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
@@ -133,7 +138,20 @@ pub struct Collection {
     backbones: Mutex<HashMap<BackboneId, Arc<Backbone>>>,
     /// Read-only ANN indexes, with the store state they were loaded for.
     anns: Mutex<HashMap<BackboneId, (String, Arc<AnnIndex>)>>,
+    /// Bumped by every write made through this collection. sled lets one
+    /// process open a store, so while this collection is open nothing else
+    /// writes it, and a value computed at one revision stays true until the
+    /// next: the key of [`Collection::memo`].
+    revision: AtomicU64,
+    /// Views of the whole collection (the listing, head predictions, the
+    /// suggestion order) kept for the revision they were made at, so that a
+    /// long-running front end (the web app) pages through 10,000 works
+    /// without reading them all from sled for every page.
+    memo: Mutex<HashMap<String, Memo>>,
 }
+
+/// A memoised value and the revision it was made at.
+type Memo = (u64, Arc<dyn std::any::Any + Send + Sync>);
 
 impl std::fmt::Debug for Collection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,7 +179,50 @@ impl Collection {
             weights,
             backbones: Mutex::new(HashMap::new()),
             anns: Mutex::new(HashMap::new()),
+            revision: AtomicU64::new(0),
+            memo: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Marks that the store changed: memoised views are made again.
+    pub(crate) fn touch(&self) {
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of writes made through this collection so far: equal
+    /// revisions mean equal contents.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
+    /// `make()`'s value for `key` at the current revision: remembered, or
+    /// made and remembered. A write racing with `make` bumps the revision
+    /// after `make` read the store, so the value is stored under the older
+    /// revision and made again on the next call.
+    pub(crate) fn memo<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        let rev = self.revision();
+        if let Some((r, v)) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            if *r == rev {
+                if let Ok(v) = v.clone().downcast::<T>() {
+                    return Ok(v);
+                }
+            }
+        }
+        let value = Arc::new(make()?);
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), (rev, value.clone()));
+        Ok(value)
     }
 
     /// The store underneath.

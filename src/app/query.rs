@@ -285,14 +285,14 @@ impl Collection {
     /// The works, by id, filtered.
     pub fn list(&self, req: &ListRequest) -> Result<Vec<WorkSummary>> {
         let filters = parse_filters(&req.filters)?;
-        let rated: HashMap<String, f64> = ratings::ratings(&self.store)?.into_iter().collect();
-        let arts = self.store.artworks()?;
+        let rated = self.rating_map(&ratings::Rater::default())?;
+        let arts = self.all_artworks()?;
         check_filters(
             &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
             &filters,
         )?;
         Ok(arts
-            .into_iter()
+            .iter()
             .filter(|a| matches(&a.metadata, &filters))
             .filter(|a| {
                 req.rated
@@ -301,9 +301,9 @@ impl Collection {
             .map(|a| WorkSummary {
                 id: a.id,
                 rating: rated.get(&a.hash).copied(),
-                hash: a.hash,
+                hash: a.hash.clone(),
                 path: a.paths.first().cloned(),
-                metadata: a.metadata,
+                metadata: a.metadata.clone(),
             })
             .collect())
     }

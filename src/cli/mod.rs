@@ -18,6 +18,7 @@ mod merge;
 mod progress;
 mod rate;
 mod score;
+mod serve;
 mod show;
 mod similar;
 mod status;
@@ -88,6 +89,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Merge stores (the shards of `index --shard I/N`, or any with the same backbones) into one.
     Merge(merge::MergeArgs),
+    /// The web app: gallery, rating, scores and the comparison in a browser, and a JSON API.
+    Serve(serve::ServeArgs),
     /// Check the store record by record; with --into, salvage what is readable into a new store.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -208,6 +211,7 @@ pub fn run() -> i32 {
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
+        Command::Serve(args) => serve::run(args, &ctx),
         Command::Completions(args) => completions::run(args),
     };
     match result {

@@ -90,7 +90,22 @@ pub fn thumbnail_data_uri(path: &Path, max_side: u32) -> Result<String> {
     make_thumb(path, max_side).map(|t| t.uri)
 }
 
+/// The image at `path` scaled down like [`thumbnail_data_uri`], as JPEG
+/// bytes (the web app caches these on disk).
+pub fn thumbnail_jpeg(path: &Path, max_side: u32) -> Result<Vec<u8>> {
+    encode_thumb(path, max_side).map(|(jpeg, _)| jpeg)
+}
+
 fn make_thumb(path: &Path, max_side: u32) -> Result<Thumb> {
+    let (jpeg, source) = encode_thumb(path, max_side)?;
+    Ok(Thumb {
+        uri: format!("data:image/jpeg;base64,{}", base64_encode(&jpeg)),
+        source,
+    })
+}
+
+/// The JPEG thumbnail of `path` and the source image's size.
+fn encode_thumb(path: &Path, max_side: u32) -> Result<(Vec<u8>, (u32, u32))> {
     let img = decode_file(path, &DecodeLimits::default())?;
     let source = img.dimensions();
     let (w, h) = thumbnail_size(source.0, source.1, max_side);
@@ -106,10 +121,7 @@ fn make_thumb(path: &Path, max_side: u32) -> Result<Thumb> {
             path: path.to_path_buf(),
             reason: format!("cannot encode its thumbnail as JPEG: {e}"),
         })?;
-    Ok(Thumb {
-        uri: format!("data:image/jpeg;base64,{}", base64_encode(&jpeg)),
-        source,
-    })
+    Ok((jpeg, source))
 }
 
 /// The size that fits `w`×`h` within `max_side` keeping the aspect ratio

@@ -1473,6 +1473,15 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
         if io.kind() == std::io::ErrorKind::WouldBlock
             || io.to_string().contains("could not acquire lock")
         {
+            // A server says where it is, so that the user can go there
+            // instead of waiting for a lock that is not released.
+            if let Some(by) = served_by(path) {
+                return Error::StoreServed {
+                    path: path.to_path_buf(),
+                    url: by.url,
+                    pid: by.pid,
+                };
+            }
             return Error::StoreInUse {
                 path: path.to_path_buf(),
             };
@@ -1675,4 +1684,60 @@ mod tests {
         assert!(id_key(255) < id_key(256));
         assert!(id_key(1) < id_key(1 << 40));
     }
+}
+
+/// The file `artlens serve` writes into the store folder while it holds the
+/// store, so that another command finding the lock taken can say where the
+/// server is instead of a generic "in use".
+pub const SERVED_BY_FILE: &str = "served-by.json";
+
+/// Who serves a store: the server's URL (without its access token) and pid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedBy {
+    pub url: String,
+    pub pid: u32,
+}
+
+/// Records that this process serves the store in `dir` at `url`; written
+/// atomically (a temporary file renamed over it), so a reader never sees
+/// half of it.
+pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
+    let by = ServedBy {
+        url: url.to_string(),
+        pid: std::process::id(),
+    };
+    let path = dir.join(SERVED_BY_FILE);
+    let tmp = dir.join(format!("{SERVED_BY_FILE}.tmp"));
+    let body = serde_json::to_vec(&by).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    std::fs::write(&tmp, body).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+/// Removes the record of [`write_served_by`] (on a clean stop).
+pub fn remove_served_by(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(SERVED_BY_FILE));
+}
+
+/// The server holding the store in `dir`, if its record is there and its
+/// process still runs: a record left by a server that was killed names a
+/// pid that is gone, and counts as absent.
+pub fn served_by(dir: &Path) -> Option<ServedBy> {
+    let body = std::fs::read(dir.join(SERVED_BY_FILE)).ok()?;
+    let by: ServedBy = serde_json::from_slice(&body).ok()?;
+    process_alive(by.pid).then_some(by)
+}
+
+/// Whether a process with this pid exists (signal 0 checks without
+/// sending anything; EPERM means it exists but belongs to someone else).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for the process; it has no
+    // effect on it and touches no memory of ours.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

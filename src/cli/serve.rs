@@ -1,0 +1,111 @@
+//! `artlens serve`: clap options → validated [`crate::server::ServeOptions`]
+//! → the server, which runs until Ctrl-C.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use artlens::model::registry::default_backbones;
+
+use super::args::{parse_backbones, parse_rater, BackboneList, WeightsArgs};
+use super::Ctx;
+use crate::server::{self, ServeOptions};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  artlens serve                      # http://127.0.0.1:8700/\n  artlens serve --open --allow-dir ~/art\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
+)]
+pub struct ServeArgs {
+    /// The address to listen on; anything but loopback requires an access token.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The port (0: any free one; the URL printed says which).
+    #[arg(long, default_value_t = 8700)]
+    port: u16,
+    /// The access token every request must carry (default on a non-loopback
+    /// host: a random one, printed in the URL).
+    #[arg(long, env = "ARTLENS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A folder the Index page may index (repeatable; default: the collection
+    /// roots already in the store).
+    #[arg(long, value_name = "DIR")]
+    allow_dir: Vec<PathBuf>,
+    /// The backbones an index job embeds with (default: those in the store, else dino,dinov2).
+    #[arg(long, value_name = "ID[,ID...]", value_parser = parse_backbones)]
+    backbones: Option<BackboneList>,
+    /// Whose ratings the pages show and record.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: artlens::ratings::Rater,
+    /// Open the URL in the desktop's browser.
+    #[arg(long)]
+    open: bool,
+    #[command(flatten)]
+    weights: WeightsArgs,
+}
+
+pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
+    let token = match args.token {
+        Some(t) if t.trim().len() < 16 => {
+            bail!("--token must be at least 16 characters (a guessable token protects nothing)")
+        }
+        Some(t) => Some(t.trim().to_string()),
+        None if args.host.is_loopback() => None,
+        None => Some(server::new_token().context("cannot make an access token")?),
+    };
+    if let Some(t) = &token {
+        if !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("--token may hold letters, digits, `-` and `_` only (it goes into a URL and a cookie)");
+        }
+    }
+    let collection = ctx.create(args.weights.config(None)?)?;
+    let mut allow_dirs = Vec::new();
+    let asked: Vec<PathBuf> = if args.allow_dir.is_empty() {
+        collection
+            .store()
+            .roots()
+            .into_iter()
+            .map(|r| PathBuf::from(r.path))
+            .collect()
+    } else {
+        args.allow_dir.clone()
+    };
+    for d in asked {
+        match std::fs::canonicalize(&d) {
+            Ok(c) if c.is_dir() => allow_dirs.push(c),
+            Ok(_) | Err(_) if !args.allow_dir.is_empty() => {
+                bail!("--allow-dir {}: not a folder this process can read", d.display())
+            }
+            // A collection root that is gone (an unplugged disk) is simply
+            // not offered.
+            _ => ctx.msg.info(format!(
+                "collection root {} is not reachable; the Index page will not offer it",
+                d.display()
+            )),
+        }
+    }
+    let index_backbones = match args.backbones {
+        Some(b) => b.0,
+        None => {
+            let stored = collection.store().backbones()?;
+            if stored.is_empty() {
+                default_backbones()
+            } else {
+                stored
+            }
+        }
+    };
+    let opts = ServeOptions {
+        host: args.host,
+        port: args.port,
+        token,
+        allow_dirs,
+        index_backbones,
+        rater: args.rater,
+        open: args.open,
+    };
+    let msg = ctx.msg;
+    server::run(collection, opts, &|m| msg.info(m))?;
+    Ok(0)
+}

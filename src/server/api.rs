@@ -1,0 +1,848 @@
+//! The JSON API under `/api/`: each handler parses the request into the
+//! application layer's request type, runs the one library call off the
+//! async runtime, and answers the view it returns, in the same shape as the
+//! CLI's `--json` for the same question. Errors are `{"error": "..."}` with
+//! the 4xx that fits (404 for an unknown work, 400 for a bad parameter, 409
+//! when the store is not ready for the question, 422 for an unreadable
+//! image), and 500 only for what is truly the server's fault.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::Stream;
+use serde::Deserialize;
+
+use artlens::app::{
+    CompareRequest, GalleryRequest, GallerySort, ListRequest, ScoreRequest, SimilarRequest,
+    TrainRequest,
+};
+use artlens::error::Error;
+use artlens::head::HeadKind;
+use artlens::model::registry::{parse_backbone_list, BackboneId};
+
+use super::security::{printable, refuse};
+use super::Shared;
+
+/// An API error: a status and a message for `{"error": ...}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let status = match &e {
+            Error::WorkNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::InvalidArgument(_)
+            | Error::AmbiguousWork { .. }
+            | Error::UnknownBackbone { .. }
+            | Error::BadResolution { .. }
+            | Error::BadRater { .. }
+            | Error::UnknownWorks { .. }
+            | Error::SameWork { .. }
+            | Error::UnknownLabel { .. }
+            | Error::FilterMatchesNothing { .. } => StatusCode::BAD_REQUEST,
+            Error::Decode { .. } | Error::ImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::NotIndexed { .. }
+            | Error::MissingEmbedding { .. }
+            | Error::NoHead { .. }
+            | Error::NoRatings { .. }
+            | Error::NoRatingsBy { .. }
+            | Error::StaleHead { .. }
+            | Error::FingerprintMismatch { .. }
+            | Error::WeightsUnavailable { .. } => StatusCode::CONFLICT,
+            Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string().replace(" backtrace ()", ""))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        ApiError(r.status(), format!("bad JSON body: {}", r.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        refuse(self.0, &self.1)
+    }
+}
+
+/// Runs a library call on the blocking pool: the runtime's threads keep
+/// answering other requests meanwhile. A panic inside becomes a 500 (the
+/// binary's panic hook has printed where).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> artlens::error::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error in artlens (logged on the server's stderr)".into(),
+        )),
+    }
+}
+
+/// A query string's pairs; keys may repeat (`where=a=b&where=c=d`).
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: Option<String>) -> ApiResult<Params> {
+        let raw = raw.unwrap_or_default();
+        serde_urlencoded::from_str(&raw)
+            .map(Params)
+            .map_err(|e| ApiError::bad(format!("bad query string: {e}")))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// A whole number in `range`, `default` when absent.
+    pub fn number(
+        &self,
+        key: &str,
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> ApiResult<usize> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let n: usize = v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad(format!("{key}=`{}`: not a whole number", printable(v))))?;
+        if !range.contains(&n) {
+            return Err(ApiError::bad(format!(
+                "{key}={n}: must be between {} and {}",
+                range.start(),
+                range.end()
+            )));
+        }
+        Ok(n)
+    }
+
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`), `None` when absent.
+    pub fn flag(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(None),
+            Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => Ok(Some(true)),
+            Some(v) if ["false", "0", "no"].contains(&v.as_str()) => Ok(Some(false)),
+            Some(v) => Err(ApiError::bad(format!(
+                "{key}=`{}`: expected true or false",
+                printable(&v)
+            ))),
+        }
+    }
+
+    /// `backbone=dino&backbone=dinov2` or `backbone=dino,dinov2`; `None`:
+    /// every backbone.
+    pub fn backbones(&self) -> ApiResult<Option<Vec<BackboneId>>> {
+        let mut out = Vec::new();
+        for v in self.all("backbone") {
+            out.extend(parse_backbone_list(&v).map_err(ApiError::from)?);
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+}
+
+/// A work id from the path: a number, else a 400 that says so.
+pub fn work_id(raw: &str) -> ApiResult<u64> {
+    raw.parse().map_err(|_| {
+        ApiError::bad(format!(
+            "work id `{}` is not a number (works are reached by their numeric id)",
+            printable(raw)
+        ))
+    })
+}
+
+/// 404 for an id the store never gave out.
+fn no_work(id: u64) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("no work with id {id}"))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such API route".into())
+}
+
+/// `GET /api/status`: `artlens status --json`.
+pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.status()).await?).into_response())
+}
+
+/// The gallery request a page or `GET /api/gallery` asks for.
+pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
+    Ok(GalleryRequest {
+        filters: q.all("where"),
+        rated: q.flag("rated")?,
+        sort: GallerySort::parse(q.get("sort").unwrap_or("id")).map_err(ApiError::from)?,
+        offset: q.number("offset", 0, 0..=usize::MAX)?,
+        limit: q.number("limit", 60, 1..=artlens::app::GALLERY_MAX_PAGE)?,
+        rater: st.rater.clone(),
+    })
+}
+
+/// `GET /api/gallery?where=&rated=&sort=&offset=&limit=`: one page of
+/// works with titles and, when sorted by a backbone, its predicted scores.
+pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let req = gallery_request(&st, &Params::parse(q)?)?;
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.gallery(&req)).await?).into_response())
+}
+
+/// `GET /api/works?where=KEY=VALUE&rated=true&offset=&limit=`: `artlens ls
+/// --json` (the same array; without `limit`, all of it), with the number
+/// of matching works in `X-Total-Count`.
+pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let req = ListRequest {
+        filters: q.all("where"),
+        rated: q.flag("rated")?,
+    };
+    let offset = q.number("offset", 0, 0..=usize::MAX)?;
+    let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
+    let c = st.collection.clone();
+    let all = blocking(move || c.list(&req)).await?;
+    let total = all.len();
+    let page: Vec<_> = all.into_iter().skip(offset).take(limit).collect();
+    let mut resp = Json(page).into_response();
+    resp.headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    Ok(resp)
+}
+
+/// `GET /api/works/{id}?k=5`: `artlens show ID --json`.
+pub async fn work(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let k = Params::parse(q)?.number("k", 5, 0..=1000)?;
+    let c = st.collection.clone();
+    let view = blocking(move || {
+        if c.store().artwork_by_id(id)?.is_none() {
+            return Ok(None);
+        }
+        c.show(&id.to_string(), k, &mut |_| {}).map(Some)
+    })
+    .await?
+    .ok_or_else(|| no_work(id))?;
+    Ok(Json(view).into_response())
+}
+
+/// The largest original image the server streams.
+const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// `GET /api/works/{id}/image`: the work's original file, found by id
+/// (never by a path from the request).
+pub async fn image(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let c = st.collection.clone();
+    let (hash, bytes) = blocking(move || {
+        let art = c
+            .store()
+            .artwork_by_id(id)?
+            .ok_or_else(|| Error::WorkNotFound {
+                query: id.to_string(),
+                store: c.store().path().to_path_buf(),
+                tried: "id".into(),
+            })?;
+        let mut last = None;
+        for p in &art.paths {
+            let path = std::path::Path::new(p);
+            match artlens::scan::open_regular_file(path) {
+                Ok((file, len)) if len <= MAX_IMAGE_BYTES => {
+                    use std::io::Read;
+                    let mut bytes = Vec::with_capacity(len as usize);
+                    file.take(MAX_IMAGE_BYTES)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| Error::io(path, e))?;
+                    return Ok((art.hash.clone(), bytes));
+                }
+                Ok(_) => {
+                    last = Some(Error::ImageTooLarge {
+                        path: path.to_path_buf(),
+                        reason: format!("over {MAX_IMAGE_BYTES} bytes"),
+                    })
+                }
+                Err(e) => last = Some(Error::io(path, e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::WorkNotFound {
+            query: id.to_string(),
+            store: c.store().path().to_path_buf(),
+            tried: "its stored paths (none left)".into(),
+        }))
+    })
+    .await
+    .map_err(|e| match e.0 {
+        // A stored file that is gone is the work's problem, not the server's.
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError(StatusCode::NOT_FOUND, e.1),
+        _ => e,
+    })?;
+    let etag = format!("\"{}\"", &hash[..hash.len().min(32)]);
+    if not_modified(&headers, &etag) {
+        return Ok(cached_304(&etag));
+    }
+    let mime = image::guess_format(&bytes)
+        .map(|f| f.to_mime_type())
+        .unwrap_or("application/octet-stream");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+            (header::ETAG, HeaderValue::from_str(&etag).unwrap()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+fn cached_304(etag: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// `GET /api/works/{id}/thumb?size=256`: a JPEG made once per content and
+/// size, cached under the store folder. A work's id always names the same
+/// content, so the answer is immutable.
+pub async fn thumb(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let sizes = artlens::app::THUMB_SIZES;
+    let size = Params::parse(q)?.number(
+        "size",
+        256,
+        *sizes.start() as usize..=*sizes.end() as usize,
+    )? as u32;
+    let c = st.collection.clone();
+    let t = blocking(move || c.thumbnail(id, size)).await?;
+    if not_modified(&headers, &t.etag) {
+        return Ok(cached_304(&t.etag));
+    }
+    let bytes = tokio::fs::read(&t.path)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", t.path.display())))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=31536000, immutable"),
+            ),
+            (header::ETAG, HeaderValue::from_str(&t.etag).unwrap()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/works/{id}/similar?k=10&backbone=ID&where=&exact=`: `artlens
+/// similar --id ID --json`.
+pub async fn similar(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let q = Params::parse(q)?;
+    let req = SimilarRequest {
+        work: Some(id.to_string()),
+        image: None,
+        k: q.number("k", 10, 1..=10_000)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        exact: q.flag("exact")?.unwrap_or(false),
+    };
+    let c = st.collection.clone();
+    let view = blocking(move || {
+        if c.store().artwork_by_id(id)?.is_none() {
+            return Ok(None);
+        }
+        c.similar(&req, &mut |_| {}).map(Some)
+    })
+    .await?
+    .ok_or_else(|| no_work(id))?;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingBody {
+    score: f64,
+}
+
+/// `PUT /api/works/{id}/rating` with `{"score": x}`: `artlens rate set`.
+/// Answers once the rating is on disk, with the one it replaced.
+pub async fn set_rating(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<RatingBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let Json(body) = body?;
+    if !body.score.is_finite() {
+        return Err(ApiError::bad("score must be a finite number"));
+    }
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let out = blocking(move || {
+        let Some(art) = c.store().artwork_by_id(id)? else {
+            return Ok(None);
+        };
+        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
+        c.rate_set_as(&rater, &id.to_string(), body.score)?;
+        Ok(Some(serde_json::json!({
+            "id": id,
+            "hash": art.hash,
+            "rater": rater.name(),
+            "rating": body.score,
+            "previous": previous,
+        })))
+    })
+    .await?
+    .ok_or_else(|| no_work(id))?;
+    Ok(Json(out).into_response())
+}
+
+/// `DELETE /api/works/{id}/rating`: `artlens rate remove`.
+pub async fn remove_rating(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let out = blocking(move || {
+        let Some(art) = c.store().artwork_by_id(id)? else {
+            return Ok(None);
+        };
+        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
+        if previous.is_some() {
+            c.rate_remove_many(&rater, &[id.to_string()])?;
+        }
+        Ok(Some(serde_json::json!({
+            "id": id,
+            "hash": art.hash,
+            "rater": rater.name(),
+            "removed": previous.is_some(),
+            "previous": previous,
+        })))
+    })
+    .await?
+    .ok_or_else(|| no_work(id))?;
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferenceBody {
+    winner: u64,
+    loser: u64,
+}
+
+/// `POST /api/preferences` with `{"winner": id, "loser": id}`: `artlens
+/// rate prefer`.
+pub async fn prefer(
+    State(st): State<Shared>,
+    body: Result<Json<PreferenceBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let out = blocking(move || {
+        for id in [body.winner, body.loser] {
+            if c.store().artwork_by_id(id)?.is_none() {
+                return Err(Error::WorkNotFound {
+                    query: id.to_string(),
+                    store: c.store().path().to_path_buf(),
+                    tried: "id".into(),
+                });
+            }
+        }
+        let added = c.rate_prefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+        Ok(serde_json::json!({
+            "rater": rater.name(),
+            "winner": added.winner.id,
+            "loser": added.loser.id,
+            "repeated": added.repeated,
+            "contradicts": added.contradicts,
+        }))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+/// `GET /api/works/{id}/score?k=5`: a stored work scored by each trained
+/// head, with its references (`artlens score ID --json`).
+pub async fn score_work(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let k = Params::parse(q)?.number("k", 5, 1..=1000)?;
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let view = blocking(move || {
+        if c.store().artwork_by_id(id)?.is_none() {
+            return Ok(None);
+        }
+        let req = ScoreRequest {
+            images: vec![PathBuf::from(id.to_string())],
+            k,
+            backbones: None,
+            ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
+            rater,
+        };
+        c.score(&req, &mut |_| {}).map(Some)
+    })
+    .await?
+    .ok_or_else(|| no_work(id))?;
+    let img = view.images.into_iter().next();
+    match img {
+        Some(i) if i.error.is_none() => Ok(Json(i).into_response()),
+        Some(i) => Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            i.error.unwrap_or_default(),
+        )),
+        None => Err(no_work(id)),
+    }
+}
+
+/// `POST /api/score` (multipart, a file field `image`, optional `k`): the
+/// uploaded image scored like `artlens score FILE --json` (one line of it),
+/// under the name it was uploaded with. The upload is written to a private
+/// temporary file for the decoder and removed after; it is scored, not
+/// stored.
+pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiResult<Response> {
+    let mut upload: Option<(String, Vec<u8>)> = None;
+    let mut k = 5usize;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError(e.status(), format!("bad upload: {}", e.body_text()))),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
+        match name.as_str() {
+            "image" => upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec())),
+            "k" => {
+                k = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .filter(|k| (1..=1000).contains(k))
+                    .ok_or_else(|| ApiError::bad("k must be a whole number from 1 to 1000"))?
+            }
+            _ => {}
+        }
+    }
+    let Some((file_name, bytes)) = upload else {
+        return Err(ApiError::bad(
+            "no file in the upload: send multipart/form-data with a file field named `image`",
+        ));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{}: the uploaded file is empty", printable(&file_name)),
+        ));
+    }
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let shown = file_name.clone();
+    let view = blocking(move || {
+        let tmp = tempfile_in_store(&c, &bytes)?;
+        let req = ScoreRequest {
+            images: vec![tmp.path().to_path_buf()],
+            k,
+            backbones: None,
+            ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
+            rater,
+        };
+        let r = c.score(&req, &mut |_| {});
+        drop(tmp);
+        r
+    })
+    .await?;
+    let Some(mut img) = view.images.into_iter().next() else {
+        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "nothing was scored".into()));
+    };
+    let tmp_path = img.path.clone();
+    img.path = shown.clone();
+    if let Some(e) = &img.error {
+        // The decoder names the temporary file; the user knows the upload
+        // by its own name.
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.replace(&tmp_path, &shown),
+        ));
+    }
+    Ok(Json(img).into_response())
+}
+
+/// A temporary file under the store folder holding `bytes`, removed when
+/// dropped.
+fn tempfile_in_store(
+    c: &artlens::app::Collection,
+    bytes: &[u8],
+) -> artlens::error::Result<TempUpload> {
+    let dir = c.store().path().join("uploads");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let path = dir.join(format!(
+        "upload-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+    Ok(TempUpload(path))
+}
+
+struct TempUpload(PathBuf);
+
+impl TempUpload {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempUpload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrainBody {
+    head: Option<HeadKind>,
+    folds: Option<usize>,
+    bootstrap: Option<usize>,
+    repeats: Option<usize>,
+    seed: Option<u64>,
+}
+
+/// `POST /api/train` with `{}` or `{"head","folds","bootstrap","repeats",
+/// "seed"}`: `artlens train --json`.
+pub async fn train(
+    State(st): State<Shared>,
+    body: Result<Json<TrainBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let d = TrainRequest::default();
+    let req = TrainRequest {
+        head: body.head.unwrap_or(d.head),
+        folds: body.folds.unwrap_or(d.folds),
+        seed: body.seed.unwrap_or(d.seed),
+        bootstrap: body.bootstrap.unwrap_or(d.bootstrap),
+        backbones: None,
+        repeats: body.repeats.unwrap_or(d.repeats),
+        rater: st.rater.clone(),
+    };
+    if !(2..=100).contains(&req.folds) || req.repeats == 0 || req.repeats > 100 {
+        return Err(ApiError::bad(
+            "folds must be 2 to 100 and repeats 1 to 100",
+        ));
+    }
+    let c = st.collection.clone();
+    let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
+    Ok(Json(outcome).into_response())
+}
+
+/// The compare request of `GET /api/compare` and the compare page.
+pub fn compare_request(st: &Shared, q: &Params) -> ApiResult<CompareRequest> {
+    Ok(CompareRequest {
+        label: q.get("label").map(str::to_string),
+        k: q.number("k", 10, 1..=1000)?,
+        backbones: q.backbones()?,
+        rater: st.rater.clone(),
+    })
+}
+
+/// `GET /api/compare?label=&k=&backbone=`: `artlens compare --json`.
+pub async fn compare(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let req = compare_request(&st, &Params::parse(q)?)?;
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.compare(&req, &mut |_| {})).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexBody {
+    dir: String,
+}
+
+/// `POST /api/index` with `{"dir": path}`: starts indexing a folder under
+/// one of the allowed roots; answers 202 with the job's id and its event
+/// stream's URL.
+pub async fn start_index(
+    State(st): State<Shared>,
+    body: Result<Json<IndexBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let asked = PathBuf::from(body.dir.trim());
+    // Canonical: symlinks resolved and `..` gone, so the root check below
+    // sees the folder that will really be read.
+    let dir = std::fs::canonicalize(&asked).map_err(|e| {
+        ApiError::bad(format!("{}: {e}", printable(&asked.display().to_string())))
+    })?;
+    if !dir.is_dir() {
+        return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
+    }
+    if !st.allow_dirs.iter().any(|root| dir.starts_with(root)) {
+        let roots: Vec<String> = st
+            .allow_dirs
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not under a folder this server may index ({}); restart it with --allow-dir",
+                dir.display(),
+                if roots.is_empty() {
+                    "none".to_string()
+                } else {
+                    roots.join(", ")
+                }
+            ),
+        ));
+    }
+    match st
+        .jobs
+        .start(st.collection.clone(), dir, st.index_backbones.clone())
+    {
+        Ok(id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "job": id,
+                "status": format!("/api/jobs/{id}"),
+                "events": format!("/api/jobs/{id}/events"),
+            })),
+        )
+            .into_response()),
+        Err(running) => Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("index job {running} is still running; wait for it (/api/jobs/{running})"),
+        )),
+    }
+}
+
+/// `GET /api/jobs/{id}`: the job's newest snapshot.
+pub async fn job(State(st): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let rx = job_rx(&st, &id)?;
+    let snap = rx.borrow().clone();
+    Ok(Json(snap).into_response())
+}
+
+fn job_rx(
+    st: &Shared,
+    id: &str,
+) -> ApiResult<tokio::sync::watch::Receiver<super::jobs::JobSnapshot>> {
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(format!("job id `{}` is not a number", printable(id))))?;
+    st.jobs
+        .get(n)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {n}")))
+}
+
+/// `GET /api/jobs/{id}/events`: server-sent events, one `progress` event
+/// per snapshot (the newest, when several came at once), and a last `done`
+/// or `failed` event, after which the stream ends.
+pub async fn job_events(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let rx = job_rx(&st, &id)?;
+    let stream = futures_util::stream::unfold((rx, true, false), |(mut rx, first, ended)| async move {
+        if ended {
+            return None;
+        }
+        if !first && rx.changed().await.is_err() {
+            // The job's thread is gone; its last snapshot was sent before.
+            let snap = rx.borrow().clone();
+            if snap.status == "running" {
+                return None;
+            }
+        }
+        let snap = rx.borrow_and_update().clone();
+        let kind = match snap.status.as_str() {
+            "running" => "progress",
+            other => other,
+        };
+        let ended = kind != "progress";
+        let ev = SseEvent::default()
+            .event(kind)
+            .json_data(&snap)
+            .unwrap_or_else(|_| SseEvent::default().event(kind));
+        Some((Ok(ev), (rx, false, ended)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+}
+
+/// Per backbone, which other backbones' lists hold each id: what the work
+/// page marks as shared.
+pub fn shared_ids(neighbours: &BTreeMap<String, Vec<u64>>) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for ids in neighbours.values() {
+        for id in ids {
+            *counts.entry(*id).or_insert(0) += 1;
+        }
+    }
+    counts
+}
