@@ -1,0 +1,332 @@
+//! `artlens serve` over HTTP: the real binary on an ephemeral port against
+//! a temporary store. The JSON API answers what the CLI's `--json` answers;
+//! the security rules refuse what they must with the right 4xx while the
+//! server goes on serving; writes survive Ctrl-C and `kill -9`; index jobs
+//! stream their progress; thumbnails are cached and revalidated.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::Env;
+use common::{run, stderr, stdout};
+use image::ImageEncoder;
+
+fn cli_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let o = run(env.cmd(args));
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+/// `compare`'s provenance carries the time it was made; everything else
+/// must be equal.
+fn without_time(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(p) = v.get_mut("provenance").and_then(|p| p.as_object_mut()) {
+        p.remove("generated");
+        p.remove("generated_at");
+        p.remove("created");
+    }
+    v
+}
+
+#[test]
+fn api_answers_what_the_cli_answers() {
+    let env = Env::new(true);
+    let ls = cli_json(&env, &["ls", "--json"]);
+    let show = cli_json(&env, &["show", "3", "--json"]);
+    let similar = cli_json(&env, &["similar", "--id", "3", "--json"]);
+    let similar_one = cli_json(&env, &["similar", "--id", "5", "-k", "4", "--backbones", "dinov2", "--json"]);
+    let rated = cli_json(&env, &["ls", "--rated", "--where", "style=Minimalism", "--json"]);
+    let compare = cli_json(&env, &["compare", "--json"]);
+    let status = cli_json(&env, &["status", "--json"]);
+
+    let s = env.serve(&[]);
+    assert_eq!(s.get("/api/works").json(), ls);
+    let page = s.get("/api/works?offset=2&limit=5");
+    assert_eq!(page.headers["x-total-count"], "24");
+    assert_eq!(page.json(), serde_json::Value::Array(ls.as_array().unwrap()[2..7].to_vec()));
+    assert_eq!(s.get("/api/works/3").json(), show);
+    assert_eq!(s.get("/api/works/3/similar").json(), similar);
+    assert_eq!(s.get("/api/works/5/similar?k=4&backbone=dinov2").json(), similar_one);
+    assert_eq!(s.get("/api/works?rated=true&where=style%3DMinimalism").json(), rated);
+    assert_eq!(without_time(s.get("/api/compare").json()), without_time(compare));
+    let st = s.get("/api/status").json();
+    assert_eq!(st["artworks"], status["artworks"]);
+    assert_eq!(st["models"], status["models"]);
+    assert_eq!(st["ratings"], status["ratings"]);
+
+    // The gallery: pages, filters, the predicted-score sort.
+    let g = s.get("/api/gallery?limit=10&sort=score:dino").json();
+    assert_eq!(g["total"], 24);
+    assert_eq!(g["works"].as_array().unwrap().len(), 10);
+    let preds: Vec<f64> = g["works"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["predicted"].as_f64().unwrap())
+        .collect();
+    assert!(preds.windows(2).all(|w| w[0] >= w[1]), "{preds:?}");
+    assert!(g["heads"].as_array().unwrap().iter().any(|h| h == "dinov2"));
+    let unrated = s.get("/api/gallery?rated=false").json();
+    assert_eq!(unrated["total"], 0);
+
+    // The gallery page itself lists the works with their titles.
+    let html = s.get("/?limit=6").text();
+    assert_eq!(html.matches("class=\"card\"").count(), 6, "{html}");
+    assert!(html.contains("rel=\"next\""));
+    let _ = s.interrupt();
+}
+
+#[test]
+fn ratings_and_preferences_through_the_api_reach_the_store() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let r = s.json("PUT", "/api/works/2/rating", &serde_json::json!({"score": 6.5}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["previous"], serde_json::Value::Null);
+    let r = s.json("PUT", "/api/works/2/rating", &serde_json::json!({"score": 8}));
+    assert_eq!(r.json()["previous"], 6.5);
+    let r = s.json("PUT", "/api/works/4/rating", &serde_json::json!({"score": 3}));
+    assert_eq!(r.status, 200);
+    let r = s.request("DELETE", "/api/works/4/rating", &[("Origin", &s.origin())], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["removed"], true);
+    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 2}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 1}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 999}));
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // While it serves, other commands are told where the server is.
+    let o = run(env.cmd(&["status"]));
+    assert_eq!(o.status.code(), Some(2));
+    let pid = s.child.id();
+    assert!(
+        stderr(&o).contains(&format!("served by artlens serve at http://127.0.0.1:"))
+            && stderr(&o).contains(&format!("(pid {pid})")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Ctrl-C stops it cleanly; everything acknowledged is on disk.
+    let status = s.interrupt();
+    assert!(status.success(), "{status}");
+    assert!(!env.store().join("served-by.json").exists());
+    let list = cli_json(&env, &["rate", "list", "--json"]);
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["id"], 2);
+    assert_eq!(rows[0]["rating"], 8.0);
+    let st = cli_json(&env, &["status", "--json"]);
+    assert_eq!(st["raters"][0]["preferences"], 1, "{st}");
+}
+
+#[test]
+fn a_rating_acknowledged_survives_kill_9() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let r = s.json("PUT", "/api/works/7/rating", &serde_json::json!({"score": 9.25}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.kill9();
+    // The record of the dead server names a pid that is gone: ignored.
+    let list = cli_json(&env, &["rate", "list", "--json"]);
+    let rows = list.as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["id"] == 7 && r["rating"] == 9.25),
+        "{list}"
+    );
+}
+
+#[test]
+fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let before = s.get("/api/works/1").json()["rating"].as_f64().unwrap();
+    let origin: &'static str = Box::leak(s.origin().into_boxed_str());
+    let cases: Vec<(u16, Case)> = vec![
+        // Paths from the request never reach the file system.
+        (400, ("GET", "/api/works/..%2F..%2Fetc%2Fpasswd/image", vec![], vec![])),
+        (404, ("GET", "/api/works/1/image/../../../../etc/passwd", vec![], vec![])),
+        (404, ("GET", "/assets/..%2F..%2FCargo.toml", vec![], vec![])),
+        (404, ("GET", "/assets/app.js%00.png", vec![], vec![])),
+        (404, ("GET", "/../../etc/passwd", vec![], vec![])),
+        // Unknown ids and routes.
+        (404, ("GET", "/api/works/999/image", vec![], vec![])),
+        (404, ("GET", "/api/works/999", vec![], vec![])),
+        (404, ("GET", "/api/works/999/similar", vec![], vec![])),
+        (404, ("GET", "/works/999", vec![], vec![])),
+        (404, ("GET", "/api/nothing", vec![], vec![])),
+        (400, ("GET", "/api/works/abc", vec![], vec![])),
+        (400, ("GET", "/api/works/1/thumb?size=999999", vec![], vec![])),
+        (400, ("GET", "/api/works/1/similar?k=0", vec![], vec![])),
+        (400, ("GET", "/api/works?where=nokey", vec![], vec![])),
+        (400, ("GET", "/api/gallery?sort=bogus", vec![], vec![])),
+        // DNS rebinding: a foreign Host.
+        (403, ("GET", "/api/status", vec![("Host", "evil.example:80")], vec![])),
+        (403, ("GET", "/", vec![("Host", "attacker.test")], vec![])),
+        // Cross-origin and form writes.
+        (403, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json"), ("Origin", "http://evil.example")], br#"{"score":1}"#.to_vec())),
+        (403, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json"), ("Origin", "null")], br#"{"score":1}"#.to_vec())),
+        (403, ("POST", "/api/train", vec![("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")], b"{}".to_vec())),
+        (415, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/x-www-form-urlencoded")], b"score=1".to_vec())),
+        (415, ("POST", "/api/preferences", vec![("Content-Type", "text/plain")], br#"{"winner":1,"loser":2}"#.to_vec())),
+        // Bad bodies.
+        (400, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], b"{not json".to_vec())),
+        (422, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], br#"{"score":"high"}"#.to_vec())),
+        (413, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], vec![b' '; 200_000])),
+        // Indexing outside the allowed roots.
+        (403, ("POST", "/api/index", vec![("Content-Type", "application/json"), ("Origin", origin)], br#"{"dir":"/"}"#.to_vec())),
+        (400, ("POST", "/api/index", vec![("Content-Type", "application/json")], br#"{"dir":"/no/such/folder"}"#.to_vec())),
+    ];
+    for (want, (method, path, headers, body)) in &cases {
+        let r = s.request(method, path, headers, body);
+        assert_eq!(r.status, *want, "{method} {path} {headers:?}: {}", r.text());
+        if r.headers.get("content-type").is_some_and(|c| c.contains("json")) {
+            assert!(!r.error().is_empty());
+        }
+        assert_eq!(s.get("/healthz").status, 200, "after {method} {path}");
+    }
+    // The rejected writes wrote nothing: work 1 keeps its imported rating.
+    let w = s.get("/api/works/1").json();
+    assert_eq!(w["rating"].as_f64().unwrap(), before, "{w}");
+
+    // Uploads: too large, not an image, empty, no file.
+    let big = vec![0u8; 65 * 1024 * 1024];
+    let r = s.upload("big.png", &big);
+    assert_eq!(r.status, 413, "{}", r.text());
+    let r = s.upload("notes.txt", b"this is not an image at all");
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.error().contains("notes.txt"), "{}", r.error());
+    let r = s.upload("empty.png", b"");
+    assert_eq!(r.status, 422, "{}", r.text());
+    // A pixel bomb: a PNG header claiming 100000 × 100000 pixels.
+    let mut bomb = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bomb)
+        .write_image(&[0u8; 3], 1, 1, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let r = s.upload("bomb.png", &bomb);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(s.get("/healthz").status, 200);
+
+    // Every page and answer carries the strict policy.
+    let r = s.get("/");
+    let csp = &r.headers["content-security-policy"];
+    assert!(csp.contains("default-src 'self'") && !csp.contains("http"), "{csp}");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    let _ = s.interrupt();
+}
+
+/// A request: method, path, headers, body.
+type Case = (&'static str, &'static str, Vec<(&'static str, &'static str)>, Vec<u8>);
+
+#[test]
+fn a_non_loopback_bind_needs_the_token() {
+    let env = Env::new(false);
+    let s = env.serve(&["--host", "0.0.0.0"]);
+    let token = s
+        .url
+        .split("?token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no token in {}", s.url))
+        .to_string();
+    assert_eq!(token.len(), 32);
+    let r = s.get("/api/status");
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.error().contains("token"));
+    let r = s.request("GET", "/api/status", &[("Authorization", "Bearer wrong-token-wrong-token")], b"");
+    assert_eq!(r.status, 401);
+    let bearer = format!("Bearer {token}");
+    assert_eq!(s.request("GET", "/api/status", &[("Authorization", &bearer)], b"").status, 200);
+    // The first visit with ?token= sets a cookie the pages then carry.
+    let r = s.get(&format!("/?token={token}"));
+    assert_eq!(r.status, 200);
+    let cookie = r.headers["set-cookie"].split(';').next().unwrap().to_string();
+    assert!(r.headers["set-cookie"].contains("HttpOnly") && r.headers["set-cookie"].contains("SameSite=Strict"));
+    assert_eq!(s.request("GET", "/api/works", &[("Cookie", &cookie)], b"").status, 200);
+    // A write without the token is refused even when same-origin.
+    let r = s.json("PUT", "/api/works/1/rating", &serde_json::json!({"score": 1}));
+    assert_eq!(r.status, 401);
+    assert_eq!(s.get("/healthz").status, 200);
+    // A short token is refused at start.
+    let o = run(env.cmd(&["serve", "--port", "0", "--host", "0.0.0.0", "--token", "short"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("16 characters"), "{}", stderr(&o));
+}
+
+#[test]
+fn thumbnails_are_cached_on_disk_and_revalidated() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let r = s.get("/api/works/5/thumb?size=64");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "image/jpeg");
+    assert!(r.headers["cache-control"].contains("max-age"));
+    let img = image::load_from_memory(&r.body).unwrap();
+    assert!(img.width().max(img.height()) <= 64);
+    let etag = r.headers["etag"].clone();
+    let w = s.get("/api/works/5").json();
+    let cached = env
+        .store()
+        .join("thumbs/64")
+        .join(format!("{}.jpg", w["hash"].as_str().unwrap()));
+    assert!(cached.is_file(), "{}", cached.display());
+    let r = s.request("GET", "/api/works/5/thumb?size=64", &[("If-None-Match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    // The original, by id, with its own type.
+    let r = s.get("/api/works/5/image");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "image/png");
+    assert_eq!(r.body, std::fs::read(w["paths"][0].as_str().unwrap()).unwrap());
+}
+
+#[test]
+fn an_index_job_streams_progress_and_reads_go_on() {
+    let env = Env::new(false);
+    // A second folder with new images and one broken file.
+    let more = env.collection.join("More");
+    std::fs::create_dir_all(&more).unwrap();
+    for i in 0..6u8 {
+        image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([i * 40, x as u8 * 6, y as u8 * 8]))
+            .save(more.join(format!("new-{i}.png")))
+            .unwrap();
+    }
+    std::fs::write(more.join("broken.png"), b"\x89PNG but not really").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let s = env.serve(&[]);
+    // Only folders under the store's collection root are allowed by default.
+    let r = s.json("POST", "/api/index", &serde_json::json!({"dir": outside.path()}));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = s.json("POST", "/api/index", &serde_json::json!({"dir": more}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = r.json();
+    let events_url = job["events"].as_str().unwrap().to_string();
+    // Reads are answered while the job runs.
+    assert_eq!(s.get("/api/works?limit=1").status, 200);
+    let r = s.request("GET", &events_url, &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.headers["content-type"].starts_with("text/event-stream"));
+    let text = r.text();
+    assert!(text.contains("event: done"), "{text}");
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .last()
+        .unwrap();
+    let snap: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(snap["status"], "done", "{snap}");
+    assert_eq!(snap["done"], snap["total"], "{snap}");
+    assert!(snap["total"].as_u64().unwrap() >= 6, "{snap}");
+    assert_eq!(snap["failed"], 1, "{snap}");
+    assert!(snap["failures"][0]["path"].as_str().unwrap().ends_with("broken.png"), "{snap}");
+    assert_eq!(snap["summary"]["embedded"], 6, "{snap}");
+    assert_eq!(s.get("/api/works").headers["x-total-count"], "30");
+    let status = s.get(&job["status"].as_str().unwrap().to_string()).json();
+    assert_eq!(status["status"], "done");
+    // The new works are searchable at once.
+    let sim = s.get("/api/works/30/similar?k=3").json();
+    assert_eq!(sim["results"]["dino"].as_array().unwrap().len(), 3, "{sim}");
+    std::thread::sleep(Duration::from_millis(10));
+}
