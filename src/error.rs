@@ -137,7 +137,11 @@ pub enum Error {
     /// `artlens serve` holds the store: the web app is its only writer
     /// while it runs.
     #[error("store {path} is served by artlens serve at {url} (pid {pid}); use the web app or its JSON API, or stop the server (Ctrl-C) and run the command again")]
-    StoreServed { path: PathBuf, url: String, pid: u32 },
+    StoreServed {
+        path: PathBuf,
+        url: String,
+        pid: u32,
+    },
 
     /// Another artlens process holds the store's lock.
     #[error("{path}: store in use by another artlens process; wait for it to finish or use another --store")]

@@ -35,8 +35,23 @@ fn api_answers_what_the_cli_answers() {
     let ls = cli_json(&env, &["ls", "--json"]);
     let show = cli_json(&env, &["show", "3", "--json"]);
     let similar = cli_json(&env, &["similar", "--id", "3", "--json"]);
-    let similar_one = cli_json(&env, &["similar", "--id", "5", "-k", "4", "--backbones", "dinov2", "--json"]);
-    let rated = cli_json(&env, &["ls", "--rated", "--where", "style=Minimalism", "--json"]);
+    let similar_one = cli_json(
+        &env,
+        &[
+            "similar",
+            "--id",
+            "5",
+            "-k",
+            "4",
+            "--backbones",
+            "dinov2",
+            "--json",
+        ],
+    );
+    let rated = cli_json(
+        &env,
+        &["ls", "--rated", "--where", "style=Minimalism", "--json"],
+    );
     let compare = cli_json(&env, &["compare", "--json"]);
     let status = cli_json(&env, &["status", "--json"]);
 
@@ -44,12 +59,25 @@ fn api_answers_what_the_cli_answers() {
     assert_eq!(s.get("/api/works").json(), ls);
     let page = s.get("/api/works?offset=2&limit=5");
     assert_eq!(page.headers["x-total-count"], "24");
-    assert_eq!(page.json(), serde_json::Value::Array(ls.as_array().unwrap()[2..7].to_vec()));
+    assert_eq!(
+        page.json(),
+        serde_json::Value::Array(ls.as_array().unwrap()[2..7].to_vec())
+    );
     assert_eq!(s.get("/api/works/3").json(), show);
     assert_eq!(s.get("/api/works/3/similar").json(), similar);
-    assert_eq!(s.get("/api/works/5/similar?k=4&backbone=dinov2").json(), similar_one);
-    assert_eq!(s.get("/api/works?rated=true&where=style%3DMinimalism").json(), rated);
-    assert_eq!(without_time(s.get("/api/compare").json()), without_time(compare));
+    assert_eq!(
+        s.get("/api/works/5/similar?k=4&backbone=dinov2").json(),
+        similar_one
+    );
+    assert_eq!(
+        s.get("/api/works?rated=true&where=style%3DMinimalism")
+            .json(),
+        rated
+    );
+    assert_eq!(
+        without_time(s.get("/api/compare").json()),
+        without_time(compare)
+    );
     let st = s.get("/api/status").json();
     assert_eq!(st["artworks"], status["artworks"]);
     assert_eq!(st["models"], status["models"]);
@@ -81,21 +109,50 @@ fn api_answers_what_the_cli_answers() {
 fn ratings_and_preferences_through_the_api_reach_the_store() {
     let env = Env::new(false);
     let s = env.serve(&[]);
-    let r = s.json("PUT", "/api/works/2/rating", &serde_json::json!({"score": 6.5}));
+    let r = s.json(
+        "PUT",
+        "/api/works/2/rating",
+        &serde_json::json!({"score": 6.5}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["previous"], serde_json::Value::Null);
-    let r = s.json("PUT", "/api/works/2/rating", &serde_json::json!({"score": 8}));
+    let r = s.json(
+        "PUT",
+        "/api/works/2/rating",
+        &serde_json::json!({"score": 8}),
+    );
     assert_eq!(r.json()["previous"], 6.5);
-    let r = s.json("PUT", "/api/works/4/rating", &serde_json::json!({"score": 3}));
+    let r = s.json(
+        "PUT",
+        "/api/works/4/rating",
+        &serde_json::json!({"score": 3}),
+    );
     assert_eq!(r.status, 200);
-    let r = s.request("DELETE", "/api/works/4/rating", &[("Origin", &s.origin())], b"");
+    let r = s.request(
+        "DELETE",
+        "/api/works/4/rating",
+        &[("Origin", &s.origin())],
+        b"",
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["removed"], true);
-    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 2}));
+    let r = s.json(
+        "POST",
+        "/api/preferences",
+        &serde_json::json!({"winner": 1, "loser": 2}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 1}));
+    let r = s.json(
+        "POST",
+        "/api/preferences",
+        &serde_json::json!({"winner": 1, "loser": 1}),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = s.json("POST", "/api/preferences", &serde_json::json!({"winner": 1, "loser": 999}));
+    let r = s.json(
+        "POST",
+        "/api/preferences",
+        &serde_json::json!({"winner": 1, "loser": 999}),
+    );
     assert_eq!(r.status, 404, "{}", r.text());
 
     // While it serves, other commands are told where the server is.
@@ -126,7 +183,11 @@ fn ratings_and_preferences_through_the_api_reach_the_store() {
 fn a_rating_acknowledged_survives_kill_9() {
     let env = Env::new(false);
     let s = env.serve(&[]);
-    let r = s.json("PUT", "/api/works/7/rating", &serde_json::json!({"score": 9.25}));
+    let r = s.json(
+        "PUT",
+        "/api/works/7/rating",
+        &serde_json::json!({"score": 9.25}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     s.kill9();
     // The record of the dead server names a pid that is gone: ignored.
@@ -146,8 +207,24 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
     let origin: &'static str = Box::leak(s.origin().into_boxed_str());
     let cases: Vec<(u16, Case)> = vec![
         // Paths from the request never reach the file system.
-        (400, ("GET", "/api/works/..%2F..%2Fetc%2Fpasswd/image", vec![], vec![])),
-        (404, ("GET", "/api/works/1/image/../../../../etc/passwd", vec![], vec![])),
+        (
+            400,
+            (
+                "GET",
+                "/api/works/..%2F..%2Fetc%2Fpasswd/image",
+                vec![],
+                vec![],
+            ),
+        ),
+        (
+            404,
+            (
+                "GET",
+                "/api/works/1/image/../../../../etc/passwd",
+                vec![],
+                vec![],
+            ),
+        ),
         (404, ("GET", "/assets/..%2F..%2FCargo.toml", vec![], vec![])),
         (404, ("GET", "/assets/app.js%00.png", vec![], vec![])),
         (404, ("GET", "/../../etc/passwd", vec![], vec![])),
@@ -158,31 +235,131 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
         (404, ("GET", "/works/999", vec![], vec![])),
         (404, ("GET", "/api/nothing", vec![], vec![])),
         (400, ("GET", "/api/works/abc", vec![], vec![])),
-        (400, ("GET", "/api/works/1/thumb?size=999999", vec![], vec![])),
+        (
+            400,
+            ("GET", "/api/works/1/thumb?size=999999", vec![], vec![]),
+        ),
         (400, ("GET", "/api/works/1/similar?k=0", vec![], vec![])),
         (400, ("GET", "/api/works?where=nokey", vec![], vec![])),
         (400, ("GET", "/api/gallery?sort=bogus", vec![], vec![])),
         // DNS rebinding: a foreign Host.
-        (403, ("GET", "/api/status", vec![("Host", "evil.example:80")], vec![])),
+        (
+            403,
+            (
+                "GET",
+                "/api/status",
+                vec![("Host", "evil.example:80")],
+                vec![],
+            ),
+        ),
         (403, ("GET", "/", vec![("Host", "attacker.test")], vec![])),
         // Cross-origin and form writes.
-        (403, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json"), ("Origin", "http://evil.example")], br#"{"score":1}"#.to_vec())),
-        (403, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json"), ("Origin", "null")], br#"{"score":1}"#.to_vec())),
-        (403, ("POST", "/api/train", vec![("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")], b"{}".to_vec())),
-        (415, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/x-www-form-urlencoded")], b"score=1".to_vec())),
-        (415, ("POST", "/api/preferences", vec![("Content-Type", "text/plain")], br#"{"winner":1,"loser":2}"#.to_vec())),
+        (
+            403,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![
+                    ("Content-Type", "application/json"),
+                    ("Origin", "http://evil.example"),
+                ],
+                br#"{"score":1}"#.to_vec(),
+            ),
+        ),
+        (
+            403,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![("Content-Type", "application/json"), ("Origin", "null")],
+                br#"{"score":1}"#.to_vec(),
+            ),
+        ),
+        (
+            403,
+            (
+                "POST",
+                "/api/train",
+                vec![
+                    ("Content-Type", "application/json"),
+                    ("Sec-Fetch-Site", "cross-site"),
+                ],
+                b"{}".to_vec(),
+            ),
+        ),
+        (
+            415,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![("Content-Type", "application/x-www-form-urlencoded")],
+                b"score=1".to_vec(),
+            ),
+        ),
+        (
+            415,
+            (
+                "POST",
+                "/api/preferences",
+                vec![("Content-Type", "text/plain")],
+                br#"{"winner":1,"loser":2}"#.to_vec(),
+            ),
+        ),
         // Bad bodies.
-        (400, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], b"{not json".to_vec())),
-        (422, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], br#"{"score":"high"}"#.to_vec())),
-        (413, ("PUT", "/api/works/1/rating", vec![("Content-Type", "application/json")], vec![b' '; 200_000])),
+        (
+            400,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![("Content-Type", "application/json")],
+                b"{not json".to_vec(),
+            ),
+        ),
+        (
+            422,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![("Content-Type", "application/json")],
+                br#"{"score":"high"}"#.to_vec(),
+            ),
+        ),
+        (
+            413,
+            (
+                "PUT",
+                "/api/works/1/rating",
+                vec![("Content-Type", "application/json")],
+                vec![b' '; 200_000],
+            ),
+        ),
         // Indexing outside the allowed roots.
-        (403, ("POST", "/api/index", vec![("Content-Type", "application/json"), ("Origin", origin)], br#"{"dir":"/"}"#.to_vec())),
-        (400, ("POST", "/api/index", vec![("Content-Type", "application/json")], br#"{"dir":"/no/such/folder"}"#.to_vec())),
+        (
+            403,
+            (
+                "POST",
+                "/api/index",
+                vec![("Content-Type", "application/json"), ("Origin", origin)],
+                br#"{"dir":"/"}"#.to_vec(),
+            ),
+        ),
+        (
+            400,
+            (
+                "POST",
+                "/api/index",
+                vec![("Content-Type", "application/json")],
+                br#"{"dir":"/no/such/folder"}"#.to_vec(),
+            ),
+        ),
     ];
     for (want, (method, path, headers, body)) in &cases {
         let r = s.request(method, path, headers, body);
         assert_eq!(r.status, *want, "{method} {path} {headers:?}: {}", r.text());
-        if r.headers.get("content-type").is_some_and(|c| c.contains("json")) {
+        if r.headers
+            .get("content-type")
+            .is_some_and(|c| c.contains("json"))
+        {
             assert!(!r.error().is_empty());
         }
         assert_eq!(s.get("/healthz").status, 200, "after {method} {path}");
@@ -214,13 +391,21 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
     // Every page and answer carries the strict policy.
     let r = s.get("/");
     let csp = &r.headers["content-security-policy"];
-    assert!(csp.contains("default-src 'self'") && !csp.contains("http"), "{csp}");
+    assert!(
+        csp.contains("default-src 'self'") && !csp.contains("http"),
+        "{csp}"
+    );
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
     let _ = s.interrupt();
 }
 
 /// A request: method, path, headers, body.
-type Case = (&'static str, &'static str, Vec<(&'static str, &'static str)>, Vec<u8>);
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+);
 
 #[test]
 fn a_non_loopback_bind_needs_the_token() {
@@ -236,22 +421,48 @@ fn a_non_loopback_bind_needs_the_token() {
     let r = s.get("/api/status");
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.error().contains("token"));
-    let r = s.request("GET", "/api/status", &[("Authorization", "Bearer wrong-token-wrong-token")], b"");
+    let r = s.request(
+        "GET",
+        "/api/status",
+        &[("Authorization", "Bearer wrong-token-wrong-token")],
+        b"",
+    );
     assert_eq!(r.status, 401);
     let bearer = format!("Bearer {token}");
-    assert_eq!(s.request("GET", "/api/status", &[("Authorization", &bearer)], b"").status, 200);
+    assert_eq!(
+        s.request("GET", "/api/status", &[("Authorization", &bearer)], b"")
+            .status,
+        200
+    );
     // The first visit with ?token= sets a cookie the pages then carry.
     let r = s.get(&format!("/?token={token}"));
     assert_eq!(r.status, 200);
-    let cookie = r.headers["set-cookie"].split(';').next().unwrap().to_string();
-    assert!(r.headers["set-cookie"].contains("HttpOnly") && r.headers["set-cookie"].contains("SameSite=Strict"));
-    assert_eq!(s.request("GET", "/api/works", &[("Cookie", &cookie)], b"").status, 200);
+    let cookie = r.headers["set-cookie"]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        r.headers["set-cookie"].contains("HttpOnly")
+            && r.headers["set-cookie"].contains("SameSite=Strict")
+    );
+    assert_eq!(
+        s.request("GET", "/api/works", &[("Cookie", &cookie)], b"")
+            .status,
+        200
+    );
     // A write without the token is refused even when same-origin.
-    let r = s.json("PUT", "/api/works/1/rating", &serde_json::json!({"score": 1}));
+    let r = s.json(
+        "PUT",
+        "/api/works/1/rating",
+        &serde_json::json!({"score": 1}),
+    );
     assert_eq!(r.status, 401);
     assert_eq!(s.get("/healthz").status, 200);
     // A short token is refused at start.
-    let o = run(env.cmd(&["serve", "--port", "0", "--host", "0.0.0.0", "--token", "short"]));
+    let o = run(env.cmd(&[
+        "serve", "--port", "0", "--host", "0.0.0.0", "--token", "short",
+    ]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("16 characters"), "{}", stderr(&o));
 }
@@ -273,13 +484,21 @@ fn thumbnails_are_cached_on_disk_and_revalidated() {
         .join("thumbs/64")
         .join(format!("{}.jpg", w["hash"].as_str().unwrap()));
     assert!(cached.is_file(), "{}", cached.display());
-    let r = s.request("GET", "/api/works/5/thumb?size=64", &[("If-None-Match", &etag)], b"");
+    let r = s.request(
+        "GET",
+        "/api/works/5/thumb?size=64",
+        &[("If-None-Match", &etag)],
+        b"",
+    );
     assert_eq!(r.status, 304);
     // The original, by id, with its own type.
     let r = s.get("/api/works/5/image");
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "image/png");
-    assert_eq!(r.body, std::fs::read(w["paths"][0].as_str().unwrap()).unwrap());
+    assert_eq!(
+        r.body,
+        std::fs::read(w["paths"][0].as_str().unwrap()).unwrap()
+    );
 }
 
 #[test]
@@ -289,15 +508,21 @@ fn an_index_job_streams_progress_and_reads_go_on() {
     let more = env.collection.join("More");
     std::fs::create_dir_all(&more).unwrap();
     for i in 0..6u8 {
-        image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([i * 40, x as u8 * 6, y as u8 * 8]))
-            .save(more.join(format!("new-{i}.png")))
-            .unwrap();
+        image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([i * 40, x as u8 * 6, y as u8 * 8])
+        })
+        .save(more.join(format!("new-{i}.png")))
+        .unwrap();
     }
     std::fs::write(more.join("broken.png"), b"\x89PNG but not really").unwrap();
     let outside = tempfile::tempdir().unwrap();
     let s = env.serve(&[]);
     // Only folders under the store's collection root are allowed by default.
-    let r = s.json("POST", "/api/index", &serde_json::json!({"dir": outside.path()}));
+    let r = s.json(
+        "POST",
+        "/api/index",
+        &serde_json::json!({"dir": outside.path()}),
+    );
     assert_eq!(r.status, 403, "{}", r.text());
     let r = s.json("POST", "/api/index", &serde_json::json!({"dir": more}));
     assert_eq!(r.status, 202, "{}", r.text());
@@ -320,7 +545,13 @@ fn an_index_job_streams_progress_and_reads_go_on() {
     assert_eq!(snap["done"], snap["total"], "{snap}");
     assert!(snap["total"].as_u64().unwrap() >= 6, "{snap}");
     assert_eq!(snap["failed"], 1, "{snap}");
-    assert!(snap["failures"][0]["path"].as_str().unwrap().ends_with("broken.png"), "{snap}");
+    assert!(
+        snap["failures"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("broken.png"),
+        "{snap}"
+    );
     assert_eq!(snap["summary"]["embedded"], 6, "{snap}");
     assert_eq!(s.get("/api/works").headers["x-total-count"], "30");
     let status = s.get(&job["status"].as_str().unwrap().to_string()).json();

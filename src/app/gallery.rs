@@ -133,15 +133,18 @@ impl Collection {
     /// Backbone `id`'s predicted score of every work it embedded, by work
     /// id, from `rater`'s saved head ([`Error::NoHead`] without one).
     pub fn predictions(&self, id: &BackboneId, rater: &Rater) -> Result<Arc<HashMap<u64, f64>>> {
-        self.memo(&format!("predictions:{}:{}", id.name(), rater.name()), || {
-            let (head, _) = crate::head::load_head_of(self.store(), rater, id)?;
-            Ok(self
-                .store()
-                .embeddings(id)?
-                .into_iter()
-                .map(|(work, _, v)| (work, head.predict_f64(&v)))
-                .collect())
-        })
+        self.memo(
+            &format!("predictions:{}:{}", id.name(), rater.name()),
+            || {
+                let (head, _) = crate::head::load_head_of(self.store(), rater, id)?;
+                Ok(self
+                    .store()
+                    .embeddings(id)?
+                    .into_iter()
+                    .map(|(work, _, v)| (work, head.predict_f64(&v)))
+                    .collect())
+            },
+        )
     }
 
     /// One page of the gallery.
@@ -195,7 +198,9 @@ impl Collection {
                 Err(e) => message = Some(format!("not sorted by {}: {e}", b.name())),
             },
             GallerySort::Suggested => match self.suggestion_rank(&req.rater) {
-                Ok(rank) => chosen.sort_by_key(|a| (rank.get(&a.id).copied().unwrap_or(usize::MAX), a.id)),
+                Ok(rank) => {
+                    chosen.sort_by_key(|a| (rank.get(&a.id).copied().unwrap_or(usize::MAX), a.id))
+                }
                 Err(e) => message = Some(format!("not sorted by suggestion: {e}")),
             },
         }

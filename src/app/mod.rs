@@ -31,14 +31,16 @@ use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
 pub use explain::ExplainRequest;
-pub use gallery::{work_title, GalleryItem, GalleryRequest, GallerySort, GalleryView, MAX_PAGE as GALLERY_MAX_PAGE};
+pub use gallery::{
+    work_title, GalleryItem, GalleryRequest, GallerySort, GalleryView, MAX_PAGE as GALLERY_MAX_PAGE,
+};
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
-pub use thumbs::{Thumbnail, THUMBS_DIR, THUMB_SIZES};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
+pub use thumbs::{Thumbnail, THUMBS_DIR, THUMB_SIZES};
 pub use views::{
     ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
     RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
@@ -205,12 +207,7 @@ impl Collection {
         make: impl FnOnce() -> Result<T>,
     ) -> Result<Arc<T>> {
         let rev = self.revision();
-        if let Some((r, v)) = self
-            .memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
+        if let Some((r, v)) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             if *r == rev {
                 if let Ok(v) = v.clone().downcast::<T>() {
                     return Ok(v);

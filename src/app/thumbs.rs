@@ -44,11 +44,7 @@ impl Collection {
                 store: self.store().path().to_path_buf(),
                 tried: "id".into(),
             })?;
-        let dir = self
-            .store()
-            .path()
-            .join(THUMBS_DIR)
-            .join(size.to_string());
+        let dir = self.store().path().join(THUMBS_DIR).join(size.to_string());
         let path = dir.join(format!("{}.jpg", art.hash));
         let etag = format!("\"{}-{size}\"", &art.hash[..art.hash.len().min(32)]);
         if path.is_file() {

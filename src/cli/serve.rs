@@ -55,7 +55,10 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
         None => Some(server::new_token().context("cannot make an access token")?),
     };
     if let Some(t) = &token {
-        if !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             bail!("--token may hold letters, digits, `-` and `_` only (it goes into a URL and a cookie)");
         }
     }
@@ -75,7 +78,10 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
         match std::fs::canonicalize(&d) {
             Ok(c) if c.is_dir() => allow_dirs.push(c),
             Ok(_) | Err(_) if !args.allow_dir.is_empty() => {
-                bail!("--allow-dir {}: not a folder this process can read", d.display())
+                bail!(
+                    "--allow-dir {}: not a folder this process can read",
+                    d.display()
+                )
             }
             // A collection root that is gone (an unplugged disk) is simply
             // not offered.

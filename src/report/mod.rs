@@ -34,7 +34,9 @@ mod thumbs;
 mod views;
 
 pub use pages::{render_compare_html, render_explain_html, render_score_html};
-pub use thumbs::{thumbnail_data_uri, thumbnail_jpeg, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY};
+pub use thumbs::{
+    thumbnail_data_uri, thumbnail_jpeg, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY,
+};
 pub use views::{
     BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
     ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView, ScoredImage,

@@ -362,19 +362,20 @@ pub async fn thumb(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let sizes = artlens::app::THUMB_SIZES;
-    let size = Params::parse(q)?.number(
-        "size",
-        256,
-        *sizes.start() as usize..=*sizes.end() as usize,
-    )? as u32;
+    let size =
+        Params::parse(q)?.number("size", 256, *sizes.start() as usize..=*sizes.end() as usize)?
+            as u32;
     let c = st.collection.clone();
     let t = blocking(move || c.thumbnail(id, size)).await?;
     if not_modified(&headers, &t.etag) {
         return Ok(cached_304(&t.etag));
     }
-    let bytes = tokio::fs::read(&t.path)
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", t.path.display())))?;
+    let bytes = tokio::fs::read(&t.path).await.map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", t.path.display()),
+        )
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
@@ -570,7 +571,12 @@ pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiR
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(ApiError(e.status(), format!("bad upload: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError(
+                    e.status(),
+                    format!("bad upload: {}", e.body_text()),
+                ))
+            }
         };
         let name = field.name().unwrap_or("").to_string();
         let file_name = field.file_name().map(str::to_string);
@@ -579,7 +585,9 @@ pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiR
             .await
             .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
         match name.as_str() {
-            "image" => upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec())),
+            "image" => {
+                upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()))
+            }
             "k" => {
                 k = std::str::from_utf8(&bytes)
                     .ok()
@@ -618,7 +626,10 @@ pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiR
     })
     .await?;
     let Some(mut img) = view.images.into_iter().next() else {
-        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "nothing was scored".into()));
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nothing was scored".into(),
+        ));
     };
     let tmp_path = img.path.clone();
     img.path = shown.clone();
@@ -694,9 +705,7 @@ pub async fn train(
         rater: st.rater.clone(),
     };
     if !(2..=100).contains(&req.folds) || req.repeats == 0 || req.repeats > 100 {
-        return Err(ApiError::bad(
-            "folds must be 2 to 100 and repeats 1 to 100",
-        ));
+        return Err(ApiError::bad("folds must be 2 to 100 and repeats 1 to 100"));
     }
     let c = st.collection.clone();
     let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
@@ -737,9 +746,8 @@ pub async fn start_index(
     let asked = PathBuf::from(body.dir.trim());
     // Canonical: symlinks resolved and `..` gone, so the root check below
     // sees the folder that will really be read.
-    let dir = std::fs::canonicalize(&asked).map_err(|e| {
-        ApiError::bad(format!("{}: {e}", printable(&asked.display().to_string())))
-    })?;
+    let dir = std::fs::canonicalize(&asked)
+        .map_err(|e| ApiError::bad(format!("{}: {e}", printable(&asked.display().to_string()))))?;
     if !dir.is_dir() {
         return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
     }
@@ -809,29 +817,30 @@ pub async fn job_events(
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let rx = job_rx(&st, &id)?;
-    let stream = futures_util::stream::unfold((rx, true, false), |(mut rx, first, ended)| async move {
-        if ended {
-            return None;
-        }
-        if !first && rx.changed().await.is_err() {
-            // The job's thread is gone; its last snapshot was sent before.
-            let snap = rx.borrow().clone();
-            if snap.status == "running" {
+    let stream =
+        futures_util::stream::unfold((rx, true, false), |(mut rx, first, ended)| async move {
+            if ended {
                 return None;
             }
-        }
-        let snap = rx.borrow_and_update().clone();
-        let kind = match snap.status.as_str() {
-            "running" => "progress",
-            other => other,
-        };
-        let ended = kind != "progress";
-        let ev = SseEvent::default()
-            .event(kind)
-            .json_data(&snap)
-            .unwrap_or_else(|_| SseEvent::default().event(kind));
-        Some((Ok(ev), (rx, false, ended)))
-    });
+            if !first && rx.changed().await.is_err() {
+                // The job's thread is gone; its last snapshot was sent before.
+                let snap = rx.borrow().clone();
+                if snap.status == "running" {
+                    return None;
+                }
+            }
+            let snap = rx.borrow_and_update().clone();
+            let kind = match snap.status.as_str() {
+                "running" => "progress",
+                other => other,
+            };
+            let ended = kind != "progress";
+            let ev = SseEvent::default()
+                .event(kind)
+                .json_data(&snap)
+                .unwrap_or_else(|_| SseEvent::default().event(kind));
+            Some((Ok(ev), (rx, false, ended)))
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 

@@ -153,6 +153,11 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
 /// The routes: pages, the JSON API, assets and the health check, behind the
 /// security layer.
 pub fn router(state: Shared) -> Router {
+    secure(routes(), state)
+}
+
+/// Every route, before the layers.
+fn routes() -> Router<Shared> {
     let api = Router::new()
         .route("/status", get(api::status))
         .route("/gallery", get(api::gallery))
@@ -190,12 +195,19 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api", api)
         .fallback(pages::not_found)
+}
+
+/// `routes` behind the security gate and the panic catcher, with `state`.
+fn secure(routes: Router<Shared>, state: Shared) -> Router {
+    // The panic catcher sits inside the gate, so that a 500 from a panic
+    // carries the same security headers as every other answer.
+    routes
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            security::panic_response,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            security::panic_response,
         ))
         .with_state(state)
 }
@@ -235,6 +247,70 @@ fn open_browser(url: &str, info: &dyn Fn(String)) {
         .spawn()
     {
         Ok(_) => {}
-        Err(e) => info(format!("could not open a browser ({opener}: {e}); open {url} yourself")),
+        Err(e) => info(format!(
+            "could not open a browser ({opener}: {e}); open {url} yourself"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn raw_get(addr: SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// A handler that panics answers a JSON 500 through the same layers as
+    /// every real route, and the server answers the next request.
+    #[test]
+    fn a_panicking_handler_gets_a_500_and_the_server_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let collection = Collection::create(dir.path(), Default::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state: Shared = Arc::new(AppState {
+                collection: Arc::new(collection),
+                hosts: vec![addr.to_string()],
+                token: None,
+                allow_dirs: Vec::new(),
+                index_backbones: Vec::new(),
+                rater: Rater::default(),
+                jobs: jobs::Jobs::default(),
+            });
+            let boom = routes().route(
+                "/boom",
+                get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("a bug in a handler");
+                    }
+                    "unreachable"
+                }),
+            );
+            let app = secure(boom, state);
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            addr
+        });
+        let boom = raw_get(addr, "/boom");
+        assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
+        assert!(boom.contains("\"error\""), "{boom}");
+        assert!(boom.contains("content-security-policy"), "{boom}");
+        let ok = raw_get(addr, "/healthz");
+        assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("ok"), "{ok}");
+        rt.shutdown_background();
     }
 }

@@ -15,7 +15,9 @@ use maud::{html, Markup, DOCTYPE};
 use artlens::app::{GallerySort, GalleryView, ScoreRequest, WorkView};
 use artlens::report::{ModelScore, ScoredImage};
 
-use super::api::{blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params};
+use super::api::{
+    blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params,
+};
 use super::Shared;
 
 const APP_JS: &str = include_str!("assets/app.js");
@@ -100,7 +102,12 @@ pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageRes
     let req = gallery_request(&st, &params)?;
     let c = st.collection.clone();
     let view = blocking(move || c.gallery(&req)).await?;
-    Ok(page("Gallery", "gallery", "gallery", gallery_body(&view, &params)))
+    Ok(page(
+        "Gallery",
+        "gallery",
+        "gallery",
+        gallery_body(&view, &params),
+    ))
 }
 
 /// A gallery URL with `offset` changed and the other parameters kept.
@@ -214,7 +221,12 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
                 &mut |_| {},
             )
             .map_err(|e| e.to_string())
-            .and_then(|v| v.images.into_iter().next().ok_or_else(|| "nothing scored".to_string()))
+            .and_then(|v| {
+                v.images
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| "nothing scored".to_string())
+            })
             .and_then(|i| match &i.error {
                 Some(e) => Err(e.clone()),
                 None => Ok(i),
@@ -224,7 +236,12 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
     .await?
     .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work with id {id}")))?;
     let title = titles.get(&view.id).cloned().unwrap_or_default();
-    Ok(page(&title, "", "work", work_body(&view, &title, &titles, &score)))
+    Ok(page(
+        &title,
+        "",
+        "work",
+        work_body(&view, &title, &titles, &score),
+    ))
 }
 
 fn work_body(
@@ -242,7 +259,7 @@ fn work_body(
                 img src={ "/api/works/" (v.id) "/image" } alt=(title);
             }
             section.about {
-                section.rating-box #rating-box data-id=(v.id) data-rating=(v.rating.map(fmt_num).unwrap_or_default()) {
+                section.rating-box #rating-box data-id=(v.id) data-rating=(v.rating.map(|r| r.to_string()).unwrap_or_default()) {
                     h2 { "Your rating" }
                     p #rating-now { @if let Some(r) = v.rating { "Rated " (fmt_num(r)) } @else { "Not rated yet" } }
                     form #rating-form {
@@ -321,6 +338,21 @@ fn model_score(backbone: &str, m: &ModelScore) -> Markup {
             p.score { "Score " strong { (format!("{:.2}", m.score)) }
                 @if let Some(k) = m.knn_estimate { " · kNN estimate " (format!("{k:.2}")) } }
             @if m.out_of_distribution { p.ood { "Out of distribution: far from every rated work; the score is a guess." } }
+            @if let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) {
+                h4 { "What made the score" }
+                table.contrib {
+                    tr { td { "mean rating (intercept)" } td.num { (format!("{intercept:+.3}")) } }
+                    @for c in &m.contributions {
+                        tr.up[c.contribution >= 0.0].down[c.contribution < 0.0] {
+                            td { a href={ "/works/" (c.id) } { "#" (c.id) } " rated " (fmt_num(c.rating)) ", similarity " (format!("{:.3}", c.similarity)) }
+                            td.num { (format!("{:+.3}", c.contribution)) }
+                        }
+                    }
+                    tr { td { "the other " (m.contribution_rest_count.unwrap_or(0)) " rated works together" } td.num { (format!("{rest:+.3}")) } }
+                }
+            } @else if let Some(note) = &m.contributions_note {
+                p.note { (note) }
+            }
             h4 { "Historical references" }
             ol.refs {
                 @for r in &m.references {
@@ -413,7 +445,10 @@ pub async fn compare(State(_st): State<Shared>) -> PageResult {
 
 /// `GET /compare/report`: `artlens compare --html` for the store as it is.
 pub async fn compare_report(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
-    let req = match compare_request(&st, &Params::parse(q).unwrap_or_else(|_| Params::parse(None).unwrap())) {
+    let req = match compare_request(
+        &st,
+        &Params::parse(q).unwrap_or_else(|_| Params::parse(None).unwrap()),
+    ) {
         Ok(r) => r,
         Err(e) => return report_error(e),
     };

@@ -80,7 +80,10 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let csp = if is_report { REPORT_CSP } else { APP_CSP };
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -113,7 +116,13 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ours = format!("http://{host}");
-        if origin.to_str().map(|o| o.to_ascii_lowercase()).ok().as_deref() != Some(ours.as_str()) {
+        if origin
+            .to_str()
+            .map(|o| o.to_ascii_lowercase())
+            .ok()
+            .as_deref()
+            != Some(ours.as_str())
+        {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 &format!(
@@ -128,7 +137,10 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
         if site != "same-origin" && site != "none" {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
-                &format!("cross-site {} refused (Sec-Fetch-Site: {site})", req.method()),
+                &format!(
+                    "cross-site {} refused (Sec-Fetch-Site: {site})",
+                    req.method()
+                ),
             ));
         }
     }
@@ -140,8 +152,8 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
             .unwrap_or("")
             .to_ascii_lowercase();
         let upload = req.uri().path() == "/api/score";
-        let ok = ct.starts_with("application/json")
-            || (upload && ct.starts_with("multipart/form-data"));
+        let ok =
+            ct.starts_with("application/json") || (upload && ct.starts_with("multipart/form-data"));
         if !ok {
             let want = if upload {
                 "multipart/form-data (a file field named `image`)"
@@ -208,11 +220,7 @@ pub fn printable(s: &str) -> String {
 
 /// `{"error": message}` with `status`.
 pub fn refuse(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "error": message })),
-    )
-        .into_response()
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// What a panicking handler answers; the panic itself was printed to stderr
@@ -246,8 +254,14 @@ mod tests {
     #[test]
     fn token_is_found_in_each_place() {
         let mut h = HeaderMap::new();
-        assert_eq!(token_in(&h, Some("token=q1&x=2")), Some(("q1".into(), true)));
-        h.insert(header::COOKIE, HeaderValue::from_static("a=b; artlens_token=c1"));
+        assert_eq!(
+            token_in(&h, Some("token=q1&x=2")),
+            Some(("q1".into(), true))
+        );
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; artlens_token=c1"),
+        );
         assert_eq!(token_in(&h, None), Some(("c1".into(), false)));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer b1"));
         assert_eq!(token_in(&h, None), Some(("b1".into(), false)));

@@ -274,6 +274,23 @@ function initPair() {
 
 // --- score an upload -------------------------------------------------------
 
+// The ridge head's score taken apart: intercept + each listed rated work's
+// contribution + the rest = the score.
+function contributions(m) {
+  if (m.intercept === null || m.intercept === undefined || m.contribution_rest === null || m.contribution_rest === undefined) {
+    return m.contributions_note ? el("p", { class: "note" }, m.contributions_note) : null;
+  }
+  const sign = (x) => (x >= 0 ? "+" : "") + x.toFixed(3);
+  const rows = [el("tr", {}, el("td", {}, "mean rating (intercept)"), el("td", { class: "num" }, sign(m.intercept)))];
+  for (const c of m.contributions) {
+    rows.push(el("tr", { class: c.contribution >= 0 ? "up" : "down" },
+      el("td", {}, el("a", { href: "/works/" + c.id }, "#" + c.id), " rated " + fmt(c.rating) + ", similarity " + c.similarity.toFixed(3)),
+      el("td", { class: "num" }, sign(c.contribution))));
+  }
+  rows.push(el("tr", {}, el("td", {}, "the other " + (m.contribution_rest_count || 0) + " rated works together"), el("td", { class: "num" }, sign(m.contribution_rest))));
+  return el("div", {}, el("h4", {}, "What made the score"), el("table", { class: "contrib" }, ...rows));
+}
+
 function renderScore(res) {
   const out = $("#score-result");
   out.replaceChildren();
@@ -292,6 +309,7 @@ function renderScore(res) {
       el("p", { class: "score" }, "Score ", el("strong", {}, m.score.toFixed(2)),
         m.knn_estimate === null || m.knn_estimate === undefined ? "" : " · kNN estimate " + m.knn_estimate.toFixed(2)),
       m.out_of_distribution ? el("p", { class: "ood" }, "Out of distribution: far from every rated work; the score is a guess.") : null,
+      contributions(m),
       el("h4", {}, "Historical references"),
       refs));
   }

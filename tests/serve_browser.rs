@@ -1,0 +1,313 @@
+//! The web app in a real browser: `artlens serve` started on an ephemeral
+//! port, headless Chromium driven through the DevTools protocol
+//! (`common::cdp`). A person rates with the keyboard and finds the ratings
+//! with `artlens rate list` after the server stopped; records a pairwise
+//! preference; uploads an image and sees both backbones' references; opens
+//! the comparison with its chart and retrains; and a hostile title stays
+//! text.
+
+mod common;
+
+use common::cdp::Browser;
+use common::server::Env;
+use common::{image_path, run, stderr, stdout};
+
+fn cli_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let o = run(env.cmd(args));
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+/// Where screenshots go: kept after the run so a person can look.
+fn shot(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.png"))
+}
+
+fn current_id(b: &mut Browser) -> String {
+    b.eval("document.querySelector('#rater').dataset.id || ''")
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Presses `key` and waits until the rate page shows work `next`.
+fn press_then(b: &mut Browser, key: &str, next: u64) {
+    b.press(key);
+    b.wait_for(
+        &format!("document.querySelector('#rater').dataset.id === '{next}'"),
+        &format!("work {next} after pressing {key}"),
+    );
+}
+
+#[test]
+fn ratings_made_with_the_keyboard_are_in_the_store_after_the_server_stops() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}rate", s.url));
+    b.wait_for(
+        "document.querySelector('#rater').dataset.id === '1'",
+        "the first work",
+    );
+    assert_eq!(current_id(&mut b), "1");
+    // The large image is the work's own, and it loaded.
+    b.wait_for(
+        "document.querySelector('#current img').complete && document.querySelector('#current img').naturalWidth > 0",
+        "the image of work 1",
+    );
+    press_then(&mut b, "7", 2); // work 1 → 7, moves on
+    press_then(&mut b, "3", 3); // work 2 → 3
+    press_then(&mut b, "ArrowRight", 4); // skip work 3
+    press_then(&mut b, "0", 5); // work 4 → 10
+    press_then(&mut b, "9", 6); // work 5 → 9 ...
+    press_then(&mut b, "u", 5); // ... undone: back to work 5, unrated again
+    press_then(&mut b, "ArrowLeft", 4);
+    b.screenshot(&shot("rate"));
+    drop(b);
+    assert!(s.interrupt().success());
+
+    let list = cli_json(&env, &["rate", "list", "--json"]);
+    let mut got: Vec<(u64, f64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["rating"].as_f64().unwrap()))
+        .collect();
+    got.sort_by_key(|r| r.0);
+    assert_eq!(got, vec![(1, 7.0), (2, 3.0), (4, 10.0)], "{list}");
+}
+
+#[test]
+fn a_pairwise_choice_is_recorded_as_a_preference() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}rate?mode=pair", s.url));
+    b.wait_for(
+        "document.querySelector('#left').dataset.id && document.querySelector('#right').dataset.id",
+        "a pair of works",
+    );
+    let left: u64 = b
+        .eval("Number(document.querySelector('#left').dataset.id)")
+        .as_u64()
+        .unwrap();
+    let right: u64 = b
+        .eval("Number(document.querySelector('#right').dataset.id)")
+        .as_u64()
+        .unwrap();
+    assert_ne!(left, right);
+    b.press("ArrowLeft");
+    b.wait_for(
+        "document.querySelector('#pair-status').textContent.startsWith('1 preferences')",
+        "the preference to be recorded",
+    );
+    drop(b);
+    assert!(s.interrupt().success());
+    let st = cli_json(&env, &["status", "--json"]);
+    assert_eq!(st["raters"][0]["preferences"], 1, "{st}");
+    // The left one won: storing the same choice again is a repeat, the
+    // opposite one a contradiction.
+    let o = run(env.cmd(&["rate", "prefer", &left.to_string(), &right.to_string()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(again)"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_uploaded_image_shows_each_backbones_score_and_references() {
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}score", s.url));
+    let img = image_path("landscape");
+    b.set_files("#score-file", &[img.as_path()]);
+    b.wait_for(
+        "document.querySelectorAll('#score-result .model').length === 2",
+        "both backbones' scores",
+    );
+    let models = b.eval(
+        "Array.from(document.querySelectorAll('#score-result .model')).map(m => ({
+            backbone: m.dataset.backbone,
+            score: Number(m.querySelector('.score strong').textContent),
+            refs: m.querySelectorAll('.refs li').length,
+            thumbs: Array.from(m.querySelectorAll('.refs img')).every(i => i.getAttribute('src').startsWith('/api/works/'))
+        }))",
+    );
+    let models = models.as_array().unwrap();
+    let names: Vec<&str> = models
+        .iter()
+        .map(|m| m["backbone"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dino", "dinov2"]);
+    for m in models {
+        assert!(m["score"].as_f64().unwrap().is_finite(), "{m}");
+        assert_eq!(m["refs"], 5, "{m}");
+        assert_eq!(m["thumbs"], true, "{m}");
+    }
+    b.wait_for(
+        "Array.from(document.querySelectorAll('#score-result img')).every(i => i.complete && i.naturalWidth > 0)",
+        "the reference thumbnails to load",
+    );
+    b.screenshot(&shot("score"));
+    // A file that is not an image says so, by its name.
+    let bad = env.tmp.path().join("notes.png");
+    std::fs::write(&bad, b"not an image").unwrap();
+    b.set_files("#score-file", &[bad.as_path()]);
+    b.wait_for(
+        "document.querySelector('#score-status').textContent.includes('notes.png') && !document.querySelector('#score-status').textContent.startsWith('Scoring')",
+        "the upload's error",
+    );
+}
+
+#[test]
+fn the_compare_page_shows_the_verdict_and_chart_and_retrains() {
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}compare", s.url));
+    b.wait_for(
+        "(() => { const d = document.querySelector('#report').contentDocument; return d && d.querySelectorAll('svg').length > 0; })()",
+        "the report's chart",
+    );
+    let text = b.eval("document.querySelector('#report').contentDocument.body.innerText");
+    assert!(text.as_str().unwrap().contains("95% CI"), "{text}");
+    b.screenshot(&shot("compare"));
+    b.click("#retrain");
+    b.wait_for(
+        "document.querySelector('#train-status').textContent.startsWith('Trained')",
+        "the retraining",
+    );
+    b.wait_for(
+        "(() => { const d = document.querySelector('#report').contentDocument; return d && d.querySelectorAll('svg').length > 0; })()",
+        "the report after retraining",
+    );
+}
+
+#[test]
+fn a_hostile_title_renders_as_text() {
+    let hostile = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
+    let env = Env::with_collection(false, |dir| {
+        let mut csv = String::from("path,title\n");
+        csv.push_str(&format!(
+            "Color_Field/ada-quill_work-00.png,\"{}\"\n",
+            hostile.replace('"', "\"\"")
+        ));
+        std::fs::write(dir.join("metadata.csv"), csv).unwrap();
+    });
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&s.url);
+    b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
+    let found = b.eval(&format!(
+        "Array.from(document.querySelectorAll('.card .title')).some(t => t.textContent === {})",
+        serde_json::to_string(hostile).unwrap()
+    ));
+    assert_eq!(found, true, "the title is shown as text");
+    assert_eq!(b.eval("document.querySelectorAll('script').length"), 1);
+    assert_eq!(b.eval("typeof window.__pwned"), "undefined");
+    // The gallery's keyboard: arrows move the focus through the cards.
+    b.press("ArrowRight");
+    b.press("ArrowRight");
+    assert_eq!(b.eval("document.activeElement.dataset.id"), "2");
+    b.press("Enter");
+    b.wait_for("document.body.dataset.page === 'work'", "the work page");
+    // The hostile work's own page.
+    let id = b.eval(&format!(
+        "fetch('/api/works').then(r => r.json()).then(ws => ws.find(w => w.metadata.title === {}).id)",
+        serde_json::to_string(hostile).unwrap()
+    ));
+    b.goto(&format!("{}works/{}", s.url, id));
+    b.wait_for("document.body.dataset.ready === 'true'", "the work page");
+    assert_eq!(b.eval("document.querySelector('h1').textContent"), hostile);
+    assert_eq!(b.eval("document.querySelectorAll('script').length"), 1);
+    assert_eq!(b.eval("typeof window.__pwned"), "undefined");
+    b.screenshot(&shot("hostile-work"));
+}
+
+#[test]
+fn the_index_page_shows_live_progress_until_done() {
+    let env = Env::new(false);
+    let more = env.collection.join("More");
+    std::fs::create_dir_all(&more).unwrap();
+    for i in 0..4u8 {
+        image::RgbImage::from_fn(48, 40, |x, y| {
+            image::Rgb([x as u8 * 5, i * 60, y as u8 * 6])
+        })
+        .save(more.join(format!("fresh-{i}.png")))
+        .unwrap();
+    }
+    std::fs::write(more.join("broken.png"), b"not a png").unwrap();
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}index", s.url));
+    b.eval(&format!(
+        "document.querySelector('#index-dir').value = {}; document.querySelector('#index-form').requestSubmit(); true",
+        serde_json::to_string(&more.display().to_string()).unwrap()
+    ));
+    b.wait_for(
+        "document.body.dataset.job === 'done'",
+        "the index job to finish",
+    );
+    let counts = b.eval("document.querySelector('#job-counts').textContent");
+    assert!(counts.as_str().unwrap().contains("1 failed"), "{counts}");
+    let failures = b.eval("document.querySelector('#job-failures').textContent");
+    assert!(
+        failures.as_str().unwrap().contains("broken.png"),
+        "{failures}"
+    );
+    b.screenshot(&shot("index"));
+    b.goto(&s.url);
+    b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
+    let count = b.eval("document.querySelector('#count').textContent");
+    assert!(count.as_str().unwrap().contains("of 28."), "{count}");
+}
+
+#[test]
+fn the_work_page_rates_with_keys_and_explains_the_score() {
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    b.goto(&format!("{}works/3", s.url));
+    b.wait_for("document.body.dataset.ready === 'true'", "the work page");
+    // Neighbours side by side, one column per backbone.
+    assert_eq!(
+        b.eval("document.querySelectorAll('.neighbours .column').length"),
+        2
+    );
+    // The score explained: references and the ridge head's contributions.
+    assert_eq!(
+        b.eval("document.querySelectorAll('#explain .model').length"),
+        2
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#explain .model .refs li').length"),
+        10
+    );
+    let rows = b.eval("document.querySelectorAll('#explain table.contrib tr').length");
+    assert!(rows.as_u64().unwrap() >= 6, "{rows}");
+    let before = b.eval("document.querySelector('#rating-box').dataset.rating");
+    b.press("8");
+    b.wait_for(
+        "document.querySelector('#rating-now').textContent === 'Rated 8'",
+        "the rating 8",
+    );
+    assert_eq!(s.get("/api/works/3").json()["rating"], 8.0);
+    b.press("u");
+    b.wait_for(
+        &format!(
+            "document.querySelector('#rating-box').dataset.rating === {}",
+            serde_json::to_string(before.as_str().unwrap()).unwrap()
+        ),
+        "the undo",
+    );
+    let restored = s.get("/api/works/3").json()["rating"].as_f64().unwrap();
+    assert_eq!(restored.to_string(), before.as_str().unwrap());
+    b.press("Delete");
+    b.wait_for(
+        "document.querySelector('#rating-now').textContent === 'Not rated yet'",
+        "the removal",
+    );
+    assert!(s.get("/api/works/3").json()["rating"].is_null());
+    b.screenshot(&shot("work"));
+}
