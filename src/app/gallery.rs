@@ -121,6 +121,18 @@ impl Collection {
         self.memo("artworks", || self.store().artworks())
     }
 
+    /// Each artwork's position in [`Collection::all_artworks`], by id.
+    pub(crate) fn artwork_positions(&self) -> Result<Arc<HashMap<u64, usize>>> {
+        self.memo("artwork_positions", || {
+            Ok(self
+                .all_artworks()?
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.id, i))
+                .collect())
+        })
+    }
+
     /// `rater`'s ratings by content hash, memoised per revision.
     pub(crate) fn rating_map(&self, rater: &Rater) -> Result<Arc<HashMap<String, f64>>> {
         self.memo(&format!("ratings:{}", rater.name()), || {

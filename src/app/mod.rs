@@ -370,6 +370,15 @@ impl Collection {
     /// change an index can see, except a rebuild, which the fingerprint
     /// catches).
     fn ann_state(&self, id: &BackboneId) -> Result<String> {
+        // Counting embeddings scans their records; between two writes
+        // through this collection the answer cannot change.
+        let state = self.memo(&format!("ann_state:{}", id.name()), || {
+            self.ann_state_now(id)
+        })?;
+        Ok(state.as_ref().clone())
+    }
+
+    fn ann_state_now(&self, id: &BackboneId) -> Result<String> {
         let n = self
             .store
             .counts()?

@@ -13,7 +13,7 @@ use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
 use crate::ratings;
 use crate::scan::Metadata;
-use crate::store::{Artwork, FORMAT_VERSION};
+use crate::store::FORMAT_VERSION;
 
 /// What `similar` is asked.
 #[derive(Debug, Clone)]
@@ -144,22 +144,20 @@ impl Collection {
         if image.is_some() {
             self.weights.check_used(&backbones)?;
         }
-        let arts: HashMap<u64, Artwork> = self
-            .store
-            .artworks()?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
-        check_filters(
-            &arts.values().map(|a| &a.metadata).collect::<Vec<_>>(),
-            &filters,
-        )?;
+        // The listing is memoised per revision: a long-running front end
+        // answers `similar` without reading every artwork from sled.
+        let all = self.all_artworks()?;
+        let by_id = self.artwork_positions()?;
+        let art = |id: &u64| by_id.get(id).map(|&i| &all[i]);
+        if !filters.is_empty() {
+            check_filters(
+                &all.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
+                &filters,
+            )?;
+        }
         let self_id = stored.as_ref().map(|a| a.id);
         let allowed = |id: u64| {
-            Some(id) != self_id
-                && arts
-                    .get(&id)
-                    .is_some_and(|a| matches(&a.metadata, &filters))
+            Some(id) != self_id && art(&id).is_some_and(|a| matches(&a.metadata, &filters))
         };
         let decoded = match &image {
             Some(p) => Some(decode_file(p, &DecodeLimits::default())?),
@@ -210,7 +208,7 @@ impl Collection {
             let list = hits
                 .iter()
                 .map(|(i, sim)| {
-                    let a = &arts[i];
+                    let a = art(i).expect("the index only returns stored works");
                     Hit {
                         id: *i,
                         hash: a.hash.clone(),
