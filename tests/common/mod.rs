@@ -2,7 +2,9 @@
 //! real binary, comparing vectors.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod rng;
+pub mod server;
 
 use std::collections::HashMap;
 use std::io::Read;
