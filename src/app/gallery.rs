@@ -169,10 +169,12 @@ impl Collection {
         }
         let filters = parse_filters(&req.filters)?;
         let arts = self.all_artworks()?;
-        check_filters(
-            &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
-            &filters,
-        )?;
+        if !filters.is_empty() {
+            check_filters(
+                &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
+                &filters,
+            )?;
+        }
         let rated = self.rating_map(&req.rater)?;
         let mut chosen: Vec<&Artwork> = arts
             .iter()
@@ -182,13 +184,15 @@ impl Collection {
                     .is_none_or(|want| rated.contains_key(&a.hash) == want)
             })
             .collect();
-        let heads: Vec<String> = self
-            .store()
-            .backbones()?
-            .into_iter()
-            .filter(|b| crate::head::load_head_of(self.store(), &req.rater, b).is_ok())
-            .map(|b| b.name())
-            .collect();
+        let heads = self.memo(&format!("heads:{}", req.rater.name()), || {
+            Ok(self
+                .store()
+                .backbones()?
+                .into_iter()
+                .filter(|b| crate::head::load_head_of(self.store(), &req.rater, b).is_ok())
+                .map(|b| b.name())
+                .collect::<Vec<String>>())
+        })?;
         let mut message = None;
         let mut predicted: Option<Arc<HashMap<u64, f64>>> = None;
         match &req.sort {
@@ -239,7 +243,7 @@ impl Collection {
             limit: req.limit,
             sort: req.sort.name(),
             works,
-            heads,
+            heads: heads.as_ref().clone(),
             message,
         })
     }

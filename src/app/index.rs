@@ -47,10 +47,7 @@ impl Collection {
             }
             on_event(e)
         };
-        self.touch();
-        let result = self.index_inner(req, on_event);
-        self.touch();
-        result
+        self.wrote(|| self.index_inner(req, on_event))
     }
 
     fn index_inner(

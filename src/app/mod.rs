@@ -186,9 +186,19 @@ impl Collection {
         }
     }
 
-    /// Marks that the store changed: memoised views are made again.
+    /// Marks that the store changed: memoised views are made again. Called
+    /// after a write, never before: a view made while the write was under
+    /// way is then stored under the older revision and made again.
     pub(crate) fn touch(&self) {
         self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Runs a write, then [`Collection::touch`]es, whether it succeeded or
+    /// not (a failed multi-record write may still have changed something).
+    pub(crate) fn wrote<T>(&self, write: impl FnOnce() -> T) -> T {
+        let r = write();
+        self.touch();
+        r
     }
 
     /// The number of writes made through this collection so far: equal

@@ -282,28 +282,46 @@ impl Collection {
 
     /// The works, by id, filtered.
     pub fn list(&self, req: &ListRequest) -> Result<Vec<WorkSummary>> {
+        Ok(self.list_page(req, 0, usize::MAX)?.1)
+    }
+
+    /// [`Collection::list`]'s works from `offset`, at most `limit` of them,
+    /// and how many match in all: only the page is built.
+    pub fn list_page(
+        &self,
+        req: &ListRequest,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<WorkSummary>)> {
         let filters = parse_filters(&req.filters)?;
         let rated = self.rating_map(&ratings::Rater::default())?;
         let arts = self.all_artworks()?;
-        check_filters(
-            &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
-            &filters,
-        )?;
-        Ok(arts
-            .iter()
-            .filter(|a| matches(&a.metadata, &filters))
-            .filter(|a| {
-                req.rated
+        if !filters.is_empty() {
+            check_filters(
+                &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
+                &filters,
+            )?;
+        }
+        let mut total = 0;
+        let mut page = Vec::new();
+        for a in arts.iter().filter(|a| {
+            matches(&a.metadata, &filters)
+                && req
+                    .rated
                     .is_none_or(|want| rated.contains_key(&a.hash) == want)
-            })
-            .map(|a| WorkSummary {
-                id: a.id,
-                rating: rated.get(&a.hash).copied(),
-                hash: a.hash.clone(),
-                path: a.paths.first().cloned(),
-                metadata: a.metadata.clone(),
-            })
-            .collect())
+        }) {
+            if total >= offset && page.len() < limit {
+                page.push(WorkSummary {
+                    id: a.id,
+                    rating: rated.get(&a.hash).copied(),
+                    hash: a.hash.clone(),
+                    path: a.paths.first().cloned(),
+                    metadata: a.metadata.clone(),
+                });
+            }
+            total += 1;
+        }
+        Ok((total, page))
     }
 
     /// Every rating with its work.

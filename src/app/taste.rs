@@ -109,8 +109,7 @@ impl Collection {
     /// Imports ratings from a CSV (all or nothing unless `skip_bad`) as the
     /// default rater's, or as the raters its `rater` column names.
     pub fn rate_import(&self, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
-        self.touch();
-        ratings::import_csv(&self.store, csv, skip_bad)
+        self.wrote(|| ratings::import_csv(&self.store, csv, skip_bad))
     }
 
     /// [`Collection::rate_import`] with `rater` for rows that name none.
@@ -120,47 +119,42 @@ impl Collection {
         skip_bad: bool,
         rater: &Rater,
     ) -> Result<ImportReport> {
-        self.touch();
-        ratings::import_csv_as(&self.store, csv, skip_bad, rater)
+        self.wrote(|| ratings::import_csv_as(&self.store, csv, skip_bad, rater))
     }
 
     /// Rates one work as the default rater, replacing an earlier rating.
     pub fn rate_set(&self, work: &str, score: f64) -> Result<Artwork> {
-        self.touch();
-        ratings::set_rating(&self.store, work, score)
+        self.wrote(|| ratings::set_rating(&self.store, work, score))
     }
 
     /// Rates one work as `rater`, replacing an earlier rating.
     pub fn rate_set_as(&self, rater: &Rater, work: &str, score: f64) -> Result<Artwork> {
-        self.touch();
-        ratings::set_rating_as(&self.store, rater, work, score)
+        self.wrote(|| ratings::set_rating_as(&self.store, rater, work, score))
     }
 
     /// Removes a work's rating by the default rater; true when it had one.
     pub fn rate_remove(&self, work: &str) -> Result<bool> {
-        self.touch();
-        ratings::remove_rating(&self.store, work)
+        self.wrote(|| ratings::remove_rating(&self.store, work))
     }
 
     /// Removes `rater`'s ratings of several works at once (nothing when
     /// any name is unknown; see [`ratings::remove_ratings`]).
     pub fn rate_remove_many(&self, rater: &Rater, works: &[String]) -> Result<RemoveReport> {
-        self.touch();
-        ratings::remove_ratings(&self.store, rater, works)
+        self.wrote(|| ratings::remove_ratings(&self.store, rater, works))
     }
 
     /// Removes every rating and preference of `rater`: (ratings, preferences).
     pub fn rate_clear(&self, rater: &Rater) -> Result<(usize, usize)> {
-        self.touch();
-        let r = ratings::clear_ratings(&self.store, rater)?;
-        let p = preferences::clear_preferences(&self.store, rater)?;
-        Ok((r, p))
+        self.wrote(|| {
+            let r = ratings::clear_ratings(&self.store, rater)?;
+            let p = preferences::clear_preferences(&self.store, rater)?;
+            Ok((r, p))
+        })
     }
 
     /// Stores that `rater` prefers `winner` to `loser`.
     pub fn rate_prefer(&self, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
-        self.touch();
-        preferences::add_preference(&self.store, rater, winner, loser)
+        self.wrote(|| preferences::add_preference(&self.store, rater, winner, loser))
     }
 
     /// Cross-validates a head per backbone on the default rater's ratings,
@@ -188,7 +182,14 @@ impl Collection {
         req: &TrainRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<TrainOutcome> {
-        self.touch();
+        self.wrote(|| self.train_taste_inner(req, on_event))
+    }
+
+    fn train_taste_inner(
+        &self,
+        req: &TrainRequest,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<TrainOutcome> {
         let rater = &req.rater;
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let mut fingerprints = Vec::new();

@@ -36,9 +36,13 @@ impl Collection {
                 THUMB_SIZES.end()
             )));
         }
+        // The memoised listing, not a sled read: the gallery asks for 60
+        // of these a page.
+        let arts = self.all_artworks()?;
         let art = self
-            .store()
-            .artwork_by_id(id)?
+            .artwork_positions()?
+            .get(&id)
+            .map(|&i| &arts[i])
             .ok_or_else(|| Error::WorkNotFound {
                 query: id.to_string(),
                 store: self.store().path().to_path_buf(),

@@ -232,9 +232,7 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
     let offset = q.number("offset", 0, 0..=usize::MAX)?;
     let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
     let c = st.collection.clone();
-    let all = blocking(move || c.list(&req)).await?;
-    let total = all.len();
-    let page: Vec<_> = all.into_iter().skip(offset).take(limit).collect();
+    let (total, page) = blocking(move || c.list_page(&req, offset, limit)).await?;
     let mut resp = Json(page).into_response();
     resp.headers_mut()
         .insert("x-total-count", HeaderValue::from(total));
@@ -366,16 +364,31 @@ pub async fn thumb(
         Params::parse(q)?.number("size", 256, *sizes.start() as usize..=*sizes.end() as usize)?
             as u32;
     let c = st.collection.clone();
-    let t = blocking(move || c.thumbnail(id, size)).await?;
+    let revalidating = headers.contains_key(header::IF_NONE_MATCH);
+    // One trip to the blocking pool: the cached file is read there too,
+    // unless the client probably holds it already.
+    let (t, bytes) = blocking(move || {
+        let t = c.thumbnail(id, size)?;
+        let bytes = if revalidating {
+            None
+        } else {
+            Some(std::fs::read(&t.path).map_err(|e| Error::io(&t.path, e))?)
+        };
+        Ok((t, bytes))
+    })
+    .await?;
     if not_modified(&headers, &t.etag) {
         return Ok(cached_304(&t.etag));
     }
-    let bytes = tokio::fs::read(&t.path).await.map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{}: {e}", t.path.display()),
-        )
-    })?;
+    let bytes = match bytes {
+        Some(b) => b,
+        // Revalidation with a stale tag: read it now.
+        None => {
+            let path = t.path.clone();
+            blocking(move || std::fs::read(&path).map_err(|e| Error::io(&path, e))).await?
+        }
+    };
+    let etag = HeaderValue::from_str(&t.etag).unwrap_or(HeaderValue::from_static("\"\""));
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
@@ -383,7 +396,7 @@ pub async fn thumb(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, max-age=31536000, immutable"),
             ),
-            (header::ETAG, HeaderValue::from_str(&t.etag).unwrap()),
+            (header::ETAG, etag),
         ],
         bytes,
     )
