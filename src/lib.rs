@@ -19,7 +19,8 @@
 //! `index`, `similar`, `score`, `explain`, `train`, `compare`, ratings,
 //! `status`, `show`, `ls`, `export` (NumPy, CSV, Parquet) and `merge` with
 //! typed requests in and serde views out.
-//! Every front end (the `artlens` binary in `src/cli/`) is glue around it.
+//! Every front end (the `artlens` command line in `src/cli/`, and the web
+//! app `artlens serve` in `src/server/`) is glue around it.
 //!
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
 //!   library's preprocessing bit for bit ([`imaging::Preprocess`]).

@@ -160,7 +160,7 @@ fn ratings_and_preferences_through_the_api_reach_the_store() {
     assert_eq!(o.status.code(), Some(2));
     let pid = s.child.id();
     assert!(
-        stderr(&o).contains(&format!("served by artlens serve at http://127.0.0.1:"))
+        stderr(&o).contains("served by artlens serve at http://127.0.0.1:")
             && stderr(&o).contains(&format!("(pid {pid})")),
         "{}",
         stderr(&o)
@@ -538,7 +538,7 @@ fn an_index_job_streams_progress_and_reads_go_on() {
     let last = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .last()
+        .next_back()
         .unwrap();
     let snap: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(snap["status"], "done", "{snap}");
@@ -554,7 +554,7 @@ fn an_index_job_streams_progress_and_reads_go_on() {
     );
     assert_eq!(snap["summary"]["embedded"], 6, "{snap}");
     assert_eq!(s.get("/api/works").headers["x-total-count"], "30");
-    let status = s.get(&job["status"].as_str().unwrap().to_string()).json();
+    let status = s.get(job["status"].as_str().unwrap()).json();
     assert_eq!(status["status"], "done");
     // The new works are searchable at once.
     let sim = s.get("/api/works/30/similar?k=3").json();

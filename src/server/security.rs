@@ -72,8 +72,8 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
         }
     }
     if is_write(req.method()) {
-        if let Err(resp) = check_write(&req, &host) {
-            return resp;
+        if let Err((status, why)) = check_write(&req, &host) {
+            return refuse(status, &why);
         }
     }
     let is_report = req.uri().path() == "/compare/report";
@@ -112,7 +112,7 @@ fn is_write(m: &Method) -> bool {
 /// a `Sec-Fetch-Site` other than same-origin. Bodies must be JSON (which a
 /// cross-site form cannot send without a CORS preflight this server never
 /// grants) or, for the upload, multipart.
-fn check_write(req: &Request, host: &str) -> Result<(), Response> {
+fn check_write(req: &Request, host: &str) -> Result<(), (StatusCode, String)> {
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ours = format!("http://{host}");
@@ -123,9 +123,9 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
             .as_deref()
             != Some(ours.as_str())
         {
-            return Err(refuse(
+            return Err((
                 StatusCode::FORBIDDEN,
-                &format!(
+                format!(
                     "cross-origin {} refused: Origin `{}` is not {ours}",
                     req.method(),
                     printable(origin.to_str().unwrap_or("?"))
@@ -135,9 +135,9 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
     }
     if let Some(site) = headers.get("sec-fetch-site").and_then(|s| s.to_str().ok()) {
         if site != "same-origin" && site != "none" {
-            return Err(refuse(
+            return Err((
                 StatusCode::FORBIDDEN,
-                &format!(
+                format!(
                     "cross-site {} refused (Sec-Fetch-Site: {site})",
                     req.method()
                 ),
@@ -160,9 +160,9 @@ fn check_write(req: &Request, host: &str) -> Result<(), Response> {
             } else {
                 "application/json"
             };
-            return Err(refuse(
+            return Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!(
+                format!(
                     "{} {} needs Content-Type {want}, not `{}`",
                     req.method(),
                     req.uri().path(),
