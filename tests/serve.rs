@@ -396,6 +396,20 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
         "{csp}"
     );
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["x-frame-options"], "DENY");
+    // A framed report has its own policy: no script at all, framable by the
+    // app only; the marker that selects it never leaves the server.
+    let r = s.get("/compare/report");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let csp = &r.headers["content-security-policy"];
+    assert!(
+        csp.starts_with("default-src 'none'") && csp.contains("frame-ancestors 'self'"),
+        "{csp}"
+    );
+    assert!(!r.headers.contains_key("x-artlens-report"));
+    let r = s.get("/works/999/maps");
+    assert_eq!(r.status, 404);
+    assert!(r.headers["content-security-policy"].starts_with("default-src 'none'"));
     let _ = s.interrupt();
 }
 

@@ -309,5 +309,11 @@ fn the_work_page_rates_with_keys_and_explains_the_score() {
         "the removal",
     );
     assert!(s.get("/api/works/3").json()["rating"].is_null());
+    // The patch maps of `explain --html`, framed under the report's policy.
+    b.eval("document.querySelector('#maps').scrollIntoView(); true");
+    b.wait_for(
+        "(() => { const d = document.querySelector('#maps').contentDocument; return d && d.querySelectorAll('img').length >= 4 && d.body.innerText.includes('dinov2'); })()",
+        "the patch maps of both backbones",
+    );
     b.screenshot(&shot("work"));
 }

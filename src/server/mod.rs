@@ -186,6 +186,7 @@ fn routes() -> Router<Shared> {
     Router::new()
         .route("/", get(pages::gallery))
         .route("/works/{id}", get(pages::work))
+        .route("/works/{id}/maps", get(pages::work_maps))
         .route("/rate", get(pages::rate))
         .route("/score", get(pages::score))
         .route("/compare", get(pages::compare))

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use artlens::app::{GallerySort, GalleryView, ScoreRequest, WorkView};
+use artlens::app::{ExplainRequest, GallerySort, GalleryView, ScoreRequest, WorkView};
 use artlens::report::{ModelScore, ScoredImage};
 
 use super::api::{
@@ -315,6 +315,11 @@ fn work_body(
                 Err(e) => { p.note { "No score yet: " (e) } p { "Rate some works, then train on the " a href="/compare" { "compare page" } "." } }
             }
         }
+        section.maps {
+            h2 { "Where it looks like its nearest rated work" }
+            p.note { "Per backbone: which patches of each image match the other, and where the CLS token attends (the " code { "explain --html" } " report)." }
+            iframe #maps src={ "/works/" (v.id) "/maps" } loading="lazy" title="Patch matches and attention, per backbone" {}
+        }
     }
 }
 
@@ -454,27 +459,64 @@ pub async fn compare_report(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
     };
     let c = st.collection.clone();
     match blocking(move || c.compare(&req, &mut |_| {})).await {
-        Ok(view) => Html(artlens::report::render_compare_html(&view)).into_response(),
+        Ok(view) => report(artlens::report::render_compare_html(&view)),
         Err(e) => report_error(e),
     }
+}
+
+/// `GET /works/{id}/maps`: `artlens explain ID --html` — where the work and
+/// each backbone's nearest rated work look alike (patch matches, CLS
+/// attention), framed by the work page.
+pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    let id = match work_id(&id) {
+        Ok(id) => id,
+        Err(e) => return report_error(e),
+    };
+    let c = st.collection.clone();
+    let made = blocking(move || {
+        if c.store().artwork_by_id(id)?.is_none() {
+            return Ok(None);
+        }
+        let req = ExplainRequest {
+            query: id.to_string(),
+            reference: None,
+            backbones: None,
+        };
+        c.explain(&req, &mut |_| {}).map(Some)
+    })
+    .await;
+    match made {
+        Ok(Some(view)) => report(artlens::report::render_explain_html(&view)),
+        Ok(None) => report_error(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no work with id {id}"),
+        )),
+        Err(e) => report_error(e),
+    }
+}
+
+/// A self-contained report, marked for its own policy.
+fn report(html: String) -> Response {
+    let mut r = Html(html).into_response();
+    r.headers_mut()
+        .insert(super::security::REPORT_MARK, HeaderValue::from_static("1"));
+    r
 }
 
 /// An error inside the report frame (the frame's own policy applies: no
 /// stylesheet from the app, so it is plain).
 fn report_error(e: ApiError) -> Response {
     let ApiError(status, msg) = e;
-    (
-        status,
-        Html(
-            html! {
-                (DOCTYPE)
-                html lang="en" { head { meta charset="utf-8"; title { "No comparison yet" } }
-                body { h1 { "No comparison yet" } p #report-error { (msg) } } }
-            }
-            .into_string(),
-        ),
-    )
-        .into_response()
+    let mut r = report(
+        html! {
+            (DOCTYPE)
+            html lang="en" { head { meta charset="utf-8"; title { "Nothing to show yet" } }
+            body { h1 { "Nothing to show yet" } p #report-error { (msg) } } }
+        }
+        .into_string(),
+    );
+    *r.status_mut() = status;
+    r
 }
 
 /// `GET /index`: start indexing a folder under the allowed roots, with live

@@ -22,6 +22,10 @@ pub const APP_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; objec
 pub const REPORT_CSP: &str =
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'";
 
+/// The header a handler sets on a self-contained report page, so that the
+/// gate gives it [`REPORT_CSP`] (and removes the header).
+pub const REPORT_MARK: &str = "x-artlens-report";
+
 /// The cookie that carries the token after a first visit with `?token=`.
 const TOKEN_COOKIE: &str = "artlens_token";
 
@@ -76,9 +80,10 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
             return refuse(status, &why);
         }
     }
-    let is_report = req.uri().path() == "/compare/report";
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    // A self-contained report page (compare, explain) says so itself.
+    let is_report = h.remove(REPORT_MARK).is_some();
     let csp = if is_report { REPORT_CSP } else { APP_CSP };
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -105,6 +105,13 @@ function initGallery() {
 // --- work page -------------------------------------------------------------
 
 function initWork() {
+  const maps = $("#maps");
+  if (maps) {
+    // Size the frame to its report so the page scrolls as one.
+    maps.addEventListener("load", () => {
+      try { maps.style.height = maps.contentDocument.documentElement.scrollHeight + 40 + "px"; } catch (_) {}
+    });
+  }
   const box = $("#rating-box");
   if (!box) return;
   const id = box.dataset.id;
