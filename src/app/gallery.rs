@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::query::{check_filters, matches, parse_filters};
+use super::query::{check_filters_on, matches, parse_filters};
 use super::suggest::{Goal, SuggestRequest};
 use super::views::WorkSummary;
 use super::Collection;
@@ -169,12 +169,7 @@ impl Collection {
         }
         let filters = parse_filters(&req.filters)?;
         let arts = self.all_artworks()?;
-        if !filters.is_empty() {
-            check_filters(
-                &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
-                &filters,
-            )?;
-        }
+        check_filters_on(&arts, &filters)?;
         let rated = self.rating_map(&req.rater)?;
         let mut chosen: Vec<&Artwork> = arts
             .iter()

@@ -13,7 +13,7 @@ use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
 use crate::ratings;
 use crate::scan::Metadata;
-use crate::store::FORMAT_VERSION;
+use crate::store::{Artwork, FORMAT_VERSION};
 
 /// What `similar` is asked.
 #[derive(Debug, Clone)]
@@ -80,6 +80,18 @@ pub(crate) fn known_labels<'a>(metas: impl Iterator<Item = &'a Metadata>) -> Str
 
 /// How many values of a key a [`Error::FilterMatchesNothing`] lists.
 const LISTED_VALUES: usize = 10;
+
+/// [`check_filters`] over a listing; nothing to check without filters (a
+/// page out of 10,000 works should not gather 10,000 references for none).
+pub(crate) fn check_filters_on(arts: &[Artwork], filters: &[(String, String)]) -> Result<()> {
+    if filters.is_empty() {
+        return Ok(());
+    }
+    check_filters(
+        &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
+        filters,
+    )
+}
 
 /// Fails on the first filter that matches no work, naming the values its key
 /// has (the first [`LISTED_VALUES`]) or, for a key no work has, the keys
@@ -149,12 +161,7 @@ impl Collection {
         let all = self.all_artworks()?;
         let by_id = self.artwork_positions()?;
         let art = |id: &u64| by_id.get(id).map(|&i| &all[i]);
-        if !filters.is_empty() {
-            check_filters(
-                &all.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
-                &filters,
-            )?;
-        }
+        check_filters_on(&all, &filters)?;
         let self_id = stored.as_ref().map(|a| a.id);
         let allowed = |id: u64| {
             Some(id) != self_id && art(&id).is_some_and(|a| matches(&a.metadata, &filters))
@@ -296,12 +303,7 @@ impl Collection {
         let filters = parse_filters(&req.filters)?;
         let rated = self.rating_map(&ratings::Rater::default())?;
         let arts = self.all_artworks()?;
-        if !filters.is_empty() {
-            check_filters(
-                &arts.iter().map(|a| &a.metadata).collect::<Vec<_>>(),
-                &filters,
-            )?;
-        }
+        check_filters_on(&arts, &filters)?;
         let mut total = 0;
         let mut page = Vec::new();
         for a in arts.iter().filter(|a| {

@@ -62,19 +62,8 @@ impl Browser {
     pub fn launch() -> Browser {
         let profile = tempfile::tempdir().expect("a temporary Chromium profile folder");
         let mut child = Command::new(super::chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-            ])
+            .args(super::CHROMIUM_FLAGS)
+            .arg("--remote-debugging-port=0")
             .arg(format!("--window-size={},{}", VIEWPORT.0, VIEWPORT.1))
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
