@@ -63,13 +63,14 @@ pub struct ImageTokens {
     /// The patch grid (rows, columns) over what the model saw (the squashed
     /// or centre-cropped image).
     pub grid: (usize, usize),
-    /// The CLS token: exactly [`Backbone::embed_images`]' embedding.
+    /// Exactly [`Backbone::embed_images`]' embedding.
     pub embedding: Vec<f32>,
     /// One token per patch, row-major over `grid`.
     pub patches: Vec<Vec<f32>>,
-    /// Per head, the CLS token's attention probabilities over all tokens:
-    /// index 0 is the CLS token itself, then the patches as in `patches`.
-    /// Each row sums to 1.
+    /// Per head, the attention probabilities of the token that makes the
+    /// embedding (the CLS token, or SigLIP's pooling query): index 0 is that
+    /// token itself (0 for SigLIP), then the patches as in `patches`. A row
+    /// sums to 1 less what went to register or storage tokens.
     pub cls_attention: Vec<Vec<f32>>,
 }
 
@@ -184,27 +185,19 @@ impl Backbone {
         .and_then(|t| t.to_device(self.vit.device()))
         .context(ctx)?;
         let out = self.vit.forward_tokens(&t).context(ctx)?;
-        let tokens: Vec<Vec<Vec<f32>>> = out
-            .tokens
-            .to_device(&Device::Cpu)
-            .and_then(|t| t.to_vec3::<f32>())
-            .context(ctx)?;
-        let attention: Vec<Vec<Vec<f32>>> = out
-            .cls_attention
-            .to_device(&Device::Cpu)
-            .and_then(|t| t.to_vec3::<f32>())
-            .context(ctx)?;
-        Ok(tokens
+        let to_cpu = |t: &Tensor| t.to_device(&Device::Cpu).context(ctx);
+        let embeddings: Vec<Vec<f32>> = to_cpu(&out.embedding)?.to_vec2().context(ctx)?;
+        let patches: Vec<Vec<Vec<f32>>> = to_cpu(&out.patches)?.to_vec3().context(ctx)?;
+        let attention: Vec<Vec<Vec<f32>>> = to_cpu(&out.cls_attention)?.to_vec3().context(ctx)?;
+        Ok(embeddings
             .into_iter()
+            .zip(patches)
             .zip(attention)
-            .map(|(mut rows, cls_attention)| {
-                let patches = rows.split_off(1);
-                ImageTokens {
-                    grid: out.grid,
-                    embedding: rows.remove(0),
-                    patches,
-                    cls_attention,
-                }
+            .map(|((embedding, patches), cls_attention)| ImageTokens {
+                grid: out.grid,
+                embedding,
+                patches,
+                cls_attention,
             })
             .collect())
     }
@@ -235,12 +228,12 @@ fn read_configs(id: &BackboneId, files: &CheckpointFiles) -> Result<(VitConfig, 
                 config::read_json(pp_path, "preprocessor_config.json")?;
             (vit, config::dino_preprocess(&pp, image_size, pp_path)?)
         }
-        Layout::Timm => {
+        Layout::Timm | Layout::Eva => {
             let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
-            let vit = config::dinov2_vit_config(&cfg, &files.config)?;
+            let vit = config::timm_vit_config(&cfg, &files.config)?;
             (
                 vit.clone(),
-                config::dinov2_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?,
+                config::timm_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?,
             )
         }
     };

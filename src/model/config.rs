@@ -23,6 +23,70 @@ pub enum Layout {
     Transformers,
     /// timm `VisionTransformer`: fused `qkv`, `norm1`/`norm2`, LayerScale `ls1`/`ls2`.
     Timm,
+    /// timm `Eva` (DINOv3): fused `qkv` with separate `q_bias`/`v_bias`,
+    /// LayerScale `gamma_1`/`gamma_2`, `reg_token` storage tokens.
+    Eva,
+}
+
+/// The MLP's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Act {
+    /// Exact (erf) GELU: `nn.GELU()`.
+    Gelu,
+    /// `x · σ(1.702 x)`: OpenAI CLIP's QuickGELU (timm `quick_gelu`).
+    QuickGelu,
+}
+
+/// The MLP inside each block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mlp {
+    /// `fc2(act(fc1(x)))`.
+    Plain(Act),
+    /// timm `SwiGLUPacked` (DINOv2 giant): one `fc1` whose output halves are
+    /// `a | b`, then `fc2(silu(a) · b)`.
+    SwiGluPacked,
+    /// timm `SwiGLU` (DINOv3 S+): `fc2(silu(fc1_g(x)) · fc1_x(x))`.
+    SwiGlu,
+}
+
+/// How patch positions enter the model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Positions {
+    /// A learned table added to the tokens; `covers_prefix` when it has rows
+    /// for the class token (timm's `no_embed_class = False`), otherwise only
+    /// the patches get one and the prefix tokens are concatenated after.
+    Learned { covers_prefix: bool },
+    /// DINOv3's rotary embeddings on the patch tokens' queries and keys:
+    /// centred, per-axis normalised coordinates, periods
+    /// `temperature^(2i / (head_dim / 2))`, rotate-half layout.
+    Rope { temperature: f64 },
+}
+
+/// What becomes the embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// The class token.
+    Token,
+    /// The mean of the patch tokens (prefix tokens excluded).
+    Avg,
+    /// timm's `AttentionPoolLatent` head (SigLIP): a learned query attends
+    /// over all tokens, then a projection and a residual MLP.
+    Map,
+}
+
+/// Which of q, k, v carry a bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QkvBias {
+    None,
+    /// All three (timm `qkv.bias`, transformers query/key/value biases).
+    Full,
+    /// Eva's `q_bias` and `v_bias`; the key's bias is zero.
+    QueryValue,
 }
 
 /// How position embeddings are resampled to another grid, following the
@@ -43,17 +107,33 @@ pub enum PosResample {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitConfig {
     pub layout: Layout,
+    /// The architecture the config names (`vit_base_patch14_dinov2`,
+    /// `ViTModel`), for messages.
+    pub architecture: String,
     pub hidden_size: usize,
     pub depth: usize,
     pub num_heads: usize,
+    /// The MLP's hidden width (per branch for the SwiGLU ones).
     pub mlp_dim: usize,
+    pub mlp: Mlp,
     pub patch_size: usize,
+    pub patch_bias: bool,
     /// The image side the checkpoint's position embeddings were trained at.
     pub native_image_size: usize,
     pub layer_norm_eps: f64,
-    pub qkv_bias: bool,
-    /// timm's LayerScale (`ls1.gamma`, `ls2.gamma`) after attention and MLP.
+    pub qkv_bias: QkvBias,
+    /// LayerScale after attention and MLP.
     pub layer_scale: bool,
+    pub class_token: bool,
+    /// Register (DINOv2) or storage (DINOv3) tokens after the class token.
+    pub reg_tokens: usize,
+    pub positions: Positions,
+    /// A LayerNorm on the tokens before the first block (CLIP's `norm_pre`).
+    pub pre_norm: bool,
+    pub pool: Pool,
+    /// The final norm applied after pooling (timm's `fc_norm`) instead of to
+    /// every token before it.
+    pub fc_norm: bool,
     pub pos_resample: PosResample,
 }
 
@@ -61,6 +141,11 @@ impl VitConfig {
     /// Position-embedding grid side at the native size.
     pub fn native_grid(&self) -> usize {
         self.native_image_size / self.patch_size
+    }
+
+    /// Class token plus register/storage tokens.
+    pub fn prefix_tokens(&self) -> usize {
+        usize::from(self.class_token) + self.reg_tokens
     }
 }
 
@@ -165,8 +250,10 @@ pub struct TimmHubConfig {
     pub pretrained_cfg: TimmPretrainedCfg,
 }
 
-/// The subset of `VisionTransformer.__init__` arguments that change tensor
-/// shapes or numerics; any of them may override the architecture's preset.
+/// The `VisionTransformer.__init__` / `Eva.__init__` arguments a hub config
+/// may override. Anything else in `model_args` is refused by name (see
+/// [`HARMLESS_MODEL_ARGS`]) rather than silently ignored, because most of
+/// timm's arguments change the numerics.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TimmModelArgs {
     pub embed_dim: Option<usize>,
@@ -178,10 +265,33 @@ pub struct TimmModelArgs {
     pub init_values: Option<f64>,
     pub qkv_bias: Option<bool>,
     pub reg_tokens: Option<usize>,
+    pub num_reg_tokens: Option<usize>,
     pub class_token: Option<bool>,
     pub no_embed_class: Option<bool>,
     pub global_pool: Option<String>,
+    pub pre_norm: Option<bool>,
+    pub fc_norm: Option<bool>,
+    pub use_fc_norm: Option<bool>,
+    pub act_layer: Option<String>,
+    pub rope_temperature: Option<f64>,
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
+
+/// `model_args` keys that do not change the eval-mode forward pass.
+const HARMLESS_MODEL_ARGS: &[&str] = &[
+    "num_classes",
+    "drop_rate",
+    "pos_drop_rate",
+    "patch_drop_rate",
+    "proj_drop_rate",
+    "attn_drop_rate",
+    "drop_path_rate",
+    "dynamic_img_size",
+    "dynamic_img_pad",
+    "weight_init",
+    "in_chans",
+];
 
 /// timm's `pretrained_cfg`: the eval transform.
 #[derive(Debug, Clone, Deserialize)]
@@ -225,7 +335,7 @@ pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitCo
         Some("vit") => {}
         Some(other) => {
             return Err(bad(format!(
-                "config is for model_type `{other}`, but the dino backbone needs a transformers ViT (`model_type: \"vit\"`, e.g. facebook/dino-vitb16)"
+                "the config's `model_type` is `{other}`; artlens reads transformers checkpoints of model_type `vit` (ViTModel: facebook/dino-vits16, dino-vits8, dino-vitb16, dino-vitb8) and timm checkpoints whose `architecture` is one of: {}", timm_architectures()
             )))
         }
         None => return Err(bad("config has no `model_type`; expected `vit` (facebook/dino-vitb16)".into())),
@@ -251,15 +361,30 @@ pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitCo
     )?;
     Ok(VitConfig {
         layout: Layout::Transformers,
+        architecture: "transformers ViTModel".into(),
         hidden_size: cfg.hidden_size,
         depth: cfg.num_hidden_layers,
         num_heads: cfg.num_attention_heads,
         mlp_dim: cfg.intermediate_size,
+        mlp: Mlp::Plain(Act::Gelu),
         patch_size: cfg.patch_size,
+        patch_bias: true,
         native_image_size: cfg.image_size,
         layer_norm_eps: cfg.layer_norm_eps,
-        qkv_bias: cfg.qkv_bias,
+        qkv_bias: if cfg.qkv_bias {
+            QkvBias::Full
+        } else {
+            QkvBias::None
+        },
         layer_scale: false,
+        class_token: true,
+        reg_tokens: 0,
+        positions: Positions::Learned {
+            covers_prefix: true,
+        },
+        pre_norm: false,
+        pool: Pool::Token,
+        fc_norm: false,
         pos_resample: PosResample::Bicubic,
     })
 }
@@ -317,69 +442,313 @@ pub fn dino_preprocess(
     })
 }
 
-/// Dims of timm's registered DINOv2 ViTs, which the hub config names but
-/// does not spell out: (embed_dim, depth, num_heads, mlp_ratio).
-fn timm_preset(architecture: &str) -> Option<(usize, usize, usize, f64)> {
-    Some(match architecture {
-        "vit_small_patch14_dinov2" => (384, 12, 6, 4.0),
-        "vit_base_patch14_dinov2" => (768, 12, 12, 4.0),
-        "vit_large_patch14_dinov2" => (1024, 24, 16, 4.0),
+/// What timm's registered model function sets for one architecture:
+/// `timm/models/vision_transformer.py` and `timm/models/eva.py`
+/// (<https://github.com/huggingface/pytorch-image-models/tree/main/timm/models>).
+/// The hub config names the architecture and may override some of it in
+/// `model_args`.
+#[derive(Debug, Clone)]
+struct TimmPreset {
+    layout: Layout,
+    patch: usize,
+    embed: usize,
+    depth: usize,
+    heads: usize,
+    mlp_ratio: f64,
+    img: usize,
+    eps: f64,
+    init_values: Option<f64>,
+    reg_tokens: usize,
+    no_embed_class: bool,
+    class_token: bool,
+    pre_norm: bool,
+    act: Act,
+    mlp: Mlp,
+    /// `swiglu_align_to` of timm's `SwiGLU`.
+    align_to: usize,
+    qkv_bias: bool,
+    pool: &'static str,
+    rope: Option<f64>,
+    /// timm's explicit `use_fc_norm`/`fc_norm`, `None` = its default.
+    fc_norm: Option<bool>,
+}
+
+/// The architectures [`timm_preset`] knows, for error messages.
+pub fn timm_architectures() -> String {
+    let mut names: Vec<String> = Vec::new();
+    for size in ["small", "base", "large", "giant"] {
+        names.push(format!("vit_{size}_patch14_dinov2"));
+        names.push(format!("vit_{size}_patch14_reg4_dinov2"));
+    }
+    for size in ["small", "small_plus", "base", "large"] {
+        names.push(format!("vit_{size}_patch16_dinov3[_qkvb]"));
+    }
+    for n in [
+        "vit_base_patch32_clip_224",
+        "vit_base_patch16_clip_224",
+        "vit_large_patch14_clip_224",
+        "vit_base_patch32_clip_quickgelu_224",
+        "vit_base_patch16_clip_quickgelu_224",
+        "vit_large_patch14_clip_quickgelu_224",
+        "vit_base_patch16_siglip_224",
+    ] {
+        names.push(n.to_string());
+    }
+    names.join(", ")
+}
+
+fn timm_preset(architecture: &str) -> Option<TimmPreset> {
+    let vit = TimmPreset {
+        layout: Layout::Timm,
+        patch: 16,
+        embed: 768,
+        depth: 12,
+        heads: 12,
+        mlp_ratio: 4.0,
+        img: 224,
+        eps: 1e-6,
+        init_values: None,
+        reg_tokens: 0,
+        no_embed_class: false,
+        class_token: true,
+        pre_norm: false,
+        act: Act::Gelu,
+        mlp: Mlp::Plain(Act::Gelu),
+        align_to: 0,
+        qkv_bias: true,
+        pool: "token",
+        rope: None,
+        fc_norm: None,
+    };
+    let size = |name: &str| -> Option<(usize, usize, usize)> {
+        Some(match name {
+            "small" => (384, 12, 6),
+            "small_plus" => (384, 12, 6),
+            "base" => (768, 12, 12),
+            "large" => (1024, 24, 16),
+            "giant" => (1536, 40, 24),
+            _ => return None,
+        })
+    };
+    // vit_{size}_patch14[_reg4]_dinov2
+    if let Some(rest) = architecture.strip_prefix("vit_") {
+        if let Some(stem) = rest.strip_suffix("_dinov2") {
+            let (sz, regs) = match stem.strip_suffix("_patch14_reg4") {
+                Some(sz) => (sz, 4),
+                None => (stem.strip_suffix("_patch14")?, 0),
+            };
+            if sz == "small_plus" {
+                return None;
+            }
+            let (embed, depth, heads) = size(sz)?;
+            let giant = sz == "giant";
+            return Some(TimmPreset {
+                patch: 14,
+                embed,
+                depth,
+                heads,
+                // timm: `mlp_ratio=2.66667 * 2` with SwiGLUPacked for giant.
+                mlp_ratio: if giant { 2.66667 * 2.0 } else { 4.0 },
+                img: 518,
+                init_values: Some(1e-5),
+                reg_tokens: regs,
+                no_embed_class: regs > 0,
+                mlp: if giant {
+                    Mlp::SwiGluPacked
+                } else {
+                    Mlp::Plain(Act::Gelu)
+                },
+                ..vit
+            });
+        }
+        // vit_{size}_patch16_dinov3[_qkvb]
+        let (stem, qkvb) = match rest.strip_suffix("_qkvb") {
+            Some(s) => (s, true),
+            None => (rest, false),
+        };
+        if let Some(sz) = stem.strip_suffix("_patch16_dinov3") {
+            if sz == "giant" {
+                return None;
+            }
+            let (embed, depth, heads) = size(sz)?;
+            let splus = sz == "small_plus";
+            return Some(TimmPreset {
+                layout: Layout::Eva,
+                patch: 16,
+                embed,
+                depth,
+                heads,
+                img: 256,
+                eps: 1e-5,
+                init_values: Some(1e-5),
+                reg_tokens: 4,
+                mlp: if splus { Mlp::SwiGlu } else { Mlp::Plain(Act::Gelu) },
+                align_to: if splus { 8 } else { 0 },
+                qkv_bias: qkvb,
+                pool: "avg",
+                rope: Some(100.0),
+                fc_norm: Some(false),
+                ..vit
+            });
+        }
+    }
+    let (embed, depth, heads, patch) = match architecture {
+        "vit_base_patch32_clip_224" | "vit_base_patch32_clip_quickgelu_224" => (768, 12, 12, 32),
+        "vit_base_patch16_clip_224" | "vit_base_patch16_clip_quickgelu_224" => (768, 12, 12, 16),
+        "vit_large_patch14_clip_224" | "vit_large_patch14_clip_quickgelu_224" => {
+            (1024, 24, 16, 14)
+        }
+        "vit_base_patch16_siglip_224" => {
+            return Some(TimmPreset {
+                class_token: false,
+                pool: "map",
+                ..vit
+            })
+        }
         _ => return None,
+    };
+    let act = if architecture.contains("quickgelu") {
+        Act::QuickGelu
+    } else {
+        Act::Gelu
+    };
+    Some(TimmPreset {
+        patch,
+        embed,
+        depth,
+        heads,
+        eps: 1e-5,
+        pre_norm: true,
+        act,
+        mlp: Mlp::Plain(act),
+        ..vit
     })
 }
 
-/// Validates a timm hub config as a DINOv2 ViT and returns its `VitConfig`.
-pub fn dinov2_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
+/// Validates a timm hub config (any architecture of [`timm_architectures`])
+/// and returns its `VitConfig`.
+pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
     };
     let arch = cfg.architecture.split('.').next().unwrap_or_default();
-    let (dim, depth, heads, ratio) = timm_preset(arch).ok_or_else(|| {
+    let p = timm_preset(arch).ok_or_else(|| {
         bad(format!(
-            "architecture `{}` is not a DINOv2 ViT without registers (expected vit_base_patch14_dinov2, as in timm/vit_base_patch14_dinov2.lvd142m)",
-            cfg.architecture
+            "the config's `architecture` is `{}`, which artlens does not support; supported timm architectures: {} (and transformers ViTModel checkpoints, model_type `vit`)",
+            cfg.architecture,
+            timm_architectures()
         ))
     })?;
     let args = &cfg.model_args;
-    if args.reg_tokens.unwrap_or(0) != 0
-        || args.class_token == Some(false)
-        || args.no_embed_class == Some(true)
+    if let Some(key) = args
+        .other
+        .keys()
+        .find(|k| !HARMLESS_MODEL_ARGS.contains(&k.as_str()))
     {
-        return Err(bad(
-            "register tokens / no class token / no_embed_class are not supported".into(),
-        ));
+        return Err(bad(format!(
+            "model_args.{key} is set; artlens reproduces {arch} only with timm's own value for it (remove it, or open an issue with the checkpoint)"
+        )));
     }
-    if let Some(pool) = &args.global_pool {
-        if pool != "token" {
+    let dim = args.embed_dim.unwrap_or(p.embed);
+    let heads = args.num_heads.unwrap_or(p.heads);
+    let patch = args.patch_size.unwrap_or(p.patch);
+    let img = args.img_size.unwrap_or(p.img);
+    check_dims(dim, heads, patch, img, path)?;
+    let act = match args.act_layer.as_deref() {
+        None => p.act,
+        Some("gelu") => Act::Gelu,
+        Some("quick_gelu") => Act::QuickGelu,
+        Some(other) => {
             return Err(bad(format!(
-                "global_pool `{pool}` is not supported (only `token`)"
+                "model_args.act_layer `{other}` is not supported (gelu or quick_gelu)"
+            )))
+        }
+    };
+    let mlp = match p.mlp {
+        Mlp::Plain(_) => Mlp::Plain(act),
+        m => m,
+    };
+    let hidden = (dim as f64 * args.mlp_ratio.unwrap_or(p.mlp_ratio)) as usize;
+    let mlp_dim = match mlp {
+        // timm's GluMlp halves the packed width.
+        Mlp::SwiGluPacked => hidden / 2,
+        Mlp::SwiGlu if p.align_to > 0 => hidden.div_ceil(p.align_to) * p.align_to,
+        _ => hidden,
+    };
+    let class_token = args.class_token.unwrap_or(p.class_token);
+    let reg_tokens = args
+        .reg_tokens
+        .or(args.num_reg_tokens)
+        .unwrap_or(p.reg_tokens);
+    let pool_name = args.global_pool.as_deref().unwrap_or(p.pool);
+    let pool = match pool_name {
+        "token" if class_token => Pool::Token,
+        "avg" => Pool::Avg,
+        "map" if p.layout == Layout::Timm => Pool::Map,
+        other => {
+            return Err(bad(format!(
+                "model_args.global_pool `{other}` is not supported for {arch} (token with a class token, avg, or map for timm ViTs)"
+            )))
+        }
+    };
+    let pre_norm = args.pre_norm.unwrap_or(p.pre_norm);
+    // timm: `use_fc_norm = global_pool in ('avg', 'avgmax', 'max')` unless
+    // given, for VisionTransformer (`fc_norm`) and Eva (`use_fc_norm`) alike.
+    let fc_norm = args
+        .fc_norm
+        .or(args.use_fc_norm)
+        .or(p.fc_norm)
+        .unwrap_or(pool == Pool::Avg);
+    let positions = match p.rope {
+        Some(t) => Positions::Rope {
+            temperature: args.rope_temperature.unwrap_or(t),
+        },
+        None => Positions::Learned {
+            covers_prefix: !args.no_embed_class.unwrap_or(p.no_embed_class),
+        },
+    };
+    if let Positions::Rope { .. } = positions {
+        if !(dim / heads).is_multiple_of(4) {
+            return Err(bad(format!(
+                "head dim {} is not a multiple of 4, which DINOv3's rotary embeddings need",
+                dim / heads
             )));
         }
     }
-    let dim = args.embed_dim.unwrap_or(dim);
-    let heads = args.num_heads.unwrap_or(heads);
-    let patch = args.patch_size.unwrap_or(14);
-    let img = args.img_size.unwrap_or(518);
-    check_dims(dim, heads, patch, img, path)?;
+    let qkv_bias = match (args.qkv_bias.unwrap_or(p.qkv_bias), p.layout) {
+        (false, _) => QkvBias::None,
+        (true, Layout::Eva) => QkvBias::QueryValue,
+        (true, _) => QkvBias::Full,
+    };
     Ok(VitConfig {
-        layout: Layout::Timm,
+        layout: p.layout,
+        architecture: arch.to_string(),
         hidden_size: dim,
-        depth: args.depth.unwrap_or(depth),
+        depth: args.depth.unwrap_or(p.depth),
         num_heads: heads,
-        mlp_dim: (dim as f64 * args.mlp_ratio.unwrap_or(ratio)) as usize,
+        mlp_dim,
+        mlp,
         patch_size: patch,
+        // timm: `bias=not pre_norm` for the patch embedding.
+        patch_bias: !pre_norm,
         native_image_size: img,
-        layer_norm_eps: 1e-6,
-        qkv_bias: args.qkv_bias.unwrap_or(true),
-        layer_scale: args.init_values.map(|v| v > 0.0).unwrap_or(true),
+        layer_norm_eps: p.eps,
+        qkv_bias,
+        layer_scale: args.init_values.or(p.init_values).is_some_and(|v| v > 0.0),
+        class_token,
+        reg_tokens,
+        positions,
+        pre_norm,
+        pool,
+        fc_norm,
         pos_resample: PosResample::BicubicAntialias,
     })
 }
 
-/// timm's eval transform for DINOv2 at `image_size` (the config's input size
+/// timm's eval transform (`resolve_data_config` + `create_transform`) at `image_size` (the config's input size
 /// when `None`): shorter side to `floor(size / crop_pct)`, center crop.
-pub fn dinov2_preprocess(
+pub fn timm_preprocess(
     cfg: &TimmPretrainedCfg,
     image_size: Option<u32>,
     path: &Path,

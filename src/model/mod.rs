@@ -17,9 +17,9 @@ pub mod weights;
 
 pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint, ImageTokens};
 pub use config::VitConfig;
-pub use registry::{BackboneId, BackboneSpec, REGISTRY};
+pub use registry::{BackboneId, BackboneSpec, Family, Pretraining, REGISTRY};
 pub use vit::{Vit, VitTokens};
-pub use weights::{resolve, CheckpointFiles, WeightsSource};
+pub use weights::{cached, resolve, CheckpointFiles, WeightsSource};
 
 /// Loads `id` from `source`: resolve the files, then build the backbone.
 pub fn load_backbone(

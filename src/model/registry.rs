@@ -24,7 +24,91 @@ use crate::model::config::Layout;
 /// 9 GB for one image), and no known checkpoint was trained above 1024.
 pub const MAX_RESOLUTION: u32 = 2048;
 
-/// One known checkpoint.
+/// A model family: one training recipe, and the reference library whose
+/// output artlens reproduces for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Self-distillation on ImageNet-1k (transformers `ViTModel`).
+    Dino,
+    /// DINO's successor on LVD-142M (timm `VisionTransformer`).
+    Dinov2,
+    /// DINOv3 on LVD-1689M: rotary position embeddings (timm `Eva`).
+    Dinov3,
+    /// The image towers of contrastive image–text models (timm `VisionTransformer`).
+    Clip,
+    /// Sigmoid-loss image–text models with an attention-pooling head (timm).
+    Siglip,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Dino => "DINO",
+            Family::Dinov2 => "DINOv2",
+            Family::Dinov3 => "DINOv3",
+            Family::Clip => "CLIP",
+            Family::Siglip => "SigLIP",
+        }
+    }
+
+    /// The tensor layout, which is also the reference library.
+    pub fn layout(self) -> Layout {
+        match self {
+            Family::Dino => Layout::Transformers,
+            Family::Dinov3 => Layout::Eva,
+            Family::Dinov2 | Family::Clip | Family::Siglip => Layout::Timm,
+        }
+    }
+}
+
+/// A pretraining data set and its size in images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pretraining {
+    pub name: &'static str,
+    pub images: u64,
+}
+
+pub const IMAGENET_1K: Pretraining = Pretraining {
+    name: "ImageNet-1k",
+    images: 1_281_167,
+};
+pub const LVD_142M: Pretraining = Pretraining {
+    name: "LVD-142M",
+    images: 142_000_000,
+};
+pub const WIT_400M: Pretraining = Pretraining {
+    name: "WIT-400M (OpenAI)",
+    images: 400_000_000,
+};
+pub const LVD_1689M: Pretraining = Pretraining {
+    name: "LVD-1689M",
+    images: 1_689_000_000,
+};
+pub const LAION_2B: Pretraining = Pretraining {
+    name: "LAION-2B (English)",
+    images: 2_320_000_000,
+};
+pub const WEBLI: Pretraining = Pretraining {
+    name: "WebLI",
+    images: 10_000_000_000,
+};
+
+/// The pretraining data named by a timm tag (`….lvd142m`), for hub ids that
+/// are not in the registry but name a known tag.
+pub fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
+    Some(match tag {
+        "lvd142m" => LVD_142M,
+        "lvd1689m" => LVD_1689M,
+        "openai" => WIT_400M,
+        "laion2b" => LAION_2B,
+        "webli" | "v2_webli" => WEBLI,
+        _ => return None,
+    })
+}
+
+/// One checkpoint: a registered one, or a hub repository named by the user
+/// whose config names a supported architecture ([`BackboneSpec::unlisted`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackboneSpec {
     /// The hub repository the weights come from.
@@ -32,22 +116,32 @@ pub struct BackboneSpec {
     /// The short name accepted everywhere instead of `hub_id`, and used as
     /// the key in views and JSON.
     pub alias: &'static str,
+    /// More names accepted on input (never written).
+    pub also: &'static [&'static str],
+    /// `None` for an unlisted repository until its config is read.
+    pub family: Option<Family>,
     /// The tensor naming scheme, which is also the reference library whose
     /// output artlens reproduces (transformers or timm).
     pub layout: Layout,
-    /// The input side the checkpoint's preprocessing produces.
+    /// The input side the checkpoint's preprocessing produces; 0 when only
+    /// the checkpoint's files can say (an unlisted repository).
     pub default_resolution: u32,
+    /// 0 when only the checkpoint's files can say.
     pub patch_size: u32,
     /// Shown as a column title: "DINOv2 ViT-B/14".
     pub display_name: &'static str,
-    /// The family's name, for verdict sentences: "DINOv2".
+    /// The name verdict sentences use: "DINOv2".
     pub short_name: &'static str,
     /// Architecture in a few words.
     pub architecture: &'static str,
-    /// The pretraining data set.
-    pub pretraining_data: &'static str,
-    /// How many images that data set holds.
-    pub pretraining_images: u64,
+    /// Parameters of the image model without any classifier head (0: unknown).
+    pub params: u64,
+    /// The embedding's length (0: unknown until loaded).
+    pub embedding_dim: usize,
+    /// The pretraining data set, when known.
+    pub pretraining: Option<Pretraining>,
+    /// The hub repository needs a license accepted and a token.
+    pub gated: bool,
     /// Hub revisions and files to try, in order of preference.
     pub hub_plans: &'static [HubPlan],
 }
@@ -61,20 +155,82 @@ pub struct HubPlan {
     pub files: &'static [&'static str],
 }
 
-/// Every known checkpoint, in the order reports list them: by pretraining
-/// data size, smallest first, which is the order of the seed's question.
-pub const REGISTRY: &[BackboneSpec] = &[
+const TIMM_PLANS: &[HubPlan] = &[HubPlan {
+    revision: "main",
+    files: &["config.json", "model.safetensors"],
+}];
+
+const DINO_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: &[
+            "config.json",
+            "preprocessor_config.json",
+            "model.safetensors",
+        ],
+    },
+    HubPlan {
+        revision: "main",
+        files: &[
+            "config.json",
+            "preprocessor_config.json",
+            "pytorch_model.bin",
+        ],
+    },
+];
+
+/// A registry entry; `display` doubles as the architecture line's start.
+#[allow(clippy::too_many_arguments)]
+const fn spec(
+    hub_id: &'static str,
+    alias: &'static str,
+    also: &'static [&'static str],
+    family: Family,
+    resolution: u32,
+    patch: u32,
+    display: &'static str,
+    short: &'static str,
+    architecture: &'static str,
+    params: u64,
+    dim: usize,
+    data: Pretraining,
+) -> BackboneSpec {
     BackboneSpec {
-        hub_id: "facebook/dino-vitb16",
-        alias: "dino",
-        layout: Layout::Transformers,
-        default_resolution: 224,
-        patch_size: 16,
-        display_name: "DINO ViT-B/16",
-        short_name: "DINO",
-        architecture: "ViT-B/16, 86M parameters",
-        pretraining_data: "ImageNet-1k",
-        pretraining_images: 1_281_167,
+        hub_id,
+        alias,
+        also,
+        family: Some(family),
+        layout: match family {
+            Family::Dino => Layout::Transformers,
+            Family::Dinov3 => Layout::Eva,
+            _ => Layout::Timm,
+        },
+        default_resolution: resolution,
+        patch_size: patch,
+        display_name: display,
+        short_name: short,
+        architecture,
+        params,
+        embedding_dim: dim,
+        pretraining: Some(data),
+        gated: matches!(family, Family::Dinov3),
+        hub_plans: match family {
+            Family::Dino => DINO_PLANS,
+            _ => TIMM_PLANS,
+        },
+    }
+}
+
+/// Every known checkpoint, in the order reports list them: by pretraining
+/// data size, smallest first (the order of the seed's question), then by
+/// size. Parameter counts are timm's / transformers' for the image model
+/// without a classifier head.
+pub const REGISTRY: &[BackboneSpec] = &[
+    spec("facebook/dino-vits16", "dino-vits16", &["dino-s16"], Family::Dino, 224, 16,
+        "DINO ViT-S/16", "DINO-S/16", "ViT-S/16", 21_665_664, 384, IMAGENET_1K),
+    spec("facebook/dino-vits8", "dino-vits8", &["dino-s8"], Family::Dino, 224, 8,
+        "DINO ViT-S/8", "DINO-S/8", "ViT-S/8", 21_670_272, 384, IMAGENET_1K),
+    BackboneSpec {
         // `main` has only the pickle; a safetensors copy lives on `refs/pr/7`.
         hub_plans: &[
             HubPlan {
@@ -94,54 +250,184 @@ pub const REGISTRY: &[BackboneSpec] = &[
                 ],
             },
         ],
+        ..spec("facebook/dino-vitb16", "dino", &["dino-vitb16", "dino-b16"], Family::Dino, 224, 16,
+            "DINO ViT-B/16", "DINO", "ViT-B/16", 85_798_656, 768, IMAGENET_1K)
     },
-    BackboneSpec {
-        hub_id: "timm/vit_base_patch14_dinov2.lvd142m",
-        alias: "dinov2",
-        layout: Layout::Timm,
-        default_resolution: 518,
-        patch_size: 14,
-        display_name: "DINOv2 ViT-B/14",
-        short_name: "DINOv2",
-        architecture: "ViT-B/14, 86M parameters, LayerScale",
-        pretraining_data: "LVD-142M",
-        pretraining_images: 142_000_000,
-        hub_plans: &[HubPlan {
-            revision: "main",
-            files: &["config.json", "model.safetensors"],
-        }],
-    },
+    spec("facebook/dino-vitb8", "dino-vitb8", &["dino-b8"], Family::Dino, 224, 8,
+        "DINO ViT-B/8", "DINO-B/8", "ViT-B/8", 85_807_872, 768, IMAGENET_1K),
+    spec("timm/vit_small_patch14_dinov2.lvd142m", "dinov2-s", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-S/14", "DINOv2-S", "ViT-S/14, LayerScale", 22_056_192, 384, LVD_142M),
+    spec("timm/vit_small_patch14_reg4_dinov2.lvd142m", "dinov2-s-reg4", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-S/14 + registers", "DINOv2-S+reg", "ViT-S/14, 4 registers, LayerScale", 22_057_344, 384, LVD_142M),
+    spec("timm/vit_base_patch14_dinov2.lvd142m", "dinov2", &["dinov2-b"], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-B/14", "DINOv2", "ViT-B/14, LayerScale", 86_579_712, 768, LVD_142M),
+    spec("timm/vit_base_patch14_reg4_dinov2.lvd142m", "dinov2-b-reg4", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-B/14 + registers", "DINOv2-B+reg", "ViT-B/14, 4 registers, LayerScale", 86_582_016, 768, LVD_142M),
+    spec("timm/vit_large_patch14_dinov2.lvd142m", "dinov2-l", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-L/14", "DINOv2-L", "ViT-L/14, LayerScale", 304_367_616, 1024, LVD_142M),
+    spec("timm/vit_large_patch14_reg4_dinov2.lvd142m", "dinov2-l-reg4", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-L/14 + registers", "DINOv2-L+reg", "ViT-L/14, 4 registers, LayerScale", 304_370_688, 1024, LVD_142M),
+    spec("timm/vit_giant_patch14_dinov2.lvd142m", "dinov2-g", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-g/14", "DINOv2-g", "ViT-g/14, SwiGLU, LayerScale", 1_136_479_232, 1536, LVD_142M),
+    spec("timm/vit_giant_patch14_reg4_dinov2.lvd142m", "dinov2-g-reg4", &[], Family::Dinov2, 518, 14,
+        "DINOv2 ViT-g/14 + registers", "DINOv2-g+reg", "ViT-g/14, SwiGLU, 4 registers, LayerScale", 1_136_483_840, 1536, LVD_142M),
+    spec("timm/vit_base_patch32_clip_224.openai", "clip-b32", &[], Family::Clip, 224, 32,
+        "CLIP ViT-B/32 (OpenAI)", "CLIP-B/32", "ViT-B/32, pre-norm", 87_456_000, 768, WIT_400M),
+    spec("timm/vit_base_patch16_clip_224.openai", "clip-b16", &["clip"], Family::Clip, 224, 16,
+        "CLIP ViT-B/16 (OpenAI)", "CLIP-B/16", "ViT-B/16, pre-norm", 85_799_424, 768, WIT_400M),
+    spec("timm/vit_large_patch14_clip_224.openai", "clip-l14", &[], Family::Clip, 224, 14,
+        "CLIP ViT-L/14 (OpenAI)", "CLIP-L/14", "ViT-L/14, pre-norm", 303_179_776, 1024, WIT_400M),
+    spec("timm/vit_small_patch16_dinov3.lvd1689m", "dinov3-s", &[], Family::Dinov3, 256, 16,
+        "DINOv3 ViT-S/16", "DINOv3-S", "ViT-S/16, RoPE, 4 storage tokens", 21_586_944, 384, LVD_1689M),
+    spec("timm/vit_small_plus_patch16_dinov3.lvd1689m", "dinov3-splus", &["dinov3-s+"], Family::Dinov3, 256, 16,
+        "DINOv3 ViT-S+/16", "DINOv3-S+", "ViT-S+/16, SwiGLU, RoPE, 4 storage tokens", 28_683_264, 384, LVD_1689M),
+    spec("timm/vit_base_patch16_dinov3.lvd1689m", "dinov3", &["dinov3-b"], Family::Dinov3, 256, 16,
+        "DINOv3 ViT-B/16", "DINOv3", "ViT-B/16, RoPE, 4 storage tokens", 85_641_216, 768, LVD_1689M),
+    spec("timm/vit_large_patch16_dinov3.lvd1689m", "dinov3-l", &[], Family::Dinov3, 256, 16,
+        "DINOv3 ViT-L/16", "DINOv3-L", "ViT-L/16, RoPE, 4 storage tokens", 303_079_424, 1024, LVD_1689M),
+    spec("timm/vit_base_patch32_clip_224.laion2b", "clip-b32-laion", &[], Family::Clip, 224, 32,
+        "CLIP ViT-B/32 (LAION-2B)", "CLIP-B/32 LAION", "ViT-B/32, pre-norm", 87_456_000, 768, LAION_2B),
+    spec("timm/vit_base_patch16_clip_224.laion2b", "clip-b16-laion", &[], Family::Clip, 224, 16,
+        "CLIP ViT-B/16 (LAION-2B)", "CLIP-B/16 LAION", "ViT-B/16, pre-norm", 85_799_424, 768, LAION_2B),
+    spec("timm/vit_large_patch14_clip_224.laion2b", "clip-l14-laion", &[], Family::Clip, 224, 14,
+        "CLIP ViT-L/14 (LAION-2B)", "CLIP-L/14 LAION", "ViT-L/14, pre-norm", 303_179_776, 1024, LAION_2B),
+    spec("timm/vit_base_patch16_siglip_224.webli", "siglip-b16", &["siglip"], Family::Siglip, 224, 16,
+        "SigLIP ViT-B/16", "SigLIP-B/16", "ViT-B/16, attention-pool head", 92_884_224, 768, WEBLI),
+    spec("timm/vit_base_patch16_siglip_224.v2_webli", "siglip2-b16", &["siglip2"], Family::Siglip, 224, 16,
+        "SigLIP 2 ViT-B/16", "SigLIP2-B/16", "ViT-B/16, attention-pool head", 92_884_224, 768, WEBLI),
 ];
 
 /// The backbones `index` embeds with when none are named.
 pub const DEFAULT_BACKBONES: &[&str] = &["dino", "dinov2"];
 
+/// Repositories named by hub id that the registry does not list, interned
+/// so that each is leaked once and ids stay `Copy`-cheap indices.
+static UNLISTED: std::sync::RwLock<Vec<&'static BackboneSpec>> = std::sync::RwLock::new(Vec::new());
+
+fn spec_at(index: usize) -> &'static BackboneSpec {
+    match REGISTRY.get(index) {
+        Some(s) => s,
+        None => UNLISTED.read().unwrap_or_else(|e| e.into_inner())[index - REGISTRY.len()],
+    }
+}
+
+/// The index of `name` among registered and already-seen unlisted specs,
+/// registering it as unlisted when it looks like a hub repository id.
+fn lookup(name: &str) -> Option<usize> {
+    let name = name.trim();
+    if let Some(i) = REGISTRY.iter().position(|s| s.answers_to(name)) {
+        return Some(i);
+    }
+    if !looks_like_repo_id(name) {
+        return None;
+    }
+    let mut unlisted = UNLISTED.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = unlisted.iter().position(|s| s.hub_id.eq_ignore_ascii_case(name)) {
+        return Some(REGISTRY.len() + i);
+    }
+    unlisted.push(Box::leak(Box::new(BackboneSpec::unlisted(name))));
+    Some(REGISTRY.len() + unlisted.len() - 1)
+}
+
+/// `org/name`, with hub-legal characters only.
+fn looks_like_repo_id(s: &str) -> bool {
+    let Some((org, name)) = s.split_once('/') else {
+        return false;
+    };
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 96
+            && !p.starts_with('.')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    ok(org) && ok(name)
+}
+
 impl BackboneSpec {
-    /// Looks a checkpoint up by alias or hub id (case-insensitive).
-    pub fn find(name: &str) -> Option<&'static BackboneSpec> {
-        let name = name.trim();
-        REGISTRY
-            .iter()
-            .find(|s| s.alias.eq_ignore_ascii_case(name) || s.hub_id.eq_ignore_ascii_case(name))
+    fn answers_to(&self, name: &str) -> bool {
+        self.alias.eq_ignore_ascii_case(name)
+            || self.hub_id.eq_ignore_ascii_case(name)
+            || self.also.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 
-    /// "ViT-B/14, 86M parameters · LVD-142M (142M images)".
+    /// Looks a registered checkpoint up by alias or hub id (case-insensitive).
+    pub fn find(name: &str) -> Option<&'static BackboneSpec> {
+        let name = name.trim();
+        REGISTRY.iter().find(|s| s.answers_to(name))
+    }
+
+    /// The spec of a hub repository the registry does not list. What the
+    /// registry would say comes from the checkpoint's own files when it is
+    /// loaded; here only the repository id and, from a timm tag, the
+    /// pretraining data are known. timm repositories (`timm/…` or a name
+    /// with a `.tag`) use timm's layout; others are read as transformers
+    /// `ViTModel` folders.
+    pub fn unlisted(hub_id: &str) -> BackboneSpec {
+        let hub_id: &'static str = Box::leak(hub_id.trim().to_string().into_boxed_str());
+        let name = hub_id.split_once('/').map_or(hub_id, |(_, n)| n);
+        let tag = name.rsplit_once('.').map(|(_, t)| t);
+        let timm = hub_id.starts_with("timm/") || tag.is_some();
+        let layout = if !timm {
+            Layout::Transformers
+        } else if name.contains("dinov3") {
+            Layout::Eva
+        } else {
+            Layout::Timm
+        };
+        BackboneSpec {
+            hub_id,
+            alias: hub_id,
+            also: &[],
+            family: None,
+            layout,
+            default_resolution: 0,
+            patch_size: 0,
+            display_name: hub_id,
+            short_name: hub_id,
+            architecture: "unlisted checkpoint",
+            params: 0,
+            embedding_dim: 0,
+            pretraining: tag.and_then(pretraining_of_tag),
+            gated: false,
+            hub_plans: if layout == Layout::Transformers {
+                DINO_PLANS
+            } else {
+                TIMM_PLANS
+            },
+        }
+    }
+
+    /// Whether the registry lists this checkpoint.
+    pub fn is_listed(&self) -> bool {
+        self.family.is_some()
+    }
+
+    /// "ViT-B/14, 86.6M parameters · LVD-142M (142M images)".
     pub fn description(&self) -> String {
-        format!(
-            "{} · {} ({} images)",
-            self.architecture,
-            self.pretraining_data,
-            human_count(self.pretraining_images)
-        )
+        let mut s = self.architecture.to_string();
+        if self.params > 0 {
+            s.push_str(&format!(", {} parameters", human_count(self.params)));
+        }
+        if let Some(p) = self.pretraining {
+            s.push_str(&format!(" · {} ({} images)", p.name, human_count(p.images)));
+        }
+        s
+    }
+
+    /// Pretraining images, 0 when unknown: the ladder's x axis.
+    pub fn pretraining_images(&self) -> u64 {
+        self.pretraining.map_or(0, |p| p.images)
     }
 
     /// The aliases and hub ids, for "unknown backbone" messages and `--help`.
     pub fn known_list() -> String {
         REGISTRY
             .iter()
-            .map(|s| format!("{} ({})", s.alias, s.hub_id))
+            .map(|s| s.alias)
             .collect::<Vec<_>>()
             .join(", ")
+            + " (`artlens models` lists them with their hub ids; any hub id of a supported architecture works too)"
     }
 }
 
@@ -198,10 +484,7 @@ impl BackboneId {
             Some((n, r)) => (n, Some(r)),
             None => (s, None),
         };
-        let Some(index) = REGISTRY.iter().position(|spec| {
-            spec.alias.eq_ignore_ascii_case(name.trim())
-                || spec.hub_id.eq_ignore_ascii_case(name.trim())
-        }) else {
+        let Some(index) = lookup(name) else {
             return Err(Error::UnknownBackbone {
                 name: s.to_string(),
                 known: BackboneSpec::known_list(),
@@ -233,7 +516,12 @@ impl BackboneId {
             resolution: r.to_string(),
             reason,
         };
-        if r == 0 || !r.is_multiple_of(spec.patch_size) {
+        // An unlisted checkpoint's patch size is only known from its files;
+        // loading checks the size against them (`check_image_size`).
+        if r == 0 {
+            return Err(bad("the input side must be at least one patch".into()));
+        }
+        if spec.patch_size > 0 && !r.is_multiple_of(spec.patch_size) {
             let p = spec.patch_size;
             let lower = (r / p).max(1) * p;
             return Err(bad(format!(
@@ -256,10 +544,11 @@ impl BackboneId {
 
     /// The registry entry.
     pub fn spec(&self) -> &'static BackboneSpec {
-        &REGISTRY[self.spec]
+        spec_at(self.spec)
     }
 
-    /// The input side in pixels.
+    /// The input side in pixels (0 for an unlisted checkpoint at its
+    /// default, which only its files say).
     pub fn resolution(&self) -> u32 {
         self.resolution.unwrap_or(self.spec().default_resolution)
     }
@@ -309,7 +598,10 @@ impl BackboneId {
 
     /// The registry's one-line description with the input resolution.
     pub fn description(&self) -> String {
-        format!("{}, {} px", self.spec().description(), self.resolution())
+        match self.resolution() {
+            0 => format!("{}, the checkpoint's resolution", self.spec().description()),
+            r => format!("{}, {r} px", self.spec().description()),
+        }
     }
 
     fn with_suffix(&self, base: &str) -> String {
@@ -413,9 +705,9 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_known_ones() {
-        let e = BackboneId::parse("clip").unwrap_err().to_string();
+        let e = BackboneId::parse("vgg16").unwrap_err().to_string();
         assert!(
-            e.contains("clip") && e.contains("dino") && e.contains("dinov2"),
+            e.contains("vgg16") && e.contains("dino") && e.contains("dinov2") && e.contains("siglip-b16"),
             "{e}"
         );
     }

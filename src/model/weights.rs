@@ -41,6 +41,17 @@ impl CheckpointFiles {
     }
 }
 
+/// The weights files a checkpoint folder may hold, in order of preference:
+/// one safetensors file, a sharded set behind its index, a PyTorch pickle.
+const WEIGHT_FILES: &[&str] = &[
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
+
+/// The index of a sharded safetensors checkpoint.
+const SHARD_INDEX: &str = "model.safetensors.index.json";
+
 /// Resolves the files of `backbone`'s checkpoint from `source`.
 pub fn resolve(backbone: &BackboneId, source: &WeightsSource) -> Result<CheckpointFiles> {
     let spec = backbone.spec();
@@ -67,13 +78,13 @@ fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
             reason: "missing; a checkpoint folder needs config.json next to its weights".into(),
         });
     }
-    let weights = ["model.safetensors", "pytorch_model.bin"]
+    let weights = WEIGHT_FILES
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
         .ok_or_else(|| Error::Weights {
             path: dir.to_path_buf(),
-            reason: "no model.safetensors or pytorch_model.bin in this folder".into(),
+            reason: "no model.safetensors, model.safetensors.index.json (sharded) or pytorch_model.bin in this folder".into(),
         })?;
     let preprocessor = match spec.layout {
         Layout::Transformers => {
@@ -89,7 +100,7 @@ fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
             }
             Some(p)
         }
-        Layout::Timm => None,
+        Layout::Timm | Layout::Eva => None,
     };
     Ok(CheckpointFiles {
         config,
@@ -105,7 +116,7 @@ fn files_from(spec: &BackboneSpec, paths: Vec<PathBuf>) -> CheckpointFiles {
     let config = it.next().unwrap_or_default();
     let preprocessor = match spec.layout {
         Layout::Transformers => it.next(),
-        Layout::Timm => None,
+        Layout::Timm | Layout::Eva => None,
     };
     CheckpointFiles {
         config,
@@ -114,9 +125,10 @@ fn files_from(spec: &BackboneSpec, paths: Vec<PathBuf>) -> CheckpointFiles {
     }
 }
 
-fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
+/// The checkpoint's files in the local Hugging Face cache, if all are there
+/// (never touches the network).
+pub fn cached(spec: &BackboneSpec) -> Option<CheckpointFiles> {
     let cache = hf_hub::Cache::from_env();
-    // The cache first: it never touches the network.
     for plan in spec.hub_plans {
         let repo = cache.repo(Repo::with_revision(
             spec.hub_id.into(),
@@ -125,9 +137,35 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
         ));
         let found: Option<Vec<PathBuf>> = plan.files.iter().map(|f| repo.get(f)).collect();
         if let Some(paths) = found {
-            return Ok(files_from(spec, paths));
+            return Some(files_from(spec, paths));
+        }
+        // A large checkpoint may be sharded: the plan's weights file is then
+        // replaced by the index and every shard it names.
+        let mut head: Vec<PathBuf> = Vec::new();
+        for f in &plan.files[..plan.files.len() - 1] {
+            head.extend(repo.get(f));
+        }
+        if head.len() + 1 == plan.files.len() {
+            if let Some(index) = repo.get(SHARD_INDEX) {
+                let all_shards = shard_names(&index)
+                    .ok()
+                    .is_some_and(|names| names.iter().all(|n| repo.get(n).is_some()));
+                if all_shards {
+                    head.push(index);
+                    return Some(files_from(spec, head));
+                }
+            }
         }
     }
+    None
+}
+
+fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
+    // The cache first: it never touches the network.
+    if let Some(files) = cached(spec) {
+        return Ok(files);
+    }
+    let cache = hf_hub::Cache::from_env();
     if offline {
         return Err(Error::WeightsUnavailable {
             model: spec.alias.into(),
@@ -157,7 +195,39 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
             plan.files.iter().map(|f| repo.get(f)).collect();
         match got {
             Ok(paths) => return Ok(files_from(spec, paths)),
-            Err(e) => last_error = format!("download from revision {} failed: {e}", plan.revision),
+            Err(e) => {
+                let text = e.to_string();
+                if text.contains("401") || text.contains("403") {
+                    return Err(Error::WeightsUnavailable {
+                        model: spec.alias.into(),
+                        repo: spec.hub_id.into(),
+                        reason: format!(
+                            "the hub refused the download ({text}). The repository is gated: accept its license at https://huggingface.co/{} while logged in, then give artlens a token with read access, either in the environment (HF_TOKEN=hf_…) or with `huggingface-cli login` (the token file in HF_HOME)",
+                            spec.hub_id
+                        ),
+                    });
+                }
+                // A sharded checkpoint has an index instead of the one file.
+                let weights = plan.files[plan.files.len() - 1];
+                if weights == "model.safetensors" {
+                    if let Ok(index) = repo.get(SHARD_INDEX) {
+                        let head: std::result::Result<Vec<PathBuf>, _> = plan.files
+                            [..plan.files.len() - 1]
+                            .iter()
+                            .map(|f| repo.get(f))
+                            .collect();
+                        let shards: std::result::Result<Vec<PathBuf>, _> = shard_names(&index)?
+                            .iter()
+                            .map(|n| repo.get(n))
+                            .collect();
+                        if let (Ok(mut head), Ok(_)) = (head, shards) {
+                            head.push(index);
+                            return Ok(files_from(spec, head));
+                        }
+                    }
+                }
+                last_error = format!("download from revision {} failed: {text}", plan.revision)
+            }
         }
     }
     Err(Error::WeightsUnavailable {
@@ -176,6 +246,21 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
         path: path.to_path_buf(),
         reason,
     };
+    if is_shard_index(path) {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut all = HashMap::new();
+        for name in shard_names(path)? {
+            all.extend(read_tensors(&dir.join(&name), device)?);
+        }
+        for (tensor, file) in shard_map(path)? {
+            if !all.contains_key(&tensor) {
+                return Err(fail(format!(
+                    "the index says tensor `{tensor}` is in {file}, but that shard does not hold it; re-download the checkpoint"
+                )));
+            }
+        }
+        return Ok(all);
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
         return Err(fail("the file is empty (an interrupted download?)".into()));
@@ -220,10 +305,59 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
 
 /// blake3 of a weights file, hex. Part of the model fingerprint, so a store
 /// built with other weights is never mixed with this one.
+///
+/// For a sharded checkpoint, the hash of the index followed by each shard in
+/// the index's order.
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher
         .update_mmap_rayon(path)
         .map_err(|e| Error::io(path, e))?;
+    if is_shard_index(path) {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for name in shard_names(path)? {
+            let shard = dir.join(name);
+            hasher
+                .update_mmap_rayon(&shard)
+                .map_err(|e| Error::io(&shard, e))?;
+        }
+    }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn is_shard_index(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".safetensors.index.json"))
+}
+
+/// `weight_map` of a sharded checkpoint's index: tensor → shard file.
+fn shard_map(index: &Path) -> Result<Vec<(String, String)>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let parsed: Index = crate::model::config::read_json(index, "sharded safetensors index")?;
+    for file in parsed.weight_map.values() {
+        // Shards live next to the index; a path elsewhere is not a hub layout.
+        if file.contains('/') || file.contains('\\') || file.starts_with('.') {
+            return Err(Error::Weights {
+                path: index.to_path_buf(),
+                reason: format!("shard `{file}` is not a file name next to the index"),
+            });
+        }
+    }
+    Ok(parsed.weight_map.into_iter().collect())
+}
+
+/// The shard files an index names, each once, in first-mention order.
+fn shard_names(index: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for (_, file) in shard_map(index)? {
+        if !names.contains(&file) {
+            names.push(file);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
