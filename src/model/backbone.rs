@@ -95,6 +95,7 @@ pub struct Backbone {
     vit: Vit,
     preprocess: Preprocess,
     fingerprint: Fingerprint,
+    weights_in_place: usize,
 }
 
 impl Backbone {
@@ -103,8 +104,16 @@ impl Backbone {
         let (vit_config, preprocess) = read_configs(id, files)?;
         let (h, w) = preprocess.output_size();
         let weights_blake3 = weights::hash_file(&files.weights)?;
-        let tensors = weights::read_tensors(&files.weights, &opts.device)?;
-        let vit = Vit::load(&vit_config, tensors, &files.weights, &id.name(), (h, w))?;
+        let checkpoint = weights::read_checkpoint(&files.weights, &opts.device)?;
+        let weights_in_place = checkpoint.bytes().0;
+        let vit = Vit::load(
+            &vit_config,
+            checkpoint,
+            &opts.device,
+            &files.weights,
+            &id.name(),
+            (h, w),
+        )?;
         let fingerprint = Fingerprint {
             backbone: id.clone(),
             weights_blake3,
@@ -116,7 +125,15 @@ impl Backbone {
             vit,
             preprocess,
             fingerprint,
+            weights_in_place,
         })
+    }
+
+    /// Bytes of weights the model reads in place from the memory-mapped
+    /// checkpoint instead of holding a copy (0 for pickles, f16/bf16
+    /// checkpoints, and on GPUs).
+    pub fn weights_in_place(&self) -> usize {
+        self.weights_in_place
     }
 
     /// The backbone this is.

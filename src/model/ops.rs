@@ -18,7 +18,7 @@
 //! On CPU these are custom ops parallelised with rayon; on other devices
 //! they are composed from candle's tensor ops (same arithmetic).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -246,46 +246,98 @@ impl CustomOp3 for LinearOp {
                 b.len()
             );
         }
-        let mut out = vec![0f32; m * n];
-        // One block per thread: each block packs the whole weight matrix, so
-        // more blocks than threads only repeats that work.
-        let threads = rayon::current_num_threads().max(1);
-        let block = m.div_ceil(threads).max(LINEAR_MIN_ROWS);
-        out.par_chunks_mut(block * n)
-            .zip(x.par_chunks(block * k))
-            .for_each(|(dst, xs)| {
-                let rows = xs.len() / k;
-                for row in dst.chunks_mut(n) {
-                    row.copy_from_slice(b);
-                }
-                // SAFETY: dst is rows×n, xs rows×k and w n×k, all contiguous
-                // and addressed with matching strides.
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        k,
-                        dst.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        true,
-                        xs.as_ptr(),
-                        1,
-                        k as isize,
-                        w.as_ptr(),
-                        k as isize,
-                        1,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            });
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+        Ok((
+            CpuStorage::F32(linear_rows(x, w, b, m, k, n)),
+            Shape::from((m, n)),
+        ))
     }
+}
+
+/// x `[M, K]` · w `[N, K]`ᵀ + b, split by rows across threads.
+fn linear_rows(x: &[f32], w: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    // One block per thread: each block packs the whole weight matrix, so
+    // more blocks than threads only repeats that work.
+    let threads = rayon::current_num_threads().max(1);
+    let block = m.div_ceil(threads).max(LINEAR_MIN_ROWS);
+    out.par_chunks_mut(block * n)
+        .zip(x.par_chunks(block * k))
+        .for_each(|(dst, xs)| {
+            let rows = xs.len() / k;
+            for row in dst.chunks_mut(n) {
+                row.copy_from_slice(b);
+            }
+            // SAFETY: dst is rows×n, xs rows×k and w n×k, all contiguous
+            // and addressed with matching strides.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n,
+                    k,
+                    dst.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    true,
+                    xs.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        });
+    out
+}
+
+/// [`linear`] with the weight read in place from a mapped checkpoint.
+struct MappedLinearOp<'a> {
+    w: &'a [f32],
+    n: usize,
+}
+
+impl CustomOp2 for MappedLinearOp<'_> {
+    fn name(&self) -> &'static str {
+        "linear-mapped-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(sx, lx, "linear x")?;
+        let b = contiguous(sb, lb, "linear bias")?;
+        let (m, k) = lx.shape().dims2()?;
+        let n = self.n;
+        if self.w.len() != n * k || b.len() != n {
+            candle_core::bail!(
+                "linear: x {:?}, weight of {} values for {n} outputs, bias {}",
+                lx.shape(),
+                self.w.len(),
+                b.len()
+            );
+        }
+        Ok((
+            CpuStorage::F32(linear_rows(x, self.w, b, m, k, n)),
+            Shape::from((m, n)),
+        ))
+    }
+}
+
+/// `x wᵀ + b` for a 2-D `x` `[M, K]` on the CPU, `w` `[N, K]` given as the
+/// checkpoint's own (memory-mapped) values.
+pub fn linear_mapped(x: &Tensor, w: &[f32], n: usize, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2_no_bwd(b, &MappedLinearOp { w, n })
 }
 
 /// `x wᵀ + b` for a 2-D `x` `[M, K]`, `w` `[N, K]`, `b` `[N]`.

@@ -13,7 +13,6 @@
 //! the class token after the final norm, the mean of the patch tokens, or
 //! SigLIP's attention-pooling head.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -22,34 +21,74 @@ use crate::error::{CandleContext, Error, Result};
 use crate::model::config::{Act, Layout, Mlp, Pool, Positions, QkvBias, VitConfig};
 use crate::model::ops;
 use crate::model::pos_embed::resample_grid;
+use crate::model::weights::{Checkpoint, MappedF32};
 
 /// Takes tensors out of a checkpoint by name, checking each one's shape, so
 /// every loading error names the file and the tensor.
 struct TensorSource<'a> {
-    tensors: HashMap<String, Tensor>,
+    checkpoint: Checkpoint,
     path: &'a Path,
     model: &'a str,
 }
 
 impl TensorSource<'_> {
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self
-            .tensors
-            .remove(name)
-            .ok_or_else(|| Error::MissingTensor {
-                path: self.path.to_path_buf(),
-                tensor: name.to_string(),
-                model: self.model.to_string(),
-            })?;
-        if t.dims() != shape {
+    fn missing(&self, name: &str) -> Error {
+        Error::MissingTensor {
+            path: self.path.to_path_buf(),
+            tensor: name.to_string(),
+            model: self.model.to_string(),
+        }
+    }
+
+    fn check(&self, name: &str, got: &[usize], shape: &[usize]) -> Result<()> {
+        if got != shape {
             return Err(Error::TensorShape {
                 path: self.path.to_path_buf(),
                 tensor: name.to_string(),
                 expected: shape.to_vec(),
-                got: t.dims().to_vec(),
+                got: got.to_vec(),
             });
         }
+        Ok(())
+    }
+
+    /// A tensor on the model's device (a mapped one is copied).
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if let Some(m) = self.checkpoint.mapped.remove(name) {
+            self.check(name, m.shape(), shape)?;
+            return m.to_tensor().context(|| format!("{}: {name}", self.model));
+        }
+        let t = self
+            .checkpoint
+            .tensors
+            .remove(name)
+            .ok_or_else(|| self.missing(name))?;
+        self.check(name, t.dims(), shape)?;
         Ok(t)
+    }
+
+    /// A matrix, used in place from the file when it is mapped.
+    fn take_matrix(&mut self, name: &str, shape: &[usize]) -> Result<Weight> {
+        if let Some(m) = self.checkpoint.mapped.remove(name) {
+            self.check(name, m.shape(), shape)?;
+            return Ok(Weight::Mapped(m));
+        }
+        Ok(Weight::Owned(self.take(name, shape)?))
+    }
+}
+
+/// A dense layer's weight: a tensor, or the checkpoint's own bytes.
+enum Weight {
+    Owned(Tensor),
+    Mapped(MappedF32),
+}
+
+impl Weight {
+    fn rows(&self) -> usize {
+        match self {
+            Weight::Owned(t) => t.dims()[0],
+            Weight::Mapped(m) => m.shape()[0],
+        }
     }
 }
 
@@ -58,21 +97,18 @@ impl TensorSource<'_> {
 /// batched one.
 struct Linear {
     /// `[out, in]`, as in the checkpoint.
-    weight: Tensor,
+    weight: Weight,
     /// `[out]`; zeros for a layer without bias, so one kernel serves both.
     bias: Tensor,
 }
 
 impl Linear {
-    fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+    fn new(weight: impl Into<Weight>, bias: Option<Tensor>, device: &Device) -> Result<Self> {
+        let weight = weight.into();
         let bias = match bias {
             Some(b) => b,
-            None => Tensor::zeros(
-                weight.dim(0).context(|| "weight".into())?,
-                weight.dtype(),
-                weight.device(),
-            )
-            .context(|| "zero bias".into())?,
+            None => Tensor::zeros(weight.rows(), candle_core::DType::F32, device)
+                .context(|| "zero bias".into())?,
         };
         Ok(Linear { weight, bias })
     }
@@ -83,10 +119,20 @@ impl Linear {
             dims[..dims.len() - 1].iter().product::<usize>(),
             dims[dims.len() - 1],
         );
-        let y = ops::linear(&x.reshape((rows, k))?, &self.weight, &self.bias)?;
+        let x2 = x.reshape((rows, k))?;
+        let y = match &self.weight {
+            Weight::Owned(w) => ops::linear(&x2, w, &self.bias)?,
+            Weight::Mapped(m) => ops::linear_mapped(&x2, m.as_slice(), m.shape()[0], &self.bias)?,
+        };
         let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
+        *out_dims.last_mut().expect("non-empty dims") = self.weight.rows();
         y.reshape(out_dims)
+    }
+}
+
+impl From<Tensor> for Weight {
+    fn from(t: Tensor) -> Self {
+        Weight::Owned(t)
     }
 }
 
@@ -415,6 +461,7 @@ pub struct Vit {
     /// The norm after pooling (timm's `fc_norm`).
     fc_norm: Option<Norm>,
     attn_pool: Option<AttentionPool>,
+    device: Device,
 }
 
 impl Vit {
@@ -422,7 +469,8 @@ impl Vit {
     /// resampled (per the layout's reference) for `image_size` = (height, width).
     pub fn load(
         config: &VitConfig,
-        tensors: HashMap<String, Tensor>,
+        checkpoint: Checkpoint,
+        device: &Device,
         path: &Path,
         model: &str,
         image_size: (usize, usize),
@@ -445,7 +493,7 @@ impl Vit {
             Layout::Eva => &EVA,
         };
         let mut src = TensorSource {
-            tensors,
+            checkpoint,
             path,
             model,
         };
@@ -477,6 +525,7 @@ impl Vit {
                 .reshape((c, 3 * p * p))
                 .context(|| ctx("patch weight"))?,
             patch_b,
+            device,
         )?;
 
         let (pos_embed, rope) = match config.positions {
@@ -510,13 +559,12 @@ impl Vit {
                 (Some(pos), None)
             }
             Positions::Rope { temperature } => {
-                let device = patch.weight.device().clone();
                 let rope = Rope::new(
                     grid,
                     c / config.num_heads,
                     temperature,
                     config.prefix_tokens(),
-                    &device,
+                    device,
                 )
                 .context(|| ctx("rotary embeddings"))?;
                 (None, Some(rope))
@@ -536,13 +584,13 @@ impl Vit {
                       inp: usize,
                       bias: bool|
          -> Result<Linear> {
-            let w = src.take(&format!("{prefix}.weight"), &[out, inp])?;
+            let w = src.take_matrix(&format!("{prefix}.weight"), &[out, inp])?;
             let b = if bias {
                 Some(src.take(&format!("{prefix}.bias"), &[out])?)
             } else {
                 None
             };
-            Linear::new(w, b)
+            Linear::new(w, b, device)
         };
         let plain_mlp = |src: &mut TensorSource, fc1: &str, fc2: &str, act: Act| -> Result<MlpLayers> {
             Ok(MlpLayers::Plain {
@@ -570,12 +618,12 @@ impl Vit {
                     config.qkv_bias == QkvBias::Full,
                 )?,
                 (_, QkvBias::QueryValue) => {
-                    let w = src.take(&format!("{pre}.attn.qkv.weight"), &[3 * c, c])?;
+                    let w = src.take_matrix(&format!("{pre}.attn.qkv.weight"), &[3 * c, c])?;
                     let q = src.take(&format!("{pre}.attn.q_bias"), &[c])?;
                     let v = src.take(&format!("{pre}.attn.v_bias"), &[c])?;
                     let k = q.zeros_like().context(|| ctx("k bias"))?;
                     let b = Tensor::cat(&[&q, &k, &v], 0).context(|| ctx("stack qkv bias"))?;
-                    Linear::new(w, Some(b))?
+                    Linear::new(w, Some(b), device)?
                 }
                 (Layout::Transformers, _) => {
                     let bias = config.qkv_bias == QkvBias::Full;
@@ -594,7 +642,7 @@ impl Vit {
                     } else {
                         None
                     };
-                    Linear::new(w, b)?
+                    Linear::new(w, b, device)?
                 }
             };
             let (ls1, ls2) = if config.layer_scale {
@@ -668,6 +716,7 @@ impl Vit {
             norm: final_norm,
             fc_norm,
             attn_pool,
+            device: device.clone(),
         })
     }
 
@@ -686,7 +735,7 @@ impl Vit {
 
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
-        self.patch.weight.device()
+        &self.device
     }
 
     /// `[B, 3, H, W]` normalised pixels → `[B, C]` embeddings.

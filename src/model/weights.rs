@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use hf_hub::{Repo, RepoType};
@@ -237,23 +238,85 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
     })
 }
 
-/// All tensors of a checkpoint file, as f32 on `device`.
+/// An f32 matrix used in place inside a memory-mapped safetensors file:
+/// the kernel reads the checkpoint's pages directly, so a 4.5 GB giant
+/// costs page cache the kernel can drop, not 4.5 GB of heap on top of it.
+#[derive(Clone)]
+pub struct MappedF32 {
+    map: Arc<memmap2::Mmap>,
+    /// Byte offset of the first element in the file.
+    offset: usize,
+    shape: Vec<usize>,
+}
+
+impl MappedF32 {
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        let len = self.shape.iter().product::<usize>();
+        // Alignment and bounds were checked when the view was made.
+        bytemuck::cast_slice(&self.map[self.offset..self.offset + 4 * len])
+    }
+
+    /// A heap copy, for uses that need a candle tensor.
+    pub fn to_tensor(&self) -> candle_core::Result<Tensor> {
+        Tensor::from_slice(self.as_slice(), self.shape.as_slice(), &Device::Cpu)
+    }
+}
+
+impl std::fmt::Debug for MappedF32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MappedF32({:?} at byte {})", self.shape, self.offset)
+    }
+}
+
+/// A checkpoint's tensors: matrices used in place from the file where that
+/// is possible (f32 safetensors, on the CPU), everything else loaded as f32
+/// on the device (f16/bf16 are upcast, pickles are read whole).
+#[derive(Default)]
+pub struct Checkpoint {
+    pub tensors: HashMap<String, Tensor>,
+    pub mapped: HashMap<String, MappedF32>,
+}
+
+impl Checkpoint {
+    /// Bytes used in place from the file, and bytes loaded onto the heap or device.
+    pub fn bytes(&self) -> (usize, usize) {
+        let mapped = self
+            .mapped
+            .values()
+            .map(|m| 4 * m.shape.iter().product::<usize>())
+            .sum();
+        let loaded = self.tensors.values().map(|t| 4 * t.elem_count()).sum();
+        (mapped, loaded)
+    }
+}
+
+/// Tensors smaller than this are loaded (norms, biases, tokens): mapping
+/// them saves nothing worth an indirection.
+const MAP_MIN_ELEMENTS: usize = 4096;
+
+/// All tensors of a checkpoint (one file, a PyTorch pickle, or the index of
+/// a sharded set), as [`Checkpoint`] for `device`.
 ///
-/// safetensors files are memory-mapped; `.bin` files are PyTorch pickles read
-/// by candle. A truncated or foreign file becomes an error naming it.
-pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+/// A truncated or foreign file becomes an error naming it.
+pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
     let fail = |reason: String| Error::Weights {
         path: path.to_path_buf(),
         reason,
     };
     if is_shard_index(path) {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut all = HashMap::new();
+        let mut all = Checkpoint::default();
         for name in shard_names(path)? {
-            all.extend(read_tensors(&dir.join(&name), device)?);
+            let part = read_checkpoint(&dir.join(&name), device)?;
+            all.tensors.extend(part.tensors);
+            all.mapped.extend(part.mapped);
         }
         for (tensor, file) in shard_map(path)? {
-            if !all.contains_key(&tensor) {
+            if !all.tensors.contains_key(&tensor) && !all.mapped.contains_key(&tensor) {
                 return Err(fail(format!(
                     "the index says tensor `{tensor}` is in {file}, but that shard does not hold it; re-download the checkpoint"
                 )));
@@ -268,6 +331,7 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
     let is_pickle = path
         .extension()
         .is_some_and(|e| e == "bin" || e == "pth" || e == "pt");
+    let mut out = Checkpoint::default();
     let raw: Vec<(String, Tensor)> = if is_pickle {
         candle_core::pickle::read_all(path).map_err(|e| {
             fail(format!(
@@ -275,32 +339,50 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
             ))
         })?
     } else {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the file is mapped read-only; artlens never writes weights
         // files, and a concurrent writer would be a user error we cannot guard.
-        let st =
-            unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.map_err(|e| {
-                fail(format!(
-                    "not a readable safetensors file ({e}); re-download it"
-                ))
-            })?;
-        st.tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)
-                    .map_err(|e| fail(format!("tensor `{name}` cannot be read: {e}")))?;
-                Ok((name, t))
-            })
-            .collect::<Result<_>>()?
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?);
+        let st = safetensors::SafeTensors::deserialize(&map).map_err(|e| {
+            fail(format!(
+                "not a readable safetensors file ({e}); re-download it"
+            ))
+        })?;
+        let base = map.as_ptr() as usize;
+        let mut loaded = Vec::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let elements = view.shape().iter().product::<usize>();
+            let in_place = device.is_cpu()
+                && view.dtype() == safetensors::Dtype::F32
+                && view.shape().len() == 2
+                && elements >= MAP_MIN_ELEMENTS
+                && bytemuck::try_cast_slice::<u8, f32>(data).is_ok();
+            if in_place {
+                out.mapped.insert(
+                    name,
+                    MappedF32 {
+                        map: map.clone(),
+                        offset: data.as_ptr() as usize - base,
+                        shape: view.shape().to_vec(),
+                    },
+                );
+                continue;
+            }
+            let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)
+                .map_err(|e| fail(format!("tensor `{name}` cannot be read: {e}")))?;
+            loaded.push((name, t));
+        }
+        loaded
     };
-    raw.into_iter()
-        .map(|(name, t)| {
-            let t = t
-                .to_dtype(DType::F32)
-                .and_then(|t| t.to_device(device))
-                .map_err(|e| fail(format!("tensor `{name}`: {e}")))?;
-            Ok((name, t))
-        })
-        .collect()
+    for (name, t) in raw {
+        let t = t
+            .to_dtype(DType::F32)
+            .and_then(|t| t.to_device(device))
+            .map_err(|e| fail(format!("tensor `{name}`: {e}")))?;
+        out.tensors.insert(name, t);
+    }
+    Ok(out)
 }
 
 /// blake3 of a weights file, hex. Part of the model fingerprint, so a store
