@@ -147,6 +147,54 @@ impl VitConfig {
     pub fn prefix_tokens(&self) -> usize {
         usize::from(self.class_token) + self.reg_tokens
     }
+
+    /// Parameters of the model these settings describe (what
+    /// `sum(p.numel() for p in model.parameters())` counts in the reference,
+    /// classifier head excluded): the tensors [`crate::model::Vit::load`] takes.
+    pub fn parameter_count(&self) -> u64 {
+        let c = self.hidden_size as u64;
+        let p = self.patch_size as u64;
+        let h = self.mlp_dim as u64;
+        let g = self.native_grid() as u64;
+        let norm = 2 * c;
+        let mlp = |kind: Mlp| match kind {
+            Mlp::Plain(_) => c * h + h + h * c + c,
+            Mlp::SwiGluPacked => c * 2 * h + 2 * h + h * c + c,
+            Mlp::SwiGlu => 2 * (c * h + h) + h * c + c,
+        };
+        let mut n = c * 3 * p * p + if self.patch_bias { c } else { 0 };
+        n += self.prefix_tokens() as u64 * c;
+        if let Positions::Learned { covers_prefix } = self.positions {
+            let rows = if covers_prefix { self.prefix_tokens() as u64 } else { 0 };
+            n += (rows + g * g) * c;
+        }
+        if self.pre_norm {
+            n += norm;
+        }
+        let qkv_bias = match self.qkv_bias {
+            QkvBias::None => 0,
+            QkvBias::Full => 3 * c,
+            QkvBias::QueryValue => 2 * c,
+        };
+        let block = norm
+            + 3 * c * c
+            + qkv_bias
+            + c * c
+            + c
+            + if self.layer_scale { 2 * c } else { 0 }
+            + norm
+            + mlp(self.mlp);
+        n += self.depth as u64 * block;
+        n += norm;
+        if self.pool == Pool::Map {
+            let head_mlp = match self.mlp {
+                Mlp::Plain(a) => Mlp::Plain(a),
+                _ => Mlp::Plain(Act::Gelu),
+            };
+            n += c + (c * c + c) + (2 * c * c + 2 * c) + (c * c + c) + norm + mlp(head_mlp);
+        }
+        n
+    }
 }
 
 /// transformers' `ViTConfig` as serialised in `config.json`. Fields the real
@@ -779,4 +827,103 @@ pub fn timm_preprocess(
         mean: cfg.mean,
         std: cfg.std,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::registry::REGISTRY;
+
+    fn hub_config(architecture: &str, resolution: u32) -> TimmHubConfig {
+        serde_json::from_value(serde_json::json!({
+            "architecture": architecture,
+            "pretrained_cfg": {
+                "input_size": [3, resolution, resolution],
+                "crop_pct": 1.0,
+                "mean": [0.5, 0.5, 0.5],
+                "std": [0.5, 0.5, 0.5],
+            }
+        }))
+        .unwrap()
+    }
+
+    /// The presets reproduce timm's registered models: every registry
+    /// entry's parameter count (read off timm 1.0.31 and transformers 5.24,
+    /// `num_classes=0`), width, patch and native size.
+    #[test]
+    fn presets_match_every_registered_checkpoint() {
+        let path = Path::new("config.json");
+        for spec in REGISTRY {
+            let cfg = match spec.layout {
+                Layout::Transformers => {
+                    let (c, heads) = (spec.embedding_dim, spec.embedding_dim / 64);
+                    let t: TransformersVitConfig = serde_json::from_value(serde_json::json!({
+                        "model_type": "vit",
+                        "hidden_size": c,
+                        "num_attention_heads": heads,
+                        "intermediate_size": 4 * c,
+                        "patch_size": spec.patch_size,
+                    }))
+                    .unwrap();
+                    dino_vit_config(&t, path).unwrap()
+                }
+                _ => {
+                    let arch = spec.hub_id.trim_start_matches("timm/");
+                    timm_vit_config(&hub_config(arch, spec.default_resolution), path)
+                        .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id))
+                }
+            };
+            assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
+            assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
+            assert_eq!(
+                cfg.native_image_size as u32, spec.default_resolution,
+                "{}",
+                spec.hub_id
+            );
+            assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+        }
+    }
+
+    #[test]
+    fn family_specific_settings() {
+        let path = Path::new("config.json");
+        let get = |a: &str| timm_vit_config(&hub_config(a, 224), path).unwrap();
+        let v3 = get("vit_base_patch16_dinov3.lvd1689m");
+        assert_eq!(v3.layout, Layout::Eva);
+        assert_eq!((v3.reg_tokens, v3.pool, v3.fc_norm), (4, Pool::Avg, false));
+        assert!(matches!(v3.positions, Positions::Rope { temperature } if temperature == 100.0));
+        assert_eq!(get("vit_base_patch16_dinov3_qkvb").qkv_bias, QkvBias::QueryValue);
+        let reg = get("vit_base_patch14_reg4_dinov2");
+        assert_eq!(reg.positions, Positions::Learned { covers_prefix: false });
+        let clip = get("vit_base_patch16_clip_224");
+        assert!(clip.pre_norm && !clip.patch_bias && clip.layer_norm_eps == 1e-5);
+        assert_eq!(clip.mlp, Mlp::Plain(Act::Gelu));
+        assert_eq!(get("vit_base_patch16_clip_quickgelu_224").mlp, Mlp::Plain(Act::QuickGelu));
+        let sig = get("vit_base_patch16_siglip_224");
+        assert!(!sig.class_token && sig.pool == Pool::Map);
+        let g = get("vit_giant_patch14_dinov2");
+        assert_eq!((g.mlp, g.mlp_dim), (Mlp::SwiGluPacked, 4096));
+    }
+
+    #[test]
+    fn unsupported_architectures_and_args_are_named() {
+        let path = Path::new("/ckpt/config.json");
+        let e = timm_vit_config(&hub_config("resnet50.a1_in1k", 224), path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`architecture`") && e.contains("resnet50") && e.contains("vit_base_patch16_siglip_224"),
+            "{e}"
+        );
+        let mut cfg = hub_config("vit_base_patch16_clip_224", 224);
+        cfg.model_args
+            .other
+            .insert("qk_norm".into(), serde_json::Value::Bool(true));
+        let e = timm_vit_config(&cfg, path).unwrap_err().to_string();
+        assert!(e.contains("model_args.qk_norm"), "{e}");
+        let t: TransformersVitConfig =
+            serde_json::from_value(serde_json::json!({"model_type": "clip_vision_model"})).unwrap();
+        let e = dino_vit_config(&t, path).unwrap_err().to_string();
+        assert!(e.contains("`model_type`") && e.contains("clip_vision_model"), "{e}");
+    }
 }

@@ -713,6 +713,38 @@ mod tests {
     }
 
     #[test]
+    fn unlisted_hub_ids_are_backbones_too() {
+        let id = BackboneId::parse("someone/vit_base_patch16_clip_224.laion2b").unwrap();
+        let spec = id.spec();
+        assert!(!spec.is_listed());
+        assert_eq!(spec.layout, Layout::Timm);
+        assert_eq!(spec.pretraining.unwrap().name, LAION_2B.name);
+        assert_eq!(id.key(), "someone/vit_base_patch16_clip_224.laion2b");
+        // Interned: the same id twice is the same backbone.
+        assert_eq!(
+            BackboneId::parse("someone/vit_base_patch16_clip_224.laion2b").unwrap(),
+            id
+        );
+        assert_eq!(
+            BackboneId::parse("facebook/dino-vits8-finetuned").unwrap().spec().layout,
+            Layout::Transformers
+        );
+        // The patch size is only known from the files, so any size parses.
+        assert_eq!(
+            BackboneId::parse("someone/x@300").unwrap().resolution(),
+            300
+        );
+        assert!(BackboneId::parse("not a repo").is_err());
+        assert!(BackboneId::parse("a/../b").is_err());
+        // Registered names and their extra spellings resolve to the registry.
+        assert!(BackboneId::parse("dinov2-b").unwrap().spec().is_listed());
+        assert_eq!(
+            BackboneId::parse("DINO-VITB16").unwrap(),
+            BackboneId::parse("dino").unwrap()
+        );
+    }
+
+    #[test]
     fn resolutions_must_fit_the_patch_size() {
         let e = BackboneId::parse("dinov2@225").unwrap_err().to_string();
         assert!(
