@@ -231,7 +231,11 @@ impl Backbone {
 
 fn read_configs(id: &BackboneId, files: &CheckpointFiles) -> Result<(VitConfig, Preprocess)> {
     let image_size = id.resolution_override();
-    let (vit, pre) = match id.spec().layout {
+    let layout = match id.spec().is_listed() {
+        true => id.spec().layout,
+        false => config::config_layout(&files.config)?,
+    };
+    let (vit, pre) = match layout {
         Layout::Transformers => {
             let cfg: config::TransformersVitConfig =
                 config::read_json(&files.config, "transformers ViT config.json")?;

@@ -165,7 +165,11 @@ impl VitConfig {
         let mut n = c * 3 * p * p + if self.patch_bias { c } else { 0 };
         n += self.prefix_tokens() as u64 * c;
         if let Positions::Learned { covers_prefix } = self.positions {
-            let rows = if covers_prefix { self.prefix_tokens() as u64 } else { 0 };
+            let rows = if covers_prefix {
+                self.prefix_tokens() as u64
+            } else {
+                0
+            };
             n += (rows + g * g) * c;
         }
         if self.pre_norm {
@@ -370,6 +374,27 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -
     serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.to_path_buf(),
         reason: format!("not a valid {what}: {e}"),
+    })
+}
+
+/// Which kind of `config.json` this is: timm's hub config names an
+/// `architecture`, a transformers one a `model_type`.
+pub fn config_layout(path: &Path) -> Result<Layout> {
+    let v: serde_json::Value = read_json(path, "config.json")?;
+    if let Some(arch) = v.get("architecture").and_then(|a| a.as_str()) {
+        let eva = timm_preset(arch.split('.').next().unwrap_or_default())
+            .is_some_and(|p| p.layout == Layout::Eva);
+        return Ok(if eva { Layout::Eva } else { Layout::Timm });
+    }
+    if v.get("model_type").is_some() {
+        return Ok(Layout::Transformers);
+    }
+    Err(Error::Config {
+        path: path.to_path_buf(),
+        reason: format!(
+            "names neither an `architecture` (timm) nor a `model_type` (transformers); artlens reads transformers ViTModel checkpoints (model_type `vit`) and the timm architectures {}",
+            timm_architectures()
+        ),
     })
 }
 
@@ -630,7 +655,11 @@ fn timm_preset(architecture: &str) -> Option<TimmPreset> {
                 eps: 1e-5,
                 init_values: Some(1e-5),
                 reg_tokens: 4,
-                mlp: if splus { Mlp::SwiGlu } else { Mlp::Plain(Act::Gelu) },
+                mlp: if splus {
+                    Mlp::SwiGlu
+                } else {
+                    Mlp::Plain(Act::Gelu)
+                },
                 align_to: if splus { 8 } else { 0 },
                 qkv_bias: qkvb,
                 pool: "avg",
@@ -643,9 +672,7 @@ fn timm_preset(architecture: &str) -> Option<TimmPreset> {
     let (embed, depth, heads, patch) = match architecture {
         "vit_base_patch32_clip_224" | "vit_base_patch32_clip_quickgelu_224" => (768, 12, 12, 32),
         "vit_base_patch16_clip_224" | "vit_base_patch16_clip_quickgelu_224" => (768, 12, 12, 16),
-        "vit_large_patch14_clip_224" | "vit_large_patch14_clip_quickgelu_224" => {
-            (1024, 24, 16, 14)
-        }
+        "vit_large_patch14_clip_224" | "vit_large_patch14_clip_quickgelu_224" => (1024, 24, 16, 14),
         "vit_base_patch16_siglip_224" => {
             return Some(TimmPreset {
                 class_token: false,
@@ -892,13 +919,24 @@ mod tests {
         assert_eq!(v3.layout, Layout::Eva);
         assert_eq!((v3.reg_tokens, v3.pool, v3.fc_norm), (4, Pool::Avg, false));
         assert!(matches!(v3.positions, Positions::Rope { temperature } if temperature == 100.0));
-        assert_eq!(get("vit_base_patch16_dinov3_qkvb").qkv_bias, QkvBias::QueryValue);
+        assert_eq!(
+            get("vit_base_patch16_dinov3_qkvb").qkv_bias,
+            QkvBias::QueryValue
+        );
         let reg = get("vit_base_patch14_reg4_dinov2");
-        assert_eq!(reg.positions, Positions::Learned { covers_prefix: false });
+        assert_eq!(
+            reg.positions,
+            Positions::Learned {
+                covers_prefix: false
+            }
+        );
         let clip = get("vit_base_patch16_clip_224");
         assert!(clip.pre_norm && !clip.patch_bias && clip.layer_norm_eps == 1e-5);
         assert_eq!(clip.mlp, Mlp::Plain(Act::Gelu));
-        assert_eq!(get("vit_base_patch16_clip_quickgelu_224").mlp, Mlp::Plain(Act::QuickGelu));
+        assert_eq!(
+            get("vit_base_patch16_clip_quickgelu_224").mlp,
+            Mlp::Plain(Act::QuickGelu)
+        );
         let sig = get("vit_base_patch16_siglip_224");
         assert!(!sig.class_token && sig.pool == Pool::Map);
         let g = get("vit_giant_patch14_dinov2");
@@ -912,7 +950,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`architecture`") && e.contains("resnet50") && e.contains("vit_base_patch16_siglip_224"),
+            e.contains("`architecture`")
+                && e.contains("resnet50")
+                && e.contains("vit_base_patch16_siglip_224"),
             "{e}"
         );
         let mut cfg = hub_config("vit_base_patch16_clip_224", 224);
@@ -924,6 +964,9 @@ mod tests {
         let t: TransformersVitConfig =
             serde_json::from_value(serde_json::json!({"model_type": "clip_vision_model"})).unwrap();
         let e = dino_vit_config(&t, path).unwrap_err().to_string();
-        assert!(e.contains("`model_type`") && e.contains("clip_vision_model"), "{e}");
+        assert!(
+            e.contains("`model_type`") && e.contains("clip_vision_model"),
+            "{e}"
+        );
     }
 }

@@ -149,7 +149,7 @@ pub struct BackboneSpec {
 /// One way to fetch a checkpoint from the hub: a revision and the files to
 /// take from it (config first, then the preprocessor config if any, then
 /// the weights).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubPlan {
     pub revision: &'static str,
     pub files: &'static [&'static str],
@@ -178,6 +178,9 @@ const DINO_PLANS: &[HubPlan] = &[
         ],
     },
 ];
+
+const ANY_PLANS_TIMM_FIRST: &[HubPlan] = &[TIMM_PLANS[0], DINO_PLANS[0], DINO_PLANS[1]];
+const ANY_PLANS_DINO_FIRST: &[HubPlan] = &[DINO_PLANS[0], DINO_PLANS[1], TIMM_PLANS[0]];
 
 /// A registry entry; `display` doubles as the architecture line's start.
 #[allow(clippy::too_many_arguments)]
@@ -226,10 +229,34 @@ const fn spec(
 /// size. Parameter counts are timm's / transformers' for the image model
 /// without a classifier head.
 pub const REGISTRY: &[BackboneSpec] = &[
-    spec("facebook/dino-vits16", "dino-vits16", &["dino-s16"], Family::Dino, 224, 16,
-        "DINO ViT-S/16", "DINO-S/16", "ViT-S/16", 21_665_664, 384, IMAGENET_1K),
-    spec("facebook/dino-vits8", "dino-vits8", &["dino-s8"], Family::Dino, 224, 8,
-        "DINO ViT-S/8", "DINO-S/8", "ViT-S/8", 21_670_272, 384, IMAGENET_1K),
+    spec(
+        "facebook/dino-vits16",
+        "dino-vits16",
+        &["dino-s16"],
+        Family::Dino,
+        224,
+        16,
+        "DINO ViT-S/16",
+        "DINO-S/16",
+        "ViT-S/16",
+        21_665_664,
+        384,
+        IMAGENET_1K,
+    ),
+    spec(
+        "facebook/dino-vits8",
+        "dino-vits8",
+        &["dino-s8"],
+        Family::Dino,
+        224,
+        8,
+        "DINO ViT-S/8",
+        "DINO-S/8",
+        "ViT-S/8",
+        21_670_272,
+        384,
+        IMAGENET_1K,
+    ),
     BackboneSpec {
         // `main` has only the pickle; a safetensors copy lives on `refs/pr/7`.
         hub_plans: &[
@@ -250,51 +277,315 @@ pub const REGISTRY: &[BackboneSpec] = &[
                 ],
             },
         ],
-        ..spec("facebook/dino-vitb16", "dino", &["dino-vitb16", "dino-b16"], Family::Dino, 224, 16,
-            "DINO ViT-B/16", "DINO", "ViT-B/16", 85_798_656, 768, IMAGENET_1K)
+        ..spec(
+            "facebook/dino-vitb16",
+            "dino",
+            &["dino-vitb16", "dino-b16"],
+            Family::Dino,
+            224,
+            16,
+            "DINO ViT-B/16",
+            "DINO",
+            "ViT-B/16",
+            85_798_656,
+            768,
+            IMAGENET_1K,
+        )
     },
-    spec("facebook/dino-vitb8", "dino-vitb8", &["dino-b8"], Family::Dino, 224, 8,
-        "DINO ViT-B/8", "DINO-B/8", "ViT-B/8", 85_807_872, 768, IMAGENET_1K),
-    spec("timm/vit_small_patch14_dinov2.lvd142m", "dinov2-s", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-S/14", "DINOv2-S", "ViT-S/14, LayerScale", 22_056_192, 384, LVD_142M),
-    spec("timm/vit_small_patch14_reg4_dinov2.lvd142m", "dinov2-s-reg4", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-S/14 + registers", "DINOv2-S+reg", "ViT-S/14, 4 registers, LayerScale", 22_057_344, 384, LVD_142M),
-    spec("timm/vit_base_patch14_dinov2.lvd142m", "dinov2", &["dinov2-b"], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-B/14", "DINOv2", "ViT-B/14, LayerScale", 86_579_712, 768, LVD_142M),
-    spec("timm/vit_base_patch14_reg4_dinov2.lvd142m", "dinov2-b-reg4", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-B/14 + registers", "DINOv2-B+reg", "ViT-B/14, 4 registers, LayerScale", 86_582_016, 768, LVD_142M),
-    spec("timm/vit_large_patch14_dinov2.lvd142m", "dinov2-l", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-L/14", "DINOv2-L", "ViT-L/14, LayerScale", 304_367_616, 1024, LVD_142M),
-    spec("timm/vit_large_patch14_reg4_dinov2.lvd142m", "dinov2-l-reg4", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-L/14 + registers", "DINOv2-L+reg", "ViT-L/14, 4 registers, LayerScale", 304_370_688, 1024, LVD_142M),
-    spec("timm/vit_giant_patch14_dinov2.lvd142m", "dinov2-g", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-g/14", "DINOv2-g", "ViT-g/14, SwiGLU, LayerScale", 1_136_479_232, 1536, LVD_142M),
-    spec("timm/vit_giant_patch14_reg4_dinov2.lvd142m", "dinov2-g-reg4", &[], Family::Dinov2, 518, 14,
-        "DINOv2 ViT-g/14 + registers", "DINOv2-g+reg", "ViT-g/14, SwiGLU, 4 registers, LayerScale", 1_136_483_840, 1536, LVD_142M),
-    spec("timm/vit_base_patch32_clip_224.openai", "clip-b32", &[], Family::Clip, 224, 32,
-        "CLIP ViT-B/32 (OpenAI)", "CLIP-B/32", "ViT-B/32, pre-norm", 87_456_000, 768, WIT_400M),
-    spec("timm/vit_base_patch16_clip_224.openai", "clip-b16", &["clip"], Family::Clip, 224, 16,
-        "CLIP ViT-B/16 (OpenAI)", "CLIP-B/16", "ViT-B/16, pre-norm", 85_799_424, 768, WIT_400M),
-    spec("timm/vit_large_patch14_clip_224.openai", "clip-l14", &[], Family::Clip, 224, 14,
-        "CLIP ViT-L/14 (OpenAI)", "CLIP-L/14", "ViT-L/14, pre-norm", 303_179_776, 1024, WIT_400M),
-    spec("timm/vit_small_patch16_dinov3.lvd1689m", "dinov3-s", &[], Family::Dinov3, 256, 16,
-        "DINOv3 ViT-S/16", "DINOv3-S", "ViT-S/16, RoPE, 4 storage tokens", 21_586_944, 384, LVD_1689M),
-    spec("timm/vit_small_plus_patch16_dinov3.lvd1689m", "dinov3-splus", &["dinov3-s+"], Family::Dinov3, 256, 16,
-        "DINOv3 ViT-S+/16", "DINOv3-S+", "ViT-S+/16, SwiGLU, RoPE, 4 storage tokens", 28_683_264, 384, LVD_1689M),
-    spec("timm/vit_base_patch16_dinov3.lvd1689m", "dinov3", &["dinov3-b"], Family::Dinov3, 256, 16,
-        "DINOv3 ViT-B/16", "DINOv3", "ViT-B/16, RoPE, 4 storage tokens", 85_641_216, 768, LVD_1689M),
-    spec("timm/vit_large_patch16_dinov3.lvd1689m", "dinov3-l", &[], Family::Dinov3, 256, 16,
-        "DINOv3 ViT-L/16", "DINOv3-L", "ViT-L/16, RoPE, 4 storage tokens", 303_079_424, 1024, LVD_1689M),
-    spec("timm/vit_base_patch32_clip_224.laion2b", "clip-b32-laion", &[], Family::Clip, 224, 32,
-        "CLIP ViT-B/32 (LAION-2B)", "CLIP-B/32 LAION", "ViT-B/32, pre-norm", 87_456_000, 768, LAION_2B),
-    spec("timm/vit_base_patch16_clip_224.laion2b", "clip-b16-laion", &[], Family::Clip, 224, 16,
-        "CLIP ViT-B/16 (LAION-2B)", "CLIP-B/16 LAION", "ViT-B/16, pre-norm", 85_799_424, 768, LAION_2B),
-    spec("timm/vit_large_patch14_clip_224.laion2b", "clip-l14-laion", &[], Family::Clip, 224, 14,
-        "CLIP ViT-L/14 (LAION-2B)", "CLIP-L/14 LAION", "ViT-L/14, pre-norm", 303_179_776, 1024, LAION_2B),
-    spec("timm/vit_base_patch16_siglip_224.webli", "siglip-b16", &["siglip"], Family::Siglip, 224, 16,
-        "SigLIP ViT-B/16", "SigLIP-B/16", "ViT-B/16, attention-pool head", 92_884_224, 768, WEBLI),
-    spec("timm/vit_base_patch16_siglip_224.v2_webli", "siglip2-b16", &["siglip2"], Family::Siglip, 224, 16,
-        "SigLIP 2 ViT-B/16", "SigLIP2-B/16", "ViT-B/16, attention-pool head", 92_884_224, 768, WEBLI),
+    spec(
+        "facebook/dino-vitb8",
+        "dino-vitb8",
+        &["dino-b8"],
+        Family::Dino,
+        224,
+        8,
+        "DINO ViT-B/8",
+        "DINO-B/8",
+        "ViT-B/8",
+        85_807_872,
+        768,
+        IMAGENET_1K,
+    ),
+    spec(
+        "timm/vit_small_patch14_dinov2.lvd142m",
+        "dinov2-s",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-S/14",
+        "DINOv2-S",
+        "ViT-S/14, LayerScale",
+        22_056_192,
+        384,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_small_patch14_reg4_dinov2.lvd142m",
+        "dinov2-s-reg4",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-S/14 + registers",
+        "DINOv2-S+reg",
+        "ViT-S/14, 4 registers, LayerScale",
+        22_057_344,
+        384,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_base_patch14_dinov2.lvd142m",
+        "dinov2",
+        &["dinov2-b"],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-B/14",
+        "DINOv2",
+        "ViT-B/14, LayerScale",
+        86_579_712,
+        768,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_base_patch14_reg4_dinov2.lvd142m",
+        "dinov2-b-reg4",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-B/14 + registers",
+        "DINOv2-B+reg",
+        "ViT-B/14, 4 registers, LayerScale",
+        86_582_016,
+        768,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_large_patch14_dinov2.lvd142m",
+        "dinov2-l",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-L/14",
+        "DINOv2-L",
+        "ViT-L/14, LayerScale",
+        304_367_616,
+        1024,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_large_patch14_reg4_dinov2.lvd142m",
+        "dinov2-l-reg4",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-L/14 + registers",
+        "DINOv2-L+reg",
+        "ViT-L/14, 4 registers, LayerScale",
+        304_370_688,
+        1024,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_giant_patch14_dinov2.lvd142m",
+        "dinov2-g",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-g/14",
+        "DINOv2-g",
+        "ViT-g/14, SwiGLU, LayerScale",
+        1_136_479_232,
+        1536,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_giant_patch14_reg4_dinov2.lvd142m",
+        "dinov2-g-reg4",
+        &[],
+        Family::Dinov2,
+        518,
+        14,
+        "DINOv2 ViT-g/14 + registers",
+        "DINOv2-g+reg",
+        "ViT-g/14, SwiGLU, 4 registers, LayerScale",
+        1_136_483_840,
+        1536,
+        LVD_142M,
+    ),
+    spec(
+        "timm/vit_base_patch32_clip_224.openai",
+        "clip-b32",
+        &[],
+        Family::Clip,
+        224,
+        32,
+        "CLIP ViT-B/32 (OpenAI)",
+        "CLIP-B/32",
+        "ViT-B/32, pre-norm",
+        87_456_000,
+        768,
+        WIT_400M,
+    ),
+    spec(
+        "timm/vit_base_patch16_clip_224.openai",
+        "clip-b16",
+        &["clip"],
+        Family::Clip,
+        224,
+        16,
+        "CLIP ViT-B/16 (OpenAI)",
+        "CLIP-B/16",
+        "ViT-B/16, pre-norm",
+        85_799_424,
+        768,
+        WIT_400M,
+    ),
+    spec(
+        "timm/vit_large_patch14_clip_224.openai",
+        "clip-l14",
+        &[],
+        Family::Clip,
+        224,
+        14,
+        "CLIP ViT-L/14 (OpenAI)",
+        "CLIP-L/14",
+        "ViT-L/14, pre-norm",
+        303_179_776,
+        1024,
+        WIT_400M,
+    ),
+    spec(
+        "timm/vit_small_patch16_dinov3.lvd1689m",
+        "dinov3-s",
+        &[],
+        Family::Dinov3,
+        256,
+        16,
+        "DINOv3 ViT-S/16",
+        "DINOv3-S",
+        "ViT-S/16, RoPE, 4 storage tokens",
+        21_586_944,
+        384,
+        LVD_1689M,
+    ),
+    spec(
+        "timm/vit_small_plus_patch16_dinov3.lvd1689m",
+        "dinov3-splus",
+        &["dinov3-s+"],
+        Family::Dinov3,
+        256,
+        16,
+        "DINOv3 ViT-S+/16",
+        "DINOv3-S+",
+        "ViT-S+/16, SwiGLU, RoPE, 4 storage tokens",
+        28_683_264,
+        384,
+        LVD_1689M,
+    ),
+    spec(
+        "timm/vit_base_patch16_dinov3.lvd1689m",
+        "dinov3",
+        &["dinov3-b"],
+        Family::Dinov3,
+        256,
+        16,
+        "DINOv3 ViT-B/16",
+        "DINOv3",
+        "ViT-B/16, RoPE, 4 storage tokens",
+        85_641_216,
+        768,
+        LVD_1689M,
+    ),
+    spec(
+        "timm/vit_large_patch16_dinov3.lvd1689m",
+        "dinov3-l",
+        &[],
+        Family::Dinov3,
+        256,
+        16,
+        "DINOv3 ViT-L/16",
+        "DINOv3-L",
+        "ViT-L/16, RoPE, 4 storage tokens",
+        303_079_424,
+        1024,
+        LVD_1689M,
+    ),
+    spec(
+        "timm/vit_base_patch32_clip_224.laion2b",
+        "clip-b32-laion",
+        &[],
+        Family::Clip,
+        224,
+        32,
+        "CLIP ViT-B/32 (LAION-2B)",
+        "CLIP-B/32 LAION",
+        "ViT-B/32, pre-norm",
+        87_456_000,
+        768,
+        LAION_2B,
+    ),
+    spec(
+        "timm/vit_base_patch16_clip_224.laion2b",
+        "clip-b16-laion",
+        &[],
+        Family::Clip,
+        224,
+        16,
+        "CLIP ViT-B/16 (LAION-2B)",
+        "CLIP-B/16 LAION",
+        "ViT-B/16, pre-norm",
+        85_799_424,
+        768,
+        LAION_2B,
+    ),
+    spec(
+        "timm/vit_large_patch14_clip_224.laion2b",
+        "clip-l14-laion",
+        &[],
+        Family::Clip,
+        224,
+        14,
+        "CLIP ViT-L/14 (LAION-2B)",
+        "CLIP-L/14 LAION",
+        "ViT-L/14, pre-norm",
+        303_179_776,
+        1024,
+        LAION_2B,
+    ),
+    spec(
+        "timm/vit_base_patch16_siglip_224.webli",
+        "siglip-b16",
+        &["siglip"],
+        Family::Siglip,
+        224,
+        16,
+        "SigLIP ViT-B/16",
+        "SigLIP-B/16",
+        "ViT-B/16, attention-pool head",
+        92_884_224,
+        768,
+        WEBLI,
+    ),
+    spec(
+        "timm/vit_base_patch16_siglip_224.v2_webli",
+        "siglip2-b16",
+        &["siglip2"],
+        Family::Siglip,
+        224,
+        16,
+        "SigLIP 2 ViT-B/16",
+        "SigLIP2-B/16",
+        "ViT-B/16, attention-pool head",
+        92_884_224,
+        768,
+        WEBLI,
+    ),
 ];
 
 /// The backbones `index` embeds with when none are named.
@@ -322,7 +613,10 @@ fn lookup(name: &str) -> Option<usize> {
         return None;
     }
     let mut unlisted = UNLISTED.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = unlisted.iter().position(|s| s.hub_id.eq_ignore_ascii_case(name)) {
+    if let Some(i) = unlisted
+        .iter()
+        .position(|s| s.hub_id.eq_ignore_ascii_case(name))
+    {
         return Some(REGISTRY.len() + i);
     }
     unlisted.push(Box::leak(Box::new(BackboneSpec::unlisted(name))));
@@ -390,10 +684,12 @@ impl BackboneSpec {
             embedding_dim: 0,
             pretraining: tag.and_then(pretraining_of_tag),
             gated: false,
+            // The name is only a guess at the layout: try both kinds of
+            // repository, the guessed one first.
             hub_plans: if layout == Layout::Transformers {
-                DINO_PLANS
+                ANY_PLANS_DINO_FIRST
             } else {
-                TIMM_PLANS
+                ANY_PLANS_TIMM_FIRST
             },
         }
     }
@@ -707,7 +1003,10 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let e = BackboneId::parse("vgg16").unwrap_err().to_string();
         assert!(
-            e.contains("vgg16") && e.contains("dino") && e.contains("dinov2") && e.contains("siglip-b16"),
+            e.contains("vgg16")
+                && e.contains("dino")
+                && e.contains("dinov2")
+                && e.contains("siglip-b16"),
             "{e}"
         );
     }
@@ -726,7 +1025,10 @@ mod tests {
             id
         );
         assert_eq!(
-            BackboneId::parse("facebook/dino-vits8-finetuned").unwrap().spec().layout,
+            BackboneId::parse("facebook/dino-vits8-finetuned")
+                .unwrap()
+                .spec()
+                .layout,
             Layout::Transformers
         );
         // The patch size is only known from the files, so any size parses.

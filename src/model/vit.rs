@@ -150,11 +150,22 @@ impl Norm {
 
 /// A block's MLP, in the checkpoint's form.
 enum MlpLayers {
-    Plain { fc1: Linear, fc2: Linear, act: Act },
+    Plain {
+        fc1: Linear,
+        fc2: Linear,
+        act: Act,
+    },
     /// `fc1`'s output halves `a | b` → `fc2(silu(a) · b)`.
-    Packed { fc1: Linear, fc2: Linear },
+    Packed {
+        fc1: Linear,
+        fc2: Linear,
+    },
     /// `fc2(silu(fc1_g(x)) · fc1_x(x))`.
-    Split { gate: Linear, up: Linear, fc2: Linear },
+    Split {
+        gate: Linear,
+        up: Linear,
+        fc2: Linear,
+    },
 }
 
 impl MlpLayers {
@@ -592,13 +603,14 @@ impl Vit {
             };
             Linear::new(w, b, device)
         };
-        let plain_mlp = |src: &mut TensorSource, fc1: &str, fc2: &str, act: Act| -> Result<MlpLayers> {
-            Ok(MlpLayers::Plain {
-                fc1: linear(src, fc1, config.mlp_dim, c, true)?,
-                fc2: linear(src, fc2, c, config.mlp_dim, true)?,
-                act,
-            })
-        };
+        let plain_mlp =
+            |src: &mut TensorSource, fc1: &str, fc2: &str, act: Act| -> Result<MlpLayers> {
+                Ok(MlpLayers::Plain {
+                    fc1: linear(src, fc1, config.mlp_dim, c, true)?,
+                    fc2: linear(src, fc2, c, config.mlp_dim, true)?,
+                    act,
+                })
+            };
 
         let norm_pre = if config.pre_norm {
             Some(norm(&mut src, "norm_pre", c)?)
@@ -664,8 +676,20 @@ impl Vit {
                     fc2: linear(&mut src, &fc2, c, config.mlp_dim, true)?,
                 },
                 Mlp::SwiGlu => MlpLayers::Split {
-                    gate: linear(&mut src, &format!("{pre}.mlp.fc1_g"), config.mlp_dim, c, true)?,
-                    up: linear(&mut src, &format!("{pre}.mlp.fc1_x"), config.mlp_dim, c, true)?,
+                    gate: linear(
+                        &mut src,
+                        &format!("{pre}.mlp.fc1_g"),
+                        config.mlp_dim,
+                        c,
+                        true,
+                    )?,
+                    up: linear(
+                        &mut src,
+                        &format!("{pre}.mlp.fc1_x"),
+                        config.mlp_dim,
+                        c,
+                        true,
+                    )?,
                     fc2: linear(&mut src, &fc2, c, config.mlp_dim, true)?,
                 },
             };
@@ -801,12 +825,13 @@ impl Vit {
                 let zero = Tensor::zeros((b, h, 1), p.dtype(), p.device())?;
                 Tensor::cat(&[&zero, &p.narrow(2, prefix, n - prefix)?], 2)?
             }
-            (None, Some(p)) => Tensor::cat(
-                &[&p.narrow(2, 0, 1)?, &p.narrow(2, prefix, n - prefix)?],
-                2,
-            )?,
+            (None, Some(p)) => {
+                Tensor::cat(&[&p.narrow(2, 0, 1)?, &p.narrow(2, prefix, n - prefix)?], 2)?
+            }
             (None, None) => {
-                candle_core::bail!("a model without a class token or blocks has no attention to explain")
+                candle_core::bail!(
+                    "a model without a class token or blocks has no attention to explain"
+                )
             }
         };
         Ok(VitTokens {

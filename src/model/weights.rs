@@ -87,7 +87,13 @@ fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
             path: dir.to_path_buf(),
             reason: "no model.safetensors, model.safetensors.index.json (sharded) or pytorch_model.bin in this folder".into(),
         })?;
-    let preprocessor = match spec.layout {
+    // What the folder holds decides, not the name: an unlisted repository
+    // may be either kind.
+    let layout = match spec.is_listed() {
+        true => spec.layout,
+        false => crate::model::config::config_layout(&config)?,
+    };
+    let preprocessor = match layout {
         Layout::Transformers => {
             let p = dir.join("preprocessor_config.json");
             if !p.is_file() {
@@ -111,17 +117,17 @@ fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
 }
 
 /// The files of a plan, in the plan's order: config, then the preprocessor
-/// config when the layout has one, then the weights.
-fn files_from(spec: &BackboneSpec, paths: Vec<PathBuf>) -> CheckpointFiles {
-    let mut it = paths.into_iter();
-    let config = it.next().unwrap_or_default();
-    let preprocessor = match spec.layout {
-        Layout::Transformers => it.next(),
-        Layout::Timm | Layout::Eva => None,
-    };
+/// config when the plan has one, then the weights.
+fn files_from(_spec: &BackboneSpec, paths: Vec<PathBuf>) -> CheckpointFiles {
+    let named = |p: &PathBuf, n: &str| p.file_name().is_some_and(|f| f == n);
+    let config = paths.first().cloned().unwrap_or_default();
+    let preprocessor = paths
+        .iter()
+        .find(|p| named(p, "preprocessor_config.json"))
+        .cloned();
     CheckpointFiles {
         config,
-        weights: it.next().unwrap_or_default(),
+        weights: paths.last().cloned().unwrap_or_default(),
         preprocessor,
     }
 }
@@ -217,10 +223,8 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
                             .iter()
                             .map(|f| repo.get(f))
                             .collect();
-                        let shards: std::result::Result<Vec<PathBuf>, _> = shard_names(&index)?
-                            .iter()
-                            .map(|n| repo.get(n))
-                            .collect();
+                        let shards: std::result::Result<Vec<PathBuf>, _> =
+                            shard_names(&index)?.iter().map(|n| repo.get(n)).collect();
                         if let (Ok(mut head), Ok(_)) = (head, shards) {
                             head.push(index);
                             return Ok(files_from(spec, head));
@@ -294,10 +298,6 @@ impl Checkpoint {
     }
 }
 
-/// Tensors smaller than this are loaded (norms, biases, tokens): mapping
-/// them saves nothing worth an indirection.
-const MAP_MIN_ELEMENTS: usize = 4096;
-
 /// All tensors of a checkpoint (one file, a PyTorch pickle, or the index of
 /// a sharded set), as [`Checkpoint`] for `device`.
 ///
@@ -352,11 +352,11 @@ pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
         let mut loaded = Vec::new();
         for (name, view) in st.tensors() {
             let data = view.data();
-            let elements = view.shape().iter().product::<usize>();
             let in_place = device.is_cpu()
                 && view.dtype() == safetensors::Dtype::F32
+                // Matrices only: norms, biases and tokens are small, and
+                // tables such as position embeddings are reshaped or resampled.
                 && view.shape().len() == 2
-                && elements >= MAP_MIN_ELEMENTS
                 && bytemuck::try_cast_slice::<u8, f32>(data).is_ok();
             if in_place {
                 out.mapped.insert(
