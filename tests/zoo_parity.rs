@@ -303,3 +303,40 @@ fn the_cli_embeds_and_benches_every_family() {
         );
     }
 }
+
+/// A gated repository (DINOv3) that the hub refuses says what to do: accept
+/// the license, pass a token. The hub is a local server answering 401.
+#[test]
+fn gated_repositories_explain_the_license_and_the_token() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "{\"error\":\"Access to model timm/vit_base_patch16_dinov3.lvd1689m is restricted.\"}";
+            let _ = write!(
+                s,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = run(artlens()
+        .env("HF_HOME", home.path())
+        .env("HF_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env_remove("HF_TOKEN")
+        .args(["--quiet", "embed", "--model", "dinov3", "--json"])
+        .arg(image_path("landscape")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("gated")
+            && err.contains("https://huggingface.co/timm/vit_base_patch16_dinov3.lvd1689m")
+            && err.contains("HF_TOKEN"),
+        "{err}"
+    );
+}
