@@ -340,3 +340,38 @@ fn gated_repositories_explain_the_license_and_the_token() {
         "{err}"
     );
 }
+
+/// `explain` works for every family: the token pass gives the embedding
+/// exactly, one token per patch, and the pooling query's attention (the
+/// class token's, or SigLIP's latent query's) over the patches.
+#[test]
+fn every_family_explains_with_patch_tokens() {
+    let img = decode_file(&image_path("landscape"), &DecodeLimits::default()).unwrap();
+    for (case, hub_id) in cases() {
+        let model = load(&case, &hub_id, None);
+        let embedding = model.embed_images(&[&img]).unwrap().remove(0);
+        let t = model.tokens_images(&[&img]).unwrap().remove(0);
+        assert_eq!(
+            t.embedding, embedding,
+            "{case}: the token pass is the embedding pass"
+        );
+        assert_eq!(
+            t.patches.len(),
+            t.grid.0 * t.grid.1,
+            "{case}: one token per patch"
+        );
+        assert_eq!(
+            t.cls_attention.len(),
+            model.config().num_heads,
+            "{case}: heads"
+        );
+        for row in &t.cls_attention {
+            assert_eq!(row.len(), 1 + t.patches.len(), "{case}: attention row");
+            let sum: f32 = row.iter().sum();
+            assert!(
+                sum > 0.0 && sum <= 1.0 + 1e-4,
+                "{case}: attention sums to {sum}"
+            );
+        }
+    }
+}

@@ -65,8 +65,9 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     let id = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
     ctx.msg.info(format!(
-        "{id}: weights {} ({w}x{h} input)",
-        files.weights.display()
+        "{id}: weights {} ({w}x{h} input, {} MB of weights used in place from the mapped file)",
+        files.weights.display(),
+        backbone.weights_in_place() / 1_000_000
     ));
     let limits = DecodeLimits::default();
     let mut progress = Progress::new(ctx.msg, "images");
