@@ -213,45 +213,8 @@ impl CustomOp3 for FusedAttention {
     }
 }
 
-struct LinearOp;
-
 /// The fewest rows worth a task of their own.
 const LINEAR_MIN_ROWS: usize = 64;
-
-impl CustomOp3 for LinearOp {
-    fn name(&self) -> &'static str {
-        "linear-row-parallel"
-    }
-
-    /// x `[M, K]`, w `[N, K]` (PyTorch's layout), b `[N]` → `x wᵀ + b`, `[M, N]`.
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-        sb: &CpuStorage,
-        lb: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(sx, lx, "linear x")?;
-        let w = contiguous(sw, lw, "linear weight")?;
-        let b = contiguous(sb, lb, "linear bias")?;
-        let (m, k) = lx.shape().dims2()?;
-        let (n, k2) = lw.shape().dims2()?;
-        if k != k2 || b.len() != n {
-            candle_core::bail!(
-                "linear: x {:?}, weight {:?}, bias {}",
-                lx.shape(),
-                lw.shape(),
-                b.len()
-            );
-        }
-        Ok((
-            CpuStorage::F32(linear_rows(x, w, b, m, k, n)),
-            Shape::from((m, n)),
-        ))
-    }
-}
 
 /// x `[M, K]` · w `[N, K]`ᵀ + b, split by rows across threads.
 fn linear_rows(x: &[f32], w: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -296,17 +259,20 @@ fn linear_rows(x: &[f32], w: &[f32], b: &[f32], m: usize, k: usize, n: usize) ->
     out
 }
 
-/// [`linear`] with the weight read in place from a mapped checkpoint.
-struct MappedLinearOp<'a> {
+/// `x wᵀ + b` with the weight given as a slice: a tensor's storage, or the
+/// checkpoint's own mapped bytes.
+struct LinearOp<'a> {
+    /// `[N, K]`, PyTorch's layout.
     w: &'a [f32],
     n: usize,
 }
 
-impl CustomOp2 for MappedLinearOp<'_> {
+impl CustomOp2 for LinearOp<'_> {
     fn name(&self) -> &'static str {
-        "linear-mapped-weight"
+        "linear-row-parallel"
     }
 
+    /// x `[M, K]`, b `[N]` → `x wᵀ + b`, `[M, N]`.
     fn cpu_fwd(
         &self,
         sx: &CpuStorage,
@@ -333,20 +299,24 @@ impl CustomOp2 for MappedLinearOp<'_> {
     }
 }
 
-/// `x wᵀ + b` for a 2-D `x` `[M, K]` on the CPU, `w` `[N, K]` given as the
-/// checkpoint's own (memory-mapped) values.
-pub fn linear_mapped(x: &Tensor, w: &[f32], n: usize, b: &Tensor) -> Result<Tensor> {
-    x.contiguous()?
-        .apply_op2_no_bwd(b, &MappedLinearOp { w, n })
-}
-
 /// `x wᵀ + b` for a 2-D `x` `[M, K]`, `w` `[N, K]`, `b` `[N]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() {
-        x.contiguous()?.apply_op3_no_bwd(w, b, &LinearOp)
-    } else {
-        x.matmul(&w.t()?)?.broadcast_add(b)
+    if !x.device().is_cpu() {
+        return x.matmul(&w.t()?)?.broadcast_add(b);
     }
+    let w = w.contiguous()?;
+    let (n, _) = w.dims2()?;
+    let (storage, layout) = w.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("linear: the weight is not on the CPU");
+    };
+    linear_slice(x, contiguous(cpu, layout, "linear weight")?, n, b)
+}
+
+/// [`linear`] on the CPU with `w` given as `N·K` values, such as a
+/// checkpoint's memory-mapped matrix.
+pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(b, &LinearOp { w, n })
 }
 
 #[derive(Clone, Copy)]

@@ -69,30 +69,18 @@ pub struct Pretraining {
     pub images: u64,
 }
 
-pub const IMAGENET_1K: Pretraining = Pretraining {
-    name: "ImageNet-1k",
-    images: 1_281_167,
-};
-pub const LVD_142M: Pretraining = Pretraining {
-    name: "LVD-142M",
-    images: 142_000_000,
-};
-pub const WIT_400M: Pretraining = Pretraining {
-    name: "WIT-400M (OpenAI)",
-    images: 400_000_000,
-};
-pub const LVD_1689M: Pretraining = Pretraining {
-    name: "LVD-1689M",
-    images: 1_689_000_000,
-};
-pub const LAION_2B: Pretraining = Pretraining {
-    name: "LAION-2B (English)",
-    images: 2_320_000_000,
-};
-pub const WEBLI: Pretraining = Pretraining {
-    name: "WebLI",
-    images: 10_000_000_000,
-};
+impl Pretraining {
+    const fn new(name: &'static str, images: u64) -> Self {
+        Pretraining { name, images }
+    }
+}
+
+pub const IMAGENET_1K: Pretraining = Pretraining::new("ImageNet-1k", 1_281_167);
+pub const LVD_142M: Pretraining = Pretraining::new("LVD-142M", 142_000_000);
+pub const WIT_400M: Pretraining = Pretraining::new("WIT-400M (OpenAI)", 400_000_000);
+pub const LVD_1689M: Pretraining = Pretraining::new("LVD-1689M", 1_689_000_000);
+pub const LAION_2B: Pretraining = Pretraining::new("LAION-2B (English)", 2_320_000_000);
+pub const WEBLI: Pretraining = Pretraining::new("WebLI", 10_000_000_000);
 
 /// The pretraining data named by a timm tag (`….lvd142m`), for hub ids that
 /// are not in the registry but name a known tag.
@@ -160,22 +148,25 @@ const TIMM_PLANS: &[HubPlan] = &[HubPlan {
     files: &["config.json", "model.safetensors"],
 }];
 
+const DINO_SAFETENSORS: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "model.safetensors",
+];
+const DINO_PICKLE: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "pytorch_model.bin",
+];
+
 const DINO_PLANS: &[HubPlan] = &[
     HubPlan {
         revision: "main",
-        files: &[
-            "config.json",
-            "preprocessor_config.json",
-            "model.safetensors",
-        ],
+        files: DINO_SAFETENSORS,
     },
     HubPlan {
         revision: "main",
-        files: &[
-            "config.json",
-            "preprocessor_config.json",
-            "pytorch_model.bin",
-        ],
+        files: DINO_PICKLE,
     },
 ];
 
@@ -262,20 +253,9 @@ pub const REGISTRY: &[BackboneSpec] = &[
         hub_plans: &[
             HubPlan {
                 revision: "refs/pr/7",
-                files: &[
-                    "config.json",
-                    "preprocessor_config.json",
-                    "model.safetensors",
-                ],
+                files: DINO_SAFETENSORS,
             },
-            HubPlan {
-                revision: "main",
-                files: &[
-                    "config.json",
-                    "preprocessor_config.json",
-                    "pytorch_model.bin",
-                ],
-            },
+            DINO_PLANS[1],
         ],
         ..spec(
             "facebook/dino-vitb16",

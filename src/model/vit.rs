@@ -122,7 +122,7 @@ impl Linear {
         let x2 = x.reshape((rows, k))?;
         let y = match &self.weight {
             Weight::Owned(w) => ops::linear(&x2, w, &self.bias)?,
-            Weight::Mapped(m) => ops::linear_mapped(&x2, m.as_slice(), m.shape()[0], &self.bias)?,
+            Weight::Mapped(m) => ops::linear_slice(&x2, m.as_slice(), m.shape()[0], &self.bias)?,
         };
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty dims") = self.weight.rows();
