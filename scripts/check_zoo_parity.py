@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_full_parity import compare  # noqa: E402  (one comparison for both checks)
+
 REPO = Path(__file__).resolve().parent.parent
 
 MIN_COS = 0.99999
@@ -72,16 +75,6 @@ def run_artlens(exe: Path, model: str, weights: Path, images: list[Path], image_
         tail = "\n".join(r.stderr.strip().splitlines()[-6:])
         return out, f"`{' '.join(cmd[:9])} ...` exited with {r.returncode}: {tail}"
     return out, None
-
-
-def compare(got: np.ndarray, ref: np.ndarray) -> dict:
-    ref = ref.astype(np.float64).ravel()
-    if got.shape != ref.shape:
-        return {"max_abs": float("inf"), "cosine": float("nan"), "rel_l2": float("inf"),
-                "error": f"shape {list(got.shape)} vs reference {list(ref.shape)}"}
-    return {"max_abs": float(np.max(np.abs(got - ref))),
-            "cosine": float(got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))),
-            "rel_l2": float(np.linalg.norm(got - ref) / np.linalg.norm(ref))}
 
 
 def main() -> int:

@@ -945,16 +945,9 @@ mod tests {
 
     #[test]
     fn unsupported_architectures_and_args_are_named() {
+        // An unknown `architecture` is covered through the loader in
+        // tests/zoo_parity.rs; these are the fields only a config test reaches.
         let path = Path::new("/ckpt/config.json");
-        let e = timm_vit_config(&hub_config("resnet50.a1_in1k", 224), path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`architecture`")
-                && e.contains("resnet50")
-                && e.contains("vit_base_patch16_siglip_224"),
-            "{e}"
-        );
         let mut cfg = hub_config("vit_base_patch16_clip_224", 224);
         cfg.model_args
             .other
