@@ -17,6 +17,7 @@ mod explain;
 mod gallery;
 mod index;
 mod merge;
+mod models;
 mod parquet;
 mod query;
 mod suggest;
@@ -36,6 +37,7 @@ pub use gallery::{
 };
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
+pub use models::{models, ModelEntry};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};

@@ -15,6 +15,7 @@ mod explain;
 mod export;
 mod index;
 mod merge;
+mod models;
 mod progress;
 mod rate;
 mod score;
@@ -71,6 +72,8 @@ enum Command {
     Ls(show::LsArgs),
     /// Show what the store holds: backbones, counts, fingerprints, failures, vanished files.
     Status(status::StatusArgs),
+    /// List every known backbone: family, size, pretraining data, whether its weights are cached.
+    Models(models::ModelsArgs),
     /// Write one backbone's embeddings as .npy (or .csv) plus items.csv and manifest.json.
     Export(export::ExportArgs),
     /// Record ratings: import a CSV, set or remove one, list them.
@@ -201,6 +204,7 @@ pub fn run() -> i32 {
         Command::Show(args) => show::run_show(args, &ctx),
         Command::Ls(args) => show::run_ls(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
+        Command::Models(args) => models::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Rate(args) => rate::run(args, &ctx),
         Command::Train(args) => train::run(args, &ctx),
