@@ -294,6 +294,67 @@ fn train_score_compare_end_to_end() {
         v["models"]["dinov2"]["loo_accuracy"].as_f64().unwrap()
     );
     assert!(dom.contains(&acc), "label accuracy {acc} on the page");
+
+    // The data ladder: DINO (1.28M images) before DINOv2 (142M) however
+    // the backbones are named, each with its fold mean and interval.
+    let html = e.tmp.path().join("ladder.html");
+    let o = run(e
+        .cmd(&["compare", "--json", "--backbones", "dinov2,dino", "--html"])
+        .arg(&html));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let ladder = v["ladder"].as_array().unwrap();
+    let ids: Vec<&str> = ladder.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["dino", "dinov2"]);
+    let columns: Vec<&str> = v["provenance"]["backbones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ids, "columns follow the ladder");
+    assert_eq!(ladder[0]["pretraining_images"], 1_281_167);
+    assert_eq!(ladder[1]["pretraining_data"], "LVD-142M");
+    for p in ladder {
+        let m = p["id"].as_str().unwrap();
+        let folds: Vec<f64> = report["backbones"][m]["per_fold"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["spearman"].as_f64().unwrap())
+            .collect();
+        let mean = folds.iter().sum::<f64>() / folds.len() as f64;
+        let rho = p["spearman"].as_f64().unwrap();
+        assert!((rho - mean).abs() < 1e-12, "{m}: {rho} vs {mean}");
+        assert_eq!(p["folds"].as_u64().unwrap() as usize, folds.len());
+        let (lo, hi) = (
+            p["ci_low"].as_f64().unwrap(),
+            p["ci_high"].as_f64().unwrap(),
+        );
+        assert!(
+            lo < rho && rho < hi && hi - lo > 0.0,
+            "{m}: {lo} {rho} {hi}"
+        );
+    }
+    let dom = rendered_dom(&html);
+    let point = |m: &str| {
+        let at = dom
+            .find(&format!("data-model=\"{m}\" data-images="))
+            .unwrap_or_else(|| panic!("no ladder point for {m}"));
+        let cx = &dom[at..];
+        let cx = &cx[cx.find("<circle cx=\"").unwrap() + 12..];
+        cx[..cx.find('"').unwrap()].parse::<f64>().unwrap()
+    };
+    assert!(
+        point("dino") < point("dinov2"),
+        "more data is further right"
+    );
+    assert!(dom.contains("class=\"interval\""), "intervals are drawn");
+    assert!(dom.contains("pretraining images (log scale)"));
+    let text = run(e.cmd(&["compare", "--backbones", "dinov2,dino"]));
+    let out = stdout(&text);
+    let first = out.find("data ladder  dino ").unwrap();
+    assert!(first < out.find("data ladder  dinov2 ").unwrap(), "{out}");
 }
 
 #[test]

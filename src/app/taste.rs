@@ -15,8 +15,8 @@ use crate::model::registry::BackboneId;
 use crate::preferences::{self, Added};
 use crate::ratings::{self, ImportReport, Rater, RemoveReport};
 use crate::report::{
-    CompareModel, CompareView, CurvePoint, ModelScore, PairAgreement, PairComparison, ScoreView,
-    ScoredImage,
+    CompareModel, CompareView, CurvePoint, LadderPoint, ModelScore, PairAgreement, PairComparison,
+    ScoreView, ScoredImage,
 };
 use crate::store::Artwork;
 
@@ -625,7 +625,10 @@ impl Collection {
         req: &CompareRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<CompareView> {
-        let backbones = self.select_backbones(req.backbones.as_deref())?;
+        // Along the data ladder: smallest pretraining set first, in every
+        // column, list and chart (ties keep the order given).
+        let mut backbones = self.select_backbones(req.backbones.as_deref())?;
+        backbones.sort_by_key(BackboneId::ladder_key);
         let label = req
             .label
             .as_deref()
@@ -704,6 +707,7 @@ impl Collection {
             .unwrap_or((1.0, 1.0));
 
         let mut learning_curve = BTreeMap::new();
+        let mut fold_spearman: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
         let mut comparisons = Vec::new();
         let mut warnings = Vec::new();
         let mut head_kind = None;
@@ -724,6 +728,8 @@ impl Collection {
                 head_kind = Some(t.head_kind.name().to_string());
                 let r = t.report.as_ref().expect("checked by the guard");
                 for (name, b) in &r.backbones {
+                    let per_fold: Vec<f64> = b.per_fold.iter().map(|m| m.spearman).collect();
+                    fold_spearman.insert(name.clone(), (per_fold, r.folds));
                     if let Some(m) = models.get_mut(name) {
                         m.cv = BTreeMap::from([
                             ("spearman".to_string(), b.pooled.spearman),
@@ -779,7 +785,36 @@ impl Collection {
                 "No verdict on taste yet: rate some works and run `artlens train`.".to_string()
             }
         };
+        let ladder = backbones
+            .iter()
+            .map(|id| {
+                let spec = id.spec();
+                let (spearman, ci_low, ci_high, folds) = match fold_spearman.get(&id.name()) {
+                    Some((values, k)) => corrected_fold_interval(values, *k),
+                    None => (None, None, None, 0),
+                };
+                LadderPoint {
+                    id: id.name(),
+                    display_name: id.display_name(),
+                    family: spec
+                        .family
+                        .map(|f| format!("{f:?}").to_ascii_lowercase())
+                        .unwrap_or_default(),
+                    pretraining_data: spec
+                        .pretraining
+                        .map(|p| p.name.to_string())
+                        .unwrap_or_default(),
+                    pretraining_images: spec.pretraining_images(),
+                    params: spec.params,
+                    spearman,
+                    ci_low,
+                    ci_high,
+                    folds,
+                }
+            })
+            .collect();
         Ok(CompareView {
+            ladder,
             label: if labelled >= 2 { label } else { String::new() },
             models,
             neighbour_agreement,
@@ -793,5 +828,93 @@ impl Collection {
             agreements,
             warnings,
         })
+    }
+}
+
+/// The mean of R×K cross-validation fold values with a 95% interval from
+/// Nadeau & Bengio's corrected variance, `(1/J + n_test/n_train) · s²` with
+/// `n_test/n_train = 1/(K − 1)` (Bouckaert & Frank's corrected repeated
+/// k-fold t), and Student's t with J − 1 degrees of freedom. The plain
+/// `s²/J` would pretend the folds were independent; they share training
+/// works. Non-finite fold values (a constant prediction) are left out; the
+/// interval is clamped to a correlation's [−1, 1].
+fn corrected_fold_interval(
+    values: &[f64],
+    folds: usize,
+) -> (Option<f64>, Option<f64>, Option<f64>, usize) {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let j = v.len();
+    if j == 0 {
+        return (None, None, None, 0);
+    }
+    let mean = v.iter().sum::<f64>() / j as f64;
+    if j < 2 || folds < 2 {
+        return (Some(mean), None, None, j);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (j - 1) as f64;
+    let se = ((1.0 / j as f64 + 1.0 / (folds - 1) as f64) * var).sqrt();
+    let half = student_t_975(j - 1) * se;
+    // A correlation's interval ends at ±1.
+    let clamp = |x: f64| x.clamp(-1.0, 1.0);
+    (
+        Some(mean),
+        Some(clamp(mean - half)),
+        Some(clamp(mean + half)),
+        j,
+    )
+}
+
+/// Student's t 97.5% quantile for `df` degrees of freedom: the
+/// Cornish–Fisher expansion about the normal quantile (within 0.3% of the
+/// exact value from 3 degrees of freedom up, exact for 1 and 2).
+fn student_t_975(df: usize) -> f64 {
+    match df {
+        0 => f64::NAN,
+        1 => 12.706_204_736,
+        2 => 4.302_652_730,
+        _ => {
+            let z: f64 = 1.959_963_985;
+            let n = df as f64;
+            z + (z.powi(3) + z) / (4.0 * n)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
+                + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z)
+                    / (384.0 * n.powi(3))
+        }
+    }
+}
+
+#[cfg(test)]
+mod ladder_tests {
+    use super::*;
+
+    #[test]
+    fn student_t_quantiles_match_tables() {
+        // scipy.stats.t.ppf(0.975, df)
+        for (df, want) in [
+            (3, 3.182446),
+            (4, 2.776445),
+            (9, 2.262157),
+            (49, 2.009575),
+            (1000, 1.962339),
+        ] {
+            let got = student_t_975(df);
+            assert!((got - want).abs() / want < 3e-3, "df {df}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn fold_intervals_are_corrected_for_shared_training_works() {
+        let values = [0.1, 0.3, 0.2, 0.4, 0.0];
+        let (mean, lo, hi, j) = corrected_fold_interval(&values, 5);
+        assert_eq!(j, 5);
+        assert!((mean.unwrap() - 0.2).abs() < 1e-12);
+        // s² = 0.025; (1/5 + 1/4)·s² → se 0.10607; t(4) = 2.776.
+        let half = hi.unwrap() - mean.unwrap();
+        assert!((half - 2.776445 * 0.106066).abs() < 2e-3, "{half}");
+        assert!((mean.unwrap() - lo.unwrap() - half).abs() < 1e-12);
+        assert_eq!(
+            corrected_fold_interval(&[f64::NAN], 5),
+            (None, None, None, 0)
+        );
     }
 }

@@ -71,15 +71,34 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         view.label.clone()
     };
-    let names: Vec<&String> = view.models.keys().collect();
-    let cols: String = names.iter().map(|n| format!("{n:>14}")).collect();
+    // Columns along the data ladder (the view's order), not alphabetically.
+    let ordered: Vec<(&String, &report::CompareModel)> = view
+        .ladder
+        .iter()
+        .filter_map(|p| view.models.get_key_value(&p.id))
+        .chain(
+            view.models
+                .iter()
+                .filter(|(k, _)| !view.ladder.iter().any(|p| &&p.id == k)),
+        )
+        .collect();
+    let width = ordered
+        .iter()
+        .map(|(n, _)| n.len() + 2)
+        .max()
+        .unwrap_or(14)
+        .max(14);
+    let cols: String = ordered
+        .iter()
+        .map(|(n, _)| format!("{n:>width$}"))
+        .collect();
     out_line(&format!("{:<30}{cols}", ""));
     let fmt = |v: Option<f64>| {
-        v.map(|x| format!("{x:>14.3}"))
-            .unwrap_or_else(|| format!("{:>14}", "-"))
+        v.map(|x| format!("{x:>width$.3}"))
+            .unwrap_or_else(|| format!("{:>width$}", "-"))
     };
     let row = |title: String, f: &dyn Fn(&report::CompareModel) -> Option<f64>| {
-        let cells: String = view.models.values().map(|m| fmt(f(m))).collect();
+        let cells: String = ordered.iter().map(|(_, m)| fmt(f(m))).collect();
         out_line(&format!("{title:<30}{cells}"));
     };
     row(format!("LOO {k}-NN {label} accuracy"), &|m| m.loo_accuracy);
@@ -91,6 +110,22 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
                 m.cv.get(key).copied()
             });
         }
+    }
+    for p in &view.ladder {
+        let data = match p.pretraining_images {
+            0 => "pretraining data unknown".to_string(),
+            n => format!(
+                "{} ({} images)",
+                p.pretraining_data,
+                artlens::model::registry::human_count(n)
+            ),
+        };
+        let taste = match (p.spearman, p.ci_low, p.ci_high) {
+            (Some(v), Some(a), Some(b)) => format!("taste ρ {v:.3} (95% {a:.3} … {b:.3})"),
+            (Some(v), _, _) => format!("taste ρ {v:.3}"),
+            _ => "no taste head".to_string(),
+        };
+        out_line(&format!("data ladder  {:<22} {data:<32} {taste}", p.id));
     }
     for p in &view.agreements {
         out_line(&format!(

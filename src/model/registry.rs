@@ -872,6 +872,18 @@ impl BackboneId {
         self.with_suffix(self.spec().short_name)
     }
 
+    /// Where this backbone stands on the data ladder: pretraining images
+    /// (unknown last), then parameters, then input resolution. `compare`
+    /// orders its backbones by it.
+    pub fn ladder_key(&self) -> (u64, u64, u32) {
+        let spec = self.spec();
+        let images = match spec.pretraining_images() {
+            0 => u64::MAX,
+            n => n,
+        };
+        (images, spec.params, self.resolution())
+    }
+
     /// The registry's one-line description with the input resolution.
     pub fn description(&self) -> String {
         match self.resolution() {

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 
 use super::pages::Column;
 use super::text::num;
-use super::views::CurvePoint;
+use super::views::{CurvePoint, LadderPoint};
 
 /// One decimal, the precision of every coordinate in the chart.
 fn f1(x: f64) -> String {
@@ -110,6 +110,118 @@ pub(super) fn learning_curve_svg(
                 g.legend {
                     line x1=(f1(lx)) x2=(f1(lx + 28.0)) y1=(f1(ly)) y2=(f1(ly)) stroke=(column.colour) stroke-width="3" {}
                     text x=(f1(lx + 36.0)) y=(f1(ly + 4.0)) { (column.title()) }
+                }
+            }
+        }
+    }
+}
+
+/// The data ladder as an inline SVG: each backbone's cross-validated
+/// Spearman (a dot) with its interval (a bar with caps) against its
+/// pretraining images on a log axis, ticks at powers of ten, one labelled
+/// point per backbone in its column colour. Backbones on the same data set
+/// are spread a few pixels apart so that none hides another. Points without
+/// a known data size or a metric are left to the caller to list.
+pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Markup {
+    const H: f64 = 380.0;
+    const LEFT: f64 = 64.0;
+    const TOP: f64 = 20.0;
+    const BOTTOM: f64 = 64.0;
+    const PW: f64 = 600.0;
+    const RIGHT: f64 = 150.0;
+    let ph = H - TOP - BOTTOM;
+    let w = LEFT + PW + RIGHT;
+    let drawn: Vec<&LadderPoint> = ladder
+        .iter()
+        .filter(|p| p.pretraining_images > 0 && p.spearman.is_some_and(f64::is_finite))
+        .collect();
+    let decades = |n: u64| (n as f64).log10();
+    let (dmin, dmax) = drawn
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            let d = decades(p.pretraining_images);
+            (lo.min(d), hi.max(d))
+        });
+    let (dlo, dhi) = if dmin.is_finite() {
+        let lo = dmin.floor();
+        let hi = dmax.ceil().max(lo + 1.0);
+        (lo, hi)
+    } else {
+        (6.0, 10.0)
+    };
+    let (ymin, ymax) = drawn
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            let v = p.spearman.unwrap_or(0.0);
+            (
+                lo.min(p.ci_low.unwrap_or(v)).min(v),
+                hi.max(p.ci_high.unwrap_or(v)).max(v),
+            )
+        });
+    let (lo, hi, step) = y_axis(ymin.max(-1.0), ymax.min(1.0));
+    let x = |d: f64| LEFT + (d - dlo) / (dhi - dlo) * PW;
+    let y = |s: f64| TOP + (hi - s.clamp(lo, hi)) / (hi - lo) * ph;
+    let (first, last) = ((lo / step).round() as i64, (hi / step).round() as i64);
+    let y_ticks: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
+    let x_ticks: Vec<f64> = (dlo as i64..=dhi as i64).map(|d| d as f64).collect();
+    let tick_label = |d: f64| crate::model::registry::human_count(10f64.powf(d).round() as u64);
+    let colour = |id: &str| {
+        columns
+            .iter()
+            .find(|c| c.key == id)
+            .map_or("#555", |c| c.colour)
+    };
+    // Spread points that share a data set: −8, 0, +8 px, ...
+    let mut offsets = Vec::with_capacity(drawn.len());
+    for (i, p) in drawn.iter().enumerate() {
+        let same: Vec<usize> = (0..drawn.len())
+            .filter(|&j| drawn[j].pretraining_images == p.pretraining_images)
+            .collect();
+        let rank = same.iter().position(|&j| j == i).unwrap_or(0) as f64;
+        offsets.push((rank - (same.len() as f64 - 1.0) / 2.0) * 10.0);
+    }
+    html! {
+        svg.chart.ladder viewBox={ "0 0 " (w) " " (H) } width=(w) height=(H) role="img"
+            aria-label="Taste metric against pretraining images, one point per backbone" {
+            @for v in &y_ticks {
+                @let yy = f1(y(*v));
+                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
+                    x1=(LEFT) x2=(f1(LEFT + PW)) y1=(yy) y2=(yy) {}
+                text.tick x=(f1(LEFT - 8.0)) y=(f1(y(*v) + 4.0)) text-anchor="end" { (num(*v, 1)) }
+            }
+            @for d in &x_ticks {
+                @let xx = f1(x(*d));
+                line.tickmark x1=(xx) x2=(xx) y1=(f1(TOP + ph)) y2=(f1(TOP + ph + 6.0)) {}
+                text.tick x=(xx) y=(f1(TOP + ph + 20.0)) text-anchor="middle" { (tick_label(*d)) }
+            }
+            line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(f1(TOP + ph)) {}
+            line.axis x1=(LEFT) x2=(f1(LEFT + PW)) y1=(f1(TOP + ph)) y2=(f1(TOP + ph)) {}
+            text.axis-title x=(f1(LEFT + PW / 2.0)) y=(f1(H - 16.0)) text-anchor="middle" {
+                "pretraining images (log scale)"
+            }
+            text.axis-title transform={ "translate(16 " (f1(TOP + ph / 2.0)) ") rotate(-90)" } text-anchor="middle" {
+                "taste: Spearman ρ (held out)"
+            }
+            @for (p, dx) in drawn.iter().zip(&offsets) {
+                @let cx = x(decades(p.pretraining_images)) + dx;
+                @let v = p.spearman.unwrap_or(0.0);
+                @let c = colour(&p.id);
+                g.point data-model=(p.id) data-images=(p.pretraining_images) {
+                    @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
+                        line.interval x1=(f1(cx)) x2=(f1(cx)) y1=(f1(y(a))) y2=(f1(y(b))) stroke=(c) stroke-width="2" {}
+                        line x1=(f1(cx - 4.0)) x2=(f1(cx + 4.0)) y1=(f1(y(a))) y2=(f1(y(a))) stroke=(c) stroke-width="2" {}
+                        line x1=(f1(cx - 4.0)) x2=(f1(cx + 4.0)) y1=(f1(y(b))) y2=(f1(y(b))) stroke=(c) stroke-width="2" {}
+                    }
+                    circle cx=(f1(cx)) cy=(f1(y(v))) r="5" fill=(c) {
+                        title {
+                            (p.display_name) ": ρ = " (num(v, 3))
+                            @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
+                                " (95% " (num(a, 3)) " … " (num(b, 3)) ")"
+                            }
+                            ", " (p.pretraining_data) ", " (crate::model::registry::human_count(p.pretraining_images)) " images"
+                        }
+                    }
+                    text.point-label x=(f1(cx + 9.0)) y=(f1(y(v) - 7.0)) { (p.id) }
                 }
             }
         }

@@ -39,7 +39,8 @@ pub use thumbs::{
 };
 pub use views::{
     BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
-    ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView, ScoredImage,
+    LadderPoint, ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView,
+    ScoredImage,
 };
 
 #[cfg(test)]

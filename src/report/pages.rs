@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::chart::learning_curve_svg;
+use super::chart::{ladder_svg, learning_curve_svg};
 use super::maps::{pair_maps_html, MAP_STYLE};
 use super::text::{file_name, num, pct, signed, utc_datetime};
 use super::thumbs::{Thumbnails, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
 use super::views::{
-    BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, ModelScore, PairAgreement,
-    PairComparison, Provenance, ScoreView, ScoredImage,
+    BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, LadderPoint, ModelScore,
+    PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
 };
 use crate::explain::{Contribution, Reference};
 
@@ -431,6 +431,7 @@ pub fn render_compare_html(view: &CompareView) -> String {
         main {
             p.verdict { (view.verdict) }
             (warnings(&view.warnings))
+            (ladder_section(view, &columns))
             (metric_table(view, &columns))
             @if !view.comparisons.is_empty() {
                 (comparison_table(&view.comparisons, &columns))
@@ -461,6 +462,58 @@ pub fn render_compare_html(view: &CompareView) -> String {
         (footer(&view.provenance, &columns))
     };
     page(&title, None, body)
+}
+
+/// The data ladder: the seed's claim (more pretraining data, a better
+/// understanding of a taste) as one chart on the user's own ratings.
+fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
+    let measured = |p: &&LadderPoint| p.spearman.is_some_and(f64::is_finite);
+    let drawn = view
+        .ladder
+        .iter()
+        .filter(|p| p.pretraining_images > 0)
+        .filter(measured)
+        .count();
+    let unknown: Vec<&LadderPoint> = view
+        .ladder
+        .iter()
+        .filter(|p| p.pretraining_images == 0)
+        .collect();
+    html! {
+        section.card #ladder {
+            h2 { "The data ladder" }
+            @if drawn > 0 {
+                p.muted {
+                    "Each backbone's taste head: Spearman correlation with held-out ratings                      (mean over the cross-validation folds, with its 95% interval corrected for                      folds that share training works), against how many images the backbone was                      pretrained on. If more data meant a better grasp of your taste, the points                      would climb to the right; overlapping intervals mean your ratings cannot tell."
+                }
+                (ladder_svg(&view.ladder, columns))
+            } @else {
+                p.muted { "No taste heads are trained for these backbones yet: rate some works and run `artlens train`." }
+            }
+            ol.ladder-list {
+                @for p in &view.ladder {
+                    li {
+                        strong { (p.display_name) }
+                        " — "
+                        @if p.pretraining_images > 0 {
+                            (p.pretraining_data) ", " (crate::model::registry::human_count(p.pretraining_images)) " images"
+                        } @else {
+                            "pretraining data unknown (not on the chart)"
+                        }
+                        @if let Some(v) = p.spearman {
+                            ": ρ = " (num(v, 3))
+                            @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
+                                " (95% " (num(a, 3)) " … " (num(b, 3)) ", " (p.folds) " folds)"
+                            }
+                        }
+                    }
+                }
+            }
+            @if !unknown.is_empty() {
+                p.muted { (unknown.len()) " backbone(s) with an unknown pretraining set are listed but not drawn." }
+            }
+        }
+    }
 }
 
 /// One row of the metric table: the better value in bold when `best` and the
@@ -810,6 +863,8 @@ table.metrics { border-collapse: collapse; min-width: 560px; font-variant-numeri
 .chart .axis, .chart .tickmark { stroke: #5f6b73; stroke-width: 1; }
 .chart text { font-size: 12px; fill: var(--ink); }
 .chart .axis-title { font-size: 13px; fill: var(--muted); }
+.chart .point-label { font-size: 12px; fill: var(--ink); }
+.ladder-list { margin: 0.5em 0 0 1.2em; padding: 0; }
 .chart .legend text { font-size: 14px; }
 pre { overflow: auto; max-height: 480px; background: #f7f8f9; padding: 12px; border-radius: 6px; font-size: 12px; }
 "#;

@@ -192,6 +192,34 @@ pub struct CompareView {
     /// prominently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The backbones along the data ladder, smallest pretraining set first
+    /// (the order of every column): the seed's question as one list.
+    #[serde(default)]
+    pub ladder: Vec<LadderPoint>,
+}
+
+/// One backbone on the data ladder: its pretraining data and the taste
+/// head's cross-validated Spearman with an interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LadderPoint {
+    pub id: String,
+    pub display_name: String,
+    /// `dino`, `dinov2`, ...; empty for an unlisted checkpoint.
+    pub family: String,
+    pub pretraining_data: String,
+    /// 0 when unknown (an unlisted checkpoint without a known tag).
+    pub pretraining_images: u64,
+    pub params: u64,
+    /// Mean held-out Spearman over the R×K folds of the last training.
+    pub spearman: Option<f64>,
+    /// The 95% interval of that mean with Nadeau & Bengio's corrected
+    /// variance for repeated K-fold, `(1/J + 1/(K − 1)) · s²` over the J
+    /// fold values (Bouckaert & Frank 2004), and Student's t with J − 1
+    /// degrees of freedom.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Fold values the interval is made of (R·K).
+    pub folds: usize,
 }
 
 /// One backbone's numbers in the compare report.
