@@ -19,7 +19,7 @@ use common::run_chromium;
 use artlens::explain::Reference;
 use artlens::report::{
     render_compare_html, render_score_html, BackboneLabel, CompareModel, CompareView, CurvePoint,
-    ModelScore, PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
+    LadderPoint, ModelScore, PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
 };
 
 fn fixture(name: &str) -> String {
@@ -538,6 +538,32 @@ fn compare_view() -> CompareView {
             chance: 0.0053,
         }],
         warnings: vec![],
+        ladder: vec![
+            LadderPoint {
+                id: "dino".into(),
+                display_name: "DINO ViT-B/16".into(),
+                family: "dino".into(),
+                pretraining_data: "ImageNet-1k".into(),
+                pretraining_images: 1_281_167,
+                params: 85_798_656,
+                spearman: Some(0.291),
+                ci_low: Some(0.18),
+                ci_high: Some(0.40),
+                folds: 50,
+            },
+            LadderPoint {
+                id: "dinov2".into(),
+                display_name: "DINOv2 ViT-B/14".into(),
+                family: "dinov2".into(),
+                pretraining_data: "LVD-142M".into(),
+                pretraining_images: 142_000_000,
+                params: 86_579_712,
+                spearman: Some(0.408),
+                ci_low: Some(0.30),
+                ci_high: Some(0.51),
+                folds: 50,
+            },
+        ],
     }
 }
 
@@ -552,6 +578,18 @@ fn compare_report_renders_in_chromium() {
     let dom = rendered_dom(&html, &dir, "compare");
     assert!(dom.contains("DINOv2 ranks your taste better: Spearman 0.41 vs 0.29"));
     assert!(dom.contains(r#"<p class="verdict">"#));
+    // The data ladder: one point per backbone, DINO left of DINOv2, with intervals.
+    assert!(dom.contains("The data ladder") && dom.contains("pretraining images (log scale)"));
+    let x_of = |m: &str| {
+        let at = dom
+            .find(&format!(r#"data-model="{m}" data-images="#))
+            .unwrap();
+        let rest = &dom[at..];
+        let rest = &rest[rest.find(r#"<circle cx=""#).unwrap() + 12..];
+        rest[..rest.find('"').unwrap()].parse::<f64>().unwrap()
+    };
+    assert!(x_of("dino") < x_of("dinov2"));
+    assert_eq!(dom.matches(r#"<line class="interval""#).count(), 2);
     for text in [
         "DINO ViT-B/16 vs DINOv2 ViT-B/14",
         "“style”",
@@ -623,7 +661,8 @@ fn compare_report_renders_in_chromium() {
             && dom.contains(">0.5<")
             && dom.contains(">100%<")
     );
-    assert_eq!(dom.matches("<circle").count(), 10);
+    // Ten learning-curve points and the two on the data ladder.
+    assert_eq!(dom.matches("<circle").count(), 12);
     assert!(dom.contains("&lt;b&gt;not bold&lt;/b&gt;"));
     assert_eq!(dom.matches("<script").count(), 1);
     assert_provenance(&dom, &["dino", "dinov2"]);
