@@ -336,7 +336,7 @@ fn read_only_commands_never_create_a_store_and_bad_names_say_what_to_do() {
         "nothing was written"
     );
 
-    let o = run(e.cmd(&["index", "--backbones", "clip"]).arg(&e.collection));
+    let o = run(e.cmd(&["index", "--backbones", "vgg16"]).arg(&e.collection));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("dino") && stderr(&o).contains("dinov2"),

@@ -329,7 +329,7 @@ mod tests {
         ] {
             Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
-        let e = Cli::try_parse_from(["artlens", "index", "d", "--backbones", "clip"]).unwrap_err();
+        let e = Cli::try_parse_from(["artlens", "index", "d", "--backbones", "vgg16"]).unwrap_err();
         assert!(e.to_string().contains("dinov2"), "{e}");
     }
 
