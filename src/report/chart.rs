@@ -14,6 +14,48 @@ fn f1(x: f64) -> String {
     format!("{x:.1}")
 }
 
+/// A chart's plot area, in pixels within its SVG.
+struct Frame {
+    left: f64,
+    top: f64,
+    /// Plot width and height.
+    pw: f64,
+    ph: f64,
+    /// The whole SVG's height.
+    h: f64,
+}
+
+impl Frame {
+    /// Horizontal grid lines labelled at `y_ticks` (value, pixel y), tick
+    /// marks labelled at `x_ticks` (pixel x, label), both axes and their titles.
+    fn axes(
+        &self,
+        y_ticks: &[(f64, f64)],
+        x_ticks: &[(f64, String)],
+        x_title: &str,
+        y_title: &str,
+    ) -> Markup {
+        let (left, top, pw, ph) = (self.left, self.top, self.pw, self.ph);
+        html! {
+            @for (v, yy) in y_ticks {
+                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
+                    x1=(left) x2=(f1(left + pw)) y1=(f1(*yy)) y2=(f1(*yy)) {}
+                text.tick x=(f1(left - 8.0)) y=(f1(yy + 4.0)) text-anchor="end" { (num(*v, 1)) }
+            }
+            @for (xx, label) in x_ticks {
+                line.tickmark x1=(f1(*xx)) x2=(f1(*xx)) y1=(f1(top + ph)) y2=(f1(top + ph + 6.0)) {}
+                text.tick x=(f1(*xx)) y=(f1(top + ph + 20.0)) text-anchor="middle" { (label) }
+            }
+            line.axis x1=(left) x2=(left) y1=(top) y2=(f1(top + ph)) {}
+            line.axis x1=(left) x2=(f1(left + pw)) y1=(f1(top + ph)) y2=(f1(top + ph)) {}
+            text.axis-title x=(f1(left + pw / 2.0)) y=(f1(self.h - 16.0)) text-anchor="middle" { (x_title) }
+            text.axis-title transform={ "translate(16 " (f1(top + ph / 2.0)) ") rotate(-90)" } text-anchor="middle" {
+                (y_title)
+            }
+        }
+    }
+}
+
 /// The learning curve as an inline SVG line chart: x is the share of ratings
 /// trained on (0–100%), y the held-out Spearman correlation; one polyline
 /// (with a dot and a tooltip per point) per backbone in `columns` order and
@@ -73,25 +115,12 @@ pub(super) fn learning_curve_svg(
     html! {
         svg.chart viewBox={ "0 0 " (w) " " (H) } width=(w) height=(H) role="img"
             aria-label="Learning curve: Spearman correlation against share of ratings used for training" {
-            @for v in &y_ticks {
-                @let yy = f1(y(*v));
-                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
-                    x1=(LEFT) x2=(f1(LEFT + pw)) y1=(yy) y2=(yy) {}
-                text.tick x=(f1(LEFT - 8.0)) y=(f1(y(*v) + 4.0)) text-anchor="end" { (num(*v, 1)) }
-            }
-            @for f in &x_ticks {
-                @let xx = f1(x(*f));
-                line.tickmark x1=(xx) x2=(xx) y1=(f1(TOP + ph)) y2=(f1(TOP + ph + 6.0)) {}
-                text.tick x=(xx) y=(f1(TOP + ph + 20.0)) text-anchor="middle" { ((f * 100.0).round()) "%" }
-            }
-            line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(f1(TOP + ph)) {}
-            line.axis x1=(LEFT) x2=(f1(LEFT + pw)) y1=(f1(TOP + ph)) y2=(f1(TOP + ph)) {}
-            text.axis-title x=(f1(LEFT + pw / 2.0)) y=(f1(H - 16.0)) text-anchor="middle" {
-                "share of ratings used for training"
-            }
-            text.axis-title transform={ "translate(16 " (f1(TOP + ph / 2.0)) ") rotate(-90)" } text-anchor="middle" {
-                "Spearman ρ (held out)"
-            }
+            (Frame { left: LEFT, top: TOP, pw, ph, h: H }.axes(
+                &y_ticks.iter().map(|v| (*v, y(*v))).collect::<Vec<_>>(),
+                &x_ticks.iter().map(|f| (x(*f), format!("{}%", (f * 100.0).round()))).collect::<Vec<_>>(),
+                "share of ratings used for training",
+                "Spearman ρ (held out)",
+            ))
             @for (i, (column, pts)) in finite.iter().enumerate() {
                 @let points = pts.iter().map(|p| format!("{},{}", f1(x(p.fraction)), f1(y(p.spearman)))).collect::<Vec<_>>().join(" ");
                 polyline.curve data-model=(column.key) points=(points) fill="none" stroke=(column.colour)
@@ -123,14 +152,17 @@ pub(super) fn learning_curve_svg(
 /// are spread a few pixels apart so that none hides another. Points without
 /// a known data size or a metric are left to the caller to list.
 pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Markup {
-    const H: f64 = 380.0;
-    const LEFT: f64 = 64.0;
-    const TOP: f64 = 20.0;
-    const BOTTOM: f64 = 64.0;
-    const PW: f64 = 600.0;
-    const RIGHT: f64 = 150.0;
-    let ph = H - TOP - BOTTOM;
-    let w = LEFT + PW + RIGHT;
+    // 64 px left for the y labels, 64 below for the x ones, 150 right of
+    // the plot for the last point's label.
+    let frame = Frame {
+        left: 64.0,
+        top: 20.0,
+        pw: 600.0,
+        ph: 380.0 - 20.0 - 64.0,
+        h: 380.0,
+    };
+    let (left, top, pw, ph, h) = (frame.left, frame.top, frame.pw, frame.ph, frame.h);
+    let w = left + pw + 150.0;
     let drawn: Vec<&LadderPoint> = ladder
         .iter()
         .filter(|p| p.pretraining_images > 0 && p.spearman.is_some_and(f64::is_finite))
@@ -159,8 +191,8 @@ pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Mark
             )
         });
     let (lo, hi, step) = y_axis(ymin.max(-1.0), ymax.min(1.0));
-    let x = |d: f64| LEFT + (d - dlo) / (dhi - dlo) * PW;
-    let y = |s: f64| TOP + (hi - s.clamp(lo, hi)) / (hi - lo) * ph;
+    let x = |d: f64| left + (d - dlo) / (dhi - dlo) * pw;
+    let y = |s: f64| top + (hi - s.clamp(lo, hi)) / (hi - lo) * ph;
     let (first, last) = ((lo / step).round() as i64, (hi / step).round() as i64);
     let y_ticks: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
     let x_ticks: Vec<f64> = (dlo as i64..=dhi as i64).map(|d| d as f64).collect();
@@ -181,27 +213,14 @@ pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Mark
         offsets.push((rank - (same.len() as f64 - 1.0) / 2.0) * 10.0);
     }
     html! {
-        svg.chart.ladder viewBox={ "0 0 " (w) " " (H) } width=(w) height=(H) role="img"
+        svg.chart.ladder viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h) role="img"
             aria-label="Taste metric against pretraining images, one point per backbone" {
-            @for v in &y_ticks {
-                @let yy = f1(y(*v));
-                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
-                    x1=(LEFT) x2=(f1(LEFT + PW)) y1=(yy) y2=(yy) {}
-                text.tick x=(f1(LEFT - 8.0)) y=(f1(y(*v) + 4.0)) text-anchor="end" { (num(*v, 1)) }
-            }
-            @for d in &x_ticks {
-                @let xx = f1(x(*d));
-                line.tickmark x1=(xx) x2=(xx) y1=(f1(TOP + ph)) y2=(f1(TOP + ph + 6.0)) {}
-                text.tick x=(xx) y=(f1(TOP + ph + 20.0)) text-anchor="middle" { (tick_label(*d)) }
-            }
-            line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(f1(TOP + ph)) {}
-            line.axis x1=(LEFT) x2=(f1(LEFT + PW)) y1=(f1(TOP + ph)) y2=(f1(TOP + ph)) {}
-            text.axis-title x=(f1(LEFT + PW / 2.0)) y=(f1(H - 16.0)) text-anchor="middle" {
-                "pretraining images (log scale)"
-            }
-            text.axis-title transform={ "translate(16 " (f1(TOP + ph / 2.0)) ") rotate(-90)" } text-anchor="middle" {
-                "taste: Spearman ρ (held out)"
-            }
+            (frame.axes(
+                &y_ticks.iter().map(|v| (*v, y(*v))).collect::<Vec<_>>(),
+                &x_ticks.iter().map(|d| (x(*d), tick_label(*d))).collect::<Vec<_>>(),
+                "pretraining images (log scale)",
+                "taste: Spearman ρ (held out)",
+            ))
             @for (p, dx) in drawn.iter().zip(&offsets) {
                 @let cx = x(decades(p.pretraining_images)) + dx;
                 @let v = p.spearman.unwrap_or(0.0);
