@@ -156,7 +156,7 @@ fn another_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         let meta = db.open_tree("meta").unwrap();
         assert_eq!(
             meta.get("format_version").unwrap().unwrap().as_ref(),
@@ -390,7 +390,7 @@ fn a_corrupted_embedding_is_reported_with_its_hash() {
             .unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         let items = db.open_tree("items").unwrap();
         let key = format!("e/{}/{}", dino().key(), hash_of(1));
         let mut bytes = items.get(&key).unwrap().unwrap().to_vec();
@@ -820,6 +820,22 @@ fn csv_errors_name_the_row_and_import_nothing() {
                 assert!(reason.contains(needle), "{text:?}: {reason}");
             }
             other => panic!("{text:?}: expected CsvRow, got {other:?}"),
+        }
+    }
+}
+
+/// Opens the store's sled database directly, waiting while the store just
+/// dropped still holds its file lock: sled's flusher thread lets go of the
+/// file a moment after the last handle is dropped.
+fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
         }
     }
 }
