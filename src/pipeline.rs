@@ -401,6 +401,79 @@ fn decode_batch(
     Decoded { items, pixels }
 }
 
+/// One file's outcome in [`embed_files`]: its embedding, or why it failed.
+pub type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
+
+/// Embeds image files with one backbone, no store: `embed`'s engine.
+///
+/// Decoding and preprocessing run on a pool of `opts.decode_threads`, one
+/// batch ahead of the model (the same arrangement as an index run), so the
+/// model's kernels do not wait for JPEGs. `on_batch` receives each batch's
+/// files in order, each with its embedding or its error; a model error stops
+/// the run and is returned.
+pub fn embed_files(
+    backbone: &Backbone,
+    files: &[PathBuf],
+    opts: &IndexOptions,
+    on_batch: &mut dyn FnMut(Vec<FileEmbedding>),
+) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.decode_threads.max(1))
+        .thread_name(|i| format!("artlens-decode-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start decode threads: {e}")))?;
+    let batch = opts.batch_size.max(1);
+    type PreparedFile = (PathBuf, std::result::Result<Vec<f32>, String>);
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = sync_channel::<Vec<PreparedFile>>(1);
+        scope.spawn(move || {
+            for chunk in files.chunks(batch) {
+                let prepared: Vec<PreparedFile> = pool.install(|| {
+                    chunk
+                        .par_iter()
+                        .map(|path| {
+                            let pixels = decode_file(path, &opts.limits)
+                                .map(|img| backbone.preprocess().apply(&img))
+                                .map_err(|e| e.to_string());
+                            (path.clone(), pixels)
+                        })
+                        .collect()
+                });
+                if tx.send(prepared).is_err() {
+                    return; // The consumer stopped on an error.
+                }
+            }
+        });
+        for prepared in rx {
+            let mut pixels = Vec::new();
+            let mut n = 0;
+            for (_, p) in &prepared {
+                if let Ok(p) = p {
+                    pixels.extend_from_slice(p);
+                    n += 1;
+                }
+            }
+            let mut vectors = if n > 0 {
+                backbone.embed_pixels(pixels, n)?.into_iter()
+            } else {
+                Vec::new().into_iter()
+            };
+            let out = prepared
+                .into_iter()
+                .map(|(path, p)| {
+                    let r = p.map(|_| vectors.next().expect("one embedding per decoded image"));
+                    (path, r)
+                })
+                .collect();
+            on_batch(out);
+        }
+        Ok(())
+    })
+}
+
 /// Decode errors start with the path; the failure record already has it.
 fn strip_path(msg: &str, path: &str) -> String {
     msg.strip_prefix(path)

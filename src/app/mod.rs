@@ -51,7 +51,9 @@ pub use views::{
 use crate::ann::AnnIndex;
 use crate::error::{Error, Result};
 use crate::model::registry::{BackboneId, BackboneSpec};
-use crate::model::{parse_device, Backbone, BackboneOptions, CheckpointFiles, WeightsSource};
+use crate::model::{
+    parse_device, Backbone, BackboneOptions, CheckpointFiles, Precision, WeightsSource,
+};
 use crate::report::{BackboneLabel, Provenance};
 use crate::store::{Artwork, Migration, Store};
 
@@ -69,6 +71,8 @@ pub struct WeightsConfig {
     pub offline: bool,
     /// `cpu`, `cuda` or `cuda:N`; empty means cpu.
     pub device: String,
+    /// The forward pass's arithmetic (bf16 on CUDA only).
+    pub precision: Precision,
 }
 
 impl WeightsConfig {
@@ -115,6 +119,7 @@ impl WeightsConfig {
         };
         Ok(BackboneOptions {
             device: parse_device(device)?,
+            precision: self.precision,
         })
     }
 }

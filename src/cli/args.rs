@@ -9,6 +9,7 @@ use clap::Args;
 
 use artlens::app::WeightsConfig;
 use artlens::model::registry::{parse_backbone_list, BackboneSpec};
+use artlens::model::Precision;
 use artlens::BackboneId;
 
 /// A comma-separated list of backbones, one clap value (a newtype, so that
@@ -71,6 +72,10 @@ pub struct WeightsArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The forward pass's arithmetic: f32 (the reference's), or bf16 on CUDA
+    /// (faster; its embeddings are stored apart from f32 ones).
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// Threads for the model's kernels (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -85,6 +90,7 @@ impl WeightsArgs {
         let mut cfg = WeightsConfig {
             offline: self.offline,
             device: self.device.clone(),
+            precision: self.precision,
             ..Default::default()
         };
         // The aliases first, so that an explicit --weights ID=DIR wins.
@@ -117,6 +123,10 @@ impl WeightsArgs {
 /// Parses `--rater NAME` (letters, digits, `-`, `_`).
 pub fn parse_rater(s: &str) -> Result<artlens::ratings::Rater, String> {
     artlens::ratings::Rater::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
+    s.parse().map_err(|e: artlens::Error| e.to_string())
 }
 
 /// Applies `--threads`: candle's CPU kernels and our decoding share rayon's

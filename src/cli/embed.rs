@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use rayon::prelude::*;
 
 use artlens::app::{self, Event};
-use artlens::imaging::{decode_file, DecodeLimits};
 use artlens::model::{Backbone, CheckpointFiles};
+use artlens::pipeline::{self, IndexOptions};
 use artlens::BackboneId;
 
 use super::args::{parse_backbone, with_image_size, WeightsArgs};
@@ -69,36 +68,25 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
         files.weights.display(),
         backbone.weights_in_place() / 1_000_000
     ));
-    let limits = DecodeLimits::default();
     let mut progress = Progress::new(ctx.msg, "images");
     let total = args.images.len();
     let mut done = 0usize;
     let mut failed = 0usize;
-    for chunk in args.images.chunks(args.model.batch_size as usize) {
-        let decoded: Vec<_> = chunk
-            .par_iter()
-            .map(|p| (p, decode_file(p, &limits)))
-            .collect();
-        let mut ok_paths = Vec::new();
-        let mut images = Vec::new();
-        for (path, res) in decoded {
-            match res {
-                Ok(img) => {
-                    ok_paths.push(path);
-                    images.push(img);
-                }
-                Err(e) => {
+    let opts = IndexOptions {
+        batch_size: args.model.batch_size as usize,
+        ..IndexOptions::default()
+    };
+    pipeline::embed_files(&backbone, &args.images, &opts, &mut |batch| {
+        done += batch.len();
+        for (path, result) in batch {
+            let v = match result {
+                Ok(v) => v,
+                Err(reason) => {
                     failed += 1;
-                    progress.event(Event::Failed {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    });
+                    progress.event(Event::Failed { path, reason });
+                    continue;
                 }
-            }
-        }
-        let refs: Vec<_> = images.iter().collect();
-        let vectors = backbone.embed_images(&refs)?;
-        for (path, v) in ok_paths.into_iter().zip(vectors) {
+            };
             if args.json {
                 let obj = serde_json::json!({
                     "path": path.display().to_string(),
@@ -116,13 +104,12 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
                 ));
             }
         }
-        done += chunk.len();
         progress.event(Event::Progress {
             done,
             total,
             failed,
         });
-    }
+    })?;
     progress.finish();
     if failed > 0 {
         ctx.msg

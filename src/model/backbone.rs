@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,63 @@ pub struct Fingerprint {
     pub weights_blake3: String,
     pub preprocess: Preprocess,
     pub dim: usize,
+    /// The arithmetic of the forward pass. Absent (f32) in fingerprints
+    /// written before precision could be chosen, so those stores still match.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+}
+
+/// The arithmetic a backbone runs in. f32 is the reference's and the only one
+/// on CPU: this project's CPUs (AVX2 and AVX-512 without BF16/AMX) run
+/// candle's bf16 and f16 matrix products slower than f32
+/// (`examples/cpu_precision.rs` measures it; the README has the figures), so
+/// there reduced precision would cost accuracy and buy nothing. On CUDA,
+/// `bf16` runs the transformer in bfloat16 on the tensor cores (LayerNorm
+/// statistics in f32) and returns f32 embeddings; it is part of the
+/// fingerprint, so bf16 and f32 embeddings are never mixed in one store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    /// The tensor type of the forward pass.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Precision::F32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            other => Err(Error::InvalidArgument(format!(
+                "bad precision `{other}` (expected f32 or bf16)"
+            ))),
+        }
+    }
 }
 
 impl Fingerprint {
@@ -51,6 +108,12 @@ impl Fingerprint {
         }
         if self.dim != other.dim {
             d.push(format!("dim {} vs {}", self.dim, other.dim));
+        }
+        if self.precision != other.precision {
+            d.push(format!(
+                "precision {} vs {}",
+                self.precision, other.precision
+            ));
         }
         d
     }
@@ -79,12 +142,14 @@ pub struct ImageTokens {
 #[derive(Debug, Clone)]
 pub struct BackboneOptions {
     pub device: Device,
+    pub precision: Precision,
 }
 
 impl Default for BackboneOptions {
     fn default() -> Self {
         BackboneOptions {
             device: Device::Cpu,
+            precision: Precision::F32,
         }
     }
 }
@@ -101,6 +166,14 @@ pub struct Backbone {
 impl Backbone {
     /// Loads `id` from resolved checkpoint files, at `id`'s resolution.
     pub fn load(id: &BackboneId, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
+        if !opts.precision.is_f32() && opts.device.is_cpu() {
+            return Err(Error::InvalidArgument(format!(
+                "{id}: precision {} runs on CUDA only; on CPU artlens computes in f32, which is \
+                 faster there (no bf16 matrix units on this CPU; see examples/cpu_precision.rs): \
+                 drop --precision or add --device cuda",
+                opts.precision
+            )));
+        }
         let (vit_config, preprocess) = read_configs(id, files)?;
         let (h, w) = preprocess.output_size();
         let weights_blake3 = weights::hash_file(&files.weights)?;
@@ -113,12 +186,14 @@ impl Backbone {
             &files.weights,
             &id.name(),
             (h, w),
+            opts.precision.dtype(),
         )?;
         let fingerprint = Fingerprint {
             backbone: id.clone(),
             weights_blake3,
             preprocess: preprocess.clone(),
             dim: vit_config.hidden_size,
+            precision: opts.precision,
         };
         Ok(Backbone {
             id: id.clone(),

@@ -15,7 +15,7 @@ mod simd;
 mod vit;
 pub mod weights;
 
-pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint, ImageTokens};
+pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint, ImageTokens, Precision};
 pub use config::VitConfig;
 pub use registry::{BackboneId, BackboneSpec, Family, Pretraining, REGISTRY};
 pub use vit::{Vit, VitTokens};

@@ -73,13 +73,20 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
         let x = x.contiguous()?;
         x.apply_op3_no_bwd(weight, bias, &LayerNormTwoPass { eps: eps as f32 })
     } else {
+        // The statistics in f32 whatever the model's type, as PyTorch's
+        // LayerNorm does for bf16 inputs: a bf16 mean of 768 values loses
+        // the digits the normalisation depends on.
+        let dtype = x.dtype();
+        let f32 = candle_core::DType::F32;
+        let x = x.to_dtype(f32)?;
         let mean = x.mean_keepdim(D::Minus1)?;
         let centered = x.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
         centered
             .broadcast_div(&(var + eps)?.sqrt()?)?
-            .broadcast_mul(weight)?
-            .broadcast_add(bias)
+            .broadcast_mul(&weight.to_dtype(f32)?)?
+            .broadcast_add(&bias.to_dtype(f32)?)?
+            .to_dtype(dtype)
     }
 }
 
@@ -110,6 +117,77 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+struct ScaledResidual;
+
+impl CustomOp3 for ScaledResidual {
+    fn name(&self) -> &'static str {
+        "scaled-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sa: &CpuStorage,
+        la: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(sx, lx, "residual x")?;
+        let a = contiguous(sa, la, "residual branch")?;
+        let g = contiguous(sg, lg, "layer scale")?;
+        let dim = g.len();
+        if x.len() != a.len() || dim == 0 || x.len() % dim != 0 {
+            candle_core::bail!(
+                "residual: x {:?}, branch {:?}, scale {:?}",
+                lx.shape(),
+                la.shape(),
+                lg.shape()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        // Rows of whole tokens per task, so the scale lines up with each row.
+        let chunk = dim * (4096 / dim).max(1);
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk).zip(a.par_chunks(chunk)))
+            .for_each(|(o, (xs, as_))| {
+                for ((o, xs), as_) in o.chunks_mut(dim).zip(xs.chunks(dim)).zip(as_.chunks(dim)) {
+                    for i in 0..dim {
+                        o[i] = xs[i] + as_[i] * g[i];
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), lx.shape().clone()))
+    }
+}
+
+/// `x + a·γ` (a residual connection after LayerScale; `γ` per channel), or
+/// `x + a` without a scale: one parallel pass on CPU where candle's
+/// element-wise multiply and add would be two single-threaded ones over the
+/// whole token matrix.
+pub fn residual(x: &Tensor, a: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        // Without a scale, γ = 1: `a·1` is `a` exactly, so one kernel serves both.
+        let ones;
+        let g = match gamma {
+            Some(g) => g,
+            None => {
+                ones = Tensor::ones(x.dim(D::Minus1)?, x.dtype(), x.device())?;
+                &ones
+            }
+        };
+        return x.contiguous()?.apply_op3_no_bwd(
+            &a.contiguous()?,
+            &g.contiguous()?,
+            &ScaledResidual,
+        );
+    }
+    match gamma {
+        Some(g) => x + a.broadcast_mul(g)?,
+        None => x + a,
+    }
+}
+
 struct FusedAttention {
     scale: f32,
 }
@@ -117,6 +195,103 @@ struct FusedAttention {
 /// Query rows per task: 128 rows × 1370 keys × 4 bytes is ~700 KB of scores,
 /// which stays in L2 while it is normalised and multiplied by `v`.
 const QUERY_BLOCK: usize = 128;
+
+/// Where one (batch, head)'s q, k and v rows live inside their buffers:
+/// element offsets of row 0 and the stride between rows (columns are
+/// contiguous). Lets one kernel read `[B, H, N, D]` tensors and the
+/// `[B, N, 3·H·D]` output of a fused qkv layer alike.
+#[derive(Clone, Copy)]
+struct HeadLayout {
+    q: usize,
+    k: usize,
+    v: usize,
+    row_stride: usize,
+}
+
+/// `softmax(q kᵀ · scale) v` for `b·h` heads of `n` tokens and `d` values,
+/// written as `[B, N, H, D]`. `layout(bh)` places head `bh = b·H + h`.
+#[allow(clippy::too_many_arguments)]
+fn attention_heads(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    (b, h, n, d): (usize, usize, usize, usize),
+    scale: f32,
+    layout: impl Fn(usize) -> HeadLayout + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; b * h * n * d];
+    let blocks = n.div_ceil(QUERY_BLOCK);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * h * blocks).into_par_iter().for_each_init(
+        || vec![0f32; QUERY_BLOCK * n],
+        |scores, task| {
+            let bh = task / blocks;
+            let (bi, hi) = (bh / h, bh % h);
+            let at = layout(bh);
+            let rs = at.row_stride;
+            let r0 = (task % blocks) * QUERY_BLOCK;
+            let rows = QUERY_BLOCK.min(n - r0);
+            let last = (n - 1) * rs + d;
+            let qb = &q[at.q + r0 * rs..][..(rows - 1) * rs + d];
+            let kb = &k[at.k..][..last];
+            let vb = &v[at.v..][..last];
+            let s = &mut scores[..rows * n];
+            // SAFETY: every pointer/stride pair below addresses memory
+            // inside the slices above (rows and n rows of d values at
+            // stride rs, rows×n scores), and each task writes a disjoint
+            // block of `out` (its own b, rows and head).
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n,
+                    d,
+                    s.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    qb.as_ptr(),
+                    1,
+                    rs as isize,
+                    kb.as_ptr(),
+                    rs as isize,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            super::simd::softmax_rows(s, n);
+            let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    d,
+                    n,
+                    dst,
+                    1,
+                    (h * d) as isize,
+                    false,
+                    s.as_ptr(),
+                    1,
+                    n as isize,
+                    vb.as_ptr(),
+                    1,
+                    rs as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        },
+    );
+    out
+}
 
 impl CustomOp3 for FusedAttention {
     fn name(&self) -> &'static str {
@@ -141,76 +316,65 @@ impl CustomOp3 for FusedAttention {
         if lk.shape() != lq.shape() || lv.shape() != lq.shape() {
             candle_core::bail!("attention: q, k, v shapes differ");
         }
-        let mut out = vec![0f32; b * h * n * d];
-        let blocks = n.div_ceil(QUERY_BLOCK);
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let scale = self.scale;
-        (0..b * h * blocks).into_par_iter().for_each_init(
-            || vec![0f32; QUERY_BLOCK * n],
-            |scores, task| {
-                let bh = task / blocks;
-                let (bi, hi) = (bh / h, bh % h);
-                let r0 = (task % blocks) * QUERY_BLOCK;
-                let rows = QUERY_BLOCK.min(n - r0);
-                let qb = &q[(bh * n + r0) * d..][..rows * d];
-                let kb = &k[bh * n * d..][..n * d];
-                let vb = &v[bh * n * d..][..n * d];
-                let s = &mut scores[..rows * n];
-                // SAFETY: every pointer/stride pair below addresses memory
-                // inside the slices above (rows×d, n×d, rows×n), and each task
-                // writes a disjoint block of `out` (its own b, rows and head).
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        d,
-                        s.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        qb.as_ptr(),
-                        1,
-                        d as isize,
-                        kb.as_ptr(),
-                        d as isize,
-                        1,
-                        0.0,
-                        scale,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                super::simd::softmax_rows(s, n);
-                let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        d,
-                        n,
-                        dst,
-                        1,
-                        (h * d) as isize,
-                        false,
-                        s.as_ptr(),
-                        1,
-                        n as isize,
-                        vb.as_ptr(),
-                        1,
-                        d as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            },
-        );
+        let out = attention_heads(q, k, v, (b, h, n, d), self.scale, |bh| HeadLayout {
+            q: bh * n * d,
+            k: bh * n * d,
+            v: bh * n * d,
+            row_stride: d,
+        });
         Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
     }
+}
+
+/// Attention straight from a fused qkv layer's output.
+struct FusedQkvAttention {
+    heads: usize,
+    scale: f32,
+}
+
+impl CustomOp1 for FusedQkvAttention {
+    fn name(&self) -> &'static str {
+        "fused-qkv-attention"
+    }
+
+    /// qkv: `[B, N, 3·C]` contiguous, each token's row `q | k | v` with the
+    /// heads side by side in each → `[B, N, C]`.
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = contiguous(s, l, "attention qkv")?;
+        let (b, n, c3) = l.shape().dims3()?;
+        let h = self.heads;
+        if c3 % (3 * h) != 0 {
+            candle_core::bail!("attention: qkv width {c3} is not 3 × {h} heads");
+        }
+        let (c, d) = (c3 / 3, c3 / 3 / h);
+        let out = attention_heads(qkv, qkv, qkv, (b, h, n, d), self.scale, |bh| {
+            let (bi, hi) = (bh / h, bh % h);
+            let row0 = bi * n * c3 + hi * d;
+            HeadLayout {
+                q: row0,
+                k: row0 + c,
+                v: row0 + 2 * c,
+                row_stride: c3,
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((b, n, c))))
+    }
+}
+
+/// `softmax(q kᵀ · scale) v` read straight from a qkv layer's output
+/// `[B, N, 3·C]` (per token `q | k | v`, heads side by side), returned as
+/// `[B, N, C]`: on CPU without copying q, k and v out into per-head tensors.
+pub fn attention_qkv(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 {
+        return qkv.contiguous()?.apply_op1_no_bwd(&FusedQkvAttention {
+            heads,
+            scale: scale as f32,
+        });
+    }
+    let (b, n, c3) = qkv.dims3()?;
+    let d = c3 / 3 / heads;
+    let qkv = qkv.reshape((b, n, 3, heads, d))?.permute((2, 0, 3, 1, 4))?;
+    attention(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, scale)
 }
 
 /// The fewest rows worth a task of their own.
@@ -411,6 +575,63 @@ mod tests {
             .to_scalar()
             .unwrap();
         assert!(diff < 1e-5, "max diff {diff}");
+    }
+
+    #[test]
+    fn attention_from_fused_qkv_matches_per_head_tensors() {
+        let dev = Device::Cpu;
+        // 150 tokens: a ragged last query block; 3 heads of 16.
+        let (b, h, n, d) = (2, 3, 150, 16);
+        let qkv = Tensor::randn(0f32, 1.0, (b, n, 3 * h * d), &dev).unwrap();
+        let scale = (d as f64).powf(-0.5);
+        let got = attention_qkv(&qkv, h, scale).unwrap();
+        let split = qkv
+            .reshape((b, n, 3, h, d))
+            .unwrap()
+            .permute((2, 0, 3, 1, 4))
+            .unwrap();
+        let part = |i| split.get(i).unwrap().contiguous().unwrap();
+        let (q, k, v) = (part(0), part(1), part(2));
+        let attn = candle_nn::ops::softmax_last_dim(
+            &(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let want = attn
+            .matmul(&v)
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, n, h * d))
+            .unwrap();
+        let diff: f32 = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-5, "max diff {diff}");
+    }
+
+    #[test]
+    fn scaled_residual_is_x_plus_a_times_gamma() {
+        let dev = Device::Cpu;
+        // 3000 tokens of 48: several tasks, the last one ragged.
+        let x = Tensor::randn(0f32, 1.0, (2, 1500, 48), &dev).unwrap();
+        let a = Tensor::randn(0f32, 1.0, (2, 1500, 48), &dev).unwrap();
+        let g = Tensor::randn(0f32, 1.0, 48, &dev).unwrap();
+        let got = residual(&x, &a, Some(&g)).unwrap();
+        let want = (&x + a.broadcast_mul(&g).unwrap()).unwrap();
+        let diff: f32 = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert_eq!(diff, 0.0, "the same arithmetic, to the bit");
     }
 
     #[test]

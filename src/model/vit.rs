@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::{CandleContext, Error, Result};
 use crate::model::config::{Act, Layout, Mlp, Pool, Positions, QkvBias, VitConfig};
@@ -29,6 +29,8 @@ struct TensorSource<'a> {
     checkpoint: Checkpoint,
     path: &'a Path,
     model: &'a str,
+    /// The forward pass's type: every tensor taken is cast to it.
+    dtype: DType,
 }
 
 impl TensorSource<'_> {
@@ -54,21 +56,31 @@ impl TensorSource<'_> {
 
     /// A tensor on the model's device (a mapped one is copied).
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        if let Some(m) = self.checkpoint.mapped.remove(name) {
+        let t = if let Some(m) = self.checkpoint.mapped.remove(name) {
             self.check(name, m.shape(), shape)?;
-            return m.to_tensor().context(|| format!("{}: {name}", self.model));
+            m.to_tensor()
+                .context(|| format!("{}: {name}", self.model))?
+        } else {
+            let t = self
+                .checkpoint
+                .tensors
+                .remove(name)
+                .ok_or_else(|| self.missing(name))?;
+            self.check(name, t.dims(), shape)?;
+            t
+        };
+        if t.dtype() == self.dtype {
+            return Ok(t);
         }
-        let t = self
-            .checkpoint
-            .tensors
-            .remove(name)
-            .ok_or_else(|| self.missing(name))?;
-        self.check(name, t.dims(), shape)?;
-        Ok(t)
+        t.to_dtype(self.dtype)
+            .context(|| format!("{}: {name} to {:?}", self.model, self.dtype))
     }
 
     /// A matrix, used in place from the file when it is mapped.
     fn take_matrix(&mut self, name: &str, shape: &[usize]) -> Result<Weight> {
+        if self.dtype != DType::F32 {
+            return Ok(Weight::Owned(self.take(name, shape)?));
+        }
         if let Some(m) = self.checkpoint.mapped.remove(name) {
             self.check(name, m.shape(), shape)?;
             return Ok(Weight::Mapped(m));
@@ -107,8 +119,13 @@ impl Linear {
         let weight = weight.into();
         let bias = match bias {
             Some(b) => b,
-            None => Tensor::zeros(weight.rows(), candle_core::DType::F32, device)
-                .context(|| "zero bias".into())?,
+            None => {
+                let dtype = match &weight {
+                    Weight::Owned(t) => t.dtype(),
+                    Weight::Mapped(_) => DType::F32,
+                };
+                Tensor::zeros(weight.rows(), dtype, device).context(|| "zero bias".into())?
+            }
         };
         Ok(Linear { weight, bias })
     }
@@ -213,6 +230,7 @@ impl Rope {
         temperature: f64,
         prefix: usize,
         device: &Device,
+        dtype: DType,
     ) -> candle_core::Result<Rope> {
         let quarter = head_dim / 4;
         let periods: Vec<f32> = (0..quarter)
@@ -239,8 +257,8 @@ impl Rope {
         }
         let shape = (gh * gw, head_dim);
         Ok(Rope {
-            sin: Tensor::from_vec(sin, shape, device)?,
-            cos: Tensor::from_vec(cos, shape, device)?,
+            sin: Tensor::from_vec(sin, shape, device)?.to_dtype(dtype)?,
+            cos: Tensor::from_vec(cos, shape, device)?.to_dtype(dtype)?,
             prefix,
         })
     }
@@ -273,8 +291,8 @@ struct Block {
 impl Block {
     /// Self-attention of the normed tokens `x`; with `probs_of`, also the
     /// attention probabilities `[B, H, N]` of that token's query (the CLS
-    /// row of softmax(q·kᵀ·scale) per head). The output always comes from
-    /// the same fused kernel, so asking for the probabilities cannot change it.
+    /// row of softmax(q·kᵀ·scale) per head). The output comes from the same
+    /// kernel either way, so asking for the probabilities cannot change it.
     fn attention(
         &self,
         x: &Tensor,
@@ -284,12 +302,14 @@ impl Block {
         let (b, n, c) = x.dims3()?;
         let h = self.num_heads;
         let d = c / h;
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, n, 3, h, d))?
-            .permute((2, 0, 3, 1, 4))?;
+        let fused = self.qkv.forward(x)?;
         let scale = (d as f64).powf(-0.5);
+        if rope.is_none() && probs_of.is_none() {
+            // The embedding path: attention reads q, k and v in place.
+            let out = ops::attention_qkv(&fused, h, scale)?;
+            return Ok((self.proj.forward(&out)?, None));
+        }
+        let qkv = fused.reshape((b, n, 3, h, d))?.permute((2, 0, 3, 1, 4))?;
         let (mut q, mut k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         if let Some(rope) = rope {
             q = rope.apply(&q)?;
@@ -305,7 +325,13 @@ impl Block {
             }
             None => None,
         };
-        let out = ops::attention(&q, &k, &v, scale)?;
+        // Without rotary embeddings the output comes from the same kernel
+        // as the embedding path's, so asking for probabilities cannot
+        // change the embedding by a bit.
+        let out = match rope {
+            None => ops::attention_qkv(&fused, h, scale)?,
+            Some(_) => ops::attention(&q, &k, &v, scale)?,
+        };
         Ok((self.proj.forward(&out)?, probs))
     }
 
@@ -318,17 +344,9 @@ impl Block {
         probs_of: Option<usize>,
     ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let (a, probs) = self.attention(&self.norm1.forward(x)?, rope, probs_of)?;
-        let a = match &self.ls1 {
-            Some(g) => a.broadcast_mul(g)?,
-            None => a,
-        };
-        let x = (x + a)?;
+        let x = ops::residual(x, &a, self.ls1.as_ref())?;
         let m = self.mlp.forward(&self.norm2.forward(&x)?)?;
-        let m = match &self.ls2 {
-            Some(g) => m.broadcast_mul(g)?,
-            None => m,
-        };
-        Ok(((x + m)?, probs))
+        Ok((ops::residual(&x, &m, self.ls2.as_ref())?, probs))
     }
 }
 
@@ -473,6 +491,9 @@ pub struct Vit {
     fc_norm: Option<Norm>,
     attn_pool: Option<AttentionPool>,
     device: Device,
+    /// The forward pass's type (f32 except for bf16 on CUDA); embeddings
+    /// and tokens are returned as f32 either way.
+    dtype: DType,
 }
 
 impl Vit {
@@ -485,6 +506,7 @@ impl Vit {
         path: &Path,
         model: &str,
         image_size: (usize, usize),
+        dtype: DType,
     ) -> Result<Self> {
         let c = config.hidden_size;
         let p = config.patch_size;
@@ -507,6 +529,7 @@ impl Vit {
             checkpoint,
             path,
             model,
+            dtype,
         };
         let native = config.native_grid();
         let ctx = |what: &str| format!("{model}: {what}");
@@ -552,7 +575,8 @@ impl Vit {
                 } else {
                     let device = pos.device().clone();
                     let all: Vec<f32> = pos
-                        .flatten_all()
+                        .to_dtype(DType::F32)
+                        .and_then(|t| t.flatten_all())
                         .and_then(|t| t.to_vec1())
                         .context(|| ctx("pos embed"))?;
                     let resampled = resample_grid(
@@ -565,6 +589,7 @@ impl Vit {
                     let mut v = all[..rows * c].to_vec();
                     v.extend(resampled);
                     Tensor::from_vec(v, (1, rows + grid.0 * grid.1, c), &device)
+                        .and_then(|t| t.to_dtype(dtype))
                         .context(|| ctx("pos embed"))?
                 };
                 (Some(pos), None)
@@ -576,6 +601,7 @@ impl Vit {
                     temperature,
                     config.prefix_tokens(),
                     device,
+                    dtype,
                 )
                 .context(|| ctx("rotary embeddings"))?;
                 (None, Some(rope))
@@ -741,6 +767,7 @@ impl Vit {
             fc_norm,
             attn_pool,
             device: device.clone(),
+            dtype,
         })
     }
 
@@ -769,9 +796,9 @@ impl Vit {
         if self.config.pool == Pool::Token && self.norm.is_some() {
             // Only the CLS row is needed, and LayerNorm is per token.
             let cls = x.narrow(1, 0, 1)?.squeeze(1)?;
-            return self.normed(&cls)?.reshape((b, c));
+            return self.normed(&cls)?.reshape((b, c))?.to_dtype(DType::F32);
         }
-        Ok(self.pool(&self.normed(&x)?)?.0)
+        self.pool(&self.normed(&x)?)?.0.to_dtype(DType::F32)
     }
 
     /// The final norm (identity when `fc_norm` replaces it).
@@ -835,9 +862,9 @@ impl Vit {
             }
         };
         Ok(VitTokens {
-            embedding,
-            patches,
-            cls_attention,
+            embedding: embedding.to_dtype(DType::F32)?,
+            patches: patches.to_dtype(DType::F32)?,
+            cls_attention: cls_attention.to_dtype(DType::F32)?,
             grid: self.grid,
         })
     }
@@ -860,6 +887,7 @@ impl Vit {
                 self.image_size().1
             );
         }
+        let pixels = &pixels.to_dtype(self.dtype)?;
         let (gh, gw) = self.grid;
         let c = self.config.hidden_size;
         // Non-overlapping patches flattened in (channel, y, x) order, matching

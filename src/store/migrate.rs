@@ -117,6 +117,7 @@ pub(super) fn from_v1(store: &Store) -> Result<Migration> {
                 weights_blake3: fp.weights_blake3,
                 preprocess: fp.preprocess,
                 dim: fp.dim,
+                precision: Default::default(),
             },
         );
     }

@@ -212,6 +212,7 @@ pub fn test_fingerprint(
             std: [0.229, 0.224, 0.225],
         },
         dim,
+        precision: Default::default(),
     }
 }
 
