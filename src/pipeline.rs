@@ -38,13 +38,22 @@ pub struct IndexOptions {
 
 impl Default for IndexOptions {
     fn default() -> Self {
+        IndexOptions::on_gpu(false)
+    }
+}
+
+impl IndexOptions {
+    /// The defaults for a model on the CPU (`false`: decoding gets half the
+    /// cores, the model's GEMMs want the rest) or on a GPU (`true`: decoding
+    /// is all the CPU has to do, so it gets every core; at thousands of
+    /// images a second it is what bounds an index run).
+    pub fn on_gpu(gpu: bool) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         IndexOptions {
             batch_size: 8,
-            // Half the cores: the model's GEMMs want the rest.
-            decode_threads: (cores / 2).max(1),
+            decode_threads: if gpu { cores } else { (cores / 2).max(1) },
             limits: DecodeLimits::default(),
             prune: false,
         }

@@ -82,6 +82,11 @@ pub struct WeightsArgs {
 }
 
 impl WeightsArgs {
+    /// Whether the models run on a GPU (`--device cuda[:N]`).
+    pub fn on_gpu(&self) -> bool {
+        self.device.trim().to_ascii_lowercase().starts_with("cuda")
+    }
+
     /// The library's weights configuration. A bare `--weights DIR` (no
     /// `ID=`) is accepted when the command runs exactly one backbone,
     /// `single`.

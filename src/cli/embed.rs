@@ -74,7 +74,7 @@ pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     let mut failed = 0usize;
     let opts = IndexOptions {
         batch_size: args.model.batch_size as usize,
-        ..IndexOptions::default()
+        ..IndexOptions::on_gpu(args.model.weights.on_gpu())
     };
     pipeline::embed_files(&backbone, &args.images, &opts, &mut |batch| {
         done += batch.len();

@@ -43,7 +43,7 @@ pub struct IndexArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     batch_size: u32,
-    /// Threads decoding images (default: half the cores).
+    /// Threads decoding images (default: half the cores; all of them with --device cuda).
     #[arg(long)]
     decode_threads: Option<usize>,
     /// Discard ID's stored embeddings (built with other weights or
@@ -79,7 +79,7 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     let mut options = IndexOptions {
         batch_size: args.batch_size as usize,
         prune: args.prune,
-        ..Default::default()
+        ..IndexOptions::on_gpu(args.weights.on_gpu())
     };
     if let Some(n) = args.decode_threads {
         options.decode_threads = n.max(1);

@@ -174,6 +174,9 @@ impl Backbone {
                 opts.precision
             )));
         }
+        if opts.device.is_cpu() {
+            crate::model::ops::keep_large_allocations();
+        }
         let (vit_config, preprocess) = read_configs(id, files)?;
         let (h, w) = preprocess.output_size();
         let weights_blake3 = weights::hash_file(&files.weights)?;
@@ -242,20 +245,42 @@ impl Backbone {
         per.concat()
     }
 
+    /// Preprocessed pixels (`batch` images laid out as
+    /// [`Backbone::preprocess_batch`] returns them) as the model's input
+    /// tensor, on the model's device.
+    pub fn pixels_tensor(&self, pixels: Vec<f32>, batch: usize) -> Result<Tensor> {
+        let (h, w) = self.preprocess.output_size();
+        Tensor::from_vec(pixels, (batch, 3, h, w), &Device::Cpu)
+            .and_then(|t| t.to_device(self.vit.device()))
+            .context(|| format!("{}: input of {batch} images", self.id))
+    }
+
+    /// Runs the transformer on an input tensor ([`Backbone::pixels_tensor`]):
+    /// one embedding per image, copied back to the CPU (which also waits for
+    /// a GPU to finish).
+    pub fn embed_tensor(&self, pixels: &Tensor) -> Result<Vec<Vec<f32>>> {
+        let ctx = || format!("{}: forward pass", self.id);
+        self.vit
+            .forward(pixels)
+            .and_then(|out| out.to_device(&Device::Cpu))
+            .and_then(|t| t.to_vec2::<f32>())
+            .context(ctx)
+    }
+
     /// Runs the transformer on preprocessed pixels (`batch` images laid out
     /// as [`Backbone::preprocess_batch`] returns them).
     pub fn embed_pixels(&self, pixels: Vec<f32>, batch: usize) -> Result<Vec<Vec<f32>>> {
-        let (h, w) = self.preprocess.output_size();
-        let ctx = || format!("{}: forward pass", self.id);
-        let t = Tensor::from_vec(pixels, (batch, 3, h, w), &Device::Cpu)
-            .and_then(|t| t.to_device(self.vit.device()))
-            .context(ctx)?;
-        let out = self.vit.forward(&t).context(ctx)?;
-        let out = out
-            .to_device(&Device::Cpu)
-            .and_then(|t| t.to_vec2::<f32>())
-            .context(ctx)?;
-        Ok(out)
+        self.embed_tensor(&self.pixels_tensor(pixels, batch)?)
+    }
+
+    /// The precision the forward pass runs in.
+    pub fn precision(&self) -> Precision {
+        self.fingerprint.precision
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        self.vit.device()
     }
 
     /// Every token of each image and the last block's CLS attention

@@ -1,12 +1,14 @@
 //! Checkpoints and the Vision Transformer: configs mirroring each
 //! checkpoint's files ([`config`]), finding and reading weights
 //! ([`weights`]), the one ViT ([`Vit`]) with its position-embedding
-//! resampling ([`pos_embed`]) and kernels ([`ops`]), the [`registry`] of
+//! resampling ([`pos_embed`]) and kernels ([`ops`], whose dense layers run
+//! on the system's OpenBLAS when it has one, see [`blas`]), the [`registry`] of
 //! known checkpoints and the [`BackboneId`] naming one at one resolution,
 //! and the [`Backbone`] that pairs a ViT with its preprocessing and
 //! fingerprint.
 
 mod backbone;
+pub mod blas;
 pub mod config;
 pub mod ops;
 pub mod pos_embed;

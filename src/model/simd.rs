@@ -19,7 +19,10 @@ fn exp_approx(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
+    // `max`/`min` rather than `clamp`: they map NaN to -87, so `n` below is
+    // always finite; the NaN is given back at the end.
+    let input = x;
+    let x = x.max(-87.0).min(88.0);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -27,8 +30,18 @@ fn exp_approx(x: f32) -> f32 {
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
-    e * scale
+    // `x` is bounded above, so `n` is a whole number in [-126, 127]: the
+    // unchecked conversion is exact, and unlike `as` (which saturates and
+    // maps NaN to 0, lane by lane in scalar code) it vectorises to one
+    // instruction; the saturating form made this loop scalar.
+    // SAFETY: `n` is finite and representable as i32 (see above).
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    let scale = f32::from_bits(((n + 127) << 23) as u32);
+    if input.is_nan() {
+        input
+    } else {
+        e * scale
+    }
 }
 
 #[inline(always)]
@@ -122,7 +135,15 @@ macro_rules! dispatch {
     };
 }
 
+#[inline(always)]
+fn gelu_in_place_generic(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = gelu_erf_approx(*v);
+    }
+}
+
 dispatch!(pub fn gelu(x: &[f32], out: &mut [f32]) => gelu_generic);
+dispatch!(pub fn gelu_in_place(x: &mut [f32]) => gelu_in_place_generic);
 dispatch!(pub fn softmax_rows(s: &mut [f32], n: usize) => softmax_rows_generic);
 
 #[cfg(test)]
@@ -139,6 +160,16 @@ mod tests {
             worst = worst.max(((got - want) / want).abs());
         }
         assert!(worst < 3e-7, "relative error {worst:e}");
+    }
+
+    #[test]
+    fn exp_keeps_nan_and_saturates_infinities() {
+        assert!(exp_approx(f32::NAN).is_nan());
+        assert_eq!(exp_approx(f32::NEG_INFINITY), exp_approx(-87.0));
+        assert_eq!(exp_approx(f32::INFINITY), exp_approx(88.0));
+        let mut out = [0f32; 3];
+        gelu(&[f32::NAN, 1.0, -1.0], &mut out);
+        assert!(out[0].is_nan() && out[1].is_finite() && out[2].is_finite());
     }
 
     #[test]

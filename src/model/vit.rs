@@ -131,6 +131,11 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_then(x, ops::Epilogue::None)
+    }
+
+    /// The layer, then `then` on its output (fused on CPU).
+    fn forward_then(&self, x: &Tensor, then: ops::Epilogue) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
         let (rows, k) = (
             dims[..dims.len() - 1].iter().product::<usize>(),
@@ -138,8 +143,10 @@ impl Linear {
         );
         let x2 = x.reshape((rows, k))?;
         let y = match &self.weight {
-            Weight::Owned(w) => ops::linear(&x2, w, &self.bias)?,
-            Weight::Mapped(m) => ops::linear_slice(&x2, m.as_slice(), m.shape()[0], &self.bias)?,
+            Weight::Owned(w) => ops::linear(&x2, w, &self.bias, then)?,
+            Weight::Mapped(m) => {
+                ops::linear_slice(&x2, m.as_slice(), m.shape()[0], &self.bias, then)?
+            }
         };
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty dims") = self.weight.rows();
@@ -189,10 +196,12 @@ impl MlpLayers {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             MlpLayers::Plain { fc1, fc2, act } => {
-                let h = fc1.forward(x)?;
                 let h = match act {
-                    Act::Gelu => ops::gelu_erf(&h)?,
-                    Act::QuickGelu => (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?,
+                    Act::Gelu => fc1.forward_then(x, ops::Epilogue::Gelu)?,
+                    Act::QuickGelu => {
+                        let h = fc1.forward(x)?;
+                        (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
+                    }
                 };
                 fc2.forward(&h)
             }
