@@ -16,6 +16,10 @@ side's median and the median of the per-round ratios:
   --iters N --threads T --json` against a `torch.inference_mode()` loop over a random
   [B,3,S,S] batch after one warm-up (transformers `ViTModel(add_pooling_layer=False)` for dino,
   `timm.create_model("local-dir:DIR/dinov2", img_size=S)` for dinov2).
+* preprocess (decode and preprocessing alone, one thread, ms per image over the same JPEGs):
+  `cargo bench --bench preprocess -- --json FILES` (artlens' decode + Pillow-exact resize/crop +
+  normalise) against Pillow's open + convert("RGB") + the reference processor, one image at a
+  time with `torch.set_num_threads(1)`; ratio = Pillow's ms / artlens' ms (> 1: artlens faster).
 * e2e (end to end over image files: read, decode, Pillow-exact resize/crop, normalise, forward):
   `--images` JPEGs (generated once into target/bench-images: 1024x768 and 768x1024, quality 90).
   artlens: `ARTLENS --quiet embed --model M ... --json FILES`, run over the first batch alone and
@@ -166,6 +170,29 @@ def bench_torch_e2e(spec: str, d: Path, files: list[Path], batch: int, threads: 
     return {"images_per_s": (n1 - n0) / (t1 - t0), "seconds": t1 - t0}
 
 
+def bench_torch_preprocess(spec: str, d: Path, files: list[Path]) -> dict:
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(1)
+    model, pre, _, _ = load_torch_model(spec, d, "cpu")
+    del model
+    t = time.perf_counter()
+    for p in files:
+        pre([Image.open(p).convert("RGB")])
+    return {"ms_per_image": (time.perf_counter() - t) * 1e3 / len(files)}
+
+
+def bench_artlens_preprocess(spec: str, d: Path, files: list[Path]) -> dict:
+    env = dict(os.environ, PREPROCESS_WEIGHTS=str(d), PREPROCESS_MODELS=spec, PREPROCESS_ROUNDS="1")
+    r = subprocess.run(["cargo", "bench", "--quiet", "--bench", "preprocess", "--", "--json"]
+                       + [str(f) for f in files], cwd=REPO, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": f"exit {r.returncode}: {r.stderr.strip()[-500:]}"}
+    rows = json.loads(r.stdout.strip().splitlines()[-1])["rows"]
+    return {"ms_per_image": rows[0]["ms_per_image"]}
+
+
 def artlens_cmd(exe: Path, spec: str, d: Path, threads: int, device: str) -> tuple[list[str], list[str]]:
     cmd = [str(exe), "--quiet"]
     return cmd, ["--model", spec, "--weights", str(d / SPECS[spec][0]), "--threads", str(threads),
@@ -219,7 +246,8 @@ def median(v: list[float]) -> float | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights-dir", type=Path, default=REPO / "target" / "bench-weights")
-    ap.add_argument("--mode", choices=["model", "e2e", "both"], default="both")
+    ap.add_argument("--mode", choices=["model", "e2e", "preprocess", "both", "all"], default="both",
+                    help="both = model and e2e; all = model, e2e and preprocess")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--iters", type=int, default=3, help="timed forward passes per model-only run")
     ap.add_argument("--images", type=int, default=48, help="JPEGs per end-to-end run")
@@ -236,8 +264,8 @@ def main() -> int:
     ensure_weights(d)
     if not args.artlens.is_file():
         sys.exit(f"error: {args.artlens} not found (cargo build --release)")
-    modes = ["model", "e2e"] if args.mode == "both" else [args.mode]
-    files = ensure_images(args.images) if "e2e" in modes else []
+    modes = {"both": ["model", "e2e"], "all": ["model", "e2e", "preprocess"]}.get(args.mode, [args.mode])
+    files = ensure_images(args.images) if {"e2e", "preprocess"} & set(modes) else []
 
     rows = []
     for mode in modes:
@@ -246,7 +274,14 @@ def main() -> int:
                    "threads": args.threads, "device": args.device, "artlens_runs": [], "pytorch_runs": []}
             for r in range(max(1, args.rounds)):
                 print(f"{mode} {m}: round {r + 1}/{args.rounds}", file=sys.stderr)
-                if mode == "model":
+                if mode == "preprocess":
+                    # Lower is better here: the "images/s" columns hold 1000 / ms.
+                    a = bench_artlens_preprocess(m, d, files)
+                    t = bench_torch_preprocess(m, d, files)
+                    if "error" not in a:
+                        a = {"images_per_s": 1e3 / a["ms_per_image"]}
+                    t = {"images_per_s": 1e3 / t["ms_per_image"]}
+                elif mode == "model":
                     a = bench_artlens_model(args.artlens, m, d, args.batch_size, args.iters, args.threads, args.device)
                     t = bench_torch_model(m, d, args.batch_size, args.iters, args.threads, args.device)
                 else:
@@ -263,13 +298,16 @@ def main() -> int:
             row["ratios"] = ratios
             row["ratio_median"] = median(ratios)
             rows.append(row)
+            print(f"{mode} {m}: artlens {row['artlens_runs']}, PyTorch {row['pytorch_runs']}, "
+                  f"ratio median {row['ratio_median']}", file=sys.stderr)
 
     if args.json:
         print(json.dumps({"weights_dir": str(d), "rows": rows}, indent=1))
     else:
         fmt = lambda v, p=2: "n/a" if v is None else f"{v:.{p}f}"
         print(f"threads {args.threads}, batch {args.batch_size}, device {args.device}, "
-              f"{args.rounds} alternating round(s); e2e over {args.images} JPEGs (marginal rate)")
+              f"{args.rounds} alternating round(s); e2e over {args.images} JPEGs (marginal rate); "
+              f"preprocess: one thread, images/s = 1000 / ms per image")
         print(f"{'mode':<6} {'model':<11} {'input':>5} {'artlens img/s':>14} {'PyTorch img/s':>14} "
               f"{'ratio':>6}  rounds")
         for r in rows:

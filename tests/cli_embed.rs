@@ -280,6 +280,35 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert_clean_failure(&o, 2, &["--features cuda"]);
 }
 
+/// bf16 is for CUDA: on CPU it is refused with the reason and what to do,
+/// before anything is embedded; a misspelt precision is a usage error; and
+/// `bench --json` says which precision and device it measured.
+#[test]
+fn precision_is_checked_and_reported() {
+    let o = run(artlens()
+        .args(["embed", "--model", "dino", "--precision", "bf16", "--weights"])
+        .arg(fixtures().join("dino_tiny"))
+        .arg(image_path("landscape")));
+    assert_clean_failure(&o, 2, &["precision bf16 runs on CUDA only", "--device cuda"]);
+    assert!(stdout(&o).is_empty(), "nothing embedded: {}", stdout(&o));
+
+    let o = run(artlens()
+        .args(["embed", "--model", "dino", "--precision", "fp8", "--weights"])
+        .arg(fixtures().join("dino_tiny"))
+        .arg(image_path("landscape")));
+    assert_clean_failure(&o, 2, &["fp8", "f32 or bf16"]);
+
+    let o = run(artlens()
+        .args(["bench", "--model", "dino", "--batch-size", "2", "--iters", "1", "--json"])
+        .args(["--precision", "f32", "--weights"])
+        .arg(fixtures().join("dino_tiny")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["precision"], "f32");
+    assert_eq!(v["device"], "cpu");
+    assert!(v["images_per_s"].as_f64().unwrap() > 0.0);
+}
+
 #[test]
 fn unreadable_image_paths_are_named() {
     let missing: PathBuf = std::env::temp_dir().join("artlens-no-such-image.png");

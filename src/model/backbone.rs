@@ -412,3 +412,54 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     Device::new_cuda(ordinal)
         .map_err(|e| Error::InvalidArgument(format!("cannot open CUDA device {ordinal}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::{Geometry, ResizeFilter};
+
+    fn fingerprint(precision: Precision) -> Fingerprint {
+        Fingerprint {
+            backbone: BackboneId::parse("dino").unwrap(),
+            weights_blake3: "ab".repeat(32),
+            preprocess: Preprocess {
+                geometry: Geometry::Squash {
+                    width: 224,
+                    height: 224,
+                },
+                filter: ResizeFilter::Bilinear,
+                rescale: 1.0 / 255.0,
+                mean: [0.485, 0.456, 0.406],
+                std: [0.229, 0.224, 0.225],
+            },
+            dim: 768,
+            precision,
+        }
+    }
+
+    /// Stores written before precision existed hold fingerprints without
+    /// it: an f32 fingerprint must serialise exactly as those did, and read
+    /// back as f32, or every existing store would need rebuilding.
+    #[test]
+    fn f32_fingerprints_are_written_as_before_and_bf16_ones_differ() {
+        let f32_fp = fingerprint(Precision::F32);
+        let json = serde_json::to_value(&f32_fp).unwrap();
+        assert!(json.get("precision").is_none(), "{json}");
+        let back: Fingerprint = serde_json::from_value(json).unwrap();
+        assert_eq!(back, f32_fp);
+
+        let bf16 = fingerprint(Precision::Bf16);
+        let json = serde_json::to_value(&bf16).unwrap();
+        assert_eq!(json["precision"], "bf16");
+        assert_eq!(serde_json::from_value::<Fingerprint>(json).unwrap(), bf16);
+        assert_ne!(bf16, f32_fp);
+        assert_eq!(bf16.differences(&f32_fp), vec!["precision bf16 vs f32"]);
+    }
+
+    #[test]
+    fn precision_names_parse() {
+        assert_eq!("BF16".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert_eq!("fp32".parse::<Precision>().unwrap(), Precision::F32);
+        assert!("int8".parse::<Precision>().is_err());
+    }
+}

@@ -187,6 +187,139 @@ fn sgemm_with(
     }
 }
 
+/// One row-major matrix operand: its values, the stride between rows, and
+/// whether it is used transposed.
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub values: &'a [f32],
+    pub row_stride: usize,
+    pub transposed: bool,
+}
+
+/// `c = alpha · a · b` (`beta = 0`: `c` is only written) on one thread, for
+/// row-major operands with row strides (the attention's q, k and v rows
+/// inside the fused qkv output): `a` is `m×k` and `b` is `k×n` after their
+/// transpositions, `c` is `m×n` with row stride `ldc`.
+///
+/// `c` is a pointer, not a slice, because callers on several threads write
+/// interleaved blocks of one buffer (each head's columns of the same rows):
+/// the blocks are disjoint, their extents are not.
+///
+/// # Panics
+///
+/// If an operand's slice is too short for its shape and stride.
+///
+/// # Safety
+///
+/// `c` must be valid for writes of `m` rows of `n` values at row stride
+/// `ldc`, and no other thread may access those elements meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_strided(
+    (m, n, k): (usize, usize, usize),
+    alpha: f32,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: *mut f32,
+    ldc: usize,
+) {
+    sgemm_strided_with(blas(), (m, n, k), alpha, a, b, c, ldc)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_strided_with(
+    blas: Option<&Blas>,
+    (m, n, k): (usize, usize, usize),
+    alpha: f32,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: *mut f32,
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Rows × columns as stored.
+    let stored = |o: &Operand<'_>, rows: usize, cols: usize| {
+        let (r, c) = if o.transposed { (cols, rows) } else { (rows, cols) };
+        assert!(c <= o.row_stride || r <= 1, "row stride {} < {c} columns", o.row_stride);
+        assert!(
+            r == 0 || o.values.len() >= (r - 1) * o.row_stride + c,
+            "{} values for {r}×{c} at stride {}",
+            o.values.len(),
+            o.row_stride
+        );
+    };
+    stored(&a, m, k);
+    stored(&b, k, n);
+    assert!(ldc >= n, "c's row stride {ldc} < {n} columns");
+    let fits = |v: usize| c_int::try_from(v).is_ok();
+    match blas {
+        Some(lib)
+            if k > 0 && [m, n, k, a.row_stride, b.row_stride, ldc].into_iter().all(fits) =>
+        {
+            let trans = |o: &Operand<'_>| if o.transposed { CBLAS_TRANS } else { CBLAS_NO_TRANS };
+            // SAFETY: the asserts above check a and b against the extent
+            // their shapes and strides address; c is the caller's contract.
+            unsafe {
+                (lib.sgemm)(
+                    CBLAS_ROW_MAJOR,
+                    trans(&a),
+                    trans(&b),
+                    m as c_int,
+                    n as c_int,
+                    k as c_int,
+                    alpha,
+                    a.values.as_ptr(),
+                    a.row_stride as c_int,
+                    b.values.as_ptr(),
+                    b.row_stride as c_int,
+                    0.0,
+                    c,
+                    ldc as c_int,
+                )
+            }
+        }
+        _ => {
+            // gemm's strides: (column stride, row stride) of each operand
+            // as used; a transposed operand swaps them.
+            let strides = |o: &Operand<'_>| -> (isize, isize) {
+                let rs = o.row_stride as isize;
+                if o.transposed {
+                    (rs, 1)
+                } else {
+                    (1, rs)
+                }
+            };
+            let (a_cs, a_rs) = strides(&a);
+            let (b_cs, b_rs) = strides(&b);
+            // SAFETY: as for the BLAS call.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    c,
+                    1,
+                    ldc as isize,
+                    false,
+                    a.values.as_ptr(),
+                    a_cs,
+                    a_rs,
+                    b.values.as_ptr(),
+                    b_cs,
+                    b_rs,
+                    0.0,
+                    alpha,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +333,42 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn strided_products_agree_on_both_paths() {
+        // a: 5×3 used as is, inside rows of 7; b: stored 4×3 (rows of 6),
+        // used transposed as 3×4; c: 5×4 inside rows of 9.
+        let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
+        let a: Vec<f32> = (0..5 * 7).map(val).collect();
+        let b: Vec<f32> = (0..4 * 6).map(|i| val(i + 3)).collect();
+        let mut paths = vec![None];
+        if let Some(b) = blas() {
+            paths.push(Some(b));
+        }
+        for path in paths {
+            let mut c = vec![f32::NAN; 5 * 9];
+            // SAFETY: c holds 5 rows of 9.
+            unsafe {
+                sgemm_strided_with(
+                    path,
+                    (5, 4, 3),
+                    0.5,
+                    Operand { values: &a, row_stride: 7, transposed: false },
+                    Operand { values: &b, row_stride: 6, transposed: true },
+                    c.as_mut_ptr(),
+                    9,
+                );
+            }
+            for i in 0..5 {
+                for j in 0..4 {
+                    let want: f32 = 0.5 * (0..3).map(|t| a[i * 7 + t] * b[j * 6 + t]).sum::<f32>();
+                    let got = c[i * 9 + j];
+                    assert!((got - want).abs() < 1e-5, "c[{i},{j}] = {got}, want {want}");
+                }
+                assert!(c[i * 9 + 4].is_nan(), "c's padding is left alone");
+            }
+        }
     }
 
     /// Both paths (the system BLAS when this machine has one, and the

@@ -21,6 +21,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::blas::Operand;
+
 /// Makes the allocator keep large freed buffers for reuse (once per
 /// process). Each op of a forward pass returns a fresh buffer of up to
 /// tens of MB (19 MB for ViT-B's MLP at batch 8, 224 px); glibc serves
@@ -258,56 +260,32 @@ fn attention_heads(
             let kb = &k[at.k..][..last];
             let vb = &v[at.v..][..last];
             let s = &mut scores[..rows * n];
-            // SAFETY: every pointer/stride pair below addresses memory
-            // inside the slices above (rows and n rows of d values at
-            // stride rs, rows×n scores), and each task writes a disjoint
-            // block of `out` (its own b, rows and head).
+            // S = q kᵀ · scale, then softmax, then S v into this task's
+            // rows of `out` (row stride H·D, this head's columns).
+            // SAFETY: `s` is a rows×n buffer of this task's own; `dst`
+            // addresses the rows×d block of `out` that belongs to this
+            // task's (b, head, rows) alone, inside `out` (the last row of
+            // the last block ends at b·n·h·d).
             unsafe {
-                gemm::gemm(
-                    rows,
-                    n,
-                    d,
-                    s.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    qb.as_ptr(),
-                    1,
-                    rs as isize,
-                    kb.as_ptr(),
-                    rs as isize,
-                    1,
-                    0.0,
+                super::blas::sgemm_strided(
+                    (rows, n, d),
                     scale,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                    Operand { values: qb, row_stride: rs, transposed: false },
+                    Operand { values: kb, row_stride: rs, transposed: true },
+                    s.as_mut_ptr(),
+                    n,
                 );
             }
             super::simd::softmax_rows(s, n);
             let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
             unsafe {
-                gemm::gemm(
-                    rows,
-                    d,
-                    n,
-                    dst,
-                    1,
-                    (h * d) as isize,
-                    false,
-                    s.as_ptr(),
-                    1,
-                    n as isize,
-                    vb.as_ptr(),
-                    1,
-                    rs as isize,
-                    0.0,
+                super::blas::sgemm_strided(
+                    (rows, d, n),
                     1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                    Operand { values: s, row_stride: n, transposed: false },
+                    Operand { values: vb, row_stride: rs, transposed: false },
+                    dst,
+                    h * d,
                 );
             }
         },
