@@ -39,8 +39,8 @@ fn main() {
     let weights = PathBuf::from(
         std::env::var("PREPROCESS_WEIGHTS").unwrap_or_else(|_| "target/bench-weights".into()),
     );
-    let models = std::env::var("PREPROCESS_MODELS")
-        .unwrap_or_else(|_| "dino,dinov2@224,dinov2".into());
+    let models =
+        std::env::var("PREPROCESS_MODELS").unwrap_or_else(|_| "dino,dinov2@224,dinov2".into());
     let rounds: usize = std::env::var("PREPROCESS_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -76,6 +76,9 @@ fn main() {
         rows.push(serde_json::json!({"model": spec, "ms_per_image": ms, "rounds": per_round}));
     }
     if json {
-        println!("{}", serde_json::json!({"files": files.len(), "rows": rows}));
+        println!(
+            "{}",
+            serde_json::json!({"files": files.len(), "rows": rows})
+        );
     }
 }

@@ -12,50 +12,49 @@
 //! # Parameters
 //!
 //! [`AnnParams::default`]: `M = 24` (48 links on layer 0), `ef_construction =
-//! 200`, `ef_search = 128`, `max_layer = 16` (hnsw_rs's `NB_LAYER_MAX`; any
-//! other value makes `file_dump` fail). Measured with `benches/ann.rs` on
-//! 100,000 clustered 768-d vectors (100 centres, each cluster spread along
-//! its own 32-d subspace, plus isotropic noise), 1,000 queries, one search
-//! thread, on 2 busy cores:
+//! 100`, `ef_search = 128`, `max_layer = 16` (hnsw_rs's `NB_LAYER_MAX`; any
+//! other value makes `file_dump` fail). A full build inserts the vectors
+//! grouped by neighbourhood ([`AnnIndex::build_with`]). Measured with
+//! `benches/ann.rs` on 50,000 clustered 768-d vectors (100 centres, each
+//! cluster spread along its own 32-d subspace, plus isotropic noise), 1,000
+//! queries, one search thread, 2 cores (AMD EPYC, AVX2), single runs:
 //!
-//! | M / ef_construction | build | ef_search 32 | 64 | 128 | 256 |
+//! | M / ef_construction, insertion order | build | ef 32 | ef 48 | ef 64 | ef 96 |
 //! |---|---|---|---|---|---|
-//! | 24 / 200 (default) | 423 s | 0.986, 639 q/s | 0.9996, 441 q/s | 1.000, 345 q/s | 1.000, 235 q/s |
-//! | 16 / 100 | 72 s | 0.50 | 0.57 | 0.68, 757 q/s | 0.81 |
-//! | hnswlib 24 / 200 | 184 s | 0.990, 2228 q/s | 0.9994, 1494 q/s | 1.000, 1059 q/s | 1.000, 746 q/s |
+//! | 24 / 200, as given (the old default) | 88 s | 0.9950 | 0.9994 | 0.9998 | 1.000 |
+//! | 24 / 100, as given | 32 s | 0.9903 | 0.9992 | 0.9998 | 1.000 |
+//! | 24 / 100, by neighbourhood (default) | 19–29 s | 0.985 | 0.995 | 0.998 | 1.000 |
+//! | 24 / 140, by neighbourhood | 47 s | 0.9949 | 0.9992 | 0.9999 | 1.000 |
+//! | 16 / 100, as given | 31 s | 0.905 | 0.959 | 0.979 | 0.995 |
 //!
-//! The sparse graph collapses at 100k (it is fine at 20k, 0.998 at ef 32)
-//! while hnswlib's 16/100 graph still reaches 0.997 at ef 128: hnsw_rs 0.3.5's
-//! search takes a *single* greedy hop per upper layer (`search_filter`) instead
-//! of descending to a local minimum, so it enters layer 0 far from the
-//! query, and only a dense layer 0 (large `M`, `ef_construction`) gets it out
-//! of the wrong cluster. Hence the dense default, and `ef_search = 128` for a
-//! margin on real embeddings (64 already gives 0.9996 here). The table is
-//! hnsw_rs's own search; searches now run on a frozen copy of the graph.
+//! hnsw_rs's build time grows much faster than linearly with
+//! `ef_construction` (its insert allocates and hashes per candidate), while
+//! the frozen search's full descent makes up the recall of a lighter build
+//! with a slightly wider `ef`: halving `ef_construction` made builds 2.7×
+//! faster for the same queries per second at recall 0.99 and 0.999. A sparse
+//! layer 0 (`M = 16`) is still too sparse for clustered data. `ef_search =
+//! 128` leaves a margin on real embeddings (80 reaches 0.999 here).
 //!
 //! # Search
 //!
 //! hnsw_rs's search ran at about 0.3× hnswlib at equal recall (its
 //! hash-set of visited points, `Arc<Point>` lists behind locks, per-step
 //! allocations, the single-hop descent). [`AnnIndex::search`] runs instead
-//! on [`frozen`]'s copy of the same graph (flat arrays, a full greedy
-//! descent, a visited bitset, prefetching, an AVX-512 dot product where
-//! the CPU has one), made on the first search after a build, load or
-//! insert (0.15–0.2 s for 50,000 points) and costing about 220 B a point
-//! (the vectors are not copied). Measured with `benches/ann.rs` and
-//! `scripts/bench_ann.py --rounds 3` on 50,000 clustered 768-d vectors, one
-//! search thread: 2.0–2.5× the queries per second of hnsw_rs's own search
-//! of the same graph at the same recall, and against hnswlib (same M and
-//! ef_construction) 0.75× at recall@10 ≥ 0.99 and 0.96× at ≥ 0.999 (the
-//! median of alternating rounds, whose ratios ranged 0.62–1.37 on this
-//! shared machine). `AnnIndex::search_hnsw_rs` keeps the old path for the
-//! benchmark and the tests that compare the two. With the full descent, is
-//! the dense default still needed? On 50,000 points a 16 / 100 graph
-//! reached recall@10 0.9926 at ef 96 and 0.9996 at ef 256 on the frozen
-//! search, against the default's 0.9993 at ef 48: it is, and it stays.
-//! Copying the vectors into one contiguous matrix for the frozen graph was
-//! tried too: 2.3–3.0× hnsw_rs's search instead of 2.0–2.5×, not worth a
-//! second copy of every vector (3 KB a work at 768-d).
+//! on [`frozen`]'s copy of the same graph: flat neighbour arrays, a full
+//! greedy descent, a visited bitset, and the walk scored on 8-bit codes of
+//! the vectors (768 B a work at 768-d, a quarter of the f32 traffic, with
+//! each new neighbour's codes prefetched), the final `ef` candidates
+//! re-ranked by their exact f32 cosine. The copy is made on the first search
+//! after a build, load or insert (≈ 0.35 s for 50,000 points) and costs
+//! about 1 KB a work at 768-d. Measured with `benches/ann.rs` and
+//! `scripts/bench_ann.py --rounds 3` on the vectors above, against hnswlib
+//! built with the same M and ef_construction on 2 threads and searched on
+//! one: 1.37× hnswlib's queries per second at recall@10 ≥ 0.99 and 1.27× at
+//! ≥ 0.999 (medians of alternating rounds; 1.0–1.9 per round on this shared
+//! machine), 3× hnsw_rs's own search of the same graph. Before the codes
+//! (f32 vectors through pointers into hnsw_rs's points) it was 0.75× and
+//! 0.96×. `AnnIndex::search_hnsw_rs` keeps hnsw_rs's own path for the
+//! benchmark and the tests that compare the two.
 //!
 //! # Determinism
 //!
@@ -123,6 +122,46 @@ const INSERT_CHUNK: usize = 8192;
 pub type IdFilter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
 
 // ----- the distance -------------------------------------------------------------------
+
+/// `items` reordered so that similar vectors are inserted one after another:
+/// each is assigned to the nearest of up to 128 evenly sampled items, and
+/// the groups follow each other (stable within a group, so a serial build
+/// stays deterministic). Half of an hnsw_rs build is its distance function
+/// waiting on memory for vectors scattered over the whole collection;
+/// inserting a neighbourhood at a time keeps the vectors each insertion
+/// visits in cache. On 50,000 clustered 768-d vectors it cut the build from
+/// 32 s to 19–29 s, at a small cost in recall per `ef` (see the module
+/// documentation).
+fn locality_order<'a>(items: &[(u64, &'a [f32])], dim: usize) -> Vec<(u64, &'a [f32])> {
+    // A small collection fits in cache whatever the order.
+    if items.len() < 2048 {
+        return items.to_vec();
+    }
+    let groups = (items.len() / 256).clamp(2, 128);
+    let step = items.len() / groups;
+    let seeds: Vec<Vec<f32>> = (0..groups)
+        .filter_map(|g| normalised(items[g * step].1, dim).ok())
+        .collect();
+    if seeds.len() < 2 {
+        return items.to_vec();
+    }
+    let keys: Vec<usize> = items
+        .par_iter()
+        .map(|(_, v)| {
+            let mut best = (f32::NEG_INFINITY, 0);
+            for (i, s) in seeds.iter().enumerate() {
+                let d = dot(v, s);
+                if d > best.0 {
+                    best = (d, i);
+                }
+            }
+            best.1
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    order.into_iter().map(|i| items[i]).collect()
+}
 
 /// `1 − a·b` for L2-normalised vectors, clamped to `≥ 0` (also mapping NaN to
 /// 0) so that hnsw_rs's ordering never sees a negative or NaN distance.
@@ -313,13 +352,13 @@ pub struct AnnParams {
 }
 
 impl Default for AnnParams {
-    /// `M = 24`, `ef_construction = 200`, `ef_search = 128`, parallel
+    /// `M = 24`, `ef_construction = 100`, `ef_search = 128`, parallel
     /// insert: recall@10 1.0 on 100k clustered 768-d vectors (0.986 at
     /// `ef_search = 32`); see the module documentation for the measurements.
     fn default() -> Self {
         AnnParams {
             max_connections: 24,
-            ef_construction: 200,
+            ef_construction: 100,
             ef_search: 128,
             parallel_insert: true,
         }
@@ -518,7 +557,8 @@ impl AnnIndex {
     /// non-finite value or a zero vector, naming the id.
     pub fn build_with(dim: usize, items: &[(u64, &[f32])], params: AnnParams) -> Result<AnnIndex> {
         let mut index = AnnIndex::new(dim, items.len(), params)?;
-        for chunk in items.chunks(INSERT_CHUNK) {
+        let ordered = locality_order(items, dim);
+        for chunk in ordered.chunks(INSERT_CHUNK) {
             index.insert_many(chunk)?;
         }
         Ok(index)

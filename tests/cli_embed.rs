@@ -286,20 +286,47 @@ fn cuda_without_the_feature_is_a_clear_error() {
 #[test]
 fn precision_is_checked_and_reported() {
     let o = run(artlens()
-        .args(["embed", "--model", "dino", "--precision", "bf16", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dino",
+            "--precision",
+            "bf16",
+            "--weights",
+        ])
         .arg(fixtures().join("dino_tiny"))
         .arg(image_path("landscape")));
-    assert_clean_failure(&o, 2, &["precision bf16 runs on CUDA only", "--device cuda"]);
+    assert_clean_failure(
+        &o,
+        2,
+        &["precision bf16 runs on CUDA only", "--device cuda"],
+    );
     assert!(stdout(&o).is_empty(), "nothing embedded: {}", stdout(&o));
 
     let o = run(artlens()
-        .args(["embed", "--model", "dino", "--precision", "fp8", "--weights"])
+        .args([
+            "embed",
+            "--model",
+            "dino",
+            "--precision",
+            "fp8",
+            "--weights",
+        ])
         .arg(fixtures().join("dino_tiny"))
         .arg(image_path("landscape")));
     assert_clean_failure(&o, 2, &["fp8", "f32 or bf16"]);
 
     let o = run(artlens()
-        .args(["bench", "--model", "dino", "--batch-size", "2", "--iters", "1", "--json"])
+        .args([
+            "bench",
+            "--model",
+            "dino",
+            "--batch-size",
+            "2",
+            "--iters",
+            "1",
+            "--json",
+        ])
         .args(["--precision", "f32", "--weights"])
         .arg(fixtures().join("dino_tiny")));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

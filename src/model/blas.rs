@@ -240,8 +240,16 @@ unsafe fn sgemm_strided_with(
     }
     // Rows × columns as stored.
     let stored = |o: &Operand<'_>, rows: usize, cols: usize| {
-        let (r, c) = if o.transposed { (cols, rows) } else { (rows, cols) };
-        assert!(c <= o.row_stride || r <= 1, "row stride {} < {c} columns", o.row_stride);
+        let (r, c) = if o.transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        assert!(
+            c <= o.row_stride || r <= 1,
+            "row stride {} < {c} columns",
+            o.row_stride
+        );
         assert!(
             r == 0 || o.values.len() >= (r - 1) * o.row_stride + c,
             "{} values for {r}×{c} at stride {}",
@@ -255,9 +263,18 @@ unsafe fn sgemm_strided_with(
     let fits = |v: usize| c_int::try_from(v).is_ok();
     match blas {
         Some(lib)
-            if k > 0 && [m, n, k, a.row_stride, b.row_stride, ldc].into_iter().all(fits) =>
+            if k > 0
+                && [m, n, k, a.row_stride, b.row_stride, ldc]
+                    .into_iter()
+                    .all(fits) =>
         {
-            let trans = |o: &Operand<'_>| if o.transposed { CBLAS_TRANS } else { CBLAS_NO_TRANS };
+            let trans = |o: &Operand<'_>| {
+                if o.transposed {
+                    CBLAS_TRANS
+                } else {
+                    CBLAS_NO_TRANS
+                }
+            };
             // SAFETY: the asserts above check a and b against the extent
             // their shapes and strides address; c is the caller's contract.
             unsafe {
@@ -328,7 +345,9 @@ mod tests {
         let mut out = vec![0f64; m * n];
         for i in 0..m {
             for j in 0..n {
-                let dot: f64 = (0..k).map(|t| x[i * k + t] as f64 * w[j * k + t] as f64).sum();
+                let dot: f64 = (0..k)
+                    .map(|t| x[i * k + t] as f64 * w[j * k + t] as f64)
+                    .sum();
                 out[i * n + j] = dot + b[j] as f64;
             }
         }
@@ -354,8 +373,16 @@ mod tests {
                     path,
                     (5, 4, 3),
                     0.5,
-                    Operand { values: &a, row_stride: 7, transposed: false },
-                    Operand { values: &b, row_stride: 6, transposed: true },
+                    Operand {
+                        values: &a,
+                        row_stride: 7,
+                        transposed: false,
+                    },
+                    Operand {
+                        values: &b,
+                        row_stride: 6,
+                        transposed: true,
+                    },
                     c.as_mut_ptr(),
                     9,
                 );

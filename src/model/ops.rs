@@ -270,8 +270,16 @@ fn attention_heads(
                 super::blas::sgemm_strided(
                     (rows, n, d),
                     scale,
-                    Operand { values: qb, row_stride: rs, transposed: false },
-                    Operand { values: kb, row_stride: rs, transposed: true },
+                    Operand {
+                        values: qb,
+                        row_stride: rs,
+                        transposed: false,
+                    },
+                    Operand {
+                        values: kb,
+                        row_stride: rs,
+                        transposed: true,
+                    },
                     s.as_mut_ptr(),
                     n,
                 );
@@ -282,8 +290,16 @@ fn attention_heads(
                 super::blas::sgemm_strided(
                     (rows, d, n),
                     1.0,
-                    Operand { values: s, row_stride: n, transposed: false },
-                    Operand { values: vb, row_stride: rs, transposed: false },
+                    Operand {
+                        values: s,
+                        row_stride: n,
+                        transposed: false,
+                    },
+                    Operand {
+                        values: vb,
+                        row_stride: rs,
+                        transposed: false,
+                    },
                     dst,
                     h * d,
                 );
@@ -483,13 +499,7 @@ pub enum Epilogue {
 
 /// [`linear`] on the CPU with `w` given as `N·K` values, such as a
 /// checkpoint's memory-mapped matrix.
-pub fn linear_slice(
-    x: &Tensor,
-    w: &[f32],
-    n: usize,
-    b: &Tensor,
-    then: Epilogue,
-) -> Result<Tensor> {
+pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor, then: Epilogue) -> Result<Tensor> {
     x.contiguous()?.apply_op2_no_bwd(
         b,
         &LinearOp {
