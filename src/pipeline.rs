@@ -283,11 +283,7 @@ fn embed_todo(
     if todo.is_empty() {
         return Ok(0);
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.decode_threads.max(1))
-        .thread_name(|i| format!("artlens-decode-{i}"))
-        .build()
-        .map_err(|e| Error::InvalidArgument(format!("cannot start decode threads: {e}")))?;
+    let pool = decode_pool(opts)?;
     let batch = opts.batch_size.max(1);
     let total = todo.len();
     let mut done = 0;
@@ -410,6 +406,15 @@ fn decode_batch(
     Decoded { items, pixels }
 }
 
+/// The decoders' own pool, apart from the model's threads.
+fn decode_pool(opts: &IndexOptions) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.decode_threads.max(1))
+        .thread_name(|i| format!("artlens-decode-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start decode threads: {e}")))
+}
+
 /// One file's outcome in [`embed_files`]: its embedding, or why it failed.
 pub type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
 
@@ -429,11 +434,7 @@ pub fn embed_files(
     if files.is_empty() {
         return Ok(());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.decode_threads.max(1))
-        .thread_name(|i| format!("artlens-decode-{i}"))
-        .build()
-        .map_err(|e| Error::InvalidArgument(format!("cannot start decode threads: {e}")))?;
+    let pool = decode_pool(opts)?;
     let batch = opts.batch_size.max(1);
     type PreparedFile = (PathBuf, std::result::Result<Vec<f32>, String>);
     std::thread::scope(|scope| -> Result<()> {

@@ -285,17 +285,14 @@ fn cuda_without_the_feature_is_a_clear_error() {
 /// `bench --json` says which precision and device it measured.
 #[test]
 fn precision_is_checked_and_reported() {
-    let o = run(artlens()
-        .args([
-            "embed",
-            "--model",
-            "dino",
-            "--precision",
-            "bf16",
-            "--weights",
-        ])
-        .arg(fixtures().join("dino_tiny"))
-        .arg(image_path("landscape")));
+    let embed = |precision: &str| {
+        run(artlens()
+            .args(["embed", "--model", "dino", "--precision", precision])
+            .arg("--weights")
+            .arg(fixtures().join("dino_tiny"))
+            .arg(image_path("landscape")))
+    };
+    let o = embed("bf16");
     assert_clean_failure(
         &o,
         2,
@@ -303,17 +300,7 @@ fn precision_is_checked_and_reported() {
     );
     assert!(stdout(&o).is_empty(), "nothing embedded: {}", stdout(&o));
 
-    let o = run(artlens()
-        .args([
-            "embed",
-            "--model",
-            "dino",
-            "--precision",
-            "fp8",
-            "--weights",
-        ])
-        .arg(fixtures().join("dino_tiny"))
-        .arg(image_path("landscape")));
+    let o = embed("fp8");
     assert_clean_failure(&o, 2, &["fp8", "f32 or bf16"]);
 
     let o = run(artlens()

@@ -546,6 +546,33 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// The largest absolute difference between two tensors.
+    fn max_diff(a: Tensor, b: Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// `softmax(q kᵀ · scale) v` composed from candle's ops, as `[B, N, H·D]`.
+    fn composed_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
+        let (b, h, n, d) = q.dims4().unwrap();
+        let attn = candle_nn::ops::softmax_last_dim(
+            &(q * scale).unwrap().matmul(&k.t().unwrap()).unwrap(),
+        )
+        .unwrap();
+        attn.matmul(v)
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, n, h * d))
+            .unwrap()
+    }
+
     #[test]
     fn layer_norm_matches_definition_on_large_offsets() {
         // A row with a large common offset is where one-pass variance fails.
@@ -582,25 +609,7 @@ mod tests {
         let v = Tensor::randn(0f32, 1.0, (b, h, n, d), &dev).unwrap();
         let scale = (d as f64).powf(-0.5);
         let got = attention(&q, &k, &v, scale).unwrap();
-        let attn = candle_nn::ops::softmax_last_dim(
-            &(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap(),
-        )
-        .unwrap();
-        let want = attn
-            .matmul(&v)
-            .unwrap()
-            .transpose(1, 2)
-            .unwrap()
-            .reshape((b, n, h * d))
-            .unwrap();
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(got, composed_attention(&q, &k, &v, scale));
         assert!(diff < 1e-5, "max diff {diff}");
     }
 
@@ -619,25 +628,7 @@ mod tests {
             .unwrap();
         let part = |i| split.get(i).unwrap().contiguous().unwrap();
         let (q, k, v) = (part(0), part(1), part(2));
-        let attn = candle_nn::ops::softmax_last_dim(
-            &(&q * scale).unwrap().matmul(&k.t().unwrap()).unwrap(),
-        )
-        .unwrap();
-        let want = attn
-            .matmul(&v)
-            .unwrap()
-            .transpose(1, 2)
-            .unwrap()
-            .reshape((b, n, h * d))
-            .unwrap();
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(got, composed_attention(&q, &k, &v, scale));
         assert!(diff < 1e-5, "max diff {diff}");
     }
 
@@ -650,14 +641,7 @@ mod tests {
         let g = Tensor::randn(0f32, 1.0, 48, &dev).unwrap();
         let got = residual(&x, &a, Some(&g)).unwrap();
         let want = (&x + a.broadcast_mul(&g).unwrap()).unwrap();
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(got, want);
         assert_eq!(diff, 0.0, "the same arithmetic, to the bit");
     }
 
@@ -674,14 +658,7 @@ mod tests {
             .unwrap()
             .broadcast_add(&b)
             .unwrap();
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(got, want);
         assert!(diff < 1e-4, "max diff {diff}");
     }
 
@@ -693,14 +670,7 @@ mod tests {
         let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
         let fused = linear(&x, &w, &b, Epilogue::Gelu).unwrap();
         let apart = gelu_erf(&linear(&x, &w, &b, Epilogue::None).unwrap()).unwrap();
-        let diff: f32 = (fused - apart)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(fused, apart);
         assert_eq!(diff, 0.0, "the same arithmetic, to the bit");
     }
 
