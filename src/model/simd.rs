@@ -22,6 +22,7 @@ fn exp_approx(x: f32) -> f32 {
     // `max`/`min` rather than `clamp`: they map NaN to -87, so `n` below is
     // always finite; the NaN is given back at the end.
     let input = x;
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-87.0).min(88.0);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
