@@ -107,6 +107,11 @@ fn blas() -> Option<&'static Blas> {
     BLAS.get_or_init(load).as_ref()
 }
 
+/// Whether the system BLAS is in use (rather than the pure-Rust GEMM).
+pub fn is_system() -> bool {
+    blas().is_some()
+}
+
 /// Which GEMM the dense layers use: the system BLAS's name, or `gemm`.
 pub fn backend() -> String {
     match blas() {

@@ -397,21 +397,33 @@ pub fn attention_qkv(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
 const LINEAR_MIN_ROWS: usize = 64;
 
 /// x `[M, K]` · w `[N, K]`ᵀ + b, split by rows across threads, then with
-/// `gelu` the exact GELU of the result.
+/// `gelu` the exact GELU of the result. `item_rows`: how many consecutive
+/// rows belong to one image (its tokens).
 fn linear_rows(
     x: &[f32],
     w: &[f32],
     b: &[f32],
     (m, k, n): (usize, usize, usize),
     gelu: bool,
+    item_rows: usize,
 ) -> Vec<f32> {
     // The bias rows are the GEMM's starting value: one pass that both
     // allocates and fills (no zeroing first).
     let mut out = b.repeat(m);
-    // One block per thread: each block packs the whole weight matrix, so
-    // more blocks than threads only repeats that work.
-    let threads = rayon::current_num_threads().max(1);
-    let block = m.div_ceil(threads).max(LINEAR_MIN_ROWS);
+    let block = if super::blas::is_system() {
+        // OpenBLAS's result for a row depends on how many rows the call
+        // holds (measured: no two row counts agree to the bit). One image
+        // per call makes every call the same shape whatever the batch, so
+        // an embedding never depends on the batch it was computed in (the
+        // store relies on that: `index` and `embed` must agree exactly).
+        item_rows.clamp(1, m.max(1))
+    } else {
+        // One block per thread: each block packs the whole weight matrix,
+        // so more blocks than threads only repeats that work. The pure-Rust
+        // GEMM gives every row the same arithmetic whatever the split.
+        let threads = rayon::current_num_threads().max(1);
+        m.div_ceil(threads).max(LINEAR_MIN_ROWS)
+    };
     out.par_chunks_mut(block * n)
         .zip(x.par_chunks(block * k))
         .for_each(|(dst, xs)| {
@@ -436,6 +448,8 @@ struct LinearOp<'a> {
     n: usize,
     /// Apply the exact GELU to the output.
     gelu: bool,
+    /// Rows per image (see [`linear_rows`]).
+    item_rows: usize,
 }
 
 impl CustomOp2 for LinearOp<'_> {
@@ -464,16 +478,26 @@ impl CustomOp2 for LinearOp<'_> {
             );
         }
         Ok((
-            CpuStorage::F32(linear_rows(x, self.w, b, (m, k, n), self.gelu)),
+            CpuStorage::F32(linear_rows(
+                x,
+                self.w,
+                b,
+                (m, k, n),
+                self.gelu,
+                self.item_rows,
+            )),
             Shape::from((m, n)),
         ))
     }
 }
 
 /// `x wᵀ + b` for a 2-D `x` `[M, K]`, `w` `[N, K]`, `b` `[N]`.
+///
+/// `x` is `[…, T, K]` (its leading dimensions are flattened): `T` rows make
+/// one image's tokens, which decides how the CPU splits the rows.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, then: Epilogue) -> Result<Tensor> {
     if !x.device().is_cpu() {
-        let y = x.matmul(&w.t()?)?.broadcast_add(b)?;
+        let y = x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?;
         return match then {
             Epilogue::None => Ok(y),
             Epilogue::Gelu => y.gelu_erf(),
@@ -500,14 +524,23 @@ pub enum Epilogue {
 /// [`linear`] on the CPU with `w` given as `N·K` values, such as a
 /// checkpoint's memory-mapped matrix.
 pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor, then: Epilogue) -> Result<Tensor> {
-    x.contiguous()?.apply_op2_no_bwd(
+    let dims = x.dims();
+    let item_rows = if dims.len() >= 3 { dims[dims.len() - 2] } else { 1 };
+    let k = *dims.last().unwrap_or(&0);
+    let y = x.contiguous()?.reshape(((), k))?.apply_op2_no_bwd(
         b,
         &LinearOp {
             w,
             n,
             gelu: then == Epilogue::Gelu,
+            item_rows,
         },
-    )
+    )?;
+    let mut out_dims = dims.to_vec();
+    if let Some(last) = out_dims.last_mut() {
+        *last = n;
+    }
+    y.reshape(out_dims)
 }
 
 #[derive(Clone, Copy)]

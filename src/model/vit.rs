@@ -136,21 +136,12 @@ impl Linear {
 
     /// The layer, then `then` on its output (fused on CPU).
     fn forward_then(&self, x: &Tensor, then: ops::Epilogue) -> candle_core::Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let (rows, k) = (
-            dims[..dims.len() - 1].iter().product::<usize>(),
-            dims[dims.len() - 1],
-        );
-        let x2 = x.reshape((rows, k))?;
-        let y = match &self.weight {
-            Weight::Owned(w) => ops::linear(&x2, w, &self.bias, then)?,
-            Weight::Mapped(m) => {
-                ops::linear_slice(&x2, m.as_slice(), m.shape()[0], &self.bias, then)?
-            }
-        };
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty dims") = self.weight.rows();
-        y.reshape(out_dims)
+        // The ops take `[…, tokens, K]` as it is: the token dimension tells
+        // the CPU kernels where one image's rows end.
+        match &self.weight {
+            Weight::Owned(w) => ops::linear(x, w, &self.bias, then),
+            Weight::Mapped(m) => ops::linear_slice(x, m.as_slice(), m.shape()[0], &self.bias, then),
+        }
     }
 }
 
