@@ -525,7 +525,11 @@ pub enum Epilogue {
 /// checkpoint's memory-mapped matrix.
 pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor, then: Epilogue) -> Result<Tensor> {
     let dims = x.dims();
-    let item_rows = if dims.len() >= 3 { dims[dims.len() - 2] } else { 1 };
+    let item_rows = if dims.len() >= 3 {
+        dims[dims.len() - 2]
+    } else {
+        1
+    };
     let k = *dims.last().unwrap_or(&0);
     let y = x.contiguous()?.reshape(((), k))?.apply_op2_no_bwd(
         b,
