@@ -12,9 +12,11 @@
 //!
 //! Environment: `ANN_N` points (default 100,000), `ANN_QUERIES` (1,000),
 //! `ANN_M` (default `AnnParams`), `ANN_EF_CONSTRUCTION`, `ANN_EF` (a list,
-//! default `16,24,32,48,64,96,128,192,256`), `ANN_SERIAL=1` for a serial
+//! default `16,24,32,40,48,56,64,80,96,128,192,256`), `ANN_SERIAL=1` for a serial
 //! build, `ANN_SEARCH_ONLY=1` to search the index the previous full run
-//! saved instead of building one.
+//! saved instead of building one, `ANN_BUILD_ONLY=1` to build once and
+//! print only `{"build_s": …}` (what `scripts/bench_ann.py --build-rounds`
+//! alternates with hnswlib's build).
 //!
 //! It also writes `target/ann-bench/`: `vectors.npy` and `queries.npy`
 //! (float32, raw), `truth.npy` (int64, the exact top 10 ids per query) and
@@ -127,7 +129,7 @@ fn main() {
             .unwrap_or(true),
     };
     let efs: Vec<usize> = std::env::var("ANN_EF")
-        .unwrap_or_else(|_| "16,24,32,48,64,96,128,192,256".into())
+        .unwrap_or_else(|_| "16,24,32,40,48,56,64,80,96,128,192,256".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
@@ -142,6 +144,19 @@ fn main() {
         .map(|(i, v)| (i as u64, v.as_slice()))
         .collect();
     let queries: Vec<&[f32]> = qdata.iter().map(|q| q.as_slice()).collect();
+
+    if std::env::var("ANN_BUILD_ONLY").is_ok_and(|v| v == "1") {
+        let t = Instant::now();
+        let index = AnnIndex::build_with(DIM, &items, params).unwrap();
+        let build_s = t.elapsed().as_secs_f64();
+        assert_eq!(index.len(), n);
+        log(format!("built in {build_s:.1} s on {threads} threads"));
+        println!(
+            "{}",
+            serde_json::json!({ "n": n, "threads": threads, "build_s": build_s })
+        );
+        return;
+    }
 
     // Exact search: the ground truth (blocked batch) and the --exact mode
     // (one query at a time, rayon over rows).

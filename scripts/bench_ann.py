@@ -14,6 +14,11 @@ artlens::ann (hnsw_rs) numbers from the same run.
         # their median is reported (this machine's speed drifts by ±20%
         # between minutes, so only alternating rounds compare fairly)
 
+    /opt/refenv/bin/python scripts/bench_ann.py --rounds 3 --build-rounds 3
+        # and builds twice more each, alternating (ANN_BUILD_ONLY=1: the
+        # artlens build alone, then a fresh hnswlib build); the build ratio
+        # reported is the median of the per-round ratios
+
 Needs numpy and hnswlib (`/opt/refenv/bin/pip install hnswlib`). hnswlib is
 built with the same M and ef_construction, on normalised vectors with the
 inner-product space (cosine, as artlens), with as many threads as the Rust
@@ -59,6 +64,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ap.add_argument("--rounds", type=int, default=1,
                     help="alternate artlens and hnswlib searches this many times (median ratio)")
+    ap.add_argument("--build-rounds", type=int, default=1,
+                    help="alternate artlens and hnswlib builds this many times (median ratio)")
     args = ap.parse_args()
 
     if args.run_rust:
@@ -88,12 +95,29 @@ def main():
     m = rust["params"]["M"]
     efc = rust["params"]["ef_construction"]
     threads = rust["threads"]
-    index = hnswlib.Index(space="ip", dim=dim)
-    index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
-    index.set_num_threads(threads)
-    t = time.perf_counter()
-    index.add_items(data, np.arange(n))
-    build_s = time.perf_counter() - t
+    def hnswlib_build():
+        index = hnswlib.Index(space="ip", dim=dim)
+        index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+        index.set_num_threads(threads)
+        t = time.perf_counter()
+        index.add_items(data, np.arange(n))
+        return index, time.perf_counter() - t
+
+    def rust_build():
+        env = dict(os.environ, ANN_N=str(n), ANN_QUERIES=str(len(queries)), ANN_BUILD_ONLY="1",
+                   ANN_M=str(m), ANN_EF_CONSTRUCTION=str(efc), RAYON_NUM_THREADS=str(threads))
+        p = subprocess.run(["cargo", "bench", "--bench", "ann", "--", "--json"], cwd=ROOT, env=env,
+                           check=True, stdout=subprocess.PIPE)
+        return json.loads(p.stdout)["build_s"]
+
+    index, build_s = hnswlib_build()
+    build_rounds = [(rust["build_s"], build_s)]
+    for i in range(1, args.build_rounds):
+        print(f"build round {i + 1}/{args.build_rounds}: artlens, then hnswlib", file=sys.stderr)
+        r_s = rust_build()
+        _, h_s = hnswlib_build()
+        build_rounds.append((r_s, h_s))
+    build_ratios = sorted(r / h for r, h in build_rounds)
 
     index.set_num_threads(1)
 
@@ -129,7 +153,10 @@ def main():
                      "ratio_median": float(np.median(ratios)), "ratios": ratios})
 
     result = {"n": n, "dim": dim, "queries": len(queries), "k": k, "M": m, "ef_construction": efc,
-              "threads": threads, "rust_build_s": rust["build_s"], "hnswlib_build_s": build_s,
+              "threads": threads,
+              "rust_build_s": float(np.median([r for r, _ in build_rounds])),
+              "hnswlib_build_s": float(np.median([h for _, h in build_rounds])),
+              "build_rounds": build_rounds, "build_ratio_median": float(np.median(build_ratios)),
               "rounds": args.rounds, "rows": rows, "rust_exact_qps": rust["exact"]["qps"],
               "rust_exact_batch_qps": rust["queries"] / rust["exact"]["batch_truth_s"],
               "numpy_exact_qps": numpy_exact_qps,
@@ -140,8 +167,9 @@ def main():
 
     print(f"{n} clustered {dim}-d vectors, {len(queries)} queries, recall@{k}; "
           f"M={m} ef_construction={efc}; build on {threads} threads, search on 1")
-    print(f"build: artlens/hnsw_rs {rust['build_s']:.1f} s, hnswlib {build_s:.1f} s "
-          f"(ratio {rust['build_s'] / build_s:.2f}x)")
+    print(f"build: artlens/hnsw_rs {result['rust_build_s']:.1f} s, hnswlib {result['hnswlib_build_s']:.1f} s "
+          f"(medians of {len(build_rounds)} alternating round(s)); time ratio {result['build_ratio_median']:.2f}x "
+          f"(rounds {' '.join(f'{x:.2f}' for x in build_ratios)}; < 1: artlens builds faster)")
     print(f"search q/s: median of {args.rounds} alternating round(s); ratio: median of the per-round ratios")
     print(f"{'ef':>5} | {'rust recall':>11} {'rust q/s':>9} {'ms':>7} | {'hnswlib recall':>14} {'hnswlib q/s':>11} | "
           f"{'q/s ratio':>9} {'rounds':>16}")

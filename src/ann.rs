@@ -4,10 +4,23 @@
 //!
 //! Similarity is cosine, computed as a dot product of **L2-normalised copies**
 //! of the stored embeddings (the store keeps the raw vectors). The graph
-//! uses [`CosineDistance`], `1 − a·b` clamped to `[0, ∞)`, with a SIMD dot
-//! product: hnsw_rs's own `DistDot` asserts `1 − a·b ≥ 0`, which f32
-//! rounding breaks for near-identical vectors (a panic inside a parallel
-//! build), and `DistCosine` recomputes both norms in scalar f64 at every call.
+//! holds those copies as 16-bit codes ([`code`]: one fixed scale, since a
+//! unit vector's components lie in `[-1, 1]`) and uses [`CodeCosine`],
+//! `1 − a·b` on the codes with an integer SIMD dot product, clamped to
+//! `[0, ∞)` (hnsw_rs's own `DistDot` asserts `1 − a·b ≥ 0`, which rounding
+//! breaks for near-identical vectors: a panic inside a parallel build).
+//! Scores returned to the caller are the f32 query against the codes,
+//! divided by the decoded vector's norm: the exact cosine to within
+//! `2·√d / 65534` (8.5e-4 at 768-d), measured 6e-6 on average and 2.8e-5 at
+//! worst over 2,000 results (`tests/ann_recall.rs`); the `--exact` mode
+//! ([`ExactIndex`]) is exact.
+//!
+//! Why codes: half of an hnsw_rs build is the distance function, and the
+//! integer product of 16-bit codes is cheaper than the f32 one. On the bench
+//! vectors below the build went from 18.6–27.6 s to 16.4–17.9 s, 1.26×
+//! hnswlib's time (median of three alternating rounds: 1.01, 1.26, 1.37)
+//! where it had been 1.74× (1.40, 1.74, 2.15); the vectors also take half
+//! the memory and disk. [`code`] has the alternatives that were measured.
 //!
 //! # Parameters
 //!
@@ -23,7 +36,8 @@
 //! |---|---|---|---|---|---|
 //! | 24 / 200, as given (the old default) | 88 s | 0.9950 | 0.9994 | 0.9998 | 1.000 |
 //! | 24 / 100, as given | 32 s | 0.9903 | 0.9992 | 0.9998 | 1.000 |
-//! | 24 / 100, by neighbourhood (default) | 19–29 s | 0.985 | 0.995 | 0.998 | 1.000 |
+//! | 24 / 100, by neighbourhood, f32 vectors | 19–29 s | 0.985 | 0.995 | 0.998 | 1.000 |
+//! | 24 / 100, by neighbourhood, 16-bit codes (default) | 16–18 s | 0.985 | 0.998 | 0.9999 | 0.9999 |
 //! | 24 / 140, by neighbourhood | 47 s | 0.9949 | 0.9992 | 0.9999 | 1.000 |
 //! | 16 / 100, as given | 31 s | 0.905 | 0.959 | 0.979 | 0.995 |
 //!
@@ -33,7 +47,9 @@
 //! with a slightly wider `ef`: halving `ef_construction` made builds 2.7×
 //! faster for the same queries per second at recall 0.99 and 0.999. A sparse
 //! layer 0 (`M = 16`) is still too sparse for clustered data. `ef_search =
-//! 128` leaves a margin on real embeddings (80 reaches 0.999 here).
+//! 128` leaves a margin on real embeddings (64 reaches 0.999 here). Recall
+//! stops at 0.9999 with codes: a true neighbour whose cosine ties another's
+//! to within the codes' error can swap places with it.
 //!
 //! # Search
 //!
@@ -44,16 +60,18 @@
 //! greedy descent, a visited bitset, and the walk scored on 8-bit codes of
 //! the vectors (768 B a work at 768-d, a quarter of the f32 traffic, with
 //! each new neighbour's codes prefetched), the final `ef` candidates
-//! re-ranked by their exact f32 cosine. The copy is made on the first search
+//! re-ranked by the f32 query against the graph's 16-bit codes (above). The
+//! copy is made on the first search
 //! after a build, load or insert (≈ 0.35 s for 50,000 points) and costs
 //! about 1 KB a work at 768-d. Measured with `benches/ann.rs` and
 //! `scripts/bench_ann.py --rounds 3` on the vectors above, against hnswlib
 //! built with the same M and ef_construction on 2 threads and searched on
-//! one: 1.37× hnswlib's queries per second at recall@10 ≥ 0.99 and 1.27× at
-//! ≥ 0.999 (medians of alternating rounds; 1.0–1.9 per round on this shared
-//! machine), 3× hnsw_rs's own search of the same graph. Before the codes
-//! (f32 vectors through pointers into hnsw_rs's points) it was 0.75× and
-//! 0.96×. `AnnIndex::search_hnsw_rs` keeps hnsw_rs's own path for the
+//! one: 1.73× hnswlib's queries per second at recall@10 ≥ 0.99 (5,476 q/s
+//! at ef 40 against 3,280 at ef 32) and 1.68× at ≥ 0.999 (5,249 at ef 64
+//! against 3,127 at ef 48; medians of three alternating rounds, 1.56–1.82
+//! per round), 2.2–2.9× hnsw_rs's own search of the same graph. Before the
+//! 8-bit walk (f32 vectors through pointers into hnsw_rs's points) it was
+//! 0.75× and 0.96×; before the graph held 16-bit codes, 1.37× and 1.27×. `AnnIndex::search_hnsw_rs` keeps hnsw_rs's own path for the
 //! benchmark and the tests that compare the two.
 //!
 //! # Determinism
@@ -95,21 +113,25 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
+use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod code;
 mod frozen;
 
+pub use code::CodeCosine;
 use frozen::FrozenGraph;
 
 /// hnsw_rs's `NB_LAYER_MAX`: the only `max_layer` its dump accepts.
 pub const MAX_LAYER: usize = 16;
 
-/// Version of the `index.json` written by [`AnnIndex::save`].
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+/// Version of the `index.json` written by [`AnnIndex::save`]. 2: the graph
+/// holds 16-bit codes of the vectors ([`code`]) instead of f32 vectors; an
+/// index of version 1 is rebuilt.
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 
 const META_FILE: &str = "index.json";
 const STAGING_PREFIX: &str = ".staging-";
@@ -161,23 +183,6 @@ fn locality_order<'a>(items: &[(u64, &'a [f32])], dim: usize) -> Vec<(u64, &'a [
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| keys[i]);
     order.into_iter().map(|i| items[i]).collect()
-}
-
-/// `1 − a·b` for L2-normalised vectors, clamped to `≥ 0` (also mapping NaN to
-/// 0) so that hnsw_rs's ordering never sees a negative or NaN distance.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CosineDistance;
-
-impl Distance<f32> for CosineDistance {
-    #[inline]
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        let d = 1.0 - dot(va, vb);
-        if d > 0.0 {
-            d
-        } else {
-            0.0
-        }
-    }
 }
 
 /// Dot product of the common prefix of `a` and `b`, with AVX-512 or
@@ -496,7 +501,8 @@ struct FileSum {
 /// An hnsw_rs graph over L2-normalised vectors, keyed by the store's numeric
 /// artwork ids.
 pub struct AnnIndex {
-    hnsw: Hnsw<'static, f32, CosineDistance>,
+    /// Over the vectors' 16-bit codes ([`code`]).
+    hnsw: Hnsw<'static, i16, CodeCosine>,
     dim: usize,
     params: AnnParams,
     ids: HashSet<u64>,
@@ -536,7 +542,7 @@ impl AnnIndex {
             capacity.max(1),
             MAX_LAYER,
             params.ef_construction.max(1),
-            CosineDistance,
+            CodeCosine,
         );
         Ok(AnnIndex {
             hnsw,
@@ -585,15 +591,15 @@ impl AnnIndex {
                 .map_err(|_| Error::InvalidArgument(format!("id {id} does not fit a usize")))?;
         }
         let dim = self.dim;
-        let normalised: Vec<(usize, Vec<f32>)> = items
+        let normalised: Vec<(usize, Vec<i16>)> = items
             .par_iter()
             .map(|(id, v)| {
                 normalised(v, dim)
-                    .map(|n| (*id as usize, n))
+                    .map(|n| (*id as usize, code::encode(&n)))
                     .map_err(|why| Error::InvalidArgument(format!("vector of id {id} {why}")))
             })
             .collect::<Result<_>>()?;
-        let refs: Vec<(&[f32], usize)> = normalised
+        let refs: Vec<(&[i16], usize)> = normalised
             .iter()
             .map(|(id, v)| (v.as_slice(), *id))
             .collect();
@@ -690,7 +696,8 @@ impl AnnIndex {
         for p in self.hnsw.get_point_indexation() {
             let id = p.get_origin_id() as u64;
             if filter(id) {
-                top.push(dot(&q, p.get_v()), id);
+                let c = p.get_v();
+                top.push(code::cosine(&q, c, code::inverse_norm(c)), id);
             }
         }
         Ok(top.into_sorted())
@@ -716,22 +723,45 @@ impl AnnIndex {
         filter: Option<IdFilter<'_>>,
     ) -> Result<Vec<(u64, f32)>> {
         let ef = self.params.ef_search.max(k);
+        let codes = code::encode(q);
         let Some(filter) = filter else {
-            return Ok(to_results(self.hnsw.search(q, k, ef)));
+            return Ok(self.rescored(q, self.hnsw.search(&codes, k, ef)));
         };
         let hnsw_filter = |id: &usize| filter(*id as u64);
-        let found = self.hnsw.search_filter(q, k, ef * 16, Some(&hnsw_filter));
+        let found = self
+            .hnsw
+            .search_filter(&codes, k, ef * 16, Some(&hnsw_filter));
         if found.len() >= k.min(self.len()) {
-            return Ok(to_results(found));
+            return Ok(self.rescored(q, found));
         }
         let mut top = TopK::new(k);
         for p in self.hnsw.get_point_indexation() {
             let id = p.get_origin_id() as u64;
             if filter(id) {
-                top.push(dot(q, p.get_v()), id);
+                let c = p.get_v();
+                top.push(code::cosine(q, c, code::inverse_norm(c)), id);
             }
         }
         Ok(top.into_sorted())
+    }
+
+    /// hnsw_rs's neighbours of a query, scored like the frozen search scores
+    /// them (the f32 query against each point's codes; hnsw_rs's own
+    /// distances come from the query's codes) and sorted best first.
+    fn rescored(&self, q: &[f32], found: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(u64, f32)> {
+        let points = self.hnsw.get_point_indexation();
+        let mut out: Vec<(u64, f32)> = found
+            .into_iter()
+            .map(|n| {
+                let score = points
+                    .get_point_data(&n.p_id)
+                    .map(|c| code::cosine(q, &c, code::inverse_norm(&c)))
+                    .unwrap_or(1.0 - n.distance);
+                (n.d_id as u64, score)
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
     }
 
     /// Makes the frozen copy of the graph now rather than on the first
@@ -933,7 +963,7 @@ impl AnnIndex {
         // a panic must still not take the caller down.
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &basename)));
-            loader.load_hnsw::<f32, CosineDistance>()
+            loader.load_hnsw::<i16, CodeCosine>()
         }));
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
@@ -998,20 +1028,11 @@ fn check_meta(meta: &MetaFile) -> Option<String> {
     None
 }
 
-fn to_results(found: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(u64, f32)> {
-    let mut out: Vec<(u64, f32)> = found
-        .into_iter()
-        .map(|n| (n.d_id as u64, 1.0 - n.distance))
-        .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    out
-}
-
 fn distance_name() -> String {
-    std::any::type_name::<CosineDistance>()
+    std::any::type_name::<CodeCosine>()
         .rsplit("::")
         .next()
-        .unwrap_or("CosineDistance")
+        .unwrap_or("CodeCosine")
         .to_string()
 }
 
@@ -1362,6 +1383,7 @@ pub fn exact_search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hnsw_rs::prelude::Distance;
 
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed
@@ -1396,12 +1418,11 @@ mod tests {
     }
 
     #[test]
-    fn distance_is_clamped_and_nan_free() {
-        let v = normalised(&[0.3, 0.4, 0.5, 1e-3], 4).unwrap();
-        assert!(CosineDistance.eval(&v, &v) >= 0.0);
-        assert_eq!(CosineDistance.eval(&[f32::NAN], &[1.0]), 0.0);
-        let w: Vec<f32> = v.iter().map(|x| -x).collect();
-        assert!((CosineDistance.eval(&v, &w) - 2.0).abs() < 1e-6);
+    fn distance_is_clamped() {
+        let v = code::encode(&normalised(&[0.3, 0.4, 0.5, 1e-3], 4).unwrap());
+        assert!(CodeCosine.eval(&v, &v) >= 0.0);
+        let w: Vec<i16> = v.iter().map(|x| -x).collect();
+        assert!((CodeCosine.eval(&v, &w) - 2.0).abs() < 1e-4);
     }
 
     #[test]

@@ -8,15 +8,16 @@
 //! after a build or a load, into flat arrays: dense `u32` node numbers, the
 //! layer-0 neighbour lists back to back (CSR), a small map for the few nodes
 //! on upper layers, every vector as one byte per dimension in one contiguous
-//! block ([`Quantised`]), and one pointer per node to the normalised f32
-//! vector that hnsw_rs already holds. Its search is the textbook HNSW one
+//! block ([`Quantised`]), and one pointer per node to the 16-bit codes of
+//! its normalised vector that hnsw_rs already holds ([`super::code`]). Its search is the textbook HNSW one
 //! (Malkov & Yashunin, Algorithm 5): a greedy descent to a local minimum on
 //! every upper layer, then the `ef`-wide beam search on layer 0 with a bitset
 //! of visited nodes, scoring the 8-bit codes (a quarter of the memory
 //! traffic of f32, and small enough to stay in cache) with each new
 //! neighbour's codes prefetched before any is scored; the final `ef`
-//! candidates are then re-ranked by their exact f32 cosine, which is what
-//! the caller gets. The persisted index stays hnsw_rs's; this copy lives
+//! candidates are then re-ranked by the f32 query's product with their
+//! 16-bit codes (the exact cosine to about 1e-5), which is what the caller
+//! gets. The persisted index stays hnsw_rs's; this copy lives
 //! only in memory and is rebuilt whenever the graph changes.
 
 use std::cmp::{Ordering, Reverse};
@@ -25,7 +26,8 @@ use std::sync::Arc;
 
 use hnsw_rs::prelude::{Hnsw, Point};
 
-use super::{dot, CosineDistance, IdFilter};
+use super::code::{self, CodeCosine};
+use super::IdFilter;
 
 /// A distance and a node, ordered by distance then node number, so that the
 /// heaps are totally ordered and ties break the same way every time.
@@ -54,9 +56,11 @@ pub(crate) struct FrozenGraph {
     dim: usize,
     /// The caller's id of each node.
     ids: Vec<u64>,
-    /// Where each node's normalised vector starts, inside the hnsw_rs point
-    /// kept alive by `_points`: read only to re-rank the final candidates.
-    vectors: Vec<*const f32>,
+    /// Where each node's 16-bit codes start, inside the hnsw_rs point kept
+    /// alive by `_points`: read only to re-rank the final candidates.
+    vectors: Vec<*const i16>,
+    /// `1 / ‖x̂‖` of each node's codes ([`code::cosine`]).
+    inv_norms: Vec<f32>,
     /// Every node's vector as 8-bit codes, back to back: what the walk
     /// scores (see [`Quantised`]).
     codes: Quantised,
@@ -68,7 +72,7 @@ pub(crate) struct FrozenGraph {
     entry: u32,
     top_layer: usize,
     /// Owns the vectors that `vectors` points into.
-    _points: Vec<Arc<Point<'static, f32>>>,
+    _points: Vec<Arc<Point<'static, i16>>>,
 }
 
 // SAFETY: the raw pointers in `vectors` point into the immutable vector data
@@ -92,8 +96,8 @@ impl FrozenGraph {
     /// Copies the topology of `hnsw`, which must not be inserted into while
     /// this runs (the caller holds it by `&`, and inserting needs `&mut`).
     /// `None` for an empty graph.
-    pub(crate) fn freeze(hnsw: &Hnsw<'static, f32, CosineDistance>, dim: usize) -> Option<Self> {
-        let points: Vec<Arc<Point<'static, f32>>> =
+    pub(crate) fn freeze(hnsw: &Hnsw<'static, i16, CodeCosine>, dim: usize) -> Option<Self> {
+        let points: Vec<Arc<Point<'static, i16>>> =
             hnsw.get_point_indexation().into_iter().collect();
         if points.is_empty() {
             return None;
@@ -116,6 +120,7 @@ impl FrozenGraph {
         let codes = Quantised::new(points.iter().map(|p| p.get_v()), dim);
         let mut ids = Vec::with_capacity(points.len());
         let mut vectors = Vec::with_capacity(points.len());
+        let mut inv_norms = Vec::with_capacity(points.len());
         let mut offsets = Vec::with_capacity(points.len() + 1);
         let mut level0 = Vec::new();
         let mut upper = HashMap::new();
@@ -125,6 +130,7 @@ impl FrozenGraph {
             debug_assert_eq!(v.len(), dim);
             ids.push(p.get_origin_id() as u64);
             vectors.push(v.as_ptr());
+            inv_norms.push(code::inverse_norm(v));
             let layers = p.get_neighborhood_id();
             let dense = |list: &Vec<hnsw_rs::prelude::Neighbour>| -> Vec<u32> {
                 list.iter()
@@ -151,6 +157,7 @@ impl FrozenGraph {
             dim,
             ids,
             vectors,
+            inv_norms,
             codes,
             offsets,
             level0,
@@ -167,16 +174,17 @@ impl FrozenGraph {
     }
 
     #[inline]
-    fn vector(&self, node: u32) -> &[f32] {
-        // SAFETY: see the `Send`/`Sync` note: the pointer is to `dim` floats
+    fn vector(&self, node: u32) -> &[i16] {
+        // SAFETY: see the `Send`/`Sync` note: the pointer is to `dim` codes
         // owned by a point in `_points`.
         unsafe { std::slice::from_raw_parts(self.vectors[node as usize], self.dim) }
     }
 
-    /// The exact distance of a node, from its f32 vector.
+    /// The re-ranking distance of a node: the f32 query against its 16-bit
+    /// codes.
     #[inline]
     fn exact_distance(&self, q: &[f32], node: u32) -> f32 {
-        1.0 - dot(q, self.vector(node))
+        1.0 - code::cosine(q, self.vector(node), self.inv_norms[node as usize])
     }
 
     /// Asks the CPU to start loading a node's codes, which the beam search
@@ -340,11 +348,12 @@ struct QuantQuery {
 }
 
 impl Quantised {
-    fn new<'a>(vectors: impl Iterator<Item = &'a [f32]> + Clone, dim: usize) -> Quantised {
+    /// The 8-bit codes of vectors given as 16-bit codes ([`super::code`]).
+    fn new<'a>(vectors: impl Iterator<Item = &'a [i16]> + Clone, dim: usize) -> Quantised {
         let mut lo = vec![f32::INFINITY; dim];
         let mut hi = vec![f32::NEG_INFINITY; dim];
         for v in vectors.clone() {
-            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
+            for ((l, h), x) in lo.iter_mut().zip(hi.iter_mut()).zip(code::decode(v)) {
                 *l = l.min(x);
                 *h = h.max(x);
             }
@@ -373,9 +382,9 @@ impl Quantised {
         for v in vectors {
             let start = codes.len();
             codes.extend(
-                v.iter()
+                code::decode(v)
                     .zip(lo.iter().zip(&scale))
-                    .map(|(&x, (&l, &s))| ((x - l) / s).round().clamp(0.0, 255.0) as u8),
+                    .map(|(x, (&l, &s))| ((x - l) / s).round().clamp(0.0, 255.0) as u8),
             );
             codes.resize(start + stride, 0);
         }
@@ -486,18 +495,20 @@ mod tests {
         // 70 dimensions: a padded row, and a remainder the kernel must skip.
         let dim = 70;
         let vs: Vec<Vec<f32>> = (0..50).map(|i| unit(i, dim)).collect();
-        let q = Quantised::new(vs.iter().map(|v| v.as_slice()), dim);
+        let codes: Vec<Vec<i16>> = vs.iter().map(|v| code::encode(v)).collect();
+        let q = Quantised::new(codes.iter().map(|v| v.as_slice()), dim);
         assert_eq!(q.stride, 96);
         let query = unit(999, dim);
         let prepared = q.query(&query);
         for (i, v) in vs.iter().enumerate() {
-            let exact = 1.0 - dot(&query, v);
+            let exact = 1.0 - crate::ann::dot(&query, v);
             let approx = prepared.distance(&q, i as u32);
-            // Half a step per dimension at most: ≤ Σ|q_i|·scale_i/2.
+            // Half a step per dimension at most: ≤ Σ|q_i|·scale_i/2, plus
+            // half a step of the 16-bit codes the 8-bit ones were made from.
             let bound: f32 = query
                 .iter()
                 .zip(&q.scale)
-                .map(|(a, s)| a.abs() * s / 2.0)
+                .map(|(a, s)| a.abs() * (s + 1.0 / code::CODE_SCALE) / 2.0)
                 .sum();
             assert!(
                 (exact - approx).abs() <= bound + 1e-5,
@@ -521,10 +532,12 @@ mod tests {
     #[test]
     fn a_constant_dimension_is_encoded_exactly() {
         let vs = [vec![0.5f32, 0.1, -0.2], vec![0.5, 0.3, 0.4]];
-        let q = Quantised::new(vs.iter().map(|v| v.as_slice()), 3);
+        let codes: Vec<Vec<i16>> = vs.iter().map(|v| code::encode(v)).collect();
+        let q = Quantised::new(codes.iter().map(|v| v.as_slice()), 3);
         let prepared = q.query(&[1.0, 0.0, 0.0]);
+        let half = code::decode(&codes[0]).next().unwrap();
         for node in 0..2 {
-            assert!((prepared.distance(&q, node) - 0.5).abs() < 1e-6);
+            assert!((prepared.distance(&q, node) - (1.0 - half)).abs() < 1e-6);
         }
     }
 }
