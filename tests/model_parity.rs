@@ -121,6 +121,42 @@ fn check_model(dir: &str, kind: BackboneId) {
     eprintln!("{}", report.join("\n"));
 }
 
+/// On CPU a batch runs one image per thread, each through the whole
+/// network; the result must be the very bits of the whole batch going
+/// through each op together (the store relies on embeddings not depending
+/// on how they were computed), and of each image alone.
+#[test]
+fn image_parallel_batches_give_the_bits_of_a_whole_batch() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for (dir, kind) in [("dino_tiny", dino()), ("dinov2_tiny", dinov2())] {
+        let model = backbone(dir, kind.clone(), None);
+        let limits = DecodeLimits::default();
+        let images: Vec<_> = ["landscape", "portrait", "photo", "palette"]
+            .iter()
+            .map(|stem| decode_file(&image_path(stem), &limits).unwrap())
+            .collect();
+        let refs: Vec<_> = images.iter().collect();
+        let pixels = model
+            .pixels_tensor(model.preprocess_batch(&refs), refs.len())
+            .unwrap();
+        let (parallel, whole) = pool.install(|| {
+            (
+                model.embed_tensor(&pixels).unwrap(),
+                model.embed_tensor_whole(&pixels).unwrap(),
+            )
+        });
+        assert_eq!(parallel.len(), images.len());
+        assert_eq!(parallel, whole, "{kind}: image-parallel vs whole batch");
+        for (i, img) in images.iter().enumerate() {
+            let alone = pool.install(|| model.embed_images(&[img]).unwrap().remove(0));
+            assert_eq!(alone, parallel[i], "{kind}: image {i} alone vs in a batch");
+        }
+    }
+}
+
 #[test]
 fn dino_matches_transformers() {
     check_model("dino_tiny", dino());
