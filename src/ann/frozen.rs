@@ -307,9 +307,10 @@ impl FrozenGraph {
                 }
             }
         }
-        // The walk ranked by codes; the answer is ranked by the exact f32
-        // product, so quantisation can only cost recall at the margin of
-        // the `ef` list, never reorder or misreport what is returned.
+        // The walk ranked by 8-bit codes; the answer is ranked by the f32
+        // query against the 16-bit codes (the exact cosine to about 1e-5),
+        // so the coarse codes can only cost recall at the margin of the
+        // `ef` list, never reorder or misreport what is returned beyond that.
         let mut out: Vec<(u64, f32)> = found
             .into_iter()
             .map(|c| {
@@ -325,12 +326,12 @@ impl FrozenGraph {
 
 /// Scalar quantisation of the graph's vectors to one byte per dimension:
 /// `x ≈ lo[i] + scale[i]·code`, with `lo` and `scale` per dimension from the
-/// vectors' own range. A 768-d vector is 768 bytes instead of 3,072, so a
-/// 50,000-point graph's codes (38 MB) mostly stay in the last-level cache
-/// where the f32 vectors (154 MB) could not, and a walk that touches a few
-/// thousand scattered vectors per query waits on memory a quarter as long.
-/// Scores are asymmetric (the query stays f32), and the final candidates
-/// are re-ranked with the exact vectors.
+/// vectors' own range. A 768-d vector is 768 bytes instead of 3,072 in f32
+/// (1,536 in the graph's 16-bit codes), so a 50,000-point graph's codes
+/// (38 MB) mostly stay in the last-level cache, and a walk that touches a
+/// few thousand scattered vectors per query waits on memory a quarter as
+/// long. Scores are asymmetric (the query stays f32), and the final
+/// candidates are re-ranked against the graph's 16-bit codes.
 struct Quantised {
     dim: usize,
     /// Row length in bytes: `dim` rounded up to 32 so that the kernel reads
