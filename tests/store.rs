@@ -12,7 +12,7 @@ use artlens::model::{BackboneId, CheckpointFiles, Fingerprint};
 use artlens::scan::{read_metadata_csv, scan_collection, wikiart_metadata, Metadata, ScannedFile};
 use artlens::store::{FingerprintCheck, NewArtwork, Store, FORMAT_VERSION};
 use artlens::Error;
-use common::{dino, dinov2};
+use common::{dino, dinov2, open_raw};
 
 const DIM: usize = 8;
 
@@ -820,22 +820,6 @@ fn csv_errors_name_the_row_and_import_nothing() {
                 assert!(reason.contains(needle), "{text:?}: {reason}");
             }
             other => panic!("{text:?}: expected CsvRow, got {other:?}"),
-        }
-    }
-}
-
-/// Opens the store's sled database directly, waiting while the store just
-/// dropped still holds its file lock: sled's flusher thread lets go of the
-/// file a moment after the last handle is dropped.
-fn open_raw(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("opening {}: {e}", path.display()),
         }
     }
 }

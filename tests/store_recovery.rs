@@ -335,7 +335,7 @@ fn doctor_into_salvages_ratings_and_good_records() {
     let hashes = make_store(&dir);
     {
         // Damage one embedding record behind the store's back.
-        let db = sled::open(&dir).unwrap();
+        let db = open_raw(&dir);
         let items = db.open_tree("items").unwrap();
         let key = format!("e/{}/{}", dino().key(), hashes[2]);
         let mut v = items.get(&key).unwrap().unwrap().to_vec();

@@ -260,3 +260,20 @@ pub fn rated_collection(dir: &Path) -> Vec<(String, f64)> {
     }
     ratings
 }
+
+/// Opens the store's sled database directly, waiting while the store just
+/// dropped still holds its file lock: sled's flusher thread lets go of the
+/// file a moment after the last handle is dropped.
+#[allow(dead_code)]
+pub fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
+        }
+    }
+}
