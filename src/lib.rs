@@ -72,6 +72,7 @@ pub mod head;
 pub mod imaging;
 pub mod model;
 pub mod pipeline;
+pub mod plain;
 pub mod preferences;
 pub mod ratings;
 pub mod report;

@@ -46,7 +46,9 @@ fn ratings_made_with_the_keyboard_are_in_the_store_after_the_server_stops() {
     let env = Env::new(false);
     let s = env.serve(&[]);
     let mut b = Browser::launch();
-    b.goto(&format!("{}rate", s.url));
+    // Every work in the order of indexing (the default walks the suggested
+    // unrated ones).
+    b.goto(&format!("{}rate?sort=id&rated=all", s.url));
     b.wait_for(
         "document.querySelector('#rater').dataset.id === '1'",
         "the first work",
@@ -100,7 +102,7 @@ fn a_pairwise_choice_is_recorded_as_a_preference() {
     assert_ne!(left, right);
     b.press("ArrowLeft");
     b.wait_for(
-        "document.querySelector('#pair-status').textContent.startsWith('1 preferences')",
+        "document.querySelector('#pair-status').textContent.startsWith('1 choice recorded')",
         "the preference to be recorded",
     );
     drop(b);
@@ -166,6 +168,11 @@ fn the_compare_page_shows_the_verdict_and_chart_and_retrains() {
     let s = env.serve(&[]);
     let mut b = Browser::launch();
     b.goto(&format!("{}compare", s.url));
+    b.wait_for("document.body.dataset.ready === 'true'", "the answer page");
+    // The answer first, in words; the statistics behind it one click away.
+    let verdict = b.eval("document.querySelector('#verdict').textContent");
+    assert!(!verdict.as_str().unwrap().is_empty(), "{verdict}");
+    b.click("#detail summary");
     b.wait_for(
         "(() => { const d = document.querySelector('#report').contentDocument; return d && d.querySelectorAll('svg').length > 0; })()",
         "the report's chart",
@@ -219,7 +226,10 @@ fn a_hostile_title_renders_as_text() {
     ));
     b.goto(&format!("{}works/{}", s.url, id));
     b.wait_for("document.body.dataset.ready === 'true'", "the work page");
-    assert_eq!(b.eval("document.querySelector('h1').textContent"), hostile);
+    assert_eq!(
+        b.eval("document.querySelector('h1').textContent"),
+        format!("#{id} {hostile}")
+    );
     assert_eq!(b.eval("document.querySelectorAll('script').length"), 1);
     assert_eq!(b.eval("typeof window.__pwned"), "undefined");
     b.screenshot(&shot("hostile-work"));
@@ -260,7 +270,7 @@ fn the_index_page_shows_live_progress_until_done() {
     b.goto(&s.url);
     b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
     let count = b.eval("document.querySelector('#count').textContent");
-    assert!(count.as_str().unwrap().contains("of 28."), "{count}");
+    assert!(count.as_str().unwrap().contains("of 28 works."), "{count}");
 }
 
 #[test]
@@ -289,7 +299,7 @@ fn the_work_page_rates_with_keys_and_explains_the_score() {
     let before = b.eval("document.querySelector('#rating-box').dataset.rating");
     b.press("8");
     b.wait_for(
-        "document.querySelector('#rating-now').textContent === 'Rated 8'",
+        "document.querySelector('#rating-now').textContent === 'Your rating: 8'",
         "the rating 8",
     );
     assert_eq!(s.get("/api/works/3").json()["rating"], 8.0);
@@ -316,4 +326,197 @@ fn the_work_page_rates_with_keys_and_explains_the_score() {
         "the patch maps of both backbones",
     );
     b.screenshot(&shot("work"));
+}
+
+/// How the simulated person touches the page.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Hand {
+    /// A 400 px phone: taps and swipes, no mouse, no keys.
+    Finger,
+    /// A desktop window: the mouse only, no keys.
+    Mouse,
+}
+
+fn touch(b: &mut Browser, hand: Hand, selector: &str) {
+    match hand {
+        Hand::Finger => b.tap(selector),
+        Hand::Mouse => b.mouse_click(selector),
+    }
+}
+
+/// Where the screenshots for the docs go (the README shows them).
+fn doc_shot(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.png"))
+}
+
+/// The ten minutes of a new user, played by a test: `artlens serve DIR` on
+/// an empty store, the folder indexed from the first page, the suggested
+/// works rated until the answer appears, the answer opened, a work and its
+/// explanation opened, one rating and one preference undone, the gallery
+/// narrowed by a facet. Every step is asserted; every number the answer
+/// shows is checked against the API.
+fn ten_minutes(hand: Hand) {
+    let started = std::time::Instant::now();
+    let env = Env::bare();
+    let s = env.serve(&[env.collection.to_str().unwrap()]);
+    let mut b = Browser::launch();
+    if hand == Hand::Finger {
+        b.phone(400, 800);
+    }
+    let tag = match hand {
+        Hand::Finger => "phone",
+        Hand::Mouse => "desktop",
+    };
+
+    // 1. The first page offers the folder (and the CSV beside it).
+    b.goto(&s.url);
+    b.wait_for("document.body.dataset.ready === 'true'", "the first page");
+    assert_eq!(b.eval("!!document.querySelector('.welcome')"), true);
+    let offered = b.eval("document.querySelector('#index-dir').value");
+    assert_eq!(
+        offered.as_str().unwrap(),
+        std::fs::canonicalize(&env.collection).unwrap().to_str().unwrap()
+    );
+    let csv = b.eval("document.querySelector('#index-metadata').value");
+    assert!(csv.as_str().unwrap().ends_with("metadata.csv"), "{csv}");
+    b.screenshot(&shot(&format!("first-run-{tag}")));
+    touch(&mut b, hand, "#index-form button[type=submit]");
+    b.wait_for("document.body.dataset.job === 'done'", "the index job");
+    let index_job = s.get("/api/jobs").json();
+    assert_eq!(index_job["failed"], 0, "{index_job}");
+    // Leaving and coming back finds the job again.
+    b.goto(&format!("{}index", s.url));
+    b.wait_for("document.body.dataset.job === 'done' || document.querySelector('#job').hidden", "the index page");
+
+    // 2. Rate the suggested works, as a person whose taste is the
+    // collection's planted one, until the answer appears.
+    b.goto(&format!("{}rate", s.url));
+    b.wait_for("document.querySelector('#rater').dataset.id !== undefined && document.querySelector('#rater').dataset.id !== ''", "the first suggested work");
+    let taste: std::collections::HashMap<String, f64> = env
+        .ratings
+        .iter()
+        .map(|(p, r)| (p.rsplit('/').next().unwrap().to_string(), *r))
+        .collect();
+    let mut rated = 0;
+    let mut skipped = false;
+    let mut undone = false;
+    while b.eval("!!document.querySelector('#verdict')") != true {
+        assert!(rated < 24, "no answer after {rated} ratings");
+        let id = current_id(&mut b);
+        assert!(!id.is_empty(), "the rate page ran out of works after {rated}");
+        if !skipped && rated == 3 {
+            // Skip one: a swipe on the phone, the button on the desktop.
+            match hand {
+                Hand::Finger => b.swipe("#current", -160.0),
+                Hand::Mouse => b.mouse_click("#rate-skip"),
+            }
+            b.wait_for(&format!("document.querySelector('#rater').dataset.id !== '{id}'"), "the skip");
+            skipped = true;
+            continue;
+        }
+        let work = s.get(&format!("/api/works/{id}")).json();
+        let file = work["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let want = taste[&file];
+        // The button nearest the person's own rating.
+        let button = want.round().clamp(1.0, 10.0) as u32;
+        touch(&mut b, hand, &format!("button.rate[data-score='{button}']"));
+        b.wait_for(&format!("document.querySelector('#rater').dataset.id !== '{id}' || document.querySelector('#rate-status').textContent.includes('Every work')"), "the next work");
+        rated += 1;
+        assert_eq!(s.get(&format!("/api/works/{id}")).json()["rating"], button as f64);
+        if !undone && rated == 5 {
+            // Undo the last rating: the work comes back, unrated.
+            touch(&mut b, hand, "#rate-undo");
+            b.wait_for(&format!("document.querySelector('#rater').dataset.id === '{id}'"), "the undone work");
+            assert!(s.get(&format!("/api/works/{id}")).json()["rating"].is_null());
+            rated -= 1;
+            undone = true;
+            continue;
+        }
+        let progress = b.eval("document.querySelector('#answer-progress').textContent");
+        let progress = progress.as_str().unwrap_or("");
+        if rated < 20 {
+            assert!(progress.contains(&format!("{rated} work")), "{progress} after {rated}");
+            assert!(progress.contains("first answer at 20"), "{progress}");
+        } else {
+            // The answer arrives by itself, once the retrain has run.
+            b.wait_for("!!document.querySelector('#verdict')", "the first answer");
+        }
+    }
+    assert!(rated >= 20, "the answer came after {rated} ratings");
+    b.screenshot(&shot(&format!("rate-{tag}")));
+    b.screenshot(&doc_shot(&format!("rate-{tag}")));
+
+    // 3. The answer: the same figures on the page as in the API.
+    match hand {
+        Hand::Finger => b.goto(&format!("{}compare", s.url)),
+        Hand::Mouse => {
+            b.mouse_click("a[href='/compare']");
+            b.wait_for("document.body.dataset.page === 'compare' && document.body.dataset.ready === 'true'", "the answer page");
+        }
+    }
+    b.wait_for("!!document.querySelector('#verdict')", "the verdict");
+    let api = s.get("/api/answer").json();
+    let shown = b.eval("Array.from(document.querySelectorAll('#answer .headline')).map(h => [h.dataset.backbone, h.querySelector('.figure').textContent])");
+    let shown = shown.as_array().unwrap();
+    assert_eq!(shown.len(), api["backbones"].as_array().unwrap().len());
+    for (row, b_api) in shown.iter().zip(api["backbones"].as_array().unwrap()) {
+        assert_eq!(row[0], b_api["id"]);
+        let pct = format!("{:.0}%", b_api["headline"].as_f64().unwrap() * 100.0);
+        assert_eq!(row[1].as_str().unwrap(), pct, "{api}");
+    }
+    let verdict = b.eval("document.querySelector('#verdict').textContent");
+    assert_eq!(verdict, api["verdict"]);
+    for raw in ["pairwise_accuracy", " mae", "spearman", "artlens train", "artlens suggest", "artlens rate", " --"] {
+        let page = b.eval("document.querySelector('main').innerText");
+        assert!(!page.as_str().unwrap().to_lowercase().contains(raw), "the answer page says `{raw}`: {page}");
+    }
+    b.screenshot(&shot(&format!("answer-{tag}")));
+    b.screenshot(&doc_shot(&format!("answer-{tag}")));
+
+    // 4. A work and its explanation.
+    b.goto(&s.url);
+    b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
+    touch(&mut b, hand, "#grid a.card");
+    b.wait_for("document.body.dataset.page === 'work' && document.body.dataset.ready === 'true'", "a work page");
+    assert_eq!(b.eval("document.querySelectorAll('#explain .model').length"), 2);
+    b.screenshot(&shot(&format!("work-{tag}")));
+    b.screenshot(&doc_shot(&format!("work-{tag}")));
+
+    // 5. A preference, then undone.
+    b.goto(&format!("{}rate?mode=pair", s.url));
+    b.wait_for("document.querySelector('#left').dataset.id && document.querySelector('#right').dataset.id", "a pair");
+    touch(&mut b, hand, "#left");
+    b.wait_for("document.querySelector('#pair-status').textContent.startsWith('1 choice')", "the choice");
+    assert_eq!(s.get("/api/status").json()["raters"][0]["preferences"], 1);
+    touch(&mut b, hand, "#pair-undo");
+    b.wait_for("document.querySelector('#pair-status').textContent.startsWith('0 choices')", "the undo");
+    assert_eq!(s.get("/api/status").json()["raters"][0]["preferences"], 0);
+
+    // 6. The gallery narrowed by a facet.
+    b.goto(&s.url);
+    b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
+    touch(&mut b, hand, ".facets a[data-facet='style'][data-value='Minimalism']");
+    b.wait_for("document.body.dataset.ready === 'true' && location.search.includes('Minimalism')", "the filtered gallery");
+    let count = b.eval("document.querySelectorAll('#grid a.card').length");
+    assert_eq!(count, 8, "8 Minimalism works");
+    b.screenshot(&shot(&format!("facet-{tag}")));
+    drop(b);
+    assert!(s.interrupt().success());
+    eprintln!(
+        "ten minutes, {tag}: the whole path took {:.1} s (index job {:.1} s, {rated} ratings)",
+        started.elapsed().as_secs_f64(),
+        index_job["elapsed_seconds"].as_f64().unwrap_or(0.0)
+    );
+}
+
+#[test]
+fn a_new_user_on_a_phone_gets_an_answer_with_taps_and_swipes() {
+    ten_minutes(Hand::Finger);
+}
+
+#[test]
+fn a_new_user_with_a_mouse_gets_an_answer_without_a_key() {
+    ten_minutes(Hand::Mouse);
 }

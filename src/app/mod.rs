@@ -13,6 +13,8 @@
 //! Progress of long operations is reported through [`Event`]s passed to a
 //! callback; the library never prints.
 
+mod answer;
+mod browse;
 mod explain;
 mod gallery;
 mod index;
@@ -31,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
+pub use answer::{progress_line, AnswerBackbone, AnswerView, RatingScale, FIRST_ANSWER_AT};
 pub use explain::ExplainRequest;
 pub use gallery::{
     work_title, GalleryItem, GalleryRequest, GallerySort, GalleryView, MAX_PAGE as GALLERY_MAX_PAGE,

@@ -15,9 +15,13 @@ use crate::server::{self, ServeOptions};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens serve                      # http://127.0.0.1:8700/\n  artlens serve --open --allow-dir ~/art\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
+    after_help = "Examples:\n  artlens serve data/collection      # http://127.0.0.1:8700/ — index it from the first page\n  artlens serve                      # the store as it is\n  artlens serve --open --allow-dir ~/art\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
 )]
 pub struct ServeArgs {
+    /// A collection folder to offer for indexing on the first page (allowed
+    /// like --allow-dir).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// The address to listen on; anything but loopback requires an access token.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
@@ -28,8 +32,8 @@ pub struct ServeArgs {
     /// host: a random one, printed in the URL).
     #[arg(long, env = "ARTLENS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// A folder the Index page may index (repeatable; default: the collection
-    /// roots already in the store).
+    /// A folder the Index page may index (repeatable; default: DIR, the
+    /// collection roots already in the store, else the current folder).
     #[arg(long, value_name = "DIR")]
     allow_dir: Vec<PathBuf>,
     /// The backbones an index job embeds with (default: those in the store, else dino,dinov2).
@@ -64,7 +68,15 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
     }
     let collection = ctx.create(args.weights.config(None)?)?;
     let mut allow_dirs = Vec::new();
-    let asked: Vec<PathBuf> = if args.allow_dir.is_empty() {
+    let dir = match &args.dir {
+        Some(d) => match std::fs::canonicalize(d) {
+            Ok(c) if c.is_dir() => Some(c),
+            _ => bail!("{}: not a folder this process can read", d.display()),
+        },
+        None => None,
+    };
+    allow_dirs.extend(dir.clone());
+    let mut asked: Vec<PathBuf> = if args.allow_dir.is_empty() {
         collection
             .store()
             .roots()
@@ -74,9 +86,19 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         args.allow_dir.clone()
     };
+    // With no folder named anywhere, the folder the server was started in
+    // is the one it may index, so that a first run on a fresh store is
+    // never a dead end (the page offers it; nothing outside it is reachable).
+    if asked.is_empty() && dir.is_none() {
+        asked.push(std::env::current_dir().context("cannot read the current folder")?);
+    }
     for d in asked {
         match std::fs::canonicalize(&d) {
-            Ok(c) if c.is_dir() => allow_dirs.push(c),
+            Ok(c) if c.is_dir() => {
+                if !allow_dirs.contains(&c) {
+                    allow_dirs.push(c)
+                }
+            }
             Ok(_) | Err(_) if !args.allow_dir.is_empty() => {
                 bail!(
                     "--allow-dir {}: not a folder this process can read",
@@ -109,6 +131,7 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
         allow_dirs,
         index_backbones,
         rater: args.rater,
+        dir,
         open: args.open,
     };
     let msg = ctx.msg;

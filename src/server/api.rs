@@ -467,6 +467,7 @@ pub async fn set_rating(
     })
     .await?
     .ok_or_else(|| no_work(id))?;
+    retrain(&st);
     Ok(Json(out).into_response())
 }
 
@@ -495,6 +496,7 @@ pub async fn remove_rating(
     })
     .await?
     .ok_or_else(|| no_work(id))?;
+    retrain(&st);
     Ok(Json(out).into_response())
 }
 
@@ -533,6 +535,7 @@ pub async fn prefer(
         }))
     })
     .await?;
+    retrain(&st);
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
@@ -746,46 +749,105 @@ pub async fn compare(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
 #[serde(deny_unknown_fields)]
 pub struct IndexBody {
     dir: String,
+    /// A metadata CSV (path, title, artist, style…); empty or absent: none.
+    #[serde(default)]
+    metadata: Option<String>,
 }
 
-/// `POST /api/index` with `{"dir": path}`: starts indexing a folder under
-/// one of the allowed roots; answers 202 with the job's id and its event
-/// stream's URL.
+/// A folder a person typed, resolved (symlinks and `..` gone, so that the
+/// root check sees what will really be read) and checked against the
+/// folders this server may index.
+fn allowed_folder(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
+    let asked = PathBuf::from(typed.trim());
+    let dir = std::fs::canonicalize(&asked).map_err(|e| {
+        ApiError::bad(format!(
+            "{}: {}",
+            printable(&asked.display().to_string()),
+            e
+        ))
+    })?;
+    if !dir.is_dir() {
+        return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
+    }
+    if !st.allow_dirs.iter().any(|root| dir.starts_with(root)) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not inside a folder this server may index ({})",
+                dir.display(),
+                allowed_list(st)
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+/// The allowed folders, for messages.
+fn allowed_list(st: &Shared) -> String {
+    if st.allow_dirs.is_empty() {
+        return "none".into();
+    }
+    st.allow_dirs
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A metadata CSV a person typed: a `.csv` file inside an allowed folder
+/// or directly beside one (the sample keeps `data/metadata.csv` beside
+/// `data/collection`), so that a request cannot make the server read any
+/// file it likes.
+fn allowed_metadata(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
+    let asked = PathBuf::from(typed.trim());
+    let file = std::fs::canonicalize(&asked).map_err(|e| {
+        ApiError::bad(format!(
+            "metadata {}: {}",
+            printable(&asked.display().to_string()),
+            e
+        ))
+    })?;
+    let is_csv = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !file.is_file() || !is_csv {
+        return Err(ApiError::bad(format!(
+            "metadata {}: not a .csv file",
+            file.display()
+        )));
+    }
+    let beside = |root: &PathBuf| {
+        file.starts_with(root) || root.parent().is_some_and(|p| file.parent() == Some(p))
+    };
+    if !st.allow_dirs.iter().any(beside) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "metadata {} is neither inside nor beside a folder this server may index ({})",
+                file.display(),
+                allowed_list(st)
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// `POST /api/index` with `{"dir": path, "metadata": csv}`: starts indexing
+/// a folder under one of the allowed roots; answers 202 with the job's id
+/// and its event stream's URL.
 pub async fn start_index(
     State(st): State<Shared>,
     body: Result<Json<IndexBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let asked = PathBuf::from(body.dir.trim());
-    // Canonical: symlinks resolved and `..` gone, so the root check below
-    // sees the folder that will really be read.
-    let dir = std::fs::canonicalize(&asked)
-        .map_err(|e| ApiError::bad(format!("{}: {e}", printable(&asked.display().to_string()))))?;
-    if !dir.is_dir() {
-        return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
-    }
-    if !st.allow_dirs.iter().any(|root| dir.starts_with(root)) {
-        let roots: Vec<String> = st
-            .allow_dirs
-            .iter()
-            .map(|r| r.display().to_string())
-            .collect();
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} is not under a folder this server may index ({}); restart it with --allow-dir",
-                dir.display(),
-                if roots.is_empty() {
-                    "none".to_string()
-                } else {
-                    roots.join(", ")
-                }
-            ),
-        ));
-    }
+    let dir = allowed_folder(&st, &body.dir)?;
+    let metadata = match body.metadata.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) => Some(allowed_metadata(&st, m)?),
+    };
     match st
         .jobs
-        .start(st.collection.clone(), dir, st.index_backbones.clone())
+        .start(st.collection.clone(), dir, metadata, st.index_backbones.clone())
     {
         Ok(id) => Ok((
             StatusCode::ACCEPTED,
@@ -798,9 +860,34 @@ pub async fn start_index(
             .into_response()),
         Err(running) => Err(ApiError(
             StatusCode::CONFLICT,
-            format!("index job {running} is still running; wait for it (/api/jobs/{running})"),
+            format!("index job {running} is still running; wait for it to finish"),
         )),
     }
+}
+
+/// `GET /api/jobs`: the newest job's snapshot (`null` when there was none),
+/// so that the index page shows a running job's progress when opened again.
+pub async fn latest_job(State(st): State<Shared>) -> ApiResult<Response> {
+    let snap = st.jobs.latest().map(|rx| rx.borrow().clone());
+    Ok(Json(snap).into_response())
+}
+
+/// `GET /api/answer`: where the rater stands — ratings so far, the first
+/// answer's threshold, the current verdict with each backbone's headline
+/// figure, and whether a retrain is under way.
+pub async fn answer(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let view = blocking(move || c.answer(&rater)).await?;
+    let mut out = serde_json::to_value(&view)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    out["training"] = serde_json::json!(st.trainer.busy());
+    out["training_error"] = serde_json::json!(st.trainer.last_error());
+    Ok(Json(out).into_response())
+}
+
+/// Brings the rater's answer up to date in the background after a change.
+fn retrain(st: &Shared) {
+    st.trainer.poke(st.collection.clone(), st.rater.clone());
 }
 
 /// `GET /api/jobs/{id}`: the job's newest snapshot.

@@ -68,12 +68,20 @@ impl Jobs {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts indexing `dir` with `backbones`; `Err(running id)` when a job
-    /// is still running.
+    /// The newest job's channel: the running one, else the last to finish.
+    /// A page that is left and opened again finds its job's progress here.
+    pub fn latest(&self) -> Option<watch::Receiver<JobSnapshot>> {
+        let jobs = self.lock();
+        jobs.iter().max_by_key(|(id, _)| **id).map(|(_, rx)| rx.clone())
+    }
+
+    /// Starts indexing `dir` (with its metadata CSV, if any) with
+    /// `backbones`; `Err(running id)` when a job is still running.
     pub fn start(
         &self,
         collection: Arc<Collection>,
         dir: PathBuf,
+        metadata: Option<PathBuf>,
         backbones: Vec<BackboneId>,
     ) -> Result<u64, u64> {
         let mut jobs = self.lock();
@@ -101,7 +109,7 @@ impl Jobs {
         drop(jobs);
         std::thread::Builder::new()
             .name(format!("artlens-index-{id}"))
-            .spawn(move || run_job(collection, dir, backbones, first, tx))
+            .spawn(move || run_job(collection, dir, metadata, backbones, first, tx))
             .map_err(|_| id)?;
         Ok(id)
     }
@@ -110,6 +118,7 @@ impl Jobs {
 fn run_job(
     collection: Arc<Collection>,
     dir: PathBuf,
+    metadata: Option<PathBuf>,
     backbones: Vec<BackboneId>,
     mut snap: JobSnapshot,
     tx: watch::Sender<JobSnapshot>,
@@ -120,7 +129,7 @@ fn run_job(
     let mut first_progress: Option<(Instant, usize)> = None;
     let req = IndexRequest {
         dir,
-        metadata: None,
+        metadata,
         skip_bad_metadata: false,
         backbones,
         rebuild: Vec::new(),

@@ -19,6 +19,7 @@ mod api;
 mod jobs;
 mod pages;
 mod security;
+mod trainer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub struct ServeOptions {
     pub index_backbones: Vec<BackboneId>,
     /// Whose ratings the pages show and set.
     pub rater: Rater,
+    /// The folder `artlens serve DIR` was given: allowed, and offered first
+    /// on the Index page and the empty gallery.
+    pub dir: Option<PathBuf>,
     /// Open the URL in a browser once listening.
     pub open: bool,
 }
@@ -66,6 +70,11 @@ pub struct AppState {
     pub index_backbones: Vec<BackboneId>,
     pub rater: Rater,
     pub jobs: jobs::Jobs,
+    /// Retrains the rater's heads after each change of their ratings.
+    pub trainer: Arc<trainer::Trainer>,
+    /// The folder offered first for indexing (`serve DIR`, else the first
+    /// allowed folder).
+    pub offer_dir: Option<PathBuf>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -109,6 +118,7 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     };
     let store_dir = collection.store().path().to_path_buf();
     let collection = Arc::new(collection);
+    let offer_dir = opts.dir.clone().or_else(|| opts.allow_dirs.first().cloned());
     let state: Shared = Arc::new(AppState {
         collection: collection.clone(),
         hosts,
@@ -117,6 +127,8 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
         index_backbones: opts.index_backbones,
         rater: opts.rater,
         jobs: jobs::Jobs::default(),
+        trainer: Arc::default(),
+        offer_dir,
     });
     let app = router(state.clone());
     artlens::store::write_served_by(&store_dir, &format!("{origin}/"))?;
@@ -140,6 +152,9 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;
+    // A retrain started by the last rating finishes first (it is one atomic
+    // batch either way; waiting keeps the answer current for the next start).
+    state.trainer.wait_idle(std::time::Duration::from_secs(30));
     // Every acknowledged write was flushed before it was acknowledged; this
     // flush covers the background writes of a job still running.
     let flushed = collection.store().flush();
@@ -172,6 +187,7 @@ fn routes() -> Router<Shared> {
         )
         .route("/works/{id}/score", get(api::score_work))
         .route("/preferences", post(api::prefer))
+        .route("/answer", get(api::answer))
         .route(
             "/score",
             post(api::score_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
@@ -179,6 +195,7 @@ fn routes() -> Router<Shared> {
         .route("/train", post(api::train))
         .route("/compare", get(api::compare))
         .route("/index", post(api::start_index))
+        .route("/jobs", get(api::latest_job))
         .route("/jobs/{id}", get(api::job))
         .route("/jobs/{id}/events", get(api::job_events))
         .fallback(api::not_found)
@@ -191,6 +208,7 @@ fn routes() -> Router<Shared> {
         .route("/score", get(pages::score))
         .route("/compare", get(pages::compare))
         .route("/compare/report", get(pages::compare_report))
+        .route("/fragments/answer", get(pages::answer_fragment))
         .route("/index", get(pages::index))
         .route("/assets/{name}", get(pages::asset))
         .route("/healthz", get(|| async { "ok" }))
@@ -292,6 +310,8 @@ mod tests {
                 index_backbones: Vec::new(),
                 rater: Rater::default(),
                 jobs: jobs::Jobs::default(),
+                trainer: Arc::default(),
+                offer_dir: None,
             });
             let boom = routes().route(
                 "/boom",

@@ -12,7 +12,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use artlens::app::{ExplainRequest, GallerySort, GalleryView, ScoreRequest, WorkView};
+use artlens::app::{
+    AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
+};
 use artlens::report::{ModelScore, ScoredImage};
 
 use super::api::{
@@ -57,9 +59,9 @@ fn layout(title: &str, active: &str, page: &str, body: Markup) -> Markup {
         ("/", "gallery", "Gallery"),
         ("/rate", "rate", "Rate"),
         ("/rate?mode=pair", "pair", "Which do you prefer?"),
+        ("/compare", "compare", "Your answer"),
         ("/score", "score", "Score an image"),
-        ("/compare", "compare", "Compare backbones"),
-        ("/index", "index", "Index"),
+        ("/index", "index", "Add works"),
     ];
     html! {
         (DOCTYPE)
@@ -67,6 +69,7 @@ fn layout(title: &str, active: &str, page: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
                 title { (title) }
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/app.js" defer {}
@@ -84,6 +87,7 @@ fn layout(title: &str, active: &str, page: &str, body: Markup) -> Markup {
                             }
                         }
                     }
+                    button #theme type="button" aria-pressed="false" title="Dark background for viewing art" { "Dark" }
                 }
                 main #main tabindex="-1" { (body) }
                 div #toast role="status" aria-live="polite" {}
@@ -96,24 +100,54 @@ fn page(title: &str, active: &str, name: &str, body: Markup) -> Response {
     Html(layout(&format!("{title} — artlens"), active, name, body).into_string()).into_response()
 }
 
-/// `GET /`: the gallery, one page of thumbnails with filters and sorts.
+/// `GET /`: the gallery, one page of thumbnails with filters and sorts. On
+/// a store without works it is the first-run page: a folder to index, with
+/// live progress. A filter a person mistyped is said on the page, above the
+/// form it came from, not as an error page.
 pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
     let params = Params::parse(q)?;
-    let req = gallery_request(&st, &params)?;
-    let c = st.collection.clone();
-    let view = blocking(move || c.gallery(&req)).await?;
-    Ok(page(
-        "Gallery",
-        "gallery",
-        "gallery",
-        gallery_body(&view, &params),
-    ))
+    let made = match gallery_request(&st, &params) {
+        Ok(req) => {
+            let c = st.collection.clone();
+            blocking(move || c.gallery(&req)).await
+        }
+        Err(e) => Err(e),
+    };
+    let body = match made {
+        Ok(view) if view.total == 0 && !filtering(&params) => first_run(&st),
+        Ok(view) => gallery_body(&view, &params, None),
+        Err(ApiError(status, msg)) if status == StatusCode::BAD_REQUEST => {
+            gallery_form(&params, &[], "id", Some(&msg))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(page("Gallery", "gallery", "gallery", body))
+}
+
+/// True when the gallery is narrowed by anything a person chose.
+fn filtering(params: &Params) -> bool {
+    ["where", "rated", "text"]
+        .iter()
+        .any(|k| !params.all(k).is_empty())
+}
+
+/// The first page of a store without works: what artlens does, and the
+/// folder to index.
+fn first_run(st: &Shared) -> Markup {
+    html! {
+        section.welcome {
+            h1 { "Welcome to artlens" }
+            p { "artlens looks at your collection with several vision models, learns your taste from a few dozen ratings, and tells you which model understands it best." }
+            p { strong { "Start by adding your works." } " Indexing reads every image in the folder once; the pages work while it runs." }
+            (index_form(st))
+        }
+    }
 }
 
 /// A gallery URL with `offset` changed and the other parameters kept.
 fn gallery_link(params: &Params, offset: usize) -> String {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    for key in ["where", "rated", "sort", "limit"] {
+    for key in ["where", "text", "rated", "sort", "limit"] {
         for v in params.all(key) {
             pairs.push((key.into(), v));
         }
@@ -125,18 +159,18 @@ fn gallery_link(params: &Params, offset: usize) -> String {
     )
 }
 
-fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
+/// The filter form, with an inline message when the last filter was not
+/// understood.
+fn gallery_form(params: &Params, heads: &[String], sort: &str, error: Option<&str>) -> Markup {
     let filter = params.all("where").join(" ");
     let rated = params.get("rated").unwrap_or("");
     let mut sorts: Vec<(String, String)> = vec![
         ("id".into(), "In order of indexing".into()),
         ("suggested".into(), "Suggested to rate next".into()),
     ];
-    for h in &v.heads {
+    for h in heads {
         sorts.push((format!("score:{h}"), format!("Predicted score ({h})")));
     }
-    let from = if v.total == 0 { 0 } else { v.offset + 1 };
-    let to = (v.offset + v.works.len()).min(v.total);
     html! {
         h1 { "Gallery" }
         form.filters method="get" action="/" {
@@ -151,14 +185,28 @@ fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
             label { "Order "
                 select name="sort" {
                     @for (key, label) in &sorts {
-                        option value=(key) selected[*key == v.sort] { (label) }
+                        option value=(key) selected[*key == sort] { (label) }
                     }
                 }
             }
             button type="submit" { "Show" }
         }
+        @if let Some(e) = error { p.error #filter-error role="alert" { (e) } }
+    }
+}
+
+fn gallery_body(v: &GalleryView, params: &Params, error: Option<&str>) -> Markup {
+    let from = if v.total == 0 { 0 } else { v.offset + 1 };
+    let to = (v.offset + v.works.len()).min(v.total);
+    let works = artlens::plain::count(v.total, "work", "works");
+    html! {
+        (gallery_form(params, &v.heads, &v.sort, error))
         @if let Some(m) = &v.message { p.note { (m) } }
-        p.count #count { "Works " (from) "–" (to) " of " (v.total) ". " span.keys { "Keys: arrows move, Enter opens, r rates from here, n / p next / previous page." } }
+        @if v.total == 0 {
+            p.count #count { "No works match. " a href="/" { "Show all works" } }
+        } @else {
+            p.count #count { (from) "–" (to) " of " (works) ". " span.keys { "Keys: arrows move, Enter opens, r rates from here, n / p next / previous page." } }
+        }
         ul.grid #grid {
             @for w in &v.works {
                 li {
@@ -166,19 +214,42 @@ fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
                         img src={ "/api/works/" (w.work.id) "/thumb?size=256" } alt=(w.title) loading="lazy" decoding="async" width="256" height="256";
                         span.title { (w.title) }
                         span.meta {
-                            @if let Some(r) = w.work.rating { span.rating { "rated " (fmt_num(r)) } } @else { span.unrated { "unrated" } }
-                            @if let Some(p) = w.predicted { " · predicted " (format!("{p:.2}")) }
+                            @if let Some(r) = w.work.rating { span.rating { "your rating " (fmt_num(r)) } } @else { span.unrated { "not rated" } }
+                            @if let Some(p) = w.predicted { " · predicted " (format!("{p:.1}")) }
                         }
                     }
                 }
             }
         }
-        nav.pager aria-label="Pages" {
-            @if v.offset > 0 {
-                a #prev rel="prev" href=(gallery_link(params, v.offset.saturating_sub(v.limit))) { "← Previous" }
-            }
-            @if v.offset + v.limit < v.total {
-                a #next rel="next" href=(gallery_link(params, v.offset + v.limit)) { "Next →" }
+        (pager(v, params))
+    }
+}
+
+/// Numbered pages: the first, the last, and two either side of this one.
+fn pager(v: &GalleryView, params: &Params) -> Markup {
+    let limit = v.limit.max(1);
+    let pages = v.total.div_ceil(limit);
+    let here = v.offset / limit;
+    let shown: Vec<usize> = (0..pages)
+        .filter(|&p| p == 0 || p + 1 == pages || p.abs_diff(here) <= 2)
+        .collect();
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if v.offset > 0 {
+                    a #prev rel="prev" href=(gallery_link(params, v.offset.saturating_sub(limit))) { "← Previous" }
+                }
+                @for (i, p) in shown.iter().enumerate() {
+                    @if i > 0 && shown[i - 1] + 1 != *p { span.gap { "…" } }
+                    @if *p == here {
+                        span.page aria-current="page" { (p + 1) }
+                    } @else {
+                        a.page href=(gallery_link(params, p * limit)) { (p + 1) }
+                    }
+                }
+                @if v.offset + limit < v.total {
+                    a #next rel="next" href=(gallery_link(params, v.offset + limit)) { "Next →" }
+                }
             }
         }
     }
@@ -198,10 +269,12 @@ fn fmt_num(x: f64) -> String {
 pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResult {
     let id = work_id(&id)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (view, titles, score) = blocking(move || {
+    let (view, titles, score, around, answer) = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
             return Ok(None);
         }
+        let around = c.adjacent_works(id)?;
+        let answer = c.answer(&rater)?;
         let view = c.show(&id.to_string(), 8, &mut |_| {})?;
         let mut titles = BTreeMap::new();
         for n in view.neighbours.values().flatten().chain([&view.id]) {
@@ -231,7 +304,7 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
                 Some(e) => Err(e.clone()),
                 None => Ok(i),
             });
-        Ok(Some((view, titles, score)))
+        Ok(Some((view, titles, score, around, answer)))
     })
     .await?
     .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work with id {id}")))?;
@@ -240,8 +313,19 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
         &title,
         "",
         "work",
-        work_body(&view, &title, &titles, &score),
+        work_body(&view, &title, &titles, &score, around, &answer),
     ))
+}
+
+/// The buttons a person rates with (tap, click, or the number keys).
+fn rating_buttons(scale: &RatingScale) -> Markup {
+    html! {
+        div.rate-buttons role="group" aria-label="Your rating" {
+            @for v in scale.values() {
+                button.rate type="button" data-score=(v) { (fmt_num(v)) }
+            }
+        }
+    }
 }
 
 fn work_body(
@@ -249,30 +333,48 @@ fn work_body(
     title: &str,
     titles: &BTreeMap<u64, String>,
     score: &Result<ScoredImage, String>,
+    (before, after): (Option<u64>, Option<u64>),
+    answer: &AnswerView,
 ) -> Markup {
     let shared = shared_ids(&v.neighbours);
     let several = v.neighbours.len() > 1;
     html! {
-        h1 { (title) }
+        h1 { "#" (v.id) " " (title) }
+        nav.walk aria-label="Works" {
+            @if let Some(b) = before { a #work-prev rel="prev" href={ "/works/" (b) } { "← Previous work" } }
+            @if let Some(a) = after { a #work-next rel="next" href={ "/works/" (a) } { "Next work →" } }
+        }
         div.work {
             figure.large {
-                img src={ "/api/works/" (v.id) "/image" } alt=(title);
+                button #open-lightbox type="button" title="View larger" {
+                    img src=(view_src(v.id)) alt=(title);
+                }
+            }
+            dialog #lightbox aria-label=(title) {
+                img src=(view_src(v.id)) alt=(title) loading="lazy";
+                div.lightbox-bar {
+                    @if let Some(b) = before { a #lightbox-prev href={ "/works/" (b) "?view=large" } { "← Previous" } }
+                    button #lightbox-close type="button" { "Close" }
+                    @if let Some(a) = after { a #lightbox-next href={ "/works/" (a) "?view=large" } { "Next →" } }
+                }
             }
             section.about {
                 section.rating-box #rating-box data-id=(v.id) data-rating=(v.rating.map(|r| r.to_string()).unwrap_or_default()) {
                     h2 { "Your rating" }
-                    p #rating-now { @if let Some(r) = v.rating { "Rated " (fmt_num(r)) } @else { "Not rated yet" } }
+                    p #rating-now { @if let Some(r) = v.rating { "Your rating: " (fmt_num(r)) } @else { "Not rated yet" } }
+                    (rating_buttons(&answer.scale))
                     form #rating-form {
-                        label for="rating-input" { "Score " }
+                        label for="rating-input" { "Or type a score " }
                         input #rating-input type="number" step="any" name="score" value=(v.rating.map(fmt_num).unwrap_or_default());
                         button type="submit" { "Set" }
                         button #rating-remove type="button" { "Remove" }
+                        button #rating-undo type="button" { "Undo" }
                     }
                     p.keys { "Keys: 1–9 and 0 (= 10) rate, Delete removes, u undoes." }
                 }
                 h2 { "About" }
                 table.meta {
-                    tr { th scope="row" { "Id" } td { (v.id) } }
+                    tr { th scope="row" { "Work" } td { "#" (v.id) } }
                     tr { th scope="row" { "Size" } td { (v.width) " × " (v.height) " px, " (v.size) " bytes" } }
                     @for (k, val) in &v.metadata {
                         tr { th scope="row" { (k) } td { (val) } }
@@ -285,9 +387,16 @@ fn work_body(
                 p { a href={ "/rate?start=" (v.id) } { "Rate from here" } }
             }
         }
+        section.explain #explain {
+            h2 { "How your taste scores it" }
+            @match score {
+                Ok(s) => { (score_models(s)) }
+                Err(_) => { p.note { (answer.progress) ". Once you have rated " (answer.first_answer_at) " works, each model predicts your score for every work and shows which of your ratings made it." } p { a href="/rate" { "Rate the suggested works" } } }
+            }
+        }
         section.neighbours {
-            h2 { "Nearest works, per backbone" }
-            @if several { p.note { "Works marked " span.badge { "shared" } " are among the nearest for more than one backbone." } }
+            h2 { "Nearest works, per model" }
+            @if several { p.note { "Works marked " span.badge { "shared" } " are among the nearest for more than one model." } }
             div.columns {
                 @for (backbone, ids) in &v.neighbours {
                     section.column {
@@ -298,7 +407,7 @@ fn work_body(
                                 li.shared[is_shared] {
                                     a href={ "/works/" (n) } {
                                         img src={ "/api/works/" (n) "/thumb?size=128" } alt=(titles.get(n).map(String::as_str).unwrap_or("")) loading="lazy" width="128" height="128";
-                                        span.title { (titles.get(n).map(String::as_str).unwrap_or("")) }
+                                        span.title { "#" (n) " " (titles.get(n).map(String::as_str).unwrap_or("")) }
                                         @if is_shared { span.badge { "shared" } }
                                     }
                                 }
@@ -308,19 +417,17 @@ fn work_body(
                 }
             }
         }
-        section.explain #explain {
-            h2 { "What the taste heads say" }
-            @match score {
-                Ok(s) => { (score_models(s)) }
-                Err(e) => { p.note { "No score yet: " (e) } p { "Rate some works, then train on the " a href="/compare" { "compare page" } "." } }
-            }
-        }
         section.maps {
             h2 { "Where it looks like its nearest rated work" }
-            p.note { "Per backbone: which patches of each image match the other, and where the CLS token attends (the " code { "explain --html" } " report)." }
-            iframe #maps src={ "/works/" (v.id) "/maps" } loading="lazy" title="Patch matches and attention, per backbone" {}
+            p.note { "Per model: which patches of each image match the other, and where the model attends." }
+            iframe #maps src={ "/works/" (v.id) "/maps" } loading="lazy" title="Patch matches and attention, per model" {}
         }
     }
+}
+
+/// Where a page shows a work's picture: a size-capped rendition.
+fn view_src(id: u64) -> String {
+    format!("/api/works/{id}/image")
 }
 
 /// Each backbone's score of one image with its references (the work page;
@@ -371,35 +478,63 @@ fn model_score(backbone: &str, m: &ModelScore) -> Markup {
     }
 }
 
-/// `GET /rate` (`?mode=pair` for pairwise): one work at a time, rated with
-/// the keys; the script does the rest.
-pub async fn rate(State(_st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+/// `GET /rate` (`?mode=pair` for pairwise): one work at a time, rated by
+/// tapping a button, clicking, swiping or the keys; the script does the
+/// rest. By default it walks the works suggested next (the unrated ones
+/// whose rating would tell the models apart first), and shows the answer
+/// so far beside the picture.
+pub async fn rate(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
     let params = Params::parse(q)?;
     let pair = params.get("mode") == Some("pair");
     if let Some(s) = params.get("sort") {
         GallerySort::parse(s).map_err(ApiError::from)?;
     }
     let filters = params.all("where");
-    let rated = params.get("rated").unwrap_or("");
-    let sort = params.get("sort").unwrap_or("id");
     let start = params.get("start").unwrap_or("");
+    // From a work's page ("rate from here") the walk is the collection in
+    // order; otherwise the suggested unrated works. `rated=all` asks for
+    // every work.
+    let default_sort = if start.is_empty() { "suggested" } else { "id" };
+    let sort = params.get("sort").unwrap_or(default_sort);
+    let rated = match params.get("rated") {
+        Some("all") => "",
+        Some(r) => r,
+        None if start.is_empty() => "false",
+        None => "",
+    };
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let answer = blocking(move || c.answer(&rater)).await?;
     let body = if pair {
         html! {
             h1 { "Which do you prefer?" }
-            p.keys { "Keys: ← the left one, → the right one, s skip this pair." }
-            div #pair data-where=(filters.join("\u{1f}")) data-rated=(rated) {
-                figure.choice #left { img alt=""; figcaption {} }
-                figure.choice #right { img alt=""; figcaption {} }
+            p.lead { "Tap or click the one you like more." }
+            div #pair data-where=(filters.join("\u{1f}")) data-rated=(params.get("rated").unwrap_or("")) {
+                button.choice #left type="button" { img alt=""; span.caption {} }
+                button.choice #right type="button" { img alt=""; span.caption {} }
+            }
+            div.rate-actions {
+                button #pair-skip type="button" { "Skip this pair" }
+                button #pair-undo type="button" disabled { "Undo last choice" }
             }
             p #pair-status role="status" { "Loading…" }
+            p.keys { "Keys: ← the left one, → the right one, s skips, u undoes." }
         }
     } else {
         html! {
             h1 { "Rate" }
-            p.keys { "Keys: 1–9 and 0 (= 10) rate, ← / → previous / next, u undoes the last rating." }
-            div #rater data-where=(filters.join("\u{1f}")) data-rated=(rated) data-sort=(sort) data-start=(start) {
-                figure.large #current { img alt=""; figcaption {} }
-                p #rate-status role="status" { "Loading…" }
+            div.rate-layout {
+                div #rater data-where=(filters.join("\u{1f}")) data-rated=(rated) data-sort=(sort) data-start=(start) {
+                    figure.large #current { img alt=""; figcaption {} }
+                    (rating_buttons(&answer.scale))
+                    div.rate-actions {
+                        button #rate-prev type="button" { "← Previous" }
+                        button #rate-skip type="button" { "Skip →" }
+                        button #rate-undo type="button" disabled { "Undo" }
+                    }
+                    p #rate-status role="status" { "Loading…" }
+                    p.keys { "Tap a number to rate, swipe left to skip. Keys: 1–9 and 0 (= 10) rate, ← / → previous / next, u undoes." }
+                }
+                aside #answer-box aria-live="polite" { (answer_box(&answer, false)) }
             }
         }
     };
@@ -409,6 +544,54 @@ pub async fn rate(State(_st): State<Shared>, RawQuery(q): RawQuery) -> PageResul
         if pair { "pair" } else { "rate" },
         body,
     ))
+}
+
+/// The answer so far, one renderer for the rate page, the answer page and
+/// `GET /fragments/answer` (which the rate page reloads after each rating).
+fn answer_box(a: &AnswerView, full: bool) -> Markup {
+    let more = a.first_answer_at.saturating_sub(a.rated);
+    html! {
+        section.answer #answer data-rated=(a.rated) data-ready=(a.verdict.is_some()) data-current=(a.current) {
+            h2 { "Your answer so far" }
+            p.progress #answer-progress { (a.progress) }
+            @if let Some(verdict) = &a.verdict {
+                p.verdict #verdict { (verdict) }
+                ul.headlines {
+                    @for b in &a.backbones {
+                        li.headline data-backbone=(b.id) data-value=(format!("{:.4}", b.headline)) {
+                            span.name { (b.name) }
+                            meter min="0" max="1" low="0.5" optimum="1" value=(format!("{:.4}", b.headline)) {}
+                            span.figure { (percent(b.headline)) }
+                        }
+                    }
+                }
+                p.note { "Each figure is how often the model, asked about two of your works it has not learnt from, puts them in the order you did. 50% is a coin toss." }
+                @if !a.current { p.note #answer-updating { "Updating with your latest ratings…" } }
+                @if !full { p { a href="/compare" { "The whole answer, and how sure it is" } } }
+            } @else if more > 0 {
+                p { "Rate " (artlens::plain::count(more, "more work", "more works")) " and artlens tells you which model understands your taste best." }
+                @if full { p { a.button href="/rate" { "Rate the suggested works" } } }
+            } @else {
+                p #answer-updating { "Working out your first answer…" }
+            }
+        }
+    }
+}
+
+/// A share as a person reads it: "71%".
+fn percent(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+/// `GET /fragments/answer`: the answer box alone, for the rate page to
+/// swap in after a rating.
+pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+    let full = Params::parse(q)?.get("full").is_some();
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let mut answer = blocking(move || c.answer(&rater)).await?;
+    // A retrain under way means the answer shown is about to change.
+    answer.current = answer.current && !st.trainer.busy();
+    Ok(Html(answer_box(&answer, full).into_string()).into_response())
 }
 
 /// `GET /score`: choose or drop an image; each backbone's score and
@@ -433,17 +616,31 @@ pub async fn score(State(_st): State<Shared>) -> PageResult {
     ))
 }
 
-/// `GET /compare`: the verdict, metric tables and learning curve (the
-/// `compare --html` report, in a frame), and a button to retrain.
-pub async fn compare(State(_st): State<Shared>) -> PageResult {
+/// `GET /compare`: the answer in plain words first, a button to retrain
+/// after an import, and the statistics behind it one click away (the
+/// `compare --html` report, framed once opened).
+pub async fn compare(State(st): State<Shared>) -> PageResult {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let (answer, models) = blocking(move || Ok((c.answer(&rater)?, c.store().backbones()?.len()))).await?;
     Ok(page(
-        "Compare backbones",
+        "Your answer",
         "compare",
         "compare",
         html! {
-            h1 { "Compare backbones" }
-            p { button #retrain type="button" { "Retrain on my ratings" } " " span #train-status role="status" {} }
-            iframe #report src="/compare/report" title="Comparison report: verdict, metrics and learning curve" {}
+            h1 { "Which model understands your taste?" }
+            @if models == 0 {
+                p { "Nothing is indexed yet, so there is nothing to compare." }
+                p { a.button href="/" { "Add your works" } }
+            } @else {
+                div #answer-box aria-live="polite" { (answer_box(&answer, true)) }
+                p { button #retrain type="button" { "Retrain now" } " " span.note { "Only needed after importing ratings; rating here retrains by itself." } " " span #train-status role="status" {} }
+                @if answer.verdict.is_some() {
+                    details #detail {
+                        summary { "The statistics behind the answer" }
+                        iframe #report data-src="/compare/report" title="Comparison report: verdict, figures and learning curve" {}
+                    }
+                }
+            }
         },
     ))
 }
@@ -519,42 +716,53 @@ fn report_error(e: ApiError) -> Response {
     r
 }
 
-/// `GET /index`: start indexing a folder under the allowed roots, with live
-/// progress.
+/// `GET /index`: index a folder under the allowed ones, with live
+/// progress that is found again when the page is left and opened again.
 pub async fn index(State(st): State<Shared>) -> PageResult {
-    let roots: Vec<String> = st
-        .allow_dirs
-        .iter()
-        .map(|r| r.display().to_string())
-        .collect();
     Ok(page(
-        "Index",
+        "Add works",
         "index",
         "index",
         html! {
-            h1 { "Index a folder" }
-            p { "Embeds every new image under the folder with "
-                (st.index_backbones.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "))
-                ". The gallery and every other page keep working meanwhile." }
-            @if roots.is_empty() {
-                p.note { "This server may index no folder: restart it with --allow-dir DIR." }
-            } @else {
-                p { "Folders this server may index: " @for (i, r) in roots.iter().enumerate() { @if i > 0 { ", " } code { (r) } } }
-            }
-            form #index-form {
-                label for="index-dir" { "Folder " }
-                input #index-dir name="dir" size="60" value=(roots.first().cloned().unwrap_or_default());
-                button type="submit" { "Index" }
-            }
-            section #job hidden {
-                progress #job-bar max="1" value="0" {}
-                p #job-counts role="status" {}
-                p #job-phase {}
-                h2 { "Failures" }
-                ul #job-failures {}
-            }
+            h1 { "Add works" }
+            (index_form(&st))
         },
     ))
+}
+
+/// The folder form and the job's progress (the index page and the first
+/// page of an empty store).
+fn index_form(st: &Shared) -> Markup {
+    let offered = st.offer_dir.clone();
+    // A metadata CSV people keep next to their images (the sample's
+    // `data/metadata.csv` beside `data/collection`) is offered too.
+    let metadata = offered.as_ref().and_then(|d| {
+        [d.join("metadata.csv"), d.with_file_name("metadata.csv")]
+            .into_iter()
+            .find(|m| m.is_file())
+    });
+    let models: Vec<String> = st.index_backbones.iter().map(|b| b.short_label()).collect();
+    html! {
+        p { "Every new image in the folder is read once by each model (" (models.join(", ")) "). The gallery and the other pages keep working meanwhile." }
+        form #index-form {
+            p { label for="index-dir" { "Folder" } br; input #index-dir name="dir" size="60" value=(offered.map(|d| d.display().to_string()).unwrap_or_default()); }
+            p { label for="index-metadata" { "Titles and artists from a CSV (optional)" } br; input #index-metadata name="metadata" size="60" placeholder="metadata.csv with a path column" value=(metadata.map(|m| m.display().to_string()).unwrap_or_default()); }
+            p { button type="submit" { "Add these works" } }
+        }
+        @if !st.allow_dirs.is_empty() {
+            p.note { "Folders this server may read: " @for (i, r) in st.allow_dirs.iter().enumerate() { @if i > 0 { ", " } code { (r.display()) } } }
+        }
+        section #job hidden {
+            progress #job-bar max="1" value="0" {}
+            p #job-counts role="status" {}
+            p #job-phase {}
+            p #job-next hidden { a.button href="/rate" { "Start rating" } " " a href="/" { "See the gallery" } }
+            details #job-failures-box hidden {
+                summary { "Files that could not be read" }
+                ul #job-failures {}
+            }
+        }
+    }
 }
 
 /// `GET /assets/{name}`: the script and the stylesheet, compiled into the

@@ -256,6 +256,88 @@ impl Browser {
         );
     }
 
+    /// Makes the tab a phone: `width` CSS pixels wide, a touch screen, the
+    /// mobile viewport rules.
+    pub fn phone(&mut self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 2, "mobile": true}),
+        );
+        self.call(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true, "maxTouchPoints": 5}),
+        );
+    }
+
+    /// The centre of the first element matching `selector`, scrolled into
+    /// view first (panics when none matches or it has no box).
+    fn centre(&mut self, selector: &str) -> (f64, f64) {
+        let sel = serde_json::to_string(selector).expect("a string serialises");
+        let r = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null;
+                e.scrollIntoView({{block: 'center', inline: 'center'}});
+                const b = e.getBoundingClientRect();
+                return b.width > 0 && b.height > 0 ? [b.left + b.width / 2, b.top + b.height / 2] : null; }})()"
+        ));
+        match (r[0].as_f64(), r[1].as_f64()) {
+            (Some(x), Some(y)) => (x, y),
+            _ => panic!("no visible element matches {selector}"),
+        }
+    }
+
+    /// Taps the first element matching `selector` with a finger: touch
+    /// events, as a phone sends them (the page sees no mouse or key event
+    /// but the click the browser makes of the tap).
+    pub fn tap(&mut self, selector: &str) {
+        let (x, y) = self.centre(selector);
+        let point = json!([{"x": x, "y": y, "id": 1, "radiusX": 4, "radiusY": 4, "force": 1}]);
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": point}),
+        );
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchEnd", "touchPoints": []}),
+        );
+    }
+
+    /// Swipes a finger across the element matching `selector` by `dx` CSS
+    /// pixels (negative: to the left), in a few moves.
+    pub fn swipe(&mut self, selector: &str, dx: f64) {
+        let (x, y) = self.centre(selector);
+        let at = |x: f64| json!([{"x": x, "y": y, "id": 1}]);
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": at(x)}),
+        );
+        for i in 1..=4 {
+            self.call(
+                "Input.dispatchTouchEvent",
+                json!({"type": "touchMove", "touchPoints": at(x + dx * i as f64 / 4.0)}),
+            );
+        }
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchEnd", "touchPoints": []}),
+        );
+    }
+
+    /// Clicks the first element matching `selector` with the mouse: moved
+    /// there, pressed and released, as a hand on a mouse does.
+    pub fn mouse_click(&mut self, selector: &str) {
+        let (x, y) = self.centre(selector);
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": x, "y": y}),
+        );
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "buttons": 1, "clickCount": 1}),
+            );
+        }
+    }
+
     /// Clicks the first element matching `selector` (panics when none does).
     pub fn click(&mut self, selector: &str) {
         let sel = serde_json::to_string(selector).expect("a string serialises");

@@ -62,6 +62,26 @@ impl Env {
         env
     }
 
+    /// The collection of [`Env::new`] with a metadata CSV beside it
+    /// (title, artist, style), and no store yet: a first run.
+    pub fn bare() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let collection = tmp.path().join("collection");
+        let ratings = rated_collection(&collection);
+        let mut csv = String::from("path,title,artist,style\n");
+        for (i, (rel, _)) in ratings.iter().enumerate() {
+            let style = rel.split('/').next().unwrap();
+            let artist = ["Ada Quill", "Bo Renn", "Cy Twomb", "Di Arbus"][i % 4];
+            csv.push_str(&format!("{rel},Study {i:02},{artist},{style}\n"));
+        }
+        std::fs::write(tmp.path().join("metadata.csv"), csv).unwrap();
+        Env {
+            tmp,
+            collection,
+            ratings,
+        }
+    }
+
     pub fn store(&self) -> PathBuf {
         self.tmp.path().join("store")
     }
