@@ -1,110 +1,17 @@
-//! Nearest neighbours per backbone: an hnsw_rs graph ([`AnnIndex`]) for
-//! speed, brute force ([`ExactIndex`], [`exact_search`]) for ground truth and
-//! the `--exact` mode, and the persistence that keeps a saved graph honest.
-//!
-//! Similarity is cosine, computed as a dot product of **L2-normalised copies**
-//! of the stored embeddings (the store keeps the raw vectors). The graph
-//! holds those copies as 16-bit codes ([`code`]: one fixed scale, since a
-//! unit vector's components lie in `[-1, 1]`) and uses [`CodeCosine`],
-//! `1 − a·b` on the codes with an integer SIMD dot product, clamped to
-//! `[0, ∞)` (hnsw_rs's own `DistDot` asserts `1 − a·b ≥ 0`, which rounding
-//! breaks for near-identical vectors: a panic inside a parallel build).
-//! Scores returned to the caller are the f32 query against the codes,
-//! divided by the decoded vector's norm: the exact cosine to within
-//! `2·√d / 65534` (8.5e-4 at 768-d), measured 6e-6 on average and 2.8e-5 at
-//! worst over 2,000 results (`tests/ann_recall.rs`); the `--exact` mode
-//! ([`ExactIndex`]) is exact.
-//!
-//! Why codes: half of an hnsw_rs build is the distance function, and the
-//! integer product of 16-bit codes is cheaper than the f32 one. On the bench
-//! vectors below the build went from 18.6–27.6 s to 16.4–17.9 s, 1.26×
-//! hnswlib's time (median of three alternating rounds: 1.01, 1.26, 1.37)
-//! where it had been 1.74× (1.40, 1.74, 2.15); the vectors also take half
-//! the memory and disk. [`code`] has the alternatives that were measured.
-//!
-//! # Parameters
-//!
-//! [`AnnParams::default`]: `M = 24` (48 links on layer 0), `ef_construction =
-//! 100`, `ef_search = 128`, `max_layer = 16` (hnsw_rs's `NB_LAYER_MAX`; any
-//! other value makes `file_dump` fail). A full build inserts the vectors
-//! grouped by neighbourhood ([`AnnIndex::build_with`]). Measured with
-//! `benches/ann.rs` on 50,000 clustered 768-d vectors (100 centres, each
-//! cluster spread along its own 32-d subspace, plus isotropic noise), 1,000
-//! queries, one search thread, 2 cores (AMD EPYC, AVX2), single runs:
-//!
-//! | M / ef_construction, insertion order | build | ef 32 | ef 48 | ef 64 | ef 96 |
-//! |---|---|---|---|---|---|
-//! | 24 / 200, as given (the old default) | 88 s | 0.9950 | 0.9994 | 0.9998 | 1.000 |
-//! | 24 / 100, as given | 32 s | 0.9903 | 0.9992 | 0.9998 | 1.000 |
-//! | 24 / 100, by neighbourhood, f32 vectors | 19–29 s | 0.985 | 0.995 | 0.998 | 1.000 |
-//! | 24 / 100, by neighbourhood, 16-bit codes (default) | 16–18 s | 0.985 | 0.998 | 0.9999 | 0.9999 |
-//! | 24 / 140, by neighbourhood | 47 s | 0.9949 | 0.9992 | 0.9999 | 1.000 |
-//! | 16 / 100, as given | 31 s | 0.905 | 0.959 | 0.979 | 0.995 |
-//!
-//! hnsw_rs's build time grows much faster than linearly with
-//! `ef_construction` (its insert allocates and hashes per candidate), while
-//! the frozen search's full descent makes up the recall of a lighter build
-//! with a slightly wider `ef`: halving `ef_construction` made builds 2.7×
-//! faster for the same queries per second at recall 0.99 and 0.999. A sparse
-//! layer 0 (`M = 16`) is still too sparse for clustered data. `ef_search =
-//! 128` leaves a margin on real embeddings (64 reaches 0.999 here). Recall
-//! stops at 0.9999 with codes: a true neighbour whose cosine ties another's
-//! to within the codes' error can swap places with it.
-//!
-//! # Search
-//!
-//! hnsw_rs's search ran at about 0.3× hnswlib at equal recall (its
-//! hash-set of visited points, `Arc<Point>` lists behind locks, per-step
-//! allocations, the single-hop descent). [`AnnIndex::search`] runs instead
-//! on [`frozen`]'s copy of the same graph: flat neighbour arrays, a full
-//! greedy descent, a visited bitset, and the walk scored on 8-bit codes of
-//! the vectors (768 B a work at 768-d, a quarter of the f32 traffic, with
-//! each new neighbour's codes prefetched), the final `ef` candidates
-//! re-ranked by the f32 query against the graph's 16-bit codes (above). The
-//! copy is made on the first search
-//! after a build, load or insert (≈ 0.35 s for 50,000 points) and costs
-//! about 1 KB a work at 768-d. Measured with `benches/ann.rs` and
-//! `scripts/bench_ann.py --rounds 3` on the vectors above, against hnswlib
-//! built with the same M and ef_construction on 2 threads and searched on
-//! one: 1.73× hnswlib's queries per second at recall@10 ≥ 0.99 (5,476 q/s
-//! at ef 40 against 3,280 at ef 32) and 1.68× at ≥ 0.999 (5,249 at ef 64
-//! against 3,127 at ef 48; medians of three alternating rounds, 1.56–1.82
-//! per round), 2.2–2.9× hnsw_rs's own search of the same graph. Before the
-//! 8-bit walk (f32 vectors through pointers into hnsw_rs's points) it was
-//! 0.75× and 0.96×; before the graph held 16-bit codes, 1.37× and 1.27×. `AnnIndex::search_hnsw_rs` keeps hnsw_rs's own path for the
-//! benchmark and the tests that compare the two.
-//!
-//! # Determinism
-//!
-//! By default the graph is built with hnsw_rs's `parallel_insert` (rayon, on
-//! the current pool): about twice as fast on two cores, but the graph, and so
-//! the exact neighbours returned at the margin, depend on thread timing.
-//! `AnnParams { parallel_insert: false, .. }` inserts serially and is
-//! deterministic. Saved graphs reload bit-identically either way.
-//!
-//! # Persistence
-//!
-//! [`AnnIndex::save`] dumps the graph with hnsw_rs's `file_dump` into a
-//! staging folder inside the index folder, renames the two files into place
-//! under a fresh basename, then writes `index.json` (format version, the
-//! caller's [`IndexMeta`], the parameters, each file's size and blake3) by
-//! rename — the commit point; older files are removed afterwards. So a crash
-//! leaves either the old index or the new one, never a mix.
-//! [`AnnIndex::load`] checks all of it *before* calling hnsw_rs's loader,
-//! which calls `process::exit(1)` on a truncated data file and panics on a
-//! truncated graph; anything that differs means "rebuild" (`Ok(None)`).
-//! The caller's [`IndexMeta`] can bind the files to the vectors they were
-//! built from ([`IndexMeta::content`], a [`content_digest`] of each id's
-//! content hash and raw vector): the pipeline does, so an `ann/` folder
-//! copied from another store with the same weights and ids is rebuilt.
-//!
-//! hnsw_rs's reloaded graph borrows its `HnswIo` loader (upstream issue #19);
-//! [`AnnIndex::load`] leaks that loader (a path and a counter, ~100 bytes, no
-//! file data since memory mapping is off) to get a `'static` graph. A CLI
-//! loads one index per model per process, so the leak is bounded.
-//! hnsw_rs prints to stdout only when it cannot open its files or is given
-//! invalid parameters; `save` and `load` rule both out beforehand, so they
-//! print nothing in normal operation.
+//! Nearest neighbours per backbone: an hnsw_rs graph ([`AnnIndex`]) that
+//! holds 16-bit codes of the L2-normalised embeddings ([`CodeCosine`]: an
+//! integer SIMD dot product) and is searched through a frozen,
+//! cache-friendly copy of itself; brute force ([`ExactIndex`],
+//! [`exact_search`]) for ground truth and the `--exact` mode; and the
+//! persistence that keeps a saved graph honest (`index.json`, renamed into
+//! place last, records each file's size and blake3, all checked before
+//! hnsw_rs's loader, which exits the process on a truncated file, sees
+//! them). Scores are the exact cosine to within `2·√d / 65534`; a parallel
+//! build depends on thread timing, and [`AnnParams`] with
+//! `parallel_insert: false` is deterministic. The parameters, the
+//! benchmark diary that chose them, what was tried and rejected, and the
+//! persistence and determinism rules in full are in `docs/PERFORMANCE.md`
+//! ("The ANN index: design and the measurements behind it").
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
