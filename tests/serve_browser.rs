@@ -351,6 +351,15 @@ fn doc_shot(name: &str) -> std::path::PathBuf {
     dir.join(format!("{name}.png"))
 }
 
+/// On a phone, nothing on the page is wider than the screen (a wider page
+/// scrolls sideways and shrinks everything on it).
+fn fits(b: &mut Browser, hand: Hand) {
+    if hand == Hand::Finger {
+        let w = b.eval("[document.documentElement.scrollWidth, window.innerWidth]");
+        assert!(w[0].as_u64() <= w[1].as_u64(), "the page is wider than the phone: {w} ({})", b.eval("location.pathname"));
+    }
+}
+
 /// The ten minutes of a new user, played by a test: `artlens serve DIR` on
 /// an empty store, the folder indexed from the first page, the suggested
 /// works rated until the answer appears, the answer opened, a work and its
@@ -382,6 +391,7 @@ fn ten_minutes(hand: Hand) {
     let csv = b.eval("document.querySelector('#index-metadata').value");
     assert!(csv.as_str().unwrap().ends_with("metadata.csv"), "{csv}");
     b.screenshot(&shot(&format!("first-run-{tag}")));
+    fits(&mut b, hand);
     touch(&mut b, hand, "#index-form button[type=submit]");
     b.wait_for("document.body.dataset.job === 'done'", "the index job");
     let index_job = s.get("/api/jobs").json();
@@ -417,7 +427,7 @@ fn ten_minutes(hand: Hand) {
             continue;
         }
         let work = s.get(&format!("/api/works/{id}")).json();
-        let file = work["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let file = work["paths"][0].as_str().unwrap().rsplit('/').next().unwrap().to_string();
         let want = taste[&file];
         // The button nearest the person's own rating.
         let button = want.round().clamp(1.0, 10.0) as u32;
@@ -445,6 +455,7 @@ fn ten_minutes(hand: Hand) {
         }
     }
     assert!(rated >= 20, "the answer came after {rated} ratings");
+    fits(&mut b, hand);
     b.screenshot(&shot(&format!("rate-{tag}")));
     b.screenshot(&doc_shot(&format!("rate-{tag}")));
 
@@ -472,6 +483,7 @@ fn ten_minutes(hand: Hand) {
         let page = b.eval("document.querySelector('main').innerText");
         assert!(!page.as_str().unwrap().to_lowercase().contains(raw), "the answer page says `{raw}`: {page}");
     }
+    fits(&mut b, hand);
     b.screenshot(&shot(&format!("answer-{tag}")));
     b.screenshot(&doc_shot(&format!("answer-{tag}")));
 
@@ -481,6 +493,7 @@ fn ten_minutes(hand: Hand) {
     touch(&mut b, hand, "#grid a.card");
     b.wait_for("document.body.dataset.page === 'work' && document.body.dataset.ready === 'true'", "a work page");
     assert_eq!(b.eval("document.querySelectorAll('#explain .model').length"), 2);
+    fits(&mut b, hand);
     b.screenshot(&shot(&format!("work-{tag}")));
     b.screenshot(&doc_shot(&format!("work-{tag}")));
 
