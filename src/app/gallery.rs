@@ -470,14 +470,17 @@ struct Folded {
     key_values: BTreeMap<String, Vec<(String, usize)>>,
 }
 
+/// How many works have one folded value of a key, and how many spell it
+/// each way.
+type ValueTally = (usize, HashMap<String, usize>);
+
 impl Folded {
     fn new(arts: Arc<Vec<Artwork>>) -> Folded {
         let mut values = Vec::with_capacity(arts.len());
         let mut numbers = Vec::with_capacity(arts.len());
         let mut text = Vec::with_capacity(arts.len());
         // key → folded value → (works, spelling → works)
-        let mut seen: BTreeMap<String, HashMap<String, (usize, HashMap<String, usize>)>> =
-            BTreeMap::new();
+        let mut seen: BTreeMap<String, HashMap<String, ValueTally>> = BTreeMap::new();
         for art in arts.iter() {
             let mut mine = HashMap::new();
             let mut nums = HashMap::new();
