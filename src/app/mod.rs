@@ -36,7 +36,9 @@ pub use crate::pipeline::Event;
 pub use answer::{progress_line, AnswerBackbone, AnswerView, RatingScale, FIRST_ANSWER_AT};
 pub use explain::ExplainRequest;
 pub use gallery::{
-    work_title, GalleryItem, GalleryRequest, GallerySort, GalleryView, MAX_PAGE as GALLERY_MAX_PAGE,
+    fold, work_title, Facet, FacetValue, GalleryItem, GalleryRequest, GallerySort, GalleryView,
+    RangeFacet, SortOption, MAX_FACETS, MAX_FACET_VALUES, MAX_FILTERS as GALLERY_MAX_FILTERS,
+    MAX_PAGE as GALLERY_MAX_PAGE, MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
 };
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
@@ -45,7 +47,7 @@ pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_RO
 pub use query::{ListRequest, SimilarRequest};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
-pub use thumbs::{Thumbnail, THUMBS_DIR, THUMB_SIZES};
+pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
 pub use views::{
     ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
     RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,

@@ -155,6 +155,36 @@ impl DecodeLimits {
 /// decoder panic). See the [module documentation](self) for what counts as
 /// truncated.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    decode_bytes(&read_limited(path, limits)?, path, limits)
+}
+
+/// Reads and decodes the image file at `path` into RGB for *showing* it to a
+/// person, through the same gate and limits as [`decode_file`] (and with the
+/// same errors), but converted the way a viewer would show it rather than
+/// the way PIL's `convert("RGB")` feeds a model:
+///
+/// * transparency is flattened onto white (dropping alpha, as PIL does,
+///   shows whatever colour the transparent pixels happen to hold, often
+///   black);
+/// * 16-bit and floating-point samples are scaled to 8 bits with rounding
+///   (PIL saturates 16-bit grey at 255, which turns an ordinary 16-bit grey
+///   scan almost entirely white);
+/// * CMYK (JPEG and TIFF) and palette images arrive as RGB from the
+///   decoders, and EXIF orientation is applied, exactly as in [`decode_file`].
+///
+/// Pixels a model sees must never come from here: embeddings follow the
+/// reference pipelines, pictures follow the eye.
+pub fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    let bytes = read_limited(path, limits)?;
+    check_file_size(bytes.len() as u64, path, limits)?;
+    catch_decoder_panic(path, || {
+        decode_unguarded(&bytes, path, limits).map(to_display_rgb)
+    })
+}
+
+/// The bytes of the regular file at `path`, refused past
+/// [`DecodeLimits::max_file_bytes`].
+fn read_limited(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>> {
     let (file, len) = crate::scan::open_regular_file(path).map_err(|e| Error::io(path, e))?;
     check_file_size(len, path, limits)?;
     // Read at most one byte past the limit, so a file that grows while we read
@@ -163,7 +193,7 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     file.take(limits.max_file_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    decode_bytes(&bytes, path, limits)
+    Ok(bytes)
 }
 
 /// Decodes an image held in memory into RGB; `path_for_errors` only labels
@@ -175,7 +205,9 @@ pub fn decode_bytes(
 ) -> Result<RgbImage> {
     let path = path_for_errors;
     check_file_size(bytes.len() as u64, path, limits)?;
-    catch_decoder_panic(path, || decode_unguarded(bytes, path, limits))
+    catch_decoder_panic(path, || {
+        decode_unguarded(bytes, path, limits).map(to_rgb_like_pil)
+    })
 }
 
 /// Runs `decode`, turning a panic inside it into an [`Error::Decode`] naming
@@ -222,7 +254,9 @@ fn check_file_size(len: u64, path: &Path, limits: &DecodeLimits) -> Result<()> {
     Ok(())
 }
 
-fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+/// The checked, oriented image in the decoder's own colour layout; the
+/// callers choose how it becomes RGB.
+fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
     let decode_err = |reason: String| Error::Decode {
         path: path.to_path_buf(),
         reason,
@@ -296,7 +330,7 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
     image.apply_orientation(orientation);
-    Ok(to_rgb_like_pil(image))
+    Ok(image)
 }
 
 fn dimensions_reason(width: u32, height: u32, limits: &DecodeLimits) -> String {
@@ -382,6 +416,43 @@ fn to_rgb_like_pil(image: DynamicImage) -> RgbImage {
                 .collect(),
         ),
         other => other.to_rgb8(),
+    }
+}
+
+/// Converts to 8-bit RGB the way an image viewer shows the picture (see
+/// [`decode_file_for_display`]): alpha composited over white, deeper samples
+/// scaled with rounding.
+fn to_display_rgb(image: DynamicImage) -> RgbImage {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        DynamicImage::ImageLuma8(_) => image.to_rgb8(),
+        DynamicImage::ImageRgba8(_) | DynamicImage::ImageLumaA8(_) => {
+            let rgba = image.to_rgba8();
+            let (width, height) = rgba.dimensions();
+            RgbImage::from_fn(width, height, |x, y| {
+                let [r, g, b, a] = rgba.get_pixel(x, y).0;
+                let a = u32::from(a);
+                // c·a + white·(1 − a), in 0..=255², rounded back to 0..=255.
+                let over = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+                image::Rgb([over(r), over(g), over(b)])
+            })
+        }
+        other => {
+            // 16-bit and float images, with or without alpha: one 16-bit
+            // path is exact enough for 8-bit output and covers every layout.
+            let rgba = other.to_rgba16();
+            let (width, height) = rgba.dimensions();
+            const MAX: u64 = 65_535;
+            RgbImage::from_fn(width, height, |x, y| {
+                let [r, g, b, a] = rgba.get_pixel(x, y).0;
+                let a = u64::from(a);
+                let over = |c: u16| {
+                    let v = u64::from(c) * a + MAX * (MAX - a);
+                    ((v * 255 + MAX * MAX / 2) / (MAX * MAX)) as u8
+                };
+                image::Rgb([over(r), over(g), over(b)])
+            })
+        }
     }
 }
 
@@ -1062,6 +1133,53 @@ mod tests {
         assert_eq!(decode(&png).expect("decodes").as_raw(), &[0x12, 0x34, 0xff]);
         let png = png_bytes(&ne(&[0xab12, 0x0001]), 1, 1, ExtendedColorType::La16);
         assert_eq!(decode(&png).expect("decodes").as_raw(), &[0xab, 0xab, 0xab]);
+    }
+
+    /// What a person is shown differs from what a model is fed exactly where
+    /// PIL's conversion is wrong for the eye: transparency and 16 bits.
+    #[test]
+    fn display_decoding_flattens_alpha_on_white_and_scales_sixteen_bits() {
+        fn ne(values: &[u16]) -> Vec<u8> {
+            values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shown = |png: Vec<u8>| {
+            let path = dir.path().join("x.png");
+            std::fs::write(&path, png).expect("write");
+            decode_file_for_display(&path, &DecodeLimits::default())
+                .expect("decodes")
+                .into_raw()
+        };
+        // Transparent black, half-transparent red, opaque blue.
+        let rgba = [0, 0, 0, 0, 255, 0, 0, 128, 0, 0, 255, 255];
+        assert_eq!(
+            shown(png_bytes(&rgba, 3, 1, ExtendedColorType::Rgba8)),
+            [255, 255, 255, 255, 127, 127, 0, 0, 255]
+        );
+        assert_eq!(
+            shown(png_bytes(&[40, 0, 40, 255], 2, 1, ExtendedColorType::La8)),
+            [255, 255, 255, 40, 40, 40]
+        );
+        // 16-bit grey is scaled, not saturated: mid-grey stays mid-grey.
+        assert_eq!(
+            shown(png_bytes(
+                &ne(&[0, 0x8000, 65535]),
+                3,
+                1,
+                ExtendedColorType::L16
+            )),
+            [0, 0, 0, 128, 128, 128, 255, 255, 255]
+        );
+        // 16-bit RGBA: half-transparent black over white is mid-grey.
+        assert_eq!(
+            shown(png_bytes(
+                &ne(&[0, 0, 0, 0x8000]),
+                1,
+                1,
+                ExtendedColorType::Rgba16
+            )),
+            [127, 127, 127]
+        );
     }
 
     /// A minimal little-endian EXIF/TIFF block holding one Orientation entry.

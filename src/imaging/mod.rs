@@ -11,7 +11,7 @@ mod decode;
 mod resample;
 mod transform;
 
-pub use decode::{decode_bytes, decode_file, DecodeLimits};
+pub use decode::{decode_bytes, decode_file, decode_file_for_display, DecodeLimits};
 pub use resample::{resize_rgb8, ResizeFilter};
 
 use serde::{Deserialize, Serialize};

@@ -60,7 +60,7 @@ use maud::{html, Markup, PreEscaped};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::imaging::{decode_file, resize_rgb8, DecodeLimits, ResizeFilter};
+use crate::imaging::{decode_file_for_display, resize_rgb8, DecodeLimits, ResizeFilter};
 
 /// Longest side of a query image's thumbnail, in pixels.
 pub const QUERY_THUMB_SIDE: u32 = 320;
@@ -82,7 +82,7 @@ struct Thumb {
 /// (keeping its aspect ratio, never up) so its longer side is at most
 /// `max_side` pixels.
 ///
-/// Decoding goes through [`decode_file`] with the default limits, so a
+/// Decoding goes through [`decode_file_for_display`] with the default limits, so a
 /// report is as safe against hostile files as indexing, and resizing uses the
 /// bicubic filter, whose support widens with the scale and so antialiases
 /// large reductions.
@@ -90,14 +90,16 @@ pub fn thumbnail_data_uri(path: &Path, max_side: u32) -> Result<String> {
     make_thumb(path, max_side).map(|t| t.uri)
 }
 
-/// The image at `path` scaled down like [`thumbnail_data_uri`], as JPEG
-/// bytes (the web app caches these on disk).
-pub fn thumbnail_jpeg(path: &Path, max_side: u32) -> Result<Vec<u8>> {
-    encode_thumb(path, max_side).map(|(jpeg, _)| jpeg)
+/// The image at `path` scaled down like [`thumbnail_data_uri`] (never up:
+/// an image that already fits keeps its own size), as JPEG bytes at
+/// `quality` (1 to 100). The web app caches these on disk, as thumbnails
+/// and as the larger renditions its work and rating pages show.
+pub fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<Vec<u8>> {
+    encode_thumb(path, max_side, quality).map(|(jpeg, _)| jpeg)
 }
 
 fn make_thumb(path: &Path, max_side: u32) -> Result<Thumb> {
-    let (jpeg, source) = encode_thumb(path, max_side)?;
+    let (jpeg, source) = encode_thumb(path, max_side, THUMB_JPEG_QUALITY)?;
     Ok(Thumb {
         uri: format!("data:image/jpeg;base64,{}", base64_encode(&jpeg)),
         source,
@@ -105,8 +107,12 @@ fn make_thumb(path: &Path, max_side: u32) -> Result<Thumb> {
 }
 
 /// The JPEG thumbnail of `path` and the source image's size.
-fn encode_thumb(path: &Path, max_side: u32) -> Result<(Vec<u8>, (u32, u32))> {
-    let img = decode_file(path, &DecodeLimits::default())?;
+///
+/// The picture is decoded for display ([`decode_file_for_display`]):
+/// transparency over white and 16-bit scans scaled, not the model's PIL
+/// conversion, which would show a 16-bit grey scan as a white sheet.
+fn encode_thumb(path: &Path, max_side: u32, quality: u8) -> Result<(Vec<u8>, (u32, u32))> {
+    let img = decode_file_for_display(path, &DecodeLimits::default())?;
     let source = img.dimensions();
     let (w, h) = thumbnail_size(source.0, source.1, max_side);
     let small = if (w, h) == img.dimensions() {
@@ -115,7 +121,7 @@ fn encode_thumb(path: &Path, max_side: u32) -> Result<(Vec<u8>, (u32, u32))> {
         resize_rgb8(&img, w, h, ResizeFilter::Bicubic)
     };
     let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), THUMB_JPEG_QUALITY)
+    JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), quality.clamp(1, 100))
         .encode_image(&small)
         .map_err(|e| Error::Decode {
             path: path.to_path_buf(),

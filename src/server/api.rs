@@ -204,6 +204,7 @@ pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
 pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
     Ok(GalleryRequest {
         filters: q.all("where"),
+        text: q.get("text").map(str::to_string),
         rated: q.flag("rated")?,
         sort: GallerySort::parse(q.get("sort").unwrap_or("id")).map_err(ApiError::from)?,
         offset: q.number("offset", 0, 0..=usize::MAX)?,
