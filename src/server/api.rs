@@ -110,6 +110,11 @@ impl Params {
             .map_err(|e| ApiError::bad(format!("bad query string: {e}")))
     }
 
+    /// Every pair, in the order given.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
@@ -202,8 +207,22 @@ pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
 
 /// The gallery request a page or `GET /api/gallery` asks for.
 pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
+    // A range's two fields (`from:date=1880`, `to:date=1960`) become the
+    // library's `date>=1880` and `date<=1960`.
+    let mut filters = q.all("where");
+    for (k, v) in &q.0 {
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        if let Some(key) = k.strip_prefix("from:") {
+            filters.push(format!("{key}>={v}"));
+        } else if let Some(key) = k.strip_prefix("to:") {
+            filters.push(format!("{key}<={v}"));
+        }
+    }
     Ok(GalleryRequest {
-        filters: q.all("where"),
+        filters,
         text: q.get("text").map(str::to_string),
         rated: q.flag("rated")?,
         sort: GallerySort::parse(q.get("sort").unwrap_or("id")).map_err(ApiError::from)?,
@@ -365,11 +384,37 @@ pub async fn thumb(
         Params::parse(q)?.number("size", 256, *sizes.start() as usize..=*sizes.end() as usize)?
             as u32;
     let c = st.collection.clone();
+    cached_picture(headers, move || c.thumbnail(id, size)).await
+}
+
+/// `GET /api/works/{id}/view?size=1024`: the picture the pages show large,
+/// a JPEG at most `size` (1024 or 2048) pixels on its longer side and never
+/// enlarged, so that TIFF scans, 16-bit PNGs and 12-megapixel JPEGs all
+/// display, quickly.
+pub async fn view(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = work_id(&id)?;
+    let sizes = artlens::app::RENDITION_SIZES;
+    let size = Params::parse(q)?.number("size", sizes[0] as usize, 0..=u32::MAX as usize)? as u32;
+    let c = st.collection.clone();
+    cached_picture(headers, move || c.rendition(id, size)).await
+}
+
+/// A cached JPEG made by `make` (a thumbnail or a rendition), answered
+/// with its ETag, or 304 when the client holds it.
+async fn cached_picture(
+    headers: HeaderMap,
+    make: impl FnOnce() -> artlens::error::Result<artlens::app::Thumbnail> + Send + 'static,
+) -> ApiResult<Response> {
     let revalidating = headers.contains_key(header::IF_NONE_MATCH);
     // One trip to the blocking pool: the cached file is read there too,
     // unless the client probably holds it already.
     let (t, bytes) = blocking(move || {
-        let t = c.thumbnail(id, size)?;
+        let t = make()?;
         let bytes = if revalidating {
             None
         } else {

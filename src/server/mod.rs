@@ -180,6 +180,7 @@ fn routes() -> Router<Shared> {
         .route("/works/{id}", get(api::work))
         .route("/works/{id}/image", get(api::image))
         .route("/works/{id}/thumb", get(api::thumb))
+        .route("/works/{id}/view", get(api::view))
         .route("/works/{id}/similar", get(api::similar))
         .route(
             "/works/{id}/rating",

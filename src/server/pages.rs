@@ -115,9 +115,9 @@ pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageRes
     };
     let body = match made {
         Ok(view) if view.total == 0 && !filtering(&params) => first_run(&st),
-        Ok(view) => gallery_body(&view, &params, None),
+        Ok(view) => gallery_body(&view, &params),
         Err(ApiError(status, msg)) if status == StatusCode::BAD_REQUEST => {
-            gallery_form(&params, &[], "id", Some(&msg))
+            gallery_form(&params, None, Some(&msg))
         }
         Err(e) => return Err(e.into()),
     };
@@ -144,14 +144,20 @@ fn first_run(st: &Shared) -> Markup {
     }
 }
 
+/// The gallery's parameters as pairs, without `offset` (a new selection
+/// starts at the first page).
+fn gallery_pairs(params: &Params) -> Vec<(String, String)> {
+    params
+        .pairs()
+        .iter()
+        .filter(|(k, v)| k != "offset" && !v.trim().is_empty())
+        .cloned()
+        .collect()
+}
+
 /// A gallery URL with `offset` changed and the other parameters kept.
 fn gallery_link(params: &Params, offset: usize) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for key in ["where", "text", "rated", "sort", "limit"] {
-        for v in params.all(key) {
-            pairs.push((key.into(), v));
-        }
-    }
+    let mut pairs = gallery_pairs(params);
     pairs.push(("offset".into(), offset.to_string()));
     format!(
         "/?{}",
@@ -159,27 +165,43 @@ fn gallery_link(params: &Params, offset: usize) -> String {
     )
 }
 
-/// The filter form, with an inline message when the last filter was not
-/// understood.
-fn gallery_form(params: &Params, heads: &[String], sort: &str, error: Option<&str>) -> Markup {
-    let filter = params.all("where").join(" ");
-    let rated = params.get("rated").unwrap_or("");
-    let mut sorts: Vec<(String, String)> = vec![
-        ("id".into(), "In order of indexing".into()),
-        ("suggested".into(), "Suggested to rate next".into()),
-    ];
-    for h in heads {
-        sorts.push((format!("score:{h}"), format!("Predicted score ({h})")));
+/// The gallery URL with the selection `KEY=VALUE` added, or removed when
+/// it is there.
+fn toggle_link(params: &Params, key: &str, value: &str) -> String {
+    let selection = format!("{key}={value}");
+    let mut pairs = gallery_pairs(params);
+    let before = pairs.len();
+    pairs.retain(|(k, v)| !(k == "where" && v.trim() == selection));
+    if pairs.len() == before {
+        pairs.push(("where".into(), selection));
     }
+    format!(
+        "/?{}",
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    )
+}
+
+/// The search form, the facets as chips, and an inline message when the
+/// last selection was not understood (`view` is `None` then).
+fn gallery_form(params: &Params, view: Option<&GalleryView>, error: Option<&str>) -> Markup {
+    let rated = params.get("rated").unwrap_or("");
+    let text = params.get("text").unwrap_or("");
+    let sort = view.map(|v| v.sort.as_str()).unwrap_or("id");
+    let sorts: Vec<(String, String)> = match view {
+        Some(v) => v.sorts.iter().map(|o| (o.name.clone(), o.label.clone())).collect(),
+        None => vec![("id".into(), "Order added".into())],
+    };
+    // Selections made with the chips travel with the form as hidden fields.
+    let selected = params.all("where");
     html! {
         h1 { "Gallery" }
-        form.filters method="get" action="/" {
-            label { "Metadata " input name="where" value=(filter) placeholder="style=Impressionism" size="24"; }
-            label { "Ratings "
+        form.filters #filters method="get" action="/" {
+            label { span.visually-hidden { "Search" } input #search type="search" name="text" value=(text) placeholder="Search titles, artists…" size="24"; }
+            label { "Show "
                 select name="rated" {
                     option value="" selected[rated.is_empty()] { "all works" }
-                    option value="true" selected[rated == "true"] { "rated" }
-                    option value="false" selected[rated == "false"] { "unrated" }
+                    option value="true" selected[rated == "true"] { "rated by you" }
+                    option value="false" selected[rated == "false"] { "not rated yet" }
                 }
             }
             label { "Order "
@@ -189,18 +211,44 @@ fn gallery_form(params: &Params, heads: &[String], sort: &str, error: Option<&st
                     }
                 }
             }
+            @if let Some(v) = view {
+                @for r in &v.ranges {
+                    @if let (Some(lo), Some(hi)) = (r.min, r.max) {
+                        label { (r.key) " from " input type="number" name={ "from:" (r.key) } value=(r.from.map(|x| x.to_string()).unwrap_or_default()) placeholder=(lo) min=(lo) max=(hi); }
+                        label { " to " input type="number" name={ "to:" (r.key) } value=(r.to.map(|x| x.to_string()).unwrap_or_default()) placeholder=(hi) min=(lo) max=(hi); }
+                    }
+                }
+            }
+            @for w in &selected { input type="hidden" name="where" value=(w); }
             button type="submit" { "Show" }
         }
-        @if let Some(e) = error { p.error #filter-error role="alert" { (e) } }
+        @if let Some(e) = error { p.error #filter-error role="alert" { (e) } p { a href="/" { "Show all works" } } }
+        @if let Some(v) = view {
+            @if !v.facets.is_empty() {
+                div.facets {
+                    @for f in &v.facets {
+                        div.facet role="group" aria-label=(f.key) {
+                            span.facet-key { (f.key) }
+                            @for val in &f.values {
+                                a.chip.selected[val.selected] href=(toggle_link(params, &f.key, &val.value)) data-facet=(f.key) data-value=(val.value) aria-pressed=(val.selected) {
+                                    (val.value) " " span.count { (val.count) }
+                                }
+                            }
+                            @if f.more > 0 { span.note { "+" (f.more) " more" } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
-fn gallery_body(v: &GalleryView, params: &Params, error: Option<&str>) -> Markup {
+fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
     let from = if v.total == 0 { 0 } else { v.offset + 1 };
     let to = (v.offset + v.works.len()).min(v.total);
     let works = artlens::plain::count(v.total, "work", "works");
     html! {
-        (gallery_form(params, &v.heads, &v.sort, error))
+        (gallery_form(params, Some(v), None))
         @if let Some(m) = &v.message { p.note { (m) } }
         @if v.total == 0 {
             p.count #count { "No works match. " a href="/" { "Show all works" } }
@@ -212,7 +260,7 @@ fn gallery_body(v: &GalleryView, params: &Params, error: Option<&str>) -> Markup
                 li {
                     a.card href={ "/works/" (w.work.id) } data-id=(w.work.id) {
                         img src={ "/api/works/" (w.work.id) "/thumb?size=256" } alt=(w.title) loading="lazy" decoding="async" width="256" height="256";
-                        span.title { (w.title) }
+                        span.title { "#" (w.work.id) " " (w.title) }
                         span.meta {
                             @if let Some(r) = w.work.rating { span.rating { "your rating " (fmt_num(r)) } } @else { span.unrated { "not rated" } }
                             @if let Some(p) = w.predicted { " · predicted " (format!("{p:.1}")) }
@@ -351,7 +399,7 @@ fn work_body(
                 }
             }
             dialog #lightbox aria-label=(title) {
-                img src=(view_src(v.id)) alt=(title) loading="lazy";
+                img src={ "/api/works/" (v.id) "/view?size=2048" } alt=(title) loading="lazy";
                 div.lightbox-bar {
                     @if let Some(b) = before { a #lightbox-prev href={ "/works/" (b) "?view=large" } { "← Previous" } }
                     button #lightbox-close type="button" { "Close" }
@@ -427,7 +475,7 @@ fn work_body(
 
 /// Where a page shows a work's picture: a size-capped rendition.
 fn view_src(id: u64) -> String {
-    format!("/api/works/{id}/image")
+    format!("/api/works/{id}/view?size=1024")
 }
 
 /// Each backbone's score of one image with its references (the work page;

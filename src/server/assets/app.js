@@ -236,7 +236,7 @@ function initRate() {
   const undo = [];
   const onlyUnrated = root.dataset.rated === "false";
 
-  const imageOf = (w) => "/api/works/" + w.id + "/image";
+  const imageOf = (w) => "/api/works/" + w.id + "/view?size=1024";
   const showWork = (w) => {
     work = w;
     img.src = imageOf(w);
@@ -339,7 +339,7 @@ function initPair() {
   let left = null, right = null, recorded = 0, busy = false;
   const undo = [];
   const fill = (fig, w) => {
-    fig.querySelector("img").src = "/api/works/" + w.id + "/image";
+    fig.querySelector("img").src = "/api/works/" + w.id + "/view?size=1024";
     fig.querySelector("img").alt = w.title;
     fig.querySelector(".caption").textContent = "#" + w.id + " " + w.title;
     fig.dataset.id = String(w.id);
