@@ -390,10 +390,12 @@ struct SupportWork {
 /// The weights of one image sum to 0 (the head's features are centred on
 /// the rated works), so negative weights are the rule, not an accident: an
 /// image is always less like some rated works than like the average one. On
-/// the sample collection (48 ratings, the tiny test checkpoints, each rated
-/// work and three outside images scored by both backbones) NEGATIVE_SHARE of
-/// the weights are negative, and NEGATIVE_TOP of the largest pull of each
-/// score comes from a negative weight. See `docs/EXPLANATIONS.md`.
+/// the sample collection (48 ratings, the tiny test checkpoints; each rated
+/// work and three outside images scored by both backbones, 102 scores) 61%
+/// of the weights are negative (2,988 of 4,896), and in a third of the
+/// scores (34 of 102) the largest single pull comes from a negative weight;
+/// no vote moved a score by more than 1.34 on a 6.9-point range. See
+/// `docs/EXPLANATIONS.md`.
 #[derive(Debug, Clone)]
 pub struct VoteSupport {
     vote: crate::head::KernelVote,
