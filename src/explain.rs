@@ -414,10 +414,12 @@ impl VoteSupport {
         let ridge = match head {
             TrainedHead::Ridge(r) => r,
             TrainedHead::Mlp(_) => {
-                return Ok(Err("contributions are not available for the MLP head: its score is \
+                return Ok(Err(
+                    "contributions are not available for the MLP head: its score is \
                      not a vote of the rated works (train with `--head ridge` for an exact \
                      breakdown)"
-                    .to_string()))
+                        .to_string(),
+                ))
             }
         };
         if !ridge.has_dual() {

@@ -111,13 +111,23 @@ fn ridge_contributions_add_up_to_the_score() {
             let own = contributions.iter().filter(|c| c["own"] == true).count();
             let up = values.iter().take_while(|&&v| v >= 0.0).count();
             assert!(up + (values.len() - up) <= 2 * k + own, "{m}: {values:?}");
-            assert!(up <= k + own && values.len() - up <= k + own, "{m}: {values:?}");
+            assert!(
+                up <= k + own && values.len() - up <= k + own,
+                "{m}: {values:?}"
+            );
             assert!(values[..up].windows(2).all(|w| w[0] >= w[1]));
             assert!(values[up..].windows(2).all(|w| w[0] <= w[1] && w[1] < 0.0));
             let n = contributions.len() as u64 + s["contribution_rest_count"].as_u64().unwrap();
             assert_eq!(n, 24, "{m}: every training work is counted once");
             for c in contributions {
-                for key in ["id", "path", "rating", "similarity", "weight", "contribution"] {
+                for key in [
+                    "id",
+                    "path",
+                    "rating",
+                    "similarity",
+                    "weight",
+                    "contribution",
+                ] {
                     assert!(!c[key].is_null(), "{m}: {key} missing in {c}");
                 }
                 let sim = f(&c["similarity"]);
@@ -269,14 +279,21 @@ fn sample_votes_stay_within_the_rating_scale() {
             assert!((total - f(&s["score"])).abs() < 1e-6, "{m}: {total} vs {s}");
             for v in votes {
                 let c = f(&v["contribution"]);
-                assert!(c.abs() <= range, "{m}: a vote of {c} on a range of {range}: {v}");
+                assert!(
+                    c.abs() <= range,
+                    "{m}: a vote of {c} on a range of {range}: {v}"
+                );
                 largest = largest.max(c.abs());
                 weights += 1;
                 negative += usize::from(f(&v["weight"]) < 0.0);
             }
             let top = votes
                 .iter()
-                .max_by(|a, b| f(&a["contribution"]).abs().total_cmp(&f(&b["contribution"]).abs()))
+                .max_by(|a, b| {
+                    f(&a["contribution"])
+                        .abs()
+                        .total_cmp(&f(&b["contribution"]).abs())
+                })
                 .unwrap();
             top_negative += usize::from(f(&top["weight"]) < 0.0);
             scores += 1;
@@ -289,7 +306,10 @@ fn sample_votes_stay_within_the_rating_scale() {
                 } else {
                     (*rating, without)
                 };
-                assert!(lo - 1e-9 <= score && score <= hi + 1e-9, "{m}: {lo} ≤ {score} ≤ {hi}");
+                assert!(
+                    lo - 1e-9 <= score && score <= hi + 1e-9,
+                    "{m}: {lo} ≤ {score} ≤ {hi}"
+                );
             } else {
                 assert!(s["your_rating"].is_null() && s["without_your_rating"].is_null());
             }

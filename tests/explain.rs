@@ -419,7 +419,9 @@ fn voted(n: usize, dim: usize, lambda: f64, standardize: bool, seed: u64) -> Vot
             size: 10,
             width: 4,
             height: 4,
-            metadata: [("title".to_string(), format!("Work {i}"))].into_iter().collect(),
+            metadata: [("title".to_string(), format!("Work {i}"))]
+                .into_iter()
+                .collect(),
         };
         let d = dino();
         store.record_image(&art, &[(&d, v.as_slice())]).unwrap();
@@ -470,10 +472,17 @@ fn a_score_is_the_mean_rating_plus_the_votes_of_the_rated_works() {
         for (q, own) in &queries {
             let score = v.head.predict_f64(q);
             let c = support.explain(q, 3, *own).unwrap();
-            assert!((c.mean - mean).abs() < 1e-9, "the vote starts at the mean rating");
+            assert!(
+                (c.mean - mean).abs() < 1e-9,
+                "the vote starts at the mean rating"
+            );
             let total = c.mean + c.shown.iter().map(|x| x.contribution).sum::<f64>() + c.rest;
             assert!((total - score).abs() < 1e-6, "n={n}: {total} vs {score}");
-            assert_eq!(c.shown.len() + c.rest_count, n, "every rated work votes once");
+            assert_eq!(
+                c.shown.len() + c.rest_count,
+                n,
+                "every rated work votes once"
+            );
             assert!(c.shown.len() <= 2 * 3 + usize::from(own.is_some()));
             for x in &c.shown {
                 // A contribution is its weight times the rating's distance
@@ -491,7 +500,10 @@ fn a_score_is_the_mean_rating_plus_the_votes_of_the_rated_works() {
             let values: Vec<f64> = c.shown.iter().map(|x| x.contribution).collect();
             let up = values.iter().take_while(|&&x| x >= 0.0).count();
             assert!(values[..up].windows(2).all(|w| w[0] >= w[1]), "{values:?}");
-            assert!(values[up..].windows(2).all(|w| w[0] <= w[1] && w[1] < 0.0), "{values:?}");
+            assert!(
+                values[up..].windows(2).all(|w| w[0] <= w[1] && w[1] < 0.0),
+                "{values:?}"
+            );
         }
         // A rated work's own vote is always listed, however small, even
         // when only one work each way is.
@@ -500,8 +512,15 @@ fn a_score_is_the_mean_rating_plus_the_votes_of_the_rated_works() {
         assert_eq!(c.shown.iter().filter(|x| x.own).count(), 1);
         assert!(c.without_own.is_some());
         // An image that is not a training work has no leave-one-out answer.
-        assert!(support.explain(&queries[0].0, 1, None).unwrap().without_own.is_none());
-        assert!(support.explain(&[1.0; 3], 1, None).is_none(), "wrong length");
+        assert!(support
+            .explain(&queries[0].0, 1, None)
+            .unwrap()
+            .without_own
+            .is_none());
+        assert!(
+            support.explain(&[1.0; 3], 1, None).is_none(),
+            "wrong length"
+        );
     }
 }
 
@@ -535,7 +554,10 @@ fn without_your_rating_is_the_head_refitted_without_the_work() {
             } else {
                 (v.ratings[i], loo)
             };
-            assert!(lo - 1e-9 <= score && score <= hi + 1e-9, "{lo} ≤ {score} ≤ {hi}");
+            assert!(
+                lo - 1e-9 <= score && score <= hi + 1e-9,
+                "{lo} ≤ {score} ≤ {hi}"
+            );
         }
     }
 }
@@ -560,5 +582,8 @@ fn heads_that_cannot_be_taken_apart_say_why() {
     let why = VoteSupport::from_store(&v.store, &dino(), &lost)
         .unwrap()
         .unwrap_err();
-    assert!(why.contains("no stored") && why.contains("artlens train"), "{why}");
+    assert!(
+        why.contains("no stored") && why.contains("artlens train"),
+        "{why}"
+    );
 }

@@ -433,10 +433,8 @@ impl Collection {
             return Err(self.no_ratings(&req.rater));
         }
         // The last rating of each work, as the rest of artlens reads them.
-        let your_ratings: HashMap<&str, f64> = all_ratings
-            .iter()
-            .map(|(h, r)| (h.as_str(), *r))
-            .collect();
+        let your_ratings: HashMap<&str, f64> =
+            all_ratings.iter().map(|(h, r)| (h.as_str(), *r)).collect();
         let training = head::load_training_of(&self.store, &req.rater)?;
         let backbones = match (&req.backbones, &training) {
             (Some(b), _) => self.select_backbones(Some(b))?,
@@ -558,7 +556,8 @@ impl Collection {
                 m.nearest_similarity = nearest_ref;
                 m.threshold_similarity = 1.0 - threshold;
                 let stored = decoded[i].as_ref().and_then(|d| d.1.as_ref());
-                m.your_rating = stored.and_then(|(_, hash)| your_ratings.get(hash.as_str()).copied());
+                m.your_rating =
+                    stored.and_then(|(_, hash)| your_ratings.get(hash.as_str()).copied());
                 super::explain::add_contributions(&mut m, &support, &v, req.k, exclude);
                 // A work rated after the head was trained is not in its
                 // vote: the score already is the prediction without it.

@@ -677,7 +677,10 @@ mod tests {
                 let moved = fit_rows(&refs, &raised, 2.0, true).unwrap();
                 let delta = moved.predict_f64(&x) - head.predict_f64(&x);
                 let want = (1.0 / n as f64 + w[i]) * 1.5;
-                assert!((delta - want).abs() < 1e-9, "n={n} i={i}: {delta} vs {want}");
+                assert!(
+                    (delta - want).abs() < 1e-9,
+                    "n={n} i={i}: {delta} vs {want}"
+                );
             }
         }
     }
@@ -687,7 +690,10 @@ mod tests {
     /// intercept absorbs it) and divided by `scale`; plain centred ridge
     /// then fits them. Returns its prediction of row `skip`.
     fn refit_without(rows: &[&[f32]], y: &[f64], skip: usize, scale: &[f64], lambda: f64) -> f64 {
-        let kept: Vec<&[f32]> = (0..rows.len()).filter(|&j| j != skip).map(|j| rows[j]).collect();
+        let kept: Vec<&[f32]> = (0..rows.len())
+            .filter(|&j| j != skip)
+            .map(|j| rows[j])
+            .collect();
         let ky: Vec<f64> = (0..y.len()).filter(|&j| j != skip).map(|j| y[j]).collect();
         let (mean, _) = standardizer(&kept, false);
         let (n, d) = (kept.len(), mean.len());

@@ -370,9 +370,14 @@ mod tests {
         m.your_rating = Some(8.0);
         m.without_your_rating = Some(6.414);
         let line = your_rating_words(&m).unwrap();
-        assert!(line.contains("You rated this 8.") && line.contains("predict 6.41"), "{line}");
+        assert!(
+            line.contains("You rated this 8.") && line.contains("predict 6.41"),
+            "{line}"
+        );
         m.without_your_rating = Some(7.6);
-        assert!(your_rating_words(&m).unwrap().contains("after the head was trained"));
+        assert!(your_rating_words(&m)
+            .unwrap()
+            .contains("after the head was trained"));
         m.without_your_rating = None;
         assert!(your_rating_words(&m).unwrap().contains("cannot say"));
     }
@@ -395,7 +400,10 @@ mod tests {
         m.contribution_rest = Some(0.596);
         m.contribution_rest_count = Some(40);
         let html = model_score_html(&m, &ServedPictures).into_string();
-        assert!(html.contains(r#"<img src="/api/works/7/thumb?size=128""#), "{html}");
+        assert!(
+            html.contains(r#"<img src="/api/works/7/thumb?size=128""#),
+            "{html}"
+        );
         assert!(html.contains(r#"<a href="/works/12"><em>Horizon black 4</em></a>"#));
         assert!(html.contains(r#"<a class="frame" href="/works/7">"#));
         assert!(html.contains("&lt;b&gt;.png") && !html.contains("<b>"));

@@ -401,7 +401,14 @@ fn contributions_are_listed_escaped_and_add_up_on_the_page() {
     ] {
         assert!(json.get(k).is_some(), "{k}");
     }
-    for k in ["id", "path", "rating", "similarity", "weight", "contribution"] {
+    for k in [
+        "id",
+        "path",
+        "rating",
+        "similarity",
+        "weight",
+        "contribution",
+    ] {
         assert!(json["contributions"][0].get(k).is_some(), "{k}");
     }
     // Without contributions the page says why instead.
