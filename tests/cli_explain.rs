@@ -99,7 +99,7 @@ fn ridge_contributions_add_up_to_the_score() {
             let total = f(&s["intercept"]) + sum + f(&s["contribution_rest"]);
             assert!(
                 (total - score).abs() < 1e-6,
-                "{m}: intercept + contributions + rest = {total}, score {score}"
+                "{m}: mean + contributions + rest = {total}, score {score}"
             );
             // At most k up then at most k down (one more for a rated work's
             // own vote, always listed), each group in order, and together
