@@ -23,9 +23,11 @@
 //!   next to a chance baseline, and [`neighbour_agreement`] measures how
 //!   similar the two backbones' neighbourhoods are.
 //!
-//! * [`DualSupport`] explains a ridge score exactly: the head's dual form
-//!   writes it as the intercept plus one contribution per rated work it was
-//!   trained on ([`Contributions`]), the works that pushed it up and down.
+//! * [`VoteSupport`] explains a ridge score exactly as a weighted vote of
+//!   the person's ratings: the mean rating plus one contribution per rated
+//!   work the head was trained on ([`Contributions`]), the works that pulled
+//!   it up and down, and for a rated work what the head predicts without its
+//!   own rating.
 //! * [`patch_matches`] and [`attention_map`] turn two images' patch tokens
 //!   and CLS attention ([`crate::model::ImageTokens`]) into heat maps of where
 //!   the likeness is ([`ImageMaps`]).
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
-use crate::head::{RidgeHead, TrainedHead};
+use crate::head::TrainedHead;
 use crate::model::registry::BackboneId;
 use crate::model::ImageTokens;
 use crate::scan::Metadata;
@@ -316,7 +318,8 @@ pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
 
 // ----- contributions -------------------------------------------------------------------
 
-/// One rated work's exact share of a ridge score.
+/// One rated work's vote in a ridge score: its weight for this image and
+/// how far that moves the score from the mean rating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
     /// The artwork's numeric id in the store.
@@ -324,124 +327,187 @@ pub struct Contribution {
     pub hash: String,
     /// The first path the artwork was seen at, when known.
     pub path: Option<String>,
+    /// The work's title from its metadata, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// The rating the head was trained with.
     pub rating: f64,
     /// Cosine similarity of the raw embeddings (the one references show).
     pub similarity: f32,
-    /// `αᵢ · k(x, xᵢ)`: how much this work moves the score from the intercept.
+    /// `wᵢ(x)`, the head's equivalent-kernel weight of this work for the
+    /// image ([`crate::head::KernelVote`]): positive when the head finds the
+    /// image more like this work than like the average rated work, negative
+    /// when less.
+    pub weight: f64,
+    /// `weight · (rating − mean rating)`: how far this work moves the score
+    /// from the mean rating. With a positive weight that is toward the
+    /// work's own rating; with a negative one, away from it.
     pub contribution: f64,
+    /// True for the scored work itself, when it is one of the rated works
+    /// the head was trained on: its own rating is part of its score.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own: bool,
 }
 
-/// A ridge score taken apart: `intercept + Σ contributions + rest = score`.
+/// A ridge score read as a vote of the rated works:
+/// `mean + Σ shown contributions + rest = score`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contributions {
-    /// The training ratings' mean: the score of the mean embedding.
-    pub intercept: f64,
+    /// The training ratings' mean: where the vote starts, and the score of
+    /// an image exactly as like every rated work as the average one is.
+    pub mean: f64,
     /// The works that pushed the score up most (largest first), then those
-    /// that pushed it down most (most negative first).
+    /// that pushed it down most (most negative first); the scored work's own
+    /// rating is always among them when the head was trained on it.
     pub shown: Vec<Contribution>,
     /// The sum of every other work's contribution.
     pub rest: f64,
     /// How many works `rest` sums.
     pub rest_count: usize,
+    /// When the scored image is a work the head was trained on: what the
+    /// head predicts for it without its own rating
+    /// ([`crate::head::KernelVote::leave_one_out`]).
+    pub without_own: Option<f64>,
 }
 
-/// A training work of a ridge head, with its stored embedding.
+/// A training work of a ridge head, as a vote shows it.
 #[derive(Debug, Clone)]
 struct SupportWork {
     id: u64,
     hash: String,
     path: Option<String>,
+    title: Option<String>,
     rating: f64,
-    vector: Vec<f32>,
-    /// `vector`, L2-normalised, for the similarity shown.
+    /// The stored embedding, L2-normalised, for the similarity shown.
     unit: Vec<f32>,
 }
 
-/// The works a ridge head was trained on, with their embeddings, so that
-/// each score can be written as `intercept + Σᵢ αᵢ·k(x, xᵢ)` (the dual form;
-/// see [`RidgeHead::contributions`]). Loaded once per backbone, used for
-/// every image.
+/// The works a ridge head was trained on, with the head's
+/// [`KernelVote`](crate::head::KernelVote), so that each score can be read
+/// as a weighted vote of the ratings: `mean + Σᵢ wᵢ(x)·(ratingᵢ − mean)`.
+/// Loaded once per backbone, used for every image.
+///
+/// The weights of one image sum to 0 (the head's features are centred on
+/// the rated works), so negative weights are the rule, not an accident: an
+/// image is always less like some rated works than like the average one. On
+/// the sample collection (48 ratings, the tiny test checkpoints; each rated
+/// work and three outside images scored by both backbones, 102 scores) 61%
+/// of the weights are negative (2,988 of 4,896), and in a third of the
+/// scores (34 of 102) the largest single pull comes from a negative weight;
+/// no vote moved a score by more than 1.34 on a 6.9-point range. See
+/// `docs/EXPLANATIONS.md`.
 #[derive(Debug, Clone)]
-pub struct DualSupport {
-    head: RidgeHead,
+pub struct VoteSupport {
+    vote: crate::head::KernelVote,
     works: Vec<SupportWork>,
 }
 
-impl DualSupport {
+impl VoteSupport {
     /// The head's training works read from the store, or why its scores
     /// cannot be taken apart (an MLP head, a head saved before artlens kept
-    /// its dual coefficients, a training work whose embedding is gone).
+    /// its training works, a training work whose embedding is gone).
     pub fn from_store(
         store: &Store,
         model: &BackboneId,
         head: &TrainedHead,
-    ) -> Result<std::result::Result<DualSupport, String>> {
+    ) -> Result<std::result::Result<VoteSupport, String>> {
         let ridge = match head {
             TrainedHead::Ridge(r) => r,
             TrainedHead::Mlp(_) => {
-                return Ok(Err("contributions are not available for the MLP head: its score is                      not a sum over the rated works (train with `--head ridge` for an exact                      breakdown)"
-                    .to_string()))
+                return Ok(Err(
+                    "contributions are not available for the MLP head: its score is \
+                     not a vote of the rated works (train with `--head ridge` for an exact \
+                     breakdown)"
+                        .to_string(),
+                ))
             }
         };
         if !ridge.has_dual() {
             return Ok(Err(format!(
-                "the {model} head was saved without its dual coefficients (by an older artlens);                  run `artlens train` to get contributions"
+                "the {model} head was saved without its training works (by an older artlens); \
+                 run `artlens train` to get contributions"
             )));
         }
         let mut works = Vec::with_capacity(ridge.support.len());
+        let mut vectors = Vec::with_capacity(ridge.support.len());
         for (i, hash) in ridge.support.iter().enumerate() {
             let (Some(art), Some(vector)) = (store.artwork(hash)?, store.embedding(model, hash)?)
             else {
                 return Ok(Err(format!(
-                    "training work {hash} has no stored {model} embedding any more; run                      `artlens train` to get contributions"
+                    "training work {hash} has no stored {model} embedding any more; run \
+                     `artlens train` to get contributions"
                 )));
             };
-            let unit = crate::ann::normalised(&vector, vector.len()).unwrap_or_default();
             works.push(SupportWork {
                 id: art.id,
                 hash: hash.clone(),
                 path: art.paths.first().cloned(),
+                title: art
+                    .metadata
+                    .get("title")
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
                 rating: ridge.support_ratings.get(i).copied().unwrap_or(f64::NAN),
-                vector,
-                unit,
+                unit: crate::ann::normalised(&vector, vector.len()).unwrap_or_default(),
             });
+            vectors.push(vector);
         }
-        Ok(Ok(DualSupport {
-            head: ridge.clone(),
-            works,
-        }))
+        let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        match ridge.kernel_vote(&rows) {
+            Ok(vote) => Ok(Ok(VoteSupport { vote, works })),
+            Err(e) => Ok(Err(e.to_string())),
+        }
     }
 
     /// Takes apart the score of the embedding `x`: the `top` works that
     /// pushed it up most and the `top` that pushed it down most, the rest
-    /// summed. `None` when `x` does not have the head's length.
-    pub fn explain(&self, x: &[f32], top: usize) -> Option<Contributions> {
-        if x.len() != self.head.mean.len() {
+    /// summed. `own` is the scored image's id when it is a stored work: if
+    /// the head was trained on it, its own contribution is always shown
+    /// (marked [`Contribution::own`]) and [`Contributions::without_own`]
+    /// says what the head predicts without it. `None` when `x` does not
+    /// have the head's length.
+    pub fn explain(&self, x: &[f32], top: usize, own: Option<u64>) -> Option<Contributions> {
+        if x.len() != self.vote.dim() {
             return None;
         }
-        let rows: Vec<&[f32]> = self.works.iter().map(|w| w.vector.as_slice()).collect();
-        let terms = self.head.contributions(&rows, x)?;
-        let unit_x = crate::ann::normalised(x, x.len()).unwrap_or_default();
+        let weights = self.vote.weights(x);
+        let terms: Vec<f64> = weights
+            .iter()
+            .zip(self.vote.centred_ratings())
+            .map(|(w, yc)| w * yc)
+            .collect();
+        let own_pos = own.and_then(|id| self.works.iter().position(|w| w.id == id));
         let mut order: Vec<usize> = (0..terms.len()).collect();
         order.sort_by(|&a, &b| terms[b].total_cmp(&terms[a]).then(a.cmp(&b)));
-        let up: Vec<usize> = order
+        let mut up: Vec<usize> = order
             .iter()
             .copied()
             .filter(|&i| terms[i] > 0.0)
             .take(top)
             .collect();
-        let down: Vec<usize> = order
+        let mut down: Vec<usize> = order
             .iter()
             .rev()
             .copied()
             .filter(|&i| terms[i] < 0.0)
             .take(top)
             .collect();
+        // A rated work's own rating is part of its score: shown, however
+        // small, so that the reader sees it next to the leave-one-out answer.
+        if let Some(p) = own_pos.filter(|p| !up.contains(p) && !down.contains(p)) {
+            if terms[p] >= 0.0 {
+                up.push(p);
+                up.sort_by(|&a, &b| terms[b].total_cmp(&terms[a]).then(a.cmp(&b)));
+            } else {
+                down.push(p);
+                down.sort_by(|&a, &b| terms[a].total_cmp(&terms[b]).then(a.cmp(&b)));
+            }
+        }
         let shown_set: HashSet<usize> = up.iter().chain(&down).copied().collect();
         let rest_idx: Vec<usize> = (0..terms.len())
             .filter(|i| !shown_set.contains(i))
             .collect();
+        let unit_x = crate::ann::normalised(x, x.len()).unwrap_or_default();
         let shown = up
             .iter()
             .chain(&down)
@@ -451,18 +517,27 @@ impl DualSupport {
                     id: w.id,
                     hash: w.hash.clone(),
                     path: w.path.clone(),
+                    title: w.title.clone(),
                     rating: w.rating,
                     similarity: crate::ann::dot(&unit_x, &w.unit),
+                    weight: weights[i],
                     contribution: terms[i],
+                    own: Some(i) == own_pos,
                 }
             })
             .collect();
         Some(Contributions {
-            intercept: self.head.intercept,
+            mean: self.vote.mean_rating(),
             shown,
             rest: rest_idx.iter().map(|&i| terms[i]).sum(),
             rest_count: rest_idx.len(),
+            without_own: own_pos.and_then(|p| self.vote.leave_one_out(p)),
         })
+    }
+
+    /// True when the head was trained on the work with id `id`.
+    pub fn trained_on(&self, id: u64) -> bool {
+        self.works.iter().any(|w| w.id == id)
     }
 }
 

@@ -43,8 +43,8 @@
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
 //!   normalised vectors), persisted and verified, with an exact fallback.
 //! * [`explain`] finds the rated works a score draws on (references, kNN
-//!   estimate), takes a ridge score apart into each rated work's exact
-//!   contribution (the head's dual form), turns two images' patch tokens and
+//!   estimate), reads a ridge score as an exact weighted vote of the rated
+//!   works (the head's equivalent kernel), turns two images' patch tokens and
 //!   CLS attention into heat maps of where they look alike, flags
 //!   out-of-distribution queries, and measures label metrics.
 //! * [`report`] renders self-contained HTML reports (scores, comparison,

@@ -1,6 +1,8 @@
 //! Exact contributions in `score` and the patch maps of `explain`, through
 //! the binary on a real store made with the tiny fixture checkpoints: the
-//! identity intercept + contributions = score on trained heads, the MLP's
+//! identity mean rating + contributions = score on trained heads, votes
+//! within the rating scale and the prediction without a work's own rating
+//! on the sample collection, the MLP's
 //! plain "not available", the maps' invariants (an image matches itself
 //! everywhere; attention is a probability), the default reference, an
 //! unreadable image, and the pages as headless Chromium renders them.
@@ -97,22 +99,35 @@ fn ridge_contributions_add_up_to_the_score() {
             let total = f(&s["intercept"]) + sum + f(&s["contribution_rest"]);
             assert!(
                 (total - score).abs() < 1e-6,
-                "{m}: intercept + contributions + rest = {total}, score {score}"
+                "{m}: mean + contributions + rest = {total}, score {score}"
             );
-            // At most k up then at most k down, each group in order, and
-            // together with the rest every one of the 24 training works.
+            // At most k up then at most k down (one more for a rated work's
+            // own vote, always listed), each group in order, and together
+            // with the rest every one of the 24 training works.
             let values: Vec<f64> = contributions
                 .iter()
                 .map(|c| f(&c["contribution"]))
                 .collect();
-            let up = values.iter().take_while(|&&v| v > 0.0).count();
-            assert!(up <= k && values.len() - up <= k, "{m}: {values:?}");
+            let own = contributions.iter().filter(|c| c["own"] == true).count();
+            let up = values.iter().take_while(|&&v| v >= 0.0).count();
+            assert!(up + (values.len() - up) <= 2 * k + own, "{m}: {values:?}");
+            assert!(
+                up <= k + own && values.len() - up <= k + own,
+                "{m}: {values:?}"
+            );
             assert!(values[..up].windows(2).all(|w| w[0] >= w[1]));
             assert!(values[up..].windows(2).all(|w| w[0] <= w[1] && w[1] < 0.0));
             let n = contributions.len() as u64 + s["contribution_rest_count"].as_u64().unwrap();
             assert_eq!(n, 24, "{m}: every training work is counted once");
             for c in contributions {
-                for key in ["id", "path", "rating", "similarity", "contribution"] {
+                for key in [
+                    "id",
+                    "path",
+                    "rating",
+                    "similarity",
+                    "weight",
+                    "contribution",
+                ] {
                     assert!(!c[key].is_null(), "{m}: {key} missing in {c}");
                 }
                 let sim = f(&c["similarity"]);
@@ -128,13 +143,32 @@ fn ridge_contributions_add_up_to_the_score() {
             assert!(s["contributions_note"].is_null());
         }
     }
-    // The text output names both directions, the rest, and the nearest works.
+    // Only the stored work is a rated one: its own rating is listed and
+    // its prediction without it given.
+    for (line, rated) in scored.iter().zip([false, true, true]) {
+        for m in ["dino", "dinov2"] {
+            let s = &line["models"][m];
+            assert_eq!(s["your_rating"].is_number(), rated, "{m}: {s}");
+            assert_eq!(s["without_your_rating"].is_number(), rated, "{m}");
+            let owns = s["contributions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["own"] == true)
+                .count();
+            assert_eq!(owns, usize::from(rated), "{m}");
+        }
+    }
+    // The text output speaks the vote in sentences, then the rest, and the
+    // nearest works.
     let o = run(e.cmd(&["score", "-k", "2"]).arg(&stored));
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     for want in [
-        "what made the score",
-        "pushed",
+        "what made the score: your mean rating",
+        "your own ",
+        " for this work pulls it ",
+        "Without your rating the head would predict",
         "the other",
         "nearest rated works",
     ] {
@@ -142,43 +176,52 @@ fn ridge_contributions_add_up_to_the_score() {
     }
 }
 
-/// The sample collection's 48 ratings outnumber the tiny checkpoints' 32
-/// dimensions, so ridge solves the primal system and the dual coefficients
-/// come from its residuals: the identity must hold there too.
-#[test]
-fn contributions_add_up_on_the_primal_path_too() {
+/// The sample collection indexed with both tiny checkpoints, its ratings
+/// imported and the ridge heads trained; returns the store's folder and the
+/// rated works (relative path, rating).
+fn sample_store() -> (tempfile::TempDir, Vec<(String, f64)>) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let tmp = tempfile::tempdir().unwrap();
-    let cmd = |args: &[&str]| {
-        let mut c = artlens();
-        c.args(args)
-            .env("ARTLENS_STORE", tmp.path().join("store"))
-            .env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
-            .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"));
-        c
-    };
-    let o = run(cmd(&["index", "--quiet"]).arg(data.join("collection")));
+    let o = run(sample_cmd(&tmp, &["index", "--quiet"]).arg(data.join("collection")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(cmd(&["rate", "import", "--quiet"]).arg(data.join("ratings.csv")));
+    let o = run(sample_cmd(&tmp, &["rate", "import", "--quiet"]).arg(data.join("ratings.csv")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(cmd(&[
-        "train",
-        "--folds",
-        "3",
-        "--bootstrap",
-        "100",
-        "--quiet",
-    ]));
+    let o = run(sample_cmd(
+        &tmp,
+        &["train", "--folds", "3", "--bootstrap", "100", "--quiet"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
-    let works: Vec<String> = fs::read_to_string(data.join("ratings.csv"))
+    let works = fs::read_to_string(data.join("ratings.csv"))
         .unwrap()
         .lines()
         .skip(1)
-        .map(|l| l.split(',').next().unwrap().to_string())
+        .map(|l| {
+            let (path, rating) = l.split_once(',').unwrap();
+            (path.to_string(), rating.trim().parse().unwrap())
+        })
         .collect();
+    (tmp, works)
+}
+
+fn sample_cmd(tmp: &tempfile::TempDir, args: &[&str]) -> Command {
+    let mut c = artlens();
+    c.args(args)
+        .env("ARTLENS_STORE", tmp.path().join("store"))
+        .env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
+        .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"));
+    c
+}
+
+/// The sample collection's 48 ratings outnumber the tiny checkpoints' 32
+/// dimensions, so ridge solves the primal system: the vote must add up
+/// there too.
+#[test]
+fn contributions_add_up_on_the_primal_path_too() {
+    let (tmp, works) = sample_store();
     assert!(works.len() > 32, "more ratings than dimensions");
-    let mut c = cmd(&["score", "--json", "--quiet"]);
-    c.args(&works[..8]).arg(image_path("portrait"));
+    let mut c = sample_cmd(&tmp, &["score", "--json", "--quiet"]);
+    c.args(works[..8].iter().map(|(p, _)| p))
+        .arg(image_path("portrait"));
     let mut worst = 0f64;
     for line in lines(&run(c)) {
         for m in ["dino", "dinov2"] {
@@ -198,7 +241,86 @@ fn contributions_add_up_on_the_primal_path_too() {
     }
     assert!(
         worst < 1e-6,
-        "intercept + contributions differs from the score by {worst}"
+        "mean + contributions differs from the score by {worst}"
+    );
+}
+
+/// Every work's vote on the sample collection, for each rated work and
+/// three outside images: no single vote moves a score by more than the
+/// rating scale's range, the listed votes and the rest add up to the
+/// score, and each rated work's score lies between the person's rating
+/// and what the head predicts without it. Prints how often weights are
+/// negative (run with `--nocapture` to read it; docs/EXPLANATIONS.md).
+#[test]
+fn sample_votes_stay_within_the_rating_scale() {
+    let (tmp, works) = sample_store();
+    let ratings: Vec<f64> = works.iter().map(|(_, r)| *r).collect();
+    let range = ratings.iter().copied().fold(f64::MIN, f64::max)
+        - ratings.iter().copied().fold(f64::MAX, f64::min);
+    // -k 1000 lists every vote.
+    let mut c = sample_cmd(&tmp, &["score", "--json", "--quiet", "-k", "1000"]);
+    c.args(works.iter().map(|(p, _)| p));
+    for stem in ["landscape", "portrait", "photo"] {
+        c.arg(image_path(stem));
+    }
+    let scored = lines(&run(c));
+    assert_eq!(scored.len(), works.len() + 3);
+    let (mut weights, mut negative, mut top_negative, mut scores) = (0, 0, 0, 0);
+    let mut largest = 0f64;
+    for (i, line) in scored.iter().enumerate() {
+        for m in ["dino", "dinov2"] {
+            let s = &line["models"][m];
+            let votes = s["contributions"].as_array().unwrap();
+            assert_eq!(votes.len(), works.len(), "{m}: every vote listed");
+            assert_eq!(s["contribution_rest_count"].as_u64(), Some(0));
+            let total = f(&s["intercept"])
+                + votes.iter().map(|c| f(&c["contribution"])).sum::<f64>()
+                + f(&s["contribution_rest"]);
+            assert!((total - f(&s["score"])).abs() < 1e-6, "{m}: {total} vs {s}");
+            for v in votes {
+                let c = f(&v["contribution"]);
+                assert!(
+                    c.abs() <= range,
+                    "{m}: a vote of {c} on a range of {range}: {v}"
+                );
+                largest = largest.max(c.abs());
+                weights += 1;
+                negative += usize::from(f(&v["weight"]) < 0.0);
+            }
+            let top = votes
+                .iter()
+                .max_by(|a, b| {
+                    f(&a["contribution"])
+                        .abs()
+                        .total_cmp(&f(&b["contribution"]).abs())
+                })
+                .unwrap();
+            top_negative += usize::from(f(&top["weight"]) < 0.0);
+            scores += 1;
+            if let Some((_, rating)) = works.get(i) {
+                assert_eq!(f(&s["your_rating"]), *rating, "{m}");
+                let without = f(&s["without_your_rating"]);
+                let score = f(&s["score"]);
+                let (lo, hi) = if without < *rating {
+                    (without, *rating)
+                } else {
+                    (*rating, without)
+                };
+                assert!(
+                    lo - 1e-9 <= score && score <= hi + 1e-9,
+                    "{m}: {lo} ≤ {score} ≤ {hi}"
+                );
+            } else {
+                assert!(s["your_rating"].is_null() && s["without_your_rating"].is_null());
+            }
+        }
+    }
+    eprintln!(
+        "negative weights: {negative} of {weights} ({:.1}%); the largest pull of a score has a \
+         negative weight in {top_negative} of {scores} scores ({:.1}%); largest |vote| {largest:.3} \
+         on a range of {range}",
+        100.0 * negative as f64 / weights as f64,
+        100.0 * top_negative as f64 / scores as f64
     );
 }
 

@@ -320,6 +320,8 @@ fn score_view(dir: &Path) -> ScoreView {
         contribution_rest: None,
         contribution_rest_count: None,
         contributions_note: None,
+        your_rating: None,
+        without_your_rating: None,
         maps: None,
     };
     // Reference 4's title and path are both hostile; the path is a real
@@ -342,6 +344,8 @@ fn score_view(dir: &Path) -> ScoreView {
         contribution_rest: None,
         contribution_rest_count: None,
         contributions_note: None,
+        your_rating: None,
+        without_your_rating: None,
         maps: None,
     };
     let second = ModelScore {
@@ -356,6 +360,8 @@ fn score_view(dir: &Path) -> ScoreView {
         contribution_rest: None,
         contribution_rest_count: None,
         contributions_note: None,
+        your_rating: None,
+        without_your_rating: None,
         maps: None,
     };
     ScoreView {
@@ -704,6 +710,8 @@ fn three_backbones_render_in_chromium() {
                 contribution_rest: None,
                 contribution_rest_count: None,
                 contributions_note: None,
+                your_rating: None,
+                without_your_rating: None,
                 maps: None,
             };
             (id.to_string(), m)
@@ -890,6 +898,8 @@ fn report_size() {
                             contribution_rest: None,
                             contribution_rest_count: None,
                             contributions_note: None,
+                            your_rating: None,
+                            without_your_rating: None,
                             maps: None,
                         };
                         (key.to_string(), m)

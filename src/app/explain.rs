@@ -13,7 +13,7 @@ use image::RgbImage;
 
 use super::{Collection, Event};
 use crate::error::{Error, Result};
-use crate::explain::{self, DualSupport, RatedSet};
+use crate::explain::{self, RatedSet, VoteSupport};
 use crate::imaging::{decode_file, DecodeLimits, Geometry, Preprocess};
 use crate::model::registry::BackboneId;
 use crate::model::Backbone;
@@ -213,20 +213,24 @@ impl Collection {
     }
 }
 
-/// Fills a score's contributions from its backbone's [`DualSupport`], or says
+/// Fills a score's contributions from its backbone's [`VoteSupport`], or says
 /// why there are none: the small piece of `score` that explains a ridge head.
+/// `own` is the scored image's id when it is a stored work; when the head was
+/// trained on it, its leave-one-out prediction fills `without_your_rating`.
 pub(crate) fn add_contributions(
     m: &mut ModelScore,
-    support: &std::result::Result<DualSupport, String>,
+    support: &std::result::Result<VoteSupport, String>,
     v: &[f32],
     top: usize,
+    own: Option<u64>,
 ) {
-    match support.as_ref().map(|s| s.explain(v, top)) {
+    match support.as_ref().map(|s| s.explain(v, top, own)) {
         Ok(Some(c)) => {
-            m.intercept = Some(c.intercept);
+            m.intercept = Some(c.mean);
             m.contribution_rest = Some(c.rest);
             m.contribution_rest_count = Some(c.rest_count);
             m.contributions = c.shown;
+            m.without_your_rating = c.without_own;
         }
         Ok(None) => {
             m.contributions_note =

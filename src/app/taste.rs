@@ -432,6 +432,9 @@ impl Collection {
         if all_ratings.is_empty() {
             return Err(self.no_ratings(&req.rater));
         }
+        // The last rating of each work, as the rest of artlens reads them.
+        let your_ratings: HashMap<&str, f64> =
+            all_ratings.iter().map(|(h, r)| (h.as_str(), *r)).collect();
         let training = head::load_training_of(&self.store, &req.rater)?;
         let backbones = match (&req.backbones, &training) {
             (Some(b), _) => self.select_backbones(Some(b))?,
@@ -508,7 +511,7 @@ impl Collection {
                 )));
             }
             let threshold = self.ood_threshold(id, req.ood_percentile)?;
-            let support = explain::DualSupport::from_store(&self.store, id, &trained)?;
+            let support = explain::VoteSupport::from_store(&self.store, id, &trained)?;
             let mut vectors: Vec<Option<Vec<f32>>> = vec![None; decoded.len()];
             let mut to_embed = Vec::new();
             for (i, d) in decoded.iter().enumerate() {
@@ -552,7 +555,19 @@ impl Collection {
                 m.out_of_distribution = explain::is_out_of_distribution(nearest_ref, threshold);
                 m.nearest_similarity = nearest_ref;
                 m.threshold_similarity = 1.0 - threshold;
-                super::explain::add_contributions(&mut m, &support, &v, req.k);
+                let stored = decoded[i].as_ref().and_then(|d| d.1.as_ref());
+                m.your_rating =
+                    stored.and_then(|(_, hash)| your_ratings.get(hash.as_str()).copied());
+                super::explain::add_contributions(&mut m, &support, &v, req.k, exclude);
+                // A work rated after the head was trained is not in its
+                // vote: the score already is the prediction without it.
+                if m.your_rating.is_some() && m.without_your_rating.is_none() {
+                    if let (Ok(s), Some(own)) = (&support, exclude) {
+                        if !s.trained_on(own) {
+                            m.without_your_rating = Some(m.score);
+                        }
+                    }
+                }
                 images[i].models.insert(id.name(), m);
             }
         }

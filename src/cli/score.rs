@@ -24,8 +24,8 @@ pub struct ScoreArgs {
     /// their own references.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Nearest rated works per backbone, and how many works that pushed the
-    /// score up (and down) most are listed.
+    /// Nearest rated works per backbone, and how many of the rated works
+    /// that pulled the score up (and down) most are listed.
     #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     k: u32,
     #[command(flatten)]
@@ -34,9 +34,10 @@ pub struct ScoreArgs {
     /// which an image is flagged out of distribution.
     #[arg(long, default_value_t = explain::DEFAULT_OOD_PERCENTILE)]
     ood_percentile: f64,
-    /// One JSON object per image on stdout: {"path","models":{ID:{"score","intercept",
-    /// "contributions":[{"id","path","rating","similarity","contribution"}],"contribution_rest",
-    /// "references",...}},"reference_overlap"}.
+    /// One JSON object per image on stdout: {"path","models":{ID:{"score","your_rating",
+    /// "without_your_rating","intercept" (the mean rating),"contributions":[{"id","path","title",
+    /// "rating","similarity","weight","contribution","own"}],"contribution_rest","references",
+    /// ...}},"reference_overlap"}.
     #[arg(long)]
     json: bool,
     /// Write a self-contained HTML report to FILE.
@@ -116,30 +117,23 @@ fn print_text(view: &ScoreView) {
                     ""
                 }
             ));
-            if let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) {
+            if let Some(line) = report::your_rating_words(m) {
+                out_line(&format!("      {}", printable(&line)));
+            }
+            if let (Some(mean), Some(rest)) = (m.intercept, m.contribution_rest) {
                 out_line(&format!(
-                    "      what made the score: intercept {intercept:.3} (the mean rating)"
+                    "      what made the score: your mean rating {mean:.2}, moved by each rated work"
                 ));
-                let (up, down): (Vec<_>, Vec<_>) =
-                    m.contributions.iter().partition(|c| c.contribution >= 0.0);
-                for (label, list) in [("pushed up most", up), ("pushed down most", down)] {
-                    if list.is_empty() {
-                        continue;
-                    }
-                    out_line(&format!("      {label}:"));
-                    for c in list {
-                        out_line(&format!(
-                            "        {:>+8.3}  rated {:<5} sim {:.3}  #{} {}",
-                            c.contribution,
-                            c.rating,
-                            c.similarity,
-                            c.id,
-                            printable(c.path.as_deref().unwrap_or(&c.hash))
-                        ));
-                    }
+                for c in &m.contributions {
+                    out_line(&format!(
+                        "        {} {}  (weight {:+.3})",
+                        if c.contribution >= 0.0 { '+' } else { '-' },
+                        printable(&report::contribution_words(c).to_string()),
+                        c.weight
+                    ));
                 }
                 out_line(&format!(
-                    "        {rest:>+8.3}  the other {} rated works together",
+                    "        the other {} rated works together: {rest:+.2}",
                     m.contribution_rest_count.unwrap_or(0)
                 ));
             } else if let Some(note) = &m.contributions_note {

@@ -64,7 +64,7 @@ pub use pairwise::{
     fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
     PairwiseHead, PairwiseReport, MIN_PREFERENCES,
 };
-pub use ridge::{lambda_grid, RidgeHead, INNER_FOLDS};
+pub use ridge::{lambda_grid, KernelVote, RidgeHead, INNER_FOLDS};
 
 use crate::error::{Error, Result};
 

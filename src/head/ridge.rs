@@ -9,13 +9,17 @@
 //!   `w = Zᵀ (ZZᵀ + λI)⁻¹ y` solves an n × n system,
 //! * otherwise the primal `(ZᵀZ + λI) w = Zᵀ y` solves a d × d one,
 //!
-//! both by a Cholesky factorisation in f64. Either way the head keeps the
-//! dual coefficients α (`w = Zᵀα`), so that a prediction can be written as
-//! `score(x) = ȳ + Σᵢ αᵢ·k(x, xᵢ)` over the rated works, `k` the dot product
-//! in the standardised feature space: each rated work's exact contribution
-//! to a score ([`RidgeHead::contributions`]). Solved: the matrix is symmetric positive
-//! definite for every λ > 0, and the systems are small enough that a
-//! dependency-free solver is simpler than a linear-algebra crate.
+//! both by a Cholesky factorisation in f64 (the matrix is symmetric
+//! positive definite for every λ > 0, and the systems are small enough that
+//! a dependency-free solver is simpler than a linear-algebra crate).
+//!
+//! A prediction is explained as a weighted vote of the training ratings,
+//! `score(x) = ȳ + Σᵢ wᵢ(x)·(yᵢ − ȳ)` ([`KernelVote`], the head's equivalent
+//! kernel): each rated work moves the score from the mean rating toward its
+//! own rating when the query is like it, away when it is unlike it. The same
+//! factorisation gives each training work's leave-one-out prediction in
+//! closed form ([`KernelVote::leave_one_out`]). The head also keeps the dual
+//! coefficients α (`w = Zᵀα`), which name the training works it can explain.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,10 +52,9 @@ pub struct RidgeHead {
     /// The penalty the weights were fitted with.
     pub lambda: f64,
     /// The dual coefficients, one per training work in training order:
-    /// `coef = Σᵢ alpha[i]·zᵢ` over the standardised training rows `zᵢ`, so
-    /// that a prediction is exactly `intercept + Σᵢ alpha[i]·(z·zᵢ)` (see
-    /// [`RidgeHead::contributions`]). Empty in heads saved before artlens
-    /// kept them.
+    /// `coef = Σᵢ alpha[i]·zᵢ` over the standardised training rows `zᵢ`.
+    /// Empty in heads saved before artlens kept them, which therefore do not
+    /// name their training works and cannot explain their scores.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alpha: Vec<f64>,
     /// The training works' content hashes, in the order of `alpha`; set by
@@ -84,53 +87,185 @@ impl RidgeHead {
         }
     }
 
-    /// True when [`RidgeHead::contributions`] can explain a prediction: the
-    /// dual coefficients and the training works are known.
+    /// True when [`RidgeHead::kernel_vote`] can explain a prediction: the
+    /// training works are known (they are named with the dual coefficients,
+    /// which heads saved by older versions of artlens lack).
     pub fn has_dual(&self) -> bool {
         !self.alpha.is_empty() && self.support.len() == self.alpha.len()
     }
 
-    /// The kernel of the dual form: the dot product of `a` and `b` in the
-    /// head's standardised feature space, `Σⱼ (aⱼ − μⱼ)(bⱼ − μⱼ)/σⱼ²`.
-    pub fn kernel(&self, a: &[f32], b: &[f32]) -> f64 {
-        let mut s = 0.0;
-        for j in 0..self.mean.len().min(a.len()).min(b.len()) {
-            let za = (a[j] as f64 - self.mean[j]) / self.scale[j];
-            let zb = (b[j] as f64 - self.mean[j]) / self.scale[j];
-            s += za * zb;
+    /// The head's predictions as weighted votes of its training ratings
+    /// ([`KernelVote`]), for the training embeddings `rows` in training order
+    /// (one per entry of `support_ratings`).
+    ///
+    /// Fails with [`Error::InvalidArgument`] when `rows` is not one embedding
+    /// of the head's length per training rating; retraining the head makes
+    /// them match again.
+    pub fn kernel_vote(&self, rows: &[&[f32]]) -> Result<KernelVote> {
+        let (n, d) = (rows.len(), self.mean.len());
+        if n == 0 || n != self.support_ratings.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the head was trained on {} ratings but {n} training embeddings were given; \
+                 run `artlens train` again",
+                self.support_ratings.len()
+            )));
         }
-        s
+        if let Some(r) = rows.iter().find(|r| r.len() != d) {
+            return Err(Error::InvalidArgument(format!(
+                "a training embedding has {} values, the head expects {d}; run `artlens train` again",
+                r.len()
+            )));
+        }
+        let z = standardise(rows, &self.mean, &self.scale);
+        let yc: Vec<f64> = self
+            .support_ratings
+            .iter()
+            .map(|y| y - self.intercept)
+            .collect();
+        // The same choice of system as training: the smaller one.
+        let problem = Problem::new(z, n, d, &yc);
+        let m = if problem.dual { n } else { d };
+        let mut a = problem.gram;
+        for i in 0..m {
+            a[i * m + i] += self.lambda;
+        }
+        let factor = cholesky(&a, m).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "ridge: the {m}×{m} system for λ = {:e} is not positive definite (are the embeddings finite?)",
+                self.lambda
+            ))
+        })?;
+        Ok(KernelVote {
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+            intercept: self.intercept,
+            yc,
+            z: problem.z,
+            n,
+            d,
+            factor,
+            dual: problem.dual,
+        })
+    }
+}
+
+/// A ridge head's prediction written as a weighted vote of the ratings it
+/// was trained on: `score(x) = ȳ + Σᵢ wᵢ(x)·(yᵢ − ȳ)`, with the head's
+/// equivalent-kernel weights `w(x) = Z (ZᵀZ + λI)⁻¹ z(x)`, `Z` the
+/// standardised, centred training rows and `z(x)` the standardised query.
+///
+/// This is the ridge solution regrouped: the head's weights on the features
+/// are `(ZᵀZ + λI)⁻¹ Zᵀ(y − ȳ)`, so `z(x)ᵀ` times them is `w(x)ᵀ(y − ȳ)`.
+/// `wᵢ(x)` is a regularised similarity of the query to training work `i`
+/// measured against the average training work: because the training rows
+/// are centred, the weights of any query sum to 0, so every query has works
+/// it is *less* like than average (negative weights) as well as works it is
+/// more like. A positive weight moves the score from the mean toward that
+/// work's rating; a negative one moves it away. The full smoother, intercept
+/// included, gives each rating `1/n + wᵢ(x)`: how far the score moves when
+/// that rating moves by one point.
+///
+/// Built once per head ([`RidgeHead::kernel_vote`]): the Cholesky factor of
+/// the smaller of `ZZᵀ + λI` (n × n) and `ZᵀZ + λI` (d × d) is kept, so a
+/// query costs one n·d product and one triangular solve pair.
+#[derive(Debug, Clone)]
+pub struct KernelVote {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+    intercept: f64,
+    /// The training ratings minus their mean, in training order.
+    yc: Vec<f64>,
+    /// The standardised training rows, row-major n × d.
+    z: Vec<f64>,
+    n: usize,
+    d: usize,
+    /// The lower Cholesky factor of `ZZᵀ + λI` when `dual`, of `ZᵀZ + λI`
+    /// otherwise, row-major.
+    factor: Vec<f64>,
+    dual: bool,
+}
+
+impl KernelVote {
+    /// How many training ratings vote.
+    pub fn len(&self) -> usize {
+        self.n
     }
 
-    /// Each training work's exact share of the prediction of `x`:
-    /// `alpha[i]·k(x, xᵢ)` for the training embeddings `rows` (in the order of
-    /// `alpha`), so that `intercept + Σ` is the prediction (up to rounding).
-    /// `None` when the head has no dual coefficients or `rows` is not one
-    /// embedding per coefficient.
-    pub fn contributions(&self, rows: &[&[f32]], x: &[f32]) -> Option<Vec<f64>> {
-        if self.alpha.is_empty() || rows.len() != self.alpha.len() {
-            return None;
-        }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The embedding length the head expects.
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+
+    /// The training ratings' mean, where every vote starts.
+    pub fn mean_rating(&self) -> f64 {
+        self.intercept
+    }
+
+    /// Each training rating minus the mean, in training order: what a
+    /// weight multiplies.
+    pub fn centred_ratings(&self) -> &[f64] {
+        &self.yc
+    }
+
+    /// The weights `w(x)` of the embedding `x` (of the head's length), one
+    /// per training rating in training order; they sum to 0 up to rounding.
+    pub fn weights(&self, x: &[f32]) -> Vec<f64> {
         let zx: Vec<f64> = x
             .iter()
             .zip(&self.mean)
             .zip(&self.scale)
             .map(|((&v, m), s)| (v as f64 - m) / s)
             .collect();
-        Some(
-            rows.iter()
-                .zip(&self.alpha)
-                .map(|(r, a)| {
-                    let zr: Vec<f64> = r
-                        .iter()
-                        .zip(&self.mean)
-                        .zip(&self.scale)
-                        .map(|((&v, m), s)| (v as f64 - m) / s)
-                        .collect();
-                    a * dot(&zx, &zr)
-                })
-                .collect(),
-        )
+        self.weights_of_standardised(&zx)
+    }
+
+    fn weights_of_standardised(&self, zx: &[f64]) -> Vec<f64> {
+        let (n, d) = (self.n, self.d);
+        let row = |i: usize| &self.z[i * d..(i + 1) * d];
+        if self.dual {
+            // (ZZᵀ + λI)⁻¹ Z z(x): the same vector by the push-through identity.
+            let k: Vec<f64> = (0..n).map(|i| dot(row(i), zx)).collect();
+            cholesky_apply(&self.factor, n, &k)
+        } else {
+            let v = cholesky_apply(&self.factor, d, zx);
+            (0..n).map(|i| dot(row(i), &v)).collect()
+        }
+    }
+
+    /// The vote's result for `weights`: `ȳ + Σᵢ wᵢ·(yᵢ − ȳ)`, the head's
+    /// prediction up to rounding.
+    pub fn score(&self, weights: &[f64]) -> f64 {
+        self.intercept + dot(weights, &self.yc)
+    }
+
+    /// What the head predicts for training work `i` when it is fitted
+    /// without that work's rating: closed-form ridge leave-one-out,
+    /// `(ŷᵢ − hᵢ·yᵢ)/(1 − hᵢ)` with the hat value `hᵢ = 1/n + wᵢ(xᵢ)`.
+    ///
+    /// It is exact for a refit that keeps λ and the standardisation (each
+    /// dimension's mean and scale, computed on all n works) fixed and
+    /// refits the weights and the intercept (the mean rating) on the other
+    /// n − 1 works. Training itself would also choose λ again and
+    /// standardise with the n − 1 works, which moves the answer a little
+    /// more. `None` for an `i` out of range or when the head interpolates
+    /// work `i` (`hᵢ` within 1e-9 of 1), so that nothing is left to say
+    /// what the others predict.
+    pub fn leave_one_out(&self, i: usize) -> Option<f64> {
+        if i >= self.n {
+            return None;
+        }
+        let w = self.weights_of_standardised(&self.z[i * self.d..(i + 1) * self.d]);
+        let h = 1.0 / self.n as f64 + w[i];
+        if 1.0 - h < 1e-9 {
+            return None;
+        }
+        let fitted = self.score(&w);
+        let own = self.intercept + self.yc[i];
+        Some((fitted - h * own) / (1.0 - h))
     }
 }
 
@@ -217,6 +352,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Solves `A x = b` for a symmetric positive definite row-major `A` (m × m)
 /// by Cholesky factorisation; `None` when a pivot is not positive.
 fn cholesky_solve(a: &[f64], m: usize, b: &[f64]) -> Option<Vec<f64>> {
+    cholesky(a, m).map(|l| cholesky_apply(&l, m, b))
+}
+
+/// The lower Cholesky factor `L` (row-major, `A = LLᵀ`) of a symmetric
+/// positive definite row-major `A` (m × m); `None` when a pivot is not
+/// positive. The upper triangle of the result is left as `A`'s and never read.
+fn cholesky(a: &[f64], m: usize) -> Option<Vec<f64>> {
     // L overwrites the lower triangle of a copy of A, row by row, so that
     // every inner product below runs over contiguous memory.
     let mut l = a.to_vec();
@@ -234,7 +376,12 @@ fn cholesky_solve(a: &[f64], m: usize, b: &[f64]) -> Option<Vec<f64>> {
             l[row_i + j] = s / diag;
         }
     }
-    // L u = b, then Lᵀ x = u.
+    Some(l)
+}
+
+/// Solves `LLᵀ x = b` for the factor of [`cholesky`]: `L u = b`, then
+/// `Lᵀ x = u`.
+fn cholesky_apply(l: &[f64], m: usize, b: &[f64]) -> Vec<f64> {
     let mut u = vec![0.0; m];
     for i in 0..m {
         u[i] = (b[i] - dot(&l[i * m..i * m + i], &u[..i])) / l[i * m + i];
@@ -247,7 +394,7 @@ fn cholesky_solve(a: &[f64], m: usize, b: &[f64]) -> Option<Vec<f64>> {
         }
         x[i] = s / l[i * m + i];
     }
-    Some(x)
+    x
 }
 
 /// A centred least-squares problem, its Gram matrix computed once so that
@@ -462,41 +609,127 @@ mod tests {
         }
     }
 
+    /// Random training rows (a shifted, scaled cloud) and ratings around 5.
+    fn random_problem(rng: &mut SplitMix64, n: usize, d: usize) -> (Vec<Vec<f32>>, Vec<f64>) {
+        let rows = (0..n)
+            .map(|_| (0..d).map(|_| (rng.normal() * 2.0 + 0.5) as f32).collect())
+            .collect();
+        let y = (0..n).map(|_| 5.0 + 2.0 * rng.normal()).collect();
+        (rows, y)
+    }
+
     #[test]
-    fn intercept_plus_contributions_is_the_prediction_on_random_heads() {
+    fn the_kernel_vote_adds_up_to_the_prediction_on_random_heads() {
         let mut rng = SplitMix64::new(11);
         // Dual (n < d) and primal (n ≥ d) paths, over the whole λ grid's range.
         for (n, d) in [(12, 40), (30, 8), (64, 64)] {
-            let rows: Vec<Vec<f32>> = (0..n)
-                .map(|_| (0..d).map(|_| (rng.normal() * 2.0 + 0.5) as f32).collect())
-                .collect();
-            let y: Vec<f64> = (0..n).map(|_| 5.0 + 2.0 * rng.normal()).collect();
+            let (rows, y) = random_problem(&mut rng, n, d);
             let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
             for lambda in [1e-3, 0.1, 10.0, 1e5] {
                 let head = fit_rows(&refs, &y, lambda, true).unwrap();
-                assert_eq!(head.alpha.len(), n);
+                let vote = head.kernel_vote(&refs).unwrap();
+                assert_eq!(vote.len(), n);
                 for _ in 0..5 {
                     let x: Vec<f32> = (0..d).map(|_| (rng.normal() * 3.0) as f32).collect();
-                    let c = head.contributions(&refs, &x).unwrap();
-                    let sum = head.intercept + c.iter().sum::<f64>();
+                    let w = vote.weights(&x);
                     let want = head.predict_f64(&x);
+                    let got = vote.score(&w);
                     assert!(
-                        (sum - want).abs() < 1e-6,
-                        "n={n} d={d} λ={lambda}: {sum} vs {want}"
+                        (got - want).abs() < 1e-6,
+                        "n={n} d={d} λ={lambda}: {got} vs {want}"
                     );
+                    // Centred training rows make the weights sum to 0.
+                    let sum: f64 = w.iter().sum();
+                    assert!(sum.abs() < 1e-6, "n={n} d={d} λ={lambda}: Σw = {sum}");
                 }
             }
         }
-        // Rows that do not match the coefficients give no contributions.
+        // Rows that do not match the training ratings give no vote.
         let rows = [vec![1.0f32, 2.0], vec![3.0, 1.0], vec![0.0, 0.5]];
         let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
         let head = fit_rows(&refs, &[1.0, 2.0, 3.0], 1.0, true).unwrap();
-        assert!(head.contributions(&refs[..2], &[0.0, 0.0]).is_none());
+        assert!(head.kernel_vote(&refs[..2]).is_err());
+        assert!(head.kernel_vote(&[&[1.0f32][..], &[2.0], &[3.0]]).is_err());
         let mut named = head.clone();
         named.set_support(&["a".into()]);
         assert!(!named.has_dual(), "a wrong number of hashes is ignored");
         named.set_support(&["a".into(), "b".into(), "c".into()]);
         assert!(named.has_dual());
+    }
+
+    #[test]
+    fn a_weight_is_how_far_the_score_moves_with_that_rating() {
+        // Raising rating i by δ (same λ; standardisation does not depend on
+        // the ratings) moves every prediction by (1/n + wᵢ(x))·δ: the
+        // weight, plus the rating's share of the mean. So a positive weight
+        // moves the score toward the work's rating.
+        let mut rng = SplitMix64::new(5);
+        for (n, d) in [(10, 24), (40, 6)] {
+            let (rows, y) = random_problem(&mut rng, n, d);
+            let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            let head = fit_rows(&refs, &y, 2.0, true).unwrap();
+            let vote = head.kernel_vote(&refs).unwrap();
+            let x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+            let w = vote.weights(&x);
+            for i in [0, n / 2, n - 1] {
+                let mut raised = y.clone();
+                raised[i] += 1.5;
+                let moved = fit_rows(&refs, &raised, 2.0, true).unwrap();
+                let delta = moved.predict_f64(&x) - head.predict_f64(&x);
+                let want = (1.0 / n as f64 + w[i]) * 1.5;
+                assert!(
+                    (delta - want).abs() < 1e-9,
+                    "n={n} i={i}: {delta} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// Ridge refitted without row `skip`, keeping λ and the standardisation
+    /// `scale` fixed: the others are centred on their own mean (the refitted
+    /// intercept absorbs it) and divided by `scale`; plain centred ridge
+    /// then fits them. Returns its prediction of row `skip`.
+    fn refit_without(rows: &[&[f32]], y: &[f64], skip: usize, scale: &[f64], lambda: f64) -> f64 {
+        let kept: Vec<&[f32]> = (0..rows.len())
+            .filter(|&j| j != skip)
+            .map(|j| rows[j])
+            .collect();
+        let ky: Vec<f64> = (0..y.len()).filter(|&j| j != skip).map(|j| y[j]).collect();
+        let (mean, _) = standardizer(&kept, false);
+        let (n, d) = (kept.len(), mean.len());
+        let y_mean = ky.iter().sum::<f64>() / n as f64;
+        let yc: Vec<f64> = ky.iter().map(|v| v - y_mean).collect();
+        let w = Problem::new(standardise(&kept, &mean, scale), n, d, &yc)
+            .solve(lambda)
+            .unwrap();
+        y_mean + dot(&standardise(&[rows[skip]], &mean, scale), &w)
+    }
+
+    #[test]
+    fn leave_one_out_equals_a_refit_without_the_work() {
+        let mut rng = SplitMix64::new(23);
+        for (n, d) in [(9, 30), (35, 7), (20, 20)] {
+            let (rows, y) = random_problem(&mut rng, n, d);
+            let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            for lambda in [1e-2, 1.0, 100.0] {
+                let head = fit_rows(&refs, &y, lambda, true).unwrap();
+                let vote = head.kernel_vote(&refs).unwrap();
+                for i in 0..n {
+                    let loo = vote.leave_one_out(i).unwrap();
+                    let refit = refit_without(&refs, &y, i, &head.scale, lambda);
+                    assert!(
+                        (loo - refit).abs() < 1e-6,
+                        "n={n} d={d} λ={lambda} i={i}: {loo} vs {refit}"
+                    );
+                    // The fitted value lies between the rating and the
+                    // prediction without it.
+                    let fitted = head.predict_f64(refs[i]);
+                    let (lo, hi) = if loo < y[i] { (loo, y[i]) } else { (y[i], loo) };
+                    assert!(lo - 1e-9 <= fitted && fitted <= hi + 1e-9);
+                }
+                assert_eq!(vote.leave_one_out(n), None);
+            }
+        }
     }
 
     #[test]

@@ -22,18 +22,24 @@
 //! they do not depend on how the head or the index computed them.
 //!
 //! Layout: `views` (the view types), `thumbs` (thumbnails and the
-//! once-per-report registry), `pages` (the pages), `maps` (heat maps over
-//! thumbnails), `chart` (the
-//! learning-curve SVG), `text` (number and date formatting).
+//! once-per-report registry), `pages` (the pages), `score` (one backbone's
+//! score of one image, the partial the report and the web app share, and the
+//! sentences that explain it), `maps` (heat maps over thumbnails), `chart`
+//! (the learning-curve SVG), `text` (number and date formatting).
 
 mod chart;
 mod maps;
 mod pages;
+mod score;
 mod text;
 mod thumbs;
 mod views;
 
 pub use pages::{render_compare_html, render_explain_html, render_score_html};
+pub use score::{
+    contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
+    WorkPictures, MODEL_SCORE_CSS,
+};
 pub use thumbs::{
     thumbnail_data_uri, thumbnail_jpeg, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY,
 };

@@ -10,13 +10,13 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::chart::{ladder_svg, learning_curve_svg};
 use super::maps::{pair_maps_html, MAP_STYLE};
+use super::score::{model_score_html, MODEL_SCORE_CSS};
 use super::text::{file_name, num, pct, signed, utc_datetime};
 use super::thumbs::{Thumbnails, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
 use super::views::{
     BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, LadderPoint, ModelScore,
     PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
 };
-use crate::explain::{Contribution, Reference};
 
 /// The page may show inline styles and `data:` images and load nothing else:
 /// no scripts, no fonts, no network. It documents, and enforces in the
@@ -91,7 +91,9 @@ fn and_list(items: &[&str]) -> String {
 // ----- the score report --------------------------------------------------------------------
 
 /// The score report: per query image its thumbnail, then one column per
-/// backbone side by side (the head's score, the kNN estimate, an
+/// backbone side by side (the shared model-score partial: the head's score,
+/// the person's rating and the prediction without it, the score as a
+/// weighted vote of the ratings in sentences, the kNN estimate, an
 /// out-of-distribution badge when flagged, and the references as thumbnails
 /// with similarity and rating), and how many references the backbones share.
 /// Each picture is embedded once however often it recurs (see `thumbs.rs`).
@@ -125,9 +127,10 @@ pub fn render_score_html(view: &ScoreView) -> String {
             p.sub {
                 (n) " image" @if n != 1 { "s" } " scored with "
                 @if titles.is_empty() { "no backbone" } @else { (and_list(&titles)) }
-                ". The score is the trained taste head's prediction; the kNN estimate is the \
-                 similarity-weighted mean rating of the references shown under it, the rated \
-                 works each backbone finds most similar."
+                ". The score is the trained taste head's prediction: your mean rating, moved \
+                 toward or away from each of your ratings by how alike the head finds the image \
+                 and that work. The kNN estimate is the similarity-weighted mean rating of the \
+                 references shown under it, the rated works each backbone finds most similar."
             }
             (made_line(&view.provenance))
         }
@@ -139,7 +142,8 @@ pub fn render_score_html(view: &ScoreView) -> String {
         }
         (footer(&view.provenance, &columns))
     };
-    page("artlens — taste scores", Some(thumbs.css()), body)
+    let css = PreEscaped(format!("{MODEL_SCORE_CSS}{}", thumbs.css().into_string()));
+    page("artlens — taste scores", Some(css), body)
 }
 
 fn score_section(
@@ -189,78 +193,17 @@ fn score_section(
     }
 }
 
+/// One backbone's column of an image: its heading, the shared model-score
+/// partial ([`model_score_html`]) and the patch maps of its top reference.
 fn model_column(column: &Column<'_>, m: &ModelScore, thumbs: &Thumbnails, query: &str) -> Markup {
     html! {
         div.model data-model=(column.key) style={ "border-top-color:" (column.colour) } {
             (column_h3(column))
-            dl.numbers {
-                div { dt { "Taste score" } dd.score { (num(m.score, 2)) } }
-                div { dt { "kNN estimate" } dd.knn { (m.knn_estimate.map_or("—".to_string(), |x| num(x, 2))) } }
-                div {
-                    dt { "Nearest stored work" }
-                    dd.nearest {
-                        "similarity " (num(f64::from(m.nearest_similarity), 3))
-                        small { "threshold " (num(f64::from(m.threshold_similarity), 3)) }
-                    }
-                }
-            }
-            @if m.out_of_distribution {
-                p.badge.ood title="This image is farther from every stored work than almost any stored work is from its nearest neighbour (similarity below the threshold), so the head extrapolates." {
-                    "Out of distribution — this score is a guess"
-                }
-            }
-            @if m.references.is_empty() {
-                p.muted { "No rated works to compare with." }
-            } @else {
-                h4 { "Nearest rated works" }
-                ol.refs {
-                    @for r in &m.references { (reference_item(r, thumbs)) }
-                }
-            }
-            (contributions_table(m))
+            (model_score_html(m, thumbs))
             @if let Some(maps) = &m.maps {
                 h4 { "Where it matches its nearest rated work" }
                 (pair_maps_html(thumbs, Some(query), m.references.first().and_then(|r| r.path.as_deref()),
                     maps, column.colour, REFERENCE_THUMB_SIDE, false))
-            }
-        }
-    }
-}
-
-/// The rated works that made the score: intercept, the works that pushed it
-/// up and down most, the rest summed, and the total (which is the score).
-fn contributions_table(m: &ModelScore) -> Markup {
-    let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) else {
-        return html! {
-            @if let Some(note) = &m.contributions_note { p.muted.contrib-note { (note) } }
-        };
-    };
-    let row = |c: &Contribution| {
-        let name = c
-            .path
-            .as_deref()
-            .map(file_name)
-            .unwrap_or_else(|| format!("#{}", c.id));
-        let class = if c.contribution >= 0.0 { "up" } else { "down" };
-        html! {
-            tr data-id=(c.id) {
-                td title=(c.path.as_deref().unwrap_or(&c.hash)) { (name) }
-                td { (num(c.rating, 2)) }
-                td { (num(f64::from(c.similarity), 3)) }
-                td class=(class) { (signed(c.contribution, 3)) }
-            }
-        }
-    };
-    let total = intercept + m.contributions.iter().map(|c| c.contribution).sum::<f64>() + rest;
-    html! {
-        h4 { "What made the score" }
-        table.contrib {
-            thead { tr { th { "Rated work" } th { "Rating" } th { "Sim." } th { "Contribution" } } }
-            tbody {
-                tr { td { "intercept (mean rating)" } td {} td {} td { (num(intercept, 3)) } }
-                @for c in &m.contributions { (row(c)) }
-                tr { td { "the other " (m.contribution_rest_count.unwrap_or(0)) " rated works" } td {} td {} td { (signed(rest, 3)) } }
-                tr.sum { td { "= score" } td {} td {} td.total { (num(total, 3)) } }
             }
         }
     }
@@ -296,35 +239,6 @@ fn column_th_content(column: &Column<'_>) -> Markup {
     html! {
         span.name title=[column_tooltip(column)] { (column.title()) }
         @if !detail.is_empty() { br; span.detail { (detail) } }
-    }
-}
-
-fn reference_item(r: &Reference, thumbs: &Thumbnails) -> Markup {
-    let caption = r
-        .metadata
-        .get("title")
-        .cloned()
-        .or_else(|| r.path.as_deref().map(file_name))
-        .unwrap_or_else(|| format!("#{}", r.id));
-    let byline: Vec<&str> = ["artist", "style", "date", "year"]
-        .iter()
-        .filter_map(|k| r.metadata.get(*k).map(String::as_str))
-        .collect();
-    let mut tooltip = format!("#{} {}", r.id, r.path.as_deref().unwrap_or(&r.hash));
-    for (k, v) in &r.metadata {
-        tooltip.push_str(&format!("\n{k}: {v}"));
-    }
-    html! {
-        li.ref data-id=(r.id) title=(tooltip) {
-            div.frame { (thumbs.html(r.path.as_deref(), REFERENCE_THUMB_SIDE, &caption)) }
-            div.cap {
-                span.sim { "sim " (num(f64::from(r.similarity), 3)) }
-                " "
-                span.rating { "rated " (num(r.rating, 2)) }
-                span.title { (caption) }
-                @if !byline.is_empty() { span.by { (byline.join(" · ")) } }
-            }
-        }
     }
 }
 
@@ -831,22 +745,6 @@ table.backbones { border-collapse: collapse; }
 .models { display: grid; gap: 18px; }
 .model { border: 1px solid var(--line); border-top: 4px solid var(--line); border-radius: 8px; padding: 14px 16px; min-width: 0; }
 .detail { font-weight: 400; font-size: 13px; color: var(--muted); }
-.numbers { display: flex; flex-wrap: wrap; gap: 10px 28px; margin: 0; }
-.numbers div { min-width: 110px; }
-.numbers dt { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
-.numbers dd { margin: 0; font-size: 20px; font-variant-numeric: tabular-nums; }
-.numbers dd.score { font-size: 30px; font-weight: 700; }
-.numbers dd.nearest { font-size: 15px; }
-.numbers small { display: block; color: var(--muted); font-size: 12px; }
-.badge { display: inline-block; margin: 12px 0 0; padding: 4px 10px; border-radius: 999px; font-size: 13px; font-weight: 600; }
-.ood { background: #fdecea; color: var(--warn); border: 1px solid #f4b8b2; }
-.refs { list-style: none; display: flex; flex-wrap: wrap; gap: 12px; margin: 0; padding: 0; }
-.ref { width: 164px; font-size: 12px; }
-.ref .frame { width: 164px; height: 164px; display: flex; align-items: center; justify-content: center; background: #eef1f3; border-radius: 4px; }
-.ref .cap { margin-top: 4px; }
-.ref .sim { font-weight: 600; }
-.ref .title, .ref .by { display: block; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.ref .by { color: var(--muted); }
 .verdict { font-size: 21px; font-weight: 600; background: #e8f1fb; border-left: 6px solid var(--accent); border-radius: 6px; padding: 14px 18px; margin: 4px 0 22px; }
 table.metrics { border-collapse: collapse; min-width: 560px; font-variant-numeric: tabular-nums; }
 .metrics th, .metrics td { padding: 7px 14px; border-bottom: 1px solid var(--line); text-align: right; }

@@ -41,6 +41,8 @@ fn score(references: Vec<Reference>) -> ModelScore {
         contribution_rest: None,
         contribution_rest_count: None,
         contributions_note: None,
+        your_rating: None,
+        without_your_rating: None,
         maps: None,
     }
 }
@@ -337,22 +339,30 @@ fn pages_take_any_number_of_backbones_with_provenance() {
 fn contributions_are_listed_escaped_and_add_up_on_the_page() {
     let mut m = score(vec![reference(7, Some(fixture("small.png")), "A")]);
     m.intercept = Some(3.0);
+    m.your_rating = Some(4.0);
+    m.without_your_rating = Some(3.25);
     m.contributions = vec![
         crate::explain::Contribution {
             id: 11,
             hash: "ab".repeat(32),
             path: Some("x/<up>.png".into()),
+            title: None,
             rating: 9.0,
             similarity: 0.8,
+            weight: 0.125,
             contribution: 0.75,
+            own: false,
         },
         crate::explain::Contribution {
             id: 12,
             hash: "cd".repeat(32),
             path: None,
+            title: None,
             rating: 1.0,
             similarity: 0.2,
+            weight: 0.25,
             contribution: -0.5,
+            own: false,
         },
     ];
     m.contribution_rest = Some(0.25);
@@ -367,20 +377,38 @@ fn contributions_are_listed_escaped_and_add_up_on_the_page() {
         ..Default::default()
     };
     let html = render_score_html(&view);
-    assert!(html.contains("x/&lt;up&gt;.png") || html.contains("&lt;up&gt;.png"));
+    assert!(html.contains("&lt;up&gt;.png"));
     assert!(!html.contains("<up>"), "a path is text, never markup");
-    assert!(html.contains("+0.750") && html.contains("−0.500") && html.contains("#12"));
-    assert!(html.contains("the other 21 rated works"));
+    // Each listed work is a sentence, with its weight beside it.
+    assert!(html.contains("your 9 for #11 <em>&lt;up&gt;.png</em> pulls this up by 0.75"));
+    assert!(html.contains("your 1 for <em>#12</em> pulls this down by 0.50"));
+    assert!(html.contains("weight +0.125") && html.contains("weight +0.250"));
+    assert!(html.contains("The other 21 rated works together: +0.25."));
+    // The person's rating beside the prediction without it.
+    assert!(html.contains("Without your rating the head would predict 3.25"));
     // 3 + 0.75 − 0.5 + 0.25 = 3.5, the score.
     assert!(
-        html.contains(r#"<td class="total">3.500</td>"#),
-        "total row"
+        html.contains(r#"= score <strong class="total">3.50</strong>"#),
+        "total line"
     );
     let json = serde_json::to_value(&m).unwrap();
-    for k in ["intercept", "contributions", "contribution_rest"] {
+    for k in [
+        "intercept",
+        "contributions",
+        "contribution_rest",
+        "your_rating",
+        "without_your_rating",
+    ] {
         assert!(json.get(k).is_some(), "{k}");
     }
-    for k in ["id", "path", "rating", "similarity", "contribution"] {
+    for k in [
+        "id",
+        "path",
+        "rating",
+        "similarity",
+        "weight",
+        "contribution",
+    ] {
         assert!(json["contributions"][0].get(k).is_some(), "{k}");
     }
     // Without contributions the page says why instead.

@@ -26,6 +26,21 @@ pub(super) fn signed(x: f64, digits: usize) -> String {
     }
 }
 
+/// A rating as people write it: `7`, `2.5`, `7.25` (at most two decimals,
+/// no trailing zeros); a dash for NaN and infinities.
+pub(super) fn rating(x: f64) -> String {
+    if !x.is_finite() {
+        return "—".to_string();
+    }
+    let s = format!("{x:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// `x` (a share) as a percentage with one decimal.
 pub(super) fn pct(x: f64) -> String {
     if x.is_finite() {
@@ -129,6 +144,11 @@ mod tests {
         assert_eq!(signed(-0.05, 2), "−0.05");
         assert_eq!(signed(-0.0001, 2), "0.00");
         assert_eq!(pct(0.327), "32.7%");
+        assert_eq!(rating(7.0), "7");
+        assert_eq!(rating(2.5), "2.5");
+        assert_eq!(rating(7.254), "7.25");
+        assert_eq!(rating(10.0), "10");
+        assert_eq!(rating(-0.001), "0");
         assert_eq!(file_name("a/b\\c.png"), "c.png");
         assert_eq!(file_name("/x/y/"), "y");
     }

@@ -58,13 +58,16 @@ pub struct ModelScore {
     /// The similarity below which an image counts as out of distribution
     /// (1 − the distance threshold).
     pub threshold_similarity: f32,
-    /// The ridge head's intercept (the training ratings' mean); with
-    /// `contributions` and `contribution_rest` it adds up to `score`.
-    /// `None` when the head cannot be taken apart (see `contributions_note`).
+    /// The mean of the ratings the ridge head was trained on, where its
+    /// weighted vote starts; with `contributions` and `contribution_rest` it
+    /// adds up to `score`. `None` when the head cannot be taken apart (see
+    /// `contributions_note`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intercept: Option<f64>,
-    /// The rated works that pushed the score up most (largest first), then
-    /// those that pushed it down most ([`crate::explain::DualSupport`]).
+    /// The score as a weighted vote of the rated works
+    /// ([`crate::explain::VoteSupport`]): the works that pulled it up most
+    /// (largest first), then those that pulled it down most, each with its
+    /// weight; the scored work's own rating among them when it is one.
     #[serde(default)]
     pub contributions: Vec<Contribution>,
     /// The summed contributions of every other rated work:
@@ -77,6 +80,17 @@ pub struct ModelScore {
     /// Why there are no contributions (an MLP head, an old head), when so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contributions_note: Option<String>,
+    /// The person's rating of the scored image, when it is a work they
+    /// rated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub your_rating: Option<f64>,
+    /// With `your_rating`: what the head predicts for the work without its
+    /// own rating (ridge leave-one-out, λ and the standardisation held
+    /// fixed; [`crate::head::KernelVote::leave_one_out`]). The score itself
+    /// when the head was trained before the work was rated; `None` for a
+    /// head that cannot say (the MLP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_your_rating: Option<f64>,
     /// Where the image and its first reference look alike (only when asked
     /// for: `score --html`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +112,8 @@ impl ModelScore {
             contribution_rest: None,
             contribution_rest_count: None,
             contributions_note: None,
+            your_rating: None,
+            without_your_rating: None,
             maps: None,
         }
     }
