@@ -131,7 +131,7 @@ fn an_uploaded_image_shows_each_backbones_score_and_references() {
     let models = b.eval(
         "Array.from(document.querySelectorAll('#score-result .model')).map(m => ({
             backbone: m.dataset.backbone,
-            score: Number(m.querySelector('.score strong').textContent),
+            score: Number(m.querySelector('dd.score').textContent),
             refs: m.querySelectorAll('.refs li').length,
             thumbs: Array.from(m.querySelectorAll('.refs img')).every(i => i.getAttribute('src').startsWith('/api/works/'))
         }))",
@@ -294,8 +294,9 @@ fn the_work_page_rates_with_keys_and_explains_the_score() {
         b.eval("document.querySelectorAll('#explain .model .refs li').length"),
         10
     );
-    let rows = b.eval("document.querySelectorAll('#explain table.contrib tr').length");
-    assert!(rows.as_u64().unwrap() >= 6, "{rows}");
+    // The score as a weighted vote of the ratings, in sentences.
+    let rows = b.eval("document.querySelectorAll('#explain ol.vote li').length");
+    assert!(rows.as_u64().unwrap() >= 4, "{rows}");
     let before = b.eval("document.querySelector('#rating-box').dataset.rating");
     b.press("8");
     b.wait_for(

@@ -626,7 +626,16 @@ pub async fn score_work(
 /// under the name it was uploaded with. The upload is written to a private
 /// temporary file for the decoder and removed after; it is scored, not
 /// stored.
-pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiResult<Response> {
+pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
+    Ok(Json(scored_upload(&st, form).await?).into_response())
+}
+
+/// The uploaded image of a multipart form (`image`, and `k`), scored by
+/// every trained head: the JSON route and the score page's fragment share it.
+pub async fn scored_upload(
+    st: &Shared,
+    mut form: Multipart,
+) -> ApiResult<artlens::report::ScoredImage> {
     let mut upload: Option<(String, Vec<u8>)> = None;
     let mut k = 5usize;
     loop {
@@ -703,7 +712,7 @@ pub async fn score_upload(State(st): State<Shared>, mut form: Multipart) -> ApiR
             e.replace(&tmp_path, &shown),
         ));
     }
-    Ok(Json(img).into_response())
+    Ok(img)
 }
 
 /// A temporary file under the store folder holding `bytes`, removed when

@@ -210,6 +210,10 @@ fn routes() -> Router<Shared> {
         .route("/compare", get(pages::compare))
         .route("/compare/report", get(pages::compare_report))
         .route("/fragments/answer", get(pages::answer_fragment))
+        .route(
+            "/fragments/score",
+            post(pages::score_fragment).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
         .route("/index", get(pages::index))
         .route("/assets/{name}", get(pages::asset))
         .route("/healthz", get(|| async { "ok" }))

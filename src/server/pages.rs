@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
@@ -15,7 +15,7 @@ use maud::{html, Markup, DOCTYPE};
 use artlens::app::{
     AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
 };
-use artlens::report::{ModelScore, ScoredImage};
+use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
     blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params,
@@ -495,35 +495,24 @@ fn model_score(backbone: &str, m: &ModelScore) -> Markup {
     html! {
         section.column.model data-backbone=(backbone) {
             h3 { (backbone) }
-            p.score { "Score " strong { (format!("{:.2}", m.score)) }
-                @if let Some(k) = m.knn_estimate { " · kNN estimate " (format!("{k:.2}")) } }
-            @if m.out_of_distribution { p.ood { "Out of distribution: far from every rated work; the score is a guess." } }
-            @if let (Some(intercept), Some(rest)) = (m.intercept, m.contribution_rest) {
-                h4 { "What made the score" }
-                table.contrib {
-                    tr { td { "mean rating (intercept)" } td.num { (format!("{intercept:+.3}")) } }
-                    @for c in &m.contributions {
-                        tr.up[c.contribution >= 0.0].down[c.contribution < 0.0] {
-                            td { a href={ "/works/" (c.id) } { "#" (c.id) } " rated " (fmt_num(c.rating)) ", similarity " (format!("{:.3}", c.similarity)) }
-                            td.num { (format!("{:+.3}", c.contribution)) }
-                        }
-                    }
-                    tr { td { "the other " (m.contribution_rest_count.unwrap_or(0)) " rated works together" } td.num { (format!("{rest:+.3}")) } }
-                }
-            } @else if let Some(note) = &m.contributions_note {
-                p.note { (note) }
-            }
-            h4 { "Historical references" }
-            ol.refs {
-                @for r in &m.references {
-                    li { a href={ "/works/" (r.id) } {
-                        img src={ "/api/works/" (r.id) "/thumb?size=128" } alt=(r.metadata.get("title").cloned().or_else(|| r.path.clone()).unwrap_or_default()) width="96" height="96" loading="lazy";
-                        span { "rated " (fmt_num(r.rating)) " · similarity " (format!("{:.3}", r.similarity)) }
-                    } }
-                }
-            }
+            (model_score_html(m, &ServedPictures))
         }
     }
+}
+
+/// `POST /fragments/score` (multipart, like `POST /api/score`): the score
+/// page's result, rendered by the same partial as the work page and the
+/// `score --html` report.
+pub async fn score_fragment(State(st): State<Shared>, form: Multipart) -> PageResult {
+    let img = super::api::scored_upload(&st, form).await?;
+    Ok(Html(
+        html! {
+            h2 { (img.path) }
+            (score_models(&img))
+        }
+        .into_string(),
+    )
+    .into_response())
 }
 
 /// `GET /rate` (`?mode=pair` for pairwise): one work at a time, rated by
@@ -816,9 +805,12 @@ fn index_form(st: &Shared) -> Markup {
 /// `GET /assets/{name}`: the script and the stylesheet, compiled into the
 /// binary, revalidated by ETag.
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    // The model-score partial's styles join the app's, once.
+    static CSS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let css = CSS.get_or_init(|| format!("{APP_CSS}\n{MODEL_SCORE_CSS}"));
     let (body, mime) = match name.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
-        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.css" => (css.as_str(), "text/css; charset=utf-8"),
         _ => {
             return super::security::refuse(StatusCode::NOT_FOUND, "no such asset");
         }

@@ -398,51 +398,6 @@ function initPair() {
 
 // --- score an upload -------------------------------------------------------
 
-// The ridge head's score taken apart: intercept + each listed rated work's
-// contribution + the rest = the score.
-function contributions(m) {
-  if (m.intercept === null || m.intercept === undefined || m.contribution_rest === null || m.contribution_rest === undefined) {
-    return m.contributions_note ? el("p", { class: "note" }, m.contributions_note) : null;
-  }
-  const sign = (x) => (x >= 0 ? "+" : "") + x.toFixed(3);
-  const rows = [el("tr", {}, el("td", {}, "mean rating (intercept)"), el("td", { class: "num" }, sign(m.intercept)))];
-  for (const c of m.contributions) {
-    rows.push(el("tr", { class: c.contribution >= 0 ? "up" : "down" },
-      el("td", {}, el("a", { href: "/works/" + c.id }, "#" + c.id), " rated " + fmt(c.rating) + ", similarity " + c.similarity.toFixed(3)),
-      el("td", { class: "num" }, sign(c.contribution))));
-  }
-  rows.push(el("tr", {}, el("td", {}, "the other " + (m.contribution_rest_count || 0) + " rated works together"), el("td", { class: "num" }, sign(m.contribution_rest))));
-  return el("div", {}, el("h4", {}, "What made the score"), el("table", { class: "contrib" }, ...rows));
-}
-
-function renderScore(res) {
-  const out = $("#score-result");
-  out.replaceChildren();
-  out.append(el("h2", {}, res.path));
-  const cols = el("div", { class: "columns" });
-  for (const [backbone, m] of Object.entries(res.models)) {
-    const refs = el("ol", { class: "refs" });
-    for (const r of m.references) {
-      const name = (r.metadata && r.metadata.title) || r.path || r.hash;
-      refs.append(el("li", {}, el("a", { href: "/works/" + r.id },
-        el("img", { src: "/api/works/" + r.id + "/thumb?size=128", alt: name, width: "96", height: "96" }),
-        el("span", {}, "rated " + fmt(r.rating) + " · similarity " + r.similarity.toFixed(3)))));
-    }
-    cols.append(el("section", { class: "column model", "data-backbone": backbone },
-      el("h3", {}, backbone),
-      el("p", { class: "score" }, "Score ", el("strong", {}, m.score.toFixed(2)),
-        m.knn_estimate === null || m.knn_estimate === undefined ? "" : " · kNN estimate " + m.knn_estimate.toFixed(2)),
-      m.out_of_distribution ? el("p", { class: "ood" }, "Out of distribution: far from every rated work; the score is a guess.") : null,
-      contributions(m),
-      el("h4", {}, "Historical references"),
-      refs));
-  }
-  out.append(cols);
-  if (res.reference_overlap !== null && res.reference_overlap !== undefined) {
-    out.append(el("p", { class: "note" }, "The backbones share " + res.reference_overlap + " of their references."));
-  }
-}
-
 function initScore() {
   const input = $("#score-file");
   const drop = $("#drop");
@@ -453,9 +408,16 @@ function initScore() {
     const form = new FormData();
     form.append("image", file, file.name);
     try {
-      const res = await api("POST", "/api/score", form);
+      // The server renders the result (one renderer for the work page, this
+      // page and the HTML report); an error answers JSON like the API.
+      const r = await fetch("/fragments/score", { method: "POST", body: form });
+      if (!r.ok) {
+        let msg = r.status + " " + r.statusText;
+        try { msg = (await r.json()).error || msg; } catch (_) {}
+        throw new Error(msg);
+      }
+      $("#score-result").innerHTML = await r.text(); // escaped by maud
       status.textContent = "Scored " + file.name + ".";
-      renderScore(res);
     } catch (err) {
       status.textContent = err.message;
       $("#score-result").replaceChildren();
