@@ -207,7 +207,7 @@ fn a_hostile_title_renders_as_text() {
     b.goto(&s.url);
     b.wait_for("document.body.dataset.ready === 'true'", "the gallery");
     let found = b.eval(&format!(
-        "Array.from(document.querySelectorAll('.card .title')).some(t => t.textContent === {})",
+        "Array.from(document.querySelectorAll('.card .title')).some(t => t.textContent.endsWith(' ' + {}))",
         serde_json::to_string(hostile).unwrap()
     ));
     assert_eq!(found, true, "the title is shown as text");
@@ -445,11 +445,15 @@ fn ten_minutes(hand: Hand) {
             undone = true;
             continue;
         }
-        let progress = b.eval("document.querySelector('#answer-progress').textContent");
-        let progress = progress.as_str().unwrap_or("");
         if rated < 20 {
-            assert!(progress.contains(&format!("{rated} work")), "{progress} after {rated}");
-            assert!(progress.contains("first answer at 20"), "{progress}");
+            // The counter follows each rating.
+            let want = if rated == 1 { "1 work rated".to_string() } else { format!("{rated} works rated") };
+            b.wait_for(
+                &format!("document.querySelector('#answer-progress').textContent.startsWith({})", serde_json::to_string(&want).unwrap()),
+                "the counter",
+            );
+            let progress = b.eval("document.querySelector('#answer-progress').textContent");
+            assert!(progress.as_str().unwrap().contains("first answer at 20"), "{progress}");
         } else {
             // The answer arrives by itself, once the retrain has run.
             b.wait_for("!!document.querySelector('#verdict')", "the first answer");

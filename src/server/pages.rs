@@ -502,8 +502,12 @@ fn model_score(backbone: &str, m: &ModelScore) -> Markup {
 
 /// `POST /fragments/score` (multipart, like `POST /api/score`): the score
 /// page's result, rendered by the same partial as the work page and the
-/// `score --html` report.
-pub async fn score_fragment(State(st): State<Shared>, form: Multipart) -> PageResult {
+/// `score --html` report. Errors answer as the API's do (JSON), for the
+/// script to show.
+pub async fn score_fragment(
+    State(st): State<Shared>,
+    form: Multipart,
+) -> Result<Response, ApiError> {
     let img = super::api::scored_upload(&st, form).await?;
     Ok(Html(
         html! {
