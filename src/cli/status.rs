@@ -3,12 +3,18 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::args::WeightsArgs;
+use artlens::ratings::Rater;
+
+use super::args::{parse_rater, WeightsArgs};
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json")]
+#[command(after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json\n  artlens status --rater anna")]
 pub struct StatusArgs {
+    /// Whose ratings, heads and training to report (every rater is counted
+    /// either way).
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -16,7 +22,7 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
     let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let view = collection.status()?;
+    let view = collection.status(&args.rater)?;
     if args.json {
         out_json(&view)?;
         return Ok(0);

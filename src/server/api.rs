@@ -196,8 +196,8 @@ pub async fn not_found() -> ApiError {
 
 /// `GET /api/status`: `artlens status --json`.
 pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.status()).await?).into_response())
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.status(&rater)).await?).into_response())
 }
 
 /// The gallery request a page or `GET /api/gallery` asks for.
@@ -228,6 +228,7 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
     let req = ListRequest {
         filters: q.all("where"),
         rated: q.flag("rated")?,
+        rater: st.rater.clone(),
     };
     let offset = q.number("offset", 0, 0..=usize::MAX)?;
     let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
@@ -247,12 +248,12 @@ pub async fn work(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let k = Params::parse(q)?.number("k", 5, 0..=1000)?;
-    let c = st.collection.clone();
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
             return Ok(None);
         }
-        c.show(&id.to_string(), k, &mut |_| {}).map(Some)
+        c.show(&rater, &id.to_string(), k, &mut |_| {}).map(Some)
     })
     .await?
     .ok_or_else(|| no_work(id))?;
