@@ -58,7 +58,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
             None => out_line(&format!("{name:<11} not indexed")),
         }
     }
-    out_line(&format!("ratings     {}", view.ratings));
+    if args.rater.is_default() {
+        out_line(&format!("ratings     {}", view.ratings));
+    } else {
+        out_line(&format!("ratings     {} by `{}`", view.ratings, view.rater));
+    }
     for r in &view.raters {
         out_line(&format!(
             "rater       {}: {} ratings, {} preferences{}{}",
@@ -73,6 +77,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
             if r.trained { ", trained" } else { "" }
         ));
     }
+    let flag = if args.rater.is_default() {
+        String::new()
+    } else {
+        format!(" --rater {}", args.rater)
+    };
     if let Some(t) = &view.training {
         if let Some(e) = t.get("error") {
             out_line(&format!(
@@ -92,9 +101,9 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
                         .join(", "))
                     .unwrap_or_default(),
                 if t["ratings_changed_since"].as_bool() == Some(true) {
-                    " (ratings changed since: run `artlens train`)"
+                    format!(" (ratings changed since: run `artlens train{flag}`)")
                 } else {
-                    ""
+                    String::new()
                 }
             ));
         }
