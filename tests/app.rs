@@ -273,7 +273,9 @@ fn a_moved_collection_is_relinked_without_re_embedding() {
     let status = c.status(&me()).unwrap();
     assert!(status.vanished.is_empty(), "{:?}", status.vanished);
     assert_eq!(status.roots.len(), 1);
-    let w = c.show(&me(), "ada-quill_work-02.png", 3, &mut quiet()).unwrap();
+    let w = c
+        .show(&me(), "ada-quill_work-02.png", 3, &mut quiet())
+        .unwrap();
     let canon = std::fs::canonicalize(&new).unwrap();
     assert!(
         w.paths[0].starts_with(&canon.display().to_string()),
@@ -546,7 +548,9 @@ fn rating_and_metadata_csvs_are_checked_closely() {
     assert!(err.contains("KiB") && err.len() < 1000, "{}", err.len());
     // Not a regular file.
     #[cfg(unix)]
-    assert!(c.rate_import_as(Path::new("/dev/zero"), false, &me()).is_err());
+    assert!(c
+        .rate_import_as(Path::new("/dev/zero"), false, &me())
+        .is_err());
 
     // Metadata CSV: CRLF row numbers, reserved columns, unclosed quotes.
     let meta = tmp.path().join("m.csv");

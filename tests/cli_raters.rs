@@ -407,7 +407,11 @@ fn preferences_are_listed_and_one_can_be_taken_back() {
     // Taking it back twice: nothing left to take back.
     let o = run(e.cmd(&["rate", "unprefer", "--rater", "ana", &w(0), &w(1)]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("rate list --preferences"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rate list --preferences"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Guards the rating column of exports: `items.csv` (npy and csv formats)

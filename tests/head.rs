@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use artlens::head::{
-    self, aligned_training_set_of, compare_backbones, cross_validate, fit, fit_ridge,
-    load_head_of, load_training_of, save_training_with, training_set, Backbone, HeadKind, MetricKind, SavedTraining,
-    TrainReport, TrainedHead,
+    self, aligned_training_set_of, compare_backbones, cross_validate, fit, fit_ridge, load_head_of,
+    load_training_of, save_training_with, training_set, Backbone, HeadKind, MetricKind,
+    SavedTraining, TrainReport, TrainedHead,
 };
 use artlens::model::Fingerprint;
 use artlens::ratings::{
@@ -900,7 +900,9 @@ fn csv_import_is_all_or_nothing_with_row_numbers() {
     );
     let stored = ratings_of(&store, &me()).unwrap();
     assert_eq!(stored, vec![(hash_of(PATHS[0]), 4.0)]);
-    let rec = rating_of(&store, &me(), &hash_of(PATHS[0])).unwrap().unwrap();
+    let rec = rating_of(&store, &me(), &hash_of(PATHS[0]))
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.source, format!("csv:{}:2", csv.display()));
 }
 
@@ -948,9 +950,17 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         "id.csv",
         &format!("ID,score\n{id_of_braque},7\n"),
     );
-    assert_eq!(import_csv_as(&store, &by_id, false, &me()).unwrap().imported, 1);
     assert_eq!(
-        rating_of(&store, &me(), &hash_of(PATHS[3])).unwrap().unwrap().rating,
+        import_csv_as(&store, &by_id, false, &me())
+            .unwrap()
+            .imported,
+        1
+    );
+    assert_eq!(
+        rating_of(&store, &me(), &hash_of(PATHS[3]))
+            .unwrap()
+            .unwrap()
+            .rating,
         7.0
     );
     let contradiction = write(
@@ -971,15 +981,23 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         &format!("id,path,rating\n{id_of_rothko},Color_Field/rothko_no-1.png,9\n"),
     );
     assert_eq!(
-        import_csv_as(&store, &both, false, &me()).unwrap().file_column,
+        import_csv_as(&store, &both, false, &me())
+            .unwrap()
+            .file_column,
         "path"
     );
     assert_eq!(
-        rating_of(&store, &me(), &hash_of(PATHS[0])).unwrap().unwrap().rating,
+        rating_of(&store, &me(), &hash_of(PATHS[0]))
+            .unwrap()
+            .unwrap()
+            .rating,
         9.0
     );
     assert_eq!(
-        rating_of(&store, &me(), &hash_of(PATHS[3])).unwrap().unwrap().rating,
+        rating_of(&store, &me(), &hash_of(PATHS[3]))
+            .unwrap()
+            .unwrap()
+            .rating,
         7.0
     );
 
@@ -1002,7 +1020,9 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
     );
     // Whole components only: `guitar.png` is not a suffix of `picasso_guitar.png`.
     let partial = write(tmp.path(), "partial.csv", "file,rating\nguitar.png,1\n");
-    let msg = import_csv_as(&store, &partial, false, &me()).unwrap_err().to_string();
+    let msg = import_csv_as(&store, &partial, false, &me())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("unknown work `guitar.png`"), "{msg}");
 
     // Re-importing replaces and says so.
@@ -1025,7 +1045,9 @@ fn csv_import_requires_known_headers() {
         "{msg}"
     );
     let no_file = write(tmp.path(), "b.csv", "name,rating\nx.png,3\n");
-    let msg = import_csv_as(&store, &no_file, false, &me()).unwrap_err().to_string();
+    let msg = import_csv_as(&store, &no_file, false, &me())
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("path, file, filename, image, id, hash"),
         "{msg}"
@@ -1105,7 +1127,9 @@ fn training_sets_join_ratings_with_embeddings() {
 fn saved_heads_are_refused_after_a_fingerprint_change() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
-    let msg = load_head_of(&store, &me(), &dinov2()).unwrap_err().to_string();
+    let msg = load_head_of(&store, &me(), &dinov2())
+        .unwrap_err()
+        .to_string();
     assert_eq!(msg, "no trained head for dinov2; run `artlens train` first");
     assert!(matches!(load_training_of(&store, &me()), Ok(None)));
 
@@ -1123,12 +1147,24 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
         backbones: vec!["dino".into()],
         run: "run-1".into(),
     };
-    save_training_with(&store, &[(dino(), head.clone(), fp.clone())], &[], &training).unwrap();
+    save_training_with(
+        &store,
+        &[(dino(), head.clone(), fp.clone())],
+        &[],
+        &training,
+    )
+    .unwrap();
     let (loaded, run) = load_head_of(&store, &me(), &dino()).unwrap();
     assert_json_close(&loaded, &head);
     assert_eq!(run, "run-1");
     // A fingerprint of another model is refused at save time.
-    assert!(save_training_with(&store, &[(dinov2(), head.clone(), fp.clone())], &[], &training).is_err());
+    assert!(save_training_with(
+        &store,
+        &[(dinov2(), head.clone(), fp.clone())],
+        &[],
+        &training
+    )
+    .is_err());
     assert_json_close(
         &load_training_of(&store, &me()).unwrap().unwrap().report,
         &Some(report.clone()),

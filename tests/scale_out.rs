@@ -202,7 +202,11 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
         // Rows naming works of other shards are skipped (exit 1), the rest imported.
         assert!(o.status.code().unwrap() <= 1, "{}", stderr(&o));
         rated_in_shards += Store::open_existing(&store)
-            .map(|s| artlens::ratings::ratings_of(&s, &artlens::ratings::Rater::default()).unwrap().len())
+            .map(|s| {
+                artlens::ratings::ratings_of(&s, &artlens::ratings::Rater::default())
+                    .unwrap()
+                    .len()
+            })
             .unwrap();
     }
     assert!(rated_in_shards > 0);
@@ -228,7 +232,9 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
     let m = Store::open_existing(&merged).unwrap();
     assert_eq!(m.shard().unwrap(), None);
     assert_eq!(
-        artlens::ratings::ratings_of(&m, &artlens::ratings::Rater::default()).unwrap().len(),
+        artlens::ratings::ratings_of(&m, &artlens::ratings::Rater::default())
+            .unwrap()
+            .len(),
         rated_in_shards
     );
     drop(m);

@@ -9,7 +9,9 @@ use super::args::{parse_rater, WeightsArgs};
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json\n  artlens status --rater anna")]
+#[command(
+    after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json\n  artlens status --rater anna"
+)]
 pub struct StatusArgs {
     /// Whose ratings, heads and training to report (every rater is counted
     /// either way).
