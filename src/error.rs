@@ -134,6 +134,17 @@ pub enum Error {
         path: String,
     },
 
+    /// A preference to take back that the rater never stated; nothing was
+    /// changed.
+    #[error("rater `{rater}` has no preference of work {winner} over work {loser}; {next}")]
+    NoPreference {
+        rater: String,
+        winner: String,
+        loser: String,
+        /// What to do instead.
+        next: String,
+    },
+
     /// `artlens serve` holds the store: the web app is its only writer
     /// while it runs.
     #[error("store {path} is served by artlens serve at {url} (pid {pid}); use the web app or its JSON API, or stop the server (Ctrl-C) and run the command again")]

@@ -196,7 +196,7 @@ impl RatedSet {
 
     /// Builds the set from the store: the `model` embeddings of the works
     /// rated in `ratings` (content hash, rating), as
-    /// [`crate::ratings::ratings`] lists them, with each work's first path and
+    /// [`crate::ratings::ratings_of`] lists them, with each work's first path and
     /// metadata. A hash listed twice keeps its last rating.
     ///
     /// A rated hash without an artwork or a stored embedding (the work failed

@@ -12,7 +12,8 @@
 //! adds a second record and keeps the first, because people change their
 //! minds and the pairwise head reads a pair preferred both ways as a coin
 //! toss. [`contradictions`] counts such pairs, and `status` shows them.
-//! Each preference is one record, written atomically.
+//! Each preference is one record, written atomically, and
+//! [`remove_preference`] takes one back (the undo of a single choice).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,11 +54,20 @@ fn key(rater: &Rater, winner: &str, loser: &str) -> String {
     format!("{rater}/{winner}/{loser}")
 }
 
-/// Stores that `rater` prefers the work `winner` names to the one `loser`
-/// names. Unknown or ambiguous names are an error naming every one of them
-/// ([`Error::UnknownWorks`] for both, the work's own error for one); two
-/// names of the same work are [`Error::SameWork`].
-pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+/// What [`remove_preference`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removed {
+    pub winner: Artwork,
+    pub loser: Artwork,
+    /// The record removed.
+    pub preference: Preference,
+}
+
+/// Resolves the two works a preference names. Unknown or ambiguous names
+/// are an error naming every one of them ([`Error::UnknownWorks`] for both,
+/// the work's own error for one); two names of the same work are
+/// [`Error::SameWork`].
+fn resolve_pair(store: &Store, winner: &str, loser: &str) -> Result<(Artwork, Artwork)> {
     let (w, l) = (resolve_work(store, winner), resolve_work(store, loser));
     let (w, l) = match (w, l) {
         (Ok(w), Ok(l)) => (w, l),
@@ -77,6 +87,13 @@ pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -
             path: w.paths.first().cloned().unwrap_or_default(),
         });
     }
+    Ok((w, l))
+}
+
+/// Stores that `rater` prefers the work `winner` names to the one `loser`
+/// names (the names are resolved as [`resolve_pair`] says).
+pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+    let (w, l) = resolve_pair(store, winner, loser)?;
     let k = key(rater, &w.hash, &l.hash);
     let repeated = store.has_record(PREFERENCES_TREE, &k)?;
     let contradicts = store.has_record(PREFERENCES_TREE, &key(rater, &l.hash, &w.hash))?;
@@ -92,6 +109,54 @@ pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -
         loser: l,
         repeated,
         contradicts,
+    })
+}
+
+/// Removes `rater`'s preference of the work `winner` names over the one
+/// `loser` names, and returns it. A pair holds at most one record per
+/// direction (saying a preference again replaces it), so this takes back
+/// the latest time `rater` said it; the opposite preference, if any, stays.
+/// Without such a preference it is [`Error::NoPreference`], naming both
+/// works, and nothing changes.
+pub fn remove_preference(
+    store: &Store,
+    rater: &Rater,
+    winner: &str,
+    loser: &str,
+) -> Result<Removed> {
+    let (w, l) = resolve_pair(store, winner, loser)?;
+    let k = key(rater, &w.hash, &l.hash);
+    let Some(env) = store.get_record::<Preference>(PREFERENCES_TREE, &k)? else {
+        let name = |a: &Artwork| {
+            format!(
+                "#{} ({})",
+                a.id,
+                a.paths.first().map(String::as_str).unwrap_or("")
+            )
+        };
+        let next = if store.has_record(PREFERENCES_TREE, &key(rater, &l.hash, &w.hash))? {
+            format!(
+                "it holds the opposite one, {} over {}: name the works the other way round",
+                name(&l),
+                name(&w)
+            )
+        } else {
+            "`rate list --preferences` lists the stored ones".to_string()
+        };
+        return Err(Error::NoPreference {
+            rater: rater.name().to_string(),
+            winner: name(&w),
+            loser: name(&l),
+            next,
+        });
+    };
+    let mut batch = store.batch(PREFERENCES_TREE)?;
+    batch.remove(&k);
+    store.apply(batch)?;
+    Ok(Removed {
+        winner: w,
+        loser: l,
+        preference: env.value,
     })
 }
 

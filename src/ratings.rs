@@ -19,9 +19,11 @@
 //! letters, digits, `-`, `_`) never does either, so a key with a `/` is
 //! another rater's and a key without one is `me`'s.
 //!
-//! Ratings come from a CSV file ([`import_csv`], all good rows in one atomic
-//! batch, and by default nothing at all when a row is bad) or one at a time
-//! ([`set_rating`]). Any numeric scale works: scores are stored as given,
+//! Ratings come from a CSV file ([`import_csv_as`], all good rows in one
+//! atomic batch, and by default nothing at all when a row is bad) or one at
+//! a time ([`set_rating_as`]). Every function here takes the [`Rater`] it
+//! reads or writes for: there is no implicit default, so that a front end
+//! serving another rater (`serve --rater ana`) cannot show `me`'s ratings. Any numeric scale works: scores are stored as given,
 //! and the heads learn whatever scale they find.
 //!
 //! A CSV names works as the rest of artlens does ([`crate::works`]: numeric
@@ -186,7 +188,7 @@ pub struct BadRow {
     pub reason: String,
 }
 
-/// What [`import_csv`] did.
+/// What [`import_csv_as`] did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ImportReport {
     /// Data rows read (good and bad).
@@ -209,9 +211,9 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-/// Imports ratings from a CSV file with a header, as `rater`'s (the
-/// default rater `me` when the caller has no other), or, when the CSV has a
-/// [`RATER_COLUMN`], as the rater each row names (an empty cell: `rater`).
+/// Imports ratings from a CSV file with a header, as `rater`'s, or, when
+/// the CSV has a [`RATER_COLUMN`], as the rater each row names (an empty
+/// cell: `rater`).
 ///
 /// The work column is the first of [`FILE_COLUMNS`] present, the score
 /// column the first of [`SCORE_COLUMNS`]. A row is bad when its work is
@@ -224,11 +226,8 @@ pub struct ImportReport {
 /// listing the bad rows with their line numbers, and nothing is written.
 /// With `skip_bad`, the good rows are imported and the bad ones returned.
 /// Either way the good rows are written in one atomic batch.
-pub fn import_csv(store: &Store, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
-    import_csv_as(store, csv, skip_bad, &Rater::default())
-}
-
-/// [`import_csv`] with the rater of rows that name none.
+///
+/// [`ratings_csv`] writes a CSV this function reads back unchanged.
 pub fn import_csv_as(
     store: &Store,
     csv: &Path,
@@ -527,13 +526,7 @@ fn csv_read_error(csv: &Path, e: csv::Error) -> Error {
 }
 
 /// Rates one work (id, hash or prefix, stored path, or path suffix) with
-/// `score` as the default rater, replacing an earlier rating, and returns
-/// the work.
-pub fn set_rating(store: &Store, query: &str, score: f64) -> Result<Artwork> {
-    set_rating_as(store, &Rater::default(), query, score)
-}
-
-/// [`set_rating`] as `rater`.
+/// `score` as `rater`, replacing an earlier rating, and returns the work.
 pub fn set_rating_as(store: &Store, rater: &Rater, query: &str, score: f64) -> Result<Artwork> {
     if !score.is_finite() {
         return Err(Error::InvalidArgument(format!(
@@ -560,22 +553,12 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     crate::works::resolve_work(store, query)
 }
 
-/// Every rating of the default rater as `(hash, rating)`, sorted by hash.
-pub fn ratings(store: &Store) -> Result<Vec<(String, f64)>> {
-    ratings_of(store, &Rater::default())
-}
-
 /// Every rating of `rater` as `(hash, rating)`, sorted by hash.
 pub fn ratings_of(store: &Store, rater: &Rater) -> Result<Vec<(String, f64)>> {
     Ok(rating_records_of(store, rater)?
         .into_iter()
         .map(|(hash, r)| (hash, r.rating))
         .collect())
-}
-
-/// Every rating of the default rater with its source and time, sorted by hash.
-pub fn rating_records(store: &Store) -> Result<Vec<(String, Rating)>> {
-    rating_records_of(store, &Rater::default())
 }
 
 /// Every rating of `rater` with its source and time, sorted by hash.
@@ -605,11 +588,6 @@ pub fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
     Ok(out)
 }
 
-/// The default rater's rating of the work with content hash `hash`, if any.
-pub fn rating(store: &Store, hash: &str) -> Result<Option<Rating>> {
-    rating_of(store, &Rater::default(), hash)
-}
-
 /// `rater`'s rating of the work with content hash `hash`, if any.
 pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rating>> {
     Ok(store
@@ -617,14 +595,9 @@ pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rati
         .map(|e: Envelope<Rating>| e.value))
 }
 
-/// A digest of every (work, rating) pair of the default rater: saved with
-/// trained heads, so that `score` and `compare` can say when the ratings
-/// changed since training.
-pub fn ratings_digest(store: &Store) -> Result<String> {
-    ratings_digest_of(store, &Rater::default())
-}
-
-/// [`ratings_digest`] of `rater`'s ratings.
+/// A digest of every (work, rating) pair of `rater`: saved with trained
+/// heads, so that `score` and `compare` can say when the ratings changed
+/// since training.
 pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
     for (hash, r) in ratings_of(store, rater)? {
@@ -632,14 +605,6 @@ pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
         h.update(&r.to_le_bytes());
     }
     Ok(h.finalize().to_hex()[..16].to_string())
-}
-
-/// Removes the default rater's rating of the work `query` names; true when
-/// it had one. A full content hash removes its rating even when the work
-/// itself is no longer in the store.
-pub fn remove_rating(store: &Store, query: &str) -> Result<bool> {
-    let report = remove_ratings(store, &Rater::default(), &[query.to_string()])?;
-    Ok(!report.removed.is_empty())
 }
 
 /// What [`remove_ratings`] did.

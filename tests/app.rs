@@ -14,6 +14,7 @@ use artlens::app::{
 };
 use artlens::head::HeadKind;
 use artlens::pipeline::IndexOptions;
+use artlens::ratings::Rater;
 use artlens::{BackboneId, Collection, Error};
 use common::fixtures;
 
@@ -79,7 +80,7 @@ fn three_backbones_in_one_store_through_the_layer() {
         assert_eq!((s.files, s.embedded, s.failed), (24, 24, 0));
     }
     let c = Collection::open(&store, weights()).unwrap();
-    let status = c.status().unwrap();
+    let status = c.status(&me()).unwrap();
     assert_eq!(
         status.models.keys().cloned().collect::<Vec<_>>(),
         ["dino", "dinov2", "dinov2@224"]
@@ -158,7 +159,7 @@ fn three_backbones_in_one_store_through_the_layer() {
         .chain(ratings.iter().map(|(p, r)| format!("{p},{r}\n")))
         .collect();
     std::fs::write(&csv, body).unwrap();
-    assert_eq!(c.rate_import(&csv, false).unwrap().imported, 24);
+    assert_eq!(c.rate_import_as(&csv, false, &me()).unwrap().imported, 24);
     let report = c
         .train(
             &TrainRequest {
@@ -218,7 +219,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     assert!(scored.images[0].reference_overlap.is_some());
 
     // A changed rating makes score and compare say the heads are stale.
-    c.rate_set("1", 0.0).unwrap();
+    c.rate_set_as(&me(), "1", 0.0).unwrap();
     let cmp = c
         .compare(
             &CompareRequest {
@@ -247,7 +248,7 @@ fn a_moved_collection_is_relinked_without_re_embedding() {
         let c = Collection::create(&store, dino_weights()).unwrap();
         c.index(&index_req(&old, &["dino"]), &mut quiet()).unwrap();
         let w = c
-            .show("Minimalism/ada-quill_work-02.png", 3, &mut quiet())
+            .show(&me(), "Minimalism/ada-quill_work-02.png", 3, &mut quiet())
             .unwrap();
         assert_eq!(
             w.relative_paths,
@@ -269,10 +270,12 @@ fn a_moved_collection_is_relinked_without_re_embedding() {
     assert_eq!(s.embedded, 0, "nothing is re-embedded");
     assert_eq!(s.new_paths, 0, "the paths moved with the root");
     assert!(notes.iter().any(|n| n.contains("moved")), "{notes:?}");
-    let status = c.status().unwrap();
+    let status = c.status(&me()).unwrap();
     assert!(status.vanished.is_empty(), "{:?}", status.vanished);
     assert_eq!(status.roots.len(), 1);
-    let w = c.show("ada-quill_work-02.png", 3, &mut quiet()).unwrap();
+    let w = c
+        .show(&me(), "ada-quill_work-02.png", 3, &mut quiet())
+        .unwrap();
     let canon = std::fs::canonicalize(&new).unwrap();
     assert!(
         w.paths[0].starts_with(&canon.display().to_string()),
@@ -328,11 +331,12 @@ fn works_are_named_one_way_everywhere() {
     ));
 
     // ls filters by metadata and by rated/unrated.
-    c.rate_set("1", 3.0).unwrap();
+    c.rate_set_as(&me(), "1", 3.0).unwrap();
     let rated = c
         .list(&ListRequest {
             filters: vec![],
             rated: Some(true),
+            rater: me(),
         })
         .unwrap();
     assert_eq!(rated.len(), 1);
@@ -340,6 +344,7 @@ fn works_are_named_one_way_everywhere() {
         .list(&ListRequest {
             filters: vec!["style=minimalism".into()],
             rated: None,
+            rater: me(),
         })
         .unwrap();
     assert_eq!(minimal.len(), 8);
@@ -451,6 +456,7 @@ fn options_that_name_nothing_are_errors() {
         c.list(&ListRequest {
             filters: vec![filter.into()],
             rated: None,
+            rater: me(),
         })
     };
     let msg = list("style=nothing").unwrap_err().to_string();
@@ -475,7 +481,7 @@ fn constant_ratings_warn_on_import_and_refuse_training() {
         text.push_str(&format!("{rel},3\n"));
     }
     std::fs::write(&csv, text).unwrap();
-    let report = c.rate_import(&csv, false).unwrap();
+    let report = c.rate_import_as(&csv, false, &me()).unwrap();
     assert_eq!(report.imported, 24);
     assert!(
         report.warnings.iter().any(|w| w.contains("spread")),
@@ -509,7 +515,7 @@ fn rating_and_metadata_csvs_are_checked_closely() {
     let csv = tmp.path().join("r.csv");
     let import = |text: &str| {
         std::fs::write(&csv, text).unwrap();
-        c.rate_import(&csv, false)
+        c.rate_import_as(&csv, false, &me())
     };
     let row_of = |e: Error| match e {
         Error::CsvRow { row, reason, .. } => (row, reason),
@@ -542,7 +548,9 @@ fn rating_and_metadata_csvs_are_checked_closely() {
     assert!(err.contains("KiB") && err.len() < 1000, "{}", err.len());
     // Not a regular file.
     #[cfg(unix)]
-    assert!(c.rate_import(Path::new("/dev/zero"), false).is_err());
+    assert!(c
+        .rate_import_as(Path::new("/dev/zero"), false, &me())
+        .is_err());
 
     // Metadata CSV: CRLF row numbers, reserved columns, unclosed quotes.
     let meta = tmp.path().join("m.csv");
@@ -562,4 +570,151 @@ fn rating_and_metadata_csvs_are_checked_closely() {
     let (row, why) =
         row_of(index_meta(&format!("path,title\n{a},A\n{b},\"B\nmore,lines\n")).unwrap_err());
     assert!(row == 3 && why.contains("quote"), "{why}");
+}
+
+/// The default rater.
+fn me() -> Rater {
+    Rater::default()
+}
+
+/// Guards issue 21's rater fix: with ratings by `me` and by `ana` on the
+/// same works, every view asked for `ana` (show, ls, status, explain,
+/// gallery, score) shows ana's ratings and heads, never me's, and the
+/// other way round. Ana's ratings are 100 above me's, so a value from the
+/// wrong rater cannot pass for the right one.
+#[test]
+fn every_view_shows_the_rater_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let ratings = common::rated_collection(&dir);
+    let c = Collection::create(&tmp.path().join("store"), dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+    let ana = Rater::parse("ana").unwrap();
+    // me rates the first 16 works, ana every work, 100 higher.
+    let mut mine = BTreeMap::new();
+    let mut anas = BTreeMap::new();
+    for (i, (p, r)) in ratings.iter().enumerate() {
+        let hash = c.resolve(p).unwrap().hash;
+        if i < 16 {
+            c.rate_set_as(&me(), p, *r).unwrap();
+            mine.insert(hash.clone(), *r);
+        }
+        c.rate_set_as(&ana, p, 100.0 + r).unwrap();
+        anas.insert(hash, 100.0 + r);
+    }
+    let is_anas = |hash: &str, rating: Option<f64>| rating == anas.get(hash).copied();
+    let is_mine = |hash: &str, rating: Option<f64>| rating == mine.get(hash).copied();
+
+    // Only ana has heads: status says so per rater.
+    let train = |rater: &Rater| {
+        c.train_taste(
+            &TrainRequest {
+                folds: 3,
+                repeats: 1,
+                bootstrap: 50,
+                rater: rater.clone(),
+                ..Default::default()
+            },
+            &mut quiet(),
+        )
+        .unwrap()
+    };
+    train(&ana);
+    let st = c.status(&ana).unwrap();
+    assert_eq!((st.rater.as_str(), st.ratings), ("ana", 24));
+    assert!(st.models["dino"].head && st.training.is_some(), "{st:?}");
+    let st = c.status(&me()).unwrap();
+    assert_eq!((st.rater.as_str(), st.ratings), ("me", 16));
+    assert!(!st.models["dino"].head && st.training.is_none(), "{st:?}");
+
+    // show
+    let first = &ratings[0].0;
+    let w = c.show(&ana, first, 3, &mut quiet()).unwrap();
+    assert!(is_anas(&w.hash, w.rating), "{:?}", w.rating);
+    let w = c.show(&me(), first, 3, &mut quiet()).unwrap();
+    assert!(is_mine(&w.hash, w.rating), "{:?}", w.rating);
+
+    // ls: ana rated every work, me 16 of them.
+    let list = |rater: &Rater| {
+        c.list(&ListRequest {
+            filters: vec![],
+            rated: Some(true),
+            rater: rater.clone(),
+        })
+        .unwrap()
+    };
+    let listed = list(&ana);
+    assert_eq!(listed.len(), 24);
+    assert!(listed.iter().all(|w| is_anas(&w.hash, w.rating)));
+    let listed = list(&me());
+    assert_eq!(listed.len(), 16);
+    assert!(listed.iter().all(|w| is_mine(&w.hash, w.rating)));
+
+    // gallery, sorted by ana's head: her ratings and predictions on her scale.
+    let page = c
+        .gallery(&artlens::app::GalleryRequest {
+            filters: vec![],
+            rated: None,
+            sort: artlens::app::GallerySort::Score(common::dino()),
+            offset: 0,
+            limit: 24,
+            rater: ana.clone(),
+        })
+        .unwrap();
+    assert_eq!(page.works.len(), 24);
+    for item in &page.works {
+        assert!(is_anas(&item.work.hash, item.work.rating), "{item:?}");
+        assert!(item.predicted.unwrap() > 50.0, "{item:?}");
+    }
+
+    // explain: the query's and the chosen reference's ratings are ana's.
+    let view = c
+        .explain(
+            &artlens::app::ExplainRequest {
+                query: first.clone(),
+                reference: None,
+                backbones: None,
+                rater: ana.clone(),
+            },
+            &mut quiet(),
+        )
+        .unwrap();
+    let q = &view.query;
+    assert!(is_anas(q.hash.as_deref().unwrap(), q.rating), "{q:?}");
+    let r = &view.models["dino"].reference;
+    assert_eq!(view.models["dino"].chosen, "nearest rated work");
+    assert!(is_anas(r.hash.as_deref().unwrap(), r.rating), "{r:?}");
+
+    // score: ana's head, ana's ratings as references; me has no head.
+    let score = |rater: &Rater| {
+        c.score(
+            &ScoreRequest {
+                images: vec![dir.join(first)],
+                k: 3,
+                backbones: None,
+                ood_percentile: 99.0,
+                rater: rater.clone(),
+            },
+            &mut quiet(),
+        )
+    };
+    let scored = score(&ana).unwrap();
+    let m = &scored.images[0].models["dino"];
+    assert!(m.score > 50.0, "{}", m.score);
+    assert!(!m.references.is_empty());
+    for r in &m.references {
+        assert!(is_anas(&r.hash, Some(r.rating)), "{r:?}");
+    }
+    let mine_scored = score(&me());
+    assert!(
+        mine_scored.is_err() || mine_scored.unwrap().images[0].models.is_empty(),
+        "me has no head to score with"
+    );
+    // Once me trains, me's scores are on me's scale.
+    train(&me());
+    let m = &score(&me()).unwrap().images[0].models["dino"];
+    assert!(m.score < 20.0, "{}", m.score);
+    for r in &m.references {
+        assert!(is_mine(&r.hash, Some(r.rating)), "{r:?}");
+    }
 }

@@ -281,3 +281,222 @@ fn preferences_are_checked_kept_and_learnt() {
         stderr(&o)
     );
 }
+
+/// Guards issue 22's round trip: `rate list` is CSV with a header that
+/// `rate import` reads back, so list → clear → import → list gives the same
+/// bytes; the rater column brings the ratings back to their rater.
+#[test]
+fn rate_list_is_csv_that_rate_import_reads_back() {
+    let e = Env::new();
+    let mut body = String::from("path,rating,rater\n");
+    for (i, (p, r)) in e.ratings.iter().enumerate() {
+        body.push_str(&format!("{p},{},ana\n", r * 1.1));
+        if i % 3 == 0 {
+            body.push_str(&format!("{p},{r},me\n"));
+        }
+    }
+    let csv = e.csv("both.csv", &body);
+    assert!(run(e.cmd(&["rate", "import", csv.to_str().unwrap()]))
+        .status
+        .success());
+    let list = |rater: &str| {
+        let o = run(e.cmd(&["rate", "list", "--rater", rater]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let before = list("ana");
+    let mine = list("me");
+    let mut lines = before.lines();
+    assert_eq!(lines.next(), Some("path,rating,rater,id,hash,title"));
+    assert_eq!(lines.count(), 24);
+    // Every row says what was imported: the work, its rating, the rater.
+    let mut reader = csv::Reader::from_reader(before.as_bytes());
+    for row in reader.records() {
+        let row = row.unwrap();
+        let (p, r) = e
+            .ratings
+            .iter()
+            .find(|(p, _)| row[0].ends_with(p.as_str()))
+            .unwrap_or_else(|| panic!("{row:?}"));
+        assert_eq!(row[1].parse::<f64>().unwrap(), r * 1.1, "{p}");
+        assert_eq!(&row[2], "ana");
+    }
+
+    let saved = e.csv("ana.csv", &before);
+    assert!(run(e.cmd(&["rate", "clear", "--rater", "ana"]))
+        .status
+        .success());
+    assert_eq!(count(&e, "ana"), 0);
+    // No --rater: the rater column brings them back to ana.
+    let o = run(e.cmd(&["rate", "import", saved.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(list("ana"), before);
+    assert_eq!(list("me"), mine, "me's ratings are untouched");
+    assert_eq!(mine.lines().count(), 1 + 8);
+    // --json keeps its shape.
+    let o = run(e.cmd(&["rate", "list", "--rater", "ana", "--json"]));
+    let rows = json(&o);
+    assert_eq!(rows.as_array().unwrap().len(), 24);
+    assert!(rows[0]["source"].as_str().unwrap().starts_with("csv:"));
+}
+
+/// Guards the preference listing and taking one preference back: `rate
+/// list --preferences` (CSV and JSON), `rate unprefer` removing exactly the
+/// one named for its rater, and a clear error naming both works when there
+/// is no such preference.
+#[test]
+fn preferences_are_listed_and_one_can_be_taken_back() {
+    let e = Env::new();
+    let w = |i: usize| e.ratings[i].0.clone();
+    for (rater, a, b) in [("ana", 0, 1), ("ana", 2, 3), ("me", 0, 1)] {
+        let o = run(e.cmd(&["rate", "prefer", "--rater", rater, &w(a), &w(b)]));
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let prefs = |rater: &str| {
+        let o = run(e.cmd(&["rate", "list", "--preferences", "--rater", rater]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let listed = prefs("ana");
+    let mut lines = listed.lines();
+    assert_eq!(
+        lines.next(),
+        Some("winner,loser,rater,time,winner_id,loser_id,winner_hash,loser_hash,source")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    let pairs: Vec<(String, String)> = csv::Reader::from_reader(listed.as_bytes())
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            assert_eq!(&r[2], "ana");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    for (a, b) in [(0, 1), (2, 3)] {
+        assert!(
+            pairs
+                .iter()
+                .any(|(x, y)| x.ends_with(&w(a)) && y.ends_with(&w(b))),
+            "{pairs:?}"
+        );
+    }
+    let o = run(e.cmd(&["rate", "list", "--preferences", "--rater", "ana", "--json"]));
+    let js = json(&o);
+    assert_eq!(js.as_array().unwrap().len(), 2, "{js}");
+    assert!(js[0]["winner_hash"].as_str().unwrap().len() == 64, "{js}");
+
+    // The opposite direction is not stored: an error naming both works,
+    // saying the other direction exists; nothing changes.
+    let o = run(e.cmd(&["rate", "unprefer", "--rater", "ana", &w(1), &w(0)]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no preference") && err.contains(&w(0)) && err.contains(&w(1)),
+        "{err}"
+    );
+    assert!(err.contains("opposite"), "{err}");
+    assert_eq!(prefs("ana"), listed);
+
+    let o = run(e.cmd(&["rate", "unprefer", "--rater", "ana", &w(0), &w(1)]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = prefs("ana");
+    assert_eq!(after.lines().count(), 2, "{after}");
+    assert!(after.contains(&w(2)) && !after.contains(&w(0)), "{after}");
+    assert_eq!(prefs("me").lines().count(), 2, "me's preference stays");
+    // Taking it back twice: nothing left to take back.
+    let o = run(e.cmd(&["rate", "unprefer", "--rater", "ana", &w(0), &w(1)]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("rate list --preferences"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Guards the rating column of exports: `items.csv` (npy and csv formats)
+/// and the Parquet files carry the named rater's ratings, empty (null) for
+/// works that rater has not rated.
+#[test]
+fn exports_carry_the_raters_rating_column() {
+    let e = Env::new();
+    let mut body = String::from("path,rating,rater\n");
+    for (i, (p, r)) in e.ratings.iter().enumerate() {
+        if i % 2 == 0 {
+            body.push_str(&format!("{p},{r},ana\n"));
+        }
+    }
+    let csv = e.csv("ana.csv", &body);
+    assert!(run(e.cmd(&["rate", "import", csv.to_str().unwrap()]))
+        .status
+        .success());
+    let rating_of = |path: &str| {
+        e.ratings
+            .iter()
+            .enumerate()
+            .find(|(_, (p, _))| path.ends_with(p.as_str()))
+            .map(|(i, (_, r))| (i, *r))
+            .unwrap()
+    };
+
+    for format in ["npy", "csv"] {
+        for rater in ["ana", "me"] {
+            let out = e.tmp.path().join(format!("{format}-{rater}"));
+            let o = run(e
+                .cmd(&["export", "--backbone", "dino", "--format", format])
+                .args(["--rater", rater])
+                .arg(&out));
+            assert!(o.status.success(), "{}", stderr(&o));
+            let items = fs::read_to_string(out.join("items.csv")).unwrap();
+            let mut reader = csv::Reader::from_reader(items.as_bytes());
+            let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+            assert_eq!(header[..4], ["id", "hash", "path", "rating"]);
+            let mut rated = 0;
+            for row in reader.records() {
+                let row = row.unwrap();
+                let (i, r) = rating_of(&row[2]);
+                if rater == "ana" && i % 2 == 0 {
+                    assert_eq!(row[3].parse::<f64>().unwrap(), r, "{row:?}");
+                    rated += 1;
+                } else {
+                    assert_eq!(&row[3], "", "{row:?}");
+                }
+            }
+            assert_eq!(rated, if rater == "ana" { 12 } else { 0 });
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+            assert_eq!(manifest["rater"], rater);
+        }
+    }
+
+    let out = e.tmp.path().join("parquet");
+    let o = run(e
+        .cmd(&["export", "--format", "parquet", "--rater", "ana"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    use arrow_array::{Array, Float64Array, StringArray};
+    let file = fs::File::open(out.join("dino.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
+        let paths = col("path");
+        let paths = paths.as_any().downcast_ref::<StringArray>().unwrap();
+        let ratings = col("rating");
+        let ratings = ratings.as_any().downcast_ref::<Float64Array>().unwrap();
+        for k in 0..batch.num_rows() {
+            let (i, r) = rating_of(paths.value(k));
+            if i % 2 == 0 {
+                assert_eq!(ratings.value(k), r);
+            } else {
+                assert!(ratings.is_null(k), "{}", paths.value(k));
+            }
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 24);
+}

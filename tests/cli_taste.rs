@@ -393,11 +393,15 @@ fn a_head_trained_on_other_embeddings_is_refused() {
 fn training_runs(dir: &Path) -> std::collections::BTreeSet<String> {
     let store = artlens::store::Store::open(dir).unwrap();
     let mut runs = std::collections::BTreeSet::new();
-    if let Some(t) = artlens::head::load_training(&store).unwrap() {
+    if let Some(t) =
+        artlens::head::load_training_of(&store, &artlens::ratings::Rater::default()).unwrap()
+    {
         runs.insert(t.run);
     }
     for b in store.backbones().unwrap() {
-        if let Ok((_, run)) = artlens::head::load_head(&store, &b) {
+        if let Ok((_, run)) =
+            artlens::head::load_head_of(&store, &artlens::ratings::Rater::default(), &b)
+        {
             runs.insert(run);
         }
     }

@@ -63,7 +63,8 @@ fn planted_store(dir: &std::path::Path, signal: &BackboneId) {
                 &[(&dino(), &v1), (&dinov2(), &v2)],
             )
             .unwrap();
-        artlens::ratings::set_rating(&store, &hash, rating).unwrap();
+        artlens::ratings::set_rating_as(&store, &artlens::ratings::Rater::default(), &hash, rating)
+            .unwrap();
     }
     store.flush().unwrap();
 }

@@ -112,7 +112,12 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
         .skip(1)
         .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
         .collect();
-    let mut got: Vec<f64> = c.ratings().unwrap().iter().map(|r| r.rating).collect();
+    let mut got: Vec<f64> = c
+        .ratings_of(&artlens::ratings::Rater::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.rating)
+        .collect();
     want.sort_by(f64::total_cmp);
     got.sort_by(f64::total_cmp);
     assert_eq!(got, want);
@@ -123,9 +128,18 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     assert_eq!(raters[0].ratings, want.len());
     // The heads, under their new keys; the two-model report is gone.
     for name in ["dino", "dinov2"] {
-        assert!(artlens::head::load_head(c.store(), &BackboneId::parse(name).unwrap()).is_ok());
+        assert!(artlens::head::load_head_of(
+            c.store(),
+            &artlens::ratings::Rater::default(),
+            &BackboneId::parse(name).unwrap()
+        )
+        .is_ok());
     }
-    assert!(artlens::head::load_training(c.store()).unwrap().is_none());
+    assert!(
+        artlens::head::load_training_of(c.store(), &artlens::ratings::Rater::default())
+            .unwrap()
+            .is_none()
+    );
     let v = c
         .similar(
             &SimilarRequest {

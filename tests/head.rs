@@ -7,12 +7,14 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use artlens::head::{
-    self, aligned_training_set, compare_backbones, cross_validate, fit, fit_ridge, load_head,
-    load_training, save_training, training_set, Backbone, HeadKind, MetricKind, SavedTraining,
-    TrainReport, TrainedHead,
+    self, aligned_training_set_of, compare_backbones, cross_validate, fit, fit_ridge, load_head_of,
+    load_training_of, save_training_with, training_set, Backbone, HeadKind, MetricKind,
+    SavedTraining, TrainReport, TrainedHead,
 };
 use artlens::model::Fingerprint;
-use artlens::ratings::{import_csv, rating, ratings, remove_rating, set_rating};
+use artlens::ratings::{
+    import_csv_as, rating_of, ratings_of, remove_ratings, set_rating_as, Rater,
+};
 use artlens::store::{NewArtwork, Store};
 use artlens::BackboneId;
 use artlens::Error;
@@ -855,7 +857,7 @@ fn csv_import_is_all_or_nothing_with_row_numbers() {
          wikiart/Cubism/picasso_guitar.png,2,extra\n\
          wikiart/Cubism/picasso_guitar.png,NaN\n",
     );
-    let err = import_csv(&store, &csv, false).unwrap_err();
+    let err = import_csv_as(&store, &csv, false, &me()).unwrap_err();
     let Error::CsvRow { row, reason, .. } = &err else {
         panic!("CsvRow expected, got {err}")
     };
@@ -884,21 +886,23 @@ fn csv_import_is_all_or_nothing_with_row_numbers() {
     );
     assert!(msg.contains("6 bad rows; nothing imported"), "{msg}");
     assert!(
-        ratings(&store).unwrap().is_empty(),
+        ratings_of(&store, &me()).unwrap().is_empty(),
         "a failed import wrote ratings"
     );
 
     // --skip-bad: the one good row goes in, the bad ones come back.
-    let report = import_csv(&store, &csv, true).unwrap();
+    let report = import_csv_as(&store, &csv, true, &me()).unwrap();
     assert_eq!(report.rows, 7);
     assert_eq!(report.imported, 1);
     assert_eq!(
         report.bad.iter().map(|b| b.row).collect::<Vec<_>>(),
         vec![3, 4, 5, 6, 7, 8]
     );
-    let stored = ratings(&store).unwrap();
+    let stored = ratings_of(&store, &me()).unwrap();
     assert_eq!(stored, vec![(hash_of(PATHS[0]), 4.0)]);
-    let rec = rating(&store, &hash_of(PATHS[0])).unwrap().unwrap();
+    let rec = rating_of(&store, &me(), &hash_of(PATHS[0]))
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.source, format!("csv:{}:2", csv.display()));
 }
 
@@ -921,13 +925,13 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
             &hash_of(PATHS[4])[..10]
         ),
     );
-    let report = import_csv(&store, &csv, false).unwrap();
+    let report = import_csv_as(&store, &csv, false, &me()).unwrap();
     assert_eq!((report.imported, report.replaced), (4, 0));
     assert_eq!(
         (report.file_column.as_str(), report.score_column.as_str()),
         ("Filename", "Stars")
     );
-    let got = ratings(&store).unwrap();
+    let got = ratings_of(&store, &me()).unwrap();
     let expect = |i: usize| {
         got.iter()
             .find(|(h, _)| *h == hash_of(PATHS[i]))
@@ -946,9 +950,17 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         "id.csv",
         &format!("ID,score\n{id_of_braque},7\n"),
     );
-    assert_eq!(import_csv(&store, &by_id, false).unwrap().imported, 1);
     assert_eq!(
-        rating(&store, &hash_of(PATHS[3])).unwrap().unwrap().rating,
+        import_csv_as(&store, &by_id, false, &me())
+            .unwrap()
+            .imported,
+        1
+    );
+    assert_eq!(
+        rating_of(&store, &me(), &hash_of(PATHS[3]))
+            .unwrap()
+            .unwrap()
+            .rating,
         7.0
     );
     let contradiction = write(
@@ -956,7 +968,7 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         "contradiction.csv",
         &format!("id,path,rating\n{id_of_braque},Color_Field/rothko_no-1.png,9\n"),
     );
-    match import_csv(&store, &contradiction, false) {
+    match import_csv_as(&store, &contradiction, false, &me()) {
         Err(artlens::Error::CsvRow { row: 2, reason, .. }) => {
             assert!(reason.contains("column `id` names work"), "{reason}")
         }
@@ -969,15 +981,23 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         &format!("id,path,rating\n{id_of_rothko},Color_Field/rothko_no-1.png,9\n"),
     );
     assert_eq!(
-        import_csv(&store, &both, false).unwrap().file_column,
+        import_csv_as(&store, &both, false, &me())
+            .unwrap()
+            .file_column,
         "path"
     );
     assert_eq!(
-        rating(&store, &hash_of(PATHS[0])).unwrap().unwrap().rating,
+        rating_of(&store, &me(), &hash_of(PATHS[0]))
+            .unwrap()
+            .unwrap()
+            .rating,
         9.0
     );
     assert_eq!(
-        rating(&store, &hash_of(PATHS[3])).unwrap().unwrap().rating,
+        rating_of(&store, &me(), &hash_of(PATHS[3]))
+            .unwrap()
+            .unwrap()
+            .rating,
         7.0
     );
 
@@ -987,7 +1007,7 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
         "amb.csv",
         "file,rating\npicasso_guitar.png,1\nCubism/picasso_guitar.png,2\n",
     );
-    let msg = import_csv(&store, &ambiguous, false)
+    let msg = import_csv_as(&store, &ambiguous, false, &me())
         .unwrap_err()
         .to_string();
     assert!(
@@ -1000,11 +1020,13 @@ fn csv_import_resolves_suffixes_names_ids_and_hashes() {
     );
     // Whole components only: `guitar.png` is not a suffix of `picasso_guitar.png`.
     let partial = write(tmp.path(), "partial.csv", "file,rating\nguitar.png,1\n");
-    let msg = import_csv(&store, &partial, false).unwrap_err().to_string();
+    let msg = import_csv_as(&store, &partial, false, &me())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("unknown work `guitar.png`"), "{msg}");
 
     // Re-importing replaces and says so.
-    let again = import_csv(&store, &csv, false).unwrap();
+    let again = import_csv_as(&store, &csv, false, &me()).unwrap();
     assert_eq!((again.imported, again.replaced), (4, 4));
 }
 
@@ -1015,7 +1037,7 @@ fn csv_import_requires_known_headers() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
     let no_score = write(tmp.path(), "a.csv", "path,grade\nx.png,3\n");
-    let msg = import_csv(&store, &no_score, false)
+    let msg = import_csv_as(&store, &no_score, false, &me())
         .unwrap_err()
         .to_string();
     assert!(
@@ -1023,19 +1045,21 @@ fn csv_import_requires_known_headers() {
         "{msg}"
     );
     let no_file = write(tmp.path(), "b.csv", "name,rating\nx.png,3\n");
-    let msg = import_csv(&store, &no_file, false).unwrap_err().to_string();
+    let msg = import_csv_as(&store, &no_file, false, &me())
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("path, file, filename, image, id, hash"),
         "{msg}"
     );
     let empty = write(tmp.path(), "c.csv", "");
     assert!(matches!(
-        import_csv(&store, &empty, false),
+        import_csv_as(&store, &empty, false, &me()),
         Err(Error::CsvRow { row: 1, .. })
     ));
     let missing = tmp.path().join("nope.csv");
     assert!(matches!(
-        import_csv(&store, &missing, false),
+        import_csv_as(&store, &missing, false, &me()),
         Err(Error::Io { .. })
     ));
 }
@@ -1045,22 +1069,24 @@ fn csv_import_requires_known_headers() {
 fn set_and_remove_single_ratings() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
-    let art = set_rating(&store, "Cubism/braque_violin.png", 3.0).unwrap();
+    let art = set_rating_as(&store, &me(), "Cubism/braque_violin.png", 3.0).unwrap();
     assert_eq!(art.hash, hash_of(PATHS[3]));
-    set_rating(&store, PATHS[3], 4.0).unwrap();
-    let rec = rating(&store, &art.hash).unwrap().unwrap();
+    set_rating_as(&store, &me(), PATHS[3], 4.0).unwrap();
+    let rec = rating_of(&store, &me(), &art.hash).unwrap().unwrap();
     assert_eq!((rec.rating, rec.source.as_str()), (4.0, "set"));
     assert!(matches!(
-        set_rating(&store, PATHS[0], f64::NAN),
+        set_rating_as(&store, &me(), PATHS[0], f64::NAN),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        set_rating(&store, "nothing.png", 1.0),
+        set_rating_as(&store, &me(), "nothing.png", 1.0),
         Err(Error::WorkNotFound { .. })
     ));
-    assert!(remove_rating(&store, &art.id.to_string()).unwrap());
-    assert!(!remove_rating(&store, PATHS[3]).unwrap());
-    assert!(ratings(&store).unwrap().is_empty());
+    let removed = remove_ratings(&store, &me(), &[art.id.to_string()]).unwrap();
+    assert_eq!(removed.removed.len(), 1);
+    let again = remove_ratings(&store, &me(), &[PATHS[3].to_string()]).unwrap();
+    assert_eq!(again.not_rated, [PATHS[3]]);
+    assert!(ratings_of(&store, &me()).unwrap().is_empty());
 }
 
 /// Guards the join of ratings and embeddings: works lacking an embedding are
@@ -1071,13 +1097,14 @@ fn training_sets_join_ratings_with_embeddings() {
     // DINOv2 embedded only works 0, 2 and 4.
     let store = store_with(tmp.path(), &PATHS, |i| i % 2 == 0);
     for (i, p) in PATHS.iter().enumerate() {
-        set_rating(&store, p, i as f64).unwrap();
+        set_rating_as(&store, &me(), p, i as f64).unwrap();
     }
-    let d1 = training_set(&store, &dino()).unwrap();
+    let d1 = training_set(&store, &me(), &dino()).unwrap();
     assert_eq!((d1.x.len(), d1.skipped), (5, 0));
-    let v2 = training_set(&store, &dinov2()).unwrap();
+    let v2 = training_set(&store, &me(), &dinov2()).unwrap();
     assert_eq!((v2.x.len(), v2.skipped), (3, 2));
-    let paired = aligned_training_set(&store, &[dino(), dinov2()]).unwrap();
+    let rated = ratings_of(&store, &me()).unwrap();
+    let paired = aligned_training_set_of(&store, &rated, &[dino(), dinov2()]).unwrap();
     assert_eq!(paired.skipped, 2);
     assert_eq!(paired.hashes.len(), 3);
     for (k, h) in paired.hashes.iter().enumerate() {
@@ -1100,9 +1127,11 @@ fn training_sets_join_ratings_with_embeddings() {
 fn saved_heads_are_refused_after_a_fingerprint_change() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with(tmp.path(), &PATHS, |_| true);
-    let msg = load_head(&store, &dinov2()).unwrap_err().to_string();
+    let msg = load_head_of(&store, &me(), &dinov2())
+        .unwrap_err()
+        .to_string();
     assert_eq!(msg, "no trained head for dinov2; run `artlens train` first");
-    assert!(matches!(load_training(&store), Ok(None)));
+    assert!(matches!(load_training_of(&store, &me()), Ok(None)));
 
     let (x, y) = planted(30, DIM, 71);
     let head = fit(&x, &y, HeadKind::Ridge, 1).unwrap();
@@ -1118,14 +1147,26 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
         backbones: vec!["dino".into()],
         run: "run-1".into(),
     };
-    save_training(&store, &[(dino(), head.clone(), fp.clone())], &training).unwrap();
-    let (loaded, run) = load_head(&store, &dino()).unwrap();
+    save_training_with(
+        &store,
+        &[(dino(), head.clone(), fp.clone())],
+        &[],
+        &training,
+    )
+    .unwrap();
+    let (loaded, run) = load_head_of(&store, &me(), &dino()).unwrap();
     assert_json_close(&loaded, &head);
     assert_eq!(run, "run-1");
     // A fingerprint of another model is refused at save time.
-    assert!(save_training(&store, &[(dinov2(), head.clone(), fp.clone())], &training).is_err());
+    assert!(save_training_with(
+        &store,
+        &[(dinov2(), head.clone(), fp.clone())],
+        &[],
+        &training
+    )
+    .is_err());
     assert_json_close(
-        &load_training(&store).unwrap().unwrap().report,
+        &load_training_of(&store, &me()).unwrap().unwrap().report,
         &Some(report.clone()),
     );
 
@@ -1133,7 +1174,7 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
     store
         .ensure_fingerprint(&fingerprint(dino(), "other weights"), true)
         .unwrap();
-    let err = load_head(&store, &dino()).unwrap_err();
+    let err = load_head_of(&store, &me(), &dino()).unwrap_err();
     assert!(matches!(err, Error::StaleHead { .. }), "{err}");
     let msg = err.to_string();
     assert!(
@@ -1142,7 +1183,7 @@ fn saved_heads_are_refused_after_a_fingerprint_change() {
     );
     assert!(msg.contains("artlens train"), "{msg}");
     assert!(matches!(
-        load_training(&store),
+        load_training_of(&store, &me()),
         Err(Error::StaleHead { .. })
     ));
 }
@@ -1341,4 +1382,9 @@ fn repeated_comparison_averages_splits() {
         assert!(n > 40);
         assert!(r.verdict.contains("an estimate") && r.verdict.contains("artlens suggest"));
     }
+}
+
+/// The default rater, whose ratings and heads these tests use.
+fn me() -> Rater {
+    Rater::default()
 }

@@ -202,7 +202,11 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
         // Rows naming works of other shards are skipped (exit 1), the rest imported.
         assert!(o.status.code().unwrap() <= 1, "{}", stderr(&o));
         rated_in_shards += Store::open_existing(&store)
-            .map(|s| artlens::ratings::ratings(&s).unwrap().len())
+            .map(|s| {
+                artlens::ratings::ratings_of(&s, &artlens::ratings::Rater::default())
+                    .unwrap()
+                    .len()
+            })
             .unwrap();
     }
     assert!(rated_in_shards > 0);
@@ -228,7 +232,9 @@ fn four_shards_from_the_slurm_scripts_merge_into_the_single_run_store() {
     let m = Store::open_existing(&merged).unwrap();
     assert_eq!(m.shard().unwrap(), None);
     assert_eq!(
-        artlens::ratings::ratings(&m).unwrap().len(),
+        artlens::ratings::ratings_of(&m, &artlens::ratings::Rater::default())
+            .unwrap()
+            .len(),
         rated_in_shards
     );
     drop(m);
@@ -407,7 +413,7 @@ fn ratings_of_one_work_in_two_stores_keep_the_newer_and_say_so() {
     assert!(stderr(&o).contains("kept the newer"), "{}", stderr(&o));
     assert_eq!(report["records_added"]["preferences"], 2, "{report}");
     let m = Store::open_existing(&into).unwrap();
-    let all = artlens::ratings::ratings(&m).unwrap();
+    let all = artlens::ratings::ratings_of(&m, &artlens::ratings::Rater::default()).unwrap();
     assert_eq!(all.len(), 2);
     let hash = m.find(&coll.join(work).display().to_string()).unwrap().hash;
     let kept: Vec<f64> = all

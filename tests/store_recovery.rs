@@ -148,7 +148,8 @@ fn make_store(dir: &Path) -> Vec<String> {
             &[(&fp.backbone, &[1.0, i as f32, 0.5, 0.25][..])],
         )
         .unwrap();
-        artlens::ratings::set_rating(&s, &hash, i as f64).unwrap();
+        artlens::ratings::set_rating_as(&s, &artlens::ratings::Rater::default(), &hash, i as f64)
+            .unwrap();
         hashes.push(hash);
     }
     s.flush().unwrap();

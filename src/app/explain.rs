@@ -17,7 +17,7 @@ use crate::explain::{self, RatedSet, VoteSupport};
 use crate::imaging::{decode_file, DecodeLimits, Geometry, Preprocess};
 use crate::model::registry::BackboneId;
 use crate::model::Backbone;
-use crate::ratings;
+use crate::ratings::{self, Rater};
 use crate::report::{ExplainImage, ExplainModel, ExplainView, ModelScore, PairMaps, ScoreView};
 use crate::store::Artwork;
 
@@ -32,6 +32,9 @@ pub struct ExplainRequest {
     pub reference: Option<String>,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
+    /// Whose ratings the images show and the default reference is chosen
+    /// from.
+    pub rater: Rater,
 }
 
 /// An image found and decoded, with the stored work it is (if any).
@@ -55,7 +58,9 @@ impl Collection {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ExplainView> {
         let backbones = self.select_backbones(req.backbones.as_deref())?;
-        let rated: HashMap<String, f64> = ratings::ratings(&self.store)?.into_iter().collect();
+        let rated: HashMap<String, f64> = ratings::ratings_of(&self.store, &req.rater)?
+            .into_iter()
+            .collect();
         let all_ratings: Vec<(String, f64)> = rated.iter().map(|(h, r)| (h.clone(), *r)).collect();
         let query = self.locate(&req.query, &rated)?;
         let given = match &req.reference {

@@ -44,13 +44,13 @@ pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use models::{models, ModelEntry};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
-pub use query::{ListRequest, SimilarRequest};
+pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
 pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, QueryView, RaterStatus,
-    RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, PreferenceView, QueryView,
+    RaterStatus, RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

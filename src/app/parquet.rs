@@ -3,9 +3,11 @@
 //!
 //! One file per backbone, `<backbone folder name>.parquet`, one row per
 //! work: `id` (u64), `hash`, `path` (the first path), `paths` (all of
-//! them), one nullable string column per metadata key, and `embedding`, a
+//! them), `rating` (the request's rater's, a nullable float64: null when
+//! unrated), one nullable string column per metadata key, and `embedding`, a
 //! fixed-size list of `dim` float32. Each file's key-value metadata carries
 //! the manifest: `artlens.backbone`, `artlens.hub_id`, `artlens.dim`,
+//! `artlens.rater`,
 //! `artlens.fingerprint` (JSON, with the preprocessing recipe and the
 //! weights' blake3), `artlens.preprocess`, `artlens.version` and the whole
 //! manifest as `artlens.manifest`. A `manifest.json` beside the files lists
@@ -27,7 +29,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -40,6 +42,7 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
 use crate::model::Fingerprint;
+use crate::ratings::Rater;
 use crate::store::Artwork;
 
 /// Rows per row group: 8192 rows of 768 floats are 25 MB, large enough for
@@ -48,7 +51,7 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = 8192;
 
 /// Names of the fixed columns; a metadata key spelled like one of them is
 /// written as `metadata.<key>`.
-const FIXED_COLUMNS: [&str; 5] = ["id", "hash", "path", "paths", "embedding"];
+const FIXED_COLUMNS: [&str; 6] = ["id", "hash", "path", "paths", "rating", "embedding"];
 
 /// What `export --format parquet` is asked.
 #[derive(Debug, Clone)]
@@ -58,6 +61,8 @@ pub struct ParquetRequest {
     pub out_dir: PathBuf,
     /// Rows per row group ([`DEFAULT_ROW_GROUP_ROWS`]).
     pub row_group_rows: usize,
+    /// Whose ratings fill the `rating` column.
+    pub rater: Rater,
 }
 
 /// The manifest of one Parquet file (also in its key-value metadata).
@@ -76,6 +81,10 @@ pub struct ParquetManifest {
     /// Seconds since the Unix epoch.
     pub exported_at: u64,
     pub store: String,
+    /// Whose ratings the `rating` column holds (absent in exports made
+    /// before the column existed).
+    #[serde(default)]
+    pub rater: String,
 }
 
 /// What a Parquet export wrote (also `manifest.json` in the folder).
@@ -109,7 +118,12 @@ impl Collection {
         let result = (|| {
             let mut files = Vec::new();
             for id in &backbones {
-                files.push(self.write_parquet(id, &staging, req.row_group_rows.max(1))?);
+                files.push(self.write_parquet(
+                    id,
+                    &req.rater,
+                    &staging,
+                    req.row_group_rows.max(1),
+                )?);
             }
             let view = ParquetExportView {
                 out_dir: out.display().to_string(),
@@ -137,6 +151,7 @@ impl Collection {
     fn write_parquet(
         &self,
         id: &BackboneId,
+        rater: &Rater,
         dir: &Path,
         row_group_rows: usize,
     ) -> Result<ParquetManifest> {
@@ -159,6 +174,7 @@ impl Collection {
             })?;
             arts.insert(hash.clone(), art);
         }
+        let rated = self.rating_map(rater)?;
         let keys: Vec<String> = arts
             .values()
             .flat_map(|a| a.metadata.keys().cloned())
@@ -182,6 +198,7 @@ impl Collection {
                 DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
                 false,
             ),
+            Field::new("rating", DataType::Float64, true),
         ];
         for k in &keys {
             fields.push(Field::new(column_of(k), DataType::Utf8, true));
@@ -207,6 +224,7 @@ impl Collection {
             artlens_version: env!("CARGO_PKG_VERSION").to_string(),
             exported_at: crate::store::now_secs(),
             store: store.path().display().to_string(),
+            rater: rater.name().to_string(),
         };
         let kv = vec![
             KeyValue::new("artlens.backbone".into(), manifest.backbone.clone()),
@@ -217,6 +235,7 @@ impl Collection {
                 "artlens.preprocess".into(),
                 to_json(&fingerprint.preprocess),
             ),
+            KeyValue::new("artlens.rater".into(), manifest.rater.clone()),
             KeyValue::new("artlens.version".into(), manifest.artlens_version.clone()),
             KeyValue::new("artlens.manifest".into(), to_json(&manifest)),
         ];
@@ -255,6 +274,9 @@ impl Collection {
                 paths.append(true);
             }
             columns.push(Arc::new(paths.finish()));
+            columns.push(Arc::new(Float64Array::from_iter(
+                rows.iter().map(|a| rated.get(&a.hash).copied()),
+            )));
             for k in &keys {
                 columns.push(Arc::new(StringArray::from_iter(
                     rows.iter().map(|a| a.metadata.get(k).map(String::as_str)),

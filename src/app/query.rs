@@ -1,5 +1,7 @@
 //! Reading the collection: similar works, one work, a listing, the store's
-//! status, ratings, and exports. Nothing here writes the store.
+//! status, ratings and preferences (as views and as CSV), and exports.
+//! Nothing here writes the store. Everything that shows a rating or a head
+//! is asked for one rater's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -11,7 +13,7 @@ use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
 use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
-use crate::ratings;
+use crate::ratings::{self, Rater, Rating};
 use crate::scan::Metadata;
 use crate::store::{Artwork, FORMAT_VERSION};
 
@@ -36,9 +38,32 @@ pub struct SimilarRequest {
 #[derive(Debug, Clone, Default)]
 pub struct ListRequest {
     pub filters: Vec<String>,
-    /// `Some(true)`: rated works only; `Some(false)`: unrated only.
+    /// `Some(true)`: works `rater` rated only; `Some(false)`: unrated only.
     pub rated: Option<bool>,
+    /// Whose ratings are listed and filtered on.
+    pub rater: Rater,
 }
+
+/// The header of [`Collection::ratings_csv`]: the work's first stored path,
+/// the rating and the rater, which [`ratings::import_csv_as`] reads back,
+/// then the work's id (which the import checks against the path), content
+/// hash and title (which it ignores), for people and other tools.
+pub const RATING_COLUMNS: [&str; 6] = ["path", "rating", "rater", "id", "hash", "title"];
+
+/// The header of [`Collection::preferences_csv`]: the preferred work's
+/// first stored path, the other's, the rater, when (seconds since the Unix
+/// epoch), then both works' ids and content hashes and where it came from.
+pub const PREFERENCE_COLUMNS: [&str; 9] = [
+    "winner",
+    "loser",
+    "rater",
+    "time",
+    "winner_id",
+    "loser_id",
+    "winner_hash",
+    "loser_hash",
+    "source",
+];
 
 /// Parses `KEY=VALUE` filters into lower-cased pairs.
 pub(crate) fn parse_filters(filters: &[String]) -> Result<Vec<(String, String)>> {
@@ -253,9 +278,15 @@ impl Collection {
         })
     }
 
-    /// Everything known about one work, with its `k` nearest works per
-    /// backbone.
-    pub fn show(&self, name: &str, k: usize, on_event: &mut dyn FnMut(Event)) -> Result<WorkView> {
+    /// Everything known about one work, with `rater`'s rating of it and its
+    /// `k` nearest works per backbone.
+    pub fn show(
+        &self,
+        rater: &Rater,
+        name: &str,
+        k: usize,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<WorkView> {
         let art = self.resolve(name)?;
         let mut backbones = Vec::new();
         let mut neighbours = BTreeMap::new();
@@ -281,13 +312,13 @@ impl Collection {
             width: art.width,
             height: art.height,
             metadata: art.metadata.clone(),
-            rating: ratings::rating(&self.store, &art.hash)?.map(|r| r.rating),
+            rating: ratings::rating_of(&self.store, rater, &art.hash)?.map(|r| r.rating),
             backbones,
             neighbours,
         })
     }
 
-    /// The works, by id, filtered.
+    /// The works, by id, filtered, with `req.rater`'s ratings.
     pub fn list(&self, req: &ListRequest) -> Result<Vec<WorkSummary>> {
         Ok(self.list_page(req, 0, usize::MAX)?.1)
     }
@@ -301,7 +332,7 @@ impl Collection {
         limit: usize,
     ) -> Result<(usize, Vec<WorkSummary>)> {
         let filters = parse_filters(&req.filters)?;
-        let rated = self.rating_map(&ratings::Rater::default())?;
+        let rated = self.rating_map(&req.rater)?;
         let arts = self.all_artworks()?;
         check_filters_on(&arts, &filters)?;
         let mut total = 0;
@@ -326,26 +357,10 @@ impl Collection {
         Ok((total, page))
     }
 
-    /// Every rating with its work.
-    pub fn ratings(&self) -> Result<Vec<RatingView>> {
-        let mut rows = Vec::new();
-        for (hash, r) in ratings::rating_records(&self.store)? {
-            let art = self.store.artwork(&hash)?;
-            rows.push(RatingView {
-                id: art.as_ref().map(|a| a.id),
-                path: art.as_ref().and_then(|a| a.paths.first().cloned()),
-                hash,
-                rating: r.rating,
-                source: r.source,
-            });
-        }
-        Ok(rows)
-    }
-
     /// Every rater with ratings or preferences: counts, contradictions and
     /// whether they have a saved training run.
     pub fn rater_statuses(&self) -> Result<Vec<RaterStatus>> {
-        let mut names: BTreeMap<ratings::Rater, (usize, usize)> = BTreeMap::new();
+        let mut names: BTreeMap<Rater, (usize, usize)> = BTreeMap::new();
         for (r, n) in ratings::raters(&self.store)? {
             names.entry(r).or_default().0 = n;
         }
@@ -367,29 +382,120 @@ impl Collection {
         Ok(out)
     }
 
-    /// Every rating of `rater` with its work.
-    pub fn ratings_of(&self, rater: &ratings::Rater) -> Result<Vec<RatingView>> {
+    /// Every rating of `rater` with its work (`None` for a work no longer
+    /// in the store), sorted by content hash.
+    fn rated_works(&self, rater: &Rater) -> Result<Vec<(String, Rating, Option<Artwork>)>> {
         let mut rows = Vec::new();
         for (hash, r) in ratings::rating_records_of(&self.store, rater)? {
             let art = self.store.artwork(&hash)?;
-            rows.push(RatingView {
+            rows.push((hash, r, art));
+        }
+        Ok(rows)
+    }
+
+    /// Every rating of `rater` with its work.
+    pub fn ratings_of(&self, rater: &Rater) -> Result<Vec<RatingView>> {
+        Ok(self
+            .rated_works(rater)?
+            .into_iter()
+            .map(|(hash, r, art)| RatingView {
                 id: art.as_ref().map(|a| a.id),
                 path: art.as_ref().and_then(|a| a.paths.first().cloned()),
                 hash,
                 rating: r.rating,
                 source: r.source,
+            })
+            .collect())
+    }
+
+    /// Every rating of `rater` as CSV with the header [`RATING_COLUMNS`],
+    /// sorted by content hash: `rate import` reads it back unchanged, so
+    /// that listing, clearing, importing and listing again gives the same
+    /// bytes. Each row is one line whatever the paths hold (see
+    /// [`listed_name`]). A rating whose work is no longer in the store has
+    /// an empty path and id (its hash still says which work it was); the
+    /// import refuses such a row, as it refuses any row naming no stored
+    /// work.
+    pub fn ratings_csv(&self, rater: &Rater) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(RATING_COLUMNS).map_err(csv_error)?;
+        for (hash, r, art) in self.rated_works(rater)? {
+            let art = art.as_ref();
+            w.write_record([
+                art.map(listed_name).unwrap_or_default(),
+                r.rating.to_string(),
+                rater.name().to_string(),
+                art.map(|a| a.id.to_string()).unwrap_or_default(),
+                hash,
+                // The import ignores the title, so an unprintable one can
+                // be escaped like any text output.
+                art.and_then(|a| a.metadata.get("title"))
+                    .map(|t| printable(t))
+                    .unwrap_or_default(),
+            ])
+            .map_err(csv_error)?;
+        }
+        csv_text(w)
+    }
+
+    /// Every preference of `rater` with its two works, in key order (by
+    /// the preferred work's hash, then the other's).
+    pub fn preferences_of(&self, rater: &Rater) -> Result<Vec<PreferenceView>> {
+        let mut rows = Vec::new();
+        for p in crate::preferences::preferences_of(&self.store, rater)? {
+            let winner = self.store.artwork(&p.winner)?;
+            let loser = self.store.artwork(&p.loser)?;
+            rows.push(PreferenceView {
+                rater: rater.name().to_string(),
+                winner_id: winner.as_ref().map(|a| a.id),
+                winner_path: winner.and_then(|a| a.paths.first().cloned()),
+                winner_hash: p.winner,
+                loser_id: loser.as_ref().map(|a| a.id),
+                loser_path: loser.and_then(|a| a.paths.first().cloned()),
+                loser_hash: p.loser,
+                source: p.source,
+                time: p.time,
             });
         }
         Ok(rows)
     }
 
-    /// What the store holds.
-    pub fn status(&self) -> Result<StatusView> {
+    /// [`Collection::preferences_of`] as CSV with the header
+    /// [`PREFERENCE_COLUMNS`] (empty cells for what is `None`; a path with
+    /// control characters is given as the work's hash, see [`listed_name`]).
+    pub fn preferences_csv(&self, rater: &Rater) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(PREFERENCE_COLUMNS).map_err(csv_error)?;
+        let id = |i: Option<u64>| i.map(|i| i.to_string()).unwrap_or_default();
+        let name = |path: Option<String>, hash: &str| match path {
+            Some(p) if !p.chars().any(char::is_control) => p,
+            Some(_) => hash.to_string(),
+            None => String::new(),
+        };
+        for p in self.preferences_of(rater)? {
+            w.write_record([
+                name(p.winner_path, &p.winner_hash),
+                name(p.loser_path, &p.loser_hash),
+                p.rater,
+                p.time.to_string(),
+                id(p.winner_id),
+                id(p.loser_id),
+                p.winner_hash,
+                p.loser_hash,
+                p.source,
+            ])
+            .map_err(csv_error)?;
+        }
+        csv_text(w)
+    }
+
+    /// What the store holds, with `rater`'s ratings, heads and training.
+    pub fn status(&self, rater: &Rater) -> Result<StatusView> {
         let counts = self.store.counts()?;
         let (vanished, _) = crate::pipeline::vanished_paths(&self.store, false)?;
         let mut models = BTreeMap::new();
         for id in self.store.backbones()? {
-            let head = crate::head::load_head(&self.store, &id).is_ok();
+            let head = crate::head::load_head_of(&self.store, rater, &id).is_ok();
             models.insert(
                 id.name(),
                 StatusBackbone {
@@ -404,12 +510,12 @@ impl Collection {
                 },
             );
         }
-        let training = match crate::head::load_training(&self.store) {
+        let training = match crate::head::load_training_of(&self.store, rater) {
             Ok(Some(t)) => Some(serde_json::json!({
                 "head": t.head_kind.name(),
                 "backbones": t.backbones,
                 "run": t.run,
-                "ratings_changed_since": t.ratings_digest != ratings::ratings_digest(&self.store)?,
+                "ratings_changed_since": t.ratings_digest != ratings::ratings_digest_of(&self.store, rater)?,
                 "verdict": t.report.as_ref().map(|r| r.verdict.clone()),
                 "preferences_verdict": t.pairwise.as_ref().map(|p| p.verdict.clone()),
             })),
@@ -423,7 +529,8 @@ impl Collection {
             models,
             roots: self.store.roots(),
             shard: self.store.shard()?,
-            ratings: ratings::ratings(&self.store)?.len(),
+            rater: rater.name().to_string(),
+            ratings: ratings::rating_records_of(&self.store, rater)?.len(),
             raters: self.rater_statuses()?,
             failures: self.store.failures()?,
             vanished,
@@ -433,7 +540,8 @@ impl Collection {
     }
 
     /// Writes one backbone's embeddings, `items.csv` in the same row order
-    /// and `manifest.json`, each file atomically.
+    /// (id, hash, path, `req.rater`'s rating, empty when unrated, then the
+    /// metadata) and `manifest.json`, each file atomically.
     pub fn export(&self, req: &ExportRequest) -> Result<ExportView> {
         let id = &req.backbone;
         let items = self.store.embeddings(id)?;
@@ -467,16 +575,29 @@ impl Collection {
             .iter()
             .flat_map(|a| a.metadata.keys().cloned())
             .collect();
+        let rated = self.rating_map(&req.rater)?;
         let csv_err = |e: csv::Error| Error::InvalidArgument(format!("writing items.csv: {e}"));
         let mut w = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["id".to_string(), "hash".into(), "path".into()];
-        header.extend(keys.iter().cloned());
+        let mut header: Vec<String> = ITEMS_COLUMNS.iter().map(|c| c.to_string()).collect();
+        // A metadata key spelled like a fixed column is written as
+        // `metadata.<key>`, as in the Parquet export, so no header repeats.
+        header.extend(keys.iter().map(|k| {
+            if ITEMS_COLUMNS.contains(&k.as_str()) {
+                format!("metadata.{k}")
+            } else {
+                k.clone()
+            }
+        }));
         w.write_record(&header).map_err(csv_err)?;
         for a in &arts {
             let mut row = vec![
                 a.id.to_string(),
                 a.hash.clone(),
                 a.paths.first().cloned().unwrap_or_default(),
+                rated
+                    .get(&a.hash)
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
             ];
             row.extend(
                 keys.iter()
@@ -527,6 +648,7 @@ impl Collection {
             exported_at: crate::store::now_secs(),
             store: self.store.path().display().to_string(),
             fingerprint,
+            rater: req.rater.name().to_string(),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
@@ -536,6 +658,42 @@ impl Collection {
             manifest,
         })
     }
+}
+
+/// How a listing names a work for `rate import` to read back: its first
+/// stored path, or, when that path holds a control character (a newline in
+/// a file name), its content hash, which names the work as well and keeps
+/// each row on one line and a terminal showing it safe.
+fn listed_name(art: &Artwork) -> String {
+    match art.paths.first() {
+        Some(p) if !p.chars().any(char::is_control) => p.clone(),
+        _ => art.hash.clone(),
+    }
+}
+
+/// `s` with control characters escaped (`\n`), as text output shows them.
+fn printable(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.escape_debug().to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The fixed columns of an export's `items.csv`, before the metadata.
+const ITEMS_COLUMNS: [&str; 4] = ["id", "hash", "path", "rating"];
+
+fn csv_error(e: csv::Error) -> Error {
+    Error::InvalidArgument(format!("writing CSV: {e}"))
+}
+
+/// The text a CSV writer over memory wrote (always UTF-8: every cell is a
+/// `String`).
+fn csv_text(w: csv::Writer<Vec<u8>>) -> Result<String> {
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::InvalidArgument(format!("writing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::InvalidArgument(format!("writing CSV: {e}")))
 }
 
 /// A NumPy `.npy` (version 1.0) of `rows × cols` little-endian float32.

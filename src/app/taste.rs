@@ -12,7 +12,7 @@ use crate::explain::{self, RatedSet};
 use crate::head::{self, HeadKind, PairwiseReport, SavedTraining, TrainReport};
 use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
-use crate::preferences::{self, Added};
+use crate::preferences::{self, Added, Removed};
 use crate::ratings::{self, ImportReport, Rater, RemoveReport};
 use crate::report::{
     CompareModel, CompareView, CurvePoint, LadderPoint, ModelScore, PairAgreement, PairComparison,
@@ -106,13 +106,8 @@ pub const DEFAULT_COMPARE_LABEL: &str = "style";
 const CACHE_TREE: &str = "cache";
 
 impl Collection {
-    /// Imports ratings from a CSV (all or nothing unless `skip_bad`) as the
-    /// default rater's, or as the raters its `rater` column names.
-    pub fn rate_import(&self, csv: &Path, skip_bad: bool) -> Result<ImportReport> {
-        self.wrote(|| ratings::import_csv(&self.store, csv, skip_bad))
-    }
-
-    /// [`Collection::rate_import`] with `rater` for rows that name none.
+    /// Imports ratings from a CSV (all or nothing unless `skip_bad`) as
+    /// `rater`'s, or as the raters its `rater` column names.
     pub fn rate_import_as(
         &self,
         csv: &Path,
@@ -122,19 +117,9 @@ impl Collection {
         self.wrote(|| ratings::import_csv_as(&self.store, csv, skip_bad, rater))
     }
 
-    /// Rates one work as the default rater, replacing an earlier rating.
-    pub fn rate_set(&self, work: &str, score: f64) -> Result<Artwork> {
-        self.wrote(|| ratings::set_rating(&self.store, work, score))
-    }
-
     /// Rates one work as `rater`, replacing an earlier rating.
     pub fn rate_set_as(&self, rater: &Rater, work: &str, score: f64) -> Result<Artwork> {
         self.wrote(|| ratings::set_rating_as(&self.store, rater, work, score))
-    }
-
-    /// Removes a work's rating by the default rater; true when it had one.
-    pub fn rate_remove(&self, work: &str) -> Result<bool> {
-        self.wrote(|| ratings::remove_rating(&self.store, work))
     }
 
     /// Removes `rater`'s ratings of several works at once (nothing when
@@ -155,6 +140,13 @@ impl Collection {
     /// Stores that `rater` prefers `winner` to `loser`.
     pub fn rate_prefer(&self, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
         self.wrote(|| preferences::add_preference(&self.store, rater, winner, loser))
+    }
+
+    /// Takes back `rater`'s preference of `winner` over `loser` (the undo
+    /// of [`Collection::rate_prefer`]); [`Error::NoPreference`] naming both
+    /// works when there is none (see [`preferences::remove_preference`]).
+    pub fn rate_unprefer(&self, rater: &Rater, winner: &str, loser: &str) -> Result<Removed> {
+        self.wrote(|| preferences::remove_preference(&self.store, rater, winner, loser))
     }
 
     /// Cross-validates a head per backbone on the default rater's ratings,

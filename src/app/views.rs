@@ -64,7 +64,7 @@ pub struct StatusBackbone {
     pub embeddings: usize,
     pub fingerprint: Option<Fingerprint>,
     pub weights: Option<CheckpointFiles>,
-    /// True when a trained taste head is saved for it.
+    /// True when a trained taste head of the rater asked for is saved for it.
     pub head: bool,
 }
 
@@ -80,14 +80,18 @@ pub struct StatusView {
     /// The shard of its collection this store holds (`index --shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::Shard>,
-    /// Ratings by the default rater `me`.
+    /// The rater the status was asked for: `ratings`, `training` and each
+    /// backbone's `head` are this rater's.
+    pub rater: String,
+    /// Ratings by `rater`.
     pub ratings: usize,
     /// Every rater with ratings or preferences, the default rater first.
     pub raters: Vec<RaterStatus>,
     pub failures: Vec<FailureRecord>,
     pub vanished: Vec<String>,
     pub size_bytes: u64,
-    /// The last training run: head kind, backbones, whether ratings changed since.
+    /// `rater`'s last training run: head kind, backbones, whether ratings
+    /// changed since.
     pub training: Option<serde_json::Value>,
 }
 
@@ -114,6 +118,25 @@ pub struct RatingView {
     pub source: String,
 }
 
+/// A preference as listed: the preferred work, the other one, who said it
+/// and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreferenceView {
+    pub rater: String,
+    /// The preferred work's id, content hash and first path (id and path
+    /// are `None` when the work is no longer in the store).
+    pub winner_id: Option<u64>,
+    pub winner_hash: String,
+    pub winner_path: Option<String>,
+    pub loser_id: Option<u64>,
+    pub loser_hash: String,
+    pub loser_path: Option<String>,
+    /// Where it came from: `prefer` (the command line) or a front end.
+    pub source: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
 /// `show WORK`: everything known about one work.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkView {
@@ -126,6 +149,7 @@ pub struct WorkView {
     pub width: u32,
     pub height: u32,
     pub metadata: Metadata,
+    /// The rating of the rater asked for.
     pub rating: Option<f64>,
     /// The backbones holding an embedding of it.
     pub backbones: Vec<String>,
@@ -159,6 +183,8 @@ pub struct ExportRequest {
     pub backbone: crate::model::BackboneId,
     pub format: ExportFormat,
     pub out_dir: PathBuf,
+    /// Whose ratings fill `items.csv`'s `rating` column.
+    pub rater: crate::ratings::Rater,
 }
 
 /// `manifest.json`, written beside exported data: what the numbers are.
@@ -175,6 +201,10 @@ pub struct ExportManifest {
     /// Seconds since the Unix epoch.
     pub exported_at: u64,
     pub store: String,
+    /// Whose ratings `items.csv`'s `rating` column holds (absent in exports
+    /// made before the column existed).
+    #[serde(default)]
+    pub rater: String,
 }
 
 /// What `export` did.

@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use artlens::app::ExplainRequest;
+use artlens::ratings::Rater;
 use artlens::report::{self, ExplainView};
 
-use super::args::{BackboneArgs, WeightsArgs};
+use super::args::{parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx};
 
@@ -36,6 +37,9 @@ pub struct ExplainArgs {
     json: bool,
     #[command(flatten)]
     weights: WeightsArgs,
+    /// Whose ratings the images show and the default reference is chosen from.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
 }
 
 pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
@@ -44,6 +48,7 @@ pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
         query: args.query.clone(),
         reference: args.reference.clone(),
         backbones: args.backbones.get(),
+        rater: args.rater.clone(),
     };
     let (view, _) = with_progress(ctx.msg, "images", |on_event| {
         collection.explain(&req, on_event)

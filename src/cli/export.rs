@@ -6,9 +6,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use artlens::app::{ExportFormat, ExportRequest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+use artlens::ratings::Rater;
 use artlens::BackboneId;
 
-use super::args::{parse_backbone, WeightsArgs};
+use super::args::{parse_backbone, parse_rater, WeightsArgs};
 use super::{out_json, Ctx};
 
 #[derive(Args, Debug)]
@@ -20,9 +21,10 @@ pub struct ExportArgs {
     /// parquet: repeat it to choose, default every backbone in the store).
     #[arg(long, visible_alias = "model", value_parser = parse_backbone)]
     backbone: Vec<BackboneId>,
-    /// npy: embeddings.npy (float32, N×D) + items.csv; csv: embeddings.csv +
-    /// items.csv; parquet: one <backbone>.parquet per backbone with ids,
-    /// paths, metadata and the embedding as a fixed-size float32 list.
+    /// npy: embeddings.npy (float32, N×D) + items.csv (id, hash, path,
+    /// rating, metadata); csv: embeddings.csv + items.csv; parquet: one
+    /// <backbone>.parquet per backbone with ids, paths, the rating, metadata
+    /// and the embedding as a fixed-size float32 list.
     #[arg(long, value_enum, default_value = "npy")]
     format: ExportFormat,
     /// The folder to write into (with manifest.json). A Parquet export
@@ -31,6 +33,10 @@ pub struct ExportArgs {
     /// Parquet rows per row group.
     #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     row_group_rows: u32,
+    /// Whose ratings fill the `rating` column (empty, or null in Parquet,
+    /// for works that rater has not rated).
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -43,6 +49,7 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
             backbones: args.backbone.clone(),
             out_dir: args.out_dir.clone(),
             row_group_rows: args.row_group_rows as usize,
+            rater: args.rater.clone(),
         })?;
         if args.json {
             out_json(&view)?;
@@ -80,6 +87,7 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
         backbone,
         format: args.format.clone(),
         out_dir: args.out_dir.clone(),
+        rater: args.rater.clone(),
     })?;
     if args.json {
         out_json(&view)?;

@@ -1,5 +1,6 @@
 //! `artlens rate`: ratings and preferences into the store, per rater (CSV
-//! import, one at a time, "this one over that one", removal, clearing, list).
+//! import, one at a time, "this one over that one" and taking it back,
+//! removal, clearing, and listing as CSV that `rate import` reads back).
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/interval-2.png 8\n  artlens rate prefer 12 40\n  artlens rate list --rater anna --json"
+    after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/interval-2.png 8\n  artlens rate prefer 12 40\n  artlens rate unprefer 12 40\n  artlens rate list --rater anna > anna.csv\n  artlens rate list --preferences --json"
 )]
 pub struct RateArgs {
     #[command(subcommand)]
@@ -67,10 +68,28 @@ enum RateAction {
         /// The other work.
         loser: String,
     },
-    /// List the stored ratings.
-    #[command(after_help = "Example:\n  artlens rate list --json")]
+    /// Take back one preference (the latest time it was said); the
+    /// opposite preference, if any, stays.
+    #[command(after_help = "Example:\n  artlens rate unprefer Minimalism/interval-2.png 12")]
+    Unprefer {
+        /// The work that was preferred (as for `rate set`).
+        winner: String,
+        /// The other work.
+        loser: String,
+    },
+    /// List the rater's ratings as CSV (path,rating,rater,id,hash,title)
+    /// that `rate import` reads back unchanged, or their preferences.
+    #[command(
+        after_help = "Examples:\n  artlens rate list > ratings.csv\n  artlens rate import ratings.csv\n  artlens rate list --preferences --json"
+    )]
     List {
-        /// One JSON array on stdout: [{"id","hash","path","rating","source"}].
+        /// List the preferences instead, as CSV
+        /// (winner,loser,rater,time,winner_id,loser_id,winner_hash,loser_hash,source).
+        #[arg(long)]
+        preferences: bool,
+        /// One JSON array on stdout: [{"id","hash","path","rating","source"}]
+        /// for ratings, [{"rater","winner_id","winner_hash","winner_path",
+        /// "loser_id","loser_hash","loser_path","source","time"}] for preferences.
         #[arg(long)]
         json: bool,
     },
@@ -155,17 +174,10 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
         }
         RateAction::Prefer { winner, loser } => {
             let added = collection.rate_prefer(&rater, &winner, &loser)?;
-            let name = |a: &artlens::store::Artwork| {
-                format!(
-                    "work {} ({})",
-                    a.id,
-                    printable(a.paths.first().map(String::as_str).unwrap_or(""))
-                )
-            };
             msg.info(format!(
                 "{} preferred to {}{by}{}",
-                name(&added.winner),
-                name(&added.loser),
+                work_name(&added.winner),
+                work_name(&added.loser),
                 if added.repeated { " (again)" } else { "" }
             ));
             if added.contradicts {
@@ -175,21 +187,36 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
             }
             Ok(0)
         }
-        RateAction::List { json } => {
-            let rows = collection.ratings_of(&rater)?;
-            if json {
-                out_json(&rows)?;
-            } else {
-                for r in &rows {
-                    out_line(&format!(
-                        "{}\t{}\t{}",
-                        r.rating,
-                        r.id.map(|i| i.to_string()).unwrap_or_else(|| "null".into()),
-                        printable(r.path.as_deref().unwrap_or("(not in the store)"))
-                    ));
-                }
-            }
+        RateAction::Unprefer { winner, loser } => {
+            let removed = collection.rate_unprefer(&rater, &winner, &loser)?;
+            msg.info(format!(
+                "took back{by} the preference of {} over {}",
+                work_name(&removed.winner),
+                work_name(&removed.loser)
+            ));
+            Ok(0)
+        }
+        RateAction::List { preferences, json } => {
+            // CSV is written unescaped (the csv crate quotes what needs
+            // quoting): `rate import` must read back the stored paths as
+            // they are.
+            let text = match (preferences, json) {
+                (false, true) => return out_json(&collection.ratings_of(&rater)?).map(|_| 0),
+                (true, true) => return out_json(&collection.preferences_of(&rater)?).map(|_| 0),
+                (false, false) => collection.ratings_csv(&rater)?,
+                (true, false) => collection.preferences_csv(&rater)?,
+            };
+            out_line(text.strip_suffix('\n').unwrap_or(&text));
             Ok(0)
         }
     }
+}
+
+/// A work as messages name it: `work 12 (path)`.
+fn work_name(a: &artlens::store::Artwork) -> String {
+    format!(
+        "work {} ({})",
+        a.id,
+        printable(a.paths.first().map(String::as_str).unwrap_or(""))
+    )
 }

@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::ListRequest;
+use artlens::ratings::Rater;
 
-use super::args::WeightsArgs;
+use super::args::{parse_rater, WeightsArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx};
 
@@ -20,6 +21,9 @@ pub struct ShowArgs {
     /// Nearest works listed per backbone.
     #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
     k: u32,
+    /// Whose rating to show.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -28,7 +32,7 @@ pub struct ShowArgs {
 pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
     let collection = ctx.open(WeightsArgs::default().config(None)?)?;
     let (view, _) = with_progress(ctx.msg, "works", |on_event| {
-        collection.show(&args.work, args.k as usize, on_event)
+        collection.show(&args.rater, &args.work, args.k as usize, on_event)
     })?;
     if args.json {
         out_json(&view)?;
@@ -77,6 +81,9 @@ pub struct LsArgs {
     /// Only works without a rating.
     #[arg(long)]
     unrated: bool,
+    /// Whose ratings to list and filter on.
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
     /// One JSON array on stdout.
     #[arg(long)]
     json: bool,
@@ -93,6 +100,7 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
         } else {
             None
         },
+        rater: args.rater.clone(),
     };
     let works = collection.list(&req)?;
     if args.json {

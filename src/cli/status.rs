@@ -3,12 +3,20 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::args::WeightsArgs;
+use artlens::ratings::Rater;
+
+use super::args::{parse_rater, WeightsArgs};
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json")]
+#[command(
+    after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json\n  artlens status --rater anna"
+)]
 pub struct StatusArgs {
+    /// Whose ratings, heads and training to report (every rater is counted
+    /// either way).
+    #[arg(long, default_value = "me", value_parser = parse_rater)]
+    rater: Rater,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -16,7 +24,7 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
     let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let view = collection.status()?;
+    let view = collection.status(&args.rater)?;
     if args.json {
         out_json(&view)?;
         return Ok(0);
@@ -52,7 +60,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
             None => out_line(&format!("{name:<11} not indexed")),
         }
     }
-    out_line(&format!("ratings     {}", view.ratings));
+    if args.rater.is_default() {
+        out_line(&format!("ratings     {}", view.ratings));
+    } else {
+        out_line(&format!("ratings     {} by `{}`", view.ratings, view.rater));
+    }
     for r in &view.raters {
         out_line(&format!(
             "rater       {}: {} ratings, {} preferences{}{}",
@@ -67,6 +79,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
             if r.trained { ", trained" } else { "" }
         ));
     }
+    let flag = if args.rater.is_default() {
+        String::new()
+    } else {
+        format!(" --rater {}", args.rater)
+    };
     if let Some(t) = &view.training {
         if let Some(e) = t.get("error") {
             out_line(&format!(
@@ -86,9 +103,9 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
                         .join(", "))
                     .unwrap_or_default(),
                 if t["ratings_changed_since"].as_bool() == Some(true) {
-                    " (ratings changed since: run `artlens train`)"
+                    format!(" (ratings changed since: run `artlens train{flag}`)")
                 } else {
-                    ""
+                    String::new()
                 }
             ));
         }

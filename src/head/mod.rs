@@ -7,7 +7,7 @@
 //!   λ chosen by inner cross-validation) or MLP ([`MlpHead`], candle-nn),
 //!   serialisable and saved per backbone with the embeddings' fingerprint,
 //!   all heads of one training run and its report in one atomic batch
-//!   ([`save_training`], [`load_head`], [`load_training`]).
+//!   per rater ([`save_training_with`], [`load_head_of`], [`load_training_of`]).
 //! * [`cross_validate`] scores one head kind on one backbone with shuffled,
 //!   seeded K-fold cross-validation ([`CvResult`], [`Metrics`]).
 //! * [`compare_backbones`] runs both backbones on the **same folds** and the
@@ -20,7 +20,7 @@
 //!   ("this work over that one") on embedding differences;
 //!   [`cross_validate_pairwise`] and [`compare_pairwise`] score and compare
 //!   backbones on held-out preferences (pairwise accuracy).
-//! * [`training_set`] and [`aligned_training_set`] join the ratings
+//! * [`training_set`] and [`aligned_training_set_of`] join a rater's ratings
 //!   ([`crate::ratings`]) with the stored embeddings.
 //!
 //! Everything random (folds, bootstrap resamples, MLP initialisation) comes
@@ -70,9 +70,8 @@ use crate::error::{Error, Result};
 
 mod saved;
 pub use saved::{
-    aligned_training_set, aligned_training_set_of, load_head, load_head_of, load_pairwise_head,
-    load_training, load_training_of, save_training, save_training_with, training_set, AlignedSet,
-    SavedTraining, TrainingSet, TASTE_TREE,
+    aligned_training_set_of, load_head_of, load_pairwise_head, load_training_of,
+    save_training_with, training_set, AlignedSet, SavedTraining, TrainingSet, TASTE_TREE,
 };
 
 /// Which model learns the taste.

@@ -12,6 +12,7 @@
 //! so existing heads stay `me`'s without a migration (as its ratings do, see
 //! [`crate::ratings`]); other raters' keys start with `rater/`, which no
 //! key of `me`'s does, so one rater's training never touches another's.
+//! Every function here takes the rater whose heads it reads or writes.
 //!
 //! A training run writes all its heads and its report in **one atomic
 //! batch** and removes the rater's heads of backbones it did not train, so
@@ -72,7 +73,7 @@ pub struct SavedTraining {
     /// raters existed, which are `me`'s).
     #[serde(default)]
     pub rater: Rater,
-    /// [`ratings::ratings_digest`] when training: `score` and `compare` warn
+    /// [`ratings::ratings_digest_of`] when training: `score` and `compare` warn
     /// when the ratings changed since.
     pub ratings_digest: String,
     /// [`crate::preferences::preferences_digest`] when training.
@@ -116,11 +117,11 @@ fn embeddings_by_hash(store: &Store, model: &BackboneId) -> Result<HashMap<Strin
         .collect())
 }
 
-/// The default rater's ratings joined with `model`'s embeddings.
-pub fn training_set(store: &Store, model: &BackboneId) -> Result<TrainingSet> {
+/// `rater`'s ratings joined with `model`'s embeddings.
+pub fn training_set(store: &Store, rater: &Rater, model: &BackboneId) -> Result<TrainingSet> {
     let mut emb = embeddings_by_hash(store, model)?;
     let mut set = TrainingSet::default();
-    for (hash, rating) in ratings::ratings(store)? {
+    for (hash, rating) in ratings::ratings_of(store, rater)? {
         match emb.remove(&hash) {
             Some(v) => {
                 set.hashes.push(hash);
@@ -131,12 +132,6 @@ pub fn training_set(store: &Store, model: &BackboneId) -> Result<TrainingSet> {
         }
     }
     Ok(set)
-}
-
-/// The default rater's ratings joined with every one of `models`'
-/// embeddings, keeping only works all of them have.
-pub fn aligned_training_set(store: &Store, models: &[BackboneId]) -> Result<AlignedSet> {
-    aligned_training_set_of(store, &ratings::ratings(store)?, models)
 }
 
 /// `ratings` (hash, rating) joined with every one of `models`' embeddings,
@@ -168,20 +163,10 @@ pub fn aligned_training_set_of(
     Ok(set)
 }
 
-/// Saves a training run: every head with the fingerprint of the embeddings
-/// it learnt from, and the report, in one atomic batch that also removes the
-/// heads of backbones this run did not train.
-pub fn save_training(
-    store: &Store,
-    heads: &[(BackboneId, TrainedHead, Fingerprint)],
-    training: &SavedTraining,
-) -> Result<()> {
-    save_training_with(store, heads, &[], training)
-}
-
-/// [`save_training`] with pairwise heads too, for `training.rater`: all in
-/// one atomic batch that removes that rater's heads (of either kind) this
-/// run did not train.
+/// Saves a training run for `training.rater`: every head (from scores and
+/// from preferences) with the fingerprint of the embeddings it learnt from,
+/// and the report, in one atomic batch that also removes that rater's heads
+/// (of either kind) this run did not train.
 pub fn save_training_with(
     store: &Store,
     heads: &[(BackboneId, TrainedHead, Fingerprint)],
@@ -253,14 +238,9 @@ pub fn save_training_with(
     store.apply(batch)
 }
 
-/// `model`'s saved taste head and the run that made it, refused
+/// `rater`'s saved taste head for `model` and the run that made it, refused
 /// ([`Error::StaleHead`]) when the store's embeddings of `model` were made
 /// with other weights or preprocessing than the head's.
-pub fn load_head(store: &Store, model: &BackboneId) -> Result<(TrainedHead, String)> {
-    load_head_of(store, &Rater::default(), model)
-}
-
-/// [`load_head`] for `rater`.
 pub fn load_head_of(
     store: &Store,
     rater: &Rater,
@@ -282,13 +262,7 @@ pub fn load_head_of(
     Ok((env.value.head, env.value.run))
 }
 
-/// The last training run's report, refused when any backbone's embeddings
-/// changed since. `None` when nothing was trained.
-pub fn load_training(store: &Store) -> Result<Option<SavedTraining>> {
-    load_training_of(store, &Rater::default())
-}
-
-/// `rater`'s saved pairwise head for `model`, refused like [`load_head`]
+/// `rater`'s saved pairwise head for `model`, refused like [`load_head_of`]
 /// when the embeddings changed; `None` when there is none.
 pub fn load_pairwise_head(
     store: &Store,
@@ -310,7 +284,8 @@ pub fn load_pairwise_head(
     Ok(Some(env.value.head))
 }
 
-/// [`load_training`] for `rater`.
+/// `rater`'s last training run's report, refused when any backbone's
+/// embeddings changed since. `None` when `rater` trained nothing.
 pub fn load_training_of(store: &Store, rater: &Rater) -> Result<Option<SavedTraining>> {
     let key = format!("{}{TRAINING_KEY}", prefix(rater));
     let Some(env) = store.get_record::<SavedTraining>(TASTE_TREE, &key)? else {

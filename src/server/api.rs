@@ -46,7 +46,7 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let status = match &e {
-            Error::WorkNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::WorkNotFound { .. } | Error::NoPreference { .. } => StatusCode::NOT_FOUND,
             Error::InvalidArgument(_)
             | Error::AmbiguousWork { .. }
             | Error::UnknownBackbone { .. }
@@ -201,8 +201,8 @@ pub async fn not_found() -> ApiError {
 
 /// `GET /api/status`: `artlens status --json`.
 pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.status()).await?).into_response())
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.status(&rater)).await?).into_response())
 }
 
 /// The gallery request a page or `GET /api/gallery` asks for.
@@ -248,6 +248,7 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
     let req = ListRequest {
         filters: q.all("where"),
         rated: q.flag("rated")?,
+        rater: st.rater.clone(),
     };
     let offset = q.number("offset", 0, 0..=usize::MAX)?;
     let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
@@ -267,12 +268,12 @@ pub async fn work(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let k = Params::parse(q)?.number("k", 5, 0..=1000)?;
-    let c = st.collection.clone();
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
             return Ok(None);
         }
-        c.show(&id.to_string(), k, &mut |_| {}).map(Some)
+        c.show(&rater, &id.to_string(), k, &mut |_| {}).map(Some)
     })
     .await?
     .ok_or_else(|| no_work(id))?;
@@ -583,6 +584,29 @@ pub async fn prefer(
     .await?;
     retrain(&st);
     Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+/// `DELETE /api/preferences` with `{"winner": id, "loser": id}`: `artlens
+/// rate unprefer` (the pairwise page's undo). 404 when there is no such
+/// preference.
+pub async fn unprefer(
+    State(st): State<Shared>,
+    body: Result<Json<PreferenceBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let out = blocking(move || {
+        let removed = c.rate_unprefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+        Ok(serde_json::json!({
+            "rater": rater.name(),
+            "winner": removed.winner.id,
+            "loser": removed.loser.id,
+            "removed": true,
+        }))
+    })
+    .await?;
+    retrain(&st);
+    Ok(Json(out).into_response())
 }
 
 /// `GET /api/works/{id}/score?k=5`: a stored work scored by each trained

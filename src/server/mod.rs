@@ -187,7 +187,7 @@ fn routes() -> Router<Shared> {
             put(api::set_rating).delete(api::remove_rating),
         )
         .route("/works/{id}/score", get(api::score_work))
-        .route("/preferences", post(api::prefer))
+        .route("/preferences", post(api::prefer).delete(api::unprefer))
         .route("/answer", get(api::answer))
         .route(
             "/score",

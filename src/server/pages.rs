@@ -323,7 +323,7 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
         }
         let around = c.adjacent_works(id)?;
         let answer = c.answer(&rater)?;
-        let view = c.show(&id.to_string(), 8, &mut |_| {})?;
+        let view = c.show(&rater, &id.to_string(), 8, &mut |_| {})?;
         let mut titles = BTreeMap::new();
         for n in view.neighbours.values().flatten().chain([&view.id]) {
             if let Some(a) = c.store().artwork_by_id(*n)? {
@@ -710,7 +710,7 @@ pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Resp
         Ok(id) => id,
         Err(e) => return report_error(e),
     };
-    let c = st.collection.clone();
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
     let made = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
             return Ok(None);
@@ -719,6 +719,7 @@ pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Resp
             query: id.to_string(),
             reference: None,
             backbones: None,
+            rater,
         };
         c.explain(&req, &mut |_| {}).map(Some)
     })
