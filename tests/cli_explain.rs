@@ -698,7 +698,12 @@ fn every_help_example_runs_on_the_sample() {
     let help = |words: &str| {
         let o = run(sh(&format!("artlens {words} --help")));
         assert!(o.status.success(), "{words} --help: {}", stderr(&o));
-        stdout(&o)
+        let text = stdout(&o);
+        // Help is read in a terminal: no rustdoc links leak into it.
+        for link in ["[`", "](", "crate::"] {
+            assert!(!text.contains(link), "`artlens {words} --help` shows `{link}`:\n{text}");
+        }
+        text
     };
     let mut commands: Vec<String> = EXAMPLE_ORDER.iter().map(|s| s.to_string()).collect();
     let mut listed = vec![String::new()];
