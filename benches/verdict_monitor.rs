@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! cargo bench --bench verdict_monitor
-//! VERDICT_TRIALS=200 VERDICT_FIXED_TRIALS=50 VERDICT_BOOT=200 cargo bench --bench verdict_monitor
+//! VERDICT_TRIALS=200 VERDICT_FIXED_TRIALS=20 VERDICT_BOOT=200 cargo bench --bench verdict_monitor
 //! ```
 //!
 //! It also times one live look at 100 ratings with 768-dimensional
@@ -36,8 +36,9 @@ use std::time::Instant;
 
 use artlens::app::verdict_order;
 use artlens::head::{
-    compare_backbones_repeated, compare_live, fit, live_best, live_track, Backbone, HeadKind,
-    LiveTrack, MetricKind, FIRST_ANSWER,
+    compare_backbones_repeated, compare_live, compare_live_betting, fit, live_best, live_track,
+    Backbone, BetRule, Betting, HeadKind, LiveTrack, MetricKind, FIRST_ANSWER, LIVE_BETTING,
+    LIVE_START,
 };
 use rng::{env_or, Rng};
 
@@ -63,7 +64,7 @@ fn works(scenario: &str, n: usize, seed: u64) -> Works {
     let mut rng = Rng(seed);
     let t: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let y: Vec<f64> = t.iter().map(|v| v + rng.normal()).collect();
-    let mut sees = |rng: &mut Rng| -> Vec<Vec<f32>> {
+    let sees = |rng: &mut Rng| -> Vec<Vec<f32>> {
         t.iter()
             .map(|&v| {
                 (0..DIM)
@@ -133,30 +134,100 @@ impl Looks {
     }
 }
 
-fn prefix(track: &LiveTrack, n: usize) -> LiveTrack {
-    LiveTrack {
-        agreement: track.agreement[..n].to_vec(),
+/// The ways of betting and the first scored work the bench compares; the
+/// first is what `artlens train` uses ([`LIVE_BETTING`], [`LIVE_START`]).
+fn variants() -> Vec<(String, Betting, usize)> {
+    let mut v = vec![("live".to_string(), LIVE_BETTING, LIVE_START)];
+    for (name, rule, cap, start) in [
+        ("plug-in c=.5", BetRule::PlugIn, 0.5, LIVE_START),
+        ("aGRAPA c=.5", BetRule::Agrapa, 0.5, LIVE_START),
+        ("aGRAPA c=.75", BetRule::Agrapa, 0.75, LIVE_START),
+        ("aGRAPA c=.5 from 10", BetRule::Agrapa, 0.5, 10),
+    ] {
+        let b = Betting { rule, cap };
+        if (b, start) != (LIVE_BETTING, LIVE_START) {
+            v.push((name.to_string(), b, start));
+        }
     }
+    v
 }
 
-/// The live procedure at every look. Each work's score depends only on the
-/// works rated up to it (`live_track` documents and `tests/head.rs`
-/// checks this), so the track of the whole sequence, cut at each look, is
-/// what the verdict computes at that look.
-fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64]) -> Looks {
+/// The live procedure at every look, for each variant. Each work's score
+/// depends only on the works rated up to it (`live_track` documents and
+/// `tests/head.rs` checks this), so the track of the whole sequence, cut at
+/// each look, is what the verdict computes at that look. A later first
+/// scored work is the same track with the earlier scores dropped.
+fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> Vec<Looks> {
     let ta = live_track(a, y).expect("track a");
     let tb = live_track(b, y).expect("track b");
-    let mut looks = Looks::default();
-    for n in FIRST_LOOK..=LAST_LOOK {
-        let live = compare_live(&["a", "b"], &[prefix(&ta, n), prefix(&tb, n)]);
-        let best = if n >= FIRST_ANSWER {
-            live_best(&["a", "b"], &live)
-        } else {
-            None
-        };
-        looks.named(n, best);
+    stats.add(&ta, &tb);
+    variants()
+        .iter()
+        .map(|(_, betting, start)| {
+            let cut = |t: &LiveTrack, n: usize| LiveTrack {
+                agreement: (0..n)
+                    .map(|i| if i < *start { None } else { t.agreement[i] })
+                    .collect(),
+            };
+            let mut looks = Looks::default();
+            for n in FIRST_LOOK..=LAST_LOOK {
+                let live = compare_live_betting(&["a", "b"], &[cut(&ta, n), cut(&tb, n)], *betting);
+                let best = if n >= FIRST_ANSWER {
+                    live_best(&["a", "b"], &live)
+                } else {
+                    None
+                };
+                looks.named(n, best);
+            }
+            looks
+        })
+        .collect()
+}
+
+/// Mean headline of each backbone and mean per-work difference, at 24 and
+/// 64 ratings, and the spread of the per-work differences.
+#[derive(Default)]
+struct Stats {
+    trials: usize,
+    sums: [[f64; 3]; 2],
+    diffs: Vec<f64>,
+}
+
+impl Stats {
+    fn add(&mut self, a: &LiveTrack, b: &LiveTrack) {
+        self.trials += 1;
+        for (k, n) in [24usize, 64].into_iter().enumerate() {
+            let mean = |t: &LiveTrack| {
+                let v: Vec<f64> = t.agreement[..n].iter().flatten().copied().collect();
+                v.iter().sum::<f64>() / v.len().max(1) as f64
+            };
+            let (ha, hb) = (mean(a), mean(b));
+            self.sums[k][0] += ha;
+            self.sums[k][1] += hb;
+            self.sums[k][2] += hb - ha;
+        }
+        for (x, z) in a.agreement.iter().zip(&b.agreement) {
+            if let (Some(x), Some(z)) = (x, z) {
+                self.diffs.push(z - x);
+            }
+        }
     }
-    looks
+    fn line(&self) -> String {
+        let n = self.trials.max(1) as f64;
+        let m = self.diffs.iter().sum::<f64>() / self.diffs.len().max(1) as f64;
+        let sd = (self.diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>()
+            / self.diffs.len().max(1) as f64)
+            .sqrt();
+        format!(
+            "mean headline a {:.3} / b {:.3} at 24, a {:.3} / b {:.3} at 64; per-work difference b − a mean {:+.3}, sd {:.3}",
+            self.sums[0][0] / n,
+            self.sums[0][1] / n,
+            self.sums[1][0] / n,
+            self.sums[1][1] / n,
+            m,
+            sd
+        )
+    }
 }
 
 /// The former fixed-look procedure at every look: a winner whenever the
@@ -183,7 +254,7 @@ fn share(k: usize, n: usize) -> String {
 
 fn main() {
     let trials = env_or::<usize>("VERDICT_TRIALS", 200);
-    let fixed_trials = env_or::<usize>("VERDICT_FIXED_TRIALS", 50);
+    let fixed_trials = env_or::<usize>("VERDICT_FIXED_TRIALS", 20);
     let n_boot = env_or::<usize>("VERDICT_BOOT", 200);
     let suggested = std::env::var("VERDICT_ORDER").is_ok_and(|v| v == "suggested");
     let scenarios: Vec<String> = std::env::var("VERDICT_SCENARIOS")
@@ -194,8 +265,11 @@ fn main() {
         "order: {}; looks after every rating from {FIRST_LOOK} to {LAST_LOOK}; live answer from {FIRST_ANSWER}",
         if suggested { "suggested (verdict_order, refit every 5)" } else { "random" }
     );
+    let names: Vec<String> = variants().into_iter().map(|v| v.0).collect();
     for scenario in &scenarios {
-        let (mut live, mut fixed) = (Vec::new(), Vec::new());
+        let mut live: Vec<Vec<Looks>> = vec![Vec::new(); names.len()];
+        let mut fixed = Vec::new();
+        let mut stats = Stats::default();
         let started = Instant::now();
         for t in 0..trials as u64 {
             let pool = if suggested { POOL } else { LAST_LOOK };
@@ -204,12 +278,19 @@ fn main() {
             let pick = |x: &[Vec<f32>]| order.iter().map(|&i| x[i].clone()).collect::<Vec<_>>();
             let (a, b) = (pick(&w.a), pick(&w.b));
             let y: Vec<f64> = order.iter().map(|&i| w.y[i]).collect();
-            live.push(live_looks(&a, &b, &y));
+            for (v, looks) in live_looks(&a, &b, &y, &mut stats).into_iter().enumerate() {
+                live[v].push(looks);
+            }
             if (t as usize) < fixed_trials {
                 fixed.push(fixed_looks(&a, &b, &y, t, n_boot));
             }
         }
-        for (name, looks) in [("live", &live), ("fixed", &fixed)] {
+        let rows = names
+            .iter()
+            .map(String::as_str)
+            .zip(live.iter())
+            .chain(std::iter::once(("fixed", &fixed)));
+        for (name, looks) in rows {
             if looks.is_empty() {
                 continue;
             }
@@ -225,14 +306,15 @@ fn main() {
                         )
                     })
                     .collect();
-                eprintln!("{scenario:<8} {name:<6} {}", cells.join("; "));
+                eprintln!("{scenario:<8} {name:<20} {}", cells.join("; "));
             } else {
                 eprintln!(
-                    "{scenario:<8} {name:<6} ever named a winner in {}",
+                    "{scenario:<8} {name:<20} ever named a winner in {}",
                     share(looks.iter().filter(|l| l.ever()).count(), n)
                 );
             }
         }
+        eprintln!("{scenario:<8} {}", stats.line());
         eprintln!("{scenario:<8} ({:.0} s)", started.elapsed().as_secs_f64());
     }
 

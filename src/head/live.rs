@@ -1,11 +1,12 @@
 //! The live answer: one headline figure per backbone and a verdict that
 //! stays honest when a person looks at it after every single rating.
 //!
-//! Every rated work, taken in the order it was rated, is predicted by a
-//! ridge head trained only on the works rated before it; its *agreement* is
-//! the share of those earlier works (with a different rating) that the
-//! prediction puts on the right side of it. A backbone's headline is the
-//! mean agreement over the works scored so far ("its predictions agree with
+//! Every rated work, taken in the order it was rated, is compared with each
+//! work rated before it by a ridge head trained on the earlier works but
+//! that one (a head that has seen neither rating); its *agreement* is the
+//! share of those pairs (with different ratings) the head puts in the
+//! person's order. A backbone's headline is the mean agreement over the
+//! works scored so far ("its predictions agree with
 //! you 71% of the time"), and two backbones are compared on the per-work
 //! differences of agreement with a betting e-process and its confidence
 //! sequence (Waudby-Smith & Ramdas 2023), which keeps the chance of ever
@@ -32,8 +33,15 @@ pub const LIVE_START: usize = 5;
 pub const FIRST_ANSWER: usize = 20;
 
 /// The penalties the live heads choose from by leave-one-out: one per
-/// decade from 1e-3 to 1e5 (every other value of [`super::lambda_grid`]).
-const LIVE_LAMBDAS: [f64; 9] = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5];
+/// decade from 0.1 to 1e5 (every other value of [`super::lambda_grid`]
+/// from 0.1 up): seven Cholesky factorisations per work keep a look fast.
+const LIVE_LAMBDAS: [f64; 7] = [1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5];
+
+/// The weight of the constant feature that carries the live heads'
+/// intercept: large against a standardised Gram matrix's entries (about
+/// the dimension, ≤ a few thousand), so the intercept's penalty λ/weight
+/// is negligible, and small enough that the systems stay well conditioned.
+const INTERCEPT_WEIGHT: f64 = 1e6;
 
 /// The betting fraction's cap, as a share of the largest bet that keeps
 /// the wealth positive (Waudby-Smith & Ramdas's c = ½).
@@ -47,9 +55,9 @@ const CS_GRID: usize = 400;
 pub const HEADLINE_NAME: &str = "agrees with your ratings";
 
 /// One sentence that says what the headline figure measures.
-pub const HEADLINE_DESCRIPTION: &str = "Each time you rated a work, the backbone's head, trained only on your \
-earlier ratings, had already predicted it; the figure is how often that prediction put the new work on \
-the right side of your earlier works (50% is a coin toss, 100% always right).";
+pub const HEADLINE_DESCRIPTION: &str = "Each time you rated a work, the backbone's head compared it with \
+each of your earlier works, having learnt from your other earlier ratings but neither of those two; the \
+figure is how often it put the pair in your order (50% is a coin toss, 100% always right).";
 
 /// The procedure behind the live verdict, named in the CLI's output and
 /// the JSON.
@@ -131,13 +139,13 @@ pub struct LiveComparison {
 }
 
 /// Scores every work of `x` (embeddings in rating order) against `y`: see
-/// [`LiveTrack`]. Work t's head is trained on works `0..t` only, with
-/// features standardised on those works and λ chosen among
-/// [`LIVE_LAMBDAS`] by exact leave-one-out; work t's prediction is compared
-/// with the leave-one-out predictions of the earlier works under the same
-/// head, so that neither side of a pair has seen its own rating. The score
-/// of work t depends on works `0..=t` only, so a longer sequence extends a
-/// shorter one's track without changing it.
+/// [`LiveTrack`]. Work t is scored from works `0..t` only: features are
+/// standardised on them, λ is chosen among [`LIVE_LAMBDAS`] by exact
+/// leave-one-out, and each earlier work j is compared with work t by the
+/// head trained on works `0..t` without j ([`pair_gaps`]), so that neither
+/// side of a pair has seen its own rating. The score of work t depends on
+/// works `0..=t` only, so a longer sequence extends a shorter one's track
+/// without changing it.
 pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
     if x.len() != y.len() {
         return Err(Error::InvalidArgument(format!(
@@ -207,48 +215,86 @@ fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<f64> {
             gram[j * t + i] = v;
         }
     }
-    let k_new: Vec<f64> = (0..t).map(|i| dot(&z[t], &z[i])).collect();
+    // The intercept is a constant feature of weight `INTERCEPT_WEIGHT`, so
+    // that it is all but unpenalised and every leave-one-out fit below
+    // refits it without the work left out (a fixed, shared intercept would
+    // let the left-out rating leak back through the others' centring).
+    for v in gram.iter_mut() {
+        *v += INTERCEPT_WEIGHT;
+    }
+    let k_new: Vec<f64> = (0..t)
+        .map(|i| dot(&z[t], &z[i]) + INTERCEPT_WEIGHT)
+        .collect();
     let y_mean = y_prev.iter().sum::<f64>() / t as f64;
     let yc: Vec<f64> = y_prev.iter().map(|v| v - y_mean).collect();
-    // For each λ: α = (K + λI)⁻¹ yc and the leave-one-out residuals
-    // α_j / [(K + λI)⁻¹]_jj; keep the λ with the least squared residuals
-    // (ties to the larger λ, the more cautious fit).
-    let mut best: Option<(f64, Vec<f64>, Vec<f64>)> = None;
+    let lambda = loo_lambda(&gram, t, &yc)?;
+    let gaps = pair_gaps(&gram, &k_new, &yc, lambda)?;
+    Ok(concordance(y_new, &gaps, y_prev))
+}
+
+/// The λ of [`LIVE_LAMBDAS`] whose leave-one-out residuals α_j / C_jj
+/// (α = C yc, C = (K + λI)⁻¹) have the least sum of squares; ties go to
+/// the larger λ, the more cautious fit.
+fn loo_lambda(gram: &[f64], t: usize, yc: &[f64]) -> Result<f64> {
+    let mut best: Option<(f64, f64)> = None;
     for &lambda in LIVE_LAMBDAS.iter().rev() {
-        let mut a = gram.clone();
-        for i in 0..t {
-            a[i * t + i] += lambda;
-        }
-        let Some((alpha, diag)) = solve_with_inverse_diagonal(&a, t, &yc) else {
-            return Err(Error::InvalidArgument(format!(
-                "live verdict: the {t}×{t} ridge system for λ = {lambda:e} is not positive definite (are the embeddings finite?)"
-            )));
-        };
-        let loo: Vec<f64> = alpha.iter().zip(&diag).map(|(a, c)| a / c).collect();
-        let sse = loo.iter().map(|r| r * r).sum::<f64>();
-        if best.as_ref().is_none_or(|(b, _, _)| sse < *b) {
-            best = Some((sse, alpha, loo));
+        let inv = factor(gram, t, lambda)?;
+        let alpha = apply_inverse(&inv, t, yc);
+        let sse = alpha
+            .iter()
+            .zip(inverse_diagonal(&inv, t))
+            .map(|(a, c)| (a / c).powi(2))
+            .sum::<f64>();
+        if best.is_none_or(|(b, _)| sse < b) {
+            best = Some((sse, lambda));
         }
     }
-    let (_, alpha, loo) = best.expect("the λ grid is not empty");
-    let pred_new = dot(&k_new, &alpha);
-    // The held-out predictions of the earlier works, on the same centred
-    // scale (the common mean cancels in every comparison).
-    let pred_old: Vec<f64> = yc.iter().zip(&loo).map(|(v, r)| v - r).collect();
-    Ok(concordance(pred_new, y_new, &pred_old, y_prev))
+    Ok(best.expect("the λ grid is not empty").1)
+}
+
+/// For each earlier work j, the new work's predicted rating minus work j's,
+/// both predicted by the head trained on the earlier works *but j*: a head
+/// that has seen neither rating. Leaving j out changes any prediction
+/// f(x) by −(C k(x))_j · α_j / C_jj (Sherman–Morrison; C = (K + λI)⁻¹,
+/// α = C yc), so one factorisation gives every pair.
+fn pair_gaps(gram: &[f64], k_new: &[f64], yc: &[f64], lambda: f64) -> Result<Vec<f64>> {
+    let t = yc.len();
+    let inv = factor(gram, t, lambda)?;
+    let alpha = apply_inverse(&inv, t, yc);
+    let diag = inverse_diagonal(&inv, t);
+    let v = apply_inverse(&inv, t, k_new);
+    let f_new = k_new.iter().zip(&alpha).map(|(k, a)| k * a).sum::<f64>();
+    // f₋ⱼ(x_new) = f_new − v_j·α_j/C_jj and f₋ⱼ(x_j) = yc_j − α_j/C_jj.
+    Ok((0..t)
+        .map(|j| f_new - yc[j] + (1.0 - v[j]) * alpha[j] / diag[j])
+        .collect())
+}
+
+/// [`inverse_factor`] of `gram + λI`, or an error saying what to check.
+fn factor(gram: &[f64], t: usize, lambda: f64) -> Result<Vec<f64>> {
+    let mut a = gram.to_vec();
+    for i in 0..t {
+        a[i * t + i] += lambda;
+    }
+    inverse_factor(&a, t).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "live verdict: the {t}×{t} ridge system for λ = {lambda:e} is not positive definite (are the embeddings finite?)"
+        ))
+    })
 }
 
 /// The share of earlier works with a rating different from `y_new` whose
-/// order relative to the new work the predictions get right, a tie in
-/// prediction counting ½; ½ when every earlier rating equals `y_new`.
-pub(crate) fn concordance(pred_new: f64, y_new: f64, pred_old: &[f64], y_old: &[f64]) -> f64 {
+/// order relative to the new work the predictions get right: `gaps[j]` is
+/// the predicted rating of the new work minus that of work j, a zero gap
+/// counting ½; ½ when every earlier rating equals `y_new`.
+pub(crate) fn concordance(y_new: f64, gaps: &[f64], y_old: &[f64]) -> f64 {
     let (mut score, mut pairs) = (0.0, 0usize);
-    for (&p, &v) in pred_old.iter().zip(y_old) {
+    for (&gap, &v) in gaps.iter().zip(y_old) {
         if v == y_new {
             continue;
         }
         pairs += 1;
-        let agree = (pred_new - p) * (y_new - v);
+        let agree = gap * (y_new - v);
         score += if agree > 0.0 {
             1.0
         } else if agree == 0.0 {
@@ -264,10 +310,10 @@ pub(crate) fn concordance(pred_new: f64, y_new: f64, pred_old: &[f64], y_old: &[
     }
 }
 
-/// Cholesky-solves `a x = b` (a symmetric positive definite, m × m, row
-/// major) and returns x with the diagonal of a⁻¹; `None` when a is not
-/// positive definite.
-fn solve_with_inverse_diagonal(a: &[f64], m: usize, b: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+/// The inverse of the Cholesky factor L of `a` (symmetric positive
+/// definite, m × m, row major; L⁻¹ lower triangular, row major), or `None`
+/// when `a` is not positive definite.
+fn inverse_factor(a: &[f64], m: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; m * m];
     for i in 0..m {
         for j in 0..=i {
@@ -276,7 +322,7 @@ fn solve_with_inverse_diagonal(a: &[f64], m: usize, b: &[f64]) -> Option<(Vec<f6
                 s -= l[i * m + k] * l[j * m + k];
             }
             if i == j {
-                if !(s > 0.0) {
+                if s <= 0.0 || !s.is_finite() {
                     return None;
                 }
                 l[i * m + i] = s.sqrt();
@@ -285,7 +331,6 @@ fn solve_with_inverse_diagonal(a: &[f64], m: usize, b: &[f64]) -> Option<(Vec<f6
             }
         }
     }
-    // L⁻¹ (lower triangular), column by column; (a⁻¹)_jj = Σ_k (L⁻¹)_kj².
     let mut inv = vec![0.0; m * m];
     for c in 0..m {
         inv[c * m + c] = 1.0 / l[c * m + c];
@@ -297,57 +342,95 @@ fn solve_with_inverse_diagonal(a: &[f64], m: usize, b: &[f64]) -> Option<(Vec<f6
             inv[i * m + c] = s / l[i * m + i];
         }
     }
-    let diag = (0..m)
-        .map(|j| (j..m).map(|k| inv[k * m + j].powi(2)).sum())
-        .collect();
-    // x = L⁻ᵀ L⁻¹ b.
+    Some(inv)
+}
+
+/// a⁻¹ b = L⁻ᵀ L⁻¹ b from [`inverse_factor`]'s L⁻¹.
+fn apply_inverse(inv: &[f64], m: usize, b: &[f64]) -> Vec<f64> {
     let w: Vec<f64> = (0..m)
         .map(|i| (0..=i).map(|k| inv[i * m + k] * b[k]).sum())
         .collect();
-    let x = (0..m)
+    (0..m)
         .map(|i| (i..m).map(|k| inv[k * m + i] * w[k]).sum())
-        .collect();
-    Some((x, diag))
+        .collect()
+}
+
+/// The diagonal of a⁻¹ = L⁻ᵀ L⁻¹: (a⁻¹)_jj = Σ_k (L⁻¹)_kj².
+fn inverse_diagonal(inv: &[f64], m: usize) -> Vec<f64> {
+    (0..m)
+        .map(|j| (j..m).map(|k| inv[k * m + j].powi(2)).sum())
+        .collect()
 }
 
 // ----- betting: e-processes and confidence sequences ---------------------------------
 
-/// Predictable bet sizes for values in [0, 1] (Waudby-Smith & Ramdas's
-/// "predictable plug-in"): the i-th bet is sized from the values before it
-/// only, √(2 ln(2/α) / (σ̂²ᵢ₋₁ · i · ln(1 + i))), with the running variance
-/// σ̂² started at ¼ (the largest a [0, 1] value can have).
-fn bet_sizes(x: &[f64], alpha: f64) -> Vec<f64> {
-    let log_term = 2.0 * (2.0 / alpha).ln();
-    let (mut sum, mut sq) = (0.0, 0.0);
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let i1 = (i + 1) as f64;
-            let var = (0.25 + sq) / i1;
-            let lambda = (log_term / (var * i1 * (1.0 + i1).ln())).sqrt();
-            sum += v;
-            let mean = (0.5 + sum) / (i1 + 1.0);
-            sq += (v - mean).powi(2);
-            lambda
-        })
-        .collect()
+/// How the bets of an e-process are sized. Every rule sizes the i-th bet
+/// from the values before it only (it is *predictable*), which is all
+/// Ville's inequality needs; the rules differ in power.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Betting {
+    pub rule: BetRule,
+    /// The cap on a bet, as a share of the largest bet that keeps the
+    /// wealth positive (Waudby-Smith & Ramdas's c).
+    pub cap: f64,
 }
 
-/// The largest wealth so far of betting that the mean of `x` is above `m`
-/// and of betting that it is below: the capital processes of Waudby-Smith
-/// & Ramdas, each a nonnegative martingale when the conditional means equal
-/// `m`, so by Ville's inequality each reaches `1/a` with probability at
-/// most `a` over the whole sequence, however long.
-fn wealth(x: &[f64], bets: &[f64], m: f64) -> (f64, f64) {
+/// See [`Betting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BetRule {
+    /// Waudby-Smith & Ramdas's predictable plug-in,
+    /// √(2 ln(2/α) / (σ̂² · i · ln(1 + i))): sized for the variance only.
+    PlugIn,
+    /// Approximate growth-rate adaptive (aGRAPA): (μ̂ − m) / (σ̂² + (μ̂ − m)²)
+    /// on the side of the bet, the Kelly bet for the mean and variance seen
+    /// so far.
+    Agrapa,
+}
+
+/// The betting the live verdict uses, chosen by measurement
+/// (`benches/verdict_monitor.rs`, `docs/STATISTICS.md`).
+pub const LIVE_BETTING: Betting = Betting {
+    rule: BetRule::Agrapa,
+    cap: BET_CAP,
+};
+
+/// The largest wealth so far of betting that the mean of `x` (values in
+/// [0, 1]) is above `m` and of betting that it is below: the capital
+/// processes of Waudby-Smith & Ramdas, each a nonnegative martingale when
+/// the conditional means equal `m`, so by Ville's inequality each reaches
+/// `1/a` with probability at most `a` over the whole sequence, however long.
+/// The running mean and variance that size the bets start at ½ and ¼ (the
+/// largest variance a [0, 1] value can have).
+fn wealth(x: &[f64], m: f64, betting: Betting, alpha: f64) -> (f64, f64) {
+    let log_term = 2.0 * (2.0 / alpha).ln();
+    let cap_up = betting.cap / m.max(1e-12);
+    let cap_down = betting.cap / (1.0 - m).max(1e-12);
     let (mut up, mut down) = (1.0f64, 1.0f64);
     let (mut max_up, mut max_down) = (1.0f64, 1.0f64);
-    let cap_up = BET_CAP / m.max(1e-12);
-    let cap_down = BET_CAP / (1.0 - m).max(1e-12);
-    for (&v, &b) in x.iter().zip(bets) {
-        up *= 1.0 + b.min(cap_up) * (v - m);
-        down *= 1.0 - b.min(cap_down) * (v - m);
+    let (mut sum, mut sq) = (0.0, 0.0);
+    let (mut mean, mut var) = (0.5, 0.25);
+    for (i, &v) in x.iter().enumerate() {
+        let i1 = (i + 1) as f64;
+        let (b_up, b_down) = match betting.rule {
+            BetRule::PlugIn => {
+                let b = (log_term / (var * i1 * (1.0 + i1).ln())).sqrt();
+                (b, b)
+            }
+            BetRule::Agrapa => {
+                let g = mean - m;
+                let b = g / (var + g * g);
+                (b.max(0.0), (-b).max(0.0))
+            }
+        };
+        up *= 1.0 + b_up.min(cap_up) * (v - m);
+        down *= 1.0 - b_down.min(cap_down) * (v - m);
         max_up = max_up.max(up);
         max_down = max_down.max(down);
+        sum += v;
+        mean = (0.5 + sum) / (i1 + 1.0);
+        sq += (v - mean).powi(2);
+        var = (0.25 + sq) / (i1 + 1.0);
     }
     (max_up, max_down)
 }
@@ -355,13 +438,12 @@ fn wealth(x: &[f64], bets: &[f64], m: f64) -> (f64, f64) {
 /// The confidence sequence at level `1 − alpha` of the mean of `x` (values
 /// in [0, 1]) after the last value, intersected over all earlier ones: the
 /// grid points `m` neither bet has rejected (wealth below `2/alpha`).
-fn confidence_sequence(x: &[f64], alpha: f64) -> (f64, f64) {
-    let bets = bet_sizes(x, alpha);
+fn confidence_sequence(x: &[f64], betting: Betting, alpha: f64) -> (f64, f64) {
     let threshold = 2.0 / alpha;
     let kept: Vec<f64> = (0..=CS_GRID)
         .map(|k| k as f64 / CS_GRID as f64)
         .filter(|&m| {
-            let (up, down) = wealth(x, &bets, m);
+            let (up, down) = wealth(x, m, betting, alpha);
             up < threshold && down < threshold
         })
         .collect();
@@ -386,7 +468,7 @@ pub fn headline(track: &LiveTrack) -> Headline {
             works: 0,
         };
     }
-    let (low, high) = confidence_sequence(&x, LIVE_ALPHA);
+    let (low, high) = confidence_sequence(&x, LIVE_BETTING, LIVE_ALPHA);
     Headline {
         value: x.iter().sum::<f64>() / x.len() as f64,
         low,
@@ -402,6 +484,16 @@ pub fn headline(track: &LiveTrack) -> Headline {
 /// sides, so that all pairs together name a false winner with probability
 /// at most `LIVE_ALPHA`, at any look).
 pub fn compare_live(ids: &[&str], tracks: &[LiveTrack]) -> Vec<LiveComparison> {
+    compare_live_betting(ids, tracks, LIVE_BETTING)
+}
+
+/// [`compare_live`] with another way of sizing the bets, for measuring the
+/// choice of [`LIVE_BETTING`] (every rule keeps the same guarantee).
+pub fn compare_live_betting(
+    ids: &[&str],
+    tracks: &[LiveTrack],
+    betting: Betting,
+) -> Vec<LiveComparison> {
     let n = ids.len();
     let m = (n * n.saturating_sub(1) / 2).max(1);
     let alpha = LIVE_ALPHA / m as f64;
@@ -416,12 +508,11 @@ pub fn compare_live(ids: &[&str], tracks: &[LiveTrack]) -> Vec<LiveComparison> {
                 .zip(&tracks[j].agreement)
                 .filter_map(|(a, b)| Some((b.as_ref()? - a.as_ref()? + 1.0) / 2.0))
                 .collect();
-            let bets = bet_sizes(&x, alpha);
-            let (e_b, e_a) = wealth(&x, &bets, 0.5);
+            let (e_b, e_a) = wealth(&x, 0.5, betting, alpha);
             let (lo, hi) = if x.is_empty() {
                 (0.0, 1.0)
             } else {
-                confidence_sequence(&x, alpha)
+                confidence_sequence(&x, betting, alpha)
             };
             let mean = x.iter().sum::<f64>() / x.len().max(1) as f64;
             let winner = if e_b >= threshold {
@@ -551,8 +642,8 @@ pub(crate) fn plain_verdict(
     if n_ratings < FIRST_ANSWER {
         let more = FIRST_ANSWER - n_ratings;
         return format!(
-            "Not enough ratings yet: rate {} more for a first answer (it needs {FIRST_ANSWER}, you have {n_ratings}).",
-            works(more)
+            "Not enough ratings yet: rate {more} more {} for a first answer (it needs {FIRST_ANSWER}, you have {n_ratings}).",
+            if more == 1 { "work" } else { "works" }
         );
     }
     let agree = |i: usize| percent(headlines[i].value);
@@ -699,26 +790,50 @@ mod tests {
 
     #[test]
     fn concordance_counts_pairs_by_hand() {
-        // New work rated 3, predicted 0.5. Earlier: rated 1 (pred 0: right),
-        // 5 (pred 1: right), 3 (tied rating: left out), 2 (pred 0.5: tie, ½),
-        // 4 (pred 0: wrong): 2.5 of 4.
-        let c = concordance(
-            0.5,
-            3.0,
-            &[0.0, 1.0, 9.0, 0.5, 0.0],
-            &[1.0, 5.0, 3.0, 2.0, 4.0],
-        );
+        // New work rated 3. Earlier: rated 1 (predicted below: right), 5
+        // (predicted above: right), 3 (tied rating: left out), 2 (no gap:
+        // ½), 4 (predicted below: wrong): 2.5 of 4.
+        let c = concordance(3.0, &[0.5, -0.5, 9.0, 0.0, 0.5], &[1.0, 5.0, 3.0, 2.0, 4.0]);
         assert!((c - 2.5 / 4.0).abs() < 1e-12, "{c}");
-        assert_eq!(concordance(1.0, 2.0, &[0.0], &[2.0]), 0.5);
+        assert_eq!(concordance(2.0, &[1.0], &[2.0]), 0.5);
     }
 
     #[test]
-    fn inverse_diagonal_matches_a_known_inverse() {
+    fn inverse_factor_gives_a_known_inverse() {
         // [[4, 2], [2, 3]]⁻¹ = [[3, −2], [−2, 4]] / 8.
-        let (x, diag) = solve_with_inverse_diagonal(&[4.0, 2.0, 2.0, 3.0], 2, &[1.0, 1.0]).unwrap();
+        let inv = inverse_factor(&[4.0, 2.0, 2.0, 3.0], 2).unwrap();
+        let diag = inverse_diagonal(&inv, 2);
+        let x = apply_inverse(&inv, 2, &[1.0, 1.0]);
         assert!((diag[0] - 3.0 / 8.0).abs() < 1e-12 && (diag[1] - 0.5).abs() < 1e-12);
         assert!((x[0] - 1.0 / 8.0).abs() < 1e-12 && (x[1] - 2.0 / 8.0).abs() < 1e-12);
-        assert!(solve_with_inverse_diagonal(&[1.0, 2.0, 2.0, 1.0], 2, &[1.0, 1.0]).is_none());
+        assert!(inverse_factor(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
+    }
+
+    /// Guards the leave-one-out shortcut against refitting: every pair's
+    /// gap equals the two predictions of a head solved again without work j.
+    #[test]
+    fn pair_gaps_match_a_head_refit_without_the_pair() {
+        let mut rng = super::super::SplitMix64::new(11);
+        let (t, d) = (9, 4);
+        let z: Vec<Vec<f64>> = (0..=t).map(|_| (0..d).map(|_| rng.normal()).collect()).collect();
+        let k = |a: usize, b: usize| -> f64 {
+            z[a].iter().zip(&z[b]).map(|(p, q)| p * q).sum::<f64>() + INTERCEPT_WEIGHT
+        };
+        let gram: Vec<f64> = (0..t * t).map(|i| k(i / t, i % t)).collect();
+        let k_new: Vec<f64> = (0..t).map(|i| k(t, i)).collect();
+        let yc: Vec<f64> = (0..t).map(|_| rng.normal()).collect();
+        let lambda = 0.7;
+        let gaps = pair_gaps(&gram, &k_new, &yc, lambda).unwrap();
+        for j in 0..t {
+            let keep: Vec<usize> = (0..t).filter(|&i| i != j).collect();
+            let m = keep.len();
+            let sub: Vec<f64> = (0..m * m).map(|i| k(keep[i / m], keep[i % m])).collect();
+            let inv = factor(&sub, m, lambda).unwrap();
+            let alpha = apply_inverse(&inv, m, &keep.iter().map(|&i| yc[i]).collect::<Vec<_>>());
+            let predict = |x: usize| keep.iter().zip(&alpha).map(|(&i, a)| k(x, i) * a).sum::<f64>();
+            let slow = predict(t) - predict(j);
+            assert!((gaps[j] - slow).abs() < 1e-6 * (1.0 + slow.abs()), "{j}: {} vs {slow}", gaps[j]);
+        }
     }
 
     /// Guards Ville's bound in the simplest case: fair coin flips in {0, 1}
@@ -730,14 +845,17 @@ mod tests {
         let mut wins = 0;
         for _ in 0..200 {
             let x: Vec<f64> = (0..200).map(|_| (rng.uniform() < 0.5) as u8 as f64).collect();
-            let (up, down) = wealth(&x, &bet_sizes(&x, LIVE_ALPHA), 0.5);
-            wins += (up >= 40.0 || down >= 40.0) as usize;
+            for rule in [BetRule::PlugIn, BetRule::Agrapa] {
+                let betting = Betting { rule, cap: BET_CAP };
+                let (up, down) = wealth(&x, 0.5, betting, LIVE_ALPHA);
+                wins += (up >= 40.0 || down >= 40.0) as usize;
+            }
         }
-        assert!(wins <= 20, "{wins} of 200 fair sequences named a winner");
+        assert!(wins <= 40, "{wins} of 2 × 200 fair sequences named a winner");
         let x: Vec<f64> = (0..200).map(|_| (rng.uniform() < 0.8) as u8 as f64).collect();
-        let (up, down) = wealth(&x, &bet_sizes(&x, LIVE_ALPHA), 0.5);
+        let (up, down) = wealth(&x, 0.5, LIVE_BETTING, LIVE_ALPHA);
         assert!(up >= 40.0 && down < 40.0, "{up} {down}");
-        let (lo, hi) = confidence_sequence(&x, LIVE_ALPHA);
+        let (lo, hi) = confidence_sequence(&x, LIVE_BETTING, LIVE_ALPHA);
         assert!(lo > 0.5 && hi < 1.0 && lo < 0.8 && hi > 0.7, "{lo} {hi}");
     }
 }

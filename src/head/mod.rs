@@ -57,8 +57,8 @@ pub use cv::{
     DEFAULT_REPEATS, MIN_RATINGS,
 };
 pub use live::{
-    compare_live, headline, live_best, live_ratings_needed, live_track, percent, points, Headline,
-    LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA,
+    compare_live, compare_live_betting, headline, live_best, live_ratings_needed, live_track, percent, points, Headline,
+    BetRule, Betting, LiveComparison, LiveTrack, FIRST_ANSWER, LIVE_BETTING, HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA,
     LIVE_START, PROCEDURE,
 };
 pub use metrics::{
