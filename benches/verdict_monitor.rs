@@ -138,13 +138,16 @@ impl Looks {
 /// first is what `artlens train` uses ([`LIVE_BETTING`], [`LIVE_START`]).
 fn variants() -> Vec<(String, Betting, usize)> {
     let mut v = vec![("live".to_string(), LIVE_BETTING, LIVE_START)];
-    for (name, rule, cap, start) in [
-        ("plug-in c=.5", BetRule::PlugIn, 0.5, LIVE_START),
-        ("aGRAPA c=.5", BetRule::Agrapa, 0.5, LIVE_START),
-        ("aGRAPA c=.75", BetRule::Agrapa, 0.75, LIVE_START),
-        ("aGRAPA c=.5 from 10", BetRule::Agrapa, 0.5, 10),
+    for (name, rule, centred, cap, start) in [
+        ("raw, plug-in c=.5", BetRule::PlugIn, false, 0.5, LIVE_START),
+        ("raw, aGRAPA c=.5", BetRule::Agrapa, false, 0.5, LIVE_START),
+        ("beyond chance, aGRAPA c=.5", BetRule::Agrapa, true, 0.5, LIVE_START),
+        ("beyond chance, aGRAPA c=.75", BetRule::Agrapa, true, 0.75, LIVE_START),
+        ("beyond chance, aGRAPA c=.9", BetRule::Agrapa, true, 0.9, LIVE_START),
+        ("beyond chance, plug-in c=.75", BetRule::PlugIn, true, 0.75, LIVE_START),
+        ("beyond chance, aGRAPA c=.5, from 10", BetRule::Agrapa, true, 0.5, 10),
     ] {
-        let b = Betting { rule, cap };
+        let b = Betting { rule, centred, cap };
         if (b, start) != (LIVE_BETTING, LIVE_START) {
             v.push((name.to_string(), b, start));
         }
@@ -164,10 +167,12 @@ fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> V
     variants()
         .iter()
         .map(|(_, betting, start)| {
+            let keep = |v: &[Option<f64>], n: usize| -> Vec<Option<f64>> {
+                (0..n).map(|i| if i < *start { None } else { v[i] }).collect()
+            };
             let cut = |t: &LiveTrack, n: usize| LiveTrack {
-                agreement: (0..n)
-                    .map(|i| if i < *start { None } else { t.agreement[i] })
-                    .collect(),
+                agreement: keep(&t.agreement, n),
+                chance: keep(&t.chance, n),
             };
             let mut looks = Looks::default();
             for n in FIRST_LOOK..=LAST_LOOK {
@@ -306,10 +311,10 @@ fn main() {
                         )
                     })
                     .collect();
-                eprintln!("{scenario:<8} {name:<20} {}", cells.join("; "));
+                eprintln!("{scenario:<8} {name:<36} {}", cells.join("; "));
             } else {
                 eprintln!(
-                    "{scenario:<8} {name:<20} ever named a winner in {}",
+                    "{scenario:<8} {name:<36} ever named a winner in {}",
                     share(looks.iter().filter(|l| l.ever()).count(), n)
                 );
             }

@@ -1488,6 +1488,7 @@ fn live_null_calibration() {
         let named = (head::FIRST_ANSWER..=100).any(|n| {
             let cut = |tr: &head::LiveTrack| head::LiveTrack {
                 agreement: tr.agreement[..n].to_vec(),
+                chance: tr.chance[..n].to_vec(),
             };
             let live = head::compare_live(&["a", "b"], &[cut(&ta), cut(&tb)]);
             head::live_best(&["a", "b"], &live).is_some()

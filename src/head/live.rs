@@ -99,6 +99,15 @@ pub struct LiveTrack {
     /// scored (among the first [`LIVE_START`], or no earlier work has a
     /// different rating). The same works are scored for every backbone.
     pub agreement: Vec<Option<f64>>,
+    /// Per work: the agreement the same predictions would score on average
+    /// had the work been given one of the earlier ratings at random, a
+    /// chance level that depends on the predictions only. Under "the
+    /// backbone does not see the taste" the agreement's expectation, given
+    /// everything before the work, is this (the earlier ratings standing
+    /// for the rating's distribution); the verdict bets on the agreement
+    /// beyond it.
+    #[serde(default)]
+    pub chance: Vec<Option<f64>>,
 }
 
 /// The headline figure of one backbone with its 95% confidence sequence.
@@ -120,10 +129,12 @@ pub struct LiveComparison {
     pub b: String,
     /// Works scored for both.
     pub works: usize,
-    /// Mean per-work difference of agreement, b − a (in −1…1).
+    /// Mean per-work difference of agreement, b − a (in −1…1): the
+    /// difference of the two headlines.
     pub diff: f64,
-    /// The confidence sequence of that difference at `level`, intersected
-    /// over every look so far.
+    /// The confidence sequence at `level`, intersected over every look so
+    /// far, of the mean difference the bets are on (beyond chance, see
+    /// [`LiveTrack::chance`]).
     pub cs_low: f64,
     pub cs_high: f64,
     /// `1 − LIVE_ALPHA/m` for m pairs.
@@ -154,7 +165,7 @@ pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
             y.len()
         )));
     }
-    let agreement = (0..y.len())
+    let scores = (0..y.len())
         .into_par_iter()
         .map(|t| {
             if t < LIVE_START || !y[..t].iter().any(|&v| v != y[t]) {
@@ -163,12 +174,16 @@ pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
             score_work(&x[..=t], &y[..t], y[t]).map(Some)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(LiveTrack { agreement })
+    Ok(LiveTrack {
+        agreement: scores.iter().map(|s| s.map(|(a, _)| a)).collect(),
+        chance: scores.iter().map(|s| s.map(|(_, c)| c)).collect(),
+    })
 }
 
 /// The agreement of the last row of `x` (the new work, rated `y_new`)
-/// with the rows before it, whose ratings are `y`. See [`live_track`].
-fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<f64> {
+/// with the rows before it, whose ratings are `y`, and its chance level
+/// (see [`LiveTrack::chance`]). See [`live_track`].
+fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<(f64, f64)> {
     let t = y_prev.len();
     let d = x[0].len();
     // Standardise on the training works 0..t only.
@@ -229,7 +244,12 @@ fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<f64> {
     let yc: Vec<f64> = y_prev.iter().map(|v| v - y_mean).collect();
     let lambda = loo_lambda(&gram, t, &yc)?;
     let gaps = pair_gaps(&gram, &k_new, &yc, lambda)?;
-    Ok(concordance(y_new, &gaps, y_prev))
+    let chance = y_prev
+        .iter()
+        .map(|&v| concordance(v, &gaps, y_prev))
+        .sum::<f64>()
+        / t as f64;
+    Ok((concordance(y_new, &gaps, y_prev), chance))
 }
 
 /// The λ of [`LIVE_LAMBDAS`] whose leave-one-out residuals α_j / C_jj
@@ -370,6 +390,9 @@ fn inverse_diagonal(inv: &[f64], m: usize) -> Vec<f64> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Betting {
     pub rule: BetRule,
+    /// Bet on each work's difference of agreement beyond its chance level
+    /// ([`LiveTrack::chance`]) rather than on the raw difference.
+    pub centred: bool,
     /// The cap on a bet, as a share of the largest bet that keeps the
     /// wealth positive (Waudby-Smith & Ramdas's c).
     pub cap: f64,
@@ -392,6 +415,7 @@ pub enum BetRule {
 /// (`benches/verdict_monitor.rs`, `docs/STATISTICS.md`).
 pub const LIVE_BETTING: Betting = Betting {
     rule: BetRule::Agrapa,
+    centred: true,
     cap: BET_CAP,
 };
 
@@ -501,20 +525,30 @@ pub fn compare_live_betting(
     let mut out = Vec::new();
     for i in 0..n {
         for j in i + 1..n {
-            // Differences mapped from [−1, 1] to [0, 1]: no difference is ½.
-            let x: Vec<f64> = tracks[i]
-                .agreement
-                .iter()
-                .zip(&tracks[j].agreement)
-                .filter_map(|(a, b)| Some((b.as_ref()? - a.as_ref()? + 1.0) / 2.0))
+            let (ta, tb) = (&tracks[i], &tracks[j]);
+            let raw: Vec<f64> = (0..ta.agreement.len().min(tb.agreement.len()))
+                .filter_map(|w| Some(tb.agreement[w]? - ta.agreement[w]?))
                 .collect();
+            // What is bet on, mapped to [0, 1] with no difference at ½: the
+            // differences of agreement beyond chance (in [−2, 2]), or the
+            // raw differences (in [−1, 1]).
+            let (x, scale): (Vec<f64>, f64) = if betting.centred {
+                let beyond = |t: &LiveTrack, w: usize| -> Option<f64> {
+                    Some(t.agreement[w]? - t.chance.get(w).copied().flatten()?)
+                };
+                let x = (0..ta.agreement.len().min(tb.agreement.len()))
+                    .filter_map(|w| Some((beyond(tb, w)? - beyond(ta, w)? + 2.0) / 4.0))
+                    .collect();
+                (x, 4.0)
+            } else {
+                (raw.iter().map(|d| (d + 1.0) / 2.0).collect(), 2.0)
+            };
             let (e_b, e_a) = wealth(&x, 0.5, betting, alpha);
             let (lo, hi) = if x.is_empty() {
                 (0.0, 1.0)
             } else {
                 confidence_sequence(&x, betting, alpha)
             };
-            let mean = x.iter().sum::<f64>() / x.len().max(1) as f64;
             let winner = if e_b >= threshold {
                 Some(ids[j].to_string())
             } else if e_a >= threshold {
@@ -525,10 +559,10 @@ pub fn compare_live_betting(
             out.push(LiveComparison {
                 a: ids[i].to_string(),
                 b: ids[j].to_string(),
-                works: x.len(),
-                diff: if x.is_empty() { 0.0 } else { 2.0 * mean - 1.0 },
-                cs_low: 2.0 * lo - 1.0,
-                cs_high: 2.0 * hi - 1.0,
+                works: raw.len(),
+                diff: raw.iter().sum::<f64>() / raw.len().max(1) as f64,
+                cs_low: scale * (lo - 0.5),
+                cs_high: scale * (hi - 0.5),
                 level: 1.0 - alpha,
                 e_b,
                 e_a,
@@ -846,7 +880,11 @@ mod tests {
         for _ in 0..200 {
             let x: Vec<f64> = (0..200).map(|_| (rng.uniform() < 0.5) as u8 as f64).collect();
             for rule in [BetRule::PlugIn, BetRule::Agrapa] {
-                let betting = Betting { rule, cap: BET_CAP };
+                let betting = Betting {
+                    rule,
+                    centred: false,
+                    cap: BET_CAP,
+                };
                 let (up, down) = wealth(&x, 0.5, betting, LIVE_ALPHA);
                 wins += (up >= 40.0 || down >= 40.0) as usize;
             }
