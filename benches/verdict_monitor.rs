@@ -36,9 +36,9 @@ use std::time::Instant;
 
 use artlens::app::verdict_order;
 use artlens::head::{
-    compare_backbones_repeated, compare_live, compare_live_betting, fit, live_best, live_track,
-    Backbone, BetRule, Betting, HeadKind, LiveTrack, MetricKind, FIRST_ANSWER, LIVE_BETTING,
-    LIVE_START,
+    compare_backbones_repeated, compare_live, compare_live_betting, fit, live_track, Backbone,
+    BetRule, Betting, HeadKind, LiveTrack, MetricKind, FIRST_ANSWER, LIVE_BETTING, LIVE_START,
+    LIVE_THRESHOLD_FACTOR,
 };
 use rng::{env_or, Rng};
 
@@ -134,22 +134,30 @@ impl Looks {
     }
 }
 
-/// The ways of betting and the first scored work the bench compares; the
-/// first is what `artlens train` uses ([`LIVE_BETTING`], [`LIVE_START`]).
-fn variants() -> Vec<(String, Betting, usize)> {
-    let mut v = vec![("live".to_string(), LIVE_BETTING, LIVE_START)];
-    for (name, rule, centred, cap, start) in [
-        ("raw, plug-in c=.5", BetRule::PlugIn, false, 0.5, LIVE_START),
-        ("raw, aGRAPA c=.5", BetRule::Agrapa, false, 0.5, LIVE_START),
-        ("beyond chance, aGRAPA c=.5", BetRule::Agrapa, true, 0.5, LIVE_START),
-        ("beyond chance, aGRAPA c=.75", BetRule::Agrapa, true, 0.75, LIVE_START),
-        ("beyond chance, aGRAPA c=.9", BetRule::Agrapa, true, 0.9, LIVE_START),
-        ("beyond chance, plug-in c=.75", BetRule::PlugIn, true, 0.75, LIVE_START),
-        ("beyond chance, aGRAPA c=.5, from 10", BetRule::Agrapa, true, 0.5, 10),
+/// The ways of betting, the first scored work and the threshold factor
+/// (times 2m/α) the bench compares; the first is what `artlens train`
+/// uses ([`LIVE_BETTING`], [`LIVE_START`], [`LIVE_THRESHOLD_FACTOR`]).
+fn variants() -> Vec<(String, Betting, usize, f64)> {
+    let mut v = vec![(
+        "live".to_string(),
+        LIVE_BETTING,
+        LIVE_START,
+        LIVE_THRESHOLD_FACTOR,
+    )];
+    let bet = |rule, centred, cap| Betting { rule, centred, cap };
+    for (name, betting, start, factor) in [
+        ("raw, plug-in c=.5, ×1", bet(BetRule::PlugIn, false, 0.5), LIVE_START, 1.0),
+        ("raw, aGRAPA c=.5, ×1", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 1.0),
+        ("raw, aGRAPA c=.5, ×2", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 2.0),
+        ("raw, aGRAPA c=.5, ×4", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 4.0),
+        ("raw, aGRAPA c=.5, ×8", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 8.0),
+        ("raw, plug-in c=.5, ×4", bet(BetRule::PlugIn, false, 0.5), LIVE_START, 4.0),
+        ("raw, aGRAPA c=.75, ×4", bet(BetRule::Agrapa, false, 0.75), LIVE_START, 4.0),
+        ("raw, aGRAPA c=.5, ×4, from 10", bet(BetRule::Agrapa, false, 0.5), 10, 4.0),
+        ("beyond chance, aGRAPA c=.5, ×1", bet(BetRule::Agrapa, true, 0.5), LIVE_START, 1.0),
     ] {
-        let b = Betting { rule, centred, cap };
-        if (b, start) != (LIVE_BETTING, LIVE_START) {
-            v.push((name.to_string(), b, start));
+        if (betting, start, factor) != (LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR) {
+            v.push((name.to_string(), betting, start, factor));
         }
     }
     v
@@ -159,14 +167,15 @@ fn variants() -> Vec<(String, Betting, usize)> {
 /// depends only on the works rated up to it (`live_track` documents and
 /// `tests/head.rs` checks this), so the track of the whole sequence, cut at
 /// each look, is what the verdict computes at that look. A later first
-/// scored work is the same track with the earlier scores dropped.
+/// scored work is the same track with the earlier scores dropped; another
+/// threshold factor rescales the winning wealth `compare_live` reports.
 fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> Vec<Looks> {
     let ta = live_track(a, y).expect("track a");
     let tb = live_track(b, y).expect("track b");
     stats.add(&ta, &tb);
     variants()
         .iter()
-        .map(|(_, betting, start)| {
+        .map(|(_, betting, start, factor)| {
             let keep = |v: &[Option<f64>], n: usize| -> Vec<Option<f64>> {
                 (0..n).map(|i| if i < *start { None } else { v[i] }).collect()
             };
@@ -175,14 +184,19 @@ fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> V
                 chance: keep(&t.chance, n),
             };
             let mut looks = Looks::default();
-            for n in FIRST_LOOK..=LAST_LOOK {
-                let live = compare_live_betting(&["a", "b"], &[cut(&ta, n), cut(&tb, n)], *betting);
-                let best = if n >= FIRST_ANSWER {
-                    live_best(&["a", "b"], &live)
+            for n in FIRST_ANSWER..=LAST_LOOK {
+                let live =
+                    compare_live_betting(&["a", "b"], &[cut(&ta, n), cut(&tb, n)], *betting);
+                let c = &live[0];
+                let threshold = c.threshold / LIVE_THRESHOLD_FACTOR * factor;
+                let winner = if c.e_b >= threshold {
+                    Some(1)
+                } else if c.e_a >= threshold {
+                    Some(0)
                 } else {
                     None
                 };
-                looks.named(n, best);
+                looks.named(n, winner);
             }
             looks
         })
