@@ -146,15 +146,60 @@ fn variants() -> Vec<(String, Betting, usize, f64)> {
     )];
     let bet = |rule, centred, cap| Betting { rule, centred, cap };
     for (name, betting, start, factor) in [
-        ("raw, plug-in c=.5, ×1", bet(BetRule::PlugIn, false, 0.5), LIVE_START, 1.0),
-        ("raw, aGRAPA c=.5, ×1", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 1.0),
-        ("raw, aGRAPA c=.5, ×2", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 2.0),
-        ("raw, aGRAPA c=.5, ×4", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 4.0),
-        ("raw, aGRAPA c=.5, ×8", bet(BetRule::Agrapa, false, 0.5), LIVE_START, 8.0),
-        ("raw, plug-in c=.5, ×4", bet(BetRule::PlugIn, false, 0.5), LIVE_START, 4.0),
-        ("raw, aGRAPA c=.75, ×4", bet(BetRule::Agrapa, false, 0.75), LIVE_START, 4.0),
-        ("raw, aGRAPA c=.5, ×4, from 10", bet(BetRule::Agrapa, false, 0.5), 10, 4.0),
-        ("beyond chance, aGRAPA c=.5, ×1", bet(BetRule::Agrapa, true, 0.5), LIVE_START, 1.0),
+        (
+            "raw, plug-in c=.5, ×1",
+            bet(BetRule::PlugIn, false, 0.5),
+            LIVE_START,
+            1.0,
+        ),
+        (
+            "raw, aGRAPA c=.5, ×1",
+            bet(BetRule::Agrapa, false, 0.5),
+            LIVE_START,
+            1.0,
+        ),
+        (
+            "raw, aGRAPA c=.5, ×2",
+            bet(BetRule::Agrapa, false, 0.5),
+            LIVE_START,
+            2.0,
+        ),
+        (
+            "raw, aGRAPA c=.5, ×4",
+            bet(BetRule::Agrapa, false, 0.5),
+            LIVE_START,
+            4.0,
+        ),
+        (
+            "raw, aGRAPA c=.5, ×8",
+            bet(BetRule::Agrapa, false, 0.5),
+            LIVE_START,
+            8.0,
+        ),
+        (
+            "raw, plug-in c=.5, ×4",
+            bet(BetRule::PlugIn, false, 0.5),
+            LIVE_START,
+            4.0,
+        ),
+        (
+            "raw, aGRAPA c=.75, ×4",
+            bet(BetRule::Agrapa, false, 0.75),
+            LIVE_START,
+            4.0,
+        ),
+        (
+            "raw, aGRAPA c=.5, ×4, from 10",
+            bet(BetRule::Agrapa, false, 0.5),
+            10,
+            4.0,
+        ),
+        (
+            "beyond chance, aGRAPA c=.5, ×1",
+            bet(BetRule::Agrapa, true, 0.5),
+            LIVE_START,
+            1.0,
+        ),
     ] {
         if (betting, start, factor) != (LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR) {
             v.push((name.to_string(), betting, start, factor));
@@ -177,7 +222,9 @@ fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> V
         .iter()
         .map(|(_, betting, start, factor)| {
             let keep = |v: &[Option<f64>], n: usize| -> Vec<Option<f64>> {
-                (0..n).map(|i| if i < *start { None } else { v[i] }).collect()
+                (0..n)
+                    .map(|i| if i < *start { None } else { v[i] })
+                    .collect()
             };
             let cut = |t: &LiveTrack, n: usize| LiveTrack {
                 agreement: keep(&t.agreement, n),
@@ -185,8 +232,7 @@ fn live_looks(a: &[Vec<f32>], b: &[Vec<f32>], y: &[f64], stats: &mut Stats) -> V
             };
             let mut looks = Looks::default();
             for n in FIRST_ANSWER..=LAST_LOOK {
-                let live =
-                    compare_live_betting(&["a", "b"], &[cut(&ta, n), cut(&tb, n)], *betting);
+                let live = compare_live_betting(&["a", "b"], &[cut(&ta, n), cut(&tb, n)], *betting);
                 let c = &live[0];
                 let threshold = c.threshold / LIVE_THRESHOLD_FACTOR * factor;
                 let winner = if c.e_b >= threshold {
@@ -350,7 +396,8 @@ fn main() {
         let live_s = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let bb = [Backbone::new("a", "A", &x), Backbone::new("b", "B", &z)];
-        let _ = compare_backbones_repeated(&bb, &y, HeadKind::Ridge, 5, 10, 0, 2000).expect("train");
+        let _ =
+            compare_backbones_repeated(&bb, &y, HeadKind::Ridge, 5, 10, 0, 2000).expect("train");
         let all_s = started.elapsed().as_secs_f64();
         eprintln!(
             "one look at 100 ratings, d = 768, two backbones: live verdict {:.3} s; whole train report (10×5-fold CV, 2000 resamples, live verdict) {:.3} s",

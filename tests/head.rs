@@ -361,7 +361,9 @@ fn two_noise_backbones_cannot_be_told_apart() {
             report.verdict_detail
         );
         assert!(
-            report.verdict.starts_with("Too close to call after 120 ratings: "),
+            report
+                .verdict
+                .starts_with("Too close to call after 120 ratings: "),
             "{}",
             report.verdict
         );
@@ -601,7 +603,9 @@ fn three_backbones_name_the_one_that_carries_the_taste() {
         alone.verdict_detail
     );
     assert!(
-        alone.verdict.starts_with("Signal understands your taste better"),
+        alone
+            .verdict
+            .starts_with("Signal understands your taste better"),
         "{}",
         alone.verdict
     );
@@ -1382,10 +1386,16 @@ fn repeated_comparison_averages_splits() {
     let r =
         head::compare_backbones_repeated(&two(&a, &b), &y, HeadKind::Ridge, 5, 4, 3, 300).unwrap();
     assert!(r.best.is_none());
-    assert!(r.verdict.starts_with("Too close to call after 40 ratings"), "{}", r.verdict);
+    assert!(
+        r.verdict.starts_with("Too close to call after 40 ratings"),
+        "{}",
+        r.verdict
+    );
     if let Some(n) = r.ratings_needed {
         assert!(n > 40);
-        assert!(r.verdict.contains("of the suggested works would probably settle it"));
+        assert!(r
+            .verdict
+            .contains("of the suggested works would probably settle it"));
     }
     assert!(!r.verdict.contains("artlens"), "{}", r.verdict);
 }
@@ -1402,8 +1412,12 @@ fn live_track_extends_without_rewriting_earlier_scores() {
     let full = head::live_track(&x, &y).unwrap();
     let part = head::live_track(&x[..25], &y[..25]).unwrap();
     assert_eq!(full.agreement[..25], part.agreement[..]);
-    assert!(full.agreement[..head::LIVE_START].iter().all(Option::is_none));
-    assert!(full.agreement[head::LIVE_START..].iter().all(Option::is_some));
+    assert!(full.agreement[..head::LIVE_START]
+        .iter()
+        .all(Option::is_none));
+    assert!(full.agreement[head::LIVE_START..]
+        .iter()
+        .all(Option::is_some));
     // A planted taste is predicted far better than a coin toss.
     let h = head::headline(&full);
     assert!(h.value > 0.7, "{h:?}");
@@ -1433,21 +1447,49 @@ fn the_headline_is_the_same_number_in_the_report_and_the_verdict() {
         head::percent(a.headline)
     );
     assert!(report.verdict.starts_with(&want), "{}", report.verdict);
-    for word in ["Spearman", "spearman", "pairwise_accuracy", "MAE", "mae", "artlens", "`"] {
-        assert!(!report.verdict.contains(word), "`{word}` in {}", report.verdict);
+    for word in [
+        "Spearman",
+        "spearman",
+        "pairwise_accuracy",
+        "MAE",
+        "mae",
+        "artlens",
+        "`",
+    ] {
+        assert!(
+            !report.verdict.contains(word),
+            "`{word}` in {}",
+            report.verdict
+        );
     }
     assert_eq!(report.procedure, head::PROCEDURE);
-    assert!(report.verdict_detail.starts_with("Live: agreement dinov2 − dino +"));
+    assert!(report
+        .verdict_detail
+        .starts_with("Live: agreement dinov2 − dino +"));
     assert!(report.answer_ready());
     // The live comparison's difference is the difference of the headlines.
     let live = &report.live[0];
-    assert!((live.diff - (b.headline - a.headline)).abs() < 1e-12, "{live:?}");
+    assert!(
+        (live.diff - (b.headline - a.headline)).abs() < 1e-12,
+        "{live:?}"
+    );
     assert!(live.cs_low > 0.0 && live.e_b >= live.threshold, "{live:?}");
     let json = serde_json::to_value(&report).unwrap();
-    for key in ["headline", "headline_low", "headline_high", "headline_works"] {
+    for key in [
+        "headline",
+        "headline_low",
+        "headline_high",
+        "headline_works",
+    ] {
         assert!(json["backbones"]["dinov2"].get(key).is_some(), "{key}");
     }
-    for key in ["verdict_detail", "procedure", "headline_name", "live", "first_answer"] {
+    for key in [
+        "verdict_detail",
+        "procedure",
+        "headline_name",
+        "live",
+        "first_answer",
+    ] {
         assert!(json.get(key).is_some(), "{key}");
     }
 }

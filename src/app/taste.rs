@@ -743,10 +743,8 @@ impl Collection {
                 );
                 for (name, b) in &r.backbones {
                     if r.answer_ready() {
-                        headlines.insert(
-                            name.clone(),
-                            (b.headline, b.headline_low, b.headline_high),
-                        );
+                        headlines
+                            .insert(name.clone(), (b.headline, b.headline_low, b.headline_high));
                     }
                     let per_fold: Vec<f64> = b.per_fold.iter().map(|m| m.spearman).collect();
                     fold_spearman.insert(name.clone(), (per_fold, r.folds));

@@ -16,8 +16,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::live::{
-    compare_live, headline, live_best, live_detail, live_ratings_needed, live_track,
-    plain_verdict, LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
+    compare_live, headline, live_best, live_detail, live_ratings_needed, live_track, plain_verdict,
+    LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
 };
 use super::metrics::{holm_adjust, quantile_sorted};
 use super::{

@@ -884,7 +884,9 @@ mod tests {
     fn pair_gaps_match_a_head_refit_without_the_pair() {
         let mut rng = super::super::SplitMix64::new(11);
         let (t, d) = (9, 4);
-        let z: Vec<Vec<f64>> = (0..=t).map(|_| (0..d).map(|_| rng.normal()).collect()).collect();
+        let z: Vec<Vec<f64>> = (0..=t)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
         let k = |a: usize, b: usize| -> f64 {
             z[a].iter().zip(&z[b]).map(|(p, q)| p * q).sum::<f64>() + INTERCEPT_WEIGHT
         };
@@ -899,9 +901,18 @@ mod tests {
             let sub: Vec<f64> = (0..m * m).map(|i| k(keep[i / m], keep[i % m])).collect();
             let inv = factor(&sub, m, lambda).unwrap();
             let alpha = apply_inverse(&inv, m, &keep.iter().map(|&i| yc[i]).collect::<Vec<_>>());
-            let predict = |x: usize| keep.iter().zip(&alpha).map(|(&i, a)| k(x, i) * a).sum::<f64>();
+            let predict = |x: usize| {
+                keep.iter()
+                    .zip(&alpha)
+                    .map(|(&i, a)| k(x, i) * a)
+                    .sum::<f64>()
+            };
             let slow = predict(t) - predict(j);
-            assert!((gaps[j] - slow).abs() < 1e-6 * (1.0 + slow.abs()), "{j}: {} vs {slow}", gaps[j]);
+            assert!(
+                (gaps[j] - slow).abs() < 1e-6 * (1.0 + slow.abs()),
+                "{j}: {} vs {slow}",
+                gaps[j]
+            );
         }
     }
 
@@ -913,7 +924,9 @@ mod tests {
         let mut rng = super::super::SplitMix64::new(3);
         let mut wins = 0;
         for _ in 0..200 {
-            let x: Vec<f64> = (0..200).map(|_| (rng.uniform() < 0.5) as u8 as f64).collect();
+            let x: Vec<f64> = (0..200)
+                .map(|_| (rng.uniform() < 0.5) as u8 as f64)
+                .collect();
             for rule in [BetRule::PlugIn, BetRule::Agrapa] {
                 let betting = Betting {
                     rule,
@@ -924,8 +937,13 @@ mod tests {
                 wins += (up >= 40.0 || down >= 40.0) as usize;
             }
         }
-        assert!(wins <= 40, "{wins} of 2 × 200 fair sequences named a winner");
-        let x: Vec<f64> = (0..200).map(|_| (rng.uniform() < 0.8) as u8 as f64).collect();
+        assert!(
+            wins <= 40,
+            "{wins} of 2 × 200 fair sequences named a winner"
+        );
+        let x: Vec<f64> = (0..200)
+            .map(|_| (rng.uniform() < 0.8) as u8 as f64)
+            .collect();
         let (up, down) = wealth(&x, 0.5, LIVE_BETTING, LIVE_ALPHA);
         assert!(up >= 40.0 && down < 40.0, "{up} {down}");
         let (lo, hi) = confidence_sequence(&x, LIVE_BETTING, LIVE_ALPHA);

@@ -57,9 +57,10 @@ pub use cv::{
     DEFAULT_REPEATS, MIN_RATINGS,
 };
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_ratings_needed, live_track, percent, points, Headline,
-    BetRule, Betting, LiveComparison, LiveTrack, FIRST_ANSWER, LIVE_BETTING, HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA,
-    LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
+    compare_live, compare_live_betting, headline, live_best, live_ratings_needed, live_track,
+    percent, points, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
+    HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA, LIVE_BETTING, LIVE_START,
+    LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub use metrics::{
     average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,

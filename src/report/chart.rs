@@ -7,8 +7,8 @@ use maud::{html, Markup};
 
 use super::pages::Column;
 use super::text::num;
-use crate::head::percent;
 use super::views::{CurvePoint, LadderPoint};
+use crate::head::percent;
 
 /// One decimal, the precision of every coordinate in the chart.
 fn f1(x: f64) -> String {
