@@ -449,9 +449,10 @@ pub fn render_compare_html(view: &CompareView) -> String {
                 h2 { "Learning curve" }
                 @if has_curve {
                     p.muted {
-                        "Spearman correlation between the taste head's predictions and held-out \
-                         ratings, training on a growing share of the ratings. A curve still rising \
-                         at 100% says more ratings would help."
+                        "Detail, in another measure than the headline: the rank correlation \
+                         (Spearman) between the cross-validated taste head's predictions and \
+                         held-out ratings, training on a growing share of the ratings. A curve \
+                         still rising at 100% says more ratings would help."
                     }
                     (learning_curve_svg(&view.learning_curve, &columns))
                 } @else {
