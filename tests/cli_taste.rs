@@ -170,7 +170,14 @@ fn train_score_compare_end_to_end() {
     let c = &report["comparisons"][0];
     assert!(c["ci_low"].as_f64().unwrap() <= c["ci_high"].as_f64().unwrap());
     let verdict = report["verdict"].as_str().unwrap();
-    assert!(verdict.contains("95% CI"), "{verdict}");
+    // The statistician's interval is the detail; the verdict is in words.
+    let detail = report["verdict_detail"].as_str().unwrap();
+    assert!(detail.contains("95% CI"), "{detail}");
+    assert!(
+        !verdict.contains("Spearman") && !verdict.contains("artlens"),
+        "{verdict}"
+    );
+    assert!(!report["procedure"].as_str().unwrap().is_empty());
 
     // Scores: one new image (not stored), one stored work, one unreadable file.
     let bad = e.csv("broken.png", "nope");
@@ -327,6 +334,8 @@ fn train_score_compare_end_to_end() {
         let rho = p["spearman"].as_f64().unwrap();
         assert!((rho - mean).abs() < 1e-12, "{m}: {rho} vs {mean}");
         assert_eq!(p["folds"].as_u64().unwrap() as usize, folds.len());
+        // What the chart plots: the report's headline figure.
+        assert_eq!(p["headline"], report["backbones"][m]["headline"], "{m}");
         let (lo, hi) = (
             p["ci_low"].as_f64().unwrap(),
             p["ci_high"].as_f64().unwrap(),

@@ -104,9 +104,24 @@ fn train_and_compare_name_the_backbone_that_carries_the_taste() {
         let verdict = train["verdict"].as_str().unwrap();
         eprintln!("{signal:?} carries the signal: {verdict}");
         assert!(
-            verdict.starts_with(&format!("{winner} predicts this taste better")),
+            verdict.starts_with(&format!("{winner} understands your taste better")),
             "{signal:?}: {verdict}"
         );
+        // The cross-validated line is the detail; both commands say which
+        // procedure produced the answer.
+        let detail = train["verdict_detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("{winner} predicts this taste better")),
+            "{signal:?}: {detail}"
+        );
+        assert_eq!(train["procedure"], artlens::head::PROCEDURE);
+        assert_eq!(compare["procedure"], train["procedure"]);
+        assert_eq!(compare["verdict_detail"], train["verdict_detail"]);
+        // One headline figure: the ladder carries the report's.
+        for p in compare["ladder"].as_array().unwrap() {
+            let id = p["id"].as_str().unwrap();
+            assert_eq!(p["headline"], train["backbones"][id]["headline"], "{id}");
+        }
         assert_eq!(
             compare["verdict"], train["verdict"],
             "compare carries train's verdict"

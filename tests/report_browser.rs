@@ -556,6 +556,9 @@ fn compare_view() -> CompareView {
                 ci_low: Some(0.18),
                 ci_high: Some(0.40),
                 folds: 50,
+                headline: Some(0.604),
+                headline_low: Some(0.55),
+                headline_high: Some(0.66),
             },
             LadderPoint {
                 id: "dinov2".into(),
@@ -568,8 +571,12 @@ fn compare_view() -> CompareView {
                 ci_low: Some(0.30),
                 ci_high: Some(0.51),
                 folds: 50,
+                headline: Some(0.714),
+                headline_low: Some(0.66),
+                headline_high: Some(0.77),
             },
         ],
+        ..CompareView::default()
     }
 }
 

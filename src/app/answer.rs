@@ -12,11 +12,9 @@ use crate::ratings::{self, Rater};
 
 use super::{Collection, TrainRequest};
 
-/// Ratings before the first answer. Below this the headline figure of a
-/// backbone moves by ±0.15 or more from one rating to the next (measured by
-/// `benches/verdict.rs`), so a person would read noise; the cross-validation
-/// itself could run from [`head::min_ratings`] on.
-pub const FIRST_ANSWER_AT: usize = 20;
+/// Ratings before the first answer: the domain's [`head::FIRST_ANSWER`]
+/// (docs/STATISTICS.md says why 20).
+pub const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
 
 /// One backbone's side of the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,8 +23,9 @@ pub struct AnswerBackbone {
     pub id: String,
     /// What the answer calls it (`DINOv2`).
     pub name: String,
-    /// The headline figure: of the pairs of rated works, the share whose
-    /// order the held-out predictions get right (0 to 1).
+    /// The headline figure ([`head::HEADLINE_DESCRIPTION`]): of the pairs of
+    /// rated works, the share a head that saw neither rating put in the
+    /// person's order (0 to 1).
     pub headline: f64,
 }
 
@@ -124,8 +123,7 @@ impl Collection {
                     .map(|b| AnswerBackbone {
                         id: b.id.clone(),
                         name: b.display_name.clone(),
-                        // TODO(merge wt-stats): the domain's own headline field.
-                        headline: b.pooled.pairwise_accuracy,
+                        headline: b.headline,
                     })
                     .collect()
             })
@@ -137,8 +135,8 @@ impl Collection {
             trained_on: shown.map(|r| r.n_ratings),
             current: up_to_date,
             verdict: shown.map(|r| r.verdict.clone()),
-            detail: None,
-            procedure: None,
+            detail: shown.map(|r| r.verdict_detail.clone()),
+            procedure: shown.map(|r| r.procedure.clone()),
             winner: shown.and_then(|r| r.best.clone()),
             backbones,
             progress: progress_line(rated),

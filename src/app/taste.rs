@@ -195,7 +195,12 @@ impl Collection {
                     })?,
             );
         }
-        let all = ratings::ratings_of(&self.store, rater)?;
+        // In the order they were given (by time, then hash within a
+        // second): the live verdict predicts each work from those rated
+        // before it.
+        let mut records = ratings::rating_records_of(&self.store, rater)?;
+        records.sort_by(|(ha, a), (hb, b)| a.time.cmp(&b.time).then_with(|| ha.cmp(hb)));
+        let all: Vec<(String, f64)> = records.into_iter().map(|(h, r)| (h, r.rating)).collect();
         let prefs = preferences::preferences_of(&self.store, rater)?;
         if all.is_empty() && prefs.is_empty() {
             return Err(self.no_ratings(rater));
@@ -715,6 +720,8 @@ impl Collection {
 
         let mut learning_curve = BTreeMap::new();
         let mut fold_spearman: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
+        let mut headlines: HashMap<String, (f64, f64, f64)> = HashMap::new();
+        let mut answer = (String::new(), String::new(), String::new(), 0, 0);
         let mut comparisons = Vec::new();
         let mut warnings = Vec::new();
         let mut head_kind = None;
@@ -734,7 +741,18 @@ impl Collection {
                 warnings.extend(self.training_warnings(&t)?);
                 head_kind = Some(t.head_kind.name().to_string());
                 let r = t.report.as_ref().expect("checked by the guard");
+                answer = (
+                    r.verdict_detail.clone(),
+                    r.procedure.clone(),
+                    r.headline_name.clone(),
+                    r.n_ratings,
+                    r.first_answer,
+                );
                 for (name, b) in &r.backbones {
+                    if r.answer_ready() {
+                        headlines
+                            .insert(name.clone(), (b.headline, b.headline_low, b.headline_high));
+                    }
                     let per_fold: Vec<f64> = b.per_fold.iter().map(|m| m.spearman).collect();
                     fold_spearman.insert(name.clone(), (per_fold, r.folds));
                     if let Some(m) = models.get_mut(name) {
@@ -817,6 +835,9 @@ impl Collection {
                     ci_low,
                     ci_high,
                     folds,
+                    headline: headlines.get(&id.name()).map(|h| h.0),
+                    headline_low: headlines.get(&id.name()).map(|h| h.1),
+                    headline_high: headlines.get(&id.name()).map(|h| h.2),
                 }
             })
             .collect();
@@ -829,6 +850,11 @@ impl Collection {
             k,
             learning_curve,
             verdict,
+            verdict_detail: answer.0,
+            procedure: answer.1,
+            headline_name: answer.2,
+            n_ratings: answer.3,
+            first_answer: answer.4,
             train_report_json: train_json,
             provenance: self.provenance(&backbones, head_kind),
             comparisons,

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use artlens::app::CompareRequest;
+use artlens::head::percent;
 use artlens::report;
 
 use super::args::{parse_rater, BackboneArgs};
@@ -104,6 +105,24 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     row(format!("LOO {k}-NN {label} accuracy"), &|m| m.loo_accuracy);
     row("  (chance)".into(), &|m| m.chance);
     row(format!("{label} precision@{k}"), &|m| m.precision_at_k);
+    // The headline figure, written as every page writes it.
+    if !view.headline_name.is_empty() {
+        let cells: String = ordered
+            .iter()
+            .map(|(id, _)| {
+                let cell = view
+                    .ladder
+                    .iter()
+                    .find(|p| &&p.id == id)
+                    .and_then(|p| Some((p.headline?, p.headline_low?, p.headline_high?)))
+                    .map_or("not yet".to_string(), |(v, a, b)| {
+                        format!("{} ({}–{})", percent(v), percent(a), percent(b))
+                    });
+                format!("{cell:>width$}")
+            })
+            .collect();
+        out_line(&format!("{:<30}{cells}", view.headline_name));
+    }
     for key in ["spearman", "pearson", "mae", "pairwise_accuracy"] {
         if view.models.values().any(|m| m.cv.contains_key(key)) {
             row(format!("taste head {key} (CV)"), &|m| {
@@ -120,9 +139,18 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
                 artlens::model::registry::human_count(n)
             ),
         };
-        let taste = match (p.spearman, p.ci_low, p.ci_high) {
-            (Some(v), Some(a), Some(b)) => format!("taste ρ {v:.3} (95% {a:.3} … {b:.3})"),
-            (Some(v), _, _) => format!("taste ρ {v:.3}"),
+        let taste = match (p.headline, p.headline_low, p.headline_high) {
+            (Some(v), Some(a), Some(b)) => format!(
+                "agrees with your ratings {} (95% sure {} … {})",
+                percent(v),
+                percent(a),
+                percent(b)
+            ),
+            (Some(v), _, _) => format!("agrees with your ratings {}", percent(v)),
+            _ if view.first_answer > 0 => format!(
+                "not enough ratings yet ({} of {})",
+                view.n_ratings, view.first_answer
+            ),
             _ => "no taste head".to_string(),
         };
         out_line(&format!("data ladder  {:<22} {data:<32} {taste}", p.id));
@@ -147,5 +175,11 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         ));
     }
     out_line(&format!("verdict: {}", view.verdict));
+    if !view.verdict_detail.is_empty() {
+        out_line(&format!("detail: {}", view.verdict_detail));
+    }
+    if !view.procedure.is_empty() {
+        out_line(&format!("procedure: {}", view.procedure));
+    }
     Ok(0)
 }

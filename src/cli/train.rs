@@ -41,7 +41,7 @@ pub struct TrainArgs {
     /// Threads for training (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// The reports as one JSON object: {"rater","backbones":{ID:{"pooled","per_fold","learning_curve"}},"comparisons":[...],"verdict","ratings_needed","preferences":{"backbones","comparisons","verdict"}} (the ratings' keys absent without ratings).
+    /// The reports as one JSON object: {"rater","backbones":{ID:{"headline","headline_low","headline_high","pooled","per_fold","learning_curve"}},"live":[...],"comparisons":[...],"verdict","verdict_detail","procedure","ratings_needed","preferences":{"backbones","comparisons","verdict"}} (the ratings' keys absent without ratings).
     #[arg(long)]
     json: bool,
 }
@@ -117,6 +117,25 @@ fn print_ratings_report(report: &head::TrainReport) {
     let names: Vec<&String> = report.backbones.keys().collect();
     let cols: String = names.iter().map(|n| format!("{:>14}", n)).collect();
     out_line(&format!("{:<22}{cols}", ""));
+    // The headline figure first, written as every page writes it.
+    let headline: String = report
+        .backbones
+        .values()
+        .map(|b| {
+            let cell = if report.answer_ready() {
+                format!(
+                    "{} ({}–{})",
+                    head::percent(b.headline),
+                    head::percent(b.headline_low),
+                    head::percent(b.headline_high)
+                )
+            } else {
+                "not yet".to_string()
+            };
+            format!("{cell:>14}")
+        })
+        .collect();
+    out_line(&format!("{:<22}{headline}", report.headline_name));
     type Column = (&'static str, fn(&head::Metrics) -> f64);
     let rows: [Column; 4] = [
         ("Spearman", |m| m.spearman),
@@ -167,4 +186,6 @@ fn print_ratings_report(report: &head::TrainReport) {
         ));
     }
     out_line(&format!("verdict: {}", report.verdict));
+    out_line(&format!("detail: {}", report.verdict_detail));
+    out_line(&format!("procedure: {}", report.procedure));
 }

@@ -29,7 +29,7 @@
 //! # Honest statistics
 //!
 //! Two corrections keep the comparison from naming false winners (the
-//! reasoning and measurements are in the `cv` source file):
+//! reasoning and measurements are in `docs/STATISTICS.md`):
 //!
 //! * Spearman, Pearson and pairwise accuracy score out-of-fold predictions
 //!   minus their fold's mean prediction, because each fold's head predicts
@@ -42,6 +42,7 @@
 //!   of trials (14% with centring alone, 21% with neither).
 
 mod cv;
+mod live;
 mod metrics;
 mod mlp;
 mod pairwise;
@@ -54,6 +55,12 @@ pub use cv::{
     ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison, CurvePoint,
     CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
     DEFAULT_REPEATS, MIN_RATINGS,
+};
+pub use live::{
+    compare_live, compare_live_betting, headline, live_best, live_ratings_needed, live_track,
+    percent, points, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
+    HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA, LIVE_BETTING, LIVE_START,
+    LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub use metrics::{
     average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,

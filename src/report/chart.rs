@@ -8,6 +8,7 @@ use maud::{html, Markup};
 use super::pages::Column;
 use super::text::num;
 use super::views::{CurvePoint, LadderPoint};
+use crate::head::percent;
 
 /// One decimal, the precision of every coordinate in the chart.
 fn f1(x: f64) -> String {
@@ -26,21 +27,22 @@ struct Frame {
 }
 
 impl Frame {
-    /// Horizontal grid lines labelled at `y_ticks` (value, pixel y), tick
-    /// marks labelled at `x_ticks` (pixel x, label), both axes and their titles.
+    /// Horizontal grid lines at `y_ticks` (pixel y, label, whether it is
+    /// the reference line: zero correlation, or a coin toss), tick marks
+    /// labelled at `x_ticks` (pixel x, label), both axes and their titles.
     fn axes(
         &self,
-        y_ticks: &[(f64, f64)],
+        y_ticks: &[(f64, String, bool)],
         x_ticks: &[(f64, String)],
         x_title: &str,
         y_title: &str,
     ) -> Markup {
         let (left, top, pw, ph) = (self.left, self.top, self.pw, self.ph);
         html! {
-            @for (v, yy) in y_ticks {
-                line class=(if v.abs() < 1e-9 { "grid zero" } else { "grid" })
+            @for (yy, label, reference) in y_ticks {
+                line class=(if *reference { "grid zero" } else { "grid" })
                     x1=(left) x2=(f1(left + pw)) y1=(f1(*yy)) y2=(f1(*yy)) {}
-                text.tick x=(f1(left - 8.0)) y=(f1(yy + 4.0)) text-anchor="end" { (num(*v, 1)) }
+                text.tick x=(f1(left - 8.0)) y=(f1(yy + 4.0)) text-anchor="end" { (label) }
             }
             @for (xx, label) in x_ticks {
                 line.tickmark x1=(f1(*xx)) x2=(f1(*xx)) y1=(f1(top + ph)) y2=(f1(top + ph + 6.0)) {}
@@ -116,7 +118,7 @@ pub(super) fn learning_curve_svg(
         svg.chart viewBox={ "0 0 " (w) " " (H) } width=(w) height=(H) role="img"
             aria-label="Learning curve: Spearman correlation against share of ratings used for training" {
             (Frame { left: LEFT, top: TOP, pw, ph, h: H }.axes(
-                &y_ticks.iter().map(|v| (*v, y(*v))).collect::<Vec<_>>(),
+                &y_ticks.iter().map(|v| (y(*v), num(*v, 1), v.abs() < 1e-9)).collect::<Vec<_>>(),
                 &x_ticks.iter().map(|f| (x(*f), format!("{}%", (f * 100.0).round()))).collect::<Vec<_>>(),
                 "share of ratings used for training",
                 "Spearman ρ (held out)",
@@ -145,12 +147,14 @@ pub(super) fn learning_curve_svg(
     }
 }
 
-/// The data ladder as an inline SVG: each backbone's cross-validated
-/// Spearman (a dot) with its interval (a bar with caps) against its
-/// pretraining images on a log axis, ticks at powers of ten, one labelled
-/// point per backbone in its column colour. Backbones on the same data set
-/// are spread a few pixels apart so that none hides another. Points without
-/// a known data size or a metric are left to the caller to list.
+/// The data ladder as an inline SVG: each backbone's headline figure (how
+/// often its predictions agree with the person's ratings, a dot) with its
+/// 95% interval (a bar with caps) against its pretraining images on a log
+/// axis, ticks at powers of ten, a reference line at 50% (a coin toss), one
+/// labelled point per backbone in its column colour. Backbones on the same
+/// data set are spread a few pixels apart so that none hides another.
+/// Points without a known data size or a headline (no answer yet) are left
+/// to the caller to list.
 pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Markup {
     // 64 px left for the y labels, 64 below for the x ones, 150 right of
     // the plot for the last point's label.
@@ -165,7 +169,7 @@ pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Mark
     let w = left + pw + 150.0;
     let drawn: Vec<&LadderPoint> = ladder
         .iter()
-        .filter(|p| p.pretraining_images > 0 && p.spearman.is_some_and(f64::is_finite))
+        .filter(|p| p.pretraining_images > 0 && p.headline.is_some_and(f64::is_finite))
         .collect();
     let decades = |n: u64| (n as f64).log10();
     let (dmin, dmax) = drawn
@@ -184,13 +188,13 @@ pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Mark
     let (ymin, ymax) = drawn
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-            let v = p.spearman.unwrap_or(0.0);
+            let v = p.headline.unwrap_or(0.5);
             (
-                lo.min(p.ci_low.unwrap_or(v)).min(v),
-                hi.max(p.ci_high.unwrap_or(v)).max(v),
+                lo.min(p.headline_low.unwrap_or(v)).min(v),
+                hi.max(p.headline_high.unwrap_or(v)).max(v),
             )
         });
-    let (lo, hi, step) = y_axis(ymin.max(-1.0), ymax.min(1.0));
+    let (lo, hi, step) = share_axis(ymin, ymax);
     let x = |d: f64| left + (d - dlo) / (dhi - dlo) * pw;
     let y = |s: f64| top + (hi - s.clamp(lo, hi)) / (hi - lo) * ph;
     let (first, last) = ((lo / step).round() as i64, (hi / step).round() as i64);
@@ -214,37 +218,52 @@ pub(super) fn ladder_svg(ladder: &[LadderPoint], columns: &[Column<'_>]) -> Mark
     }
     html! {
         svg.chart.ladder viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h) role="img"
-            aria-label="Taste metric against pretraining images, one point per backbone" {
+            aria-label="How often each backbone's predictions agree with your ratings, against its pretraining images" {
             (frame.axes(
-                &y_ticks.iter().map(|v| (*v, y(*v))).collect::<Vec<_>>(),
+                &y_ticks.iter().map(|v| (y(*v), percent(*v), (v - 0.5).abs() < 1e-9)).collect::<Vec<_>>(),
                 &x_ticks.iter().map(|d| (x(*d), tick_label(*d))).collect::<Vec<_>>(),
                 "pretraining images (log scale)",
-                "taste: Spearman ρ (held out)",
+                "agrees with your ratings",
             ))
             @for (p, dx) in drawn.iter().zip(&offsets) {
                 @let cx = x(decades(p.pretraining_images)) + dx;
-                @let v = p.spearman.unwrap_or(0.0);
+                @let v = p.headline.unwrap_or(0.5);
                 @let c = colour(&p.id);
                 g.point data-model=(p.id) data-images=(p.pretraining_images) {
-                    @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
+                    @if let (Some(a), Some(b)) = (p.headline_low, p.headline_high) {
                         line.interval x1=(f1(cx)) x2=(f1(cx)) y1=(f1(y(a))) y2=(f1(y(b))) stroke=(c) stroke-width="2" {}
                         line x1=(f1(cx - 4.0)) x2=(f1(cx + 4.0)) y1=(f1(y(a))) y2=(f1(y(a))) stroke=(c) stroke-width="2" {}
                         line x1=(f1(cx - 4.0)) x2=(f1(cx + 4.0)) y1=(f1(y(b))) y2=(f1(y(b))) stroke=(c) stroke-width="2" {}
                     }
                     circle cx=(f1(cx)) cy=(f1(y(v))) r="5" fill=(c) {
                         title {
-                            (p.display_name) ": ρ = " (num(v, 3))
-                            @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
-                                " (95% " (num(a, 3)) " … " (num(b, 3)) ")"
+                            (p.display_name) ": agrees with your ratings " (percent(v)) " of the time"
+                            @if let (Some(a), Some(b)) = (p.headline_low, p.headline_high) {
+                                " (95% sure " (percent(a)) " … " (percent(b)) ")"
                             }
                             ", " (p.pretraining_data) ", " (crate::model::registry::human_count(p.pretraining_images)) " images"
                         }
                     }
-                    text.point-label x=(f1(cx + 9.0)) y=(f1(y(v) - 7.0)) { (p.id) }
+                    text.point-label x=(f1(cx + 9.0)) y=(f1(y(v) - 7.0)) { (p.id) " " (percent(v)) }
                 }
             }
         }
     }
+}
+
+/// A y range for shares (0–1) covering `[min, max]` and 50% (a coin toss,
+/// the reference every headline is read against), rounded out to its tick
+/// step and clamped to [0, 1].
+fn share_axis(min: f64, max: f64) -> (f64, f64, f64) {
+    let (min, max) = if min.is_finite() && max.is_finite() {
+        (min.min(0.5), max.max(0.5))
+    } else {
+        (0.4, 0.8)
+    };
+    let step = if max - min <= 0.3 { 0.05 } else { 0.1 };
+    let lo = ((min / step).floor() * step).max(0.0);
+    let hi = ((max / step).ceil() * step).min(1.0);
+    (lo, hi.max(lo + step), step)
 }
 
 /// A y range covering `[min, max]` and the range's tick step: rounded out to
@@ -278,5 +297,15 @@ mod tests {
         assert_eq!(y_axis(f64::NAN, f64::NAN).0, 0.0);
         let (lo, hi, _) = y_axis(0.0, 0.0);
         assert!(hi > lo);
+    }
+
+    #[test]
+    fn share_axis_includes_a_coin_toss_and_stays_within_zero_and_one() {
+        let (lo, hi, step) = share_axis(0.62, 0.78);
+        assert!((lo - 0.5).abs() < 1e-9 && (hi - 0.8).abs() < 1e-9 && step == 0.05);
+        let (lo, hi, step) = share_axis(0.05, 0.99);
+        assert!(lo.abs() < 1e-9 && (hi - 1.0).abs() < 1e-9 && step == 0.1);
+        let (lo, hi, _) = share_axis(f64::NAN, f64::NAN);
+        assert!(lo <= 0.5 && hi >= 0.5);
     }
 }

@@ -17,6 +17,7 @@ use super::views::{
     BackboneLabel, CompareModel, CompareView, ExplainImage, ExplainView, LadderPoint, ModelScore,
     PairAgreement, PairComparison, Provenance, ScoreView, ScoredImage,
 };
+use crate::head::percent;
 
 /// The page may show inline styles and `data:` images and load nothing else:
 /// no scripts, no fonts, no network. It documents, and enforces in the
@@ -344,6 +345,13 @@ pub fn render_compare_html(view: &CompareView) -> String {
         }
         main {
             p.verdict { (view.verdict) }
+            @if !view.verdict_detail.is_empty() || !view.procedure.is_empty() {
+                details.verdict-detail {
+                    summary { "How sure is this, in detail?" }
+                    @if !view.verdict_detail.is_empty() { p { (view.verdict_detail) } }
+                    @if !view.procedure.is_empty() { p.muted { "Procedure: " (view.procedure) } }
+                }
+            }
             (warnings(&view.warnings))
             (ladder_section(view, &columns))
             (metric_table(view, &columns))
@@ -355,9 +363,10 @@ pub fn render_compare_html(view: &CompareView) -> String {
                 h2 { "Learning curve" }
                 @if has_curve {
                     p.muted {
-                        "Spearman correlation between the taste head's predictions and held-out \
-                         ratings, training on a growing share of the ratings. A curve still rising \
-                         at 100% says more ratings would help."
+                        "Detail, in another measure than the headline: the rank correlation \
+                         (Spearman) between the cross-validated taste head's predictions and \
+                         held-out ratings, training on a growing share of the ratings. A curve \
+                         still rising at 100% says more ratings would help."
                     }
                     (learning_curve_svg(&view.learning_curve, &columns))
                 } @else {
@@ -379,9 +388,10 @@ pub fn render_compare_html(view: &CompareView) -> String {
 }
 
 /// The data ladder: the seed's claim (more pretraining data, a better
-/// understanding of a taste) as one chart on the user's own ratings.
+/// understanding of a taste) as one chart on the user's own ratings,
+/// plotting the same headline figure the verdict and the tables show.
 fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
-    let measured = |p: &&LadderPoint| p.spearman.is_some_and(f64::is_finite);
+    let measured = |p: &&LadderPoint| p.headline.is_some_and(f64::is_finite);
     let drawn = view
         .ladder
         .iter()
@@ -393,16 +403,28 @@ fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
         .iter()
         .filter(|p| p.pretraining_images == 0)
         .collect();
+    let trained = view.first_answer > 0;
     html! {
         section.card #ladder {
             h2 { "The data ladder" }
             @if drawn > 0 {
                 p.muted {
-                    "Each backbone's taste head: Spearman correlation with held-out ratings                      (mean over the cross-validation folds, with its 95% interval corrected for                      folds that share training works), against how many images the backbone was                      pretrained on. If more data meant a better grasp of your taste, the points                      would climb to the right; overlapping intervals mean your ratings cannot tell."
+                    "How often each backbone's predictions agree with your ratings (each work predicted \
+                     before you rated it, from your earlier ratings; 50% is a coin toss), with the range \
+                     it is 95% sure to lie in, against how many images the backbone was pretrained on. \
+                     If more data meant a better grasp of your taste, the points would climb to the \
+                     right; overlapping ranges mean your ratings cannot tell yet."
                 }
                 (ladder_svg(&view.ladder, columns))
+            } @else if trained && view.n_ratings < view.first_answer {
+                p.muted.not-enough {
+                    "Not enough ratings yet: the chart appears at " (view.first_answer)
+                    " ratings (you have " (view.n_ratings) ")."
+                }
+            } @else if trained {
+                p.muted.not-enough { "Not enough ratings yet: train again to draw the chart." }
             } @else {
-                p.muted { "No taste heads are trained for these backbones yet: rate some works and run `artlens train`." }
+                p.muted { "No taste heads are trained for these backbones yet: rate some works first." }
             }
             ol.ladder-list {
                 @for p in &view.ladder {
@@ -414,10 +436,10 @@ fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
                         } @else {
                             "pretraining data unknown (not on the chart)"
                         }
-                        @if let Some(v) = p.spearman {
-                            ": ρ = " (num(v, 3))
-                            @if let (Some(a), Some(b)) = (p.ci_low, p.ci_high) {
-                                " (95% " (num(a, 3)) " … " (num(b, 3)) ", " (p.folds) " folds)"
+                        @if let Some(v) = p.headline {
+                            ": agrees with your ratings " (percent(v)) " of the time"
+                            @if let (Some(a), Some(b)) = (p.headline_low, p.headline_high) {
+                                " (95% sure " (percent(a)) " … " (percent(b)) ")"
                             }
                         }
                     }
@@ -427,6 +449,18 @@ fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
                 p.muted { (unknown.len()) " backbone(s) with an unknown pretraining set are listed but not drawn." }
             }
         }
+    }
+}
+
+/// The readable name of a cross-validated metric key of
+/// [`CompareModel::cv`] (the key itself when unknown).
+fn cv_label(key: &str) -> &str {
+    match key {
+        "spearman" => "rank correlation (spearman)",
+        "pearson" => "linear correlation (pearson)",
+        "mae" => "mean error in rating points (mae)",
+        "pairwise_accuracy" => "pairs in your order (pairwise_accuracy)",
+        other => other,
     }
 }
 
@@ -478,6 +512,19 @@ fn metric_table(view: &CompareView, columns: &[Column<'_>]) -> Markup {
         models.iter().map(|(_, m)| get(m)).collect()
     };
     let cv_keys: BTreeSet<&String> = models.iter().flat_map(|(_, m)| m.cv.keys()).collect();
+    // The headline figure of each column, from the data ladder.
+    let headlines: Vec<Option<(f64, f64, f64)>> = models
+        .iter()
+        .map(|(c, _)| {
+            let p = view.ladder.iter().find(|p| p.id == c.key)?;
+            Some((p.headline?, p.headline_low?, p.headline_high?))
+        })
+        .collect();
+    let headline_name = if view.headline_name.is_empty() {
+        crate::head::HEADLINE_NAME
+    } else {
+        view.headline_name.as_str()
+    };
     html! {
         section.card {
             h2 { "How well do neighbours predict the label " (label) "?" }
@@ -498,10 +545,22 @@ fn metric_table(view: &CompareView, columns: &[Column<'_>]) -> Markup {
                     (metric_row(&format!("Precision@{k}"), "precision", true, &values(&|m| m.precision_at_k), 3))
                     (metric_row(&format!("chance: {k} random neighbours"), "chance", false, &values(&|m| m.precision_chance), 3))
                     (metric_row("Works with the label", "n", false, &values(&|m| Some(m.n as f64)), 0))
+                    @if headlines.iter().any(Option::is_some) {
+                        tr.group { th colspan=(models.len() + 1) { "Your taste" } }
+                        tr.headline {
+                            th scope="row" { (headline_name) }
+                            @for h in &headlines {
+                                @match h {
+                                    Some((v, a, b)) => td { strong { (percent(*v)) } " " span.muted { "(" (percent(*a)) " … " (percent(*b)) ")" } },
+                                    None => td { "—" },
+                                }
+                            }
+                        }
+                    }
                     @if !cv_keys.is_empty() {
                         tr.group { th colspan=(models.len() + 1) { "Taste head, cross-validated" } }
                         @for key in &cv_keys {
-                            (metric_row(key, "cv", false, &values(&|m| m.cv.get(*key).copied()), 3))
+                            (metric_row(cv_label(key), "cv", false, &values(&|m| m.cv.get(*key).copied()), 3))
                         }
                     }
                 }

@@ -428,3 +428,63 @@ fn contributions_are_listed_escaped_and_add_up_on_the_page() {
         html.contains("not available for the MLP head") && !html.contains("What made the score")
     );
 }
+
+/// Guards "one answer, the same everywhere": the data ladder's chart, its
+/// list and the metric table show each backbone's headline figure with the
+/// one percentage format, and with too few ratings the chart says so
+/// instead of drawing meaningless points.
+#[test]
+fn the_compare_page_shows_one_headline_figure_or_says_there_is_none_yet() {
+    let point = |id: &str, images: u64, h: Option<(f64, f64, f64)>| LadderPoint {
+        id: id.into(),
+        display_name: id.to_uppercase(),
+        pretraining_data: "data".into(),
+        pretraining_images: images,
+        spearman: Some(-0.4),
+        ci_low: Some(-1.0),
+        ci_high: Some(1.0),
+        folds: 50,
+        headline: h.map(|h| h.0),
+        headline_low: h.map(|h| h.1),
+        headline_high: h.map(|h| h.2),
+        ..LadderPoint::default()
+    };
+    let model = CompareModel {
+        cv: [("spearman".to_string(), 0.25)].into_iter().collect(),
+        ..CompareModel::default()
+    };
+    let mut view = CompareView {
+        models: [("dino", &model), ("dinov2", &model)]
+            .into_iter()
+            .map(|(k, m)| (k.to_string(), m.clone()))
+            .collect(),
+        ladder: vec![
+            point("dino", 1_281_167, Some((0.604, 0.52, 0.69))),
+            point("dinov2", 142_000_000, Some((0.714, 0.63, 0.79))),
+        ],
+        headline_name: crate::head::HEADLINE_NAME.into(),
+        n_ratings: 30,
+        first_answer: 20,
+        verdict_detail: "Live: the detail".into(),
+        procedure: "the procedure".into(),
+        ..CompareView::default()
+    };
+    let html = render_compare_html(&view);
+    assert!(html.contains(r#"<svg class="chart ladder""#));
+    assert!(html.contains("DINOV2: agrees with your ratings 71% of the time (95% sure 63% … 79%)"));
+    assert!(html.contains("agrees with your ratings 60% of the time (95% sure 52% … 69%)"));
+    assert!(html.contains("<strong>71%</strong>") && html.contains("<strong>60%</strong>"));
+    assert!(html.contains("Live: the detail") && html.contains("Procedure: the procedure"));
+    // The fold-mean Spearman of the JSON is not what the chart shows.
+    assert!(!html.contains("ρ =") && !html.contains("−0.400"));
+    assert_eq!(html.matches(r#"<line class="interval""#).count(), 2);
+
+    view.n_ratings = 12;
+    for p in &mut view.ladder {
+        (p.headline, p.headline_low, p.headline_high) = (None, None, None);
+    }
+    let html = render_compare_html(&view);
+    assert!(!html.contains(r#"<svg class="chart ladder""#));
+    assert!(html.contains("Not enough ratings yet: the chart appears at 20 ratings (you have 12)."));
+    assert!(!html.contains("<strong>71%</strong>"));
+}

@@ -190,6 +190,20 @@ pub struct CompareView {
     pub learning_curve: BTreeMap<String, Vec<CurvePoint>>,
     /// One sentence saying which backbone did better, and how sure that is.
     pub verdict: String,
+    /// The statistician's version of the verdict ([`crate::head::TrainReport::verdict_detail`]).
+    #[serde(default)]
+    pub verdict_detail: String,
+    /// Which procedure produced the verdict ([`crate::head::TrainReport::procedure`]).
+    #[serde(default)]
+    pub procedure: String,
+    /// What the headline figure is called; empty without a training.
+    #[serde(default)]
+    pub headline_name: String,
+    /// Ratings the training saw, and how many an answer needs.
+    #[serde(default)]
+    pub n_ratings: usize,
+    #[serde(default)]
+    pub first_answer: usize,
     /// The head's training report as it was saved, shown verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_report_json: Option<serde_json::Value>,
@@ -236,6 +250,15 @@ pub struct LadderPoint {
     pub ci_high: Option<f64>,
     /// Fold values the interval is made of (R·K).
     pub folds: usize,
+    /// The headline figure ([`crate::head::BackboneReport::headline`]), 0–1,
+    /// with its 95% confidence sequence: what the chart plots. `None` until
+    /// the training has an answer (enough ratings).
+    #[serde(default)]
+    pub headline: Option<f64>,
+    #[serde(default)]
+    pub headline_low: Option<f64>,
+    #[serde(default)]
+    pub headline_high: Option<f64>,
 }
 
 /// One backbone's numbers in the compare report.

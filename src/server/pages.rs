@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
+use artlens::head::percent;
 use artlens::app::{
     AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
 };
@@ -606,7 +607,7 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
                         }
                     }
                 }
-                p.note { "Each figure is how often the model, asked about two of your works it has not learnt from, puts them in the order you did. 50% is a coin toss." }
+                p.note { (artlens::head::HEADLINE_DESCRIPTION) }
                 @if !a.current { p.note #answer-updating { "Updating with your latest ratings…" } }
                 @if !full { p { a href="/compare" { "The whole answer, and how sure it is" } } }
             } @else if more > 0 {
@@ -617,11 +618,6 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
             }
         }
     }
-}
-
-/// A share as a person reads it: "71%".
-fn percent(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
 }
 
 /// `GET /fragments/answer`: the answer box alone, for the rate page to
