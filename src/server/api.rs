@@ -1034,3 +1034,190 @@ pub fn shared_ids(neighbours: &BTreeMap<String, Vec<u64>>) -> BTreeMap<u64, usiz
     }
     counts
 }
+
+// The routes below let the command line keep working while the server
+// holds the store (src/cli/remote.rs): each is the one library call of a
+// CLI command that the routes above do not already answer.
+
+/// `GET /api/lookup?work=NAME`: the work a person named, by any name the
+/// CLI accepts (id, content-hash prefix, stored path, path relative to a
+/// collection root, file name): `{"id","hash","paths"}`. Only the store is
+/// searched; no file is read.
+pub async fn lookup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let name = q
+        .get("work")
+        .ok_or_else(|| ApiError::bad("name the work: ?work=ID, hash prefix, path or file name"))?
+        .to_string();
+    let c = st.collection.clone();
+    let art = blocking(move || c.resolve(&name)).await?;
+    Ok(Json(serde_json::json!({
+        "id": art.id,
+        "hash": art.hash,
+        "paths": art.paths,
+    }))
+    .into_response())
+}
+
+/// `GET /api/ratings`: `artlens rate list --json` for the server's rater.
+pub async fn ratings(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.ratings_of(&rater)).await?).into_response())
+}
+
+/// `GET /api/ratings.csv`: `artlens rate list` (the CSV `rate import`
+/// reads back).
+pub async fn ratings_csv(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let text = blocking(move || c.ratings_csv(&rater)).await?;
+    Ok(csv_response(text))
+}
+
+/// `GET /api/preferences`: `artlens rate list --preferences --json`.
+pub async fn preferences(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.preferences_of(&rater)).await?).into_response())
+}
+
+/// `GET /api/preferences.csv`: `artlens rate list --preferences`.
+pub async fn preferences_csv(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let text = blocking(move || c.preferences_csv(&rater)).await?;
+    Ok(csv_response(text))
+}
+
+fn csv_response(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `DELETE /api/ratings`: `artlens rate clear`, every rating and
+/// preference of the server's rater: `{"rater","ratings","preferences"}`
+/// (how many were removed).
+pub async fn clear_ratings(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let name = rater.name().to_string();
+    let (r, p) = blocking(move || c.rate_clear(&rater)).await?;
+    retrain(&st);
+    Ok(Json(serde_json::json!({
+        "rater": name,
+        "ratings": r,
+        "preferences": p,
+    }))
+    .into_response())
+}
+
+/// The largest CSV `POST /api/ratings/import` takes (a million ratings
+/// with long paths fit).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The CSV's text.
+    csv: String,
+    #[serde(default)]
+    skip_bad: bool,
+}
+
+/// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool}`:
+/// `artlens rate import --json` (the import report). The text is written
+/// to a private temporary file for the library's reader and removed after.
+pub async fn import_ratings(
+    State(st): State<Shared>,
+    body: Result<Json<ImportBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let report = blocking(move || {
+        let tmp = tempfile_in_store(&c, body.csv.as_bytes())?;
+        let r = c.rate_import_as(tmp.path(), body.skip_bad, &rater);
+        drop(tmp);
+        r
+    })
+    .await?;
+    retrain(&st);
+    Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Backbone names; empty: every backbone (Parquet only).
+    #[serde(default)]
+    backbone: Vec<String>,
+    format: artlens::app::ExportFormat,
+    /// An absolute folder path on the server's machine.
+    out_dir: String,
+    #[serde(default)]
+    row_group_rows: Option<usize>,
+}
+
+/// What `POST /api/export` answers: the view of the format's export.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Exported {
+    Files(artlens::app::ExportView),
+    Parquet(artlens::app::ParquetExportView),
+}
+
+/// `POST /api/export` with `{"backbone": [names], "format": "npy"|"csv"|
+/// "parquet", "out_dir": absolute path, "row_group_rows": n}`: `artlens
+/// export --json`, written by the server into `out_dir` on its own
+/// machine (the CLI that asks runs there too: it reached the server
+/// through the store folder's record).
+pub async fn export(
+    State(st): State<Shared>,
+    body: Result<Json<ExportBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let out_dir = PathBuf::from(&body.out_dir);
+    if !out_dir.is_absolute() {
+        return Err(ApiError::bad(format!(
+            "out_dir `{}` must be an absolute path",
+            printable(&body.out_dir)
+        )));
+    }
+    let mut backbones = Vec::new();
+    for b in &body.backbone {
+        backbones.push(BackboneId::parse(b).map_err(ApiError::from)?);
+    }
+    let rows = body
+        .row_group_rows
+        .unwrap_or(artlens::app::DEFAULT_ROW_GROUP_ROWS);
+    if rows == 0 || rows > u32::MAX as usize {
+        return Err(ApiError::bad("row_group_rows must be at least 1"));
+    }
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let view = blocking(move || {
+        if body.format == artlens::app::ExportFormat::Parquet {
+            let v = c.export_parquet(&artlens::app::ParquetRequest {
+                backbones,
+                out_dir,
+                row_group_rows: rows,
+                rater,
+            })?;
+            return Ok(Exported::Parquet(v));
+        }
+        let [backbone] = backbones.as_slice() else {
+            return Err(Error::InvalidArgument(
+                "npy and csv exports write exactly one backbone: name it".into(),
+            ));
+        };
+        c.export(&artlens::app::ExportRequest {
+            backbone: backbone.clone(),
+            format: body.format,
+            out_dir,
+            rater,
+        })
+        .map(Exported::Files)
+    })
+    .await?;
+    Ok(Json(view).into_response())
+}
