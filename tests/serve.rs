@@ -583,13 +583,14 @@ fn cli_out(env: &Env, args: &[&str]) -> String {
     stdout(&o)
 }
 
-/// `compare --json` and `export --json` carry the time they were made;
+/// `compare --json`, `export --json` and `train --json` carry the time they
+/// were made (a training run is named by it);
 /// everything else must be equal.
 fn without_times(text: &str) -> serde_json::Value {
     fn strip(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
-                for key in ["generated", "generated_at", "created", "exported_at"] {
+                for key in ["generated", "generated_at", "created", "exported_at", "run"] {
                     m.remove(key);
                 }
                 m.values_mut().for_each(strip);
@@ -679,7 +680,22 @@ fn the_cli_prints_the_same_through_a_running_server() {
         assert!(e.contains(&url), "{args:?}: {e}");
         assert!(e.contains("Ctrl-C") && e.contains(why), "{args:?}: {e}");
     }
-    let _ = s.interrupt();
+
+    // `train` changes what the other commands print, so it comes last:
+    // through the server, then on the store once the server has stopped.
+    let train: [&[&str]; 2] = [
+        &["train", "--folds", "3", "--bootstrap", "200"],
+        &["train", "--folds", "3", "--bootstrap", "200", "--json"],
+    ];
+    let served: Vec<String> = train.iter().map(|a| cli_out(&env, a)).collect();
+    assert!(s.interrupt().success());
+    let direct: Vec<String> = train.iter().map(|a| cli_out(&env, a)).collect();
+    assert_eq!(served[0], direct[0], "`artlens train` through the server");
+    assert_eq!(
+        without_times(&served[1]),
+        without_times(&direct[1]),
+        "`artlens train --json` through the server"
+    );
 }
 
 /// Ratings and preferences set through the CLI while the store is served

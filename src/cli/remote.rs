@@ -140,6 +140,26 @@ impl Remote {
         self.get("/api/compare", &q)
     }
 
+    /// `train`'s outcome, from `POST /api/train` (the server then answers
+    /// with the new heads).
+    pub fn train(&self, req: &artlens::app::TrainRequest) -> Result<artlens::app::TrainOutcome> {
+        if req.backbones.is_some() {
+            return Err(self.limit("`train` trains every backbone the store holds (no --backbones)"));
+        }
+        self.check_rater(&req.rater)?;
+        self.send(
+            "POST",
+            "/api/train",
+            &serde_json::json!({
+                "head": req.head,
+                "folds": req.folds,
+                "bootstrap": req.bootstrap,
+                "repeats": req.repeats,
+                "seed": req.seed,
+            }),
+        )
+    }
+
     /// The work a person named, as the server resolves it.
     pub fn lookup(&self, name: &str) -> Result<WorkRef> {
         self.get("/api/lookup", &[("work", name.to_string())])
