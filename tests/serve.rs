@@ -616,6 +616,12 @@ fn the_cli_prints_the_same_through_a_running_server() {
     let file = env.collection.join(&env.ratings[7].0);
     let file = file.to_str().unwrap();
     let by_path = env.ratings[4].0.as_str();
+    // An image the store does not hold: embedded for the query.
+    let new_image = env.tmp.path().join("new.png");
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]))
+        .save(&new_image)
+        .unwrap();
+    let new_image = new_image.to_str().unwrap().to_string();
     // Identical bytes, run on the store and then through the server.
     let same: Vec<Vec<&str>> = vec![
         vec!["status"],
@@ -628,7 +634,9 @@ fn the_cli_prints_the_same_through_a_running_server() {
         vec!["similar", "--id", "3"],
         vec!["similar", "--id", by_path, "--json"],
         vec!["similar", "--id", "5", "-k", "4", "--backbones", "dinov2", "--json"],
-        vec!["score", "3", by_path, file],
+        vec!["similar", file, "-k", "3"],
+        vec!["similar", &new_image, "--where", "style=Minimalism", "--json"],
+        vec!["score", "3", by_path, file, &new_image],
         vec!["score", "3", file, "-k", "2", "--json"],
         vec!["compare"],
         vec!["rate", "list"],
@@ -670,7 +678,6 @@ fn the_cli_prints_the_same_through_a_running_server() {
         ),
         (vec!["suggest"], "`artlens suggest` cannot go through the server"),
         (vec!["doctor"], "`artlens doctor` cannot go through the server"),
-        (vec!["similar", file], "not to an image file"),
         (vec!["score", file, "--html", out], "the HTML report needs the store"),
         (vec!["status", "--rater", "anna"], "for rater `me`"),
     ] {

@@ -70,12 +70,21 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
             }
             r.get(&format!("/api/works/{id}/similar"), &q)?
         }
-        // A new image would have to be uploaded, and the server has no
-        // route that finds works similar to an upload.
+        // The image is uploaded: the server recognises a stored one by its
+        // content, as the direct path does, and embeds a new one.
         (Some(r), None) => {
-            return Err(r.limit(
-                "`similar` finds works similar to a stored work (--id WORK), not to an image file",
-            ))
+            let image = req.image.as_deref().unwrap_or(std::path::Path::new(""));
+            let mut fields: Vec<(&str, String)> = vec![
+                ("k", req.k.to_string()),
+                ("exact", req.exact.to_string()),
+            ];
+            for b in req.backbones.iter().flatten() {
+                fields.push(("backbone", b.name()));
+            }
+            for f in &req.filters {
+                fields.push(("where", f.clone()));
+            }
+            r.upload("/api/similar", image, &image.display().to_string(), &fields)?
         }
         (None, _) => {
             let collection = ctx.open(args.weights.config(None)?)?;

@@ -1221,3 +1221,66 @@ pub async fn export(
     .await?;
     Ok(Json(view).into_response())
 }
+
+/// `POST /api/similar` (multipart: a file field `image`, and the fields
+/// `k`, `backbone`, `where` (repeatable) and `exact` as for `GET
+/// /api/works/{id}/similar`): `artlens similar FILE --json` for an uploaded
+/// image. A stored work's file is recognised by its content (and left out
+/// of its own results); a new image is embedded, not stored, and named by
+/// the name it was uploaded with.
+pub async fn similar_upload(State(st): State<Shared>, mut form: Multipart) -> ApiResult<Response> {
+    let mut upload: Option<(String, Vec<u8>)> = None;
+    let mut pairs = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError(e.status(), format!("bad upload: {}", e.body_text()))),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
+        if name == "image" {
+            upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
+        } else {
+            let value = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad(format!("field `{}` is not UTF-8", printable(&name))))?;
+            pairs.push((name, value));
+        }
+    }
+    let Some((shown, bytes)) = upload else {
+        return Err(ApiError::bad(
+            "no file in the upload: send multipart/form-data with a file field named `image`",
+        ));
+    };
+    let q = Params(pairs);
+    let mut req = SimilarRequest {
+        work: None,
+        image: None,
+        k: q.number("k", 10, 1..=10_000)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        exact: q.flag("exact")?.unwrap_or(false),
+    };
+    let c = st.collection.clone();
+    let (tmp_path, answer) = blocking(move || {
+        let tmp = tempfile_in_store(&c, &bytes)?;
+        req.image = Some(tmp.path().to_path_buf());
+        let answer = c.similar(&req, &mut |_| {});
+        Ok((tmp.path().display().to_string(), answer))
+    })
+    .await?;
+    // The decoder and the view name the temporary file; the user knows the
+    // upload by its own name.
+    let mut view = answer.map_err(|e| {
+        let e = ApiError::from(e);
+        ApiError(e.0, e.1.replace(&tmp_path, &shown))
+    })?;
+    if view.query.path.as_deref() == Some(tmp_path.as_str()) {
+        view.query.path = Some(shown);
+    }
+    Ok(Json(view).into_response())
+}
