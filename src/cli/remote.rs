@@ -160,6 +160,20 @@ impl Remote {
         )
     }
 
+    /// `suggest`'s view, from `GET /api/suggest`.
+    pub fn suggest(&self, req: &artlens::app::SuggestRequest) -> Result<artlens::app::SuggestView> {
+        self.check_rater(&req.rater)?;
+        let goal = match req.goal {
+            artlens::app::Goal::Verdict => "verdict",
+            artlens::app::Goal::Taste => "taste",
+        };
+        let mut q: Vec<(&str, String)> = vec![("n", req.n.to_string()), ("goal", goal.into())];
+        for b in req.backbones.iter().flatten() {
+            q.push(("backbone", b.name()));
+        }
+        self.get("/api/suggest", &q)
+    }
+
     /// The work a person named, as the server resolves it.
     pub fn lookup(&self, name: &str) -> Result<WorkRef> {
         self.get("/api/lookup", &[("work", name.to_string())])

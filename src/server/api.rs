@@ -1284,3 +1284,27 @@ pub async fn similar_upload(State(st): State<Shared>, mut form: Multipart) -> Ap
     }
     Ok(Json(view).into_response())
 }
+
+/// `GET /api/suggest?n=10&goal=verdict|taste&backbone=`: `artlens suggest
+/// --json`, the unrated works whose rating would help most.
+pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let goal = match q.get("goal").unwrap_or("verdict") {
+        "verdict" => artlens::app::Goal::Verdict,
+        "taste" => artlens::app::Goal::Taste,
+        other => {
+            return Err(ApiError::bad(format!(
+                "goal=`{}`: expected verdict or taste",
+                printable(other)
+            )))
+        }
+    };
+    let req = artlens::app::SuggestRequest {
+        n: q.number("n", 10, 1..=10_000)?,
+        goal,
+        rater: st.rater.clone(),
+        backbones: q.backbones()?,
+    };
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.suggest(&req)).await?).into_response())
+}

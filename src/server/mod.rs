@@ -202,6 +202,7 @@ fn routes() -> Router<Shared> {
             post(api::import_ratings).layer(DefaultBodyLimit::max(api::MAX_IMPORT_BYTES)),
         )
         .route("/export", post(api::export))
+        .route("/suggest", get(api::suggest))
         .route(
             "/similar",
             post(api::similar_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
