@@ -618,9 +618,11 @@ fn the_cli_prints_the_same_through_a_running_server() {
     let by_path = env.ratings[4].0.as_str();
     // An image the store does not hold: embedded for the query.
     let new_image = env.tmp.path().join("new.png");
-    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]))
-        .save(&new_image)
-        .unwrap();
+    image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+    })
+    .save(&new_image)
+    .unwrap();
     let new_image = new_image.to_str().unwrap().to_string();
     // Identical bytes, run on the store and then through the server.
     let same: Vec<Vec<&str>> = vec![
@@ -633,9 +635,24 @@ fn the_cli_prints_the_same_through_a_running_server() {
         vec!["show", by_path, "--json"],
         vec!["similar", "--id", "3"],
         vec!["similar", "--id", by_path, "--json"],
-        vec!["similar", "--id", "5", "-k", "4", "--backbones", "dinov2", "--json"],
+        vec![
+            "similar",
+            "--id",
+            "5",
+            "-k",
+            "4",
+            "--backbones",
+            "dinov2",
+            "--json",
+        ],
         vec!["similar", file, "-k", "3"],
-        vec!["similar", &new_image, "--where", "style=Minimalism", "--json"],
+        vec![
+            "similar",
+            &new_image,
+            "--where",
+            "style=Minimalism",
+            "--json",
+        ],
         vec!["score", "3", by_path, file, &new_image],
         vec!["score", "3", file, "-k", "2", "--json"],
         vec!["compare"],
@@ -658,7 +675,12 @@ fn the_cli_prints_the_same_through_a_running_server() {
     let s = env.serve(&[]);
     for (args, want) in same.iter().zip(&direct) {
         let got = cli_out(&env, args);
-        assert_eq!(&got, want, "`artlens {}` through the server", args.join(" "));
+        assert_eq!(
+            &got,
+            want,
+            "`artlens {}` through the server",
+            args.join(" ")
+        );
     }
     for (args, want) in timed.iter().zip(&direct_timed) {
         let got = cli_out(&env, args);
@@ -678,9 +700,18 @@ fn the_cli_prints_the_same_through_a_running_server() {
             vec!["index", env.collection.to_str().unwrap()],
             "`artlens index` cannot go through the server",
         ),
-        (vec!["explain", "3"], "`artlens explain` cannot go through the server"),
-        (vec!["doctor"], "`artlens doctor` cannot go through the server"),
-        (vec!["score", file, "--html", out], "the HTML report needs the store"),
+        (
+            vec!["explain", "3"],
+            "`artlens explain` cannot go through the server",
+        ),
+        (
+            vec!["doctor"],
+            "`artlens doctor` cannot go through the server",
+        ),
+        (
+            vec!["score", file, "--html", out],
+            "the HTML report needs the store",
+        ),
         (vec!["status", "--rater", "anna"], "for rater `me`"),
     ] {
         let o = run(env.cmd(&args));

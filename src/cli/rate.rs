@@ -127,7 +127,10 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
                 bail!("score must be a finite number");
             }
             let art = collection.rate_set_as(&rater, &work, score)?;
-            msg.info(format!("rated {} {score}{by}", work_name(art.id, &art.paths)));
+            msg.info(format!(
+                "rated {} {score}{by}",
+                work_name(art.id, &art.paths)
+            ));
             Ok(0)
         }
         RateAction::Remove { works } => {
@@ -243,7 +246,13 @@ fn cleared(ctx: &Ctx, rater: &Rater, ratings: usize, preferences: usize) {
 }
 
 /// What `rate prefer` says: `[winner, loser]` as [`work_name`] names them.
-fn preferred(ctx: &Ctx, rater: &Rater, [winner, loser]: [String; 2], repeated: bool, contradicts: bool) {
+fn preferred(
+    ctx: &Ctx,
+    rater: &Rater,
+    [winner, loser]: [String; 2],
+    repeated: bool,
+    contradicts: bool,
+) {
     let by = by_rater(rater);
     ctx.msg.info(format!(
         "{winner} preferred to {loser}{by}{}",
@@ -268,8 +277,7 @@ fn run_remote(args: RateArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
             skip_bad,
             json,
         } => {
-            let text =
-                std::fs::read_to_string(&csv).with_context(|| csv.display().to_string())?;
+            let text = std::fs::read_to_string(&csv).with_context(|| csv.display().to_string())?;
             let report: ImportReport = r.send(
                 "POST",
                 "/api/ratings/import",
@@ -365,8 +373,7 @@ fn run_remote(args: RateArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
                     return out_json(&rows).map(|_| 0);
                 }
                 (true, true) => {
-                    let rows: Vec<artlens::app::PreferenceView> =
-                        r.get("/api/preferences", &[])?;
+                    let rows: Vec<artlens::app::PreferenceView> = r.get("/api/preferences", &[])?;
                     return out_json(&rows).map(|_| 0);
                 }
                 (false, false) => r.get_text("/api/ratings.csv", &[])?,

@@ -128,7 +128,10 @@ impl Remote {
     }
 
     /// `compare`'s view, from `GET /api/compare`.
-    pub fn compare(&self, req: &artlens::app::CompareRequest) -> Result<artlens::report::CompareView> {
+    pub fn compare(
+        &self,
+        req: &artlens::app::CompareRequest,
+    ) -> Result<artlens::report::CompareView> {
         self.check_rater(&req.rater)?;
         let mut q: Vec<(&str, String)> = vec![("k", req.k.to_string())];
         if let Some(label) = &req.label {
@@ -144,7 +147,9 @@ impl Remote {
     /// with the new heads).
     pub fn train(&self, req: &artlens::app::TrainRequest) -> Result<artlens::app::TrainOutcome> {
         if req.backbones.is_some() {
-            return Err(self.limit("`train` trains every backbone the store holds (no --backbones)"));
+            return Err(
+                self.limit("`train` trains every backbone the store holds (no --backbones)")
+            );
         }
         self.check_rater(&req.rater)?;
         self.send(

@@ -94,9 +94,7 @@ fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
         return Err(r.limit("`score` prints text or --json; the HTML report needs the store"));
     }
     if args.backbones.get().is_some() || args.ood_percentile != explain::DEFAULT_OOD_PERCENTILE {
-        return Err(r.limit(
-            "`score` uses the trained backbones and the default --ood-percentile",
-        ));
+        return Err(r.limit("`score` uses the trained backbones and the default --ood-percentile"));
     }
     r.check_rater(&args.rater)?;
     let k = args.k.to_string();
@@ -106,9 +104,8 @@ fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
         let scored: Result<ScoredImage> = if given.exists() {
             r.upload("/api/score", given, &shown, &[("k", k.clone())])
         } else {
-            r.lookup(&shown).and_then(|w| {
-                r.get(&format!("/api/works/{}/score", w.id), &[("k", k.clone())])
-            })
+            r.lookup(&shown)
+                .and_then(|w| r.get(&format!("/api/works/{}/score", w.id), &[("k", k.clone())]))
         };
         let img = match scored {
             Ok(mut img) => {

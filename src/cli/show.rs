@@ -121,9 +121,7 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
             }
             r.get("/api/works", &q)?
         }
-        None => ctx
-            .open(WeightsArgs::default().config(None)?)?
-            .list(&req)?,
+        None => ctx.open(WeightsArgs::default().config(None)?)?.list(&req)?,
     };
     if args.json {
         out_json(&works)?;

@@ -58,10 +58,8 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
     let view: SimilarView = match (&ctx.remote, &req.work) {
         (Some(r), Some(work)) => {
             let id = r.lookup(work)?.id;
-            let mut q: Vec<(&str, String)> = vec![
-                ("k", req.k.to_string()),
-                ("exact", req.exact.to_string()),
-            ];
+            let mut q: Vec<(&str, String)> =
+                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
             for b in req.backbones.iter().flatten() {
                 q.push(("backbone", b.name()));
             }
@@ -74,10 +72,8 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         // content, as the direct path does, and embeds a new one.
         (Some(r), None) => {
             let image = req.image.as_deref().unwrap_or(std::path::Path::new(""));
-            let mut fields: Vec<(&str, String)> = vec![
-                ("k", req.k.to_string()),
-                ("exact", req.exact.to_string()),
-            ];
+            let mut fields: Vec<(&str, String)> =
+                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
             for b in req.backbones.iter().flatten() {
                 fields.push(("backbone", b.name()));
             }

@@ -1235,7 +1235,12 @@ pub async fn similar_upload(State(st): State<Shared>, mut form: Multipart) -> Ap
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(ApiError(e.status(), format!("bad upload: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError(
+                    e.status(),
+                    format!("bad upload: {}", e.body_text()),
+                ))
+            }
         };
         let name = field.name().unwrap_or("").to_string();
         let file_name = field.file_name().map(str::to_string);
