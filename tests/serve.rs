@@ -155,12 +155,14 @@ fn ratings_and_preferences_through_the_api_reach_the_store() {
     );
     assert_eq!(r.status, 404, "{}", r.text());
 
-    // While it serves, other commands are told where the server is.
-    let o = run(env.cmd(&["status"]));
+    // While it serves, a command that cannot go through it is told where
+    // the server is (the others go through it: see
+    // `the_cli_prints_the_same_through_a_running_server`).
+    let o = run(env.cmd(&["doctor"]));
     assert_eq!(o.status.code(), Some(2));
     let pid = s.child.id();
     assert!(
-        stderr(&o).contains("served by artlens serve at http://127.0.0.1:")
+        stderr(&o).contains("served by `artlens serve` at http://127.0.0.1:")
             && stderr(&o).contains(&format!("(pid {pid})")),
         "{}",
         stderr(&o)
