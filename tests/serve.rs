@@ -807,3 +807,25 @@ fn ratings_set_through_a_running_server_stay_after_it_stops() {
     assert_eq!(s.get("/api/ratings").json(), serde_json::json!([]));
     assert!(s.interrupt().success());
 }
+
+/// A server bound off loopback needs its token from the command line too:
+/// without `ARTLENS_TOKEN` the command says so, with it the command goes
+/// through (the store's record never holds the token).
+#[test]
+fn the_cli_through_a_server_off_loopback_needs_artlens_token() {
+    let env = Env::new(false);
+    let direct = cli_out(&env, &["ls", "--json"]);
+    let s = env.serve(&["--host", "0.0.0.0"]);
+    let token = s.url.split("?token=").nth(1).unwrap().to_string();
+    let record = std::fs::read_to_string(env.store().join("served-by.json")).unwrap();
+    assert!(!record.contains(&token), "{record}");
+    let o = run(env.cmd(&["ls", "--json"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ARTLENS_TOKEN"), "{}", stderr(&o));
+    let mut cmd = env.cmd(&["ls", "--json"]);
+    cmd.env("ARTLENS_TOKEN", &token);
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), direct);
+    let _ = s.interrupt();
+}
