@@ -791,6 +791,16 @@ fn ratings_set_through_a_running_server_stay_after_it_stops() {
         9.0
     );
     cli_out(&env, &["rate", "remove", &spare[1], &spare[2]]);
+    // A bad row fails the import as on the store, naming the file given.
+    let bad = env.tmp.path().join("bad.csv");
+    std::fs::write(&bad, "id,rating\n9999,4\n").unwrap();
+    let o = run(env.cmd(&["rate", "import", bad.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("{}: row 2", bad.display())),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(s.get("/api/ratings").json().as_array().unwrap().len(), 2);
     assert!(s.interrupt().success());
 

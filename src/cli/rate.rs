@@ -281,7 +281,11 @@ fn run_remote(args: RateArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
             let report: ImportReport = r.send(
                 "POST",
                 "/api/ratings/import",
-                &serde_json::json!({ "csv": text, "skip_bad": skip_bad }),
+                &serde_json::json!({
+                    "csv": text,
+                    "skip_bad": skip_bad,
+                    "name": csv.display().to_string(),
+                }),
             )?;
             imported(ctx, &csv, &report, json)
         }

@@ -1124,24 +1124,32 @@ pub struct ImportBody {
     csv: String,
     #[serde(default)]
     skip_bad: bool,
+    /// What the person calls the file, for messages (default `ratings.csv`).
+    #[serde(default)]
+    name: Option<String>,
 }
 
-/// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool}`:
-/// `artlens rate import --json` (the import report). The text is written
-/// to a private temporary file for the library's reader and removed after.
+/// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool,
+/// "name": string}`: `artlens rate import --json` (the import report). The
+/// text is written to a private temporary file for the library's reader and
+/// removed after; messages name the file `name`.
 pub async fn import_ratings(
     State(st): State<Shared>,
     body: Result<Json<ImportBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
+    let name = body.name.unwrap_or_else(|| "ratings.csv".into());
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let report = blocking(move || {
+    let (tmp_path, answer) = blocking(move || {
         let tmp = tempfile_in_store(&c, body.csv.as_bytes())?;
         let r = c.rate_import_as(tmp.path(), body.skip_bad, &rater);
-        drop(tmp);
-        r
+        Ok((tmp.path().display().to_string(), r))
     })
     .await?;
+    let report = answer.map_err(|e| {
+        let e = ApiError::from(e);
+        ApiError(e.0, e.1.replace(&tmp_path, &name))
+    })?;
     retrain(&st);
     Ok(Json(report).into_response())
 }
