@@ -57,8 +57,6 @@ pub struct Remote {
 #[derive(Debug, Deserialize)]
 pub struct WorkRef {
     pub id: u64,
-    #[allow(dead_code)]
-    pub hash: String,
     pub paths: Vec<String>,
 }
 
@@ -117,11 +115,10 @@ impl Remote {
     pub fn same_rater(&self, served: &str, rater: &Rater) -> Result<()> {
         if served != rater.name() {
             bail!(
-                "the store {} is served by `artlens serve` at {} for rater `{}`, so it answers only about that rater's ratings; ask with --rater {} there, or stop the server (Ctrl-C in its terminal) to ask about rater `{rater}`",
+                "the store {} is served by `artlens serve` at {} (pid {}) for rater `{served}`, and its answers are that rater's: to ask about rater `{rater}`, stop it (Ctrl-C in its terminal) and run the command again, or start it again with --rater {rater}",
                 self.store.display(),
                 self.served.url,
-                served,
-                served
+                self.served.pid
             );
         }
         Ok(())
