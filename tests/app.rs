@@ -654,6 +654,7 @@ fn every_view_shows_the_rater_asked_for() {
     let page = c
         .gallery(&artlens::app::GalleryRequest {
             filters: vec![],
+            text: None,
             rated: None,
             sort: artlens::app::GallerySort::Score(common::dino()),
             offset: 0,

@@ -631,3 +631,124 @@ fn explain_and_score_pages_show_the_heat_maps() {
     assert!(dom.contains("Nearest rated works"));
     screenshot(&html, 2400);
 }
+
+/// The commands whose `--help` examples run first, in this order (the
+/// first indexes the sample, later ones need its ratings and backbones);
+/// any command not named here runs after them.
+const EXAMPLE_ORDER: &[&str] = &[
+    "", "models", "index", "status", "ls", "show", "similar", "embed", "bench", "rate",
+    "rate import", "rate set", "rate remove", "rate clear", "rate prefer", "rate unprefer",
+    "rate list", "train", "compare", "suggest", "score", "explain", "export", "merge", "doctor",
+    "completions", "serve",
+];
+
+/// The subcommands a `--help` lists under "Commands:" (without `help`).
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `artlens …` lines under a help's "Example(s):", comments cut.
+fn help_examples(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Example"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split("   #").next().unwrap().trim().to_string())
+        .filter(|l| l.starts_with("artlens "))
+        .collect()
+}
+
+/// Every example in every `--help` runs on the bundled sample, as written,
+/// from a folder holding `data/` (the tiny fixture checkpoints stand in for
+/// the real weights; nothing else differs): a person who copies one gets
+/// no error. `serve` examples are started and must print their URL.
+#[test]
+fn every_help_example_runs_on_the_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    let bin = tmp.path().join("bin");
+    fs::create_dir_all(&work).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("data"), work.join("data")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_artlens"), bin.join("artlens")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    // The shell runs the line with the test environment of `artlens()`
+    // (no network, no user cache) and the fixture weights.
+    let test_env = artlens();
+    let sh = |line: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(line).current_dir(&work).env("PATH", &path);
+        for (k, v) in test_env.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.env("ARTLENS_DINO_WEIGHTS", fixtures().join("dino_tiny"))
+            .env("ARTLENS_DINOV2_WEIGHTS", fixtures().join("dinov2_tiny"));
+        cmd
+    };
+    let help = |words: &str| {
+        let o = run(sh(&format!("artlens {words} --help")));
+        assert!(o.status.success(), "{words} --help: {}", stderr(&o));
+        let text = stdout(&o);
+        // Help is read in a terminal: no rustdoc links leak into it.
+        for link in ["[`", "](", "crate::"] {
+            assert!(!text.contains(link), "`artlens {words} --help` shows `{link}`:\n{text}");
+        }
+        text
+    };
+    let mut commands: Vec<String> = EXAMPLE_ORDER.iter().map(|s| s.to_string()).collect();
+    let mut listed = vec![String::new()];
+    for c in listed_commands(&help("")) {
+        for sub in listed_commands(&help(&c)) {
+            listed.push(format!("{c} {sub}"));
+        }
+        listed.push(c);
+    }
+    for c in &listed {
+        if !commands.contains(c) {
+            commands.push(c.clone());
+        }
+    }
+    commands.retain(|c| listed.contains(c));
+    let mut ran = 0;
+    for c in &commands {
+        for line in help_examples(&help(c)) {
+            if line.starts_with("artlens serve") {
+                let mut child = sh(&format!("exec {line}"))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let out = child.stdout.take().unwrap();
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let mut first = String::new();
+                    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut first);
+                    let _ = tx.send(first);
+                });
+                let url = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_default();
+                let _ = child.kill();
+                let _ = child.wait();
+                assert!(url.starts_with("http://"), "`{line}` printed no URL: {url:?}");
+            } else {
+                let o = run(sh(&line));
+                assert!(
+                    o.status.success(),
+                    "`{line}` (from `artlens {c} --help`) failed:\n{}",
+                    stderr(&o)
+                );
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 40, "only {ran} examples found");
+}

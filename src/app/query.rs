@@ -4,8 +4,7 @@
 //! is asked for one rater's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::views::*;
 use super::{Collection, Event};
@@ -615,7 +614,7 @@ impl Collection {
                     dim,
                     items.iter().flat_map(|(_, _, v)| v.iter().copied()),
                 );
-                write_atomic(&req.out_dir.join("embeddings.npy"), &bytes)?;
+                crate::store::atomic::write_file(&req.out_dir.join("embeddings.npy"), &bytes)?;
                 "embeddings.npy"
             }
             ExportFormat::Csv => {
@@ -627,7 +626,7 @@ impl Collection {
                 let bytes = w
                     .into_inner()
                     .map_err(|e| Error::InvalidArgument(format!("writing embeddings.csv: {e}")))?;
-                write_atomic(&req.out_dir.join("embeddings.csv"), &bytes)?;
+                crate::store::atomic::write_file(&req.out_dir.join("embeddings.csv"), &bytes)?;
                 "embeddings.csv"
             }
             ExportFormat::Parquet => {
@@ -636,7 +635,7 @@ impl Collection {
                 ))
             }
         };
-        write_atomic(&req.out_dir.join("items.csv"), &items_csv)?;
+        crate::store::atomic::write_file(&req.out_dir.join("items.csv"), &items_csv)?;
         let manifest = ExportManifest {
             backbone: id.name(),
             hub_id: id.spec().hub_id.to_string(),
@@ -652,7 +651,7 @@ impl Collection {
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
-        write_atomic(&req.out_dir.join("manifest.json"), &json)?;
+        crate::store::atomic::write_file(&req.out_dir.join("manifest.json"), &json)?;
         Ok(ExportView {
             out_dir: req.out_dir.display().to_string(),
             manifest,
@@ -713,13 +712,3 @@ pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> V
     out
 }
 
-/// Writes `bytes` to a temporary file beside `path` and renames it over
-/// `path`, so a reader never sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    Ok(())
-}

@@ -124,7 +124,7 @@ impl Collection {
         for p in &art.paths {
             match crate::report::thumbnail_jpeg(Path::new(p), max_side, kind.quality) {
                 Ok(jpeg) => {
-                    write_atomically(&dir, &art.hash, &path, &jpeg)?;
+                    write_atomically(&dir, &path, &jpeg)?;
                     return Ok(Thumbnail { path, etag });
                 }
                 Err(e) => last = Some(e),
@@ -138,24 +138,12 @@ impl Collection {
     }
 }
 
-/// Writes `bytes` to `path` in `dir` through a temporary file beside it:
-/// two requests making the same picture at once, or a crash halfway, never
+/// Writes `bytes` to `path` in `dir` ([`crate::store::atomic`]): two
+/// requests making the same picture at once, or a crash halfway, never
 /// leave a torn file that later requests would serve.
-fn write_atomically(dir: &Path, hash: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{hash}.{}.tmp",
-        std::process::id() as u64 * 1_000_003 + next_tmp()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// A counter that keeps temporary names of one process apart.
-fn next_tmp() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
+    crate::store::atomic::write_file(path, bytes)
 }
 
 #[cfg(test)]

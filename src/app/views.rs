@@ -173,7 +173,7 @@ pub struct WorkSummary {
 pub enum ExportFormat {
     Npy,
     Csv,
-    /// One Parquet file per backbone ([`crate::app::Collection::export_parquet`]).
+    /// One Parquet file per backbone, with the embeddings, paths, metadata and ratings.
     Parquet,
 }
 

@@ -6,7 +6,7 @@ use clap_complete::Shell;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  artlens completions bash > ~/.local/share/bash-completion/completions/artlens"
+    after_help = "Example:\n  artlens completions bash > artlens.bash   # then: source artlens.bash"
 )]
 pub struct CompletionsArgs {
     /// The shell to complete for.

@@ -12,7 +12,7 @@ use super::{out_json, out_line, Ctx, EXIT_ERROR};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens doctor --store ~/art-index\n  artlens doctor --store ~/art-index --into ~/art-index-salvaged\n\nEmbeddings can be recomputed from the collection (`artlens index`); ratings cannot, so a salvage copies them first."
+    after_help = "Examples:\n  artlens doctor\n  artlens doctor --into index-salvaged\n\nEmbeddings can be recomputed from the collection (`artlens index`); ratings cannot, so a salvage copies them first."
 )]
 pub struct DoctorArgs {
     /// Copy every readable record (ratings first) into this new store folder.

@@ -46,7 +46,7 @@ impl OneModelArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens embed --model dinov2 --json painting.jpg\n  artlens embed --model dino@160 --weights dino=./dino-vitb16 *.png"
+    after_help = "Examples:\n  artlens embed --model dinov2 --json data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg\n  artlens embed --model dino@160 data/collection/Minimalism/*.png   # --weights dino=DIR for a local copy"
 )]
 pub struct EmbedArgs {
     #[command(flatten)]

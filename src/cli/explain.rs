@@ -17,7 +17,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens explain new.jpg --html explain.html\n  artlens explain 12 --reference 7 --backbones dinov2 --json\n\nWithout --reference each backbone compares the query with its nearest rated work (the top\nreference `score` shows), or with its nearest stored work when nothing is rated."
+    after_help = "Examples:\n  artlens explain data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg --html explain.html\n  artlens explain 12 --reference 7 --backbones dinov2 --json\n\nWithout --reference each backbone compares the query with its nearest rated work (the top\nreference `score` shows), or with its nearest stored work when nothing is rated."
 )]
 pub struct ExplainArgs {
     /// An image file, or a stored work by name (id, hash prefix, path

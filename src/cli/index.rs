@@ -19,7 +19,7 @@ use super::{out_json, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index ~/art --backbones dino,dinov2,dinov2@224 --weights dinov2=./dinov2\n  artlens index /shared/art --shard 2/4 --store /shared/shards/2   # one task of four"
+    after_help = "Examples:\n  artlens index data/collection --metadata data/metadata.csv\n  artlens index data/collection --backbones dino,dinov2,dinov2@224\n  artlens index data/collection --shard 1/2 --store shards/1   # one task of two"
 )]
 pub struct IndexArgs {
     /// The collection folder (walked recursively).

@@ -13,7 +13,7 @@ use super::{out_json, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens merge /shared/shards/0 /shared/shards/1 /shared/shards/2 /shared/shards/3 --into /shared/art-store\n  artlens merge laptop-store desktop-store --into index --json\n\nA work in several stores is kept once; paths, metadata and ratings are united (a rating of one\nwork by one rater that differs between stores: the newer one is kept, and reported). Merging\nagain after a crash, or with more shards, completes the store. Heads are not merged: run\n`artlens train` on the merged store."
+    after_help = "Examples:\n  artlens index data/collection --shard 0/2 --store shards/0 && artlens merge shards/0 shards/1 --into merged\n  artlens merge shards/0 shards/1 --into merged --json   # again: nothing new\n\nA work in several stores is kept once; paths, metadata and ratings are united (a rating of one\nwork by one rater that differs between stores: the newer one is kept, and reported). Merging\nagain after a crash, or with more shards, completes the store. Heads are not merged: run\n`artlens train` on the merged store."
 )]
 pub struct MergeArgs {
     /// The stores to merge (shard stores from `index --shard`, or any stores

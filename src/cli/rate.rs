@@ -15,7 +15,7 @@ use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/interval-2.png 8\n  artlens rate prefer 12 40\n  artlens rate unprefer 12 40\n  artlens rate list --rater anna > anna.csv\n  artlens rate list --preferences --json"
+    after_help = "Examples:\n  artlens rate import data/ratings.csv\n  artlens rate set Minimalism/wren-calloway_interval-2.png 8\n  artlens rate prefer 12 40\n  artlens rate unprefer 12 40\n  artlens rate list --rater anna > anna.csv\n  artlens rate list --preferences --json"
 )]
 pub struct RateArgs {
     #[command(subcommand)]
@@ -30,7 +30,7 @@ pub struct RateArgs {
 enum RateAction {
     /// Import a CSV with a column naming each work (path, file name, id or
     /// hash) and a numeric score on any scale. All or nothing unless --skip-bad.
-    #[command(after_help = "Example:\n  artlens rate import ratings.csv --skip-bad")]
+    #[command(after_help = "Example:\n  artlens rate import data/ratings.csv --skip-bad")]
     Import {
         /// The CSV file (header: path/file/filename/image/id/hash and rating/score/stars).
         csv: PathBuf,
@@ -51,7 +51,7 @@ enum RateAction {
         score: f64,
     },
     /// Remove works' ratings (nothing when any work is unknown).
-    #[command(after_help = "Example:\n  artlens rate remove 12 Minimalism/interval-2.png")]
+    #[command(after_help = "Example:\n  artlens rate remove 12 Minimalism/wren-calloway_interval-2.png")]
     Remove {
         /// The works (as for `rate set`).
         #[arg(required = true)]
@@ -62,7 +62,7 @@ enum RateAction {
     Clear,
     /// Say that you prefer one work to another (kept even when it
     /// contradicts an earlier preference).
-    #[command(after_help = "Example:\n  artlens rate prefer Minimalism/interval-2.png 12")]
+    #[command(after_help = "Example:\n  artlens rate prefer Minimalism/wren-calloway_interval-2.png 12")]
     Prefer {
         /// The preferred work (as for `rate set`).
         winner: String,
@@ -71,7 +71,7 @@ enum RateAction {
     },
     /// Take back one preference (the latest time it was said); the
     /// opposite preference, if any, stays.
-    #[command(after_help = "Example:\n  artlens rate unprefer Minimalism/interval-2.png 12")]
+    #[command(after_help = "Example:\n  artlens rate unprefer Minimalism/wren-calloway_interval-2.png 12")]
     Unprefer {
         /// The work that was preferred (as for `rate set`).
         winner: String,

@@ -17,7 +17,7 @@ use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens score new.jpg\n  artlens score 12 Minimalism/interval-2.png\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score a.png b.png -k 3 --json"
+    after_help = "Examples:\n  artlens score data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg\n  artlens score 12 Minimalism/wren-calloway_interval-2.png\n  artlens score data/collection/Minimalism/*.png --html scores.html\n  artlens score data/collection/Color_Field/ada-quill_green-field-7.png data/collection/Impressionism/odile-sarrat_poplars-in-spring-2.png -k 3 --json"
 )]
 pub struct ScoreArgs {
     /// Images to score, or stored works by name (id, hash prefix, path

@@ -15,7 +15,7 @@ use crate::server::{self, ServeOptions};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens serve data/collection      # http://127.0.0.1:8700/ — index it from the first page\n  artlens serve                      # the store as it is\n  artlens serve --open --allow-dir ~/art\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
+    after_help = "Examples:\n  artlens serve data/collection      # http://127.0.0.1:8700/ — index it from the first page\n  artlens serve                      # the store as it is\n  artlens serve --open --allow-dir data/collection\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
 )]
 pub struct ServeArgs {
     /// A collection folder to offer for indexing on the first page (allowed

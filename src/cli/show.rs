@@ -12,7 +12,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens show 12\n  artlens show Minimalism/interval-2.png --json\n  artlens show 3f9a"
+    after_help = "Examples:\n  artlens show 12\n  artlens show Minimalism/wren-calloway_interval-2.png --json\n  artlens show 0cf4   # a content hash prefix (this one is a sample work)"
 )]
 pub struct ShowArgs {
     /// The work: id, content-hash prefix (≥ 4 hex digits), stored path, path

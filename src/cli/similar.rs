@@ -13,7 +13,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens similar --id 12\n  artlens similar new-painting.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/interval-2.png --backbones dinov2,dinov2@224 --json"
+    after_help = "Examples:\n  artlens similar --id 12\n  artlens similar data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/wren-calloway_interval-2.png --backbones dinov2,dinov2@224 --json"
 )]
 pub struct SimilarArgs {
     /// An image file: a stored one is looked up (and left out of its own

@@ -10,7 +10,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens status\n  artlens status --store ~/art-index --json\n  artlens status --rater anna"
+    after_help = "Examples:\n  artlens status\n  artlens status --store index --json\n  artlens status --rater anna"
 )]
 pub struct StatusArgs {
     /// Whose ratings, heads and training to report (every rater is counted

@@ -837,14 +837,7 @@ pub struct IndexBody {
 /// root check sees what will really be read) and checked against the
 /// folders this server may index.
 fn allowed_folder(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
-    let asked = PathBuf::from(typed.trim());
-    let dir = std::fs::canonicalize(&asked).map_err(|e| {
-        ApiError::bad(format!(
-            "{}: {}",
-            printable(&asked.display().to_string()),
-            e
-        ))
-    })?;
+    let dir = resolved(typed, "")?;
     if !dir.is_dir() {
         return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
     }
@@ -859,6 +852,18 @@ fn allowed_folder(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
         ));
     }
     Ok(dir)
+}
+
+/// A path a person typed, made canonical; an error names it as typed,
+/// after `what`.
+fn resolved(typed: &str, what: &str) -> ApiResult<PathBuf> {
+    let asked = PathBuf::from(typed.trim());
+    std::fs::canonicalize(&asked).map_err(|e| {
+        ApiError::bad(format!(
+            "{what}{}: {e}",
+            printable(&asked.display().to_string())
+        ))
+    })
 }
 
 /// The allowed folders, for messages.
@@ -878,14 +883,7 @@ fn allowed_list(st: &Shared) -> String {
 /// `data/collection`), so that a request cannot make the server read any
 /// file it likes.
 fn allowed_metadata(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
-    let asked = PathBuf::from(typed.trim());
-    let file = std::fs::canonicalize(&asked).map_err(|e| {
-        ApiError::bad(format!(
-            "metadata {}: {}",
-            printable(&asked.display().to_string()),
-            e
-        ))
-    })?;
+    let file = resolved(typed, "metadata ")?;
     let is_csv = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));

@@ -100,6 +100,7 @@ use crate::model::Fingerprint;
 use crate::scan::Metadata;
 use crate::shard::Shard;
 
+pub mod atomic;
 mod doctor;
 mod merge;
 mod migrate;
@@ -1707,10 +1708,8 @@ pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
         pid: std::process::id(),
     };
     let path = dir.join(SERVED_BY_FILE);
-    let tmp = dir.join(format!("{SERVED_BY_FILE}.tmp"));
     let body = serde_json::to_vec(&by).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-    std::fs::write(&tmp, body).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    atomic::write_file(&path, &body)
 }
 
 /// Removes the record of [`write_served_by`] (on a clean stop).
