@@ -71,7 +71,9 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         // The image is uploaded: the server recognises a stored one by its
         // content, as the direct path does, and embeds a new one.
         (Some(r), None) => {
-            let image = req.image.as_deref().unwrap_or(std::path::Path::new(""));
+            let Some(image) = req.image.as_deref() else {
+                anyhow::bail!("name a stored work or an image file to find similar works for");
+            };
             let mut fields: Vec<(&str, String)> =
                 vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
             for b in req.backbones.iter().flatten() {
