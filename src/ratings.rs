@@ -181,7 +181,7 @@ pub struct Rating {
 }
 
 /// A CSV row that was not imported, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadRow {
     /// The 1-based line the row starts on (the header is line 1).
     pub row: usize,
@@ -189,7 +189,7 @@ pub struct BadRow {
 }
 
 /// What [`import_csv_as`] did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportReport {
     /// Data rows read (good and bad).
     pub rows: usize,

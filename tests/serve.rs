@@ -155,12 +155,14 @@ fn ratings_and_preferences_through_the_api_reach_the_store() {
     );
     assert_eq!(r.status, 404, "{}", r.text());
 
-    // While it serves, other commands are told where the server is.
-    let o = run(env.cmd(&["status"]));
+    // While it serves, a command that cannot go through it is told where
+    // the server is (the others go through it: see
+    // `the_cli_prints_the_same_through_a_running_server`).
+    let o = run(env.cmd(&["doctor"]));
     assert_eq!(o.status.code(), Some(2));
     let pid = s.child.id();
     assert!(
-        stderr(&o).contains("served by artlens serve at http://127.0.0.1:")
+        stderr(&o).contains("served by `artlens serve` at http://127.0.0.1:")
             && stderr(&o).contains(&format!("(pid {pid})")),
         "{}",
         stderr(&o)
@@ -574,4 +576,266 @@ fn an_index_job_streams_progress_and_reads_go_on() {
     let sim = s.get("/api/works/30/similar?k=3").json();
     assert_eq!(sim["results"]["dino"].as_array().unwrap().len(), 3, "{sim}");
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// A command's stdout, after checking that it succeeded.
+fn cli_out(env: &Env, args: &[&str]) -> String {
+    let o = run(env.cmd(args));
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// `compare --json`, `export --json` and `train --json` carry the time they
+/// were made (a training run is named by it);
+/// everything else must be equal.
+fn without_times(text: &str) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for key in ["generated", "generated_at", "created", "exported_at", "run"] {
+                    m.remove(key);
+                }
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    strip(&mut v);
+    v
+}
+
+/// While `serve` holds the store, the read and rating commands go through
+/// its API and print, byte for byte, what they print on the store itself
+/// (text and `--json`); the commands that cannot go through it refuse with
+/// the server's URL and how to stop it.
+#[test]
+fn the_cli_prints_the_same_through_a_running_server() {
+    let env = Env::new(true);
+    let out_dir = env.tmp.path().join("export");
+    let out = out_dir.to_str().unwrap();
+    let file = env.collection.join(&env.ratings[7].0);
+    let file = file.to_str().unwrap();
+    let by_path = env.ratings[4].0.as_str();
+    // An image the store does not hold: embedded for the query.
+    let new_image = env.tmp.path().join("new.png");
+    image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+    })
+    .save(&new_image)
+    .unwrap();
+    let new_image = new_image.to_str().unwrap().to_string();
+    // Identical bytes, run on the store and then through the server.
+    let same: Vec<Vec<&str>> = vec![
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["ls"],
+        vec!["ls", "--json"],
+        vec!["ls", "--rated", "--where", "style=Minimalism", "--json"],
+        vec!["show", "3"],
+        vec!["show", by_path, "--json"],
+        vec!["similar", "--id", "3"],
+        vec!["similar", "--id", by_path, "--json"],
+        vec![
+            "similar",
+            "--id",
+            "5",
+            "-k",
+            "4",
+            "--backbones",
+            "dinov2",
+            "--json",
+        ],
+        vec!["similar", file, "-k", "3"],
+        vec![
+            "similar",
+            &new_image,
+            "--where",
+            "style=Minimalism",
+            "--json",
+        ],
+        vec!["score", "3", by_path, file, &new_image],
+        vec!["score", "3", file, "-k", "2", "--json"],
+        vec!["compare"],
+        vec!["suggest"],
+        vec!["suggest", "-n", "3", "--goal", "taste", "--json"],
+        vec!["rate", "list"],
+        vec!["rate", "list", "--json"],
+        vec!["rate", "list", "--preferences"],
+        vec!["rate", "list", "--preferences", "--json"],
+    ];
+    // Equal but for the time they were made.
+    let timed: Vec<Vec<&str>> = vec![
+        vec!["compare", "--json"],
+        vec!["export", "--backbone", "dino", out, "--json"],
+        vec!["export", "--format", "parquet", out, "--json"],
+    ];
+    let direct: Vec<String> = same.iter().map(|a| cli_out(&env, a)).collect();
+    let direct_timed: Vec<String> = timed.iter().map(|a| cli_out(&env, a)).collect();
+
+    let s = env.serve(&[]);
+    for (args, want) in same.iter().zip(&direct) {
+        let got = cli_out(&env, args);
+        assert_eq!(
+            &got,
+            want,
+            "`artlens {}` through the server",
+            args.join(" ")
+        );
+    }
+    for (args, want) in timed.iter().zip(&direct_timed) {
+        let got = cli_out(&env, args);
+        assert_eq!(
+            without_times(&got),
+            without_times(want),
+            "`artlens {}` through the server",
+            args.join(" ")
+        );
+    }
+    assert!(out_dir.join("manifest.json").is_file());
+
+    // What cannot go through the server says where it is and how to stop it.
+    let url = s.url.trim_end_matches('/').to_string();
+    for (args, why) in [
+        (
+            vec!["index", env.collection.to_str().unwrap()],
+            "`artlens index` cannot go through the server",
+        ),
+        (
+            vec!["explain", "3"],
+            "`artlens explain` cannot go through the server",
+        ),
+        (
+            vec!["doctor"],
+            "`artlens doctor` cannot go through the server",
+        ),
+        (
+            vec!["score", file, "--html", out],
+            "the HTML report needs the store",
+        ),
+        (vec!["status", "--rater", "anna"], "for rater `me`"),
+    ] {
+        let o = run(env.cmd(&args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(&url), "{args:?}: {e}");
+        assert!(e.contains("Ctrl-C") && e.contains(why), "{args:?}: {e}");
+    }
+
+    // `train` changes what the other commands print, so it comes last:
+    // through the server, then on the store once the server has stopped.
+    let train: [&[&str]; 2] = [
+        &["train", "--folds", "3", "--bootstrap", "200"],
+        &["train", "--folds", "3", "--bootstrap", "200", "--json"],
+    ];
+    let served: Vec<String> = train.iter().map(|a| cli_out(&env, a)).collect();
+    assert!(s.interrupt().success());
+    let direct: Vec<String> = train.iter().map(|a| cli_out(&env, a)).collect();
+    assert_eq!(served[0], direct[0], "`artlens train` through the server");
+    assert_eq!(
+        without_times(&served[1]),
+        without_times(&direct[1]),
+        "`artlens train --json` through the server"
+    );
+}
+
+/// Ratings and preferences set through the CLI while the store is served
+/// are the server's (its API shows them) and stay after it stops.
+#[test]
+fn ratings_set_through_a_running_server_stay_after_it_stops() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let by_path = env.ratings[4].0.clone();
+    let by_path_id = cli_json(&env, &["show", &by_path, "--json"])["id"]
+        .as_u64()
+        .unwrap();
+    // Works no other step touches, for the ones set and taken back.
+    let spare: Vec<String> = (3..=24u64)
+        .filter(|id| ![5, 6, 7, by_path_id].contains(id))
+        .map(|id| id.to_string())
+        .collect();
+    cli_out(&env, &["rate", "set", "2", "6.5"]);
+    cli_out(&env, &["rate", "set", &by_path, "3"]);
+    cli_out(&env, &["rate", "set", &spare[0], "7"]);
+    cli_out(&env, &["rate", "remove", &spare[0]]);
+    // Removing a rating that is not there reports it (exit status 1).
+    let o = run(env.cmd(&["rate", "remove", &spare[0]]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    cli_out(&env, &["rate", "prefer", "2", "5"]);
+    cli_out(&env, &["rate", "prefer", "6", "7"]);
+    cli_out(&env, &["rate", "unprefer", "6", "7"]);
+    assert_eq!(s.get("/api/works/2").json()["rating"], 6.5);
+    assert_eq!(
+        s.get(&format!("/api/works/{by_path_id}")).json()["rating"],
+        3.0
+    );
+    assert_eq!(
+        s.get(&format!("/api/works/{}", spare[0])).json()["rating"],
+        serde_json::Value::Null
+    );
+    let prefs = s.get("/api/preferences").json();
+    let prefs = prefs.as_array().unwrap();
+    assert_eq!(prefs.len(), 1, "{prefs:?}");
+    assert_eq!(prefs[0]["winner_id"], 2);
+    let listed = cli_out(&env, &["rate", "list"]);
+
+    // A CSV import goes through too.
+    let csv = env.tmp.path().join("more.csv");
+    std::fs::write(&csv, format!("id,rating\n{},4\n{},9\n", spare[1], spare[2])).unwrap();
+    let report = cli_out(&env, &["rate", "import", csv.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["imported"], 2);
+    assert_eq!(
+        s.get(&format!("/api/works/{}", spare[2])).json()["rating"],
+        9.0
+    );
+    cli_out(&env, &["rate", "remove", &spare[1], &spare[2]]);
+    // A bad row fails the import as on the store, naming the file given.
+    let bad = env.tmp.path().join("bad.csv");
+    std::fs::write(&bad, "id,rating\n9999,4\n").unwrap();
+    let o = run(env.cmd(&["rate", "import", bad.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("{}: row 2", bad.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.get("/api/ratings").json().as_array().unwrap().len(), 2);
+    assert!(s.interrupt().success());
+
+    // The server is gone: the commands open the store themselves and find
+    // what was set through it.
+    assert_eq!(cli_out(&env, &["rate", "list"]), listed);
+    let show = cli_json(&env, &["show", "2", "--json"]);
+    assert_eq!(show["rating"], 6.5);
+    let prefs = cli_json(&env, &["rate", "list", "--preferences", "--json"]);
+    assert_eq!(prefs.as_array().unwrap().len(), 1);
+
+    let s = env.serve(&[]);
+    cli_out(&env, &["rate", "clear"]);
+    assert_eq!(s.get("/api/ratings").json(), serde_json::json!([]));
+    assert!(s.interrupt().success());
+}
+
+/// A server bound off loopback needs its token from the command line too:
+/// without `ARTLENS_TOKEN` the command says so, with it the command goes
+/// through (the store's record never holds the token).
+#[test]
+fn the_cli_through_a_server_off_loopback_needs_artlens_token() {
+    let env = Env::new(false);
+    let direct = cli_out(&env, &["ls", "--json"]);
+    let s = env.serve(&["--host", "0.0.0.0"]);
+    let token = s.url.split("?token=").nth(1).unwrap().to_string();
+    let record = std::fs::read_to_string(env.store().join("served-by.json")).unwrap();
+    assert!(!record.contains(&token), "{record}");
+    let o = run(env.cmd(&["ls", "--json"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ARTLENS_TOKEN"), "{}", stderr(&o));
+    let mut cmd = env.cmd(&["ls", "--json"]);
+    cmd.env("ARTLENS_TOKEN", &token);
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), direct);
+    let _ = s.interrupt();
 }

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Collection;
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ use crate::model::registry::BackboneId;
 use crate::ratings::{self, Rater};
 
 /// What the suggestions are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Goal {
     /// Works whose ratings would tell the backbones apart.
@@ -49,7 +49,7 @@ pub struct SuggestRequest {
 }
 
 /// One suggested work.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suggestion {
     pub id: u64,
     pub hash: String,
@@ -63,7 +63,7 @@ pub struct Suggestion {
 }
 
 /// `suggest`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuggestView {
     /// The goal asked for.
     pub goal: Goal,

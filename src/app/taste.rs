@@ -68,7 +68,7 @@ impl Default for TrainRequest {
 
 /// What `train` learnt: the comparison on ratings and the one on
 /// preferences, whichever the rater has enough of.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainOutcome {
     pub rater: String,
     /// From the rater's scores (`None` without ratings). Serialised inline,

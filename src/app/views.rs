@@ -69,7 +69,7 @@ pub struct StatusBackbone {
 }
 
 /// `status`: what the store holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
     pub store: String,
     pub format_version: u32,
@@ -78,7 +78,7 @@ pub struct StatusView {
     pub models: BTreeMap<String, StatusBackbone>,
     pub roots: Vec<Root>,
     /// The shard of its collection this store holds (`index --shard`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::Shard>,
     /// The rater the status was asked for: `ratings`, `training` and each
     /// backbone's `head` are this rater's.
@@ -96,7 +96,7 @@ pub struct StatusView {
 }
 
 /// One rater in `status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RaterStatus {
     pub name: String,
     pub ratings: usize,
@@ -109,7 +109,7 @@ pub struct RaterStatus {
 }
 
 /// A rating as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RatingView {
     pub id: Option<u64>,
     pub hash: String,
@@ -120,7 +120,7 @@ pub struct RatingView {
 
 /// A preference as listed: the preferred work, the other one, who said it
 /// and when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreferenceView {
     pub rater: String,
     /// The preferred work's id, content hash and first path (id and path
@@ -138,7 +138,7 @@ pub struct PreferenceView {
 }
 
 /// `show WORK`: everything known about one work.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkView {
     pub id: u64,
     pub hash: String,
@@ -158,7 +158,7 @@ pub struct WorkView {
 }
 
 /// One row of `ls`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkSummary {
     pub id: u64,
     pub hash: String,
@@ -208,7 +208,7 @@ pub struct ExportManifest {
 }
 
 /// What `export` did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportView {
     pub out_dir: String,
     pub manifest: ExportManifest,

@@ -41,16 +41,22 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(Default::default())?;
     let req = CompareRequest {
         label: args.label.clone(),
         k: args.k as usize,
         backbones: args.backbones.get(),
         rater: args.rater.clone(),
     };
-    let (view, _) = with_progress(ctx.msg, "backbones", |on_event| {
-        collection.compare(&req, on_event)
-    })?;
+    let view: report::CompareView = match &ctx.remote {
+        Some(r) => r.compare(&req)?,
+        None => {
+            let collection = ctx.open(Default::default())?;
+            with_progress(ctx.msg, "backbones", |on_event| {
+                collection.compare(&req, on_event)
+            })?
+            .0
+        }
+    };
     for w in &view.warnings {
         ctx.msg.warn(w);
     }

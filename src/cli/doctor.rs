@@ -25,6 +25,9 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
+    if let Some(r) = &ctx.remote {
+        return Err(r.refuse(ctx.command));
+    }
     let report = check_store(&ctx.store)?;
     let salvage = match &args.into {
         Some(into) => Some(salvage_store(&ctx.store, into)?),

@@ -42,15 +42,48 @@ pub struct ExportArgs {
     json: bool,
 }
 
+/// The export through the running server: it writes the files, into the
+/// folder made absolute (the server's working folder is not this
+/// command's); the view names the folder as it was given, as the direct
+/// path's does.
+fn remote_export<T: serde::de::DeserializeOwned>(
+    args: &ExportArgs,
+    r: &super::remote::Remote,
+) -> Result<T> {
+    r.check_rater(&args.rater)?;
+    let out_dir = std::path::absolute(&args.out_dir)?;
+    r.send(
+        "POST",
+        "/api/export",
+        &serde_json::json!({
+            "backbone": args.backbone.iter().map(BackboneId::name).collect::<Vec<_>>(),
+            "format": args.format,
+            "out_dir": out_dir,
+            "row_group_rows": args.row_group_rows,
+        }),
+    )
+}
+
 pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    // Either the store, or the server that holds it.
+    let through = match &ctx.remote {
+        Some(r) => Err(r),
+        None => Ok(ctx.open(WeightsArgs::default().config(None)?)?),
+    };
     if args.format == ExportFormat::Parquet {
-        let view = collection.export_parquet(&ParquetRequest {
-            backbones: args.backbone.clone(),
-            out_dir: args.out_dir.clone(),
-            row_group_rows: args.row_group_rows as usize,
-            rater: args.rater.clone(),
-        })?;
+        let view: artlens::app::ParquetExportView = match &through {
+            Ok(c) => c.export_parquet(&ParquetRequest {
+                backbones: args.backbone.clone(),
+                out_dir: args.out_dir.clone(),
+                row_group_rows: args.row_group_rows as usize,
+                rater: args.rater.clone(),
+            })?,
+            Err(r) => {
+                let mut v: artlens::app::ParquetExportView = remote_export(&args, r)?;
+                v.out_dir = args.out_dir.display().to_string();
+                v
+            }
+        };
         if args.json {
             out_json(&view)?;
         }
@@ -83,12 +116,19 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
             format_name(&args.format)
         ),
     };
-    let view = collection.export(&ExportRequest {
-        backbone,
-        format: args.format.clone(),
-        out_dir: args.out_dir.clone(),
-        rater: args.rater.clone(),
-    })?;
+    let view: artlens::app::ExportView = match &through {
+        Ok(c) => c.export(&ExportRequest {
+            backbone,
+            format: args.format.clone(),
+            out_dir: args.out_dir.clone(),
+            rater: args.rater.clone(),
+        })?,
+        Err(r) => {
+            let mut v: artlens::app::ExportView = remote_export(&args, r)?;
+            v.out_dir = args.out_dir.display().to_string();
+            v
+        }
+    };
     if args.json {
         out_json(&view)?;
     }

@@ -30,6 +30,11 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs, ctx: &Ctx) -> Result<i32> {
+    for store in args.sources.iter().chain([&args.into]) {
+        if let Some(r) = super::remote::Remote::find(store) {
+            return Err(r.refuse(ctx.command));
+        }
+    }
     let req = MergeRequest {
         sources: args.sources.clone(),
         into: args.into.clone(),

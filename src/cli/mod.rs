@@ -18,6 +18,7 @@ mod merge;
 mod models;
 mod progress;
 mod rate;
+mod remote;
 mod score;
 mod serve;
 mod show;
@@ -100,15 +101,53 @@ enum Command {
     Completions(completions::CompletionsArgs),
 }
 
+impl Command {
+    /// The name the command is typed with.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Embed(_) => "embed",
+            Command::Index(_) => "index",
+            Command::Similar(_) => "similar",
+            Command::Show(_) => "show",
+            Command::Ls(_) => "ls",
+            Command::Status(_) => "status",
+            Command::Models(_) => "models",
+            Command::Export(_) => "export",
+            Command::Rate(_) => "rate",
+            Command::Train(_) => "train",
+            Command::Score(_) => "score",
+            Command::Compare(_) => "compare",
+            Command::Explain(_) => "explain",
+            Command::Suggest(_) => "suggest",
+            Command::Bench(_) => "bench",
+            Command::Merge(_) => "merge",
+            Command::Serve(_) => "serve",
+            Command::Doctor(_) => "doctor",
+            Command::Completions(_) => "completions",
+        }
+    }
+}
+
 /// What every command gets besides its own arguments.
 pub struct Ctx {
     pub msg: Messages,
     pub store: PathBuf,
+    /// The command's name, for the message of a command refused while the
+    /// store is served.
+    pub command: &'static str,
+    /// The running `artlens serve` that holds the store, if one does: the
+    /// commands that can go through it ask it instead of opening the store.
+    pub remote: Option<remote::Remote>,
 }
 
 impl Ctx {
-    /// Opens the existing store (read commands never create one).
+    /// Opens the existing store (read commands never create one). While a
+    /// server holds it, this refuses with the server's URL: a command that
+    /// can go through the server asks [`Ctx::remote`] before opening.
     pub fn open(&self, weights: WeightsConfig) -> anyhow::Result<Collection> {
+        if let Some(r) = &self.remote {
+            return Err(r.refuse(self.command));
+        }
         let c = Collection::open(&self.store, weights)?;
         self.migrated(&c);
         Ok(c)
@@ -116,6 +155,9 @@ impl Ctx {
 
     /// Opens the store, creating it when there is none (for `index`).
     pub fn create(&self, weights: WeightsConfig) -> anyhow::Result<Collection> {
+        if let Some(r) = &self.remote {
+            return Err(r.refuse(self.command));
+        }
         let c = Collection::create(&self.store, weights)?;
         self.migrated(&c);
         Ok(c)
@@ -195,6 +237,8 @@ pub fn run() -> i32 {
     let msg = Messages { quiet: cli.quiet };
     let ctx = Ctx {
         msg,
+        command: cli.command.name(),
+        remote: remote::Remote::find(&cli.store),
         store: cli.store,
     };
     let result = match cli.command {

@@ -2,14 +2,15 @@
 //! import, one at a time, "this one over that one" and taking it back,
 //! removal, clearing, and listing as CSV that `rate import` reads back).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use artlens::ratings::Rater;
+use artlens::ratings::{ImportReport, Rater};
 
 use super::args::{parse_rater, WeightsArgs};
+use super::remote::Remote;
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
@@ -95,15 +96,23 @@ enum RateAction {
     },
 }
 
-pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let msg = ctx.msg;
-    let rater = args.rater;
-    let by = if rater.is_default() {
+/// " by `anna`" after a message about a rater other than the default one.
+fn by_rater(rater: &Rater) -> String {
+    if rater.is_default() {
         String::new()
     } else {
         format!(" by `{rater}`")
-    };
+    }
+}
+
+pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
+    if let Some(r) = &ctx.remote {
+        return run_remote(args, ctx, r);
+    }
+    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+    let msg = ctx.msg;
+    let rater = args.rater;
+    let by = by_rater(&rater);
     match args.action {
         RateAction::Import {
             csv,
@@ -111,33 +120,7 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
             json,
         } => {
             let report = collection.rate_import_as(&csv, skip_bad, &rater)?;
-            for bad in &report.bad {
-                msg.error(format!(
-                    "{}: row {}: {} (skipped)",
-                    csv.display(),
-                    bad.row,
-                    bad.reason
-                ));
-            }
-            for w in &report.warnings {
-                msg.warn(w);
-            }
-            if json {
-                out_json(&report)?;
-            } else {
-                msg.info(format!(
-                    "{} ratings imported from {} ({} replaced earlier ones, {} bad rows skipped)",
-                    report.imported,
-                    csv.display(),
-                    report.replaced,
-                    report.bad.len()
-                ));
-            }
-            Ok(if report.bad.is_empty() {
-                0
-            } else {
-                EXIT_PARTIAL
-            })
+            imported(ctx, &csv, &report, json)
         }
         RateAction::Set { work, score } => {
             if !score.is_finite() {
@@ -145,54 +128,41 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
             }
             let art = collection.rate_set_as(&rater, &work, score)?;
             msg.info(format!(
-                "rated work {} ({}) {score}{by}",
-                art.id,
-                printable(art.paths.first().map(String::as_str).unwrap_or(""))
+                "rated {} {score}{by}",
+                work_name(art.id, &art.paths)
             ));
             Ok(0)
         }
         RateAction::Remove { works } => {
             let report = collection.rate_remove_many(&rater, &works)?;
-            for (w, _) in &report.removed {
-                msg.info(format!("removed the rating{by} of {}", printable(w)));
-            }
-            for w in &report.not_rated {
-                msg.error(format!("{} had no rating{by}", printable(w)));
-            }
-            Ok(if report.not_rated.is_empty() {
-                0
-            } else {
-                EXIT_PARTIAL
-            })
+            let removed: Vec<&String> = report.removed.iter().map(|(w, _)| w).collect();
+            Ok(removed_report(ctx, &rater, &removed, &report.not_rated))
         }
         RateAction::Clear => {
             let (r, p) = collection.rate_clear(&rater)?;
-            msg.info(format!(
-                "removed {r} ratings and {p} preferences of rater `{rater}`"
-            ));
+            cleared(ctx, &rater, r, p);
             Ok(0)
         }
         RateAction::Prefer { winner, loser } => {
             let added = collection.rate_prefer(&rater, &winner, &loser)?;
-            msg.info(format!(
-                "{} preferred to {}{by}{}",
-                work_name(&added.winner),
-                work_name(&added.loser),
-                if added.repeated { " (again)" } else { "" }
-            ));
-            if added.contradicts {
-                msg.warn(format!(
-                    "this contradicts an earlier preference{by} for the other work; both are kept (`artlens status` counts contradictions)"
-                ));
-            }
+            preferred(
+                ctx,
+                &rater,
+                [
+                    work_name(added.winner.id, &added.winner.paths),
+                    work_name(added.loser.id, &added.loser.paths),
+                ],
+                added.repeated,
+                added.contradicts,
+            );
             Ok(0)
         }
         RateAction::Unprefer { winner, loser } => {
             let removed = collection.rate_unprefer(&rater, &winner, &loser)?;
             msg.info(format!(
                 "took back{by} the preference of {} over {}",
-                work_name(&removed.winner),
-                work_name(&removed.loser)
+                work_name(removed.winner.id, &removed.winner.paths),
+                work_name(removed.loser.id, &removed.loser.paths)
             ));
             Ok(0)
         }
@@ -213,10 +183,208 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 /// A work as messages name it: `work 12 (path)`.
-fn work_name(a: &artlens::store::Artwork) -> String {
+fn work_name(id: u64, paths: &[String]) -> String {
     format!(
-        "work {} ({})",
-        a.id,
-        printable(a.paths.first().map(String::as_str).unwrap_or(""))
+        "work {id} ({})",
+        printable(paths.first().map(String::as_str).unwrap_or(""))
     )
+}
+
+/// What `rate import` says about its report, and its exit status.
+fn imported(ctx: &Ctx, csv: &Path, report: &ImportReport, json: bool) -> Result<i32> {
+    let msg = ctx.msg;
+    for bad in &report.bad {
+        msg.error(format!(
+            "{}: row {}: {} (skipped)",
+            csv.display(),
+            bad.row,
+            bad.reason
+        ));
+    }
+    for w in &report.warnings {
+        msg.warn(w);
+    }
+    if json {
+        out_json(report)?;
+    } else {
+        msg.info(format!(
+            "{} ratings imported from {} ({} replaced earlier ones, {} bad rows skipped)",
+            report.imported,
+            csv.display(),
+            report.replaced,
+            report.bad.len()
+        ));
+    }
+    Ok(if report.bad.is_empty() {
+        0
+    } else {
+        EXIT_PARTIAL
+    })
+}
+
+/// What `rate remove` says, and its exit status.
+fn removed_report(ctx: &Ctx, rater: &Rater, removed: &[&String], not_rated: &[String]) -> i32 {
+    let by = by_rater(rater);
+    for w in removed {
+        ctx.msg
+            .info(format!("removed the rating{by} of {}", printable(w)));
+    }
+    for w in not_rated {
+        ctx.msg.error(format!("{} had no rating{by}", printable(w)));
+    }
+    if not_rated.is_empty() {
+        0
+    } else {
+        EXIT_PARTIAL
+    }
+}
+
+fn cleared(ctx: &Ctx, rater: &Rater, ratings: usize, preferences: usize) {
+    ctx.msg.info(format!(
+        "removed {ratings} ratings and {preferences} preferences of rater `{rater}`"
+    ));
+}
+
+/// What `rate prefer` says: `[winner, loser]` as [`work_name`] names them.
+fn preferred(
+    ctx: &Ctx,
+    rater: &Rater,
+    [winner, loser]: [String; 2],
+    repeated: bool,
+    contradicts: bool,
+) {
+    let by = by_rater(rater);
+    ctx.msg.info(format!(
+        "{winner} preferred to {loser}{by}{}",
+        if repeated { " (again)" } else { "" }
+    ));
+    if contradicts {
+        ctx.msg.warn(format!(
+            "this contradicts an earlier preference{by} for the other work; both are kept (`artlens status` counts contradictions)"
+        ));
+    }
+}
+
+/// `rate` through the running server, which records the ratings of the
+/// rater it was started with (and retrains after each change).
+fn run_remote(args: RateArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
+    let rater = args.rater;
+    r.check_rater(&rater)?;
+    let by = by_rater(&rater);
+    match args.action {
+        RateAction::Import {
+            csv,
+            skip_bad,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&csv).with_context(|| csv.display().to_string())?;
+            let report: ImportReport = r.send(
+                "POST",
+                "/api/ratings/import",
+                &serde_json::json!({
+                    "csv": text,
+                    "skip_bad": skip_bad,
+                    "name": csv.display().to_string(),
+                }),
+            )?;
+            imported(ctx, &csv, &report, json)
+        }
+        RateAction::Set { work, score } => {
+            if !score.is_finite() {
+                bail!("score must be a finite number");
+            }
+            let w = r.lookup(&work)?;
+            let _: serde_json::Value = r.send(
+                "PUT",
+                &format!("/api/works/{}/rating", w.id),
+                &serde_json::json!({ "score": score }),
+            )?;
+            ctx.msg
+                .info(format!("rated {} {score}{by}", work_name(w.id, &w.paths)));
+            Ok(0)
+        }
+        RateAction::Remove { works } => {
+            // Every name is resolved before anything is removed, so that an
+            // unknown one removes nothing, as on the direct path.
+            let ids = works
+                .iter()
+                .map(|w| r.lookup(w).map(|w| w.id))
+                .collect::<Result<Vec<u64>>>()?;
+            let (mut removed, mut not_rated) = (Vec::new(), Vec::new());
+            for (name, id) in works.iter().zip(ids) {
+                #[derive(serde::Deserialize)]
+                struct Removed {
+                    removed: bool,
+                }
+                let answer: Removed = r.delete(&format!("/api/works/{id}/rating"))?;
+                if answer.removed {
+                    removed.push(name);
+                } else {
+                    not_rated.push(name.clone());
+                }
+            }
+            Ok(removed_report(ctx, &rater, &removed, &not_rated))
+        }
+        RateAction::Clear => {
+            #[derive(serde::Deserialize)]
+            struct Cleared {
+                ratings: usize,
+                preferences: usize,
+            }
+            let c: Cleared = r.delete("/api/ratings")?;
+            cleared(ctx, &rater, c.ratings, c.preferences);
+            Ok(0)
+        }
+        RateAction::Prefer { winner, loser } => {
+            let (w, l) = (r.lookup(&winner)?, r.lookup(&loser)?);
+            #[derive(serde::Deserialize)]
+            struct Added {
+                repeated: bool,
+                contradicts: bool,
+            }
+            let added: Added = r.send(
+                "POST",
+                "/api/preferences",
+                &serde_json::json!({ "winner": w.id, "loser": l.id }),
+            )?;
+            preferred(
+                ctx,
+                &rater,
+                [work_name(w.id, &w.paths), work_name(l.id, &l.paths)],
+                added.repeated,
+                added.contradicts,
+            );
+            Ok(0)
+        }
+        RateAction::Unprefer { winner, loser } => {
+            let (w, l) = (r.lookup(&winner)?, r.lookup(&loser)?);
+            let _: serde_json::Value = r.send(
+                "DELETE",
+                "/api/preferences",
+                &serde_json::json!({ "winner": w.id, "loser": l.id }),
+            )?;
+            ctx.msg.info(format!(
+                "took back{by} the preference of {} over {}",
+                work_name(w.id, &w.paths),
+                work_name(l.id, &l.paths)
+            ));
+            Ok(0)
+        }
+        RateAction::List { preferences, json } => {
+            let text = match (preferences, json) {
+                (false, true) => {
+                    let rows: Vec<artlens::app::RatingView> = r.get("/api/ratings", &[])?;
+                    return out_json(&rows).map(|_| 0);
+                }
+                (true, true) => {
+                    let rows: Vec<artlens::app::PreferenceView> = r.get("/api/preferences", &[])?;
+                    return out_json(&rows).map(|_| 0);
+                }
+                (false, false) => r.get_text("/api/ratings.csv", &[])?,
+                (true, false) => r.get_text("/api/preferences.csv", &[])?,
+            };
+            out_line(text.strip_suffix('\n').unwrap_or(&text));
+            Ok(0)
+        }
+    }
 }

@@ -8,10 +8,11 @@ use clap::Args;
 
 use artlens::app::ScoreRequest;
 use artlens::explain;
-use artlens::report::{self, ScoreView};
+use artlens::report::{self, ScoreView, ScoredImage};
 
 use super::args::{parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
+use super::remote::{status_of, Remote};
 use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
@@ -51,6 +52,9 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
+    if let Some(r) = &ctx.remote {
+        return run_remote(&args, ctx, r);
+    }
     let collection = ctx.open(args.weights.config(None)?)?;
     let req = ScoreRequest {
         images: args.images.clone(),
@@ -79,12 +83,57 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
             .with_context(|| format!("{}", path.display()))?;
         ctx.msg.info(format!("wrote {}", path.display()));
     }
+    print(&args, ctx, &view)
+}
+
+/// `score` through the running server: an image file is uploaded (the
+/// server recognises a stored one by its content, as the direct path
+/// does), a name is scored as the stored work it names.
+fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
+    if args.html.is_some() {
+        return Err(r.limit("`score` prints text or --json; the HTML report needs the store"));
+    }
+    if args.backbones.get().is_some() || args.ood_percentile != explain::DEFAULT_OOD_PERCENTILE {
+        return Err(r.limit("`score` uses the trained backbones and the default --ood-percentile"));
+    }
+    r.check_rater(&args.rater)?;
+    let k = args.k.to_string();
+    let mut view = ScoreView::default();
+    for given in &args.images {
+        let shown = given.display().to_string();
+        let scored: Result<ScoredImage> = if given.exists() {
+            r.upload("/api/score", given, &shown, &[("k", k.clone())])
+        } else {
+            r.lookup(&shown)
+                .and_then(|w| r.get(&format!("/api/works/{}/score", w.id), &[("k", k.clone())]))
+        };
+        let img = match scored {
+            Ok(mut img) => {
+                img.path = shown;
+                img
+            }
+            // What the direct path reports in the image's row: a file that
+            // cannot be decoded, a work that is gone.
+            Err(e) if matches!(status_of(&e), Some(404 | 422)) => ScoredImage {
+                path: shown,
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        view.images.push(img);
+    }
+    print(args, ctx, &view)
+}
+
+/// The scores on stdout, and the exit status.
+fn print(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
     if args.json {
         for img in &view.images {
             out_json(img)?;
         }
     } else {
-        print_text(&view);
+        print_text(view);
     }
     let failed = view.images.iter().filter(|i| i.error.is_some()).count();
     if failed > 0 {

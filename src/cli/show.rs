@@ -30,10 +30,20 @@ pub struct ShowArgs {
 }
 
 pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let (view, _) = with_progress(ctx.msg, "works", |on_event| {
-        collection.show(&args.rater, &args.work, args.k as usize, on_event)
-    })?;
+    let view: artlens::app::WorkView = match &ctx.remote {
+        Some(r) => {
+            r.check_rater(&args.rater)?;
+            let id = r.lookup(&args.work)?.id;
+            r.get(&format!("/api/works/{id}"), &[("k", args.k.to_string())])?
+        }
+        None => {
+            let collection = ctx.open(WeightsArgs::default().config(None)?)?;
+            with_progress(ctx.msg, "works", |on_event| {
+                collection.show(&args.rater, &args.work, args.k as usize, on_event)
+            })?
+            .0
+        }
+    };
     if args.json {
         out_json(&view)?;
         return Ok(0);
@@ -90,7 +100,6 @@ pub struct LsArgs {
 }
 
 pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
     let req = ListRequest {
         filters: args.filters.clone(),
         rated: if args.rated {
@@ -102,7 +111,18 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
         },
         rater: args.rater.clone(),
     };
-    let works = collection.list(&req)?;
+    let works: Vec<artlens::app::WorkSummary> = match &ctx.remote {
+        Some(r) => {
+            r.check_rater(&args.rater)?;
+            let mut q: Vec<(&str, String)> =
+                req.filters.iter().map(|f| ("where", f.clone())).collect();
+            if let Some(rated) = req.rated {
+                q.push(("rated", rated.to_string()));
+            }
+            r.get("/api/works", &q)?
+        }
+        None => ctx.open(WeightsArgs::default().config(None)?)?.list(&req)?,
+    };
     if args.json {
         out_json(&works)?;
         return Ok(0);

@@ -47,7 +47,6 @@ pub struct SimilarArgs {
 }
 
 pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(args.weights.config(None)?)?;
     let req = SimilarRequest {
         work: args.id.clone(),
         image: args.image.clone(),
@@ -56,9 +55,43 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         filters: args.filters.clone(),
         exact: args.exact,
     };
-    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
-        collection.similar(&req, on_event)
-    })?;
+    let view: SimilarView = match (&ctx.remote, &req.work) {
+        (Some(r), Some(work)) => {
+            let id = r.lookup(work)?.id;
+            let mut q: Vec<(&str, String)> =
+                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
+            for b in req.backbones.iter().flatten() {
+                q.push(("backbone", b.name()));
+            }
+            for f in &req.filters {
+                q.push(("where", f.clone()));
+            }
+            r.get(&format!("/api/works/{id}/similar"), &q)?
+        }
+        // The image is uploaded: the server recognises a stored one by its
+        // content, as the direct path does, and embeds a new one.
+        (Some(r), None) => {
+            let Some(image) = req.image.as_deref() else {
+                anyhow::bail!("name a stored work or an image file to find similar works for");
+            };
+            let mut fields: Vec<(&str, String)> =
+                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
+            for b in req.backbones.iter().flatten() {
+                fields.push(("backbone", b.name()));
+            }
+            for f in &req.filters {
+                fields.push(("where", f.clone()));
+            }
+            r.upload("/api/similar", image, &image.display().to_string(), &fields)?
+        }
+        (None, _) => {
+            let collection = ctx.open(args.weights.config(None)?)?;
+            with_progress(ctx.msg, "images", |on_event| {
+                collection.similar(&req, on_event)
+            })?
+            .0
+        }
+    };
     if args.json {
         out_json(&view)?;
     } else {

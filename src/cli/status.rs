@@ -23,8 +23,18 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(WeightsArgs::default().config(None)?)?;
-    let view = collection.status(&args.rater)?;
+    let view = match &ctx.remote {
+        Some(r) => {
+            let mut view: artlens::app::StatusView = r.get("/api/status", &[])?;
+            r.same_rater(&view.rater, &args.rater)?;
+            // The store as this command named it, as the direct path says.
+            view.store = ctx.store.display().to_string();
+            view
+        }
+        None => ctx
+            .open(WeightsArgs::default().config(None)?)?
+            .status(&args.rater)?,
+    };
     if args.json {
         out_json(&view)?;
         return Ok(0);

@@ -32,13 +32,16 @@ pub struct SuggestArgs {
 }
 
 pub fn run(args: SuggestArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(Default::default())?;
-    let view = collection.suggest(&SuggestRequest {
+    let req = SuggestRequest {
         n: args.n as usize,
         goal: args.goal,
         rater: args.rater,
         backbones: args.backbones.get(),
-    })?;
+    };
+    let view: artlens::app::SuggestView = match &ctx.remote {
+        Some(r) => r.suggest(&req)?,
+        None => ctx.open(Default::default())?.suggest(&req)?,
+    };
     if let Some(m) = &view.message {
         ctx.msg.info(m);
     }

@@ -56,7 +56,6 @@ fn parse_head(s: &str) -> Result<HeadKind, String> {
 
 pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
     set_threads(args.threads);
-    let collection = ctx.open(Default::default())?;
     let req = TrainRequest {
         head: args.head,
         folds: args.folds as usize,
@@ -66,9 +65,16 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
         repeats: args.repeats as usize,
         rater: args.rater.clone(),
     };
-    let (outcome, _) = with_progress(ctx.msg, "heads", |on_event| {
-        collection.train_taste(&req, on_event)
-    })?;
+    let outcome: artlens::app::TrainOutcome = match &ctx.remote {
+        Some(r) => r.train(&req)?,
+        None => {
+            let collection = ctx.open(Default::default())?;
+            with_progress(ctx.msg, "heads", |on_event| {
+                collection.train_taste(&req, on_event)
+            })?
+            .0
+        }
+    };
     if args.json {
         out_json(&outcome)?;
         return Ok(0);

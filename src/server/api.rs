@@ -1032,3 +1032,290 @@ pub fn shared_ids(neighbours: &BTreeMap<String, Vec<u64>>) -> BTreeMap<u64, usiz
     }
     counts
 }
+
+// The routes below let the command line keep working while the server
+// holds the store (src/cli/remote.rs): each is the one library call of a
+// CLI command that the routes above do not already answer.
+
+/// `GET /api/lookup?work=NAME`: the work a person named, by any name the
+/// CLI accepts (id, content-hash prefix, stored path, path relative to a
+/// collection root, file name): `{"id","hash","paths"}`. Only the store is
+/// searched; no file is read.
+pub async fn lookup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let name = q
+        .get("work")
+        .ok_or_else(|| ApiError::bad("name the work: ?work=ID, hash prefix, path or file name"))?
+        .to_string();
+    let c = st.collection.clone();
+    let art = blocking(move || c.resolve(&name)).await?;
+    Ok(Json(serde_json::json!({
+        "id": art.id,
+        "hash": art.hash,
+        "paths": art.paths,
+    }))
+    .into_response())
+}
+
+/// `GET /api/ratings`: `artlens rate list --json` for the server's rater.
+pub async fn ratings(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.ratings_of(&rater)).await?).into_response())
+}
+
+/// `GET /api/ratings.csv`: `artlens rate list` (the CSV `rate import`
+/// reads back).
+pub async fn ratings_csv(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let text = blocking(move || c.ratings_csv(&rater)).await?;
+    Ok(csv_response(text))
+}
+
+/// `GET /api/preferences`: `artlens rate list --preferences --json`.
+pub async fn preferences(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    Ok(Json(blocking(move || c.preferences_of(&rater)).await?).into_response())
+}
+
+/// `GET /api/preferences.csv`: `artlens rate list --preferences`.
+pub async fn preferences_csv(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let text = blocking(move || c.preferences_csv(&rater)).await?;
+    Ok(csv_response(text))
+}
+
+fn csv_response(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `DELETE /api/ratings`: `artlens rate clear`, every rating and
+/// preference of the server's rater: `{"rater","ratings","preferences"}`
+/// (how many were removed).
+pub async fn clear_ratings(State(st): State<Shared>) -> ApiResult<Response> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let name = rater.name().to_string();
+    let (r, p) = blocking(move || c.rate_clear(&rater)).await?;
+    retrain(&st);
+    Ok(Json(serde_json::json!({
+        "rater": name,
+        "ratings": r,
+        "preferences": p,
+    }))
+    .into_response())
+}
+
+/// The largest CSV `POST /api/ratings/import` takes (a million ratings
+/// with long paths fit).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The CSV's text.
+    csv: String,
+    #[serde(default)]
+    skip_bad: bool,
+    /// What the person calls the file, for messages (default `ratings.csv`).
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool,
+/// "name": string}`: `artlens rate import --json` (the import report). The
+/// text is written to a private temporary file for the library's reader and
+/// removed after; messages name the file `name`.
+pub async fn import_ratings(
+    State(st): State<Shared>,
+    body: Result<Json<ImportBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let name = body.name.unwrap_or_else(|| "ratings.csv".into());
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let (tmp_path, answer) = blocking(move || {
+        let tmp = tempfile_in_store(&c, body.csv.as_bytes())?;
+        let r = c.rate_import_as(tmp.path(), body.skip_bad, &rater);
+        Ok((tmp.path().display().to_string(), r))
+    })
+    .await?;
+    let report = answer.map_err(|e| {
+        let e = ApiError::from(e);
+        ApiError(e.0, e.1.replace(&tmp_path, &name))
+    })?;
+    retrain(&st);
+    Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Backbone names; empty: every backbone (Parquet only).
+    #[serde(default)]
+    backbone: Vec<String>,
+    format: artlens::app::ExportFormat,
+    /// An absolute folder path on the server's machine.
+    out_dir: String,
+    #[serde(default)]
+    row_group_rows: Option<usize>,
+}
+
+/// What `POST /api/export` answers: the view of the format's export.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Exported {
+    Files(artlens::app::ExportView),
+    Parquet(artlens::app::ParquetExportView),
+}
+
+/// `POST /api/export` with `{"backbone": [names], "format": "npy"|"csv"|
+/// "parquet", "out_dir": absolute path, "row_group_rows": n}`: `artlens
+/// export --json`, written by the server into `out_dir` on its own
+/// machine (the CLI that asks runs there too: it reached the server
+/// through the store folder's record).
+pub async fn export(
+    State(st): State<Shared>,
+    body: Result<Json<ExportBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let out_dir = PathBuf::from(&body.out_dir);
+    if !out_dir.is_absolute() {
+        return Err(ApiError::bad(format!(
+            "out_dir `{}` must be an absolute path",
+            printable(&body.out_dir)
+        )));
+    }
+    let mut backbones = Vec::new();
+    for b in &body.backbone {
+        backbones.push(BackboneId::parse(b).map_err(ApiError::from)?);
+    }
+    let rows = body
+        .row_group_rows
+        .unwrap_or(artlens::app::DEFAULT_ROW_GROUP_ROWS);
+    if rows == 0 || rows > u32::MAX as usize {
+        return Err(ApiError::bad("row_group_rows must be at least 1"));
+    }
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let view = blocking(move || {
+        if body.format == artlens::app::ExportFormat::Parquet {
+            let v = c.export_parquet(&artlens::app::ParquetRequest {
+                backbones,
+                out_dir,
+                row_group_rows: rows,
+                rater,
+            })?;
+            return Ok(Exported::Parquet(v));
+        }
+        let [backbone] = backbones.as_slice() else {
+            return Err(Error::InvalidArgument(
+                "npy and csv exports write exactly one backbone: name it".into(),
+            ));
+        };
+        c.export(&artlens::app::ExportRequest {
+            backbone: backbone.clone(),
+            format: body.format,
+            out_dir,
+            rater,
+        })
+        .map(Exported::Files)
+    })
+    .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/similar` (multipart: a file field `image`, and the fields
+/// `k`, `backbone`, `where` (repeatable) and `exact` as for `GET
+/// /api/works/{id}/similar`): `artlens similar FILE --json` for an uploaded
+/// image. A stored work's file is recognised by its content (and left out
+/// of its own results); a new image is embedded, not stored, and named by
+/// the name it was uploaded with.
+pub async fn similar_upload(State(st): State<Shared>, mut form: Multipart) -> ApiResult<Response> {
+    let mut upload: Option<(String, Vec<u8>)> = None;
+    let mut pairs = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError(
+                    e.status(),
+                    format!("bad upload: {}", e.body_text()),
+                ))
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
+        if name == "image" {
+            upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
+        } else {
+            let value = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad(format!("field `{}` is not UTF-8", printable(&name))))?;
+            pairs.push((name, value));
+        }
+    }
+    let Some((shown, bytes)) = upload else {
+        return Err(ApiError::bad(
+            "no file in the upload: send multipart/form-data with a file field named `image`",
+        ));
+    };
+    let q = Params(pairs);
+    let mut req = SimilarRequest {
+        work: None,
+        image: None,
+        k: q.number("k", 10, 1..=10_000)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        exact: q.flag("exact")?.unwrap_or(false),
+    };
+    let c = st.collection.clone();
+    let (tmp_path, answer) = blocking(move || {
+        let tmp = tempfile_in_store(&c, &bytes)?;
+        req.image = Some(tmp.path().to_path_buf());
+        let answer = c.similar(&req, &mut |_| {});
+        Ok((tmp.path().display().to_string(), answer))
+    })
+    .await?;
+    // The decoder and the view name the temporary file; the user knows the
+    // upload by its own name.
+    let mut view = answer.map_err(|e| {
+        let e = ApiError::from(e);
+        ApiError(e.0, e.1.replace(&tmp_path, &shown))
+    })?;
+    if view.query.path.as_deref() == Some(tmp_path.as_str()) {
+        view.query.path = Some(shown);
+    }
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/suggest?n=10&goal=verdict|taste&backbone=`: `artlens suggest
+/// --json`, the unrated works whose rating would help most.
+pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let goal = match q.get("goal").unwrap_or("verdict") {
+        "verdict" => artlens::app::Goal::Verdict,
+        "taste" => artlens::app::Goal::Taste,
+        other => {
+            return Err(ApiError::bad(format!(
+                "goal=`{}`: expected verdict or taste",
+                printable(other)
+            )))
+        }
+    };
+    let req = artlens::app::SuggestRequest {
+        n: q.number("n", 10, 1..=10_000)?,
+        goal,
+        rater: st.rater.clone(),
+        backbones: q.backbones()?,
+    };
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.suggest(&req)).await?).into_response())
+}

@@ -187,7 +187,26 @@ fn routes() -> Router<Shared> {
             put(api::set_rating).delete(api::remove_rating),
         )
         .route("/works/{id}/score", get(api::score_work))
-        .route("/preferences", post(api::prefer).delete(api::unprefer))
+        .route(
+            "/preferences",
+            post(api::prefer)
+                .delete(api::unprefer)
+                .get(api::preferences),
+        )
+        .route("/preferences.csv", get(api::preferences_csv))
+        .route("/lookup", get(api::lookup))
+        .route("/ratings", get(api::ratings).delete(api::clear_ratings))
+        .route("/ratings.csv", get(api::ratings_csv))
+        .route(
+            "/ratings/import",
+            post(api::import_ratings).layer(DefaultBodyLimit::max(api::MAX_IMPORT_BYTES)),
+        )
+        .route("/export", post(api::export))
+        .route("/suggest", get(api::suggest))
+        .route(
+            "/similar",
+            post(api::similar_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
         .route("/answer", get(api::answer))
         .route(
             "/score",

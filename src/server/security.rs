@@ -156,7 +156,10 @@ fn check_write(req: &Request, host: &str) -> Result<(), (StatusCode, String)> {
             .and_then(|c| c.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let upload = matches!(req.uri().path(), "/api/score" | "/fragments/score");
+        let upload = matches!(
+            req.uri().path(),
+            "/api/score" | "/api/similar" | "/fragments/score"
+        );
         let ok =
             ct.starts_with("application/json") || (upload && ct.starts_with("multipart/form-data"));
         if !ok {

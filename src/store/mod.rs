@@ -156,7 +156,7 @@ pub type Artwork = ArtworkRecord<String>;
 pub(crate) type StoredArtwork = ArtworkRecord<(u64, String)>;
 
 /// A collection root: a folder `index` was run on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {
     pub id: u64,
     pub path: String,
