@@ -636,10 +636,33 @@ fn explain_and_score_pages_show_the_heat_maps() {
 /// first indexes the sample, later ones need its ratings and backbones);
 /// any command not named here runs after them.
 const EXAMPLE_ORDER: &[&str] = &[
-    "", "models", "index", "status", "ls", "show", "similar", "embed", "bench", "rate",
-    "rate import", "rate set", "rate remove", "rate clear", "rate prefer", "rate unprefer",
-    "rate list", "train", "compare", "suggest", "score", "explain", "export", "merge", "doctor",
-    "completions", "serve",
+    "",
+    "models",
+    "index",
+    "status",
+    "ls",
+    "show",
+    "similar",
+    "embed",
+    "bench",
+    "rate",
+    "rate import",
+    "rate set",
+    "rate remove",
+    "rate clear",
+    "rate prefer",
+    "rate unprefer",
+    "rate list",
+    "train",
+    "compare",
+    "suggest",
+    "score",
+    "explain",
+    "export",
+    "merge",
+    "doctor",
+    "completions",
+    "serve",
 ];
 
 /// The subcommands a `--help` lists under "Commands:" (without `help`).
@@ -676,15 +699,26 @@ fn every_help_example_runs_on_the_sample() {
     let bin = tmp.path().join("bin");
     fs::create_dir_all(&work).unwrap();
     fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("data"), work.join("data")).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data"),
+        work.join("data"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_artlens"), bin.join("artlens")).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // The shell runs the line with the test environment of `artlens()`
     // (no network, no user cache) and the fixture weights.
     let test_env = artlens();
     let sh = |line: &str| {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(line).current_dir(&work).env("PATH", &path);
+        cmd.arg("-c")
+            .arg(line)
+            .current_dir(&work)
+            .env("PATH", &path);
         for (k, v) in test_env.get_envs() {
             match v {
                 Some(v) => cmd.env(k, v),
@@ -701,7 +735,10 @@ fn every_help_example_runs_on_the_sample() {
         let text = stdout(&o);
         // Help is read in a terminal: no rustdoc links leak into it.
         for link in ["[`", "](", "crate::"] {
-            assert!(!text.contains(link), "`artlens {words} --help` shows `{link}`:\n{text}");
+            assert!(
+                !text.contains(link),
+                "`artlens {words} --help` shows `{link}`:\n{text}"
+            );
         }
         text
     };
@@ -732,13 +769,19 @@ fn every_help_example_runs_on_the_sample() {
                 let (tx, rx) = std::sync::mpsc::channel();
                 std::thread::spawn(move || {
                     let mut first = String::new();
-                    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut first);
+                    let _ =
+                        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut first);
                     let _ = tx.send(first);
                 });
-                let url = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_default();
+                let url = rx
+                    .recv_timeout(std::time::Duration::from_secs(60))
+                    .unwrap_or_default();
                 let _ = child.kill();
                 let _ = child.wait();
-                assert!(url.starts_with("http://"), "`{line}` printed no URL: {url:?}");
+                assert!(
+                    url.starts_with("http://"),
+                    "`{line}` printed no URL: {url:?}"
+                );
             } else {
                 let o = run(sh(&line));
                 assert!(

@@ -40,6 +40,9 @@ pub struct AnswerView {
     pub first_answer_at: usize,
     /// Ratings the shown answer was learnt from; `None` before any.
     pub trained_on: Option<usize>,
+    /// True when taste heads were trained for the rater (so scores can be
+    /// asked for), whether or not there are enough ratings for an answer.
+    pub trained: bool,
     /// True when the answer was learnt from exactly the current ratings.
     pub current: bool,
     /// The verdict in plain words; `None` before the first answer.
@@ -133,6 +136,7 @@ impl Collection {
             rated,
             first_answer_at: FIRST_ANSWER_AT,
             trained_on: shown.map(|r| r.n_ratings),
+            trained: report.is_some(),
             current: up_to_date,
             verdict: shown.map(|r| r.verdict.clone()),
             detail: shown.map(|r| r.verdict_detail.clone()),

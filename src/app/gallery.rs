@@ -1177,7 +1177,8 @@ mod tests {
         let c = collection(tmp.path(), &ROWS);
         for (row, score) in [(4u64, 9.0), (1, 3.0), (7, 6.0)] {
             let art = c.store().artwork(&format!("{row:064x}")).unwrap().unwrap();
-            c.rate_set_as(&Rater::default(), &art.id.to_string(), score).unwrap();
+            c.rate_set_as(&Rater::default(), &art.id.to_string(), score)
+                .unwrap();
         }
         let mut req = request(&[], None);
         req.sort = GallerySort::parse("rating").unwrap();

@@ -711,4 +711,3 @@ pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> V
     }
     out
 }
-

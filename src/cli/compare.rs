@@ -99,14 +99,14 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         .iter()
         .map(|(n, _)| format!("{n:>width$}"))
         .collect();
-    out_line(&format!("{:<30}{cols}", ""));
+    out_line(&format!("{:<46}{cols}", ""));
     let fmt = |v: Option<f64>| {
         v.map(|x| format!("{x:>width$.3}"))
             .unwrap_or_else(|| format!("{:>width$}", "-"))
     };
     let row = |title: String, f: &dyn Fn(&report::CompareModel) -> Option<f64>| {
         let cells: String = ordered.iter().map(|(_, m)| fmt(f(m))).collect();
-        out_line(&format!("{title:<30}{cells}"));
+        out_line(&format!("{title:<46}{cells}"));
     };
     row(format!("LOO {k}-NN {label} accuracy"), &|m| m.loo_accuracy);
     row("  (chance)".into(), &|m| m.chance);
@@ -127,13 +127,14 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
                 format!("{cell:>width$}")
             })
             .collect();
-        out_line(&format!("{:<30}{cells}", view.headline_name));
+        out_line(&format!("{:<46}{cells}", view.headline_name));
     }
     for key in ["spearman", "pearson", "mae", "pairwise_accuracy"] {
         if view.models.values().any(|m| m.cv.contains_key(key)) {
-            row(format!("taste head {key} (CV)"), &|m| {
-                m.cv.get(key).copied()
-            });
+            row(
+                format!("{}, cross-validated", artlens::report::cv_label(key)),
+                &|m| m.cv.get(key).copied(),
+            );
         }
     }
     for p in &view.ladder {

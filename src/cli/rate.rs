@@ -51,7 +51,9 @@ enum RateAction {
         score: f64,
     },
     /// Remove works' ratings (nothing when any work is unknown).
-    #[command(after_help = "Example:\n  artlens rate remove 12 Minimalism/wren-calloway_interval-2.png")]
+    #[command(
+        after_help = "Example:\n  artlens rate remove 12 Minimalism/wren-calloway_interval-2.png"
+    )]
     Remove {
         /// The works (as for `rate set`).
         #[arg(required = true)]
@@ -62,7 +64,9 @@ enum RateAction {
     Clear,
     /// Say that you prefer one work to another (kept even when it
     /// contradicts an earlier preference).
-    #[command(after_help = "Example:\n  artlens rate prefer Minimalism/wren-calloway_interval-2.png 12")]
+    #[command(
+        after_help = "Example:\n  artlens rate prefer Minimalism/wren-calloway_interval-2.png 12"
+    )]
     Prefer {
         /// The preferred work (as for `rate set`).
         winner: String,
@@ -71,7 +75,9 @@ enum RateAction {
     },
     /// Take back one preference (the latest time it was said); the
     /// opposite preference, if any, stays.
-    #[command(after_help = "Example:\n  artlens rate unprefer Minimalism/wren-calloway_interval-2.png 12")]
+    #[command(
+        after_help = "Example:\n  artlens rate unprefer Minimalism/wren-calloway_interval-2.png 12"
+    )]
     Unprefer {
         /// The work that was preferred (as for `rate set`).
         winner: String,

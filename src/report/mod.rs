@@ -35,7 +35,7 @@ mod text;
 mod thumbs;
 mod views;
 
-pub use pages::{render_compare_html, render_explain_html, render_score_html};
+pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
     WorkPictures, MODEL_SCORE_CSS,

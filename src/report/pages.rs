@@ -453,13 +453,14 @@ fn ladder_section(view: &CompareView, columns: &[Column<'_>]) -> Markup {
 }
 
 /// The readable name of a cross-validated metric key of
-/// [`CompareModel::cv`] (the key itself when unknown).
-fn cv_label(key: &str) -> &str {
+/// [`CompareModel::cv`] (the key itself when unknown): the words every
+/// front end shows instead of the key.
+pub fn cv_label(key: &str) -> &str {
     match key {
-        "spearman" => "rank correlation (spearman)",
-        "pearson" => "linear correlation (pearson)",
-        "mae" => "mean error in rating points (mae)",
-        "pairwise_accuracy" => "pairs in your order (pairwise_accuracy)",
+        "spearman" => "rank correlation (Spearman)",
+        "pearson" => "linear correlation (Pearson)",
+        "mae" => "mean error, in rating points",
+        "pairwise_accuracy" => "pairs put in your order",
         other => other,
     }
 }

@@ -922,10 +922,12 @@ pub async fn start_index(
         None | Some("") => None,
         Some(m) => Some(allowed_metadata(&st, m)?),
     };
-    match st
-        .jobs
-        .start(st.collection.clone(), dir, metadata, st.index_backbones.clone())
-    {
+    match st.jobs.start(
+        st.collection.clone(),
+        dir,
+        metadata,
+        st.index_backbones.clone(),
+    ) {
         Ok(id) => Ok((
             StatusCode::ACCEPTED,
             Json(serde_json::json!({

@@ -72,7 +72,9 @@ impl Jobs {
     /// A page that is left and opened again finds its job's progress here.
     pub fn latest(&self) -> Option<watch::Receiver<JobSnapshot>> {
         let jobs = self.lock();
-        jobs.iter().max_by_key(|(id, _)| **id).map(|(_, rx)| rx.clone())
+        jobs.iter()
+            .max_by_key(|(id, _)| **id)
+            .map(|(_, rx)| rx.clone())
     }
 
     /// Starts indexing `dir` (with its metadata CSV, if any) with

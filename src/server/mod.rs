@@ -118,7 +118,10 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     };
     let store_dir = collection.store().path().to_path_buf();
     let collection = Arc::new(collection);
-    let offer_dir = opts.dir.clone().or_else(|| opts.allow_dirs.first().cloned());
+    let offer_dir = opts
+        .dir
+        .clone()
+        .or_else(|| opts.allow_dirs.first().cloned());
     let state: Shared = Arc::new(AppState {
         collection: collection.clone(),
         hosts,

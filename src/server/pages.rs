@@ -12,10 +12,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use artlens::head::percent;
 use artlens::app::{
     AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
 };
+use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
@@ -189,7 +189,11 @@ fn gallery_form(params: &Params, view: Option<&GalleryView>, error: Option<&str>
     let text = params.get("text").unwrap_or("");
     let sort = view.map(|v| v.sort.as_str()).unwrap_or("id");
     let sorts: Vec<(String, String)> = match view {
-        Some(v) => v.sorts.iter().map(|o| (o.name.clone(), o.label.clone())).collect(),
+        Some(v) => v
+            .sorts
+            .iter()
+            .map(|o| (o.name.clone(), o.label.clone()))
+            .collect(),
         None => vec![("id".into(), "Order added".into())],
     };
     // Selections made with the chips travel with the form as hidden fields.
@@ -633,14 +637,20 @@ pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) ->
 
 /// `GET /score`: choose or drop an image; each backbone's score and
 /// references appear below.
-pub async fn score(State(_st): State<Shared>) -> PageResult {
+pub async fn score(State(st): State<Shared>) -> PageResult {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let answer = blocking(move || c.answer(&rater)).await?;
     Ok(page(
         "Score an image",
         "score",
         "score",
         html! {
             h1 { "Score an image" }
-            p { "The image is scored by each backbone's taste head and shown with the rated works it draws on. It is not added to the collection." }
+            @if !answer.trained {
+                p { "An image is scored by what each model has learnt of your taste, so first it needs your ratings. " (answer.progress) "." }
+                p { a.button href="/rate" { "Rate the suggested works" } }
+            } @else {
+            p { "The image is scored by each model's taste head and shown with the rated works it draws on. It is not added to the collection." }
             form #score-form {
                 label #drop for="score-file" {
                     "Choose an image, or drop one here"
@@ -649,6 +659,7 @@ pub async fn score(State(_st): State<Shared>) -> PageResult {
             }
             p #score-status role="status" {}
             div #score-result {}
+            }
         },
     ))
 }
@@ -658,7 +669,8 @@ pub async fn score(State(_st): State<Shared>) -> PageResult {
 /// `compare --html` report, framed once opened).
 pub async fn compare(State(st): State<Shared>) -> PageResult {
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (answer, models) = blocking(move || Ok((c.answer(&rater)?, c.store().backbones()?.len()))).await?;
+    let (answer, models) =
+        blocking(move || Ok((c.answer(&rater)?, c.store().backbones()?.len()))).await?;
     Ok(page(
         "Your answer",
         "compare",
@@ -670,7 +682,9 @@ pub async fn compare(State(st): State<Shared>) -> PageResult {
                 p { a.button href="/" { "Add your works" } }
             } @else {
                 div #answer-box aria-live="polite" { (answer_box(&answer, true)) }
-                p { button #retrain type="button" { "Retrain now" } " " span.note { "Only needed after importing ratings; rating here retrains by itself." } " " span #train-status role="status" {} }
+                @if answer.rated >= answer.first_answer_at {
+                    p { button #retrain type="button" { "Retrain now" } " " span.note { "Only needed after importing ratings; rating here retrains by itself." } " " span #train-status role="status" {} }
+                }
                 @if answer.verdict.is_some() {
                     details #detail {
                         summary { "The statistics behind the answer" }

@@ -64,7 +64,10 @@ mod tests {
         write_file(&path, b"old").unwrap();
         write_file(&path, b"new, longer").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new, longer");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f.json")]);
     }
 

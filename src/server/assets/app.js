@@ -400,6 +400,7 @@ function initPair() {
 
 function initScore() {
   const input = $("#score-file");
+  if (!input) return;
   const drop = $("#drop");
   const status = $("#score-status");
   const send = async (file) => {
