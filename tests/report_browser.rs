@@ -610,8 +610,9 @@ fn compare_report_renders_in_chromium() {
         "Precision@10",
         "always the most frequent label",
         "Taste head, cross-validated",
-        "spearman",
-        "mae",
+        // The metrics in words, never as their JSON keys.
+        "rank correlation (Spearman)",
+        "mean error, in rating points",
         "32.7%",
         "Learning curve",
         // The paired comparison: b − a, its interval and level.
