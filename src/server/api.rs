@@ -654,14 +654,12 @@ pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResul
     Ok(Json(scored_upload(&st, form).await?).into_response())
 }
 
-/// The uploaded image of a multipart form (`image`, and `k`), scored by
-/// every trained head: the JSON route and the score page's fragment share it.
-pub async fn scored_upload(
-    st: &Shared,
-    mut form: Multipart,
-) -> ApiResult<artlens::report::ScoredImage> {
+/// A multipart upload: the file field `image` (its name as uploaded, and
+/// its bytes) and every other field as a parameter, read once for every
+/// route that takes an image.
+async fn read_upload(mut form: Multipart) -> ApiResult<(String, Vec<u8>, Params)> {
     let mut upload: Option<(String, Vec<u8>)> = None;
-    let mut k = 5usize;
+    let mut pairs = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -679,25 +677,30 @@ pub async fn scored_upload(
             .bytes()
             .await
             .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
-        match name.as_str() {
-            "image" => {
-                upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()))
-            }
-            "k" => {
-                k = std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .filter(|k| (1..=1000).contains(k))
-                    .ok_or_else(|| ApiError::bad("k must be a whole number from 1 to 1000"))?
-            }
-            _ => {}
+        if name == "image" {
+            upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
+        } else {
+            let value = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad(format!("field `{}` is not UTF-8", printable(&name))))?;
+            pairs.push((name, value));
         }
     }
-    let Some((file_name, bytes)) = upload else {
+    let Some((name, bytes)) = upload else {
         return Err(ApiError::bad(
             "no file in the upload: send multipart/form-data with a file field named `image`",
         ));
     };
+    Ok((name, bytes, Params(pairs)))
+}
+
+/// The uploaded image of a multipart form (`image`, and `k`), scored by
+/// every trained head: the JSON route and the score page's fragment share it.
+pub async fn scored_upload(
+    st: &Shared,
+    form: Multipart,
+) -> ApiResult<artlens::report::ScoredImage> {
+    let (file_name, bytes, fields) = read_upload(form).await?;
+    let k = fields.number("k", 5, 1..=1000)?;
     if bytes.is_empty() {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1236,40 +1239,8 @@ pub async fn export(
 /// image. A stored work's file is recognised by its content (and left out
 /// of its own results); a new image is embedded, not stored, and named by
 /// the name it was uploaded with.
-pub async fn similar_upload(State(st): State<Shared>, mut form: Multipart) -> ApiResult<Response> {
-    let mut upload: Option<(String, Vec<u8>)> = None;
-    let mut pairs = Vec::new();
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError(
-                    e.status(),
-                    format!("bad upload: {}", e.body_text()),
-                ))
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
-        if name == "image" {
-            upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
-        } else {
-            let value = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::bad(format!("field `{}` is not UTF-8", printable(&name))))?;
-            pairs.push((name, value));
-        }
-    }
-    let Some((shown, bytes)) = upload else {
-        return Err(ApiError::bad(
-            "no file in the upload: send multipart/form-data with a file field named `image`",
-        ));
-    };
-    let q = Params(pairs);
+pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
+    let (shown, bytes, q) = read_upload(form).await?;
     let mut req = SimilarRequest {
         work: None,
         image: None,
