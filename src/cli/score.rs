@@ -93,19 +93,24 @@ fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
     if args.html.is_some() {
         return Err(r.limit("`score` prints text or --json; the HTML report needs the store"));
     }
-    if args.backbones.get().is_some() || args.ood_percentile != explain::DEFAULT_OOD_PERCENTILE {
-        return Err(r.limit("`score` uses the trained backbones and the default --ood-percentile"));
-    }
     r.check_rater(&args.rater)?;
     let k = args.k.to_string();
+    let mut options = vec![
+        ("k", k.clone()),
+        ("ood_percentile", args.ood_percentile.to_string()),
+    ];
+    if let Some(list) = args.backbones.get() {
+        let names: Vec<String> = list.iter().map(|b| b.name()).collect();
+        options.push(("backbone", names.join(",")));
+    }
     let mut view = ScoreView::default();
     for given in &args.images {
         let shown = given.display().to_string();
         let scored: Result<ScoredImage> = if given.exists() {
-            r.upload("/api/score", given, &shown, &[("k", k.clone())])
+            r.upload("/api/score", given, &shown, &options)
         } else {
             r.lookup(&shown)
-                .and_then(|w| r.get(&format!("/api/works/{}/score", w.id), &[("k", k.clone())]))
+                .and_then(|w| r.get(&format!("/api/works/{}/score", w.id), &options))
         };
         let img = match scored {
             Ok(mut img) => {

@@ -617,7 +617,7 @@ pub async fn score_work(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let k = Params::parse(q)?.number("k", 5, 1..=1000)?;
+    let (k, backbones, ood_percentile) = score_options(&Params::parse(q)?)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
@@ -626,8 +626,8 @@ pub async fn score_work(
         let req = ScoreRequest {
             images: vec![PathBuf::from(id.to_string())],
             k,
-            backbones: None,
-            ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
+            backbones,
+            ood_percentile,
             rater,
         };
         c.score(&req, &mut |_| {}).map(Some)
@@ -652,6 +652,25 @@ pub async fn score_work(
 /// stored.
 pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
     Ok(Json(scored_upload(&st, form).await?).into_response())
+}
+
+/// What a score request may ask besides the image: `k` (1–1000, default
+/// 5), `backbone` (default: every trained one) and `ood_percentile` (the
+/// library checks its range), as `score -k --backbones --ood-percentile`.
+fn score_options(q: &Params) -> ApiResult<(usize, Option<Vec<BackboneId>>, f64)> {
+    let k = q.number("k", 5, 1..=1000)?;
+    let ood = match q.get("ood_percentile") {
+        None => artlens::explain::DEFAULT_OOD_PERCENTILE,
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .ok_or_else(|| {
+                ApiError::bad(format!("ood_percentile=`{}`: not a number", printable(v)))
+            })?,
+    };
+    Ok((k, q.backbones()?, ood))
 }
 
 /// A multipart upload: the file field `image` (its name as uploaded, and
@@ -700,7 +719,7 @@ pub async fn scored_upload(
     form: Multipart,
 ) -> ApiResult<artlens::report::ScoredImage> {
     let (file_name, bytes, fields) = read_upload(form).await?;
-    let k = fields.number("k", 5, 1..=1000)?;
+    let (k, backbones, ood_percentile) = score_options(&fields)?;
     if bytes.is_empty() {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -714,8 +733,8 @@ pub async fn scored_upload(
         let req = ScoreRequest {
             images: vec![tmp.path().to_path_buf()],
             k,
-            backbones: None,
-            ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
+            backbones,
+            ood_percentile,
             rater,
         };
         let r = c.score(&req, &mut |_| {});
