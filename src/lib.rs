@@ -60,6 +60,8 @@
 //!   into a stored work, the same way in every command.
 //! * [`app`] is the application layer every front end calls.
 //! * [`error`] is the typed error every stage returns.
+//! * [`plain`] writes counts a person reads ("1 work", "24 works") the same
+//!   on every front end.
 //!
 //! The library never prints; progress is reported through callbacks and the
 //! binary (`src/main.rs`, `src/cli/`) draws it.
