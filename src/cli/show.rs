@@ -64,10 +64,10 @@ pub fn run_show(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!("{:<11} {}", k, printable(v)));
     }
     out_line(&format!(
-        "rating      {}",
+        "your rating {}",
         view.rating
             .map(|r| r.to_string())
-            .unwrap_or_else(|| "-".into())
+            .unwrap_or_else(|| "not rated yet".into())
     ));
     out_line(&format!("backbones   {}", view.backbones.join(", ")));
     for (b, ids) in &view.neighbours {
@@ -139,6 +139,7 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
             printable(title)
         ));
     }
-    ctx.msg.info(format!("{} works", works.len()));
+    ctx.msg
+        .info(artlens::plain::count(works.len(), "work", "works"));
     Ok(0)
 }
