@@ -237,6 +237,35 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The message as the web app shows it. [`Display`](std::fmt::Display)
+    /// is written for the command line and says which command to run next;
+    /// a person in the browser cannot run commands (while `serve` runs, the
+    /// server holds the store), so for the errors a web page can meet the
+    /// next step is the page's own: index from "Add works", rate on "Rate",
+    /// and the heads retrain by themselves after ratings. Every other
+    /// error reads the same on both.
+    pub fn in_web_app(&self) -> String {
+        match self {
+            Error::NotIndexed { backbone, .. } => format!(
+                "no work has a {backbone} embedding yet: add your works on the \"Add works\" page"
+            ),
+            Error::MissingEmbedding { work, backbone } => format!(
+                "work {work} has no {backbone} embedding yet: add its folder again on the \"Add works\" page"
+            ),
+            Error::NoHead { backbone } => format!(
+                "no trained taste head for {backbone} yet: rate works on the \"Rate\" page; the heads train by themselves from the first ratings"
+            ),
+            Error::NoRatings { .. } => "nothing is rated yet: rate works on the \"Rate\" page".to_string(),
+            Error::NoRatingsBy { rater, .. } => format!(
+                "rater `{rater}` has rated nothing yet: rate works on the \"Rate\" page"
+            ),
+            Error::StaleHead { what, model, .. } => format!(
+                "{what} was trained on {model} embeddings that have changed since: press \"Retrain now\" on the \"Your answer\" page"
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -585,6 +585,18 @@ fn cli_out(env: &Env, args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// An HTML report with the time it was made (`Generated <time>`) taken out
+/// wherever it stands.
+fn without_generated(html: &str) -> String {
+    let Some(at) = html.find("Generated ") else {
+        return html.to_string();
+    };
+    let rest = &html[at + "Generated ".len()..];
+    let time = &rest[..rest.find('<').unwrap_or(rest.len())];
+    assert!(!time.is_empty(), "the report says when it was made");
+    html.replace(time, "TIME")
+}
+
 /// `compare --json`, `export --json` and `train --json` carry the time they
 /// were made (a training run is named by it);
 /// everything else must be equal.
@@ -667,6 +679,8 @@ fn the_cli_prints_the_same_through_a_running_server() {
             "80",
             "--json",
         ],
+        vec!["explain", "3"],
+        vec!["explain", &new_image, "--reference", "5"],
         vec!["compare"],
         vec!["suggest"],
         vec!["suggest", "-n", "3", "--goal", "taste", "--json"],
@@ -678,11 +692,30 @@ fn the_cli_prints_the_same_through_a_running_server() {
     // Equal but for the time they were made.
     let timed: Vec<Vec<&str>> = vec![
         vec!["compare", "--json"],
+        vec!["explain", by_path, "--json"],
+        vec!["explain", file, "--reference", "5", "--json"],
+        vec!["explain", &new_image, "--backbones", "dinov2", "--json"],
+        vec!["explain", "3", "--reference", &new_image, "--json"],
         vec!["export", "--backbone", "dino", out, "--json"],
         vec!["export", "--format", "parquet", out, "--json"],
     ];
     let direct: Vec<String> = same.iter().map(|a| cli_out(&env, a)).collect();
     let direct_timed: Vec<String> = timed.iter().map(|a| cli_out(&env, a)).collect();
+    // The score report with its patch maps: equal but for the time.
+    let report = |name: &str| {
+        let path = env.tmp.path().join(name);
+        let args = [
+            "score",
+            "3",
+            file,
+            &new_image,
+            "--html",
+            path.to_str().unwrap(),
+        ];
+        let printed = cli_out(&env, &args);
+        (printed, std::fs::read_to_string(&path).unwrap())
+    };
+    let direct_report = report("direct.html");
 
     let s = env.serve(&[]);
     for (args, want) in same.iter().zip(&direct) {
@@ -704,6 +737,17 @@ fn the_cli_prints_the_same_through_a_running_server() {
         );
     }
     assert!(out_dir.join("manifest.json").is_file());
+    let served_report = report("served.html");
+    assert_eq!(served_report.0, direct_report.0, "`score --html` prints");
+    assert!(
+        direct_report.1.contains("class=\"pair-maps\""),
+        "the report draws the patch maps"
+    );
+    assert_eq!(
+        without_generated(&served_report.1),
+        without_generated(&direct_report.1),
+        "`score --html` through the server writes the direct path's report"
+    );
 
     // What cannot go through the server says where it is and how to stop it.
     let url = s.url.trim_end_matches('/').to_string();
@@ -713,17 +757,10 @@ fn the_cli_prints_the_same_through_a_running_server() {
             "`artlens index` cannot go through the server",
         ),
         (
-            vec!["explain", "3"],
-            "`artlens explain` cannot go through the server",
-        ),
-        (
             vec!["doctor"],
             "`artlens doctor` cannot go through the server",
         ),
-        (
-            vec!["score", file, "--html", out],
-            "the HTML report needs the store",
-        ),
+        (vec!["explain", "3", "--rater", "anna"], "for rater `me`"),
         (vec!["status", "--rater", "anna"], "for rater `me`"),
     ] {
         let o = run(env.cmd(&args));
@@ -748,6 +785,31 @@ fn the_cli_prints_the_same_through_a_running_server() {
         without_times(&direct[1]),
         "`artlens train --json` through the server"
     );
+}
+
+/// The web app never tells a person to run a command: an error whose next
+/// step on the command line is a command (`artlens train`) reads, in the
+/// API's `error` that the pages show, as the page's own next step; the
+/// command line's wording travels beside it as `command_line`, and the CLI
+/// going through the server prints that, as on the store itself.
+#[test]
+fn errors_in_the_web_app_name_pages_not_commands() {
+    let env = Env::new(false);
+    let direct = run(env.cmd(&["score", "3"]));
+    let s = env.serve(&[]);
+    let r = s.get("/api/works/3/score");
+    assert_eq!(r.status, 409, "{}", r.text());
+    let v = r.json();
+    let web = v["error"].as_str().unwrap();
+    assert!(!web.contains("artlens "), "{web}");
+    assert!(web.contains("\"Rate\" page"), "{web}");
+    let cli = v["command_line"].as_str().unwrap();
+    assert!(cli.contains("`artlens "), "{cli}");
+    let served = run(env.cmd(&["score", "3"]));
+    assert_eq!(served.status.code(), direct.status.code());
+    assert_eq!(stdout(&served), stdout(&direct));
+    assert!(stderr(&served).contains("`artlens "), "{}", stderr(&served));
+    let _ = s.interrupt();
 }
 
 /// Ratings and preferences set through the CLI while the store is served

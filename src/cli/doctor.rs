@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use artlens::plain;
 use artlens::store::{check_store, salvage_store};
 
 use super::{out_json, out_line, Ctx, EXIT_ERROR};
@@ -50,12 +51,12 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
             ));
         } else {
             out_line(&format!(
-                "damaged     {}: {} problem(s); readable: {} artworks, {} embeddings, {} ratings",
+                "damaged     {}: {}; readable: {}, {}, {}",
                 report.store.display(),
-                report.problems.len(),
-                report.artworks,
-                report.embeddings,
-                report.ratings
+                plain::count(report.problems.len(), "problem", "problems"),
+                plain::count(report.artworks, "artwork", "artworks"),
+                plain::count(report.embeddings, "embedding", "embeddings"),
+                plain::count(report.ratings, "rating", "ratings")
             ));
             for p in &report.problems {
                 out_line(&format!("problem     {p}"));

@@ -2,7 +2,7 @@
 //! per backbone: patch matches and the CLS token's attention, as numbers
 //! (`--json`), a summary (text) or heat maps over both images (`--html`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -13,6 +13,7 @@ use artlens::report::{self, ExplainView};
 
 use super::args::{parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
+use super::remote::Remote;
 use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
@@ -43,16 +44,22 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
-    let collection = ctx.open(args.weights.config(None)?)?;
     let req = ExplainRequest {
         query: args.query.clone(),
         reference: args.reference.clone(),
         backbones: args.backbones.get(),
         rater: args.rater.clone(),
     };
-    let (view, _) = with_progress(ctx.msg, "images", |on_event| {
-        collection.explain(&req, on_event)
-    })?;
+    let view = match &ctx.remote {
+        Some(r) => remote(&req, r)?,
+        None => {
+            let collection = ctx.open(args.weights.config(None)?)?;
+            with_progress(ctx.msg, "images", |on_event| {
+                collection.explain(&req, on_event)
+            })?
+            .0
+        }
+    };
     for w in &view.warnings {
         ctx.msg.warn(w);
     }
@@ -67,6 +74,43 @@ pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
         print_text(&view);
     }
     Ok(0)
+}
+
+/// `explain` through the running server: a query or reference that is an
+/// image file here is uploaded under the name given (the server
+/// recognises a stored one by its content, as the direct path does); a
+/// name is resolved by the server. The answer is the library's view.
+fn remote(req: &ExplainRequest, r: &Remote) -> Result<ExplainView> {
+    r.check_rater(&req.rater)?;
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for b in req.backbones.iter().flatten() {
+        fields.push(("backbone", b.name()));
+    }
+    let query = Path::new(&req.query);
+    let reference_file = req
+        .reference
+        .as_deref()
+        .map(Path::new)
+        .filter(|p| p.is_file());
+    if !query.is_file() && reference_file.is_none() {
+        fields.push(("work", req.query.clone()));
+        if let Some(name) = &req.reference {
+            fields.push(("reference", name.clone()));
+        }
+        return r.get("/api/explain", &fields);
+    }
+    let mut files: Vec<(&str, &Path, &str)> = Vec::new();
+    if query.is_file() {
+        files.push(("image", query, &req.query));
+    } else {
+        fields.push(("work", req.query.clone()));
+    }
+    match (reference_file, &req.reference) {
+        (Some(f), Some(shown)) => files.push(("reference", f, shown)),
+        (None, Some(name)) => fields.push(("reference", name.clone())),
+        _ => {}
+    }
+    r.upload_files("/api/explain", &files, &fields)
 }
 
 /// Per backbone: the reference, and where the maps are strongest (the

@@ -65,7 +65,10 @@ impl Progress {
                 self.bar.set_length(to_embed as u64);
                 self.bar.enable_steady_tick(Duration::from_millis(200));
                 if !self.quiet {
-                    self.line(&format!("{images} images found, {to_embed} to embed"));
+                    self.line(&format!(
+                        "{} found, {to_embed} to embed",
+                        artlens::plain::count(images, "image", "images")
+                    ));
                 }
             }
             Event::Failed { path, reason } => {

@@ -214,11 +214,11 @@ fn imported(ctx: &Ctx, csv: &Path, report: &ImportReport, json: bool) -> Result<
         out_json(report)?;
     } else {
         msg.info(format!(
-            "{} ratings imported from {} ({} replaced earlier ones, {} bad rows skipped)",
-            report.imported,
+            "{} imported from {} ({} replaced earlier ones, {} skipped)",
+            artlens::plain::count(report.imported, "rating", "ratings"),
             csv.display(),
             report.replaced,
-            report.bad.len()
+            artlens::plain::count(report.bad.len(), "bad row", "bad rows")
         ));
     }
     Ok(if report.bad.is_empty() {

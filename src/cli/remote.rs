@@ -223,10 +223,27 @@ impl Remote {
         shown: &str,
         fields: &[(&str, String)],
     ) -> Result<T> {
-        let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
-        // A boundary that cannot occur in the file: one made of its hash.
-        let boundary = format!("artlens-{}", &blake3::hash(&bytes).to_hex()[..32]);
-        let mut body = Vec::with_capacity(bytes.len() + 512);
+        self.upload_files(path, &[("image", file, shown)], fields)
+    }
+
+    /// A multipart upload of several files, each `(field, file, shown)`:
+    /// the file's bytes under the field `field`, named `shown`.
+    pub fn upload_files<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        files: &[(&str, &Path, &str)],
+        fields: &[(&str, String)],
+    ) -> Result<T> {
+        let mut contents = Vec::with_capacity(files.len());
+        let mut hasher = blake3::Hasher::new();
+        for (_, file, _) in files {
+            let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
+            hasher.update(&bytes);
+            contents.push(bytes);
+        }
+        // A boundary that cannot occur in the files: one made of their hash.
+        let boundary = format!("artlens-{}", &hasher.finalize().to_hex()[..32]);
+        let mut body = Vec::with_capacity(contents.iter().map(Vec::len).sum::<usize>() + 512);
         for (name, value) in fields {
             body.extend_from_slice(
                 format!(
@@ -235,22 +252,25 @@ impl Remote {
                 .as_bytes(),
             );
         }
-        // The name travels in a quoted header value: quotes, backslashes
-        // and line breaks would end it early, so they are escaped as
-        // browsers do.
-        let quoted = shown
-            .replace('\\', "\\\\")
-            .replace('"', "%22")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A");
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        for ((field, _, shown), bytes) in files.iter().zip(&contents) {
+            // The name travels in a quoted header value: quotes, backslashes
+            // and line breaks would end it early, so they are escaped as
+            // browsers do.
+            let quoted = shown
+                .replace('\\', "\\\\")
+                .replace('"', "%22")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A");
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let req = self.request("POST", path).set(
             "Content-Type",
             &format!("multipart/form-data; boundary={boundary}"),
@@ -274,9 +294,16 @@ impl Remote {
             Ok(resp) => read_capped(resp).with_context(|| self.where_(path)),
             Err(ureq::Error::Status(code, resp)) => {
                 let text = read_capped(resp).unwrap_or_default();
+                // The command line's wording of the error where the web
+                // app's differs (it names the command to run next).
                 let msg = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .and_then(|v| {
+                        v["command_line"]
+                            .as_str()
+                            .or_else(|| v["error"].as_str())
+                            .map(str::to_string)
+                    })
                     .unwrap_or(text);
                 if code == 401 {
                     bail!(

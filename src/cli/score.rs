@@ -72,33 +72,25 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
             collection.add_score_maps(&mut view, on_event)
         })?;
     }
-    for w in &view.warnings {
-        ctx.msg.warn(w);
-    }
-    if let Some(kind) = &view.provenance.head_kind {
-        ctx.msg.info(format!("scored with the {kind} taste heads"));
-    }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::render_score_html(&view))
-            .with_context(|| format!("{}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
-    print(&args, ctx, &view)
+    finish(&args, ctx, &view)
 }
 
 /// `score` through the running server: an image file is uploaded (the
 /// server recognises a stored one by its content, as the direct path
-/// does), a name is scored as the stored work it names.
+/// does), a name is scored as the stored work it names. Each answer is the
+/// server's whole view of one image (`view=true`), so the warnings, the
+/// head's kind and, for `--html`, the patch maps (`maps=true`) are the
+/// direct path's; the report is rendered here by the same renderer.
 fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
-    if args.html.is_some() {
-        return Err(r.limit("`score` prints text or --json; the HTML report needs the store"));
-    }
     r.check_rater(&args.rater)?;
-    let k = args.k.to_string();
     let mut options = vec![
-        ("k", k.clone()),
+        ("k", args.k.to_string()),
         ("ood_percentile", args.ood_percentile.to_string()),
+        ("view", "true".to_string()),
     ];
+    if args.html.is_some() {
+        options.push(("maps", "true".to_string()));
+    }
     if let Some(list) = args.backbones.get() {
         let names: Vec<String> = list.iter().map(|b| b.name()).collect();
         options.push(("backbone", names.join(",")));
@@ -106,29 +98,58 @@ fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
     let mut view = ScoreView::default();
     for given in &args.images {
         let shown = given.display().to_string();
-        let scored: Result<ScoredImage> = if given.exists() {
+        let scored: Result<ScoreView> = if given.exists() {
             r.upload("/api/score", given, &shown, &options)
         } else {
             r.lookup(&shown)
                 .and_then(|w| r.get(&format!("/api/works/{}/score", w.id), &options))
         };
-        let img = match scored {
-            Ok(mut img) => {
-                img.path = shown;
-                img
+        match scored {
+            Ok(one) => {
+                if view.images.is_empty() {
+                    view.provenance = one.provenance;
+                }
+                for w in one.warnings {
+                    if !view.warnings.contains(&w) {
+                        view.warnings.push(w);
+                    }
+                }
+                view.images.extend(one.images.into_iter().map(|mut img| {
+                    img.path = shown.clone();
+                    img
+                }));
             }
             // What the direct path reports in the image's row: a file that
             // cannot be decoded, a work that is gone.
-            Err(e) if matches!(status_of(&e), Some(404 | 422)) => ScoredImage {
+            Err(e) if matches!(status_of(&e), Some(404 | 422)) => view.images.push(ScoredImage {
                 path: shown,
                 error: Some(e.to_string()),
                 ..Default::default()
-            },
+            }),
             Err(e) => return Err(e),
-        };
-        view.images.push(img);
+        }
     }
-    print(args, ctx, &view)
+    // The report names the store as this command was given it, as the
+    // direct path does.
+    view.provenance.store = ctx.store.display().to_string();
+    finish(args, ctx, &view)
+}
+
+/// What every path does with its view: warnings and the head's kind on
+/// stderr, the HTML report when asked for, the scores on stdout.
+fn finish(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
+    for w in &view.warnings {
+        ctx.msg.warn(w);
+    }
+    if let Some(kind) = &view.provenance.head_kind {
+        ctx.msg.info(format!("scored with the {kind} taste heads"));
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::render_score_html(view))
+            .with_context(|| format!("{}", path.display()))?;
+        ctx.msg.info(format!("wrote {}", path.display()));
+    }
+    print(args, ctx, view)
 }
 
 /// The scores on stdout, and the exit status.

@@ -21,25 +21,42 @@ use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use artlens::app::{
-    CompareRequest, GalleryRequest, GallerySort, ListRequest, ScoreRequest, SimilarRequest,
-    TrainRequest,
+    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ListRequest, ScoreRequest,
+    SimilarRequest, TrainRequest,
 };
 use artlens::error::Error;
 use artlens::head::HeadKind;
 use artlens::model::registry::{parse_backbone_list, BackboneId};
+use artlens::report::{ExplainView, ScoreView};
 
 use super::security::{printable, refuse};
 use super::Shared;
 
-/// An API error: a status and a message for `{"error": ...}`.
+/// An API error: a status and a message for `{"error": ...}`, in the web
+/// app's words; where the command line words it differently (a library
+/// error whose next step is a command), that wording too, as
+/// `"command_line"`, which the CLI shows when it goes through the server
+/// (so its output is the direct path's).
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub command_line: Option<String>,
+}
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    pub fn new(status: StatusCode, message: String) -> ApiError {
+        ApiError {
+            status,
+            message,
+            command_line: None,
+        }
+    }
+
     pub fn bad(msg: impl Into<String>) -> ApiError {
-        ApiError(StatusCode::BAD_REQUEST, msg.into())
+        ApiError::new(StatusCode::BAD_REQUEST, msg.into())
     }
 }
 
@@ -68,19 +85,33 @@ impl From<Error> for ApiError {
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, e.to_string().replace(" backtrace ()", ""))
+        // Some foreign errors' text carries an empty ` backtrace ()`.
+        let web = e.in_web_app().replace(" backtrace ()", "");
+        let command_line = e.to_string().replace(" backtrace ()", "");
+        ApiError {
+            status,
+            command_line: (command_line != web).then_some(command_line),
+            message: web,
+        }
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
-        ApiError(r.status(), format!("bad JSON body: {}", r.body_text()))
+        ApiError::new(r.status(), format!("bad JSON body: {}", r.body_text()))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        refuse(self.0, &self.1)
+        match &self.command_line {
+            None => refuse(self.status, &self.message),
+            Some(cli) => (
+                self.status,
+                Json(serde_json::json!({ "error": self.message, "command_line": cli })),
+            )
+                .into_response(),
+        }
     }
 }
 
@@ -92,7 +123,7 @@ pub async fn blocking<T: Send + 'static>(
 ) -> ApiResult<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(ApiError::from),
-        Err(_) => Err(ApiError(
+        Err(_) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error in artlens (logged on the server's stderr)".into(),
         )),
@@ -192,11 +223,11 @@ pub fn work_id(raw: &str) -> ApiResult<u64> {
 
 /// 404 for an id the store never gave out.
 fn no_work(id: u64) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("no work with id {id}"))
+    ApiError::new(StatusCode::NOT_FOUND, format!("no work with id {id}"))
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "no such API route".into())
+    ApiError::new(StatusCode::NOT_FOUND, "no such API route".into())
 }
 
 /// `GET /api/status`: `artlens status --json`.
@@ -329,9 +360,9 @@ pub async fn image(
         }))
     })
     .await
-    .map_err(|e| match e.0 {
+    .map_err(|e| match e.status {
         // A stored file that is gone is the work's problem, not the server's.
-        StatusCode::INTERNAL_SERVER_ERROR => ApiError(StatusCode::NOT_FOUND, e.1),
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::new(StatusCode::NOT_FOUND, e.message),
         _ => e,
     })?;
     let etag = format!("\"{}\"", &hash[..hash.len().min(32)]);
@@ -610,15 +641,25 @@ pub async fn unprefer(
 }
 
 /// `GET /api/works/{id}/score?k=5`: a stored work scored by each trained
-/// head, with its references (`artlens score ID --json`).
+/// head, with its references (`artlens score ID --json`). With `maps=true`
+/// the patch maps against each first reference are added (what `score
+/// --html` draws); with `view=true` the answer is the whole [`ScoreView`]
+/// (one image, with who made it and its warnings), which is what the
+/// command line's HTML report is rendered from.
 pub async fn score_work(
     State(st): State<Shared>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let (k, backbones, ood_percentile) = score_options(&Params::parse(q)?)?;
+    let opts = ScoreOptions::parse(&Params::parse(q)?)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let (k, backbones, ood_percentile, maps) = (
+        opts.k,
+        opts.backbones.clone(),
+        opts.ood_percentile,
+        opts.maps,
+    );
     let view = blocking(move || {
         if c.store().artwork_by_id(id)?.is_none() {
             return Ok(None);
@@ -630,61 +671,275 @@ pub async fn score_work(
             ood_percentile,
             rater,
         };
-        c.score(&req, &mut |_| {}).map(Some)
+        let mut view = c.score(&req, &mut |_| {})?;
+        if maps {
+            c.add_score_maps(&mut view, &mut |_| {})?;
+        }
+        Ok(Some(view))
     })
     .await?
     .ok_or_else(|| no_work(id))?;
-    let img = view.images.into_iter().next();
-    match img {
-        Some(i) if i.error.is_none() => Ok(Json(i).into_response()),
-        Some(i) => Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            i.error.unwrap_or_default(),
-        )),
-        None => Err(no_work(id)),
-    }
+    score_answer(view, &opts).map_err(|e| match e.status {
+        StatusCode::NOT_FOUND => no_work(id),
+        _ => e,
+    })
 }
 
 /// `POST /api/score` (multipart, a file field `image`, optional `k`): the
 /// uploaded image scored like `artlens score FILE --json` (one line of it),
-/// under the name it was uploaded with. The upload is written to a private
-/// temporary file for the decoder and removed after; it is scored, not
-/// stored.
+/// under the name it was uploaded with; `maps` and `view` as for a stored
+/// work. The upload is written to a private temporary file for the decoder
+/// and removed after; it is scored, not stored.
 pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
-    Ok(Json(scored_upload(&st, form).await?).into_response())
+    let (view, opts) = scored_upload(&st, form).await?;
+    score_answer(view, &opts)
+}
+
+/// The answer to a score request: the one scored image, or with `view`
+/// the whole view; an image that could not be scored is a 422 with why.
+fn score_answer(view: ScoreView, opts: &ScoreOptions) -> ApiResult<Response> {
+    match view.images.first() {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "nothing was scored".into(),
+        )),
+        Some(i) if i.error.is_some() => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            i.error.clone().unwrap_or_default(),
+        )),
+        Some(_) if opts.view => Ok(Json(view).into_response()),
+        Some(_) => Ok(Json(view.images.into_iter().next()).into_response()),
+    }
 }
 
 /// What a score request may ask besides the image: `k` (1–1000, default
 /// 5), `backbone` (default: every trained one) and `ood_percentile` (the
-/// library checks its range), as `score -k --backbones --ood-percentile`.
-fn score_options(q: &Params) -> ApiResult<(usize, Option<Vec<BackboneId>>, f64)> {
-    let k = q.number("k", 5, 1..=1000)?;
-    let ood = match q.get("ood_percentile") {
-        None => artlens::explain::DEFAULT_OOD_PERCENTILE,
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|p| p.is_finite())
-            .ok_or_else(|| {
-                ApiError::bad(format!("ood_percentile=`{}`: not a number", printable(v)))
-            })?,
-    };
-    Ok((k, q.backbones()?, ood))
+/// library checks its range), as `score -k --backbones --ood-percentile`;
+/// `maps` (add the patch maps, as `score --html` draws them) and `view`
+/// (answer with the whole view).
+pub struct ScoreOptions {
+    pub k: usize,
+    pub backbones: Option<Vec<BackboneId>>,
+    pub ood_percentile: f64,
+    pub maps: bool,
+    pub view: bool,
+}
+
+impl ScoreOptions {
+    fn parse(q: &Params) -> ApiResult<ScoreOptions> {
+        let k = q.number("k", 5, 1..=1000)?;
+        let ood_percentile = match q.get("ood_percentile") {
+            None => artlens::explain::DEFAULT_OOD_PERCENTILE,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite())
+                .ok_or_else(|| {
+                    ApiError::bad(format!("ood_percentile=`{}`: not a number", printable(v)))
+                })?,
+        };
+        Ok(ScoreOptions {
+            k,
+            backbones: q.backbones()?,
+            ood_percentile,
+            maps: q.flag("maps")?.unwrap_or(false),
+            view: q.flag("view")?.unwrap_or(false),
+        })
+    }
 }
 
 /// A multipart upload: the file field `image` (its name as uploaded, and
 /// its bytes) and every other field as a parameter, read once for every
 /// route that takes an image.
-async fn read_upload(mut form: Multipart) -> ApiResult<(String, Vec<u8>, Params)> {
-    let mut upload: Option<(String, Vec<u8>)> = None;
+async fn read_upload(form: Multipart) -> ApiResult<(String, Vec<u8>, Params)> {
+    let (mut files, fields) = read_files(form, &["image"]).await?;
+    let Some((name, bytes)) = files.remove("image") else {
+        return Err(ApiError::bad(
+            "no file in the upload: send multipart/form-data with a file field named `image`",
+        ));
+    };
+    Ok((name, bytes, fields))
+}
+
+/// The uploaded image of a multipart form (`image`, and the
+/// [`ScoreOptions`]), scored by every trained head: the JSON route and the
+/// score page's fragment share it. The view names the image as uploaded,
+/// also in its error.
+pub async fn scored_upload(st: &Shared, form: Multipart) -> ApiResult<(ScoreView, ScoreOptions)> {
+    let (file_name, bytes, fields) = read_upload(form).await?;
+    let opts = ScoreOptions::parse(&fields)?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{}: the uploaded file is empty", printable(&file_name)),
+        ));
+    }
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let (k, backbones, ood_percentile, maps) = (
+        opts.k,
+        opts.backbones.clone(),
+        opts.ood_percentile,
+        opts.maps,
+    );
+    let mut view = blocking(move || {
+        let tmp = tempfile_in_store(&c, &bytes)?;
+        let req = ScoreRequest {
+            images: vec![tmp.path().to_path_buf()],
+            k,
+            backbones,
+            ood_percentile,
+            rater,
+        };
+        let mut view = c.score(&req, &mut |_| {})?;
+        // The maps decode the query again: the temporary file must
+        // still be there.
+        if maps {
+            c.add_score_maps(&mut view, &mut |_| {})?;
+        }
+        drop(tmp);
+        Ok(view)
+    })
+    .await?;
+    for img in &mut view.images {
+        // The decoder names the temporary file; the user knows the upload
+        // by its own name.
+        if let Some(e) = &mut img.error {
+            *e = e.replace(&img.path, &file_name);
+        }
+        img.path = file_name.clone();
+    }
+    Ok((view, opts))
+}
+
+/// `GET /api/explain?work=NAME[&reference=NAME][&backbone=ID]`: where a
+/// stored work and one reference look alike, per backbone (`artlens
+/// explain NAME --json`); without `reference`, each backbone's nearest
+/// rated work (nearest stored work when nothing is rated).
+pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let Some(work) = q.get("work").map(str::to_string) else {
+        return Err(ApiError::bad(
+            "name the work to explain: `?work=ID` (an id, hash prefix or path); to explain an image file, POST it as multipart `image`",
+        ));
+    };
+    let req = ExplainRequest {
+        query: work,
+        reference: q.get("reference").map(str::to_string),
+        backbones: q.backbones()?,
+        rater: st.rater.clone(),
+    };
+    let c = st.collection.clone();
+    let view = blocking(move || c.explain(&req, &mut |_| {})).await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/explain` (multipart: the query image as the file field
+/// `image`, or a stored work by name as the text field `work`; the reference as a second file field `reference`, or by name
+/// as the text field `reference`; `backbone` as for the GET): `artlens
+/// explain FILE --json` for an image that need not be stored. The uploads
+/// are written to private temporary files for the decoder and removed
+/// after; the view names them as uploaded.
+pub async fn explain_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
+    let (files, fields) = read_files(form, &["image", "reference"]).await?;
+    // The query: an uploaded file, or a stored work by name (when only the
+    // reference is a file).
+    let query_file = files.get("image").cloned();
+    let query_work = fields.get("work").map(str::to_string);
+    let (query_name, query_bytes) = match (query_file, &query_work) {
+        (Some(f), None) => (f.0, Some(f.1)),
+        (None, Some(w)) => (w.clone(), None),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "the query is given twice (a file `image` and a `work`): send one",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad(
+                "no query in the upload: send multipart/form-data with a file field named `image` (or a stored work's name as the field `work`)",
+            ))
+        }
+    };
+    let reference_file = files.get("reference").cloned();
+    if reference_file.is_some() && fields.get("reference").is_some() {
+        return Err(ApiError::bad(
+            "`reference` is given twice (a file and a name): send one",
+        ));
+    }
+    for (name, bytes) in files.values() {
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{}: the uploaded file is empty", printable(name)),
+            ));
+        }
+    }
+    let backbones = fields.backbones()?;
+    let query_bytes_given = query_bytes.is_some();
+    let reference_name = fields.get("reference").map(str::to_string);
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    let shown_reference = reference_file.as_ref().map(|(n, _)| n.clone());
+    let made = blocking(move || {
+        let q = match &query_bytes {
+            Some(bytes) => Some(tempfile_in_store(&c, bytes)?),
+            None => None,
+        };
+        let r = match &reference_file {
+            Some((_, bytes)) => Some(tempfile_in_store(&c, bytes)?),
+            None => None,
+        };
+        let tmp_query = match &q {
+            Some(t) => t.path().display().to_string(),
+            None => query_work.unwrap_or_default(),
+        };
+        let tmp_reference = r.as_ref().map(|t| t.path().display().to_string());
+        let req = ExplainRequest {
+            query: tmp_query.clone(),
+            reference: tmp_reference.clone().or(reference_name),
+            backbones,
+            rater,
+        };
+        let view = c.explain(&req, &mut |_| {}).map_err(|e| e.to_string());
+        Ok((view, tmp_query, tmp_reference))
+    })
+    .await?;
+    // The library names the temporary files; the user knows the uploads by
+    // their own names.
+    let (view, tmp_query, tmp_reference) = made;
+    let rename = |text: &str| {
+        let text = if query_bytes_given {
+            text.replace(&tmp_query, &query_name)
+        } else {
+            text.to_string()
+        };
+        match (&tmp_reference, &shown_reference) {
+            (Some(tmp), Some(shown)) => text.replace(tmp.as_str(), shown),
+            _ => text,
+        }
+    };
+    let mut view: ExplainView =
+        view.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rename(&e)))?;
+    view.query.path = rename(&view.query.path);
+    for m in view.models.values_mut() {
+        m.reference.path = rename(&m.reference.path);
+    }
+    Ok(Json(view).into_response())
+}
+
+/// A multipart form's file fields among `names` (each: its name as
+/// uploaded, and its bytes) and every other field as a parameter.
+async fn read_files(
+    mut form: Multipart,
+    names: &[&str],
+) -> ApiResult<(BTreeMap<String, (String, Vec<u8>)>, Params)> {
+    let mut files = BTreeMap::new();
     let mut pairs = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return Err(ApiError(
+                return Err(ApiError::new(
                     e.status(),
                     format!("bad upload: {}", e.body_text()),
                 ))
@@ -695,70 +950,32 @@ async fn read_upload(mut form: Multipart) -> ApiResult<(String, Vec<u8>, Params)
         let bytes = field
             .bytes()
             .await
-            .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
-        if name == "image" {
-            upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
-        } else {
-            let value = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::bad(format!("field `{}` is not UTF-8", printable(&name))))?;
-            pairs.push((name, value));
+            .map_err(|e| ApiError::new(e.status(), format!("bad upload: {}", e.body_text())))?;
+        // `image` is always the file (the score routes have taken it
+        // without a file name); another of `names` is a file when it has
+        // a file name, and otherwise a text field (a reference by name).
+        let is_file = names.contains(&name.as_str()) && (file_name.is_some() || name == "image");
+        match file_name
+            .filter(|_| is_file)
+            .or_else(|| is_file.then(|| "upload".to_string()))
+        {
+            Some(f) => {
+                if files.insert(name.clone(), (f, bytes.to_vec())).is_some() {
+                    return Err(ApiError::bad(format!(
+                        "the file field `{}` is given twice: send one",
+                        printable(&name)
+                    )));
+                }
+            }
+            None => {
+                let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    ApiError::bad(format!("field `{}` is not UTF-8", printable(&name)))
+                })?;
+                pairs.push((name, value));
+            }
         }
     }
-    let Some((name, bytes)) = upload else {
-        return Err(ApiError::bad(
-            "no file in the upload: send multipart/form-data with a file field named `image`",
-        ));
-    };
-    Ok((name, bytes, Params(pairs)))
-}
-
-/// The uploaded image of a multipart form (`image`, and `k`), scored by
-/// every trained head: the JSON route and the score page's fragment share it.
-pub async fn scored_upload(
-    st: &Shared,
-    form: Multipart,
-) -> ApiResult<artlens::report::ScoredImage> {
-    let (file_name, bytes, fields) = read_upload(form).await?;
-    let (k, backbones, ood_percentile) = score_options(&fields)?;
-    if bytes.is_empty() {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{}: the uploaded file is empty", printable(&file_name)),
-        ));
-    }
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let shown = file_name.clone();
-    let view = blocking(move || {
-        let tmp = tempfile_in_store(&c, &bytes)?;
-        let req = ScoreRequest {
-            images: vec![tmp.path().to_path_buf()],
-            k,
-            backbones,
-            ood_percentile,
-            rater,
-        };
-        let r = c.score(&req, &mut |_| {});
-        drop(tmp);
-        r
-    })
-    .await?;
-    let Some(mut img) = view.images.into_iter().next() else {
-        return Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "nothing was scored".into(),
-        ));
-    };
-    let tmp_path = img.path.clone();
-    img.path = shown.clone();
-    if let Some(e) = &img.error {
-        // The decoder names the temporary file; the user knows the upload
-        // by its own name.
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.replace(&tmp_path, &shown),
-        ));
-    }
-    Ok(img)
+    Ok((files, Params(pairs)))
 }
 
 /// A temporary file under the store folder holding `bytes`, removed when
@@ -864,7 +1081,7 @@ fn allowed_folder(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
         return Err(ApiError::bad(format!("{}: not a folder", dir.display())));
     }
     if !st.allow_dirs.iter().any(|root| dir.starts_with(root)) {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "{} is not inside a folder this server may index ({})",
@@ -919,7 +1136,7 @@ fn allowed_metadata(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
         file.starts_with(root) || root.parent().is_some_and(|p| file.parent() == Some(p))
     };
     if !st.allow_dirs.iter().any(beside) {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "metadata {} is neither inside nor beside a folder this server may index ({})",
@@ -959,7 +1176,7 @@ pub async fn start_index(
             })),
         )
             .into_response()),
-        Err(running) => Err(ApiError(
+        Err(running) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("index job {running} is still running; wait for it to finish"),
         )),
@@ -980,7 +1197,7 @@ pub async fn answer(State(st): State<Shared>) -> ApiResult<Response> {
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || c.answer(&rater)).await?;
     let mut out = serde_json::to_value(&view)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     out["training"] = serde_json::json!(st.trainer.busy());
     out["training_error"] = serde_json::json!(st.trainer.last_error());
     Ok(Json(out).into_response())
@@ -1007,7 +1224,7 @@ fn job_rx(
         .map_err(|_| ApiError::bad(format!("job id `{}` is not a number", printable(id))))?;
     st.jobs
         .get(n)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {n}")))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {n}")))
 }
 
 /// `GET /api/jobs/{id}/events`: server-sent events, one `progress` event
@@ -1170,7 +1387,7 @@ pub async fn import_ratings(
     .await?;
     let report = answer.map_err(|e| {
         let e = ApiError::from(e);
-        ApiError(e.0, e.1.replace(&tmp_path, &name))
+        ApiError::new(e.status, e.message.replace(&tmp_path, &name))
     })?;
     retrain(&st);
     Ok(Json(report).into_response())
@@ -1280,7 +1497,7 @@ pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiRes
     // upload by its own name.
     let mut view = answer.map_err(|e| {
         let e = ApiError::from(e);
-        ApiError(e.0, e.1.replace(&tmp_path, &shown))
+        ApiError::new(e.status, e.message.replace(&tmp_path, &shown))
     })?;
     if view.query.path.as_deref() == Some(tmp_path.as_str()) {
         view.query.path = Some(shown);

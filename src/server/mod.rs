@@ -217,6 +217,7 @@ fn routes() -> Router<Shared> {
         )
         .route("/train", post(api::train))
         .route("/compare", get(api::compare))
+        .route("/explain", get(api::explain_work).post(api::explain_upload))
         .route("/index", post(api::start_index))
         .route("/jobs", get(api::latest_job))
         .route("/jobs/{id}", get(api::job))

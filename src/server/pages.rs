@@ -37,7 +37,11 @@ impl From<ApiError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let ApiError(status, msg) = self.0;
+        let ApiError {
+            status,
+            message: msg,
+            ..
+        } = self.0;
         let body = layout(
             &format!("{} — artlens", status.as_u16()),
             "",
@@ -117,9 +121,11 @@ pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageRes
     let body = match made {
         Ok(view) if view.total == 0 && !filtering(&params) => first_run(&st),
         Ok(view) => gallery_body(&view, &params),
-        Err(ApiError(status, msg)) if status == StatusCode::BAD_REQUEST => {
-            gallery_form(&params, None, Some(&msg))
-        }
+        Err(ApiError {
+            status,
+            message: msg,
+            ..
+        }) if status == StatusCode::BAD_REQUEST => gallery_form(&params, None, Some(&msg)),
         Err(e) => return Err(e.into()),
     };
     Ok(page("Gallery", "gallery", "gallery", body))
@@ -360,7 +366,7 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
         Ok(Some((view, titles, score, around, answer)))
     })
     .await?
-    .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work with id {id}")))?;
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no work with id {id}")))?;
     let title = titles.get(&view.id).cloned().unwrap_or_default();
     Ok(page(
         &title,
@@ -513,7 +519,16 @@ pub async fn score_fragment(
     State(st): State<Shared>,
     form: Multipart,
 ) -> Result<Response, ApiError> {
-    let img = super::api::scored_upload(&st, form).await?;
+    let (view, _) = super::api::scored_upload(&st, form).await?;
+    let Some(img) = view.images.into_iter().next() else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nothing was scored".into(),
+        ));
+    };
+    if let Some(e) = img.error {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e));
+    }
     Ok(Html(
         html! {
             h2 { (img.path) }
@@ -736,7 +751,7 @@ pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Resp
     .await;
     match made {
         Ok(Some(view)) => report(artlens::report::render_explain_html(&view)),
-        Ok(None) => report_error(ApiError(
+        Ok(None) => report_error(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no work with id {id}"),
         )),
@@ -755,7 +770,11 @@ fn report(html: String) -> Response {
 /// An error inside the report frame (the frame's own policy applies: no
 /// stylesheet from the app, so it is plain).
 fn report_error(e: ApiError) -> Response {
-    let ApiError(status, msg) = e;
+    let ApiError {
+        status,
+        message: msg,
+        ..
+    } = e;
     let mut r = report(
         html! {
             (DOCTYPE)
@@ -851,5 +870,5 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
 
 /// Any other path: a 404 page.
 pub async fn not_found() -> PageError {
-    PageError(ApiError(StatusCode::NOT_FOUND, "no such page".into()))
+    PageError(ApiError::new(StatusCode::NOT_FOUND, "no such page".into()))
 }

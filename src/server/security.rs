@@ -158,7 +158,7 @@ fn check_write(req: &Request, host: &str) -> Result<(), (StatusCode, String)> {
             .to_ascii_lowercase();
         let upload = matches!(
             req.uri().path(),
-            "/api/score" | "/api/similar" | "/fragments/score"
+            "/api/score" | "/api/similar" | "/api/explain" | "/fragments/score"
         );
         let ok =
             ct.starts_with("application/json") || (upload && ct.starts_with("multipart/form-data"));
