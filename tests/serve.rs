@@ -812,6 +812,45 @@ fn errors_in_the_web_app_name_pages_not_commands() {
     let _ = s.interrupt();
 }
 
+/// A request cannot grow the server's memory by naming backbones: ids are
+/// plain values, so 10,000 distinct unknown hub repositories in
+/// `?backbone=` (each parsed, refused as not indexed, and dropped) leave
+/// the server's resident memory where it was. Before, each was interned
+/// for the life of the process (about half a kilobyte apiece here).
+#[test]
+fn ten_thousand_unknown_backbones_do_not_grow_the_server() {
+    fn rss_kib(pid: u32) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let pid = s.child.id();
+    // Names as long as the hub allows (96 characters a part).
+    let org = "o".repeat(90);
+    let ask = |range: std::ops::Range<usize>| {
+        for i in range {
+            let path = format!("/api/works/1/similar?backbone={org}/{:0>90}", i);
+            let r = s.get(&path);
+            assert_eq!(r.status, 409, "{path}: {}", r.text());
+        }
+    };
+    // Warm up the allocator and the runtime's threads.
+    ask(0..2_000);
+    let before = rss_kib(pid);
+    ask(2_000..12_000);
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 1_500,
+        "10,000 unknown backbones grew the server from {before} KiB to {after} KiB"
+    );
+    let _ = s.interrupt();
+}
+
 /// Ratings and preferences set through the CLI while the store is served
 /// are the server's (its API shows them) and stay after it stops.
 #[test]

@@ -92,14 +92,16 @@ impl WeightsConfig {
 
     /// The folder given for `id`'s checkpoint, if any.
     pub fn dir(&self, id: &BackboneId) -> Option<&Path> {
-        self.dirs.get(id.spec().hub_id).map(PathBuf::as_path)
+        self.dirs
+            .get(id.spec().hub_id.as_ref())
+            .map(PathBuf::as_path)
     }
 
     /// [`Error::UnusedWeights`] when a folder was named explicitly for a
     /// checkpoint none of `using` runs: a typo or a forgotten backbone.
     pub fn check_used(&self, using: &[BackboneId]) -> Result<()> {
         for hub in &self.explicit {
-            if !using.iter().any(|b| b.spec().hub_id == hub) {
+            if !using.iter().any(|b| b.spec().hub_id == hub.as_str()) {
                 let name = BackboneSpec::find(hub)
                     .map(|s| s.alias.to_string())
                     .unwrap_or_else(|| hub.clone());

@@ -12,7 +12,9 @@
 //! holds what those files do not say: where to download them, how they are
 //! laid out, and how to describe them to a person.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -99,11 +101,12 @@ pub fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
 /// whose config names a supported architecture ([`BackboneSpec::unlisted`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackboneSpec {
-    /// The hub repository the weights come from.
-    pub hub_id: &'static str,
+    /// The hub repository the weights come from. (Owned only for an
+    /// unlisted repository, whose name came from the user.)
+    pub hub_id: Cow<'static, str>,
     /// The short name accepted everywhere instead of `hub_id`, and used as
     /// the key in views and JSON.
-    pub alias: &'static str,
+    pub alias: Cow<'static, str>,
     /// More names accepted on input (never written).
     pub also: &'static [&'static str],
     /// `None` for an unlisted repository until its config is read.
@@ -117,9 +120,9 @@ pub struct BackboneSpec {
     /// 0 when only the checkpoint's files can say.
     pub patch_size: u32,
     /// Shown as a column title: "DINOv2 ViT-B/14".
-    pub display_name: &'static str,
+    pub display_name: Cow<'static, str>,
     /// The name verdict sentences use: "DINOv2".
-    pub short_name: &'static str,
+    pub short_name: Cow<'static, str>,
     /// Architecture in a few words.
     pub architecture: &'static str,
     /// Parameters of the image model without any classifier head (0: unknown).
@@ -190,8 +193,8 @@ const fn spec(
     data: Pretraining,
 ) -> BackboneSpec {
     BackboneSpec {
-        hub_id,
-        alias,
+        hub_id: Cow::Borrowed(hub_id),
+        alias: Cow::Borrowed(alias),
         also,
         family: Some(family),
         layout: match family {
@@ -201,8 +204,8 @@ const fn spec(
         },
         default_resolution: resolution,
         patch_size: patch,
-        display_name: display,
-        short_name: short,
+        display_name: Cow::Borrowed(display),
+        short_name: Cow::Borrowed(short),
         architecture,
         params,
         embedding_dim: dim,
@@ -213,6 +216,22 @@ const fn spec(
             _ => TIMM_PLANS,
         },
     }
+}
+
+/// DINO ViT-B/16's `main` has only the pickle; a safetensors copy lives on
+/// `refs/pr/7`.
+const DINO_B16_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "refs/pr/7",
+        files: DINO_SAFETENSORS,
+    },
+    DINO_PLANS[1],
+];
+
+/// `spec` fetched by other hub plans than its family's.
+const fn with_plans(mut spec: BackboneSpec, plans: &'static [HubPlan]) -> BackboneSpec {
+    spec.hub_plans = plans;
+    spec
 }
 
 /// Every known checkpoint, in the order reports list them: by pretraining
@@ -248,16 +267,8 @@ pub const REGISTRY: &[BackboneSpec] = &[
         384,
         IMAGENET_1K,
     ),
-    BackboneSpec {
-        // `main` has only the pickle; a safetensors copy lives on `refs/pr/7`.
-        hub_plans: &[
-            HubPlan {
-                revision: "refs/pr/7",
-                files: DINO_SAFETENSORS,
-            },
-            DINO_PLANS[1],
-        ],
-        ..spec(
+    with_plans(
+        spec(
             "facebook/dino-vitb16",
             "dino",
             &["dino-vitb16", "dino-b16"],
@@ -270,8 +281,9 @@ pub const REGISTRY: &[BackboneSpec] = &[
             85_798_656,
             768,
             IMAGENET_1K,
-        )
-    },
+        ),
+        DINO_B16_PLANS,
+    ),
     spec(
         "facebook/dino-vitb8",
         "dino-vitb8",
@@ -571,36 +583,72 @@ pub const REGISTRY: &[BackboneSpec] = &[
 /// The backbones `index` embeds with when none are named.
 pub const DEFAULT_BACKBONES: &[&str] = &["dino", "dinov2"];
 
-/// Repositories named by hub id that the registry does not list, interned
-/// so that each is leaked once and ids stay `Copy`-cheap indices.
-static UNLISTED: std::sync::RwLock<Vec<&'static BackboneSpec>> = std::sync::RwLock::new(Vec::new());
+/// Which checkpoint an id names: a registry entry, or a hub repository the
+/// registry does not list. The unlisted spec is the id's own (shared by its
+/// clones), never registered anywhere: parsing a name, even from a request,
+/// leaves nothing behind.
+#[derive(Clone)]
+enum SpecRef {
+    /// Index into [`REGISTRY`].
+    Listed(usize),
+    Unlisted(Arc<BackboneSpec>),
+}
 
-fn spec_at(index: usize) -> &'static BackboneSpec {
-    match REGISTRY.get(index) {
-        Some(s) => s,
-        None => UNLISTED.read().unwrap_or_else(|e| e.into_inner())[index - REGISTRY.len()],
+impl SpecRef {
+    fn spec(&self) -> &BackboneSpec {
+        match self {
+            SpecRef::Listed(i) => &REGISTRY[*i],
+            SpecRef::Unlisted(s) => s,
+        }
+    }
+
+    /// Registry order first (it is report order), then unlisted
+    /// repositories by their id, which names them case-insensitively.
+    fn order(&self) -> (usize, String) {
+        match self {
+            SpecRef::Listed(i) => (*i, String::new()),
+            SpecRef::Unlisted(s) => (REGISTRY.len(), s.hub_id.to_ascii_lowercase()),
+        }
     }
 }
 
-/// The index of `name` among registered and already-seen unlisted specs,
-/// registering it as unlisted when it looks like a hub repository id.
-fn lookup(name: &str) -> Option<usize> {
+impl PartialEq for SpecRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.order() == other.order()
+    }
+}
+
+impl Eq for SpecRef {}
+
+impl std::hash::Hash for SpecRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.order().hash(state);
+    }
+}
+
+impl PartialOrd for SpecRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SpecRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+/// The checkpoint `name` names: a registered one, or an unlisted one when
+/// it looks like a hub repository id.
+fn lookup(name: &str) -> Option<SpecRef> {
     let name = name.trim();
     if let Some(i) = REGISTRY.iter().position(|s| s.answers_to(name)) {
-        return Some(i);
+        return Some(SpecRef::Listed(i));
     }
     if !looks_like_repo_id(name) {
         return None;
     }
-    let mut unlisted = UNLISTED.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = unlisted
-        .iter()
-        .position(|s| s.hub_id.eq_ignore_ascii_case(name))
-    {
-        return Some(REGISTRY.len() + i);
-    }
-    unlisted.push(Box::leak(Box::new(BackboneSpec::unlisted(name))));
-    Some(REGISTRY.len() + unlisted.len() - 1)
+    Some(SpecRef::Unlisted(Arc::new(BackboneSpec::unlisted(name))))
 }
 
 /// `org/name`, with hub-legal characters only.
@@ -638,7 +686,7 @@ impl BackboneSpec {
     /// with a `.tag`) use timm's layout; others are read as transformers
     /// `ViTModel` folders.
     pub fn unlisted(hub_id: &str) -> BackboneSpec {
-        let hub_id: &'static str = Box::leak(hub_id.trim().to_string().into_boxed_str());
+        let hub_id = hub_id.trim();
         let name = hub_id.split_once('/').map_or(hub_id, |(_, n)| n);
         let tag = name.rsplit_once('.').map(|(_, t)| t);
         let timm = hub_id.starts_with("timm/") || tag.is_some();
@@ -649,16 +697,17 @@ impl BackboneSpec {
         } else {
             Layout::Timm
         };
+        let owned = || Cow::Owned(hub_id.to_string());
         BackboneSpec {
-            hub_id,
-            alias: hub_id,
+            hub_id: owned(),
+            alias: owned(),
             also: &[],
             family: None,
             layout,
             default_resolution: 0,
             patch_size: 0,
-            display_name: hub_id,
-            short_name: hub_id,
+            display_name: owned(),
+            short_name: owned(),
             architecture: "unlisted checkpoint",
             params: 0,
             embedding_dim: 0,
@@ -700,7 +749,7 @@ impl BackboneSpec {
     pub fn known_list() -> String {
         REGISTRY
             .iter()
-            .map(|s| s.alias)
+            .map(|s| s.alias.clone())
             .collect::<Vec<_>>()
             .join(", ")
             + " (`artlens models` lists them with their hub ids; any hub id of a supported architecture works too)"
@@ -742,8 +791,8 @@ pub fn human_count(n: u64) -> String {
 /// `dinov2`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackboneId {
-    /// Index into [`REGISTRY`]: registry order is report order.
-    spec: usize,
+    /// Registry order is report order.
+    spec: SpecRef,
     /// `None` at the checkpoint's default resolution.
     resolution: Option<u32>,
 }
@@ -760,14 +809,14 @@ impl BackboneId {
             Some((n, r)) => (n, Some(r)),
             None => (s, None),
         };
-        let Some(index) = lookup(name) else {
+        let Some(spec) = lookup(name) else {
             return Err(Error::UnknownBackbone {
                 name: s.to_string(),
                 known: BackboneSpec::known_list(),
             });
         };
         let id = BackboneId {
-            spec: index,
+            spec,
             resolution: None,
         };
         match size {
@@ -813,14 +862,14 @@ impl BackboneId {
             )));
         }
         Ok(BackboneId {
-            spec: self.spec,
+            spec: self.spec.clone(),
             resolution: (r != spec.default_resolution).then_some(r),
         })
     }
 
     /// The registry entry.
-    pub fn spec(&self) -> &'static BackboneSpec {
-        spec_at(self.spec)
+    pub fn spec(&self) -> &BackboneSpec {
+        self.spec.spec()
     }
 
     /// The input side in pixels (0 for an unlisted checkpoint at its
@@ -837,13 +886,13 @@ impl BackboneId {
 
     /// `dino`, `dinov2@224`: the name people type and views show.
     pub fn name(&self) -> String {
-        self.with_suffix(self.spec().alias)
+        self.with_suffix(&self.spec().alias)
     }
 
     /// `facebook/dino-vitb16`, `timm/vit_base_patch14_dinov2.lvd142m@224`:
     /// the stable key the store files embeddings under.
     pub fn key(&self) -> String {
-        self.with_suffix(self.spec().hub_id)
+        self.with_suffix(&self.spec().hub_id)
     }
 
     /// A file-name-safe form of the name, for folders such as the ANN
@@ -869,7 +918,7 @@ impl BackboneId {
 
     /// "DINOv2" or "DINOv2@224": the name a verdict sentence uses.
     pub fn short_label(&self) -> String {
-        self.with_suffix(self.spec().short_name)
+        self.with_suffix(&self.spec().short_name)
     }
 
     /// Where this backbone stands on the data ladder: pretraining images

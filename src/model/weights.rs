@@ -138,7 +138,7 @@ pub fn cached(spec: &BackboneSpec) -> Option<CheckpointFiles> {
     let cache = hf_hub::Cache::from_env();
     for plan in spec.hub_plans {
         let repo = cache.repo(Repo::with_revision(
-            spec.hub_id.into(),
+            spec.hub_id.to_string(),
             RepoType::Model,
             plan.revision.into(),
         ));
@@ -175,8 +175,8 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
     let cache = hf_hub::Cache::from_env();
     if offline {
         return Err(Error::WeightsUnavailable {
-            model: spec.alias.into(),
-            repo: spec.hub_id.into(),
+            model: spec.alias.to_string(),
+            repo: spec.hub_id.to_string(),
             reason: format!(
                 "--offline and not in the Hugging Face cache at {}",
                 cache.path().display()
@@ -187,14 +187,14 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
         .with_progress(false)
         .build()
         .map_err(|e| Error::WeightsUnavailable {
-            model: spec.alias.into(),
-            repo: spec.hub_id.into(),
+            model: spec.alias.to_string(),
+            repo: spec.hub_id.to_string(),
             reason: format!("cannot start the hub client: {e}"),
         })?;
     let mut last_error = String::new();
     for plan in spec.hub_plans {
         let repo = api.repo(Repo::with_revision(
-            spec.hub_id.into(),
+            spec.hub_id.to_string(),
             RepoType::Model,
             plan.revision.into(),
         ));
@@ -206,8 +206,8 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
                 let text = e.to_string();
                 if text.contains("401") || text.contains("403") {
                     return Err(Error::WeightsUnavailable {
-                        model: spec.alias.into(),
-                        repo: spec.hub_id.into(),
+                        model: spec.alias.to_string(),
+                        repo: spec.hub_id.to_string(),
                         reason: format!(
                             "the hub refused the download ({text}). The repository is gated: accept its license at https://huggingface.co/{} while logged in, then give artlens a token with read access, either in the environment (HF_TOKEN=hf_…) or with `huggingface-cli login` (the token file in HF_HOME)",
                             spec.hub_id
@@ -236,8 +236,8 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
         }
     }
     Err(Error::WeightsUnavailable {
-        model: spec.alias.into(),
-        repo: spec.hub_id.into(),
+        model: spec.alias.to_string(),
+        repo: spec.hub_id.to_string(),
         reason: last_error,
     })
 }
