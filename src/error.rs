@@ -212,6 +212,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// A ratings journal line that cannot be replayed.
+    #[error("{path}: line {line}: {reason}")]
+    JournalLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
     /// The ANN index files are missing, corrupt or stale.
     #[error("{path}: ANN index: {reason}")]
     Index { path: PathBuf, reason: String },

@@ -217,3 +217,15 @@ pub fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
     }
     Ok(h.finalize().to_hex()[..16].to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The store journals the trees a person writes by hand by their names:
+    /// a renamed tree must stay journaled.
+    #[test]
+    fn ratings_and_preferences_are_journaled_trees() {
+        let journaled = crate::store::JOURNALED_TREES;
+        assert!(journaled.contains(&super::PREFERENCES_TREE));
+        assert!(journaled.contains(&crate::ratings::RATINGS_TREE));
+    }
+}

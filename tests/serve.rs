@@ -851,6 +851,79 @@ fn ten_thousand_unknown_backbones_do_not_grow_the_server() {
     let _ = s.interrupt();
 }
 
+/// Ratings outlive the store: 1,000 rating changes and some preferences
+/// made through the web app, then the database and its snapshot destroyed
+/// (the server killed with SIGKILL first, as a crash would), and `rate
+/// restore` of the journal into a freshly indexed store brings back every
+/// acknowledged rating and preference, byte for byte in `rate list`.
+#[test]
+fn every_rating_made_in_the_web_app_is_restored_from_the_journal() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let works: Vec<u64> = (1..=env.ratings.len() as u64).collect();
+    // Every change the server acknowledged (a removal of a rating that
+    // is not there changes nothing).
+    let mut changes = 3;
+    for i in 0..1_000usize {
+        let id = works[(i * 7) % works.len()];
+        let r = if i % 97 == 13 {
+            s.request(
+                "DELETE",
+                &format!("/api/works/{id}/rating"),
+                &[("Origin", &s.origin())],
+                b"",
+            )
+        } else {
+            let score = 1.0 + ((i * 37) % 90) as f64 / 10.0;
+            s.json(
+                "PUT",
+                &format!("/api/works/{id}/rating"),
+                &serde_json::json!({ "score": score }),
+            )
+        };
+        assert_eq!(r.status, 200, "change {i}: {}", r.text());
+        if r.json()["removed"] != false {
+            changes += 1;
+        }
+    }
+    for (w, l) in [(1, 2), (3, 4), (5, 1)] {
+        let r = s.json(
+            "POST",
+            "/api/preferences",
+            &serde_json::json!({"winner": w, "loser": l}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let ratings = s.get("/api/ratings.csv").text();
+    let preferences = s.get("/api/preferences.csv").text();
+    assert!(ratings.lines().count() > 10, "{ratings}");
+    // A crash, then the database lost: only the journal is left.
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(s);
+    let journal = env.tmp.path().join("kept.jsonl");
+    std::fs::copy(env.store().join("ratings-journal.jsonl"), &journal).unwrap();
+    std::fs::remove_dir_all(env.store()).unwrap();
+
+    let mut idx = env.cmd(&["index", "--quiet"]);
+    idx.arg(&env.collection);
+    let o = run(idx);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(env.cmd(&["rate", "restore", journal.to_str().unwrap(), "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["lines"], changes, "{report}");
+    assert_eq!(
+        cli_out(&env, &["rate", "list"]).trim_end(),
+        ratings.trim_end()
+    );
+    assert_eq!(
+        cli_out(&env, &["rate", "list", "--preferences"]).trim_end(),
+        preferences.trim_end()
+    );
+}
+
 /// Ratings and preferences set through the CLI while the store is served
 /// are the server's (its API shows them) and stay after it stops.
 #[test]

@@ -22,6 +22,7 @@ mod merge;
 mod models;
 mod parquet;
 mod query;
+mod restore;
 mod suggest;
 mod taste;
 mod thumbs;

@@ -84,6 +84,20 @@ enum RateAction {
         /// The other work.
         loser: String,
     },
+    /// Rebuild every rater's ratings and preferences from a ratings
+    /// journal: the file each store keeps beside its database
+    /// (STORE/ratings-journal.jsonl), with every change ever acknowledged.
+    #[command(
+        after_help = "Example (the database was lost; the journal was kept):\n  artlens index data/collection --store new-index\n  artlens rate restore index/ratings-journal.jsonl --store new-index"
+    )]
+    Restore {
+        /// The journal file.
+        journal: PathBuf,
+        /// Print what was restored as JSON on stdout:
+        /// {"journal","lines","restored":{"ratings","preferences"},"removed","torn_last_line"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the rater's ratings as CSV (path,rating,rater,id,hash,title)
     /// that `rate import` reads back unchanged, or their preferences.
     #[command(
@@ -172,6 +186,10 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
             ));
             Ok(0)
         }
+        RateAction::Restore { journal, json } => {
+            let report = collection.rate_restore(&journal)?;
+            restored(ctx, &report, json)
+        }
         RateAction::List { preferences, json } => {
             // CSV is written unescaped (the csv crate quotes what needs
             // quoting): `rate import` must read back the stored paths as
@@ -186,6 +204,29 @@ pub fn run(args: RateArgs, ctx: &Ctx) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// What `rate restore` says about its report.
+fn restored(ctx: &Ctx, report: &artlens::store::ReplayReport, json: bool) -> Result<i32> {
+    if report.torn_last_line {
+        ctx.msg.warn(format!(
+            "{}: the last line was cut short (a crash while it was written, before its change was acknowledged) and is skipped",
+            report.journal.display()
+        ));
+    }
+    if json {
+        out_json(report)?;
+    } else {
+        let count = |tree: &str| report.restored.get(tree).copied().unwrap_or(0);
+        ctx.msg.info(format!(
+            "restored {} and {} from {} ({} read)",
+            artlens::plain::count(count("ratings"), "rating", "ratings"),
+            artlens::plain::count(count("preferences"), "preference", "preferences"),
+            report.journal.display(),
+            artlens::plain::count(report.lines, "change", "changes"),
+        ));
+    }
+    Ok(0)
 }
 
 /// A work as messages name it: `work 12 (path)`.
@@ -278,6 +319,9 @@ fn run_remote(args: RateArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
     r.check_rater(&rater)?;
     let by = by_rater(&rater);
     match args.action {
+        // A restore writes every rater's records at once, which the
+        // server's routes (one rater each) do not do.
+        RateAction::Restore { .. } => Err(r.refuse("rate restore")),
         RateAction::Import {
             csv,
             skip_bad,

@@ -102,11 +102,13 @@ use crate::shard::Shard;
 
 pub mod atomic;
 mod doctor;
+mod journal;
 mod merge;
 mod migrate;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
+pub use journal::{JournalLine, ReplayReport, JOURNALED_TREES, JOURNAL_FILE};
 pub use merge::{
     check_mergeable, merge_stores, same_folder, MergeReport, MergeSource, MetadataConflict,
     RecordConflict,

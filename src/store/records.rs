@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::journal::{Change, JOURNALED_TREES};
 use super::{to_json, Store};
 use crate::error::{Error, Result};
 use crate::model::Fingerprint;
@@ -51,6 +52,9 @@ pub fn now_secs() -> u64 {
 pub struct RecordBatch {
     tree: String,
     batch: sled::Batch,
+    /// The batch's changes, kept for the journal when the tree is one a
+    /// person makes by hand ([`super::journal::JOURNALED_TREES`]).
+    journal: Option<Vec<Change>>,
 }
 
 impl RecordBatch {
@@ -61,15 +65,23 @@ impl RecordBatch {
         value: &T,
         fingerprints: Vec<Fingerprint>,
     ) -> Result<()> {
-        self.batch.insert(
-            key.as_bytes(),
-            to_json(&Envelope::new(value, fingerprints))?,
-        );
+        self.put_raw(key, to_json(&Envelope::new(value, fingerprints))?);
         Ok(())
+    }
+
+    /// Adds a record already in its envelope (a journal's replay).
+    pub(crate) fn put_raw(&mut self, key: &str, envelope: Vec<u8>) {
+        if let Some(j) = &mut self.journal {
+            j.push(Change::Put(key.to_string(), envelope.clone()));
+        }
+        self.batch.insert(key.as_bytes(), envelope);
     }
 
     /// Adds the removal of `key`.
     pub fn remove(&mut self, key: &str) {
+        if let Some(j) = &mut self.journal {
+            j.push(Change::Remove(key.to_string()));
+        }
         self.batch.remove(key.as_bytes());
     }
 }
@@ -82,15 +94,29 @@ impl Store {
         Ok(RecordBatch {
             tree: tree.to_string(),
             batch: sled::Batch::default(),
+            journal: JOURNALED_TREES.contains(&tree).then(Vec::new),
         })
     }
 
-    /// Applies a batch atomically and flushes it to disk.
+    /// Applies a batch atomically and flushes it to disk; a batch of
+    /// ratings or preferences is then appended to the journal (fsync'd)
+    /// before this returns, so that what is acknowledged is in both.
     pub fn apply(&self, batch: RecordBatch) -> Result<()> {
-        self.tree(&batch.tree)?
-            .apply_batch(batch.batch)
-            .map_err(|e| self.err(e))?;
-        self.flush()
+        let RecordBatch {
+            tree,
+            batch,
+            journal,
+        } = batch;
+        let write = || {
+            self.tree(&tree)?
+                .apply_batch(batch)
+                .map_err(|e| self.err(e))?;
+            self.flush()
+        };
+        match journal {
+            Some(changes) => self.journaled(&tree, &changes, write),
+            None => write(),
+        }
     }
 
     /// Writes one record (atomically, flushed).
