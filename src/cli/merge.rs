@@ -55,8 +55,18 @@ pub fn run(args: MergeArgs, ctx: &Ctx) -> Result<i32> {
     }
     for c in &report.record_conflicts {
         ctx.msg.warn(format!(
-            "{} {}: differs between stores; kept the newer {} (recorded {}), dropped {} (recorded {})",
-            c.tree, printable(&c.key), c.kept, c.kept_time, c.dropped, c.dropped_time
+            "{} {}: differs between stores; kept the {} {} (recorded {}), dropped {} (recorded {})",
+            c.tree,
+            printable(&c.key),
+            if c.decided_by == "newer" {
+                "newer"
+            } else {
+                "larger (both were recorded in the same second)"
+            },
+            c.kept,
+            c.kept_time,
+            c.dropped,
+            c.dropped_time
         ));
     }
     for v in &report.differing_vectors {

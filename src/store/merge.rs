@@ -66,6 +66,11 @@ pub struct RecordConflict {
     /// Seconds since the Unix epoch of the kept and the dropped record.
     pub kept_time: u64,
     pub dropped_time: u64,
+    /// How the kept one was chosen: `"newer"`, or, for two records made in
+    /// the same second, `"same second: the larger value"` (compared as
+    /// JSON text), a rule that does not depend on the order the stores
+    /// were named in.
+    pub decided_by: String,
 }
 
 /// What a merge did.
@@ -374,7 +379,8 @@ fn merge_records(
     report: &mut MergeReport,
 ) -> Result<()> {
     let dst = into.tree(tree)?;
-    let mut batch = sled::Batch::default();
+    // A record batch: ratings and preferences reach the ratings journal.
+    let mut batch = into.batch(tree)?;
     let mut pending: BTreeMap<Vec<u8>, serde_json::Value> = BTreeMap::new();
     let mut added = 0;
     for &s in sources {
@@ -407,7 +413,19 @@ fn merge_records(
                 Some(cur) if same_record(cur, &incoming) => false,
                 Some(cur) => {
                     let (t_cur, t_in) = (record_time(cur), record_time(&incoming));
-                    let newer = t_in > t_cur;
+                    // Same second: the larger value, so that `merge A B`
+                    // and `merge B A` keep the same record.
+                    let value_text =
+                        |r: &serde_json::Value| r.get("value").unwrap_or(r).to_string();
+                    let newer = match t_in.cmp(&t_cur) {
+                        std::cmp::Ordering::Equal => value_text(&incoming) > value_text(cur),
+                        o => o.is_gt(),
+                    };
+                    let decided_by = if t_in == t_cur {
+                        "same second: the larger value"
+                    } else {
+                        "newer"
+                    };
                     let (kept, dropped) = if newer {
                         (&incoming, cur)
                     } else {
@@ -420,18 +438,19 @@ fn merge_records(
                         dropped: dropped.get("value").cloned().unwrap_or(dropped.clone()),
                         kept_time: t_cur.max(t_in),
                         dropped_time: t_cur.min(t_in),
+                        decided_by: decided_by.to_string(),
                     });
                     newer
                 }
             };
             if keep_incoming {
-                batch.insert(k.to_vec(), v.to_vec());
+                batch.put_raw(&String::from_utf8_lossy(&k), v.to_vec());
                 pending.insert(k.to_vec(), incoming);
             }
         }
     }
     // One batch per tree: all of a tree's records arrive together or not at all.
-    dst.apply_batch(batch).map_err(|e| into.err(e))?;
+    into.apply(batch)?;
     if added > 0 {
         report.records_added.insert(tree.to_string(), added);
     }
@@ -487,4 +506,49 @@ pub fn same_folder(a: &Path, b: &Path) -> bool {
         }
     };
     canon(a) == canon(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ratings of one work made in the same second: whichever order the
+    /// stores are named in, the merge keeps the same one and says why.
+    #[test]
+    fn a_same_second_conflict_does_not_depend_on_argument_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let rated = |name: &str, rating: f64| {
+            let s = Store::open(&dir.path().join(name)).unwrap();
+            let v =
+                serde_json::json!({"rating": rating, "source": "set", "time": 1_700_000_000u64});
+            s.put_record("ratings", "abc", &v, Vec::new()).unwrap();
+            s
+        };
+        let (a, b) = (rated("a", 3.0), rated("b", 8.0));
+        let mut kept = Vec::new();
+        for (i, order) in [[&a, &b], [&b, &a]].into_iter().enumerate() {
+            let into = Store::open(&dir.path().join(format!("m{i}"))).unwrap();
+            // The record step of `merge_stores` (which first needs a
+            // backbone the stores share).
+            let mut report = MergeReport::default();
+            merge_records(&order, &into, "ratings", &mut report).unwrap();
+            assert_eq!(report.record_conflicts.len(), 1);
+            assert_eq!(
+                report.record_conflicts[0].decided_by,
+                "same second: the larger value"
+            );
+            let r = into
+                .get_record::<serde_json::Value>("ratings", "abc")
+                .unwrap()
+                .unwrap();
+            kept.push(r.value["rating"].as_f64().unwrap());
+            // The merged rating is in the merged store's journal.
+            let journal = std::fs::read_to_string(into.journal_path()).unwrap();
+            assert!(journal.contains("\"key\":\"abc\""), "{journal}");
+        }
+        assert_eq!(
+            kept[0], kept[1],
+            "merge A B and merge B A keep the same rating"
+        );
+    }
 }
