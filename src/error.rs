@@ -81,7 +81,9 @@ pub enum Error {
     NoStore { path: PathBuf },
 
     /// The store holds no embeddings at all, for a command that needs some.
-    #[error("the store {store} holds no embeddings yet; run `artlens index DIR --store {store}` first")]
+    #[error(
+        "the store {store} holds no embeddings yet; run `artlens index DIR --store {store}` first"
+    )]
     NothingIndexed { store: PathBuf },
 
     /// The store holds no embeddings of a backbone the command needs.

@@ -85,10 +85,19 @@ fn every_count_a_user_sets_is_bounded_and_refused_by_name() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["index", "d", "--threads", &threads], "--threads"),
         (vec!["index", "d", "--threads", "0"], "--threads"),
-        (vec!["index", "d", "--decode-threads", &threads], "--decode-threads"),
-        (vec!["index", "d", "--decode-threads", "0"], "--decode-threads"),
+        (
+            vec!["index", "d", "--decode-threads", &threads],
+            "--decode-threads",
+        ),
+        (
+            vec!["index", "d", "--decode-threads", "0"],
+            "--decode-threads",
+        ),
         (vec!["index", "d", "--batch-size", &batch], "--batch-size"),
-        (vec!["embed", "--model", "dino", "--batch-size", &batch, "x.png"], "--batch-size"),
+        (
+            vec!["embed", "--model", "dino", "--batch-size", &batch, "x.png"],
+            "--batch-size",
+        ),
         (vec!["score", "x.png", "-k", &neighbours], "--k"),
         (vec!["score", "x.png", "--threads", &threads], "--threads"),
         (vec!["compare", "-k", &neighbours], "--k"),
@@ -101,8 +110,21 @@ fn every_count_a_user_sets_is_bounded_and_refused_by_name() {
         (vec!["train", "--bootstrap", &bootstrap], "--bootstrap"),
         (vec!["train", "--bootstrap", "10"], "--bootstrap"),
         (vec!["train", "--threads", &threads], "--threads"),
-        (vec!["bench", "--model", "dino", "--iters", &iters], "--iters"),
-        (vec!["export", "--model", "dino", "--row-group-rows", &row_groups, "out"], "--row-group-rows"),
+        (
+            vec!["bench", "--model", "dino", "--iters", &iters],
+            "--iters",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                "dino",
+                "--row-group-rows",
+                &row_groups,
+                "out",
+            ],
+            "--row-group-rows",
+        ),
     ];
     let mut failures = Vec::new();
     for (args, flag) in &cases {
@@ -119,7 +141,10 @@ fn every_count_a_user_sets_is_bounded_and_refused_by_name() {
     for (command, shown) in [
         (vec!["index", "--help"], format!("1 to {MAX_THREADS}")),
         (vec!["index", "--help"], format!("1 to {MAX_BATCH_SIZE}")),
-        (vec!["train", "--help"], format!("{MIN_BOOTSTRAP} to {MAX_BOOTSTRAP}")),
+        (
+            vec!["train", "--help"],
+            format!("{MIN_BOOTSTRAP} to {MAX_BOOTSTRAP}"),
+        ),
         (vec!["similar", "--help"], format!("1 to {MAX_RESULTS}")),
         (vec!["score", "--help"], format!("1 to {MAX_NEIGHBOURS}")),
     ] {
@@ -138,13 +163,18 @@ fn the_library_refuses_index_options_out_of_range() {
         ..Default::default()
     };
     let e = opts.validate().unwrap_err().to_string();
-    assert!(e.contains("--decode-threads 10000") && e.contains("1024"), "{e}");
+    assert!(
+        e.contains("--decode-threads 10000") && e.contains("1024"),
+        "{e}"
+    );
     let opts = artlens::pipeline::IndexOptions {
         batch_size: 0,
         ..Default::default()
     };
     assert!(opts.validate().is_err());
-    assert!(artlens::pipeline::IndexOptions::default().validate().is_ok());
+    assert!(artlens::pipeline::IndexOptions::default()
+        .validate()
+        .is_ok());
 }
 
 // ---------------------------------------------------------------------------
@@ -245,8 +275,13 @@ fn score_of_a_missing_file_says_so_once_and_exits_2() {
         .chain(ratings.iter().map(|(p, r)| format!("{p},{r}\n")))
         .collect();
     std::fs::write(&csv, body).unwrap();
-    assert!(run(cmd(&store, &["rate", "import"]).arg(&csv)).status.success());
-    let o = run(cmd(&store, &["train", "--folds", "3", "--bootstrap", "100"]));
+    assert!(run(cmd(&store, &["rate", "import"]).arg(&csv))
+        .status
+        .success());
+    let o = run(cmd(
+        &store,
+        &["train", "--folds", "3", "--bootstrap", "100"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
 
     let o = run(cmd(&store, &["score", "missing.jpg"]));
@@ -260,7 +295,10 @@ fn score_of_a_missing_file_says_so_once_and_exits_2() {
     let o = run(cmd(&store, &["status"]));
     let out = stdout(&o);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dino = out.lines().find(|l| l.starts_with("dino ")).expect("a dino line");
+    let dino = out
+        .lines()
+        .find(|l| l.starts_with("dino "))
+        .expect("a dino line");
     assert!(!dino.contains(&common::dino().description()), "{dino}");
     assert!(dino.contains("as loaded"), "{dino}");
 }

@@ -1014,7 +1014,11 @@ fn extreme_aspect_ratios_are_embedded_by_every_family_within_a_memory_bound() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     for (w, h) in STRIPS {
-        std::fs::write(dir.path().join(format!("strip_{w}x{h}.png")), strip_png(w, h)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("strip_{w}x{h}.png")),
+            strip_png(w, h),
+        )
+        .unwrap();
     }
     let mut failures = Vec::new();
     for (case, hub_id) in FAMILIES {
@@ -1075,9 +1079,17 @@ fn index_of_a_folder_with_extreme_aspect_ratios_stores_every_image() {
     let collection = tmp.path().join("collection");
     std::fs::create_dir_all(&collection).unwrap();
     for (w, h) in STRIPS {
-        std::fs::write(collection.join(format!("strip_{w}x{h}.png")), strip_png(w, h)).unwrap();
+        std::fs::write(
+            collection.join(format!("strip_{w}x{h}.png")),
+            strip_png(w, h),
+        )
+        .unwrap();
     }
-    std::fs::write(collection.join("normal.png"), fixture_bytes("landscape.png")).unwrap();
+    std::fs::write(
+        collection.join("normal.png"),
+        fixture_bytes("landscape.png"),
+    )
+    .unwrap();
     let store = tmp.path().join("store");
     let cmd = |args: &[&str]| {
         let mut c = common::artlens();
@@ -1085,7 +1097,10 @@ fn index_of_a_folder_with_extreme_aspect_ratios_stores_every_image() {
             .arg("--store")
             .arg(&store)
             .env("ARTLENS_DINO_WEIGHTS", common::fixtures().join("dino_tiny"))
-            .env("ARTLENS_DINOV2_WEIGHTS", common::fixtures().join("dinov2_tiny"));
+            .env(
+                "ARTLENS_DINOV2_WEIGHTS",
+                common::fixtures().join("dinov2_tiny"),
+            );
         c
     };
     let o = common::run(cmd(&["index", "--json"]).arg(&collection));
@@ -1095,7 +1110,10 @@ fn index_of_a_folder_with_extreme_aspect_ratios_stores_every_image() {
     let status: serde_json::Value = serde_json::from_str(common::stdout(&o).trim()).unwrap();
     assert_eq!(status["artworks"], 4, "{status}");
     for model in ["dino", "dinov2"] {
-        assert_eq!(status["models"][model]["embeddings"], 4, "{model}: {status}");
+        assert_eq!(
+            status["models"][model]["embeddings"], 4,
+            "{model}: {status}"
+        );
     }
     let o = common::run(cmd(&["show", "normal.png", "--json"]));
     assert!(o.status.success(), "{}", common::stderr(&o));

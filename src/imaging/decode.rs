@@ -813,7 +813,10 @@ mod tests {
             "CRC error: expected 0x1 have 0x2 while decoding IDAT chunk."
         );
         assert_eq!(plain_words("no chunk here"), "no chunk here");
-        assert_eq!(plain_words("cut ChunkType { type: IDAT"), "cut ChunkType { type: IDAT");
+        assert_eq!(
+            plain_words("cut ChunkType { type: IDAT"),
+            "cut ChunkType { type: IDAT"
+        );
     }
 
     fn png_bytes(data: &[u8], width: u32, height: u32, color: ExtendedColorType) -> Vec<u8> {

@@ -570,7 +570,10 @@ mod tests {
             vertical_pass(&t1, 97, 0, 97, &vert, 0, true),
             vertical_pass(&t1, 97, 0, 97, &vert, 0, false)
         );
-        assert_eq!(vertical_pass(&t1, 97, 0, 97, &vert, 0, false), par.into_raw());
+        assert_eq!(
+            vertical_pass(&t1, 97, 0, 97, &vert, 0, false),
+            par.into_raw()
+        );
     }
 
     #[test]

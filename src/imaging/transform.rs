@@ -222,7 +222,13 @@ fn center_crop(img: &RgbImage, crop_w: u32, crop_h: u32) -> RgbImage {
     let (x, width) = covered(w, left, crop_w);
     let (y, height) = covered(h, top, crop_h);
     let part = image::imageops::crop_imm(img, x, y, width, height).to_image();
-    pad(&part, i64::from(x) - left, i64::from(y) - top, crop_w, crop_h)
+    pad(
+        &part,
+        i64::from(x) - left,
+        i64::from(y) - top,
+        crop_w,
+        crop_h,
+    )
 }
 
 #[cfg(test)]
@@ -394,7 +400,11 @@ mod tests {
                 let img = ramp(w, h);
                 let (rw, rh) = short_side_size(w, h, resize_to);
                 let whole = center_crop(&resize_rgb8(&img, rw, rh, p.filter), crop, crop);
-                assert_eq!(p.geometry_rgb8(&img), whole, "{w}x{h} -> {resize_to}/{crop}");
+                assert_eq!(
+                    p.geometry_rgb8(&img),
+                    whole,
+                    "{w}x{h} -> {resize_to}/{crop}"
+                );
             }
         }
     }
