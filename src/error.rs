@@ -49,7 +49,7 @@ pub enum Error {
     },
 
     /// The weights could neither be found locally nor downloaded.
-    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones), or run without `--offline`.")]
+    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones).")]
     WeightsUnavailable {
         model: String,
         repo: String,
@@ -79,6 +79,12 @@ pub enum Error {
     /// A folder that holds no artlens store, for a command that reads one.
     #[error("no artlens store at {path}; `artlens index DIR --store {path}` makes one (or pass --store / set ARTLENS_STORE)")]
     NoStore { path: PathBuf },
+
+    /// The store holds no embeddings at all, for a command that needs some.
+    #[error(
+        "the store {store} holds no embeddings yet; run `artlens index DIR --store {store}` first"
+    )]
+    NothingIndexed { store: PathBuf },
 
     /// The store holds no embeddings of a backbone the command needs.
     #[error("the store {store} holds no {backbone} embeddings; run `artlens index DIR --backbones {backbone}` first")]

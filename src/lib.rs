@@ -72,6 +72,7 @@ pub mod error;
 pub mod explain;
 pub mod head;
 pub mod imaging;
+pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod plain;

@@ -264,7 +264,7 @@ impl Collection {
 
     /// The backbones to work with: `wanted` when given (each must be in the
     /// store, [`Error::NotIndexed`] otherwise), else every backbone the
-    /// store holds (none is [`Error::NotIndexed`] of the defaults).
+    /// store holds (none is [`Error::NothingIndexed`]).
     pub fn select_backbones(&self, wanted: Option<&[BackboneId]>) -> Result<Vec<BackboneId>> {
         let stored = self.store.backbones()?;
         match wanted {
@@ -279,9 +279,8 @@ impl Collection {
                 }
                 Ok(w.to_vec())
             }
-            _ if stored.is_empty() => Err(Error::NotIndexed {
+            _ if stored.is_empty() => Err(Error::NothingIndexed {
                 store: self.store.path().to_path_buf(),
-                backbone: "any backbone".into(),
             }),
             _ => Ok(stored),
         }

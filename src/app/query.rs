@@ -11,7 +11,8 @@ use super::{Collection, Event};
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
 use crate::imaging::{decode_file, DecodeLimits};
-use crate::model::registry::BackboneId;
+use crate::model::registry::{human_count, BackboneId};
+use crate::model::Fingerprint;
 use crate::ratings::{self, Rater, Rating};
 use crate::scan::Metadata;
 use crate::store::{Artwork, FORMAT_VERSION};
@@ -495,15 +496,16 @@ impl Collection {
         let mut models = BTreeMap::new();
         for id in self.store.backbones()? {
             let head = crate::head::load_head_of(&self.store, rater, &id).is_ok();
+            let fingerprint = self.store.fingerprint(&id)?;
             models.insert(
                 id.name(),
                 StatusBackbone {
                     id: id.name(),
                     hub_id: id.spec().hub_id.to_string(),
                     display_name: id.display_name(),
-                    description: id.description(),
+                    description: loaded_description(&id, fingerprint.as_ref()),
                     embeddings: counts.embeddings.get(&id.name()).copied().unwrap_or(0),
-                    fingerprint: self.store.fingerprint(&id)?,
+                    fingerprint,
                     weights: self.store.weights_location(&id)?,
                     head,
                 },
@@ -663,6 +665,37 @@ impl Collection {
 /// stored path, or, when that path holds a control character (a newline in
 /// a file name), its content hash, which names the work as well and keeps
 /// each row on one line and a terminal showing it safe.
+/// `id`'s description as `status` gives it, true to the checkpoint that made
+/// the stored embeddings: the registry's parameter count describes the
+/// registered checkpoint, so when the embeddings have another length (a
+/// smaller or custom checkpoint under the same id) the count is not claimed
+/// and the loaded length is said instead.
+fn loaded_description(id: &BackboneId, fingerprint: Option<&Fingerprint>) -> String {
+    let spec = id.spec();
+    let description = id.description();
+    match fingerprint {
+        Some(fp) if spec.embedding_dim > 0 && fp.dim != spec.embedding_dim => {
+            let claimed = format!(", {} parameters", human_count(spec.params));
+            let loaded = format!(
+                ", dim {} as loaded (the registered checkpoint has dim {}{})",
+                fp.dim,
+                spec.embedding_dim,
+                if spec.params > 0 {
+                    format!(" and {} parameters", human_count(spec.params))
+                } else {
+                    String::new()
+                }
+            );
+            if spec.params > 0 && description.contains(&claimed) {
+                description.replacen(&claimed, &loaded, 1)
+            } else {
+                format!("{description}{loaded}")
+            }
+        }
+        _ => description,
+    }
+}
+
 fn listed_name(art: &Artwork) -> String {
     match art.paths.first() {
         Some(p) if !p.chars().any(char::is_control) => p.clone(),

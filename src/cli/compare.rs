@@ -9,6 +9,7 @@ use clap::Args;
 
 use artlens::app::CompareRequest;
 use artlens::head::percent;
+use artlens::limits::MAX_NEIGHBOURS;
 use artlens::report;
 
 use super::args::{parse_rater, BackboneArgs};
@@ -24,8 +25,8 @@ pub struct CompareArgs {
     /// [default: style]; a label no work has is an error.
     #[arg(long)]
     label: Option<String>,
-    /// Neighbours for the label metrics and the agreement.
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_NEIGHBOURS as i64),
+          help = format!("Neighbours for the label metrics and the agreement, 1 to {MAX_NEIGHBOURS}"))]
     k: u32,
     #[command(flatten)]
     backbones: BackboneArgs,

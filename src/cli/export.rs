@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use artlens::app::{ExportFormat, ExportRequest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+use artlens::limits::MAX_ROW_GROUP_ROWS;
 use artlens::ratings::Rater;
 use artlens::BackboneId;
 
@@ -30,8 +31,8 @@ pub struct ExportArgs {
     /// The folder to write into (with manifest.json). A Parquet export
     /// replaces an older export there atomically.
     out_dir: PathBuf,
-    /// Parquet rows per row group.
-    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_ROW_GROUP_ROWS as i64),
+          help = format!("Parquet rows per row group, 1 to {MAX_ROW_GROUP_ROWS}"))]
     row_group_rows: u32,
     /// Whose ratings fill the `rating` column (empty, or null in Parquet,
     /// for works that rater has not rated).

@@ -12,7 +12,7 @@ mod resample;
 mod transform;
 
 pub use decode::{decode_bytes, decode_file, decode_file_for_display, DecodeLimits};
-pub use resample::{resize_rgb8, ResizeFilter};
+pub use resample::{resize_rgb8, resize_window_rgb8, ResizeFilter, Window};
 
 use serde::{Deserialize, Serialize};
 

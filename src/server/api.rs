@@ -75,6 +75,7 @@ impl From<Error> for ApiError {
             | Error::FilterMatchesNothing { .. } => StatusCode::BAD_REQUEST,
             Error::Decode { .. } | Error::ImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotIndexed { .. }
+            | Error::NothingIndexed { .. }
             | Error::MissingEmbedding { .. }
             | Error::NoHead { .. }
             | Error::NoRatings { .. }
