@@ -66,6 +66,7 @@ impl From<Error> for ApiError {
             | Error::FingerprintMismatch { .. }
             | Error::WeightsUnavailable { .. } => StatusCode::CONFLICT,
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Error::ExportConflict { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string().replace(" backtrace ()", ""))
@@ -380,10 +381,13 @@ pub async fn thumb(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let sizes = artlens::app::THUMB_SIZES;
-    let size =
-        Params::parse(q)?.number("size", 256, *sizes.start() as usize..=*sizes.end() as usize)?
-            as u32;
+    let size = Params::parse(q)?.number("size", 256, 0..=u32::MAX as usize)? as u32;
+    if !super::THUMB_SIZES.contains(&size) {
+        return Err(ApiError::bad(format!(
+            "thumbnail size {size}: the sizes offered are {:?} pixels",
+            super::THUMB_SIZES
+        )));
+    }
     let c = st.collection.clone();
     cached_picture(headers, move || c.thumbnail(id, size)).await
 }
@@ -697,6 +701,8 @@ async fn read_upload(mut form: Multipart) -> ApiResult<(String, Vec<u8>, Params)
             .await
             .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
         if name == "image" {
+            super::security::check_upload_pixels(&bytes)
+                .map_err(|e| ApiError(StatusCode::PAYLOAD_TOO_LARGE, e))?;
             upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
         } else {
             let value = String::from_utf8(bytes.to_vec())
