@@ -66,7 +66,7 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # The commands `exec` the binary, so that the background job's pid is
 # artlens itself and `kill -9` reaches it.
 # Runs "$@" once whole (to time it), then KILLS times killed after a random
-# moment of up to 1.1 times that, calling the check function $check after
+# moment of up to twice that, calling the check function $check after
 # each kill. Prints how many were killed before they ended.
 kill_loop() {
   local check=$1 name=$2
@@ -79,7 +79,7 @@ kill_loop() {
     "$@" "$i" >/dev/null 2>&1 &
     pid=$!
     delay=$(( RANDOM * 32768 + RANDOM ))
-    delay=$(( delay % (whole * 11 / 10 + 1) ))
+    delay=$(( delay % (whole * 2 + 1) ))
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     if kill -0 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
     kill -9 "$pid" 2>/dev/null || true

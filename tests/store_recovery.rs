@@ -550,7 +550,8 @@ fn kill_loop(
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let wait = whole.mul_f64(rng.uniform() * 1.1);
+        // Up to twice a whole run: kills land in every phase, publishing too.
+        let wait = whole.mul_f64(rng.uniform() * 2.0);
         std::thread::sleep(wait.min(Duration::from_secs(2)));
         if child.try_wait().unwrap().is_none() {
             killed += 1;

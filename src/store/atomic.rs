@@ -153,7 +153,7 @@ impl FolderUpdate {
         // A staging folder still marked was never published and holds
         // nothing of a person's; one that was is settled by the next run.
         if result.is_err() && self.staging.join(STAGING_MARK).exists() {
-            let _ = std::fs::remove_dir_all(&self.staging);
+            let _ = discard(&self.staging, &self.out);
         }
         result
     }
@@ -175,7 +175,9 @@ impl FolderUpdate {
         }
         // Everything of the folder's that is not ours goes across with it:
         // files as hard links (the same file, never a copy that could
-        // diverge), the rest after the exchange.
+        // diverge), folders as the same tree of links, so nothing of a
+        // person's is missing from the folder at any moment; what cannot be
+        // linked is moved across right after the exchange.
         for name in entries(out)? {
             if owned.contains(&name) || name == STAGING_MARK {
                 continue;
@@ -186,19 +188,7 @@ impl FolderUpdate {
                     files: name,
                 });
             }
-            let from = out.join(&name);
-            let to = staging.join(&name);
-            match from.symlink_metadata() {
-                Ok(m) if m.file_type().is_symlink() => {
-                    if let Ok(target) = std::fs::read_link(&from) {
-                        let _ = std::os::unix::fs::symlink(target, &to);
-                    }
-                }
-                Ok(m) if m.is_file() => {
-                    let _ = std::fs::hard_link(&from, &to);
-                }
-                _ => {}
-            }
+            mirror(&out.join(&name), &staging.join(&name));
         }
         if let Ok(m) = out.metadata() {
             let _ = std::fs::set_permissions(staging, m.permissions());
@@ -228,7 +218,7 @@ impl Drop for FolderUpdate {
     /// nothing behind.
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.staging);
+            let _ = discard(&self.staging, &self.out);
         }
     }
 }
@@ -290,22 +280,77 @@ fn settle(old: &Path, out: &Path, owned: &BTreeSet<String>) -> Result<()> {
         if owned.contains(&name) || name == STAGING_MARK {
             continue;
         }
-        let target = out.join(&name);
-        if target.symlink_metadata().is_err() {
-            std::fs::rename(old.join(&name), &target).map_err(|e| Error::io(&target, e))?;
-        }
+        merge_back(&old.join(&name), &out.join(&name))?;
     }
     sync_dir(out);
-    std::fs::remove_dir_all(old).map_err(|e| Error::io(old, e))
+    discard(old, out)
+}
+
+/// Recreates `from` at `to` without copying a byte: a file as a hard link,
+/// a symlink as the same link, a folder (with its permissions) as the same
+/// tree. Best effort: what cannot be linked (a FIFO, a file system without
+/// hard links) is left for [`merge_back`] to move.
+fn mirror(from: &Path, to: &Path) {
+    let Ok(m) = from.symlink_metadata() else {
+        return;
+    };
+    if m.file_type().is_symlink() {
+        if let Ok(target) = std::fs::read_link(from) {
+            let _ = std::os::unix::fs::symlink(target, to);
+        }
+    } else if m.is_file() {
+        let _ = std::fs::hard_link(from, to);
+    } else if m.is_dir() && std::fs::create_dir(to).is_ok() {
+        if let Ok(list) = std::fs::read_dir(from) {
+            for e in list.flatten() {
+                mirror(&e.path(), &to.join(e.file_name()));
+            }
+        }
+        let _ = std::fs::set_permissions(to, m.permissions());
+    }
+}
+
+/// Moves what the old folder's `from` holds that `to` lacks into `to`: an
+/// entry that was not mirrored, or that was made while the export ran.
+fn merge_back(from: &Path, to: &Path) -> Result<()> {
+    match to.symlink_metadata() {
+        Err(_) => std::fs::rename(from, to).map_err(|e| Error::io(to, e)),
+        Ok(t) if t.is_dir() && from.symlink_metadata().is_ok_and(|f| f.is_dir()) => {
+            for name in entries(from)? {
+                merge_back(&from.join(&name), &to.join(&name))?;
+            }
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Deletes `dir`, a staging or old folder beside `out` that holds nothing
+/// of a person's any more. It is renamed to `.NAME.artlens-trash` first: a
+/// deletion killed part-way could otherwise leave an export's files
+/// without the manifest (or the staging mark) that says they are ours, and
+/// the next run would take them for a person's.
+fn discard(dir: &Path, out: &Path) -> Result<()> {
+    let trash = sibling(out, "trash")?;
+    if trash.exists() {
+        std::fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))?;
+    }
+    std::fs::rename(dir, &trash).map_err(|e| Error::io(dir, e))?;
+    std::fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
 }
 
 /// Finishes or discards what an update killed part-way left beside `out`.
+/// A folder being deleted (`trash`) holds nothing of a person's any more.
 /// A staging folder still marked was never published: it holds new files
 /// and links only, and goes. One without the mark may be the old folder
 /// after the exchange: what it holds of a person's goes back into `out`
 /// first. A folder renamed aside by the fallback goes back to `out` when
 /// `out` is missing.
 fn recover(out: &Path, listed: ListedFiles) -> Result<()> {
+    let trash = sibling(out, "trash")?;
+    if trash.exists() {
+        std::fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))?;
+    }
     let aside = sibling(out, "old")?;
     if aside.exists() {
         if out.symlink_metadata().is_err() {
@@ -318,7 +363,7 @@ fn recover(out: &Path, listed: ListedFiles) -> Result<()> {
     let staging = sibling(out, "partial")?;
     if staging.exists() {
         if staging.join(STAGING_MARK).exists() || !out.is_dir() {
-            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+            discard(&staging, out)?;
         } else {
             let owned = listed(&staging);
             settle(&staging, out, &owned)?;
