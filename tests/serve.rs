@@ -850,9 +850,19 @@ fn the_cli_through_a_server_off_loopback_needs_artlens_token() {
     let _ = s.interrupt();
 }
 
+/// A server started by hand, killed when dropped (also when a test fails).
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `artlens serve --port 0` started by hand, with the process's file
 /// limit set to `nofile` when given: its child and `127.0.0.1:PORT`.
-fn spawn_serve(env: &Env, nofile: Option<u64>) -> (std::process::Child, String) {
+fn spawn_serve(env: &Env, nofile: Option<u64>) -> (Spawned, String) {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let mut cmd = env.cmd(&["serve", "--port", "0"]);
@@ -886,7 +896,7 @@ fn spawn_serve(env: &Env, nofile: Option<u64>) -> (std::process::Child, String) 
         .next()
         .unwrap()
         .to_string();
-    (child, format!("127.0.0.1:{port}"))
+    (Spawned(child), format!("127.0.0.1:{port}"))
 }
 
 /// Sends `raw` on a new connection and reads the answer (at most
@@ -924,8 +934,8 @@ fn a_sigterm_at_once_stops_cleanly_and_a_stale_record_never_blocks() {
     for _ in 0..5 {
         let (mut child, _) = spawn_serve(&env, None);
         // SAFETY: signals our own child process.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let status = child.wait().unwrap();
+        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+        let status = child.0.wait().unwrap();
         assert!(status.success(), "killed by the signal: {status:?}");
         assert!(!env.store().join("served-by.json").exists());
     }
@@ -1046,8 +1056,8 @@ fn idle_sockets_are_shed_and_timed_out_and_healthz_answers() {
         .unwrap()
         .starts_with("http/1.1 200"));
     // SAFETY: signals our own child process.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// Guards issue 26, item 12: every answer carries
@@ -1091,7 +1101,7 @@ fn answers_are_same_origin_only_and_thumbnails_come_in_fixed_sizes() {
     }
 }
 
-/// A PNG whose header says `w` × `h` pixels (with a correct checksum) and
+/// A PNG whose header says `w` × `h` pixels (with correct checksums) and
 /// that holds no pixel data.
 fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     fn crc32(bytes: &[u8]) -> u32 {
@@ -1110,6 +1120,9 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     png.extend_from_slice(&[8, 2, 0, 0, 0]);
     let crc = crc32(&png[12..29]);
     png.extend_from_slice(&crc.to_be_bytes());
+    // An empty IDAT: decoders read the header up to the first one.
+    png.extend_from_slice(b"\0\0\0\0IDAT");
+    png.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
     png.extend_from_slice(b"\0\0\0\0IEND\xae\x42\x60\x82");
     png
 }

@@ -702,7 +702,7 @@ async fn read_upload(mut form: Multipart) -> ApiResult<(String, Vec<u8>, Params)
             .map_err(|e| ApiError(e.status(), format!("bad upload: {}", e.body_text())))?;
         if name == "image" {
             super::security::check_upload_pixels(&bytes)
-                .map_err(|e| ApiError(StatusCode::PAYLOAD_TOO_LARGE, e))?;
+                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
             upload = Some((file_name.unwrap_or_else(|| "upload".into()), bytes.to_vec()));
         } else {
             let value = String::from_utf8(bytes.to_vec())
