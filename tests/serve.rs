@@ -1162,7 +1162,7 @@ fn uploads_are_bounded_in_pixels_and_in_number() {
     assert_eq!(r.headers["retry-after"], "1");
     drop(slow);
     std::thread::sleep(Duration::from_millis(300));
-    let png = std::fs::read(&env.collection.join(&env.ratings[0].0)).unwrap();
+    let png = std::fs::read(env.collection.join(&env.ratings[0].0)).unwrap();
     let r = s.upload("again.png", &png);
     assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -61,7 +61,7 @@ fn body_limit(path: &str) -> usize {
 /// refusal included, leaves with the same security headers.
 pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let mut resp = match admit(&st, &req) {
-        Err(refused) => refused,
+        Err(refused) => *refused,
         Ok(set_cookie) => {
             // The permit is held while the handler decodes the image.
             let permit = if req.method() == Method::POST && is_upload(req.uri().path()) {
@@ -96,13 +96,13 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
 
 /// The checks before a handler runs: `Ok` with the cookie to set (after a
 /// first visit with `?token=`), or the refusal.
-fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Response> {
+fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Box<Response>> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
         // Which of two Hosts a proxy or a check reads differs; one that
         // checks the first while another part reads the second is a bypass.
-        return Err(refuse(
+        return Err(refused(
             StatusCode::BAD_REQUEST,
             "the request has more than one Host header",
         ));
@@ -112,13 +112,13 @@ fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Response> {
         .unwrap_or("")
         .to_ascii_lowercase();
     if host.is_empty() {
-        return Err(refuse(
+        return Err(refused(
             StatusCode::BAD_REQUEST,
             "the request has no Host header",
         ));
     }
     if !st.hosts.is_empty() && !st.hosts.contains(&host) {
-        return Err(refuse(
+        return Err(refused(
             StatusCode::FORBIDDEN,
             &format!(
                 "Host `{}` is not this server (it answers to {}); a page on another site cannot reach it through DNS rebinding",
@@ -141,9 +141,9 @@ fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Response> {
             }
             // The health check says only "ok": monitors need no token.
             _ if path == "/healthz" => {}
-            Some(_) => return Err(refuse(StatusCode::UNAUTHORIZED, "wrong access token")),
+            Some(_) => return Err(refused(StatusCode::UNAUTHORIZED, "wrong access token")),
             None => {
-                return Err(refuse(
+                return Err(refused(
                     StatusCode::UNAUTHORIZED,
                     "this server needs its access token: open the URL it printed (with ?token=...), or send `Authorization: Bearer TOKEN`",
                 ))
@@ -168,11 +168,11 @@ fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Response> {
         );
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Err(r);
+        return Err(Box::new(r));
     }
     if is_write(req.method()) {
         if let Err((status, why)) = check_write(req, &host) {
-            return Err(refuse(status, &why));
+            return Err(refused(status, &why));
         }
     }
     Ok(set_cookie)
@@ -339,6 +339,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn printable(s: &str) -> String {
     let s: String = s.chars().take(120).collect();
     s.escape_debug().to_string()
+}
+
+/// [`refuse`], boxed: the gate's checks return it as their error.
+fn refused(status: StatusCode, message: &str) -> Box<Response> {
+    Box::new(refuse(status, message))
 }
 
 /// `{"error": message}` with `status`.

@@ -474,12 +474,8 @@ mod tests {
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         std::fs::create_dir(out.join("plots")).unwrap();
         std::fs::write(out.join("plots/a.svg"), "plot").unwrap();
-        assert_eq!(
-            publish(&out, &[("a.npy", "1"), ("items.csv", "1")])
-                .unwrap()
-                .0,
-            false
-        );
+        let (replaced, _) = publish(&out, &[("a.npy", "1"), ("items.csv", "1")]).unwrap();
+        assert!(!replaced, "no earlier export was there");
         assert_eq!(
             names(&out),
             ["a.npy", "items.csv", "manifest.json", "notes.txt", "plots"]
