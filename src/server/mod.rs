@@ -460,7 +460,7 @@ async fn accept_loop(
 async fn answer_busy(stream: tokio::net::TcpStream) {
     let body = r#"{"error":"the server has too many connections open; try again in a moment"}"#;
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: same-origin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     // Small enough for one write into an empty socket buffer.
