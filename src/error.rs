@@ -184,6 +184,15 @@ pub enum Error {
     #[error("cannot merge into {into}: {reason}")]
     MergeRefused { into: PathBuf, reason: String },
 
+    /// An export would overwrite files in its folder that no earlier
+    /// artlens export wrote; nothing was written.
+    #[error("{dir} holds {files}, which no earlier artlens export wrote (its manifest.json does not list them); export would overwrite them, so nothing was written: move them away or export into another folder")]
+    ExportConflict {
+        dir: PathBuf,
+        /// The clashing names, comma-separated.
+        files: String,
+    },
+
     /// The filesystem the store lives on is full: the write was refused.
     #[error("no space left on the device holding {path} — nothing was changed; free some space and run the command again")]
     NoSpace { path: PathBuf },

@@ -35,6 +35,10 @@ pub struct IndexOptions {
     pub limits: DecodeLimits,
     /// Forget stored paths that no longer exist, and artworks left with none.
     pub prune: bool,
+    /// When not empty, only files whose real path (symlinks resolved) lies
+    /// inside one of these canonical folders are indexed; any other is
+    /// reported as failed. The server's `--allow-dir` rule.
+    pub confine_to: Vec<PathBuf>,
 }
 
 impl Default for IndexOptions {
@@ -57,6 +61,7 @@ impl IndexOptions {
             decode_threads: if gpu { cores } else { (cores / 2).max(1) },
             limits: DecodeLimits::default(),
             prune: false,
+            confine_to: Vec::new(),
         }
     }
 

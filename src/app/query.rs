@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use super::parquet::{listed_export_files, MANIFEST_FILE};
 use super::views::*;
 use super::{Collection, Event};
 use crate::ann::ExactIndex;
@@ -15,6 +16,7 @@ use crate::model::registry::{human_count, BackboneId};
 use crate::model::Fingerprint;
 use crate::ratings::{self, Rater, Rating};
 use crate::scan::Metadata;
+use crate::store::atomic::{write_synced, FolderUpdate};
 use crate::store::{Artwork, FORMAT_VERSION};
 
 /// What `similar` is asked.
@@ -542,7 +544,9 @@ impl Collection {
 
     /// Writes one backbone's embeddings, `items.csv` in the same row order
     /// (id, hash, path, `req.rater`'s rating, empty when unrated, then the
-    /// metadata) and `manifest.json`, each file atomically.
+    /// metadata) and `manifest.json`, published together: a reader sees the
+    /// earlier export or this one, never a mixture, and the folder's other
+    /// files are kept (see [`crate::store::atomic::FolderUpdate`]).
     pub fn export(&self, req: &ExportRequest) -> Result<ExportView> {
         let id = &req.backbone;
         let items = self.store.embeddings(id)?;
@@ -564,7 +568,22 @@ impl Collection {
             ));
         }
         let dim = items[0].2.len();
-        std::fs::create_dir_all(&req.out_dir).map_err(|e| Error::io(&req.out_dir, e))?;
+        let data_file = match req.format {
+            ExportFormat::Csv => "embeddings.csv",
+            _ => "embeddings.npy",
+        };
+        // Checked before the work: a person's file named like one of ours
+        // stops the export, naming it, before anything is written.
+        let update = FolderUpdate::begin(
+            &req.out_dir,
+            &[
+                data_file.to_string(),
+                "items.csv".to_string(),
+                MANIFEST_FILE.to_string(),
+            ],
+            listed_export_files,
+        )?;
+        let staging = update.staging().to_path_buf();
         let mut arts = Vec::with_capacity(items.len());
         for (_, hash, _) in &items {
             arts.push(self.store.artwork(hash)?.ok_or_else(|| Error::Store {
@@ -609,15 +628,14 @@ impl Collection {
         let items_csv = w
             .into_inner()
             .map_err(|e| Error::InvalidArgument(format!("writing items.csv: {e}")))?;
-        let data_file = match req.format {
+        match req.format {
             ExportFormat::Npy => {
                 let bytes = npy_bytes(
                     items.len(),
                     dim,
                     items.iter().flat_map(|(_, _, v)| v.iter().copied()),
                 );
-                crate::store::atomic::write_file(&req.out_dir.join("embeddings.npy"), &bytes)?;
-                "embeddings.npy"
+                write_synced(&staging.join(data_file), &bytes)?;
             }
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(Vec::new());
@@ -628,8 +646,7 @@ impl Collection {
                 let bytes = w
                     .into_inner()
                     .map_err(|e| Error::InvalidArgument(format!("writing embeddings.csv: {e}")))?;
-                crate::store::atomic::write_file(&req.out_dir.join("embeddings.csv"), &bytes)?;
-                "embeddings.csv"
+                write_synced(&staging.join(data_file), &bytes)?;
             }
             ExportFormat::Parquet => {
                 return Err(Error::InvalidArgument(
@@ -637,7 +654,7 @@ impl Collection {
                 ))
             }
         };
-        crate::store::atomic::write_file(&req.out_dir.join("items.csv"), &items_csv)?;
+        write_synced(&staging.join("items.csv"), &items_csv)?;
         let manifest = ExportManifest {
             backbone: id.name(),
             hub_id: id.spec().hub_id.to_string(),
@@ -653,7 +670,8 @@ impl Collection {
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
-        crate::store::atomic::write_file(&req.out_dir.join("manifest.json"), &json)?;
+        write_synced(&staging.join(MANIFEST_FILE), &json)?;
+        update.commit()?;
         Ok(ExportView {
             out_dir: req.out_dir.display().to_string(),
             manifest,

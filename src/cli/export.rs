@@ -28,8 +28,10 @@ pub struct ExportArgs {
     /// and the embedding as a fixed-size float32 list.
     #[arg(long, value_enum, default_value = "npy")]
     format: ExportFormat,
-    /// The folder to write into (with manifest.json). A Parquet export
-    /// replaces an older export there atomically.
+    /// The folder to write into (with manifest.json). An export replaces
+    /// the files an earlier artlens export there lists, all at once; other
+    /// files in the folder stay (one named like a file the export writes
+    /// stops it, named).
     out_dir: PathBuf,
     #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_ROW_GROUP_ROWS as i64),
           help = format!("Parquet rows per row group, 1 to {MAX_ROW_GROUP_ROWS}"))]

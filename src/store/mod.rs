@@ -1797,15 +1797,22 @@ pub const SERVED_BY_FILE: &str = "served-by.json";
 pub struct ServedBy {
     pub url: String,
     pub pid: u32,
+    /// When the process started (Linux: clock ticks since boot, from
+    /// `/proc/PID/stat`), so that a record whose pid now names another
+    /// process counts as stale; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 /// Records that this process serves the store in `dir` at `url`; written
 /// atomically (a temporary file renamed over it), so a reader never sees
 /// half of it.
 pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
+    let pid = std::process::id();
     let by = ServedBy {
         url: url.to_string(),
-        pid: std::process::id(),
+        pid,
+        started: process_state(pid).map(|(_, started)| started),
     };
     let path = dir.join(SERVED_BY_FILE);
     let body = serde_json::to_vec(&by).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
@@ -1819,11 +1826,33 @@ pub fn remove_served_by(dir: &Path) {
 
 /// The server holding the store in `dir`, if its record is there and its
 /// process still runs: a record left by a server that was killed names a
-/// pid that is gone, and counts as absent.
+/// pid that is gone (or a zombie, or a newer process that reused the pid),
+/// and counts as absent, so it never blocks the store.
 pub fn served_by(dir: &Path) -> Option<ServedBy> {
     let body = std::fs::read(dir.join(SERVED_BY_FILE)).ok()?;
     let by: ServedBy = serde_json::from_slice(&body).ok()?;
-    process_alive(by.pid).then_some(by)
+    if !process_alive(by.pid) {
+        return None;
+    }
+    match process_state(by.pid) {
+        // A zombie has exited; only its parent has not collected it yet.
+        Some(('Z' | 'X', _)) => None,
+        Some((_, started)) if by.started.is_some_and(|s| s != started) => None,
+        _ => Some(by),
+    }
+}
+
+/// A process's state letter and start time from `/proc/PID/stat` (Linux;
+/// `None` elsewhere or when it cannot be read). The command name in
+/// parentheses may hold spaces, so the fields are counted after its last
+/// `)`: the state is the first, the start time the twentieth.
+fn process_state(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state, started))
 }
 
 /// Whether a process with this pid exists (signal 0 checks without
