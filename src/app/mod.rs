@@ -15,6 +15,7 @@
 
 mod answer;
 mod browse;
+mod compare;
 mod explain;
 mod gallery;
 mod index;
@@ -22,10 +23,12 @@ mod merge;
 mod models;
 mod parquet;
 mod query;
+mod ratings;
+mod score;
 mod suggest;
-mod taste;
 mod thumbs;
-mod views;
+mod train;
+pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,7 @@ use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
 pub use answer::{progress_line, AnswerBackbone, AnswerView, RatingScale, FIRST_ANSWER_AT};
+pub use compare::CompareRequest;
 pub use explain::ExplainRequest;
 pub use gallery::{
     fold, work_title, Facet, FacetValue, GalleryItem, GalleryRequest, GallerySort, GalleryView,
@@ -45,12 +49,16 @@ pub use merge::{merge, MergeRequest};
 pub use models::{models, ModelEntry};
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
+pub use score::ScoreRequest;
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
-pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
+pub use train::TrainRequest;
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, PreferenceView, QueryView,
-    RaterStatus, RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
+    BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
+    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, LadderPoint, ModelScore,
+    PairAgreement, PairComparison, PairMaps, PreferenceView, Provenance, QueryView, RaterStatus,
+    RatingView, ScoreView, ScoredImage, SimilarView, StatusBackbone, StatusView, TrainOutcome,
+    WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;
@@ -59,7 +67,6 @@ use crate::model::registry::{BackboneId, BackboneSpec};
 use crate::model::{
     parse_device, Backbone, BackboneOptions, CheckpointFiles, Precision, WeightsSource,
 };
-use crate::report::{BackboneLabel, Provenance};
 use crate::store::{Artwork, Migration, Store};
 
 /// Where backbones' weights come from and where they run.
@@ -257,6 +264,26 @@ impl Collection {
     /// Finds the work a person named ([`crate::works::resolve_work`]).
     pub fn resolve(&self, name: &str) -> Result<Artwork> {
         crate::works::resolve_work(&self.store, name)
+    }
+
+    /// Each backbone's embeddings by content hash, in the order given: the
+    /// spaces `compare`, `suggest` and the pairwise training look works up
+    /// in.
+    pub(crate) fn spaces(
+        &self,
+        backbones: &[BackboneId],
+    ) -> Result<Vec<HashMap<String, Vec<f32>>>> {
+        backbones
+            .iter()
+            .map(|id| {
+                Ok(self
+                    .store
+                    .embeddings(id)?
+                    .into_iter()
+                    .map(|(_, h, v)| (h, v))
+                    .collect())
+            })
+            .collect()
     }
 
     /// The backbones to work with: `wanted` when given (each must be in the

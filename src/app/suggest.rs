@@ -250,16 +250,7 @@ impl Collection {
             return Err(Error::InvalidArgument("-n must be at least 1".into()));
         }
         let backbones = self.select_backbones(req.backbones.as_deref())?;
-        let mut spaces = Vec::new();
-        for id in &backbones {
-            let m: HashMap<String, Vec<f32>> = self
-                .store
-                .embeddings(id)?
-                .into_iter()
-                .map(|(_, h, v)| (h, v))
-                .collect();
-            spaces.push(m);
-        }
+        let spaces = self.spaces(&backbones)?;
         let works: Vec<crate::store::Artwork> = self
             .store
             .artworks()?

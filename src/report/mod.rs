@@ -28,22 +28,23 @@
 //! (the learning-curve SVG), `text` (number and date formatting).
 
 mod chart;
+mod columns;
 mod maps;
 mod pages;
 mod score;
 mod text;
 mod thumbs;
-mod views;
 
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
     WorkPictures, MODEL_SCORE_CSS,
 };
-pub use thumbs::{
-    thumbnail_data_uri, thumbnail_jpeg, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY,
-};
-pub use views::{
+pub use thumbs::{thumbnail_data_uri, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
+// The views a page is drawn from live in the application layer
+// ([`crate::app::views`]); they are named here too so that a caller
+// rendering a report finds them beside the renderer.
+pub use crate::app::views::{
     BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
     LadderPoint, ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView,
     ScoredImage,
