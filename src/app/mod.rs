@@ -36,29 +36,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
-pub use answer::{progress_line, AnswerBackbone, AnswerView, RatingScale, FIRST_ANSWER_AT};
+pub use answer::{progress_line, FIRST_ANSWER_AT};
 pub use compare::CompareRequest;
 pub use explain::ExplainRequest;
 pub use gallery::{
-    fold, work_title, Facet, FacetValue, GalleryItem, GalleryRequest, GallerySort, GalleryView,
-    RangeFacet, SortOption, MAX_FACETS, MAX_FACET_VALUES, MAX_FILTERS as GALLERY_MAX_FILTERS,
-    MAX_PAGE as GALLERY_MAX_PAGE, MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
+    fold, work_title, GalleryRequest, GallerySort, MAX_FACETS, MAX_FACET_VALUES,
+    MAX_FILTERS as GALLERY_MAX_FILTERS, MAX_PAGE as GALLERY_MAX_PAGE,
+    MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
 };
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
-pub use models::{models, ModelEntry};
-pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+pub use models::models;
+pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use score::ScoreRequest;
-pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
+pub use suggest::{taste_order, verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
-    BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, LadderPoint, ModelScore,
-    PairAgreement, PairComparison, PairMaps, PreferenceView, Provenance, QueryView, RaterStatus,
-    RatingView, ScoreView, ScoredImage, SimilarView, StatusBackbone, StatusView, TrainOutcome,
-    WorkSummary, WorkView,
+    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
+    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportView, Facet,
+    FacetValue, GalleryItem, GalleryView, Goal, Hit, LadderPoint, ModelEntry, ModelScore,
+    PairAgreement, PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView,
+    Provenance, QueryView, RangeFacet, RaterStatus, RatingScale, RatingView, ScoreView,
+    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
+    TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

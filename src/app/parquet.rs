@@ -36,12 +36,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::views::{ParquetExportView, ParquetManifest};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
-use crate::model::Fingerprint;
 use crate::ratings::Rater;
 use crate::store::Artwork;
 
@@ -63,39 +63,6 @@ pub struct ParquetRequest {
     pub row_group_rows: usize,
     /// Whose ratings fill the `rating` column.
     pub rater: Rater,
-}
-
-/// The manifest of one Parquet file (also in its key-value metadata).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetManifest {
-    pub file: String,
-    pub backbone: String,
-    pub hub_id: String,
-    pub fingerprint: Fingerprint,
-    pub dim: usize,
-    pub rows: usize,
-    pub row_groups: usize,
-    /// The metadata columns, in file order.
-    pub metadata_columns: Vec<String>,
-    pub artlens_version: String,
-    /// Seconds since the Unix epoch.
-    pub exported_at: u64,
-    pub store: String,
-    /// Whose ratings the `rating` column holds (absent in exports made
-    /// before the column existed).
-    #[serde(default)]
-    pub rater: String,
-}
-
-/// What a Parquet export wrote (also `manifest.json` in the folder).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetExportView {
-    pub out_dir: String,
-    pub format: String,
-    pub files: Vec<ParquetManifest>,
-    /// True when an older export in the folder was replaced.
-    pub replaced: bool,
-    pub artlens_version: String,
 }
 
 impl Collection {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::explain::{self, LabelMetrics};
-use crate::head::SavedTraining;
+use crate::head::{Comparison, SavedTraining};
 use crate::model::registry::BackboneId;
 
 /// The label `compare` measures when none is given.
@@ -83,6 +83,22 @@ pub struct PairComparison {
     pub ci_level: f64,
     /// True when the interval excludes 0.
     pub significant: bool,
+}
+
+impl From<&Comparison> for PairComparison {
+    /// The comparison as reports show it: the metric by its label.
+    fn from(c: &Comparison) -> Self {
+        PairComparison {
+            a: c.a.clone(),
+            b: c.b.clone(),
+            metric: c.metric.label().to_string(),
+            diff: c.diff,
+            ci_low: c.ci_low,
+            ci_high: c.ci_high,
+            ci_level: c.ci_level,
+            significant: c.significant,
+        }
+    }
 }
 
 /// The neighbour agreement of one pair of backbones.
@@ -233,20 +249,7 @@ pub fn training_figures(
                 .collect(),
         );
     }
-    f.comparisons = r
-        .comparisons
-        .iter()
-        .map(|c| PairComparison {
-            a: c.a.clone(),
-            b: c.b.clone(),
-            metric: c.metric.label().to_string(),
-            diff: c.diff,
-            ci_low: c.ci_low,
-            ci_high: c.ci_high,
-            ci_level: c.ci_level,
-            significant: c.significant,
-        })
-        .collect();
+    f.comparisons = r.comparisons.iter().map(PairComparison::from).collect();
     if shown.iter().any(|b| !r.backbones.contains_key(&b.name())) {
         let asked: Vec<String> = shown.iter().map(BackboneId::name).collect();
         f.warnings.push(format!(
