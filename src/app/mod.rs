@@ -55,12 +55,12 @@ pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR,
 pub use train::TrainRequest;
 pub use views::{
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
-    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportView, Facet,
-    FacetValue, GalleryItem, GalleryView, Goal, Hit, LadderPoint, ModelEntry, ModelScore,
-    PairAgreement, PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView,
-    Provenance, QueryView, RangeFacet, RaterStatus, RatingScale, RatingView, ScoreView,
-    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
-    TrainOutcome, WorkSummary, WorkView,
+    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
+    ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
+    LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
+    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
+    RaterStatus, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView, SortOption,
+    StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

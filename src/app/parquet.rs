@@ -38,7 +38,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
-use super::views::{ParquetExportView, ParquetManifest};
+use super::views::{ExportStamp, ExportedEmbeddings, ParquetExportView, ParquetManifest};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
@@ -181,29 +181,28 @@ impl Collection {
         let row_groups = items.len().div_ceil(row_group_rows);
         let mut manifest = ParquetManifest {
             file: file_name.clone(),
-            backbone: id.name(),
-            hub_id: id.spec().hub_id.to_string(),
-            fingerprint: fingerprint.clone(),
-            dim,
-            rows: items.len(),
+            embeddings: ExportedEmbeddings::of(id, fingerprint.clone(), dim, items.len()),
             row_groups,
             metadata_columns: keys.iter().map(|k| column_of(k)).collect(),
-            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_at: crate::store::now_secs(),
-            store: store.path().display().to_string(),
-            rater: rater.name().to_string(),
+            stamp: ExportStamp::now(store, rater),
         };
         let kv = vec![
-            KeyValue::new("artlens.backbone".into(), manifest.backbone.clone()),
-            KeyValue::new("artlens.hub_id".into(), manifest.hub_id.clone()),
+            KeyValue::new(
+                "artlens.backbone".into(),
+                manifest.embeddings.backbone.clone(),
+            ),
+            KeyValue::new("artlens.hub_id".into(), manifest.embeddings.hub_id.clone()),
             KeyValue::new("artlens.dim".into(), dim.to_string()),
             KeyValue::new("artlens.fingerprint".into(), to_json(&fingerprint)),
             KeyValue::new(
                 "artlens.preprocess".into(),
                 to_json(&fingerprint.preprocess),
             ),
-            KeyValue::new("artlens.rater".into(), manifest.rater.clone()),
-            KeyValue::new("artlens.version".into(), manifest.artlens_version.clone()),
+            KeyValue::new("artlens.rater".into(), manifest.stamp.rater.clone()),
+            KeyValue::new(
+                "artlens.version".into(),
+                manifest.stamp.artlens_version.clone(),
+            ),
             KeyValue::new("artlens.manifest".into(), to_json(&manifest)),
         ];
         let props = WriterProperties::builder()

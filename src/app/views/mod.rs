@@ -11,7 +11,6 @@ mod explain;
 mod export;
 mod gallery;
 mod models;
-mod parquet;
 mod provenance;
 mod ratings;
 mod score;
@@ -26,10 +25,12 @@ pub use compare::{
     CompareModel, CompareView, CurvePoint, LadderPoint, PairAgreement, PairComparison,
 };
 pub use explain::{ExplainImage, ExplainModel, ExplainView};
-pub use export::{ExportFormat, ExportManifest, ExportRequest, ExportView};
+pub use export::{
+    ExportFormat, ExportManifest, ExportRequest, ExportStamp, ExportView, ExportedEmbeddings,
+    ParquetExportView, ParquetManifest,
+};
 pub use gallery::{Facet, FacetValue, GalleryItem, GalleryView, RangeFacet, SortOption};
 pub use models::ModelEntry;
-pub use parquet::{ParquetExportView, ParquetManifest};
 pub use provenance::{BackboneLabel, Provenance};
 pub use ratings::{PreferenceView, RatingView};
 pub use score::{ModelScore, PairMaps, ScoreView, ScoredImage};
