@@ -9,6 +9,10 @@
 //! training operations are the only writers. Front ends parse their input
 //! into the request types here, call one method, and render the view it
 //! returns as text, JSON or HTML; none of them holds logic of its own.
+//! Every view type lives in [`views`], one file per command; a method here
+//! opens what it needs, calls the domain modules (`head`, `eval`,
+//! `explain`, ...) and fills a view, and never imports the renderer
+//! ([`crate::report`]), which depends on the views instead.
 //!
 //! Progress of long operations is reported through [`Event`]s passed to a
 //! callback; the library never prints.

@@ -16,16 +16,18 @@
 //! shows as text and never as markup. Each page says how it was made (the
 //! [`Provenance`]: backbones, head, store, time, version).
 //!
-//! The view types ([`ScoreView`], [`CompareView`]) are plain data with serde
-//! derives: the binary prints the same structures with `--json`, so the page
-//! and the JSON cannot disagree. They hold numbers and strings only, so that
-//! they do not depend on how the head or the index computed them.
+//! This module is a renderer and owns no types: the views it draws
+//! ([`ScoreView`], [`CompareView`], [`ExplainView`]) are the application
+//! layer's ([`crate::app::views`]), the same structures the binary prints
+//! with `--json`, so the page and the JSON cannot disagree.
 //!
-//! Layout: `views` (the view types), `thumbs` (thumbnails and the
-//! once-per-report registry), `pages` (the pages), `score` (one backbone's
-//! score of one image, the partial the report and the web app share, and the
-//! sentences that explain it), `maps` (heat maps over thumbnails), `chart`
-//! (the learning-curve SVG), `text` (number and date formatting).
+//! Layout: `thumbs` (the once-per-report registry of `data:` thumbnails,
+//! made by [`crate::imaging::thumbnail_jpeg_sized`]), `pages` (the pages),
+//! `columns` (a backbone as a column and its colour, shared by the pages and
+//! the charts), `score` (one backbone's score of one image, the partial the
+//! report and the web app share, and the sentences that explain it), `maps`
+//! (heat maps over thumbnails), `chart` (the learning-curve and ladder
+//! SVG), `text` (number and date formatting).
 
 mod chart;
 mod columns;
