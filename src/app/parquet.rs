@@ -39,12 +39,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::views::{ExportStamp, ExportedEmbeddings, ParquetExportView, ParquetManifest};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
-use crate::model::Fingerprint;
 use crate::ratings::Rater;
 use crate::store::atomic::{write_synced, FolderUpdate};
 use crate::store::Artwork;
@@ -67,39 +67,6 @@ pub struct ParquetRequest {
     pub row_group_rows: usize,
     /// Whose ratings fill the `rating` column.
     pub rater: Rater,
-}
-
-/// The manifest of one Parquet file (also in its key-value metadata).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetManifest {
-    pub file: String,
-    pub backbone: String,
-    pub hub_id: String,
-    pub fingerprint: Fingerprint,
-    pub dim: usize,
-    pub rows: usize,
-    pub row_groups: usize,
-    /// The metadata columns, in file order.
-    pub metadata_columns: Vec<String>,
-    pub artlens_version: String,
-    /// Seconds since the Unix epoch.
-    pub exported_at: u64,
-    pub store: String,
-    /// Whose ratings the `rating` column holds (absent in exports made
-    /// before the column existed).
-    #[serde(default)]
-    pub rater: String,
-}
-
-/// What a Parquet export wrote (also `manifest.json` in the folder).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetExportView {
-    pub out_dir: String,
-    pub format: String,
-    pub files: Vec<ParquetManifest>,
-    /// True when an older export in the folder was replaced.
-    pub replaced: bool,
-    pub artlens_version: String,
 }
 
 impl Collection {
@@ -205,29 +172,28 @@ impl Collection {
         let row_groups = items.len().div_ceil(row_group_rows);
         let mut manifest = ParquetManifest {
             file: file_name.clone(),
-            backbone: id.name(),
-            hub_id: id.spec().hub_id.to_string(),
-            fingerprint: fingerprint.clone(),
-            dim,
-            rows: items.len(),
+            embeddings: ExportedEmbeddings::of(id, fingerprint.clone(), dim, items.len()),
             row_groups,
             metadata_columns: keys.iter().map(|k| column_of(k)).collect(),
-            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_at: crate::store::now_secs(),
-            store: store.path().display().to_string(),
-            rater: rater.name().to_string(),
+            stamp: ExportStamp::now(store, rater),
         };
         let kv = vec![
-            KeyValue::new("artlens.backbone".into(), manifest.backbone.clone()),
-            KeyValue::new("artlens.hub_id".into(), manifest.hub_id.clone()),
+            KeyValue::new(
+                "artlens.backbone".into(),
+                manifest.embeddings.backbone.clone(),
+            ),
+            KeyValue::new("artlens.hub_id".into(), manifest.embeddings.hub_id.clone()),
             KeyValue::new("artlens.dim".into(), dim.to_string()),
             KeyValue::new("artlens.fingerprint".into(), to_json(&fingerprint)),
             KeyValue::new(
                 "artlens.preprocess".into(),
                 to_json(&fingerprint.preprocess),
             ),
-            KeyValue::new("artlens.rater".into(), manifest.rater.clone()),
-            KeyValue::new("artlens.version".into(), manifest.artlens_version.clone()),
+            KeyValue::new("artlens.rater".into(), manifest.stamp.rater.clone()),
+            KeyValue::new(
+                "artlens.version".into(),
+                manifest.stamp.artlens_version.clone(),
+            ),
             KeyValue::new("artlens.manifest".into(), to_json(&manifest)),
         ];
         let props = WriterProperties::builder()

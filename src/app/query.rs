@@ -656,17 +656,10 @@ impl Collection {
         };
         write_synced(&staging.join("items.csv"), &items_csv)?;
         let manifest = ExportManifest {
-            backbone: id.name(),
-            hub_id: id.spec().hub_id.to_string(),
-            dim,
-            rows: items.len(),
+            embeddings: ExportedEmbeddings::of(id, fingerprint, dim, items.len()),
             format: req.format.clone(),
             files: vec![data_file.to_string(), "items.csv".into()],
-            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_at: crate::store::now_secs(),
-            store: self.store.path().display().to_string(),
-            fingerprint,
-            rater: req.rater.name().to_string(),
+            stamp: ExportStamp::now(&self.store, &req.rater),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;

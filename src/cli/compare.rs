@@ -170,17 +170,7 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         ));
     }
     for c in &view.comparisons {
-        out_line(&format!(
-            "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-            c.b,
-            c.a,
-            c.metric,
-            c.diff,
-            c.ci_level * 100.0,
-            c.ci_low,
-            c.ci_high,
-            if c.significant { "  *" } else { "" }
-        ));
+        out_line(&comparison_line(c));
     }
     out_line(&format!("verdict: {}", view.verdict));
     if !view.verdict_detail.is_empty() {
@@ -190,4 +180,20 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!("procedure: {}", view.procedure));
     }
     Ok(0)
+}
+
+/// One paired comparison as `compare` and `train` print it: `b − a`, the
+/// metric, the difference and its interval, and `*` when it excludes 0.
+pub(super) fn comparison_line(c: &artlens::app::PairComparison) -> String {
+    format!(
+        "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
+        c.b,
+        c.a,
+        c.metric,
+        c.diff,
+        c.ci_level * 100.0,
+        c.ci_low,
+        c.ci_high,
+        if c.significant { "  *" } else { "" }
+    )
 }

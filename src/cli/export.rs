@@ -93,9 +93,9 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
         for f in &view.files {
             ctx.msg.info(format!(
                 "wrote {} {} embeddings (dim {}, {} row groups) to {}",
-                f.rows,
-                f.backbone,
-                f.dim,
+                f.embeddings.rows,
+                f.embeddings.backbone,
+                f.embeddings.dim,
                 f.row_groups,
                 args.out_dir.join(&f.file).display()
             ));
@@ -137,9 +137,9 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
     }
     ctx.msg.info(format!(
         "wrote {} {} embeddings (dim {}), items.csv and manifest.json to {}",
-        view.manifest.rows,
-        view.manifest.backbone,
-        view.manifest.dim,
+        view.manifest.embeddings.rows,
+        view.manifest.embeddings.backbone,
+        view.manifest.embeddings.dim,
         args.out_dir.display()
     ));
     Ok(0)

@@ -12,6 +12,7 @@ use artlens::limits::{
 };
 
 use super::args::{count_in, parse_rater, set_threads, BackboneArgs};
+use super::compare::comparison_line;
 use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
@@ -96,17 +97,7 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
             ));
         }
         for c in &p.comparisons {
-            out_line(&format!(
-                "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-                c.b,
-                c.a,
-                "pairwise accuracy",
-                c.diff,
-                c.ci_level * 100.0,
-                c.ci_low,
-                c.ci_high,
-                if c.significant { "  *" } else { "" }
-            ));
+            out_line(&comparison_line(&c.into()));
         }
         out_line(&format!("verdict on preferences: {}", p.verdict));
     }
@@ -181,17 +172,7 @@ fn print_ratings_report(report: &head::TrainReport) {
         }
     }
     for c in &report.comparisons {
-        out_line(&format!(
-            "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-            c.b,
-            c.a,
-            c.metric.label(),
-            c.diff,
-            c.ci_level * 100.0,
-            c.ci_low,
-            c.ci_high,
-            if c.significant { "  *" } else { "" }
-        ));
+        out_line(&comparison_line(&c.into()));
     }
     out_line(&format!("verdict: {}", report.verdict));
     out_line(&format!("detail: {}", report.verdict_detail));
