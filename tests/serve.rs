@@ -924,6 +924,54 @@ fn every_rating_made_in_the_web_app_is_restored_from_the_journal() {
     );
 }
 
+/// No page of the web app tells a person to run a command, neither before
+/// the first rating nor once heads are trained: every page and fragment a
+/// person can reach is fetched and its text searched for an `artlens`
+/// command.
+#[test]
+fn no_page_tells_a_person_to_run_a_command() {
+    for rated in [false, true] {
+        let env = Env::new(rated);
+        let s = env.serve(&[]);
+        for path in [
+            "/",
+            "/?sort=suggested",
+            "/works/3",
+            "/works/3/maps",
+            "/rate",
+            "/rate?mode=pair",
+            "/score",
+            "/compare",
+            "/compare/report",
+            "/fragments/answer",
+            "/index",
+        ] {
+            let r = s.get(path);
+            assert_eq!(r.status, 200, "{path} (rated: {rated}): {}", r.text());
+            let html = r.text();
+            for command in [
+                "artlens index",
+                "artlens train",
+                "artlens rate",
+                "artlens suggest",
+                "artlens score",
+                "artlens compare",
+                "artlens doctor",
+                "--backbones",
+                "--rater",
+            ] {
+                assert!(
+                    !html.contains(command),
+                    "{path} (rated: {rated}) says `{command}`: {}",
+                    &html[html.find(command).unwrap().saturating_sub(200)..]
+                        [..400.min(html.len() - html.find(command).unwrap().saturating_sub(200))]
+                );
+            }
+        }
+        let _ = s.interrupt();
+    }
+}
+
 /// Ratings and preferences set through the CLI while the store is served
 /// are the server's (its API shows them) and stay after it stops.
 #[test]

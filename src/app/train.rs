@@ -238,20 +238,15 @@ impl Collection {
     pub(super) fn training_warnings(&self, training: &SavedTraining) -> Result<Vec<String>> {
         let mut w = Vec::new();
         let rater = &training.rater;
-        let flag = if rater.is_default() {
-            String::new()
-        } else {
-            format!(" --rater {rater}")
-        };
         if training.ratings_digest != ratings::ratings_digest_of(&self.store, rater)? {
             w.push(format!(
-                "the ratings changed after the heads were trained; run `artlens train{flag}` to bring the heads and the verdict up to date"
+                "the ratings changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date"
             ));
         }
         if let Some(d) = &training.preferences_digest {
             if *d != preferences::preferences_digest(&self.store, rater)? {
                 w.push(format!(
-                    "the preferences changed after the heads were trained; run `artlens train{flag}` to bring the heads and the verdict up to date"
+                    "the preferences changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date"
                 ));
             }
         }

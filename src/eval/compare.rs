@@ -15,7 +15,9 @@ use crate::model::registry::BackboneId;
 pub const DEFAULT_COMPARE_LABEL: &str = "style";
 
 /// The verdict `compare` gives before any training.
-const NO_VERDICT: &str = "No verdict on taste yet: rate some works and run `artlens train`.";
+// Written for every front end: the command line adds its next step
+// (NO_TRAINING_NOTE, on stderr), the web app trains by itself.
+const NO_VERDICT: &str = "No verdict on taste yet: no taste head has been trained on your ratings.";
 
 /// What `compare` tells the user when there is no saved training.
 pub const NO_TRAINING_NOTE: &str = "no trained heads yet: `artlens rate import CSV` and `artlens train` add the taste metrics and the verdict";
