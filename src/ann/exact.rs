@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
-use super::{IdFilter, Ranked};
+use super::{unit_query, IdFilter, Ranked};
 use crate::error::{Error, Result};
 use crate::vector::{dot, normalise_in_place, normalised};
 
@@ -133,8 +133,7 @@ impl ExactIndex {
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let q = normalised(q, self.dim)
-            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let q = unit_query(q, self.dim)?;
         let scan = |start: usize, rows: &[f32]| {
             let mut top = TopK::new(k);
             for (i, row) in rows.chunks_exact(self.dim).enumerate() {
@@ -238,8 +237,7 @@ pub fn exact_search(
         return Ok(Vec::new());
     }
     let dim = q.len();
-    let q =
-        normalised(q, dim).map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+    let q = unit_query(q, dim)?;
     let scan = |chunk: &[(u64, &[f32])]| -> Result<TopK> {
         let mut top = TopK::new(k);
         for (id, v) in chunk {

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::exact::TopK;
 use super::frozen::FrozenGraph;
-use super::{AnnParams, IdFilter, IndexMeta};
+use super::{unit_query, AnnParams, IdFilter, IndexMeta};
 use crate::error::{Error, Result};
 use crate::vector::{code, dot, normalised};
 
@@ -207,8 +207,7 @@ impl AnnIndex {
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let q = normalised(q, self.dim)
-            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let q = unit_query(q, self.dim)?;
         let Some(graph) = self.frozen() else {
             // Only an index whose copy could not be made (it never happens
             // for a non-empty one) gets here: hnsw_rs's own search answers.
@@ -245,8 +244,7 @@ impl AnnIndex {
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let q = normalised(q, self.dim)
-            .map_err(|why| Error::InvalidArgument(format!("query vector {why}")))?;
+        let q = unit_query(q, self.dim)?;
         self.search_hnsw_rs_filtered(&q, k, None)
     }
 

@@ -35,6 +35,13 @@ pub use graph::AnnIndex;
 pub(crate) use graph::CodeCosine;
 pub use persist::{content_digest, ids_hash, IndexMeta, INDEX_FORMAT_VERSION};
 
+/// The normalised copy of a query for an index of `dim`-long vectors, or
+/// the error that says what is wrong with it.
+fn unit_query(q: &[f32], dim: usize) -> crate::error::Result<Vec<f32>> {
+    normalised(q, dim)
+        .map_err(|why| crate::error::Error::InvalidArgument(format!("query vector {why}")))
+}
+
 /// A filter on numeric ids: `true` keeps the id. `Sync` because the exact
 /// search evaluates it on several threads.
 pub type IdFilter<'a> = &'a (dyn Fn(u64) -> bool + Sync);

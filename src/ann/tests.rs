@@ -2,6 +2,27 @@ use super::*;
 use crate::vector::code;
 use hnsw_rs::prelude::Distance;
 
+/// `n` deterministic `dim`-long vectors from `seed`.
+fn data(seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| (0..dim).map(|_| lcg(&mut s)).collect())
+        .collect()
+}
+
+/// `data` as `(id, vector)` items, the `i`-th with id `id(i)`.
+fn items(data: &[Vec<f32>], id: impl Fn(u64) -> u64) -> Vec<(u64, &[f32])> {
+    data.iter()
+        .enumerate()
+        .map(|(i, v)| (id(i as u64), v.as_slice()))
+        .collect()
+}
+
+/// The ids of search results, in their order.
+fn ids_of(hits: &[(u64, f32)]) -> Vec<u64> {
+    hits.iter().map(|r| r.0).collect()
+}
+
 fn lcg(seed: &mut u64) -> f32 {
     *seed = seed
         .wrapping_mul(6364136223846793005)
@@ -28,15 +49,8 @@ fn bad_vectors_are_rejected() {
 
 #[test]
 fn small_index_finds_itself_and_filters() {
-    let mut s = 7;
-    let data: Vec<Vec<f32>> = (0..300)
-        .map(|_| (0..16).map(|_| lcg(&mut s)).collect())
-        .collect();
-    let items: Vec<(u64, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64 * 3, v.as_slice()))
-        .collect();
+    let data = data(7, 300, 16);
+    let items = items(&data, |i| i * 3);
     let params = AnnParams {
         parallel_insert: false,
         ..AnnParams::default()
@@ -53,50 +67,30 @@ fn small_index_finds_itself_and_filters() {
     // A filter that keeps 3 points out of 300 still yields them all.
     let keep = |id: u64| id.is_multiple_of(100);
     let got = index.search(items[1].1, 10, Some(&keep)).unwrap();
-    let mut ids: Vec<u64> = got.iter().map(|r| r.0).collect();
+    let mut ids = ids_of(&got);
     ids.sort();
     assert_eq!(ids, vec![0, 300, 600]);
     let want = exact.search(items[1].1, 10, Some(&keep)).unwrap();
-    assert_eq!(
-        got.iter().map(|r| r.0).collect::<Vec<_>>(),
-        want.iter().map(|r| r.0).collect::<Vec<_>>()
-    );
+    assert_eq!(ids_of(&got), ids_of(&want));
 }
 
 #[test]
 fn exact_batch_matches_single() {
-    let mut s = 3;
-    let data: Vec<Vec<f32>> = (0..500)
-        .map(|_| (0..24).map(|_| lcg(&mut s)).collect())
-        .collect();
-    let items: Vec<(u64, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64, v.as_slice()))
-        .collect();
+    let data = data(3, 500, 24);
+    let items = items(&data, |i| i);
     let exact = ExactIndex::new(24, &items).unwrap();
     let queries: Vec<&[f32]> = data.iter().take(40).map(|v| v.as_slice()).collect();
     let batch = exact.search_batch(&queries, 7).unwrap();
     for (q, b) in queries.iter().zip(&batch) {
         let single = exact.search(q, 7, None).unwrap();
-        assert_eq!(
-            single.iter().map(|r| r.0).collect::<Vec<_>>(),
-            b.iter().map(|r| r.0).collect::<Vec<_>>()
-        );
+        assert_eq!(ids_of(&single), ids_of(b));
     }
 }
 
 #[test]
 fn saved_index_can_be_extended() {
-    let mut s = 11;
-    let data: Vec<Vec<f32>> = (0..120)
-        .map(|_| (0..16).map(|_| lcg(&mut s)).collect())
-        .collect();
-    let items: Vec<(u64, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64 + 1, v.as_slice()))
-        .collect();
+    let data = data(11, 120, 16);
+    let items = items(&data, |i| i + 1);
     let dir = tempfile::tempdir().unwrap();
     let index = AnnIndex::build(16, &items[..100]).unwrap();
     index.save(dir.path(), &index.meta("fp")).unwrap();

@@ -117,21 +117,24 @@ fn code_dot_products_are_exact_on_every_tier() {
     }
 }
 
-#[test]
-fn query_code_products_agree_on_every_tier() {
-    let mut rng = Values(0xDEAD_BEEF_CAFE_F00D);
+/// A kernel of an f32 vector with narrower values (codes or bytes), on
+/// every tier against the portable one and f64, `b` one to three values
+/// longer than `a`.
+fn check_mixed_kernel<T: Copy + Into<f64>>(
+    seed: u64,
+    mut values: impl FnMut(&mut Values, usize) -> Vec<T>,
+    kernel: impl Fn(Isa, &[f32], &[T]) -> f32,
+) {
+    let mut rng = Values(seed);
     for n in LENGTHS {
-        let (q, c) = (rng.f32s(n), rng.codes(n + 1));
-        let want: f64 = q.iter().zip(&c).map(|(x, &y)| *x as f64 * y as f64).sum();
-        let magnitude: f64 = q
-            .iter()
-            .zip(&c)
-            .map(|(x, &y)| (*x as f64 * y as f64).abs())
-            .sum();
-        let portable = Isa(Level::Portable).dot_f32_i16(&q, &c);
+        let (a, b) = (rng.f32s(n), values(&mut rng, n + 1 + n % 3));
+        let products = a.iter().zip(&b).map(|(x, &y)| *x as f64 * y.into());
+        let want: f64 = products.clone().sum();
+        let magnitude: f64 = products.map(f64::abs).sum();
+        let portable = kernel(Isa(Level::Portable), &a, &b);
         assert_close(portable, want, magnitude, &format!("portable, n = {n}"));
         for isa in Isa::available() {
-            let got = isa.dot_f32_i16(&q, &c);
+            let got = kernel(isa, &a, &b);
             assert_close(
                 got,
                 portable as f64,
@@ -143,32 +146,23 @@ fn query_code_products_agree_on_every_tier() {
 }
 
 #[test]
+fn query_code_products_agree_on_every_tier() {
+    check_mixed_kernel(0xDEAD_BEEF_CAFE_F00D, Values::codes, |isa, q, c| {
+        isa.dot_f32_i16(q, c)
+    });
+}
+
+#[test]
 fn byte_products_agree_on_every_tier() {
-    let mut rng = Values(0x0123_4567_89AB_CDEF);
-    for n in LENGTHS {
-        let (w, c) = (rng.f32s(n), rng.u8s(n + 2));
-        let want: f64 = w.iter().zip(&c).map(|(x, &y)| *x as f64 * y as f64).sum();
-        let magnitude: f64 = w
-            .iter()
-            .zip(&c)
-            .map(|(x, &y)| (*x as f64 * y as f64).abs())
-            .sum();
-        let portable = Isa(Level::Portable).dot_f32_u8(&w, &c);
-        assert_close(portable, want, magnitude, &format!("portable, n = {n}"));
-        for isa in Isa::available() {
-            let got = isa.dot_f32_u8(&w, &c);
-            assert_close(
-                got,
-                portable as f64,
-                magnitude,
-                &format!("{isa:?}, n = {n}"),
-            );
-        }
-        assert_eq!(
-            dot_bytes(&w, &c).to_bits(),
-            Isa::best().dot_f32_u8(&w, &c).to_bits()
-        );
-    }
+    check_mixed_kernel(0x0123_4567_89AB_CDEF, Values::u8s, |isa, w, c| {
+        isa.dot_f32_u8(w, c)
+    });
+    let mut rng = Values(7);
+    let (w, c) = (rng.f32s(67), rng.u8s(67));
+    assert_eq!(
+        dot_bytes(&w, &c).to_bits(),
+        Isa::best().dot_f32_u8(&w, &c).to_bits()
+    );
 }
 
 #[test]
