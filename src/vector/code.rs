@@ -32,7 +32,7 @@ pub(crate) fn decode(codes: &[i16]) -> impl Iterator<Item = f32> + '_ {
 /// `Σ aᵢ·bᵢ` over the common prefix, exact (see the module documentation
 /// for why `i32` lanes cannot overflow on codes of unit vectors; the total
 /// is summed in `i64` anyway).
-#[inline]
+#[inline(always)]
 pub(crate) fn dot_codes(a: &[i16], b: &[i16]) -> i64 {
     Isa::best().dot_i16(a, b)
 }
@@ -40,7 +40,7 @@ pub(crate) fn dot_codes(a: &[i16], b: &[i16]) -> i64 {
 /// The cosine distance of two code rows as the ANN graph needs it:
 /// `1 − a·b / 32767²`, clamped to `≥ 0` (a graph's ordering must never see
 /// a negative distance).
-#[inline]
+#[inline(always)]
 pub(crate) fn distance(a: &[i16], b: &[i16]) -> f32 {
     let d = 1.0 - (dot_codes(a, b) as f64 / (CODE_SCALE as f64 * CODE_SCALE as f64)) as f32;
     if d > 0.0 {
@@ -56,7 +56,7 @@ pub(crate) fn distance(a: &[i16], b: &[i16]) -> f32 {
 /// similarity to itself is 1 to within 1e-7 and only the direction's error
 /// remains. `inv_norm` is [`inverse_norm`] of the row, which callers that
 /// score a row often compute once.
-#[inline]
+#[inline(always)]
 pub(crate) fn cosine(q: &[f32], c: &[i16], inv_norm: f32) -> f32 {
     dot_query_code(q, c) * inv_norm
 }
@@ -73,7 +73,7 @@ pub(crate) fn inverse_norm(c: &[i16]) -> f32 {
 
 /// `q · x̂`, the product of an f32 query with the vector a code row stands
 /// for.
-#[inline]
+#[inline(always)]
 pub(crate) fn dot_query_code(q: &[f32], c: &[i16]) -> f32 {
     Isa::best().dot_f32_i16(q, c) / CODE_SCALE
 }
