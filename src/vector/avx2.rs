@@ -11,15 +11,19 @@
 
 use std::arch::x86_64::*;
 
-/// The sum of the 8 lanes of `acc`: upper half onto the lower, then pairs,
-/// then the last two.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sum_lanes(acc: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
+/// The sum of the 8 lanes of an `__m256`: upper half onto the lower, then
+/// pairs, then the last two. A macro rather than a function: a function
+/// with target features cannot be `#[inline(always)]`, and at opt-level 1
+/// (the crate's own code outside release builds) a plain `#[inline]` one
+/// stayed a call in every distance.
+macro_rules! sum_lanes {
+    ($acc:expr) => {{
+        let acc = $acc;
+        let s = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }};
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -32,7 +36,7 @@ pub(super) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         _mm256_setzero_ps,
         _mm256_fmadd_ps,
         _mm256_add_ps,
-        sum_lanes
+        sum_lanes!
     )
 }
 
@@ -86,7 +90,7 @@ pub(super) unsafe fn dot_f32_i16(q: &[f32], c: &[i16]) -> f32 {
         acc1 = _mm256_fmadd_ps(query(i + 8), codes(i + 8), acc1);
         i += 16;
     }
-    let mut sum = sum_lanes(_mm256_add_ps(acc0, acc1));
+    let mut sum = sum_lanes!(_mm256_add_ps(acc0, acc1));
     while i < n {
         sum += q[i] * c[i] as f32;
         i += 1;
@@ -116,7 +120,7 @@ pub(super) unsafe fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
         }
         i += 32;
     }
-    let mut sum = sum_lanes(_mm256_add_ps(
+    let mut sum = sum_lanes!(_mm256_add_ps(
         _mm256_add_ps(acc[0], acc[1]),
         _mm256_add_ps(acc[2], acc[3]),
     ));

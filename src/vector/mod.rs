@@ -202,7 +202,7 @@ pub(crate) use per_isa;
 /// and made this loop several times slower. Packed loads have none.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dot_f32_body {
-    ($a:ident, $b:ident, $vec:ty, $width:literal, $zero:path, $fmadd:path, $add:path, $reduce:path) => {{
+    ($a:ident, $b:ident, $vec:ty, $width:literal, $zero:path, $fmadd:path, $add:path, $reduce:ident $($bang:tt)?) => {{
         #[repr(C, packed)]
         #[derive(Clone, Copy)]
         struct Packed($vec);
@@ -227,7 +227,7 @@ macro_rules! dot_f32_body {
             i += $width;
         }
         let acc = $add($add(acc0, acc1), $add(acc2, acc3));
-        let mut sum = $reduce(acc);
+        let mut sum = $reduce $($bang)? (acc);
         while i < n {
             sum += $a[i] * $b[i];
             i += 1;
