@@ -12,10 +12,9 @@
 use std::arch::x86_64::*;
 
 /// The sum of the 8 lanes of an `__m256`: upper half onto the lower, then
-/// pairs, then the last two. A macro rather than a function: a function
-/// with target features cannot be `#[inline(always)]`, and at opt-level 1
-/// (the crate's own code outside release builds) a plain `#[inline]` one
-/// stayed a call in every distance.
+/// pairs, then the last two. A macro rather than a function, so that it is
+/// inlined at every optimisation level (a function with target features
+/// cannot be `#[inline(always)]`).
 macro_rules! sum_lanes {
     ($acc:expr) => {{
         let acc = $acc;

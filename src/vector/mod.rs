@@ -108,10 +108,11 @@ impl Isa {
 /// [`Isa::best`].
 ///
 /// The dispatching layers (`Isa::best`, these methods, the functions that
-/// call them) are `#[inline(always)]`: the crate's own code is built at
-/// opt-level 1 outside release builds, where plain `#[inline]` left them
-/// as calls around every distance of a graph search (measured 7–12% slower
-/// searches in `benches/ann.rs` than the one-call dispatch before them).
+/// call them) are `#[inline(always)]`, and the portable kernels
+/// `#[inline(never)]`: the crate's own code is built at opt-level 1 outside
+/// release builds, and only with both did a graph search in
+/// `benches/ann.rs` run as fast as with the one-call dispatch before this
+/// module (5–12% slower otherwise).
 macro_rules! kernels {
     ($($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         impl Isa {

@@ -1,6 +1,10 @@
 //! The kernels in plain Rust, for any CPU: the reference the SIMD kernels
 //! are tested against, written with independent accumulators so that they
-//! vectorise at the build's baseline and stay fast even unoptimised.
+//! vectorise at the build's baseline and stay fast even unoptimised. They
+//! are `#[inline(never)]`: the dispatch is inlined into every distance call
+//! of a graph search, and with a portable body inlined beside the SIMD call
+//! (on a CPU that never runs it) those searches were 5–12% slower in
+//! `benches/ann.rs`.
 
 /// `Σ aᵢ·widen(bᵢ)` over the common prefix: eight independent
 /// accumulators (vectorisable, and fast even unoptimised), reduced by
@@ -30,6 +34,7 @@ fn eight_lanes<T: Copy>(
     sum
 }
 
+#[inline(never)]
 pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     eight_lanes(
         a,
@@ -39,14 +44,17 @@ pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     )
 }
 
+#[inline(never)]
 pub(super) fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
     a.iter().zip(b).map(|(&x, &y)| x as i64 * y as i64).sum()
 }
 
+#[inline(never)]
 pub(super) fn dot_f32_i16(q: &[f32], c: &[i16]) -> f32 {
     eight_lanes(q, c, |y| y as f32, |acc| acc.iter().sum())
 }
 
+#[inline(never)]
 pub(super) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
     w.iter().zip(c).map(|(&w, &c)| w * c as f32).sum()
 }
