@@ -42,6 +42,9 @@
 //!   so that scheduler tasks on several machines each embed one part.
 //! * [`ann`] is the nearest-neighbour index per backbone (hnsw_rs, cosine on
 //!   normalised vectors), persisted and verified, with an exact fallback.
+//! * [`vector`] is the vector math every stage shares: dot products,
+//!   normalisation, the checks on embeddings, the ANN's 16-bit codes, and
+//!   the SIMD kernels, one file per instruction set, chosen once per process.
 //! * [`explain`] finds the rated works a score draws on (references, kNN
 //!   estimate), reads a ridge score as an exact weighted vote of the rated
 //!   works (the head's equivalent kernel), turns two images' patch tokens and
@@ -85,6 +88,7 @@ pub mod report;
 pub mod scan;
 pub mod shard;
 pub mod store;
+pub mod vector;
 pub mod works;
 
 pub use app::Collection;

@@ -9,7 +9,7 @@
 //! layer-0 neighbour lists back to back (CSR), a small map for the few nodes
 //! on upper layers, every vector as one byte per dimension in one contiguous
 //! block ([`Quantised`]), and one pointer per node to the 16-bit codes of
-//! its normalised vector that hnsw_rs already holds ([`super::code`]). Its search is the textbook HNSW one
+//! its normalised vector that hnsw_rs already holds (`crate::vector::code`). Its search is the textbook HNSW one
 //! (Malkov & Yashunin, Algorithm 5): a greedy descent to a local minimum on
 //! every upper layer, then the `ef`-wide beam search on layer 0 with a bitset
 //! of visited nodes, scoring the 8-bit codes (a quarter of the memory
@@ -20,36 +20,18 @@
 //! gets. The persisted index stays hnsw_rs's; this copy lives
 //! only in memory and is rebuilt whenever the graph changes.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use hnsw_rs::prelude::{Hnsw, Point};
 
-use super::code::{self, CodeCosine};
-use super::IdFilter;
+use super::{CodeCosine, IdFilter, Ranked};
+use crate::vector::{code, dot_bytes};
 
 /// A distance and a node, ordered by distance then node number, so that the
 /// heaps are totally ordered and ties break the same way every time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Cand {
-    dist: f32,
-    node: u32,
-}
-
-impl Eq for Cand {}
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Cand {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.node.cmp(&other.node))
-    }
-}
+type Cand = Ranked<u32>;
 
 /// The searchable copy of one hnsw_rs graph.
 pub(crate) struct FrozenGraph {
@@ -262,8 +244,8 @@ impl FrozenGraph {
         };
         mark(cur);
         let start = Cand {
-            dist: cur_dist,
-            node: cur,
+            key: cur_dist,
+            tie: cur,
         };
         let mut candidates = BinaryHeap::with_capacity(ef * 4);
         candidates.push(Reverse(start));
@@ -274,12 +256,12 @@ impl FrozenGraph {
         }
         let mut fresh: Vec<u32> = Vec::with_capacity(64);
         while let Some(Reverse(c)) = candidates.pop() {
-            if found.len() >= ef && found.peek().is_some_and(|w| c.dist > w.dist) {
+            if found.len() >= ef && found.peek().is_some_and(|w| c.key > w.key) {
                 break;
             }
             let (a, b) = (
-                self.offsets[c.node as usize] as usize,
-                self.offsets[c.node as usize + 1] as usize,
+                self.offsets[c.tie as usize] as usize,
+                self.offsets[c.tie as usize + 1] as usize,
             );
             fresh.clear();
             for &nb in &self.level0[a..b] {
@@ -294,9 +276,9 @@ impl FrozenGraph {
             }
             for &nb in &fresh {
                 let d = distance(nb);
-                let worst = found.peek().map(|w| w.dist);
+                let worst = found.peek().map(|w| w.key);
                 if found.len() < ef || worst.is_some_and(|w| d < w) {
-                    let cand = Cand { dist: d, node: nb };
+                    let cand = Cand { key: d, tie: nb };
                     candidates.push(Reverse(cand));
                     if keep(nb) {
                         found.push(cand);
@@ -314,8 +296,8 @@ impl FrozenGraph {
         let mut out: Vec<(u64, f32)> = found
             .into_iter()
             .map(|c| {
-                let d = self.exact_distance(q, c.node);
-                (self.ids[c.node as usize], 1.0 - d.max(0.0))
+                let d = self.exact_distance(q, c.tie);
+                (self.ids[c.tie as usize], 1.0 - d.max(0.0))
             })
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -349,7 +331,7 @@ struct QuantQuery {
 }
 
 impl Quantised {
-    /// The 8-bit codes of vectors given as 16-bit codes ([`super::code`]).
+    /// The 8-bit codes of vectors given as 16-bit codes (`crate::vector::code`).
     fn new<'a>(vectors: impl Iterator<Item = &'a [i16]> + Clone, dim: usize) -> Quantised {
         let mut lo = vec![f32::INFINITY; dim];
         let mut hi = vec![f32::NEG_INFINITY; dim];
@@ -418,56 +400,8 @@ impl QuantQuery {
     /// `1 − q·x̂`, the quantised cosine distance of a node.
     #[inline]
     fn distance(&self, codes: &Quantised, node: u32) -> f32 {
-        1.0 - (self.base + dot_codes(&self.weights, codes.row(node)))
+        1.0 - (self.base + dot_bytes(&self.weights, codes.row(node)))
     }
-}
-
-/// `Σ w[i]·c[i]` over equal lengths that are a multiple of 32.
-#[inline]
-fn dot_codes(w: &[f32], c: &[u8]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { dot_codes_avx2(w, c) };
-        }
-    }
-    w.iter().zip(c).map(|(&w, &c)| w * c as f32).sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_codes_avx2(w: &[f32], c: &[u8]) -> f32 {
-    use std::arch::x86_64::*;
-    let n = w.len().min(c.len()) / 32 * 32;
-    let (pw, pc) = (w.as_ptr(), c.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    // Unaligned loads through `read_unaligned`, with `wrapping_add` for the
-    // reason `dot_avx2` gives (no debug checks in the hot loop).
-    // SAFETY (all loads): i + 32 ≤ n ≤ both lengths.
-    while i < n {
-        let bytes = (pc.wrapping_add(i) as *const __m256i).read_unaligned();
-        let lo = _mm256_castsi256_si128(bytes);
-        let hi = _mm256_extracti128_si256(bytes, 1);
-        let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
-        for (j, part) in parts.into_iter().enumerate() {
-            let x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part));
-            let y = (pw.wrapping_add(i + 8 * j) as *const __m256).read_unaligned();
-            acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
-        }
-        i += 32;
-    }
-    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    let s4 = _mm_add_ps(_mm256_extractf128_ps(s, 1), _mm256_castps256_ps128(s));
-    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    let mut sum = _mm_cvtss_f32(s1);
-    for j in n..w.len().min(c.len()) {
-        sum += w[j] * c[j] as f32;
-    }
-    sum
 }
 
 #[cfg(test)]
@@ -502,7 +436,7 @@ mod tests {
         let query = unit(999, dim);
         let prepared = q.query(&query);
         for (i, v) in vs.iter().enumerate() {
-            let exact = 1.0 - crate::ann::dot(&query, v);
+            let exact = 1.0 - crate::vector::dot(&query, v);
             let approx = prepared.distance(&q, i as u32);
             // Half a step per dimension at most: ≤ Σ|q_i|·scale_i/2, plus
             // half a step of the 16-bit codes the 8-bit ones were made from.
@@ -523,7 +457,7 @@ mod tests {
         let w: Vec<f32> = (0..96).map(|i| (i as f32 * 0.37).sin()).collect();
         let c: Vec<u8> = (0..96).map(|i| (i * 37 % 256) as u8).collect();
         let scalar: f32 = w.iter().zip(&c).map(|(&w, &c)| w * c as f32).sum();
-        let got = dot_codes(&w, &c);
+        let got = dot_bytes(&w, &c);
         assert!(
             (got - scalar).abs() < 1e-3 * scalar.abs().max(1.0),
             "{got} vs {scalar}"

@@ -6,7 +6,7 @@
 //! always works; OpenBLAS, where the system has it, is faster: on this
 //! project's 2-core AMD EPYC (AVX2) the ViT-B layer shapes ran at 96–113
 //! GFLOP/s in `gemm`, 118–135 in PyTorch's MKL and 147–156 in OpenBLAS. So
-//! [`sgemm`] loads `libopenblas.so.0` at run time (`dlopen`: no build-time
+//! [`Gemm::current`] loads `libopenblas.so.0` at run time (`dlopen`: no build-time
 //! dependency, and a machine without it simply keeps the `gemm` path) and
 //! uses its `cblas_sgemm`, single-threaded per call because artlens splits
 //! the rows across its own rayon threads. `ARTLENS_BLAS=gemm` forces the
@@ -42,7 +42,7 @@ const CBLAS_NO_TRANS: c_int = 111;
 const CBLAS_TRANS: c_int = 112;
 
 /// A loaded BLAS: its `cblas_sgemm` and where it came from.
-struct Blas {
+pub(crate) struct Blas {
     sgemm: CblasSgemm,
     name: String,
 }
@@ -103,240 +103,242 @@ fn load() -> Option<Blas> {
     None
 }
 
-fn blas() -> Option<&'static Blas> {
-    BLAS.get_or_init(load).as_ref()
+/// Which GEMM computes a product: the system BLAS, or the pure-Rust `gemm`
+/// crate. [`Gemm::current`] is the one the dense layers use; the tests run
+/// both on the same products.
+#[derive(Clone, Copy)]
+pub(crate) enum Gemm {
+    /// The system's `cblas_sgemm`.
+    System(&'static Blas),
+    /// The `gemm` crate (candle's own).
+    Rust,
 }
 
-/// Whether the system BLAS is in use (rather than the pure-Rust GEMM).
-pub fn is_system() -> bool {
-    blas().is_some()
-}
-
-/// Which GEMM the dense layers use: the system BLAS's name, or `gemm`.
-pub fn backend() -> String {
-    match blas() {
-        Some(b) => b.name.clone(),
-        None => "gemm (pure Rust)".into(),
-    }
-}
-
-/// `dst = x · wᵀ + dst` on one thread: `x` is `m×k`, `w` is `n×k` (PyTorch's
-/// weight layout), `dst` is `m×n`, all row-major and contiguous. `dst`
-/// comes in holding the bias rows.
-pub fn sgemm_xwt_acc(x: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: usize, n: usize) {
-    sgemm_with(blas(), x, w, dst, m, k, n)
-}
-
-fn sgemm_with(
-    blas: Option<&Blas>,
-    x: &[f32],
-    w: &[f32],
-    dst: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert!(x.len() >= m * k && w.len() >= n * k && dst.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let fits = |v: usize| c_int::try_from(v).is_ok();
-    match blas {
-        Some(b) if fits(m) && fits(n) && fits(k) && k > 0 => {
-            // SAFETY: the slices hold at least the m×k, n×k and m×n values
-            // the leading dimensions below address (asserted above).
-            unsafe {
-                (b.sgemm)(
-                    CBLAS_ROW_MAJOR,
-                    CBLAS_NO_TRANS,
-                    CBLAS_TRANS,
-                    m as c_int,
-                    n as c_int,
-                    k as c_int,
-                    1.0,
-                    x.as_ptr(),
-                    k as c_int,
-                    w.as_ptr(),
-                    k as c_int,
-                    1.0,
-                    dst.as_mut_ptr(),
-                    n as c_int,
-                )
-            }
+/// The system BLAS's name, or `gemm`.
+impl std::fmt::Display for Gemm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gemm::System(b) => f.write_str(&b.name),
+            Gemm::Rust => f.write_str("gemm (pure Rust)"),
         }
-        // SAFETY: dst is m×n, x m×k and w n×k, all contiguous and addressed
-        // with matching strides (asserted above).
-        _ => unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        },
+    }
+}
+
+impl Gemm {
+    /// The system BLAS when one loaded (once per process), else `gemm`.
+    pub(crate) fn current() -> Gemm {
+        BLAS.get_or_init(load)
+            .as_ref()
+            .map_or(Gemm::Rust, Gemm::System)
+    }
+
+    /// Whether this is the system BLAS.
+    pub(crate) fn is_system(self) -> bool {
+        matches!(self, Gemm::System(_))
+    }
+
+    /// `dst = x · wᵀ + dst` on one thread: `x` is `m×k`, `w` is `n×k`
+    /// (PyTorch's weight layout), `dst` is `m×n`, all row-major and
+    /// contiguous. `dst` comes in holding the bias rows.
+    pub(crate) fn xwt_acc(
+        self,
+        x: &[f32],
+        w: &[f32],
+        dst: &mut [f32],
+        (m, k, n): (usize, usize, usize),
+    ) {
+        assert!(x.len() >= m * k && w.len() >= n * k && dst.len() >= m * n);
+        if m == 0 || n == 0 {
+            return;
+        }
+        let fits = |v: usize| c_int::try_from(v).is_ok();
+        match self {
+            Gemm::System(b) if fits(m) && fits(n) && fits(k) && k > 0 => {
+                // SAFETY: the slices hold at least the m×k, n×k and m×n values
+                // the leading dimensions below address (asserted above).
+                unsafe {
+                    (b.sgemm)(
+                        CBLAS_ROW_MAJOR,
+                        CBLAS_NO_TRANS,
+                        CBLAS_TRANS,
+                        m as c_int,
+                        n as c_int,
+                        k as c_int,
+                        1.0,
+                        x.as_ptr(),
+                        k as c_int,
+                        w.as_ptr(),
+                        k as c_int,
+                        1.0,
+                        dst.as_mut_ptr(),
+                        n as c_int,
+                    )
+                }
+            }
+            // SAFETY: dst is m×n, x m×k and w n×k, all contiguous and addressed
+            // with matching strides (asserted above).
+            _ => unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    dst.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    true,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            },
+        }
     }
 }
 
 /// One row-major matrix operand: its values, the stride between rows, and
 /// whether it is used transposed.
 #[derive(Clone, Copy)]
-pub struct Operand<'a> {
-    pub values: &'a [f32],
-    pub row_stride: usize,
-    pub transposed: bool,
+pub(crate) struct Operand<'a> {
+    pub(crate) values: &'a [f32],
+    pub(crate) row_stride: usize,
+    pub(crate) transposed: bool,
 }
 
-/// `c = alpha · a · b` (`beta = 0`: `c` is only written) on one thread, for
-/// row-major operands with row strides (the attention's q, k and v rows
-/// inside the fused qkv output): `a` is `m×k` and `b` is `k×n` after their
-/// transpositions, `c` is `m×n` with row stride `ldc`.
-///
-/// `c` is a pointer, not a slice, because callers on several threads write
-/// interleaved blocks of one buffer (each head's columns of the same rows):
-/// the blocks are disjoint, their extents are not.
-///
-/// # Panics
-///
-/// If an operand's slice is too short for its shape and stride.
-///
-/// # Safety
-///
-/// `c` must be valid for writes of `m` rows of `n` values at row stride
-/// `ldc`, and no other thread may access those elements meanwhile.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm_strided(
-    (m, n, k): (usize, usize, usize),
-    alpha: f32,
-    a: Operand<'_>,
-    b: Operand<'_>,
-    c: *mut f32,
-    ldc: usize,
-) {
-    sgemm_strided_with(blas(), (m, n, k), alpha, a, b, c, ldc)
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe fn sgemm_strided_with(
-    blas: Option<&Blas>,
-    (m, n, k): (usize, usize, usize),
-    alpha: f32,
-    a: Operand<'_>,
-    b: Operand<'_>,
-    c: *mut f32,
-    ldc: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Rows × columns as stored.
-    let stored = |o: &Operand<'_>, rows: usize, cols: usize| {
-        let (r, c) = if o.transposed {
-            (cols, rows)
-        } else {
-            (rows, cols)
-        };
-        assert!(
-            c <= o.row_stride || r <= 1,
-            "row stride {} < {c} columns",
-            o.row_stride
-        );
-        assert!(
-            r == 0 || o.values.len() >= (r - 1) * o.row_stride + c,
-            "{} values for {r}×{c} at stride {}",
-            o.values.len(),
-            o.row_stride
-        );
-    };
-    stored(&a, m, k);
-    stored(&b, k, n);
-    assert!(ldc >= n, "c's row stride {ldc} < {n} columns");
-    let fits = |v: usize| c_int::try_from(v).is_ok();
-    match blas {
-        Some(lib)
-            if k > 0
-                && [m, n, k, a.row_stride, b.row_stride, ldc]
-                    .into_iter()
-                    .all(fits) =>
-        {
-            let trans = |o: &Operand<'_>| {
-                if o.transposed {
-                    CBLAS_TRANS
-                } else {
-                    CBLAS_NO_TRANS
-                }
-            };
-            // SAFETY: the asserts above check a and b against the extent
-            // their shapes and strides address; c is the caller's contract.
-            unsafe {
-                (lib.sgemm)(
-                    CBLAS_ROW_MAJOR,
-                    trans(&a),
-                    trans(&b),
-                    m as c_int,
-                    n as c_int,
-                    k as c_int,
-                    alpha,
-                    a.values.as_ptr(),
-                    a.row_stride as c_int,
-                    b.values.as_ptr(),
-                    b.row_stride as c_int,
-                    0.0,
-                    c,
-                    ldc as c_int,
-                )
-            }
+impl Gemm {
+    /// `c = alpha · a · b` (`beta = 0`: `c` is only written) on one thread, for
+    /// row-major operands with row strides (the attention's q, k and v rows
+    /// inside the fused qkv output): `a` is `m×k` and `b` is `k×n` after their
+    /// transpositions, `c` is `m×n` with row stride `ldc`.
+    ///
+    /// `c` is a pointer, not a slice, because callers on several threads write
+    /// interleaved blocks of one buffer (each head's columns of the same rows):
+    /// the blocks are disjoint, their extents are not.
+    ///
+    /// # Panics
+    ///
+    /// If an operand's slice is too short for its shape and stride.
+    ///
+    /// # Safety
+    ///
+    /// `c` must be valid for writes of `m` rows of `n` values at row stride
+    /// `ldc`, and no other thread may access those elements meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn strided(
+        self,
+        (m, n, k): (usize, usize, usize),
+        alpha: f32,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        if m == 0 || n == 0 {
+            return;
         }
-        _ => {
-            // gemm's strides: (column stride, row stride) of each operand
-            // as used; a transposed operand swaps them.
-            let strides = |o: &Operand<'_>| -> (isize, isize) {
-                let rs = o.row_stride as isize;
-                if o.transposed {
-                    (rs, 1)
-                } else {
-                    (1, rs)
-                }
+        // Rows × columns as stored.
+        let stored = |o: &Operand<'_>, rows: usize, cols: usize| {
+            let (r, c) = if o.transposed {
+                (cols, rows)
+            } else {
+                (rows, cols)
             };
-            let (a_cs, a_rs) = strides(&a);
-            let (b_cs, b_rs) = strides(&b);
-            // SAFETY: as for the BLAS call.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    c,
-                    1,
-                    ldc as isize,
-                    false,
-                    a.values.as_ptr(),
-                    a_cs,
-                    a_rs,
-                    b.values.as_ptr(),
-                    b_cs,
-                    b_rs,
-                    0.0,
-                    alpha,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                )
+            assert!(
+                c <= o.row_stride || r <= 1,
+                "row stride {} < {c} columns",
+                o.row_stride
+            );
+            assert!(
+                r == 0 || o.values.len() >= (r - 1) * o.row_stride + c,
+                "{} values for {r}×{c} at stride {}",
+                o.values.len(),
+                o.row_stride
+            );
+        };
+        stored(&a, m, k);
+        stored(&b, k, n);
+        assert!(ldc >= n, "c's row stride {ldc} < {n} columns");
+        let fits = |v: usize| c_int::try_from(v).is_ok();
+        match self {
+            Gemm::System(lib)
+                if k > 0
+                    && [m, n, k, a.row_stride, b.row_stride, ldc]
+                        .into_iter()
+                        .all(fits) =>
+            {
+                let trans = |o: &Operand<'_>| {
+                    if o.transposed {
+                        CBLAS_TRANS
+                    } else {
+                        CBLAS_NO_TRANS
+                    }
+                };
+                // SAFETY: the asserts above check a and b against the extent
+                // their shapes and strides address; c is the caller's contract.
+                unsafe {
+                    (lib.sgemm)(
+                        CBLAS_ROW_MAJOR,
+                        trans(&a),
+                        trans(&b),
+                        m as c_int,
+                        n as c_int,
+                        k as c_int,
+                        alpha,
+                        a.values.as_ptr(),
+                        a.row_stride as c_int,
+                        b.values.as_ptr(),
+                        b.row_stride as c_int,
+                        0.0,
+                        c,
+                        ldc as c_int,
+                    )
+                }
+            }
+            _ => {
+                // gemm's strides: (column stride, row stride) of each operand
+                // as used; a transposed operand swaps them.
+                let strides = |o: &Operand<'_>| -> (isize, isize) {
+                    let rs = o.row_stride as isize;
+                    if o.transposed {
+                        (rs, 1)
+                    } else {
+                        (1, rs)
+                    }
+                };
+                let (a_cs, a_rs) = strides(&a);
+                let (b_cs, b_rs) = strides(&b);
+                // SAFETY: as for the BLAS call.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c,
+                        1,
+                        ldc as isize,
+                        false,
+                        a.values.as_ptr(),
+                        a_cs,
+                        a_rs,
+                        b.values.as_ptr(),
+                        b_cs,
+                        b_rs,
+                        0.0,
+                        alpha,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                }
             }
         }
     }
@@ -366,16 +368,15 @@ mod tests {
         let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
         let a: Vec<f32> = (0..5 * 7).map(val).collect();
         let b: Vec<f32> = (0..4 * 6).map(|i| val(i + 3)).collect();
-        let mut paths = vec![None];
-        if let Some(b) = blas() {
-            paths.push(Some(b));
+        let mut paths = vec![Gemm::Rust];
+        if Gemm::current().is_system() {
+            paths.push(Gemm::current());
         }
         for path in paths {
             let mut c = vec![f32::NAN; 5 * 9];
             // SAFETY: c holds 5 rows of 9.
             unsafe {
-                sgemm_strided_with(
-                    path,
+                path.strided(
                     (5, 4, 3),
                     0.5,
                     Operand {
@@ -413,20 +414,20 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|i| val(i + 13)).collect();
         let b: Vec<f32> = (0..n).map(|i| val(i + 101)).collect();
         let want = reference(&x, &w, &b, m, k, n);
-        let mut paths = vec![None];
-        if let Some(blas) = blas() {
-            paths.push(Some(blas));
+        let mut paths = vec![Gemm::Rust];
+        if Gemm::current().is_system() {
+            paths.push(Gemm::current());
         } else {
             eprintln!("no system BLAS here: only the gemm path is checked");
         }
         for path in paths {
             let mut dst: Vec<f32> = (0..m).flat_map(|_| b.iter().copied()).collect();
-            sgemm_with(path, &x, &w, &mut dst, m, k, n);
+            path.xwt_acc(&x, &w, &mut dst, (m, k, n));
             for (i, (&got, &want)) in dst.iter().zip(&want).enumerate() {
                 assert!(
                     (got as f64 - want).abs() < 1e-4,
                     "{}: element {i}: {got} vs {want}",
-                    path.map_or("gemm".to_string(), |b| b.name.clone())
+                    path
                 );
             }
         }

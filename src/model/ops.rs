@@ -21,7 +21,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use super::blas::Operand;
+use super::blas::{Gemm, Operand};
 
 /// Makes the allocator keep large freed buffers for reuse (once per
 /// process). Each op of a forward pass returns a fresh buffer of up to
@@ -267,7 +267,7 @@ fn attention_heads(
             // task's (b, head, rows) alone, inside `out` (the last row of
             // the last block ends at b·n·h·d).
             unsafe {
-                super::blas::sgemm_strided(
+                Gemm::current().strided(
                     (rows, n, d),
                     scale,
                     Operand {
@@ -287,7 +287,7 @@ fn attention_heads(
             super::simd::softmax_rows(s, n);
             let dst = out_ptr.get().wrapping_add(((bi * n + r0) * h + hi) * d);
             unsafe {
-                super::blas::sgemm_strided(
+                Gemm::current().strided(
                     (rows, d, n),
                     1.0,
                     Operand {
@@ -410,7 +410,7 @@ fn linear_rows(
     // The bias rows are the GEMM's starting value: one pass that both
     // allocates and fills (no zeroing first).
     let mut out = b.repeat(m);
-    let block = if super::blas::is_system() {
+    let block = if Gemm::current().is_system() {
         // OpenBLAS's result for a row depends on how many rows the call
         // holds (measured: no two row counts agree to the bit). One image
         // per call makes every call the same shape whatever the batch, so
@@ -428,7 +428,7 @@ fn linear_rows(
         .zip(x.par_chunks(block * k))
         .for_each(|(dst, xs)| {
             let rows = xs.len() / k;
-            super::blas::sgemm_xwt_acc(xs, w, dst, rows, k, n);
+            Gemm::current().xwt_acc(xs, w, dst, (rows, k, n));
             if gelu {
                 // While the block is still in cache, and in place: the
                 // activation costs no pass over memory of its own.

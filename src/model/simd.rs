@@ -1,12 +1,13 @@
-//! Vectorisable element-wise kernels (exp, erf-GELU, softmax rows) with
-//! run-time dispatch to AVX-512 or AVX2+FMA code.
+//! Vectorisable element-wise kernels (exp, erf-GELU, softmax rows), each
+//! compiled once per instruction set and dispatched at run time by
+//! [`crate::vector`]'s one CPU check (`per_isa!`).
 //!
 //! The release build targets baseline x86-64 (SSE2), and libm's `expf` /
 //! `erff` are scalar calls, so the softmax inside attention and the GELU in
 //! every MLP ran one element at a time — about a fifth of a DINOv2 forward
 //! pass. The kernels here are written as plain loops over fixed-width lane
 //! arrays that LLVM turns into vector code when compiled with wider target
-//! features; each public function picks the widest the CPU has.
+//! features; each function below picks the widest the CPU has.
 //!
 //! Accuracy: `exp` is Cephes' `expf` (range reduction by ln 2, degree-6
 //! polynomial, ~1 ulp). `erf` is Abramowitz & Stegun 7.1.26 (absolute error
@@ -109,33 +110,6 @@ fn softmax_rows_generic(s: &mut [f32], n: usize) {
     }
 }
 
-macro_rules! dispatch {
-    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $generic:ident) => {
-        $vis fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) {
-                    $generic($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    $generic($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features the function was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $generic($($arg),*)
-        }
-    };
-}
-
 #[inline(always)]
 fn gelu_in_place_generic(x: &mut [f32]) {
     for v in x.iter_mut() {
@@ -143,9 +117,14 @@ fn gelu_in_place_generic(x: &mut [f32]) {
     }
 }
 
-dispatch!(pub fn gelu(x: &[f32], out: &mut [f32]) => gelu_generic);
-dispatch!(pub fn gelu_in_place(x: &mut [f32]) => gelu_in_place_generic);
-dispatch!(pub fn softmax_rows(s: &mut [f32], n: usize) => softmax_rows_generic);
+crate::vector::per_isa! {
+    /// `out[i] = GELU(x[i])`, the erf form.
+    pub(crate) fn gelu(x: &[f32], out: &mut [f32]) => gelu_generic;
+    /// `x[i] = GELU(x[i])`, the erf form.
+    pub(crate) fn gelu_in_place(x: &mut [f32]) => gelu_in_place_generic;
+    /// In-place softmax of each `n`-long row of `s`.
+    pub(crate) fn softmax_rows(s: &mut [f32], n: usize) => softmax_rows_generic;
+}
 
 #[cfg(test)]
 mod tests {

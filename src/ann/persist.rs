@@ -1,0 +1,459 @@
+//! Saving and loading an [`AnnIndex`] so that a saved index is verified
+//! before hnsw_rs's loader sees it: `index.json` (written atomically, last)
+//! records the format version, the [`IndexMeta`] binding the index to the
+//! vectors it was built from, and each hnsw file's size and blake3; the
+//! files are staged in a folder of their own and renamed into place before
+//! it. The rules in full are in `docs/PERFORMANCE.md`.
+
+use std::collections::HashSet;
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use hnsw_rs::prelude::{AnnT, HnswIo};
+use serde::{Deserialize, Serialize};
+
+use super::{AnnIndex, AnnParams, CodeCosine};
+use crate::error::{Error, Result};
+use crate::store::atomic;
+
+/// Version of the `index.json` written by [`AnnIndex::save`]. 2: the graph
+/// holds 16-bit codes of the vectors (`crate::vector::code`) instead of f32
+/// vectors; an index of version 1 is rebuilt.
+pub const INDEX_FORMAT_VERSION: u32 = 2;
+
+const META_FILE: &str = "index.json";
+const STAGING_PREFIX: &str = ".staging-";
+
+/// What a saved index must match to be reused: the caller's description of
+/// the vectors it was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// The model fingerprint (JSON) the vectors were made with.
+    pub fingerprint_json: String,
+    /// Number of points.
+    pub count: usize,
+    /// [`ids_hash`] of the point ids.
+    pub ids_hash: String,
+    /// [`content_digest`] of what the points are: each id with its work's
+    /// content hash and its raw vector, so that an index copied from another
+    /// store with the same weights and the same ids is not taken for this
+    /// store's. Empty when the caller does not bind the index to contents
+    /// (then it is not compared); an index saved before this field existed
+    /// reads as empty and is rebuilt by callers that expect one.
+    #[serde(default)]
+    pub content: String,
+}
+
+impl IndexMeta {
+    /// The metadata of an index over `ids` built from vectors with this fingerprint.
+    pub fn new(fingerprint_json: impl Into<String>, ids: impl IntoIterator<Item = u64>) -> Self {
+        let mut ids: Vec<u64> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        IndexMeta {
+            fingerprint_json: fingerprint_json.into(),
+            count: ids.len(),
+            ids_hash: hash_sorted_ids(&ids),
+            content: String::new(),
+        }
+    }
+
+    /// The same metadata bound to a [`content_digest`] of the points.
+    pub fn with_content(mut self, content: impl Into<String>) -> Self {
+        self.content = content.into();
+        self
+    }
+
+    /// Why `self` (found on disk) is not `expected`, or `None` when equal.
+    fn difference(&self, expected: &IndexMeta) -> Option<String> {
+        if self.fingerprint_json != expected.fingerprint_json {
+            Some("it was built from embeddings with another model fingerprint".into())
+        } else if self.count != expected.count {
+            Some(format!(
+                "it holds {} vectors, the store {}",
+                self.count, expected.count
+            ))
+        } else if self.ids_hash != expected.ids_hash {
+            Some("it holds other artworks than the store".into())
+        } else if self.content != expected.content {
+            Some(if self.content.is_empty() {
+                "it was saved without a digest of the works it indexes".into()
+            } else {
+                "it was built from other images or vectors than this store's \
+                 (copied from another store?)"
+                    .into()
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// blake3 (hex) of the ids sorted and deduplicated, as u64 little-endian.
+pub fn ids_hash(ids: impl IntoIterator<Item = u64>) -> String {
+    let mut ids: Vec<u64> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    hash_sorted_ids(&ids)
+}
+
+/// blake3 (hex) of the points of an index, sorted by id: each id, the
+/// content hash of its work and its raw vector (little-endian f32), each
+/// length-prefixed. Binds saved index files to the store whose vectors
+/// they were built from ([`IndexMeta::content`]).
+pub fn content_digest<'a>(items: impl IntoIterator<Item = (u64, &'a str, &'a [f32])>) -> String {
+    let mut items: Vec<(u64, &str, &[f32])> = items.into_iter().collect();
+    items.sort_unstable_by_key(|(id, _, _)| *id);
+    let mut h = blake3::Hasher::new();
+    let mut buf = Vec::new();
+    for (id, hash, v) in items {
+        buf.clear();
+        buf.extend_from_slice(&id.to_le_bytes());
+        buf.extend_from_slice(&(hash.len() as u64).to_le_bytes());
+        buf.extend_from_slice(hash.as_bytes());
+        buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for x in v {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        h.update(&buf);
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn hash_sorted_ids(ids: &[u64]) -> String {
+    let mut h = blake3::Hasher::new();
+    for id in ids {
+        h.update(&id.to_le_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MetaFile {
+    format_version: u32,
+    index: IndexMeta,
+    dim: usize,
+    params: AnnParams,
+    distance: String,
+    /// hnsw_rs dumps native-endian integers and `usize`s.
+    little_endian: bool,
+    usize_bytes: usize,
+    /// `None` for an empty index (hnsw_rs cannot dump one).
+    basename: Option<String>,
+    files: Vec<FileSum>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileSum {
+    name: String,
+    size: u64,
+    blake3: String,
+}
+
+impl AnnIndex {
+    /// Saves the index into `dir` (created if needed; the folder belongs to
+    /// this index), atomically: see the module documentation. `meta` must
+    /// describe this index (`count` and `ids_hash`), or a later `load` could
+    /// never succeed.
+    pub fn save(&self, dir: &Path, meta: &IndexMeta) -> Result<()> {
+        let own = IndexMeta::new(meta.fingerprint_json.clone(), self.ids.iter().copied())
+            .with_content(meta.content.clone());
+        if own != *meta {
+            return Err(Error::InvalidArgument(format!(
+                "index metadata does not describe this index: {}",
+                own.difference(meta).unwrap_or_default()
+            )));
+        }
+        let index_err = |reason: String| Error::Index {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let stamp = unique_stamp();
+        let staging = dir.join(format!("{STAGING_PREFIX}{stamp}"));
+        fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+        let result = self.save_staged(dir, &staging, &stamp, meta, &index_err);
+        let _ = fs::remove_dir_all(&staging);
+        let meta_file = result?;
+        remove_unreferenced(dir, &meta_file);
+        Ok(())
+    }
+
+    fn save_staged(
+        &self,
+        dir: &Path,
+        staging: &Path,
+        stamp: &str,
+        meta: &IndexMeta,
+        index_err: &dyn Fn(String) -> Error,
+    ) -> Result<MetaFile> {
+        let mut basename = None;
+        let mut files = Vec::new();
+        if !self.is_empty() {
+            let dumped = catch_unwind(AssertUnwindSafe(|| self.hnsw.file_dump(staging, "index")))
+                .map_err(|p| {
+                    index_err(format!(
+                        "hnsw_rs panicked while dumping: {}",
+                        panic_message(&p)
+                    ))
+                })?
+                .map_err(|e| index_err(format!("hnsw_rs could not dump the graph: {e:#}")))?;
+            let base = format!("index-{stamp}");
+            for ext in ["hnsw.graph", "hnsw.data"] {
+                let from = staging.join(format!("{dumped}.{ext}"));
+                let name = format!("{base}.{ext}");
+                sync_file(&from)?;
+                let (size, blake3) = hash_file(&from)?;
+                let to = dir.join(&name);
+                fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+                files.push(FileSum { name, size, blake3 });
+            }
+            basename = Some(base);
+        }
+        let meta_file = MetaFile {
+            format_version: INDEX_FORMAT_VERSION,
+            index: meta.clone(),
+            dim: self.dim,
+            params: self.params,
+            distance: distance_name(),
+            little_endian: cfg!(target_endian = "little"),
+            usize_bytes: std::mem::size_of::<usize>(),
+            basename,
+            files,
+        };
+        let json = serde_json::to_vec_pretty(&meta_file).map_err(|e| index_err(e.to_string()))?;
+        // Renamed into place last, with the folder synced, which also makes
+        // the renames of the hnsw files above durable.
+        atomic::write_file(&dir.join(META_FILE), &json)?;
+        Ok(meta_file)
+    }
+
+    /// Loads the index saved in `dir` when it matches `expected`; `Ok(None)`
+    /// when there is none or it is stale or damaged (the caller rebuilds).
+    pub fn load(dir: &Path, expected: &IndexMeta) -> Result<Option<AnnIndex>> {
+        Ok(Self::load_or_reason(dir, expected)?.ok())
+    }
+
+    /// Like [`AnnIndex::load`], saying why a saved index cannot be used (for
+    /// the "rebuilding the index because ..." message). `Err` only for I/O
+    /// errors other than a missing index.
+    pub fn load_or_reason(
+        dir: &Path,
+        expected: &IndexMeta,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
+        Self::load_verified(dir, &|found: &IndexMeta| found.difference(expected))
+    }
+
+    /// Loads the index saved in `dir` when it is intact and was built from
+    /// embeddings with this fingerprint, whatever ids it holds: for extending
+    /// it with [`AnnIndex::insert_many`] instead of rebuilding (compare
+    /// [`AnnIndex::ids`] with the store's first; points cannot be removed).
+    pub fn load_for_update(
+        dir: &Path,
+        fingerprint_json: &str,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
+        Ok(Self::load_for_update_with_meta(dir, fingerprint_json)?.map(|(index, _)| index))
+    }
+
+    /// [`AnnIndex::load_for_update`], with the [`IndexMeta`] it was saved
+    /// with, so that the caller can check its [`IndexMeta::content`] against
+    /// the points it holds before extending it.
+    pub fn load_for_update_with_meta(
+        dir: &Path,
+        fingerprint_json: &str,
+    ) -> Result<std::result::Result<(AnnIndex, IndexMeta), String>> {
+        Self::load_verified_meta(dir, &|found: &IndexMeta| {
+            (found.fingerprint_json != fingerprint_json)
+                .then(|| "it was built from embeddings with another model fingerprint".to_string())
+        })
+    }
+
+    fn load_verified(
+        dir: &Path,
+        accept: &dyn Fn(&IndexMeta) -> Option<String>,
+    ) -> Result<std::result::Result<AnnIndex, String>> {
+        Ok(Self::load_verified_meta(dir, accept)?.map(|(index, _)| index))
+    }
+
+    /// Reads `index.json`, lets `accept` judge its [`IndexMeta`], checks the
+    /// files' sizes and hashes, and only then calls hnsw_rs's loader.
+    fn load_verified_meta(
+        dir: &Path,
+        accept: &dyn Fn(&IndexMeta) -> Option<String>,
+    ) -> Result<std::result::Result<(AnnIndex, IndexMeta), String>> {
+        let meta_path = dir.join(META_FILE);
+        let bytes = match fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err("no saved index".into()))
+            }
+            Err(e) => return Err(Error::io(&meta_path, e)),
+        };
+        let meta: MetaFile = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(format!("{} is unreadable ({e})", meta_path.display()))),
+        };
+        if let Some(why) = check_meta(&meta).or_else(|| accept(&meta.index)) {
+            return Ok(Err(why));
+        }
+        let params = meta.params;
+        let Some(basename) = meta.basename.clone() else {
+            return match AnnIndex::new(meta.dim, 0, params) {
+                Ok(index) if meta.index.count == 0 => Ok(Ok((index, meta.index))),
+                Ok(_) => Ok(Err("index.json lists no files for a non-empty index".into())),
+                Err(e) => Ok(Err(e.to_string())),
+            };
+        };
+        if meta.files.len() != 2
+            || meta.files.iter().any(|f| {
+                f.name != format!("{basename}.hnsw.graph")
+                    && f.name != format!("{basename}.hnsw.data")
+            })
+        {
+            return Ok(Err("index.json does not list the two hnsw files".into()));
+        }
+        for f in &meta.files {
+            let path = dir.join(&f.name);
+            match hash_file(&path) {
+                Ok((size, _)) if size != f.size => {
+                    return Ok(Err(format!(
+                        "{} has {size} bytes, {} were saved",
+                        f.name, f.size
+                    )))
+                }
+                Ok((_, h)) if h != f.blake3 => {
+                    return Ok(Err(format!("{} was modified or damaged", f.name)))
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(Err(e.to_string())),
+            }
+        }
+        // The files are the ones we wrote; hnsw_rs's asserts should hold, but
+        // a panic must still not take the caller down.
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &basename)));
+            loader.load_hnsw::<i16, CodeCosine>()
+        }));
+        let hnsw = match loaded {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return Ok(Err(format!("hnsw_rs could not load it: {e:#}"))),
+            Err(p) => {
+                return Ok(Err(format!(
+                    "hnsw_rs panicked loading it: {}",
+                    panic_message(&p)
+                )))
+            }
+        };
+        let ids: HashSet<u64> = hnsw
+            .get_point_indexation()
+            .into_iter()
+            .map(|p| p.get_origin_id() as u64)
+            .collect();
+        let data_dim = hnsw.get_point_indexation().get_data_dimension();
+        if hnsw.get_nb_point() != meta.index.count || ids.len() != meta.index.count {
+            return Ok(Err(
+                "the loaded graph has another number of points than index.json says".into(),
+            ));
+        }
+        if data_dim != meta.dim {
+            return Ok(Err(format!(
+                "the loaded graph holds {data_dim}-d vectors, not {}",
+                meta.dim
+            )));
+        }
+        if ids_hash(ids.iter().copied()) != meta.index.ids_hash {
+            return Ok(Err(
+                "the loaded graph holds other ids than index.json says".into()
+            ));
+        }
+        Ok(Ok((
+            AnnIndex {
+                hnsw,
+                dim: meta.dim,
+                params,
+                ids,
+                frozen: std::sync::OnceLock::new(),
+            },
+            meta.index,
+        )))
+    }
+}
+
+fn check_meta(meta: &MetaFile) -> Option<String> {
+    if meta.format_version != INDEX_FORMAT_VERSION {
+        return Some(format!(
+            "it has format version {}, this artlens writes {INDEX_FORMAT_VERSION}",
+            meta.format_version
+        ));
+    }
+    if meta.distance != distance_name() {
+        return Some(format!("it uses distance {}", meta.distance));
+    }
+    if meta.little_endian != cfg!(target_endian = "little")
+        || meta.usize_bytes != std::mem::size_of::<usize>()
+    {
+        return Some("it was written on a machine with another byte order or word size".into());
+    }
+    None
+}
+
+fn distance_name() -> String {
+    std::any::type_name::<CodeCosine>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("CodeCosine")
+        .to_string()
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn unique_stamp() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{}", nanos, std::process::id())
+}
+
+fn hash_file(path: &Path) -> Result<(u64, String)> {
+    let mut h = blake3::Hasher::new();
+    h.update_mmap_rayon(path).map_err(|e| Error::io(path, e))?;
+    let size = fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    Ok((size, h.finalize().to_hex().to_string()))
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Removes hnsw files, staging folders and temporary `index.json` copies in
+/// `dir` that `meta` does not reference (an older save, or one interrupted
+/// by a crash). Best effort.
+fn remove_unreferenced(dir: &Path, meta: &MetaFile) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let keep: HashSet<&str> = meta.files.iter().map(|f| f.name.as_str()).collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path: PathBuf = entry.path();
+        if name.starts_with(STAGING_PREFIX) {
+            let _ = fs::remove_dir_all(&path);
+        } else if name.starts_with(&format!(".{META_FILE}.")) && name.ends_with(".tmp") {
+            // `atomic::write_file`'s temporary, left by a crash mid-write.
+            let _ = fs::remove_file(&path);
+        } else if (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data"))
+            && !keep.contains(name.as_str())
+        {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
