@@ -239,15 +239,11 @@ impl Collection {
         let mut w = Vec::new();
         let rater = &training.rater;
         if training.ratings_digest != ratings::ratings_digest_of(&self.store, rater)? {
-            w.push(format!(
-                "the ratings changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date"
-            ));
+            w.push("the ratings changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date".to_string());
         }
         if let Some(d) = &training.preferences_digest {
             if *d != preferences::preferences_digest(&self.store, rater)? {
-                w.push(format!(
-                    "the preferences changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date"
-                ));
+                w.push("the preferences changed after the heads were trained, so the scores and the verdict are from before the change; training again brings them up to date".to_string());
             }
         }
         Ok(w)
