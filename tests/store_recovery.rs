@@ -373,6 +373,41 @@ fn doctor_into_salvages_ratings_and_good_records() {
     assert!(o.status.success(), "{}", stdout(&o));
 }
 
+/// Ratings the database lost are brought back from the ratings journal by
+/// `doctor --into`: the ratings tree emptied behind the store's back (as a
+/// truncated `db` without its snapshot leaves it, which sled opens as
+/// healthy), the salvage still holds every rating.
+#[test]
+fn doctor_into_restores_from_the_journal_what_the_database_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let hashes = make_store(&dir);
+    {
+        let db = open_raw(&dir);
+        db.drop_tree("ratings").unwrap();
+        db.flush().unwrap();
+    }
+    let into = tmp.path().join("salvaged");
+    let o = run(artlens()
+        .arg("doctor")
+        .arg("--store")
+        .arg(&dir)
+        .arg("--into")
+        .arg(&into)
+        .arg("--json"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["salvage"]["ratings"], 6, "{v}");
+    assert_eq!(v["salvage"]["journal_lines"], 6, "{v}");
+    let s = open_retrying(&into);
+    for (i, h) in hashes.iter().enumerate() {
+        let r = artlens::ratings::rating_of(&s, &artlens::ratings::Rater::default(), h)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.rating, i as f64);
+    }
+}
+
 /// A store of `n` works with 64-dimensional `dino` embeddings and a rating
 /// each, written through the library (no model runs).
 fn make_big_store(dir: &Path, n: usize) {

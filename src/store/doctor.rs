@@ -51,6 +51,11 @@ pub struct SalvageReport {
     pub artworks: usize,
     pub embeddings: usize,
     pub other_records: usize,
+    /// Changes read from the damaged store's ratings journal and replayed
+    /// over the ratings and preferences copied from its database (every
+    /// acknowledged one, also those the database lost).
+    #[serde(default)]
+    pub journal_lines: usize,
     /// Records that could not be read and were left behind.
     pub dropped: Vec<String>,
     pub advice: Vec<String>,
@@ -378,6 +383,21 @@ fn copy_records(src: &Store, from: &Path, at: &Path, into: &Path) -> Result<Salv
         }
         out.apply_batch(batch).map_err(derr)?;
         dst.flush()?;
+    }
+    // The journal holds every acknowledged change to them: replayed over
+    // what the database still had, it brings back what the damage took.
+    let journal = from.join(super::JOURNAL_FILE);
+    if journal.is_file() {
+        match dst.replay_journal(&journal) {
+            Ok(r) => {
+                report.journal_lines = r.lines;
+                report.ratings = dst.db.open_tree(RATINGS).map_err(derr)?.len();
+                report.preferences = dst.db.open_tree(PREFERENCES).map_err(derr)?.len();
+            }
+            Err(e) => report.dropped.push(format!(
+                "the ratings journal could not be replayed ({e}); the ratings above are the database's"
+            )),
+        }
     }
 
     // 2. Artworks and what hangs off them.
