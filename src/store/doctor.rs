@@ -98,7 +98,14 @@ fn cannot_open_advice(dir: &Path) -> Vec<String> {
             dir.display(),
             dir.display()
         ),
-        "if nothing can be salvaged: `artlens index COLLECTION --store NEW_DIR` recomputes the embeddings, and `artlens rate import RATINGS.csv --store NEW_DIR` brings back ratings from a CSV you exported earlier".into(),
+        if dir.join(super::JOURNAL_FILE).is_file() {
+            format!(
+                "if nothing can be salvaged: `artlens index COLLECTION --store NEW_DIR` recomputes the embeddings, and `artlens rate restore {} --store NEW_DIR` brings back every rating and preference from the store's journal",
+                dir.join(super::JOURNAL_FILE).display()
+            )
+        } else {
+            "if nothing can be salvaged: `artlens index COLLECTION --store NEW_DIR` recomputes the embeddings, and `artlens rate import RATINGS.csv --store NEW_DIR` brings back ratings from a CSV you exported earlier".into()
+        },
     ]
 }
 
