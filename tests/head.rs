@@ -2,7 +2,7 @@
 //! planted signals whose winner is known, a linear taste ridge must recover,
 //! and ratings CSVs whose bad rows are known. Each test names what it guards.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@
 //! how to install it, because a report that was never rendered is untested.
 //! The pages and screenshots stay in `target/tmp/report_browser/` for a look.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

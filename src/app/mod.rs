@@ -20,6 +20,7 @@ mod gallery;
 mod index;
 mod merge;
 mod models;
+#[cfg(feature = "parquet")]
 mod parquet;
 mod query;
 mod restore;
@@ -44,6 +45,7 @@ pub use gallery::{
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use models::{models, ModelEntry};
+#[cfg(feature = "parquet")]
 pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};

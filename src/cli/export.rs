@@ -5,12 +5,21 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use artlens::app::{ExportFormat, ExportRequest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+use artlens::app::{ExportFormat, ExportRequest};
+#[cfg(feature = "parquet")]
+use artlens::app::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 use artlens::ratings::Rater;
 use artlens::BackboneId;
 
 use super::args::{parse_backbone, parse_rater, WeightsArgs};
 use super::{out_json, Ctx};
+
+/// The same default as `artlens::app::DEFAULT_ROW_GROUP_ROWS`, which a build
+/// without the `parquet` feature lacks: the flag still parses there, with the
+/// same help, so that scripts fail on the format, with a message that says
+/// how to get it, rather than on an unknown flag.
+#[cfg(not(feature = "parquet"))]
+const DEFAULT_ROW_GROUP_ROWS: usize = 8192;
 
 #[derive(Args, Debug)]
 #[command(
@@ -70,6 +79,11 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
         Some(r) => Err(r),
         None => Ok(ctx.open(WeightsArgs::default().config(None)?)?),
     };
+    #[cfg(not(feature = "parquet"))]
+    if args.format == ExportFormat::Parquet {
+        bail!("this artlens was built without the `parquet` feature; rebuild with `cargo install artlens --features parquet`");
+    }
+    #[cfg(feature = "parquet")]
     if args.format == ExportFormat::Parquet {
         let view: artlens::app::ParquetExportView = match &through {
             Ok(c) => c.export_parquet(&ParquetRequest {
