@@ -74,15 +74,17 @@ fn remote_export<T: serde::de::DeserializeOwned>(
 }
 
 pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
+    // Said before the store is opened, so that this is the message whatever
+    // else is wrong.
+    #[cfg(not(feature = "parquet"))]
+    if args.format == ExportFormat::Parquet {
+        bail!("this artlens was built without the `parquet` feature; rebuild with `cargo install artlens --features parquet`");
+    }
     // Either the store, or the server that holds it.
     let through = match &ctx.remote {
         Some(r) => Err(r),
         None => Ok(ctx.open(WeightsArgs::default().config(None)?)?),
     };
-    #[cfg(not(feature = "parquet"))]
-    if args.format == ExportFormat::Parquet {
-        bail!("this artlens was built without the `parquet` feature; rebuild with `cargo install artlens --features parquet`");
-    }
     #[cfg(feature = "parquet")]
     if args.format == ExportFormat::Parquet {
         let view: artlens::app::ParquetExportView = match &through {
