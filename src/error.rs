@@ -49,7 +49,7 @@ pub enum Error {
     },
 
     /// The weights could neither be found locally nor downloaded.
-    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones), or run without `--offline`.")]
+    #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones).")]
     WeightsUnavailable {
         model: String,
         repo: String,
@@ -79,6 +79,12 @@ pub enum Error {
     /// A folder that holds no artlens store, for a command that reads one.
     #[error("no artlens store at {path}; `artlens index DIR --store {path}` makes one (or pass --store / set ARTLENS_STORE)")]
     NoStore { path: PathBuf },
+
+    /// The store holds no embeddings at all, for a command that needs some.
+    #[error(
+        "the store {store} holds no embeddings yet; run `artlens index DIR --store {store}` first"
+    )]
+    NothingIndexed { store: PathBuf },
 
     /// The store holds no embeddings of a backbone the command needs.
     #[error("the store {store} holds no {backbone} embeddings; run `artlens index DIR --backbones {backbone}` first")]
@@ -177,6 +183,15 @@ pub enum Error {
     /// `artlens merge` refused before writing anything.
     #[error("cannot merge into {into}: {reason}")]
     MergeRefused { into: PathBuf, reason: String },
+
+    /// An export would overwrite files in its folder that no earlier
+    /// artlens export wrote; nothing was written.
+    #[error("{dir} holds {files}, which no earlier artlens export wrote (its manifest.json does not list them); export would overwrite them, so nothing was written: move them away or export into another folder")]
+    ExportConflict {
+        dir: PathBuf,
+        /// The clashing names, comma-separated.
+        files: String,
+    },
 
     /// The filesystem the store lives on is full: the write was refused.
     #[error("no space left on the device holding {path} — nothing was changed; free some space and run the command again")]

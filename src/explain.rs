@@ -316,6 +316,22 @@ pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
         .count()
 }
 
+/// How many works (by id) of the first reference list every other list
+/// holds too: the overlap `score` reports across N backbones. `None` with
+/// fewer than two lists, where there is nothing to share.
+pub fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
+    let (first, others) = lists.split_first()?;
+    if others.is_empty() {
+        return None;
+    }
+    Some(
+        first
+            .iter()
+            .filter(|r| others.iter().all(|l| l.iter().any(|q| q.id == r.id)))
+            .count(),
+    )
+}
+
 // ----- contributions -------------------------------------------------------------------
 
 /// One rated work's vote in a ridge score: its weight for this image and

@@ -47,6 +47,8 @@
 //!   works (the head's equivalent kernel), turns two images' patch tokens and
 //!   CLS attention into heat maps of where they look alike, flags
 //!   out-of-distribution queries, and measures label metrics.
+//! * [`eval`] compares the backbones side by side: label metrics,
+//!   neighbour agreement, the saved training's figures and the data ladder.
 //! * [`report`] renders self-contained HTML reports (scores, comparison,
 //!   the explain page's heat maps).
 //! * [`ratings`] keeps people's ratings in the store, keyed by rater and
@@ -69,9 +71,11 @@
 pub mod ann;
 pub mod app;
 pub mod error;
+pub mod eval;
 pub mod explain;
 pub mod head;
 pub mod imaging;
+pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod plain;

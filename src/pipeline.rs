@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use crate::ann::{AnnIndex, IndexMeta};
 use crate::error::{Error, Result};
 use crate::imaging::{decode_file, DecodeLimits};
+use crate::limits;
 use crate::model::{Backbone, BackboneId};
 use crate::scan::{self, Metadata, ScanReport};
 use crate::store::{NewArtwork, Store};
@@ -34,6 +35,10 @@ pub struct IndexOptions {
     pub limits: DecodeLimits,
     /// Forget stored paths that no longer exist, and artworks left with none.
     pub prune: bool,
+    /// When not empty, only files whose real path (symlinks resolved) lies
+    /// inside one of these canonical folders are indexed; any other is
+    /// reported as failed. The server's `--allow-dir` rule.
+    pub confine_to: Vec<PathBuf>,
 }
 
 impl Default for IndexOptions {
@@ -56,7 +61,24 @@ impl IndexOptions {
             decode_threads: if gpu { cores } else { (cores / 2).max(1) },
             limits: DecodeLimits::default(),
             prune: false,
+            confine_to: Vec::new(),
         }
+    }
+
+    /// Refuses a batch size or a number of decode threads outside
+    /// [`limits::MAX_BATCH_SIZE`] and [`limits::MAX_THREADS`], naming the
+    /// flag that sets it: every caller (the command line, the web app's
+    /// index jobs) builds these options, and a thread pool of thousands is
+    /// started before anything else could stop it.
+    pub fn validate(&self) -> Result<()> {
+        limits::check_count("--batch-size", self.batch_size, 1, limits::MAX_BATCH_SIZE)?;
+        limits::check_count(
+            "--decode-threads",
+            self.decode_threads,
+            1,
+            limits::MAX_THREADS,
+        )?;
+        Ok(())
     }
 }
 
@@ -408,6 +430,7 @@ fn decode_batch(
 
 /// The decoders' own pool, apart from the model's threads.
 fn decode_pool(opts: &IndexOptions) -> Result<rayon::ThreadPool> {
+    opts.validate()?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(opts.decode_threads.max(1))
         .thread_name(|i| format!("artlens-decode-{i}"))

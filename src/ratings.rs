@@ -61,8 +61,8 @@ pub const DEFAULT_RATER: &str = "me";
 /// The longest rater name accepted.
 pub const MAX_RATER_LEN: usize = 64;
 
-/// Who gave a rating or a preference: a validated name (letters, digits,
-/// `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
+/// Who gave a rating or a preference: a validated name (letters and digits
+/// of any script, `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
 /// [`DEFAULT_RATER`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -84,9 +84,14 @@ impl Rater {
                 "it is longer than {MAX_RATER_LEN} characters"
             )));
         }
+        // Letters and digits of any script (`Zoë`, `Łukasz`, `李`), since a
+        // rater is a person's name; a name is only a key prefix, so anything
+        // that is not a separator or punctuation is safe. A combining mark
+        // is refused: `Zoë` typed with one would be a second rater beside
+        // the precomposed `Zoë`.
         if let Some(c) = n
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            .find(|c| !(c.is_alphanumeric() || *c == '-' || *c == '_'))
         {
             return Err(bad(&format!(
                 "`{}` is not a letter, digit, - or _",
@@ -697,7 +702,11 @@ mod tests {
     #[test]
     fn rater_names_are_validated_and_keyed() {
         assert_eq!(Rater::parse(" anna_2-b ").unwrap().name(), "anna_2-b");
-        for bad in ["", "a b", "ann/a", "é", &"x".repeat(65)] {
+        for good in ["Zoë", "Łukasz", "李", "anna_2"] {
+            assert_eq!(Rater::parse(good).unwrap().name(), good);
+        }
+        // "Zoe" with a combining diaeresis, a symbol, a separator.
+        for bad in ["", "a b", "ann/a", "Zoe\u{308}", "a€", &"x".repeat(65)] {
             let err = Rater::parse(bad).unwrap_err().to_string();
             assert!(err.contains("rater name"), "{bad}: {err}");
         }

@@ -51,6 +51,15 @@ struct LargestAllocation;
 
 thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
+    /// Allocations larger than this fail on this thread (the process then
+    /// aborts with "memory allocation of N bytes failed", as it would on a
+    /// machine without the memory), so that a test of a memory bound never
+    /// actually takes gigabytes from the machine running it.
+    static CAP: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn over_cap(size: usize) -> bool {
+    CAP.try_with(|cap| size > cap.get()).unwrap_or(false)
 }
 
 fn note_allocation(size: usize) {
@@ -61,19 +70,29 @@ fn note_allocation(size: usize) {
     });
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// wrapper only records sizes in a thread-local `Cell`.
+// SAFETY: every call is forwarded unchanged to the system allocator, or
+// refused with a null pointer (which `GlobalAlloc` allows) when it is over a
+// cap a test set; the wrapper only records sizes in thread-local `Cell`s.
 unsafe impl GlobalAlloc for LargestAllocation {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note_allocation(layout.size());
+        if over_cap(layout.size()) {
+            return std::ptr::null_mut();
+        }
         System.alloc(layout)
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note_allocation(layout.size());
+        if over_cap(layout.size()) {
+            return std::ptr::null_mut();
+        }
         System.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note_allocation(new_size);
+        if over_cap(new_size) {
+            return std::ptr::null_mut();
+        }
         System.realloc(ptr, layout, new_size)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -950,4 +969,152 @@ fn every_intact_fixture_decodes_to_the_same_pixels_as_before() {
             path.display()
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Hostile aspect ratios: a 143-byte 65535×1 PNG asked DINOv2's short-side
+// resize for a 33,947,130×518 image (52,753,840,020 bytes) before its
+// 518×518 center crop, and the process aborted; a 1×5000 PNG cost 4 GB.
+
+/// An 8-bit RGB PNG of `width`×`height` pixels in stripes: a few hundred
+/// bytes.
+fn strip_png(width: u32, height: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 7 * 30) as u8, (y % 5 * 50) as u8, 128])
+    });
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), width, height, ExtendedColorType::Rgb8)
+        .expect("encode a strip");
+    out
+}
+
+const STRIPS: [(u32, u32); 3] = [(65_535, 1), (1, 65_535), (1, 5_000)];
+
+/// What preprocessing one image may allocate at once: the largest model
+/// input (518×518 RGB as f32 is 3.2 MB) with room for the resampler's
+/// buffers, nowhere near the gigabytes a whole short-side resize needs.
+const PREPROCESS_MEMORY_BOUND: usize = 64 << 20;
+
+/// One tiny random checkpoint of each family (`tests/fixtures/zoo`), and
+/// the hub id it stands for: DINO squashes to a square; DINOv2, DINOv3,
+/// CLIP and SigLIP resize the shorter side and crop the centre.
+const FAMILIES: [(&str, &str); 5] = [
+    ("dino_s8", "facebook/dino-vits8"),
+    ("dinov2_reg4", "timm/vit_small_patch14_reg4_dinov2.lvd142m"),
+    ("dinov3_b", "timm/vit_base_patch16_dinov3.lvd1689m"),
+    ("clip_b16", "timm/vit_base_patch16_clip_224.openai"),
+    ("siglip_b16", "timm/vit_base_patch16_siglip_224.webli"),
+];
+
+#[test]
+fn extreme_aspect_ratios_are_embedded_by_every_family_within_a_memory_bound() {
+    use artlens::model::{load_backbone, BackboneId, BackboneOptions, WeightsSource};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (w, h) in STRIPS {
+        std::fs::write(
+            dir.path().join(format!("strip_{w}x{h}.png")),
+            strip_png(w, h),
+        )
+        .unwrap();
+    }
+    let mut failures = Vec::new();
+    for (case, hub_id) in FAMILIES {
+        let id = BackboneId::parse(hub_id).unwrap();
+        let source = WeightsSource::Dir(common::fixtures().join("zoo").join(case));
+        let backbone = Arc::new(
+            load_backbone(&id, &source, &BackboneOptions::default())
+                .unwrap_or_else(|e| panic!("loading zoo/{case}: {e}"))
+                .0,
+        );
+        let (out_h, out_w) = backbone.preprocess().output_size();
+        for (w, h) in STRIPS {
+            let path = dir.path().join(format!("strip_{w}x{h}.png"));
+            let model = backbone.clone();
+            let timed = under_deadline(move || {
+                let img = decode_file(&path, &DecodeLimits::default()).expect("a valid PNG");
+                // Only preprocessing is held to the bound: the model's own
+                // buffers are another matter.
+                LARGEST.with(|l| l.set(0));
+                CAP.with(|c| c.set(PREPROCESS_MEMORY_BOUND));
+                let pixels = model.preprocess().apply(&img);
+                CAP.with(|c| c.set(usize::MAX));
+                let largest = LARGEST.with(|l| l.get());
+                let embedded = model.embed_images(&[&img]).map(|mut v| v.remove(0));
+                (pixels.len(), largest, embedded)
+            });
+            let line = match &timed.outcome {
+                Outcome::Returned((len, largest, Ok(v)))
+                    if *len == 3 * out_h * out_w
+                        && *largest <= PREPROCESS_MEMORY_BOUND
+                        && !v.is_empty()
+                        && v.iter().all(|x| x.is_finite())
+                        && timed.elapsed < DEADLINE =>
+                {
+                    eprintln!(
+                        "{case} {w}x{h}: embedded in {:?}, largest preprocessing allocation {largest} bytes",
+                        timed.elapsed
+                    );
+                    continue;
+                }
+                Outcome::Returned((len, largest, embedded)) => format!(
+                    "{case} {w}x{h}: {len} input values (want {}), largest allocation {largest} bytes, {:?}",
+                    3 * out_h * out_w,
+                    embedded.as_ref().map(Vec::len)
+                ),
+                Outcome::Panicked(m) => format!("{case} {w}x{h}: PANICKED: {m}"),
+                Outcome::Hung => format!("{case} {w}x{h}: HUNG after {DEADLINE:?}"),
+            };
+            failures.push(line);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn index_of_a_folder_with_extreme_aspect_ratios_stores_every_image() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let collection = tmp.path().join("collection");
+    std::fs::create_dir_all(&collection).unwrap();
+    for (w, h) in STRIPS {
+        std::fs::write(
+            collection.join(format!("strip_{w}x{h}.png")),
+            strip_png(w, h),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        collection.join("normal.png"),
+        fixture_bytes("landscape.png"),
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let cmd = |args: &[&str]| {
+        let mut c = common::artlens();
+        c.args(args)
+            .arg("--store")
+            .arg(&store)
+            .env("ARTLENS_DINO_WEIGHTS", common::fixtures().join("dino_tiny"))
+            .env(
+                "ARTLENS_DINOV2_WEIGHTS",
+                common::fixtures().join("dinov2_tiny"),
+            );
+        c
+    };
+    let o = common::run(cmd(&["index", "--json"]).arg(&collection));
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let o = common::run(cmd(&["status", "--json"]));
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let status: serde_json::Value = serde_json::from_str(common::stdout(&o).trim()).unwrap();
+    assert_eq!(status["artworks"], 4, "{status}");
+    for model in ["dino", "dinov2"] {
+        assert_eq!(
+            status["models"][model]["embeddings"], 4,
+            "{model}: {status}"
+        );
+    }
+    let o = common::run(cmd(&["show", "normal.png", "--json"]));
+    assert!(o.status.success(), "{}", common::stderr(&o));
 }

@@ -487,22 +487,22 @@ fn a_non_loopback_bind_needs_the_token() {
 fn thumbnails_are_cached_on_disk_and_revalidated() {
     let env = Env::new(false);
     let s = env.serve(&[]);
-    let r = s.get("/api/works/5/thumb?size=64");
+    let r = s.get("/api/works/5/thumb?size=128");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.headers["content-type"], "image/jpeg");
     assert!(r.headers["cache-control"].contains("max-age"));
     let img = image::load_from_memory(&r.body).unwrap();
-    assert!(img.width().max(img.height()) <= 64);
+    assert!(img.width().max(img.height()) <= 128);
     let etag = r.headers["etag"].clone();
     let w = s.get("/api/works/5").json();
     let cached = env
         .store()
-        .join("thumbs/64")
+        .join("thumbs/128")
         .join(format!("{}.jpg", w["hash"].as_str().unwrap()));
     assert!(cached.is_file(), "{}", cached.display());
     let r = s.request(
         "GET",
-        "/api/works/5/thumb?size=64",
+        "/api/works/5/thumb?size=128",
         &[("If-None-Match", &etag)],
         b"",
     );
@@ -1022,4 +1022,361 @@ fn the_cli_through_a_server_off_loopback_needs_artlens_token() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), direct);
     let _ = s.interrupt();
+}
+
+/// A server started by hand, killed when dropped (also when a test fails).
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `artlens serve --port 0` started by hand, with the process's file
+/// limit set to `nofile` when given: its child and `127.0.0.1:PORT`.
+fn spawn_serve(env: &Env, nofile: Option<u64>) -> (Spawned, String) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = env.cmd(&["serve", "--port", "0"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(n) = nofile {
+        // SAFETY: setrlimit is async-signal-safe and touches only the struct.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    (Spawned(child), format!("127.0.0.1:{port}"))
+}
+
+/// Sends `raw` on a new connection and reads the answer (at most
+/// `timeout`): the status line and headers, lower-cased.
+fn raw_request(addr: &str, raw: &str, timeout: Duration) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(raw.as_bytes())?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(e) if out.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).to_ascii_lowercase())
+}
+
+/// Guards issue 26, item 8: a SIGTERM in the first moment after `serve`
+/// prints its URL stops it cleanly (its record removed), and a record left
+/// by a process that is gone, a zombie or another program never blocks the
+/// store.
+#[test]
+fn a_sigterm_at_once_stops_cleanly_and_a_stale_record_never_blocks() {
+    let env = Env::new(false);
+    for _ in 0..5 {
+        let (mut child, _) = spawn_serve(&env, None);
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "killed by the signal: {status:?}");
+        assert!(!env.store().join("served-by.json").exists());
+    }
+    // A zombie: exited, not yet collected by its parent (this test).
+    let mut zombie = std::process::Command::new("true").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stale = [
+        serde_json::json!({"url": "http://127.0.0.1:9/", "pid": zombie.id()}),
+        // A live process that is not the server (the pid was reused).
+        serde_json::json!({"url": "http://127.0.0.1:9/", "pid": std::process::id(), "started": 1}),
+    ];
+    for record in stale {
+        std::fs::write(env.store().join("served-by.json"), record.to_string()).unwrap();
+        let o = run(env.cmd(&["status"]));
+        assert!(o.status.success(), "{record}: {}", stderr(&o));
+    }
+    zombie.wait().unwrap();
+}
+
+/// Guards issue 26, items 11 and 13: a request with two `Host` headers is
+/// refused (400) whichever comes first, and a body declared far over the
+/// limit is refused at once (413), not awaited.
+#[test]
+fn two_hosts_and_a_huge_declared_body_are_refused_at_once() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    let good = s.host();
+    for (first, second) in [
+        (good.as_str(), "evil.example"),
+        ("evil.example", good.as_str()),
+    ] {
+        let r = raw_request(
+            &s.addr,
+            &format!("GET /api/status HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\nConnection: close\r\n\r\n"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(r.starts_with("http/1.1 400"), "{first} then {second}: {r}");
+        assert!(
+            r.contains("cross-origin-resource-policy: same-origin"),
+            "{r}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let r = raw_request(
+        &s.addr,
+        &format!(
+            "POST /api/score HTTP/1.1\r\nHost: {good}\r\nOrigin: {}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 99999999999\r\n\r\n",
+            s.origin()
+        ),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(r.starts_with("http/1.1 413"), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.get("/healthz").status, 200);
+}
+
+/// Guards issue 26, item 11: with the server's file limit at 256, 300 idle
+/// sockets neither exhaust it nor keep `/healthz` waiting (it answers in
+/// 100 ms), and an idle socket is closed after the header-read timeout.
+#[test]
+fn idle_sockets_are_shed_and_timed_out_and_healthz_answers() {
+    use std::io::{Read, Write};
+    let env = Env::new(false);
+    let (mut child, addr) = spawn_serve(&env, Some(256));
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let start = std::time::Instant::now();
+    while raw_request(&addr, &healthz, Duration::from_secs(1))
+        .map(|r| !r.starts_with("http/1.1 200"))
+        .unwrap_or(true)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "/healthz never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Let the server accept them all.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let r = raw_request(&addr, &healthz, Duration::from_secs(3));
+        slowest = slowest.max(t.elapsed());
+        assert!(
+            r.as_ref().is_ok_and(|r| r.starts_with("http/1.1 200")),
+            "{r:?}"
+        );
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "/healthz took {slowest:?}"
+    );
+    drop(idle);
+    // One idle connection is closed after the header-read timeout (10 s).
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let waited = t.elapsed();
+    assert_eq!(n, 0, "the idle socket got {:?}", &buf[..n]);
+    assert!(
+        waited > Duration::from_secs(8) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
+    // The server is still there.
+    let _ = s.write_all(b"x");
+    assert!(raw_request(&addr, &healthz, Duration::from_secs(3))
+        .unwrap()
+        .starts_with("http/1.1 200"));
+    // SAFETY: signals our own child process.
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// Guards issue 26, item 12: every answer carries
+/// `Cross-Origin-Resource-Policy: same-origin` (refusals too), and
+/// thumbnails come only at the sizes the pages use.
+#[test]
+fn answers_are_same_origin_only_and_thumbnails_come_in_fixed_sizes() {
+    let env = Env::new(false);
+    let s = env.serve(&[]);
+    for path in [
+        "/healthz",
+        "/",
+        "/api/works/1/thumb?size=256",
+        "/api/works/1/thumb?size=128",
+        "/api/works/1/image",
+        "/api/nothing",
+    ] {
+        let r = s.get(path);
+        assert_eq!(
+            r.headers
+                .get("cross-origin-resource-policy")
+                .map(String::as_str),
+            Some("same-origin"),
+            "{path}: {}",
+            r.status
+        );
+    }
+    let r = s.request(
+        "GET",
+        "/api/works/1/thumb",
+        &[("Host", "evil.example")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.headers["cross-origin-resource-policy"], "same-origin");
+    for size in [16, 64, 129, 300, 1024] {
+        let r = s.get(&format!("/api/works/1/thumb?size={size}"));
+        assert_eq!(r.status, 400, "size {size}: {}", r.text());
+        assert!(r.error().contains("128"), "{}", r.error());
+        assert!(!env.store().join(format!("thumbs/{size}")).exists());
+    }
+}
+
+/// A PNG whose header says `w` × `h` pixels (with correct checksums) and
+/// that holds no pixel data.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&w.to_be_bytes());
+    png.extend_from_slice(&h.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let crc = crc32(&png[12..29]);
+    png.extend_from_slice(&crc.to_be_bytes());
+    // An empty IDAT: decoders read the header up to the first one.
+    png.extend_from_slice(b"\0\0\0\0IDAT");
+    png.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+    png.extend_from_slice(b"\0\0\0\0IEND\xae\x42\x60\x82");
+    png
+}
+
+/// Guards issue 26, item 10: an upload is refused by its pixel count before
+/// it is decoded, and uploads beyond the ones being read get 503 with
+/// `Retry-After` instead of more memory.
+#[test]
+fn uploads_are_bounded_in_pixels_and_in_number() {
+    use std::io::Write;
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let r = s.upload("huge.png", &png_header_only(8000, 6000));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.error().contains("8000×6000") && r.error().contains("at most"),
+        "{}",
+        r.error()
+    );
+    // Two uploads whose bodies are still arriving hold the decode slots.
+    let origin = s.origin();
+    let slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+            write!(
+                c,
+                "POST /api/score HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n",
+                s.host()
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.upload("third.png", &png_header_only(10, 10));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.headers["retry-after"], "1");
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(300));
+    let png = std::fs::read(env.collection.join(&env.ratings[0].0)).unwrap();
+    let r = s.upload("again.png", &png);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Guards issue 26, item 9: a symlink inside an allowed folder that points
+/// outside every `--allow-dir` brings nothing into the store through the
+/// server; the job lists the file as refused.
+#[test]
+fn an_index_job_never_follows_a_symlink_out_of_the_allowed_folders() {
+    let env = Env::new(false);
+    let outside = tempfile::tempdir().unwrap();
+    for i in 0..2u8 {
+        image::RgbImage::from_fn(32, 32, |x, y| {
+            image::Rgb([i * 90, x as u8 * 7, y as u8 * 7])
+        })
+        .save(outside.path().join(format!("secret-{i}.png")))
+        .unwrap();
+    }
+    std::os::unix::fs::symlink(outside.path(), env.collection.join("Linked")).unwrap();
+    let s = env.serve(&[]);
+    let r = s.json(
+        "POST",
+        "/api/index",
+        &serde_json::json!({"dir": env.collection}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let events = s.get(r.json()["events"].as_str().unwrap()).text();
+    let last = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .unwrap();
+    let snap: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(snap["status"], "done", "{snap}");
+    assert_eq!(s.get("/api/works").headers["x-total-count"], "24", "{snap}");
+    let failures = snap["failures"].to_string();
+    assert!(
+        failures.contains("secret-0.png") && failures.contains("--allow-dir"),
+        "{snap}"
+    );
+    let works = s.get("/api/works").text();
+    assert!(!works.contains("secret-"), "{works}");
 }

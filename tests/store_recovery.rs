@@ -372,3 +372,282 @@ fn doctor_into_salvages_ratings_and_good_records() {
     let o = run(artlens().arg("doctor").arg("--store").arg(&into));
     assert!(o.status.success(), "{}", stdout(&o));
 }
+
+/// A store of `n` works with 64-dimensional `dino` embeddings and a rating
+/// each, written through the library (no model runs).
+fn make_big_store(dir: &Path, n: usize) {
+    let s = Store::open(dir).unwrap();
+    let fp = test_fingerprint(dino(), "w", 64);
+    s.ensure_fingerprint(&fp, false).unwrap();
+    let mut rng = common::rng::Rng(7);
+    for i in 0..n {
+        let hash = blake3::hash(&(i as u64).to_le_bytes()).to_hex().to_string();
+        s.record_image(
+            &NewArtwork {
+                hash: hash.clone(),
+                paths: vec![format!("/c/w{i}.png")],
+                size: 10,
+                width: 2,
+                height: 2,
+                metadata: [("title".to_string(), format!("Study {i}"))]
+                    .into_iter()
+                    .collect(),
+            },
+            &[(&fp.backbone, &rng.vector(64)[..])],
+        )
+        .unwrap();
+        artlens::ratings::set_rating_as(&s, &artlens::ratings::Rater::default(), &hash, 5.0)
+            .unwrap();
+    }
+    s.flush().unwrap();
+    drop(s);
+    drop(open_retrying(dir));
+}
+
+fn export_cmd(store: &Path, format: &str, out: &Path) -> Command {
+    let mut c = artlens();
+    c.args(["export", "--format", format, "--store"]).arg(store);
+    if format != "parquet" {
+        c.args(["--backbone", "dino"]);
+    }
+    c.arg(out);
+    c
+}
+
+/// The rows of a `.npy` file, from its header's shape.
+fn npy_rows(path: &Path) -> usize {
+    let b = std::fs::read(path).unwrap();
+    let header = String::from_utf8_lossy(&b[10..10 + u16::from_le_bytes([b[8], b[9]]) as usize])
+        .into_owned();
+    let shape = header.split("'shape': (").nth(1).unwrap();
+    let rows: usize = shape.split(',').next().unwrap().trim().parse().unwrap();
+    // The file holds exactly that many rows of float32, no more, no less.
+    let data = b.len() - 10 - header.len();
+    assert_eq!(data % (rows.max(1) * 4), 0, "{}", path.display());
+    rows
+}
+
+/// Checks that `out` holds one whole export and a person's files, nothing
+/// of another export: the manifest lists exactly the export's files, and
+/// each has the manifest's number of rows. Returns the format, or `None`
+/// when no export was published yet.
+fn check_whole_export(out: &Path) -> Option<String> {
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine",
+        "a person's file was touched"
+    );
+    assert!(out.join("plots/a.svg").is_file(), "a person's folder went");
+    let manifest = out.join("manifest.json");
+    let mut found: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "notes.txt" && n != "plots")
+        .collect();
+    found.sort();
+    if !manifest.exists() {
+        assert!(found.is_empty(), "files without a manifest: {found:?}");
+        return None;
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).expect("a whole manifest");
+    let format = m["format"].as_str().unwrap().to_string();
+    let mut listed: Vec<String> = vec!["manifest.json".into()];
+    if format == "parquet" {
+        for f in m["files"].as_array().unwrap() {
+            let name = f["file"].as_str().unwrap();
+            listed.push(name.into());
+            let reader = parquet::file::reader::SerializedFileReader::new(
+                std::fs::File::open(out.join(name)).unwrap(),
+            )
+            .expect("a whole Parquet file");
+            use parquet::file::reader::FileReader;
+            assert_eq!(
+                reader.metadata().file_metadata().num_rows() as u64,
+                f["rows"].as_u64().unwrap()
+            );
+        }
+    } else {
+        let rows = m["rows"].as_u64().unwrap() as usize;
+        for f in m["files"].as_array().unwrap() {
+            listed.push(f.as_str().unwrap().into());
+        }
+        let items = std::fs::read_to_string(out.join("items.csv")).unwrap();
+        assert_eq!(items.lines().count(), rows + 1, "items.csv");
+        if format == "npy" {
+            assert_eq!(npy_rows(&out.join("embeddings.npy")), rows);
+        } else {
+            let csv = std::fs::read_to_string(out.join("embeddings.csv")).unwrap();
+            assert_eq!(csv.lines().count(), rows, "embeddings.csv");
+        }
+    }
+    listed.sort();
+    assert_eq!(found, listed, "the folder mixes exports");
+    Some(format)
+}
+
+/// Guards issue 26, items 1 and 2 (folder rules): an export keeps a
+/// person's files in its folder, refuses to overwrite one it needs the name
+/// of, and replaces an earlier export of another format whole.
+#[test]
+fn an_export_keeps_a_persons_files_and_replaces_only_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_big_store(&store, 30);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("plots")).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("plots/a.svg"), "<svg/>").unwrap();
+    for format in ["parquet", "npy", "csv", "parquet", "npy"] {
+        let o = run(export_cmd(&store, format, &out));
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        assert_eq!(check_whole_export(&out).as_deref(), Some(format));
+    }
+    // A person's file with a name the export needs stops it, named.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("items.csv"), "my table").unwrap();
+    let o = run(export_cmd(&store, "npy", &mine));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("items.csv"), "{}", stderr(&o));
+    no_debug_noise(&stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(mine.join("items.csv")).unwrap(),
+        "my table"
+    );
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+    let leftovers: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("artlens-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Kills `make()`'s process after a random moment of its run, `kills`
+/// times or until `budget` is spent, calling `check` after each; returns
+/// how many runs were killed before they finished.
+fn kill_loop(
+    make: &dyn Fn(usize) -> Command,
+    check: &mut dyn FnMut(),
+    kills: usize,
+    budget: std::time::Duration,
+) -> usize {
+    use std::time::{Duration, Instant};
+    // One whole run, to know how long one takes.
+    let t = Instant::now();
+    let o = run(make(0));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole = t.elapsed();
+    check();
+    let mut rng = common::rng::Rng(26);
+    let start = Instant::now();
+    let mut killed = 0;
+    let mut i = 1;
+    while killed < kills && start.elapsed() < budget {
+        let mut child = make(i)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Up to twice a whole run: kills land in every phase, publishing too.
+        let wait = whole.mul_f64(rng.uniform() * 2.0);
+        std::thread::sleep(wait.min(Duration::from_secs(2)));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        check();
+        i += 1;
+    }
+    eprintln!(
+        "{killed} killed of {} runs (a whole run: {whole:?}) in {:?}",
+        i - 1,
+        start.elapsed()
+    );
+    killed
+}
+
+/// Guards issue 26, item 2: `kill -9` at random moments of exports of
+/// three formats into one folder leaves one whole export (the old or the
+/// new, never a mix) and a person's files there.
+#[test]
+fn an_export_killed_at_any_moment_leaves_the_old_or_the_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_big_store(&store, 300);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("plots")).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("plots/a.svg"), "<svg/>").unwrap();
+    let formats = ["npy", "parquet", "csv"];
+    let killed = kill_loop(
+        &|i| export_cmd(&store, formats[i % 3], &out),
+        &mut || {
+            check_whole_export(&out);
+        },
+        common::rng::env_or("ARTLENS_EXPORT_KILLS", 60),
+        std::time::Duration::from_secs(25),
+    );
+    assert!(
+        killed >= 20,
+        "only {killed} runs were killed before they ended"
+    );
+    // The next export finishes what a killed one left and leaves nothing.
+    let o = run(export_cmd(&store, "npy", &out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(check_whole_export(&out).as_deref(), Some("npy"));
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("artlens-")), "{names:?}");
+}
+
+/// Guards issue 26, item 3: a `doctor --into` killed at any moment leaves
+/// no store at NEW, or the whole salvage; never one that looks complete
+/// without being so; and the next run salvages again.
+#[test]
+fn a_salvage_killed_at_any_moment_leaves_nothing_or_the_whole_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_big_store(&store, 300);
+    let into = tmp.path().join("salvaged");
+    let doctor = |_: usize| {
+        let mut c = artlens();
+        c.arg("doctor")
+            .arg("--store")
+            .arg(&store)
+            .arg("--into")
+            .arg(&into);
+        c
+    };
+    let mut complete = 0;
+    let killed = kill_loop(
+        &doctor,
+        &mut || {
+            if into.exists() {
+                let s = open_retrying(&into);
+                assert_eq!(s.artworks().unwrap().len(), 300, "a partial salvage at NEW");
+                assert_eq!(s.embeddings(&dino()).unwrap().len(), 300);
+                drop(s);
+                complete += 1;
+                // sled lets go of its lock a moment after the drop.
+                std::thread::sleep(std::time::Duration::from_millis(60));
+                std::fs::remove_dir_all(&into).unwrap();
+            }
+        },
+        common::rng::env_or("ARTLENS_SALVAGE_KILLS", 50),
+        std::time::Duration::from_secs(25),
+    );
+    assert!(
+        killed >= 20,
+        "only {killed} runs were killed before they ended"
+    );
+    let o = run(doctor(0));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = open_retrying(&into);
+    assert_eq!(s.artworks().unwrap().len(), 300);
+    eprintln!("{complete} runs finished whole between kills");
+}

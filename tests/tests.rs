@@ -28,6 +28,7 @@ mod cli_verdict;
 mod explain;
 mod explain_parity;
 mod golden_store;
+mod hardening;
 mod head;
 mod hostile_images;
 mod imaging_parity;

@@ -4,70 +4,16 @@
 //! rate page and compare page show this one view; see docs/STATISTICS.md
 //! for what the figure and the verdict mean.
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::head::{self, HeadKind};
 use crate::ratings::{self, Rater};
 
+use super::views::{AnswerBackbone, AnswerView, RatingScale};
 use super::{Collection, TrainRequest};
 
 /// Ratings before the first answer: the domain's [`head::FIRST_ANSWER`]
 /// (docs/STATISTICS.md says why 20).
 pub const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
-
-/// One backbone's side of the answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AnswerBackbone {
-    /// The backbone's id (`dinov2`, `dinov2@224`).
-    pub id: String,
-    /// What the answer calls it (`DINOv2`).
-    pub name: String,
-    /// The headline figure ([`head::HEADLINE_DESCRIPTION`]): of the pairs of
-    /// rated works, the share a head that saw neither rating put in the
-    /// person's order (0 to 1).
-    pub headline: f64,
-}
-
-/// Where the person stands: `GET /api/answer`, the rate page's counter and
-/// the compare page's headline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AnswerView {
-    pub rater: String,
-    /// Works the rater has rated.
-    pub rated: usize,
-    /// [`FIRST_ANSWER_AT`].
-    pub first_answer_at: usize,
-    /// Ratings the shown answer was learnt from; `None` before any.
-    pub trained_on: Option<usize>,
-    /// True when taste heads were trained for the rater (so scores can be
-    /// asked for), whether or not there are enough ratings for an answer.
-    pub trained: bool,
-    /// True when the answer was learnt from exactly the current ratings.
-    pub current: bool,
-    /// The verdict in plain words; `None` before the first answer.
-    pub verdict: Option<String>,
-    /// The same verdict for statisticians (differences, intervals).
-    pub detail: Option<String>,
-    /// Which procedure produced the verdict.
-    pub procedure: Option<String>,
-    /// Each backbone's headline figure, in the comparison's order.
-    pub backbones: Vec<AnswerBackbone>,
-    /// The backbone the verdict names, when it names one.
-    pub winner: Option<String>,
-    /// One line for the top of the page: "14 rated · your first answer at 20".
-    pub progress: String,
-    /// The buttons a person rates with.
-    pub scale: RatingScale,
-}
-
-/// The rating buttons: `low`, `low + step`, … `high`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RatingScale {
-    pub low: f64,
-    pub high: f64,
-    pub step: f64,
-}
 
 impl RatingScale {
     /// The scale of the ratings a person already gave: 1–10 before any

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use image::RgbImage;
 
+use super::views::{ExplainImage, ExplainModel, ExplainView, ModelScore, PairMaps, ScoreView};
 use super::{Collection, Event};
 use crate::error::{Error, Result};
 use crate::explain::{self, RatedSet, VoteSupport};
@@ -18,7 +19,6 @@ use crate::imaging::{decode_file, DecodeLimits, Geometry, Preprocess};
 use crate::model::registry::BackboneId;
 use crate::model::Backbone;
 use crate::ratings::{self, Rater};
-use crate::report::{ExplainImage, ExplainModel, ExplainView, ModelScore, PairMaps, ScoreView};
 use crate::store::Artwork;
 
 /// What `explain` is asked.

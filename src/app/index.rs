@@ -79,6 +79,22 @@ impl Collection {
         let root = pipeline::absolute(&req.dir);
         on_event(Event::Note(format!("scanning {}", root.display())));
         let mut scan_report = scan::scan_collection(&root)?;
+        if !req.options.confine_to.is_empty() {
+            // The scan follows symlinks; a link inside an allowed folder
+            // must not bring in files from outside it.
+            let allowed = &req.options.confine_to;
+            scan_report.files.retain(|f| {
+                let inside = std::fs::canonicalize(&f.path)
+                    .is_ok_and(|real| allowed.iter().any(|a| real.starts_with(a)));
+                if !inside {
+                    on_event(Event::Failed {
+                        path: f.path.clone(),
+                        reason: "resolves (through a symlink) to a file outside the folders this server may index (--allow-dir); not indexed".into(),
+                    });
+                }
+                inside
+            });
+        }
         let metadata = match &req.metadata {
             Some(csv) => {
                 let (m, bad) = scan::read_metadata_csv_lenient(

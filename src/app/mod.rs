@@ -9,12 +9,17 @@
 //! training operations are the only writers. Front ends parse their input
 //! into the request types here, call one method, and render the view it
 //! returns as text, JSON or HTML; none of them holds logic of its own.
+//! Every view type lives in [`views`], one file per command; a method here
+//! opens what it needs, calls the domain modules (`head`, `eval`,
+//! `explain`, ...) and fills a view, and never imports the renderer
+//! ([`crate::report`]), which depends on the views instead.
 //!
 //! Progress of long operations is reported through [`Event`]s passed to a
 //! callback; the library never prints.
 
 mod answer;
 mod browse;
+mod compare;
 mod explain;
 mod gallery;
 mod index;
@@ -23,11 +28,13 @@ mod models;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod query;
+mod ratings;
 mod restore;
+mod score;
 mod suggest;
-mod taste;
 mod thumbs;
-mod views;
+mod train;
+pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -35,25 +42,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
-pub use answer::{progress_line, AnswerBackbone, AnswerView, RatingScale, FIRST_ANSWER_AT};
+pub use answer::{progress_line, FIRST_ANSWER_AT};
+pub use compare::CompareRequest;
 pub use explain::ExplainRequest;
 pub use gallery::{
-    fold, work_title, Facet, FacetValue, GalleryItem, GalleryRequest, GallerySort, GalleryView,
-    RangeFacet, SortOption, MAX_FACETS, MAX_FACET_VALUES, MAX_FILTERS as GALLERY_MAX_FILTERS,
-    MAX_PAGE as GALLERY_MAX_PAGE, MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
+    fold, work_title, GalleryRequest, GallerySort, MAX_FACETS, MAX_FACET_VALUES,
+    MAX_FILTERS as GALLERY_MAX_FILTERS, MAX_PAGE as GALLERY_MAX_PAGE,
+    MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
 };
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
-pub use models::{models, ModelEntry};
+pub use models::models;
 #[cfg(feature = "parquet")]
-pub use parquet::{ParquetExportView, ParquetManifest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
-pub use suggest::{taste_order, verdict_order, Goal, SuggestRequest, SuggestView, Suggestion};
-pub use taste::{CompareRequest, ScoreRequest, TrainOutcome, TrainRequest};
+pub use score::ScoreRequest;
+pub use suggest::{taste_order, verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
+pub use train::TrainRequest;
 pub use views::{
-    ExportFormat, ExportManifest, ExportRequest, ExportView, Hit, PreferenceView, QueryView,
-    RaterStatus, RatingView, SimilarView, StatusBackbone, StatusView, WorkSummary, WorkView,
+    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
+    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
+    ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
+    LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
+    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
+    RaterStatus, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView, SortOption,
+    StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;
@@ -62,7 +76,6 @@ use crate::model::registry::{BackboneId, BackboneSpec};
 use crate::model::{
     parse_device, Backbone, BackboneOptions, CheckpointFiles, Precision, WeightsSource,
 };
-use crate::report::{BackboneLabel, Provenance};
 use crate::store::{Artwork, Migration, Store};
 
 /// Where backbones' weights come from and where they run.
@@ -264,9 +277,29 @@ impl Collection {
         crate::works::resolve_work(&self.store, name)
     }
 
+    /// Each backbone's embeddings by content hash, in the order given: the
+    /// spaces `compare`, `suggest` and the pairwise training look works up
+    /// in.
+    pub(crate) fn spaces(
+        &self,
+        backbones: &[BackboneId],
+    ) -> Result<Vec<HashMap<String, Vec<f32>>>> {
+        backbones
+            .iter()
+            .map(|id| {
+                Ok(self
+                    .store
+                    .embeddings(id)?
+                    .into_iter()
+                    .map(|(_, h, v)| (h, v))
+                    .collect())
+            })
+            .collect()
+    }
+
     /// The backbones to work with: `wanted` when given (each must be in the
     /// store, [`Error::NotIndexed`] otherwise), else every backbone the
-    /// store holds (none is [`Error::NotIndexed`] of the defaults).
+    /// store holds (none is [`Error::NothingIndexed`]).
     pub fn select_backbones(&self, wanted: Option<&[BackboneId]>) -> Result<Vec<BackboneId>> {
         let stored = self.store.backbones()?;
         match wanted {
@@ -281,9 +314,8 @@ impl Collection {
                 }
                 Ok(w.to_vec())
             }
-            _ if stored.is_empty() => Err(Error::NotIndexed {
+            _ if stored.is_empty() => Err(Error::NothingIndexed {
                 store: self.store.path().to_path_buf(),
-                backbone: "any backbone".into(),
             }),
             _ => Ok(stored),
         }

@@ -17,12 +17,15 @@
 //! from the store's vectors and flushed before the next is built, so the
 //! export holds the store's vectors once plus one row group's copy, never
 //! all of them twice. The whole export is written into a staging folder
-//! beside the target and swapped with the target in one `renameat2`
-//! (`RENAME_EXCHANGE`) on Linux, so a reader sees the older export or the
-//! new one, never a mixture; a folder holding anything but an artlens
-//! export is never replaced.
+//! beside the target and published with it in one exchange
+//! ([`crate::store::atomic::FolderUpdate`]), so a reader sees the older
+//! export or the new one, never a mixture. An export replaces only the
+//! files an earlier artlens manifest in the folder lists
+//! ([`listed_export_files`], shared with the npy and CSV exports); a
+//! person's other files there stay, and one with a name the export needs
+//! makes it refuse, naming it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,13 +39,14 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::views::{ExportStamp, ExportedEmbeddings, ParquetExportView, ParquetManifest};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::registry::BackboneId;
-use crate::model::Fingerprint;
 use crate::ratings::Rater;
+use crate::store::atomic::{write_synced, FolderUpdate};
 use crate::store::Artwork;
 
 /// Rows per row group: 8192 rows of 768 floats are 25 MB, large enough for
@@ -65,39 +69,6 @@ pub struct ParquetRequest {
     pub rater: Rater,
 }
 
-/// The manifest of one Parquet file (also in its key-value metadata).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetManifest {
-    pub file: String,
-    pub backbone: String,
-    pub hub_id: String,
-    pub fingerprint: Fingerprint,
-    pub dim: usize,
-    pub rows: usize,
-    pub row_groups: usize,
-    /// The metadata columns, in file order.
-    pub metadata_columns: Vec<String>,
-    pub artlens_version: String,
-    /// Seconds since the Unix epoch.
-    pub exported_at: u64,
-    pub store: String,
-    /// Whose ratings the `rating` column holds (absent in exports made
-    /// before the column existed).
-    #[serde(default)]
-    pub rater: String,
-}
-
-/// What a Parquet export wrote (also `manifest.json` in the folder).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParquetExportView {
-    pub out_dir: String,
-    pub format: String,
-    pub files: Vec<ParquetManifest>,
-    /// True when an older export in the folder was replaced.
-    pub replaced: bool,
-    pub artlens_version: String,
-}
-
 impl Collection {
     /// Writes each backbone's embeddings as a Parquet file (see the module
     /// documentation) and replaces the folder's older export atomically.
@@ -108,43 +79,30 @@ impl Collection {
             Some(&req.backbones)
         })?;
         let out = &req.out_dir;
-        check_replaceable(out)?;
-        let staging = sibling(out, "partial")?;
-        if staging.exists() {
-            // The leftover of an interrupted export: never shown to readers.
-            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        let names: Vec<String> = backbones
+            .iter()
+            .map(|id| format!("{}.parquet", id.folder_name()))
+            .chain([MANIFEST_FILE.to_string()])
+            .collect();
+        // Dropped on an error before `commit`, the update removes its
+        // staging folder: the folder is left as it was.
+        let update = FolderUpdate::begin(out, &names, listed_export_files)?;
+        let staging = update.staging().to_path_buf();
+        let mut files = Vec::new();
+        for id in &backbones {
+            files.push(self.write_parquet(id, &req.rater, &staging, req.row_group_rows.max(1))?);
         }
-        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-        let result = (|| {
-            let mut files = Vec::new();
-            for id in &backbones {
-                files.push(self.write_parquet(
-                    id,
-                    &req.rater,
-                    &staging,
-                    req.row_group_rows.max(1),
-                )?);
-            }
-            let view = ParquetExportView {
-                out_dir: out.display().to_string(),
-                format: "parquet".into(),
-                files,
-                replaced: false,
-                artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            };
-            let json = serde_json::to_vec_pretty(&view)
-                .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
-            write_synced(&staging.join("manifest.json"), &json)?;
-            Ok(view)
-        })();
-        let mut view = match result {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(e);
-            }
+        let mut view = ParquetExportView {
+            out_dir: out.display().to_string(),
+            format: "parquet".into(),
+            files,
+            replaced: false,
+            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        view.replaced = swap_into_place(&staging, out)?;
+        let json = serde_json::to_vec_pretty(&view)
+            .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
+        write_synced(&staging.join(MANIFEST_FILE), &json)?;
+        view.replaced = update.commit()?.0;
         Ok(view)
     }
 
@@ -214,29 +172,28 @@ impl Collection {
         let row_groups = items.len().div_ceil(row_group_rows);
         let mut manifest = ParquetManifest {
             file: file_name.clone(),
-            backbone: id.name(),
-            hub_id: id.spec().hub_id.to_string(),
-            fingerprint: fingerprint.clone(),
-            dim,
-            rows: items.len(),
+            embeddings: ExportedEmbeddings::of(id, fingerprint.clone(), dim, items.len()),
             row_groups,
             metadata_columns: keys.iter().map(|k| column_of(k)).collect(),
-            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_at: crate::store::now_secs(),
-            store: store.path().display().to_string(),
-            rater: rater.name().to_string(),
+            stamp: ExportStamp::now(store, rater),
         };
         let kv = vec![
-            KeyValue::new("artlens.backbone".into(), manifest.backbone.clone()),
-            KeyValue::new("artlens.hub_id".into(), manifest.hub_id.clone()),
+            KeyValue::new(
+                "artlens.backbone".into(),
+                manifest.embeddings.backbone.clone(),
+            ),
+            KeyValue::new("artlens.hub_id".into(), manifest.embeddings.hub_id.clone()),
             KeyValue::new("artlens.dim".into(), dim.to_string()),
             KeyValue::new("artlens.fingerprint".into(), to_json(&fingerprint)),
             KeyValue::new(
                 "artlens.preprocess".into(),
                 to_json(&fingerprint.preprocess),
             ),
-            KeyValue::new("artlens.rater".into(), manifest.rater.clone()),
-            KeyValue::new("artlens.version".into(), manifest.artlens_version.clone()),
+            KeyValue::new("artlens.rater".into(), manifest.stamp.rater.clone()),
+            KeyValue::new(
+                "artlens.version".into(),
+                manifest.stamp.artlens_version.clone(),
+            ),
             KeyValue::new("artlens.manifest".into(), to_json(&manifest)),
         ];
         let props = WriterProperties::builder()
@@ -310,113 +267,40 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// Refuses to replace a folder that holds anything but an artlens export:
-/// `export` must never delete a person's files.
-fn check_replaceable(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !out.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "{} exists and is not a folder; give export a folder to write into",
-            out.display()
-        )));
-    }
-    let mut entries = std::fs::read_dir(out).map_err(|e| Error::io(out, e))?;
-    if entries.next().is_none() {
-        return Ok(());
-    }
-    let manifest = out.join("manifest.json");
-    let is_export = std::fs::read(&manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&b).ok())
-        .is_some_and(|m| m.contains_key("artlens_version"));
-    if is_export {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "{} holds files that are not an artlens export (no manifest.json written by artlens); \
-             export into a new or empty folder",
-            out.display()
-        )))
-    }
-}
+/// The name of an export's manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
 
-/// `.<name>.artlens-<what>` beside `out`: on the same filesystem, so the
-/// final swap is a rename.
-fn sibling(out: &Path, what: &str) -> Result<PathBuf> {
-    let name = out.file_name().ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "{}: export needs a folder name, not a root or `..`",
-            out.display()
-        ))
-    })?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+/// The files the artlens export manifest in `dir` lists, the manifest
+/// included; empty when `dir` holds no manifest written by artlens. Both
+/// manifest shapes are read: the npy/CSV one (`files`: names) and the
+/// Parquet one (`files`: objects with a `file`). Names with a path
+/// separator are ignored, so a doctored manifest cannot make an export
+/// remove anything outside its folder.
+pub fn listed_export_files(dir: &Path) -> BTreeSet<String> {
+    let Ok(bytes) = std::fs::read(dir.join(MANIFEST_FILE)) else {
+        return BTreeSet::new();
     };
-    Ok(parent.join(format!(".{}.artlens-{what}", name.to_string_lossy())))
-}
-
-/// Puts the finished `staging` folder at `out`. An existing `out` is
-/// exchanged with it atomically where the system can (Linux
-/// `renameat2(RENAME_EXCHANGE)`), else renamed aside first; the old export
-/// is deleted afterwards. Returns true when an older export was replaced.
-fn swap_into_place(staging: &Path, out: &Path) -> Result<bool> {
-    if !out.exists() {
-        std::fs::rename(staging, out).map_err(|e| Error::io(out, e))?;
-        return Ok(false);
-    }
-    if !exchange(staging, out) {
-        let aside = sibling(out, "old")?;
-        if aside.exists() {
-            std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
-        }
-        std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
-        std::fs::rename(staging, out).map_err(|e| Error::io(out, e))?;
-        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
-        return Ok(true);
-    }
-    // After the exchange `staging` holds the older export.
-    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-    Ok(true)
-}
-
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> bool {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(ca), Ok(cb)) = (
-        CString::new(a.as_os_str().as_bytes()),
-        CString::new(b.as_os_str().as_bytes()),
-    ) else {
-        return false;
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    else {
+        return BTreeSet::new();
     };
-    // SAFETY: both are valid NUL-terminated paths that outlive the call;
-    // renameat2 reads them and touches no other memory.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    rc == 0
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange(_a: &Path, _b: &Path) -> bool {
-    false
-}
-
-/// Writes `bytes` to `path` and syncs it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    f.sync_all().map_err(|e| Error::io(path, e))
+    if !m.contains_key("artlens_version") {
+        return BTreeSet::new();
+    }
+    let mut names: BTreeSet<String> = m
+        .get("files")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            f.as_str()
+                .or_else(|| f.get("file").and_then(|n| n.as_str()))
+        })
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "." && *n != "..")
+        .map(str::to_string)
+        .collect();
+    names.insert(MANIFEST_FILE.to_string());
+    names
 }
 
 #[cfg(test)]
@@ -424,33 +308,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_folder_of_other_files_is_never_replaced() {
+    fn both_manifest_shapes_list_their_files_and_nothing_else_counts() {
         let t = tempfile::tempdir().unwrap();
-        let out = t.path().join("out");
-        assert!(check_replaceable(&out).is_ok());
-        std::fs::create_dir(&out).unwrap();
-        assert!(check_replaceable(&out).is_ok());
-        std::fs::write(out.join("thesis.tex"), "mine").unwrap();
-        let err = check_replaceable(&out).unwrap_err().to_string();
-        assert!(err.contains("not an artlens export"), "{err}");
-        std::fs::write(out.join("manifest.json"), r#"{"artlens_version": "0.1"}"#).unwrap();
-        assert!(check_replaceable(&out).is_ok());
-    }
-
-    #[test]
-    fn swapping_replaces_the_old_folder_whole() {
-        let t = tempfile::tempdir().unwrap();
-        let out = t.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join("old.parquet"), "old").unwrap();
-        let staging = sibling(&out, "partial").unwrap();
-        std::fs::create_dir(&staging).unwrap();
-        std::fs::write(staging.join("new.parquet"), "new").unwrap();
-        assert!(swap_into_place(&staging, &out).unwrap());
-        assert!(out.join("new.parquet").exists());
-        assert!(!out.join("old.parquet").exists());
-        assert!(!staging.exists());
-        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no staging or old folder left behind");
+        let d = t.path();
+        assert!(listed_export_files(d).is_empty());
+        std::fs::write(d.join(MANIFEST_FILE), r#"{"files": ["notes.txt"]}"#).unwrap();
+        assert!(listed_export_files(d).is_empty(), "not written by artlens");
+        std::fs::write(
+            d.join(MANIFEST_FILE),
+            r#"{"artlens_version": "0.1", "files": ["embeddings.npy", "items.csv", "../x", "a/b"]}"#,
+        )
+        .unwrap();
+        let names: Vec<String> = listed_export_files(d).into_iter().collect();
+        assert_eq!(names, ["embeddings.npy", "items.csv", "manifest.json"]);
+        std::fs::write(
+            d.join(MANIFEST_FILE),
+            r#"{"artlens_version": "0.1", "format": "parquet", "files": [{"file": "dinov2.parquet"}]}"#,
+        )
+        .unwrap();
+        let names: Vec<String> = listed_export_files(d).into_iter().collect();
+        assert_eq!(names, ["dinov2.parquet", "manifest.json"]);
     }
 }

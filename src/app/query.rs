@@ -6,14 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use super::parquet::{listed_export_files, MANIFEST_FILE};
 use super::views::*;
 use super::{Collection, Event};
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
 use crate::imaging::{decode_file, DecodeLimits};
-use crate::model::registry::BackboneId;
+use crate::model::registry::{human_count, BackboneId};
+use crate::model::Fingerprint;
 use crate::ratings::{self, Rater, Rating};
 use crate::scan::Metadata;
+use crate::store::atomic::{write_synced, FolderUpdate};
 use crate::store::{Artwork, FORMAT_VERSION};
 
 /// What `similar` is asked.
@@ -495,15 +498,16 @@ impl Collection {
         let mut models = BTreeMap::new();
         for id in self.store.backbones()? {
             let head = crate::head::load_head_of(&self.store, rater, &id).is_ok();
+            let fingerprint = self.store.fingerprint(&id)?;
             models.insert(
                 id.name(),
                 StatusBackbone {
                     id: id.name(),
                     hub_id: id.spec().hub_id.to_string(),
                     display_name: id.display_name(),
-                    description: id.description(),
+                    description: loaded_description(&id, fingerprint.as_ref()),
                     embeddings: counts.embeddings.get(&id.name()).copied().unwrap_or(0),
-                    fingerprint: self.store.fingerprint(&id)?,
+                    fingerprint,
                     weights: self.store.weights_location(&id)?,
                     head,
                 },
@@ -540,7 +544,9 @@ impl Collection {
 
     /// Writes one backbone's embeddings, `items.csv` in the same row order
     /// (id, hash, path, `req.rater`'s rating, empty when unrated, then the
-    /// metadata) and `manifest.json`, each file atomically.
+    /// metadata) and `manifest.json`, published together: a reader sees the
+    /// earlier export or this one, never a mixture, and the folder's other
+    /// files are kept (see [`crate::store::atomic::FolderUpdate`]).
     pub fn export(&self, req: &ExportRequest) -> Result<ExportView> {
         let id = &req.backbone;
         let items = self.store.embeddings(id)?;
@@ -562,7 +568,22 @@ impl Collection {
             ));
         }
         let dim = items[0].2.len();
-        std::fs::create_dir_all(&req.out_dir).map_err(|e| Error::io(&req.out_dir, e))?;
+        let data_file = match req.format {
+            ExportFormat::Csv => "embeddings.csv",
+            _ => "embeddings.npy",
+        };
+        // Checked before the work: a person's file named like one of ours
+        // stops the export, naming it, before anything is written.
+        let update = FolderUpdate::begin(
+            &req.out_dir,
+            &[
+                data_file.to_string(),
+                "items.csv".to_string(),
+                MANIFEST_FILE.to_string(),
+            ],
+            listed_export_files,
+        )?;
+        let staging = update.staging().to_path_buf();
         let mut arts = Vec::with_capacity(items.len());
         for (_, hash, _) in &items {
             arts.push(self.store.artwork(hash)?.ok_or_else(|| Error::Store {
@@ -607,15 +628,14 @@ impl Collection {
         let items_csv = w
             .into_inner()
             .map_err(|e| Error::InvalidArgument(format!("writing items.csv: {e}")))?;
-        let data_file = match req.format {
+        match req.format {
             ExportFormat::Npy => {
                 let bytes = npy_bytes(
                     items.len(),
                     dim,
                     items.iter().flat_map(|(_, _, v)| v.iter().copied()),
                 );
-                crate::store::atomic::write_file(&req.out_dir.join("embeddings.npy"), &bytes)?;
-                "embeddings.npy"
+                write_synced(&staging.join(data_file), &bytes)?;
             }
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(Vec::new());
@@ -626,8 +646,7 @@ impl Collection {
                 let bytes = w
                     .into_inner()
                     .map_err(|e| Error::InvalidArgument(format!("writing embeddings.csv: {e}")))?;
-                crate::store::atomic::write_file(&req.out_dir.join("embeddings.csv"), &bytes)?;
-                "embeddings.csv"
+                write_synced(&staging.join(data_file), &bytes)?;
             }
             ExportFormat::Parquet => {
                 return Err(Error::InvalidArgument(
@@ -635,23 +654,17 @@ impl Collection {
                 ))
             }
         };
-        crate::store::atomic::write_file(&req.out_dir.join("items.csv"), &items_csv)?;
+        write_synced(&staging.join("items.csv"), &items_csv)?;
         let manifest = ExportManifest {
-            backbone: id.name(),
-            hub_id: id.spec().hub_id.to_string(),
-            dim,
-            rows: items.len(),
+            embeddings: ExportedEmbeddings::of(id, fingerprint, dim, items.len()),
             format: req.format.clone(),
             files: vec![data_file.to_string(), "items.csv".into()],
-            artlens_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_at: crate::store::now_secs(),
-            store: self.store.path().display().to_string(),
-            fingerprint,
-            rater: req.rater.name().to_string(),
+            stamp: ExportStamp::now(&self.store, &req.rater),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidArgument(format!("manifest.json: {e}")))?;
-        crate::store::atomic::write_file(&req.out_dir.join("manifest.json"), &json)?;
+        write_synced(&staging.join(MANIFEST_FILE), &json)?;
+        update.commit()?;
         Ok(ExportView {
             out_dir: req.out_dir.display().to_string(),
             manifest,
@@ -663,6 +676,37 @@ impl Collection {
 /// stored path, or, when that path holds a control character (a newline in
 /// a file name), its content hash, which names the work as well and keeps
 /// each row on one line and a terminal showing it safe.
+/// `id`'s description as `status` gives it, true to the checkpoint that made
+/// the stored embeddings: the registry's parameter count describes the
+/// registered checkpoint, so when the embeddings have another length (a
+/// smaller or custom checkpoint under the same id) the count is not claimed
+/// and the loaded length is said instead.
+fn loaded_description(id: &BackboneId, fingerprint: Option<&Fingerprint>) -> String {
+    let spec = id.spec();
+    let description = id.description();
+    match fingerprint {
+        Some(fp) if spec.embedding_dim > 0 && fp.dim != spec.embedding_dim => {
+            let claimed = format!(", {} parameters", human_count(spec.params));
+            let loaded = format!(
+                ", dim {} as loaded (the registered checkpoint has dim {}{})",
+                fp.dim,
+                spec.embedding_dim,
+                if spec.params > 0 {
+                    format!(" and {} parameters", human_count(spec.params))
+                } else {
+                    String::new()
+                }
+            );
+            if spec.params > 0 && description.contains(&claimed) {
+                description.replacen(&claimed, &loaded, 1)
+            } else {
+                format!("{description}{loaded}")
+            }
+        }
+        _ => description,
+    }
+}
+
 fn listed_name(art: &Artwork) -> String {
     match art.paths.first() {
         Some(p) if !p.chars().any(char::is_control) => p.clone(),

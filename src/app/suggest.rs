@@ -20,23 +20,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-
+use super::views::{Goal, SuggestView, Suggestion};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::head::{self, TrainedHead};
 use crate::model::registry::BackboneId;
 use crate::ratings::{self, Rater};
-
-/// What the suggestions are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Goal {
-    /// Works whose ratings would tell the backbones apart.
-    Verdict,
-    /// Works whose ratings would teach the head most.
-    Taste,
-}
 
 /// What `suggest` is asked.
 #[derive(Debug, Clone)]
@@ -46,33 +35,6 @@ pub struct SuggestRequest {
     pub rater: Rater,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
-}
-
-/// One suggested work.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Suggestion {
-    pub id: u64,
-    pub hash: String,
-    pub path: Option<String>,
-    /// How useful the rating would be, in the goal's units: the spread of
-    /// the standardised predictions (verdict, after the spread discount) or
-    /// the posterior variance relative to the prior (taste, coverage).
-    pub usefulness: f64,
-    /// Each backbone's head prediction (verdict only).
-    pub predictions: std::collections::BTreeMap<String, f64>,
-}
-
-/// `suggest`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuggestView {
-    /// The goal asked for.
-    pub goal: Goal,
-    /// How the list was made: `verdict`, `taste` or `coverage` (the fallback).
-    pub method: String,
-    pub rater: String,
-    /// Why the method differs from the goal, when it does.
-    pub message: Option<String>,
-    pub works: Vec<Suggestion>,
 }
 
 /// Rows standardised per dimension (mean 0, sd 1 over the rows given).
@@ -250,16 +212,7 @@ impl Collection {
             return Err(Error::InvalidArgument("-n must be at least 1".into()));
         }
         let backbones = self.select_backbones(req.backbones.as_deref())?;
-        let mut spaces = Vec::new();
-        for id in &backbones {
-            let m: HashMap<String, Vec<f32>> = self
-                .store
-                .embeddings(id)?
-                .into_iter()
-                .map(|(_, h, v)| (h, v))
-                .collect();
-            spaces.push(m);
-        }
+        let spaces = self.spaces(&backbones)?;
         let works: Vec<crate::store::Artwork> = self
             .store
             .artworks()?

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::Collection;
 use crate::error::{Error, Result};
-use crate::report::THUMB_JPEG_QUALITY;
+use crate::imaging::{thumbnail_jpeg, THUMB_JPEG_QUALITY};
 
 /// The sizes (longest side, pixels) a thumbnail may be asked at: small
 /// enough that a request cannot make the server encode a poster, and a
@@ -122,7 +122,7 @@ impl Collection {
         }
         let mut last = None;
         for p in &art.paths {
-            match crate::report::thumbnail_jpeg(Path::new(p), max_side, kind.quality) {
+            match thumbnail_jpeg(Path::new(p), max_side, kind.quality) {
                 Ok(jpeg) => {
                     write_atomically(&dir, &path, &jpeg)?;
                     return Ok(Thumbnail { path, etag });

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use artlens::app::WeightsConfig;
+use artlens::limits::MAX_THREADS;
 use artlens::model::registry::{parse_backbone_list, BackboneSpec};
 use artlens::model::Precision;
 use artlens::BackboneId;
@@ -76,8 +77,8 @@ pub struct WeightsArgs {
     /// (faster; its embeddings are stored apart from f32 ones).
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
-    /// Threads for the model's kernels (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = count_in(1, MAX_THREADS),
+          help = format!("Threads for the model's kernels, 1 to {MAX_THREADS} (default: all cores)"))]
     pub threads: Option<usize>,
 }
 
@@ -122,6 +123,26 @@ impl WeightsArgs {
             }
         }
         Ok(cfg)
+    }
+}
+
+/// A clap parser for a count from `min` to `max` (the library's
+/// [`artlens::limits`]): clap's error then names the flag, the value and the
+/// range, and exits with status 2.
+pub fn count_in(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> std::result::Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let n: usize = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("not a whole number; it must be from {min} to {max}"))?;
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("out of range; it must be from {min} to {max}"))
+        }
     }
 }
 

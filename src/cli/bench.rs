@@ -6,6 +6,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
+use artlens::limits::MAX_BENCH_ITERS;
+
 use super::{out_line, Ctx};
 
 #[derive(Args, Debug)]
@@ -15,8 +17,8 @@ use super::{out_line, Ctx};
 pub struct BenchArgs {
     #[command(flatten)]
     model: super::embed::OneModelArgs,
-    /// Timed forward passes (after one warm-up).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=MAX_BENCH_ITERS as i64),
+          help = format!("Timed forward passes (after one warm-up), 1 to {MAX_BENCH_ITERS}"))]
     iters: u32,
     /// Print the result as one JSON object: {"model","hub_id","batch_size","iters","image_size","threads","device","precision","seconds","images_per_s"}.
     #[arg(long)]

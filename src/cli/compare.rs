@@ -9,6 +9,7 @@ use clap::Args;
 
 use artlens::app::CompareRequest;
 use artlens::head::percent;
+use artlens::limits::MAX_NEIGHBOURS;
 use artlens::report;
 
 use super::args::{parse_rater, BackboneArgs};
@@ -24,8 +25,8 @@ pub struct CompareArgs {
     /// [default: style]; a label no work has is an error.
     #[arg(long)]
     label: Option<String>,
-    /// Neighbours for the label metrics and the agreement.
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_NEIGHBOURS as i64),
+          help = format!("Neighbours for the label metrics and the agreement, 1 to {MAX_NEIGHBOURS}"))]
     k: u32,
     #[command(flatten)]
     backbones: BackboneArgs,
@@ -169,17 +170,7 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         ));
     }
     for c in &view.comparisons {
-        out_line(&format!(
-            "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-            c.b,
-            c.a,
-            c.metric,
-            c.diff,
-            c.ci_level * 100.0,
-            c.ci_low,
-            c.ci_high,
-            if c.significant { "  *" } else { "" }
-        ));
+        out_line(&comparison_line(c));
     }
     out_line(&format!("verdict: {}", view.verdict));
     if !view.verdict_detail.is_empty() {
@@ -189,4 +180,20 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!("procedure: {}", view.procedure));
     }
     Ok(0)
+}
+
+/// One paired comparison as `compare` and `train` print it: `b − a`, the
+/// metric, the difference and its interval, and `*` when it excludes 0.
+pub(super) fn comparison_line(c: &artlens::app::PairComparison) -> String {
+    format!(
+        "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
+        c.b,
+        c.a,
+        c.metric,
+        c.diff,
+        c.ci_level * 100.0,
+        c.ci_low,
+        c.ci_high,
+        if c.significant { "  *" } else { "" }
+    )
 }

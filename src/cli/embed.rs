@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{self, Event};
+use artlens::limits::MAX_BATCH_SIZE;
 use artlens::model::{Backbone, CheckpointFiles};
 use artlens::pipeline::{self, IndexOptions};
 use artlens::BackboneId;
@@ -23,8 +24,8 @@ pub struct OneModelArgs {
     /// Square input size; the same as appending @SIZE to the backbone id.
     #[arg(long)]
     pub image_size: Option<u32>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH_SIZE as i64),
+          help = format!("Images per forward pass, 1 to {MAX_BATCH_SIZE}"))]
     pub batch_size: u32,
     #[command(flatten)]
     pub weights: WeightsArgs,

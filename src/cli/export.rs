@@ -8,6 +8,7 @@ use clap::Args;
 use artlens::app::{ExportFormat, ExportRequest};
 #[cfg(feature = "parquet")]
 use artlens::app::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+use artlens::limits::MAX_ROW_GROUP_ROWS;
 use artlens::ratings::Rater;
 use artlens::BackboneId;
 
@@ -36,11 +37,13 @@ pub struct ExportArgs {
     /// and the embedding as a fixed-size float32 list.
     #[arg(long, value_enum, default_value = "npy")]
     format: ExportFormat,
-    /// The folder to write into (with manifest.json). A Parquet export
-    /// replaces an older export there atomically.
+    /// The folder to write into (with manifest.json). An export replaces
+    /// the files an earlier artlens export there lists, all at once; other
+    /// files in the folder stay (one named like a file the export writes
+    /// stops it, named).
     out_dir: PathBuf,
-    /// Parquet rows per row group.
-    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_ROW_GROUP_ROWS as i64),
+          help = format!("Parquet rows per row group, 1 to {MAX_ROW_GROUP_ROWS}"))]
     row_group_rows: u32,
     /// Whose ratings fill the `rating` column (empty, or null in Parquet,
     /// for works that rater has not rated).
@@ -106,9 +109,9 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
         for f in &view.files {
             ctx.msg.info(format!(
                 "wrote {} {} embeddings (dim {}, {} row groups) to {}",
-                f.rows,
-                f.backbone,
-                f.dim,
+                f.embeddings.rows,
+                f.embeddings.backbone,
+                f.embeddings.dim,
                 f.row_groups,
                 args.out_dir.join(&f.file).display()
             ));
@@ -150,9 +153,9 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
     }
     ctx.msg.info(format!(
         "wrote {} {} embeddings (dim {}), items.csv and manifest.json to {}",
-        view.manifest.rows,
-        view.manifest.backbone,
-        view.manifest.dim,
+        view.manifest.embeddings.rows,
+        view.manifest.embeddings.backbone,
+        view.manifest.embeddings.dim,
         args.out_dir.display()
     ));
     Ok(0)

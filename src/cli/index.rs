@@ -6,13 +6,16 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::IndexRequest;
+use artlens::limits::{MAX_BATCH_SIZE, MAX_THREADS};
 use artlens::model::registry::default_backbones;
 use artlens::pipeline::IndexOptions;
 use artlens::shard::Shard;
+use artlens::store::NewStore;
 use artlens::BackboneId;
 
 use super::args::{
-    backbones_help, parse_backbone, parse_backbones, with_image_size, BackboneList, WeightsArgs,
+    backbones_help, count_in, parse_backbone, parse_backbones, with_image_size, BackboneList,
+    WeightsArgs,
 };
 use super::progress::with_progress;
 use super::{out_json, Ctx, EXIT_PARTIAL};
@@ -40,11 +43,11 @@ pub struct IndexArgs {
     /// Square input size for every backbone named without @SIZE.
     #[arg(long)]
     image_size: Option<u32>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch_size: u32,
-    /// Threads decoding images (default: half the cores; all of them with --device cuda).
-    #[arg(long)]
+    #[arg(long, default_value_t = 8, value_parser = count_in(1, MAX_BATCH_SIZE),
+          help = format!("Images per forward pass, 1 to {MAX_BATCH_SIZE}"))]
+    batch_size: usize,
+    #[arg(long, value_name = "N", value_parser = count_in(1, MAX_THREADS),
+          help = format!("Threads decoding images, 1 to {MAX_THREADS} (default: half the cores; all of them with --device cuda)"))]
     decode_threads: Option<usize>,
     /// Discard ID's stored embeddings (built with other weights or
     /// preprocessing) and embed anew (repeatable).
@@ -75,14 +78,19 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     let weights = args.weights.config(None)?;
     // Checked before the store is created, so a typo leaves nothing behind.
     weights.check_used(&backbones)?;
+    // A run that fails before storing anything (a folder that does not
+    // exist, weights that cannot be found) must not leave an empty store
+    // behind: later commands would report "0 artworks" as if indexing had
+    // worked.
+    let before = NewStore::before_open(&ctx.store);
     let collection = ctx.create(weights)?;
     let mut options = IndexOptions {
-        batch_size: args.batch_size as usize,
+        batch_size: args.batch_size,
         prune: args.prune,
         ..IndexOptions::on_gpu(args.weights.on_gpu())
     };
     if let Some(n) = args.decode_threads {
-        options.decode_threads = n.max(1);
+        options.decode_threads = n;
     }
     let req = IndexRequest {
         dir: args.dir.clone(),
@@ -93,9 +101,22 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
         shard: args.shard,
         options,
     };
-    let (summary, failures) = with_progress(ctx.msg, "images", |on_event| {
+    let indexed = with_progress(ctx.msg, "images", |on_event| {
         collection.index(&req, on_event)
-    })?;
+    });
+    let (summary, failures) = match indexed {
+        Ok(done) => done,
+        Err(e) => {
+            drop(collection);
+            if let Err(left) = before.discard_if_empty() {
+                ctx.msg.warn(format!(
+                    "the empty store {} could not be removed: {left}",
+                    ctx.store.display()
+                ));
+            }
+            return Err(e.into());
+        }
+    };
     if args.json {
         out_json(&summary)?;
     } else {

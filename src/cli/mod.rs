@@ -217,9 +217,23 @@ pub fn out_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// An error chain as the user reads it: never sled's debug noise
-/// (` backtrace ()`) or an io error's `Debug` form.
+/// (` backtrace ()`) or an io error's `Debug` form, and each cause once. The
+/// library's errors already end with their cause ("DIR: not a folder" over
+/// "not a folder"), so a cause the message above it ends with is not
+/// repeated: "DIR: not a folder: not a folder" said it twice.
 fn user_message(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace(" backtrace ()", "")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace(" backtrace ()", "");
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// A path for a text line: control characters (a newline in a file name)

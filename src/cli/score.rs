@@ -8,12 +8,13 @@ use clap::Args;
 
 use artlens::app::ScoreRequest;
 use artlens::explain;
+use artlens::limits::MAX_NEIGHBOURS;
 use artlens::report::{self, ScoreView, ScoredImage};
 
 use super::args::{parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
 use super::remote::{status_of, Remote};
-use super::{out_json, out_line, printable, Ctx, EXIT_PARTIAL};
+use super::{out_json, out_line, printable, Ctx, EXIT_ERROR, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 #[command(
@@ -25,9 +26,8 @@ pub struct ScoreArgs {
     /// their own references.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Nearest rated works per backbone, and how many of the rated works
-    /// that pulled the score up (and down) most are listed.
-    #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=MAX_NEIGHBOURS as i64),
+          help = format!("Nearest rated works per backbone, and how many of the rated works that pulled the score up (and down) most are listed, 1 to {MAX_NEIGHBOURS}"))]
     k: u32,
     #[command(flatten)]
     backbones: BackboneArgs,
@@ -66,6 +66,16 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
     let (mut view, _) = with_progress(ctx.msg, "images", |on_event| {
         collection.score(&req, on_event)
     })?;
+    if nothing_scored(&view) {
+        // The progress display has said why, once per image; repeating it
+        // on stdout, or saying which heads scored nothing, would mislead.
+        if args.json {
+            for img in &view.images {
+                out_json(img)?;
+            }
+        }
+        return Ok(EXIT_ERROR);
+    }
     if args.html.is_some() {
         // The report shows where each image matches its top reference.
         with_progress(ctx.msg, "images", |on_event| {
@@ -152,6 +162,12 @@ fn finish(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
     print(args, ctx, view)
 }
 
+/// Whether every image given failed (a missing or unreadable file): the
+/// command could not run, exit status 2, rather than some inputs failing.
+fn nothing_scored(view: &ScoreView) -> bool {
+    !view.images.is_empty() && view.images.iter().all(|i| i.error.is_some())
+}
+
 /// The scores on stdout, and the exit status.
 fn print(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
     if args.json {
@@ -160,6 +176,9 @@ fn print(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
         }
     } else {
         print_text(view);
+    }
+    if nothing_scored(view) {
+        return Ok(EXIT_ERROR);
     }
     let failed = view.images.iter().filter(|i| i.error.is_some()).count();
     if failed > 0 {

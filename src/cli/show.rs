@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::ListRequest;
+use artlens::limits::MAX_NEIGHBOURS;
 use artlens::ratings::Rater;
 
 use super::args::{parse_rater, WeightsArgs};
@@ -18,8 +19,8 @@ pub struct ShowArgs {
     /// The work: id, content-hash prefix (≥ 4 hex digits), stored path, path
     /// relative to the collection root, or a unique file name.
     work: String,
-    /// Nearest works listed per backbone.
-    #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=MAX_NEIGHBOURS as i64),
+          help = format!("Nearest works listed per backbone, 0 to {MAX_NEIGHBOURS}"))]
     k: u32,
     /// Whose rating to show.
     #[arg(long, default_value = "me", value_parser = parse_rater)]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{SimilarRequest, SimilarView};
+use artlens::limits::MAX_RESULTS;
 
 use super::args::{BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
@@ -28,8 +29,8 @@ pub struct SimilarArgs {
         value_name = "WORK"
     )]
     id: Option<String>,
-    /// Results per backbone.
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
+          help = format!("Results per backbone, 1 to {MAX_RESULTS}"))]
     k: u32,
     #[command(flatten)]
     backbones: BackboneArgs,

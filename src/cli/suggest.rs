@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{Goal, SuggestRequest};
+use artlens::limits::MAX_RESULTS;
 
 use super::args::{parse_rater, BackboneArgs};
 use super::{out_json, out_line, printable, Ctx};
@@ -13,8 +14,8 @@ use super::{out_json, out_line, printable, Ctx};
     after_help = "Examples:\n  artlens suggest\n  artlens suggest -n 20 --goal taste --rater anna --json"
 )]
 pub struct SuggestArgs {
-    /// How many works to suggest.
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
+          help = format!("How many works to suggest, 1 to {MAX_RESULTS}"))]
     n: u32,
     /// verdict: works the backbones' heads disagree on most (spread across
     /// the collection); taste: works the head is least sure about, covering

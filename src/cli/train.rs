@@ -7,8 +7,12 @@ use clap::Args;
 
 use artlens::app::TrainRequest;
 use artlens::head::{self, HeadKind};
+use artlens::limits::{
+    MAX_BOOTSTRAP, MAX_FOLDS, MAX_REPEATS, MAX_THREADS, MIN_BOOTSTRAP, MIN_FOLDS,
+};
 
-use super::args::{parse_rater, set_threads, BackboneArgs};
+use super::args::{count_in, parse_rater, set_threads, BackboneArgs};
+use super::compare::comparison_line;
 use super::progress::with_progress;
 use super::{out_json, out_line, Ctx};
 
@@ -20,26 +24,25 @@ pub struct TrainArgs {
     /// ridge (standardised features, λ by inner cross-validation) or mlp.
     #[arg(long, default_value = "ridge", value_parser = parse_head)]
     head: HeadKind,
-    /// Cross-validation folds.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(MIN_FOLDS as i64..=MAX_FOLDS as i64),
+          help = format!("Cross-validation folds, {MIN_FOLDS} to {MAX_FOLDS}"))]
     folds: u32,
     /// Seed of folds, bootstrap resamples and MLP initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Independent K-fold splits the comparison on ratings averages over
-    /// (1: a single K-fold, as before; more splits, more power).
-    #[arg(long, default_value_t = head::DEFAULT_REPEATS as u32, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, default_value_t = head::DEFAULT_REPEATS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS as i64),
+          help = format!("Independent K-fold splits the comparison on ratings averages over, 1 to {MAX_REPEATS} (1: a single K-fold, as before; more splits, more power)"))]
     repeats: u32,
     /// Whose ratings and preferences to learn.
     #[arg(long, default_value = "me", value_parser = parse_rater)]
     rater: artlens::ratings::Rater,
-    /// Bootstrap resamples for the confidence intervals.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..=100000))]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(MIN_BOOTSTRAP as i64..=MAX_BOOTSTRAP as i64),
+          help = format!("Bootstrap resamples for the confidence intervals, {MIN_BOOTSTRAP} to {MAX_BOOTSTRAP}"))]
     bootstrap: u32,
     #[command(flatten)]
     backbones: BackboneArgs,
-    /// Threads for training (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = count_in(1, MAX_THREADS),
+          help = format!("Threads for training, 1 to {MAX_THREADS} (default: all cores)"))]
     threads: Option<usize>,
     /// The reports as one JSON object: {"rater","backbones":{ID:{"headline","headline_low","headline_high","pooled","per_fold","learning_curve"}},"live":[...],"comparisons":[...],"verdict","verdict_detail","procedure","ratings_needed","preferences":{"backbones","comparisons","verdict"}} (the ratings' keys absent without ratings).
     #[arg(long)]
@@ -94,17 +97,7 @@ pub fn run(args: TrainArgs, ctx: &Ctx) -> Result<i32> {
             ));
         }
         for c in &p.comparisons {
-            out_line(&format!(
-                "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-                c.b,
-                c.a,
-                "pairwise accuracy",
-                c.diff,
-                c.ci_level * 100.0,
-                c.ci_low,
-                c.ci_high,
-                if c.significant { "  *" } else { "" }
-            ));
+            out_line(&comparison_line(&c.into()));
         }
         out_line(&format!("verdict on preferences: {}", p.verdict));
     }
@@ -179,17 +172,7 @@ fn print_ratings_report(report: &head::TrainReport) {
         }
     }
     for c in &report.comparisons {
-        out_line(&format!(
-            "{} − {} {:<18} {:+.3}  ({:.0}% CI {:+.3} … {:+.3}){}",
-            c.b,
-            c.a,
-            c.metric.label(),
-            c.diff,
-            c.ci_level * 100.0,
-            c.ci_low,
-            c.ci_high,
-            if c.significant { "  *" } else { "" }
-        ));
+        out_line(&comparison_line(&c.into()));
     }
     out_line(&format!("verdict: {}", report.verdict));
     out_line(&format!("detail: {}", report.verdict_detail));

@@ -333,6 +333,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// the predicted rating of the new work minus that of work j, a zero gap
 /// counting ½; ½ when every earlier rating equals `y_new`.
 pub(crate) fn concordance(y_new: f64, gaps: &[f64], y_old: &[f64]) -> f64 {
+    let (score, pairs) = concordance_sum(y_new, gaps, y_old);
+    if pairs == 0 {
+        0.5
+    } else {
+        score / pairs as f64
+    }
+}
+
+/// The sum behind [`concordance`]: the credit of each earlier work with a
+/// different rating (1 ordered right, ½ tied, 0 wrong) and how many there
+/// are, so that pairwise accuracy can be summed over works pair by pair.
+pub(crate) fn concordance_sum(y_new: f64, gaps: &[f64], y_old: &[f64]) -> (f64, usize) {
     let (mut score, mut pairs) = (0.0, 0usize);
     for (&gap, &v) in gaps.iter().zip(y_old) {
         if v == y_new {
@@ -348,11 +360,7 @@ pub(crate) fn concordance(y_new: f64, gaps: &[f64], y_old: &[f64]) -> f64 {
             0.0
         };
     }
-    if pairs == 0 {
-        0.5
-    } else {
-        score / pairs as f64
-    }
+    (score, pairs)
 }
 
 /// The inverse of the Cholesky factor L of `a` (symmetric positive

@@ -254,28 +254,88 @@ pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// The mean of cross-validation fold values with its 95% interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FoldInterval {
+    /// `None` when no fold value is finite.
+    pub mean: Option<f64>,
+    /// `None` with fewer than two fold values (or K < 2).
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// The finite fold values the interval is made of.
+    pub n: usize,
+}
+
+/// The mean of R×K cross-validation fold values with a 95% interval from
+/// Nadeau & Bengio's corrected variance, `(1/J + n_test/n_train) · s²` with
+/// `n_test/n_train = 1/(K − 1)` (Bouckaert & Frank's corrected repeated
+/// k-fold t), and Student's t with J − 1 degrees of freedom. The plain
+/// `s²/J` would pretend the folds were independent; they share training
+/// works. Non-finite fold values (a constant prediction) are left out; the
+/// interval is clamped to a correlation's [−1, 1].
+pub fn corrected_fold_interval(values: &[f64], folds: usize) -> FoldInterval {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let j = v.len();
+    if j == 0 {
+        return FoldInterval::default();
+    }
+    let mean = v.iter().sum::<f64>() / j as f64;
+    if j < 2 || folds < 2 {
+        return FoldInterval {
+            mean: Some(mean),
+            n: j,
+            ..FoldInterval::default()
+        };
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (j - 1) as f64;
+    let se = ((1.0 / j as f64 + 1.0 / (folds - 1) as f64) * var).sqrt();
+    let half = student_t_975(j - 1) * se;
+    // A correlation's interval ends at ±1.
+    let clamp = |x: f64| x.clamp(-1.0, 1.0);
+    FoldInterval {
+        mean: Some(mean),
+        low: Some(clamp(mean - half)),
+        high: Some(clamp(mean + half)),
+        n: j,
+    }
+}
+
+/// Student's t 97.5% quantile for `df` degrees of freedom: tabled up to 10
+/// (where the expansion is least accurate), then the Cornish–Fisher
+/// expansion about the normal quantile (within 0.02% from 11 up).
+pub fn student_t_975(df: usize) -> f64 {
+    const TABLE: [f64; 10] = [
+        12.706_205, 4.302_653, 3.182_446, 2.776_445, 2.570_582, 2.446_912, 2.364_624, 2.306_004,
+        2.262_157, 2.228_139,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=10 => TABLE[df - 1],
+        _ => {
+            let z: f64 = 1.959_963_985;
+            let n = df as f64;
+            z + (z.powi(3) + z) / (4.0 * n)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
+                + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z)
+                    / (384.0 * n.powi(3))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The definition, pair by pair: the oracle for the Fenwick version.
+    /// Each work is compared with every later one by the live answer's
+    /// own per-pair credit ([`super::super::live::concordance_sum`]).
     fn pairwise_naive(truth: &[f64], pred: &[f64]) -> f64 {
         let (mut score, mut pairs) = (0.0, 0);
         for i in 0..truth.len() {
-            for j in i + 1..truth.len() {
-                if truth[i] == truth[j] {
-                    continue;
-                }
-                pairs += 1;
-                let agree = (truth[i] - truth[j]) * (pred[i] - pred[j]);
-                score += if agree > 0.0 {
-                    1.0
-                } else if agree == 0.0 {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
+            let gaps: Vec<f64> = pred[i + 1..].iter().map(|p| pred[i] - p).collect();
+            let (s, n) = super::super::live::concordance_sum(truth[i], &gaps, &truth[i + 1..]);
+            score += s;
+            pairs += n;
         }
         if pairs == 0 {
             0.5
@@ -386,5 +446,37 @@ mod tests {
         }
         assert!(holm_adjust(&[]).is_empty());
         assert_eq!(holm_adjust(&[0.3]), vec![0.3]);
+    }
+
+    #[test]
+    fn student_t_quantiles_match_tables() {
+        // scipy.stats.t.ppf(0.975, df)
+        // The expansion's range (the table below 11 is scipy's own values).
+        for (df, want) in [
+            (11, 2.200985),
+            (14, 2.144787),
+            (49, 2.009575),
+            (1000, 1.962339),
+        ] {
+            let got = student_t_975(df);
+            assert!((got - want).abs() / want < 2e-4, "df {df}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn fold_intervals_are_corrected_for_shared_training_works() {
+        let values = [0.1, 0.3, 0.2, 0.4, 0.0];
+        let i = corrected_fold_interval(&values, 5);
+        assert_eq!(i.n, 5);
+        let mean = i.mean.unwrap();
+        assert!((mean - 0.2).abs() < 1e-12);
+        // s² = 0.025; (1/5 + 1/4)·s² → se 0.10607; t(4) = 2.776.
+        let half = i.high.unwrap() - mean;
+        assert!((half - 2.776445 * 0.106066).abs() < 2e-3, "{half}");
+        assert!((mean - i.low.unwrap() - half).abs() < 1e-12);
+        assert_eq!(
+            corrected_fold_interval(&[f64::NAN], 5),
+            FoldInterval::default()
+        );
     }
 }

@@ -63,7 +63,8 @@ pub use live::{
     LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub use metrics::{
-    average_ranks, holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics,
+    average_ranks, corrected_fold_interval, holm_adjust, mae, pairwise_accuracy, pearson, spearman,
+    student_t_975, FoldInterval, MetricKind, Metrics,
 };
 pub use mlp::{MlpConfig, MlpHead};
 pub use pairwise::{
@@ -76,9 +77,14 @@ pub use ridge::{lambda_grid, KernelVote, RidgeHead, INNER_FOLDS};
 use crate::error::{Error, Result};
 
 mod saved;
+mod train;
 pub use saved::{
     aligned_training_set_of, load_head_of, load_pairwise_head, load_training_of,
     save_training_with, training_set, AlignedSet, SavedTraining, TrainingSet, TASTE_TREE,
+};
+pub use train::{
+    check_spread, has_spread, learn_from_preferences, learn_from_ratings, nothing_to_learn,
+    preference_rows, PreferenceRows, TrainOptions,
 };
 
 /// Which model learns the taste.

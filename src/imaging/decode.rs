@@ -505,25 +505,59 @@ fn map_image_error(err: ImageError, path: &Path, limits: &DecodeLimits) -> Error
                 UnsupportedErrorKind::Format(ImageFormatHint::Exact(format)) => {
                     unsupported_format_reason(&format!("{format:?}"))
                 }
-                _ => format!("uses a feature the decoder does not support: {e}"),
+                _ => format!(
+                    "uses a feature the decoder does not support: {}",
+                    plain_words(&e.to_string())
+                ),
             };
             Error::Decode { path, reason }
         }
         ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::Decode {
             path,
-            reason: format!("the file is truncated ({e})"),
+            reason: format!("the file is truncated ({})", plain_words(&e.to_string())),
         },
         // The decoders read from memory, so any other I/O error is one they
         // made up about the data.
         other @ (ImageError::Decoding(_) | ImageError::IoError(_)) => Error::Decode {
             path,
-            reason: format!("the image data is corrupt ({other})"),
+            reason: format!(
+                "the image data is corrupt ({})",
+                plain_words(&other.to_string())
+            ),
         },
         other => Error::Decode {
             path,
-            reason: other.to_string(),
+            reason: plain_words(&other.to_string()),
         },
     }
+}
+
+/// A decoder's message in the words a person reads: the png crate names a
+/// chunk by its Rust `Debug` form (`ChunkType { type: IDAT, critical: true,
+/// private: false, reserved: false, safecopy: false }`), which becomes the
+/// chunk's name (`IDAT`).
+fn plain_words(text: &str) -> String {
+    const CHUNK: &str = "ChunkType {";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(CHUNK) {
+        out.push_str(&rest[..at]);
+        let inside = &rest[at + CHUNK.len()..];
+        let Some(end) = inside.find('}') else {
+            rest = &rest[at..];
+            break;
+        };
+        let name = inside[..end]
+            .split(',')
+            .next()
+            .and_then(|field| field.trim().strip_prefix("type:"))
+            .map(str::trim)
+            .unwrap_or("unknown");
+        out.push_str(name);
+        rest = &inside[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Checks that `bytes`, detected as `format`, are structurally complete, the
@@ -765,9 +799,25 @@ fn check_webp(b: &[u8]) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use image::codecs::png::PngEncoder;
     use image::{ExtendedColorType, ImageEncoder};
     use std::path::PathBuf;
+
+    #[test]
+    fn png_chunk_names_are_plain_words() {
+        let png = "CRC error: expected 0x1 have 0x2 while decoding ChunkType { type: IDAT, \
+                   critical: true, private: false, reserved: false, safecopy: false } chunk.";
+        assert_eq!(
+            plain_words(png),
+            "CRC error: expected 0x1 have 0x2 while decoding IDAT chunk."
+        );
+        assert_eq!(plain_words("no chunk here"), "no chunk here");
+        assert_eq!(
+            plain_words("cut ChunkType { type: IDAT"),
+            "cut ChunkType { type: IDAT"
+        );
+    }
 
     fn png_bytes(data: &[u8], width: u32, height: u32, color: ExtendedColorType) -> Vec<u8> {
         let mut out = Vec::new();

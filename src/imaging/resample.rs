@@ -120,8 +120,8 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 /// the thread hand-off costs more than it saves.
 const PARALLEL_MIN_PIXELS: u64 = 1 << 20;
 
-/// The fixed-point weights of one pass: for each output index, the first input
-/// index it reads and its `ksize`-strided run of weights.
+/// The fixed-point weights of one pass: for each output index of a window,
+/// the first input index it reads and its `ksize`-strided run of weights.
 struct Coefficients {
     /// `(first input index, number of inputs)` per output index.
     bounds: Vec<(usize, usize)>,
@@ -133,21 +133,31 @@ struct Coefficients {
 impl Coefficients {
     /// Mirrors Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`
     /// for the full-image box `(0, in_size)`.
+    #[cfg(test)]
     fn new(in_size: u32, out_size: u32, filter: ResizeFilter) -> Self {
+        Coefficients::window(in_size, out_size, 0, out_size, filter)
+    }
+
+    /// The coefficients of output indices `first..first + count` of a resize
+    /// from `in_size` to `out_size`, each exactly as Pillow computes it for
+    /// the whole output: an output pixel's weights depend only on its own
+    /// index and the scale, so a window needs memory for the window alone.
+    fn window(in_size: u32, out_size: u32, first: u32, count: u32, filter: ResizeFilter) -> Self {
         // Pillow passes the box edges as C `float` and subtracts them in
         // `float` before widening; for the full box that is `in_size` as f32.
         let scale = f64::from(in_size as f32) / f64::from(out_size);
         let filterscale = scale.max(1.0);
         let support = filter.support() * filterscale;
         let ksize = (support.ceil() as usize) * 2 + 1;
-        let out = out_size as usize;
+        let count = count as usize;
         let in_size = i64::from(in_size);
 
-        let mut bounds = Vec::with_capacity(out);
-        let mut weights = vec![0i32; out * ksize];
+        let mut bounds = Vec::with_capacity(count);
+        let mut weights = vec![0i32; count * ksize];
         let mut w = vec![0f64; ksize];
         let ss = 1.0 / filterscale;
-        for (xx, k) in weights.chunks_exact_mut(ksize).enumerate() {
+        for (i, k) in weights.chunks_exact_mut(ksize).enumerate() {
+            let xx = first as usize + i;
             let center = (xx as f64 + 0.5) * scale;
             // Pillow "rounds" with a C cast, which truncates towards zero;
             // `as i64` does the same, and the clamps follow as in the C code.
@@ -175,9 +185,18 @@ impl Coefficients {
         }
     }
 
+    /// The weights of the window's `i`-th output index and the first input
+    /// index they apply to.
     fn row(&self, i: usize) -> (usize, &[i32]) {
         let (start, len) = self.bounds[i];
         (start, &self.weights[i * self.ksize..i * self.ksize + len])
+    }
+
+    /// The input indices the window reads, as `first..end`.
+    fn input_span(&self) -> (usize, usize) {
+        let first = self.bounds.iter().map(|b| b.0).min().unwrap_or(0);
+        let end = self.bounds.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
+        (first, end.max(first))
     }
 }
 
@@ -202,6 +221,15 @@ fn clip8(ss: i32) -> u8 {
 /// The initial value of every sum: one half, so that `>> 22` rounds.
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
+/// A rectangle of an image, in its pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// Resizes an RGB image to `width`×`height` exactly as Pillow's
 /// `Image.resize((width, height), filter)` does for an `RGB` image.
 ///
@@ -209,66 +237,95 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 /// target dimension gives an empty image rather than Pillow's `ValueError`;
 /// callers validate sizes before they get here.
 pub fn resize_rgb8(img: &RgbImage, width: u32, height: u32, filter: ResizeFilter) -> RgbImage {
+    let whole = Window {
+        x: 0,
+        y: 0,
+        width,
+        height,
+    };
+    resize_window_rgb8(img, width, height, whole, filter)
+}
+
+/// The pixels inside `window` of what [`resize_rgb8`]`(img, width, height,
+/// filter)` returns, computed without making the rest of that image.
+///
+/// Each output pixel of Pillow's resampling depends only on its own weights
+/// and on the `u8` intermediate pixels those weights read, so the window is
+/// bit-identical to cropping the whole resize, while memory and time grow
+/// with the window and the input, never with `width`×`height`. That is what
+/// bounds a short-side resize before a center crop: a 143-byte 65535×1 PNG
+/// asks for a 16,776,960×256 resize (12.9 GB of pixels) of which a 224×224
+/// crop is kept. `window` is clipped to the output.
+pub fn resize_window_rgb8(
+    img: &RgbImage,
+    width: u32,
+    height: u32,
+    window: Window,
+    filter: ResizeFilter,
+) -> RgbImage {
     let (in_w, in_h) = img.dimensions();
-    if width == 0 || height == 0 {
-        return RgbImage::new(width, height);
+    let x0 = window.x.min(width);
+    let y0 = window.y.min(height);
+    let ww = window.x.saturating_add(window.width).min(width) - x0;
+    let wh = window.y.saturating_add(window.height).min(height) - y0;
+    if ww == 0 || wh == 0 || in_w == 0 || in_h == 0 {
+        return RgbImage::new(ww, wh);
     }
     if (in_w, in_h) == (width, height) {
-        return img.clone();
+        return image::imageops::crop_imm(img, x0, y0, ww, wh).to_image();
     }
     let parallel = u64::from(in_w) * u64::from(in_h) >= PARALLEL_MIN_PIXELS;
     let need_horizontal = in_w != width;
     let need_vertical = in_h != height;
+    let (in_wu, wwu, whu) = (in_w as usize, ww as usize, wh as usize);
 
     if !need_vertical {
-        let horiz = Coefficients::new(in_w, width, filter);
-        let out = horizontal_pass(
-            img.as_raw(),
-            in_w as usize,
-            0,
-            in_h as usize,
-            &horiz,
-            parallel,
-        );
-        return into_image(width, height, out);
+        let horiz = Coefficients::window(in_w, width, x0, ww, filter);
+        let out = horizontal_pass(img.as_raw(), in_wu, 0, y0 as usize, whu, &horiz, parallel);
+        return into_image(ww, wh, out);
     }
 
-    let vert = Coefficients::new(in_h, height, filter);
+    let vert = Coefficients::window(in_h, height, y0, wh, filter);
     if !need_horizontal {
-        let out = vertical_pass(img.as_raw(), in_w as usize, &vert, 0, parallel);
-        return into_image(width, height, out);
+        let out = vertical_pass(img.as_raw(), in_wu, x0 as usize, wwu, &vert, 0, parallel);
+        return into_image(ww, wh, out);
     }
 
+    let horiz = Coefficients::window(in_w, width, x0, ww, filter);
     // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when
     // the height shrinks by more than twice as many pixels as the width; the
     // order changes the `u8` intermediate and so the result (±1 bilinear, up
-    // to ±8 bicubic). Earlier Pillows always go horizontal first.
+    // to ±8 bicubic). Earlier Pillows always go horizontal first. The rule
+    // looks at the whole output, never the window, so a window is a crop of
+    // the same image.
     let (dw, dh) = (
         i64::from(in_w) - i64::from(width),
         i64::from(in_h) - i64::from(height),
     );
     if dh > 0 && dh > 2 * dw {
-        let temp = vertical_pass(img.as_raw(), in_w as usize, &vert, 0, parallel);
-        let horiz = Coefficients::new(in_w, width, filter);
-        let out = horizontal_pass(&temp, in_w as usize, 0, height as usize, &horiz, parallel);
-        return into_image(width, height, out);
+        // Only the input columns the horizontal pass reads are resampled
+        // vertically.
+        let (first_col, end_col) = horiz.input_span();
+        let cols = end_col - first_col;
+        let temp = vertical_pass(img.as_raw(), in_wu, first_col, cols, &vert, 0, parallel);
+        let out = horizontal_pass(&temp, cols, first_col, 0, whu, &horiz, parallel);
+        return into_image(ww, wh, out);
     }
 
     // Like Pillow, only the input rows the vertical pass reads are resampled
     // horizontally. This saves work; it does not change any value.
-    let first_row = vert.bounds.first().map_or(0, |b| b.0);
-    let last_row = vert.bounds.last().map_or(0, |b| b.0 + b.1);
-    let horiz = Coefficients::new(in_w, width, filter);
+    let (first_row, end_row) = vert.input_span();
     let temp = horizontal_pass(
         img.as_raw(),
-        in_w as usize,
+        in_wu,
+        0,
         first_row,
-        last_row.saturating_sub(first_row),
+        end_row - first_row,
         &horiz,
         parallel,
     );
-    let out = vertical_pass(&temp, width as usize, &vert, first_row, parallel);
-    into_image(width, height, out)
+    let out = vertical_pass(&temp, wwu, 0, wwu, &vert, first_row, parallel);
+    into_image(ww, wh, out)
 }
 
 fn into_image(width: u32, height: u32, data: Vec<u8>) -> RgbImage {
@@ -277,11 +334,13 @@ fn into_image(width: u32, height: u32, data: Vec<u8>) -> RgbImage {
     RgbImage::from_raw(width, height, data).unwrap_or_else(|| RgbImage::new(0, 0))
 }
 
-/// Resamples `rows` rows of `src` (an RGB buffer `in_w` pixels wide), starting
-/// at row `row_offset`, to the widths in `coeffs`.
+/// Resamples `rows` rows of `src`, starting at its row `row_offset`, to the
+/// output columns in `coeffs`. `src` is an RGB buffer `src_w` pixels wide
+/// whose first column is the input's column `src_x0`.
 fn horizontal_pass(
     src: &[u8],
-    in_w: usize,
+    src_w: usize,
+    src_x0: usize,
     row_offset: usize,
     rows: usize,
     coeffs: &Coefficients,
@@ -289,12 +348,13 @@ fn horizontal_pass(
 ) -> Vec<u8> {
     let out_w = coeffs.bounds.len();
     let mut out = vec![0u8; out_w * 3 * rows];
-    let in_stride = in_w * 3;
+    let in_stride = src_w * 3;
     let do_row = |(y, out_row): (usize, &mut [u8])| {
         let start = (y + row_offset) * in_stride;
         let in_row = &src[start..start + in_stride];
         for (xx, px) in out_row.chunks_exact_mut(3).enumerate() {
             let (xmin, k) = coeffs.row(xx);
+            let xmin = xmin - src_x0;
             let input = &in_row[xmin * 3..(xmin + k.len()) * 3];
             let (mut s0, mut s1, mut s2) = (HALF, HALF, HALF);
             for (p, &w) in input.chunks_exact(3).zip(k) {
@@ -318,20 +378,24 @@ fn horizontal_pass(
     out
 }
 
-/// Resamples `src` (an RGB buffer `width` pixels wide whose first row is the
-/// input's row `row_offset`) vertically to the heights in `coeffs`.
+/// Resamples columns `take_x..take_x + take_w` of `src` (an RGB buffer
+/// `src_w` pixels wide whose first row is the input's row `row_offset`)
+/// vertically to the output rows in `coeffs`.
 ///
 /// Each output row accumulates whole input rows into an `i32` row buffer:
 /// integer addition is exact, so the sums equal Pillow's per-pixel loop while
 /// the inner loop runs over contiguous memory.
 fn vertical_pass(
     src: &[u8],
-    width: usize,
+    src_w: usize,
+    take_x: usize,
+    take_w: usize,
     coeffs: &Coefficients,
     row_offset: usize,
     parallel: bool,
 ) -> Vec<u8> {
-    let stride = width * 3;
+    let in_stride = src_w * 3;
+    let stride = take_w * 3;
     let out_h = coeffs.bounds.len();
     let mut out = vec![0u8; stride * out_h];
     if stride == 0 {
@@ -342,7 +406,7 @@ fn vertical_pass(
         acc.clear();
         acc.resize(stride, HALF);
         for (y, &w) in k.iter().enumerate() {
-            let start = (ymin + y - row_offset) * stride;
+            let start = (ymin + y - row_offset) * in_stride + take_x * 3;
             let in_row = &src[start..start + stride];
             for (a, &p) in acc.iter_mut().zip(in_row) {
                 *a += i32::from(p) * w;
@@ -499,14 +563,83 @@ mod tests {
         assert_eq!(serial.dimensions(), (97, 131));
         let horiz = Coefficients::new(w, 97, ResizeFilter::Bicubic);
         let vert = Coefficients::new(h, 131, ResizeFilter::Bicubic);
-        let t1 = horizontal_pass(img.as_raw(), w as usize, 0, h as usize, &horiz, true);
-        let t2 = horizontal_pass(img.as_raw(), w as usize, 0, h as usize, &horiz, false);
+        let t1 = horizontal_pass(img.as_raw(), w as usize, 0, 0, h as usize, &horiz, true);
+        let t2 = horizontal_pass(img.as_raw(), w as usize, 0, 0, h as usize, &horiz, false);
         assert_eq!(t1, t2);
         assert_eq!(
-            vertical_pass(&t1, 97, &vert, 0, true),
-            vertical_pass(&t1, 97, &vert, 0, false)
+            vertical_pass(&t1, 97, 0, 97, &vert, 0, true),
+            vertical_pass(&t1, 97, 0, 97, &vert, 0, false)
         );
-        assert_eq!(vertical_pass(&t1, 97, &vert, 0, false), par.into_raw());
+        assert_eq!(
+            vertical_pass(&t1, 97, 0, 97, &vert, 0, false),
+            par.into_raw()
+        );
+    }
+
+    #[test]
+    fn a_window_is_the_same_pixels_as_a_crop_of_the_whole_resize() {
+        // Sizes that take every path: each pass alone, both orders of the
+        // two passes, up- and downscaling, and windows at every edge.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(n)) as u32
+        };
+        let cases = [
+            ((13, 9), (13, 40)),
+            ((13, 9), (31, 9)),
+            ((40, 7), (11, 3)),
+            ((6, 50), (12, 5)),
+            ((9, 11), (20, 25)),
+            ((57, 31), (23, 70)),
+            ((3, 1), (700, 256)),
+            ((1, 3), (256, 700)),
+        ];
+        for ((in_w, in_h), (w, h)) in cases {
+            let img = RgbImage::from_fn(in_w, in_h, |x, y| {
+                image::Rgb([(x * 37 + y * 11) as u8, (x * y + 7) as u8, (y * 53) as u8])
+            });
+            for filter in [ResizeFilter::Bilinear, ResizeFilter::Bicubic] {
+                let whole = resize_rgb8(&img, w, h, filter);
+                for _ in 0..12 {
+                    let (x, y) = (next(w), next(h));
+                    let window = Window {
+                        x,
+                        y,
+                        width: 1 + next(w - x),
+                        height: 1 + next(h - y),
+                    };
+                    let want = image::imageops::crop_imm(
+                        &whole,
+                        window.x,
+                        window.y,
+                        window.width,
+                        window.height,
+                    )
+                    .to_image();
+                    assert_eq!(
+                        resize_window_rgb8(&img, w, h, window, filter),
+                        want,
+                        "{in_w}x{in_h} -> {w}x{h}, {window:?}, {filter:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_past_the_edge_is_clipped() {
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]));
+        let window = Window {
+            x: 6,
+            y: 2,
+            width: 10,
+            height: 10,
+        };
+        let out = resize_window_rgb8(&img, 8, 8, window, ResizeFilter::Bicubic);
+        assert_eq!(out.dimensions(), (2, 6));
     }
 
     #[test]

@@ -26,7 +26,7 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::resample::resize_rgb8;
+use super::resample::{resize_rgb8, resize_window_rgb8, Window};
 use super::{Geometry, Preprocess};
 
 impl Preprocess {
@@ -86,9 +86,26 @@ impl Preprocess {
         match self.geometry {
             Geometry::Squash { width, height } => resize_rgb8(img, width, height, self.filter),
             Geometry::ShortSideCenterCrop { resize_to, crop } => {
+                // Only the part of the resized image the crop keeps is made:
+                // the resized image itself grows with the aspect ratio (a
+                // 65535×1 strip becomes 16,776,960×256 pixels at
+                // `resize_to` 256, 12.9 GB), the crop never does.
                 let (w, h) = short_side_size(img.width(), img.height(), resize_to);
-                let resized = resize_rgb8(img, w, h, self.filter);
-                center_crop(&resized, crop, crop)
+                let left = crop_start(w, crop);
+                let top = crop_start(h, crop);
+                let (x, width) = covered(w, left, crop);
+                let (y, height) = covered(h, top, crop);
+                let window = Window {
+                    x,
+                    y,
+                    width,
+                    height,
+                };
+                let part = resize_window_rgb8(img, w, h, window, self.filter);
+                if (width, height) == (crop, crop) {
+                    return part;
+                }
+                pad(&part, i64::from(x) - left, i64::from(y) - top, crop, crop)
             }
         }
     }
@@ -162,44 +179,56 @@ fn half_round_even_half(x: u32) -> u32 {
     }
 }
 
+/// Where torchvision's `CenterCrop` starts a crop of `crop` pixels along a
+/// side of `size`, in the image's coordinates: when the crop is larger than
+/// the image it pads with zeros first (`(crop - size) // 2` before, the rest
+/// after), which is a negative start; otherwise it starts at `int(round((size
+/// - crop) / 2.0))`.
+fn crop_start(size: u32, crop: u32) -> i64 {
+    if crop > size {
+        -i64::from((crop - size) / 2)
+    } else {
+        i64::from(half_round_even_half(size - crop))
+    }
+}
+
+/// The part of a side `0..size` that a crop of `crop` pixels starting at
+/// `start` covers, as `(first, length)`; `(0, 0)` when they do not meet.
+fn covered(size: u32, start: i64, crop: u32) -> (u32, u32) {
+    let first = start.max(0);
+    let end = (start + i64::from(crop)).min(i64::from(size));
+    if end <= first {
+        (0, 0)
+    } else {
+        (first as u32, (end - first) as u32)
+    }
+}
+
+/// A black `crop_w`×`crop_h` image with `part` placed at `(x, y)`.
+fn pad(part: &RgbImage, x: i64, y: i64, crop_w: u32, crop_h: u32) -> RgbImage {
+    let mut out = RgbImage::new(crop_w, crop_h);
+    image::imageops::replace(&mut out, part, x, y);
+    out
+}
+
 /// torchvision's `CenterCrop` on a PIL image: when the crop is larger than
 /// the image it first pads with zeros (left/top get `(crop - size) // 2`, the
 /// rest goes right/bottom); then it crops at `top = int(round((h - crop) /
 /// 2.0))`, `left` likewise.
+#[cfg(test)]
 fn center_crop(img: &RgbImage, crop_w: u32, crop_h: u32) -> RgbImage {
     let (w, h) = img.dimensions();
-    // Offsets of the crop window in the original image's coordinates; a
-    // negative offset means zero padding before the first row or column.
-    let offset = |size: u32, crop: u32| -> i64 {
-        if crop > size {
-            let pad_before = (crop - size) / 2;
-            -i64::from(pad_before)
-        } else {
-            i64::from(half_round_even_half(size - crop))
-        }
-    };
-    let left = offset(w, crop_w);
-    let top = offset(h, crop_h);
-    if left == 0 && top == 0 && (w, h) == (crop_w, crop_h) {
-        return img.clone();
-    }
-    let mut out = RgbImage::new(crop_w, crop_h);
-    let src = img.as_raw();
-    let stride = w as usize * 3;
-    // The columns of the window that fall inside the image; the rest stays zero.
-    let x0 = (-left).max(0) as usize;
-    let x1 = (i64::from(w) - left).clamp(0, i64::from(crop_w)) as usize;
-    for (y, row) in out.chunks_exact_mut(crop_w as usize * 3).enumerate() {
-        let sy = y as i64 + top;
-        if sy < 0 || sy >= i64::from(h) || x0 >= x1 {
-            continue;
-        }
-        let sx0 = (x0 as i64 + left) as usize;
-        let start = sy as usize * stride + sx0 * 3;
-        let len = (x1 - x0) * 3;
-        row[x0 * 3..x0 * 3 + len].copy_from_slice(&src[start..start + len]);
-    }
-    out
+    let (left, top) = (crop_start(w, crop_w), crop_start(h, crop_h));
+    let (x, width) = covered(w, left, crop_w);
+    let (y, height) = covered(h, top, crop_h);
+    let part = image::imageops::crop_imm(img, x, y, width, height).to_image();
+    pad(
+        &part,
+        i64::from(x) - left,
+        i64::from(y) - top,
+        crop_w,
+        crop_h,
+    )
 }
 
 #[cfg(test)]
@@ -347,6 +376,52 @@ mod tests {
             let img = ramp(w, h);
             assert_eq!(p.geometry_rgb8(&img).dimensions(), (16, 16), "{w}x{h}");
             assert_eq!(p.apply(&img).len(), 3 * 16 * 16);
+        }
+    }
+
+    #[test]
+    fn the_crop_equals_cropping_the_whole_resize() {
+        // The crop is made from a window of the resize; it must be the same
+        // pixels as resizing everything and cropping after, as torchvision
+        // does, including where the crop is padded.
+        for (resize_to, crop) in [(20, 16), (12, 12), (10, 14)] {
+            let p = recipe(Geometry::ShortSideCenterCrop { resize_to, crop });
+            for (w, h) in [
+                (40, 30),
+                (30, 40),
+                (7, 50),
+                (50, 7),
+                (16, 16),
+                (3, 300),
+                (300, 3),
+                (20, 20),
+                (1, 1),
+            ] {
+                let img = ramp(w, h);
+                let (rw, rh) = short_side_size(w, h, resize_to);
+                let whole = center_crop(&resize_rgb8(&img, rw, rh, p.filter), crop, crop);
+                assert_eq!(
+                    p.geometry_rgb8(&img),
+                    whole,
+                    "{w}x{h} -> {resize_to}/{crop}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_extreme_aspect_ratio_is_cropped_in_bounded_time() {
+        // Resized whole, 65535×1 at resize_to 256 is 16,776,960×256 pixels;
+        // the window keeps this to microseconds and a 224×224 buffer.
+        let p = recipe(Geometry::ShortSideCenterCrop {
+            resize_to: 256,
+            crop: 224,
+        });
+        for (w, h) in [(65_535, 1), (1, 65_535), (1, 5_000)] {
+            let img = ramp(w, h);
+            let start = std::time::Instant::now();
+            assert_eq!(p.geometry_rgb8(&img).dimensions(), (224, 224));
+            assert!(start.elapsed().as_secs() < 5, "{w}x{h}");
         }
     }
 

@@ -178,7 +178,7 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
             model: spec.alias.to_string(),
             repo: spec.hub_id.to_string(),
             reason: format!(
-                "--offline and not in the Hugging Face cache at {}",
+                "--offline and not in the Hugging Face cache at {}; run without `--offline` to download them",
                 cache.path().display()
             ),
         });

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use maud::{html, Markup};
 
-use super::pages::Column;
+use super::columns::Column;
 use super::text::num;
-use super::views::{CurvePoint, LadderPoint};
+use crate::app::views::{CurvePoint, LadderPoint};
 use crate::head::percent;
 
 /// One decimal, the precision of every coordinate in the chart.

@@ -15,7 +15,7 @@ use image::ImageEncoder;
 
 use super::text::num;
 use super::thumbs::{base64_encode, Thumbnails};
-use super::views::PairMaps;
+use crate::app::views::PairMaps;
 use crate::explain::ImageMaps;
 
 /// Opacity of the strongest cell: the picture must stay visible under it.

@@ -16,34 +16,37 @@
 //! shows as text and never as markup. Each page says how it was made (the
 //! [`Provenance`]: backbones, head, store, time, version).
 //!
-//! The view types ([`ScoreView`], [`CompareView`]) are plain data with serde
-//! derives: the binary prints the same structures with `--json`, so the page
-//! and the JSON cannot disagree. They hold numbers and strings only, so that
-//! they do not depend on how the head or the index computed them.
+//! This module is a renderer and owns no types: the views it draws
+//! ([`ScoreView`], [`CompareView`], [`ExplainView`]) are the application
+//! layer's ([`crate::app::views`]), the same structures the binary prints
+//! with `--json`, so the page and the JSON cannot disagree.
 //!
-//! Layout: `views` (the view types), `thumbs` (thumbnails and the
-//! once-per-report registry), `pages` (the pages), `score` (one backbone's
-//! score of one image, the partial the report and the web app share, and the
-//! sentences that explain it), `maps` (heat maps over thumbnails), `chart`
-//! (the learning-curve SVG), `text` (number and date formatting).
+//! Layout: `thumbs` (the once-per-report registry of `data:` thumbnails,
+//! made by [`crate::imaging::thumbnail_jpeg_sized`]), `pages` (the pages),
+//! `columns` (a backbone as a column and its colour, shared by the pages and
+//! the charts), `score` (one backbone's score of one image, the partial the
+//! report and the web app share, and the sentences that explain it), `maps`
+//! (heat maps over thumbnails), `chart` (the learning-curve and ladder
+//! SVG), `text` (number and date formatting).
 
 mod chart;
+mod columns;
 mod maps;
 mod pages;
 mod score;
 mod text;
 mod thumbs;
-mod views;
 
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
     WorkPictures, MODEL_SCORE_CSS,
 };
-pub use thumbs::{
-    thumbnail_data_uri, thumbnail_jpeg, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE, THUMB_JPEG_QUALITY,
-};
-pub use views::{
+pub use thumbs::{thumbnail_data_uri, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
+// The views a page is drawn from live in the application layer
+// ([`crate::app::views`]); they are named here too so that a caller
+// rendering a report finds them beside the renderer.
+pub use crate::app::views::{
     BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage, ExplainModel, ExplainView,
     LadderPoint, ModelScore, PairAgreement, PairComparison, PairMaps, Provenance, ScoreView,
     ScoredImage,

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 
 use super::text::{file_name, num, rating, signed};
 use super::thumbs::{Thumbnails, REFERENCE_THUMB_SIDE};
-use super::views::ModelScore;
+use crate::app::views::ModelScore;
 use crate::explain::{Contribution, Reference};
 
 /// What differs between the places a model score is shown: how a rated

@@ -30,20 +30,10 @@ fn reference(id: u64, path: Option<String>, title: &str) -> Reference {
 
 fn score(references: Vec<Reference>) -> ModelScore {
     ModelScore {
-        score: 3.5,
         knn_estimate: Some(4.0),
-        references,
-        out_of_distribution: false,
         nearest_similarity: 0.5,
         threshold_similarity: 0.4,
-        intercept: None,
-        contributions: Vec::new(),
-        contribution_rest: None,
-        contribution_rest_count: None,
-        contributions_note: None,
-        your_rating: None,
-        without_your_rating: None,
-        maps: None,
+        ..ModelScore::new(3.5, references)
     }
 }
 

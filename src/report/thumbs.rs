@@ -52,23 +52,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::io::Cursor;
 use std::path::Path;
 
-use image::codecs::jpeg::JpegEncoder;
 use maud::{html, Markup, PreEscaped};
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::imaging::{decode_file_for_display, resize_rgb8, DecodeLimits, ResizeFilter};
+use crate::error::Result;
+use crate::imaging::{filled_size, thumbnail_jpeg_sized, thumbnail_size, THUMB_JPEG_QUALITY};
 
 /// Longest side of a query image's thumbnail, in pixels.
 pub const QUERY_THUMB_SIDE: u32 = 320;
 /// Longest side of a reference's thumbnail, in pixels.
 pub const REFERENCE_THUMB_SIDE: u32 = 160;
-/// JPEG quality of thumbnails: small files without visible blocking at
-/// thumbnail size (80 saves 13% over 85 on the sample collection).
-pub const THUMB_JPEG_QUALITY: u8 = 80;
 
 /// A made thumbnail: its JPEG as a `data:` URI, and the size of the image
 /// it was made from (so a smaller box can be sized as a smaller thumbnail
@@ -82,76 +77,18 @@ struct Thumb {
 /// (keeping its aspect ratio, never up) so its longer side is at most
 /// `max_side` pixels.
 ///
-/// Decoding goes through [`decode_file_for_display`] with the default limits, so a
-/// report is as safe against hostile files as indexing, and resizing uses the
-/// bicubic filter, whose support widens with the scale and so antialiases
-/// large reductions.
+/// Made by [`crate::imaging::thumbnail_jpeg_sized`] at
+/// [`THUMB_JPEG_QUALITY`], like every thumbnail artlens shows.
 pub fn thumbnail_data_uri(path: &Path, max_side: u32) -> Result<String> {
     make_thumb(path, max_side).map(|t| t.uri)
 }
 
-/// The image at `path` scaled down like [`thumbnail_data_uri`] (never up:
-/// an image that already fits keeps its own size), as JPEG bytes at
-/// `quality` (1 to 100). The web app caches these on disk, as thumbnails
-/// and as the larger renditions its work and rating pages show.
-pub fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<Vec<u8>> {
-    encode_thumb(path, max_side, quality).map(|(jpeg, _)| jpeg)
-}
-
 fn make_thumb(path: &Path, max_side: u32) -> Result<Thumb> {
-    let (jpeg, source) = encode_thumb(path, max_side, THUMB_JPEG_QUALITY)?;
+    let (jpeg, source) = thumbnail_jpeg_sized(path, max_side, THUMB_JPEG_QUALITY)?;
     Ok(Thumb {
         uri: format!("data:image/jpeg;base64,{}", base64_encode(&jpeg)),
         source,
     })
-}
-
-/// The JPEG thumbnail of `path` and the source image's size.
-///
-/// The picture is decoded for display ([`decode_file_for_display`]):
-/// transparency over white and 16-bit scans scaled, not the model's PIL
-/// conversion, which would show a 16-bit grey scan as a white sheet.
-fn encode_thumb(path: &Path, max_side: u32, quality: u8) -> Result<(Vec<u8>, (u32, u32))> {
-    let img = decode_file_for_display(path, &DecodeLimits::default())?;
-    let source = img.dimensions();
-    let (w, h) = thumbnail_size(source.0, source.1, max_side);
-    let small = if (w, h) == img.dimensions() {
-        img
-    } else {
-        resize_rgb8(&img, w, h, ResizeFilter::Bicubic)
-    };
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), quality.clamp(1, 100))
-        .encode_image(&small)
-        .map_err(|e| Error::Decode {
-            path: path.to_path_buf(),
-            reason: format!("cannot encode its thumbnail as JPEG: {e}"),
-        })?;
-    Ok((jpeg, source))
-}
-
-/// The size that fits `w`×`h` within `max_side` keeping the aspect ratio
-/// (rounded, at least 1 pixel); the size itself when it already fits.
-pub(super) fn thumbnail_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
-    let long = w.max(h);
-    if long <= max_side || long == 0 {
-        return (w, h);
-    }
-    let scale = f64::from(max_side.max(1)) / f64::from(long);
-    let fit = |x: u32| ((f64::from(x) * scale).round() as u32).clamp(1, max_side.max(1));
-    (fit(w), fit(h))
-}
-
-/// The size that makes `w`×`h`'s longer side exactly `side`, keeping the
-/// aspect ratio (at least 1 pixel), growing or shrinking as needed.
-pub(super) fn filled_size(w: u32, h: u32, side: u32) -> (u32, u32) {
-    let long = w.max(h);
-    if long == 0 {
-        return (w, h);
-    }
-    let scale = f64::from(side.max(1)) / f64::from(long);
-    let fit = |x: u32| ((f64::from(x) * scale).round() as u32).clamp(1, side.max(1));
-    (fit(w), fit(h))
 }
 
 /// Standard base64 (RFC 4648, with padding).
@@ -310,16 +247,6 @@ mod tests {
             assert_eq!(base64_encode(plain.as_bytes()), encoded, "{plain:?}");
         }
         assert_eq!(base64_encode(&[0xff, 0xfe, 0xfd]), "//79");
-    }
-
-    #[test]
-    fn thumbnails_keep_aspect_and_never_grow() {
-        assert_eq!(thumbnail_size(1000, 500, 160), (160, 80));
-        assert_eq!(thumbnail_size(500, 1000, 160), (80, 160));
-        assert_eq!(thumbnail_size(100, 50, 160), (100, 50));
-        assert_eq!(thumbnail_size(10_000, 1, 160), (160, 1));
-        assert_eq!(filled_size(64, 56, 320), (320, 280));
-        assert_eq!(filled_size(1000, 500, 160), (160, 80));
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl From<Error> for ApiError {
             | Error::FilterMatchesNothing { .. } => StatusCode::BAD_REQUEST,
             Error::Decode { .. } | Error::ImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotIndexed { .. }
+            | Error::NothingIndexed { .. }
             | Error::MissingEmbedding { .. }
             | Error::NoHead { .. }
             | Error::NoRatings { .. }
@@ -83,6 +84,7 @@ impl From<Error> for ApiError {
             | Error::FingerprintMismatch { .. }
             | Error::WeightsUnavailable { .. } => StatusCode::CONFLICT,
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Error::ExportConflict { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Some foreign errors' text carries an empty ` backtrace ()`.
@@ -411,10 +413,13 @@ pub async fn thumb(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let sizes = artlens::app::THUMB_SIZES;
-    let size =
-        Params::parse(q)?.number("size", 256, *sizes.start() as usize..=*sizes.end() as usize)?
-            as u32;
+    let size = Params::parse(q)?.number("size", 256, 0..=u32::MAX as usize)? as u32;
+    if !super::THUMB_SIZES.contains(&size) {
+        return Err(ApiError::bad(format!(
+            "thumbnail size {size}: the sizes offered are {:?} pixels",
+            super::THUMB_SIZES
+        )));
+    }
     let c = st.collection.clone();
     cached_picture(headers, move || c.thumbnail(id, size)).await
 }
@@ -960,6 +965,10 @@ async fn read_files(
             .or_else(|| is_file.then(|| "upload".to_string()))
         {
             Some(f) => {
+                // Every image is checked before it is decoded: its header
+                // says how many pixels it holds.
+                super::security::check_upload_pixels(&bytes)
+                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
                 if files.insert(name.clone(), (f, bytes.to_vec())).is_some() {
                     return Err(ApiError::bad(format!(
                         "the file field `{}` is given twice: send one",

@@ -56,9 +56,21 @@ pub struct JobSnapshot {
 pub struct Jobs {
     next: AtomicU64,
     jobs: Mutex<HashMap<u64, watch::Receiver<JobSnapshot>>>,
+    /// The canonical folders every indexed file must resolve into.
+    confine_to: Vec<PathBuf>,
 }
 
 impl Jobs {
+    /// Jobs that index only files whose real path (symlinks resolved) lies
+    /// inside one of `allowed` (canonical folders): checking the folder a
+    /// job is given is not enough, as the scan follows symlinks in it.
+    pub fn confined_to(allowed: Vec<PathBuf>) -> Jobs {
+        Jobs {
+            confine_to: allowed,
+            ..Jobs::default()
+        }
+    }
+
     /// The newest snapshot's channel of job `id`.
     pub fn get(&self, id: u64) -> Option<watch::Receiver<JobSnapshot>> {
         self.lock().get(&id).cloned()
@@ -109,9 +121,10 @@ impl Jobs {
         let (tx, rx) = watch::channel(first.clone());
         jobs.insert(id, rx);
         drop(jobs);
+        let allowed = self.confine_to.clone();
         std::thread::Builder::new()
             .name(format!("artlens-index-{id}"))
-            .spawn(move || run_job(collection, dir, metadata, backbones, first, tx))
+            .spawn(move || run_job(collection, dir, metadata, backbones, allowed, first, tx))
             .map_err(|_| id)?;
         Ok(id)
     }
@@ -122,6 +135,7 @@ fn run_job(
     dir: PathBuf,
     metadata: Option<PathBuf>,
     backbones: Vec<BackboneId>,
+    allowed: Vec<PathBuf>,
     mut snap: JobSnapshot,
     tx: watch::Sender<JobSnapshot>,
 ) {
@@ -136,7 +150,10 @@ fn run_job(
         backbones,
         rebuild: Vec::new(),
         shard: None,
-        options: IndexOptions::default(),
+        options: IndexOptions {
+            confine_to: allowed,
+            ..IndexOptions::default()
+        },
     };
     let mut on_event = |e: Event| {
         match e {

@@ -23,7 +23,9 @@ mod trainer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axum::extract::DefaultBodyLimit;
@@ -39,6 +41,20 @@ use artlens::ratings::Rater;
 pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 /// The largest JSON body any other request may send.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// How long a connection may take to send a request's headers, and so also
+/// how long an idle keep-alive connection is kept: hyper's header-read timer
+/// starts as soon as a connection waits for its next request.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections served at once (fewer when the process may open
+/// fewer files, see [`connection_cap`]); one more is answered 503 at once.
+pub const MAX_CONNECTIONS: usize = 2048;
+/// Files kept free for the store, thumbnails and index jobs when the
+/// connection cap is derived from the process's file limit.
+const RESERVED_FILES: u64 = 128;
+/// How long a stop waits for requests in flight before closing them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a connection over the cap waits for a shed idle one's slot.
+const SHED_WAIT: Duration = Duration::from_millis(500);
 
 /// What `artlens serve` was asked.
 pub struct ServeOptions {
@@ -75,7 +91,14 @@ pub struct AppState {
     /// The folder offered first for indexing (`serve DIR`, else the first
     /// allowed folder).
     pub offer_dir: Option<PathBuf>,
+    /// Uploaded images being decoded ([`security::MAX_UPLOAD_DECODES`]).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
+
+/// The thumbnail sizes the pages ask for (the gallery's 256, the
+/// neighbours' 128); no other is made, so a client cannot fill the cache
+/// with a thousand sizes of every work.
+pub const THUMB_SIZES: [u32; 2] = [128, 256];
 
 pub type Shared = Arc<AppState>;
 
@@ -126,14 +149,19 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
         collection: collection.clone(),
         hosts,
         token: opts.token.clone(),
+        jobs: jobs::Jobs::confined_to(opts.allow_dirs.clone()),
         allow_dirs: opts.allow_dirs,
         index_backbones: opts.index_backbones,
         rater: opts.rater,
-        jobs: jobs::Jobs::default(),
         trainer: Arc::default(),
         offer_dir,
+        uploads: Arc::new(tokio::sync::Semaphore::new(security::MAX_UPLOAD_DECODES)),
     });
     let app = router(state.clone());
+    // The signals are handled from here on, before the record is written:
+    // a SIGTERM in the first millisecond after the URL is printed stops the
+    // server cleanly instead of killing it with its record left behind.
+    let stop = stop_signals()?;
     artlens::store::write_served_by(&store_dir, &format!("{origin}/"))?;
     let url = match &opts.token {
         Some(t) => format!("{origin}/?token={t}"),
@@ -149,12 +177,10 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     if opts.open {
         open_browser(&url, info);
     }
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let served: std::io::Result<()> = {
+        accept_loop(listener, app, stop).await;
+        Ok(())
+    };
     // A retrain started by the last rating finishes first (it is one atomic
     // batch either way; waiting keeps the answer current for the next start).
     state.trainer.wait_idle(std::time::Duration::from_secs(30));
@@ -259,22 +285,188 @@ fn secure(routes: Router<Shared>, state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed), listened for from the
+/// moment this returns.
+fn stop_signals() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+            _ = hup.recv() => {},
         }
+    })
+}
+
+/// How many connections may be open at once: [`MAX_CONNECTIONS`], or fewer
+/// when the process's file limit leaves less room. The soft limit is first
+/// raised towards the hard one, as servers do, so that idle connections
+/// cannot use up the files the store needs.
+fn connection_cap() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    // SAFETY: getrlimit and setrlimit read and write only the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return MAX_CONNECTIONS.min(512);
+        }
+        let want = (MAX_CONNECTIONS as u64 + RESERVED_FILES * 2).min(lim.rlim_max);
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = want;
+            }
+        }
+    }
+    (lim.rlim_cur.saturating_sub(RESERVED_FILES) as usize).clamp(16, MAX_CONNECTIONS)
+}
+
+/// The open connections, oldest first, each with whether it has sent a
+/// request yet and how to ask it to close: at the cap, the oldest that has
+/// sent nothing makes room for a new one.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: std::collections::BTreeMap<u64, (Arc<AtomicBool>, Arc<tokio::sync::Notify>)>,
+}
+
+impl Connections {
+    /// Asks the oldest connection that never sent a request to close;
+    /// false when every open connection has sent one.
+    fn shed_one(&self) -> bool {
+        match self
+            .open
+            .values()
+            .find(|(requested, _)| !requested.load(Ordering::Relaxed))
+        {
+            Some((_, close)) => {
+                close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Accepts connections until `stop`, each served by hyper with the
+/// header-read timeout, at most [`connection_cap`] at once; then lets the
+/// requests in flight finish for [`STOP_GRACE`].
+///
+/// A connection over the cap first sheds the oldest connection that has
+/// sent no request (an idle socket holding a slot), so that a thousand idle
+/// sockets cannot keep `/healthz` or a person's browser out; only when
+/// every connection is in use is the new one answered 503.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let cap = connection_cap();
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap));
+    let conns = Arc::new(std::sync::Mutex::new(Connections::default()));
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of files or memory for a moment: wait instead of
+                    // spinning; the connections open now will end.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let shed = conns.lock().unwrap_or_else(|p| p.into_inner()).shed_one();
+                let waited = if shed {
+                    tokio::time::timeout(SHED_WAIT, permits.clone().acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(|p| p.ok())
+                } else {
+                    None
+                };
+                match waited {
+                    Some(p) => p,
+                    None => {
+                        tokio::spawn(answer_busy(stream));
+                        continue;
+                    }
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let requested = Arc::new(AtomicBool::new(false));
+        let close = Arc::new(tokio::sync::Notify::new());
+        let id = {
+            let mut c = conns.lock().unwrap_or_else(|p| p.into_inner());
+            c.next += 1;
+            let id = c.next;
+            c.open.insert(id, (requested.clone(), close.clone()));
+            id
+        };
+        let inner = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service = hyper::service::service_fn(move |req| {
+            requested.store(true, Ordering::Relaxed);
+            hyper::service::Service::call(&inner, req)
+        });
+        let mut stop_rx = stop_rx.clone();
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = close.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(STOP_GRACE, conn.as_mut()).await;
+                }
+                _ = stop_rx.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(STOP_GRACE, conn.as_mut()).await;
+                }
+            }
+            conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open
+                .remove(&id);
+            drop(permit);
+        });
+    }
+    let _ = stopping.send(true);
+    let _ = tokio::time::timeout(STOP_GRACE, permits.acquire_many(cap as u32)).await;
+}
+
+/// The answer to a connection over the cap: 503 with `Retry-After`, then
+/// closed, so a client learns at once instead of waiting in the backlog.
+async fn answer_busy(stream: tokio::net::TcpStream) {
+    let body = r#"{"error":"the server has too many connections open; try again in a moment"}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: same-origin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Small enough for one write into an empty socket buffer.
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), stream.writable()).await {
+        let _ = stream.try_write(head.as_bytes());
     }
 }
 
@@ -340,6 +532,7 @@ mod tests {
                 jobs: jobs::Jobs::default(),
                 trainer: Arc::default(),
                 offer_dir: None,
+                uploads: Arc::new(tokio::sync::Semaphore::new(1)),
             });
             let boom = routes().route(
                 "/boom",

@@ -29,28 +29,106 @@ pub const REPORT_MARK: &str = "x-artlens-report";
 /// The cookie that carries the token after a first visit with `?token=`.
 const TOKEN_COOKIE: &str = "artlens_token";
 
+/// Uploaded images decoded at once, server-wide; one more upload is
+/// answered 503 with `Retry-After` instead of waiting in memory.
+pub const MAX_UPLOAD_DECODES: usize = 2;
+
+/// The most pixels an uploaded image may have (a 40-megapixel photograph;
+/// about 160 MB once decoded as RGBA): with [`MAX_UPLOAD_DECODES`], a bound
+/// on the memory uploads can take.
+pub const MAX_UPLOAD_PIXELS: u64 = 40_000_000;
+
+/// The paths that take an uploaded image.
+fn is_upload(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/score" | "/api/similar" | "/api/explain" | "/fragments/score"
+    )
+}
+
+/// The largest body `path` accepts (the routes' own limits, checked again
+/// when the body is read).
+fn body_limit(path: &str) -> usize {
+    if is_upload(path) {
+        super::MAX_UPLOAD_BYTES
+    } else if path == "/api/ratings/import" {
+        super::api::MAX_IMPORT_BYTES
+    } else {
+        super::MAX_JSON_BYTES
+    }
+}
+
 /// The gate. Order matters: the Host check comes first (a rebinding page
 /// must learn nothing, not even whether a token is needed), then the token,
-/// then the write rules.
+/// then the body's declared size and the write rules. Every answer, a
+/// refusal included, leaves with the same security headers.
 pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
+    let mut resp = match admit(&st, &req) {
+        Err(refused) => *refused,
+        Ok(set_cookie) => {
+            // The permit is held while the handler decodes the image.
+            let permit = if req.method() == Method::POST && is_upload(req.uri().path()) {
+                match st.uploads.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        let mut busy = refuse(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!(
+                                "{MAX_UPLOAD_DECODES} uploaded images are being read already; try again in a moment"
+                            ),
+                        );
+                        busy.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        return decorated(busy);
+                    }
+                }
+            } else {
+                None
+            };
+            let mut resp = next.run(req).await;
+            drop(permit);
+            if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                resp.headers_mut().insert(header::SET_COOKIE, c);
+            }
+            resp
+        }
+    };
+    resp = decorated(resp);
+    resp
+}
+
+/// The checks before a handler runs: `Ok` with the cookie to set (after a
+/// first visit with `?token=`), or the refusal.
+fn admit(st: &Shared, req: &Request) -> Result<Option<String>, Box<Response>> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        // Which of two Hosts a proxy or a check reads differs; one that
+        // checks the first while another part reads the second is a bypass.
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Host header",
+        ));
+    }
+    let host = first
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
     if host.is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "the request has no Host header");
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "the request has no Host header",
+        ));
     }
     if !st.hosts.is_empty() && !st.hosts.contains(&host) {
-        return refuse(
+        return Err(refused(
             StatusCode::FORBIDDEN,
             &format!(
                 "Host `{}` is not this server (it answers to {}); a page on another site cannot reach it through DNS rebinding",
                 printable(&host),
                 st.hosts.join(" or ")
             ),
-        );
+        ));
     }
     let mut set_cookie = None;
     if let Some(token) = &st.token {
@@ -66,21 +144,45 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
             }
             // The health check says only "ok": monitors need no token.
             _ if path == "/healthz" => {}
-            Some(_) => return refuse(StatusCode::UNAUTHORIZED, "wrong access token"),
+            Some(_) => return Err(refused(StatusCode::UNAUTHORIZED, "wrong access token")),
             None => {
-                return refuse(
+                return Err(refused(
                     StatusCode::UNAUTHORIZED,
                     "this server needs its access token: open the URL it printed (with ?token=...), or send `Authorization: Bearer TOKEN`",
-                )
+                ))
             }
         }
     }
+    // A declared size over the route's limit is refused before a byte of
+    // the body is awaited; the connection is closed, as the body is unread.
+    let limit = body_limit(req.uri().path());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u128>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit as u128) {
+        let mut r = refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the body is {n} bytes; {} takes at most {limit}",
+                printable(req.uri().path())
+            ),
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Err(Box::new(r));
+    }
     if is_write(req.method()) {
-        if let Err((status, why)) = check_write(&req, &host) {
-            return refuse(status, &why);
+        if let Err((status, why)) = check_write(req, &host) {
+            return Err(refused(status, &why));
         }
     }
-    let mut resp = next.run(req).await;
+    Ok(set_cookie)
+}
+
+/// `resp` with the security headers every answer carries.
+fn decorated(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     // A self-contained report page (compare, explain) says so itself.
     let is_report = h.remove(REPORT_MARK).is_some();
@@ -101,10 +203,29 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
         header::X_FRAME_OPTIONS,
         HeaderValue::from_static(if is_report { "SAMEORIGIN" } else { "DENY" }),
     );
-    if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.insert(header::SET_COOKIE, c);
-    }
+    // Loopback needs no token, so a page on another origin could embed this
+    // server's images and read their sizes; browsers refuse that with CORP.
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     resp
+}
+
+/// Refuses an uploaded image with more than [`MAX_UPLOAD_PIXELS`] pixels,
+/// reading only its header; an image whose header cannot be read is left
+/// to the decoder, which applies `index`'s limits and names the problem.
+pub fn check_upload_pixels(bytes: &[u8]) -> Result<(), String> {
+    let dims = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok());
+    match dims {
+        Some((w, h)) if u64::from(w) * u64::from(h) > MAX_UPLOAD_PIXELS => Err(format!(
+            "the image is {w}×{h} pixels; an upload may have at most {MAX_UPLOAD_PIXELS} pixels: send a smaller version"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn is_write(m: &Method) -> bool {
@@ -156,10 +277,7 @@ fn check_write(req: &Request, host: &str) -> Result<(), (StatusCode, String)> {
             .and_then(|c| c.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let upload = matches!(
-            req.uri().path(),
-            "/api/score" | "/api/similar" | "/api/explain" | "/fragments/score"
-        );
+        let upload = is_upload(req.uri().path());
         let ok =
             ct.starts_with("application/json") || (upload && ct.starts_with("multipart/form-data"));
         if !ok {
@@ -224,6 +342,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn printable(s: &str) -> String {
     let s: String = s.chars().take(120).collect();
     s.escape_debug().to_string()
+}
+
+/// [`refuse`], boxed: the gate's checks return it as their error.
+fn refused(status: StatusCode, message: &str) -> Box<Response> {
+    Box::new(refuse(status, message))
 }
 
 /// `{"error": message}` with `status`.

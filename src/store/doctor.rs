@@ -227,12 +227,36 @@ fn parse_envelope(v: &[u8]) -> std::result::Result<(), String> {
 /// folder without their snapshots (sled then rebuilds its state from the
 /// log) and the salvage reads that; when even that fails, the error says
 /// what to do.
+///
+/// The new store is built in a staging folder beside `into`
+/// (`.NAME.artlens-salvage`) and renamed to `into` only when every record
+/// is copied and flushed: that rename is the mark of a finished salvage.
+/// A salvage killed part-way leaves no store at `into`, only the staging
+/// folder, which the next run discards before starting again.
 pub fn salvage_store(from: &Path, into: &Path) -> Result<SalvageReport> {
     if Store::exists(into) {
         return Err(Error::InvalidArgument(format!(
             "{} already holds a store; --into needs a new folder",
             into.display()
         )));
+    }
+    if let Ok(mut entries) = std::fs::read_dir(into) {
+        if entries.next().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a folder with files in it; --into needs a new or empty folder",
+                into.display()
+            )));
+        }
+    } else if into.exists() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a folder; --into needs a new or empty folder",
+            into.display()
+        )));
+    }
+    let staging = salvage_staging(into)?;
+    if staging.exists() {
+        // What a killed salvage left: never a store anyone was told about.
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
     let mut scratch: Option<PathBuf> = None;
     if !Store::exists(from) {
@@ -274,22 +298,52 @@ pub fn salvage_store(from: &Path, into: &Path) -> Result<SalvageReport> {
             }
         }
     };
-    let result = copy_records(&src, from, into);
+    let result = copy_records(&src, from, &staging, into);
     drop(src);
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
-    result
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    // The mark of a finished salvage: the store appears at `into` whole.
+    // An empty folder at `into` is replaced by the rename.
+    std::fs::rename(&staging, into).map_err(|e| Error::io(into, e))?;
+    super::atomic::sync_dir(into.parent().unwrap_or(Path::new(".")));
+    Ok(report)
 }
 
-fn copy_records(src: &Store, from: &Path, into: &Path) -> Result<SalvageReport> {
-    let dst = Store::open(into)?;
+/// `.NAME.artlens-salvage` beside `into`: on the same file system, so the
+/// finished store is published by a rename.
+fn salvage_staging(into: &Path) -> Result<PathBuf> {
+    let name = into.file_name().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{}: --into needs a folder name, not a root or `..`",
+            into.display()
+        ))
+    })?;
+    let parent = into
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok(parent.join(format!(".{}.artlens-salvage", name.to_string_lossy())))
+}
+
+/// Copies `src`'s readable records into a new store built at `at`; the
+/// report and its advice name `into`, where the store will be once
+/// published.
+fn copy_records(src: &Store, from: &Path, at: &Path, into: &Path) -> Result<SalvageReport> {
+    let dst = Store::open(at)?;
     let mut report = SalvageReport {
         from: from.to_path_buf(),
         into: into.to_path_buf(),
         ..Default::default()
     };
-    let derr = |e: sled::Error| super::store_error(into, e);
+    let derr = |e: sled::Error| super::store_error(at, e);
 
     // 1. Ratings and preferences, the things that cannot be recomputed.
     for name in [RATINGS, PREFERENCES] {

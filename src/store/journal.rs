@@ -96,9 +96,14 @@ impl Store {
         self.path.join(JOURNAL_FILE)
     }
 
-    /// Applies `apply` (the batch's write to the store) and then appends
-    /// `changes` of `tree` to the journal, fsync'd, holding [`ORDER`]
-    /// across both.
+    /// Appends `changes` of `tree` to the journal (fsync'd) and then runs
+    /// `apply`, the batch's write to the store, holding [`ORDER`] across
+    /// both. The journal goes first so that a full disk or a damaged folder
+    /// refuses the change before the store has it; when the store's write
+    /// fails, the journal is cut back to where it was, so that either both
+    /// hold the change or neither does (a crash between the two leaves the
+    /// change in the journal only: asked for, never acknowledged, and
+    /// restored by a replay).
     pub(crate) fn journaled(
         &self,
         tree: &str,
@@ -106,9 +111,8 @@ impl Store {
         apply: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let _order = ORDER.lock().unwrap_or_else(|e| e.into_inner());
-        apply()?;
         if changes.is_empty() {
-            return Ok(());
+            return apply();
         }
         let time = super::now_secs();
         let mut text = Vec::new();
@@ -121,22 +125,39 @@ impl Store {
             text.push(b'\n');
         }
         let path = self.journal_path();
-        let appended = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .open(&path)?;
-            drop_torn_tail(&mut f)?;
-            f.write_all(&text)?;
-            f.sync_data()
-        })();
-        appended.map_err(|e| Error::Store {
-            path: path.clone(),
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| self.journal_error(e))?;
+        drop_torn_tail(&mut file).map_err(|e| self.journal_error(e))?;
+        let before = file.metadata().map_err(|e| self.journal_error(e))?.len();
+        let written = file.write_all(&text).and_then(|()| file.sync_data());
+        let applied = written
+            .map_err(|e| self.journal_error(e))
+            .and_then(|()| apply());
+        if applied.is_err() {
+            // Cutting a file back frees space, so this works on a full disk.
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+        }
+        applied
+    }
+
+    /// An I/O error of the journal: a full disk is [`Error::NoSpace`] (the
+    /// change was refused before the store had it).
+    fn journal_error(&self, e: std::io::Error) -> Error {
+        if e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull {
+            return Error::NoSpace {
+                path: self.path.clone(),
+            };
+        }
+        Error::Store {
+            path: self.journal_path(),
             reason: format!(
-                "the change is in the store, but its journal could not be written ({e}); free space or fix the folder's permissions, then make the change again"
+                "the ratings journal cannot be written ({e}), so nothing was changed; fix the folder's permissions and run the command again"
             ),
-        })
+        }
     }
 
     /// A change as a journal line, with the plain-words fields filled in

@@ -242,6 +242,81 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A store folder as it was before [`Store::open`] may create a store in
+/// it, so that a command that fails before storing anything (`index` of a
+/// folder that does not exist, or offline without weights) leaves the
+/// folder as it found it instead of an empty store that later commands
+/// would describe as "0 artworks".
+#[derive(Debug)]
+pub struct NewStore {
+    dir: PathBuf,
+    /// Whether a store was there already: one is never removed.
+    was_store: bool,
+    /// The names the folder held, or `None` when there was no folder.
+    entries: Option<std::collections::HashSet<std::ffi::OsString>>,
+}
+
+impl NewStore {
+    /// Notes what `dir` holds now, before a store may be created in it.
+    pub fn before_open(dir: &Path) -> NewStore {
+        let entries = std::fs::read_dir(dir)
+            .ok()
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect());
+        NewStore {
+            dir: dir.to_path_buf(),
+            was_store: Store::exists(dir),
+            entries,
+        }
+    }
+
+    /// Once the store is closed: when it was made since [`NewStore::before_open`]
+    /// and holds nothing (no artwork, failure, rating or other record; the
+    /// collection roots and counters an index run notes first do not
+    /// count), removes what creating it added, and the folder itself if it
+    /// made that too. Returns whether it removed the store.
+    pub fn discard_if_empty(&self) -> Result<bool> {
+        if self.was_store || !Store::exists(&self.dir) {
+            return Ok(false);
+        }
+        // sled's flusher thread lets go of the lock a moment after the last
+        // handle of the store just closed is dropped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let store = loop {
+            match Store::open(&self.dir) {
+                Err(Error::StoreInUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened?,
+            }
+        };
+        if !store.holds_nothing()? {
+            return Ok(false);
+        }
+        drop(store);
+        // The store is closed here (sled releases its lock on drop).
+        match &self.entries {
+            None => std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?,
+            Some(before) => {
+                let added = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+                for entry in added {
+                    let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+                    if before.contains(&entry.file_name()) {
+                        continue;
+                    }
+                    let path = entry.path();
+                    let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl Store {
     /// Opens the store in `dir`, creating the folder and an empty store when
     /// needed. Commands that only read use [`Store::open_existing`].
@@ -282,6 +357,29 @@ impl Store {
             });
         }
         Store::open(dir)
+    }
+
+    /// Whether nothing was stored: the items tree holds only collection
+    /// roots (`r/`) and counters (`c/`), and no tree of another concern
+    /// (ratings, heads, preferences, ...) holds a record. Settings in `meta`
+    /// (the format, fingerprints, a shard) are not data.
+    fn holds_nothing(&self) -> Result<bool> {
+        for kv in self.items.iter() {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            if !(k.starts_with(b"r/") || k.starts_with(b"c/")) {
+                return Ok(false);
+            }
+        }
+        for name in self.db.tree_names() {
+            if name == ITEMS.as_bytes() || name == META.as_bytes() || name.starts_with(b"__sled") {
+                continue;
+            }
+            let tree = self.db.open_tree(&name).map_err(|e| self.err(e))?;
+            if !tree.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// True when `dir` looks like a sled store (it has sled's `conf` and `db`).
@@ -1699,15 +1797,22 @@ pub const SERVED_BY_FILE: &str = "served-by.json";
 pub struct ServedBy {
     pub url: String,
     pub pid: u32,
+    /// When the process started (Linux: clock ticks since boot, from
+    /// `/proc/PID/stat`), so that a record whose pid now names another
+    /// process counts as stale; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 /// Records that this process serves the store in `dir` at `url`; written
 /// atomically (a temporary file renamed over it), so a reader never sees
 /// half of it.
 pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
+    let pid = std::process::id();
     let by = ServedBy {
         url: url.to_string(),
-        pid: std::process::id(),
+        pid,
+        started: process_state(pid).map(|(_, started)| started),
     };
     let path = dir.join(SERVED_BY_FILE);
     let body = serde_json::to_vec(&by).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
@@ -1721,11 +1826,33 @@ pub fn remove_served_by(dir: &Path) {
 
 /// The server holding the store in `dir`, if its record is there and its
 /// process still runs: a record left by a server that was killed names a
-/// pid that is gone, and counts as absent.
+/// pid that is gone (or a zombie, or a newer process that reused the pid),
+/// and counts as absent, so it never blocks the store.
 pub fn served_by(dir: &Path) -> Option<ServedBy> {
     let body = std::fs::read(dir.join(SERVED_BY_FILE)).ok()?;
     let by: ServedBy = serde_json::from_slice(&body).ok()?;
-    process_alive(by.pid).then_some(by)
+    if !process_alive(by.pid) {
+        return None;
+    }
+    match process_state(by.pid) {
+        // A zombie has exited; only its parent has not collected it yet.
+        Some(('Z' | 'X', _)) => None,
+        Some((_, started)) if by.started.is_some_and(|s| s != started) => None,
+        _ => Some(by),
+    }
+}
+
+/// A process's state letter and start time from `/proc/PID/stat` (Linux;
+/// `None` elsewhere or when it cannot be read). The command name in
+/// parentheses may hold spaces, so the fields are counted after its last
+/// `)`: the state is the first, the start time the twentieth.
+fn process_state(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state, started))
 }
 
 /// Whether a process with this pid exists (signal 0 checks without

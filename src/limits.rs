@@ -1,0 +1,74 @@
+//! The bounds on every count a user sets (threads, batch sizes, neighbours,
+//! folds, resamples, ...), in one place: the command line's parsers refuse
+//! a value outside them naming the flag and its range, its help shows them,
+//! and the library checks the ones it takes in requests
+//! ([`crate::pipeline::IndexOptions::validate`]).
+//!
+//! Each bound is what a machine or a collection can use, with room to spare:
+//! an unbounded count is a way to exhaust memory or threads by a typo
+//! (`--threads 10000` started 3,321 threads and ran past a minute).
+
+/// Threads for the model's kernels, decoding, or training. Thread pools past
+/// the cores only add switching; 1,024 is above any machine artlens runs on.
+pub const MAX_THREADS: usize = 1024;
+
+/// Images per forward pass. One batch of 1,024 images at 518×518 is 3.3 GB of
+/// input tensor alone, more than any GPU gains from.
+pub const MAX_BATCH_SIZE: usize = 1024;
+
+/// Neighbours listed per backbone by `score`, `compare` and `show` (`-k`):
+/// each is a reference a person reads.
+pub const MAX_NEIGHBOURS: usize = 1000;
+
+/// Results per backbone of `similar -k`, and works `suggest -n` lists.
+pub const MAX_RESULTS: usize = 10_000;
+
+/// Cross-validation folds (`train --folds`), at least two.
+pub const MIN_FOLDS: usize = 2;
+/// Cross-validation folds (`train --folds`): more folds than ratings leave
+/// folds empty, and each fold trains a head per backbone.
+pub const MAX_FOLDS: usize = 100;
+
+/// Independent K-fold splits (`train --repeats`).
+pub const MAX_REPEATS: usize = 100;
+
+/// Bootstrap resamples for confidence intervals (`train --bootstrap`): below
+/// 100 an interval's ends are noise, above 100,000 they stop moving.
+pub const MIN_BOOTSTRAP: usize = 100;
+/// See [`MIN_BOOTSTRAP`].
+pub const MAX_BOOTSTRAP: usize = 100_000;
+
+/// Timed forward passes of `bench --iters`.
+pub const MAX_BENCH_ITERS: usize = 10_000;
+
+/// Rows per Parquet row group (`export --row-group-rows`): a row group is
+/// held in memory while it is written.
+pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Checks that `value` of the count `what` (a flag, `--threads`, or a field
+/// of a request) lies in `min..=max`; the error names it and the range.
+pub fn check_count(what: &str, value: usize, min: usize, max: usize) -> crate::Result<usize> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(crate::Error::InvalidArgument(format!(
+            "{what} {value} is out of range: it must be from {min} to {max}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_outside_its_range_is_refused_by_name() {
+        assert_eq!(check_count("--threads", 4, 1, MAX_THREADS).unwrap(), 4);
+        let e = check_count("--threads", 10_000, 1, MAX_THREADS).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--threads 10000 is out of range: it must be from 1 to 1024"
+        );
+        assert!(check_count("--folds", 1, MIN_FOLDS, MAX_FOLDS).is_err());
+    }
+}
