@@ -8,7 +8,9 @@
 //! harness with `use crate::common;`. All tests share this process: a test
 //! must not change the environment, the working folder or any other
 //! process-wide state (give a child `Command` its own `.env(..)` and
-//! `.current_dir(..)` instead).
+//! `.current_dir(..)` instead). The binary needs the default features
+//! (`required-features` in `Cargo.toml`): the tests drive `artlens serve` and
+//! read Parquet exports throughout.
 
 mod common;
 
@@ -20,8 +22,6 @@ mod cli_embed;
 mod cli_explain;
 mod cli_index;
 mod cli_models;
-// Reads the Parquet files `export --format parquet` writes.
-#[cfg(feature = "parquet")]
 mod cli_raters;
 mod cli_taste;
 mod cli_verdict;
@@ -35,13 +35,8 @@ mod imaging_parity;
 mod model_parity;
 mod names;
 mod report_browser;
-// Reads the Parquet files `export --format parquet` writes.
-#[cfg(feature = "parquet")]
 mod scale_out;
-// These drive a running `artlens serve`.
-#[cfg(feature = "serve")]
 mod serve;
-#[cfg(feature = "serve")]
 mod serve_browser;
 mod store;
 mod store_recovery;

@@ -21,6 +21,7 @@ mod answer;
 mod browse;
 mod compare;
 mod explain;
+mod export_files;
 mod gallery;
 mod index;
 mod merge;
