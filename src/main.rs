@@ -1,6 +1,9 @@
 //! The `artlens` command: parses arguments and hands over to `cli`.
 
 mod cli;
+// The web app is optional (the `serve` feature, on by default); without it
+// `artlens serve` says how to get a build that has it.
+#[cfg(feature = "serve")]
 mod server;
 
 fn main() {

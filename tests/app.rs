@@ -3,7 +3,7 @@
 //! similar → train → compare → score; a collection moved to another folder;
 //! naming works; read-only calls that leave the store folder untouched.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! receives a real file, scripts' values and exceptions come back, waits
 //! time out with the page's text, and screenshots are PNGs.
 
-mod common;
+use crate::common;
 
 use common::cdp::{base64_decode, Browser};
 

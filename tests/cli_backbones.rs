@@ -4,7 +4,7 @@
 //! command; read-only commands that never create a store; bad ids and
 //! flags refused with what to do.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! clear message for every kind of bad input (weights, configs, images,
 //! options) — never a panic or a backtrace.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

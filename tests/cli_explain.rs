@@ -7,7 +7,7 @@
 //! everywhere; attention is a probability), the default reference, an
 //! unreadable image, and the pages as headless Chromium renders them.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! and real hnsw_rs indexes, driven through the binary with the tiny
 //! fixture checkpoints.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

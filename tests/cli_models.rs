@@ -1,7 +1,7 @@
 //! `artlens models`: the zoo's registry and the local Hugging Face cache,
 //! through the real binary.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! bad input, contradictions counted in `status`, training per rater from
 //! scores and from preferences, and `suggest` with and without ratings.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! the links between them (heads saved with fingerprints, references with
 //! their ratings, the verdict carried into the report).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

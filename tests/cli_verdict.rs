@@ -4,7 +4,7 @@
 //! swap the spaces and they must name DINO. (The tiny random checkpoints
 //! cannot plant a signal, so the store is written through the library.)
 
-mod common;
+use crate::common;
 
 use artlens::model::Fingerprint;
 use artlens::store::{NewArtwork, Store};

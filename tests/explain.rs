@@ -7,7 +7,7 @@
 //! planted clusters where one embedding separates the labels and the other
 //! is noise.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! The references are `tests/fixtures/explain_reference.safetensors`, written
 //! by `tests/fixtures/make_explain_fixtures.py`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

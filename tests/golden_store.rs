@@ -5,7 +5,7 @@
 //! rating, the heads; and indexing the same collection again re-embeds
 //! nothing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! and the library's input readers: one test per defect, each headed by
 //! what it guards.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! planted signals whose winner is known, a linear taste ridge must recover,
 //! and ratings CSVs whose bad rows are known. Each test names what it guards.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -1270,7 +1270,7 @@ fn equal_views(n: usize, d: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, 
 /// the three pairs is called significant (the family-wise error, nominally
 /// at most 5%) against how often one would be without the multiplicity
 /// correction (any plain p below 0.05). Slow; run by hand with
-/// `cargo test --test head null_calibration -- --ignored --nocapture`.
+/// `cargo test --test tests head::null_calibration -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn null_calibration() {

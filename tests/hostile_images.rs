@@ -26,7 +26,7 @@
 //! run the tests with `ARTLENS_HOSTILE_DUMP=DIR` (the byte cases are written
 //! there) and then `python tests/fixtures/hostile/check_with_pillow.py DIR`.
 
-mod common;
+use crate::common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -4,7 +4,7 @@
 //! tensor in `reference.safetensors` is a reference embedding of one fixture
 //! image: `MODEL[@SIZE][_batch]/STEM`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

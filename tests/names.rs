@@ -1,7 +1,7 @@
 //! File names: names that are not UTF-8, backslashes, and copies of a work
 //! under other names, through `artlens index` and `show`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

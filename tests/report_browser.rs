@@ -9,7 +9,7 @@
 //! how to install it, because a report that was never rendered is untested.
 //! The pages and screenshots stay in `target/tmp/report_browser/` for a look.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -846,7 +846,7 @@ fn thumbnails_are_jpeg_data_uris_and_failures_are_errors() {
 /// The size of a score report of 48 images × 2 backbones × 5 references,
 /// from copies of the fixture images and from the sample collection
 /// (`data/collection`); prints bytes and `data:` URI counts. Run with
-/// `cargo test --test report_browser report_size -- --ignored --nocapture`.
+/// `cargo test --test tests report_browser::report_size -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn report_size() {

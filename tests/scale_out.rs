@@ -7,7 +7,7 @@
 //! the Kubernetes manifest runs the four shard commands; the Parquet export
 //! reads back bit for bit; and every refusal the issue names.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

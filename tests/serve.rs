@@ -4,7 +4,7 @@
 //! server goes on serving; writes survive Ctrl-C and `kill -9`; index jobs
 //! stream their progress; thumbnails are cached and revalidated.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! the comparison with its chart and retrains; and a hostile title stays
 //! text.
 
-mod common;
+use crate::common;
 
 use common::cdp::Browser;
 use common::server::Env;

@@ -1,7 +1,7 @@
 //! The sled store (locking, format version, fingerprints, atomic records,
 //! checksums) and the scan (walk, hashes, metadata CSV, WikiArt names).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ fn second_opener_in_another_process_gets_store_in_use() {
     let mut child = std::process::Command::new(exe)
         .args([
             "--exact",
-            "child_opens_store",
+            "store::child_opens_store",
             "--nocapture",
             "--test-threads",
             "1",

@@ -2,7 +2,7 @@
 //! says what is wrong and what to do, the store never becomes unopenable,
 //! and `artlens doctor` checks and salvages.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! repository; `zoo/reference.safetensors` holds the references
 //! (`CASE[@SIZE][_batch]/STEM`, and `CASE[@SIZE]/pixels/STEM` model inputs).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -21,10 +21,12 @@ mod answer;
 mod browse;
 mod compare;
 mod explain;
+mod export_files;
 mod gallery;
 mod index;
 mod merge;
 mod models;
+#[cfg(feature = "parquet")]
 mod parquet;
 mod query;
 mod ratings;
@@ -52,6 +54,7 @@ pub use gallery::{
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use models::models;
+#[cfg(feature = "parquet")]
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use score::ScoreRequest;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use super::parquet::{listed_export_files, MANIFEST_FILE};
+use super::export_files::{listed_export_files, MANIFEST_FILE};
 use super::views::*;
 use super::{Collection, Event};
 use crate::ann::ExactIndex;

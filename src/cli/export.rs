@@ -5,13 +5,22 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use artlens::app::{ExportFormat, ExportRequest, ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
+use artlens::app::{ExportFormat, ExportRequest};
+#[cfg(feature = "parquet")]
+use artlens::app::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 use artlens::limits::MAX_ROW_GROUP_ROWS;
 use artlens::ratings::Rater;
 use artlens::BackboneId;
 
 use super::args::{parse_backbone, parse_rater, WeightsArgs};
 use super::{out_json, Ctx};
+
+/// The same default as `artlens::app::DEFAULT_ROW_GROUP_ROWS`, which a build
+/// without the `parquet` feature lacks: the flag still parses there, with the
+/// same help, so that scripts fail on the format, with a message that says
+/// how to get it, rather than on an unknown flag.
+#[cfg(not(feature = "parquet"))]
+const DEFAULT_ROW_GROUP_ROWS: usize = 8192;
 
 #[derive(Args, Debug)]
 #[command(
@@ -68,11 +77,18 @@ fn remote_export<T: serde::de::DeserializeOwned>(
 }
 
 pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
+    // Said before the store is opened, so that this is the message whatever
+    // else is wrong.
+    #[cfg(not(feature = "parquet"))]
+    if args.format == ExportFormat::Parquet {
+        bail!("this artlens was built without the `parquet` feature; rebuild with `cargo install artlens --features parquet`");
+    }
     // Either the store, or the server that holds it.
     let through = match &ctx.remote {
         Some(r) => Err(r),
         None => Ok(ctx.open(WeightsArgs::default().config(None)?)?),
     };
+    #[cfg(feature = "parquet")]
     if args.format == ExportFormat::Parquet {
         let view: artlens::app::ParquetExportView = match &through {
             Ok(c) => c.export_parquet(&ParquetRequest {

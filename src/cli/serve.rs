@@ -4,19 +4,26 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+#[cfg(feature = "serve")]
+use anyhow::Context;
+use anyhow::{bail, Result};
 use clap::Args;
 
+#[cfg(feature = "serve")]
 use artlens::model::registry::default_backbones;
 
 use super::args::{parse_backbones, parse_rater, BackboneList, WeightsArgs};
 use super::Ctx;
+#[cfg(feature = "serve")]
 use crate::server::{self, ServeOptions};
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  artlens serve data/collection      # http://127.0.0.1:8700/ — index it from the first page\n  artlens serve                      # the store as it is\n  artlens serve --open --allow-dir data/collection\n  artlens serve --host 0.0.0.0 --port 9000   # prints a URL with an access token"
 )]
+// Without the `serve` feature the flags still parse (the help is the same in
+// every build), but nothing reads them.
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub struct ServeArgs {
     /// A collection folder to offer for indexing on the first page (allowed
     /// like --allow-dir).
@@ -49,6 +56,12 @@ pub struct ServeArgs {
     weights: WeightsArgs,
 }
 
+#[cfg(not(feature = "serve"))]
+pub fn run(_args: ServeArgs, _ctx: &Ctx) -> Result<i32> {
+    bail!("this artlens was built without the `serve` feature; rebuild with `cargo install artlens --features serve`")
+}
+
+#[cfg(feature = "serve")]
 pub fn run(args: ServeArgs, ctx: &Ctx) -> Result<i32> {
     let token = match args.token {
         Some(t) if t.trim().len() < 16 => {
