@@ -67,6 +67,9 @@
 //! * [`error`] is the typed error every stage returns.
 //! * [`plain`] writes counts a person reads ("1 work", "24 works") the same
 //!   on every front end.
+//! * [`limits`] holds the bound of every count a user or a request sets
+//!   (threads, batch sizes, neighbours, folds), read by the CLI's parsers
+//!   and help, the server and the library.
 //!
 //! The library never prints; progress is reported through callbacks and the
 //! binary (`src/main.rs`, `src/cli/`) draws it.
