@@ -232,6 +232,10 @@ pub struct Store {
     migration: Option<Migration>,
     /// What opening repaired by itself (an interrupted snapshot removed).
     recovered: Vec<String>,
+    /// The open lock ([`take_open_lock`]), held for as long as the store is
+    /// open; `None` where the folder cannot hold a lock file (read-only
+    /// media, where sled's own lock decides).
+    _open_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Store {
@@ -328,6 +332,10 @@ impl Store {
     /// version.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // The cleanup below deletes snapshot files: only the one process
+        // that holds the store may do that, or a second opener deletes the
+        // snapshot the first is writing.
+        let open_lock = take_open_lock(dir)?;
         let recovered = recover_interrupted_snapshots(dir)?;
         let db = open_sled(dir)?;
         let err = |e: sled::Error| store_error(dir, e);
@@ -342,6 +350,7 @@ impl Store {
             roots: Default::default(),
             migration: None,
             recovered,
+            _open_lock: open_lock,
         };
         store.migration = store.check_format()?;
         store.load_roots()?;
@@ -1505,6 +1514,62 @@ fn scrub_debug(s: &str) -> String {
     let s = s.replace(" backtrace ()", "");
     let s = s.strip_prefix("IO error: ").unwrap_or(&s).to_string();
     s.trim().to_string()
+}
+
+/// The file whose exclusive lock says "this process has the store open".
+pub const OPEN_LOCK_FILE: &str = "open.lock";
+
+/// Takes the store's open lock: an exclusive `flock` on `open.lock` in the
+/// folder, held by the returned file. Another process holding it is
+/// [`Error::StoreInUse`]; a process of this one that closed the store a
+/// moment ago has released it already (unlike sled's lock, which lingers).
+/// A folder where the file cannot be made (read-only media) gets no lock:
+/// nothing can be written there, and sled's own lock still applies.
+fn take_open_lock(dir: &Path) -> Result<Option<std::fs::File>> {
+    use std::os::unix::io::AsRawFd;
+    let path = dir.join(OPEN_LOCK_FILE);
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let key = store_key(dir);
+    loop {
+        // SAFETY: flock on a file descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(file));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::io(&path, e));
+        }
+        // As in `open_sled`: a store this process is closing right now
+        // lets go in a moment.
+        let closing = recently_closed()
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .is_some_and(|t| t.elapsed() < REOPEN_GRACE);
+        if !closing {
+            return Err(Error::StoreInUse {
+                path: dir.to_path_buf(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Removes leftover `snap.*.generating` files that are empty or fail their
