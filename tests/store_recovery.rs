@@ -430,6 +430,14 @@ fn doctor_into_restores_from_the_journal_what_the_database_lost() {
         db.drop_tree("ratings").unwrap();
         db.flush().unwrap();
     }
+    // sled opens such a store as a healthy one; the journal says otherwise.
+    let o = run(artlens().arg("doctor").arg("--store").arg(&dir));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("6 ratings records in the ratings journal are not in the database"),
+        "{}",
+        stdout(&o)
+    );
     let into = tmp.path().join("salvaged");
     let v = salvage(&dir, &into);
     assert_eq!(v["salvage"]["ratings"], 6, "{v}");

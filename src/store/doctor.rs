@@ -133,6 +133,7 @@ pub fn check_store(dir: &Path) -> Result<DoctorReport> {
     report.opened = true;
     report.recovered = store.recovered().to_vec();
     scan_store(&store, &mut report);
+    compare_with_journal(&store, &mut report);
     report.healthy = report.problems.is_empty();
     if !report.healthy {
         report.advice.push(format!(
@@ -141,6 +142,50 @@ pub fn check_store(dir: &Path) -> Result<DoctorReport> {
         ));
     }
     Ok(report)
+}
+
+/// Ratings and preferences the journal holds that the database does not (or
+/// holds otherwise): a database that lost records opens in sled as a
+/// healthy store, and only the journal knows. Each kind that differs is a
+/// problem, whose salvage (`--into`) replays the journal.
+fn compare_with_journal(store: &Store, report: &mut DoctorReport) {
+    let path = store.journal_path();
+    if !path.is_file() {
+        return;
+    }
+    let state = match super::journal::read_journal(&path) {
+        Ok((state, _)) => state,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("the ratings journal cannot be read: {e}"));
+            return;
+        }
+    };
+    for tree in super::JOURNALED_TREES {
+        let mut missing = 0;
+        for ((t, key), record) in &state {
+            if t != tree {
+                continue;
+            }
+            let held = store
+                .tree(tree)
+                .ok()
+                .and_then(|tr| tr.get(key.as_bytes()).ok().flatten())
+                .and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok());
+            if held.as_ref() != record.as_ref() {
+                missing += 1;
+            }
+        }
+        if missing > 0 {
+            report.problems.push(format!(
+                "{} in the ratings journal {} not in the database as the journal left {}: `doctor --into` restores them from the journal",
+                crate::plain::count(missing, &format!("{tree} record"), &format!("{tree} records")),
+                if missing == 1 { "is" } else { "are" },
+                if missing == 1 { "it" } else { "them" },
+            ));
+        }
+    }
 }
 
 /// Opens a store this process may have just closed: sled's background

@@ -215,45 +215,7 @@ impl Store {
     /// Unreadable lines are an error naming the line, except a last line cut
     /// short by a crash, which was never acknowledged and is skipped.
     pub fn replay_journal(&self, journal: &Path) -> Result<ReplayReport> {
-        let file = std::fs::File::open(journal).map_err(|e| Error::io(journal, e))?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut state: BTreeMap<(String, String), Option<serde_json::Value>> = BTreeMap::new();
-        let mut report = ReplayReport {
-            journal: journal.to_path_buf(),
-            ..Default::default()
-        };
-        let mut buf = Vec::new();
-        let mut row = 0usize;
-        loop {
-            buf.clear();
-            let n = (&mut reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| Error::io(journal, e))?;
-            if n == 0 {
-                break;
-            }
-            row += 1;
-            let complete = buf.last() == Some(&b'\n');
-            if buf.len() > MAX_LINE_BYTES {
-                return Err(bad_line(journal, row, "longer than any journal line"));
-            }
-            let text = String::from_utf8_lossy(&buf);
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
-            match parse_line(text) {
-                Ok(line) => {
-                    report.lines += 1;
-                    state.insert((line.tree, line.key), line.record);
-                }
-                // Only the last line can lack its line break: a write a
-                // crash cut short, whose change was never acknowledged.
-                Err(_) if !complete => report.torn_last_line = true,
-                Err(reason) => return Err(bad_line(journal, row, &reason)),
-            }
-        }
+        let (state, mut report) = read_journal(journal)?;
         for tree in JOURNALED_TREES {
             let mut batch = self.batch(tree)?;
             let mut present = 0;
@@ -302,6 +264,54 @@ fn drop_torn_tail(f: &mut std::fs::File) -> std::io::Result<()> {
         None => return Ok(()),
     };
     f.set_len(keep)
+}
+
+/// The state a journal ends in: per (tree, key), the last record put, or
+/// `None` when its last change removed it. See [`Store::replay_journal`]
+/// for what is read and what is refused.
+pub(crate) type JournalState = BTreeMap<(String, String), Option<serde_json::Value>>;
+
+pub(crate) fn read_journal(journal: &Path) -> Result<(JournalState, ReplayReport)> {
+    let file = std::fs::File::open(journal).map_err(|e| Error::io(journal, e))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut state = JournalState::new();
+    let mut report = ReplayReport {
+        journal: journal.to_path_buf(),
+        ..Default::default()
+    };
+    let mut buf = Vec::new();
+    let mut row = 0usize;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(journal, e))?;
+        if n == 0 {
+            break;
+        }
+        row += 1;
+        let complete = buf.last() == Some(&b'\n');
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(bad_line(journal, row, "longer than any journal line"));
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match parse_line(text) {
+            Ok(line) => {
+                report.lines += 1;
+                state.insert((line.tree, line.key), line.record);
+            }
+            // Only the last line can lack its line break: a write a crash
+            // cut short, whose change was never acknowledged.
+            Err(_) if !complete => report.torn_last_line = true,
+            Err(reason) => return Err(bad_line(journal, row, &reason)),
+        }
+    }
+    Ok((state, report))
 }
 
 /// Reads one journal line, checking what a replay relies on.
