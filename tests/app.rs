@@ -107,8 +107,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let v = c
         .similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                query: artlens::app::ImageRef::Work("1".into()),
                 k: 5,
                 backbones: None,
                 filters: vec![],
@@ -133,8 +132,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let exact = c
         .similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                query: artlens::app::ImageRef::Work("1".into()),
                 k: 5,
                 backbones: Some(ids(&["dinov2@224"])),
                 filters: vec![],
@@ -206,7 +204,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let scored = c
         .score(
             &ScoreRequest {
-                images: vec![dir.join(&ratings[0].0)],
+                images: vec![artlens::app::ImageRef::File(dir.join(&ratings[0].0))],
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,
@@ -428,8 +426,7 @@ fn options_that_name_nothing_are_errors() {
     let similar = |filter: &str| {
         c.similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                query: artlens::app::ImageRef::Work("1".into()),
                 k: 3,
                 backbones: None,
                 filters: vec![filter.into()],
@@ -672,7 +669,7 @@ fn every_view_shows_the_rater_asked_for() {
     let view = c
         .explain(
             &artlens::app::ExplainRequest {
-                query: first.clone(),
+                query: artlens::app::ImageRef::Work(first.clone()),
                 reference: None,
                 backbones: None,
                 rater: ana.clone(),
@@ -690,7 +687,7 @@ fn every_view_shows_the_rater_asked_for() {
     let score = |rater: &Rater| {
         c.score(
             &ScoreRequest {
-                images: vec![dir.join(first)],
+                images: vec![artlens::app::ImageRef::File(dir.join(first))],
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,

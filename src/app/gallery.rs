@@ -283,6 +283,35 @@ impl KeySelection {
     }
 }
 
+impl GalleryRequest {
+    /// Checks the page size, the search text's length and the number of
+    /// filters against their bounds ([`MAX_PAGE`], [`MAX_TEXT_CHARS`],
+    /// [`MAX_FILTERS`]), worded for a person at the page.
+    pub fn validate(&self) -> Result<()> {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            return Err(Error::InvalidArgument(format!(
+                "limit {}: a page holds 1 to {MAX_PAGE} works",
+                self.limit
+            )));
+        }
+        if let Some(t) = self.text.as_deref().map(str::trim) {
+            let n = t.chars().count();
+            if n > MAX_TEXT_CHARS {
+                return Err(Error::InvalidArgument(format!(
+                    "The search text is {n} characters long; type at most {MAX_TEXT_CHARS}."
+                )));
+            }
+        }
+        if self.filters.len() > MAX_FILTERS {
+            return Err(Error::InvalidArgument(format!(
+                "{} filters at once is more than this page takes ({MAX_FILTERS}); remove some",
+                self.filters.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The example a filter error shows, from the collection's own facets.
 const FILTER_EXAMPLE: &str = "style=Impressionism";
 
@@ -569,21 +598,8 @@ impl Collection {
 
     /// One page of the gallery.
     pub fn gallery(&self, req: &GalleryRequest) -> Result<GalleryView> {
-        if req.limit == 0 || req.limit > MAX_PAGE {
-            return Err(Error::InvalidArgument(format!(
-                "limit {}: a page holds 1 to {MAX_PAGE} works",
-                req.limit
-            )));
-        }
+        req.validate()?;
         let text = req.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        if let Some(t) = text {
-            let n = t.chars().count();
-            if n > MAX_TEXT_CHARS {
-                return Err(Error::InvalidArgument(format!(
-                    "The search text is {n} characters long; type at most {MAX_TEXT_CHARS}."
-                )));
-            }
-        }
         let words: Vec<String> = text
             .map(|t| fold(t).split(' ').map(str::to_string).collect())
             .unwrap_or_default();

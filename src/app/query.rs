@@ -4,14 +4,12 @@
 //! is asked for one rater's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use super::export_files::{listed_export_files, MANIFEST_FILE};
 use super::views::*;
-use super::{Collection, Event};
+use super::{Collection, Event, ImageRef};
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
-use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::{human_count, BackboneId};
 use crate::model::Fingerprint;
 use crate::ratings::{self, Rater, Rating};
@@ -22,10 +20,9 @@ use crate::store::{Artwork, FORMAT_VERSION};
 /// What `similar` is asked.
 #[derive(Debug, Clone)]
 pub struct SimilarRequest {
-    /// A stored work's name ([`crate::works`]) ...
-    pub work: Option<String>,
-    /// ... or an image file: a stored one is looked up, a new one embedded.
-    pub image: Option<PathBuf>,
+    /// The query: a stored work by name, or an image file or upload (a
+    /// stored one is looked up by its bytes, a new one embedded).
+    pub query: ImageRef,
     /// Results per backbone.
     pub k: usize,
     /// `None`: every backbone the store holds.
@@ -34,6 +31,14 @@ pub struct SimilarRequest {
     pub filters: Vec<String>,
     /// Brute-force search instead of the ANN index.
     pub exact: bool,
+}
+
+impl SimilarRequest {
+    /// Checks `k` against [`crate::limits::MAX_RESULTS`].
+    pub fn validate(&self) -> Result<()> {
+        crate::limits::check_count("k", self.k, 1, crate::limits::MAX_RESULTS)?;
+        Ok(())
+    }
 }
 
 /// What `ls` is asked.
@@ -161,25 +166,12 @@ impl Collection {
         req: &SimilarRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<SimilarView> {
+        req.validate()?;
         let filters = parse_filters(&req.filters)?;
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         // A query image stored under another name is still a stored work.
-        let (stored, image) = match (&req.work, &req.image) {
-            (Some(w), _) => (Some(self.resolve(w)?), None),
-            (None, Some(path)) => {
-                let (hash, _) =
-                    crate::scan::hash_file_bytes(path).map_err(|e| Error::io(path, e))?;
-                match self.store.artwork(&hash)? {
-                    Some(a) => (Some(a), None),
-                    None => (None, Some(path.clone())),
-                }
-            }
-            (None, None) => {
-                return Err(Error::InvalidArgument(
-                    "name a stored work or an image file to find similar works for".into(),
-                ))
-            }
-        };
+        let stored = self.stored_work_of(&req.query)?;
+        let image = stored.is_none().then_some(&req.query);
         if image.is_some() {
             self.weights.check_used(&backbones)?;
         }
@@ -193,8 +185,8 @@ impl Collection {
         let allowed = |id: u64| {
             Some(id) != self_id && art(&id).is_some_and(|a| matches(&a.metadata, &filters))
         };
-        let decoded = match &image {
-            Some(p) => Some(decode_file(p, &DecodeLimits::default())?),
+        let decoded = match image {
+            Some(i) => Some(self.load_image(i)?.image),
             None => None,
         };
         let mut columns: Vec<(String, Vec<(u64, f32)>)> = Vec::new();
@@ -266,7 +258,7 @@ impl Collection {
             (None, p) => QueryView {
                 id: None,
                 hash: None,
-                path: p.as_ref().map(|p| p.display().to_string()),
+                path: p.map(ImageRef::shown),
                 metadata: Metadata::new(),
                 stored: false,
             },
@@ -289,6 +281,7 @@ impl Collection {
         k: usize,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WorkView> {
+        crate::limits::check_count("k", k, 0, crate::limits::MAX_NEIGHBOURS)?;
         let art = self.resolve(name)?;
         let mut backbones = Vec::new();
         let mut neighbours = BTreeMap::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use artlens::app::{SimilarRequest, SimilarView};
+use artlens::app::{ImageRef, SimilarRequest, SimilarView};
 use artlens::limits::MAX_RESULTS;
 
 use super::args::{BackboneArgs, WeightsArgs};
@@ -48,16 +48,24 @@ pub struct SimilarArgs {
 }
 
 pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
+    // The positional argument is always a file and `--id` always a work:
+    // clap keeps them apart, so nothing here needs to guess.
+    let query = match (&args.id, &args.image) {
+        (Some(work), _) => ImageRef::Work(work.clone()),
+        (None, Some(path)) => ImageRef::File(path.clone()),
+        (None, None) => {
+            anyhow::bail!("name a stored work (--id) or an image file to find similar works for")
+        }
+    };
     let req = SimilarRequest {
-        work: args.id.clone(),
-        image: args.image.clone(),
+        query,
         k: args.k as usize,
         backbones: args.backbones.get(),
         filters: args.filters.clone(),
         exact: args.exact,
     };
-    let view: SimilarView = match (&ctx.remote, &req.work) {
-        (Some(r), Some(work)) => {
+    let view: SimilarView = match (&ctx.remote, &req.query) {
+        (Some(r), ImageRef::Work(work)) => {
             let id = r.lookup(work)?.id;
             let mut q: Vec<(&str, String)> =
                 vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
@@ -71,10 +79,7 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
         }
         // The image is uploaded: the server recognises a stored one by its
         // content, as the direct path does, and embeds a new one.
-        (Some(r), None) => {
-            let Some(image) = req.image.as_deref() else {
-                anyhow::bail!("name a stored work or an image file to find similar works for");
-            };
+        (Some(r), ImageRef::File(image)) => {
             let mut fields: Vec<(&str, String)> =
                 vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
             for b in req.backbones.iter().flatten() {
@@ -84,6 +89,9 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
                 fields.push(("where", f.clone()));
             }
             r.upload("/api/similar", image, &image.display().to_string(), &fields)?
+        }
+        (Some(_), ImageRef::Bytes { .. }) => {
+            anyhow::bail!("internal: the command line sends files, not bytes")
         }
         (None, _) => {
             let collection = ctx.open(args.weights.config(None)?)?;

@@ -21,13 +21,13 @@ use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use artlens::app::{
-    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ListRequest, ScoreRequest,
-    SimilarRequest, TrainRequest,
+    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef, ListRequest,
+    ScoreRequest, SimilarRequest, TrainRequest,
 };
 use artlens::error::Error;
 use artlens::head::HeadKind;
 use artlens::model::registry::{parse_backbone_list, BackboneId};
-use artlens::report::{ExplainView, ScoreView};
+use artlens::report::ScoreView;
 
 use super::security::{printable, refuse};
 use super::Shared;
@@ -189,6 +189,13 @@ impl Params {
         Ok(n)
     }
 
+    /// A whole number, `default` when absent. Its bounds are the request's
+    /// to check (`validate()`, with [`artlens::limits`]), once, as for
+    /// every front end.
+    pub fn count(&self, key: &str, default: usize) -> ApiResult<usize> {
+        self.number(key, default, 0..=usize::MAX)
+    }
+
     /// `true`/`false` (also `1`/`0`, `yes`/`no`), `None` when absent.
     pub fn flag(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
@@ -260,7 +267,7 @@ pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
         rated: q.flag("rated")?,
         sort: GallerySort::parse(q.get("sort").unwrap_or("id")).map_err(ApiError::from)?,
         offset: q.number("offset", 0, 0..=usize::MAX)?,
-        limit: q.number("limit", 60, 1..=artlens::app::GALLERY_MAX_PAGE)?,
+        limit: q.count("limit", 60)?,
         rater: st.rater.clone(),
     })
 }
@@ -300,10 +307,10 @@ pub async fn work(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let k = Params::parse(q)?.number("k", 5, 0..=1000)?;
+    let k = Params::parse(q)?.count("k", 5)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         c.show(&rater, &id.to_string(), k, &mut |_| {}).map(Some)
@@ -312,9 +319,6 @@ pub async fn work(
     .ok_or_else(|| no_work(id))?;
     Ok(Json(view).into_response())
 }
-
-/// The largest original image the server streams.
-const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// `GET /api/works/{id}/image`: the work's original file, found by id
 /// (never by a path from the request).
@@ -325,48 +329,16 @@ pub async fn image(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let c = st.collection.clone();
-    let (hash, bytes) = blocking(move || {
-        let art = c
-            .store()
-            .artwork_by_id(id)?
-            .ok_or_else(|| Error::WorkNotFound {
-                query: id.to_string(),
-                store: c.store().path().to_path_buf(),
-                tried: "id".into(),
+    let (hash, bytes) =
+        blocking(move || c.original_image(id))
+            .await
+            .map_err(|e| match e.status {
+                // A stored file that is gone is the work's problem, not the server's.
+                StatusCode::INTERNAL_SERVER_ERROR => {
+                    ApiError::new(StatusCode::NOT_FOUND, e.message)
+                }
+                _ => e,
             })?;
-        let mut last = None;
-        for p in &art.paths {
-            let path = std::path::Path::new(p);
-            match artlens::scan::open_regular_file(path) {
-                Ok((file, len)) if len <= MAX_IMAGE_BYTES => {
-                    use std::io::Read;
-                    let mut bytes = Vec::with_capacity(len as usize);
-                    file.take(MAX_IMAGE_BYTES)
-                        .read_to_end(&mut bytes)
-                        .map_err(|e| Error::io(path, e))?;
-                    return Ok((art.hash.clone(), bytes));
-                }
-                Ok(_) => {
-                    last = Some(Error::ImageTooLarge {
-                        path: path.to_path_buf(),
-                        reason: format!("over {MAX_IMAGE_BYTES} bytes"),
-                    })
-                }
-                Err(e) => last = Some(Error::io(path, e)),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::WorkNotFound {
-            query: id.to_string(),
-            store: c.store().path().to_path_buf(),
-            tried: "its stored paths (none left)".into(),
-        }))
-    })
-    .await
-    .map_err(|e| match e.status {
-        // A stored file that is gone is the work's problem, not the server's.
-        StatusCode::INTERNAL_SERVER_ERROR => ApiError::new(StatusCode::NOT_FOUND, e.message),
-        _ => e,
-    })?;
     let etag = format!("\"{}\"", &hash[..hash.len().min(32)]);
     if not_modified(&headers, &etag) {
         return Ok(cached_304(&etag));
@@ -496,16 +468,15 @@ pub async fn similar(
     let id = work_id(&id)?;
     let q = Params::parse(q)?;
     let req = SimilarRequest {
-        work: Some(id.to_string()),
-        image: None,
-        k: q.number("k", 10, 1..=10_000)?,
+        query: ImageRef::Work(id.to_string()),
+        k: q.count("k", 10)?,
         backbones: q.backbones()?,
         filters: q.all("where"),
         exact: q.flag("exact")?.unwrap_or(false),
     };
     let c = st.collection.clone();
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         c.similar(&req, &mut |_| {}).map(Some)
@@ -534,22 +505,9 @@ pub async fn set_rating(
         return Err(ApiError::bad("score must be a finite number"));
     }
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let Some(art) = c.store().artwork_by_id(id)? else {
-            return Ok(None);
-        };
-        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
-        c.rate_set_as(&rater, &id.to_string(), body.score)?;
-        Ok(Some(serde_json::json!({
-            "id": id,
-            "hash": art.hash,
-            "rater": rater.name(),
-            "rating": body.score,
-            "previous": previous,
-        })))
-    })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    let out = blocking(move || c.rate_work(&rater, id, body.score))
+        .await?
+        .ok_or_else(|| no_work(id))?;
     retrain(&st);
     Ok(Json(out).into_response())
 }
@@ -561,24 +519,9 @@ pub async fn remove_rating(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let Some(art) = c.store().artwork_by_id(id)? else {
-            return Ok(None);
-        };
-        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
-        if previous.is_some() {
-            c.rate_remove_many(&rater, &[id.to_string()])?;
-        }
-        Ok(Some(serde_json::json!({
-            "id": id,
-            "hash": art.hash,
-            "rater": rater.name(),
-            "removed": previous.is_some(),
-            "previous": previous,
-        })))
-    })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    let out = blocking(move || c.unrate_work(&rater, id))
+        .await?
+        .ok_or_else(|| no_work(id))?;
     retrain(&st);
     Ok(Json(out).into_response())
 }
@@ -599,16 +542,7 @@ pub async fn prefer(
     let Json(body) = body?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let out = blocking(move || {
-        for id in [body.winner, body.loser] {
-            if c.store().artwork_by_id(id)?.is_none() {
-                return Err(Error::WorkNotFound {
-                    query: id.to_string(),
-                    store: c.store().path().to_path_buf(),
-                    tried: "id".into(),
-                });
-            }
-        }
-        let added = c.rate_prefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+        let added = c.prefer_works(&rater, body.winner, body.loser)?;
         Ok(serde_json::json!({
             "rater": rater.name(),
             "winner": added.winner.id,
@@ -666,11 +600,11 @@ pub async fn score_work(
         opts.maps,
     );
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let req = ScoreRequest {
-            images: vec![PathBuf::from(id.to_string())],
+            images: vec![ImageRef::Work(id.to_string())],
             k,
             backbones,
             ood_percentile,
@@ -678,7 +612,7 @@ pub async fn score_work(
         };
         let mut view = c.score(&req, &mut |_| {})?;
         if maps {
-            c.add_score_maps(&mut view, &mut |_| {})?;
+            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
         }
         Ok(Some(view))
     })
@@ -693,8 +627,8 @@ pub async fn score_work(
 /// `POST /api/score` (multipart, a file field `image`, optional `k`): the
 /// uploaded image scored like `artlens score FILE --json` (one line of it),
 /// under the name it was uploaded with; `maps` and `view` as for a stored
-/// work. The upload is written to a private temporary file for the decoder
-/// and removed after; it is scored, not stored.
+/// work. The upload is decoded in memory ([`ImageRef::Bytes`]); it is
+/// scored, not stored.
 pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
     let (view, opts) = scored_upload(&st, form).await?;
     score_answer(view, &opts)
@@ -732,7 +666,7 @@ pub struct ScoreOptions {
 
 impl ScoreOptions {
     fn parse(q: &Params) -> ApiResult<ScoreOptions> {
-        let k = q.number("k", 5, 1..=1000)?;
+        let k = q.count("k", 5)?;
         let ood_percentile = match q.get("ood_percentile") {
             None => artlens::explain::DEFAULT_OOD_PERCENTILE,
             Some(v) => v
@@ -787,33 +721,25 @@ pub async fn scored_upload(st: &Shared, form: Multipart) -> ApiResult<(ScoreView
         opts.ood_percentile,
         opts.maps,
     );
-    let mut view = blocking(move || {
-        let tmp = tempfile_in_store(&c, &bytes)?;
+    let image = ImageRef::Bytes {
+        name: file_name,
+        bytes: bytes.into(),
+    };
+    let view = blocking(move || {
         let req = ScoreRequest {
-            images: vec![tmp.path().to_path_buf()],
+            images: vec![image],
             k,
             backbones,
             ood_percentile,
             rater,
         };
         let mut view = c.score(&req, &mut |_| {})?;
-        // The maps decode the query again: the temporary file must
-        // still be there.
         if maps {
-            c.add_score_maps(&mut view, &mut |_| {})?;
+            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
         }
-        drop(tmp);
         Ok(view)
     })
     .await?;
-    for img in &mut view.images {
-        // The decoder names the temporary file; the user knows the upload
-        // by its own name.
-        if let Some(e) = &mut img.error {
-            *e = e.replace(&img.path, &file_name);
-        }
-        img.path = file_name.clone();
-    }
     Ok((view, opts))
 }
 
@@ -829,8 +755,8 @@ pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> Ap
         ));
     };
     let req = ExplainRequest {
-        query: work,
-        reference: q.get("reference").map(str::to_string),
+        query: ImageRef::Work(work),
+        reference: q.get("reference").map(|r| ImageRef::Work(r.to_string())),
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     };
@@ -843,17 +769,26 @@ pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> Ap
 /// `image`, or a stored work by name as the text field `work`; the reference as a second file field `reference`, or by name
 /// as the text field `reference`; `backbone` as for the GET): `artlens
 /// explain FILE --json` for an image that need not be stored. The uploads
-/// are written to private temporary files for the decoder and removed
-/// after; the view names them as uploaded.
+/// are decoded in memory; the view names them as uploaded.
 pub async fn explain_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
-    let (files, fields) = read_files(form, &["image", "reference"]).await?;
+    let (mut files, fields) = read_files(form, &["image", "reference"]).await?;
+    for (name, bytes) in files.values() {
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{}: the uploaded file is empty", printable(name)),
+            ));
+        }
+    }
+    let upload = |(name, bytes): (String, Vec<u8>)| ImageRef::Bytes {
+        name,
+        bytes: bytes.into(),
+    };
     // The query: an uploaded file, or a stored work by name (when only the
     // reference is a file).
-    let query_file = files.get("image").cloned();
-    let query_work = fields.get("work").map(str::to_string);
-    let (query_name, query_bytes) = match (query_file, &query_work) {
-        (Some(f), None) => (f.0, Some(f.1)),
-        (None, Some(w)) => (w.clone(), None),
+    let query = match (files.remove("image"), fields.get("work")) {
+        (Some(f), None) => upload(f),
+        (None, Some(w)) => ImageRef::Work(w.to_string()),
         (Some(_), Some(_)) => {
             return Err(ApiError::bad(
                 "the query is given twice (a file `image` and a `work`): send one",
@@ -865,69 +800,31 @@ pub async fn explain_upload(State(st): State<Shared>, form: Multipart) -> ApiRes
             ))
         }
     };
-    let reference_file = files.get("reference").cloned();
-    if reference_file.is_some() && fields.get("reference").is_some() {
-        return Err(ApiError::bad(
-            "`reference` is given twice (a file and a name): send one",
-        ));
-    }
-    for (name, bytes) in files.values() {
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{}: the uploaded file is empty", printable(name)),
-            ));
-        }
-    }
-    let backbones = fields.backbones()?;
-    let query_bytes_given = query_bytes.is_some();
-    let reference_name = fields.get("reference").map(str::to_string);
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let shown_reference = reference_file.as_ref().map(|(n, _)| n.clone());
-    let made = blocking(move || {
-        let q = match &query_bytes {
-            Some(bytes) => Some(tempfile_in_store(&c, bytes)?),
-            None => None,
-        };
-        let r = match &reference_file {
-            Some((_, bytes)) => Some(tempfile_in_store(&c, bytes)?),
-            None => None,
-        };
-        let tmp_query = match &q {
-            Some(t) => t.path().display().to_string(),
-            None => query_work.unwrap_or_default(),
-        };
-        let tmp_reference = r.as_ref().map(|t| t.path().display().to_string());
-        let req = ExplainRequest {
-            query: tmp_query.clone(),
-            reference: tmp_reference.clone().or(reference_name),
-            backbones,
-            rater,
-        };
-        let view = c.explain(&req, &mut |_| {}).map_err(|e| e.to_string());
-        Ok((view, tmp_query, tmp_reference))
-    })
-    .await?;
-    // The library names the temporary files; the user knows the uploads by
-    // their own names.
-    let (view, tmp_query, tmp_reference) = made;
-    let rename = |text: &str| {
-        let text = if query_bytes_given {
-            text.replace(&tmp_query, &query_name)
-        } else {
-            text.to_string()
-        };
-        match (&tmp_reference, &shown_reference) {
-            (Some(tmp), Some(shown)) => text.replace(tmp.as_str(), shown),
-            _ => text,
+    let reference = match (files.remove("reference"), fields.get("reference")) {
+        (Some(f), None) => Some(upload(f)),
+        (None, Some(name)) => Some(ImageRef::Work(name.to_string())),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "`reference` is given twice (a file and a name): send one",
+            ))
         }
     };
-    let mut view: ExplainView =
-        view.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rename(&e)))?;
-    view.query.path = rename(&view.query.path);
-    for m in view.models.values_mut() {
-        m.reference.path = rename(&m.reference.path);
-    }
+    let req = ExplainRequest {
+        query,
+        reference,
+        backbones: fields.backbones()?,
+        rater: st.rater.clone(),
+    };
+    let c = st.collection.clone();
+    let view = blocking(move || c.explain(&req, &mut |_| {}))
+        .await
+        // Whatever stops an explanation of what was sent (an image the
+        // decoder refuses, a reference that names no work) is the request's.
+        .map_err(|e| ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            ..e
+        })?;
     Ok(Json(view).into_response())
 }
 
@@ -987,39 +884,6 @@ async fn read_files(
     Ok((files, Params(pairs)))
 }
 
-/// A temporary file under the store folder holding `bytes`, removed when
-/// dropped.
-fn tempfile_in_store(
-    c: &artlens::app::Collection,
-    bytes: &[u8],
-) -> artlens::error::Result<TempUpload> {
-    let dir = c.store().path().join("uploads");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let path = dir.join(format!(
-        "upload-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-    Ok(TempUpload(path))
-}
-
-struct TempUpload(PathBuf);
-
-impl TempUpload {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempUpload {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TrainBody {
@@ -1047,9 +911,6 @@ pub async fn train(
         repeats: body.repeats.unwrap_or(d.repeats),
         rater: st.rater.clone(),
     };
-    if !(2..=100).contains(&req.folds) || req.repeats == 0 || req.repeats > 100 {
-        return Err(ApiError::bad("folds must be 2 to 100 and repeats 1 to 100"));
-    }
     let c = st.collection.clone();
     let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
     Ok(Json(outcome).into_response())
@@ -1059,7 +920,7 @@ pub async fn train(
 pub fn compare_request(st: &Shared, q: &Params) -> ApiResult<CompareRequest> {
     Ok(CompareRequest {
         label: q.get("label").map(str::to_string),
-        k: q.number("k", 10, 1..=1000)?,
+        k: q.count("k", 10)?,
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     })
@@ -1379,8 +1240,8 @@ pub struct ImportBody {
 
 /// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool,
 /// "name": string}`: `artlens rate import --json` (the import report). The
-/// text is written to a private temporary file for the library's reader and
-/// removed after; messages name the file `name`.
+/// text is read in memory; messages and the ratings' source name the file
+/// `name`.
 pub async fn import_ratings(
     State(st): State<Shared>,
     body: Result<Json<ImportBody>, JsonRejection>,
@@ -1388,16 +1249,9 @@ pub async fn import_ratings(
     let Json(body) = body?;
     let name = body.name.unwrap_or_else(|| "ratings.csv".into());
     let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (tmp_path, answer) = blocking(move || {
-        let tmp = tempfile_in_store(&c, body.csv.as_bytes())?;
-        let r = c.rate_import_as(tmp.path(), body.skip_bad, &rater);
-        Ok((tmp.path().display().to_string(), r))
-    })
-    .await?;
-    let report = answer.map_err(|e| {
-        let e = ApiError::from(e);
-        ApiError::new(e.status, e.message.replace(&tmp_path, &name))
-    })?;
+    let report =
+        blocking(move || c.rate_import_bytes_as(body.csv.as_bytes(), &name, body.skip_bad, &rater))
+            .await?;
     retrain(&st);
     Ok(Json(report).into_response())
 }
@@ -1485,32 +1339,19 @@ pub async fn export(
 /// of its own results); a new image is embedded, not stored, and named by
 /// the name it was uploaded with.
 pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
-    let (shown, bytes, q) = read_upload(form).await?;
-    let mut req = SimilarRequest {
-        work: None,
-        image: None,
-        k: q.number("k", 10, 1..=10_000)?,
+    let (name, bytes, q) = read_upload(form).await?;
+    let req = SimilarRequest {
+        query: ImageRef::Bytes {
+            name,
+            bytes: bytes.into(),
+        },
+        k: q.count("k", 10)?,
         backbones: q.backbones()?,
         filters: q.all("where"),
         exact: q.flag("exact")?.unwrap_or(false),
     };
     let c = st.collection.clone();
-    let (tmp_path, answer) = blocking(move || {
-        let tmp = tempfile_in_store(&c, &bytes)?;
-        req.image = Some(tmp.path().to_path_buf());
-        let answer = c.similar(&req, &mut |_| {});
-        Ok((tmp.path().display().to_string(), answer))
-    })
-    .await?;
-    // The decoder and the view name the temporary file; the user knows the
-    // upload by its own name.
-    let mut view = answer.map_err(|e| {
-        let e = ApiError::from(e);
-        ApiError::new(e.status, e.message.replace(&tmp_path, &shown))
-    })?;
-    if view.query.path.as_deref() == Some(tmp_path.as_str()) {
-        view.query.path = Some(shown);
-    }
+    let view = blocking(move || c.similar(&req, &mut |_| {})).await?;
     Ok(Json(view).into_response())
 }
 
@@ -1529,7 +1370,7 @@ pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
         }
     };
     let req = artlens::app::SuggestRequest {
-        n: q.number("n", 10, 1..=10_000)?,
+        n: q.count("n", 10)?,
         goal,
         rater: st.rater.clone(),
         backbones: q.backbones()?,

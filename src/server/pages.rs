@@ -13,7 +13,8 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use artlens::app::{
-    AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
+    AnswerView, ExplainRequest, GallerySort, GalleryView, ImageRef, RatingScale, ScoreRequest,
+    WorkView,
 };
 use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
@@ -329,7 +330,7 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
     let id = work_id(&id)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let (view, titles, score, around, answer) = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let around = c.adjacent_works(id)?;
@@ -337,14 +338,14 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
         let view = c.show(&rater, &id.to_string(), 8, &mut |_| {})?;
         let mut titles = BTreeMap::new();
         for n in view.neighbours.values().flatten().chain([&view.id]) {
-            if let Some(a) = c.store().artwork_by_id(*n)? {
+            if let Some(a) = c.work_by_id(*n)? {
                 titles.insert(*n, artlens::app::work_title(&a));
             }
         }
         let score = c
             .score(
                 &ScoreRequest {
-                    images: vec![id.to_string().into()],
+                    images: vec![ImageRef::Work(id.to_string())],
                     k: 5,
                     backbones: None,
                     ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
@@ -685,7 +686,7 @@ pub async fn score(State(st): State<Shared>) -> PageResult {
 pub async fn compare(State(st): State<Shared>) -> PageResult {
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let (answer, models) =
-        blocking(move || Ok((c.answer(&rater)?, c.store().backbones()?.len()))).await?;
+        blocking(move || Ok((c.answer(&rater)?, c.stored_backbones()?.len()))).await?;
     Ok(page(
         "Your answer",
         "compare",
@@ -737,11 +738,11 @@ pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Resp
     };
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let made = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let req = ExplainRequest {
-            query: id.to_string(),
+            query: ImageRef::Work(id.to_string()),
             reference: None,
             backbones: None,
             rater,
