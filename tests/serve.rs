@@ -389,6 +389,9 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
     let r = s.upload("bomb.png", &bomb);
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(s.get("/healthz").status, 200);
+    // Uploads are decoded in memory: nothing was written beside the store
+    // (the server once kept them in `STORE/uploads/` while it decoded).
+    assert!(!env.store().join("uploads").exists());
 
     // Every page and answer carries the strict policy.
     let r = s.get("/");
