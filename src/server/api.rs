@@ -132,6 +132,19 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Runs `f` off the async threads on the server's collection, as the
+/// server's rater: the one way a route that answers for a rater asks the
+/// library.
+pub async fn ask<T: Send + 'static>(
+    st: &Shared,
+    f: impl FnOnce(&artlens::app::Collection, &artlens::ratings::Rater) -> artlens::error::Result<T>
+        + Send
+        + 'static,
+) -> ApiResult<T> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    blocking(move || f(&c, &rater)).await
+}
+
 /// A query string's pairs; keys may repeat (`where=a=b&where=c=d`).
 pub struct Params(Vec<(String, String)>);
 
@@ -241,8 +254,7 @@ pub async fn not_found() -> ApiError {
 
 /// `GET /api/status`: `artlens status --json`.
 pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.status(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.status(rater)).await?).into_response())
 }
 
 /// The gallery request a page or `GET /api/gallery` asks for.
@@ -504,8 +516,7 @@ pub async fn set_rating(
     if !body.score.is_finite() {
         return Err(ApiError::bad("score must be a finite number"));
     }
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || c.rate_work(&rater, id, body.score))
+    let out = ask(&st, move |c, rater| c.rate_work(rater, id, body.score))
         .await?
         .ok_or_else(|| no_work(id))?;
     retrain(&st);
@@ -518,8 +529,7 @@ pub async fn remove_rating(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || c.unrate_work(&rater, id))
+    let out = ask(&st, move |c, rater| c.unrate_work(rater, id))
         .await?
         .ok_or_else(|| no_work(id))?;
     retrain(&st);
@@ -540,9 +550,8 @@ pub async fn prefer(
     body: Result<Json<PreferenceBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let added = c.prefer_works(&rater, body.winner, body.loser)?;
+    let out = ask(&st, move |c, rater| {
+        let added = c.prefer_works(rater, body.winner, body.loser)?;
         Ok(serde_json::json!({
             "rater": rater.name(),
             "winner": added.winner.id,
@@ -564,9 +573,8 @@ pub async fn unprefer(
     body: Result<Json<PreferenceBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let removed = c.rate_unprefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+    let out = ask(&st, move |c, rater| {
+        let removed = c.rate_unprefer(rater, &body.winner.to_string(), &body.loser.to_string())?;
         Ok(serde_json::json!({
             "rater": rater.name(),
             "winner": removed.winner.id,
@@ -1064,8 +1072,7 @@ pub async fn latest_job(State(st): State<Shared>) -> ApiResult<Response> {
 /// answer's threshold, the current verdict with each backbone's headline
 /// figure, and whether a retrain is under way.
 pub async fn answer(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let view = blocking(move || c.answer(&rater)).await?;
+    let view = ask(&st, |c, rater| c.answer(rater)).await?;
     let mut out = serde_json::to_value(&view)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     out["training"] = serde_json::json!(st.trainer.busy());
@@ -1170,29 +1177,27 @@ pub async fn lookup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResul
 
 /// `GET /api/ratings`: `artlens rate list --json` for the server's rater.
 pub async fn ratings(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.ratings_of(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.ratings_of(rater)).await?).into_response())
 }
 
 /// `GET /api/ratings.csv`: `artlens rate list` (the CSV `rate import`
 /// reads back).
 pub async fn ratings_csv(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let text = blocking(move || c.ratings_csv(&rater)).await?;
-    Ok(csv_response(text))
+    Ok(csv_response(
+        ask(&st, |c, rater| c.ratings_csv(rater)).await?,
+    ))
 }
 
 /// `GET /api/preferences`: `artlens rate list --preferences --json`.
 pub async fn preferences(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.preferences_of(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.preferences_of(rater)).await?).into_response())
 }
 
 /// `GET /api/preferences.csv`: `artlens rate list --preferences`.
 pub async fn preferences_csv(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let text = blocking(move || c.preferences_csv(&rater)).await?;
-    Ok(csv_response(text))
+    Ok(csv_response(
+        ask(&st, |c, rater| c.preferences_csv(rater)).await?,
+    ))
 }
 
 fn csv_response(text: String) -> Response {
@@ -1210,9 +1215,8 @@ fn csv_response(text: String) -> Response {
 /// preference of the server's rater: `{"rater","ratings","preferences"}`
 /// (how many were removed).
 pub async fn clear_ratings(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let name = rater.name().to_string();
-    let (r, p) = blocking(move || c.rate_clear(&rater)).await?;
+    let name = st.rater.name().to_string();
+    let (r, p) = ask(&st, |c, rater| c.rate_clear(rater)).await?;
     retrain(&st);
     Ok(Json(serde_json::json!({
         "rater": name,
@@ -1248,10 +1252,10 @@ pub async fn import_ratings(
 ) -> ApiResult<Response> {
     let Json(body) = body?;
     let name = body.name.unwrap_or_else(|| "ratings.csv".into());
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let report =
-        blocking(move || c.rate_import_bytes_as(body.csv.as_bytes(), &name, body.skip_bad, &rater))
-            .await?;
+    let report = ask(&st, move |c, rater| {
+        c.rate_import_bytes_as(body.csv.as_bytes(), &name, body.skip_bad, rater)
+    })
+    .await?;
     retrain(&st);
     Ok(Json(report).into_response())
 }

@@ -20,7 +20,7 @@ use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
-    blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params,
+    ask, blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params,
 };
 use super::Shared;
 
@@ -564,8 +564,7 @@ pub async fn rate(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult
         None if start.is_empty() => "false",
         None => "",
     };
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let answer = blocking(move || c.answer(&rater)).await?;
+    let answer = ask(&st, |c, rater| c.answer(rater)).await?;
     let body = if pair {
         html! {
             h1 { "Which do you prefer?" }
@@ -644,8 +643,7 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
 /// swap in after a rating.
 pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
     let full = Params::parse(q)?.get("full").is_some();
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let mut answer = blocking(move || c.answer(&rater)).await?;
+    let mut answer = ask(&st, |c, rater| c.answer(rater)).await?;
     // A retrain under way means the answer shown is about to change.
     answer.current = answer.current && !st.trainer.busy();
     Ok(Html(answer_box(&answer, full).into_string()).into_response())
@@ -654,8 +652,7 @@ pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) ->
 /// `GET /score`: choose or drop an image; each backbone's score and
 /// references appear below.
 pub async fn score(State(st): State<Shared>) -> PageResult {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let answer = blocking(move || c.answer(&rater)).await?;
+    let answer = ask(&st, |c, rater| c.answer(rater)).await?;
     Ok(page(
         "Score an image",
         "score",
@@ -684,9 +681,10 @@ pub async fn score(State(st): State<Shared>) -> PageResult {
 /// after an import, and the statistics behind it one click away (the
 /// `compare --html` report, framed once opened).
 pub async fn compare(State(st): State<Shared>) -> PageResult {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (answer, models) =
-        blocking(move || Ok((c.answer(&rater)?, c.stored_backbones()?.len()))).await?;
+    let (answer, models) = ask(&st, |c, rater| {
+        Ok((c.answer(rater)?, c.stored_backbones()?.len()))
+    })
+    .await?;
     Ok(page(
         "Your answer",
         "compare",
