@@ -266,7 +266,7 @@ fn import_rows(
     skip_bad: bool,
     rater: &Rater,
 ) -> Result<ImportReport> {
-    let lines = crate::scan::LineIndex::new(&bytes);
+    let lines = crate::scan::LineIndex::new(bytes);
     let line_of = |p: &csv::Position| lines.line(p.byte());
     // `flexible` lets rows of the wrong length through, so that they are
     // reported with the others instead of stopping the reader.
@@ -456,7 +456,7 @@ fn import_rows(
         }
     }
 
-    if crate::scan::has_unclosed_quote(&bytes) {
+    if crate::scan::has_unclosed_quote(bytes) {
         // The last record opened the quote and swallowed the rest.
         let row = last_line.max(2);
         good.retain(|(_, _, _, r)| *r != row);

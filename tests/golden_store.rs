@@ -143,7 +143,9 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     let v = c
         .similar(
             &SimilarRequest {
-                query: artlens::app::ImageRef::Work("1".into()),
+                examples: vec![artlens::app::ImageRef::Work("1".into())],
+                not: Vec::new(),
+                threshold: None,
                 k: 3,
                 backbones: None,
                 filters: vec![],

@@ -58,7 +58,7 @@ pub use merge::{merge, MergeRequest};
 pub use models::models;
 #[cfg(feature = "parquet")]
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
-pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
+pub use query::{ListRequest, ListSort, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use score::ScoreRequest;
 pub use suggest::{taste_order, verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};

@@ -147,6 +147,10 @@ pub fn count_in(
 }
 
 /// Parses `--rater NAME` (letters, digits, `-`, `_`).
+pub fn parse_list_sort(s: &str) -> Result<artlens::app::ListSort, String> {
+    artlens::app::ListSort::parse(s).map_err(|e| e.to_string())
+}
+
 pub fn parse_rater(s: &str) -> Result<artlens::ratings::Rater, String> {
     artlens::ratings::Rater::parse(s).map_err(|e| e.to_string())
 }

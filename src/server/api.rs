@@ -301,6 +301,7 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
         filters: q.all("where"),
         rated: q.flag("rated")?,
         rater: st.rater.clone(),
+        sort: artlens::app::ListSort::parse(q.get("sort").unwrap_or("id"))?,
     };
     let offset = q.number("offset", 0, 0..=usize::MAX)?;
     let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
@@ -470,22 +471,41 @@ async fn cached_picture(
         .into_response())
 }
 
-/// `GET /api/works/{id}/similar?k=10&backbone=ID&where=&exact=`: `artlens
-/// similar --id ID --json`.
+/// The fields of a similar search besides its first example: `k`,
+/// `backbone`, `where` (repeatable), `exact`, `also` (more examples by
+/// name, repeatable), `not` (works to move away from, repeatable) and
+/// `threshold` (the least similarity shown).
+fn similar_request(q: &Params, first: Option<ImageRef>) -> ApiResult<SimilarRequest> {
+    let threshold =
+        match q.get("threshold").map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(t.parse::<f32>().map_err(|_| {
+                ApiError::bad(format!("threshold=`{}`: not a number", printable(t)))
+            })?),
+        };
+    Ok(SimilarRequest {
+        examples: first
+            .into_iter()
+            .chain(q.all("also").into_iter().map(ImageRef::Work))
+            .collect(),
+        not: q.all("not").into_iter().map(ImageRef::Work).collect(),
+        threshold,
+        k: q.count("k", 10)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        exact: q.flag("exact")?.unwrap_or(false),
+    })
+}
+
+/// `GET /api/works/{id}/similar?k=10&backbone=ID&where=&exact=&also=&not=&threshold=`:
+/// `artlens similar --id ID [--id ALSO...] [--not NOT...] --json`.
 pub async fn similar(
     State(st): State<Shared>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let q = Params::parse(q)?;
-    let req = SimilarRequest {
-        query: ImageRef::Work(id.to_string()),
-        k: q.count("k", 10)?,
-        backbones: q.backbones()?,
-        filters: q.all("where"),
-        exact: q.flag("exact")?.unwrap_or(false),
-    };
+    let req = similar_request(&Params::parse(q)?, Some(ImageRef::Work(id.to_string())))?;
     let c = st.collection.clone();
     let view = blocking(move || {
         if !c.has_work(id)? {
@@ -1337,23 +1357,21 @@ pub async fn export(
 }
 
 /// `POST /api/similar` (multipart: a file field `image`, and the fields
-/// `k`, `backbone`, `where` (repeatable) and `exact` as for `GET
-/// /api/works/{id}/similar`): `artlens similar FILE --json` for an uploaded
-/// image. A stored work's file is recognised by its content (and left out
+/// of `GET /api/works/{id}/similar`: `k`, `backbone`, `where`, `exact`,
+/// `also`, `not`, `threshold`): `artlens similar FILE --json` for an
+/// uploaded image, with more examples and works to move away from by
+/// name. A stored work's file is recognised by its content (and left out
 /// of its own results); a new image is embedded, not stored, and named by
 /// the name it was uploaded with.
 pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
     let (name, bytes, q) = read_upload(form).await?;
-    let req = SimilarRequest {
-        query: ImageRef::Bytes {
+    let req = similar_request(
+        &q,
+        Some(ImageRef::Bytes {
             name,
             bytes: bytes.into(),
-        },
-        k: q.count("k", 10)?,
-        backbones: q.backbones()?,
-        filters: q.all("where"),
-        exact: q.flag("exact")?.unwrap_or(false),
-    };
+        }),
+    )?;
     let c = st.collection.clone();
     let view = blocking(move || c.similar(&req, &mut |_| {})).await?;
     Ok(Json(view).into_response())

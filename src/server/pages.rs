@@ -275,7 +275,7 @@ fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
                         span.title { "#" (w.work.id) " " (w.title) }
                         span.meta {
                             @if let Some(r) = w.work.rating { span.rating { "your rating " (fmt_num(r)) } } @else { span.unrated { "not rated" } }
-                            @if let Some(p) = w.predicted { " · predicted " (format!("{p:.1}")) }
+                            @if let Some(p) = w.predicted { " · predicted " (artlens::plain::score(p)) }
                         }
                     }
                 }
