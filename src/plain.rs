@@ -21,6 +21,16 @@ pub fn score(x: f64) -> String {
     }
 }
 
+/// A cosine similarity as every front end shows it: three decimals, as
+/// `similar`'s table.
+pub fn similarity(x: f32) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "-".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +47,6 @@ mod tests {
         assert_eq!(score(7.0), "7.00");
         assert_eq!(score(6.125), "6.12");
         assert_eq!(score(f64::NAN), "-");
+        assert_eq!(similarity(0.87654), "0.877");
     }
 }

@@ -165,10 +165,14 @@ fn print_table(view: &SimilarView) {
             .map(|b| match view.results.get(b).and_then(|hits| hits.get(i)) {
                 Some(h) => {
                     let mark = if h.shared_with.is_empty() { ' ' } else { '*' };
-                    let s: String = format!("{mark}{:.3} {}", h.similarity, name(h))
-                        .chars()
-                        .take(W)
-                        .collect();
+                    let s: String = format!(
+                        "{mark}{} {}",
+                        artlens::plain::similarity(h.similarity),
+                        name(h)
+                    )
+                    .chars()
+                    .take(W)
+                    .collect();
                     format!("{s:<W$}")
                 }
                 None => format!("{:<W$}", ""),

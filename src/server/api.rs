@@ -156,6 +156,11 @@ impl Params {
             .map_err(|e| ApiError::bad(format!("bad query string: {e}")))
     }
 
+    /// Pairs made by a route (a page's own query, rewritten).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
     /// Every pair, in the order given.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
@@ -475,7 +480,7 @@ async fn cached_picture(
 /// `backbone`, `where` (repeatable), `exact`, `also` (more examples by
 /// name, repeatable), `not` (works to move away from, repeatable) and
 /// `threshold` (the least similarity shown).
-fn similar_request(q: &Params, first: Option<ImageRef>) -> ApiResult<SimilarRequest> {
+pub fn similar_request(q: &Params, first: Option<ImageRef>) -> ApiResult<SimilarRequest> {
     let threshold =
         match q.get("threshold").map(str::trim).filter(|t| !t.is_empty()) {
             None => None,
@@ -1364,6 +1369,16 @@ pub async fn export(
 /// of its own results); a new image is embedded, not stored, and named by
 /// the name it was uploaded with.
 pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
+    Ok(Json(similar_upload_view(&st, form, 10).await?).into_response())
+}
+
+/// The view of `POST /api/similar` and of the "More like these" page's
+/// upload, `k` results per backbone unless the form says otherwise.
+pub async fn similar_upload_view(
+    st: &Shared,
+    form: Multipart,
+    k: usize,
+) -> ApiResult<artlens::app::SimilarView> {
     let (name, bytes, q) = read_upload(form).await?;
     let req = similar_request(
         &q,
@@ -1371,10 +1386,13 @@ pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiRes
             name,
             bytes: bytes.into(),
         }),
-    )?;
+    )
+    .map(|r| SimilarRequest {
+        k: q.get("k").map_or(k, |_| r.k),
+        ..r
+    })?;
     let c = st.collection.clone();
-    let view = blocking(move || c.similar(&req, &mut |_| {})).await?;
-    Ok(Json(view).into_response())
+    blocking(move || c.similar(&req, &mut |_| {})).await
 }
 
 /// `GET /api/suggest?n=10&goal=verdict|taste&backbone=`: `artlens suggest

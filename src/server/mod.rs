@@ -256,6 +256,7 @@ fn routes() -> Router<Shared> {
         .route("/works/{id}/maps", get(pages::work_maps))
         .route("/rate", get(pages::rate))
         .route("/score", get(pages::score))
+        .route("/similar", get(pages::similar).post(pages::similar_upload))
         .route("/compare", get(pages::compare))
         .route("/compare/report", get(pages::compare_report))
         .route("/fragments/answer", get(pages::answer_fragment))
