@@ -234,6 +234,42 @@ const fn with_plans(mut spec: BackboneSpec, plans: &'static [HubPlan]) -> Backbo
     spec
 }
 
+/// transformers layouts of the timm checkpoints: config, the processor's
+/// config, then the weights (safetensors, or the pickle).
+const HF_PLANS: &[HubPlan] = DINO_PLANS;
+
+/// The transformers twin of a registered timm checkpoint: the same weights
+/// under transformers' names, with its own processor (and so its own
+/// default resolution), fetched from `hub_id`.
+const fn hf(
+    mut spec: BackboneSpec,
+    hub_id: &'static str,
+    alias: &'static str,
+    display: &'static str,
+    short: &'static str,
+    resolution: u32,
+) -> BackboneSpec {
+    // Borrowed either way; forgetting it keeps the function const.
+    std::mem::forget(std::mem::replace(&mut spec.hub_id, Cow::Borrowed(hub_id)));
+    // Borrowed either way; forgetting it keeps the function const.
+    std::mem::forget(std::mem::replace(&mut spec.alias, Cow::Borrowed(alias)));
+    spec.also = &[];
+    // Borrowed either way; forgetting it keeps the function const.
+    std::mem::forget(std::mem::replace(
+        &mut spec.display_name,
+        Cow::Borrowed(display),
+    ));
+    // Borrowed either way; forgetting it keeps the function const.
+    std::mem::forget(std::mem::replace(
+        &mut spec.short_name,
+        Cow::Borrowed(short),
+    ));
+    spec.default_resolution = resolution;
+    spec.layout = Layout::Transformers;
+    spec.hub_plans = HF_PLANS;
+    spec
+}
+
 /// Every known checkpoint, in the order reports list them: by pretraining
 /// data size, smallest first (the order of the seed's question), then by
 /// size. Parameter counts are timm's / transformers' for the image model
@@ -312,6 +348,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         384,
         LVD_142M,
     ),
+    hf(
+        spec(
+            "timm/vit_small_patch14_dinov2.lvd142m",
+            "dinov2-s",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-S/14",
+            "DINOv2-S",
+            "ViT-S/14, LayerScale",
+            22_056_192,
+            384,
+            LVD_142M,
+        ),
+        "facebook/dinov2-small",
+        "dinov2-s-hf",
+        "DINOv2 ViT-S/14 (transformers)",
+        "DINOv2-S HF",
+        224,
+    ),
     spec(
         "timm/vit_small_patch14_reg4_dinov2.lvd142m",
         "dinov2-s-reg4",
@@ -325,6 +382,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         22_057_344,
         384,
         LVD_142M,
+    ),
+    hf(
+        spec(
+            "timm/vit_small_patch14_reg4_dinov2.lvd142m",
+            "dinov2-s-reg4",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-S/14 + registers",
+            "DINOv2-S+reg",
+            "ViT-S/14, 4 registers, LayerScale",
+            22_057_344,
+            384,
+            LVD_142M,
+        ),
+        "facebook/dinov2-with-registers-small",
+        "dinov2-s-reg4-hf",
+        "DINOv2 ViT-S/14 + registers (transformers)",
+        "DINOv2-S+reg HF",
+        224,
     ),
     spec(
         "timm/vit_base_patch14_dinov2.lvd142m",
@@ -340,6 +418,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         768,
         LVD_142M,
     ),
+    hf(
+        spec(
+            "timm/vit_base_patch14_dinov2.lvd142m",
+            "dinov2",
+            &["dinov2-b"],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-B/14",
+            "DINOv2",
+            "ViT-B/14, LayerScale",
+            86_579_712,
+            768,
+            LVD_142M,
+        ),
+        "facebook/dinov2-base",
+        "dinov2-b-hf",
+        "DINOv2 ViT-B/14 (transformers)",
+        "DINOv2 HF",
+        224,
+    ),
     spec(
         "timm/vit_base_patch14_reg4_dinov2.lvd142m",
         "dinov2-b-reg4",
@@ -353,6 +452,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         86_582_016,
         768,
         LVD_142M,
+    ),
+    hf(
+        spec(
+            "timm/vit_base_patch14_reg4_dinov2.lvd142m",
+            "dinov2-b-reg4",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-B/14 + registers",
+            "DINOv2-B+reg",
+            "ViT-B/14, 4 registers, LayerScale",
+            86_582_016,
+            768,
+            LVD_142M,
+        ),
+        "facebook/dinov2-with-registers-base",
+        "dinov2-b-reg4-hf",
+        "DINOv2 ViT-B/14 + registers (transformers)",
+        "DINOv2-B+reg HF",
+        224,
     ),
     spec(
         "timm/vit_large_patch14_dinov2.lvd142m",
@@ -368,6 +488,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         1024,
         LVD_142M,
     ),
+    hf(
+        spec(
+            "timm/vit_large_patch14_dinov2.lvd142m",
+            "dinov2-l",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-L/14",
+            "DINOv2-L",
+            "ViT-L/14, LayerScale",
+            304_367_616,
+            1024,
+            LVD_142M,
+        ),
+        "facebook/dinov2-large",
+        "dinov2-l-hf",
+        "DINOv2 ViT-L/14 (transformers)",
+        "DINOv2-L HF",
+        224,
+    ),
     spec(
         "timm/vit_large_patch14_reg4_dinov2.lvd142m",
         "dinov2-l-reg4",
@@ -381,6 +522,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         304_370_688,
         1024,
         LVD_142M,
+    ),
+    hf(
+        spec(
+            "timm/vit_large_patch14_reg4_dinov2.lvd142m",
+            "dinov2-l-reg4",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-L/14 + registers",
+            "DINOv2-L+reg",
+            "ViT-L/14, 4 registers, LayerScale",
+            304_370_688,
+            1024,
+            LVD_142M,
+        ),
+        "facebook/dinov2-with-registers-large",
+        "dinov2-l-reg4-hf",
+        "DINOv2 ViT-L/14 + registers (transformers)",
+        "DINOv2-L+reg HF",
+        224,
     ),
     spec(
         "timm/vit_giant_patch14_dinov2.lvd142m",
@@ -396,6 +558,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         1536,
         LVD_142M,
     ),
+    hf(
+        spec(
+            "timm/vit_giant_patch14_dinov2.lvd142m",
+            "dinov2-g",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-g/14",
+            "DINOv2-g",
+            "ViT-g/14, SwiGLU, LayerScale",
+            1_136_479_232,
+            1536,
+            LVD_142M,
+        ),
+        "facebook/dinov2-giant",
+        "dinov2-g-hf",
+        "DINOv2 ViT-g/14 (transformers)",
+        "DINOv2-g HF",
+        224,
+    ),
     spec(
         "timm/vit_giant_patch14_reg4_dinov2.lvd142m",
         "dinov2-g-reg4",
@@ -409,6 +592,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         1_136_483_840,
         1536,
         LVD_142M,
+    ),
+    hf(
+        spec(
+            "timm/vit_giant_patch14_reg4_dinov2.lvd142m",
+            "dinov2-g-reg4",
+            &[],
+            Family::Dinov2,
+            518,
+            14,
+            "DINOv2 ViT-g/14 + registers",
+            "DINOv2-g+reg",
+            "ViT-g/14, SwiGLU, 4 registers, LayerScale",
+            1_136_483_840,
+            1536,
+            LVD_142M,
+        ),
+        "facebook/dinov2-with-registers-giant",
+        "dinov2-g-reg4-hf",
+        "DINOv2 ViT-g/14 + registers (transformers)",
+        "DINOv2-g+reg HF",
+        224,
     ),
     spec(
         "timm/vit_base_patch32_clip_224.openai",
@@ -424,6 +628,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         768,
         WIT_400M,
     ),
+    hf(
+        spec(
+            "timm/vit_base_patch32_clip_224.openai",
+            "clip-b32",
+            &[],
+            Family::Clip,
+            224,
+            32,
+            "CLIP ViT-B/32 (OpenAI)",
+            "CLIP-B/32",
+            "ViT-B/32, pre-norm",
+            87_456_000,
+            768,
+            WIT_400M,
+        ),
+        "openai/clip-vit-base-patch32",
+        "clip-b32-hf",
+        "CLIP ViT-B/32 (OpenAI, transformers)",
+        "CLIP-B/32 HF",
+        224,
+    ),
     spec(
         "timm/vit_base_patch16_clip_224.openai",
         "clip-b16",
@@ -438,6 +663,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         768,
         WIT_400M,
     ),
+    hf(
+        spec(
+            "timm/vit_base_patch16_clip_224.openai",
+            "clip-b16",
+            &["clip"],
+            Family::Clip,
+            224,
+            16,
+            "CLIP ViT-B/16 (OpenAI)",
+            "CLIP-B/16",
+            "ViT-B/16, pre-norm",
+            85_799_424,
+            768,
+            WIT_400M,
+        ),
+        "openai/clip-vit-base-patch16",
+        "clip-b16-hf",
+        "CLIP ViT-B/16 (OpenAI, transformers)",
+        "CLIP-B/16 HF",
+        224,
+    ),
     spec(
         "timm/vit_large_patch14_clip_224.openai",
         "clip-l14",
@@ -451,6 +697,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         303_179_776,
         1024,
         WIT_400M,
+    ),
+    hf(
+        spec(
+            "timm/vit_large_patch14_clip_224.openai",
+            "clip-l14",
+            &[],
+            Family::Clip,
+            224,
+            14,
+            "CLIP ViT-L/14 (OpenAI)",
+            "CLIP-L/14",
+            "ViT-L/14, pre-norm",
+            303_179_776,
+            1024,
+            WIT_400M,
+        ),
+        "openai/clip-vit-large-patch14",
+        "clip-l14-hf",
+        "CLIP ViT-L/14 (OpenAI, transformers)",
+        "CLIP-L/14 HF",
+        224,
     ),
     spec(
         "timm/vit_small_patch16_dinov3.lvd1689m",
@@ -522,6 +789,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         768,
         LAION_2B,
     ),
+    hf(
+        spec(
+            "timm/vit_base_patch32_clip_224.laion2b",
+            "clip-b32-laion",
+            &[],
+            Family::Clip,
+            224,
+            32,
+            "CLIP ViT-B/32 (LAION-2B)",
+            "CLIP-B/32 LAION",
+            "ViT-B/32, pre-norm",
+            87_456_000,
+            768,
+            LAION_2B,
+        ),
+        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+        "clip-b32-laion-hf",
+        "CLIP ViT-B/32 (LAION-2B, transformers)",
+        "CLIP-B/32 LAION HF",
+        224,
+    ),
     spec(
         "timm/vit_base_patch16_clip_224.laion2b",
         "clip-b16-laion",
@@ -535,6 +823,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         85_799_424,
         768,
         LAION_2B,
+    ),
+    hf(
+        spec(
+            "timm/vit_base_patch16_clip_224.laion2b",
+            "clip-b16-laion",
+            &[],
+            Family::Clip,
+            224,
+            16,
+            "CLIP ViT-B/16 (LAION-2B)",
+            "CLIP-B/16 LAION",
+            "ViT-B/16, pre-norm",
+            85_799_424,
+            768,
+            LAION_2B,
+        ),
+        "laion/CLIP-ViT-B-16-laion2B-s34B-b88K",
+        "clip-b16-laion-hf",
+        "CLIP ViT-B/16 (LAION-2B, transformers)",
+        "CLIP-B/16 LAION HF",
+        224,
     ),
     spec(
         "timm/vit_large_patch14_clip_224.laion2b",
@@ -550,6 +859,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         1024,
         LAION_2B,
     ),
+    hf(
+        spec(
+            "timm/vit_large_patch14_clip_224.laion2b",
+            "clip-l14-laion",
+            &[],
+            Family::Clip,
+            224,
+            14,
+            "CLIP ViT-L/14 (LAION-2B)",
+            "CLIP-L/14 LAION",
+            "ViT-L/14, pre-norm",
+            303_179_776,
+            1024,
+            LAION_2B,
+        ),
+        "laion/CLIP-ViT-L-14-laion2B-s32B-b82K",
+        "clip-l14-laion-hf",
+        "CLIP ViT-L/14 (LAION-2B, transformers)",
+        "CLIP-L/14 LAION HF",
+        224,
+    ),
     spec(
         "timm/vit_base_patch16_siglip_224.webli",
         "siglip-b16",
@@ -564,6 +894,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         768,
         WEBLI,
     ),
+    hf(
+        spec(
+            "timm/vit_base_patch16_siglip_224.webli",
+            "siglip-b16",
+            &["siglip"],
+            Family::Siglip,
+            224,
+            16,
+            "SigLIP ViT-B/16",
+            "SigLIP-B/16",
+            "ViT-B/16, attention-pool head",
+            92_884_224,
+            768,
+            WEBLI,
+        ),
+        "google/siglip-base-patch16-224",
+        "siglip-b16-hf",
+        "SigLIP ViT-B/16 (transformers)",
+        "SigLIP-B/16 HF",
+        224,
+    ),
     spec(
         "timm/vit_base_patch16_siglip_224.v2_webli",
         "siglip2-b16",
@@ -577,6 +928,27 @@ pub const REGISTRY: &[BackboneSpec] = &[
         92_884_224,
         768,
         WEBLI,
+    ),
+    hf(
+        spec(
+            "timm/vit_base_patch16_siglip_224.v2_webli",
+            "siglip2-b16",
+            &["siglip2"],
+            Family::Siglip,
+            224,
+            16,
+            "SigLIP 2 ViT-B/16",
+            "SigLIP2-B/16",
+            "ViT-B/16, attention-pool head",
+            92_884_224,
+            768,
+            WEBLI,
+        ),
+        "google/siglip2-base-patch16-224",
+        "siglip2-b16-hf",
+        "SigLIP 2 ViT-B/16 (transformers)",
+        "SigLIP2-B/16 HF",
+        224,
     ),
 ];
 
