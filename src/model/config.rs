@@ -952,6 +952,58 @@ mod tests {
         let path = Path::new("config.json");
         for spec in REGISTRY {
             let cfg = match spec.layout {
+                Layout::Transformers if spec.family != Some(crate::model::Family::Dino) => {
+                    // The hub's config.json of the transformers twin: the
+                    // timm twin's dims under transformers' names.
+                    let c = spec.embedding_dim;
+                    let (depth, heads) = match c {
+                        384 => (12, 6),
+                        768 => (12, 12),
+                        1024 => (24, 16),
+                        _ => (40, 24),
+                    };
+                    let path = Path::new("config.json");
+                    let tower = serde_json::json!({
+                        "hidden_size": c,
+                        "intermediate_size": 4 * c,
+                        "num_hidden_layers": depth,
+                        "num_attention_heads": heads,
+                        "patch_size": spec.patch_size,
+                        "image_size": 224,
+                        "hidden_act": "gelu",
+                    });
+                    let cfg = match spec.family {
+                        Some(crate::model::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
+                            &serde_json::json!({
+                                "model_type": if spec.hub_id.contains("registers") {
+                                    "dinov2_with_registers"
+                                } else {
+                                    "dinov2"
+                                },
+                                "hidden_size": c,
+                                "num_hidden_layers": depth,
+                                "num_attention_heads": heads,
+                                "image_size": 518,
+                                "patch_size": 14,
+                                "use_swiglu_ffn": c == 1536,
+                            }),
+                            path,
+                        ),
+                        Some(crate::model::Family::Clip) => crate::model::hf::clip::vit_config(
+                            &serde_json::json!({"model_type": "clip", "vision_config": tower}),
+                            path,
+                        ),
+                        _ => crate::model::hf::siglip::vit_config(
+                            &serde_json::json!({"model_type": "siglip", "vision_config": tower}),
+                            path,
+                        ),
+                    }
+                    .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id));
+                    assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
+                    assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
+                    assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+                    continue;
+                }
                 Layout::Transformers => {
                     let (c, heads) = (spec.embedding_dim, spec.embedding_dim / 64);
                     let t: TransformersVitConfig = serde_json::from_value(serde_json::json!({
