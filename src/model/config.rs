@@ -33,6 +33,9 @@ pub enum Layout {
     HfClip,
     /// transformers `SiglipModel` / `SiglipVisionModel` ([`crate::model::hf::siglip`]).
     HfSiglip,
+    /// transformers `DINOv3ViTModel`, renamed to timm `Eva`'s names
+    /// ([`crate::model::hf::dinov3`]).
+    HfDinov3,
 }
 
 impl Layout {
@@ -993,6 +996,35 @@ mod tests {
                             &serde_json::json!({"model_type": "clip", "vision_config": tower}),
                             path,
                         ),
+                        Some(crate::model::Family::Dinov3) => {
+                            // The timm twin's MLP and biases, under
+                            // transformers' names.
+                            let twin = REGISTRY
+                                .iter()
+                                .find(|t| {
+                                    t.family == spec.family
+                                        && t.layout == Layout::Eva
+                                        && t.params == spec.params
+                                })
+                                .unwrap();
+                            let arch = twin.hub_id.trim_start_matches("timm/");
+                            let t = timm_vit_config(&hub_config(arch, 256), path).unwrap();
+                            crate::model::hf::dinov3::vit_config(
+                                &serde_json::json!({
+                                    "model_type": "dinov3_vit",
+                                    "hidden_size": c,
+                                    "intermediate_size": t.mlp_dim,
+                                    "num_hidden_layers": depth,
+                                    "num_attention_heads": heads,
+                                    "use_gated_mlp": t.mlp == Mlp::SwiGlu,
+                                    "hidden_act": if t.mlp == Mlp::SwiGlu { "silu" } else { "gelu" },
+                                    "query_bias": t.qkv_bias != QkvBias::None,
+                                    "value_bias": t.qkv_bias != QkvBias::None,
+                                    "num_register_tokens": 4,
+                                }),
+                                path,
+                            )
+                        }
                         _ => crate::model::hf::siglip::vit_config(
                             &serde_json::json!({"model_type": "siglip", "vision_config": tower}),
                             path,

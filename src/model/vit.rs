@@ -525,7 +525,7 @@ impl Vit {
         let names = match config.layout {
             Layout::Transformers => &TRANSFORMERS,
             Layout::Timm | Layout::HfDinov2 | Layout::HfClip | Layout::HfSiglip => &TIMM,
-            Layout::Eva => &EVA,
+            Layout::Eva | Layout::HfDinov3 => &EVA,
         };
         // The other transformers layouts are timm's model under other
         // names: rename them, then load as timm.
@@ -658,7 +658,8 @@ impl Vit {
                     | Layout::Eva
                     | Layout::HfDinov2
                     | Layout::HfClip
-                    | Layout::HfSiglip,
+                    | Layout::HfSiglip
+                    | Layout::HfDinov3,
                     QkvBias::Full | QkvBias::None,
                 ) => linear(
                     &mut src,

@@ -9,7 +9,8 @@
 //! * [`clip`]: `CLIPModel` / `CLIPVisionModel` (`openai/clip-vit-*`,
 //!   `laion/CLIP-ViT-*`);
 //! * [`siglip`]: `SiglipModel` / `SiglipVisionModel` (`google/siglip-*`,
-//!   `google/siglip2-*`).
+//!   `google/siglip2-*`);
+//! * [`dinov3`]: `DINOv3ViTModel` (`facebook/dinov3-*-pretrain-lvd1689m`).
 //!
 //! The embedding is the model's `pooler_output` in every case. Which format
 //! a folder holds (timm or transformers) is decided by its `config.json`
@@ -18,6 +19,7 @@
 
 pub mod clip;
 pub mod dinov2;
+pub mod dinov3;
 pub mod siglip;
 
 use std::path::Path;
@@ -31,7 +33,7 @@ use crate::model::config::{self, Layout, VitConfig};
 use crate::model::weights::Checkpoint;
 
 /// The transformers `model_type`s artlens reads, for error messages.
-pub const MODEL_TYPES: &str = "vit (ViTModel: facebook/dino-*), dinov2 (Dinov2Model: facebook/dinov2-*), dinov2_with_registers (facebook/dinov2-with-registers-*), clip / clip_vision_model (CLIPModel, CLIPVisionModel: openai/clip-vit-*, laion/CLIP-ViT-*), siglip / siglip_vision_model (SiglipModel, SiglipVisionModel: google/siglip-*, google/siglip2-*)";
+pub const MODEL_TYPES: &str = "vit (ViTModel: facebook/dino-*), dinov2 (Dinov2Model: facebook/dinov2-*), dinov2_with_registers (facebook/dinov2-with-registers-*), clip / clip_vision_model (CLIPModel, CLIPVisionModel: openai/clip-vit-*, laion/CLIP-ViT-*), siglip / siglip_vision_model (SiglipModel, SiglipVisionModel: google/siglip-*, google/siglip2-*), dinov3_vit (DINOv3ViTModel: facebook/dinov3-*-pretrain-lvd1689m)";
 
 /// The config and preprocessing of a transformers checkpoint, with the
 /// warnings worth showing (a missing `preprocessor_config.json`).
@@ -78,9 +80,8 @@ pub fn read(
         }
         "dinov2" | "dinov2_with_registers" => (dinov2::vit_config(&raw, config)?, dinov2::PROCESSOR),
         "clip" | "clip_vision_model" => (clip::vit_config(&raw, config)?, clip::PROCESSOR),
-        "siglip" | "siglip_vision_model" | "siglip2" => {
-            (siglip::vit_config(&raw, config)?, siglip::PROCESSOR)
-        }
+        "siglip" | "siglip_vision_model" => (siglip::vit_config(&raw, config)?, siglip::PROCESSOR),
+        "dinov3_vit" => (dinov3::vit_config(&raw, config)?, dinov3::PROCESSOR),
         "" => {
             return Err(Error::Config {
                 path: config.to_path_buf(),
@@ -132,6 +133,7 @@ pub fn to_timm_names(
         Layout::HfDinov2 => dinov2::to_timm_names(config, checkpoint, path),
         Layout::HfClip => clip::to_timm_names(config, checkpoint, path),
         Layout::HfSiglip => siglip::to_timm_names(config, checkpoint, path),
+        Layout::HfDinov3 => dinov3::to_timm_names(config, checkpoint, path),
         _ => Ok(checkpoint),
     }
 }
