@@ -450,3 +450,32 @@ fn the_hugging_face_cache_layout_loads_through_the_cli() {
         }
     }
 }
+
+/// By hand, on full-size random checkpoints (not in `cargo test`):
+/// `make_hf_fixtures.py --full DIR --cases dinov3,dinov3_gated`, then
+/// `ARTLENS_HF_FULL_DIR=DIR cargo test --test tests hf_parity::dinov3_full -- --ignored --nocapture`.
+/// The model on the reference processor's own pixels (its end-to-end gap is
+/// the preprocessing's, which `scripts/check_zoo_parity.py DIR` shows).
+#[test]
+#[ignore = "needs full-size checkpoints: ARTLENS_HF_FULL_DIR"]
+fn dinov3_full_size_on_reference_pixels() {
+    let dir = PathBuf::from(std::env::var("ARTLENS_HF_FULL_DIR").expect("ARTLENS_HF_FULL_DIR"));
+    let refs =
+        candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu).unwrap();
+    for (case, id) in [
+        ("dinov3", "dinov3-b-hf"),
+        ("dinov3_gated", "dinov3-splus-hf"),
+    ] {
+        let model = try_load(&dir.join(case), id, None).unwrap();
+        let mut worst: f64 = 0.0;
+        for stem in ["landscape", "portrait", "rgba"] {
+            let pixels = to_vec(&refs[&format!("dinov3/pixels/{stem}")]);
+            let got = model.embed_pixels(pixels, 1).unwrap().remove(0);
+            let (_, cos, rel) = compare(&got, &to_vec(&refs[&format!("{case}/{stem}")]));
+            eprintln!("{case} ({id}) {stem}: cos {cos:.9} relL2 {rel:.2e}");
+            assert!(cos >= MIN_COSINE && rel <= 1e-4, "{case} {stem}");
+            worst = worst.max(rel);
+        }
+        eprintln!("{case}: worst relL2 {worst:.2e}");
+    }
+}
