@@ -1097,6 +1097,34 @@ mod tests {
         assert_eq!((g.mlp, g.mlp_dim), (Mlp::SwiGluPacked, 4096));
     }
 
+    /// What timm 1.0.31's `save_for_hf` writes: `img_size` as a pair,
+    /// `in_chans`, `num_classes`, `global_pool` (tests/hf_parity.rs loads
+    /// such a checkpoint and matches timm).
+    #[test]
+    fn save_for_hf_model_args_are_read() {
+        let path = Path::new("config.json");
+        let mut cfg = hub_config("vit_small_patch14_dinov2", 56);
+        let args = serde_json::json!({
+            "img_size": [56, 56], "embed_dim": 32, "depth": 2, "num_heads": 2,
+            "num_classes": 0, "in_chans": 3, "global_pool": "token"
+        });
+        cfg.model_args = serde_json::from_value(args.clone()).unwrap();
+        let v = timm_vit_config(&cfg, path).unwrap();
+        assert_eq!(
+            (v.native_image_size, v.hidden_size, v.pool),
+            (56, 32, Pool::Token)
+        );
+        cfg.model_args.img_size = Some(ImgSize::Square(56));
+        assert_eq!(timm_vit_config(&cfg, path).unwrap(), v);
+        cfg.model_args.img_size = Some(ImgSize::Pair([56, 42]));
+        let e = timm_vit_config(&cfg, path).unwrap_err().to_string();
+        assert!(e.contains("model_args.img_size is [56, 42]"), "{e}");
+        cfg.model_args.img_size = None;
+        cfg.model_args.in_chans = Some(1);
+        let e = timm_vit_config(&cfg, path).unwrap_err().to_string();
+        assert!(e.contains("model_args.in_chans is 1"), "{e}");
+    }
+
     #[test]
     fn unsupported_architectures_and_args_are_named() {
         // An unknown `architecture` is covered through the loader in

@@ -249,17 +249,15 @@ const fn hf(
     short: &'static str,
     resolution: u32,
 ) -> BackboneSpec {
-    // Borrowed either way; forgetting it keeps the function const.
+    // The replaced names are borrowed `&'static str`s (a const fn cannot
+    // run a destructor, and these have nothing to free): forget them.
     std::mem::forget(std::mem::replace(&mut spec.hub_id, Cow::Borrowed(hub_id)));
-    // Borrowed either way; forgetting it keeps the function const.
     std::mem::forget(std::mem::replace(&mut spec.alias, Cow::Borrowed(alias)));
     spec.also = &[];
-    // Borrowed either way; forgetting it keeps the function const.
     std::mem::forget(std::mem::replace(
         &mut spec.display_name,
         Cow::Borrowed(display),
     ));
-    // Borrowed either way; forgetting it keeps the function const.
     std::mem::forget(std::mem::replace(
         &mut spec.short_name,
         Cow::Borrowed(short),
