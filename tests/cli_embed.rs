@@ -210,7 +210,11 @@ fn configs_of_other_models_are_refused() {
     assert_clean_failure(
         &embed_with(&fixtures().join("dinov2_tiny"), "dino"),
         2,
-        &["config.json", "transformers checkpoint", "holds a timm checkpoint"],
+        &[
+            "config.json",
+            "transformers checkpoint",
+            "holds a timm checkpoint",
+        ],
     );
 
     let garbled = tmp.path().join("garbled");
