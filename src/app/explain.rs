@@ -291,7 +291,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) fn visible_region(pre: &Preprocess, w: u32, h: u32) -> [f64; 4] {
     match pre.geometry {
         Geometry::Squash { .. } => [0.0, 0.0, 1.0, 1.0],
-        Geometry::ShortSideCenterCrop { resize_to, crop } => {
+        Geometry::ShortSideCenterCrop { resize_to, crop }
+        | Geometry::ShortSideCenterCropFloor { resize_to, crop } => {
             if w == 0 || h == 0 {
                 return [0.0, 0.0, 1.0, 1.0];
             }
