@@ -300,7 +300,7 @@ impl Error {
 
 /// Adds context to candle errors, which otherwise say nothing about which
 /// model or stage they came from.
-pub trait CandleContext<T> {
+pub(crate) trait CandleContext<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 

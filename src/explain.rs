@@ -51,17 +51,17 @@ use crate::store::{Artwork, Store};
 /// Above this many vectors, all-pairs statistics search a sample of query rows
 /// instead of every row: an exact pass over 50,000 768-d vectors already
 /// costs about 2·10¹² multiply-adds.
-pub const EXACT_ALL_PAIRS_MAX: usize = 50_000;
+pub(crate) const EXACT_ALL_PAIRS_MAX: usize = 50_000;
 
 /// How many query rows are sampled above [`EXACT_ALL_PAIRS_MAX`]. Each is
 /// still compared with every row, so its nearest neighbours are exact; only
 /// the average over rows is estimated (its standard error for a fraction is
 /// at most 0.7 percentage points).
-pub const SAMPLED_QUERIES: usize = 5_000;
+pub(crate) const SAMPLED_QUERIES: usize = 5_000;
 
 /// The seed of the query sample, fixed so that two runs (and the two
 /// backbones, which share item order) evaluate the same rows.
-pub const SAMPLE_SEED: u64 = 0x0a57_1e45_5eed;
+pub(crate) const SAMPLE_SEED: u64 = 0x0a57_1e45_5eed;
 
 /// The default percentile of nearest-neighbour distances beyond which a query
 /// is called out of distribution.
@@ -119,7 +119,7 @@ impl RatedWork {
 
     /// Takes the path (the first one the work was seen at) and the metadata
     /// from its artwork record.
-    pub fn with_artwork(mut self, art: &Artwork) -> Self {
+    pub(crate) fn with_artwork(mut self, art: &Artwork) -> Self {
         self.path = art.paths.first().cloned();
         self.metadata = art.metadata.clone();
         self
@@ -319,7 +319,7 @@ pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
 /// How many works (by id) of the first reference list every other list
 /// holds too: the overlap `score` reports across N backbones. `None` with
 /// fewer than two lists, where there is nothing to share.
-pub fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
+pub(crate) fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
     let (first, others) = lists.split_first()?;
     if others.is_empty() {
         return None;
@@ -552,7 +552,7 @@ impl VoteSupport {
     }
 
     /// True when the head was trained on the work with id `id`.
-    pub fn trained_on(&self, id: u64) -> bool {
+    pub(crate) fn trained_on(&self, id: u64) -> bool {
         self.works.iter().any(|w| w.id == id)
     }
 }
@@ -585,7 +585,7 @@ pub struct ImageMaps {
 /// For each row of `a`, the best cosine similarity among the rows of `b` and
 /// the index of that row (the first on ties). Zero-norm rows match nothing
 /// (similarity 0, index 0). Empty when `b` is empty.
-pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
     if b.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -613,7 +613,7 @@ pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
 
 /// The CLS attention over the patches (index 0, the CLS token itself, left
 /// out): the mean over heads and each head's row.
-pub fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
+pub(crate) fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
     let heads: Vec<Vec<f32>> = cls_attention
         .iter()
         .map(|row| row.get(1..).unwrap_or_default().to_vec())
@@ -634,7 +634,7 @@ pub fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
 /// The maps of an image pair: each image's patches matched against the
 /// other's, and each image's CLS attention. `regions` are the parts of the
 /// two images the model saw ([`ImageMaps::region`]).
-pub fn pair_maps(
+pub(crate) fn pair_maps(
     query: &ImageTokens,
     reference: &ImageTokens,
     regions: ([f64; 4], [f64; 4]),
@@ -812,17 +812,6 @@ pub fn precision_at_k<S: AsRef<str> + Sync>(
     k: usize,
 ) -> Result<LabelMetric> {
     Ok(label_metrics(vectors, labels, k)?.precision)
-}
-
-/// The accuracy of always predicting the most frequent of `labels` (items
-/// without a label left out); 0 when none has one.
-pub fn chance_baseline<S: AsRef<str>>(labels: &[Option<S>]) -> f64 {
-    let counts = label_counts(labels.iter().filter_map(|l| l.as_ref().map(|s| s.as_ref())));
-    let n: usize = counts.values().sum();
-    if n == 0 {
-        return 0.0;
-    }
-    *counts.values().max().unwrap_or(&0) as f64 / n as f64
 }
 
 /// [`loo_knn_accuracy`] and [`precision_at_k`] together, from one neighbour

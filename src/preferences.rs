@@ -24,7 +24,7 @@ use crate::ratings::{resolve_work, Rater};
 use crate::store::{now_secs, Artwork, Store};
 
 /// The tree preferences live in.
-pub const PREFERENCES_TREE: &str = "preferences";
+pub(crate) const PREFERENCES_TREE: &str = "preferences";
 
 /// One stored preference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,7 +92,12 @@ fn resolve_pair(store: &Store, winner: &str, loser: &str) -> Result<(Artwork, Ar
 
 /// Stores that `rater` prefers the work `winner` names to the one `loser`
 /// names (the names are resolved as [`resolve_pair`] says).
-pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+pub(crate) fn add_preference(
+    store: &Store,
+    rater: &Rater,
+    winner: &str,
+    loser: &str,
+) -> Result<Added> {
     let (w, l) = resolve_pair(store, winner, loser)?;
     let k = key(rater, &w.hash, &l.hash);
     let repeated = store.has_record(PREFERENCES_TREE, &k)?;
@@ -118,7 +123,7 @@ pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -
 /// the latest time `rater` said it; the opposite preference, if any, stays.
 /// Without such a preference it is [`Error::NoPreference`], naming both
 /// works, and nothing changes.
-pub fn remove_preference(
+pub(crate) fn remove_preference(
     store: &Store,
     rater: &Rater,
     winner: &str,
@@ -170,7 +175,7 @@ pub fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
 }
 
 /// Every rater with preferences and how many, by name.
-pub fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
+pub(crate) fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
     let mut out = BTreeMap::new();
     for (k, _) in store.scan_records::<serde_json::Value>(PREFERENCES_TREE, "")? {
         if let Some(r) = k.split('/').next().and_then(|n| Rater::parse(n).ok()) {
@@ -192,7 +197,7 @@ pub fn contradictions(prefs: &[Preference]) -> usize {
 }
 
 /// Removes every preference of `rater` in one atomic batch; how many.
-pub fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
+pub(crate) fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
     let keys: Vec<String> = store
         .scan_records::<serde_json::Value>(PREFERENCES_TREE, &format!("{rater}/"))?
         .into_iter()

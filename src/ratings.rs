@@ -42,24 +42,24 @@ use crate::store::{Artwork, Envelope, Store};
 use crate::works::Resolver;
 
 /// The tree ratings live in.
-pub const RATINGS_TREE: &str = "ratings";
+pub(crate) const RATINGS_TREE: &str = "ratings";
 
 /// Header names accepted for the column naming the work, in order of
 /// preference (matched case-insensitively).
-pub const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", "hash"];
+pub(crate) const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", "hash"];
 
 /// Header names accepted for the score column, in order of preference.
-pub const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
+pub(crate) const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
 
 /// The header name of the optional column naming who gave each rating
 /// (matched case-insensitively); rows without one use the import's rater.
-pub const RATER_COLUMN: &str = "rater";
+pub(crate) const RATER_COLUMN: &str = "rater";
 
 /// The rater a command uses when none is named.
-pub const DEFAULT_RATER: &str = "me";
+pub(crate) const DEFAULT_RATER: &str = "me";
 
 /// The longest rater name accepted.
-pub const MAX_RATER_LEN: usize = 64;
+pub(crate) const MAX_RATER_LEN: usize = 64;
 
 /// Who gave a rating or a preference: a validated name (letters and digits
 /// of any script, `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
@@ -113,7 +113,7 @@ impl Rater {
 
     /// The prefix of this rater's keys in a tree shared by raters: empty for
     /// the default rater, `<name>/` for the others.
-    pub fn key_prefix(&self) -> String {
+    pub(crate) fn key_prefix(&self) -> String {
         if self.is_default() {
             String::new()
         } else {
@@ -122,7 +122,7 @@ impl Rater {
     }
 
     /// The `ratings` key of this rater's rating of the work `hash`.
-    pub fn rating_key(&self, hash: &str) -> String {
+    pub(crate) fn rating_key(&self, hash: &str) -> String {
         format!("{}{hash}", self.key_prefix())
     }
 }
@@ -247,7 +247,7 @@ pub fn import_csv_as(
 /// what its sender calls it, for messages and each rating's source.
 /// Relative paths in it resolve against the collection roots only, since
 /// it has no folder of its own.
-pub fn import_csv_bytes_as(
+pub(crate) fn import_csv_bytes_as(
     store: &Store,
     bytes: &[u8],
     name: &Path,
@@ -580,7 +580,7 @@ pub fn set_rating_as(store: &Store, rater: &Rater, query: &str, score: f64) -> R
 }
 
 /// Finds the work `query` names (see [`crate::works::resolve_work`]).
-pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
+pub(crate) fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     crate::works::resolve_work(store, query)
 }
 
@@ -593,7 +593,7 @@ pub fn ratings_of(store: &Store, rater: &Rater) -> Result<Vec<(String, f64)>> {
 }
 
 /// Every rating of `rater` with its source and time, sorted by hash.
-pub fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Rating)>> {
+pub(crate) fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Rating)>> {
     let prefix = rater.key_prefix();
     Ok(store
         .scan_records::<Rating>(RATINGS_TREE, &prefix)?
@@ -629,7 +629,7 @@ pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rati
 /// A digest of every (work, rating) pair of `rater`: saved with trained
 /// heads, so that `score` and `compare` can say when the ratings changed
 /// since training.
-pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
+pub(crate) fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
     for (hash, r) in ratings_of(store, rater)? {
         h.update(hash.as_bytes());

@@ -17,7 +17,7 @@ use crate::store::{describe_candidates, Artwork, Store};
 
 /// Finds the work `query` names: [`Error::WorkNotFound`] saying what was
 /// tried, or [`Error::AmbiguousWork`] listing the candidates.
-pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
+pub(crate) fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     match Resolver::new(store, None).resolve(query.trim())? {
         Ok(a) => Ok(a),
         Err(Miss::Unknown) => Err(Error::WorkNotFound {
@@ -35,7 +35,7 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
 
 /// Why a name found no single work.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Miss {
+pub(crate) enum Miss {
     Unknown,
     /// How many works match, and the first few described.
     Ambiguous {
@@ -62,7 +62,7 @@ impl Miss {
 
 /// Resolves what a user wrote to an artwork. The path-suffix index is built
 /// on first need, since most lookups by id, hash or full path never need it.
-pub struct Resolver<'a> {
+pub(crate) struct Resolver<'a> {
     store: &'a Store,
     /// The folder relative paths are also tried against (the CSV's).
     base: Option<PathBuf>,

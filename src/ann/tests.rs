@@ -97,10 +97,10 @@ fn saved_index_can_be_extended() {
 
     let all = IndexMeta::new("fp", items.iter().map(|(id, _)| *id));
     assert!(AnnIndex::load(dir.path(), &all).unwrap().is_none());
-    assert!(AnnIndex::load_for_update(dir.path(), "other")
+    assert!(AnnIndex::load_for_update_with_meta(dir.path(), "other")
         .unwrap()
         .is_err());
-    let mut loaded = AnnIndex::load_for_update(dir.path(), "fp")
+    let (mut loaded, _) = AnnIndex::load_for_update_with_meta(dir.path(), "fp")
         .unwrap()
         .unwrap();
     assert_eq!(loaded.len(), 100);

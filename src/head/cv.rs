@@ -27,17 +27,17 @@ use crate::error::{Error, Result};
 
 /// The fewest ratings cross-validation accepts, whatever the folds: below
 /// ten, a rank correlation over the pooled predictions means little.
-pub const MIN_RATINGS: usize = 10;
+pub(crate) const MIN_RATINGS: usize = 10;
 /// Folds when the caller has no preference.
-pub const DEFAULT_FOLDS: usize = 5;
+pub(crate) const DEFAULT_FOLDS: usize = 5;
 /// Bootstrap resamples when the caller has no preference.
-pub const DEFAULT_BOOTSTRAP: usize = 2000;
+pub(crate) const DEFAULT_BOOTSTRAP: usize = 2000;
 /// Fractions of each training fold the learning curve trains on.
-pub const CURVE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
+pub(crate) const CURVE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
 /// The family-wise error rate of the comparison: the intervals of one
 /// metric hold simultaneously with probability `1 − ALPHA`, and a pair is
 /// significant when its Holm-adjusted p is below it (see `docs/STATISTICS.md`).
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// The metrics every pair is compared on, in report order.
 const COMPARED: [MetricKind; 3] = [
@@ -59,7 +59,7 @@ pub const DEFAULT_REPEATS: usize = 10;
 /// The fewest ratings K-fold cross-validation accepts: `max(2K, 10)`, so
 /// that every test fold holds at least two works (a within-fold ranking
 /// exists) and the pooled metrics rest on at least ten.
-pub fn min_ratings(folds: usize) -> usize {
+pub(crate) fn min_ratings(folds: usize) -> usize {
     (2 * folds).max(MIN_RATINGS)
 }
 
@@ -782,7 +782,7 @@ pub fn cv_interval_scale(folds: usize) -> f64 {
 /// predictions, and the bootstrap of the averaged predictions is narrower
 /// than that of one split's, so the correction still applies in full (see
 /// "Why the K-fold is repeated" in `docs/STATISTICS.md` for the measurement).
-pub fn repeated_interval_scale(folds: usize, _repeats: usize) -> f64 {
+pub(crate) fn repeated_interval_scale(folds: usize, _repeats: usize) -> f64 {
     cv_interval_scale(folds)
 }
 

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 /// The family-wise error of the live verdict: the chance, over all the
 /// looks a person ever takes, that it names a winner between backbones that
 /// are equally good.
-pub const LIVE_ALPHA: f64 = 0.05;
+pub(crate) const LIVE_ALPHA: f64 = 0.05;
 
 /// Works rated before the first one that is scored: the first prediction
 /// comes from a head trained on this many ratings.
@@ -30,7 +30,7 @@ pub const LIVE_START: usize = 5;
 
 /// The most further ratings the verdict will estimate as needed: beyond
 /// that it says more ratings may not separate the backbones.
-pub const MAX_MORE_RATINGS: usize = 500;
+pub(crate) const MAX_MORE_RATINGS: usize = 500;
 
 /// Ratings before the first answer: below this, the verdict only says how
 /// many more works to rate, and charts say "not enough ratings yet".
@@ -56,7 +56,7 @@ const BET_CAP: f64 = 0.5;
 const CS_GRID: usize = 400;
 
 /// What the headline figure is called on every page and in every line.
-pub const HEADLINE_NAME: &str = "agrees with your ratings";
+pub(crate) const HEADLINE_NAME: &str = "agrees with your ratings";
 
 /// One sentence that says what the headline figure measures.
 pub const HEADLINE_DESCRIPTION: &str = "Each time you rated a work, the backbone's head compared it with \
@@ -637,7 +637,7 @@ pub fn live_best(ids: &[&str], comparisons: &[LiveComparison]) -> Option<usize> 
 /// √(ln(1 + n) / n) in the n works scored. `None` when a best backbone is
 /// already named, nothing was compared, or the difference is too small to
 /// resolve within [`MAX_MORE_RATINGS`] more ratings.
-pub fn live_ratings_needed(
+pub(crate) fn live_ratings_needed(
     comparisons: &[LiveComparison],
     best: Option<usize>,
     n_ratings: usize,

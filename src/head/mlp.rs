@@ -18,7 +18,7 @@ use crate::error::{CandleContext, Result};
 
 /// The MLP's training settings; [`MlpConfig::default`] is what artlens uses.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MlpConfig {
+pub(crate) struct MlpConfig {
     /// Hidden units. 64 keeps the head small next to the few hundred ratings
     /// a person gives.
     pub hidden: usize,

@@ -30,7 +30,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Fewest preferences the pairwise head trains on.
-pub const MIN_PREFERENCES: usize = 10;
+pub(crate) const MIN_PREFERENCES: usize = 10;
 
 /// Inner folds for choosing λ.
 const INNER_FOLDS: usize = 4;
@@ -41,7 +41,7 @@ const MAX_NEWTON: usize = 50;
 
 /// The λ values inner cross-validation chooses from: one per half decade
 /// from 1e-2 to 1e4.
-pub fn pairwise_lambda_grid() -> Vec<f64> {
+pub(crate) fn pairwise_lambda_grid() -> Vec<f64> {
     (0..13).map(|k| 10f64.powf(-2.0 + 0.5 * k as f64)).collect()
 }
 
@@ -66,11 +66,6 @@ impl PairwiseHead {
             .enumerate()
             .map(|(j, &v)| (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j])
             .sum()
-    }
-
-    /// The chance the model gives that `a` is preferred to `b`.
-    pub fn prefer_probability(&self, a: &[f32], b: &[f32]) -> f64 {
-        sigmoid(self.utility(a) - self.utility(b))
     }
 }
 
@@ -287,7 +282,7 @@ fn gram(z: &[f64], m: usize, d: usize) -> Vec<f64> {
 
 /// Fits the Bradley–Terry head with a fixed λ on the works `x` and the
 /// preferences `prefs` (indices into `x`: (winner, loser)).
-pub fn fit_pairwise_lambda(
+pub(crate) fn fit_pairwise_lambda(
     x: &[Vec<f32>],
     prefs: &[(usize, usize)],
     lambda: f64,
@@ -379,7 +374,7 @@ const TAG_PAIR_FIT: u64 = 12;
 
 /// The fold of each of `m` preferences for `seed` (the same for every
 /// backbone, so their held-out results are paired preference by preference).
-pub fn preference_folds(m: usize, folds: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn preference_folds(m: usize, folds: usize, seed: u64) -> Vec<usize> {
     fold_assignment(m, folds, &mut SplitMix64::new(mix(seed, TAG_PAIR_FOLDS, 0)))
 }
 
@@ -648,6 +643,11 @@ pub fn count_contradictions(prefs: &[(usize, usize)]) -> usize {
 mod tests {
     use super::*;
 
+    /// The chance the model gives that `a` is preferred to `b`.
+    fn prefer_probability(head: &PairwiseHead, a: &[f32], b: &[f32]) -> f64 {
+        sigmoid(head.utility(a) - head.utility(b))
+    }
+
     fn works(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut r = SplitMix64::new(seed);
         (0..n)
@@ -678,8 +678,8 @@ mod tests {
         assert!(g.iter().all(|v| v.abs() < 1e-6), "{g:?}");
         // The utility difference is what the model was fitted on.
         let (w, l) = prefs[0];
-        let p = head.prefer_probability(&x[w], &x[l]);
-        let q = head.prefer_probability(&x[l], &x[w]);
+        let p = prefer_probability(&head, &x[w], &x[l]);
+        let q = prefer_probability(&head, &x[l], &x[w]);
         assert!((p + q - 1.0).abs() < 1e-12);
     }
 
@@ -690,6 +690,6 @@ mod tests {
         let x = works(2, 3, 5);
         let head = fit_pairwise_lambda(&x, &[(0, 1), (1, 0)], 1.0).unwrap();
         assert!(head.coef.iter().all(|v| v.abs() < 1e-9), "{:?}", head.coef);
-        assert!((head.prefer_probability(&x[0], &x[1]) - 0.5).abs() < 1e-9);
+        assert!((prefer_probability(&head, &x[0], &x[1]) - 0.5).abs() < 1e-9);
     }
 }

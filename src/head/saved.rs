@@ -31,7 +31,7 @@ use crate::ratings::{self, Rater};
 use crate::store::Store;
 
 /// The tree heads and the last training report live in.
-pub const TASTE_TREE: &str = "taste";
+pub(crate) const TASTE_TREE: &str = "taste";
 const TRAINING_KEY: &str = "training";
 
 /// Rated works with an embedding of one backbone.
@@ -260,28 +260,6 @@ pub fn load_head_of(
         });
     }
     Ok((env.value.head, env.value.run))
-}
-
-/// `rater`'s saved pairwise head for `model`, refused like [`load_head_of`]
-/// when the embeddings changed; `None` when there is none.
-pub fn load_pairwise_head(
-    store: &Store,
-    rater: &Rater,
-    model: &BackboneId,
-) -> Result<Option<PairwiseHead>> {
-    let Some(env) = store.get_record::<SavedPairwise>(TASTE_TREE, &pairwise_key(rater, model))?
-    else {
-        return Ok(None);
-    };
-    let diffs = store.fingerprint_differences(&env.fingerprints)?;
-    if !diffs.is_empty() {
-        return Err(Error::StaleHead {
-            what: "the pairwise head".into(),
-            model: model.name(),
-            differences: diffs.join("; "),
-        });
-    }
-    Ok(Some(env.value.head))
 }
 
 /// `rater`'s last training run's report, refused when any backbone's
