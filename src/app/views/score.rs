@@ -12,6 +12,7 @@ use crate::explain::{Contribution, ImageMaps, Reference};
 /// (one [`ScoredImage`] per line or array element).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreView {
+    /// The images scored, in the order asked for.
     pub images: Vec<ScoredImage>,
     /// Who made the view, from which store, with which backbones.
     #[serde(default)]
@@ -122,6 +123,8 @@ impl ModelScore {
 /// matches the other, and where each one's CLS token looks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairMaps {
+    /// The query image's maps.
     pub query: ImageMaps,
+    /// The reference work's maps.
     pub reference: ImageMaps,
 }
