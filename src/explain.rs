@@ -95,12 +95,17 @@ pub struct Reference {
 /// One rated work with its embedding, the input of [`RatedSet::new`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RatedWork {
+    /// The work's id in the store.
     pub id: u64,
+    /// The work's content hash (blake3, hex).
     pub hash: String,
     /// The raw embedding; it is normalised when the set is built.
     pub vector: Vec<f32>,
+    /// The rater's rating of the work, on their own scale.
     pub rating: f64,
+    /// The first path the work was seen at; `None` when unknown.
     pub path: Option<String>,
+    /// The work's metadata (title, artist, style, ...).
     pub metadata: Metadata,
 }
 
@@ -234,6 +239,7 @@ impl RatedSet {
         self.works.len()
     }
 
+    /// True when the set holds no rated work.
     pub fn is_empty(&self) -> bool {
         self.works.is_empty()
     }
@@ -340,6 +346,7 @@ pub(crate) fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
 pub struct Contribution {
     /// The artwork's numeric id in the store.
     pub id: u64,
+    /// The artwork's content hash (blake3, hex).
     pub hash: String,
     /// The first path the artwork was seen at, when known.
     pub path: Option<String>,

@@ -111,14 +111,17 @@ impl ExactIndex {
         })
     }
 
+    /// The number of vectors held.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// True when the index holds no vector.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
+    /// The length of the vectors.
     pub fn dim(&self) -> usize {
         self.dim
     }

@@ -155,6 +155,7 @@ impl AnnIndex {
         self.ids.len()
     }
 
+    /// True when the graph holds no point.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -164,6 +165,7 @@ impl AnnIndex {
         self.dim
     }
 
+    /// The parameters the graph was built with and is searched with.
     pub fn params(&self) -> AnnParams {
         self.params
     }

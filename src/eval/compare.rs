@@ -79,7 +79,9 @@ pub struct PairComparison {
     pub metric: String,
     /// `b − a` on the metric.
     pub diff: f64,
+    /// The lower end of the confidence interval of `diff`.
     pub ci_low: f64,
+    /// The upper end of the confidence interval of `diff`.
     pub ci_high: f64,
     /// The interval's confidence level, in (0, 1) (0.95).
     pub ci_level: f64,
@@ -106,7 +108,9 @@ impl From<&Comparison> for PairComparison {
 /// The neighbour agreement of one pair of backbones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairAgreement {
+    /// The first backbone's id.
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
     /// Mean share of each item's k nearest neighbours both agree on.
     pub agreement: f64,
@@ -170,10 +174,13 @@ pub struct TrainingFigures {
     /// The ratings report's statistician's line, procedure and headline
     /// name; empty without one.
     pub verdict_detail: String,
+    /// Which procedure produced the verdict; empty without a ratings report.
     pub procedure: String,
+    /// What the headline figure is called; empty without a ratings report.
     pub headline_name: String,
     /// Ratings the training saw, and how many an answer needs.
     pub n_ratings: usize,
+    /// How many ratings the first answer needs.
     pub first_answer: usize,
     /// The head kind of a training on ratings.
     pub head_kind: Option<String>,

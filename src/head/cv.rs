@@ -66,8 +66,12 @@ pub(crate) fn min_ratings(folds: usize) -> usize {
 /// One head kind on one backbone, cross-validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CvResult {
+    /// The head kind that was fitted in every fold.
     pub kind: HeadKind,
+    /// K, the number of folds.
     pub folds: usize,
+    /// The seed the folds were shuffled and the heads fitted with; the same seed gives the same
+    /// result.
     pub seed: u64,
     /// Metrics of all out-of-fold predictions together (rank metrics on
     /// fold-centred predictions, MAE on raw ones; see `docs/STATISTICS.md`).
@@ -87,9 +91,11 @@ pub struct CvResult {
 /// the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
+    /// The share of each fold's training works the heads saw, in (0, 1].
     pub fraction: f64,
     /// Training works per fold, averaged over folds and rounded.
     pub n_train: usize,
+    /// The metrics of the pooled out-of-fold predictions at that share.
     pub metrics: Metrics,
 }
 
@@ -99,12 +105,16 @@ pub struct CurvePoint {
 /// backbone.
 #[derive(Debug, Clone, Copy)]
 pub struct Backbone<'a> {
+    /// The backbone's id, the key of its report.
     pub id: &'a str,
+    /// The name verdicts call it by.
     pub display_name: &'a str,
+    /// Its embeddings, one row per rated work, in the same order for every backbone.
     pub x: &'a [Vec<f32>],
 }
 
 impl<'a> Backbone<'a> {
+    /// A backbone to compare, from its id, its name in verdicts and its embeddings.
     pub fn new(id: &'a str, display_name: &'a str, x: &'a [Vec<f32>]) -> Self {
         Backbone {
             id,
@@ -123,6 +133,7 @@ pub struct BackboneReport {
     pub display_name: String,
     /// Metrics of the pooled out-of-fold predictions (full training folds).
     pub pooled: Metrics,
+    /// Metrics of each test fold's predictions (full training folds).
     pub per_fold: Vec<Metrics>,
     /// One point per [`CURVE_FRACTIONS`] entry, the last being `pooled`.
     pub learning_curve: Vec<CurvePoint>,
@@ -138,6 +149,7 @@ pub struct BackboneReport {
     /// The 95% confidence sequence of `headline` (valid at every look).
     #[serde(default)]
     pub headline_low: f64,
+    /// The upper end of that confidence sequence.
     #[serde(default = "whole")]
     pub headline_high: f64,
     /// How many works the headline averages (the rated works after the
@@ -159,10 +171,13 @@ fn whole() -> f64 {
 pub struct Comparison {
     /// The ids of the two backbones; `a` came first in the input.
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
+    /// The metric compared.
     pub metric: MetricKind,
     /// The metric for each backbone on all out-of-fold predictions.
     pub value_a: f64,
+    /// The metric for `b`.
     pub value_b: f64,
     /// `value_b − value_a` on all works.
     pub diff: f64,
@@ -172,6 +187,7 @@ pub struct Comparison {
     /// `(1 + ci_level)/2` quantiles of the bootstrap differences after
     /// widening them about their mean by `ci_scale`.
     pub ci_low: f64,
+    /// The upper end of the interval.
     pub ci_high: f64,
     /// `1 − ALPHA/m` for the m pairs of this metric (Bonferroni), so that
     /// the intervals of all pairs hold simultaneously; 0.95 with two
@@ -179,6 +195,7 @@ pub struct Comparison {
     pub ci_level: f64,
     /// √(1 + K/(K − 1)), the cross-validation correction (see `docs/STATISTICS.md`).
     pub ci_scale: f64,
+    /// How many bootstrap resamples of the works the interval rests on.
     pub n_boot: usize,
     /// Two-sided bootstrap p-value of "no difference", from the same
     /// widened distribution: below α exactly when the `1 − α` interval
@@ -246,15 +263,19 @@ impl Comparison {
 /// verdict on Spearman.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// The head kind every backbone was cross-validated with.
     pub kind: HeadKind,
+    /// K, the number of folds of each split.
     pub folds: usize,
     /// Independent K-fold splits the metrics are averaged over (1: the
     /// single K-fold of former reports, which lack the field).
     #[serde(default = "one")]
     pub repeats: usize,
+    /// The seed of the splits, the fits and the bootstrap; the same seed gives the same report.
     pub seed: u64,
     /// Rated works every backbone was scored on.
     pub n_ratings: usize,
+    /// How many bootstrap resamples each comparison's interval rests on.
     pub n_boot: usize,
     /// The backbone ids in the order they were given (`backbones` is
     /// sorted by id).

@@ -123,6 +123,7 @@ pub struct Headline {
     pub value: f64,
     /// The 95% confidence sequence of that mean at the last work.
     pub low: f64,
+    /// The upper end of that confidence sequence.
     pub high: f64,
     /// How many works were scored.
     pub works: usize,
@@ -131,7 +132,9 @@ pub struct Headline {
 /// The live comparison of one pair of backbones (b − a).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveComparison {
+    /// The first backbone's id (it came first in the input).
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
     /// Works scored for both.
     pub works: usize,
@@ -142,12 +145,14 @@ pub struct LiveComparison {
     /// far, of the mean difference the bets are on (beyond chance, see
     /// [`LiveTrack::chance`]).
     pub cs_low: f64,
+    /// The upper end of that confidence sequence.
     pub cs_high: f64,
     /// `1 − LIVE_ALPHA/m` for m pairs.
     pub level: f64,
     /// The largest wealth so far of the bet that b is better, and of the bet
     /// that a is: e-values; a side wins when its one reaches `threshold`.
     pub e_b: f64,
+    /// The largest wealth so far of the bet that `a` is better.
     pub e_a: f64,
     /// [`LIVE_THRESHOLD_FACTOR`] · `2m / LIVE_ALPHA`.
     pub threshold: f64,
@@ -422,6 +427,7 @@ fn inverse_diagonal(inv: &[f64], m: usize) -> Vec<f64> {
 /// Ville's inequality needs; the rules differ in power.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Betting {
+    /// How each bet is sized.
     pub rule: BetRule,
     /// Bet on each work's difference of agreement beyond its chance level
     /// ([`LiveTrack::chance`]) rather than on the raw difference.

@@ -49,8 +49,12 @@ impl Metrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
+    /// Spearman's rank correlation of predictions with ratings, in −1…1 (higher is better).
     Spearman,
+    /// Mean absolute error of the predictions, on the ratings' scale (lower is better).
     Mae,
+    /// The share of pairs of works with different ratings that the predictions put in the same
+    /// order, 0–1 (higher is better).
     PairwiseAccuracy,
 }
 

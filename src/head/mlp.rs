@@ -51,9 +51,12 @@ pub struct MlpHead {
     pub hidden: usize,
     /// Per-dimension input mean and scale (training fold statistics).
     pub mean: Vec<f64>,
+    /// Per-dimension input scale (standard deviation, training fold statistics).
     pub scale: Vec<f64>,
     /// The network predicts `(rating − y_mean) / y_scale`.
     pub y_mean: f64,
+    /// The ratings' standard deviation (1 when they are all equal), which the
+    /// network's output is multiplied by.
     pub y_scale: f64,
     /// First layer weights, `[hidden, dim]`.
     pub w1: Vec<f32>,

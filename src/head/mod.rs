@@ -99,6 +99,7 @@ pub enum HeadKind {
 }
 
 impl HeadKind {
+    /// The name the command line, the JSON and the saved heads use: `ridge` or `mlp`.
     pub fn name(self) -> &'static str {
         match self {
             HeadKind::Ridge => "ridge",
@@ -117,11 +118,14 @@ impl std::fmt::Display for HeadKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TrainedHead {
+    /// A ridge regression head.
     Ridge(RidgeHead),
+    /// A one-hidden-layer perceptron head.
     Mlp(MlpHead),
 }
 
 impl TrainedHead {
+    /// Which kind of model this head is.
     pub fn kind(&self) -> HeadKind {
         match self {
             TrainedHead::Ridge(_) => HeadKind::Ridge,

@@ -355,7 +355,9 @@ fn choose_lambda(x: &[Vec<f32>], prefs: &[(usize, usize)], seed: u64) -> Result<
 /// The pairwise head cross-validated on held-out preferences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseCv {
+    /// K, the number of folds the preferences were split into.
     pub folds: usize,
+    /// The seed of the split and the fits.
     pub seed: u64,
     /// The share of held-out preferences whose winner the head gave the
     /// higher utility (a tie counts half).
@@ -450,7 +452,9 @@ pub fn cross_validate_pairwise(
 /// One backbone's side of a comparison on preferences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseBackbone {
+    /// The backbone's id, its key in [`PairwiseReport::backbones`].
     pub id: String,
+    /// The name verdicts use.
     pub display_name: String,
     /// Held-out pairwise accuracy (see [`PairwiseCv::accuracy`]).
     pub accuracy: f64,
@@ -462,19 +466,27 @@ pub struct PairwiseBackbone {
 /// the paired difference of every pair with its interval, and a verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseReport {
+    /// K, the number of folds the preferences were split into.
     pub folds: usize,
+    /// The seed of the split, the fits and the bootstrap.
     pub seed: u64,
     /// Preferences every backbone was scored on.
     pub n_preferences: usize,
     /// Of those, unordered pairs of works preferred both ways.
     pub contradictions: usize,
+    /// How many bootstrap resamples each comparison's interval rests on.
     pub n_boot: usize,
+    /// The backbone ids in the order they were given (`backbones` is sorted by id).
     pub ids: Vec<String>,
+    /// Each backbone's held-out accuracy, by id.
     pub backbones: std::collections::BTreeMap<String, PairwiseBackbone>,
     /// Per pair (a before b in `ids`), the difference b − a of held-out
     /// pairwise accuracy (metric `pairwise_accuracy`).
     pub comparisons: Vec<Comparison>,
+    /// The id of the backbone significantly better than every other one; `None` when there is none
+    /// or only one backbone.
     pub best: Option<String>,
+    /// One sentence saying which backbone predicts the preferences best, and how sure that is.
     pub verdict: String,
 }
 

@@ -39,7 +39,9 @@ const TRAINING_KEY: &str = "training";
 pub struct TrainingSet {
     /// Content hashes, sorted, one per row.
     pub hashes: Vec<String>,
+    /// One embedding per row.
     pub x: Vec<Vec<f32>>,
+    /// The rating of each row, on the rater's scale.
     pub y: Vec<f64>,
     /// Rated works left out because the store has no embedding of this
     /// backbone for them (not embedded yet, or removed from the store).
@@ -54,6 +56,7 @@ pub struct AlignedSet {
     pub hashes: Vec<String>,
     /// Per backbone (in the order asked for), one embedding per row.
     pub x: Vec<Vec<Vec<f32>>>,
+    /// The rating of each row, on the rater's scale.
     pub y: Vec<f64>,
     /// Rated works left out because some backbone lacks their embedding.
     pub skipped: usize,
@@ -79,6 +82,7 @@ pub struct SavedTraining {
     /// [`crate::preferences::preferences_digest`] when training.
     #[serde(default)]
     pub preferences_digest: Option<String>,
+    /// The head kind the run fitted.
     pub head_kind: HeadKind,
     /// The backbones trained, in report order (their names).
     pub backbones: Vec<String>,
