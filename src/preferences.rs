@@ -42,7 +42,9 @@ pub struct Preference {
 /// What [`add_preference`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added {
+    /// The work preferred.
     pub winner: Artwork,
+    /// The work it was preferred over.
     pub loser: Artwork,
     /// The same preference was stored before (it was replaced).
     pub repeated: bool,
@@ -57,7 +59,9 @@ fn key(rater: &Rater, winner: &str, loser: &str) -> String {
 /// What [`remove_preference`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Removed {
+    /// The work that had been preferred.
     pub winner: Artwork,
+    /// The work it had been preferred over.
     pub loser: Artwork,
     /// The record removed.
     pub preference: Preference,

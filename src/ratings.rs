@@ -101,6 +101,7 @@ impl Rater {
         Ok(Rater(n.to_string()))
     }
 
+    /// The rater's name as stored and shown (`me`, `anna_2`).
     pub fn name(&self) -> &str {
         &self.0
     }
@@ -178,6 +179,7 @@ const LISTED_BAD_ROWS: usize = 50;
 /// One stored rating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rating {
+    /// The rating, on the rater's own scale (any finite number).
     pub rating: f64,
     /// Where it came from: `csv:<file>:<row>` or `set`.
     pub source: String,
@@ -190,6 +192,7 @@ pub struct Rating {
 pub struct BadRow {
     /// The 1-based line the row starts on (the header is line 1).
     pub row: usize,
+    /// What is wrong with the row.
     pub reason: String,
 }
 
@@ -206,6 +209,7 @@ pub struct ImportReport {
     pub bad: Vec<BadRow>,
     /// The header names used for the work and the score.
     pub file_column: String,
+    /// The header name of the score column.
     pub score_column: String,
     /// The header name of the rater column, when the CSV has one.
     pub rater_column: Option<String>,
@@ -641,6 +645,7 @@ pub(crate) fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> 
 /// What [`remove_ratings`] did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RemoveReport {
+    /// Whose ratings were removed.
     pub rater: String,
     /// The works whose rating was removed: `(as named, content hash)`.
     pub removed: Vec<(String, String)>,

@@ -46,7 +46,9 @@ pub struct ScannedFile {
 /// A folder or file the scan could not read; the walk went on without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanFailure {
+    /// The folder or file that could not be read.
     pub path: PathBuf,
+    /// Why, in words: the I/O error, or a file name that is not UTF-8.
     pub reason: String,
 }
 

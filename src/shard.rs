@@ -27,7 +27,9 @@ pub(crate) const MAX_SHARDS: u32 = 65_536;
 /// Shard `index` of `count` (`0 <= index < count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shard {
+    /// This shard's number, from 0.
     pub index: u32,
+    /// How many shards the collection is split into (1 to 65 536).
     pub count: u32,
 }
 
