@@ -28,12 +28,12 @@
 //!   work the head was trained on ([`Contributions`]), the works that pulled
 //!   it up and down, and for a rated work what the head predicts without its
 //!   own rating.
-//! * [`patch_matches`] and [`attention_map`] turn two images' patch tokens
+//! * `patch_matches` and `attention_map` turn two images' patch tokens
 //!   and CLS attention ([`crate::model::ImageTokens`]) into heat maps of where
 //!   the likeness is ([`ImageMaps`]).
 //!
-//! All-pairs work is exact up to [`EXACT_ALL_PAIRS_MAX`] vectors; above that
-//! a fixed-seed sample of [`SAMPLED_QUERIES`] query rows is searched against
+//! All-pairs work is exact up to `EXACT_ALL_PAIRS_MAX` vectors; above that
+//! a fixed-seed sample of `SAMPLED_QUERIES` query rows is searched against
 //! all rows, and the results say so (`sampled`, `evaluated`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -358,7 +358,7 @@ pub struct Contribution {
     /// Cosine similarity of the raw embeddings (the one references show).
     pub similarity: f32,
     /// `wᵢ(x)`, the head's equivalent-kernel weight of this work for the
-    /// image ([`crate::head::KernelVote`]): positive when the head finds the
+    /// image (`crate::head::KernelVote`): positive when the head finds the
     /// image more like this work than like the average rated work, negative
     /// when less.
     pub weight: f64,
@@ -389,7 +389,7 @@ pub struct Contributions {
     pub rest_count: usize,
     /// When the scored image is a work the head was trained on: what the
     /// head predicts for it without its own rating
-    /// ([`crate::head::KernelVote::leave_one_out`]).
+    /// (`crate::head::KernelVote::leave_one_out`).
     pub without_own: Option<f64>,
 }
 
@@ -406,7 +406,7 @@ struct SupportWork {
 }
 
 /// The works a ridge head was trained on, with the head's
-/// [`KernelVote`](crate::head::KernelVote), so that each score can be read
+/// `KernelVote`, so that each score can be read
 /// as a weighted vote of the ratings: `mean + Σᵢ wᵢ(x)·(ratingᵢ − mean)`.
 /// Loaded once per backbone, used for every image.
 ///
@@ -675,8 +675,8 @@ pub struct NnDistances {
     /// How many vectors the collection holds.
     pub collection: usize,
     /// True when `distances` covers a fixed-seed sample of
-    /// [`SAMPLED_QUERIES`] vectors rather than all of them (collections over
-    /// [`EXACT_ALL_PAIRS_MAX`]); each sampled distance is still exact.
+    /// `SAMPLED_QUERIES` vectors rather than all of them (collections over
+    /// `EXACT_ALL_PAIRS_MAX`); each sampled distance is still exact.
     pub sampled: bool,
 }
 
@@ -688,7 +688,7 @@ impl NnDistances {
 }
 
 /// For each vector, the cosine distance to its nearest other vector, by
-/// exact search (of a sampled set of rows above [`EXACT_ALL_PAIRS_MAX`]).
+/// exact search (of a sampled set of rows above `EXACT_ALL_PAIRS_MAX`).
 ///
 /// Fails with [`Error::InvalidArgument`] for fewer than two vectors (there is
 /// no "other") and for bad vectors.
@@ -775,8 +775,8 @@ pub struct LabelMetric {
     /// Items with the label; items without it are left out entirely, as
     /// queries and as neighbours.
     pub n: usize,
-    /// Items whose neighbours were examined: `n`, or [`SAMPLED_QUERIES`]
-    /// sampled ones above [`EXACT_ALL_PAIRS_MAX`].
+    /// Items whose neighbours were examined: `n`, or `SAMPLED_QUERIES`
+    /// sampled ones above `EXACT_ALL_PAIRS_MAX`.
     pub evaluated: usize,
     /// Neighbours per item: the `k` asked for, or `n − 1` when fewer exist.
     pub k: usize,

@@ -4,7 +4,7 @@
 //!
 //! | key (tree `preferences`) | value |
 //! |--------------------------|-------|
-//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`] (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
+//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`](crate::store::Envelope) (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
 //!
 //! Unlike ratings, every key names its rater, `me` included: the tree is
 //! new, so there are no older keys to stay compatible with. Saying the same
@@ -13,7 +13,7 @@
 //! minds and the pairwise head reads a pair preferred both ways as a coin
 //! toss. [`contradictions`] counts such pairs, and `status` shows them.
 //! Each preference is one record, written atomically, and
-//! [`remove_preference`] takes one back (the undo of a single choice).
+//! `remove_preference` takes one back (the undo of a single choice).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,7 +39,7 @@ pub struct Preference {
     pub time: u64,
 }
 
-/// What [`add_preference`] did.
+/// What `add_preference` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added {
     /// The work preferred.
@@ -56,7 +56,7 @@ fn key(rater: &Rater, winner: &str, loser: &str) -> String {
     format!("{rater}/{winner}/{loser}")
 }
 
-/// What [`remove_preference`] did.
+/// What `remove_preference` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Removed {
     /// The work that had been preferred.

@@ -62,8 +62,8 @@ pub(crate) const DEFAULT_RATER: &str = "me";
 pub(crate) const MAX_RATER_LEN: usize = 64;
 
 /// Who gave a rating or a preference: a validated name (letters and digits
-/// of any script, `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
-/// [`DEFAULT_RATER`].
+/// of any script, `-`, `_`; at most `MAX_RATER_LEN` characters). [`Rater::default`] is
+/// `DEFAULT_RATER`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Rater(String);
@@ -106,7 +106,7 @@ impl Rater {
         &self.0
     }
 
-    /// Whether this is [`DEFAULT_RATER`], whose records keep the keys they
+    /// Whether this is `DEFAULT_RATER`, whose records keep the keys they
     /// had before raters existed.
     pub fn is_default(&self) -> bool {
         self.0 == DEFAULT_RATER
@@ -221,11 +221,11 @@ pub struct ImportReport {
 }
 
 /// Imports ratings from a CSV file with a header, as `rater`'s, or, when
-/// the CSV has a [`RATER_COLUMN`], as the rater each row names (an empty
+/// the CSV has a `RATER_COLUMN`, as the rater each row names (an empty
 /// cell: `rater`).
 ///
-/// The work column is the first of [`FILE_COLUMNS`] present, the score
-/// column the first of [`SCORE_COLUMNS`]. A row is bad when its work is
+/// The work column is the first of `FILE_COLUMNS` present, the score
+/// column the first of `SCORE_COLUMNS`. A row is bad when its work is
 /// unknown or ambiguous, its score is missing, not a number or not finite,
 /// it rates a work an earlier row already rated (the first row counts), or
 /// it has another number of fields than the header, or its rater name is
@@ -236,7 +236,7 @@ pub struct ImportReport {
 /// With `skip_bad`, the good rows are imported and the bad ones returned.
 /// Either way the good rows are written in one atomic batch.
 ///
-/// [`ratings_csv`] writes a CSV this function reads back unchanged.
+/// [`Collection::ratings_csv`](crate::app::Collection::ratings_csv) writes a CSV this function reads back unchanged.
 pub fn import_csv_as(
     store: &Store,
     csv: &Path,

@@ -166,7 +166,7 @@ pub fn scan_collection(root: &Path) -> Result<ScanReport> {
 
 /// blake3 of a file's bytes (64 hex digits) and the number of bytes read.
 ///
-/// Only a regular file is read (see [`open_regular_file`]): a FIFO, a device
+/// Only a regular file is read (see `open_regular_file`): a FIFO, a device
 /// such as `/dev/zero`, a socket or a directory is an error
 /// ([`std::io::ErrorKind::InvalidInput`], "not a regular file (a FIFO)"), as
 /// is a symlink loop (the system's "too many levels of symbolic links"). The
@@ -362,7 +362,7 @@ const MAX_REPORTED_ROWS: usize = 20;
 /// Reads a metadata CSV and maps each row's file to its content hash.
 ///
 /// The header row is required. The file column is the first of
-/// [`CSV_FILE_COLUMNS`] present; its value is a path relative to the scan
+/// `CSV_FILE_COLUMNS` present; its value is a path relative to the scan
 /// root (`/` or `\` separated), the path as found, or a bare file name that
 /// must match exactly one file. Every other column becomes a metadata key
 /// (lower-cased, trimmed); empty cells are skipped.

@@ -86,7 +86,7 @@ pub struct ExactIndex {
 
 impl ExactIndex {
     /// Normalised copies of `items` in one matrix. Fails like
-    /// [`AnnIndex::build`] on bad vectors.
+    /// [`AnnIndex::build`](super::AnnIndex::build) on bad vectors.
     pub fn new(dim: usize, items: &[(u64, &[f32])]) -> Result<ExactIndex> {
         let mut rows = vec![0f32; items.len() * dim];
         if dim > 0 {

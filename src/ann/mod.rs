@@ -1,6 +1,6 @@
 //! Nearest neighbours per backbone, in four parts: the hnsw_rs graph
 //! ([`AnnIndex`], `graph.rs`) that holds 16-bit codes of the L2-normalised
-//! embeddings (`crate::vector::code`) under the [`CodeCosine`] distance;
+//! embeddings (`crate::vector::code`) under the `CodeCosine` distance;
 //! the frozen, cache-friendly copy of it that searches run on
 //! (`frozen.rs`); brute force ([`ExactIndex`], [`exact_search`];
 //! `exact.rs`) for ground truth and the `--exact` mode; and the

@@ -33,9 +33,9 @@ pub struct IndexMeta {
     pub fingerprint_json: String,
     /// Number of points.
     pub count: usize,
-    /// [`ids_hash`] of the point ids.
+    /// `ids_hash` of the point ids.
     pub ids_hash: String,
-    /// [`content_digest`] of what the points are: each id with its work's
+    /// `content_digest` of what the points are: each id with its work's
     /// content hash and its raw vector, so that an index copied from another
     /// store with the same weights and the same ids is not taken for this
     /// store's. Empty when the caller does not bind the index to contents

@@ -135,13 +135,13 @@ pub struct BackboneReport {
     pub pooled: Metrics,
     /// Metrics of each test fold's predictions (full training folds).
     pub per_fold: Vec<Metrics>,
-    /// One point per [`CURVE_FRACTIONS`] entry, the last being `pooled`.
+    /// One point per `CURVE_FRACTIONS` entry, the last being `pooled`.
     pub learning_curve: Vec<CurvePoint>,
     /// Ridge: λ chosen in each fold (full training folds); empty for MLP.
     pub lambdas: Vec<f64>,
     /// The headline figure, 0–1: how often, ranking pairs of the person's
     /// works, the predictions agree with their ratings (each work predicted
-    /// before it was rated; see [`super::live`]). What every page, line and
+    /// before it was rated; see `super::live`). What every page, line and
     /// verdict shows for this backbone, written by [`super::percent`]. ½
     /// with `headline_works` 0 in reports saved before it existed.
     #[serde(default = "half")]
@@ -305,7 +305,7 @@ pub struct TrainReport {
     /// Which procedure produced `verdict` and `best` ([`super::PROCEDURE`]).
     #[serde(default)]
     pub procedure: String,
-    /// What the headline figure is called ([`super::HEADLINE_NAME`]).
+    /// What the headline figure is called (`super::HEADLINE_NAME`).
     #[serde(default)]
     pub headline_name: String,
     /// One sentence saying what the headline figure measures.
@@ -498,7 +498,7 @@ fn folds_for(n: usize, folds: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Shuffled, seeded K-fold cross-validation of a `kind` head on embeddings
-/// `x` and ratings `y`. Needs at least [`min_ratings`]`(folds)` ratings.
+/// `x` and ratings `y`. Needs at least `min_ratings(folds)` ratings.
 ///
 /// Ridge chooses λ inside each training fold (inner cross-validation), so
 /// the test fold never influences its own predictions.
@@ -611,7 +611,7 @@ fn check_backbones(backbones: &[Backbone<'_>], y: &[f64]) -> Result<()> {
 /// m pairs; this cross-validated comparison names a winner when the
 /// Spearman interval excludes zero (see `docs/STATISTICS.md` for the
 /// decision rule). The report's `verdict` and `best` come from the live
-/// comparison instead ([`super::live`]), computed on the same `y`, which
+/// comparison instead (`super::live`), computed on the same `y`, which
 /// must be in the order the works were rated.
 ///
 /// One backbone is accepted: the report then has its cross-validation and
@@ -631,7 +631,7 @@ pub fn compare_backbones(
 /// metric is the mean over the splits of its value on one split's pooled
 /// out-of-fold predictions, every bootstrap resample recomputes that mean
 /// on the same resampled works, and the interval is widened by
-/// [`repeated_interval_scale`] instead of [`cv_interval_scale`]. The first
+/// `repeated_interval_scale` instead of [`cv_interval_scale`]. The first
 /// split is the one of `repeats = 1`, which is exactly [`compare_backbones`].
 /// The learning curve and the per-fold metrics come from the first split.
 pub fn compare_backbones_repeated(

@@ -162,9 +162,9 @@ pub struct LiveComparison {
 
 /// Scores every work of `x` (embeddings in rating order) against `y`: see
 /// [`LiveTrack`]. Work t is scored from works `0..t` only: features are
-/// standardised on them, λ is chosen among [`LIVE_LAMBDAS`] by exact
+/// standardised on them, λ is chosen among `LIVE_LAMBDAS` by exact
 /// leave-one-out, and each earlier work j is compared with work t by the
-/// head trained on works `0..t` without j ([`pair_gaps`]), so that neither
+/// head trained on works `0..t` without j (`pair_gaps`), so that neither
 /// side of a pair has seen its own rating. The score of work t depends on
 /// works `0..=t` only, so a longer sequence extends a shorter one's track
 /// without changing it.

@@ -178,7 +178,7 @@ impl TrainedHead {
 
 /// Fits a head of `kind` on all of `x` and `y` (ridge: λ by inner
 /// cross-validation; MLP: initialised from `seed`). Needs at least
-/// [`MIN_RATINGS`] ratings.
+/// `MIN_RATINGS` ratings.
 pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<TrainedHead> {
     check_data(x, y)?;
     if y.len() < MIN_RATINGS {

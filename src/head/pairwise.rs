@@ -301,7 +301,7 @@ pub(crate) fn fit_pairwise_lambda(
 }
 
 /// Chooses λ by inner cross-validation on `prefs` (held-out log-loss; ties
-/// to the larger λ) and fits on all of them. Needs [`MIN_PREFERENCES`].
+/// to the larger λ) and fits on all of them. Needs `MIN_PREFERENCES`.
 pub fn fit_pairwise(x: &[Vec<f32>], prefs: &[(usize, usize)], seed: u64) -> Result<PairwiseHead> {
     if prefs.len() < MIN_PREFERENCES {
         return Err(Error::InvalidArgument(format!(

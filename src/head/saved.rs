@@ -76,7 +76,7 @@ pub struct SavedTraining {
     /// raters existed, which are `me`'s).
     #[serde(default)]
     pub rater: Rater,
-    /// [`ratings::ratings_digest_of`] when training: `score` and `compare` warn
+    /// `ratings::ratings_digest_of` when training: `score` and `compare` warn
     /// when the ratings changed since.
     pub ratings_digest: String,
     /// [`crate::preferences::preferences_digest`] when training.

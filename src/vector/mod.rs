@@ -1,7 +1,7 @@
 //! Vector math, in one place: the dot product, L2 normalisation and the
 //! checks every stored or indexed embedding passes ([`check`]: not empty,
 //! finite, non-zero norm), the 16-bit codes the ANN graph holds
-//! ([`code`]), and the kernels behind them, written once per instruction
+//! (`code`), and the kernels behind them, written once per instruction
 //! set (`portable.rs`, `avx2.rs`, `avx512.rs`, each with the same
 //! functions) and chosen by one CPU-feature check made once per process
 //! (`Isa`). The model's element-wise kernels use the same check through

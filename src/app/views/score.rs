@@ -86,7 +86,7 @@ pub struct ModelScore {
     pub your_rating: Option<f64>,
     /// With `your_rating`: what the head predicts for the work without its
     /// own rating (ridge leave-one-out, λ and the standardisation held
-    /// fixed; [`crate::head::KernelVote::leave_one_out`]). The score itself
+    /// fixed; `crate::head::KernelVote::leave_one_out`). The score itself
     /// when the head was trained before the work was rated; `None` for a
     /// head that cannot say (the MLP).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,6 @@ pub struct TrainOutcome {
     #[serde(flatten)]
     pub ratings: Option<TrainReport>,
     /// From the rater's preferences (`None` with fewer than
-    /// [`crate::head::MIN_PREFERENCES`] of them).
+    /// `crate::head::MIN_PREFERENCES` of them).
     pub preferences: Option<PairwiseReport>,
 }
