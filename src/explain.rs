@@ -682,7 +682,7 @@ pub struct NnDistances {
 
 impl NnDistances {
     /// The `p`-th percentile (0–100) of the distances; see [`percentile`].
-    pub fn percentile(&self, p: f64) -> f32 {
+    pub(crate) fn percentile(&self, p: f64) -> f32 {
         percentile(&self.distances, p)
     }
 }
@@ -739,7 +739,7 @@ pub fn is_out_of_distribution(nearest_similarity: f32, threshold: f32) -> bool {
 /// (`method="linear"`): at rank `h = (n − 1)·p/100` it returns
 /// `x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋])`. NaN for no values; `p` is
 /// clamped to 0–100.
-pub fn percentile(sorted: &[f32], p: f64) -> f32 {
+pub(crate) fn percentile(sorted: &[f32], p: f64) -> f32 {
     match sorted.len() {
         0 => f32::NAN,
         1 => sorted[0],

@@ -11,7 +11,7 @@
 //! preference again replaces it (a newer time); saying the opposite one
 //! adds a second record and keeps the first, because people change their
 //! minds and the pairwise head reads a pair preferred both ways as a coin
-//! toss. [`contradictions`] counts such pairs, and `status` shows them.
+//! toss. `contradictions` counts such pairs, and `status` shows them.
 //! Each preference is one record, written atomically, and
 //! `remove_preference` takes one back (the undo of a single choice).
 
@@ -170,7 +170,7 @@ pub(crate) fn remove_preference(
 }
 
 /// Every preference of `rater`, in key order (by winner, then loser).
-pub fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
+pub(crate) fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
     Ok(store
         .scan_records::<Preference>(PREFERENCES_TREE, &format!("{rater}/"))?
         .into_iter()
@@ -190,7 +190,7 @@ pub(crate) fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>>
 }
 
 /// Unordered pairs of works that `prefs` prefer both ways.
-pub fn contradictions(prefs: &[Preference]) -> usize {
+pub(crate) fn contradictions(prefs: &[Preference]) -> usize {
     let set: HashSet<(&str, &str)> = prefs
         .iter()
         .map(|p| (p.winner.as_str(), p.loser.as_str()))
@@ -217,7 +217,7 @@ pub(crate) fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
 
 /// A digest of `rater`'s preferences, saved with a training run so that
 /// later commands can say the preferences changed since.
-pub fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
+pub(crate) fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
     for p in preferences_of(store, rater)? {
         h.update(p.winner.as_bytes());

@@ -611,7 +611,7 @@ pub(crate) fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(Str
 
 /// Every rater with at least one rating and how many, by name; the default
 /// rater first when it has any.
-pub fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
+pub(crate) fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
     let mut counts: std::collections::BTreeMap<Rater, usize> = Default::default();
     for (k, _) in store.scan_records::<serde_json::Value>(RATINGS_TREE, "")? {
         if let Some((r, _)) = split_key(&k) {
@@ -709,7 +709,7 @@ pub fn remove_ratings(store: &Store, rater: &Rater, queries: &[String]) -> Resul
 }
 
 /// Removes every rating of `rater` in one atomic batch; returns how many.
-pub fn clear_ratings(store: &Store, rater: &Rater) -> Result<usize> {
+pub(crate) fn clear_ratings(store: &Store, rater: &Rater) -> Result<usize> {
     let records = rating_records_of(store, rater)?;
     let mut batch = store.batch(RATINGS_TREE)?;
     for (hash, _) in &records {

@@ -419,7 +419,7 @@ pub(crate) fn check_csv_size(len: u64, path: &Path) -> Result<()> {
 pub(crate) struct LineIndex(Vec<u64>);
 
 impl LineIndex {
-    pub fn new(bytes: &[u8]) -> Self {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
         LineIndex(
             bytes
                 .iter()
@@ -434,7 +434,7 @@ impl LineIndex {
     /// CRLF file the reader puts the start of a record on the `\n` that ends
     /// the one before (it stops at the `\r`), so a `\n` at `offset` itself
     /// is counted: that is the off-by-one `Position::line` has there.
-    pub fn line(&self, offset: u64) -> usize {
+    pub(crate) fn line(&self, offset: u64) -> usize {
         self.0.partition_point(|&nl| nl <= offset) + 1
     }
 }

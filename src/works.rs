@@ -46,7 +46,7 @@ pub(crate) enum Miss {
 
 impl Miss {
     /// The reason as a CSV row would give it.
-    pub fn reason(&self, q: &str) -> String {
+    pub(crate) fn reason(&self, q: &str) -> String {
         match self {
             Miss::Unknown => format!(
                 "unknown work `{q}`: no stored id, content hash, path or path ending matches"
@@ -71,7 +71,7 @@ pub(crate) struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    pub fn new(store: &'a Store, base: Option<&Path>) -> Self {
+    pub(crate) fn new(store: &'a Store, base: Option<&Path>) -> Self {
         Resolver {
             store,
             base: base.map(Path::to_path_buf),
@@ -81,7 +81,7 @@ impl<'a> Resolver<'a> {
 
     /// The artwork `q` names, or why none (unknown, ambiguous); `Err` only
     /// for store failures.
-    pub fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, Miss>> {
+    pub(crate) fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, Miss>> {
         match self.store.find(q) {
             Ok(art) => return Ok(Ok(art)),
             Err(Error::WorkNotFound { .. }) => {}

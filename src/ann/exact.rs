@@ -111,18 +111,13 @@ impl ExactIndex {
         })
     }
 
-    /// The number of vectors held.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
     /// True when the index holds no vector.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
     /// The length of the vectors.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 

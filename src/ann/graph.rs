@@ -59,7 +59,7 @@ impl std::fmt::Debug for AnnIndex {
 
 impl AnnIndex {
     /// An empty index for vectors of `dim` values; `capacity` is a hint.
-    pub fn new(dim: usize, capacity: usize, params: AnnParams) -> Result<AnnIndex> {
+    pub(crate) fn new(dim: usize, capacity: usize, params: AnnParams) -> Result<AnnIndex> {
         if dim == 0 {
             return Err(Error::InvalidArgument(
                 "an index needs vectors of at least one value".into(),
@@ -103,13 +103,6 @@ impl AnnIndex {
             index.insert_many(chunk)?;
         }
         Ok(index)
-    }
-
-    /// Adds one vector. Ids cannot be updated or reused (hnsw_rs cannot
-    /// delete): a known id is an error; filter tombstoned ids at search time
-    /// and rebuild when there are many.
-    pub fn insert(&mut self, id: u64, v: &[f32]) -> Result<()> {
-        self.insert_many(&[(id, v)])
     }
 
     /// Adds several vectors, in parallel when the parameters say so. All are
@@ -160,24 +153,9 @@ impl AnnIndex {
         self.ids.is_empty()
     }
 
-    /// Length of the vectors.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// The parameters the graph was built with and is searched with.
-    pub fn params(&self) -> AnnParams {
-        self.params
-    }
-
     /// Sets the search candidate list size (recall against speed).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.params.ef_search = ef.max(1);
-    }
-
-    /// True when `id` is in the index.
-    pub fn contains(&self, id: u64) -> bool {
-        self.ids.contains(&id)
     }
 
     /// The ids in the index, sorted.

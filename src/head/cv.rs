@@ -241,7 +241,7 @@ impl Comparison {
 
     /// The same comparison seen the other way round: `a` and `b` swapped,
     /// the difference and its interval negated.
-    pub fn flipped(&self) -> Comparison {
+    pub(crate) fn flipped(&self) -> Comparison {
         Comparison {
             a: self.b.clone(),
             b: self.a.clone(),
@@ -290,7 +290,7 @@ pub struct TrainReport {
     pub best: Option<String>,
     /// When no backbone is best: roughly how many ratings the largest
     /// Spearman difference would need to be resolved (an estimate, see
-    /// [`ratings_needed`]).
+    /// `ratings_needed`).
     #[serde(default)]
     pub ratings_needed: Option<usize>,
     /// The answer in plain words: which backbone understands the taste
@@ -351,7 +351,7 @@ impl TrainReport {
 
     /// The comparison of backbones `a` and `b` (ids) on one metric,
     /// oriented as asked: its `diff` is b − a even when `b` came first in
-    /// the input (then it is the stored comparison [`flipped`](Comparison::flipped)).
+    /// the input (then it is the stored comparison `flipped`).
     pub fn comparison_of(&self, a: &str, b: &str, metric: MetricKind) -> Option<Comparison> {
         self.comparisons
             .iter()
@@ -770,7 +770,7 @@ fn mean_metrics(ms: &[Metrics]) -> Metrics {
 /// half-width shrinks about as 1/√n, so n · (half-width / |difference|)².
 /// `None` when some pair is already significant or the difference is zero.
 /// An estimate: it assumes the observed difference is the true one.
-pub fn ratings_needed(comparisons: &[Comparison], n: usize) -> Option<usize> {
+pub(crate) fn ratings_needed(comparisons: &[Comparison], n: usize) -> Option<usize> {
     let spearman: Vec<&Comparison> = comparisons
         .iter()
         .filter(|c| c.metric == MetricKind::Spearman)

@@ -82,22 +82,6 @@ pub fn percent(x: f64) -> String {
     }
 }
 
-/// A difference of two headline figures in percentage points, signed with
-/// a real minus: `+3`, `−11`, `0`.
-pub fn points(x: f64) -> String {
-    if !x.is_finite() {
-        return "—".to_string();
-    }
-    let r = (x * 100.0).round();
-    if r > 0.0 {
-        format!("+{r:.0}")
-    } else if r < 0.0 {
-        format!("\u{2212}{:.0}", -r)
-    } else {
-        "0".to_string()
-    }
-}
-
 /// One backbone's live record: the agreement of every scored work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveTrack {
@@ -862,13 +846,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentages_and_points_round_one_way() {
+    fn percentages_round_one_way() {
         assert_eq!(percent(0.714), "71%");
         assert_eq!(percent(0.715), "72%");
         assert_eq!(percent(f64::NAN), "—");
-        assert_eq!(points(0.031), "+3");
-        assert_eq!(points(-0.114), "\u{2212}11");
-        assert_eq!(points(0.004), "0");
     }
 
     #[test]

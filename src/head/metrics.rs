@@ -60,7 +60,7 @@ pub enum MetricKind {
 
 impl MetricKind {
     /// The metric's value for these predictions.
-    pub fn eval(self, truth: &[f64], pred: &[f64]) -> f64 {
+    pub(crate) fn eval(self, truth: &[f64], pred: &[f64]) -> f64 {
         match self {
             MetricKind::Spearman => spearman(truth, pred),
             MetricKind::Mae => mae(truth, pred),
@@ -74,7 +74,7 @@ impl MetricKind {
     }
 
     /// The name used in verdicts and reports.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             MetricKind::Spearman => "Spearman",
             MetricKind::Mae => "MAE",
@@ -84,7 +84,7 @@ impl MetricKind {
 }
 
 /// Mean absolute error; 0 for empty input.
-pub fn mae(truth: &[f64], pred: &[f64]) -> f64 {
+pub(crate) fn mae(truth: &[f64], pred: &[f64]) -> f64 {
     if truth.is_empty() {
         return 0.0;
     }
@@ -97,7 +97,7 @@ pub fn mae(truth: &[f64], pred: &[f64]) -> f64 {
 }
 
 /// Pearson correlation; 0 when either side is constant or shorter than 2.
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len();
     if n < 2 {
         return 0.0;
@@ -152,7 +152,7 @@ pub(crate) fn average_ranks(v: &[f64]) -> Vec<f64> {
 /// prediction ranks counts, for each, the earlier (lower-rated) works
 /// predicted lower or equal. The bootstrap calls this thousands of times, so
 /// the quadratic pair loop would dominate a comparison.
-pub fn pairwise_accuracy(truth: &[f64], pred: &[f64]) -> f64 {
+pub(crate) fn pairwise_accuracy(truth: &[f64], pred: &[f64]) -> f64 {
     let n = truth.len();
     // Dense prediction ranks, equal predictions sharing one.
     let mut by_pred: Vec<usize> = (0..n).collect();

@@ -70,7 +70,7 @@ pub struct MlpHead {
 
 impl MlpHead {
     /// The predicted rating of one embedding, in f64.
-    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+    pub(crate) fn predict_f64(&self, x: &[f32]) -> f64 {
         let z: Vec<f32> = x
             .iter()
             .zip(&self.mean)

@@ -50,20 +50,21 @@ mod ridge;
 
 use serde::{Deserialize, Serialize};
 
+pub use cv::BackboneReport;
+pub use cv::CurvePoint;
 pub use cv::{
-    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale,
-    ratings_needed, Backbone, BackboneReport, Comparison, CurvePoint, CvResult, TrainReport,
-    DEFAULT_REPEATS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, Backbone,
+    Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
 };
 pub(crate) use cv::{ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS};
 pub(crate) use live::HEADLINE_NAME;
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_track, percent, points, BetRule,
-    Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
+    compare_live, compare_live_betting, headline, live_best, live_track, percent, BetRule, Betting,
+    Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
     LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub(crate) use metrics::corrected_fold_interval;
-pub use metrics::{holm_adjust, mae, pairwise_accuracy, pearson, spearman, MetricKind, Metrics};
+pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};
 pub(crate) use mlp::MlpConfig;
 pub use mlp::MlpHead;
 pub(crate) use pairwise::MIN_PREFERENCES;
@@ -134,7 +135,7 @@ impl TrainedHead {
     }
 
     /// The embedding length the head expects.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         match self {
             TrainedHead::Ridge(h) => h.coef.len(),
             TrainedHead::Mlp(h) => h.dim,
@@ -142,7 +143,7 @@ impl TrainedHead {
     }
 
     /// The predicted rating of one embedding, in f64 (what cross-validation
-    /// scores). Panics when `x` is not [`TrainedHead::dim`] long: a head only
+    /// scores). Panics when `x` is not `TrainedHead::dim` long: a head only
     /// meets embeddings checked against its fingerprint.
     pub fn predict_f64(&self, x: &[f32]) -> f64 {
         assert_eq!(

@@ -58,7 +58,7 @@ pub struct RidgeHead {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alpha: Vec<f64>,
     /// The training works' content hashes, in the order of `alpha`; set by
-    /// whoever knows which works the rows were ([`RidgeHead::set_support`]).
+    /// whoever knows which works the rows were (`RidgeHead::set_support`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub support: Vec<String>,
     /// The training ratings, in the order of `alpha`.
@@ -68,7 +68,7 @@ pub struct RidgeHead {
 
 impl RidgeHead {
     /// The predicted rating of one embedding, in f64.
-    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+    pub(crate) fn predict_f64(&self, x: &[f32]) -> f64 {
         let mut s = self.intercept;
         for (j, &v) in x.iter().enumerate() {
             s += (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j];
@@ -81,7 +81,7 @@ impl RidgeHead {
     /// available. Ignored when the count does not match the dual
     /// coefficients, so a mismatch can only make contributions unavailable,
     /// never wrong.
-    pub fn set_support(&mut self, hashes: &[String]) {
+    pub(crate) fn set_support(&mut self, hashes: &[String]) {
         if hashes.len() == self.alpha.len() {
             self.support = hashes.to_vec();
         }
@@ -187,7 +187,7 @@ pub(crate) struct KernelVote {
 
 impl KernelVote {
     /// The embedding length the head expects.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.d
     }
 
@@ -204,7 +204,7 @@ impl KernelVote {
 
     /// The weights `w(x)` of the embedding `x` (of the head's length), one
     /// per training rating in training order; they sum to 0 up to rounding.
-    pub fn weights(&self, x: &[f32]) -> Vec<f64> {
+    pub(crate) fn weights(&self, x: &[f32]) -> Vec<f64> {
         let zx: Vec<f64> = x
             .iter()
             .zip(&self.mean)
@@ -229,7 +229,7 @@ impl KernelVote {
 
     /// The vote's result for `weights`: `ȳ + Σᵢ wᵢ·(yᵢ − ȳ)`, the head's
     /// prediction up to rounding.
-    pub fn score(&self, weights: &[f64]) -> f64 {
+    pub(crate) fn score(&self, weights: &[f64]) -> f64 {
         self.intercept + dot(weights, &self.yc)
     }
 

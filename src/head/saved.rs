@@ -79,7 +79,7 @@ pub struct SavedTraining {
     /// `ratings::ratings_digest_of` when training: `score` and `compare` warn
     /// when the ratings changed since.
     pub ratings_digest: String,
-    /// [`crate::preferences::preferences_digest`] when training.
+    /// `crate::preferences::preferences_digest` when training.
     #[serde(default)]
     pub preferences_digest: Option<String>,
     /// The head kind the run fitted.
