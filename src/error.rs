@@ -10,133 +10,228 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder the operation was on.
         path: PathBuf,
+        /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },
 
     /// A file is not an image we can decode (unknown format, corrupt, truncated, empty).
     #[error("{path}: cannot decode image: {reason}")]
-    Decode { path: PathBuf, reason: String },
+    Decode {
+        /// The file that could not be decoded.
+        path: PathBuf,
+        /// What the decoder found wrong.
+        reason: String,
+    },
 
     /// An image exceeds the decoder's safety limits.
     #[error("{path}: image too large to decode safely: {reason}")]
-    ImageTooLarge { path: PathBuf, reason: String },
+    ImageTooLarge {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Which limit it exceeds, and by how much.
+        reason: String,
+    },
 
     /// A checkpoint's config file is missing, unparsable, or describes another model.
     #[error("{path}: {reason}")]
-    Config { path: PathBuf, reason: String },
+    Config {
+        /// The config file (or the checkpoint folder when it has none).
+        path: PathBuf,
+        /// What is missing or wrong in it.
+        reason: String,
+    },
 
     /// A weights file is missing, truncated or unreadable.
     #[error("{path}: cannot load weights: {reason}")]
-    Weights { path: PathBuf, reason: String },
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// Why it could not be loaded.
+        reason: String,
+    },
 
     /// A tensor the model needs is absent from the checkpoint.
     #[error("{path}: tensor `{tensor}` is missing (is this a {model} checkpoint?)")]
     MissingTensor {
+        /// The weights file that lacks the tensor.
         path: PathBuf,
+        /// The tensor's name as the checkpoint would spell it.
         tensor: String,
+        /// The architecture the tensor was looked up for.
         model: String,
     },
 
     /// A tensor has another shape than the config implies.
     #[error("{path}: tensor `{tensor}` has shape {got:?}, expected {expected:?} from config.json")]
     TensorShape {
+        /// The weights file holding the tensor.
         path: PathBuf,
+        /// The tensor's name in the checkpoint.
         tensor: String,
+        /// The shape `config.json` implies.
         expected: Vec<usize>,
+        /// The shape the file holds.
         got: Vec<usize>,
     },
 
     /// The weights could neither be found locally nor downloaded.
     #[error("{model}: weights not found ({reason}). Download them with `huggingface-cli download {repo} --local-dir DIR` on a machine with network access and pass `--weights DIR` (`--weights {model}=DIR` where a command runs several backbones).")]
     WeightsUnavailable {
+        /// The backbone id whose weights are missing.
         model: String,
+        /// The Hugging Face repository to download them from.
         repo: String,
+        /// Where they were looked for and why each place failed.
         reason: String,
     },
 
     /// An invalid user-supplied option value (batch size, device, ...).
     #[error("{0}")]
-    InvalidArgument(String),
+    InvalidArgument(
+        /// The message, naming the option and its allowed values.
+        String,
+    ),
 
     /// A backbone id that is not in the registry.
     #[error("unknown backbone `{name}`; known backbones: {known} (append @SIZE for another resolution, e.g. dinov2@224)")]
-    UnknownBackbone { name: String, known: String },
+    UnknownBackbone {
+        /// The id as typed.
+        name: String,
+        /// The registry's ids, comma-separated.
+        known: String,
+    },
 
     /// An `@SIZE` the backbone cannot take.
     #[error("{backbone}: resolution {resolution} is refused: {reason}")]
     BadResolution {
+        /// The backbone the size was given for.
         backbone: String,
+        /// The size as typed after `@`.
         resolution: String,
+        /// Why the backbone cannot take it.
         reason: String,
     },
 
     /// `--weights ID=DIR` for a backbone the command does not use.
     #[error("--weights {backbone}=...: this command does not use {backbone} (it uses {using}); drop the flag or add the backbone")]
-    UnusedWeights { backbone: String, using: String },
+    UnusedWeights {
+        /// The backbone named in `--weights`.
+        backbone: String,
+        /// The backbones the command does use, comma-separated.
+        using: String,
+    },
 
     /// A folder that holds no artlens store, for a command that reads one.
     #[error("no artlens store at {path}; `artlens index DIR --store {path}` makes one (or pass --store / set ARTLENS_STORE)")]
-    NoStore { path: PathBuf },
+    NoStore {
+        /// The folder where a store was expected.
+        path: PathBuf,
+    },
 
     /// The store holds no embeddings at all, for a command that needs some.
     #[error(
         "the store {store} holds no embeddings yet; run `artlens index DIR --store {store}` first"
     )]
-    NothingIndexed { store: PathBuf },
+    NothingIndexed {
+        /// The store's folder.
+        store: PathBuf,
+    },
 
     /// The store holds no embeddings of a backbone the command needs.
     #[error("the store {store} holds no {backbone} embeddings; run `artlens index DIR --backbones {backbone}` first")]
-    NotIndexed { store: PathBuf, backbone: String },
+    NotIndexed {
+        /// The store's folder.
+        store: PathBuf,
+        /// The backbone with no embeddings.
+        backbone: String,
+    },
 
     /// A stored work lacks one backbone's embedding.
     #[error("work {work} has no {backbone} embedding yet; run `artlens index DIR --backbones {backbone}`")]
-    MissingEmbedding { work: String, backbone: String },
+    MissingEmbedding {
+        /// The work, as the user named it or by id.
+        work: String,
+        /// The backbone whose embedding is missing.
+        backbone: String,
+    },
 
     /// No work matches what the user typed.
     #[error("no work in {store} matches `{query}` (tried: {tried})")]
     WorkNotFound {
+        /// What the user typed.
         query: String,
+        /// The store that was searched.
         store: PathBuf,
+        /// The ways of matching that were tried (id, hash prefix, path, file name).
         tried: String,
     },
 
     /// Several works match what the user typed.
     #[error("`{query}` matches {count} different works ({candidates}); give an id, a longer hash prefix or more of the path")]
     AmbiguousWork {
+        /// What the user typed.
         query: String,
+        /// How many works match it.
         count: usize,
+        /// Some of the matching works, comma-separated.
         candidates: String,
     },
 
     /// No taste head was trained for a backbone.
     #[error("no trained head for {backbone}; run `artlens train` first")]
-    NoHead { backbone: String },
+    NoHead {
+        /// The backbone without a trained head.
+        backbone: String,
+    },
 
     /// The store holds no ratings.
     #[error("no ratings in the store {store}; `artlens rate import CSV` (or `rate set WORK SCORE`), then `artlens train`")]
-    NoRatings { store: PathBuf },
+    NoRatings {
+        /// The store's folder.
+        store: PathBuf,
+    },
 
     /// The store holds no ratings by a rater other than the default one.
     #[error("no ratings by rater `{rater}` in the store {store}; `artlens rate import CSV --rater {rater}` (or `rate set WORK SCORE --rater {rater}`), then `artlens train --rater {rater}`; `artlens status` lists the raters")]
-    NoRatingsBy { rater: String, store: PathBuf },
+    NoRatingsBy {
+        /// The rater who has no ratings.
+        rater: String,
+        /// The store's folder.
+        store: PathBuf,
+    },
 
     /// A rater name that is not letters, digits, `-` and `_`.
     #[error("rater name `{name}` is refused: {reason}; use letters, digits, - and _ (e.g. `me`, `anna_2`)")]
-    BadRater { name: String, reason: String },
+    BadRater {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it (empty, too long, a character not allowed).
+        reason: String,
+    },
 
     /// Several names given for works that match none (or several) of them;
     /// nothing was changed.
     #[error("{count} of the works named are not in the store, nothing was changed: {reasons}")]
-    UnknownWorks { count: usize, reasons: String },
+    UnknownWorks {
+        /// How many of the names match no work, or several.
+        count: usize,
+        /// Each such name with why it failed, semicolon-separated.
+        reasons: String,
+    },
 
     /// A preference between a work and itself.
     #[error("a preference needs two different works, but `{winner}` and `{loser}` both name work {id} ({path})")]
     SameWork {
+        /// The first name as given.
         winner: String,
+        /// The second name as given.
         loser: String,
+        /// The one work both names resolve to.
         id: u64,
+        /// That work's path.
         path: String,
     },
 
@@ -144,8 +239,11 @@ pub enum Error {
     /// changed.
     #[error("rater `{rater}` has no preference of work {winner} over work {loser}; {next}")]
     NoPreference {
+        /// The rater whose preference was to be removed.
         rater: String,
+        /// The work that was to be preferred.
         winner: String,
+        /// The work it was to be preferred over.
         loser: String,
         /// What to do instead.
         next: String,
@@ -155,39 +253,57 @@ pub enum Error {
     /// while it runs.
     #[error("store {path} is served by artlens serve at {url} (pid {pid}); use the web app or its JSON API, or stop the server (Ctrl-C) and run the command again")]
     StoreServed {
+        /// The store's folder.
         path: PathBuf,
+        /// Where the web app that holds it answers.
         url: String,
+        /// The process id of that `artlens serve`.
         pid: u32,
     },
 
     /// Another artlens process holds the store's lock.
     #[error("{path}: store in use by another artlens process; wait for it to finish or use another --store")]
-    StoreInUse { path: PathBuf },
+    StoreInUse {
+        /// The store's folder.
+        path: PathBuf,
+    },
 
     /// The store was written by an incompatible artlens version.
     #[error("{path}: store format version {found}, this artlens reads version {expected}; re-index into a new --store (or `artlens export` with the version that wrote it)")]
     StoreFormat {
+        /// The store's folder.
         path: PathBuf,
+        /// The format version the store was written with.
         found: u32,
+        /// The format version this artlens reads.
         expected: u32,
     },
 
     /// The store holds embeddings from other weights or preprocessing.
     #[error("store {path} was built for {model} with other settings ({differences}); use another --store, or `artlens index --rebuild {model}` to discard and re-embed")]
     FingerprintMismatch {
+        /// The store's folder.
         path: PathBuf,
+        /// The backbone whose settings differ.
         model: String,
+        /// Each setting that differs, stored value against current, semicolon-separated.
         differences: String,
     },
 
     /// `artlens merge` refused before writing anything.
     #[error("cannot merge into {into}: {reason}")]
-    MergeRefused { into: PathBuf, reason: String },
+    MergeRefused {
+        /// The store the merge was to write.
+        into: PathBuf,
+        /// Why the sources cannot be merged into it.
+        reason: String,
+    },
 
     /// An export would overwrite files in its folder that no earlier
     /// artlens export wrote; nothing was written.
     #[error("{dir} holds {files}, which no earlier artlens export wrote (its manifest.json does not list them); export would overwrite them, so nothing was written: move them away or export into another folder")]
     ExportConflict {
+        /// The export folder.
         dir: PathBuf,
         /// The clashing names, comma-separated.
         files: String,
@@ -195,62 +311,98 @@ pub enum Error {
 
     /// The filesystem the store lives on is full: the write was refused.
     #[error("no space left on the device holding {path} — nothing was changed; free some space and run the command again")]
-    NoSpace { path: PathBuf },
+    NoSpace {
+        /// The store's folder.
+        path: PathBuf,
+    },
 
     /// sled cannot read the store: a file of it is damaged.
     #[error("{path}: the store is damaged ({file}: {reason}). The embeddings can be recomputed from the collection, the ratings cannot: run `artlens doctor --store {path}` to check it, and `artlens doctor --store {path} --into NEW_DIR` to salvage what is readable")]
     StoreDamaged {
+        /// The store's folder.
         path: PathBuf,
         /// The damaged file, relative to the store folder (`db`, `conf`, `snap.…`).
         file: String,
+        /// What sled reported.
         reason: String,
     },
 
     /// sled or on-disk store corruption.
     #[error("{path}: store error: {reason}")]
-    Store { path: PathBuf, reason: String },
+    Store {
+        /// The store's folder.
+        path: PathBuf,
+        /// What sled or the record decoder reported.
+        reason: String,
+    },
 
     /// A saved taste head or comparison was made from embeddings the store
     /// no longer holds (other weights or preprocessing, or an older format).
     #[error("{what} was trained on {model} embeddings made with other weights or preprocessing ({differences}); run `artlens train` again")]
     StaleHead {
+        /// What was saved (the taste head, the pairwise head, the saved comparison).
         what: String,
+        /// The backbone (or backbones, comma-separated) it was trained on.
         model: String,
+        /// Each embedding setting that changed since, semicolon-separated.
         differences: String,
     },
 
     /// A metadata or ratings CSV row is invalid.
     #[error("{path}: row {row}: {reason}")]
     CsvRow {
+        /// The CSV file.
         path: PathBuf,
+        /// The line of the file the row starts on, from 1 (the header is line 1).
         row: usize,
+        /// What is wrong with the row.
         reason: String,
     },
 
     /// A ratings journal line that cannot be replayed.
     #[error("{path}: line {line}: {reason}")]
     JournalLine {
+        /// The journal file.
         path: PathBuf,
+        /// The line number, from 1.
         line: usize,
+        /// Why the line cannot be replayed.
         reason: String,
     },
 
     /// The ANN index files are missing, corrupt or stale.
     #[error("{path}: ANN index: {reason}")]
-    Index { path: PathBuf, reason: String },
+    Index {
+        /// The index folder.
+        path: PathBuf,
+        /// Which file is missing, damaged or stale, and how.
+        reason: String,
+    },
 
     /// An explicitly given metadata label (`compare --label`) that no work has.
     #[error("no work has a `{label}` in its metadata; labels in this collection: {known}")]
-    UnknownLabel { label: String, known: String },
+    UnknownLabel {
+        /// The metadata column asked for.
+        label: String,
+        /// The labels the collection does have, comma-separated.
+        known: String,
+    },
 
     /// A `--where KEY=VALUE` filter that matches no work.
     #[error("--where {filter} matches no work; {known}")]
-    FilterMatchesNothing { filter: String, known: String },
+    FilterMatchesNothing {
+        /// The filter as typed (`KEY=VALUE`).
+        filter: String,
+        /// What the key does hold (or which keys exist), as a sentence.
+        known: String,
+    },
 
     /// A tensor computation failed inside candle.
     #[error("{context}: {source}")]
     Candle {
+        /// Which model and stage the computation was in.
         context: String,
+        /// What candle reported.
         #[source]
         source: candle_core::Error,
     },
@@ -300,7 +452,7 @@ impl Error {
 
 /// Adds context to candle errors, which otherwise say nothing about which
 /// model or stage they came from.
-pub trait CandleContext<T> {
+pub(crate) trait CandleContext<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 

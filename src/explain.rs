@@ -28,12 +28,12 @@
 //!   work the head was trained on ([`Contributions`]), the works that pulled
 //!   it up and down, and for a rated work what the head predicts without its
 //!   own rating.
-//! * [`patch_matches`] and [`attention_map`] turn two images' patch tokens
+//! * `patch_matches` and `attention_map` turn two images' patch tokens
 //!   and CLS attention ([`crate::model::ImageTokens`]) into heat maps of where
 //!   the likeness is ([`ImageMaps`]).
 //!
-//! All-pairs work is exact up to [`EXACT_ALL_PAIRS_MAX`] vectors; above that
-//! a fixed-seed sample of [`SAMPLED_QUERIES`] query rows is searched against
+//! All-pairs work is exact up to `EXACT_ALL_PAIRS_MAX` vectors; above that
+//! a fixed-seed sample of `SAMPLED_QUERIES` query rows is searched against
 //! all rows, and the results say so (`sampled`, `evaluated`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -51,17 +51,17 @@ use crate::store::{Artwork, Store};
 /// Above this many vectors, all-pairs statistics search a sample of query rows
 /// instead of every row: an exact pass over 50,000 768-d vectors already
 /// costs about 2·10¹² multiply-adds.
-pub const EXACT_ALL_PAIRS_MAX: usize = 50_000;
+pub(crate) const EXACT_ALL_PAIRS_MAX: usize = 50_000;
 
 /// How many query rows are sampled above [`EXACT_ALL_PAIRS_MAX`]. Each is
 /// still compared with every row, so its nearest neighbours are exact; only
 /// the average over rows is estimated (its standard error for a fraction is
 /// at most 0.7 percentage points).
-pub const SAMPLED_QUERIES: usize = 5_000;
+pub(crate) const SAMPLED_QUERIES: usize = 5_000;
 
 /// The seed of the query sample, fixed so that two runs (and the two
 /// backbones, which share item order) evaluate the same rows.
-pub const SAMPLE_SEED: u64 = 0x0a57_1e45_5eed;
+pub(crate) const SAMPLE_SEED: u64 = 0x0a57_1e45_5eed;
 
 /// The default percentile of nearest-neighbour distances beyond which a query
 /// is called out of distribution.
@@ -95,12 +95,17 @@ pub struct Reference {
 /// One rated work with its embedding, the input of [`RatedSet::new`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RatedWork {
+    /// The work's id in the store.
     pub id: u64,
+    /// The work's content hash (blake3, hex).
     pub hash: String,
     /// The raw embedding; it is normalised when the set is built.
     pub vector: Vec<f32>,
+    /// The rater's rating of the work, on their own scale.
     pub rating: f64,
+    /// The first path the work was seen at; `None` when unknown.
     pub path: Option<String>,
+    /// The work's metadata (title, artist, style, ...).
     pub metadata: Metadata,
 }
 
@@ -119,7 +124,7 @@ impl RatedWork {
 
     /// Takes the path (the first one the work was seen at) and the metadata
     /// from its artwork record.
-    pub fn with_artwork(mut self, art: &Artwork) -> Self {
+    pub(crate) fn with_artwork(mut self, art: &Artwork) -> Self {
         self.path = art.paths.first().cloned();
         self.metadata = art.metadata.clone();
         self
@@ -234,6 +239,7 @@ impl RatedSet {
         self.works.len()
     }
 
+    /// True when the set holds no rated work.
     pub fn is_empty(&self) -> bool {
         self.works.is_empty()
     }
@@ -319,7 +325,7 @@ pub fn reference_overlap(a: &[Reference], b: &[Reference]) -> usize {
 /// How many works (by id) of the first reference list every other list
 /// holds too: the overlap `score` reports across N backbones. `None` with
 /// fewer than two lists, where there is nothing to share.
-pub fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
+pub(crate) fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
     let (first, others) = lists.split_first()?;
     if others.is_empty() {
         return None;
@@ -340,6 +346,7 @@ pub fn references_in_all(lists: &[&[Reference]]) -> Option<usize> {
 pub struct Contribution {
     /// The artwork's numeric id in the store.
     pub id: u64,
+    /// The artwork's content hash (blake3, hex).
     pub hash: String,
     /// The first path the artwork was seen at, when known.
     pub path: Option<String>,
@@ -351,7 +358,7 @@ pub struct Contribution {
     /// Cosine similarity of the raw embeddings (the one references show).
     pub similarity: f32,
     /// `wᵢ(x)`, the head's equivalent-kernel weight of this work for the
-    /// image ([`crate::head::KernelVote`]): positive when the head finds the
+    /// image (`crate::head::KernelVote`): positive when the head finds the
     /// image more like this work than like the average rated work, negative
     /// when less.
     pub weight: f64,
@@ -382,7 +389,7 @@ pub struct Contributions {
     pub rest_count: usize,
     /// When the scored image is a work the head was trained on: what the
     /// head predicts for it without its own rating
-    /// ([`crate::head::KernelVote::leave_one_out`]).
+    /// (`crate::head::KernelVote::leave_one_out`).
     pub without_own: Option<f64>,
 }
 
@@ -399,7 +406,7 @@ struct SupportWork {
 }
 
 /// The works a ridge head was trained on, with the head's
-/// [`KernelVote`](crate::head::KernelVote), so that each score can be read
+/// `KernelVote`, so that each score can be read
 /// as a weighted vote of the ratings: `mean + Σᵢ wᵢ(x)·(ratingᵢ − mean)`.
 /// Loaded once per backbone, used for every image.
 ///
@@ -552,7 +559,7 @@ impl VoteSupport {
     }
 
     /// True when the head was trained on the work with id `id`.
-    pub fn trained_on(&self, id: u64) -> bool {
+    pub(crate) fn trained_on(&self, id: u64) -> bool {
         self.works.iter().any(|w| w.id == id)
     }
 }
@@ -585,7 +592,7 @@ pub struct ImageMaps {
 /// For each row of `a`, the best cosine similarity among the rows of `b` and
 /// the index of that row (the first on ties). Zero-norm rows match nothing
 /// (similarity 0, index 0). Empty when `b` is empty.
-pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
     if b.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -613,7 +620,7 @@ pub fn patch_matches(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<f32>, Vec<u32>) {
 
 /// The CLS attention over the patches (index 0, the CLS token itself, left
 /// out): the mean over heads and each head's row.
-pub fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
+pub(crate) fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
     let heads: Vec<Vec<f32>> = cls_attention
         .iter()
         .map(|row| row.get(1..).unwrap_or_default().to_vec())
@@ -634,7 +641,7 @@ pub fn attention_map(cls_attention: &[Vec<f32>]) -> (Vec<f32>, Vec<Vec<f32>>) {
 /// The maps of an image pair: each image's patches matched against the
 /// other's, and each image's CLS attention. `regions` are the parts of the
 /// two images the model saw ([`ImageMaps::region`]).
-pub fn pair_maps(
+pub(crate) fn pair_maps(
     query: &ImageTokens,
     reference: &ImageTokens,
     regions: ([f64; 4], [f64; 4]),
@@ -668,20 +675,20 @@ pub struct NnDistances {
     /// How many vectors the collection holds.
     pub collection: usize,
     /// True when `distances` covers a fixed-seed sample of
-    /// [`SAMPLED_QUERIES`] vectors rather than all of them (collections over
-    /// [`EXACT_ALL_PAIRS_MAX`]); each sampled distance is still exact.
+    /// `SAMPLED_QUERIES` vectors rather than all of them (collections over
+    /// `EXACT_ALL_PAIRS_MAX`); each sampled distance is still exact.
     pub sampled: bool,
 }
 
 impl NnDistances {
     /// The `p`-th percentile (0–100) of the distances; see [`percentile`].
-    pub fn percentile(&self, p: f64) -> f32 {
+    pub(crate) fn percentile(&self, p: f64) -> f32 {
         percentile(&self.distances, p)
     }
 }
 
 /// For each vector, the cosine distance to its nearest other vector, by
-/// exact search (of a sampled set of rows above [`EXACT_ALL_PAIRS_MAX`]).
+/// exact search (of a sampled set of rows above `EXACT_ALL_PAIRS_MAX`).
 ///
 /// Fails with [`Error::InvalidArgument`] for fewer than two vectors (there is
 /// no "other") and for bad vectors.
@@ -732,7 +739,7 @@ pub fn is_out_of_distribution(nearest_similarity: f32, threshold: f32) -> bool {
 /// (`method="linear"`): at rank `h = (n − 1)·p/100` it returns
 /// `x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋])`. NaN for no values; `p` is
 /// clamped to 0–100.
-pub fn percentile(sorted: &[f32], p: f64) -> f32 {
+pub(crate) fn percentile(sorted: &[f32], p: f64) -> f32 {
     match sorted.len() {
         0 => f32::NAN,
         1 => sorted[0],
@@ -768,8 +775,8 @@ pub struct LabelMetric {
     /// Items with the label; items without it are left out entirely, as
     /// queries and as neighbours.
     pub n: usize,
-    /// Items whose neighbours were examined: `n`, or [`SAMPLED_QUERIES`]
-    /// sampled ones above [`EXACT_ALL_PAIRS_MAX`].
+    /// Items whose neighbours were examined: `n`, or `SAMPLED_QUERIES`
+    /// sampled ones above `EXACT_ALL_PAIRS_MAX`.
     pub evaluated: usize,
     /// Neighbours per item: the `k` asked for, or `n − 1` when fewer exist.
     pub k: usize,
@@ -812,17 +819,6 @@ pub fn precision_at_k<S: AsRef<str> + Sync>(
     k: usize,
 ) -> Result<LabelMetric> {
     Ok(label_metrics(vectors, labels, k)?.precision)
-}
-
-/// The accuracy of always predicting the most frequent of `labels` (items
-/// without a label left out); 0 when none has one.
-pub fn chance_baseline<S: AsRef<str>>(labels: &[Option<S>]) -> f64 {
-    let counts = label_counts(labels.iter().filter_map(|l| l.as_ref().map(|s| s.as_ref())));
-    let n: usize = counts.values().sum();
-    if n == 0 {
-        return 0.0;
-    }
-    *counts.values().max().unwrap_or(&0) as f64 / n as f64
 }
 
 /// [`loo_knn_accuracy`] and [`precision_at_k`] together, from one neighbour

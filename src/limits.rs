@@ -52,7 +52,12 @@ pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Checks that `value` of the count `what` (a flag, `--threads`, or a field
 /// of a request) lies in `min..=max`; the error names it and the range.
-pub fn check_count(what: &str, value: usize, min: usize, max: usize) -> crate::Result<usize> {
+pub(crate) fn check_count(
+    what: &str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> crate::Result<usize> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {

@@ -4,16 +4,16 @@
 //!
 //! | key (tree `preferences`) | value |
 //! |--------------------------|-------|
-//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`] (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
+//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`](crate::store::Envelope) (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
 //!
 //! Unlike ratings, every key names its rater, `me` included: the tree is
 //! new, so there are no older keys to stay compatible with. Saying the same
 //! preference again replaces it (a newer time); saying the opposite one
 //! adds a second record and keeps the first, because people change their
 //! minds and the pairwise head reads a pair preferred both ways as a coin
-//! toss. [`contradictions`] counts such pairs, and `status` shows them.
+//! toss. `contradictions` counts such pairs, and `status` shows them.
 //! Each preference is one record, written atomically, and
-//! [`remove_preference`] takes one back (the undo of a single choice).
+//! `remove_preference` takes one back (the undo of a single choice).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,7 +24,7 @@ use crate::ratings::{resolve_work, Rater};
 use crate::store::{now_secs, Artwork, Store};
 
 /// The tree preferences live in.
-pub const PREFERENCES_TREE: &str = "preferences";
+pub(crate) const PREFERENCES_TREE: &str = "preferences";
 
 /// One stored preference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +39,12 @@ pub struct Preference {
     pub time: u64,
 }
 
-/// What [`add_preference`] did.
+/// What `add_preference` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added {
+    /// The work preferred.
     pub winner: Artwork,
+    /// The work it was preferred over.
     pub loser: Artwork,
     /// The same preference was stored before (it was replaced).
     pub repeated: bool,
@@ -54,10 +56,12 @@ fn key(rater: &Rater, winner: &str, loser: &str) -> String {
     format!("{rater}/{winner}/{loser}")
 }
 
-/// What [`remove_preference`] did.
+/// What `remove_preference` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Removed {
+    /// The work that had been preferred.
     pub winner: Artwork,
+    /// The work it had been preferred over.
     pub loser: Artwork,
     /// The record removed.
     pub preference: Preference,
@@ -92,7 +96,12 @@ fn resolve_pair(store: &Store, winner: &str, loser: &str) -> Result<(Artwork, Ar
 
 /// Stores that `rater` prefers the work `winner` names to the one `loser`
 /// names (the names are resolved as [`resolve_pair`] says).
-pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -> Result<Added> {
+pub(crate) fn add_preference(
+    store: &Store,
+    rater: &Rater,
+    winner: &str,
+    loser: &str,
+) -> Result<Added> {
     let (w, l) = resolve_pair(store, winner, loser)?;
     let k = key(rater, &w.hash, &l.hash);
     let repeated = store.has_record(PREFERENCES_TREE, &k)?;
@@ -118,7 +127,7 @@ pub fn add_preference(store: &Store, rater: &Rater, winner: &str, loser: &str) -
 /// the latest time `rater` said it; the opposite preference, if any, stays.
 /// Without such a preference it is [`Error::NoPreference`], naming both
 /// works, and nothing changes.
-pub fn remove_preference(
+pub(crate) fn remove_preference(
     store: &Store,
     rater: &Rater,
     winner: &str,
@@ -161,7 +170,7 @@ pub fn remove_preference(
 }
 
 /// Every preference of `rater`, in key order (by winner, then loser).
-pub fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
+pub(crate) fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
     Ok(store
         .scan_records::<Preference>(PREFERENCES_TREE, &format!("{rater}/"))?
         .into_iter()
@@ -170,7 +179,7 @@ pub fn preferences_of(store: &Store, rater: &Rater) -> Result<Vec<Preference>> {
 }
 
 /// Every rater with preferences and how many, by name.
-pub fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
+pub(crate) fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
     let mut out = BTreeMap::new();
     for (k, _) in store.scan_records::<serde_json::Value>(PREFERENCES_TREE, "")? {
         if let Some(r) = k.split('/').next().and_then(|n| Rater::parse(n).ok()) {
@@ -181,7 +190,7 @@ pub fn preference_raters(store: &Store) -> Result<BTreeMap<Rater, usize>> {
 }
 
 /// Unordered pairs of works that `prefs` prefer both ways.
-pub fn contradictions(prefs: &[Preference]) -> usize {
+pub(crate) fn contradictions(prefs: &[Preference]) -> usize {
     let set: HashSet<(&str, &str)> = prefs
         .iter()
         .map(|p| (p.winner.as_str(), p.loser.as_str()))
@@ -192,7 +201,7 @@ pub fn contradictions(prefs: &[Preference]) -> usize {
 }
 
 /// Removes every preference of `rater` in one atomic batch; how many.
-pub fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
+pub(crate) fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
     let keys: Vec<String> = store
         .scan_records::<serde_json::Value>(PREFERENCES_TREE, &format!("{rater}/"))?
         .into_iter()
@@ -208,7 +217,7 @@ pub fn clear_preferences(store: &Store, rater: &Rater) -> Result<usize> {
 
 /// A digest of `rater`'s preferences, saved with a training run so that
 /// later commands can say the preferences changed since.
-pub fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
+pub(crate) fn preferences_digest(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
     for p in preferences_of(store, rater)? {
         h.update(p.winner.as_bytes());

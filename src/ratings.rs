@@ -42,28 +42,28 @@ use crate::store::{Artwork, Envelope, Store};
 use crate::works::Resolver;
 
 /// The tree ratings live in.
-pub const RATINGS_TREE: &str = "ratings";
+pub(crate) const RATINGS_TREE: &str = "ratings";
 
 /// Header names accepted for the column naming the work, in order of
 /// preference (matched case-insensitively).
-pub const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", "hash"];
+pub(crate) const FILE_COLUMNS: [&str; 6] = ["path", "file", "filename", "image", "id", "hash"];
 
 /// Header names accepted for the score column, in order of preference.
-pub const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
+pub(crate) const SCORE_COLUMNS: [&str; 3] = ["rating", "score", "stars"];
 
 /// The header name of the optional column naming who gave each rating
 /// (matched case-insensitively); rows without one use the import's rater.
-pub const RATER_COLUMN: &str = "rater";
+pub(crate) const RATER_COLUMN: &str = "rater";
 
 /// The rater a command uses when none is named.
-pub const DEFAULT_RATER: &str = "me";
+pub(crate) const DEFAULT_RATER: &str = "me";
 
 /// The longest rater name accepted.
-pub const MAX_RATER_LEN: usize = 64;
+pub(crate) const MAX_RATER_LEN: usize = 64;
 
 /// Who gave a rating or a preference: a validated name (letters and digits
-/// of any script, `-`, `_`; at most [`MAX_RATER_LEN`] characters). [`Rater::default`] is
-/// [`DEFAULT_RATER`].
+/// of any script, `-`, `_`; at most `MAX_RATER_LEN` characters). [`Rater::default`] is
+/// `DEFAULT_RATER`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Rater(String);
@@ -101,11 +101,12 @@ impl Rater {
         Ok(Rater(n.to_string()))
     }
 
+    /// The rater's name as stored and shown (`me`, `anna_2`).
     pub fn name(&self) -> &str {
         &self.0
     }
 
-    /// Whether this is [`DEFAULT_RATER`], whose records keep the keys they
+    /// Whether this is `DEFAULT_RATER`, whose records keep the keys they
     /// had before raters existed.
     pub fn is_default(&self) -> bool {
         self.0 == DEFAULT_RATER
@@ -113,7 +114,7 @@ impl Rater {
 
     /// The prefix of this rater's keys in a tree shared by raters: empty for
     /// the default rater, `<name>/` for the others.
-    pub fn key_prefix(&self) -> String {
+    pub(crate) fn key_prefix(&self) -> String {
         if self.is_default() {
             String::new()
         } else {
@@ -122,7 +123,7 @@ impl Rater {
     }
 
     /// The `ratings` key of this rater's rating of the work `hash`.
-    pub fn rating_key(&self, hash: &str) -> String {
+    pub(crate) fn rating_key(&self, hash: &str) -> String {
         format!("{}{hash}", self.key_prefix())
     }
 }
@@ -178,6 +179,7 @@ const LISTED_BAD_ROWS: usize = 50;
 /// One stored rating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rating {
+    /// The rating, on the rater's own scale (any finite number).
     pub rating: f64,
     /// Where it came from: `csv:<file>:<row>` or `set`.
     pub source: String,
@@ -190,6 +192,7 @@ pub struct Rating {
 pub struct BadRow {
     /// The 1-based line the row starts on (the header is line 1).
     pub row: usize,
+    /// What is wrong with the row.
     pub reason: String,
 }
 
@@ -206,6 +209,7 @@ pub struct ImportReport {
     pub bad: Vec<BadRow>,
     /// The header names used for the work and the score.
     pub file_column: String,
+    /// The header name of the score column.
     pub score_column: String,
     /// The header name of the rater column, when the CSV has one.
     pub rater_column: Option<String>,
@@ -217,11 +221,11 @@ pub struct ImportReport {
 }
 
 /// Imports ratings from a CSV file with a header, as `rater`'s, or, when
-/// the CSV has a [`RATER_COLUMN`], as the rater each row names (an empty
+/// the CSV has a `RATER_COLUMN`, as the rater each row names (an empty
 /// cell: `rater`).
 ///
-/// The work column is the first of [`FILE_COLUMNS`] present, the score
-/// column the first of [`SCORE_COLUMNS`]. A row is bad when its work is
+/// The work column is the first of `FILE_COLUMNS` present, the score
+/// column the first of `SCORE_COLUMNS`. A row is bad when its work is
 /// unknown or ambiguous, its score is missing, not a number or not finite,
 /// it rates a work an earlier row already rated (the first row counts), or
 /// it has another number of fields than the header, or its rater name is
@@ -232,7 +236,7 @@ pub struct ImportReport {
 /// With `skip_bad`, the good rows are imported and the bad ones returned.
 /// Either way the good rows are written in one atomic batch.
 ///
-/// [`ratings_csv`] writes a CSV this function reads back unchanged.
+/// [`Collection::ratings_csv`](crate::app::Collection::ratings_csv) writes a CSV this function reads back unchanged.
 pub fn import_csv_as(
     store: &Store,
     csv: &Path,
@@ -247,7 +251,7 @@ pub fn import_csv_as(
 /// what its sender calls it, for messages and each rating's source.
 /// Relative paths in it resolve against the collection roots only, since
 /// it has no folder of its own.
-pub fn import_csv_bytes_as(
+pub(crate) fn import_csv_bytes_as(
     store: &Store,
     bytes: &[u8],
     name: &Path,
@@ -580,7 +584,7 @@ pub fn set_rating_as(store: &Store, rater: &Rater, query: &str, score: f64) -> R
 }
 
 /// Finds the work `query` names (see [`crate::works::resolve_work`]).
-pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
+pub(crate) fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     crate::works::resolve_work(store, query)
 }
 
@@ -593,7 +597,7 @@ pub fn ratings_of(store: &Store, rater: &Rater) -> Result<Vec<(String, f64)>> {
 }
 
 /// Every rating of `rater` with its source and time, sorted by hash.
-pub fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Rating)>> {
+pub(crate) fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Rating)>> {
     let prefix = rater.key_prefix();
     Ok(store
         .scan_records::<Rating>(RATINGS_TREE, &prefix)?
@@ -607,7 +611,7 @@ pub fn rating_records_of(store: &Store, rater: &Rater) -> Result<Vec<(String, Ra
 
 /// Every rater with at least one rating and how many, by name; the default
 /// rater first when it has any.
-pub fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
+pub(crate) fn raters(store: &Store) -> Result<Vec<(Rater, usize)>> {
     let mut counts: std::collections::BTreeMap<Rater, usize> = Default::default();
     for (k, _) in store.scan_records::<serde_json::Value>(RATINGS_TREE, "")? {
         if let Some((r, _)) = split_key(&k) {
@@ -629,7 +633,7 @@ pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rati
 /// A digest of every (work, rating) pair of `rater`: saved with trained
 /// heads, so that `score` and `compare` can say when the ratings changed
 /// since training.
-pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
+pub(crate) fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
     for (hash, r) in ratings_of(store, rater)? {
         h.update(hash.as_bytes());
@@ -641,6 +645,7 @@ pub fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
 /// What [`remove_ratings`] did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RemoveReport {
+    /// Whose ratings were removed.
     pub rater: String,
     /// The works whose rating was removed: `(as named, content hash)`.
     pub removed: Vec<(String, String)>,
@@ -704,7 +709,7 @@ pub fn remove_ratings(store: &Store, rater: &Rater, queries: &[String]) -> Resul
 }
 
 /// Removes every rating of `rater` in one atomic batch; returns how many.
-pub fn clear_ratings(store: &Store, rater: &Rater) -> Result<usize> {
+pub(crate) fn clear_ratings(store: &Store, rater: &Rater) -> Result<usize> {
     let records = rating_records_of(store, rater)?;
     let mut batch = store.batch(RATINGS_TREE)?;
     for (hash, _) in &records {

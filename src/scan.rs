@@ -22,7 +22,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 
 /// The extensions (lower case) of the files a scan keeps.
-pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+pub(crate) const IMAGE_EXTENSIONS: [&str; 8] =
+    ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
 
 /// Free-form metadata of one artwork (`title`, `artist`, `style`, ...), keys
 /// in lower case. A `BTreeMap` so that JSON output and comparisons are stable.
@@ -45,7 +46,9 @@ pub struct ScannedFile {
 /// A folder or file the scan could not read; the walk went on without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanFailure {
+    /// The folder or file that could not be read.
     pub path: PathBuf,
+    /// Why, in words: the I/O error, or a file name that is not UTF-8.
     pub reason: String,
 }
 
@@ -65,7 +68,7 @@ pub struct ScanReport {
 }
 
 /// True when `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
-pub fn has_image_extension(path: &Path) -> bool {
+pub(crate) fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .map(|e| {
@@ -163,7 +166,7 @@ pub fn scan_collection(root: &Path) -> Result<ScanReport> {
 
 /// blake3 of a file's bytes (64 hex digits) and the number of bytes read.
 ///
-/// Only a regular file is read (see [`open_regular_file`]): a FIFO, a device
+/// Only a regular file is read (see `open_regular_file`): a FIFO, a device
 /// such as `/dev/zero`, a socket or a directory is an error
 /// ([`std::io::ErrorKind::InvalidInput`], "not a regular file (a FIFO)"), as
 /// is a symlink loop (the system's "too many levels of symbolic links"). The
@@ -216,7 +219,7 @@ pub fn hash_file_bytes(path: &Path) -> std::io::Result<(String, u64)> {
 /// something else between the check and the open is refused too; only a swap
 /// to a FIFO in that instant could still block the open. The errors do not
 /// repeat the path; callers add it.
-pub fn open_regular_file(path: &Path) -> std::io::Result<(File, u64)> {
+pub(crate) fn open_regular_file(path: &Path) -> std::io::Result<(File, u64)> {
     let before = std::fs::metadata(path)?;
     if !before.is_file() {
         return Err(not_a_regular_file(&before));
@@ -351,7 +354,7 @@ fn tidy(s: &str) -> String {
 
 /// The names accepted for the CSV column that names the file, in order of
 /// preference (matched case-insensitively).
-pub const CSV_FILE_COLUMNS: [&str; 5] = ["path", "file", "filename", "file_name", "image"];
+pub(crate) const CSV_FILE_COLUMNS: [&str; 5] = ["path", "file", "filename", "file_name", "image"];
 
 /// At most this many bad rows are spelled out in one error message.
 const MAX_REPORTED_ROWS: usize = 20;
@@ -359,7 +362,7 @@ const MAX_REPORTED_ROWS: usize = 20;
 /// Reads a metadata CSV and maps each row's file to its content hash.
 ///
 /// The header row is required. The file column is the first of
-/// [`CSV_FILE_COLUMNS`] present; its value is a path relative to the scan
+/// `CSV_FILE_COLUMNS` present; its value is a path relative to the scan
 /// root (`/` or `\` separated), the path as found, or a bare file name that
 /// must match exactly one file. Every other column becomes a metadata key
 /// (lower-cased, trimmed); empty cells are skipped.
@@ -376,16 +379,16 @@ pub fn read_metadata_csv(
 }
 
 /// The largest ratings or metadata CSV read (64 MiB).
-pub const MAX_CSV_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_CSV_BYTES: u64 = 64 << 20;
 /// The longest CSV field accepted (64 KiB).
-pub const MAX_CSV_FIELD: usize = 64 << 10;
+pub(crate) const MAX_CSV_FIELD: usize = 64 << 10;
 /// Metadata columns refused because `export` writes columns of these names
 /// itself (`items.csv`); `path` is fine as the column naming the file.
-pub const RESERVED_METADATA_COLUMNS: [&str; 3] = ["id", "hash", "path"];
+pub(crate) const RESERVED_METADATA_COLUMNS: [&str; 3] = ["id", "hash", "path"];
 
 /// Reads a CSV file whole, refusing what is not a regular file (a device
 /// such as `/dev/zero`, a folder, a FIFO) and files over [`MAX_CSV_BYTES`].
-pub fn read_csv_bytes(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_csv_bytes(path: &Path) -> Result<Vec<u8>> {
     let (file, len) = open_regular_file(path).map_err(|e| Error::io(path, e))?;
     check_csv_size(len, path)?;
     let mut bytes = Vec::with_capacity(len as usize);
@@ -397,7 +400,7 @@ pub fn read_csv_bytes(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Refuses a CSV of `len` bytes past [`MAX_CSV_BYTES`], naming `path`.
-pub fn check_csv_size(len: u64, path: &Path) -> Result<()> {
+pub(crate) fn check_csv_size(len: u64, path: &Path) -> Result<()> {
     if len > MAX_CSV_BYTES {
         return Err(Error::CsvRow {
             path: path.to_path_buf(),
@@ -413,10 +416,10 @@ pub fn check_csv_size(len: u64, path: &Path) -> Result<()> {
 
 /// 1-based line numbers from byte offsets, counting `\n` only, so that CRLF
 /// and LF files number their rows alike.
-pub struct LineIndex(Vec<u64>);
+pub(crate) struct LineIndex(Vec<u64>);
 
 impl LineIndex {
-    pub fn new(bytes: &[u8]) -> Self {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
         LineIndex(
             bytes
                 .iter()
@@ -431,13 +434,13 @@ impl LineIndex {
     /// CRLF file the reader puts the start of a record on the `\n` that ends
     /// the one before (it stops at the `\r`), so a `\n` at `offset` itself
     /// is counted: that is the off-by-one `Position::line` has there.
-    pub fn line(&self, offset: u64) -> usize {
+    pub(crate) fn line(&self, offset: u64) -> usize {
         self.0.partition_point(|&nl| nl <= offset) + 1
     }
 }
 
 /// `s` quoted for a message: at most 80 characters, `…` when cut.
-pub fn quote_cell(s: &str) -> String {
+pub(crate) fn quote_cell(s: &str) -> String {
     let mut out: String = s.chars().take(80).collect();
     if out.len() < s.len() {
         out.push('…');
@@ -446,7 +449,7 @@ pub fn quote_cell(s: &str) -> String {
 }
 
 /// Why a record cannot be read as CSV data: a field over [`MAX_CSV_FIELD`].
-pub fn oversized_field(record: &csv::StringRecord) -> Option<String> {
+pub(crate) fn oversized_field(record: &csv::StringRecord) -> Option<String> {
     record.iter().enumerate().find_map(|(i, f)| {
         (f.len() > MAX_CSV_FIELD).then(|| {
             format!(
@@ -463,13 +466,13 @@ pub fn oversized_field(record: &csv::StringRecord) -> Option<String> {
 /// Whether a CSV file opens a quote it never closes: an odd number of `"`
 /// (every complete quoted field, `""` escapes included, has an even number),
 /// so that the last record swallowed the rest of the file.
-pub fn has_unclosed_quote(bytes: &[u8]) -> bool {
+pub(crate) fn has_unclosed_quote(bytes: &[u8]) -> bool {
     bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
 }
 
 /// A metadata CSV row left out by a `skip_bad` read, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SkippedRow {
+pub(crate) struct SkippedRow {
     /// The 1-based line the row starts on (the header is line 1).
     pub row: usize,
     pub reason: String,
@@ -477,7 +480,7 @@ pub struct SkippedRow {
 
 /// [`read_metadata_csv`], or with `skip_bad` the good rows and the bad ones
 /// listed instead of an error (a bad header is an error either way).
-pub fn read_metadata_csv_lenient(
+pub(crate) fn read_metadata_csv_lenient(
     csv_path: &Path,
     files: &[ScannedFile],
     skip_bad: bool,

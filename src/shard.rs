@@ -22,12 +22,14 @@ use crate::error::{Error, Result};
 /// The most shards a collection can be split into; far more than any
 /// scheduler array one would run, and small enough that a typo such as
 /// `--shard 3/40000000` is caught.
-pub const MAX_SHARDS: u32 = 65_536;
+pub(crate) const MAX_SHARDS: u32 = 65_536;
 
 /// Shard `index` of `count` (`0 <= index < count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shard {
+    /// This shard's number, from 0.
     pub index: u32,
+    /// How many shards the collection is split into (1 to 65 536).
     pub count: u32,
 }
 
@@ -57,7 +59,7 @@ impl Shard {
     /// The shard (of `count`) the content with blake3 hex digest `hash`
     /// falls in. A malformed hash (never stored: the store checks hashes)
     /// falls in shard 0 rather than panicking.
-    pub fn of_hash(hash: &str, count: u32) -> u32 {
+    pub(crate) fn of_hash(hash: &str, count: u32) -> u32 {
         let prefix = hash.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok());
         match prefix {
             Some(v) => (v % u64::from(count.max(1))) as u32,

@@ -17,7 +17,7 @@ use crate::store::{describe_candidates, Artwork, Store};
 
 /// Finds the work `query` names: [`Error::WorkNotFound`] saying what was
 /// tried, or [`Error::AmbiguousWork`] listing the candidates.
-pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
+pub(crate) fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
     match Resolver::new(store, None).resolve(query.trim())? {
         Ok(a) => Ok(a),
         Err(Miss::Unknown) => Err(Error::WorkNotFound {
@@ -35,7 +35,7 @@ pub fn resolve_work(store: &Store, query: &str) -> Result<Artwork> {
 
 /// Why a name found no single work.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Miss {
+pub(crate) enum Miss {
     Unknown,
     /// How many works match, and the first few described.
     Ambiguous {
@@ -46,7 +46,7 @@ pub enum Miss {
 
 impl Miss {
     /// The reason as a CSV row would give it.
-    pub fn reason(&self, q: &str) -> String {
+    pub(crate) fn reason(&self, q: &str) -> String {
         match self {
             Miss::Unknown => format!(
                 "unknown work `{q}`: no stored id, content hash, path or path ending matches"
@@ -62,7 +62,7 @@ impl Miss {
 
 /// Resolves what a user wrote to an artwork. The path-suffix index is built
 /// on first need, since most lookups by id, hash or full path never need it.
-pub struct Resolver<'a> {
+pub(crate) struct Resolver<'a> {
     store: &'a Store,
     /// The folder relative paths are also tried against (the CSV's).
     base: Option<PathBuf>,
@@ -71,7 +71,7 @@ pub struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    pub fn new(store: &'a Store, base: Option<&Path>) -> Self {
+    pub(crate) fn new(store: &'a Store, base: Option<&Path>) -> Self {
         Resolver {
             store,
             base: base.map(Path::to_path_buf),
@@ -81,7 +81,7 @@ impl<'a> Resolver<'a> {
 
     /// The artwork `q` names, or why none (unknown, ambiguous); `Err` only
     /// for store failures.
-    pub fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, Miss>> {
+    pub(crate) fn resolve(&self, q: &str) -> Result<std::result::Result<Artwork, Miss>> {
         match self.store.find(q) {
             Ok(art) => return Ok(Ok(art)),
             Err(Error::WorkNotFound { .. }) => {}

@@ -86,7 +86,7 @@ pub struct ExactIndex {
 
 impl ExactIndex {
     /// Normalised copies of `items` in one matrix. Fails like
-    /// [`AnnIndex::build`] on bad vectors.
+    /// [`AnnIndex::build`](super::AnnIndex::build) on bad vectors.
     pub fn new(dim: usize, items: &[(u64, &[f32])]) -> Result<ExactIndex> {
         let mut rows = vec![0f32; items.len() * dim];
         if dim > 0 {
@@ -111,15 +111,13 @@ impl ExactIndex {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    /// True when the index holds no vector.
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
-    pub fn dim(&self) -> usize {
+    /// The length of the vectors.
+    pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 

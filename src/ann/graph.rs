@@ -59,7 +59,7 @@ impl std::fmt::Debug for AnnIndex {
 
 impl AnnIndex {
     /// An empty index for vectors of `dim` values; `capacity` is a hint.
-    pub fn new(dim: usize, capacity: usize, params: AnnParams) -> Result<AnnIndex> {
+    pub(crate) fn new(dim: usize, capacity: usize, params: AnnParams) -> Result<AnnIndex> {
         if dim == 0 {
             return Err(Error::InvalidArgument(
                 "an index needs vectors of at least one value".into(),
@@ -105,13 +105,6 @@ impl AnnIndex {
         Ok(index)
     }
 
-    /// Adds one vector. Ids cannot be updated or reused (hnsw_rs cannot
-    /// delete): a known id is an error; filter tombstoned ids at search time
-    /// and rebuild when there are many.
-    pub fn insert(&mut self, id: u64, v: &[f32]) -> Result<()> {
-        self.insert_many(&[(id, v)])
-    }
-
     /// Adds several vectors, in parallel when the parameters say so. All are
     /// checked before any is inserted.
     pub fn insert_many(&mut self, items: &[(u64, &[f32])]) -> Result<()> {
@@ -155,27 +148,14 @@ impl AnnIndex {
         self.ids.len()
     }
 
+    /// True when the graph holds no point.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
-    }
-
-    /// Length of the vectors.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    pub fn params(&self) -> AnnParams {
-        self.params
     }
 
     /// Sets the search candidate list size (recall against speed).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.params.ef_search = ef.max(1);
-    }
-
-    /// True when `id` is in the index.
-    pub fn contains(&self, id: u64) -> bool {
-        self.ids.contains(&id)
     }
 
     /// The ids in the index, sorted.

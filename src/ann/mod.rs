@@ -1,6 +1,6 @@
 //! Nearest neighbours per backbone, in four parts: the hnsw_rs graph
 //! ([`AnnIndex`], `graph.rs`) that holds 16-bit codes of the L2-normalised
-//! embeddings (`crate::vector::code`) under the [`CodeCosine`] distance;
+//! embeddings (`crate::vector::code`) under the `CodeCosine` distance;
 //! the frozen, cache-friendly copy of it that searches run on
 //! (`frozen.rs`); brute force ([`ExactIndex`], [`exact_search`];
 //! `exact.rs`) for ground truth and the `--exact` mode; and the
@@ -33,7 +33,8 @@ pub use crate::vector::{dot, normalised};
 pub use exact::{exact_search, ExactIndex};
 pub use graph::AnnIndex;
 pub(crate) use graph::CodeCosine;
-pub use persist::{content_digest, ids_hash, IndexMeta, INDEX_FORMAT_VERSION};
+pub use persist::IndexMeta;
+pub(crate) use persist::{content_digest, ids_hash};
 
 /// The normalised copy of a query for an index of `dim`-long vectors, or
 /// the error that says what is wrong with it.
@@ -44,7 +45,7 @@ fn unit_query(q: &[f32], dim: usize) -> crate::error::Result<Vec<f32>> {
 
 /// A filter on numeric ids: `true` keeps the id. `Sync` because the exact
 /// search evaluates it on several threads.
-pub type IdFilter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+pub(crate) type IdFilter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
 
 /// How the graph is built and searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

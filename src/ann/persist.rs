@@ -20,7 +20,7 @@ use crate::store::atomic;
 /// Version of the `index.json` written by [`AnnIndex::save`]. 2: the graph
 /// holds 16-bit codes of the vectors (`crate::vector::code`) instead of f32
 /// vectors; an index of version 1 is rebuilt.
-pub const INDEX_FORMAT_VERSION: u32 = 2;
+pub(crate) const INDEX_FORMAT_VERSION: u32 = 2;
 
 const META_FILE: &str = "index.json";
 const STAGING_PREFIX: &str = ".staging-";
@@ -33,9 +33,9 @@ pub struct IndexMeta {
     pub fingerprint_json: String,
     /// Number of points.
     pub count: usize,
-    /// [`ids_hash`] of the point ids.
+    /// `ids_hash` of the point ids.
     pub ids_hash: String,
-    /// [`content_digest`] of what the points are: each id with its work's
+    /// `content_digest` of what the points are: each id with its work's
     /// content hash and its raw vector, so that an index copied from another
     /// store with the same weights and the same ids is not taken for this
     /// store's. Empty when the caller does not bind the index to contents
@@ -60,7 +60,7 @@ impl IndexMeta {
     }
 
     /// The same metadata bound to a [`content_digest`] of the points.
-    pub fn with_content(mut self, content: impl Into<String>) -> Self {
+    pub(crate) fn with_content(mut self, content: impl Into<String>) -> Self {
         self.content = content.into();
         self
     }
@@ -91,7 +91,7 @@ impl IndexMeta {
 }
 
 /// blake3 (hex) of the ids sorted and deduplicated, as u64 little-endian.
-pub fn ids_hash(ids: impl IntoIterator<Item = u64>) -> String {
+pub(crate) fn ids_hash(ids: impl IntoIterator<Item = u64>) -> String {
     let mut ids: Vec<u64> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
@@ -102,7 +102,9 @@ pub fn ids_hash(ids: impl IntoIterator<Item = u64>) -> String {
 /// content hash of its work and its raw vector (little-endian f32), each
 /// length-prefixed. Binds saved index files to the store whose vectors
 /// they were built from ([`IndexMeta::content`]).
-pub fn content_digest<'a>(items: impl IntoIterator<Item = (u64, &'a str, &'a [f32])>) -> String {
+pub(crate) fn content_digest<'a>(
+    items: impl IntoIterator<Item = (u64, &'a str, &'a [f32])>,
+) -> String {
     let mut items: Vec<(u64, &str, &[f32])> = items.into_iter().collect();
     items.sort_unstable_by_key(|(id, _, _)| *id);
     let mut h = blake3::Hasher::new();
@@ -246,20 +248,12 @@ impl AnnIndex {
     }
 
     /// Loads the index saved in `dir` when it is intact and was built from
-    /// embeddings with this fingerprint, whatever ids it holds: for extending
-    /// it with [`AnnIndex::insert_many`] instead of rebuilding (compare
-    /// [`AnnIndex::ids`] with the store's first; points cannot be removed).
-    pub fn load_for_update(
-        dir: &Path,
-        fingerprint_json: &str,
-    ) -> Result<std::result::Result<AnnIndex, String>> {
-        Ok(Self::load_for_update_with_meta(dir, fingerprint_json)?.map(|(index, _)| index))
-    }
-
-    /// [`AnnIndex::load_for_update`], with the [`IndexMeta`] it was saved
-    /// with, so that the caller can check its [`IndexMeta::content`] against
-    /// the points it holds before extending it.
-    pub fn load_for_update_with_meta(
+    /// embeddings with this fingerprint, whatever ids it holds, with the
+    /// [`IndexMeta`] it was saved with: for extending it with
+    /// [`AnnIndex::insert_many`] instead of rebuilding, once the caller has
+    /// checked [`IndexMeta::content`] and [`AnnIndex::ids`] against the
+    /// store's (points cannot be removed).
+    pub(crate) fn load_for_update_with_meta(
         dir: &Path,
         fingerprint_json: &str,
     ) -> Result<std::result::Result<(AnnIndex, IndexMeta), String>> {

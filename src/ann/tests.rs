@@ -97,10 +97,10 @@ fn saved_index_can_be_extended() {
 
     let all = IndexMeta::new("fp", items.iter().map(|(id, _)| *id));
     assert!(AnnIndex::load(dir.path(), &all).unwrap().is_none());
-    assert!(AnnIndex::load_for_update(dir.path(), "other")
+    assert!(AnnIndex::load_for_update_with_meta(dir.path(), "other")
         .unwrap()
         .is_err());
-    let mut loaded = AnnIndex::load_for_update(dir.path(), "fp")
+    let (mut loaded, _) = AnnIndex::load_for_update_with_meta(dir.path(), "fp")
         .unwrap()
         .unwrap();
     assert_eq!(loaded.len(), 100);
@@ -126,11 +126,14 @@ fn empty_index_saves_and_loads() {
     assert!(index.search(&[1.0; 8], 3, None).unwrap().is_empty());
     let meta = index.meta("fp");
     index.save(dir.path(), &meta).unwrap();
-    let back = AnnIndex::load(dir.path(), &meta)
+    let mut back = AnnIndex::load(dir.path(), &meta)
         .unwrap()
         .expect("empty index reloads");
     assert!(back.is_empty());
-    assert_eq!(back.dim(), 8);
+    // The reloaded index keeps its dimension: it refuses a 4-long vector and
+    // takes an 8-long one.
+    assert!(back.insert_many(&[(1, &[1.0; 4])]).is_err());
+    back.insert_many(&[(1, &[1.0; 8])]).unwrap();
     let other = IndexMeta::new("fp", [1]);
     assert!(AnnIndex::load(dir.path(), &other).unwrap().is_none());
 }

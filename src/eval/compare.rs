@@ -12,7 +12,7 @@ use crate::head::{Comparison, SavedTraining};
 use crate::model::registry::BackboneId;
 
 /// The label `compare` measures when none is given.
-pub const DEFAULT_COMPARE_LABEL: &str = "style";
+pub(crate) const DEFAULT_COMPARE_LABEL: &str = "style";
 
 /// The verdict `compare` gives before any training.
 // Written for every front end: the command line adds its next step
@@ -20,7 +20,7 @@ pub const DEFAULT_COMPARE_LABEL: &str = "style";
 const NO_VERDICT: &str = "No verdict on taste yet: no taste head has been trained on your ratings.";
 
 /// What `compare` tells the user when there is no saved training.
-pub const NO_TRAINING_NOTE: &str = "no trained heads yet: `artlens rate import CSV` and `artlens train` add the taste metrics and the verdict";
+pub(crate) const NO_TRAINING_NOTE: &str = "no trained heads yet: `artlens rate import CSV` and `artlens train` add the taste metrics and the verdict";
 
 /// One backbone's numbers in the compare report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct CompareModel {
 impl CompareModel {
     /// The label columns filled from [`crate::explain::label_metrics`]; `cv`
     /// is left empty.
-    pub fn from_label_metrics(m: &LabelMetrics) -> Self {
+    pub(crate) fn from_label_metrics(m: &LabelMetrics) -> Self {
         CompareModel {
             loo_accuracy: Some(m.accuracy.value),
             precision_at_k: Some(m.precision.value),
@@ -79,7 +79,9 @@ pub struct PairComparison {
     pub metric: String,
     /// `b − a` on the metric.
     pub diff: f64,
+    /// The lower end of the confidence interval of `diff`.
     pub ci_low: f64,
+    /// The upper end of the confidence interval of `diff`.
     pub ci_high: f64,
     /// The interval's confidence level, in (0, 1) (0.95).
     pub ci_level: f64,
@@ -106,7 +108,9 @@ impl From<&Comparison> for PairComparison {
 /// The neighbour agreement of one pair of backbones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairAgreement {
+    /// The first backbone's id.
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
     /// Mean share of each item's k nearest neighbours both agree on.
     pub agreement: f64,
@@ -118,7 +122,7 @@ pub struct PairAgreement {
 /// against the works' `labels` (`None`: the work has none) with `k`
 /// neighbours. With fewer than two labelled works there is nothing to
 /// measure: each column only counts them.
-pub fn label_columns(
+pub(crate) fn label_columns(
     vectors: &[Vec<&[f32]>],
     labels: &[Option<String>],
     k: usize,
@@ -170,10 +174,13 @@ pub struct TrainingFigures {
     /// The ratings report's statistician's line, procedure and headline
     /// name; empty without one.
     pub verdict_detail: String,
+    /// Which procedure produced the verdict; empty without a ratings report.
     pub procedure: String,
+    /// What the headline figure is called; empty without a ratings report.
     pub headline_name: String,
     /// Ratings the training saw, and how many an answer needs.
     pub n_ratings: usize,
+    /// How many ratings the first answer needs.
     pub first_answer: usize,
     /// The head kind of a training on ratings.
     pub head_kind: Option<String>,
@@ -197,7 +204,7 @@ pub struct TrainingFigures {
 
 /// The figures of `training` (the rater's saved run, if any) for the
 /// backbones `shown`.
-pub fn training_figures(
+pub(crate) fn training_figures(
     training: Option<&SavedTraining>,
     shown: &[BackboneId],
 ) -> Result<TrainingFigures> {

@@ -13,13 +13,17 @@ use crate::model::registry::BackboneId;
 /// head's cross-validated Spearman with an interval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LadderPoint {
+    /// The backbone's id (`dinov2`, `dinov2@224`).
     pub id: String,
+    /// What pages call it (`DINOv2 ViT-B/14`).
     pub display_name: String,
     /// `dino`, `dinov2`, ...; empty for an unlisted checkpoint.
     pub family: String,
+    /// The data set it was pretrained on (`LVD-142M`); empty when unknown.
     pub pretraining_data: String,
     /// 0 when unknown (an unlisted checkpoint without a known tag).
     pub pretraining_images: u64,
+    /// Parameters of the image model, classifier head excluded.
     pub params: u64,
     /// Mean held-out Spearman over the R×K folds of the last training.
     pub spearman: Option<f64>,
@@ -28,6 +32,7 @@ pub struct LadderPoint {
     /// fold values (Bouckaert & Frank 2004), and Student's t with J − 1
     /// degrees of freedom.
     pub ci_low: Option<f64>,
+    /// The upper end of that interval; `None` with `spearman`.
     pub ci_high: Option<f64>,
     /// Fold values the interval is made of (R·K).
     pub folds: usize,
@@ -36,8 +41,10 @@ pub struct LadderPoint {
     /// the training has an answer (enough ratings).
     #[serde(default)]
     pub headline: Option<f64>,
+    /// The lower end of the headline's confidence sequence.
     #[serde(default)]
     pub headline_low: Option<f64>,
+    /// The upper end of the headline's confidence sequence.
     #[serde(default)]
     pub headline_high: Option<f64>,
 }

@@ -18,7 +18,9 @@ mod compare;
 mod ladder;
 
 pub use compare::{
-    agreements, label_columns, training_figures, CompareModel, CurvePoint, PairAgreement,
-    PairComparison, TrainingFigures, DEFAULT_COMPARE_LABEL, NO_TRAINING_NOTE,
+    agreements, CompareModel, CurvePoint, PairAgreement, PairComparison, TrainingFigures,
+};
+pub(crate) use compare::{
+    label_columns, training_figures, DEFAULT_COMPARE_LABEL, NO_TRAINING_NOTE,
 };
 pub use ladder::{ladder, LadderPoint};

@@ -27,17 +27,17 @@ use crate::error::{Error, Result};
 
 /// The fewest ratings cross-validation accepts, whatever the folds: below
 /// ten, a rank correlation over the pooled predictions means little.
-pub const MIN_RATINGS: usize = 10;
+pub(crate) const MIN_RATINGS: usize = 10;
 /// Folds when the caller has no preference.
-pub const DEFAULT_FOLDS: usize = 5;
+pub(crate) const DEFAULT_FOLDS: usize = 5;
 /// Bootstrap resamples when the caller has no preference.
-pub const DEFAULT_BOOTSTRAP: usize = 2000;
+pub(crate) const DEFAULT_BOOTSTRAP: usize = 2000;
 /// Fractions of each training fold the learning curve trains on.
-pub const CURVE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
+pub(crate) const CURVE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
 /// The family-wise error rate of the comparison: the intervals of one
 /// metric hold simultaneously with probability `1 − ALPHA`, and a pair is
 /// significant when its Holm-adjusted p is below it (see `docs/STATISTICS.md`).
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// The metrics every pair is compared on, in report order.
 const COMPARED: [MetricKind; 3] = [
@@ -59,15 +59,19 @@ pub const DEFAULT_REPEATS: usize = 10;
 /// The fewest ratings K-fold cross-validation accepts: `max(2K, 10)`, so
 /// that every test fold holds at least two works (a within-fold ranking
 /// exists) and the pooled metrics rest on at least ten.
-pub fn min_ratings(folds: usize) -> usize {
+pub(crate) fn min_ratings(folds: usize) -> usize {
     (2 * folds).max(MIN_RATINGS)
 }
 
 /// One head kind on one backbone, cross-validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CvResult {
+    /// The head kind that was fitted in every fold.
     pub kind: HeadKind,
+    /// K, the number of folds.
     pub folds: usize,
+    /// The seed the folds were shuffled and the heads fitted with; the same seed gives the same
+    /// result.
     pub seed: u64,
     /// Metrics of all out-of-fold predictions together (rank metrics on
     /// fold-centred predictions, MAE on raw ones; see `docs/STATISTICS.md`).
@@ -87,9 +91,11 @@ pub struct CvResult {
 /// the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
+    /// The share of each fold's training works the heads saw, in (0, 1].
     pub fraction: f64,
     /// Training works per fold, averaged over folds and rounded.
     pub n_train: usize,
+    /// The metrics of the pooled out-of-fold predictions at that share.
     pub metrics: Metrics,
 }
 
@@ -99,12 +105,16 @@ pub struct CurvePoint {
 /// backbone.
 #[derive(Debug, Clone, Copy)]
 pub struct Backbone<'a> {
+    /// The backbone's id, the key of its report.
     pub id: &'a str,
+    /// The name verdicts call it by.
     pub display_name: &'a str,
+    /// Its embeddings, one row per rated work, in the same order for every backbone.
     pub x: &'a [Vec<f32>],
 }
 
 impl<'a> Backbone<'a> {
+    /// A backbone to compare, from its id, its name in verdicts and its embeddings.
     pub fn new(id: &'a str, display_name: &'a str, x: &'a [Vec<f32>]) -> Self {
         Backbone {
             id,
@@ -123,14 +133,15 @@ pub struct BackboneReport {
     pub display_name: String,
     /// Metrics of the pooled out-of-fold predictions (full training folds).
     pub pooled: Metrics,
+    /// Metrics of each test fold's predictions (full training folds).
     pub per_fold: Vec<Metrics>,
-    /// One point per [`CURVE_FRACTIONS`] entry, the last being `pooled`.
+    /// One point per `CURVE_FRACTIONS` entry, the last being `pooled`.
     pub learning_curve: Vec<CurvePoint>,
     /// Ridge: λ chosen in each fold (full training folds); empty for MLP.
     pub lambdas: Vec<f64>,
     /// The headline figure, 0–1: how often, ranking pairs of the person's
     /// works, the predictions agree with their ratings (each work predicted
-    /// before it was rated; see [`super::live`]). What every page, line and
+    /// before it was rated; see `super::live`). What every page, line and
     /// verdict shows for this backbone, written by [`super::percent`]. ½
     /// with `headline_works` 0 in reports saved before it existed.
     #[serde(default = "half")]
@@ -138,6 +149,7 @@ pub struct BackboneReport {
     /// The 95% confidence sequence of `headline` (valid at every look).
     #[serde(default)]
     pub headline_low: f64,
+    /// The upper end of that confidence sequence.
     #[serde(default = "whole")]
     pub headline_high: f64,
     /// How many works the headline averages (the rated works after the
@@ -159,10 +171,13 @@ fn whole() -> f64 {
 pub struct Comparison {
     /// The ids of the two backbones; `a` came first in the input.
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
+    /// The metric compared.
     pub metric: MetricKind,
     /// The metric for each backbone on all out-of-fold predictions.
     pub value_a: f64,
+    /// The metric for `b`.
     pub value_b: f64,
     /// `value_b − value_a` on all works.
     pub diff: f64,
@@ -172,6 +187,7 @@ pub struct Comparison {
     /// `(1 + ci_level)/2` quantiles of the bootstrap differences after
     /// widening them about their mean by `ci_scale`.
     pub ci_low: f64,
+    /// The upper end of the interval.
     pub ci_high: f64,
     /// `1 − ALPHA/m` for the m pairs of this metric (Bonferroni), so that
     /// the intervals of all pairs hold simultaneously; 0.95 with two
@@ -179,6 +195,7 @@ pub struct Comparison {
     pub ci_level: f64,
     /// √(1 + K/(K − 1)), the cross-validation correction (see `docs/STATISTICS.md`).
     pub ci_scale: f64,
+    /// How many bootstrap resamples of the works the interval rests on.
     pub n_boot: usize,
     /// Two-sided bootstrap p-value of "no difference", from the same
     /// widened distribution: below α exactly when the `1 − α` interval
@@ -224,7 +241,7 @@ impl Comparison {
 
     /// The same comparison seen the other way round: `a` and `b` swapped,
     /// the difference and its interval negated.
-    pub fn flipped(&self) -> Comparison {
+    pub(crate) fn flipped(&self) -> Comparison {
         Comparison {
             a: self.b.clone(),
             b: self.a.clone(),
@@ -246,15 +263,19 @@ impl Comparison {
 /// verdict on Spearman.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// The head kind every backbone was cross-validated with.
     pub kind: HeadKind,
+    /// K, the number of folds of each split.
     pub folds: usize,
     /// Independent K-fold splits the metrics are averaged over (1: the
     /// single K-fold of former reports, which lack the field).
     #[serde(default = "one")]
     pub repeats: usize,
+    /// The seed of the splits, the fits and the bootstrap; the same seed gives the same report.
     pub seed: u64,
     /// Rated works every backbone was scored on.
     pub n_ratings: usize,
+    /// How many bootstrap resamples each comparison's interval rests on.
     pub n_boot: usize,
     /// The backbone ids in the order they were given (`backbones` is
     /// sorted by id).
@@ -269,7 +290,7 @@ pub struct TrainReport {
     pub best: Option<String>,
     /// When no backbone is best: roughly how many ratings the largest
     /// Spearman difference would need to be resolved (an estimate, see
-    /// [`ratings_needed`]).
+    /// `ratings_needed`).
     #[serde(default)]
     pub ratings_needed: Option<usize>,
     /// The answer in plain words: which backbone understands the taste
@@ -284,7 +305,7 @@ pub struct TrainReport {
     /// Which procedure produced `verdict` and `best` ([`super::PROCEDURE`]).
     #[serde(default)]
     pub procedure: String,
-    /// What the headline figure is called ([`super::HEADLINE_NAME`]).
+    /// What the headline figure is called (`super::HEADLINE_NAME`).
     #[serde(default)]
     pub headline_name: String,
     /// One sentence saying what the headline figure measures.
@@ -330,7 +351,7 @@ impl TrainReport {
 
     /// The comparison of backbones `a` and `b` (ids) on one metric,
     /// oriented as asked: its `diff` is b − a even when `b` came first in
-    /// the input (then it is the stored comparison [`flipped`](Comparison::flipped)).
+    /// the input (then it is the stored comparison `flipped`).
     pub fn comparison_of(&self, a: &str, b: &str, metric: MetricKind) -> Option<Comparison> {
         self.comparisons
             .iter()
@@ -477,7 +498,7 @@ fn folds_for(n: usize, folds: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Shuffled, seeded K-fold cross-validation of a `kind` head on embeddings
-/// `x` and ratings `y`. Needs at least [`min_ratings`]`(folds)` ratings.
+/// `x` and ratings `y`. Needs at least `min_ratings(folds)` ratings.
 ///
 /// Ridge chooses λ inside each training fold (inner cross-validation), so
 /// the test fold never influences its own predictions.
@@ -590,7 +611,7 @@ fn check_backbones(backbones: &[Backbone<'_>], y: &[f64]) -> Result<()> {
 /// m pairs; this cross-validated comparison names a winner when the
 /// Spearman interval excludes zero (see `docs/STATISTICS.md` for the
 /// decision rule). The report's `verdict` and `best` come from the live
-/// comparison instead ([`super::live`]), computed on the same `y`, which
+/// comparison instead (`super::live`), computed on the same `y`, which
 /// must be in the order the works were rated.
 ///
 /// One backbone is accepted: the report then has its cross-validation and
@@ -610,7 +631,7 @@ pub fn compare_backbones(
 /// metric is the mean over the splits of its value on one split's pooled
 /// out-of-fold predictions, every bootstrap resample recomputes that mean
 /// on the same resampled works, and the interval is widened by
-/// [`repeated_interval_scale`] instead of [`cv_interval_scale`]. The first
+/// `repeated_interval_scale` instead of [`cv_interval_scale`]. The first
 /// split is the one of `repeats = 1`, which is exactly [`compare_backbones`].
 /// The learning curve and the per-fold metrics come from the first split.
 pub fn compare_backbones_repeated(
@@ -749,7 +770,7 @@ fn mean_metrics(ms: &[Metrics]) -> Metrics {
 /// half-width shrinks about as 1/√n, so n · (half-width / |difference|)².
 /// `None` when some pair is already significant or the difference is zero.
 /// An estimate: it assumes the observed difference is the true one.
-pub fn ratings_needed(comparisons: &[Comparison], n: usize) -> Option<usize> {
+pub(crate) fn ratings_needed(comparisons: &[Comparison], n: usize) -> Option<usize> {
     let spearman: Vec<&Comparison> = comparisons
         .iter()
         .filter(|c| c.metric == MetricKind::Spearman)
@@ -782,7 +803,7 @@ pub fn cv_interval_scale(folds: usize) -> f64 {
 /// predictions, and the bootstrap of the averaged predictions is narrower
 /// than that of one split's, so the correction still applies in full (see
 /// "Why the K-fold is repeated" in `docs/STATISTICS.md` for the measurement).
-pub fn repeated_interval_scale(folds: usize, _repeats: usize) -> f64 {
+pub(crate) fn repeated_interval_scale(folds: usize, _repeats: usize) -> f64 {
     cv_interval_scale(folds)
 }
 

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 /// The family-wise error of the live verdict: the chance, over all the
 /// looks a person ever takes, that it names a winner between backbones that
 /// are equally good.
-pub const LIVE_ALPHA: f64 = 0.05;
+pub(crate) const LIVE_ALPHA: f64 = 0.05;
 
 /// Works rated before the first one that is scored: the first prediction
 /// comes from a head trained on this many ratings.
@@ -30,7 +30,7 @@ pub const LIVE_START: usize = 5;
 
 /// The most further ratings the verdict will estimate as needed: beyond
 /// that it says more ratings may not separate the backbones.
-pub const MAX_MORE_RATINGS: usize = 500;
+pub(crate) const MAX_MORE_RATINGS: usize = 500;
 
 /// Ratings before the first answer: below this, the verdict only says how
 /// many more works to rate, and charts say "not enough ratings yet".
@@ -56,7 +56,7 @@ const BET_CAP: f64 = 0.5;
 const CS_GRID: usize = 400;
 
 /// What the headline figure is called on every page and in every line.
-pub const HEADLINE_NAME: &str = "agrees with your ratings";
+pub(crate) const HEADLINE_NAME: &str = "agrees with your ratings";
 
 /// One sentence that says what the headline figure measures.
 pub const HEADLINE_DESCRIPTION: &str = "Each time you rated a work, the backbone's head compared it with \
@@ -79,22 +79,6 @@ pub fn percent(x: f64) -> String {
         format!("{:.0}%", x * 100.0)
     } else {
         "—".to_string()
-    }
-}
-
-/// A difference of two headline figures in percentage points, signed with
-/// a real minus: `+3`, `−11`, `0`.
-pub fn points(x: f64) -> String {
-    if !x.is_finite() {
-        return "—".to_string();
-    }
-    let r = (x * 100.0).round();
-    if r > 0.0 {
-        format!("+{r:.0}")
-    } else if r < 0.0 {
-        format!("\u{2212}{:.0}", -r)
-    } else {
-        "0".to_string()
     }
 }
 
@@ -123,6 +107,7 @@ pub struct Headline {
     pub value: f64,
     /// The 95% confidence sequence of that mean at the last work.
     pub low: f64,
+    /// The upper end of that confidence sequence.
     pub high: f64,
     /// How many works were scored.
     pub works: usize,
@@ -131,7 +116,9 @@ pub struct Headline {
 /// The live comparison of one pair of backbones (b − a).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveComparison {
+    /// The first backbone's id (it came first in the input).
     pub a: String,
+    /// The second backbone's id.
     pub b: String,
     /// Works scored for both.
     pub works: usize,
@@ -142,12 +129,14 @@ pub struct LiveComparison {
     /// far, of the mean difference the bets are on (beyond chance, see
     /// [`LiveTrack::chance`]).
     pub cs_low: f64,
+    /// The upper end of that confidence sequence.
     pub cs_high: f64,
     /// `1 − LIVE_ALPHA/m` for m pairs.
     pub level: f64,
     /// The largest wealth so far of the bet that b is better, and of the bet
     /// that a is: e-values; a side wins when its one reaches `threshold`.
     pub e_b: f64,
+    /// The largest wealth so far of the bet that `a` is better.
     pub e_a: f64,
     /// [`LIVE_THRESHOLD_FACTOR`] · `2m / LIVE_ALPHA`.
     pub threshold: f64,
@@ -157,9 +146,9 @@ pub struct LiveComparison {
 
 /// Scores every work of `x` (embeddings in rating order) against `y`: see
 /// [`LiveTrack`]. Work t is scored from works `0..t` only: features are
-/// standardised on them, λ is chosen among [`LIVE_LAMBDAS`] by exact
+/// standardised on them, λ is chosen among `LIVE_LAMBDAS` by exact
 /// leave-one-out, and each earlier work j is compared with work t by the
-/// head trained on works `0..t` without j ([`pair_gaps`]), so that neither
+/// head trained on works `0..t` without j (`pair_gaps`), so that neither
 /// side of a pair has seen its own rating. The score of work t depends on
 /// works `0..=t` only, so a longer sequence extends a shorter one's track
 /// without changing it.
@@ -422,6 +411,7 @@ fn inverse_diagonal(inv: &[f64], m: usize) -> Vec<f64> {
 /// Ville's inequality needs; the rules differ in power.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Betting {
+    /// How each bet is sized.
     pub rule: BetRule,
     /// Bet on each work's difference of agreement beyond its chance level
     /// ([`LiveTrack::chance`]) rather than on the raw difference.
@@ -637,7 +627,7 @@ pub fn live_best(ids: &[&str], comparisons: &[LiveComparison]) -> Option<usize> 
 /// √(ln(1 + n) / n) in the n works scored. `None` when a best backbone is
 /// already named, nothing was compared, or the difference is too small to
 /// resolve within [`MAX_MORE_RATINGS`] more ratings.
-pub fn live_ratings_needed(
+pub(crate) fn live_ratings_needed(
     comparisons: &[LiveComparison],
     best: Option<usize>,
     n_ratings: usize,
@@ -856,13 +846,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentages_and_points_round_one_way() {
+    fn percentages_round_one_way() {
         assert_eq!(percent(0.714), "71%");
         assert_eq!(percent(0.715), "72%");
         assert_eq!(percent(f64::NAN), "—");
-        assert_eq!(points(0.031), "+3");
-        assert_eq!(points(-0.114), "\u{2212}11");
-        assert_eq!(points(0.004), "0");
     }
 
     #[test]

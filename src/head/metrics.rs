@@ -29,7 +29,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// All metrics of `pred` against `truth` (same length).
-    pub fn compute(truth: &[f64], pred: &[f64]) -> Metrics {
+    pub(crate) fn compute(truth: &[f64], pred: &[f64]) -> Metrics {
         assert_eq!(
             truth.len(),
             pred.len(),
@@ -49,14 +49,18 @@ impl Metrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
+    /// Spearman's rank correlation of predictions with ratings, in −1…1 (higher is better).
     Spearman,
+    /// Mean absolute error of the predictions, on the ratings' scale (lower is better).
     Mae,
+    /// The share of pairs of works with different ratings that the predictions put in the same
+    /// order, 0–1 (higher is better).
     PairwiseAccuracy,
 }
 
 impl MetricKind {
     /// The metric's value for these predictions.
-    pub fn eval(self, truth: &[f64], pred: &[f64]) -> f64 {
+    pub(crate) fn eval(self, truth: &[f64], pred: &[f64]) -> f64 {
         match self {
             MetricKind::Spearman => spearman(truth, pred),
             MetricKind::Mae => mae(truth, pred),
@@ -65,12 +69,12 @@ impl MetricKind {
     }
 
     /// False for errors, where lower is better.
-    pub fn higher_is_better(self) -> bool {
+    pub(crate) fn higher_is_better(self) -> bool {
         !matches!(self, MetricKind::Mae)
     }
 
     /// The name used in verdicts and reports.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             MetricKind::Spearman => "Spearman",
             MetricKind::Mae => "MAE",
@@ -80,7 +84,7 @@ impl MetricKind {
 }
 
 /// Mean absolute error; 0 for empty input.
-pub fn mae(truth: &[f64], pred: &[f64]) -> f64 {
+pub(crate) fn mae(truth: &[f64], pred: &[f64]) -> f64 {
     if truth.is_empty() {
         return 0.0;
     }
@@ -93,7 +97,7 @@ pub fn mae(truth: &[f64], pred: &[f64]) -> f64 {
 }
 
 /// Pearson correlation; 0 when either side is constant or shorter than 2.
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len();
     if n < 2 {
         return 0.0;
@@ -121,7 +125,7 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
 
 /// 1-based ranks, tied values sharing the mean of the ranks they span
 /// (scipy's `rankdata(method="average")`).
-pub fn average_ranks(v: &[f64]) -> Vec<f64> {
+pub(crate) fn average_ranks(v: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..v.len()).collect();
     order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
     let mut ranks = vec![0.0; v.len()];
@@ -148,7 +152,7 @@ pub fn average_ranks(v: &[f64]) -> Vec<f64> {
 /// prediction ranks counts, for each, the earlier (lower-rated) works
 /// predicted lower or equal. The bootstrap calls this thousands of times, so
 /// the quadratic pair loop would dominate a comparison.
-pub fn pairwise_accuracy(truth: &[f64], pred: &[f64]) -> f64 {
+pub(crate) fn pairwise_accuracy(truth: &[f64], pred: &[f64]) -> f64 {
     let n = truth.len();
     // Dense prediction ranks, equal predictions sharing one.
     let mut by_pred: Vec<usize> = (0..n).collect();
@@ -256,7 +260,7 @@ pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
 
 /// The mean of cross-validation fold values with its 95% interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct FoldInterval {
+pub(crate) struct FoldInterval {
     /// `None` when no fold value is finite.
     pub mean: Option<f64>,
     /// `None` with fewer than two fold values (or K < 2).
@@ -273,7 +277,7 @@ pub struct FoldInterval {
 /// `s²/J` would pretend the folds were independent; they share training
 /// works. Non-finite fold values (a constant prediction) are left out; the
 /// interval is clamped to a correlation's [−1, 1].
-pub fn corrected_fold_interval(values: &[f64], folds: usize) -> FoldInterval {
+pub(crate) fn corrected_fold_interval(values: &[f64], folds: usize) -> FoldInterval {
     let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     let j = v.len();
     if j == 0 {
@@ -303,7 +307,7 @@ pub fn corrected_fold_interval(values: &[f64], folds: usize) -> FoldInterval {
 /// Student's t 97.5% quantile for `df` degrees of freedom: tabled up to 10
 /// (where the expansion is least accurate), then the Cornish–Fisher
 /// expansion about the normal quantile (within 0.02% from 11 up).
-pub fn student_t_975(df: usize) -> f64 {
+pub(crate) fn student_t_975(df: usize) -> f64 {
     const TABLE: [f64; 10] = [
         12.706_205, 4.302_653, 3.182_446, 2.776_445, 2.570_582, 2.446_912, 2.364_624, 2.306_004,
         2.262_157, 2.228_139,

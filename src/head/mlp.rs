@@ -18,7 +18,7 @@ use crate::error::{CandleContext, Result};
 
 /// The MLP's training settings; [`MlpConfig::default`] is what artlens uses.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MlpConfig {
+pub(crate) struct MlpConfig {
     /// Hidden units. 64 keeps the head small next to the few hundred ratings
     /// a person gives.
     pub hidden: usize,
@@ -51,9 +51,12 @@ pub struct MlpHead {
     pub hidden: usize,
     /// Per-dimension input mean and scale (training fold statistics).
     pub mean: Vec<f64>,
+    /// Per-dimension input scale (standard deviation, training fold statistics).
     pub scale: Vec<f64>,
     /// The network predicts `(rating − y_mean) / y_scale`.
     pub y_mean: f64,
+    /// The ratings' standard deviation (1 when they are all equal), which the
+    /// network's output is multiplied by.
     pub y_scale: f64,
     /// First layer weights, `[hidden, dim]`.
     pub w1: Vec<f32>,
@@ -67,7 +70,7 @@ pub struct MlpHead {
 
 impl MlpHead {
     /// The predicted rating of one embedding, in f64.
-    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+    pub(crate) fn predict_f64(&self, x: &[f32]) -> f64 {
         let z: Vec<f32> = x
             .iter()
             .zip(&self.mean)

@@ -50,41 +50,42 @@ mod ridge;
 
 use serde::{Deserialize, Serialize};
 
+pub use cv::BackboneReport;
+pub use cv::CurvePoint;
 pub use cv::{
-    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, min_ratings,
-    ratings_needed, repeated_interval_scale, Backbone, BackboneReport, Comparison, CurvePoint,
-    CvResult, TrainReport, ALPHA, CURVE_FRACTIONS, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS,
-    DEFAULT_REPEATS, MIN_RATINGS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, Backbone,
+    Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
 };
+pub(crate) use cv::{ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS};
+pub(crate) use live::HEADLINE_NAME;
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_ratings_needed, live_track,
-    percent, points, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
-    HEADLINE_DESCRIPTION, HEADLINE_NAME, LIVE_ALPHA, LIVE_BETTING, LIVE_START,
-    LIVE_THRESHOLD_FACTOR, PROCEDURE,
+    compare_live, compare_live_betting, headline, live_best, live_track, percent, BetRule, Betting,
+    Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
+    LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
-pub use metrics::{
-    average_ranks, corrected_fold_interval, holm_adjust, mae, pairwise_accuracy, pearson, spearman,
-    student_t_975, FoldInterval, MetricKind, Metrics,
-};
-pub use mlp::{MlpConfig, MlpHead};
+pub(crate) use metrics::corrected_fold_interval;
+pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};
+pub(crate) use mlp::MlpConfig;
+pub use mlp::MlpHead;
+pub(crate) use pairwise::MIN_PREFERENCES;
 pub use pairwise::{
     compare_pairwise, count_contradictions, cross_validate_pairwise, fit_pairwise,
-    fit_pairwise_lambda, pairwise_lambda_grid, preference_folds, PairwiseBackbone, PairwiseCv,
-    PairwiseHead, PairwiseReport, MIN_PREFERENCES,
+    PairwiseBackbone, PairwiseCv, PairwiseHead, PairwiseReport,
 };
-pub use ridge::{lambda_grid, KernelVote, RidgeHead, INNER_FOLDS};
+pub(crate) use ridge::KernelVote;
+pub use ridge::RidgeHead;
 
 use crate::error::{Error, Result};
 
 mod saved;
 mod train;
 pub use saved::{
-    aligned_training_set_of, load_head_of, load_pairwise_head, load_training_of,
-    save_training_with, training_set, AlignedSet, SavedTraining, TrainingSet, TASTE_TREE,
+    aligned_training_set_of, load_head_of, load_training_of, save_training_with, training_set,
+    AlignedSet, SavedTraining, TrainingSet,
 };
-pub use train::{
+pub(crate) use train::{
     check_spread, has_spread, learn_from_preferences, learn_from_ratings, nothing_to_learn,
-    preference_rows, PreferenceRows, TrainOptions,
+    preference_rows, TrainOptions,
 };
 
 /// Which model learns the taste.
@@ -99,6 +100,7 @@ pub enum HeadKind {
 }
 
 impl HeadKind {
+    /// The name the command line, the JSON and the saved heads use: `ridge` or `mlp`.
     pub fn name(self) -> &'static str {
         match self {
             HeadKind::Ridge => "ridge",
@@ -117,11 +119,14 @@ impl std::fmt::Display for HeadKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TrainedHead {
+    /// A ridge regression head.
     Ridge(RidgeHead),
+    /// A one-hidden-layer perceptron head.
     Mlp(MlpHead),
 }
 
 impl TrainedHead {
+    /// Which kind of model this head is.
     pub fn kind(&self) -> HeadKind {
         match self {
             TrainedHead::Ridge(_) => HeadKind::Ridge,
@@ -130,7 +135,7 @@ impl TrainedHead {
     }
 
     /// The embedding length the head expects.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         match self {
             TrainedHead::Ridge(h) => h.coef.len(),
             TrainedHead::Mlp(h) => h.dim,
@@ -138,7 +143,7 @@ impl TrainedHead {
     }
 
     /// The predicted rating of one embedding, in f64 (what cross-validation
-    /// scores). Panics when `x` is not [`TrainedHead::dim`] long: a head only
+    /// scores). Panics when `x` is not `TrainedHead::dim` long: a head only
     /// meets embeddings checked against its fingerprint.
     pub fn predict_f64(&self, x: &[f32]) -> f64 {
         assert_eq!(
@@ -174,7 +179,7 @@ impl TrainedHead {
 
 /// Fits a head of `kind` on all of `x` and `y` (ridge: λ by inner
 /// cross-validation; MLP: initialised from `seed`). Needs at least
-/// [`MIN_RATINGS`] ratings.
+/// `MIN_RATINGS` ratings.
 pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<TrainedHead> {
     check_data(x, y)?;
     if y.len() < MIN_RATINGS {

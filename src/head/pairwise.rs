@@ -30,7 +30,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Fewest preferences the pairwise head trains on.
-pub const MIN_PREFERENCES: usize = 10;
+pub(crate) const MIN_PREFERENCES: usize = 10;
 
 /// Inner folds for choosing λ.
 const INNER_FOLDS: usize = 4;
@@ -41,7 +41,7 @@ const MAX_NEWTON: usize = 50;
 
 /// The λ values inner cross-validation chooses from: one per half decade
 /// from 1e-2 to 1e4.
-pub fn pairwise_lambda_grid() -> Vec<f64> {
+pub(crate) fn pairwise_lambda_grid() -> Vec<f64> {
     (0..13).map(|k| 10f64.powf(-2.0 + 0.5 * k as f64)).collect()
 }
 
@@ -66,11 +66,6 @@ impl PairwiseHead {
             .enumerate()
             .map(|(j, &v)| (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j])
             .sum()
-    }
-
-    /// The chance the model gives that `a` is preferred to `b`.
-    pub fn prefer_probability(&self, a: &[f32], b: &[f32]) -> f64 {
-        sigmoid(self.utility(a) - self.utility(b))
     }
 }
 
@@ -287,7 +282,7 @@ fn gram(z: &[f64], m: usize, d: usize) -> Vec<f64> {
 
 /// Fits the Bradley–Terry head with a fixed λ on the works `x` and the
 /// preferences `prefs` (indices into `x`: (winner, loser)).
-pub fn fit_pairwise_lambda(
+pub(crate) fn fit_pairwise_lambda(
     x: &[Vec<f32>],
     prefs: &[(usize, usize)],
     lambda: f64,
@@ -306,7 +301,7 @@ pub fn fit_pairwise_lambda(
 }
 
 /// Chooses λ by inner cross-validation on `prefs` (held-out log-loss; ties
-/// to the larger λ) and fits on all of them. Needs [`MIN_PREFERENCES`].
+/// to the larger λ) and fits on all of them. Needs `MIN_PREFERENCES`.
 pub fn fit_pairwise(x: &[Vec<f32>], prefs: &[(usize, usize)], seed: u64) -> Result<PairwiseHead> {
     if prefs.len() < MIN_PREFERENCES {
         return Err(Error::InvalidArgument(format!(
@@ -360,7 +355,9 @@ fn choose_lambda(x: &[Vec<f32>], prefs: &[(usize, usize)], seed: u64) -> Result<
 /// The pairwise head cross-validated on held-out preferences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseCv {
+    /// K, the number of folds the preferences were split into.
     pub folds: usize,
+    /// The seed of the split and the fits.
     pub seed: u64,
     /// The share of held-out preferences whose winner the head gave the
     /// higher utility (a tie counts half).
@@ -379,7 +376,7 @@ const TAG_PAIR_FIT: u64 = 12;
 
 /// The fold of each of `m` preferences for `seed` (the same for every
 /// backbone, so their held-out results are paired preference by preference).
-pub fn preference_folds(m: usize, folds: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn preference_folds(m: usize, folds: usize, seed: u64) -> Vec<usize> {
     fold_assignment(m, folds, &mut SplitMix64::new(mix(seed, TAG_PAIR_FOLDS, 0)))
 }
 
@@ -455,7 +452,9 @@ pub fn cross_validate_pairwise(
 /// One backbone's side of a comparison on preferences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseBackbone {
+    /// The backbone's id, its key in [`PairwiseReport::backbones`].
     pub id: String,
+    /// The name verdicts use.
     pub display_name: String,
     /// Held-out pairwise accuracy (see [`PairwiseCv::accuracy`]).
     pub accuracy: f64,
@@ -467,19 +466,27 @@ pub struct PairwiseBackbone {
 /// the paired difference of every pair with its interval, and a verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseReport {
+    /// K, the number of folds the preferences were split into.
     pub folds: usize,
+    /// The seed of the split, the fits and the bootstrap.
     pub seed: u64,
     /// Preferences every backbone was scored on.
     pub n_preferences: usize,
     /// Of those, unordered pairs of works preferred both ways.
     pub contradictions: usize,
+    /// How many bootstrap resamples each comparison's interval rests on.
     pub n_boot: usize,
+    /// The backbone ids in the order they were given (`backbones` is sorted by id).
     pub ids: Vec<String>,
+    /// Each backbone's held-out accuracy, by id.
     pub backbones: std::collections::BTreeMap<String, PairwiseBackbone>,
     /// Per pair (a before b in `ids`), the difference b − a of held-out
     /// pairwise accuracy (metric `pairwise_accuracy`).
     pub comparisons: Vec<Comparison>,
+    /// The id of the backbone significantly better than every other one; `None` when there is none
+    /// or only one backbone.
     pub best: Option<String>,
+    /// One sentence saying which backbone predicts the preferences best, and how sure that is.
     pub verdict: String,
 }
 
@@ -648,6 +655,11 @@ pub fn count_contradictions(prefs: &[(usize, usize)]) -> usize {
 mod tests {
     use super::*;
 
+    /// The chance the model gives that `a` is preferred to `b`.
+    fn prefer_probability(head: &PairwiseHead, a: &[f32], b: &[f32]) -> f64 {
+        sigmoid(head.utility(a) - head.utility(b))
+    }
+
     fn works(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut r = SplitMix64::new(seed);
         (0..n)
@@ -678,8 +690,8 @@ mod tests {
         assert!(g.iter().all(|v| v.abs() < 1e-6), "{g:?}");
         // The utility difference is what the model was fitted on.
         let (w, l) = prefs[0];
-        let p = head.prefer_probability(&x[w], &x[l]);
-        let q = head.prefer_probability(&x[l], &x[w]);
+        let p = prefer_probability(&head, &x[w], &x[l]);
+        let q = prefer_probability(&head, &x[l], &x[w]);
         assert!((p + q - 1.0).abs() < 1e-12);
     }
 
@@ -690,6 +702,6 @@ mod tests {
         let x = works(2, 3, 5);
         let head = fit_pairwise_lambda(&x, &[(0, 1), (1, 0)], 1.0).unwrap();
         assert!(head.coef.iter().all(|v| v.abs() < 1e-9), "{:?}", head.coef);
-        assert!((head.prefer_probability(&x[0], &x[1]) - 0.5).abs() < 1e-9);
+        assert!((prefer_probability(&head, &x[0], &x[1]) - 0.5).abs() < 1e-9);
     }
 }

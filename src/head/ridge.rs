@@ -27,13 +27,13 @@ use super::{fold_assignment, SplitMix64};
 use crate::error::{Error, Result};
 
 /// Inner folds for choosing λ (fewer when there are fewer training works).
-pub const INNER_FOLDS: usize = 5;
+pub(crate) const INNER_FOLDS: usize = 5;
 
 /// The λ values inner cross-validation chooses from: 17 values spaced
 /// evenly on a log scale from 1e-3 to 1e5 (half a decade apart). The upper
 /// end is large against the ≈768 diagonal of a standardised Gram matrix, so
 /// that pure-noise ratings can be shrunk to (almost) the mean.
-pub fn lambda_grid() -> Vec<f64> {
+pub(crate) fn lambda_grid() -> Vec<f64> {
     (0..17).map(|k| 10f64.powf(-3.0 + 0.5 * k as f64)).collect()
 }
 
@@ -58,7 +58,7 @@ pub struct RidgeHead {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alpha: Vec<f64>,
     /// The training works' content hashes, in the order of `alpha`; set by
-    /// whoever knows which works the rows were ([`RidgeHead::set_support`]).
+    /// whoever knows which works the rows were (`RidgeHead::set_support`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub support: Vec<String>,
     /// The training ratings, in the order of `alpha`.
@@ -68,7 +68,7 @@ pub struct RidgeHead {
 
 impl RidgeHead {
     /// The predicted rating of one embedding, in f64.
-    pub fn predict_f64(&self, x: &[f32]) -> f64 {
+    pub(crate) fn predict_f64(&self, x: &[f32]) -> f64 {
         let mut s = self.intercept;
         for (j, &v) in x.iter().enumerate() {
             s += (v as f64 - self.mean[j]) / self.scale[j] * self.coef[j];
@@ -81,7 +81,7 @@ impl RidgeHead {
     /// available. Ignored when the count does not match the dual
     /// coefficients, so a mismatch can only make contributions unavailable,
     /// never wrong.
-    pub fn set_support(&mut self, hashes: &[String]) {
+    pub(crate) fn set_support(&mut self, hashes: &[String]) {
         if hashes.len() == self.alpha.len() {
             self.support = hashes.to_vec();
         }
@@ -90,7 +90,7 @@ impl RidgeHead {
     /// True when [`RidgeHead::kernel_vote`] can explain a prediction: the
     /// training works are known (they are named with the dual coefficients,
     /// which heads saved by older versions of artlens lack).
-    pub fn has_dual(&self) -> bool {
+    pub(crate) fn has_dual(&self) -> bool {
         !self.alpha.is_empty() && self.support.len() == self.alpha.len()
     }
 
@@ -101,7 +101,7 @@ impl RidgeHead {
     /// Fails with [`Error::InvalidArgument`] when `rows` is not one embedding
     /// of the head's length per training rating; retraining the head makes
     /// them match again.
-    pub fn kernel_vote(&self, rows: &[&[f32]]) -> Result<KernelVote> {
+    pub(crate) fn kernel_vote(&self, rows: &[&[f32]]) -> Result<KernelVote> {
         let (n, d) = (rows.len(), self.mean.len());
         if n == 0 || n != self.support_ratings.len() {
             return Err(Error::InvalidArgument(format!(
@@ -169,7 +169,7 @@ impl RidgeHead {
 /// the smaller of `ZZᵀ + λI` (n × n) and `ZᵀZ + λI` (d × d) is kept, so a
 /// query costs one n·d product and one triangular solve pair.
 #[derive(Debug, Clone)]
-pub struct KernelVote {
+pub(crate) struct KernelVote {
     mean: Vec<f64>,
     scale: Vec<f64>,
     intercept: f64,
@@ -186,34 +186,25 @@ pub struct KernelVote {
 }
 
 impl KernelVote {
-    /// How many training ratings vote.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
     /// The embedding length the head expects.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.d
     }
 
     /// The training ratings' mean, where every vote starts.
-    pub fn mean_rating(&self) -> f64 {
+    pub(crate) fn mean_rating(&self) -> f64 {
         self.intercept
     }
 
     /// Each training rating minus the mean, in training order: what a
     /// weight multiplies.
-    pub fn centred_ratings(&self) -> &[f64] {
+    pub(crate) fn centred_ratings(&self) -> &[f64] {
         &self.yc
     }
 
     /// The weights `w(x)` of the embedding `x` (of the head's length), one
     /// per training rating in training order; they sum to 0 up to rounding.
-    pub fn weights(&self, x: &[f32]) -> Vec<f64> {
+    pub(crate) fn weights(&self, x: &[f32]) -> Vec<f64> {
         let zx: Vec<f64> = x
             .iter()
             .zip(&self.mean)
@@ -238,7 +229,7 @@ impl KernelVote {
 
     /// The vote's result for `weights`: `ȳ + Σᵢ wᵢ·(yᵢ − ȳ)`, the head's
     /// prediction up to rounding.
-    pub fn score(&self, weights: &[f64]) -> f64 {
+    pub(crate) fn score(&self, weights: &[f64]) -> f64 {
         self.intercept + dot(weights, &self.yc)
     }
 
@@ -254,7 +245,7 @@ impl KernelVote {
     /// more. `None` for an `i` out of range or when the head interpolates
     /// work `i` (`hᵢ` within 1e-9 of 1), so that nothing is left to say
     /// what the others predict.
-    pub fn leave_one_out(&self, i: usize) -> Option<f64> {
+    pub(crate) fn leave_one_out(&self, i: usize) -> Option<f64> {
         if i >= self.n {
             return None;
         }
@@ -628,10 +619,10 @@ mod tests {
             for lambda in [1e-3, 0.1, 10.0, 1e5] {
                 let head = fit_rows(&refs, &y, lambda, true).unwrap();
                 let vote = head.kernel_vote(&refs).unwrap();
-                assert_eq!(vote.len(), n);
                 for _ in 0..5 {
                     let x: Vec<f32> = (0..d).map(|_| (rng.normal() * 3.0) as f32).collect();
                     let w = vote.weights(&x);
+                    assert_eq!(w.len(), n, "one weight per training rating");
                     let want = head.predict_f64(&x);
                     let got = vote.score(&w);
                     assert!(

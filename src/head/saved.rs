@@ -31,7 +31,7 @@ use crate::ratings::{self, Rater};
 use crate::store::Store;
 
 /// The tree heads and the last training report live in.
-pub const TASTE_TREE: &str = "taste";
+pub(crate) const TASTE_TREE: &str = "taste";
 const TRAINING_KEY: &str = "training";
 
 /// Rated works with an embedding of one backbone.
@@ -39,7 +39,9 @@ const TRAINING_KEY: &str = "training";
 pub struct TrainingSet {
     /// Content hashes, sorted, one per row.
     pub hashes: Vec<String>,
+    /// One embedding per row.
     pub x: Vec<Vec<f32>>,
+    /// The rating of each row, on the rater's scale.
     pub y: Vec<f64>,
     /// Rated works left out because the store has no embedding of this
     /// backbone for them (not embedded yet, or removed from the store).
@@ -54,6 +56,7 @@ pub struct AlignedSet {
     pub hashes: Vec<String>,
     /// Per backbone (in the order asked for), one embedding per row.
     pub x: Vec<Vec<Vec<f32>>>,
+    /// The rating of each row, on the rater's scale.
     pub y: Vec<f64>,
     /// Rated works left out because some backbone lacks their embedding.
     pub skipped: usize,
@@ -73,12 +76,13 @@ pub struct SavedTraining {
     /// raters existed, which are `me`'s).
     #[serde(default)]
     pub rater: Rater,
-    /// [`ratings::ratings_digest_of`] when training: `score` and `compare` warn
+    /// `ratings::ratings_digest_of` when training: `score` and `compare` warn
     /// when the ratings changed since.
     pub ratings_digest: String,
-    /// [`crate::preferences::preferences_digest`] when training.
+    /// `crate::preferences::preferences_digest` when training.
     #[serde(default)]
     pub preferences_digest: Option<String>,
+    /// The head kind the run fitted.
     pub head_kind: HeadKind,
     /// The backbones trained, in report order (their names).
     pub backbones: Vec<String>,
@@ -260,28 +264,6 @@ pub fn load_head_of(
         });
     }
     Ok((env.value.head, env.value.run))
-}
-
-/// `rater`'s saved pairwise head for `model`, refused like [`load_head_of`]
-/// when the embeddings changed; `None` when there is none.
-pub fn load_pairwise_head(
-    store: &Store,
-    rater: &Rater,
-    model: &BackboneId,
-) -> Result<Option<PairwiseHead>> {
-    let Some(env) = store.get_record::<SavedPairwise>(TASTE_TREE, &pairwise_key(rater, model))?
-    else {
-        return Ok(None);
-    };
-    let diffs = store.fingerprint_differences(&env.fingerprints)?;
-    if !diffs.is_empty() {
-        return Err(Error::StaleHead {
-            what: "the pairwise head".into(),
-            model: model.name(),
-            differences: diffs.join("; "),
-        });
-    }
-    Ok(Some(env.value.head))
 }
 
 /// `rater`'s last training run's report, refused when any backbone's

@@ -17,7 +17,7 @@ use crate::ratings::Rater;
 
 /// How a training run cross-validates and fits.
 #[derive(Debug, Clone, Copy)]
-pub struct TrainOptions {
+pub(crate) struct TrainOptions {
     pub head: HeadKind,
     /// K of the K-fold cross-validation.
     pub folds: usize,
@@ -31,11 +31,11 @@ pub struct TrainOptions {
 
 /// Per backbone, one embedding per work the preferences name, and the
 /// preferences as (winner, loser) row pairs.
-pub type PreferenceRows = (Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>);
+pub(crate) type PreferenceRows = (Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>);
 
 /// True when the ratings are not all the same: only then is there a taste
 /// to learn from them.
-pub fn has_spread(ratings: &[(String, f64)]) -> bool {
+pub(crate) fn has_spread(ratings: &[(String, f64)]) -> bool {
     ratings
         .first()
         .is_some_and(|(_, first)| ratings.iter().any(|(_, r)| r != first))
@@ -43,7 +43,7 @@ pub fn has_spread(ratings: &[(String, f64)]) -> bool {
 
 /// [`Error::InvalidArgument`] when there are ratings but they have no
 /// spread and there are no preferences either: nothing can be ranked.
-pub fn check_spread(ratings: &[(String, f64)], preferences: usize) -> Result<()> {
+pub(crate) fn check_spread(ratings: &[(String, f64)], preferences: usize) -> Result<()> {
     if !ratings.is_empty() && !has_spread(ratings) && preferences == 0 {
         return Err(Error::InvalidArgument(format!(
             "the ratings have no spread: all {} are {}, so there is nothing to learn or \
@@ -57,7 +57,7 @@ pub fn check_spread(ratings: &[(String, f64)], preferences: usize) -> Result<()>
 
 /// The error of a run that learnt nothing: the ratings have no spread and
 /// there are too few preferences.
-pub fn nothing_to_learn(rater: &Rater, preferences: usize) -> Error {
+pub(crate) fn nothing_to_learn(rater: &Rater, preferences: usize) -> Error {
     Error::InvalidArgument(format!(
         "nothing to learn for rater `{rater}`: the ratings have no spread and there are \
          {preferences} preferences (at least {MIN_PREFERENCES} are needed); rate works \
@@ -69,7 +69,7 @@ pub fn nothing_to_learn(rater: &Rater, preferences: usize) -> Error {
 /// `hashes`): the repeated K-fold comparison of `backbones`, then one head
 /// per backbone fitted on every rating, remembering the works it saw.
 /// `on_fit(i)` is called before backbone `i` is fitted.
-pub fn learn_from_ratings(
+pub(crate) fn learn_from_ratings(
     backbones: &[Backbone<'_>],
     y: &[f64],
     hashes: &[String],
@@ -100,7 +100,7 @@ pub fn learn_from_ratings(
 /// hash): per backbone one row per work, in order of first mention, and
 /// the preferences as row pairs. A preference naming a work some backbone
 /// lacks is left out.
-pub fn preference_rows<'a>(
+pub(crate) fn preference_rows<'a>(
     spaces: &[HashMap<String, Vec<f32>>],
     preferences: &[(&'a str, &'a str)],
 ) -> PreferenceRows {
@@ -135,7 +135,7 @@ pub fn preference_rows<'a>(
 /// On preferences (row pairs into each backbone's `x`): the Bradley–Terry
 /// comparison of `backbones`, then one pairwise head per backbone fitted on
 /// every preference.
-pub fn learn_from_preferences(
+pub(crate) fn learn_from_preferences(
     backbones: &[Backbone<'_>],
     pairs: &[(usize, usize)],
     opts: &TrainOptions,

@@ -42,7 +42,7 @@ pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
     WorkPictures, MODEL_SCORE_CSS,
 };
-pub use thumbs::{thumbnail_data_uri, QUERY_THUMB_SIDE, REFERENCE_THUMB_SIDE};
+pub use thumbs::thumbnail_data_uri;
 // The views a page is drawn from live in the application layer
 // ([`crate::app::views`]); they are named here too so that a caller
 // rendering a report finds them beside the renderer.

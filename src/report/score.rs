@@ -61,9 +61,11 @@ impl WorkPictures for Thumbnails {
 /// " pulls this down by 0.40".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContributionWords {
+    /// The words before the work's name ("your 2.5 for ").
     pub lead: String,
     /// The work's title, file name or `#id`; "this work" for the scored work.
     pub work: String,
+    /// The words after it (" pulls this down by 0.40").
     pub tail: String,
 }
 

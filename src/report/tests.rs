@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::thumbs::REFERENCE_THUMB_SIDE;
 use super::*;
 use crate::explain::Reference;
 

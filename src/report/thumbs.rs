@@ -61,9 +61,9 @@ use crate::error::Result;
 use crate::imaging::{filled_size, thumbnail_jpeg_sized, thumbnail_size, THUMB_JPEG_QUALITY};
 
 /// Longest side of a query image's thumbnail, in pixels.
-pub const QUERY_THUMB_SIDE: u32 = 320;
+pub(crate) const QUERY_THUMB_SIDE: u32 = 320;
 /// Longest side of a reference's thumbnail, in pixels.
-pub const REFERENCE_THUMB_SIDE: u32 = 160;
+pub(crate) const REFERENCE_THUMB_SIDE: u32 = 160;
 
 /// A made thumbnail: its JPEG as a `data:` URI, and the size of the image
 /// it was made from (so a smaller box can be sized as a smaller thumbnail

@@ -1,7 +1,7 @@
 //! Vector math, in one place: the dot product, L2 normalisation and the
-//! checks every stored or indexed embedding passes ([`check`]: not empty,
+//! checks every stored or indexed embedding passes (`check`: not empty,
 //! finite, non-zero norm), the 16-bit codes the ANN graph holds
-//! ([`code`]), and the kernels behind them, written once per instruction
+//! (`code`), and the kernels behind them, written once per instruction
 //! set (`portable.rs`, `avx2.rs`, `avx512.rs`, each with the same
 //! functions) and chosen by one CPU-feature check made once per process
 //! (`Isa`). The model's element-wise kernels use the same check through
@@ -304,7 +304,7 @@ impl std::error::Error for Invalid {}
 /// value finite, and a non-zero norm (the norm is summed in f64, so a tiny
 /// but non-zero vector passes). A vector failing this would make the ANN
 /// index panic or answer nonsense.
-pub fn check(v: &[f32]) -> Result<(), Invalid> {
+pub(crate) fn check(v: &[f32]) -> Result<(), Invalid> {
     if v.is_empty() {
         return Err(Invalid::Empty);
     }
@@ -322,7 +322,7 @@ pub fn check(v: &[f32]) -> Result<(), Invalid> {
 }
 
 /// An L2-normalised copy of `v`, which must be `dim` long and pass
-/// [`check`]. The norm is accumulated in f64 so that tiny but non-zero
+/// `check`. The norm is accumulated in f64 so that tiny but non-zero
 /// vectors still normalise.
 pub fn normalised(v: &[f32], dim: usize) -> Result<Vec<f32>, Invalid> {
     let mut out = v.to_vec();

@@ -20,6 +20,7 @@ pub struct AnswerBackbone {
 /// the compare page's headline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AnswerView {
+    /// The rater the answer is for (`me` unless `--rater` says otherwise).
     pub rater: String,
     /// Works the rater has rated.
     pub rated: usize,
@@ -51,7 +52,10 @@ pub struct AnswerView {
 /// The rating buttons: `low`, `low + step`, … `high`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RatingScale {
+    /// The lowest button's rating.
     pub low: f64,
+    /// The highest button's rating.
     pub high: f64,
+    /// The difference between neighbouring buttons (greater than 0).
     pub step: f64,
 }

@@ -46,6 +46,7 @@ pub struct CompareView {
     /// Ratings the training saw, and how many an answer needs.
     #[serde(default)]
     pub n_ratings: usize,
+    /// The number of ratings the first answer needs ([`crate::app::FIRST_ANSWER_AT`]).
     #[serde(default)]
     pub first_answer: usize,
     /// The head's training report as it was saved, shown verbatim.

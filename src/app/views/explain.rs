@@ -10,11 +10,15 @@ use super::{PairMaps, Provenance};
 /// `explain`: for a query and one reference per backbone, the patch maps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExplainView {
+    /// The image being explained.
     pub query: ExplainImage,
     /// Per backbone id.
     pub models: BTreeMap<String, ExplainModel>,
+    /// Who made the view, from which store, with which backbones.
     #[serde(default)]
     pub provenance: Provenance,
+    /// Things the reader must know before trusting the maps (an out-of-distribution query, a
+    /// missing embedding); empty and absent from the JSON when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -26,8 +30,12 @@ pub struct ExplainImage {
     pub path: String,
     /// Set when the image is a stored work.
     pub id: Option<u64>,
+    /// The work's content hash (blake3, hex) when it is a stored work.
     pub hash: Option<String>,
+    /// The rater's rating of the work; `None` when it is not rated or not stored.
     pub rating: Option<f64>,
+    /// The work's metadata (CSV columns such as `title`, `artist`, `style`); empty for an image
+    /// that is not stored.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -35,6 +43,7 @@ pub struct ExplainImage {
 /// One backbone's explanation of a query against one reference.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExplainModel {
+    /// The work the query is compared with.
     pub reference: ExplainImage,
     /// How the reference was chosen: `"given"`, `"nearest rated work"` or
     /// `"nearest stored work"` (when nothing is rated).
@@ -43,5 +52,6 @@ pub struct ExplainModel {
     pub similarity: f32,
     /// Attention heads of the last block.
     pub heads: usize,
+    /// Where the two images look alike, patch by patch, and where the backbone looks.
     pub maps: PairMaps,
 }

@@ -14,7 +14,10 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
+    /// `embeddings.npy` (a `[rows, dim]` float32 array) and `items.csv` (id, hash, path, metadata
+    /// and rating per row, in the array's order).
     Npy,
+    /// `embeddings.csv` (one row of `dim` numbers per work) and `items.csv`, as for `npy`.
     Csv,
     /// One Parquet file per backbone, with the embeddings, paths, metadata and ratings.
     Parquet,
@@ -23,8 +26,12 @@ pub enum ExportFormat {
 /// `export`'s request.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
+    /// The backbone whose embeddings are exported.
     pub backbone: BackboneId,
+    /// The file format.
     pub format: ExportFormat,
+    /// The folder written; made if missing, and refused when it holds files no earlier export
+    /// wrote.
     pub out_dir: PathBuf,
     /// Whose ratings fill `items.csv`'s `rating` column.
     pub rater: Rater,
@@ -33,9 +40,12 @@ pub struct ExportRequest {
 /// `manifest.json`, written beside exported data: what the numbers are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportManifest {
+    /// Which embeddings the files hold; these fields open the JSON object.
     #[serde(flatten)]
     pub embeddings: ExportedEmbeddings,
+    /// `npy` or `csv`.
     pub format: ExportFormat,
+    /// The files written, relative to the export folder.
     pub files: Vec<String>,
     /// Who exported them, when, from where; `items.csv`'s `rating` column's
     /// rater.
@@ -48,10 +58,16 @@ pub struct ExportManifest {
 /// Parquet) starts with these fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedEmbeddings {
+    /// The backbone's id with its resolution (`dinov2@224`).
     pub backbone: String,
+    /// The checkpoint's Hugging Face id (`facebook/dinov2-base`).
     pub hub_id: String,
+    /// How the embeddings were made: weights, preprocessing and dimension; the store checks it the
+    /// same way.
     pub fingerprint: Fingerprint,
+    /// The length of each embedding (768 for the ViT-B backbones).
     pub dim: usize,
+    /// How many works (embeddings) the export holds.
     pub rows: usize,
 }
 
@@ -72,9 +88,11 @@ impl ExportedEmbeddings {
 /// `rating` column holds: every manifest ends with these fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportStamp {
+    /// The version of artlens that wrote the export.
     pub artlens_version: String,
     /// Seconds since the Unix epoch.
     pub exported_at: u64,
+    /// The store's folder, as a path.
     pub store: String,
     /// Whose ratings the `rating` column holds (absent in exports made
     /// before the column existed).
@@ -97,16 +115,21 @@ impl ExportStamp {
 /// What `export` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportView {
+    /// The folder the export was written to.
     pub out_dir: String,
+    /// What `manifest.json` in that folder holds.
     pub manifest: ExportManifest,
 }
 
 /// The manifest of one Parquet file (also in its key-value metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParquetManifest {
+    /// The Parquet file's name, relative to the export folder.
     pub file: String,
+    /// Which embeddings the files hold; these fields open the JSON object.
     #[serde(flatten)]
     pub embeddings: ExportedEmbeddings,
+    /// How many row groups the file holds.
     pub row_groups: usize,
     /// The metadata columns, in file order.
     pub metadata_columns: Vec<String>,
@@ -118,11 +141,15 @@ pub struct ParquetManifest {
 /// What a Parquet export wrote (also `manifest.json` in the folder).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParquetExportView {
+    /// The folder the export was written to.
     pub out_dir: String,
+    /// Always `"parquet"`.
     pub format: String,
+    /// One manifest per file written, one file per backbone.
     pub files: Vec<ParquetManifest>,
     /// True when an older export in the folder was replaced.
     pub replaced: bool,
+    /// The version of artlens that wrote the export.
     pub artlens_version: String,
 }
 

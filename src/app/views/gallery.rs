@@ -8,6 +8,7 @@ use super::WorkSummary;
 /// One work on a gallery page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GalleryItem {
+    /// The work itself; its fields appear at the top level of the item's JSON.
     #[serde(flatten)]
     pub work: WorkSummary,
     /// What to call it: its `title`, else its file name, else `#id`.
@@ -43,14 +44,17 @@ pub struct Facet {
 /// A metadata key offered as a numeric range (`date`, `year`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RangeFacet {
+    /// The metadata key (lower case), as `KEY>=N` and `KEY<=N` name it.
     pub key: String,
     /// The smallest and largest number among the works matching every
     /// other selection, the search and the rated filter; `None` when none
     /// of them has one.
     pub min: Option<i64>,
+    /// The largest such number; `None` when none of them has one.
     pub max: Option<i64>,
     /// The request's bounds (`KEY>=N`, `KEY<=N`), when given.
     pub from: Option<i64>,
+    /// The request's upper bound (`KEY<=N`), when given.
     pub to: Option<i64>,
 }
 
@@ -68,18 +72,22 @@ pub struct SortOption {
 pub struct GalleryView {
     /// Works matching the filters (all pages).
     pub total: usize,
+    /// How many matching works come before this page.
     pub offset: usize,
+    /// The most works a page holds.
     pub limit: usize,
     /// Pages of `limit` works that hold `total` (0 when nothing matches).
     pub pages: usize,
     /// The page `offset` falls on, from 1 (`offset / limit + 1`).
     pub page: usize,
+    /// The sort in force, as [`SortOption::name`] spells it.
     pub sort: String,
     /// The sorts offered: `id`, `suggested`, `rating`, `rating-asc`, and
     /// `score:BACKBONE` for each backbone in `heads`.
     pub sorts: Vec<SortOption>,
     /// The search text, trimmed, when there is one.
     pub text: Option<String>,
+    /// The works on this page, in the sort's order.
     pub works: Vec<GalleryItem>,
     /// Facets, with counts under the current selections.
     pub facets: Vec<Facet>,

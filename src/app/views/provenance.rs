@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Who and what made a view: shown in HTML reports and included in --json.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// The version of artlens that made the view.
     pub artlens_version: String,
     /// Seconds since the Unix epoch when the view was made.
     pub generated_at: u64,

@@ -12,6 +12,7 @@ use crate::explain::{Contribution, ImageMaps, Reference};
 /// (one [`ScoredImage`] per line or array element).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreView {
+    /// The images scored, in the order asked for.
     pub images: Vec<ScoredImage>,
     /// Who made the view, from which store, with which backbones.
     #[serde(default)]
@@ -85,7 +86,7 @@ pub struct ModelScore {
     pub your_rating: Option<f64>,
     /// With `your_rating`: what the head predicts for the work without its
     /// own rating (ridge leave-one-out, λ and the standardisation held
-    /// fixed; [`crate::head::KernelVote::leave_one_out`]). The score itself
+    /// fixed; `crate::head::KernelVote::leave_one_out`). The score itself
     /// when the head was trained before the work was rated; `None` for a
     /// head that cannot say (the MLP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +123,8 @@ impl ModelScore {
 /// matches the other, and where each one's CLS token looks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairMaps {
+    /// The query image's maps.
     pub query: ImageMaps,
+    /// The reference work's maps.
     pub reference: ImageMaps,
 }

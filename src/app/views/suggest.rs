@@ -15,8 +15,11 @@ pub enum Goal {
 /// One suggested work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suggestion {
+    /// The work's id in the store.
     pub id: u64,
+    /// The work's content hash.
     pub hash: String,
+    /// The work's first stored path.
     pub path: Option<String>,
     /// How useful the rating would be, in the goal's units: the spread of
     /// the standardised predictions (verdict, after the spread discount) or
@@ -33,8 +36,10 @@ pub struct SuggestView {
     pub goal: Goal,
     /// How the list was made: `verdict`, `taste` or `coverage` (the fallback).
     pub method: String,
+    /// The rater the suggestions are for.
     pub rater: String,
     /// Why the method differs from the goal, when it does.
     pub message: Option<String>,
+    /// The suggested works, most useful first.
     pub works: Vec<Suggestion>,
 }

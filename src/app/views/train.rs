@@ -9,12 +9,13 @@ use crate::head::{PairwiseReport, TrainReport};
 /// preferences, whichever the rater has enough of.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOutcome {
+    /// The rater whose ratings and preferences were learnt from.
     pub rater: String,
     /// From the rater's scores (`None` without ratings). Serialised inline,
     /// so that `train --json` keeps the shape it had before preferences.
     #[serde(flatten)]
     pub ratings: Option<TrainReport>,
     /// From the rater's preferences (`None` with fewer than
-    /// [`crate::head::MIN_PREFERENCES`] of them).
+    /// `crate::head::MIN_PREFERENCES` of them).
     pub preferences: Option<PairwiseReport>,
 }
