@@ -429,7 +429,6 @@ fn similar_page(view: Option<&SimilarView>, error: Option<&str>, params: &Params
                                         @if v.query.id.is_some() {
                                             span.refine {
                                                 a.more href=(link(Some(("id", h.id)), None)) { "more like this" }
-                                                " · "
                                                 a.less href=(link(Some(("not", h.id)), None)) { "not like this" }
                                             }
                                         }
