@@ -26,20 +26,10 @@
 //! Everything random (folds, bootstrap resamples, MLP initialisation) comes
 //! from a seed, so a report can be reproduced exactly.
 //!
-//! # Honest statistics
-//!
-//! Two corrections keep the comparison from naming false winners (the
-//! reasoning and measurements are in `docs/STATISTICS.md`):
-//!
-//! * Spearman, Pearson and pairwise accuracy score out-of-fold predictions
-//!   minus their fold's mean prediction, because each fold's head predicts
-//!   around its training mean, which runs against the test fold's ratings
-//!   and makes noise look anti-correlated. MAE uses the raw predictions.
-//! * The paired bootstrap interval is widened by √(1 + K/(K − 1))
-//!   ([`cv_interval_scale`], Nadeau & Bengio 2003), because cross-validated
-//!   predictions are not independent and the plain bootstrap is too narrow:
-//!   with both corrections, two pure-noise backbones were told apart in 3%
-//!   of trials (14% with centring alone, 21% with neither).
+//! Two corrections keep the comparison from naming false winners (centred
+//! out-of-fold predictions, and the Nadeau–Bengio widening of the paired
+//! bootstrap, [`cv_interval_scale`]); the reasoning and the measurements are
+//! in [docs/STATISTICS.md](../../docs/STATISTICS.md).
 
 mod cv;
 mod live;

@@ -1,54 +1,8 @@
 //! Thumbnails: JPEG `data:` URIs made from the user's images, and the
 //! once-per-report registry that embeds each image once however often it
-//! recurs.
-//!
-//! # One embedding per image, referenced by a CSS class
-//!
-//! A score report shows the same rated works again and again (every query
-//! lists its nearest references, and neighbours are shared), so writing a
-//! `data:` URI at each occurrence repeats each picture five to ten times.
-//! Instead every distinct image is written once, as a rule in the page's
-//! one `<style>` block,
-//!
-//! ```css
-//! .t17{background-image:url("data:image/jpeg;base64,...")}
-//! ```
-//!
-//! and each occurrence is an empty box that names it:
-//!
-//! ```html
-//! <span class="thumb t17" role="img" aria-label="Title" style="width:160px;height:120px"></span>
-//! ```
-//!
-//! Why this and not an inline-SVG `<symbol>`/`<use>` scheme: it keeps the
-//! markup of an occurrence a plain box sized like the `<img>` it replaces
-//! (no per-occurrence `<svg>` wrapper and viewBox), relies on nothing more
-//! exotic than a CSS background, and stays within the report's
-//! Content-Security-Policy unchanged: CSS images are governed by `img-src`,
-//! which allows `data:`, and `style-src 'unsafe-inline'` already allows the
-//! `<style>` block. `role="img"` with `aria-label` gives the box the
-//! accessible name an `alt` gave the `<img>`, and `print-color-adjust:
-//! exact` (in the page's style) keeps browsers from dropping the
-//! backgrounds when the report is printed.
-//!
-//! A path wanted at several sizes (a work that is both a query and another
-//! query's reference) is embedded once, at the largest, and shown scaled
-//! down where a smaller box is wanted; paths whose thumbnails come out
-//! byte-identical (copies of one file) share one picture. The box keeps the
-//! thumbnail's aspect ratio; the image fills it exactly
-//! (`background-size: 100% 100%`).
-//!
-//! Measured on the sample collection (`data/collection`, 48 works scored
-//! with 2 backbones × 5 references; the ignored test `report_size` in
-//! `tests/report_browser.rs`): 6.1 MB with a URI per occurrence (528 URIs,
-//! 96 distinct, JPEG quality 85); 1.56 MB with each path embedded once at
-//! quality 85; 1.39 MB at quality 80 ([`THUMB_JPEG_QUALITY`]), 1.12 MB of
-//! it the 48 pictures.
-//!
-//! The class names and the rules are the registry's own (`t` and an index),
-//! and the base64 alphabet has no character that could end the `<style>`
-//! element, so the block is written unescaped; everything else on the page
-//! goes through maud's escaping.
+//! recurs, as a CSS class each occurrence names. Why this scheme, and the
+//! sizes it saves, are in
+//! [docs/DESIGN.md](../../docs/DESIGN.md#report-thumbnails-one-picture-per-image).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
