@@ -449,7 +449,7 @@ fn a_truncated_or_deleted_db_never_panics_and_is_salvaged() {
                 }
             }
             let into = dir.path().join(format!("salvaged{n}"));
-            let o = run(cmd(&store, &["doctor", "--json", "--into"]).arg(&into));
+            let o = run(cmd(&store, &["doctor", "--json"]).arg("--into").arg(&into));
             let all = all_output(&o);
             no_panic_text(&what, &all);
             assert!(o.status.success(), "{what}: {all}");
@@ -573,8 +573,13 @@ fn doctor_says_a_newer_store_is_of_a_newer_format() {
         "{all}"
     );
     let into = dir.path().join("into");
-    let o = run(cmd(&store, &["doctor", "--into"]).arg(&into));
-    assert!(!all_output(&o).contains("store is damaged"), "{}", all_output(&o));
+    let o = run(cmd(&store, &["doctor"]).arg("--into").arg(&into));
+    let all = all_output(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("format 3") && !all.contains("store is damaged"),
+        "{all}"
+    );
     assert!(!into.exists());
 }
 
@@ -639,7 +644,8 @@ fn index_on_a_disk_that_fills_says_what_was_kept() {
         vec![0u8; ((free(&mnt) - keep_kib) * 1024) as usize],
     )
     .unwrap();
-    let o = run(cmd(&store, &["index", "-q", "--metadata"])
+    let o = run(cmd(&store, &["index", "-q"])
+        .arg("--metadata")
         .arg(&metadata)
         .arg(&collection));
     let err = stderr(&o);
@@ -665,7 +671,8 @@ fn index_on_a_disk_that_fills_says_what_was_kept() {
         "{stored} said, {artworks} stored"
     );
     // Once there is space, the next run goes on.
-    let o = run(cmd(&store, &["index", "-q", "--metadata"])
+    let o = run(cmd(&store, &["index", "-q"])
+        .arg("--metadata")
         .arg(&metadata)
         .arg(&collection));
     assert!(o.status.success(), "{}", stderr(&o));

@@ -1962,7 +1962,10 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.contains(says) && msg.contains("not writable"), "{msg}");
             assert!(msg.contains("/media/ro/store"), "{msg}");
-            assert!(!msg.contains("store is damaged") && !msg.contains("doctor"), "{msg}");
+            assert!(
+                !msg.contains("store is damaged") && !msg.contains("doctor"),
+                "{msg}"
+            );
         }
         // Other I/O errors of an open still mean a damaged store.
         let e = open_error(
