@@ -17,7 +17,7 @@
 //! | `p/<root>/<relative path>`  | the hash last recorded at that path |
 //! | `r/<root: u64 big-endian>`  | a collection root folder (absolute) |
 //! | `f/<path>`                  | [`FailureRecord`] as JSON |
-//! | `g/<hash>/<path>`           | empty: the failures recorded for a hash |
+//! | `g/<hash>/<path>`           | empty: the failures recorded for a hash (`index` skips that content until `--retry-failed`) |
 //! | `c/next_id`, `c/next_root`  | next numeric id / root id, u64 big-endian |
 //!
 //! A backbone key is [`BackboneId::key`] (`facebook/dino-vitb16`,
@@ -79,6 +79,19 @@
 //!   answer nonsense otherwise).
 //! * A path belongs to at most one artwork: recording a path for new content
 //!   takes it away from the content previously seen there.
+//!
+//! # Damage, read-only media, newer formats
+//!
+//! A store whose `db` is gone while its `conf` and a snapshot or the
+//! ratings journal remain is [`Error::StoreDamaged`] (not "no store"), and
+//! opening it never starts an empty log beside them; `doctor --into`
+//! rebuilds its ratings from the journal. sled 0.34 panics on some damage
+//! it meets while recovering; [`Store::open`] catches that as damage too
+//! ([`catching_sled_panic`] tells the binary's panic hook to stay quiet).
+//! sled opens its files for writing even to read, so a store on read-only
+//! media or in a folder the user may not write is [`Error::StoreNotWritable`],
+//! never "damaged"; one of a newer format is [`Error::StoreFormat`], which
+//! says so.
 //!
 //! sled holds a lock on the folder: a second opener, in this process or
 //! another, gets [`Error::StoreInUse`] at once. Writes reach the disk on
