@@ -349,7 +349,10 @@ pub fn salvage_store(from: &Path, into: &Path) -> Result<SalvageReport> {
                 .flatten()
             {
                 let name = entry.file_name().to_string_lossy().into_owned();
+                // The journal is replayed from `from`; in the scratch
+                // folder it would make the empty database look damaged.
                 if name.starts_with("snap.")
+                    || name == super::JOURNAL_FILE
                     || (lost_db && name == "conf")
                     || !entry.path().is_file()
                 {

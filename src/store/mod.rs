@@ -477,6 +477,19 @@ impl Store {
                 Ok(None)
             }
             None if self.items.is_empty() && self.meta.is_empty() => {
+                // A journal is written only after the format version: an
+                // empty database beside one lost what it held (a `db`
+                // truncated with no snapshot to read past), and starting
+                // afresh would hide that its ratings are in the journal alone.
+                if std::fs::metadata(self.journal_path()).is_ok_and(|m| m.len() > 0) {
+                    return Err(Error::StoreDamaged {
+                        path: self.path.clone(),
+                        file: "db".into(),
+                        reason: format!(
+                            "it holds nothing, though the ratings journal beside it ({JOURNAL_FILE}) records changes"
+                        ),
+                    });
+                }
                 self.meta
                     .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
                     .map_err(|e| self.err(e))?;
