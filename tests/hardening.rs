@@ -545,6 +545,13 @@ fn a_store_on_read_only_media_is_not_called_damaged() {
             "{args:?}: {all}"
         );
     }
+    // A salvage only reads: it rescues the store from the media.
+    let into = dir.path().join("rescued");
+    let o = run(cmd(&store, &["doctor", "--json"]).arg("--into").arg(&into));
+    assert!(o.status.success(), "{}", all_output(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["salvage"]["ratings"], 6, "{v}");
+    assert_eq!(v["salvage"]["artworks"], 11, "{v}");
 }
 
 /// Guards issue 26, item 16: `doctor` called a store of a newer format
