@@ -23,6 +23,11 @@ pub const MAX_NEIGHBOURS: usize = 1000;
 /// Results per backbone of `similar -k`, and works `suggest -n` lists.
 pub const MAX_RESULTS: usize = 10_000;
 
+/// Examples of one "more like these" search (`similar --id A --id B`), and
+/// works to move away from (`--not`): each is an embedding to look up or
+/// an image to embed.
+pub const MAX_EXAMPLES: usize = 64;
+
 /// Cross-validation folds (`train --folds`), at least two.
 pub const MIN_FOLDS: usize = 2;
 /// Cross-validation folds (`train --folds`): more folds than ratings leave

@@ -1,5 +1,6 @@
 //! Plain words for numbers a person reads, the same on every front end:
-//! counts with their noun in the right number ("1 work", "24 works").
+//! counts with their noun in the right number ("1 work", "24 works"), and
+//! scores with the same number of decimals.
 
 /// `n` followed by the singular or the plural noun.
 pub fn count(n: usize, singular: &str, plural: &str) -> String {
@@ -7,6 +8,26 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
         format!("1 {singular}")
     } else {
         format!("{n} {plural}")
+    }
+}
+
+/// A score or a predicted rating as every front end shows it: two
+/// decimals, as the score report's "Taste score" (`-` when not a number).
+pub fn score(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}")
+    } else {
+        "-".into()
+    }
+}
+
+/// A cosine similarity as every front end shows it: three decimals, as
+/// `similar`'s table.
+pub fn similarity(x: f32) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "-".into()
     }
 }
 
@@ -19,5 +40,13 @@ mod tests {
         assert_eq!(count(0, "work", "works"), "0 works");
         assert_eq!(count(1, "work", "works"), "1 work");
         assert_eq!(count(2, "rating", "ratings"), "2 ratings");
+    }
+
+    #[test]
+    fn scores_have_two_decimals() {
+        assert_eq!(score(7.0), "7.00");
+        assert_eq!(score(6.125), "6.12");
+        assert_eq!(score(f64::NAN), "-");
+        assert_eq!(similarity(0.87654), "0.877");
     }
 }

@@ -240,14 +240,40 @@ pub fn import_csv_as(
     rater: &Rater,
 ) -> Result<ImportReport> {
     let bytes = crate::scan::read_csv_bytes(csv)?;
-    let lines = crate::scan::LineIndex::new(&bytes);
+    import_rows(store, &bytes, csv, csv.parent(), skip_bad, rater)
+}
+
+/// [`import_csv_as`] for a CSV received in memory (an upload): `name` is
+/// what its sender calls it, for messages and each rating's source.
+/// Relative paths in it resolve against the collection roots only, since
+/// it has no folder of its own.
+pub fn import_csv_bytes_as(
+    store: &Store,
+    bytes: &[u8],
+    name: &Path,
+    skip_bad: bool,
+    rater: &Rater,
+) -> Result<ImportReport> {
+    crate::scan::check_csv_size(bytes.len() as u64, name)?;
+    import_rows(store, bytes, name, None, skip_bad, rater)
+}
+
+fn import_rows(
+    store: &Store,
+    bytes: &[u8],
+    csv: &Path,
+    folder: Option<&Path>,
+    skip_bad: bool,
+    rater: &Rater,
+) -> Result<ImportReport> {
+    let lines = crate::scan::LineIndex::new(bytes);
     let line_of = |p: &csv::Position| lines.line(p.byte());
     // `flexible` lets rows of the wrong length through, so that they are
     // reported with the others instead of stopping the reader.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let header_error = |reason: String| Error::CsvRow {
         path: csv.to_path_buf(),
         row: 1,
@@ -308,7 +334,7 @@ pub fn import_csv_as(
         .then(|| headers.iter().position(|h| h.eq_ignore_ascii_case("id")))
         .flatten();
 
-    let resolver = Resolver::new(store, csv.parent());
+    let resolver = Resolver::new(store, folder);
     let mut report = ImportReport {
         file_column: headers[file_col].clone(),
         score_column: headers[score_col].clone(),
@@ -430,7 +456,7 @@ pub fn import_csv_as(
         }
     }
 
-    if crate::scan::has_unclosed_quote(&bytes) {
+    if crate::scan::has_unclosed_quote(bytes) {
         // The last record opened the quote and swallowed the rest.
         let row = last_line.max(2);
         good.retain(|(_, _, _, r)| *r != row);

@@ -387,25 +387,28 @@ pub const RESERVED_METADATA_COLUMNS: [&str; 3] = ["id", "hash", "path"];
 /// such as `/dev/zero`, a folder, a FIFO) and files over [`MAX_CSV_BYTES`].
 pub fn read_csv_bytes(path: &Path) -> Result<Vec<u8>> {
     let (file, len) = open_regular_file(path).map_err(|e| Error::io(path, e))?;
-    let too_big = |n: u64| Error::CsvRow {
-        path: path.to_path_buf(),
-        row: 1,
-        reason: format!(
-            "the file has {n} bytes or more; a CSV may have at most {} MiB",
-            MAX_CSV_BYTES >> 20
-        ),
-    };
-    if len > MAX_CSV_BYTES {
-        return Err(too_big(len));
-    }
+    check_csv_size(len, path)?;
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(MAX_CSV_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > MAX_CSV_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
+    check_csv_size(bytes.len() as u64, path)?;
     Ok(bytes)
+}
+
+/// Refuses a CSV of `len` bytes past [`MAX_CSV_BYTES`], naming `path`.
+pub fn check_csv_size(len: u64, path: &Path) -> Result<()> {
+    if len > MAX_CSV_BYTES {
+        return Err(Error::CsvRow {
+            path: path.to_path_buf(),
+            row: 1,
+            reason: format!(
+                "the file has {len} bytes or more; a CSV may have at most {} MiB",
+                MAX_CSV_BYTES >> 20
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// 1-based line numbers from byte offsets, counting `\n` only, so that CRLF

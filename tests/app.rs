@@ -107,8 +107,9 @@ fn three_backbones_in_one_store_through_the_layer() {
     let v = c
         .similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                examples: vec![artlens::app::ImageRef::Work("1".into())],
+                not: Vec::new(),
+                threshold: None,
                 k: 5,
                 backbones: None,
                 filters: vec![],
@@ -133,8 +134,9 @@ fn three_backbones_in_one_store_through_the_layer() {
     let exact = c
         .similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                examples: vec![artlens::app::ImageRef::Work("1".into())],
+                not: Vec::new(),
+                threshold: None,
                 k: 5,
                 backbones: Some(ids(&["dinov2@224"])),
                 filters: vec![],
@@ -206,7 +208,7 @@ fn three_backbones_in_one_store_through_the_layer() {
     let scored = c
         .score(
             &ScoreRequest {
-                images: vec![dir.join(&ratings[0].0)],
+                images: vec![artlens::app::ImageRef::File(dir.join(&ratings[0].0))],
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,
@@ -337,6 +339,7 @@ fn works_are_named_one_way_everywhere() {
             filters: vec![],
             rated: Some(true),
             rater: me(),
+            sort: Default::default(),
         })
         .unwrap();
     assert_eq!(rated.len(), 1);
@@ -345,6 +348,7 @@ fn works_are_named_one_way_everywhere() {
             filters: vec!["style=minimalism".into()],
             rated: None,
             rater: me(),
+            sort: Default::default(),
         })
         .unwrap();
     assert_eq!(minimal.len(), 8);
@@ -428,8 +432,9 @@ fn options_that_name_nothing_are_errors() {
     let similar = |filter: &str| {
         c.similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                examples: vec![artlens::app::ImageRef::Work("1".into())],
+                not: Vec::new(),
+                threshold: None,
                 k: 3,
                 backbones: None,
                 filters: vec![filter.into()],
@@ -457,6 +462,7 @@ fn options_that_name_nothing_are_errors() {
             filters: vec![filter.into()],
             rated: None,
             rater: me(),
+            sort: Default::default(),
         })
     };
     let msg = list("style=nothing").unwrap_err().to_string();
@@ -640,6 +646,7 @@ fn every_view_shows_the_rater_asked_for() {
             filters: vec![],
             rated: Some(true),
             rater: rater.clone(),
+            sort: Default::default(),
         })
         .unwrap()
     };
@@ -672,7 +679,7 @@ fn every_view_shows_the_rater_asked_for() {
     let view = c
         .explain(
             &artlens::app::ExplainRequest {
-                query: first.clone(),
+                query: artlens::app::ImageRef::Work(first.clone()),
                 reference: None,
                 backbones: None,
                 rater: ana.clone(),
@@ -690,7 +697,7 @@ fn every_view_shows_the_rater_asked_for() {
     let score = |rater: &Rater| {
         c.score(
             &ScoreRequest {
-                images: vec![dir.join(first)],
+                images: vec![artlens::app::ImageRef::File(dir.join(first))],
                 k: 3,
                 backbones: None,
                 ood_percentile: 99.0,
@@ -718,4 +725,115 @@ fn every_view_shows_the_rater_asked_for() {
     for r in &m.references {
         assert!(is_mine(&r.hash, Some(r.rating)), "{r:?}");
     }
+}
+
+/// "More like these": several examples and works to move away from give
+/// one query, the normalised mean of the examples' directions minus half
+/// the mean of the others'; the results leave every named work out, carry
+/// their cosine to that query, and respect a threshold.
+#[test]
+fn more_like_these_combines_examples_and_moves_away_from_others() {
+    use artlens::app::ImageRef;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("collection");
+    common::rated_collection(&dir);
+    let store = tmp.path().join("store");
+    let c = Collection::create(&store, dino_weights()).unwrap();
+    c.index(&index_req(&dir, &["dino"]), &mut quiet()).unwrap();
+    let dino = &ids(&["dino"])[0];
+    let work = |n: &str| ImageRef::Work(n.into());
+    let ask =
+        |examples: Vec<ImageRef>, not: Vec<ImageRef>, threshold: Option<f32>| SimilarRequest {
+            examples,
+            not,
+            threshold,
+            k: 24,
+            backbones: None,
+            filters: vec![],
+            exact: true,
+        };
+    let unit = |id: u64| {
+        let hash = c.resolve(&id.to_string()).unwrap().hash;
+        let v = c.store().embedding(dino, &hash).unwrap().unwrap();
+        let n = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        v.iter().map(|x| *x as f64 / n).collect::<Vec<f64>>()
+    };
+
+    let v = c
+        .similar(
+            &ask(vec![work("1"), work("2")], vec![work("3")], None),
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(v.query.id, Some(1));
+    assert_eq!(
+        v.examples.iter().map(|q| q.id).collect::<Vec<_>>(),
+        [Some(2)]
+    );
+    assert_eq!(v.not.iter().map(|q| q.id).collect::<Vec<_>>(), [Some(3)]);
+    let hits = &v.results["dino"];
+    assert_eq!(hits.len(), 21, "every work but the three named");
+    assert!(hits.iter().all(|h| ![1, 2, 3].contains(&h.id)));
+    // The similarity shown is the cosine to the combined query, computed
+    // here by hand from the stored embeddings.
+    let (a, b, n) = (unit(1), unit(2), unit(3));
+    let q: Vec<f64> = (0..a.len())
+        .map(|i| (a[i] + b[i]) / 2.0 - 0.5 * n[i])
+        .collect();
+    let qn = q.iter().map(|x| x * x).sum::<f64>().sqrt();
+    for h in hits {
+        let r = unit(h.id);
+        let cos = r.iter().zip(&q).map(|(x, y)| x * y).sum::<f64>() / qn;
+        assert!(
+            (cos - h.similarity as f64).abs() < 1e-4,
+            "#{}: {cos} vs {}",
+            h.id,
+            h.similarity
+        );
+    }
+    assert!(hits.windows(2).all(|p| p[0].similarity >= p[1].similarity));
+    // Moving away from a work changes the order; one example alone is the
+    // plain search.
+    let plain = c
+        .similar(&ask(vec![work("1"), work("2")], vec![], None), &mut quiet())
+        .unwrap();
+    let order =
+        |v: &artlens::app::SimilarView| v.results["dino"].iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_ne!(order(&plain), order(&v));
+    let one = c
+        .similar(&ask(vec![work("1")], vec![], None), &mut quiet())
+        .unwrap();
+    assert!(one.examples.is_empty() && one.not.is_empty());
+
+    // A threshold keeps the close matches only.
+    let t = hits[4].similarity;
+    let close = c
+        .similar(
+            &ask(vec![work("1"), work("2")], vec![work("3")], Some(t)),
+            &mut quiet(),
+        )
+        .unwrap();
+    assert_eq!(close.results["dino"].len(), 5, "{:?}", close.results);
+    assert_eq!(close.threshold, Some(t));
+
+    // Bad requests are refused by name.
+    for (req, says) in [
+        (ask(vec![work("1")], vec![], Some(1.5)), "threshold"),
+        (ask(vec![work("1"), work("1")], vec![], None), "twice"),
+        (
+            ask(vec![work("1")], vec![work("1")], None),
+            "both an example",
+        ),
+        (ask(vec![], vec![], None), "name a stored work"),
+        (ask(vec![work("1")], vec![work("999")], None), "999"),
+    ] {
+        let e = c.similar(&req, &mut quiet()).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+    let many: Vec<ImageRef> = (1..=65).map(|i| work(&i.to_string())).collect();
+    let e = c
+        .similar(&ask(many, vec![], None), &mut quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("examples 65"), "{e}");
 }

@@ -205,11 +205,16 @@ fn configs_of_other_models_are_refused() {
     fs::write(bert.join("config.json"), cfg.to_string()).unwrap();
     assert_clean_failure(&embed_with(&bert, "dino"), 2, &["config.json", "bert"]);
 
-    // A DINOv2 folder handed to --model dino: no preprocessor, and a timm config.
+    // A DINOv2 (timm) folder handed to --model dino (transformers): the
+    // error names both formats.
     assert_clean_failure(
         &embed_with(&fixtures().join("dinov2_tiny"), "dino"),
         2,
-        &["preprocessor_config.json"],
+        &[
+            "config.json",
+            "transformers checkpoint",
+            "holds a timm checkpoint",
+        ],
     );
 
     let garbled = tmp.path().join("garbled");

@@ -26,7 +26,7 @@ fn models_lists_the_zoo_and_what_is_cached() {
         .args(["models", "--json"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let models: Vec<serde_json::Value> = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(models.len(), 24);
+    assert_eq!(models.len(), 44);
     let get = |id: &str| models.iter().find(|m| m["id"] == id).unwrap().clone();
     let v2 = get("dinov2");
     assert_eq!(v2["hub_id"], "timm/vit_base_patch14_dinov2.lvd142m");
@@ -41,6 +41,21 @@ fn models_lists_the_zoo_and_what_is_cached() {
     assert_eq!(v2["pretraining_images"], 142_000_000);
     assert_eq!(v2["params"], 86_579_712);
     assert_eq!(get("siglip-b16")["family"], "siglip");
+    // The transformers twins: the same weights and facts, their own
+    // processor's resolution.
+    let hf = get("dinov2-b-hf");
+    assert_eq!(hf["hub_id"], "facebook/dinov2-base");
+    assert_eq!(
+        (hf["params"].clone(), hf["resolution"].as_u64()),
+        (v2["params"].clone(), Some(224))
+    );
+    assert_eq!(hf["pretraining_images"], 142_000_000);
+    assert_eq!(get("clip-b32-hf")["hub_id"], "openai/clip-vit-base-patch32");
+    assert_eq!(
+        get("siglip2-b16-hf")["hub_id"],
+        "google/siglip2-base-patch16-224"
+    );
+    assert_eq!(get("dinov3-b-hf")["gated"], true);
     assert_eq!(get("dinov3")["gated"], true);
     assert_eq!(get("dino-vits8")["pretraining_data"], "ImageNet-1k");
     // The ladder's order: pretraining data, smallest first.
@@ -66,7 +81,7 @@ fn models_lists_the_zoo_and_what_is_cached() {
     assert!(out.status.success());
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 25, "{text}");
+    assert_eq!(lines.len(), 45, "{text}");
     assert!(lines[0].starts_with("id") && lines[0].contains("pretraining data"));
     let clip = lines.iter().find(|l| l.starts_with("clip-b16 ")).unwrap();
     assert!(

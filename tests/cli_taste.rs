@@ -466,3 +466,77 @@ fn a_kill_during_train_leaves_one_runs_heads_and_report() {
         "only {mid_run} kills landed while train was running"
     );
 }
+
+/// "What in my collection would I like most?": `ls --unrated --sort
+/// predicted` lists the works not yet rated by the predicted score of the
+/// backbone that understands the taste best, each score the one `score`
+/// gives the same work (a number is the same everywhere).
+#[test]
+fn ls_sorted_by_prediction_answers_what_you_would_like_most() {
+    let e = Env::new();
+    let body: String = std::iter::once("path,rating\n".to_string())
+        .chain(e.ratings.iter().take(16).map(|(p, r)| format!("{p},{r}\n")))
+        .collect();
+    let o = run(e.cmd(&["rate", "import"]).arg(e.csv("some.csv", &body)));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Before any training there is no prediction to sort by: said, not guessed.
+    let o = run(e.cmd(&["ls", "--unrated", "--sort", "predicted"]));
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stderr(&o).contains("train"), "{}", stderr(&o));
+    let o = run(e.cmd(&["ls", "--sort", "best"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("predicted:BACKBONE"), "{}", stderr(&o));
+
+    let o = run(e.cmd(&["train", "--quiet", "--folds", "4", "--bootstrap", "200"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = json(&run(e.cmd(&[
+        "ls",
+        "--unrated",
+        "--sort",
+        "predicted",
+        "--json",
+    ])));
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 8, "{listed:?}");
+    let by = listed[0]["predicted_by"].as_str().unwrap().to_string();
+    assert!(by == "dino" || by == "dinov2", "{by}");
+    let scores: Vec<f64> = listed
+        .iter()
+        .map(|w| {
+            assert!(w["rating"].is_null(), "{w}");
+            assert_eq!(w["predicted_by"], by.as_str(), "{w}");
+            w["predicted"].as_f64().unwrap()
+        })
+        .collect();
+    assert!(scores.windows(2).all(|p| p[0] >= p[1]), "{scores:?}");
+    // The top work's predicted score is its score.
+    let top = listed[0]["id"].as_u64().unwrap().to_string();
+    let scored = json(&run(e.cmd(&["score", &top, "--json"])));
+    let score = scored["models"][by.as_str()]["score"].as_f64().unwrap();
+    assert!((score - scores[0]).abs() < 1e-9, "{score} vs {}", scores[0]);
+
+    // A backbone can be named; the text shows the score as the report does.
+    let listed = json(&run(e.cmd(&["ls", "--sort", "predicted:dino", "--json"])));
+    assert_eq!(listed.as_array().unwrap().len(), 24);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["predicted_by"] == "dino"));
+    let o = run(e.cmd(&["ls", "--unrated", "--sort", "predicted"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&o).lines().next().unwrap().to_string();
+    assert!(
+        first.contains(&format!("predicted {}", artlens::plain::score(scores[0]))),
+        "{first}"
+    );
+    assert!(
+        stderr(&o).contains(&format!("8 works, by {by}'s predicted score")),
+        "{}",
+        stderr(&o)
+    );
+    // Plain `ls` is unchanged: no prediction in it.
+    let plain = json(&run(e.cmd(&["ls", "--json"])));
+    assert!(plain[0].get("predicted").is_none(), "{}", plain[0]);
+}

@@ -143,8 +143,9 @@ fn a_format_1_store_is_migrated_without_losing_anything() {
     let v = c
         .similar(
             &SimilarRequest {
-                work: Some("1".into()),
-                image: None,
+                examples: vec![artlens::app::ImageRef::Work("1".into())],
+                not: Vec::new(),
+                threshold: None,
                 k: 3,
                 backbones: None,
                 filters: vec![],

@@ -35,6 +35,21 @@ fn api_answers_what_the_cli_answers() {
     let ls = cli_json(&env, &["ls", "--json"]);
     let show = cli_json(&env, &["show", "3", "--json"]);
     let similar = cli_json(&env, &["similar", "--id", "3", "--json"]);
+    let more_like = cli_json(
+        &env,
+        &[
+            "similar",
+            "--id",
+            "3",
+            "--id",
+            "7",
+            "--not",
+            "12",
+            "--threshold",
+            "-0.5",
+            "--json",
+        ],
+    );
     let similar_one = cli_json(
         &env,
         &[
@@ -65,6 +80,12 @@ fn api_answers_what_the_cli_answers() {
     );
     assert_eq!(s.get("/api/works/3").json(), show);
     assert_eq!(s.get("/api/works/3/similar").json(), similar);
+    assert_eq!(
+        s.get("/api/works/3/similar?also=7&not=12&threshold=-0.5")
+            .json(),
+        more_like
+    );
+    assert_eq!(more_like["not"][0]["id"], 12, "{more_like}");
     assert_eq!(
         s.get("/api/works/5/similar?k=4&backbone=dinov2").json(),
         similar_one
@@ -97,6 +118,56 @@ fn api_answers_what_the_cli_answers() {
     assert!(g["heads"].as_array().unwrap().iter().any(|h| h == "dinov2"));
     let unrated = s.get("/api/gallery?rated=false").json();
     assert_eq!(unrated["total"], 0);
+
+    // "What would I like most": the works not yet rated, by prediction, the
+    // same list as `ls --unrated --sort predicted` (here through the server).
+    for id in [2, 9, 17] {
+        let r = s.json(
+            "DELETE",
+            &format!("/api/works/{id}/rating"),
+            &serde_json::json!({}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let settled = std::time::Instant::now();
+    loop {
+        let a = s.get("/api/answer").json();
+        if a["current"] == true && a["training"] == false {
+            break;
+        }
+        assert!(
+            settled.elapsed().as_secs() < 60,
+            "the retrain never settled: {a}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let g = s.get("/api/gallery?sort=predicted").json();
+    assert_eq!(g["total"], 3, "{g}");
+    assert!(g["sorts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["name"] == "predicted"));
+    let ls = serde_json::from_str::<serde_json::Value>(&stdout(
+        &env.cmd(&["ls", "--unrated", "--sort", "predicted", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let from_gallery: Vec<(u64, f64)> = g["works"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["id"].as_u64().unwrap(), w["predicted"].as_f64().unwrap()))
+        .collect();
+    let from_ls: Vec<(u64, f64)> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["id"].as_u64().unwrap(), w["predicted"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(from_gallery, from_ls);
+    assert!(from_ls.windows(2).all(|p| p[0].1 >= p[1].1), "{from_ls:?}");
 
     // The gallery page itself lists the works with their titles.
     let html = s.get("/?limit=6").text();
@@ -389,6 +460,9 @@ fn bad_requests_get_their_4xx_and_the_server_keeps_serving() {
     let r = s.upload("bomb.png", &bomb);
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(s.get("/healthz").status, 200);
+    // Uploads are decoded in memory: nothing was written beside the store
+    // (the server once kept them in `STORE/uploads/` while it decoded).
+    assert!(!env.store().join("uploads").exists());
 
     // Every page and answer carries the strict policy.
     let r = s.get("/");

@@ -621,3 +621,110 @@ fn a_new_user_on_a_phone_gets_an_answer_with_taps_and_swipes() {
 fn a_new_user_with_a_mouse_gets_an_answer_without_a_key() {
     ten_minutes(Hand::Mouse);
 }
+
+/// "More like these" as a person does it: the page without examples says
+/// how to start; two works picked in the gallery give one search whose
+/// columns are the API's answer (the same works, the same similarities as
+/// text); "not like this" moves the search away from a result; an uploaded
+/// image gives its own search. On a phone with taps, and with a mouse.
+fn more_like_these(hand: Hand) {
+    let env = Env::new(true);
+    let s = env.serve(&[]);
+    let mut b = Browser::launch();
+    if hand == Hand::Finger {
+        b.phone(PHONE_WIDTH, 800);
+    }
+    let tag = match hand {
+        Hand::Finger => "phone",
+        Hand::Mouse => "desktop",
+    };
+    b.goto(&format!("{}similar", s.url));
+    b.wait_for(
+        "!!document.querySelector('#similar-empty')",
+        "the empty state",
+    );
+    fits(&mut b, hand);
+
+    b.goto(&s.url);
+    b.wait_for(
+        "document.querySelectorAll('label.pick input').length === 24",
+        "the pick boxes",
+    );
+    touch(&mut b, hand, "label.pick input[value='3']");
+    touch(&mut b, hand, "label.pick input[value='7']");
+    touch(&mut b, hand, "#more-like-button");
+    b.wait_for(
+        "location.pathname === '/similar' && !!document.querySelector('#similar-results')",
+        "the results of two picked works",
+    );
+    let examples = b.eval(
+        "Array.from(document.querySelectorAll('#similar-query .example')).map(e => e.dataset.id)",
+    );
+    assert_eq!(examples, serde_json::json!(["3", "7"]));
+    let columns = |b: &mut Browser| {
+        b.eval(
+            "Array.from(document.querySelectorAll('#similar-results section.column')).map(c => [c.dataset.backbone, Array.from(c.querySelectorAll('li.hit')).map(h => [Number(h.dataset.id), h.querySelector('.similarity').textContent])])",
+        )
+    };
+    let api = s.get("/api/works/3/similar?also=7&k=12").json();
+    let want: Vec<serde_json::Value> = ["dino", "dinov2"]
+        .iter()
+        .map(|bb| {
+            let hits: Vec<serde_json::Value> = api["results"][*bb]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    serde_json::json!([
+                        h["id"],
+                        format!(
+                            "similarity {}",
+                            artlens::plain::similarity(h["similarity"].as_f64().unwrap() as f32)
+                        )
+                    ])
+                })
+                .collect();
+            serde_json::json!([bb, hits])
+        })
+        .collect();
+    assert_eq!(columns(&mut b), serde_json::Value::Array(want));
+    fits(&mut b, hand);
+    b.screenshot(&shot(&format!("similar-{tag}")));
+
+    // "Not like this" on dino's first result: it leaves every column.
+    let first = api["results"]["dino"][0]["id"].as_u64().unwrap();
+    touch(
+        &mut b,
+        hand,
+        "section.column[data-backbone='dino'] li.hit:first-child a.less",
+    );
+    b.wait_for(
+        &format!("!!document.querySelector('#similar-query .not-example[data-id=\"{first}\"]')"),
+        "the work moved away from",
+    );
+    let now = columns(&mut b).to_string();
+    assert!(!now.contains(&format!("[{first},")), "{now}");
+
+    // An uploaded image: its own search, named by its file name.
+    b.set_files("#similar-file", &[image_path("landscape").as_path()]);
+    touch(&mut b, hand, "#similar-upload button");
+    b.wait_for(
+        "!!document.querySelector('#similar-results') && document.querySelector('#similar-query').textContent.includes('landscape')",
+        "the upload's results",
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#similar-results li.hit').length"),
+        24
+    );
+    fits(&mut b, hand);
+}
+
+#[test]
+fn more_like_these_from_picks_with_taps() {
+    more_like_these(Hand::Finger);
+}
+
+#[test]
+fn more_like_these_from_picks_with_a_mouse() {
+    more_like_these(Hand::Mouse);
+}

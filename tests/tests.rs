@@ -30,6 +30,7 @@ mod explain_parity;
 mod golden_store;
 mod hardening;
 mod head;
+mod hf_parity;
 mod hostile_images;
 mod imaging_parity;
 mod model_parity;

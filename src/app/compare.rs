@@ -30,6 +30,14 @@ pub struct CompareRequest {
     pub rater: Rater,
 }
 
+impl CompareRequest {
+    /// Checks `k` against [`crate::limits::MAX_NEIGHBOURS`].
+    pub fn validate(&self) -> Result<()> {
+        crate::limits::check_count("k", self.k, 1, crate::limits::MAX_NEIGHBOURS)?;
+        Ok(())
+    }
+}
+
 impl Collection {
     /// The side-by-side report: label metrics per backbone (on the works all
     /// of them hold), neighbour agreement per pair, the saved training's
@@ -39,6 +47,7 @@ impl Collection {
         req: &CompareRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<CompareView> {
+        req.validate()?;
         // Along the data ladder: smallest pretraining set first, in every
         // column, list and chart (ties keep the order given).
         let mut backbones = self.select_backbones(req.backbones.as_deref())?;

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use image::RgbImage;
 
+use super::image::LoadedImage;
 use super::views::{ExplainImage, ExplainModel, ExplainView, ModelScore, PairMaps, ScoreView};
-use super::{Collection, Event};
+use super::{Collection, Event, ImageRef};
 use crate::error::{Error, Result};
 use crate::explain::{self, RatedSet, VoteSupport};
 use crate::imaging::{decode_file, DecodeLimits, Geometry, Preprocess};
@@ -24,12 +25,12 @@ use crate::store::Artwork;
 /// What `explain` is asked.
 #[derive(Debug, Clone)]
 pub struct ExplainRequest {
-    /// An image file, or a stored work by name ([`crate::works`]).
-    pub query: String,
-    /// The work (or image file) to compare with. `None`: per backbone, the
-    /// rated work nearest to the query (the top reference `score` shows), or
-    /// the nearest stored work when nothing is rated.
-    pub reference: Option<String>,
+    /// The image to explain: a file, an upload, or a stored work by name.
+    pub query: ImageRef,
+    /// The image to compare with. `None`: per backbone, the rated work
+    /// nearest to the query (the top reference `score` shows), or the
+    /// nearest stored work when nothing is rated.
+    pub reference: Option<ImageRef>,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
     /// Whose ratings the images show and the default reference is chosen
@@ -137,17 +138,20 @@ impl Collection {
     /// reference under each backbone (what `score --html` shows). A
     /// reference whose file cannot be read, or a backbone that cannot be
     /// loaded, is skipped with a note.
+    ///
+    /// `images` are the images the view was scored from, in its order.
     pub fn add_score_maps(
         &self,
         view: &mut ScoreView,
+        images: &[ImageRef],
         on_event: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let rated: HashMap<String, f64> = HashMap::new();
-        for img in &mut view.images {
+        for (img, given) in view.images.iter_mut().zip(images) {
             if img.error.is_some() {
                 continue;
             }
-            let query = match self.locate(&img.path, &rated) {
+            let query = match self.locate(given, &rated) {
                 Ok(q) => q,
                 Err(e) => {
                     on_event(Event::Note(format!("no patch maps for {}: {e}", img.path)));
@@ -186,35 +190,13 @@ impl Collection {
         Ok(())
     }
 
-    /// Finds and decodes what a person named: an image file (a stored work
-    /// when its bytes are), else a stored work by name, read from its file.
-    fn locate(&self, name: &str, rated: &HashMap<String, f64>) -> Result<Located> {
-        let path = Path::new(name);
-        if path.is_file() {
-            let art = crate::scan::hash_file_bytes(path)
-                .ok()
-                .and_then(|(h, _)| self.store.artwork(&h).ok().flatten());
-            let image = decode_file(path, &DecodeLimits::default())?;
-            let mut view = image_view(art.as_ref(), rated);
-            view.path = name.to_string();
-            return Ok(Located { view, art, image });
-        }
-        let art = self.resolve(name)?;
-        self.locate_art(art, rated)
+    /// Finds and decodes `image`, with the view of it `explain` shows.
+    fn locate(&self, image: &ImageRef, rated: &HashMap<String, f64>) -> Result<Located> {
+        Ok(located(self.load_image(image)?, rated))
     }
 
     fn locate_art(&self, art: Artwork, rated: &HashMap<String, f64>) -> Result<Located> {
-        let path = art.paths.first().cloned().ok_or_else(|| {
-            Error::InvalidArgument(format!("work #{} has no recorded file to read", art.id))
-        })?;
-        let image = decode_file(Path::new(&path), &DecodeLimits::default())?;
-        let mut view = image_view(Some(&art), rated);
-        view.path = path;
-        Ok(Located {
-            view,
-            art: Some(art),
-            image,
-        })
+        Ok(located(self.load_work(art)?, rated))
     }
 }
 
@@ -248,6 +230,16 @@ pub(crate) fn add_contributions(
 fn one(mut v: Vec<crate::model::ImageTokens>) -> Result<crate::model::ImageTokens> {
     v.pop()
         .ok_or_else(|| Error::InvalidArgument("the backbone returned no tokens".into()))
+}
+
+fn located(l: LoadedImage, rated: &HashMap<String, f64>) -> Located {
+    let mut view = image_view(l.art.as_ref(), rated);
+    view.path = l.source;
+    Located {
+        view,
+        art: l.art,
+        image: l.image,
+    }
 }
 
 fn image_view(art: Option<&Artwork>, rated: &HashMap<String, f64>) -> ExplainImage {
@@ -299,7 +291,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) fn visible_region(pre: &Preprocess, w: u32, h: u32) -> [f64; 4] {
     match pre.geometry {
         Geometry::Squash { .. } => [0.0, 0.0, 1.0, 1.0],
-        Geometry::ShortSideCenterCrop { resize_to, crop } => {
+        Geometry::ShortSideCenterCrop { resize_to, crop }
+        | Geometry::ShortSideCenterCropFloor { resize_to, crop } => {
             if w == 0 || h == 0 {
                 return [0.0, 0.0, 1.0, 1.0];
             }

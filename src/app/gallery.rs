@@ -102,11 +102,16 @@ pub enum GallerySort {
     /// By the rater's own rating, lowest first; unrated works last, by id.
     /// (Unrated works *first* is the `rated=false` filter, or `suggested`.)
     RatingAsc,
+    /// "What would I like most?": the works not yet rated, by the predicted
+    /// score of the backbone that understands the rater's taste best (the
+    /// verdict's winner, else the first with a trained head; see
+    /// [`Collection::taste_backbone`]).
+    Predicted,
 }
 
 impl GallerySort {
-    /// `id`, `suggested`, `rating`, `rating-asc` or `score:BACKBONE` (e.g.
-    /// `score:dinov2`).
+    /// `id`, `suggested`, `rating`, `rating-asc`, `predicted` or
+    /// `score:BACKBONE` (e.g. `score:dinov2`).
     pub fn parse(s: &str) -> Result<GallerySort> {
         let s = s.trim();
         match s {
@@ -114,11 +119,12 @@ impl GallerySort {
             "suggested" => Ok(GallerySort::Suggested),
             "rating" => Ok(GallerySort::Rating),
             "rating-asc" => Ok(GallerySort::RatingAsc),
+            "predicted" => Ok(GallerySort::Predicted),
             _ => match s.strip_prefix("score:") {
                 Some(b) => Ok(GallerySort::Score(BackboneId::parse(b)?)),
                 None => Err(Error::InvalidArgument(format!(
-                    "sort `{s}`: expected `id`, `suggested`, `rating`, `rating-asc` or \
-                     `score:BACKBONE` (e.g. score:dinov2)"
+                    "sort `{s}`: expected `id`, `suggested`, `rating`, `rating-asc`, \
+                     `predicted` or `score:BACKBONE` (e.g. score:dinov2)"
                 ))),
             },
         }
@@ -131,6 +137,7 @@ impl GallerySort {
             GallerySort::Suggested => "suggested".into(),
             GallerySort::Rating => "rating".into(),
             GallerySort::RatingAsc => "rating-asc".into(),
+            GallerySort::Predicted => "predicted".into(),
             GallerySort::Score(b) => format!("score:{}", b.name()),
         }
     }
@@ -142,6 +149,7 @@ impl GallerySort {
             GallerySort::Suggested => "Suggested to rate next".into(),
             GallerySort::Rating => "Your rating, highest first".into(),
             GallerySort::RatingAsc => "Your rating, lowest first".into(),
+            GallerySort::Predicted => "What you would like most (not yet rated)".into(),
             GallerySort::Score(b) => format!("Predicted score ({}), highest first", b.name()),
         }
     }
@@ -280,6 +288,35 @@ impl KeySelection {
             }
         }
         true
+    }
+}
+
+impl GalleryRequest {
+    /// Checks the page size, the search text's length and the number of
+    /// filters against their bounds ([`MAX_PAGE`], [`MAX_TEXT_CHARS`],
+    /// [`MAX_FILTERS`]), worded for a person at the page.
+    pub fn validate(&self) -> Result<()> {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            return Err(Error::InvalidArgument(format!(
+                "limit {}: a page holds 1 to {MAX_PAGE} works",
+                self.limit
+            )));
+        }
+        if let Some(t) = self.text.as_deref().map(str::trim) {
+            let n = t.chars().count();
+            if n > MAX_TEXT_CHARS {
+                return Err(Error::InvalidArgument(format!(
+                    "The search text is {n} characters long; type at most {MAX_TEXT_CHARS}."
+                )));
+            }
+        }
+        if self.filters.len() > MAX_FILTERS {
+            return Err(Error::InvalidArgument(format!(
+                "{} filters at once is more than this page takes ({MAX_FILTERS}); remove some",
+                self.filters.len()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -561,6 +598,34 @@ impl Collection {
         )
     }
 
+    /// The backbone whose predictions answer "what would I like most": the
+    /// verdict's winner when the answer names one, else the first backbone
+    /// (along the data ladder) with a trained head for `rater`
+    /// ([`Error::NoHead`] naming the first backbone when none has one).
+    pub fn taste_backbone(&self, rater: &Rater) -> Result<BackboneId> {
+        if let Some(w) = self.answer(rater)?.winner {
+            if let Ok(id) = BackboneId::parse(&w) {
+                if crate::head::load_head_of(&self.store, rater, &id).is_ok() {
+                    return Ok(id);
+                }
+            }
+        }
+        let mut stored = self.store.backbones()?;
+        stored.sort_by_key(BackboneId::ladder_key);
+        let mut first_error = None;
+        for b in stored {
+            match crate::head::load_head_of(&self.store, rater, &b) {
+                Ok(_) => return Ok(b),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| Error::NothingIndexed {
+            store: self.store.path().to_path_buf(),
+        }))
+    }
+
     /// The folded metadata and facet keys of every work, memoised per
     /// revision.
     fn folded(&self) -> Result<Arc<Folded>> {
@@ -569,21 +634,8 @@ impl Collection {
 
     /// One page of the gallery.
     pub fn gallery(&self, req: &GalleryRequest) -> Result<GalleryView> {
-        if req.limit == 0 || req.limit > MAX_PAGE {
-            return Err(Error::InvalidArgument(format!(
-                "limit {}: a page holds 1 to {MAX_PAGE} works",
-                req.limit
-            )));
-        }
+        req.validate()?;
         let text = req.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        if let Some(t) = text {
-            let n = t.chars().count();
-            if n > MAX_TEXT_CHARS {
-                return Err(Error::InvalidArgument(format!(
-                    "The search text is {n} characters long; type at most {MAX_TEXT_CHARS}."
-                )));
-            }
-        }
         let words: Vec<String> = text
             .map(|t| fold(t).split(' ').map(str::to_string).collect())
             .unwrap_or_default();
@@ -602,11 +654,13 @@ impl Collection {
         let mut counts: Vec<HashMap<&str, usize>> = vec![HashMap::new(); facet_keys.len()];
         let mut bounds: Vec<Option<(i64, i64)>> = vec![None; facet_keys.len()];
         let mut chosen: Vec<&Artwork> = Vec::new();
+        // "What would I like most" is about the works not yet rated.
+        let rated_filter = match req.sort {
+            GallerySort::Predicted => Some(false),
+            _ => req.rated,
+        };
         for (i, a) in arts.iter().enumerate() {
-            if req
-                .rated
-                .is_some_and(|want| rated.contains_key(&a.hash) != want)
-            {
+            if rated_filter.is_some_and(|want| rated.contains_key(&a.hash) != want) {
                 continue;
             }
             if !words.iter().all(|w| folded.text[i].contains(w.as_str())) {
@@ -685,6 +739,18 @@ impl Collection {
                 }
                 Err(e) => message = Some(format!("not sorted by {}: {e}", b.name())),
             },
+            GallerySort::Predicted => {
+                match self
+                    .taste_backbone(&req.rater)
+                    .and_then(|b| self.predictions(&b, &req.rater))
+                {
+                    Ok(p) => {
+                        sort_by_value(&mut chosen, |a| p.get(&a.id).copied(), true);
+                        predicted = Some(p);
+                    }
+                    Err(e) => message = Some(format!("not sorted by prediction: {e}")),
+                }
+            }
             GallerySort::Rating | GallerySort::RatingAsc => {
                 let highest_first = req.sort == GallerySort::Rating;
                 sort_by_value(&mut chosen, |a| rated.get(&a.hash).copied(), highest_first);
@@ -702,6 +768,9 @@ impl Collection {
             GallerySort::Rating,
             GallerySort::RatingAsc,
         ];
+        if !heads.is_empty() {
+            sorts.push(GallerySort::Predicted);
+        }
         sorts.extend(
             heads
                 .iter()
@@ -722,6 +791,8 @@ impl Collection {
                     path: a.paths.first().cloned(),
                     metadata: a.metadata.clone(),
                     rating: rated.get(&a.hash).copied(),
+                    predicted: None,
+                    predicted_by: None,
                 },
             })
             .collect();

@@ -23,6 +23,7 @@ mod compare;
 mod explain;
 mod export_files;
 mod gallery;
+mod image;
 mod index;
 mod merge;
 mod models;
@@ -51,12 +52,13 @@ pub use gallery::{
     MAX_FILTERS as GALLERY_MAX_FILTERS, MAX_PAGE as GALLERY_MAX_PAGE,
     MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
 };
+pub use image::ImageRef;
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use models::models;
 #[cfg(feature = "parquet")]
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
-pub use query::{ListRequest, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
+pub use query::{ListRequest, ListSort, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
 pub use score::ScoreRequest;
 pub use suggest::{taste_order, verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
@@ -67,8 +69,9 @@ pub use views::{
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
     LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
     ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
-    RaterStatus, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView, SortOption,
-    StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary, WorkView,
+    RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView,
+    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary,
+    WorkView,
 };
 
 use crate::ann::AnnIndex;
@@ -263,9 +266,43 @@ impl Collection {
         Ok(value)
     }
 
-    /// The store underneath.
+    /// The store underneath, for the commands that work on the store
+    /// itself (`doctor`, `merge`) and for tests. Front ends that serve
+    /// requests go through the methods of [`Collection`] only.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store's folder.
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Writes everything buffered to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
+    /// The backbones the store holds embeddings of.
+    pub fn stored_backbones(&self) -> Result<Vec<BackboneId>> {
+        self.store.backbones()
+    }
+
+    /// Records, beside the store, that this process serves it at `url`, so
+    /// that other commands talk to the server instead of opening the store
+    /// ([`crate::store::write_served_by`]).
+    pub fn announce_server(&self, url: &str) -> Result<()> {
+        crate::store::write_served_by(self.store.path(), url)
+    }
+
+    /// Takes back [`Collection::announce_server`] (on a clean stop).
+    pub fn withdraw_server(&self) {
+        crate::store::remove_served_by(self.store.path())
+    }
+
+    /// The collection folders the store was indexed from.
+    pub fn roots(&self) -> Vec<crate::store::Root> {
+        self.store.roots()
     }
 
     /// What opening did to a store of an older format.

@@ -3,15 +3,13 @@
 //! Nothing here writes the store. Everything that shows a rating or a head
 //! is asked for one rater's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::export_files::{listed_export_files, MANIFEST_FILE};
 use super::views::*;
-use super::{Collection, Event};
+use super::{Collection, Event, ImageRef};
 use crate::ann::ExactIndex;
 use crate::error::{Error, Result};
-use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::{human_count, BackboneId};
 use crate::model::Fingerprint;
 use crate::ratings::{self, Rater, Rating};
@@ -22,10 +20,17 @@ use crate::store::{Artwork, FORMAT_VERSION};
 /// What `similar` is asked.
 #[derive(Debug, Clone)]
 pub struct SimilarRequest {
-    /// A stored work's name ([`crate::works`]) ...
-    pub work: Option<String>,
-    /// ... or an image file: a stored one is looked up, a new one embedded.
-    pub image: Option<PathBuf>,
+    /// The examples ("more like these"), at least one and at most
+    /// [`crate::limits::MAX_EXAMPLES`]: stored works by name, or image files
+    /// or uploads (a stored one is looked up by its bytes, a new one
+    /// embedded, not stored). The first is the view's `query`.
+    pub examples: Vec<ImageRef>,
+    /// Works to move away from ("but not like these"), at most
+    /// [`crate::limits::MAX_EXAMPLES`].
+    pub not: Vec<ImageRef>,
+    /// Keep only results at least this similar (cosine, -1 to 1) to the
+    /// query.
+    pub threshold: Option<f32>,
     /// Results per backbone.
     pub k: usize,
     /// `None`: every backbone the store holds.
@@ -36,14 +41,106 @@ pub struct SimilarRequest {
     pub exact: bool,
 }
 
+impl SimilarRequest {
+    /// One stored work or image file to find works similar to.
+    pub fn like(query: ImageRef) -> SimilarRequest {
+        SimilarRequest {
+            examples: vec![query],
+            not: Vec::new(),
+            threshold: None,
+            k: 10,
+            backbones: None,
+            filters: Vec::new(),
+            exact: false,
+        }
+    }
+
+    /// Checks `k`, the number of examples and the threshold against their
+    /// bounds ([`crate::limits`]), naming them.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits::{check_count, MAX_EXAMPLES, MAX_RESULTS};
+        check_count("k", self.k, 1, MAX_RESULTS)?;
+        if self.examples.is_empty() {
+            return Err(Error::InvalidArgument(
+                "name a stored work or an image file to find similar works for".into(),
+            ));
+        }
+        check_count("examples", self.examples.len(), 1, MAX_EXAMPLES)?;
+        check_count("works to move away from", self.not.len(), 0, MAX_EXAMPLES)?;
+        if let Some(t) = self.threshold {
+            if !(-1.0..=1.0).contains(&t) {
+                return Err(Error::InvalidArgument(format!(
+                    "threshold {t}: a similarity is between -1 and 1 (0.8 keeps close matches only)"
+                )));
+            }
+        }
+        for (i, a) in self.examples.iter().enumerate() {
+            if self.not.contains(a) {
+                return Err(Error::InvalidArgument(format!(
+                    "`{}` is both an example and a work to move away from",
+                    a.shown()
+                )));
+            }
+            if self.examples[..i].contains(a) {
+                return Err(Error::InvalidArgument(format!(
+                    "`{}` is given twice as an example",
+                    a.shown()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What `ls` is asked.
 #[derive(Debug, Clone, Default)]
 pub struct ListRequest {
+    /// `KEY=VALUE` metadata filters (case-insensitive), all must hold.
     pub filters: Vec<String>,
     /// `Some(true)`: works `rater` rated only; `Some(false)`: unrated only.
     pub rated: Option<bool>,
     /// Whose ratings are listed and filtered on.
     pub rater: Rater,
+    /// The order of the list.
+    pub sort: ListSort,
+}
+
+/// The order of `ls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ListSort {
+    /// By id: the order works were first indexed in.
+    #[default]
+    Id,
+    /// By the rater's predicted score, highest first (works the backbone
+    /// cannot score last): of the backbone given, or of
+    /// [`Collection::taste_backbone`]. With `rated: Some(false)` this is
+    /// "what in my collection would I like most?".
+    Predicted(Option<BackboneId>),
+}
+
+impl ListSort {
+    /// `id`, `predicted` or `predicted:BACKBONE`.
+    pub fn parse(s: &str) -> Result<ListSort> {
+        match s.trim() {
+            "" | "id" => Ok(ListSort::Id),
+            "predicted" => Ok(ListSort::Predicted(None)),
+            other => match other.strip_prefix("predicted:") {
+                Some(b) => Ok(ListSort::Predicted(Some(BackboneId::parse(b)?))),
+                None => Err(Error::InvalidArgument(format!(
+                    "sort `{other}`: expected `id`, `predicted` or `predicted:BACKBONE` (e.g. predicted:dinov2)"
+                ))),
+            },
+        }
+    }
+
+    /// The spelling [`ListSort::parse`] reads.
+    pub fn name(&self) -> String {
+        match self {
+            ListSort::Id => "id".into(),
+            ListSort::Predicted(None) => "predicted".into(),
+            ListSort::Predicted(Some(b)) => format!("predicted:{}", b.name()),
+        }
+    }
 }
 
 /// The header of [`Collection::ratings_csv`]: the work's first stored path,
@@ -105,6 +202,65 @@ pub(crate) fn known_labels<'a>(metas: impl Iterator<Item = &'a Metadata>) -> Str
     }
 }
 
+/// How a query image is shown: the stored work it is, or the new image by
+/// the name it was given.
+fn query_view(image: &ImageRef, work: Option<&Artwork>) -> QueryView {
+    match work {
+        Some(a) => QueryView {
+            id: Some(a.id),
+            hash: Some(a.hash.clone()),
+            path: a.paths.first().cloned(),
+            metadata: a.metadata.clone(),
+            stored: true,
+        },
+        None => QueryView {
+            id: None,
+            hash: None,
+            path: Some(image.shown()),
+            metadata: Metadata::new(),
+            stored: false,
+        },
+    }
+}
+
+/// How far the works to move away from pull the query (Rocchio's
+/// relevance feedback weighs negatives below positives for the same
+/// reason: a work is unlike many things, so "not this" says less than
+/// "like this").
+pub const NEGATIVE_WEIGHT: f32 = 0.5;
+
+/// The one vector `similar` searches with: a single example's own
+/// embedding, or else the mean direction of the examples minus
+/// [`NEGATIVE_WEIGHT`] times the mean direction of the works to move away
+/// from (`positive[i]` says which), each embedding normalised first so
+/// that no example outweighs another by its length.
+fn combined_query(vectors: &[Vec<f32>], positive: &[bool]) -> Result<Vec<f32>> {
+    if let [only] = vectors {
+        return Ok(only.clone());
+    }
+    let dim = vectors.first().map_or(0, Vec::len);
+    let count = |want: bool| positive.iter().filter(|p| **p == want).count().max(1) as f32;
+    let (n_pos, n_neg) = (count(true), count(false));
+    let mut q = vec![0f32; dim];
+    for (v, &pos) in vectors.iter().zip(positive) {
+        let unit = crate::vector::normalised(v, dim)
+            .map_err(|e| Error::InvalidArgument(format!("an example's embedding: {e}")))?;
+        let w = if pos {
+            1.0 / n_pos
+        } else {
+            -NEGATIVE_WEIGHT / n_neg
+        };
+        for (q, u) in q.iter_mut().zip(unit) {
+            *q += w * u;
+        }
+    }
+    crate::vector::normalised(&q, dim).map_err(|_| {
+        Error::InvalidArgument(
+            "the examples and the works to move away from cancel out: there is nothing left to search for; drop one of the --not works".into(),
+        )
+    })
+}
+
 /// How many values of a key a [`Error::FilterMatchesNothing`] lists.
 const LISTED_VALUES: usize = 10;
 
@@ -161,26 +317,22 @@ impl Collection {
         req: &SimilarRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<SimilarView> {
+        req.validate()?;
         let filters = parse_filters(&req.filters)?;
         let backbones = self.select_backbones(req.backbones.as_deref())?;
-        // A query image stored under another name is still a stored work.
-        let (stored, image) = match (&req.work, &req.image) {
-            (Some(w), _) => (Some(self.resolve(w)?), None),
-            (None, Some(path)) => {
-                let (hash, _) =
-                    crate::scan::hash_file_bytes(path).map_err(|e| Error::io(path, e))?;
-                match self.store.artwork(&hash)? {
-                    Some(a) => (Some(a), None),
-                    None => (None, Some(path.clone())),
-                }
-            }
-            (None, None) => {
-                return Err(Error::InvalidArgument(
-                    "name a stored work or an image file to find similar works for".into(),
-                ))
-            }
-        };
-        if image.is_some() {
+        // Every example, the works to move away from after the others. An
+        // image stored under another name is still a stored work.
+        let given: Vec<(&ImageRef, bool)> = req
+            .examples
+            .iter()
+            .map(|e| (e, true))
+            .chain(req.not.iter().map(|e| (e, false)))
+            .collect();
+        let mut stored = Vec::with_capacity(given.len());
+        for (image, _) in &given {
+            stored.push(self.stored_work_of(image)?);
+        }
+        if stored.iter().any(Option::is_none) {
             self.weights.check_used(&backbones)?;
         }
         // The listing is memoised per revision: a long-running front end
@@ -189,18 +341,22 @@ impl Collection {
         let by_id = self.artwork_positions()?;
         let art = |id: &u64| by_id.get(id).map(|&i| &all[i]);
         check_filters_on(&all, &filters)?;
-        let self_id = stored.as_ref().map(|a| a.id);
+        let asked: HashSet<u64> = stored.iter().flatten().map(|a| a.id).collect();
         let allowed = |id: u64| {
-            Some(id) != self_id && art(&id).is_some_and(|a| matches(&a.metadata, &filters))
+            !asked.contains(&id) && art(&id).is_some_and(|a| matches(&a.metadata, &filters))
         };
-        let decoded = match &image {
-            Some(p) => Some(decode_file(p, &DecodeLimits::default())?),
-            None => None,
-        };
+        let mut decoded = Vec::with_capacity(given.len());
+        for ((image, _), work) in given.iter().zip(&stored) {
+            decoded.push(match work {
+                Some(_) => None,
+                None => Some(self.load_image(image)?.image),
+            });
+        }
         let mut columns: Vec<(String, Vec<(u64, f32)>)> = Vec::new();
         for id in &backbones {
-            let vector =
-                match (&stored, &decoded) {
+            let mut vectors = Vec::with_capacity(given.len());
+            for (work, pixels) in stored.iter().zip(&decoded) {
+                vectors.push(match (work, pixels) {
                     (Some(a), _) => self.store.embedding(id, &a.hash)?.ok_or_else(|| {
                         Error::MissingEmbedding {
                             work: format!("#{}", a.id),
@@ -212,9 +368,12 @@ impl Collection {
                         on_event(Event::Note(format!("{id}: embedding the query image")));
                         backbone.embed_images(&[img])?.remove(0)
                     }
-                    (None, None) => unreachable!("a query is stored or decoded"),
-                };
-            let hits = if req.exact {
+                    (None, None) => unreachable!("an example is stored or decoded"),
+                });
+            }
+            let signs: Vec<bool> = given.iter().map(|(_, positive)| *positive).collect();
+            let vector = combined_query(&vectors, &signs)?;
+            let mut hits = if req.exact {
                 let items = self.store.embeddings(id)?;
                 let refs: Vec<(u64, &[f32])> =
                     items.iter().map(|(i, _, v)| (*i, v.as_slice())).collect();
@@ -223,6 +382,9 @@ impl Collection {
                 self.ann(id, on_event)?
                     .search(&vector, req.k, Some(&allowed))?
             };
+            if let Some(t) = req.threshold {
+                hits.retain(|(_, sim)| *sim >= t);
+            }
             columns.push((id.name(), hits));
         }
         let mut in_lists: HashMap<u64, Vec<String>> = HashMap::new();
@@ -255,24 +417,20 @@ impl Collection {
                 .collect();
             results.insert(name.clone(), list);
         }
-        let query = match (&stored, &image) {
-            (Some(a), _) => QueryView {
-                id: Some(a.id),
-                hash: Some(a.hash.clone()),
-                path: a.paths.first().cloned(),
-                metadata: a.metadata.clone(),
-                stored: true,
-            },
-            (None, p) => QueryView {
-                id: None,
-                hash: None,
-                path: p.as_ref().map(|p| p.display().to_string()),
-                metadata: Metadata::new(),
-                stored: false,
-            },
-        };
+        let mut views = given
+            .iter()
+            .zip(&stored)
+            .map(|((image, positive), work)| (query_view(image, work.as_ref()), *positive));
+        let query = views
+            .next()
+            .map(|(v, _)| v)
+            .expect("validate() asks for an example");
+        let (examples, not): (Vec<_>, Vec<_>) = views.partition(|(_, positive)| *positive);
         Ok(SimilarView {
             query,
+            examples: examples.into_iter().map(|(v, _)| v).collect(),
+            not: not.into_iter().map(|(v, _)| v).collect(),
+            threshold: req.threshold,
             backbones: backbones.iter().map(BackboneId::name).collect(),
             results,
             overlap,
@@ -289,6 +447,7 @@ impl Collection {
         k: usize,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WorkView> {
+        crate::limits::check_count("k", k, 0, crate::limits::MAX_NEIGHBOURS)?;
         let art = self.resolve(name)?;
         let mut backbones = Vec::new();
         let mut neighbours = BTreeMap::new();
@@ -337,26 +496,52 @@ impl Collection {
         let rated = self.rating_map(&req.rater)?;
         let arts = self.all_artworks()?;
         check_filters_on(&arts, &filters)?;
-        let mut total = 0;
-        let mut page = Vec::new();
-        for a in arts.iter().filter(|a| {
-            matches(&a.metadata, &filters)
-                && req
-                    .rated
-                    .is_none_or(|want| rated.contains_key(&a.hash) == want)
-        }) {
-            if total >= offset && page.len() < limit {
-                page.push(WorkSummary {
+        let mut listed: Vec<&Artwork> = arts
+            .iter()
+            .filter(|a| {
+                matches(&a.metadata, &filters)
+                    && req
+                        .rated
+                        .is_none_or(|want| rated.contains_key(&a.hash) == want)
+            })
+            .collect();
+        let predicted = match &req.sort {
+            ListSort::Id => None,
+            ListSort::Predicted(given) => {
+                let by = match given {
+                    Some(b) => b.clone(),
+                    None => self.taste_backbone(&req.rater)?,
+                };
+                let p = self.predictions(&by, &req.rater)?;
+                // Highest first; a work the backbone has no embedding of
+                // comes last, and ties keep the id order.
+                listed.sort_by(|x, y| match (p.get(&x.id), p.get(&y.id)) {
+                    (Some(a), Some(b)) => b.total_cmp(a).then(x.id.cmp(&y.id)),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => x.id.cmp(&y.id),
+                });
+                Some((by.name(), p))
+            }
+        };
+        let page = listed
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|a| {
+                let score = predicted.as_ref().and_then(|(_, p)| p.get(&a.id).copied());
+                WorkSummary {
                     id: a.id,
                     rating: rated.get(&a.hash).copied(),
                     hash: a.hash.clone(),
                     path: a.paths.first().cloned(),
                     metadata: a.metadata.clone(),
-                });
-            }
-            total += 1;
-        }
-        Ok((total, page))
+                    predicted: score,
+                    predicted_by: score.and(predicted.as_ref().map(|(b, _)| b.clone())),
+                }
+            })
+            .collect();
+        Ok((listed.len(), page))
     }
 
     /// Every rater with ratings or preferences: counts, contradictions and

@@ -5,23 +5,20 @@
 //! [`crate::explain`] for each piece; the out-of-distribution threshold is
 //! cached in the store per set of vectors.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use super::views::{ModelScore, ScoreView, ScoredImage};
-use super::{Collection, Event};
+use super::{Collection, Event, ImageRef};
 use crate::error::{Error, Result};
 use crate::explain::{self, RatedSet};
 use crate::head;
-use crate::imaging::{decode_file, DecodeLimits};
 use crate::model::registry::BackboneId;
 use crate::ratings::{self, Rater};
+use std::collections::HashMap;
 
 /// What `score` is asked.
 #[derive(Debug, Clone)]
 pub struct ScoreRequest {
-    /// Image files, or names of stored works ([`crate::works`]).
-    pub images: Vec<PathBuf>,
+    /// The images to score: files, uploads, or stored works by name.
+    pub images: Vec<ImageRef>,
     /// Rated references per backbone.
     pub k: usize,
     /// `None`: every backbone with a trained head.
@@ -31,6 +28,19 @@ pub struct ScoreRequest {
     pub ood_percentile: f64,
     /// Whose heads score, and whose ratings are the references.
     pub rater: Rater,
+}
+
+impl ScoreRequest {
+    /// Checks `k` and the percentile against their bounds, naming them.
+    pub fn validate(&self) -> Result<()> {
+        crate::limits::check_count("k", self.k, 1, crate::limits::MAX_NEIGHBOURS)?;
+        if !(0.0..=100.0).contains(&self.ood_percentile) {
+            return Err(Error::InvalidArgument(
+                "--ood-percentile must be between 0 and 100".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The tree and key prefix of cached out-of-distribution thresholds.
@@ -45,11 +55,7 @@ impl Collection {
     /// out-of-distribution flag. Images that cannot be read are reported in
     /// their row; the others are scored.
     pub fn score(&self, req: &ScoreRequest, on_event: &mut dyn FnMut(Event)) -> Result<ScoreView> {
-        if !(0.0..=100.0).contains(&req.ood_percentile) {
-            return Err(Error::InvalidArgument(
-                "--ood-percentile must be between 0 and 100".into(),
-            ));
-        }
+        req.validate()?;
         let all_ratings = ratings::ratings_of(&self.store, &req.rater)?;
         if all_ratings.is_empty() {
             return Err(self.no_ratings(&req.rater));
@@ -71,7 +77,7 @@ impl Collection {
             .images
             .iter()
             .map(|p| ScoredImage {
-                path: p.display().to_string(),
+                path: p.shown(),
                 ..Default::default()
             })
             .collect();
@@ -179,40 +185,29 @@ impl Collection {
     /// `None` in its place.
     fn decode_queries(
         &self,
-        given: &[PathBuf],
+        given: &[ImageRef],
         rows: &mut [ScoredImage],
         on_event: &mut dyn FnMut(Event),
     ) -> Vec<Decoded> {
-        let limits = DecodeLimits::default();
         let total = given.len();
         let mut decoded: Vec<Decoded> = Vec::with_capacity(total);
         for (i, (given, out)) in given.iter().zip(rows.iter_mut()).enumerate() {
-            // A name that is not a file may name a stored work (id, hash
-            // prefix, relative path, ...): it is scored from its stored file.
-            let named = if given.exists() {
-                None
-            } else {
-                self.resolve(&given.to_string_lossy()).ok()
-            };
-            let p = match named.as_ref().and_then(|a| a.paths.first()) {
-                Some(path) => PathBuf::from(path),
-                None => given.clone(),
-            };
-            let stored = match named {
-                Some(a) => Some((a.id, a.hash)),
-                None => crate::scan::hash_file_bytes(&p)
-                    .ok()
-                    .and_then(|(h, _)| self.store.artwork(&h).ok().flatten())
-                    .map(|a| (a.id, a.hash)),
-            };
-            match decode_file(&p, &limits) {
-                Ok(img) => decoded.push(Some((img, stored))),
+            match self.load_image(given) {
+                Ok(l) => decoded.push(Some((l.image, l.art.map(|a| (a.id, a.hash))))),
                 Err(e) => {
+                    // The row is labelled with the name already; a name that
+                    // is neither a file nor a work says so without repeating it.
+                    let reason = match (&e, given) {
+                        (Error::WorkNotFound { tried, .. }, ImageRef::Work(_)) => format!(
+                            "no such image file, and no stored work by that name (tried: {tried})"
+                        ),
+                        _ => e.to_string(),
+                    };
                     on_event(Event::Failed {
-                        path: p.clone(),
-                        reason: e.to_string(),
+                        path: given.shown().into(),
+                        reason: reason.clone(),
                     });
-                    out.error = Some(e.to_string());
+                    out.error = Some(reason);
                     decoded.push(None);
                 }
             }

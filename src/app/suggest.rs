@@ -37,6 +37,14 @@ pub struct SuggestRequest {
     pub backbones: Option<Vec<BackboneId>>,
 }
 
+impl SuggestRequest {
+    /// Checks `n` against [`crate::limits::MAX_RESULTS`].
+    pub fn validate(&self) -> Result<()> {
+        crate::limits::check_count("n", self.n, 1, crate::limits::MAX_RESULTS)?;
+        Ok(())
+    }
+}
+
 /// Rows standardised per dimension (mean 0, sd 1 over the rows given).
 fn standardised(x: &[&[f32]]) -> Vec<Vec<f64>> {
     let n = x.len().max(1) as f64;
@@ -208,9 +216,7 @@ fn ridge_lambda(head: Option<&TrainedHead>, d: usize) -> f64 {
 impl Collection {
     /// The unrated works whose rating would help most with `req.goal`.
     pub fn suggest(&self, req: &SuggestRequest) -> Result<SuggestView> {
-        if req.n == 0 {
-            return Err(Error::InvalidArgument("-n must be at least 1".into()));
-        }
+        req.validate()?;
         let backbones = self.select_backbones(req.backbones.as_deref())?;
         let spaces = self.spaces(&backbones)?;
         let works: Vec<crate::store::Artwork> = self

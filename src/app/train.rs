@@ -45,6 +45,15 @@ impl Default for TrainRequest {
 }
 
 impl TrainRequest {
+    /// Checks every count against [`crate::limits`], naming the field.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits::*;
+        check_count("folds", self.folds, MIN_FOLDS, MAX_FOLDS)?;
+        check_count("repeats", self.repeats, 1, MAX_REPEATS)?;
+        check_count("bootstrap", self.bootstrap, MIN_BOOTSTRAP, MAX_BOOTSTRAP)?;
+        Ok(())
+    }
+
     fn options(&self) -> TrainOptions {
         TrainOptions {
             head: self.head,
@@ -82,6 +91,7 @@ impl Collection {
         req: &TrainRequest,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<TrainOutcome> {
+        req.validate()?;
         self.wrote(|| self.train_taste_inner(req, on_event))
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use artlens::app::WeightsConfig;
+use artlens::app::{ImageRef, WeightsConfig};
 use artlens::limits::MAX_THREADS;
 use artlens::model::registry::{parse_backbone_list, BackboneSpec};
 use artlens::model::Precision;
@@ -147,6 +147,10 @@ pub fn count_in(
 }
 
 /// Parses `--rater NAME` (letters, digits, `-`, `_`).
+pub fn parse_list_sort(s: &str) -> Result<artlens::app::ListSort, String> {
+    artlens::app::ListSort::parse(s).map_err(|e| e.to_string())
+}
+
 pub fn parse_rater(s: &str) -> Result<artlens::ratings::Rater, String> {
     artlens::ratings::Rater::parse(s).map_err(|e| e.to_string())
 }
@@ -181,5 +185,18 @@ pub fn with_image_size(ids: Vec<BackboneId>, size: Option<u32>) -> Result<Vec<Ba
                 }
             })
             .collect(),
+    }
+}
+
+/// What a person typed where an image is expected: a file that is here, or
+/// else a stored work's name (id, hash prefix, path, ...). The one place
+/// that looks at the working directory to tell them apart; the library is
+/// told which ([`ImageRef`]).
+pub fn image_ref(typed: impl AsRef<std::path::Path>) -> ImageRef {
+    let path = typed.as_ref();
+    if path.is_file() {
+        ImageRef::File(path.to_path_buf())
+    } else {
+        ImageRef::Work(path.to_string_lossy().into_owned())
     }
 }

@@ -28,6 +28,9 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs, ctx: &Ctx) -> Result<i32> {
     let msg = ctx.msg;
     let (backbone, _) = args.model.load()?;
+    for w in backbone.warnings() {
+        msg.warn(w);
+    }
     let model = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
     let b = args.model.batch_size as usize;

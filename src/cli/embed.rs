@@ -62,6 +62,9 @@ pub struct EmbedArgs {
 
 pub fn run(args: EmbedArgs, ctx: &Ctx) -> Result<i32> {
     let (backbone, files) = args.model.load()?;
+    for w in backbone.warnings() {
+        ctx.msg.warn(w);
+    }
     let id = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
     ctx.msg.info(format!(

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use artlens::app::ExplainRequest;
+use artlens::app::{ExplainRequest, ImageRef};
 use artlens::ratings::Rater;
 use artlens::report::{self, ExplainView};
 
-use super::args::{parse_rater, BackboneArgs, WeightsArgs};
+use super::args::{image_ref, parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
 use super::remote::Remote;
 use super::{out_json, out_line, printable, Ctx};
@@ -45,8 +45,8 @@ pub struct ExplainArgs {
 
 pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
     let req = ExplainRequest {
-        query: args.query.clone(),
-        reference: args.reference.clone(),
+        query: image_ref(&args.query),
+        reference: args.reference.as_deref().map(image_ref),
         backbones: args.backbones.get(),
         rater: args.rater.clone(),
     };
@@ -86,30 +86,28 @@ fn remote(req: &ExplainRequest, r: &Remote) -> Result<ExplainView> {
     for b in req.backbones.iter().flatten() {
         fields.push(("backbone", b.name()));
     }
-    let query = Path::new(&req.query);
-    let reference_file = req
-        .reference
-        .as_deref()
-        .map(Path::new)
-        .filter(|p| p.is_file());
-    if !query.is_file() && reference_file.is_none() {
-        fields.push(("work", req.query.clone()));
-        if let Some(name) = &req.reference {
-            fields.push(("reference", name.clone()));
+    let mut files: Vec<(&str, &Path, String)> = Vec::new();
+    let named = [
+        ("image", "work", Some(&req.query)),
+        ("reference", "reference", req.reference.as_ref()),
+    ];
+    for (file_field, name_field, image) in named {
+        match image {
+            Some(ImageRef::File(path)) => {
+                files.push((file_field, path, path.display().to_string()))
+            }
+            Some(ImageRef::Work(name)) => fields.push((name_field, name.clone())),
+            Some(ImageRef::Bytes { .. }) => {
+                anyhow::bail!("internal: the command line sends files, not bytes")
+            }
+            None => {}
         }
+    }
+    if files.is_empty() {
         return r.get("/api/explain", &fields);
     }
-    let mut files: Vec<(&str, &Path, &str)> = Vec::new();
-    if query.is_file() {
-        files.push(("image", query, &req.query));
-    } else {
-        fields.push(("work", req.query.clone()));
-    }
-    match (reference_file, &req.reference) {
-        (Some(f), Some(shown)) => files.push(("reference", f, shown)),
-        (None, Some(name)) => fields.push(("reference", name.clone())),
-        _ => {}
-    }
+    let files: Vec<(&str, &Path, &str)> =
+        files.iter().map(|(f, p, s)| (*f, *p, s.as_str())).collect();
     r.upload_files("/api/explain", &files, &fields)
 }
 

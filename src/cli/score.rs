@@ -11,7 +11,7 @@ use artlens::explain;
 use artlens::limits::MAX_NEIGHBOURS;
 use artlens::report::{self, ScoreView, ScoredImage};
 
-use super::args::{parse_rater, BackboneArgs, WeightsArgs};
+use super::args::{image_ref, parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
 use super::remote::{status_of, Remote};
 use super::{out_json, out_line, printable, Ctx, EXIT_ERROR, EXIT_PARTIAL};
@@ -57,7 +57,7 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
     }
     let collection = ctx.open(args.weights.config(None)?)?;
     let req = ScoreRequest {
-        images: args.images.clone(),
+        images: args.images.iter().map(image_ref).collect(),
         k: args.k as usize,
         backbones: args.backbones.get(),
         ood_percentile: args.ood_percentile,
@@ -79,7 +79,7 @@ pub fn run(args: ScoreArgs, ctx: &Ctx) -> Result<i32> {
     if args.html.is_some() {
         // The report shows where each image matches its top reference.
         with_progress(ctx.msg, "images", |on_event| {
-            collection.add_score_maps(&mut view, on_event)
+            collection.add_score_maps(&mut view, &req.images, on_event)
         })?;
     }
     finish(&args, ctx, &view)
@@ -108,7 +108,7 @@ fn run_remote(args: &ScoreArgs, ctx: &Ctx, r: &Remote) -> Result<i32> {
     let mut view = ScoreView::default();
     for given in &args.images {
         let shown = given.display().to_string();
-        let scored: Result<ScoreView> = if given.exists() {
+        let scored: Result<ScoreView> = if given.is_file() {
             r.upload("/api/score", given, &shown, &options)
         } else {
             r.lookup(&shown)

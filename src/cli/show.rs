@@ -3,11 +3,11 @@
 use anyhow::Result;
 use clap::Args;
 
-use artlens::app::ListRequest;
+use artlens::app::{ListRequest, ListSort};
 use artlens::limits::MAX_NEIGHBOURS;
 use artlens::ratings::Rater;
 
-use super::args::{parse_rater, WeightsArgs};
+use super::args::{parse_list_sort, parse_rater, WeightsArgs};
 use super::progress::with_progress;
 use super::{out_json, out_line, printable, Ctx};
 
@@ -95,6 +95,12 @@ pub struct LsArgs {
     /// Whose ratings to list and filter on.
     #[arg(long, default_value = "me", value_parser = parse_rater)]
     rater: Rater,
+    /// `id` (the order works were indexed in), or `predicted[:BACKBONE]`: by
+    /// the rater's predicted score, highest first, of BACKBONE or of the
+    /// backbone that understands the taste best. With --unrated: what in the
+    /// collection you would like most.
+    #[arg(long, default_value = "id", value_parser = parse_list_sort)]
+    sort: ListSort,
     /// One JSON array on stdout.
     #[arg(long)]
     json: bool,
@@ -111,6 +117,7 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
             None
         },
         rater: args.rater.clone(),
+        sort: args.sort.clone(),
     };
     let works: Vec<artlens::app::WorkSummary> = match &ctx.remote {
         Some(r) => {
@@ -120,6 +127,7 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
             if let Some(rated) = req.rated {
                 q.push(("rated", rated.to_string()));
             }
+            q.push(("sort", req.sort.name()));
             r.get("/api/works", &q)?
         }
         None => ctx.open(WeightsArgs::default().config(None)?)?.list(&req)?,
@@ -130,8 +138,14 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
     }
     for w in &works {
         let title = w.metadata.get("title").map(String::as_str).unwrap_or("");
+        // Sorted by prediction, the predicted score stands after the rating.
+        let predicted = match (&args.sort, w.predicted) {
+            (ListSort::Id, _) => String::new(),
+            (_, Some(p)) => format!("\tpredicted {}", artlens::plain::score(p)),
+            (_, None) => "\tpredicted -".into(),
+        };
         out_line(&format!(
-            "#{}\t{}\t{}\t{}",
+            "#{}\t{}{predicted}\t{}\t{}",
             w.id,
             w.rating
                 .map(|r| r.to_string())
@@ -140,7 +154,13 @@ pub fn run_ls(args: LsArgs, ctx: &Ctx) -> Result<i32> {
             printable(title)
         ));
     }
-    ctx.msg
-        .info(artlens::plain::count(works.len(), "work", "works"));
+    let by = works.iter().find_map(|w| w.predicted_by.as_deref());
+    ctx.msg.info(match by {
+        Some(b) => format!(
+            "{}, by {b}'s predicted score of your taste",
+            artlens::plain::count(works.len(), "work", "works")
+        ),
+        None => artlens::plain::count(works.len(), "work", "works"),
+    });
     Ok(0)
 }

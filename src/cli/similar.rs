@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use artlens::app::{SimilarRequest, SimilarView};
+use artlens::app::{ImageRef, SimilarRequest, SimilarView};
 use artlens::limits::MAX_RESULTS;
 
 use super::args::{BackboneArgs, WeightsArgs};
@@ -14,21 +14,26 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens similar --id 12\n  artlens similar data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/wren-calloway_interval-2.png --backbones dinov2,dinov2@224 --json"
+    after_help = "Examples:\n  artlens similar --id 12\n  artlens similar --id 3 --id 7 --not 12 --threshold 0.5\n  artlens similar data/collection/Impressionism/jules-fennec_poplars-in-june-6.jpg -k 5 --where style=Minimalism\n  artlens similar --id Minimalism/wren-calloway_interval-2.png --backbones dinov2,dinov2@224 --json"
 )]
 pub struct SimilarArgs {
     /// An image file: a stored one is looked up (and left out of its own
     /// results), a new one is embedded (and not added to the store).
     image: Option<PathBuf>,
     /// A stored work: id, content-hash prefix, stored path, path relative to
-    /// the collection root, or a unique file name.
-    #[arg(
-        long,
-        visible_alias = "work",
-        conflicts_with = "image",
-        value_name = "WORK"
-    )]
-    id: Option<String>,
+    /// the collection root, or a unique file name. Repeat it (or give it
+    /// beside an image file) for "more like these": the works most like
+    /// all the examples together.
+    #[arg(long, visible_alias = "work", value_name = "WORK")]
+    id: Vec<String>,
+    /// A stored work the results should be unlike ("but not like this");
+    /// repeatable.
+    #[arg(long, value_name = "WORK")]
+    not: Vec<String>,
+    /// Show only results at least this similar to the query (cosine
+    /// similarity, -1 to 1).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    threshold: Option<f32>,
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
           help = format!("Results per backbone, 1 to {MAX_RESULTS}"))]
     k: u32,
@@ -48,33 +53,24 @@ pub struct SimilarArgs {
 }
 
 pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
+    // The positional argument is always a file and `--id` always a work:
+    // clap keeps them apart, so nothing here needs to guess.
     let req = SimilarRequest {
-        work: args.id.clone(),
-        image: args.image.clone(),
+        examples: args
+            .image
+            .iter()
+            .map(|p| ImageRef::File(p.clone()))
+            .chain(args.id.iter().map(|w| ImageRef::Work(w.clone())))
+            .collect(),
+        not: args.not.iter().map(|w| ImageRef::Work(w.clone())).collect(),
+        threshold: args.threshold,
         k: args.k as usize,
         backbones: args.backbones.get(),
         filters: args.filters.clone(),
         exact: args.exact,
     };
-    let view: SimilarView = match (&ctx.remote, &req.work) {
-        (Some(r), Some(work)) => {
-            let id = r.lookup(work)?.id;
-            let mut q: Vec<(&str, String)> =
-                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
-            for b in req.backbones.iter().flatten() {
-                q.push(("backbone", b.name()));
-            }
-            for f in &req.filters {
-                q.push(("where", f.clone()));
-            }
-            r.get(&format!("/api/works/{id}/similar"), &q)?
-        }
-        // The image is uploaded: the server recognises a stored one by its
-        // content, as the direct path does, and embeds a new one.
-        (Some(r), None) => {
-            let Some(image) = req.image.as_deref() else {
-                anyhow::bail!("name a stored work or an image file to find similar works for");
-            };
+    let view: SimilarView = match &ctx.remote {
+        Some(r) => {
             let mut fields: Vec<(&str, String)> =
                 vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
             for b in req.backbones.iter().flatten() {
@@ -83,9 +79,31 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
             for f in &req.filters {
                 fields.push(("where", f.clone()));
             }
-            r.upload("/api/similar", image, &image.display().to_string(), &fields)?
+            for n in &args.not {
+                fields.push(("not", n.clone()));
+            }
+            if let Some(t) = req.threshold {
+                fields.push(("threshold", t.to_string()));
+            }
+            match (&args.image, args.id.split_first()) {
+                // The image is uploaded: the server recognises a stored one
+                // by its content, as the direct path does, and embeds a new
+                // one.
+                (Some(image), _) => {
+                    fields.extend(args.id.iter().map(|w| ("also", w.clone())));
+                    r.upload("/api/similar", image, &image.display().to_string(), &fields)?
+                }
+                (None, Some((first, more))) => {
+                    let id = r.lookup(first)?.id;
+                    fields.extend(more.iter().map(|w| ("also", w.clone())));
+                    r.get(&format!("/api/works/{id}/similar"), &fields)?
+                }
+                (None, None) => anyhow::bail!(
+                    "name a stored work (--id) or an image file to find similar works for"
+                ),
+            }
         }
-        (None, _) => {
+        None => {
             let collection = ctx.open(args.weights.config(None)?)?;
             with_progress(ctx.msg, "images", |on_event| {
                 collection.similar(&req, on_event)
@@ -102,19 +120,30 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 fn print_table(view: &SimilarView) {
-    let q = &view.query;
-    let what = match (q.id, &q.path) {
+    let what = |q: &artlens::app::QueryView| match (q.id, &q.path) {
         (Some(id), Some(p)) => format!("#{id} {}", printable(p)),
         (Some(id), None) => format!("#{id}"),
         (None, Some(p)) => format!("{} (a new image, not in the store)", printable(p)),
         (None, None) => "?".into(),
     };
+    let list = |qs: &[artlens::app::QueryView]| qs.iter().map(&what).collect::<Vec<_>>().join(", ");
+    let mut asked = what(&view.query);
+    if !view.examples.is_empty() {
+        asked = format!("all of {asked}, {}", list(&view.examples));
+    }
+    if !view.not.is_empty() {
+        asked = format!("{asked}, but not like {}", list(&view.not));
+    }
     let filters = if view.filters.is_empty() {
         String::new()
     } else {
         format!(" where {}", view.filters.join(", "))
     };
-    out_line(&format!("works similar to {what}{filters}"));
+    let threshold = match view.threshold {
+        Some(t) => format!(" (similarity at least {t})"),
+        None => String::new(),
+    };
+    out_line(&format!("works similar to {asked}{filters}{threshold}"));
     let name = |h: &artlens::app::Hit| {
         let title = h.metadata.get("title").cloned();
         let path = h.path.as_ref().map(|p| {
@@ -136,10 +165,14 @@ fn print_table(view: &SimilarView) {
             .map(|b| match view.results.get(b).and_then(|hits| hits.get(i)) {
                 Some(h) => {
                     let mark = if h.shared_with.is_empty() { ' ' } else { '*' };
-                    let s: String = format!("{mark}{:.3} {}", h.similarity, name(h))
-                        .chars()
-                        .take(W)
-                        .collect();
+                    let s: String = format!(
+                        "{mark}{} {}",
+                        artlens::plain::similarity(h.similarity),
+                        name(h)
+                    )
+                    .chars()
+                    .take(W)
+                    .collect();
                     format!("{s:<W$}")
                 }
                 None => format!("{:<W$}", ""),

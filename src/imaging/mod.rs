@@ -31,6 +31,10 @@ pub enum Geometry {
     /// (`floor(crop / crop_pct)`), the longer side `int(resize_to * long / short)`,
     /// then center-crop `crop`×`crop` (offsets rounded half-to-even).
     ShortSideCenterCrop { resize_to: u32, crop: u32 },
+    /// transformers' `shortest_edge` resize and `center_crop` (CLIP, BiT /
+    /// DINOv2 processors): the same resize, but the crop starts at
+    /// `(size - crop) // 2`, rounded down where timm rounds half to even.
+    ShortSideCenterCropFloor { resize_to: u32, crop: u32 },
 }
 
 /// A complete, serialisable preprocessing recipe: geometry, resampling
@@ -50,7 +54,8 @@ impl Preprocess {
     pub fn output_size(&self) -> (usize, usize) {
         match self.geometry {
             Geometry::Squash { width, height } => (height as usize, width as usize),
-            Geometry::ShortSideCenterCrop { crop, .. } => (crop as usize, crop as usize),
+            Geometry::ShortSideCenterCrop { crop, .. }
+            | Geometry::ShortSideCenterCropFloor { crop, .. } => (crop as usize, crop as usize),
         }
     }
 }

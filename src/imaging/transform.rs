@@ -85,14 +85,22 @@ impl Preprocess {
     pub fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
         match self.geometry {
             Geometry::Squash { width, height } => resize_rgb8(img, width, height, self.filter),
-            Geometry::ShortSideCenterCrop { resize_to, crop } => {
+            Geometry::ShortSideCenterCrop { resize_to, crop }
+            | Geometry::ShortSideCenterCropFloor { resize_to, crop } => {
+                let floor = matches!(self.geometry, Geometry::ShortSideCenterCropFloor { .. });
                 // Only the part of the resized image the crop keeps is made:
                 // the resized image itself grows with the aspect ratio (a
                 // 65535×1 strip becomes 16,776,960×256 pixels at
                 // `resize_to` 256, 12.9 GB), the crop never does.
                 let (w, h) = short_side_size(img.width(), img.height(), resize_to);
-                let left = crop_start(w, crop);
-                let top = crop_start(h, crop);
+                let start = |size: u32| match floor {
+                    // transformers: `(size - crop) // 2` (the resize never
+                    // leaves a side below its shortest edge, so no padding).
+                    true if crop <= size => i64::from((size - crop) / 2),
+                    _ => crop_start(size, crop),
+                };
+                let left = start(w);
+                let top = start(h);
                 let (x, width) = covered(w, left, crop);
                 let (y, height) = covered(h, top, crop);
                 let window = Window {

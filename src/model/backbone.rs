@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CandleContext, Error, Result};
 use crate::imaging::Preprocess;
-use crate::model::config::Layout;
 use crate::model::config::{self, VitConfig};
 use crate::model::registry::BackboneId;
 use crate::model::vit::Vit;
@@ -161,6 +160,7 @@ pub struct Backbone {
     preprocess: Preprocess,
     fingerprint: Fingerprint,
     weights_in_place: usize,
+    warnings: Vec<String>,
 }
 
 impl Backbone {
@@ -177,7 +177,7 @@ impl Backbone {
         if opts.device.is_cpu() {
             crate::model::ops::keep_large_allocations();
         }
-        let (vit_config, preprocess) = read_configs(id, files)?;
+        let (vit_config, preprocess, warnings) = read_configs(id, files)?;
         let (h, w) = preprocess.output_size();
         let weights_blake3 = weights::hash_file(&files.weights)?;
         let checkpoint = weights::read_checkpoint(&files.weights, &opts.device)?;
@@ -204,7 +204,16 @@ impl Backbone {
             preprocess,
             fingerprint,
             weights_in_place,
+            warnings,
         })
+    }
+
+    /// What loading noticed and a person should know, such as a transformers
+    /// folder without `preprocessor_config.json` (the model card's
+    /// preprocessing was used). The library never prints: front ends show
+    /// these.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Bytes of weights the model reads in place from the memory-mapped
@@ -368,37 +377,28 @@ impl Backbone {
     }
 }
 
-fn read_configs(id: &BackboneId, files: &CheckpointFiles) -> Result<(VitConfig, Preprocess)> {
+/// The checkpoint's config and preprocessing, and the warnings worth
+/// showing (a transformers folder without `preprocessor_config.json`).
+fn read_configs(
+    id: &BackboneId,
+    files: &CheckpointFiles,
+) -> Result<(VitConfig, Preprocess, Vec<String>)> {
     let image_size = id.resolution_override();
     let layout = match id.spec().is_listed() {
         true => id.spec().layout,
         false => config::config_layout(&files.config)?,
     };
-    let (vit, pre) = match layout {
-        Layout::Transformers => {
-            let cfg: config::TransformersVitConfig =
-                config::read_json(&files.config, "transformers ViT config.json")?;
-            let vit = config::dino_vit_config(&cfg, &files.config)?;
-            let pp_path = files.preprocessor.as_deref().ok_or_else(|| Error::Config {
-                path: files.config.with_file_name("preprocessor_config.json"),
-                reason: "missing; DINO's preprocessing is read from preprocessor_config.json"
-                    .into(),
-            })?;
-            let pp: config::ViTImageProcessorConfig =
-                config::read_json(pp_path, "preprocessor_config.json")?;
-            (vit, config::dino_preprocess(&pp, image_size, pp_path)?)
-        }
-        Layout::Timm | Layout::Eva => {
-            let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
-            let vit = config::timm_vit_config(&cfg, &files.config)?;
-            (
-                vit.clone(),
-                config::timm_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?,
-            )
-        }
+    let (vit, pre, warnings) = if layout.is_transformers() {
+        let m = crate::model::hf::read(&files.config, files.preprocessor.as_deref(), image_size)?;
+        (m.vit, m.preprocess, m.warnings)
+    } else {
+        let cfg: config::TimmHubConfig = config::read_json(&files.config, "timm config.json")?;
+        let vit = config::timm_vit_config(&cfg, &files.config)?;
+        let pre = config::timm_preprocess(&cfg.pretrained_cfg, image_size, &files.config)?;
+        (vit, pre, Vec::new())
     };
     check_image_size(id, &vit, &pre, &files.config)?;
-    Ok((vit, pre))
+    Ok((vit, pre, warnings))
 }
 
 /// The registry checks `@SIZE` against the registered patch size; this

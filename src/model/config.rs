@@ -26,6 +26,24 @@ pub enum Layout {
     /// timm `Eva` (DINOv3): fused `qkv` with separate `q_bias`/`v_bias`,
     /// LayerScale `gamma_1`/`gamma_2`, `reg_token` storage tokens.
     Eva,
+    /// transformers `Dinov2Model` / `Dinov2WithRegistersModel`, renamed to
+    /// timm's names at load ([`crate::model::hf::dinov2`]).
+    HfDinov2,
+    /// transformers `CLIPModel` / `CLIPVisionModel` ([`crate::model::hf::clip`]).
+    HfClip,
+    /// transformers `SiglipModel` / `SiglipVisionModel` ([`crate::model::hf::siglip`]).
+    HfSiglip,
+    /// transformers `DINOv3ViTModel`, renamed to timm `Eva`'s names
+    /// ([`crate::model::hf::dinov3`]).
+    HfDinov3,
+}
+
+impl Layout {
+    /// Whether a folder of this layout is a transformers one (`model_type`,
+    /// `preprocessor_config.json`) rather than timm's.
+    pub fn is_transformers(self) -> bool {
+        !matches!(self, Layout::Timm | Layout::Eva)
+    }
 }
 
 /// The MLP's activation.
@@ -36,6 +54,8 @@ pub enum Act {
     Gelu,
     /// `x · σ(1.702 x)`: OpenAI CLIP's QuickGELU (timm `quick_gelu`).
     QuickGelu,
+    /// GELU's tanh approximation (transformers `gelu_pytorch_tanh`, SigLIP).
+    GeluTanh,
 }
 
 /// The MLP inside each block.
@@ -312,8 +332,12 @@ pub struct TimmModelArgs {
     pub depth: Option<usize>,
     pub num_heads: Option<usize>,
     pub mlp_ratio: Option<f64>,
-    pub img_size: Option<usize>,
+    /// An int in older hub configs; `[height, width]` in what timm 1.0.31's
+    /// `save_for_hf` writes.
+    pub img_size: Option<ImgSize>,
     pub patch_size: Option<usize>,
+    /// `save_for_hf` records it; only RGB (3) is read.
+    pub in_chans: Option<usize>,
     pub init_values: Option<f64>,
     pub qkv_bias: Option<bool>,
     pub reg_tokens: Option<usize>,
@@ -330,7 +354,36 @@ pub struct TimmModelArgs {
     pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+/// timm's `img_size`: one side, or `[height, width]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ImgSize {
+    Square(usize),
+    Pair([usize; 2]),
+}
+
+impl ImgSize {
+    /// The side of a square size; `None` for a non-square pair, which the
+    /// one square position grid artlens resamples cannot represent.
+    pub fn square(self) -> Option<usize> {
+        match self {
+            ImgSize::Square(n) => Some(n),
+            ImgSize::Pair([h, w]) => (h == w).then_some(h),
+        }
+    }
+
+    /// As the config spells it, for messages.
+    fn json(self) -> String {
+        match self {
+            ImgSize::Square(n) => n.to_string(),
+            ImgSize::Pair([h, w]) => format!("[{h}, {w}]"),
+        }
+    }
+}
+
 /// `model_args` keys that do not change the eval-mode forward pass.
+/// `num_classes` only sizes the classifier head, which the embedding
+/// (`num_classes=0`, the pre-logits features) never uses.
 const HARMLESS_MODEL_ARGS: &[&str] = &[
     "num_classes",
     "drop_rate",
@@ -342,7 +395,6 @@ const HARMLESS_MODEL_ARGS: &[&str] = &[
     "dynamic_img_size",
     "dynamic_img_pad",
     "weight_init",
-    "in_chans",
 ];
 
 /// timm's `pretrained_cfg`: the eval transform.
@@ -392,7 +444,8 @@ pub fn config_layout(path: &Path) -> Result<Layout> {
     Err(Error::Config {
         path: path.to_path_buf(),
         reason: format!(
-            "names neither an `architecture` (timm) nor a `model_type` (transformers); artlens reads transformers ViTModel checkpoints (model_type `vit`) and the timm architectures {}",
+            "names neither an `architecture` (timm) nor a `model_type` (transformers); artlens reads the transformers model types {} and the timm architectures {}",
+            crate::model::hf::MODEL_TYPES,
             timm_architectures()
         ),
     })
@@ -408,7 +461,7 @@ pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitCo
         Some("vit") => {}
         Some(other) => {
             return Err(bad(format!(
-                "the config's `model_type` is `{other}`; artlens reads transformers checkpoints of model_type `vit` (ViTModel: facebook/dino-vits16, dino-vits8, dino-vitb16, dino-vitb8) and timm checkpoints whose `architecture` is one of: {}", timm_architectures()
+                "the config's `model_type` is `{other}`; artlens reads the transformers model types {} and timm checkpoints whose `architecture` is one of: {}", crate::model::hf::MODEL_TYPES, timm_architectures()
             )))
         }
         None => return Err(bad("config has no `model_type`; expected `vit` (facebook/dino-vitb16)".into())),
@@ -710,9 +763,10 @@ pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
     let arch = cfg.architecture.split('.').next().unwrap_or_default();
     let p = timm_preset(arch).ok_or_else(|| {
         bad(format!(
-            "the config's `architecture` is `{}`, which artlens does not support; supported timm architectures: {} (and transformers ViTModel checkpoints, model_type `vit`)",
+            "the config's `architecture` is `{}`, which artlens does not support; supported timm architectures: {} (and the transformers model types {})",
             cfg.architecture,
-            timm_architectures()
+            timm_architectures(),
+            crate::model::hf::MODEL_TYPES
         ))
     })?;
     let args = &cfg.model_args;
@@ -728,7 +782,20 @@ pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
     let dim = args.embed_dim.unwrap_or(p.embed);
     let heads = args.num_heads.unwrap_or(p.heads);
     let patch = args.patch_size.unwrap_or(p.patch);
-    let img = args.img_size.unwrap_or(p.img);
+    let img = match args.img_size {
+        None => p.img,
+        Some(size) => size.square().ok_or_else(|| {
+            bad(format!(
+                "model_args.img_size is {}, which is not square; artlens reads square checkpoints only (its position grid and `@SIZE` are square)",
+                size.json()
+            ))
+        })?,
+    };
+    if let Some(ch) = args.in_chans.filter(|&c| c != 3) {
+        return Err(bad(format!(
+            "model_args.in_chans is {ch}; artlens feeds RGB images, so only 3 input channels are read"
+        )));
+    }
     check_dims(dim, heads, patch, img, path)?;
     let act = match args.act_layer.as_deref() {
         None => p.act,
@@ -844,6 +911,12 @@ pub fn timm_preprocess(
             cfg.interpolation
         ))
     })?;
+    if cfg.input_size[1] != cfg.input_size[2] {
+        return Err(bad(format!(
+            "pretrained_cfg.input_size {:?} is not square; artlens reads square inputs only",
+            cfg.input_size
+        )));
+    }
     let crop = image_size.unwrap_or(cfg.input_size[1] as u32);
     // timm: `scale_size = math.floor(img_size / crop_pct)`.
     let resize_to = (crop as f64 / cfg.crop_pct).floor() as u32;
@@ -882,6 +955,87 @@ mod tests {
         let path = Path::new("config.json");
         for spec in REGISTRY {
             let cfg = match spec.layout {
+                Layout::Transformers if spec.family != Some(crate::model::Family::Dino) => {
+                    // The hub's config.json of the transformers twin: the
+                    // timm twin's dims under transformers' names.
+                    let c = spec.embedding_dim;
+                    let (depth, heads) = match c {
+                        384 => (12, 6),
+                        768 => (12, 12),
+                        1024 => (24, 16),
+                        _ => (40, 24),
+                    };
+                    let path = Path::new("config.json");
+                    let tower = serde_json::json!({
+                        "hidden_size": c,
+                        "intermediate_size": 4 * c,
+                        "num_hidden_layers": depth,
+                        "num_attention_heads": heads,
+                        "patch_size": spec.patch_size,
+                        "image_size": 224,
+                        "hidden_act": "gelu",
+                    });
+                    let cfg = match spec.family {
+                        Some(crate::model::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
+                            &serde_json::json!({
+                                "model_type": if spec.hub_id.contains("registers") {
+                                    "dinov2_with_registers"
+                                } else {
+                                    "dinov2"
+                                },
+                                "hidden_size": c,
+                                "num_hidden_layers": depth,
+                                "num_attention_heads": heads,
+                                "image_size": 518,
+                                "patch_size": 14,
+                                "use_swiglu_ffn": c == 1536,
+                            }),
+                            path,
+                        ),
+                        Some(crate::model::Family::Clip) => crate::model::hf::clip::vit_config(
+                            &serde_json::json!({"model_type": "clip", "vision_config": tower}),
+                            path,
+                        ),
+                        Some(crate::model::Family::Dinov3) => {
+                            // The timm twin's MLP and biases, under
+                            // transformers' names.
+                            let twin = REGISTRY
+                                .iter()
+                                .find(|t| {
+                                    t.family == spec.family
+                                        && t.layout == Layout::Eva
+                                        && t.params == spec.params
+                                })
+                                .unwrap();
+                            let arch = twin.hub_id.trim_start_matches("timm/");
+                            let t = timm_vit_config(&hub_config(arch, 256), path).unwrap();
+                            crate::model::hf::dinov3::vit_config(
+                                &serde_json::json!({
+                                    "model_type": "dinov3_vit",
+                                    "hidden_size": c,
+                                    "intermediate_size": t.mlp_dim,
+                                    "num_hidden_layers": depth,
+                                    "num_attention_heads": heads,
+                                    "use_gated_mlp": t.mlp == Mlp::SwiGlu,
+                                    "hidden_act": if t.mlp == Mlp::SwiGlu { "silu" } else { "gelu" },
+                                    "query_bias": t.qkv_bias != QkvBias::None,
+                                    "value_bias": t.qkv_bias != QkvBias::None,
+                                    "num_register_tokens": 4,
+                                }),
+                                path,
+                            )
+                        }
+                        _ => crate::model::hf::siglip::vit_config(
+                            &serde_json::json!({"model_type": "siglip", "vision_config": tower}),
+                            path,
+                        ),
+                    }
+                    .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id));
+                    assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
+                    assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
+                    assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+                    continue;
+                }
                 Layout::Transformers => {
                     let (c, heads) = (spec.embedding_dim, spec.embedding_dim / 64);
                     let t: TransformersVitConfig = serde_json::from_value(serde_json::json!({
@@ -941,6 +1095,34 @@ mod tests {
         assert!(!sig.class_token && sig.pool == Pool::Map);
         let g = get("vit_giant_patch14_dinov2");
         assert_eq!((g.mlp, g.mlp_dim), (Mlp::SwiGluPacked, 4096));
+    }
+
+    /// What timm 1.0.31's `save_for_hf` writes: `img_size` as a pair,
+    /// `in_chans`, `num_classes`, `global_pool` (tests/hf_parity.rs loads
+    /// such a checkpoint and matches timm).
+    #[test]
+    fn save_for_hf_model_args_are_read() {
+        let path = Path::new("config.json");
+        let mut cfg = hub_config("vit_small_patch14_dinov2", 56);
+        let args = serde_json::json!({
+            "img_size": [56, 56], "embed_dim": 32, "depth": 2, "num_heads": 2,
+            "num_classes": 0, "in_chans": 3, "global_pool": "token"
+        });
+        cfg.model_args = serde_json::from_value(args.clone()).unwrap();
+        let v = timm_vit_config(&cfg, path).unwrap();
+        assert_eq!(
+            (v.native_image_size, v.hidden_size, v.pool),
+            (56, 32, Pool::Token)
+        );
+        cfg.model_args.img_size = Some(ImgSize::Square(56));
+        assert_eq!(timm_vit_config(&cfg, path).unwrap(), v);
+        cfg.model_args.img_size = Some(ImgSize::Pair([56, 42]));
+        let e = timm_vit_config(&cfg, path).unwrap_err().to_string();
+        assert!(e.contains("model_args.img_size is [56, 42]"), "{e}");
+        cfg.model_args.img_size = None;
+        cfg.model_args.in_chans = Some(1);
+        let e = timm_vit_config(&cfg, path).unwrap_err().to_string();
+        assert!(e.contains("model_args.in_chans is 1"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod backbone;
 pub mod blas;
 pub mod config;
+pub mod hf;
 pub mod ops;
 pub mod pos_embed;
 pub mod registry;

@@ -193,6 +193,8 @@ impl MlpLayers {
                         let h = fc1.forward(x)?;
                         (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
                     }
+                    // candle's `gelu` is the tanh approximation.
+                    Act::GeluTanh => fc1.forward(x)?.gelu()?,
                 };
                 fc2.forward(&h)
             }
@@ -522,9 +524,12 @@ impl Vit {
         }
         let names = match config.layout {
             Layout::Transformers => &TRANSFORMERS,
-            Layout::Timm => &TIMM,
-            Layout::Eva => &EVA,
+            Layout::Timm | Layout::HfDinov2 | Layout::HfClip | Layout::HfSiglip => &TIMM,
+            Layout::Eva | Layout::HfDinov3 => &EVA,
         };
+        // The other transformers layouts are timm's model under other
+        // names: rename them, then load as timm.
+        let checkpoint = crate::model::hf::to_timm_names(config, checkpoint, path)?;
         let mut src = TensorSource {
             checkpoint,
             path,
@@ -648,7 +653,15 @@ impl Vit {
         for i in 0..config.depth {
             let pre = format!("{}.{i}", names.block);
             let qkv = match (config.layout, config.qkv_bias) {
-                (Layout::Timm | Layout::Eva, QkvBias::Full | QkvBias::None) => linear(
+                (
+                    Layout::Timm
+                    | Layout::Eva
+                    | Layout::HfDinov2
+                    | Layout::HfClip
+                    | Layout::HfSiglip
+                    | Layout::HfDinov3,
+                    QkvBias::Full | QkvBias::None,
+                ) => linear(
                     &mut src,
                     &format!("{pre}.attn.qkv"),
                     3 * c,

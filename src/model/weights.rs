@@ -14,7 +14,6 @@ use candle_core::{DType, Device, Tensor};
 use hf_hub::{Repo, RepoType};
 
 use crate::error::{Error, Result};
-use crate::model::config::Layout;
 use crate::model::registry::{BackboneId, BackboneSpec};
 
 /// Where to look for a checkpoint.
@@ -88,27 +87,30 @@ fn resolve_dir(spec: &BackboneSpec, dir: &Path) -> Result<CheckpointFiles> {
             reason: "no model.safetensors, model.safetensors.index.json (sharded) or pytorch_model.bin in this folder".into(),
         })?;
     // What the folder holds decides, not the name: an unlisted repository
-    // may be either kind.
-    let layout = match spec.is_listed() {
-        true => spec.layout,
-        false => crate::model::config::config_layout(&config)?,
-    };
-    let preprocessor = match layout {
-        Layout::Transformers => {
-            let p = dir.join("preprocessor_config.json");
-            if !p.is_file() {
-                return Err(Error::Config {
-                    path: p,
-                    reason: format!(
-                        "missing; {}'s preprocessing is read from preprocessor_config.json",
-                        spec.display_name
-                    ),
-                });
-            }
-            Some(p)
-        }
-        Layout::Timm | Layout::Eva => None,
-    };
+    // may be either kind, and a registered id given a folder of the other
+    // format is refused naming both.
+    let found = crate::model::config::config_layout(&config)?;
+    if spec.is_listed() && spec.layout.is_transformers() != found.is_transformers() {
+        let name = |t: bool| if t { "transformers" } else { "timm" };
+        return Err(Error::Config {
+            path: config,
+            reason: format!(
+                "`{}` is the {} checkpoint {}, but this folder holds a {} checkpoint (its config.json names {}); pass the id of the folder's format (`artlens models` lists both, e.g. the `-hf` aliases for transformers folders), or the folder's own hub id",
+                spec.alias,
+                name(spec.layout.is_transformers()),
+                spec.hub_id,
+                name(found.is_transformers()),
+                if found.is_transformers() { "a `model_type`" } else { "an `architecture`" },
+            ),
+        });
+    }
+    // A transformers folder's preprocessing is read from
+    // preprocessor_config.json; without one the model card's defaults
+    // apply (`hf::read` says so, or refuses for DINO).
+    let preprocessor = found
+        .is_transformers()
+        .then(|| dir.join("preprocessor_config.json"))
+        .filter(|p| p.is_file());
     Ok(CheckpointFiles {
         config,
         weights,

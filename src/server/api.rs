@@ -21,13 +21,13 @@ use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use artlens::app::{
-    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ListRequest, ScoreRequest,
-    SimilarRequest, TrainRequest,
+    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef, ListRequest,
+    ScoreRequest, SimilarRequest, TrainRequest,
 };
 use artlens::error::Error;
 use artlens::head::HeadKind;
 use artlens::model::registry::{parse_backbone_list, BackboneId};
-use artlens::report::{ExplainView, ScoreView};
+use artlens::report::ScoreView;
 
 use super::security::{printable, refuse};
 use super::Shared;
@@ -132,6 +132,19 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Runs `f` off the async threads on the server's collection, as the
+/// server's rater: the one way a route that answers for a rater asks the
+/// library.
+pub async fn ask<T: Send + 'static>(
+    st: &Shared,
+    f: impl FnOnce(&artlens::app::Collection, &artlens::ratings::Rater) -> artlens::error::Result<T>
+        + Send
+        + 'static,
+) -> ApiResult<T> {
+    let (c, rater) = (st.collection.clone(), st.rater.clone());
+    blocking(move || f(&c, &rater)).await
+}
+
 /// A query string's pairs; keys may repeat (`where=a=b&where=c=d`).
 pub struct Params(Vec<(String, String)>);
 
@@ -141,6 +154,11 @@ impl Params {
         serde_urlencoded::from_str(&raw)
             .map(Params)
             .map_err(|e| ApiError::bad(format!("bad query string: {e}")))
+    }
+
+    /// Pairs made by a route (a page's own query, rewritten).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
     }
 
     /// Every pair, in the order given.
@@ -189,6 +207,13 @@ impl Params {
         Ok(n)
     }
 
+    /// A whole number, `default` when absent. Its bounds are the request's
+    /// to check (`validate()`, with [`artlens::limits`]), once, as for
+    /// every front end.
+    pub fn count(&self, key: &str, default: usize) -> ApiResult<usize> {
+        self.number(key, default, 0..=usize::MAX)
+    }
+
     /// `true`/`false` (also `1`/`0`, `yes`/`no`), `None` when absent.
     pub fn flag(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
@@ -234,8 +259,7 @@ pub async fn not_found() -> ApiError {
 
 /// `GET /api/status`: `artlens status --json`.
 pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.status(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.status(rater)).await?).into_response())
 }
 
 /// The gallery request a page or `GET /api/gallery` asks for.
@@ -260,7 +284,7 @@ pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
         rated: q.flag("rated")?,
         sort: GallerySort::parse(q.get("sort").unwrap_or("id")).map_err(ApiError::from)?,
         offset: q.number("offset", 0, 0..=usize::MAX)?,
-        limit: q.number("limit", 60, 1..=artlens::app::GALLERY_MAX_PAGE)?,
+        limit: q.count("limit", 60)?,
         rater: st.rater.clone(),
     })
 }
@@ -282,6 +306,7 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
         filters: q.all("where"),
         rated: q.flag("rated")?,
         rater: st.rater.clone(),
+        sort: artlens::app::ListSort::parse(q.get("sort").unwrap_or("id"))?,
     };
     let offset = q.number("offset", 0, 0..=usize::MAX)?;
     let limit = q.number("limit", usize::MAX, 1..=usize::MAX)?;
@@ -300,10 +325,10 @@ pub async fn work(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let k = Params::parse(q)?.number("k", 5, 0..=1000)?;
+    let k = Params::parse(q)?.count("k", 5)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         c.show(&rater, &id.to_string(), k, &mut |_| {}).map(Some)
@@ -312,9 +337,6 @@ pub async fn work(
     .ok_or_else(|| no_work(id))?;
     Ok(Json(view).into_response())
 }
-
-/// The largest original image the server streams.
-const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// `GET /api/works/{id}/image`: the work's original file, found by id
 /// (never by a path from the request).
@@ -325,48 +347,16 @@ pub async fn image(
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
     let c = st.collection.clone();
-    let (hash, bytes) = blocking(move || {
-        let art = c
-            .store()
-            .artwork_by_id(id)?
-            .ok_or_else(|| Error::WorkNotFound {
-                query: id.to_string(),
-                store: c.store().path().to_path_buf(),
-                tried: "id".into(),
+    let (hash, bytes) =
+        blocking(move || c.original_image(id))
+            .await
+            .map_err(|e| match e.status {
+                // A stored file that is gone is the work's problem, not the server's.
+                StatusCode::INTERNAL_SERVER_ERROR => {
+                    ApiError::new(StatusCode::NOT_FOUND, e.message)
+                }
+                _ => e,
             })?;
-        let mut last = None;
-        for p in &art.paths {
-            let path = std::path::Path::new(p);
-            match artlens::scan::open_regular_file(path) {
-                Ok((file, len)) if len <= MAX_IMAGE_BYTES => {
-                    use std::io::Read;
-                    let mut bytes = Vec::with_capacity(len as usize);
-                    file.take(MAX_IMAGE_BYTES)
-                        .read_to_end(&mut bytes)
-                        .map_err(|e| Error::io(path, e))?;
-                    return Ok((art.hash.clone(), bytes));
-                }
-                Ok(_) => {
-                    last = Some(Error::ImageTooLarge {
-                        path: path.to_path_buf(),
-                        reason: format!("over {MAX_IMAGE_BYTES} bytes"),
-                    })
-                }
-                Err(e) => last = Some(Error::io(path, e)),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::WorkNotFound {
-            query: id.to_string(),
-            store: c.store().path().to_path_buf(),
-            tried: "its stored paths (none left)".into(),
-        }))
-    })
-    .await
-    .map_err(|e| match e.status {
-        // A stored file that is gone is the work's problem, not the server's.
-        StatusCode::INTERNAL_SERVER_ERROR => ApiError::new(StatusCode::NOT_FOUND, e.message),
-        _ => e,
-    })?;
     let etag = format!("\"{}\"", &hash[..hash.len().min(32)]);
     if not_modified(&headers, &etag) {
         return Ok(cached_304(&etag));
@@ -486,26 +476,44 @@ async fn cached_picture(
         .into_response())
 }
 
-/// `GET /api/works/{id}/similar?k=10&backbone=ID&where=&exact=`: `artlens
-/// similar --id ID --json`.
+/// The fields of a similar search besides its first example: `k`,
+/// `backbone`, `where` (repeatable), `exact`, `also` (more examples by
+/// name, repeatable), `not` (works to move away from, repeatable) and
+/// `threshold` (the least similarity shown).
+pub fn similar_request(q: &Params, first: Option<ImageRef>) -> ApiResult<SimilarRequest> {
+    let threshold =
+        match q.get("threshold").map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(t.parse::<f32>().map_err(|_| {
+                ApiError::bad(format!("threshold=`{}`: not a number", printable(t)))
+            })?),
+        };
+    Ok(SimilarRequest {
+        examples: first
+            .into_iter()
+            .chain(q.all("also").into_iter().map(ImageRef::Work))
+            .collect(),
+        not: q.all("not").into_iter().map(ImageRef::Work).collect(),
+        threshold,
+        k: q.count("k", 10)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        exact: q.flag("exact")?.unwrap_or(false),
+    })
+}
+
+/// `GET /api/works/{id}/similar?k=10&backbone=ID&where=&exact=&also=&not=&threshold=`:
+/// `artlens similar --id ID [--id ALSO...] [--not NOT...] --json`.
 pub async fn similar(
     State(st): State<Shared>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let q = Params::parse(q)?;
-    let req = SimilarRequest {
-        work: Some(id.to_string()),
-        image: None,
-        k: q.number("k", 10, 1..=10_000)?,
-        backbones: q.backbones()?,
-        filters: q.all("where"),
-        exact: q.flag("exact")?.unwrap_or(false),
-    };
+    let req = similar_request(&Params::parse(q)?, Some(ImageRef::Work(id.to_string())))?;
     let c = st.collection.clone();
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         c.similar(&req, &mut |_| {}).map(Some)
@@ -533,23 +541,9 @@ pub async fn set_rating(
     if !body.score.is_finite() {
         return Err(ApiError::bad("score must be a finite number"));
     }
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let Some(art) = c.store().artwork_by_id(id)? else {
-            return Ok(None);
-        };
-        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
-        c.rate_set_as(&rater, &id.to_string(), body.score)?;
-        Ok(Some(serde_json::json!({
-            "id": id,
-            "hash": art.hash,
-            "rater": rater.name(),
-            "rating": body.score,
-            "previous": previous,
-        })))
-    })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    let out = ask(&st, move |c, rater| c.rate_work(rater, id, body.score))
+        .await?
+        .ok_or_else(|| no_work(id))?;
     retrain(&st);
     Ok(Json(out).into_response())
 }
@@ -560,25 +554,9 @@ pub async fn remove_rating(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = work_id(&id)?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let Some(art) = c.store().artwork_by_id(id)? else {
-            return Ok(None);
-        };
-        let previous = artlens::ratings::rating_of(c.store(), &rater, &art.hash)?.map(|r| r.rating);
-        if previous.is_some() {
-            c.rate_remove_many(&rater, &[id.to_string()])?;
-        }
-        Ok(Some(serde_json::json!({
-            "id": id,
-            "hash": art.hash,
-            "rater": rater.name(),
-            "removed": previous.is_some(),
-            "previous": previous,
-        })))
-    })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    let out = ask(&st, move |c, rater| c.unrate_work(rater, id))
+        .await?
+        .ok_or_else(|| no_work(id))?;
     retrain(&st);
     Ok(Json(out).into_response())
 }
@@ -597,18 +575,8 @@ pub async fn prefer(
     body: Result<Json<PreferenceBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        for id in [body.winner, body.loser] {
-            if c.store().artwork_by_id(id)?.is_none() {
-                return Err(Error::WorkNotFound {
-                    query: id.to_string(),
-                    store: c.store().path().to_path_buf(),
-                    tried: "id".into(),
-                });
-            }
-        }
-        let added = c.rate_prefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+    let out = ask(&st, move |c, rater| {
+        let added = c.prefer_works(rater, body.winner, body.loser)?;
         Ok(serde_json::json!({
             "rater": rater.name(),
             "winner": added.winner.id,
@@ -630,9 +598,8 @@ pub async fn unprefer(
     body: Result<Json<PreferenceBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let out = blocking(move || {
-        let removed = c.rate_unprefer(&rater, &body.winner.to_string(), &body.loser.to_string())?;
+    let out = ask(&st, move |c, rater| {
+        let removed = c.rate_unprefer(rater, &body.winner.to_string(), &body.loser.to_string())?;
         Ok(serde_json::json!({
             "rater": rater.name(),
             "winner": removed.winner.id,
@@ -666,11 +633,11 @@ pub async fn score_work(
         opts.maps,
     );
     let view = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let req = ScoreRequest {
-            images: vec![PathBuf::from(id.to_string())],
+            images: vec![ImageRef::Work(id.to_string())],
             k,
             backbones,
             ood_percentile,
@@ -678,7 +645,7 @@ pub async fn score_work(
         };
         let mut view = c.score(&req, &mut |_| {})?;
         if maps {
-            c.add_score_maps(&mut view, &mut |_| {})?;
+            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
         }
         Ok(Some(view))
     })
@@ -693,8 +660,8 @@ pub async fn score_work(
 /// `POST /api/score` (multipart, a file field `image`, optional `k`): the
 /// uploaded image scored like `artlens score FILE --json` (one line of it),
 /// under the name it was uploaded with; `maps` and `view` as for a stored
-/// work. The upload is written to a private temporary file for the decoder
-/// and removed after; it is scored, not stored.
+/// work. The upload is decoded in memory ([`ImageRef::Bytes`]); it is
+/// scored, not stored.
 pub async fn score_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
     let (view, opts) = scored_upload(&st, form).await?;
     score_answer(view, &opts)
@@ -732,7 +699,7 @@ pub struct ScoreOptions {
 
 impl ScoreOptions {
     fn parse(q: &Params) -> ApiResult<ScoreOptions> {
-        let k = q.number("k", 5, 1..=1000)?;
+        let k = q.count("k", 5)?;
         let ood_percentile = match q.get("ood_percentile") {
             None => artlens::explain::DEFAULT_OOD_PERCENTILE,
             Some(v) => v
@@ -787,33 +754,25 @@ pub async fn scored_upload(st: &Shared, form: Multipart) -> ApiResult<(ScoreView
         opts.ood_percentile,
         opts.maps,
     );
-    let mut view = blocking(move || {
-        let tmp = tempfile_in_store(&c, &bytes)?;
+    let image = ImageRef::Bytes {
+        name: file_name,
+        bytes: bytes.into(),
+    };
+    let view = blocking(move || {
         let req = ScoreRequest {
-            images: vec![tmp.path().to_path_buf()],
+            images: vec![image],
             k,
             backbones,
             ood_percentile,
             rater,
         };
         let mut view = c.score(&req, &mut |_| {})?;
-        // The maps decode the query again: the temporary file must
-        // still be there.
         if maps {
-            c.add_score_maps(&mut view, &mut |_| {})?;
+            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
         }
-        drop(tmp);
         Ok(view)
     })
     .await?;
-    for img in &mut view.images {
-        // The decoder names the temporary file; the user knows the upload
-        // by its own name.
-        if let Some(e) = &mut img.error {
-            *e = e.replace(&img.path, &file_name);
-        }
-        img.path = file_name.clone();
-    }
     Ok((view, opts))
 }
 
@@ -829,8 +788,8 @@ pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> Ap
         ));
     };
     let req = ExplainRequest {
-        query: work,
-        reference: q.get("reference").map(str::to_string),
+        query: ImageRef::Work(work),
+        reference: q.get("reference").map(|r| ImageRef::Work(r.to_string())),
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     };
@@ -843,17 +802,26 @@ pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> Ap
 /// `image`, or a stored work by name as the text field `work`; the reference as a second file field `reference`, or by name
 /// as the text field `reference`; `backbone` as for the GET): `artlens
 /// explain FILE --json` for an image that need not be stored. The uploads
-/// are written to private temporary files for the decoder and removed
-/// after; the view names them as uploaded.
+/// are decoded in memory; the view names them as uploaded.
 pub async fn explain_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
-    let (files, fields) = read_files(form, &["image", "reference"]).await?;
+    let (mut files, fields) = read_files(form, &["image", "reference"]).await?;
+    for (name, bytes) in files.values() {
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{}: the uploaded file is empty", printable(name)),
+            ));
+        }
+    }
+    let upload = |(name, bytes): (String, Vec<u8>)| ImageRef::Bytes {
+        name,
+        bytes: bytes.into(),
+    };
     // The query: an uploaded file, or a stored work by name (when only the
     // reference is a file).
-    let query_file = files.get("image").cloned();
-    let query_work = fields.get("work").map(str::to_string);
-    let (query_name, query_bytes) = match (query_file, &query_work) {
-        (Some(f), None) => (f.0, Some(f.1)),
-        (None, Some(w)) => (w.clone(), None),
+    let query = match (files.remove("image"), fields.get("work")) {
+        (Some(f), None) => upload(f),
+        (None, Some(w)) => ImageRef::Work(w.to_string()),
         (Some(_), Some(_)) => {
             return Err(ApiError::bad(
                 "the query is given twice (a file `image` and a `work`): send one",
@@ -865,69 +833,31 @@ pub async fn explain_upload(State(st): State<Shared>, form: Multipart) -> ApiRes
             ))
         }
     };
-    let reference_file = files.get("reference").cloned();
-    if reference_file.is_some() && fields.get("reference").is_some() {
-        return Err(ApiError::bad(
-            "`reference` is given twice (a file and a name): send one",
-        ));
-    }
-    for (name, bytes) in files.values() {
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{}: the uploaded file is empty", printable(name)),
-            ));
-        }
-    }
-    let backbones = fields.backbones()?;
-    let query_bytes_given = query_bytes.is_some();
-    let reference_name = fields.get("reference").map(str::to_string);
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let shown_reference = reference_file.as_ref().map(|(n, _)| n.clone());
-    let made = blocking(move || {
-        let q = match &query_bytes {
-            Some(bytes) => Some(tempfile_in_store(&c, bytes)?),
-            None => None,
-        };
-        let r = match &reference_file {
-            Some((_, bytes)) => Some(tempfile_in_store(&c, bytes)?),
-            None => None,
-        };
-        let tmp_query = match &q {
-            Some(t) => t.path().display().to_string(),
-            None => query_work.unwrap_or_default(),
-        };
-        let tmp_reference = r.as_ref().map(|t| t.path().display().to_string());
-        let req = ExplainRequest {
-            query: tmp_query.clone(),
-            reference: tmp_reference.clone().or(reference_name),
-            backbones,
-            rater,
-        };
-        let view = c.explain(&req, &mut |_| {}).map_err(|e| e.to_string());
-        Ok((view, tmp_query, tmp_reference))
-    })
-    .await?;
-    // The library names the temporary files; the user knows the uploads by
-    // their own names.
-    let (view, tmp_query, tmp_reference) = made;
-    let rename = |text: &str| {
-        let text = if query_bytes_given {
-            text.replace(&tmp_query, &query_name)
-        } else {
-            text.to_string()
-        };
-        match (&tmp_reference, &shown_reference) {
-            (Some(tmp), Some(shown)) => text.replace(tmp.as_str(), shown),
-            _ => text,
+    let reference = match (files.remove("reference"), fields.get("reference")) {
+        (Some(f), None) => Some(upload(f)),
+        (None, Some(name)) => Some(ImageRef::Work(name.to_string())),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "`reference` is given twice (a file and a name): send one",
+            ))
         }
     };
-    let mut view: ExplainView =
-        view.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rename(&e)))?;
-    view.query.path = rename(&view.query.path);
-    for m in view.models.values_mut() {
-        m.reference.path = rename(&m.reference.path);
-    }
+    let req = ExplainRequest {
+        query,
+        reference,
+        backbones: fields.backbones()?,
+        rater: st.rater.clone(),
+    };
+    let c = st.collection.clone();
+    let view = blocking(move || c.explain(&req, &mut |_| {}))
+        .await
+        // Whatever stops an explanation of what was sent (an image the
+        // decoder refuses, a reference that names no work) is the request's.
+        .map_err(|e| ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            ..e
+        })?;
     Ok(Json(view).into_response())
 }
 
@@ -987,39 +917,6 @@ async fn read_files(
     Ok((files, Params(pairs)))
 }
 
-/// A temporary file under the store folder holding `bytes`, removed when
-/// dropped.
-fn tempfile_in_store(
-    c: &artlens::app::Collection,
-    bytes: &[u8],
-) -> artlens::error::Result<TempUpload> {
-    let dir = c.store().path().join("uploads");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let path = dir.join(format!(
-        "upload-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-    Ok(TempUpload(path))
-}
-
-struct TempUpload(PathBuf);
-
-impl TempUpload {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempUpload {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TrainBody {
@@ -1047,9 +944,6 @@ pub async fn train(
         repeats: body.repeats.unwrap_or(d.repeats),
         rater: st.rater.clone(),
     };
-    if !(2..=100).contains(&req.folds) || req.repeats == 0 || req.repeats > 100 {
-        return Err(ApiError::bad("folds must be 2 to 100 and repeats 1 to 100"));
-    }
     let c = st.collection.clone();
     let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
     Ok(Json(outcome).into_response())
@@ -1059,7 +953,7 @@ pub async fn train(
 pub fn compare_request(st: &Shared, q: &Params) -> ApiResult<CompareRequest> {
     Ok(CompareRequest {
         label: q.get("label").map(str::to_string),
-        k: q.number("k", 10, 1..=1000)?,
+        k: q.count("k", 10)?,
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     })
@@ -1203,8 +1097,7 @@ pub async fn latest_job(State(st): State<Shared>) -> ApiResult<Response> {
 /// answer's threshold, the current verdict with each backbone's headline
 /// figure, and whether a retrain is under way.
 pub async fn answer(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let view = blocking(move || c.answer(&rater)).await?;
+    let view = ask(&st, |c, rater| c.answer(rater)).await?;
     let mut out = serde_json::to_value(&view)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     out["training"] = serde_json::json!(st.trainer.busy());
@@ -1309,29 +1202,27 @@ pub async fn lookup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResul
 
 /// `GET /api/ratings`: `artlens rate list --json` for the server's rater.
 pub async fn ratings(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.ratings_of(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.ratings_of(rater)).await?).into_response())
 }
 
 /// `GET /api/ratings.csv`: `artlens rate list` (the CSV `rate import`
 /// reads back).
 pub async fn ratings_csv(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let text = blocking(move || c.ratings_csv(&rater)).await?;
-    Ok(csv_response(text))
+    Ok(csv_response(
+        ask(&st, |c, rater| c.ratings_csv(rater)).await?,
+    ))
 }
 
 /// `GET /api/preferences`: `artlens rate list --preferences --json`.
 pub async fn preferences(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    Ok(Json(blocking(move || c.preferences_of(&rater)).await?).into_response())
+    Ok(Json(ask(&st, |c, rater| c.preferences_of(rater)).await?).into_response())
 }
 
 /// `GET /api/preferences.csv`: `artlens rate list --preferences`.
 pub async fn preferences_csv(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let text = blocking(move || c.preferences_csv(&rater)).await?;
-    Ok(csv_response(text))
+    Ok(csv_response(
+        ask(&st, |c, rater| c.preferences_csv(rater)).await?,
+    ))
 }
 
 fn csv_response(text: String) -> Response {
@@ -1349,9 +1240,8 @@ fn csv_response(text: String) -> Response {
 /// preference of the server's rater: `{"rater","ratings","preferences"}`
 /// (how many were removed).
 pub async fn clear_ratings(State(st): State<Shared>) -> ApiResult<Response> {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let name = rater.name().to_string();
-    let (r, p) = blocking(move || c.rate_clear(&rater)).await?;
+    let name = st.rater.name().to_string();
+    let (r, p) = ask(&st, |c, rater| c.rate_clear(rater)).await?;
     retrain(&st);
     Ok(Json(serde_json::json!({
         "rater": name,
@@ -1379,25 +1269,18 @@ pub struct ImportBody {
 
 /// `POST /api/ratings/import` with `{"csv": text, "skip_bad": bool,
 /// "name": string}`: `artlens rate import --json` (the import report). The
-/// text is written to a private temporary file for the library's reader and
-/// removed after; messages name the file `name`.
+/// text is read in memory; messages and the ratings' source name the file
+/// `name`.
 pub async fn import_ratings(
     State(st): State<Shared>,
     body: Result<Json<ImportBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
     let name = body.name.unwrap_or_else(|| "ratings.csv".into());
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (tmp_path, answer) = blocking(move || {
-        let tmp = tempfile_in_store(&c, body.csv.as_bytes())?;
-        let r = c.rate_import_as(tmp.path(), body.skip_bad, &rater);
-        Ok((tmp.path().display().to_string(), r))
+    let report = ask(&st, move |c, rater| {
+        c.rate_import_bytes_as(body.csv.as_bytes(), &name, body.skip_bad, rater)
     })
     .await?;
-    let report = answer.map_err(|e| {
-        let e = ApiError::from(e);
-        ApiError::new(e.status, e.message.replace(&tmp_path, &name))
-    })?;
     retrain(&st);
     Ok(Json(report).into_response())
 }
@@ -1479,39 +1362,37 @@ pub async fn export(
 }
 
 /// `POST /api/similar` (multipart: a file field `image`, and the fields
-/// `k`, `backbone`, `where` (repeatable) and `exact` as for `GET
-/// /api/works/{id}/similar`): `artlens similar FILE --json` for an uploaded
-/// image. A stored work's file is recognised by its content (and left out
+/// of `GET /api/works/{id}/similar`: `k`, `backbone`, `where`, `exact`,
+/// `also`, `not`, `threshold`): `artlens similar FILE --json` for an
+/// uploaded image, with more examples and works to move away from by
+/// name. A stored work's file is recognised by its content (and left out
 /// of its own results); a new image is embedded, not stored, and named by
 /// the name it was uploaded with.
 pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> ApiResult<Response> {
-    let (shown, bytes, q) = read_upload(form).await?;
-    let mut req = SimilarRequest {
-        work: None,
-        image: None,
-        k: q.number("k", 10, 1..=10_000)?,
-        backbones: q.backbones()?,
-        filters: q.all("where"),
-        exact: q.flag("exact")?.unwrap_or(false),
-    };
-    let c = st.collection.clone();
-    let (tmp_path, answer) = blocking(move || {
-        let tmp = tempfile_in_store(&c, &bytes)?;
-        req.image = Some(tmp.path().to_path_buf());
-        let answer = c.similar(&req, &mut |_| {});
-        Ok((tmp.path().display().to_string(), answer))
-    })
-    .await?;
-    // The decoder and the view name the temporary file; the user knows the
-    // upload by its own name.
-    let mut view = answer.map_err(|e| {
-        let e = ApiError::from(e);
-        ApiError::new(e.status, e.message.replace(&tmp_path, &shown))
+    Ok(Json(similar_upload_view(&st, form, 10).await?).into_response())
+}
+
+/// The view of `POST /api/similar` and of the "More like these" page's
+/// upload, `k` results per backbone unless the form says otherwise.
+pub async fn similar_upload_view(
+    st: &Shared,
+    form: Multipart,
+    k: usize,
+) -> ApiResult<artlens::app::SimilarView> {
+    let (name, bytes, q) = read_upload(form).await?;
+    let req = similar_request(
+        &q,
+        Some(ImageRef::Bytes {
+            name,
+            bytes: bytes.into(),
+        }),
+    )
+    .map(|r| SimilarRequest {
+        k: q.get("k").map_or(k, |_| r.k),
+        ..r
     })?;
-    if view.query.path.as_deref() == Some(tmp_path.as_str()) {
-        view.query.path = Some(shown);
-    }
-    Ok(Json(view).into_response())
+    let c = st.collection.clone();
+    blocking(move || c.similar(&req, &mut |_| {})).await
 }
 
 /// `GET /api/suggest?n=10&goal=verdict|taste&backbone=`: `artlens suggest
@@ -1529,7 +1410,7 @@ pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
         }
     };
     let req = artlens::app::SuggestRequest {
-        n: q.number("n", 10, 1..=10_000)?,
+        n: q.count("n", 10)?,
         goal,
         rater: st.rater.clone(),
         backbones: q.backbones()?,

@@ -139,7 +139,7 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
         }
         h
     };
-    let store_dir = collection.store().path().to_path_buf();
+    let store_dir = collection.store_dir().to_path_buf();
     let collection = Arc::new(collection);
     let offer_dir = opts
         .dir
@@ -162,7 +162,7 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     // a SIGTERM in the first millisecond after the URL is printed stops the
     // server cleanly instead of killing it with its record left behind.
     let stop = stop_signals()?;
-    artlens::store::write_served_by(&store_dir, &format!("{origin}/"))?;
+    collection.announce_server(&format!("{origin}/"))?;
     let url = match &opts.token {
         Some(t) => format!("{origin}/?token={t}"),
         None => format!("{origin}/"),
@@ -186,8 +186,8 @@ async fn serve(collection: Collection, opts: ServeOptions, info: &dyn Fn(String)
     state.trainer.wait_idle(std::time::Duration::from_secs(30));
     // Every acknowledged write was flushed before it was acknowledged; this
     // flush covers the background writes of a job still running.
-    let flushed = collection.store().flush();
-    artlens::store::remove_served_by(&store_dir);
+    let flushed = collection.flush();
+    collection.withdraw_server();
     served.context("the server stopped with an error")?;
     flushed?;
     info("stopped; the store is flushed".to_string());
@@ -256,6 +256,7 @@ fn routes() -> Router<Shared> {
         .route("/works/{id}/maps", get(pages::work_maps))
         .route("/rate", get(pages::rate))
         .route("/score", get(pages::score))
+        .route("/similar", get(pages::similar).post(pages::similar_upload))
         .route("/compare", get(pages::compare))
         .route("/compare/report", get(pages::compare_report))
         .route("/fragments/answer", get(pages::answer_fragment))
@@ -554,5 +555,32 @@ mod tests {
         let ok = raw_get(addr, "/healthz");
         assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("ok"), "{ok}");
         rt.shutdown_background();
+    }
+
+    /// The server is a front end: everything it reads or writes goes
+    /// through [`Collection`], so that the library's checks (one rater, one
+    /// resolver, the journal before the database) cannot be bypassed by a
+    /// route. A route that reached for the store would show here.
+    #[test]
+    fn the_server_reaches_the_store_only_through_the_collection() {
+        let sources = [
+            ("api.rs", include_str!("api.rs")),
+            ("pages.rs", include_str!("pages.rs")),
+            ("jobs.rs", include_str!("jobs.rs")),
+            ("trainer.rs", include_str!("trainer.rs")),
+            ("security.rs", include_str!("security.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+        ];
+        let forbidden = [
+            [".", "store()"].concat(),
+            ["artlens::", "store::"].concat(),
+            ["artlens::", "ratings::", "rating_of"].concat(),
+            ["tempfile", "_in_store"].concat(),
+        ];
+        for (file, text) in sources {
+            for f in &forbidden {
+                assert!(!text.contains(f.as_str()), "src/server/{file} uses `{f}`");
+            }
+        }
     }
 }

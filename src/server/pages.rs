@@ -13,13 +13,15 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use artlens::app::{
-    AnswerView, ExplainRequest, GallerySort, GalleryView, RatingScale, ScoreRequest, WorkView,
+    AnswerView, ExplainRequest, GallerySort, GalleryView, ImageRef, RatingScale, ScoreRequest,
+    SimilarView, WorkView,
 };
 use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
-    blocking, compare_request, gallery_request, shared_ids, work_id, ApiError, Params,
+    ask, blocking, compare_request, gallery_request, shared_ids, similar_request, work_id,
+    ApiError, Params,
 };
 use super::Shared;
 
@@ -265,6 +267,10 @@ fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
             p.count #count { "No works match. " a href="/" { "Show all works" } }
         } @else {
             p.count #count { (from) "–" (to) " of " (works) ". " span.keys { "Keys: arrows move, Enter opens, r rates from here, n / p next / previous page." } }
+            form #more-like action="/similar" method="get" {
+                button #more-like-button type="submit" { "More like these" }
+                " " span.note { "pick works below (the box under each), then press it" }
+            }
         }
         ul.grid #grid {
             @for w in &v.works {
@@ -274,14 +280,173 @@ fn gallery_body(v: &GalleryView, params: &Params) -> Markup {
                         span.title { "#" (w.work.id) " " (w.title) }
                         span.meta {
                             @if let Some(r) = w.work.rating { span.rating { "your rating " (fmt_num(r)) } } @else { span.unrated { "not rated" } }
-                            @if let Some(p) = w.predicted { " · predicted " (format!("{p:.1}")) }
+                            @if let Some(p) = w.predicted { " · predicted " (artlens::plain::score(p)) }
                         }
                     }
+                    label.pick { input type="checkbox" name="id" value=(w.work.id) form="more-like"; " pick" }
                 }
             }
         }
         (pager(v, params))
     }
+}
+
+/// Results per backbone on the "More like these" page.
+const SIMILAR_PAGE_K: usize = 12;
+
+/// `GET /similar?id=3&id=7&not=12&threshold=0.5&backbone=`: "more like
+/// these" — the works most like the examples (moving away from the `not`
+/// ones), one column per backbone, each with its similarity and the links
+/// that refine the search. Without examples: how to start one, and the
+/// upload form. A request the library refuses is said on the page.
+pub async fn similar(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+    let params = Params::parse(q)?;
+    let ids = params.all("id");
+    if ids.is_empty() {
+        return Ok(similar_page(None, None, &params));
+    }
+    let mut pairs = vec![("k".to_string(), SIMILAR_PAGE_K.to_string())];
+    pairs.extend(
+        params
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k != "id" && k != "k")
+            .cloned(),
+    );
+    pairs.extend(ids.iter().skip(1).map(|i| ("also".to_string(), i.clone())));
+    let fields = Params::from_pairs(pairs);
+    let made = match similar_request(&fields, ids.first().cloned().map(ImageRef::Work)) {
+        Ok(req) => {
+            let c = st.collection.clone();
+            blocking(move || c.similar(&req, &mut |_| {})).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(match made {
+        Ok(view) => similar_page(Some(&view), None, &params),
+        Err(e) if e.status.is_client_error() => similar_page(None, Some(&e.message), &params),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+/// `POST /similar` (multipart: the image as `image`, optional `threshold`):
+/// the works most like an uploaded image, on the same page. The image is
+/// decoded in memory, compared, and not stored.
+pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> PageResult {
+    let params = Params::from_pairs(Vec::new());
+    let made = match super::api::similar_upload_view(&st, form, SIMILAR_PAGE_K).await {
+        Ok(view) => similar_page(Some(&view), None, &params),
+        Err(e) if e.status.is_client_error() => similar_page(None, Some(&e.message), &params),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(made)
+}
+
+/// The "More like these" page: the examples, the works moved away from,
+/// the results side by side, the threshold form and the upload form.
+fn similar_page(view: Option<&SimilarView>, error: Option<&str>, params: &Params) -> Response {
+    let ids = params.all("id");
+    let nots = params.all("not");
+    let threshold = params.get("threshold").unwrap_or("").to_string();
+    // The link that adds `key=id` to this search (or takes an example out).
+    let link = |add: Option<(&str, u64)>, drop: Option<u64>| {
+        let mut pairs: Vec<(String, String)> = params
+            .pairs()
+            .iter()
+            .filter(|(k, v)| {
+                drop.is_none_or(|d| !((k == "id" || k == "not") && *v == d.to_string()))
+            })
+            .cloned()
+            .collect();
+        if let Some((k, id)) = add {
+            pairs.push((k.to_string(), id.to_string()));
+        }
+        format!(
+            "/similar?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let shown = |q: &artlens::app::QueryView| match (q.id, &q.path) {
+        (Some(id), _) => format!("#{id}"),
+        (None, Some(p)) => p.clone(),
+        (None, None) => "?".into(),
+    };
+    let body = html! {
+        h1 { "More like these" }
+        @if let Some(e) = error { p.error #similar-error role="alert" { (e) } }
+        @match view {
+            None => {
+                @if error.is_none() {
+                    p #similar-empty { "Pick works in the " a href="/" { "gallery" } " (the small “pick” box under each) and press “More like these”, or choose an image below: every model shows the works it finds most like them, side by side." }
+                }
+            }
+            Some(v) => {
+                div.similar-query #similar-query {
+                    span { "Like " }
+                    @for q in std::iter::once(&v.query).chain(&v.examples) {
+                        span.example data-id=[q.id] {
+                            @if let Some(id) = q.id {
+                                img src={ "/api/works/" (id) "/thumb?size=128" } alt=(shown(q)) width="64" height="64";
+                                a href={ "/works/" (id) } { (shown(q)) }
+                                @if ids.len() > 1 { " " a.drop href=(link(None, Some(id))) aria-label={ "Remove " (shown(q)) } { "×" } }
+                            } @else {
+                                (shown(q)) " (your image, not stored)"
+                            }
+                        }
+                    }
+                    @if !v.not.is_empty() {
+                        span { " but not like " }
+                        @for q in &v.not {
+                            span.not-example data-id=[q.id] {
+                                (shown(q))
+                                @if let Some(id) = q.id { " " a.drop href=(link(None, Some(id))) aria-label={ "Stop moving away from " (shown(q)) } { "×" } }
+                            }
+                        }
+                    }
+                }
+                @if v.query.id.is_some() {
+                    form.similar-threshold method="get" action="/similar" {
+                        @for i in &ids { input type="hidden" name="id" value=(i); }
+                        @for n in &nots { input type="hidden" name="not" value=(n); }
+                        label { "Only results at least this similar (−1 to 1) " input #threshold type="number" name="threshold" step="0.05" min="-1" max="1" value=(threshold) placeholder="any"; }
+                        button type="submit" { "Show" }
+                    }
+                }
+                div.columns #similar-results {
+                    @for b in &v.backbones {
+                        section.column data-backbone=(b) {
+                            h2 { (b) }
+                            @let hits = v.results.get(b).map(Vec::as_slice).unwrap_or(&[]);
+                            @if hits.is_empty() { p.note { "No work is that similar." } }
+                            ol.hits {
+                                @for h in hits {
+                                    li.hit data-id=(h.id) {
+                                        a href={ "/works/" (h.id) } {
+                                            img src={ "/api/works/" (h.id) "/thumb?size=256" } alt={ "#" (h.id) } loading="lazy" width="128" height="128";
+                                        }
+                                        span.title { "#" (h.id) " " (h.metadata.get("title").cloned().or_else(|| h.path.as_deref().and_then(|p| std::path::Path::new(p).file_name()).map(|f| f.to_string_lossy().into_owned())).unwrap_or_default()) }
+                                        span.similarity { "similarity " (artlens::plain::similarity(h.similarity)) }
+                                        @if v.query.id.is_some() {
+                                            span.refine {
+                                                a.more href=(link(Some(("id", h.id)), None)) { "more like this" }
+                                                " · "
+                                                a.less href=(link(Some(("not", h.id)), None)) { "not like this" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        form.similar-upload #similar-upload method="post" action="/similar" enctype="multipart/form-data" {
+            label { "Or find the works most like an image: " input #similar-file type="file" name="image" accept="image/*" required; }
+            button type="submit" { "Find similar works" }
+        }
+    };
+    page("More like these", "", "similar", body)
 }
 
 /// Numbered pages: the first, the last, and two either side of this one.
@@ -329,7 +494,7 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
     let id = work_id(&id)?;
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let (view, titles, score, around, answer) = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let around = c.adjacent_works(id)?;
@@ -337,14 +502,14 @@ pub async fn work(State(st): State<Shared>, Path(id): Path<String>) -> PageResul
         let view = c.show(&rater, &id.to_string(), 8, &mut |_| {})?;
         let mut titles = BTreeMap::new();
         for n in view.neighbours.values().flatten().chain([&view.id]) {
-            if let Some(a) = c.store().artwork_by_id(*n)? {
+            if let Some(a) = c.work_by_id(*n)? {
                 titles.insert(*n, artlens::app::work_title(&a));
             }
         }
         let score = c
             .score(
                 &ScoreRequest {
-                    images: vec![id.to_string().into()],
+                    images: vec![ImageRef::Work(id.to_string())],
                     k: 5,
                     backbones: None,
                     ood_percentile: artlens::explain::DEFAULT_OOD_PERCENTILE,
@@ -455,6 +620,7 @@ fn work_body(
         }
         section.neighbours {
             h2 { "Nearest works, per model" }
+            p { a.button #more-like-this href={ "/similar?id=" (v.id) } { "More like this" } " " span.note { "add other works as examples, or move away from some, on the next page" } }
             @if several { p.note { "Works marked " span.badge { "shared" } " are among the nearest for more than one model." } }
             div.columns {
                 @for (backbone, ids) in &v.neighbours {
@@ -563,8 +729,7 @@ pub async fn rate(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult
         None if start.is_empty() => "false",
         None => "",
     };
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let answer = blocking(move || c.answer(&rater)).await?;
+    let answer = ask(&st, |c, rater| c.answer(rater)).await?;
     let body = if pair {
         html! {
             h1 { "Which do you prefer?" }
@@ -643,8 +808,7 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
 /// swap in after a rating.
 pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
     let full = Params::parse(q)?.get("full").is_some();
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let mut answer = blocking(move || c.answer(&rater)).await?;
+    let mut answer = ask(&st, |c, rater| c.answer(rater)).await?;
     // A retrain under way means the answer shown is about to change.
     answer.current = answer.current && !st.trainer.busy();
     Ok(Html(answer_box(&answer, full).into_string()).into_response())
@@ -653,8 +817,7 @@ pub async fn answer_fragment(State(st): State<Shared>, RawQuery(q): RawQuery) ->
 /// `GET /score`: choose or drop an image; each backbone's score and
 /// references appear below.
 pub async fn score(State(st): State<Shared>) -> PageResult {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let answer = blocking(move || c.answer(&rater)).await?;
+    let answer = ask(&st, |c, rater| c.answer(rater)).await?;
     Ok(page(
         "Score an image",
         "score",
@@ -683,9 +846,10 @@ pub async fn score(State(st): State<Shared>) -> PageResult {
 /// after an import, and the statistics behind it one click away (the
 /// `compare --html` report, framed once opened).
 pub async fn compare(State(st): State<Shared>) -> PageResult {
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (answer, models) =
-        blocking(move || Ok((c.answer(&rater)?, c.store().backbones()?.len()))).await?;
+    let (answer, models) = ask(&st, |c, rater| {
+        Ok((c.answer(rater)?, c.stored_backbones()?.len()))
+    })
+    .await?;
     Ok(page(
         "Your answer",
         "compare",
@@ -737,11 +901,11 @@ pub async fn work_maps(State(st): State<Shared>, Path(id): Path<String>) -> Resp
     };
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     let made = blocking(move || {
-        if c.store().artwork_by_id(id)?.is_none() {
+        if !c.has_work(id)? {
             return Ok(None);
         }
         let req = ExplainRequest {
-            query: id.to_string(),
+            query: ImageRef::Work(id.to_string()),
             reference: None,
             backbones: None,
             rater,

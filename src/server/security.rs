@@ -42,7 +42,7 @@ pub const MAX_UPLOAD_PIXELS: u64 = 40_000_000;
 fn is_upload(path: &str) -> bool {
     matches!(
         path,
-        "/api/score" | "/api/similar" | "/api/explain" | "/fragments/score"
+        "/api/score" | "/api/similar" | "/api/explain" | "/fragments/score" | "/similar"
     )
 }
 
@@ -240,7 +240,15 @@ fn is_write(m: &Method) -> bool {
 /// grants) or, for the upload, multipart.
 fn check_write(req: &Request, host: &str) -> Result<(), (StatusCode, String)> {
     let headers = req.headers();
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` with
+    // a plain HTML form's POST (the "More like these" page's upload), even
+    // to its own origin; it then also says `Sec-Fetch-Site: same-origin`,
+    // which a page on another site cannot forge, so that pair is ours.
+    let same_site_form = headers.get(header::ORIGIN).is_some_and(|o| o == "null")
+        && headers
+            .get("sec-fetch-site")
+            .is_some_and(|s| s == "same-origin");
+    if let Some(origin) = headers.get(header::ORIGIN).filter(|_| !same_site_form) {
         let ours = format!("http://{host}");
         if origin
             .to_str()

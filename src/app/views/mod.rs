@@ -32,7 +32,7 @@ pub use export::{
 pub use gallery::{Facet, FacetValue, GalleryItem, GalleryView, RangeFacet, SortOption};
 pub use models::ModelEntry;
 pub use provenance::{BackboneLabel, Provenance};
-pub use ratings::{PreferenceView, RatingView};
+pub use ratings::{PreferenceView, RatingChange, RatingView};
 pub use score::{ModelScore, PairMaps, ScoreView, ScoredImage};
 pub use show::{WorkSummary, WorkView};
 pub use similar::{Hit, QueryView, SimilarView};

@@ -30,3 +30,20 @@ pub struct PreferenceView {
     /// Seconds since the Unix epoch.
     pub time: u64,
 }
+
+/// One work's rating set or taken back by its id (the web app's rating
+/// routes): the work, whose rating, and the rating it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatingChange {
+    pub hash: String,
+    pub id: u64,
+    /// The rating before the change, if there was one.
+    pub previous: Option<f64>,
+    pub rater: String,
+    /// The new rating (when one was set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f64>,
+    /// Whether a rating was taken back (when one was removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<bool>,
+}

@@ -34,4 +34,11 @@ pub struct WorkSummary {
     pub path: Option<String>,
     pub metadata: Metadata,
     pub rating: Option<f64>,
+    /// The rater's predicted score of the work, when `ls` is sorted by
+    /// prediction (`--sort predicted`), on the rating scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<f64>,
+    /// The backbone whose head made `predicted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_by: Option<String>,
 }

@@ -36,7 +36,17 @@ pub struct Hit {
 /// `similar`: the nearest works per backbone, side by side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimilarView {
+    /// The (first) example.
     pub query: QueryView,
+    /// The other examples of a "more like these" search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<QueryView>,
+    /// The works the search moved away from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not: Vec<QueryView>,
+    /// The least similarity a result was allowed, when one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
     /// The backbones in column order.
     pub backbones: Vec<String>,
     /// Per backbone name, nearest first.
