@@ -269,7 +269,7 @@ pub enum Error {
     },
 
     /// The store was written by an incompatible artlens version.
-    #[error("{path}: store format version {found}, this artlens reads version {expected}; re-index into a new --store (or `artlens export` with the version that wrote it)")]
+    #[error("{}", store_format_message(.path, .found, .expected))]
     StoreFormat {
         /// The store's folder.
         path: PathBuf,
@@ -406,6 +406,35 @@ pub enum Error {
         #[source]
         source: candle_core::Error,
     },
+
+    /// The disk filled during `index` after some works were stored: those
+    /// are kept (each was written whole), and the next run goes on.
+    #[error("no space left on the device holding {path}: {} before the disk filled, and kept; free some space and run `artlens index` again, which embeds only what is missing", stored_works(.stored))]
+    IndexNoSpace { path: PathBuf, stored: usize },
+
+    /// The store's folder or files cannot be written (read-only media, or
+    /// a folder the user may not write): sled opens a store only for
+    /// writing, so even a read needs write access. Nothing is damaged.
+    #[error("{path}: the store is not writable ({reason}), so it cannot be opened: sled, the database it is kept in, opens a store only for reading and writing. Nothing is damaged. Mount the media read-write or give yourself write access to the folder, or copy it somewhere writable (`cp -a {path} COPY`) and pass --store COPY")]
+    StoreNotWritable { path: PathBuf, reason: String },
+}
+
+/// A store of a newer format is not damaged and must not be re-indexed
+/// over (that loses its ratings): it says which version to use instead.
+fn store_format_message(path: &std::path::Path, found: &u32, expected: &u32) -> String {
+    let path = path.display();
+    if found > expected {
+        format!(
+            "{path}: the store is of format {found}, written by a newer artlens; this artlens ({}) reads formats 1 to {expected}. Nothing is damaged: use the artlens version that wrote it, or any newer one",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        format!("{path}: store format version {found}, this artlens reads version {expected}; re-index into a new --store (or `artlens export` with the version that wrote it)")
+    }
+}
+
+fn stored_works(n: &usize) -> String {
+    crate::plain::count(*n, "work was stored", "works were stored")
 }
 
 /// The library's result type.

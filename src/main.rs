@@ -14,8 +14,9 @@ fn main() {
 /// Image decoders can panic on hostile files; the library catches those
 /// panics and reports the file as undecodable, but Rust's default hook would
 /// still print "thread panicked at ..." first. Panics raised inside the
-/// decoder crates are therefore left to that report; any other panic is a bug
-/// in artlens and says so, without a backtrace dump.
+/// decoder crates, or in sled while the store catches them, are therefore
+/// left to that report; any other panic is a bug in artlens and says so,
+/// without a backtrace dump.
 fn quiet_decoder_panics() {
     std::panic::set_hook(Box::new(|info| {
         let file = info.location().map(|l| l.file()).unwrap_or("");
@@ -32,7 +33,9 @@ fn quiet_decoder_panics() {
         ]
         .iter()
         .any(|c| file.contains(c));
-        if in_decoder {
+        // The store catches sled's panics on a damaged store and reports
+        // the damage as an ordinary error (issue 26, item 5).
+        if in_decoder || artlens::store::catching_sled_panic() {
             return;
         }
         let msg = info

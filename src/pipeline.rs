@@ -39,6 +39,12 @@ pub struct IndexOptions {
     /// inside one of these canonical folders are indexed; any other is
     /// reported as failed. The server's `--allow-dir` rule.
     pub confine_to: Vec<PathBuf>,
+    /// Try again the files that failed in an earlier run. Without it, a
+    /// content (by hash) or an unreadable path that failed before is
+    /// skipped and counted in [`IndexSummary::known_failures`], so that a
+    /// scheduled re-index of a folder holding one bad file does not fail
+    /// forever; only new failures make a run partial.
+    pub retry_failed: bool,
 }
 
 impl Default for IndexOptions {
@@ -62,6 +68,7 @@ impl IndexOptions {
             limits: DecodeLimits::default(),
             prune: false,
             confine_to: Vec::new(),
+            retry_failed: false,
         }
     }
 
@@ -112,8 +119,11 @@ pub struct IndexSummary {
     pub already_stored: usize,
     /// New paths recorded for known contents (renamed, moved or duplicated files).
     pub new_paths: usize,
-    /// Files or folders that failed.
+    /// Files or folders that failed in this run (new failures, or known
+    /// ones tried again with [`IndexOptions::retry_failed`]).
     pub failed: usize,
+    /// Files that failed in an earlier run and were skipped, not tried again.
+    pub known_failures: usize,
     /// Stored paths that no longer exist.
     pub vanished: usize,
     /// Artworks removed by `prune`.
@@ -187,6 +197,12 @@ pub fn index_collection(
     };
     for f in &failures {
         let path = f.path.display().to_string();
+        if !opts.retry_failed && store.failure(&path)?.is_some_and(|r| r.hash.is_none()) {
+            // It could not be read last time either; a file fixed since
+            // would have been read this time and not be here.
+            summary.known_failures += 1;
+            continue;
+        }
         store.record_failure(&path, None, &f.reason)?;
         on_event(Event::Failed {
             path: f.path.clone(),
@@ -239,6 +255,23 @@ pub fn index_collection(
             if meta != art.metadata {
                 csv_updates.insert(hash.to_string(), meta.clone());
             }
+        }
+        let known = if needs.is_empty() || opts.retry_failed {
+            None
+        } else {
+            store.failure_of_hash(hash)?
+        };
+        if let Some(known) = known {
+            // The same bytes failed before and would fail again (a changed
+            // file has another hash). Copies of them at new paths are
+            // recorded as failed too, so that `status` lists every one.
+            for p in &paths {
+                if store.failure(p)?.is_none() {
+                    store.record_failure(p, Some(hash), &known.reason)?;
+                }
+            }
+            summary.known_failures += 1;
+            continue;
         }
         if needs.is_empty() {
             summary.already_stored += 1;

@@ -174,14 +174,29 @@ impl Collection {
         if req.shard.is_some() && self.store.shard()?.is_none() {
             self.store.set_shard(req.shard)?;
         }
-        let mut summary = pipeline::index_collection(
+        // Works stored so far: each progress event follows a flushed batch.
+        // A full disk stops the run, but what was stored stays, and saying
+        // "nothing was changed" would be wrong.
+        let mut stored = 0;
+        let indexed = pipeline::index_collection(
             &self.store,
             scan_report,
             metadata.as_ref(),
             &refs,
             &req.options,
-            on_event,
-        )?;
+            &mut |e: Event| {
+                if let Event::Progress { done, failed, .. } = e {
+                    stored = done - failed;
+                }
+                on_event(e)
+            },
+        );
+        let mut summary = match indexed {
+            Err(Error::NoSpace { path }) if stored > 0 => {
+                return Err(Error::IndexNoSpace { path, stored })
+            }
+            other => other?,
+        };
         summary.shard = req.shard;
         summary.other_shards = other_shards;
         self.store.flush()?;

@@ -29,10 +29,26 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
     if let Some(r) = &ctx.remote {
         return Err(r.refuse(ctx.command));
     }
-    let report = check_store(&ctx.store)?;
+    let report = match check_store(&ctx.store) {
+        // sled cannot open a store it may not write, but a salvage only
+        // reads: it works from a copy, so read-only media can be rescued.
+        Err(e @ artlens::Error::StoreNotWritable { .. }) if args.into.is_some() => {
+            ctx.msg.info(format!("{e}; salvaging from a copy"));
+            None
+        }
+        checked => Some(checked?),
+    };
     let salvage = match &args.into {
         Some(into) => Some(salvage_store(&ctx.store, into)?),
         None => None,
+    };
+    let Some(report) = report else {
+        if args.json {
+            out_json(&serde_json::json!({ "check": null, "salvage": salvage }))?;
+        } else if let Some(s) = &salvage {
+            print_salvage(s);
+        }
+        return Ok(0);
     };
     if args.json {
         out_json(&serde_json::json!({ "check": report, "salvage": salvage }))?;
@@ -68,21 +84,7 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
             }
         }
         if let Some(s) = &salvage {
-            out_line(&format!(
-                "salvaged    into {}: {} ratings, {} preferences, {} artworks, {} embeddings, {} other records",
-                s.into.display(),
-                s.ratings,
-                s.preferences,
-                s.artworks,
-                s.embeddings,
-                s.other_records
-            ));
-            for d in &s.dropped {
-                out_line(&format!("dropped     {d}"));
-            }
-            for a in &s.advice {
-                out_line(&format!("next        {a}"));
-            }
+            print_salvage(s);
         }
     }
     Ok(if report.healthy || salvage.is_some() {
@@ -90,4 +92,22 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         EXIT_ERROR
     })
+}
+
+fn print_salvage(s: &artlens::store::SalvageReport) {
+    out_line(&format!(
+        "salvaged    into {}: {} ratings, {} preferences, {} artworks, {} embeddings, {} other records",
+        s.into.display(),
+        s.ratings,
+        s.preferences,
+        s.artworks,
+        s.embeddings,
+        s.other_records
+    ));
+    for d in &s.dropped {
+        out_line(&format!("dropped     {d}"));
+    }
+    for a in &s.advice {
+        out_line(&format!("next        {a}"));
+    }
 }

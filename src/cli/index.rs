@@ -61,6 +61,11 @@ pub struct IndexArgs {
     /// shards. For scheduler arrays: --shard $SLURM_ARRAY_TASK_ID/N.
     #[arg(long, value_name = "I/N", value_parser = parse_shard, allow_hyphen_values = true)]
     shard: Option<Shard>,
+    /// Try again the files that failed in an earlier run (by default they
+    /// are skipped and counted, and only new failures make the exit
+    /// status 1).
+    #[arg(long)]
+    retry_failed: bool,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -87,6 +92,7 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
     let mut options = IndexOptions {
         batch_size: args.batch_size,
         prune: args.prune,
+        retry_failed: args.retry_failed,
         ..IndexOptions::on_gpu(args.weights.on_gpu())
     };
     if let Some(n) = args.decode_threads {
@@ -133,6 +139,13 @@ pub fn run(args: IndexArgs, ctx: &Ctx) -> Result<i32> {
             summary.seconds,
             summary.images_per_second
         ));
+        if summary.known_failures > 0 {
+            ctx.msg.info(format!(
+                "{} skipped: {} failed in an earlier run (`artlens status` lists why); `artlens index --retry-failed` tries again",
+                artlens::plain::count(summary.known_failures, "known failure", "known failures"),
+                if summary.known_failures == 1 { "it" } else { "they" },
+            ));
+        }
         if let Some(shard) = summary.shard {
             ctx.msg.info(format!(
                 "shard {shard}: {} files of other shards left to their own stores",

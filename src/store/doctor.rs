@@ -112,7 +112,7 @@ fn cannot_open_advice(dir: &Path) -> Vec<String> {
 /// Checks the store in `dir`: opens it, scans every tree, verifies every
 /// embedding checksum, and parses every artwork and rating record.
 pub fn check_store(dir: &Path) -> Result<DoctorReport> {
-    if !Store::exists(dir) {
+    if !Store::exists(dir) && !Store::lost_db(dir) {
         return Err(Error::NoStore {
             path: dir.to_path_buf(),
         });
@@ -123,7 +123,14 @@ pub fn check_store(dir: &Path) -> Result<DoctorReport> {
     };
     let store = match open_for_doctor(dir) {
         Ok(s) => s,
-        Err(e @ Error::StoreInUse { .. }) => return Err(e),
+        // Not damage: in use, of a newer format, or not writable; each
+        // error says what to do, and salvage advice would mislead.
+        Err(
+            e @ (Error::StoreInUse { .. }
+            | Error::StoreServed { .. }
+            | Error::StoreFormat { .. }
+            | Error::StoreNotWritable { .. }),
+        ) => return Err(e),
         Err(e) => {
             report.problems.push(e.to_string());
             report.advice = cannot_open_advice(dir);
@@ -316,26 +323,39 @@ pub fn salvage_store(from: &Path, into: &Path) -> Result<SalvageReport> {
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
     let mut scratch: Option<PathBuf> = None;
-    if !Store::exists(from) {
+    if !Store::exists(from) && !Store::lost_db(from) {
         return Err(Error::NoStore {
             path: from.to_path_buf(),
         });
     }
     let src = match open_for_doctor(from) {
         Ok(s) => s,
-        Err(e @ (Error::StoreInUse { .. } | Error::NoStore { .. } | Error::NoSpace { .. })) => {
-            return Err(e)
-        }
+        Err(
+            e @ (Error::StoreInUse { .. }
+            | Error::StoreServed { .. }
+            | Error::NoStore { .. }
+            | Error::NoSpace { .. }
+            | Error::StoreFormat { .. }),
+        ) => return Err(e),
         Err(first) => {
             let dir = into.with_extension("salvage-scratch");
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            // Without `db` its `conf` describes a log that is gone: the
+            // scratch store starts empty, and the journal fills it.
+            let lost_db = Store::lost_db(from);
             for entry in std::fs::read_dir(from)
                 .map_err(|e| Error::io(from, e))?
                 .flatten()
             {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("snap.") || !entry.path().is_file() {
+                // The journal is replayed from `from`; in the scratch
+                // folder it would make the empty database look damaged.
+                if name.starts_with("snap.")
+                    || name == super::JOURNAL_FILE
+                    || (lost_db && name == "conf")
+                    || !entry.path().is_file()
+                {
                     continue;
                 }
                 std::fs::copy(entry.path(), dir.join(&name))

@@ -17,7 +17,7 @@
 //! | `p/<root>/<relative path>`  | the hash last recorded at that path |
 //! | `r/<root: u64 big-endian>`  | a collection root folder (absolute) |
 //! | `f/<path>`                  | [`FailureRecord`] as JSON |
-//! | `g/<hash>/<path>`           | empty: the failures recorded for a hash |
+//! | `g/<hash>/<path>`           | empty: the failures recorded for a hash (`index` skips that content until `--retry-failed`) |
 //! | `c/next_id`, `c/next_root`  | next numeric id / root id, u64 big-endian |
 //!
 //! A backbone key is [`BackboneId::key`] (`facebook/dino-vitb16`,
@@ -79,6 +79,19 @@
 //!   answer nonsense otherwise).
 //! * A path belongs to at most one artwork: recording a path for new content
 //!   takes it away from the content previously seen there.
+//!
+//! # Damage, read-only media, newer formats
+//!
+//! A store whose `db` is gone while its `conf` and a snapshot or the
+//! ratings journal remain is [`Error::StoreDamaged`] (not "no store"), and
+//! opening it never starts an empty log beside them; `doctor --into`
+//! rebuilds its ratings from the journal. sled 0.34 panics on some damage
+//! it meets while recovering; [`Store::open`] catches that as damage too
+//! ([`catching_sled_panic`] tells the binary's panic hook to stay quiet).
+//! sled opens its files for writing even to read, so a store on read-only
+//! media or in a folder the user may not write is [`Error::StoreNotWritable`],
+//! never "damaged"; one of a newer format is [`Error::StoreFormat`], which
+//! says so.
 //!
 //! sled holds a lock on the folder: a second opener, in this process or
 //! another, gets [`Error::StoreInUse`] at once. Writes reach the disk on
@@ -336,31 +349,63 @@ impl Store {
         // that holds the store may do that, or a second opener deletes the
         // snapshot the first is writing.
         let open_lock = take_open_lock(dir)?;
+        if Store::lost_db(dir) {
+            // sled would start an empty log beside the old snapshot (and
+            // fail on it) or, without one, silently hand out an empty
+            // store whose ratings only the journal still knows.
+            return Err(Error::StoreDamaged {
+                path: dir.to_path_buf(),
+                file: "db".into(),
+                reason: "missing: the file that holds every record is gone".into(),
+            });
+        }
         let recovered = recover_interrupted_snapshots(dir)?;
-        let db = open_sled(dir)?;
-        let err = |e: sled::Error| store_error(dir, e);
-        let items = db.open_tree(ITEMS).map_err(err)?;
-        let meta = db.open_tree(META).map_err(err)?;
-        let mut store = Store {
-            db,
-            items,
-            meta,
-            path: dir.to_path_buf(),
-            write_lock: Mutex::new(()),
-            roots: Default::default(),
-            migration: None,
-            recovered,
-            _open_lock: open_lock,
-        };
-        store.migration = store.check_format()?;
-        store.load_roots()?;
-        Ok(store)
+        // sled 0.34 panics on some damage it meets while recovering (its
+        // own assertions on the log and snapshot); that is a damaged
+        // store, not a crash of the command that opened it.
+        catch_sled_panic(dir, move || {
+            let db = open_sled(dir)?;
+            let err = |e: sled::Error| store_error(dir, e);
+            let items = db.open_tree(ITEMS).map_err(err)?;
+            let meta = db.open_tree(META).map_err(err)?;
+            let mut store = Store {
+                db,
+                items,
+                meta,
+                path: dir.to_path_buf(),
+                write_lock: Mutex::new(()),
+                roots: Default::default(),
+                migration: None,
+                recovered,
+                _open_lock: open_lock,
+            };
+            store.migration = store.check_format()?;
+            store.load_roots()?;
+            Ok(store)
+        })
+    }
+
+    /// True when `dir` held a store whose `db` file is gone: sled's `conf`
+    /// is there, and so is a snapshot or a ratings journal with something
+    /// in it (a store killed while being created has neither, and is
+    /// simply created again).
+    pub(crate) fn lost_db(dir: &Path) -> bool {
+        if !dir.join("conf").is_file() || dir.join("db").exists() {
+            return false;
+        }
+        let journal = std::fs::metadata(dir.join(JOURNAL_FILE)).is_ok_and(|m| m.len() > 0);
+        let snapshot = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("snap."));
+        journal || snapshot
     }
 
     /// Opens the store in `dir`, which must already be one:
     /// [`Error::NoStore`] otherwise, and nothing is created.
     pub fn open_existing(dir: &Path) -> Result<Store> {
-        if !Store::exists(dir) {
+        if !Store::exists(dir) && !Store::lost_db(dir) {
             return Err(Error::NoStore {
                 path: dir.to_path_buf(),
             });
@@ -432,6 +477,19 @@ impl Store {
                 Ok(None)
             }
             None if self.items.is_empty() && self.meta.is_empty() => {
+                // A journal is written only after the format version: an
+                // empty database beside one lost what it held (a `db`
+                // truncated with no snapshot to read past), and starting
+                // afresh would hide that its ratings are in the journal alone.
+                if std::fs::metadata(self.journal_path()).is_ok_and(|m| m.len() > 0) {
+                    return Err(Error::StoreDamaged {
+                        path: self.path.clone(),
+                        file: "db".into(),
+                        reason: format!(
+                            "it holds nothing, though the ratings journal beside it ({JOURNAL_FILE}) records changes"
+                        ),
+                    });
+                }
                 self.meta
                     .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
                     .map_err(|e| self.err(e))?;
@@ -1202,6 +1260,21 @@ impl Store {
         }
     }
 
+    /// A failure recorded for content `hash` in an earlier run, if any (the
+    /// first by path): `index` skips such content unless asked to retry it,
+    /// so that one bad file does not fail every later run.
+    pub fn failure_of_hash(&self, hash: &str) -> Result<Option<FailureRecord>> {
+        let prefix = format!("g/{hash}/");
+        for kv in self.items.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            let path = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(rec) = self.failure(&path)? {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every failure record, sorted by path.
     pub fn failures(&self) -> Result<Vec<FailureRecord>> {
         let mut out = Vec::new();
@@ -1486,6 +1559,28 @@ fn store_error(path: &Path, e: sled::Error) -> Error {
     }
 }
 
+/// Read-only media (`EROFS`) or a folder or file the user may not write
+/// (`EACCES`, `EPERM`): sled opens its files for writing, so these fail
+/// every open, reads included, on a store that is perfectly intact.
+fn is_not_writable(io: &std::io::Error) -> bool {
+    matches!(
+        io.raw_os_error(),
+        Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
+    ) || matches!(
+        io.kind(),
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+    )
+}
+
+fn not_writable_reason(io: &std::io::Error) -> String {
+    if io.raw_os_error() == Some(libc::EROFS) || io.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+    {
+        "it is on read-only media".into()
+    } else {
+        "you may not write its folder or files".into()
+    }
+}
+
 fn is_no_space(io: &std::io::Error) -> bool {
     io.raw_os_error() == Some(28) || io.kind() == std::io::ErrorKind::StorageFull
 }
@@ -1514,6 +1609,56 @@ fn scrub_debug(s: &str) -> String {
     let s = s.replace(" backtrace ()", "");
     let s = s.strip_prefix("IO error: ").unwrap_or(&s).to_string();
     s.trim().to_string()
+}
+
+thread_local! {
+    /// Set while this thread runs sled code under [`catch_sled_panic`].
+    static CATCHING_SLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread runs sled code whose panic the store catches and
+/// reports as [`Error::StoreDamaged`]: the binary's panic hook stays quiet
+/// then, since the error says everything.
+pub fn catching_sled_panic() -> bool {
+    CATCHING_SLED.with(|c| c.get())
+}
+
+/// Runs `f` (which calls into sled on the store in `dir`), turning a panic
+/// inside it into [`Error::StoreDamaged`] naming the file sled most likely
+/// choked on.
+fn catch_sled_panic<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let was = CATCHING_SLED.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING_SLED.with(|c| c.set(was));
+    result.unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::StoreDamaged {
+            path: dir.to_path_buf(),
+            file: doctor::damaged_file(dir),
+            reason: sled_panic_reason(&what),
+        })
+    })
+}
+
+/// sled's panic message, in one short line without debug noise.
+fn sled_panic_reason(what: &str) -> String {
+    let first: String = what
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(160)
+        .collect();
+    let first = scrub_debug(&first);
+    if first.is_empty() {
+        "sled stopped while reading it".into()
+    } else {
+        format!("sled stopped while reading it: {first}")
+    }
 }
 
 /// The file whose exclusive lock says "this process has the store open".
@@ -1655,6 +1800,10 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
     }
     match &e {
         sled::Error::Io(io) if is_no_space(io) => store_error(path, e),
+        sled::Error::Io(io) if is_not_writable(io) => Error::StoreNotWritable {
+            path: path.to_path_buf(),
+            reason: not_writable_reason(io),
+        },
         sled::Error::Io(_)
         | sled::Error::Unsupported(_)
         | sled::Error::Corruption { .. }
@@ -1819,6 +1968,63 @@ mod tests {
         assert!(check_hash(&"A".repeat(64)).is_err());
         assert!(check_hash("abc").is_err());
         assert!(check_hash(&format!("{}/", "a".repeat(63))).is_err());
+    }
+
+    /// Issue 26, item 15: read-only media and folders the user may not
+    /// write are "not writable", never "damaged" with salvage advice.
+    #[test]
+    fn a_store_that_cannot_be_written_is_not_called_damaged() {
+        let dir = Path::new("/media/ro/store");
+        for (code, says) in [
+            (libc::EROFS, "read-only"),
+            (libc::EACCES, "may not write"),
+            (libc::EPERM, "may not write"),
+        ] {
+            let e = open_error(
+                dir,
+                sled::Error::Io(std::io::Error::from_raw_os_error(code)),
+            );
+            assert!(matches!(e, Error::StoreNotWritable { .. }), "{e:?}");
+            let msg = e.to_string();
+            assert!(msg.contains(says) && msg.contains("not writable"), "{msg}");
+            assert!(msg.contains("/media/ro/store"), "{msg}");
+            assert!(
+                !msg.contains("store is damaged") && !msg.contains("doctor"),
+                "{msg}"
+            );
+        }
+        // Other I/O errors of an open still mean a damaged store.
+        let e = open_error(
+            dir,
+            sled::Error::Io(std::io::Error::from_raw_os_error(libc::EIO)),
+        );
+        assert!(matches!(e, Error::StoreDamaged { .. }), "{e:?}");
+    }
+
+    /// Issue 26, item 5: a panic inside sled while it recovers a damaged
+    /// store is an ordinary [`Error::StoreDamaged`], and the binary's panic
+    /// hook is told to stay quiet while it is caught.
+    #[test]
+    fn a_panic_inside_sled_is_a_damaged_store() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!catching_sled_panic());
+        let e = catch_sled_panic(dir.path(), || -> Result<()> {
+            assert!(catching_sled_panic());
+            panic!("assertion failed: lsn >= iter.max_lsn backtrace ()\nsecond line");
+        })
+        .unwrap_err();
+        assert!(!catching_sled_panic());
+        match &e {
+            Error::StoreDamaged { file, reason, .. } => {
+                assert_eq!(file, "conf", "no conf: sled's config is what is missing");
+                assert!(reason.contains("assertion failed: lsn"), "{reason}");
+                assert!(!reason.contains("backtrace") && !reason.contains("second line"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("doctor --store"), "{e}");
+        // No panic: the closure's own result comes through.
+        assert_eq!(catch_sled_panic(dir.path(), || Ok(7)).unwrap(), 7);
     }
 
     #[test]
