@@ -102,7 +102,7 @@ fn check(x: &[Vec<f32>], prefs: &[(usize, usize)]) -> Result<usize> {
     }
     if let Some(&(w, l)) = prefs.iter().find(|&&(w, l)| w >= x.len() || l >= x.len()) {
         return Err(Error::InvalidArgument(format!(
-            "a preference names work {} of {}",
+            "a preference refers to training row {} but only {} rows were given (rows count from 0)",
             w.max(l),
             x.len()
         )));
