@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 mod exact;
 mod frozen;
 mod graph;
+mod meta;
 mod persist;
 #[cfg(test)]
 mod tests;
@@ -33,8 +34,8 @@ pub use crate::vector::{dot, normalised};
 pub use exact::{exact_search, ExactIndex};
 pub use graph::AnnIndex;
 pub(crate) use graph::CodeCosine;
-pub use persist::IndexMeta;
-pub(crate) use persist::{content_digest, ids_hash};
+pub use meta::IndexMeta;
+pub(crate) use meta::{content_digest, ids_hash};
 
 /// The normalised copy of a query for an index of `dim`-long vectors, or
 /// the error that says what is wrong with it.

@@ -1251,10 +1251,6 @@ pub async fn clear_ratings(State(st): State<Shared>) -> ApiResult<Response> {
     .into_response())
 }
 
-/// The largest CSV `POST /api/ratings/import` takes (a million ratings
-/// with long paths fit).
-pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {

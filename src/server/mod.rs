@@ -39,6 +39,9 @@ use artlens::ratings::Rater;
 /// The largest request body: an uploaded image for `POST /api/score`.
 /// Decoding then applies the same pixel limits as `index`.
 pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+/// The largest CSV `POST /api/ratings/import` takes (a million ratings
+/// with long paths fit).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 /// The largest JSON body any other request may send.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// How long a connection may take to send a request's headers, and so also
@@ -228,7 +231,7 @@ fn routes() -> Router<Shared> {
         .route("/ratings.csv", get(api::ratings_csv))
         .route(
             "/ratings/import",
-            post(api::import_ratings).layer(DefaultBodyLimit::max(api::MAX_IMPORT_BYTES)),
+            post(api::import_ratings).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
         )
         .route("/export", post(api::export))
         .route("/suggest", get(api::suggest))

@@ -52,7 +52,7 @@ fn body_limit(path: &str) -> usize {
     if is_upload(path) {
         super::MAX_UPLOAD_BYTES
     } else if path == "/api/ratings/import" {
-        super::api::MAX_IMPORT_BYTES
+        super::MAX_IMPORT_BYTES
     } else {
         super::MAX_JSON_BYTES
     }
