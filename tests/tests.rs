@@ -32,6 +32,7 @@ mod hardening;
 mod head;
 mod hostile_images;
 mod imaging_parity;
+mod jpeg_parity;
 mod model_parity;
 mod names;
 mod report_browser;
