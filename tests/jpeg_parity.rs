@@ -77,14 +77,21 @@ fn zune_decode(path: &Path) -> RgbImage {
 }
 
 fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
 fn every_layout_decodes_to_pillows_bytes() {
     let refs = references();
     let stems = stems(&refs, "decoded");
-    assert!(stems.len() >= 12, "expected the JPEG fixtures, found {stems:?}");
+    assert!(
+        stems.len() >= 12,
+        "expected the JPEG fixtures, found {stems:?}"
+    );
     let limits = DecodeLimits::default();
     let mut failures = Vec::new();
     for stem in &stems {
@@ -106,7 +113,12 @@ fn every_layout_decodes_to_pillows_bytes() {
             failures.push(format!("{stem}: {:?}, want {w}×{h}", ours.dimensions()));
             continue;
         }
-        let differing = ours.as_raw().iter().zip(&want).filter(|(a, b)| a != b).count();
+        let differing = ours
+            .as_raw()
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a != b)
+            .count();
         if differing > 0 {
             failures.push(format!(
                 "{stem}: {differing} of {} bytes differ from Pillow's, max |diff| {}",
@@ -208,15 +220,26 @@ fn a_jpeg_with_too_many_scans_is_refused_quickly() {
     .expect_err("refused");
     let msg = err.to_string();
     assert!(matches!(err, Error::Decode { .. }), "{msg}");
-    assert!(msg.contains("many_scans.jpg") && msg.contains("more than 500 scans"), "{msg}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        msg.contains("many_scans.jpg") && msg.contains("more than 500 scans"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // A few repeated scans are within the limit: libjpeg warns, Pillow decodes.
     let mut repeated = jpeg[..last_end].to_vec();
     repeated.extend_from_slice(&jpeg[last_start..last_end]);
     repeated.extend_from_slice(&[0xff, 0xd9]);
-    decode_bytes(&repeated, Path::new("repeated.jpg"), &DecodeLimits::default())
-        .expect("a repeated scan decodes");
+    decode_bytes(
+        &repeated,
+        Path::new("repeated.jpg"),
+        &DecodeLimits::default(),
+    )
+    .expect("a repeated scan decodes");
 }
 
 /// A JPEG header declaring more pixels than the budget is refused from the
@@ -242,11 +265,18 @@ fn jpeg_pixel_bombs_are_refused_from_the_header() {
         match decode_bytes(&bomb, Path::new("bomb.jpg"), &limits) {
             Err(e @ Error::ImageTooLarge { .. }) => {
                 let msg = e.to_string();
-                assert!(msg.contains("bomb.jpg") && msg.contains(&format!("{w}×{h}")), "{msg}");
+                assert!(
+                    msg.contains("bomb.jpg") && msg.contains(&format!("{w}×{h}")),
+                    "{msg}"
+                );
             }
             other => panic!("{w}×{h}: expected ImageTooLarge, got {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_millis(500), "{w}×{h}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{w}×{h}: {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -269,7 +299,8 @@ fn a_fatal_libjpeg_error_is_a_decode_error_naming_the_file() {
     let msg = err.to_string();
     assert!(matches!(err, Error::Decode { .. }), "{msg}");
     assert!(
-        msg.contains("no_table.jpg") && msg.contains("libjpeg: Quantization table 0x03 was not defined"),
+        msg.contains("no_table.jpg")
+            && msg.contains("libjpeg: Quantization table 0x03 was not defined"),
         "{msg}"
     );
 }

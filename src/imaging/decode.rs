@@ -364,7 +364,11 @@ fn decode_jpeg(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<Dynam
         return Err(too_large(format!(
             "{width}×{height} pixels of {} JPEG need {} bytes to decode, above the budget \
              of {budget} bytes",
-            if header.progressive { "progressive" } else { "baseline" },
+            if header.progressive {
+                "progressive"
+            } else {
+                "baseline"
+            },
             pixels * 3 + working,
         )));
     }

@@ -100,7 +100,10 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<JpegHeader, String> {
     let mut orientation = Orientation::NoTransforms;
     loop {
         // Between segments libjpeg skips stray bytes up to the next FF.
-        let Some(ff) = bytes.get(at..).and_then(|b| b.iter().position(|&x| x == 0xff)) else {
+        let Some(ff) = bytes
+            .get(at..)
+            .and_then(|b| b.iter().position(|&x| x == 0xff))
+        else {
             return Err("the file is corrupt: it has no JPEG scan".to_string());
         };
         at += ff;
@@ -152,15 +155,17 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<JpegHeader, String> {
             }
             // The `image` crate (zune-jpeg) keeps the last Exif segment; so do we.
             0xe1 if segment.len() > 6 && segment.starts_with(b"Exif\0\0") => {
-                orientation =
-                    Orientation::from_exif_chunk(&segment[6..]).unwrap_or(Orientation::NoTransforms);
+                orientation = Orientation::from_exif_chunk(&segment[6..])
+                    .unwrap_or(Orientation::NoTransforms);
             }
             _ => {}
         }
         at += len.max(2);
     }
     let Some((width, height, components, progressive)) = frame else {
-        return Err("the file is corrupt: its first JPEG scan comes before any frame header".into());
+        return Err(
+            "the file is corrupt: its first JPEG scan comes before any frame header".into(),
+        );
     };
     if width == 0 || height == 0 {
         // A zero height means "given later in a DNL marker", which libjpeg
@@ -423,5 +428,103 @@ unsafe extern "C-unwind" fn progress_monitor(cinfo: &mut ffi::jpeg_common_struct
         resume_unwind(Box::new(JpegFailure::Corrupt(format!(
             "the JPEG has more than {MAX_SCANS} scans, which no encoder writes"
         ))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use image::codecs::jpeg::JpegEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+
+    /// A 48×40 photo-like JPEG from the `image` crate's encoder, with EXIF
+    /// orientation `orientation` when given.
+    fn jpeg(orientation: Option<u16>) -> Vec<u8> {
+        let (w, h) = (48u32, 40u32);
+        let pixels: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                [(x * 5) as u8, (y * 6) as u8, ((x * y) % 251) as u8]
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut out, 90);
+        if let Some(o) = orientation {
+            // A little-endian TIFF block with one Orientation entry.
+            let mut exif = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+            exif.extend_from_slice(&o.to_le_bytes());
+            exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            encoder.set_exif_metadata(exif).expect("EXIF");
+        }
+        encoder
+            .write_image(&pixels, w, h, ExtendedColorType::Rgb8)
+            .expect("encodes");
+        out
+    }
+
+    #[test]
+    fn the_header_gives_the_frame_and_the_exif_orientation() {
+        let header = read_header(&jpeg(Some(6))).expect("header");
+        assert_eq!(
+            header,
+            JpegHeader {
+                width: 48,
+                height: 40,
+                components: 3,
+                progressive: false,
+                orientation: Orientation::Rotate90,
+            }
+        );
+        let header = read_header(&jpeg(None)).expect("header");
+        assert_eq!(header.orientation, Orientation::NoTransforms);
+    }
+
+    #[test]
+    fn what_pillow_refuses_is_refused_from_the_header() {
+        let bytes = jpeg(None);
+        let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        let mut twelve = bytes.clone();
+        twelve[sof + 4] = 12;
+        assert!(read_header(&twelve).unwrap_err().contains("12-bit samples"));
+        let mut two = bytes.clone();
+        two[sof + 9] = 2;
+        assert!(read_header(&two)
+            .unwrap_err()
+            .contains("2 colour components"));
+        let mut empty = bytes;
+        empty[sof + 5..sof + 7].copy_from_slice(&[0, 0]);
+        assert!(read_header(&empty).unwrap_err().contains("48×0"));
+    }
+
+    /// libjpeg only warns when the data runs out (and invents the rest);
+    /// Pillow calls such a file truncated, and so do we, even when the
+    /// marker walk in `decode.rs` is not there to catch it first.
+    #[test]
+    fn running_out_of_data_is_truncation_not_a_grey_image() {
+        let bytes = jpeg(None);
+        let header = read_header(&bytes).unwrap();
+        let whole = decode(&bytes, &header, 1 << 30).expect("decodes");
+        assert_eq!((whole.width(), whole.height()), (48, 40));
+        for cut in [bytes.len() - 2, bytes.len() / 2, bytes.len() - 40] {
+            match decode(&bytes[..cut], &header, 1 << 30) {
+                Err(JpegFailure::Truncated(why)) => {
+                    assert!(why.contains("Premature end of JPEG file"), "{why}")
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn cmyk_becomes_rgb_with_pillows_arithmetic() {
+        // Stored (inverted) samples: 255 is no ink. White, full cyan, full
+        // black, and a mixture whose value Pillow 13 gives as (102, 31, 125).
+        let cmyk = [
+            255, 255, 255, 255, 0, 255, 255, 255, 255, 255, 255, 0, 130, 40, 160, 200,
+        ];
+        let mut rgb = [0u8; 12];
+        cmyk_to_rgb(&cmyk, &mut rgb);
+        assert_eq!(rgb, [255, 255, 255, 0, 255, 255, 0, 0, 0, 102, 31, 125]);
     }
 }
