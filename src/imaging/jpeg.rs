@@ -377,8 +377,9 @@ unsafe fn message(cinfo: &mut ffi::jpeg_common_struct) -> String {
     if let Some(format) = (*cinfo.err).format_message {
         // The binding declares the buffer `&[u8; 80]`, but libjpeg writes
         // into it: call it through the C signature, a mutable pointer.
+        type Declared = unsafe extern "C-unwind" fn(&mut ffi::jpeg_common_struct, &[u8; 80]);
         type Format = unsafe extern "C-unwind" fn(&mut ffi::jpeg_common_struct, *mut u8);
-        let format: Format = std::mem::transmute(format);
+        let format = std::mem::transmute::<Declared, Format>(format);
         format(cinfo, buffer.as_mut_ptr());
     }
     CStr::from_bytes_until_nul(&buffer)
