@@ -187,7 +187,7 @@ fn scans(jpeg: &[u8]) -> Vec<(usize, usize)> {
         if marker == 0xda {
             // The entropy-coded data runs to the next marker that is not a
             // stuffed zero or a restart marker.
-            while !(jpeg[end] == 0xff && !matches!(jpeg[end + 1], 0x00 | 0xd0..=0xd7)) {
+            while jpeg[end] != 0xff || matches!(jpeg[end + 1], 0x00 | 0xd0..=0xd7) {
                 end += 1;
             }
             out.push((at, end));
