@@ -960,6 +960,12 @@ fn every_intact_fixture_decodes_to_the_same_pixels_as_before() {
     for path in names {
         let ours = decode_file(&path, &limits)
             .unwrap_or_else(|e| panic!("an intact fixture is refused: {e}"));
+        if path.extension().is_some_and(|e| e == "jpg") {
+            // JPEG is decoded by libjpeg-turbo as Pillow decodes it, not by
+            // the `image` crate: tests/jpeg_parity.rs and imaging_parity.rs
+            // compare those bytes with Pillow's.
+            continue;
+        }
         let plain = plain_image_decode(&path);
         assert_eq!(ours.dimensions(), plain.dimensions(), "{}", path.display());
         assert_eq!(

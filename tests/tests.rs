@@ -33,6 +33,7 @@ mod head;
 mod hf_parity;
 mod hostile_images;
 mod imaging_parity;
+mod jpeg_parity;
 mod model_parity;
 mod names;
 mod report_browser;

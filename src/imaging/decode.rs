@@ -94,6 +94,7 @@ use image::error::{ImageError, ImageFormatHint, UnsupportedErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+use super::jpeg;
 use crate::error::{Error, Result};
 
 /// Limits that bound the memory and time one untrusted file can cost.
@@ -274,6 +275,9 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
         return Err(decode_err(unrecognised_format_reason(bytes)));
     };
     let data = check_complete(format, bytes).map_err(decode_err)?;
+    if format == ImageFormat::Jpeg {
+        return decode_jpeg(&data, path, limits);
+    }
     // A PNG that ended without IEND got one; if its image data is incomplete
     // after all, the decoder's error means the file is truncated.
     let iend_added = matches!(data, Cow::Owned(_));
@@ -330,6 +334,50 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
     image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Decodes a complete JPEG with libjpeg-turbo as Pillow does (see
+/// [`super::jpeg`]), its dimensions and libjpeg's working memory checked
+/// against `limits` from the frame header before anything is allocated.
+fn decode_jpeg(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
+    let decode_err = |reason: String| Error::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let too_large = |reason: String| Error::ImageTooLarge {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = jpeg::read_header(bytes).map_err(decode_err)?;
+    let (width, height) = (header.width, header.height);
+    let pixels = u64::from(width) * u64::from(height);
+    if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
+        return Err(too_large(dimensions_reason(width, height, limits)));
+    }
+    // The decoded image (RGB, or grey) and libjpeg's own buffers (a
+    // progressive file keeps all its coefficients) are each held to the
+    // budget a decoder may allocate.
+    let budget = limits.alloc_budget();
+    let working = jpeg::working_memory(&header);
+    if pixels * 3 > budget || working > budget {
+        return Err(too_large(format!(
+            "{width}×{height} pixels of {} JPEG need {} bytes to decode, above the budget \
+             of {budget} bytes",
+            if header.progressive {
+                "progressive"
+            } else {
+                "baseline"
+            },
+            pixels * 3 + working,
+        )));
+    }
+    let mut image = jpeg::decode(bytes, &header, budget).map_err(|failure| match failure {
+        jpeg::JpegFailure::Truncated(why) => decode_err(format!("the file is truncated ({why})")),
+        jpeg::JpegFailure::Corrupt(why) => decode_err(format!("the image data is corrupt ({why})")),
+        jpeg::JpegFailure::TooLarge(why) => too_large(why),
+    })?;
+    image.apply_orientation(header.orientation);
     Ok(image)
 }
 

@@ -8,6 +8,7 @@
 //! an embedding's identity: it goes into the model fingerprint.
 
 mod decode;
+mod jpeg;
 mod resample;
 mod thumbnail;
 mod transform;
