@@ -127,7 +127,15 @@ pub use merge::{
     RecordConflict,
 };
 pub use migrate::Migration;
-pub use records::{now_secs, Envelope, RecordBatch, RECORD_VERSION};
+pub use records::{Envelope, RecordBatch, RECORD_VERSION};
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// The on-disk format this version reads and writes.
 pub const FORMAT_VERSION: u32 = 2;

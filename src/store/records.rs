@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Change, JOURNALED_TREES};
-use super::{to_json, Store};
+use super::{now_secs, to_json, Store};
 use crate::error::{Error, Result};
 use crate::model::Fingerprint;
 
@@ -37,14 +37,6 @@ impl<T> Envelope<T> {
             value,
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Writes to one tree that become visible together or not at all (sled
