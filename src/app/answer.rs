@@ -13,7 +13,7 @@ use super::{Collection, TrainRequest};
 
 /// Ratings before the first answer: the domain's [`head::FIRST_ANSWER`]
 /// (docs/STATISTICS.md says why 20).
-pub const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
+pub(crate) const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
 
 impl RatingScale {
     /// The scale of the ratings a person already gave: 1–10 before any
@@ -123,7 +123,7 @@ impl Collection {
 
 /// "No works rated yet · your first answer at 20", "1 work rated · …",
 /// "24 works rated".
-pub fn progress_line(rated: usize) -> String {
+pub(crate) fn progress_line(rated: usize) -> String {
     let works = crate::plain::count(rated, "work", "works");
     if rated == 0 {
         format!("No works rated yet · your first answer after {FIRST_ANSWER_AT}")

@@ -10,7 +10,7 @@ use crate::store::Artwork;
 use super::Collection;
 
 /// The largest original image file [`Collection::original_image`] reads.
-pub const MAX_ORIGINAL_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const MAX_ORIGINAL_BYTES: u64 = 512 * 1024 * 1024;
 
 /// How far past a gap in the ids (works removed by `index --prune`) the
 /// walk looks before it says there is no neighbour.

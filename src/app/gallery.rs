@@ -50,22 +50,22 @@ use crate::ratings::{self, Rater};
 use crate::store::Artwork;
 
 /// The most works one page may hold.
-pub const MAX_PAGE: usize = 500;
+pub(crate) const MAX_PAGE: usize = 500;
 
 /// The longest search text, in characters: far more than any title and
 /// artist, and a bound on the work one request can ask for.
-pub const MAX_TEXT_CHARS: usize = 200;
+pub(crate) const MAX_TEXT_CHARS: usize = 200;
 
 /// The most selections (`KEY=VALUE`, `KEY>=N`, `KEY<=N`) one request may
 /// hold.
-pub const MAX_FILTERS: usize = 64;
+pub(crate) const MAX_FILTERS: usize = 64;
 
 /// The most metadata keys offered as facets.
-pub const MAX_FACETS: usize = 12;
+pub(crate) const MAX_FACETS: usize = 12;
 
 /// The most values one facet lists (its most common; selected values are
 /// always listed besides).
-pub const MAX_FACET_VALUES: usize = 30;
+pub(crate) const MAX_FACET_VALUES: usize = 30;
 
 /// Metadata keys never offered as facets, whatever their values: names,
 /// locations and free text, which are searched instead.
@@ -602,7 +602,7 @@ impl Collection {
     /// verdict's winner when the answer names one, else the first backbone
     /// (along the data ladder) with a trained head for `rater`
     /// ([`Error::NoHead`] naming the first backbone when none has one).
-    pub fn taste_backbone(&self, rater: &Rater) -> Result<BackboneId> {
+    pub(crate) fn taste_backbone(&self, rater: &Rater) -> Result<BackboneId> {
         if let Some(w) = self.answer(rater)?.winner {
             if let Ok(id) = BackboneId::parse(&w) {
                 if crate::head::load_head_of(&self.store, rater, &id).is_ok() {

@@ -147,12 +147,12 @@ impl ListSort {
 /// the rating and the rater, which [`ratings::import_csv_as`] reads back,
 /// then the work's id (which the import checks against the path), content
 /// hash and title (which it ignores), for people and other tools.
-pub const RATING_COLUMNS: [&str; 6] = ["path", "rating", "rater", "id", "hash", "title"];
+pub(crate) const RATING_COLUMNS: [&str; 6] = ["path", "rating", "rater", "id", "hash", "title"];
 
 /// The header of [`Collection::preferences_csv`]: the preferred work's
 /// first stored path, the other's, the rater, when (seconds since the Unix
 /// epoch), then both works' ids and content hashes and where it came from.
-pub const PREFERENCE_COLUMNS: [&str; 9] = [
+pub(crate) const PREFERENCE_COLUMNS: [&str; 9] = [
     "winner",
     "loser",
     "rater",
@@ -227,7 +227,7 @@ fn query_view(image: &ImageRef, work: Option<&Artwork>) -> QueryView {
 /// relevance feedback weighs negatives below positives for the same
 /// reason: a work is unlike many things, so "not this" says less than
 /// "like this").
-pub const NEGATIVE_WEIGHT: f32 = 0.5;
+pub(crate) const NEGATIVE_WEIGHT: f32 = 0.5;
 
 /// The one vector `similar` searches with: a single example's own
 /// embedding, or else the mean direction of the examples minus
@@ -925,7 +925,7 @@ fn csv_text(w: csv::Writer<Vec<u8>>) -> Result<String> {
 }
 
 /// A NumPy `.npy` (version 1.0) of `rows × cols` little-endian float32.
-pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
+pub(crate) fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     let unpadded = 10 + header.len() + 1;

@@ -48,7 +48,7 @@ pub enum Precision {
 }
 
 impl Precision {
-    pub fn is_f32(&self) -> bool {
+    pub(crate) fn is_f32(&self) -> bool {
         *self == Precision::F32
     }
 
@@ -422,7 +422,7 @@ fn check_image_size(id: &BackboneId, vit: &VitConfig, pre: &Preprocess, path: &P
 }
 
 /// Parses `cpu`, `cuda` or `cuda:N` into a device.
-pub fn parse_device(spec: &str) -> Result<Device> {
+pub(crate) fn parse_device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();
     if spec == "cpu" {
         return Ok(Device::Cpu);

@@ -41,7 +41,7 @@ pub enum Layout {
 impl Layout {
     /// Whether a folder of this layout is a transformers one (`model_type`,
     /// `preprocessor_config.json`) rather than timm's.
-    pub fn is_transformers(self) -> bool {
+    pub(crate) fn is_transformers(self) -> bool {
         !matches!(self, Layout::Timm | Layout::Eva)
     }
 }
@@ -159,72 +159,20 @@ pub struct VitConfig {
 
 impl VitConfig {
     /// Position-embedding grid side at the native size.
-    pub fn native_grid(&self) -> usize {
+    pub(crate) fn native_grid(&self) -> usize {
         self.native_image_size / self.patch_size
     }
 
     /// Class token plus register/storage tokens.
-    pub fn prefix_tokens(&self) -> usize {
+    pub(crate) fn prefix_tokens(&self) -> usize {
         usize::from(self.class_token) + self.reg_tokens
-    }
-
-    /// Parameters of the model these settings describe (what
-    /// `sum(p.numel() for p in model.parameters())` counts in the reference,
-    /// classifier head excluded): the tensors [`crate::model::Vit::load`] takes.
-    pub fn parameter_count(&self) -> u64 {
-        let c = self.hidden_size as u64;
-        let p = self.patch_size as u64;
-        let h = self.mlp_dim as u64;
-        let g = self.native_grid() as u64;
-        let norm = 2 * c;
-        let mlp = |kind: Mlp| match kind {
-            Mlp::Plain(_) => c * h + h + h * c + c,
-            Mlp::SwiGluPacked => c * 2 * h + 2 * h + h * c + c,
-            Mlp::SwiGlu => 2 * (c * h + h) + h * c + c,
-        };
-        let mut n = c * 3 * p * p + if self.patch_bias { c } else { 0 };
-        n += self.prefix_tokens() as u64 * c;
-        if let Positions::Learned { covers_prefix } = self.positions {
-            let rows = if covers_prefix {
-                self.prefix_tokens() as u64
-            } else {
-                0
-            };
-            n += (rows + g * g) * c;
-        }
-        if self.pre_norm {
-            n += norm;
-        }
-        let qkv_bias = match self.qkv_bias {
-            QkvBias::None => 0,
-            QkvBias::Full => 3 * c,
-            QkvBias::QueryValue => 2 * c,
-        };
-        let block = norm
-            + 3 * c * c
-            + qkv_bias
-            + c * c
-            + c
-            + if self.layer_scale { 2 * c } else { 0 }
-            + norm
-            + mlp(self.mlp);
-        n += self.depth as u64 * block;
-        n += norm;
-        if self.pool == Pool::Map {
-            let head_mlp = match self.mlp {
-                Mlp::Plain(a) => Mlp::Plain(a),
-                _ => Mlp::Plain(Act::Gelu),
-            };
-            n += c + (c * c + c) + (2 * c * c + 2 * c) + (c * c + c) + norm + mlp(head_mlp);
-        }
-        n
     }
 }
 
 /// transformers' `ViTConfig` as serialised in `config.json`. Fields the real
 /// DINO file omits take transformers' defaults (notably `qkv_bias`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct TransformersVitConfig {
+pub(crate) struct TransformersVitConfig {
     pub model_type: Option<String>,
     #[serde(default = "d_hidden")]
     pub hidden_size: usize,
@@ -281,7 +229,7 @@ fn d_true() -> bool {
 
 /// transformers' image-processor config (`preprocessor_config.json`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ViTImageProcessorConfig {
+pub(crate) struct ViTImageProcessorConfig {
     #[serde(default = "d_true")]
     pub do_resize: bool,
     #[serde(default = "d_true")]
@@ -308,14 +256,14 @@ fn d_rescale() -> f64 {
 /// `size` is an int in older files and a dict in newer ones.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ProcessorSize {
+pub(crate) enum ProcessorSize {
     Square(u32),
     HeightWidth { height: u32, width: u32 },
 }
 
 /// timm's hub `config.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TimmHubConfig {
+pub(crate) struct TimmHubConfig {
     pub architecture: String,
     #[serde(default)]
     pub model_args: TimmModelArgs,
@@ -327,7 +275,7 @@ pub struct TimmHubConfig {
 /// [`HARMLESS_MODEL_ARGS`]) rather than silently ignored, because most of
 /// timm's arguments change the numerics.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct TimmModelArgs {
+pub(crate) struct TimmModelArgs {
     pub embed_dim: Option<usize>,
     pub depth: Option<usize>,
     pub num_heads: Option<usize>,
@@ -357,7 +305,7 @@ pub struct TimmModelArgs {
 /// timm's `img_size`: one side, or `[height, width]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
-pub enum ImgSize {
+pub(crate) enum ImgSize {
     Square(usize),
     Pair([usize; 2]),
 }
@@ -399,7 +347,7 @@ const HARMLESS_MODEL_ARGS: &[&str] = &[
 
 /// timm's `pretrained_cfg`: the eval transform.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TimmPretrainedCfg {
+pub(crate) struct TimmPretrainedCfg {
     pub input_size: [usize; 3],
     #[serde(default = "d_bicubic")]
     pub interpolation: String,
@@ -431,7 +379,7 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -
 
 /// Which kind of `config.json` this is: timm's hub config names an
 /// `architecture`, a transformers one a `model_type`.
-pub fn config_layout(path: &Path) -> Result<Layout> {
+pub(crate) fn config_layout(path: &Path) -> Result<Layout> {
     let v: serde_json::Value = read_json(path, "config.json")?;
     if let Some(arch) = v.get("architecture").and_then(|a| a.as_str()) {
         let eva = timm_preset(arch.split('.').next().unwrap_or_default())
@@ -452,7 +400,7 @@ pub fn config_layout(path: &Path) -> Result<Layout> {
 }
 
 /// Validates a transformers config as a DINO ViT and returns its `VitConfig`.
-pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitConfig> {
+pub(crate) fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitConfig> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
@@ -529,7 +477,7 @@ fn check_dims(hidden: usize, heads: usize, patch: usize, image: usize, path: &Pa
 
 /// The DINO preprocessing recipe at `image_size` (the processor's own size
 /// when `None`).
-pub fn dino_preprocess(
+pub(crate) fn dino_preprocess(
     cfg: &ViTImageProcessorConfig,
     image_size: Option<u32>,
     path: &Path,
@@ -600,7 +548,7 @@ struct TimmPreset {
 }
 
 /// The architectures [`timm_preset`] knows, for error messages.
-pub fn timm_architectures() -> String {
+pub(crate) fn timm_architectures() -> String {
     let mut names: Vec<String> = Vec::new();
     for size in ["small", "base", "large", "giant"] {
         names.push(format!("vit_{size}_patch14_dinov2"));
@@ -755,7 +703,7 @@ fn timm_preset(architecture: &str) -> Option<TimmPreset> {
 
 /// Validates a timm hub config (any architecture of [`timm_architectures`])
 /// and returns its `VitConfig`.
-pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
+pub(crate) fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
@@ -890,7 +838,7 @@ pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
 
 /// timm's eval transform (`resolve_data_config` + `create_transform`) at `image_size` (the config's input size
 /// when `None`): shorter side to `floor(size / crop_pct)`, center crop.
-pub fn timm_preprocess(
+pub(crate) fn timm_preprocess(
     cfg: &TimmPretrainedCfg,
     image_size: Option<u32>,
     path: &Path,
@@ -934,6 +882,58 @@ mod tests {
     use super::*;
     use crate::model::registry::REGISTRY;
 
+    /// Parameters of the model `cfg` describes (what
+    /// `sum(p.numel() for p in model.parameters())` counts in the reference,
+    /// classifier head excluded): the tensors [`crate::model::Vit::load`] takes.
+    fn parameter_count(cfg: &VitConfig) -> u64 {
+        let c = cfg.hidden_size as u64;
+        let p = cfg.patch_size as u64;
+        let h = cfg.mlp_dim as u64;
+        let g = cfg.native_grid() as u64;
+        let norm = 2 * c;
+        let mlp = |kind: Mlp| match kind {
+            Mlp::Plain(_) => c * h + h + h * c + c,
+            Mlp::SwiGluPacked => c * 2 * h + 2 * h + h * c + c,
+            Mlp::SwiGlu => 2 * (c * h + h) + h * c + c,
+        };
+        let mut n = c * 3 * p * p + if cfg.patch_bias { c } else { 0 };
+        n += cfg.prefix_tokens() as u64 * c;
+        if let Positions::Learned { covers_prefix } = cfg.positions {
+            let rows = if covers_prefix {
+                cfg.prefix_tokens() as u64
+            } else {
+                0
+            };
+            n += (rows + g * g) * c;
+        }
+        if cfg.pre_norm {
+            n += norm;
+        }
+        let qkv_bias = match cfg.qkv_bias {
+            QkvBias::None => 0,
+            QkvBias::Full => 3 * c,
+            QkvBias::QueryValue => 2 * c,
+        };
+        let block = norm
+            + 3 * c * c
+            + qkv_bias
+            + c * c
+            + c
+            + if cfg.layer_scale { 2 * c } else { 0 }
+            + norm
+            + mlp(cfg.mlp);
+        n += cfg.depth as u64 * block;
+        n += norm;
+        if cfg.pool == Pool::Map {
+            let head_mlp = match cfg.mlp {
+                Mlp::Plain(a) => Mlp::Plain(a),
+                _ => Mlp::Plain(Act::Gelu),
+            };
+            n += c + (c * c + c) + (2 * c * c + 2 * c) + (c * c + c) + norm + mlp(head_mlp);
+        }
+        n
+    }
+
     fn hub_config(architecture: &str, resolution: u32) -> TimmHubConfig {
         serde_json::from_value(serde_json::json!({
             "architecture": architecture,
@@ -955,7 +955,9 @@ mod tests {
         let path = Path::new("config.json");
         for spec in REGISTRY {
             let cfg = match spec.layout {
-                Layout::Transformers if spec.family != Some(crate::model::Family::Dino) => {
+                Layout::Transformers
+                    if spec.family != Some(crate::model::registry::Family::Dino) =>
+                {
                     // The hub's config.json of the transformers twin: the
                     // timm twin's dims under transformers' names.
                     let c = spec.embedding_dim;
@@ -976,7 +978,7 @@ mod tests {
                         "hidden_act": "gelu",
                     });
                     let cfg = match spec.family {
-                        Some(crate::model::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
+                        Some(crate::model::registry::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
                             &serde_json::json!({
                                 "model_type": if spec.hub_id.contains("registers") {
                                     "dinov2_with_registers"
@@ -992,11 +994,11 @@ mod tests {
                             }),
                             path,
                         ),
-                        Some(crate::model::Family::Clip) => crate::model::hf::clip::vit_config(
+                        Some(crate::model::registry::Family::Clip) => crate::model::hf::clip::vit_config(
                             &serde_json::json!({"model_type": "clip", "vision_config": tower}),
                             path,
                         ),
-                        Some(crate::model::Family::Dinov3) => {
+                        Some(crate::model::registry::Family::Dinov3) => {
                             // The timm twin's MLP and biases, under
                             // transformers' names.
                             let twin = REGISTRY
@@ -1033,7 +1035,7 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id));
                     assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
                     assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
-                    assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+                    assert_eq!(parameter_count(&cfg), spec.params, "{}", spec.hub_id);
                     continue;
                 }
                 Layout::Transformers => {
@@ -1061,7 +1063,7 @@ mod tests {
                 "{}",
                 spec.hub_id
             );
-            assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+            assert_eq!(parameter_count(&cfg), spec.params, "{}", spec.hub_id);
         }
     }
 
