@@ -23,6 +23,8 @@ pub struct CompareRequest {
     /// has is an error ([`Error::UnknownLabel`]); the default label is
     /// optional (a collection without styles gets no label metrics).
     pub label: Option<String>,
+    /// Neighbours of each work the agreement is measured over, 1 to
+    /// [`crate::limits::MAX_NEIGHBOURS`].
     pub k: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,

@@ -169,7 +169,10 @@ pub struct GalleryRequest {
     pub text: Option<String>,
     /// `Some(true)`: rated works only; `Some(false)`: unrated only.
     pub rated: Option<bool>,
+    /// The order of the works, applied before the page is cut.
     pub sort: GallerySort,
+    /// Works skipped before the page starts, counted in `sort` order after
+    /// the filters; past the end gives an empty page.
     pub offset: usize,
     /// Works on the page, 1 to [`MAX_PAGE`].
     pub limit: usize,

@@ -30,8 +30,12 @@ use crate::ratings::{self, Rater};
 /// What `suggest` is asked.
 #[derive(Debug, Clone)]
 pub struct SuggestRequest {
+    /// Works to suggest, 1 to [`crate::limits::MAX_RESULTS`].
     pub n: usize,
+    /// What the suggested ratings should help with: the verdict between
+    /// backbones, or the taste head.
     pub goal: Goal,
+    /// Whose ratings count as already given, and whose heads rank the works.
     pub rater: Rater,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,

@@ -41,6 +41,8 @@ pub(crate) const THUMBS_DIR: &str = "thumbs";
 /// caching. The content type is always `image/jpeg`.
 #[derive(Debug, Clone)]
 pub struct Thumbnail {
+    /// The JPEG file, in the store's `thumbs/` folder (one subfolder per
+    /// size), named by the work's content hash.
     pub path: PathBuf,
     /// Content hash, kind and size: the bytes behind it never change.
     pub etag: String,

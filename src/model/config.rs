@@ -78,11 +78,19 @@ pub enum Positions {
     /// A learned table added to the tokens; `covers_prefix` when it has rows
     /// for the class token (timm's `no_embed_class = False`), otherwise only
     /// the patches get one and the prefix tokens are concatenated after.
-    Learned { covers_prefix: bool },
+    Learned {
+        /// The table has rows for the prefix tokens too (timm's
+        /// `no_embed_class = False`).
+        covers_prefix: bool,
+    },
     /// DINOv3's rotary embeddings on the patch tokens' queries and keys:
     /// centred, per-axis normalised coordinates, periods
     /// `temperature^(2i / (head_dim / 2))`, rotate-half layout.
-    Rope { temperature: f64 },
+    Rope {
+        /// The base of the rotary periods (timm's `rope_temperature`,
+        /// transformers' `rope_theta`; 100 in the released checkpoints).
+        temperature: f64,
+    },
 }
 
 /// What becomes the embedding.
@@ -102,6 +110,7 @@ pub enum Pool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QkvBias {
+    /// No bias on q, k or v (DINOv3's plain variants).
     None,
     /// All three (timm `qkv.bias`, transformers query/key/value biases).
     Full,
@@ -126,34 +135,50 @@ pub enum PosResample {
 /// Everything the transformer needs to know about one checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitConfig {
+    /// The tensor naming scheme of the checkpoint, which is also the
+    /// reference library the forward pass follows.
     pub layout: Layout,
     /// The architecture the config names (`vit_base_patch14_dinov2`,
     /// `ViTModel`), for messages.
     pub architecture: String,
+    /// The token width D (768 for a ViT-B).
     pub hidden_size: usize,
+    /// The number of transformer blocks.
     pub depth: usize,
+    /// Attention heads per block; `hidden_size` is a multiple of it.
     pub num_heads: usize,
     /// The MLP's hidden width (per branch for the SwiGLU ones).
     pub mlp_dim: usize,
+    /// The MLP inside each block.
     pub mlp: Mlp,
+    /// The side of a square patch in pixels (14 or 16).
     pub patch_size: usize,
+    /// The patch embedding has a bias (every checkpoint but CLIP's).
     pub patch_bias: bool,
     /// The image side the checkpoint's position embeddings were trained at.
     pub native_image_size: usize,
+    /// The epsilon of every LayerNorm (1e-6 in most timm ViTs, 1e-5 in
+    /// CLIP's, 1e-12 in transformers' DINO).
     pub layer_norm_eps: f64,
+    /// Which of q, k, v carry a bias.
     pub qkv_bias: QkvBias,
     /// LayerScale after attention and MLP.
     pub layer_scale: bool,
+    /// The tokens start with a class token (every checkpoint but SigLIP's).
     pub class_token: bool,
     /// Register (DINOv2) or storage (DINOv3) tokens after the class token.
     pub reg_tokens: usize,
+    /// How patch positions enter the model.
     pub positions: Positions,
     /// A LayerNorm on the tokens before the first block (CLIP's `norm_pre`).
     pub pre_norm: bool,
+    /// What becomes the embedding.
     pub pool: Pool,
     /// The final norm applied after pooling (timm's `fc_norm`) instead of to
     /// every token before it.
     pub fc_norm: bool,
+    /// How the position embeddings are resampled when the input grid is
+    /// not the native one.
     pub pos_resample: PosResample,
 }
 

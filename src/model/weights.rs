@@ -22,13 +22,20 @@ pub enum WeightsSource {
     /// A local folder in the hub layout.
     Dir(PathBuf),
     /// The Hugging Face cache, downloading what is missing unless `offline`.
-    Hub { offline: bool },
+    Hub {
+        /// Use only what the cache already holds; a missing file is an
+        /// error instead of a download.
+        offline: bool,
+    },
 }
 
 /// The files of one resolved checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointFiles {
+    /// The checkpoint's `config.json` (timm's or transformers').
     pub config: PathBuf,
+    /// The tensors: a safetensors file, the index of a sharded set, or a
+    /// PyTorch pickle.
     pub weights: PathBuf,
     /// transformers' `preprocessor_config.json` (DINO only).
     pub preprocessor: Option<PathBuf>,
