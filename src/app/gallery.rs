@@ -586,7 +586,11 @@ impl Collection {
 
     /// Backbone `id`'s predicted score of every work it embedded, by work
     /// id, from `rater`'s saved head ([`Error::NoHead`] without one).
-    pub fn predictions(&self, id: &BackboneId, rater: &Rater) -> Result<Arc<HashMap<u64, f64>>> {
+    pub(crate) fn predictions(
+        &self,
+        id: &BackboneId,
+        rater: &Rater,
+    ) -> Result<Arc<HashMap<u64, f64>>> {
         self.memo(
             &format!("predictions:{}:{}", id.name(), rater.name()),
             || {

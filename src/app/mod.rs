@@ -232,7 +232,7 @@ impl Collection {
 
     /// The number of writes made through this collection so far: equal
     /// revisions mean equal contents.
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         self.revision.load(Ordering::SeqCst)
     }
 

@@ -42,19 +42,6 @@ pub struct SimilarRequest {
 }
 
 impl SimilarRequest {
-    /// One stored work or image file to find works similar to.
-    pub fn like(query: ImageRef) -> SimilarRequest {
-        SimilarRequest {
-            examples: vec![query],
-            not: Vec::new(),
-            threshold: None,
-            k: 10,
-            backbones: None,
-            filters: Vec::new(),
-            exact: false,
-        }
-    }
-
     /// Checks `k`, the number of examples and the threshold against their
     /// bounds ([`crate::limits`]), naming them.
     pub fn validate(&self) -> Result<()> {

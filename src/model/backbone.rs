@@ -59,7 +59,7 @@ impl Precision {
     }
 
     /// The tensor type of the forward pass.
-    pub fn dtype(self) -> DType {
+    pub(crate) fn dtype(self) -> DType {
         match self {
             Precision::F32 => DType::F32,
             Precision::Bf16 => DType::BF16,
@@ -93,7 +93,7 @@ impl std::str::FromStr for Precision {
 impl Fingerprint {
     /// Human-readable differences from `other`, for "store built with other
     /// weights" messages.
-    pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
+    pub(crate) fn differences(&self, other: &Fingerprint) -> Vec<String> {
         let mut d = Vec::new();
         if self.backbone != other.backbone {
             d.push(format!("backbone {} vs {}", self.backbone, other.backbone));

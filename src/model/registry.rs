@@ -77,7 +77,7 @@ pub(crate) fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
 }
 
 /// One checkpoint: a registered one, or a hub repository named by the user
-/// whose config names a supported architecture ([`BackboneSpec::unlisted`]).
+/// whose config names a supported architecture (`BackboneSpec::unlisted`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackboneSpec {
     /// The hub repository the weights come from. (Owned only for an
@@ -1118,7 +1118,7 @@ impl BackboneSpec {
     /// pretraining data are known. timm repositories (`timm/…` or a name
     /// with a `.tag`) use timm's layout; others are read as transformers
     /// `ViTModel` folders.
-    pub fn unlisted(hub_id: &str) -> BackboneSpec {
+    pub(crate) fn unlisted(hub_id: &str) -> BackboneSpec {
         let hub_id = hub_id.trim();
         let name = hub_id.split_once('/').map_or(hub_id, |(_, n)| n);
         let tag = name.rsplit_once('.').map(|(_, t)| t);

@@ -43,7 +43,7 @@ pub struct CheckpointFiles {
 
 impl CheckpointFiles {
     /// The folder holding the weights, which `--weights` accepts back.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.weights.parent().unwrap_or(Path::new("."))
     }
 }
