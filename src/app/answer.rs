@@ -13,7 +13,7 @@ use super::{Collection, TrainRequest};
 
 /// Ratings before the first answer: the domain's [`head::FIRST_ANSWER`]
 /// (docs/STATISTICS.md says why 20).
-pub(crate) const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
+pub const FIRST_ANSWER_AT: usize = head::FIRST_ANSWER;
 
 impl RatingScale {
     /// The scale of the ratings a person already gave: 1–10 before any

@@ -41,7 +41,7 @@ impl Collection {
 
     /// The bytes of the work's original file (the first of its stored paths
     /// that is still a readable regular file of at most
-    /// [`MAX_ORIGINAL_BYTES`]), with its content hash.
+    /// `MAX_ORIGINAL_BYTES`), with its content hash.
     pub fn original_image(&self, id: u64) -> Result<(String, Vec<u8>)> {
         let art = self.existing_work(id)?;
         let mut last = None;

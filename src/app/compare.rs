@@ -19,7 +19,7 @@ use crate::store::Artwork;
 #[derive(Debug, Clone, Default)]
 pub struct CompareRequest {
     /// The metadata key whose agreement among neighbours is measured;
-    /// `None`: [`DEFAULT_COMPARE_LABEL`]. A label given here that no work
+    /// `None`: `DEFAULT_COMPARE_LABEL`. A label given here that no work
     /// has is an error ([`Error::UnknownLabel`]); the default label is
     /// optional (a collection without styles gets no label metrics).
     pub label: Option<String>,

@@ -65,7 +65,7 @@ pub(crate) const MAX_FACETS: usize = 12;
 
 /// The most values one facet lists (its most common; selected values are
 /// always listed besides).
-pub(crate) const MAX_FACET_VALUES: usize = 30;
+pub const MAX_FACET_VALUES: usize = 30;
 
 /// Metadata keys never offered as facets, whatever their values: names,
 /// locations and free text, which are searched instead.
@@ -105,7 +105,7 @@ pub enum GallerySort {
     /// "What would I like most?": the works not yet rated, by the predicted
     /// score of the backbone that understands the rater's taste best (the
     /// verdict's winner, else the first with a trained head; see
-    /// [`Collection::taste_backbone`]).
+    /// `Collection::taste_backbone`).
     Predicted,
 }
 
@@ -159,12 +159,12 @@ impl GallerySort {
 #[derive(Debug, Clone)]
 pub struct GalleryRequest {
     /// Selections: `KEY=VALUE` (several for one key: any of them; different
-    /// keys: all of them), `KEY>=N`, `KEY<=N`; at most [`MAX_FILTERS`].
+    /// keys: all of them), `KEY>=N`, `KEY<=N`; at most `MAX_FILTERS`.
     /// Blank entries are ignored (an empty form field). See the module
     /// documentation.
     pub filters: Vec<String>,
     /// Words that must all occur in a work's title, file name or metadata,
-    /// ignoring case and accents; at most [`MAX_TEXT_CHARS`] characters.
+    /// ignoring case and accents; at most `MAX_TEXT_CHARS` characters.
     /// `None` or blank: no search.
     pub text: Option<String>,
     /// `Some(true)`: rated works only; `Some(false)`: unrated only.
@@ -174,7 +174,7 @@ pub struct GalleryRequest {
     /// Works skipped before the page starts, counted in `sort` order after
     /// the filters; past the end gives an empty page.
     pub offset: usize,
-    /// Works on the page, 1 to [`MAX_PAGE`].
+    /// Works on the page, 1 to `MAX_PAGE`.
     pub limit: usize,
     /// Whose ratings and heads.
     pub rater: Rater,
@@ -296,8 +296,8 @@ impl KeySelection {
 
 impl GalleryRequest {
     /// Checks the page size, the search text's length and the number of
-    /// filters against their bounds ([`MAX_PAGE`], [`MAX_TEXT_CHARS`],
-    /// [`MAX_FILTERS`]), worded for a person at the page.
+    /// filters against their bounds (`MAX_PAGE`, `MAX_TEXT_CHARS`,
+    /// `MAX_FILTERS`), worded for a person at the page.
     pub fn validate(&self) -> Result<()> {
         if self.limit == 0 || self.limit > MAX_PAGE {
             return Err(Error::InvalidArgument(format!(

@@ -44,9 +44,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
+pub use answer::FIRST_ANSWER_AT;
 pub use compare::CompareRequest;
 pub use explain::ExplainRequest;
-pub use gallery::{fold, work_title, GalleryRequest, GallerySort};
+pub use gallery::{fold, work_title, GalleryRequest, GallerySort, MAX_FACET_VALUES};
 pub use image::ImageRef;
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
@@ -305,7 +306,7 @@ impl Collection {
         self.store.migration()
     }
 
-    /// Finds the work a person named ([`crate::works::resolve_work`]).
+    /// Finds the work a person named (`crate::works::resolve_work`).
     pub fn resolve(&self, name: &str) -> Result<Artwork> {
         crate::works::resolve_work(&self.store, name)
     }

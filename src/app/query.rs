@@ -100,7 +100,7 @@ pub enum ListSort {
     Id,
     /// By the rater's predicted score, highest first (works the backbone
     /// cannot score last): of the backbone given, or of
-    /// [`Collection::taste_backbone`]. With `rated: Some(false)` this is
+    /// `Collection::taste_backbone`. With `rated: Some(false)` this is
     /// "what in my collection would I like most?".
     Predicted(Option<BackboneId>),
 }
@@ -582,11 +582,11 @@ impl Collection {
             .collect())
     }
 
-    /// Every rating of `rater` as CSV with the header [`RATING_COLUMNS`],
+    /// Every rating of `rater` as CSV with the header `RATING_COLUMNS`,
     /// sorted by content hash: `rate import` reads it back unchanged, so
     /// that listing, clearing, importing and listing again gives the same
     /// bytes. Each row is one line whatever the paths hold (see
-    /// [`listed_name`]). A rating whose work is no longer in the store has
+    /// `listed_name`). A rating whose work is no longer in the store has
     /// an empty path and id (its hash still says which work it was); the
     /// import refuses such a row, as it refuses any row naming no stored
     /// work.
@@ -635,8 +635,8 @@ impl Collection {
     }
 
     /// [`Collection::preferences_of`] as CSV with the header
-    /// [`PREFERENCE_COLUMNS`] (empty cells for what is `None`; a path with
-    /// control characters is given as the work's hash, see [`listed_name`]).
+    /// `PREFERENCE_COLUMNS` (empty cells for what is `None`; a path with
+    /// control characters is given as the work's hash, see `listed_name`).
     pub fn preferences_csv(&self, rater: &Rater) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(PREFERENCE_COLUMNS).map_err(csv_error)?;

@@ -89,9 +89,9 @@ impl Collection {
     }
 
     /// Learns `req.rater`'s taste from scores, preferences or both: on the
-    /// ratings, the ridge/MLP comparison of [`head::learn_from_ratings`];
-    /// on the preferences (at least [`head::MIN_PREFERENCES`]), the
-    /// Bradley–Terry comparison of [`head::learn_from_preferences`]. Every
+    /// ratings, the ridge/MLP comparison of `head::learn_from_ratings`;
+    /// on the preferences (at least `head::MIN_PREFERENCES`), the
+    /// Bradley–Terry comparison of `head::learn_from_preferences`. Every
     /// head and both reports are saved in one atomic batch.
     pub fn train_taste(
         &self,

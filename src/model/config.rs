@@ -27,14 +27,14 @@ pub enum Layout {
     /// LayerScale `gamma_1`/`gamma_2`, `reg_token` storage tokens.
     Eva,
     /// transformers `Dinov2Model` / `Dinov2WithRegistersModel`, renamed to
-    /// timm's names at load ([`crate::model::hf::dinov2`]).
+    /// timm's names at load (`crate::model::hf::dinov2`).
     HfDinov2,
-    /// transformers `CLIPModel` / `CLIPVisionModel` ([`crate::model::hf::clip`]).
+    /// transformers `CLIPModel` / `CLIPVisionModel` (`crate::model::hf::clip`).
     HfClip,
-    /// transformers `SiglipModel` / `SiglipVisionModel` ([`crate::model::hf::siglip`]).
+    /// transformers `SiglipModel` / `SiglipVisionModel` (`crate::model::hf::siglip`).
     HfSiglip,
     /// transformers `DINOv3ViTModel`, renamed to timm `Eva`'s names
-    /// ([`crate::model::hf::dinov3`]).
+    /// (`crate::model::hf::dinov3`).
     HfDinov3,
 }
 

@@ -1235,7 +1235,7 @@ impl BackboneId {
     ///
     /// An unknown name is [`Error::UnknownBackbone`] listing the known ones;
     /// a resolution that is not a positive multiple of the patch size, or
-    /// above [`MAX_RESOLUTION`], is [`Error::BadResolution`] naming both.
+    /// above `MAX_RESOLUTION`, is [`Error::BadResolution`] naming both.
     pub fn parse(s: &str) -> Result<BackboneId> {
         let s = s.trim();
         let (name, size) = match s.rsplit_once('@') {
@@ -1357,7 +1357,7 @@ impl BackboneId {
     /// Where this backbone stands on the data ladder: pretraining images
     /// (unknown last), then parameters, then input resolution. `compare`
     /// orders its backbones by it.
-    pub(crate) fn ladder_key(&self) -> (u64, u64, u32) {
+    pub fn ladder_key(&self) -> (u64, u64, u32) {
         let spec = self.spec();
         let images = match spec.pretraining_images() {
             0 => u64::MAX,
