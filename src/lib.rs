@@ -25,7 +25,7 @@
 //! * [`imaging`] decodes untrusted files safely and reproduces each reference
 //!   library's preprocessing bit for bit ([`imaging::Preprocess`]).
 //! * [`model`] resolves checkpoints (local folder, Hugging Face cache,
-//!   download), and runs one Vision Transformer ([`model::Vit`]) configured
+//!   download), and runs one Vision Transformer (`model::Vit`) configured
 //!   per checkpoint; a [`model::Backbone`] pairs it with its preprocessing and
 //!   its fingerprint, and turns images into raw `[B, 768]` CLS embeddings (or,
 //!   on demand, every token and the last block's CLS attention).

@@ -21,7 +21,7 @@ impl RatingScale {
     /// person who rates in whole stars from 1 to 5, and otherwise ten even
     /// steps over their own range, so the buttons never force a new scale
     /// on a person who imported theirs.
-    pub fn of(ratings: &[f64]) -> RatingScale {
+    pub(crate) fn of(ratings: &[f64]) -> RatingScale {
         let lo = ratings.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ratings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let whole = ratings.iter().all(|r| r.fract() == 0.0);
@@ -123,7 +123,7 @@ impl Collection {
 
 /// "No works rated yet · your first answer at 20", "1 work rated · …",
 /// "24 works rated".
-pub fn progress_line(rated: usize) -> String {
+pub(crate) fn progress_line(rated: usize) -> String {
     let works = crate::plain::count(rated, "work", "works");
     if rated == 0 {
         format!("No works rated yet · your first answer after {FIRST_ANSWER_AT}")

@@ -10,7 +10,7 @@ use crate::store::Artwork;
 use super::Collection;
 
 /// The largest original image file [`Collection::original_image`] reads.
-pub const MAX_ORIGINAL_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const MAX_ORIGINAL_BYTES: u64 = 512 * 1024 * 1024;
 
 /// How far past a gap in the ids (works removed by `index --prune`) the
 /// walk looks before it says there is no neighbour.
@@ -41,7 +41,7 @@ impl Collection {
 
     /// The bytes of the work's original file (the first of its stored paths
     /// that is still a readable regular file of at most
-    /// [`MAX_ORIGINAL_BYTES`]), with its content hash.
+    /// `MAX_ORIGINAL_BYTES`), with its content hash.
     pub fn original_image(&self, id: u64) -> Result<(String, Vec<u8>)> {
         let art = self.existing_work(id)?;
         let mut last = None;

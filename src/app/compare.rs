@@ -19,10 +19,12 @@ use crate::store::Artwork;
 #[derive(Debug, Clone, Default)]
 pub struct CompareRequest {
     /// The metadata key whose agreement among neighbours is measured;
-    /// `None`: [`DEFAULT_COMPARE_LABEL`]. A label given here that no work
+    /// `None`: `DEFAULT_COMPARE_LABEL`. A label given here that no work
     /// has is an error ([`Error::UnknownLabel`]); the default label is
     /// optional (a collection without styles gets no label metrics).
     pub label: Option<String>,
+    /// Neighbours of each work the agreement is measured over, 1 to
+    /// [`crate::limits::MAX_NEIGHBOURS`].
     pub k: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,

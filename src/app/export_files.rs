@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The name of an export's manifest.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 
 /// The files the artlens export manifest in `dir` lists, the manifest
 /// included; empty when `dir` holds no manifest written by artlens. Both
@@ -16,7 +16,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// Parquet one (`files`: objects with a `file`). Names with a path
 /// separator are ignored, so a doctored manifest cannot make an export
 /// remove anything outside its folder.
-pub fn listed_export_files(dir: &Path) -> BTreeSet<String> {
+pub(crate) fn listed_export_files(dir: &Path) -> BTreeSet<String> {
     let Ok(bytes) = std::fs::read(dir.join(MANIFEST_FILE)) else {
         return BTreeSet::new();
     };

@@ -50,18 +50,18 @@ use crate::ratings::{self, Rater};
 use crate::store::Artwork;
 
 /// The most works one page may hold.
-pub const MAX_PAGE: usize = 500;
+pub(crate) const MAX_PAGE: usize = 500;
 
 /// The longest search text, in characters: far more than any title and
 /// artist, and a bound on the work one request can ask for.
-pub const MAX_TEXT_CHARS: usize = 200;
+pub(crate) const MAX_TEXT_CHARS: usize = 200;
 
 /// The most selections (`KEY=VALUE`, `KEY>=N`, `KEY<=N`) one request may
 /// hold.
-pub const MAX_FILTERS: usize = 64;
+pub(crate) const MAX_FILTERS: usize = 64;
 
 /// The most metadata keys offered as facets.
-pub const MAX_FACETS: usize = 12;
+pub(crate) const MAX_FACETS: usize = 12;
 
 /// The most values one facet lists (its most common; selected values are
 /// always listed besides).
@@ -105,7 +105,7 @@ pub enum GallerySort {
     /// "What would I like most?": the works not yet rated, by the predicted
     /// score of the backbone that understands the rater's taste best (the
     /// verdict's winner, else the first with a trained head; see
-    /// [`Collection::taste_backbone`]).
+    /// `Collection::taste_backbone`).
     Predicted,
 }
 
@@ -159,19 +159,22 @@ impl GallerySort {
 #[derive(Debug, Clone)]
 pub struct GalleryRequest {
     /// Selections: `KEY=VALUE` (several for one key: any of them; different
-    /// keys: all of them), `KEY>=N`, `KEY<=N`; at most [`MAX_FILTERS`].
+    /// keys: all of them), `KEY>=N`, `KEY<=N`; at most `MAX_FILTERS`.
     /// Blank entries are ignored (an empty form field). See the module
     /// documentation.
     pub filters: Vec<String>,
     /// Words that must all occur in a work's title, file name or metadata,
-    /// ignoring case and accents; at most [`MAX_TEXT_CHARS`] characters.
+    /// ignoring case and accents; at most `MAX_TEXT_CHARS` characters.
     /// `None` or blank: no search.
     pub text: Option<String>,
     /// `Some(true)`: rated works only; `Some(false)`: unrated only.
     pub rated: Option<bool>,
+    /// The order of the works, applied before the page is cut.
     pub sort: GallerySort,
+    /// Works skipped before the page starts, counted in `sort` order after
+    /// the filters; past the end gives an empty page.
     pub offset: usize,
-    /// Works on the page, 1 to [`MAX_PAGE`].
+    /// Works on the page, 1 to `MAX_PAGE`.
     pub limit: usize,
     /// Whose ratings and heads.
     pub rater: Rater,
@@ -293,8 +296,8 @@ impl KeySelection {
 
 impl GalleryRequest {
     /// Checks the page size, the search text's length and the number of
-    /// filters against their bounds ([`MAX_PAGE`], [`MAX_TEXT_CHARS`],
-    /// [`MAX_FILTERS`]), worded for a person at the page.
+    /// filters against their bounds (`MAX_PAGE`, `MAX_TEXT_CHARS`,
+    /// `MAX_FILTERS`), worded for a person at the page.
     pub fn validate(&self) -> Result<()> {
         if self.limit == 0 || self.limit > MAX_PAGE {
             return Err(Error::InvalidArgument(format!(
@@ -583,7 +586,11 @@ impl Collection {
 
     /// Backbone `id`'s predicted score of every work it embedded, by work
     /// id, from `rater`'s saved head ([`Error::NoHead`] without one).
-    pub fn predictions(&self, id: &BackboneId, rater: &Rater) -> Result<Arc<HashMap<u64, f64>>> {
+    pub(crate) fn predictions(
+        &self,
+        id: &BackboneId,
+        rater: &Rater,
+    ) -> Result<Arc<HashMap<u64, f64>>> {
         self.memo(
             &format!("predictions:{}:{}", id.name(), rater.name()),
             || {
@@ -602,7 +609,7 @@ impl Collection {
     /// verdict's winner when the answer names one, else the first backbone
     /// (along the data ladder) with a trained head for `rater`
     /// ([`Error::NoHead`] naming the first backbone when none has one).
-    pub fn taste_backbone(&self, rater: &Rater) -> Result<BackboneId> {
+    pub(crate) fn taste_backbone(&self, rater: &Rater) -> Result<BackboneId> {
         if let Some(w) = self.answer(rater)?.winner {
             if let Ok(id) = BackboneId::parse(&w) {
                 if crate::head::load_head_of(&self.store, rater, &id).is_ok() {

@@ -44,24 +44,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::pipeline::Event;
-pub use answer::{progress_line, FIRST_ANSWER_AT};
+pub use answer::FIRST_ANSWER_AT;
 pub use compare::CompareRequest;
 pub use explain::ExplainRequest;
-pub use gallery::{
-    fold, work_title, GalleryRequest, GallerySort, MAX_FACETS, MAX_FACET_VALUES,
-    MAX_FILTERS as GALLERY_MAX_FILTERS, MAX_PAGE as GALLERY_MAX_PAGE,
-    MAX_TEXT_CHARS as GALLERY_MAX_TEXT_CHARS,
-};
+pub use gallery::{fold, work_title, GalleryRequest, GallerySort, MAX_FACET_VALUES};
 pub use image::ImageRef;
 pub use index::IndexRequest;
 pub use merge::{merge, MergeRequest};
 pub use models::models;
 #[cfg(feature = "parquet")]
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
-pub use query::{ListRequest, ListSort, SimilarRequest, PREFERENCE_COLUMNS, RATING_COLUMNS};
+pub use query::{ListRequest, ListSort, SimilarRequest};
 pub use score::ScoreRequest;
-pub use suggest::{taste_order, verdict_order, SuggestRequest};
-pub use thumbs::{Thumbnail, RENDITION_JPEG_QUALITY, RENDITION_SIZES, THUMBS_DIR, THUMB_SIZES};
+pub use suggest::{verdict_order, SuggestRequest};
+pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
@@ -237,7 +233,7 @@ impl Collection {
 
     /// The number of writes made through this collection so far: equal
     /// revisions mean equal contents.
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         self.revision.load(Ordering::SeqCst)
     }
 
@@ -310,7 +306,7 @@ impl Collection {
         self.store.migration()
     }
 
-    /// Finds the work a person named ([`crate::works::resolve_work`]).
+    /// Finds the work a person named (`crate::works::resolve_work`).
     pub fn resolve(&self, name: &str) -> Result<Artwork> {
         crate::works::resolve_work(&self.store, name)
     }
@@ -338,7 +334,10 @@ impl Collection {
     /// The backbones to work with: `wanted` when given (each must be in the
     /// store, [`Error::NotIndexed`] otherwise), else every backbone the
     /// store holds (none is [`Error::NothingIndexed`]).
-    pub fn select_backbones(&self, wanted: Option<&[BackboneId]>) -> Result<Vec<BackboneId>> {
+    pub(crate) fn select_backbones(
+        &self,
+        wanted: Option<&[BackboneId]>,
+    ) -> Result<Vec<BackboneId>> {
         let stored = self.store.backbones()?;
         match wanted {
             Some(w) if !w.is_empty() => {
@@ -500,7 +499,7 @@ impl Collection {
 }
 
 /// How a view labels a backbone.
-pub fn backbone_label(id: &BackboneId) -> BackboneLabel {
+pub(crate) fn backbone_label(id: &BackboneId) -> BackboneLabel {
     BackboneLabel {
         id: id.name(),
         hub_id: id.spec().hub_id.to_string(),

@@ -63,6 +63,7 @@ const FIXED_COLUMNS: [&str; 6] = ["id", "hash", "path", "paths", "rating", "embe
 pub struct ParquetRequest {
     /// Backbones to export; empty: every backbone the store holds.
     pub backbones: Vec<BackboneId>,
+    /// The folder the Parquet files and their manifest are written to.
     pub out_dir: PathBuf,
     /// Rows per row group ([`DEFAULT_ROW_GROUP_ROWS`]).
     pub row_group_rows: usize,

@@ -42,19 +42,6 @@ pub struct SimilarRequest {
 }
 
 impl SimilarRequest {
-    /// One stored work or image file to find works similar to.
-    pub fn like(query: ImageRef) -> SimilarRequest {
-        SimilarRequest {
-            examples: vec![query],
-            not: Vec::new(),
-            threshold: None,
-            k: 10,
-            backbones: None,
-            filters: Vec::new(),
-            exact: false,
-        }
-    }
-
     /// Checks `k`, the number of examples and the threshold against their
     /// bounds ([`crate::limits`]), naming them.
     pub fn validate(&self) -> Result<()> {
@@ -113,7 +100,7 @@ pub enum ListSort {
     Id,
     /// By the rater's predicted score, highest first (works the backbone
     /// cannot score last): of the backbone given, or of
-    /// [`Collection::taste_backbone`]. With `rated: Some(false)` this is
+    /// `Collection::taste_backbone`. With `rated: Some(false)` this is
     /// "what in my collection would I like most?".
     Predicted(Option<BackboneId>),
 }
@@ -147,12 +134,12 @@ impl ListSort {
 /// the rating and the rater, which [`ratings::import_csv_as`] reads back,
 /// then the work's id (which the import checks against the path), content
 /// hash and title (which it ignores), for people and other tools.
-pub const RATING_COLUMNS: [&str; 6] = ["path", "rating", "rater", "id", "hash", "title"];
+pub(crate) const RATING_COLUMNS: [&str; 6] = ["path", "rating", "rater", "id", "hash", "title"];
 
 /// The header of [`Collection::preferences_csv`]: the preferred work's
 /// first stored path, the other's, the rater, when (seconds since the Unix
 /// epoch), then both works' ids and content hashes and where it came from.
-pub const PREFERENCE_COLUMNS: [&str; 9] = [
+pub(crate) const PREFERENCE_COLUMNS: [&str; 9] = [
     "winner",
     "loser",
     "rater",
@@ -227,7 +214,7 @@ fn query_view(image: &ImageRef, work: Option<&Artwork>) -> QueryView {
 /// relevance feedback weighs negatives below positives for the same
 /// reason: a work is unlike many things, so "not this" says less than
 /// "like this").
-pub const NEGATIVE_WEIGHT: f32 = 0.5;
+pub(crate) const NEGATIVE_WEIGHT: f32 = 0.5;
 
 /// The one vector `similar` searches with: a single example's own
 /// embedding, or else the mean direction of the examples minus
@@ -595,11 +582,11 @@ impl Collection {
             .collect())
     }
 
-    /// Every rating of `rater` as CSV with the header [`RATING_COLUMNS`],
+    /// Every rating of `rater` as CSV with the header `RATING_COLUMNS`,
     /// sorted by content hash: `rate import` reads it back unchanged, so
     /// that listing, clearing, importing and listing again gives the same
     /// bytes. Each row is one line whatever the paths hold (see
-    /// [`listed_name`]). A rating whose work is no longer in the store has
+    /// `listed_name`). A rating whose work is no longer in the store has
     /// an empty path and id (its hash still says which work it was); the
     /// import refuses such a row, as it refuses any row naming no stored
     /// work.
@@ -648,8 +635,8 @@ impl Collection {
     }
 
     /// [`Collection::preferences_of`] as CSV with the header
-    /// [`PREFERENCE_COLUMNS`] (empty cells for what is `None`; a path with
-    /// control characters is given as the work's hash, see [`listed_name`]).
+    /// `PREFERENCE_COLUMNS` (empty cells for what is `None`; a path with
+    /// control characters is given as the work's hash, see `listed_name`).
     pub fn preferences_csv(&self, rater: &Rater) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(PREFERENCE_COLUMNS).map_err(csv_error)?;
@@ -925,7 +912,7 @@ fn csv_text(w: csv::Writer<Vec<u8>>) -> Result<String> {
 }
 
 /// A NumPy `.npy` (version 1.0) of `rows × cols` little-endian float32.
-pub fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
+pub(crate) fn npy_bytes(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     let unpadded = 10 + header.len() + 1;

@@ -25,7 +25,7 @@ impl Collection {
     }
 
     /// [`Collection::rate_import_as`] for a CSV received in memory, named
-    /// `name` in messages ([`ratings::import_csv_bytes_as`]).
+    /// `name` in messages (`ratings::import_csv_bytes_as`).
     pub fn rate_import_bytes_as(
         &self,
         csv: &[u8],
@@ -115,7 +115,7 @@ impl Collection {
     /// Takes back `rater`'s preference of `winner` over `loser` (the undo
     /// of [`Collection::rate_prefer`]); [`crate::Error::NoPreference`]
     /// naming both works when there is none (see
-    /// [`preferences::remove_preference`]).
+    /// `preferences::remove_preference`).
     pub fn rate_unprefer(&self, rater: &Rater, winner: &str, loser: &str) -> Result<Removed> {
         self.wrote(|| preferences::remove_preference(&self.store, rater, winner, loser))
     }

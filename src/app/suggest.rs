@@ -30,8 +30,12 @@ use crate::ratings::{self, Rater};
 /// What `suggest` is asked.
 #[derive(Debug, Clone)]
 pub struct SuggestRequest {
+    /// Works to suggest, 1 to [`crate::limits::MAX_RESULTS`].
     pub n: usize,
+    /// What the suggested ratings should help with: the verdict between
+    /// backbones, or the taste head.
     pub goal: Goal,
+    /// Whose ratings count as already given, and whose heads rank the works.
     pub rater: Rater,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
@@ -82,7 +86,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// k(z, z') = z·z'/λ (in units of the rating noise); it is updated one
 /// rated work at a time by a pivoted Cholesky step. Returns (index,
 /// variance relative to the prior variance) in pick order.
-pub fn taste_order(x: &[&[f32]], rated: &[usize], lambda: f64, n: usize) -> Vec<(usize, f64)> {
+pub(crate) fn taste_order(
+    x: &[&[f32]],
+    rated: &[usize],
+    lambda: f64,
+    n: usize,
+) -> Vec<(usize, f64)> {
     let z = standardised(x);
     let m = z.len();
     let lambda = lambda.max(1e-9);

@@ -32,15 +32,17 @@ pub const RENDITION_SIZES: [u32; 2] = [1024, 2048];
 
 /// JPEG quality of renditions: higher than thumbnails' because they are
 /// looked at closely, at full size, often for their brushwork.
-pub const RENDITION_JPEG_QUALITY: u8 = 85;
+pub(crate) const RENDITION_JPEG_QUALITY: u8 = 85;
 
 /// The folder under the store that holds the thumbnail and rendition cache.
-pub const THUMBS_DIR: &str = "thumbs";
+pub(crate) const THUMBS_DIR: &str = "thumbs";
 
 /// A cached thumbnail or rendition: its JPEG file and a validator for HTTP
 /// caching. The content type is always `image/jpeg`.
 #[derive(Debug, Clone)]
 pub struct Thumbnail {
+    /// The JPEG file, in the store's `thumbs/` folder (one subfolder per
+    /// size), named by the work's content hash.
     pub path: PathBuf,
     /// Content hash, kind and size: the bytes behind it never change.
     pub etag: String,

@@ -17,9 +17,16 @@ use crate::ratings::{self, Rater};
 /// What `train` is asked.
 #[derive(Debug, Clone)]
 pub struct TrainRequest {
+    /// The kind of head fitted on each backbone's embeddings.
     pub head: HeadKind,
+    /// K of the K-fold cross-validation, [`crate::limits::MIN_FOLDS`] to
+    /// [`crate::limits::MAX_FOLDS`].
     pub folds: usize,
+    /// The seed of the splits, the fits and the bootstrap; the same seed
+    /// gives the same report.
     pub seed: u64,
+    /// Bootstrap resamples behind each confidence interval,
+    /// [`crate::limits::MIN_BOOTSTRAP`] to [`crate::limits::MAX_BOOTSTRAP`].
     pub bootstrap: usize,
     /// `None`: every backbone the store holds.
     pub backbones: Option<Vec<BackboneId>>,
@@ -82,9 +89,9 @@ impl Collection {
     }
 
     /// Learns `req.rater`'s taste from scores, preferences or both: on the
-    /// ratings, the ridge/MLP comparison of [`head::learn_from_ratings`];
-    /// on the preferences (at least [`head::MIN_PREFERENCES`]), the
-    /// Bradley–Terry comparison of [`head::learn_from_preferences`]. Every
+    /// ratings, the ridge/MLP comparison of `head::learn_from_ratings`;
+    /// on the preferences (at least `head::MIN_PREFERENCES`), the
+    /// Bradley–Terry comparison of `head::learn_from_preferences`. Every
     /// head and both reports are saved in one atomic batch.
     pub fn train_taste(
         &self,

@@ -20,10 +20,13 @@ use crate::model::weights::{self, CheckpointFiles};
 /// output size. Stored with every persisted embedding and checked on open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// The checkpoint and the input resolution.
     pub backbone: BackboneId,
     /// blake3 of the weights file.
     pub weights_blake3: String,
+    /// The recipe that turns an image into the model's input.
     pub preprocess: Preprocess,
+    /// The embedding's length.
     pub dim: usize,
     /// The arithmetic of the forward pass. Absent (f32) in fingerprints
     /// written before precision could be chosen, so those stores still match.
@@ -42,18 +45,21 @@ pub struct Fingerprint {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// 32-bit floats throughout, as the reference runs.
     #[default]
     F32,
+    /// bfloat16 matrix products on CUDA, LayerNorm statistics and the
+    /// returned embeddings in f32.
     Bf16,
 }
 
 impl Precision {
-    pub fn is_f32(&self) -> bool {
+    pub(crate) fn is_f32(&self) -> bool {
         *self == Precision::F32
     }
 
     /// The tensor type of the forward pass.
-    pub fn dtype(self) -> DType {
+    pub(crate) fn dtype(self) -> DType {
         match self {
             Precision::F32 => DType::F32,
             Precision::Bf16 => DType::BF16,
@@ -87,7 +93,7 @@ impl std::str::FromStr for Precision {
 impl Fingerprint {
     /// Human-readable differences from `other`, for "store built with other
     /// weights" messages.
-    pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
+    pub(crate) fn differences(&self, other: &Fingerprint) -> Vec<String> {
         let mut d = Vec::new();
         if self.backbone != other.backbone {
             d.push(format!("backbone {} vs {}", self.backbone, other.backbone));
@@ -140,7 +146,9 @@ pub struct ImageTokens {
 /// [`BackboneId`] (`dinov2@224`), not an option: it changes the embeddings.
 #[derive(Debug, Clone)]
 pub struct BackboneOptions {
+    /// Where the weights live and the forward pass runs (CPU by default).
     pub device: Device,
+    /// The arithmetic of the forward pass; `Bf16` needs a CUDA device.
     pub precision: Precision,
 }
 
@@ -228,14 +236,17 @@ impl Backbone {
         &self.id
     }
 
+    /// What the backbone's embeddings are stored under.
     pub fn fingerprint(&self) -> &Fingerprint {
         &self.fingerprint
     }
 
+    /// The preprocessing every image goes through before the forward pass.
     pub fn preprocess(&self) -> &Preprocess {
         &self.preprocess
     }
 
+    /// The transformer's settings, read from the checkpoint's files.
     pub fn config(&self) -> &VitConfig {
         self.vit.config()
     }
@@ -422,7 +433,7 @@ fn check_image_size(id: &BackboneId, vit: &VitConfig, pre: &Preprocess, path: &P
 }
 
 /// Parses `cpu`, `cuda` or `cuda:N` into a device.
-pub fn parse_device(spec: &str) -> Result<Device> {
+pub(crate) fn parse_device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();
     if spec == "cpu" {
         return Ok(Device::Cpu);

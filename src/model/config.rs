@@ -27,21 +27,21 @@ pub enum Layout {
     /// LayerScale `gamma_1`/`gamma_2`, `reg_token` storage tokens.
     Eva,
     /// transformers `Dinov2Model` / `Dinov2WithRegistersModel`, renamed to
-    /// timm's names at load ([`crate::model::hf::dinov2`]).
+    /// timm's names at load (`crate::model::hf::dinov2`).
     HfDinov2,
-    /// transformers `CLIPModel` / `CLIPVisionModel` ([`crate::model::hf::clip`]).
+    /// transformers `CLIPModel` / `CLIPVisionModel` (`crate::model::hf::clip`).
     HfClip,
-    /// transformers `SiglipModel` / `SiglipVisionModel` ([`crate::model::hf::siglip`]).
+    /// transformers `SiglipModel` / `SiglipVisionModel` (`crate::model::hf::siglip`).
     HfSiglip,
     /// transformers `DINOv3ViTModel`, renamed to timm `Eva`'s names
-    /// ([`crate::model::hf::dinov3`]).
+    /// (`crate::model::hf::dinov3`).
     HfDinov3,
 }
 
 impl Layout {
     /// Whether a folder of this layout is a transformers one (`model_type`,
     /// `preprocessor_config.json`) rather than timm's.
-    pub fn is_transformers(self) -> bool {
+    pub(crate) fn is_transformers(self) -> bool {
         !matches!(self, Layout::Timm | Layout::Eva)
     }
 }
@@ -78,11 +78,19 @@ pub enum Positions {
     /// A learned table added to the tokens; `covers_prefix` when it has rows
     /// for the class token (timm's `no_embed_class = False`), otherwise only
     /// the patches get one and the prefix tokens are concatenated after.
-    Learned { covers_prefix: bool },
+    Learned {
+        /// The table has rows for the prefix tokens too (timm's
+        /// `no_embed_class = False`).
+        covers_prefix: bool,
+    },
     /// DINOv3's rotary embeddings on the patch tokens' queries and keys:
     /// centred, per-axis normalised coordinates, periods
     /// `temperature^(2i / (head_dim / 2))`, rotate-half layout.
-    Rope { temperature: f64 },
+    Rope {
+        /// The base of the rotary periods (timm's `rope_temperature`,
+        /// transformers' `rope_theta`; 100 in the released checkpoints).
+        temperature: f64,
+    },
 }
 
 /// What becomes the embedding.
@@ -102,6 +110,7 @@ pub enum Pool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QkvBias {
+    /// No bias on q, k or v (DINOv3's plain variants).
     None,
     /// All three (timm `qkv.bias`, transformers query/key/value biases).
     Full,
@@ -126,105 +135,69 @@ pub enum PosResample {
 /// Everything the transformer needs to know about one checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitConfig {
+    /// The tensor naming scheme of the checkpoint, which is also the
+    /// reference library the forward pass follows.
     pub layout: Layout,
     /// The architecture the config names (`vit_base_patch14_dinov2`,
     /// `ViTModel`), for messages.
     pub architecture: String,
+    /// The token width D (768 for a ViT-B).
     pub hidden_size: usize,
+    /// The number of transformer blocks.
     pub depth: usize,
+    /// Attention heads per block; `hidden_size` is a multiple of it.
     pub num_heads: usize,
     /// The MLP's hidden width (per branch for the SwiGLU ones).
     pub mlp_dim: usize,
+    /// The MLP inside each block.
     pub mlp: Mlp,
+    /// The side of a square patch in pixels (14 or 16).
     pub patch_size: usize,
+    /// The patch embedding has a bias (every checkpoint but CLIP's).
     pub patch_bias: bool,
     /// The image side the checkpoint's position embeddings were trained at.
     pub native_image_size: usize,
+    /// The epsilon of every LayerNorm (1e-6 in most timm ViTs, 1e-5 in
+    /// CLIP's, 1e-12 in transformers' DINO).
     pub layer_norm_eps: f64,
+    /// Which of q, k, v carry a bias.
     pub qkv_bias: QkvBias,
     /// LayerScale after attention and MLP.
     pub layer_scale: bool,
+    /// The tokens start with a class token (every checkpoint but SigLIP's).
     pub class_token: bool,
     /// Register (DINOv2) or storage (DINOv3) tokens after the class token.
     pub reg_tokens: usize,
+    /// How patch positions enter the model.
     pub positions: Positions,
     /// A LayerNorm on the tokens before the first block (CLIP's `norm_pre`).
     pub pre_norm: bool,
+    /// What becomes the embedding.
     pub pool: Pool,
     /// The final norm applied after pooling (timm's `fc_norm`) instead of to
     /// every token before it.
     pub fc_norm: bool,
+    /// How the position embeddings are resampled when the input grid is
+    /// not the native one.
     pub pos_resample: PosResample,
 }
 
 impl VitConfig {
     /// Position-embedding grid side at the native size.
-    pub fn native_grid(&self) -> usize {
+    pub(crate) fn native_grid(&self) -> usize {
         self.native_image_size / self.patch_size
     }
 
     /// Class token plus register/storage tokens.
-    pub fn prefix_tokens(&self) -> usize {
+    pub(crate) fn prefix_tokens(&self) -> usize {
         usize::from(self.class_token) + self.reg_tokens
-    }
-
-    /// Parameters of the model these settings describe (what
-    /// `sum(p.numel() for p in model.parameters())` counts in the reference,
-    /// classifier head excluded): the tensors [`crate::model::Vit::load`] takes.
-    pub fn parameter_count(&self) -> u64 {
-        let c = self.hidden_size as u64;
-        let p = self.patch_size as u64;
-        let h = self.mlp_dim as u64;
-        let g = self.native_grid() as u64;
-        let norm = 2 * c;
-        let mlp = |kind: Mlp| match kind {
-            Mlp::Plain(_) => c * h + h + h * c + c,
-            Mlp::SwiGluPacked => c * 2 * h + 2 * h + h * c + c,
-            Mlp::SwiGlu => 2 * (c * h + h) + h * c + c,
-        };
-        let mut n = c * 3 * p * p + if self.patch_bias { c } else { 0 };
-        n += self.prefix_tokens() as u64 * c;
-        if let Positions::Learned { covers_prefix } = self.positions {
-            let rows = if covers_prefix {
-                self.prefix_tokens() as u64
-            } else {
-                0
-            };
-            n += (rows + g * g) * c;
-        }
-        if self.pre_norm {
-            n += norm;
-        }
-        let qkv_bias = match self.qkv_bias {
-            QkvBias::None => 0,
-            QkvBias::Full => 3 * c,
-            QkvBias::QueryValue => 2 * c,
-        };
-        let block = norm
-            + 3 * c * c
-            + qkv_bias
-            + c * c
-            + c
-            + if self.layer_scale { 2 * c } else { 0 }
-            + norm
-            + mlp(self.mlp);
-        n += self.depth as u64 * block;
-        n += norm;
-        if self.pool == Pool::Map {
-            let head_mlp = match self.mlp {
-                Mlp::Plain(a) => Mlp::Plain(a),
-                _ => Mlp::Plain(Act::Gelu),
-            };
-            n += c + (c * c + c) + (2 * c * c + 2 * c) + (c * c + c) + norm + mlp(head_mlp);
-        }
-        n
     }
 }
 
 /// transformers' `ViTConfig` as serialised in `config.json`. Fields the real
 /// DINO file omits take transformers' defaults (notably `qkv_bias`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct TransformersVitConfig {
+pub(crate) struct TransformersVitConfig {
     pub model_type: Option<String>,
     #[serde(default = "d_hidden")]
     pub hidden_size: usize,
@@ -281,7 +254,7 @@ fn d_true() -> bool {
 
 /// transformers' image-processor config (`preprocessor_config.json`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ViTImageProcessorConfig {
+pub(crate) struct ViTImageProcessorConfig {
     #[serde(default = "d_true")]
     pub do_resize: bool,
     #[serde(default = "d_true")]
@@ -308,14 +281,14 @@ fn d_rescale() -> f64 {
 /// `size` is an int in older files and a dict in newer ones.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ProcessorSize {
+pub(crate) enum ProcessorSize {
     Square(u32),
     HeightWidth { height: u32, width: u32 },
 }
 
 /// timm's hub `config.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TimmHubConfig {
+pub(crate) struct TimmHubConfig {
     pub architecture: String,
     #[serde(default)]
     pub model_args: TimmModelArgs,
@@ -327,7 +300,7 @@ pub struct TimmHubConfig {
 /// [`HARMLESS_MODEL_ARGS`]) rather than silently ignored, because most of
 /// timm's arguments change the numerics.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct TimmModelArgs {
+pub(crate) struct TimmModelArgs {
     pub embed_dim: Option<usize>,
     pub depth: Option<usize>,
     pub num_heads: Option<usize>,
@@ -357,7 +330,7 @@ pub struct TimmModelArgs {
 /// timm's `img_size`: one side, or `[height, width]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
-pub enum ImgSize {
+pub(crate) enum ImgSize {
     Square(usize),
     Pair([usize; 2]),
 }
@@ -399,7 +372,7 @@ const HARMLESS_MODEL_ARGS: &[&str] = &[
 
 /// timm's `pretrained_cfg`: the eval transform.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TimmPretrainedCfg {
+pub(crate) struct TimmPretrainedCfg {
     pub input_size: [usize; 3],
     #[serde(default = "d_bicubic")]
     pub interpolation: String,
@@ -431,7 +404,7 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -
 
 /// Which kind of `config.json` this is: timm's hub config names an
 /// `architecture`, a transformers one a `model_type`.
-pub fn config_layout(path: &Path) -> Result<Layout> {
+pub(crate) fn config_layout(path: &Path) -> Result<Layout> {
     let v: serde_json::Value = read_json(path, "config.json")?;
     if let Some(arch) = v.get("architecture").and_then(|a| a.as_str()) {
         let eva = timm_preset(arch.split('.').next().unwrap_or_default())
@@ -452,7 +425,7 @@ pub fn config_layout(path: &Path) -> Result<Layout> {
 }
 
 /// Validates a transformers config as a DINO ViT and returns its `VitConfig`.
-pub fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitConfig> {
+pub(crate) fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitConfig> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
@@ -529,7 +502,7 @@ fn check_dims(hidden: usize, heads: usize, patch: usize, image: usize, path: &Pa
 
 /// The DINO preprocessing recipe at `image_size` (the processor's own size
 /// when `None`).
-pub fn dino_preprocess(
+pub(crate) fn dino_preprocess(
     cfg: &ViTImageProcessorConfig,
     image_size: Option<u32>,
     path: &Path,
@@ -600,7 +573,7 @@ struct TimmPreset {
 }
 
 /// The architectures [`timm_preset`] knows, for error messages.
-pub fn timm_architectures() -> String {
+pub(crate) fn timm_architectures() -> String {
     let mut names: Vec<String> = Vec::new();
     for size in ["small", "base", "large", "giant"] {
         names.push(format!("vit_{size}_patch14_dinov2"));
@@ -755,7 +728,7 @@ fn timm_preset(architecture: &str) -> Option<TimmPreset> {
 
 /// Validates a timm hub config (any architecture of [`timm_architectures`])
 /// and returns its `VitConfig`.
-pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
+pub(crate) fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
     let bad = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
@@ -890,7 +863,7 @@ pub fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
 
 /// timm's eval transform (`resolve_data_config` + `create_transform`) at `image_size` (the config's input size
 /// when `None`): shorter side to `floor(size / crop_pct)`, center crop.
-pub fn timm_preprocess(
+pub(crate) fn timm_preprocess(
     cfg: &TimmPretrainedCfg,
     image_size: Option<u32>,
     path: &Path,
@@ -934,6 +907,58 @@ mod tests {
     use super::*;
     use crate::model::registry::REGISTRY;
 
+    /// Parameters of the model `cfg` describes (what
+    /// `sum(p.numel() for p in model.parameters())` counts in the reference,
+    /// classifier head excluded): the tensors [`crate::model::Vit::load`] takes.
+    fn parameter_count(cfg: &VitConfig) -> u64 {
+        let c = cfg.hidden_size as u64;
+        let p = cfg.patch_size as u64;
+        let h = cfg.mlp_dim as u64;
+        let g = cfg.native_grid() as u64;
+        let norm = 2 * c;
+        let mlp = |kind: Mlp| match kind {
+            Mlp::Plain(_) => c * h + h + h * c + c,
+            Mlp::SwiGluPacked => c * 2 * h + 2 * h + h * c + c,
+            Mlp::SwiGlu => 2 * (c * h + h) + h * c + c,
+        };
+        let mut n = c * 3 * p * p + if cfg.patch_bias { c } else { 0 };
+        n += cfg.prefix_tokens() as u64 * c;
+        if let Positions::Learned { covers_prefix } = cfg.positions {
+            let rows = if covers_prefix {
+                cfg.prefix_tokens() as u64
+            } else {
+                0
+            };
+            n += (rows + g * g) * c;
+        }
+        if cfg.pre_norm {
+            n += norm;
+        }
+        let qkv_bias = match cfg.qkv_bias {
+            QkvBias::None => 0,
+            QkvBias::Full => 3 * c,
+            QkvBias::QueryValue => 2 * c,
+        };
+        let block = norm
+            + 3 * c * c
+            + qkv_bias
+            + c * c
+            + c
+            + if cfg.layer_scale { 2 * c } else { 0 }
+            + norm
+            + mlp(cfg.mlp);
+        n += cfg.depth as u64 * block;
+        n += norm;
+        if cfg.pool == Pool::Map {
+            let head_mlp = match cfg.mlp {
+                Mlp::Plain(a) => Mlp::Plain(a),
+                _ => Mlp::Plain(Act::Gelu),
+            };
+            n += c + (c * c + c) + (2 * c * c + 2 * c) + (c * c + c) + norm + mlp(head_mlp);
+        }
+        n
+    }
+
     fn hub_config(architecture: &str, resolution: u32) -> TimmHubConfig {
         serde_json::from_value(serde_json::json!({
             "architecture": architecture,
@@ -955,7 +980,9 @@ mod tests {
         let path = Path::new("config.json");
         for spec in REGISTRY {
             let cfg = match spec.layout {
-                Layout::Transformers if spec.family != Some(crate::model::Family::Dino) => {
+                Layout::Transformers
+                    if spec.family != Some(crate::model::registry::Family::Dino) =>
+                {
                     // The hub's config.json of the transformers twin: the
                     // timm twin's dims under transformers' names.
                     let c = spec.embedding_dim;
@@ -976,7 +1003,7 @@ mod tests {
                         "hidden_act": "gelu",
                     });
                     let cfg = match spec.family {
-                        Some(crate::model::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
+                        Some(crate::model::registry::Family::Dinov2) => crate::model::hf::dinov2::vit_config(
                             &serde_json::json!({
                                 "model_type": if spec.hub_id.contains("registers") {
                                     "dinov2_with_registers"
@@ -992,11 +1019,11 @@ mod tests {
                             }),
                             path,
                         ),
-                        Some(crate::model::Family::Clip) => crate::model::hf::clip::vit_config(
+                        Some(crate::model::registry::Family::Clip) => crate::model::hf::clip::vit_config(
                             &serde_json::json!({"model_type": "clip", "vision_config": tower}),
                             path,
                         ),
-                        Some(crate::model::Family::Dinov3) => {
+                        Some(crate::model::registry::Family::Dinov3) => {
                             // The timm twin's MLP and biases, under
                             // transformers' names.
                             let twin = REGISTRY
@@ -1033,7 +1060,7 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id));
                     assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
                     assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
-                    assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+                    assert_eq!(parameter_count(&cfg), spec.params, "{}", spec.hub_id);
                     continue;
                 }
                 Layout::Transformers => {
@@ -1061,7 +1088,7 @@ mod tests {
                 "{}",
                 spec.hub_id
             );
-            assert_eq!(cfg.parameter_count(), spec.params, "{}", spec.hub_id);
+            assert_eq!(parameter_count(&cfg), spec.params, "{}", spec.hub_id);
         }
     }
 

@@ -1,6 +1,6 @@
 //! Checkpoints and the Vision Transformer: configs mirroring each
 //! checkpoint's files ([`config`]), finding and reading weights
-//! ([`weights`]), the one ViT ([`Vit`]) with its position-embedding
+//! ([`weights`]), the one ViT (`Vit`) with its position-embedding
 //! resampling ([`pos_embed`]) and kernels ([`ops`], whose dense layers run
 //! on the system's OpenBLAS when it has one, see [`blas`]), the [`registry`] of
 //! known checkpoints and the [`BackboneId`] naming one at one resolution,
@@ -10,7 +10,7 @@
 mod backbone;
 pub mod blas;
 pub mod config;
-pub mod hf;
+pub(crate) mod hf;
 pub mod ops;
 pub mod pos_embed;
 pub mod registry;
@@ -18,10 +18,10 @@ mod simd;
 mod vit;
 pub mod weights;
 
-pub use backbone::{parse_device, Backbone, BackboneOptions, Fingerprint, ImageTokens, Precision};
+pub(crate) use backbone::parse_device;
+pub use backbone::{Backbone, BackboneOptions, Fingerprint, ImageTokens, Precision};
 pub use config::VitConfig;
-pub use registry::{BackboneId, BackboneSpec, Family, Pretraining, REGISTRY};
-pub use vit::{Vit, VitTokens};
+pub use registry::{BackboneId, BackboneSpec};
 pub use weights::{cached, resolve, CheckpointFiles, WeightsSource};
 
 /// Loads `id` from `source`: resolve the files, then build the backbone.

@@ -24,13 +24,13 @@ use crate::model::config::Layout;
 /// The largest input side artlens accepts: position embeddings, attention
 /// and activations grow with its square (a ViT-B at 2048 px needs about
 /// 9 GB for one image), and no known checkpoint was trained above 1024.
-pub const MAX_RESOLUTION: u32 = 2048;
+pub(crate) const MAX_RESOLUTION: u32 = 2048;
 
 /// A model family: one training recipe, and the reference library whose
 /// output artlens reproduces for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Family {
+pub(crate) enum Family {
     /// Self-distillation on ImageNet-1k (transformers `ViTModel`).
     Dino,
     /// DINO's successor on LVD-142M (timm `VisionTransformer`).
@@ -43,30 +43,9 @@ pub enum Family {
     Siglip,
 }
 
-impl Family {
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Dino => "DINO",
-            Family::Dinov2 => "DINOv2",
-            Family::Dinov3 => "DINOv3",
-            Family::Clip => "CLIP",
-            Family::Siglip => "SigLIP",
-        }
-    }
-
-    /// The tensor layout, which is also the reference library.
-    pub fn layout(self) -> Layout {
-        match self {
-            Family::Dino => Layout::Transformers,
-            Family::Dinov3 => Layout::Eva,
-            Family::Dinov2 | Family::Clip | Family::Siglip => Layout::Timm,
-        }
-    }
-}
-
 /// A pretraining data set and its size in images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pretraining {
+pub(crate) struct Pretraining {
     pub name: &'static str,
     pub images: u64,
 }
@@ -77,16 +56,16 @@ impl Pretraining {
     }
 }
 
-pub const IMAGENET_1K: Pretraining = Pretraining::new("ImageNet-1k", 1_281_167);
-pub const LVD_142M: Pretraining = Pretraining::new("LVD-142M", 142_000_000);
-pub const WIT_400M: Pretraining = Pretraining::new("WIT-400M (OpenAI)", 400_000_000);
-pub const LVD_1689M: Pretraining = Pretraining::new("LVD-1689M", 1_689_000_000);
-pub const LAION_2B: Pretraining = Pretraining::new("LAION-2B (English)", 2_320_000_000);
-pub const WEBLI: Pretraining = Pretraining::new("WebLI", 10_000_000_000);
+pub(crate) const IMAGENET_1K: Pretraining = Pretraining::new("ImageNet-1k", 1_281_167);
+pub(crate) const LVD_142M: Pretraining = Pretraining::new("LVD-142M", 142_000_000);
+pub(crate) const WIT_400M: Pretraining = Pretraining::new("WIT-400M (OpenAI)", 400_000_000);
+pub(crate) const LVD_1689M: Pretraining = Pretraining::new("LVD-1689M", 1_689_000_000);
+pub(crate) const LAION_2B: Pretraining = Pretraining::new("LAION-2B (English)", 2_320_000_000);
+pub(crate) const WEBLI: Pretraining = Pretraining::new("WebLI", 10_000_000_000);
 
 /// The pretraining data named by a timm tag (`….lvd142m`), for hub ids that
 /// are not in the registry but name a known tag.
-pub fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
+pub(crate) fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
     Some(match tag {
         "lvd142m" => LVD_142M,
         "lvd1689m" => LVD_1689M,
@@ -98,7 +77,7 @@ pub fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
 }
 
 /// One checkpoint: a registered one, or a hub repository named by the user
-/// whose config names a supported architecture ([`BackboneSpec::unlisted`]).
+/// whose config names a supported architecture (`BackboneSpec::unlisted`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackboneSpec {
     /// The hub repository the weights come from. (Owned only for an
@@ -110,7 +89,7 @@ pub struct BackboneSpec {
     /// More names accepted on input (never written).
     pub also: &'static [&'static str],
     /// `None` for an unlisted repository until its config is read.
-    pub family: Option<Family>,
+    pub(crate) family: Option<Family>,
     /// The tensor naming scheme, which is also the reference library whose
     /// output artlens reproduces (transformers or timm).
     pub layout: Layout,
@@ -130,18 +109,18 @@ pub struct BackboneSpec {
     /// The embedding's length (0: unknown until loaded).
     pub embedding_dim: usize,
     /// The pretraining data set, when known.
-    pub pretraining: Option<Pretraining>,
+    pub(crate) pretraining: Option<Pretraining>,
     /// The hub repository needs a license accepted and a token.
     pub gated: bool,
     /// Hub revisions and files to try, in order of preference.
-    pub hub_plans: &'static [HubPlan],
+    pub(crate) hub_plans: &'static [HubPlan],
 }
 
 /// One way to fetch a checkpoint from the hub: a revision and the files to
 /// take from it (config first, then the preprocessor config if any, then
 /// the weights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HubPlan {
+pub(crate) struct HubPlan {
     pub revision: &'static str,
     pub files: &'static [&'static str],
 }
@@ -272,7 +251,7 @@ const fn hf(
 /// data size, smallest first (the order of the seed's question), then by
 /// size. Parameter counts are timm's / transformers' for the image model
 /// without a classifier head.
-pub const REGISTRY: &[BackboneSpec] = &[
+pub(crate) const REGISTRY: &[BackboneSpec] = &[
     spec(
         "facebook/dino-vits16",
         "dino-vits16",
@@ -1035,7 +1014,7 @@ pub const REGISTRY: &[BackboneSpec] = &[
 ];
 
 /// The backbones `index` embeds with when none are named.
-pub const DEFAULT_BACKBONES: &[&str] = &["dino", "dinov2"];
+pub(crate) const DEFAULT_BACKBONES: &[&str] = &["dino", "dinov2"];
 
 /// Which checkpoint an id names: a registry entry, or a hub repository the
 /// registry does not list. The unlisted spec is the id's own (shared by its
@@ -1139,7 +1118,7 @@ impl BackboneSpec {
     /// pretraining data are known. timm repositories (`timm/…` or a name
     /// with a `.tag`) use timm's layout; others are read as transformers
     /// `ViTModel` folders.
-    pub fn unlisted(hub_id: &str) -> BackboneSpec {
+    pub(crate) fn unlisted(hub_id: &str) -> BackboneSpec {
         let hub_id = hub_id.trim();
         let name = hub_id.split_once('/').map_or(hub_id, |(_, n)| n);
         let tag = name.rsplit_once('.').map(|(_, t)| t);
@@ -1178,7 +1157,7 @@ impl BackboneSpec {
     }
 
     /// Whether the registry lists this checkpoint.
-    pub fn is_listed(&self) -> bool {
+    pub(crate) fn is_listed(&self) -> bool {
         self.family.is_some()
     }
 
@@ -1256,7 +1235,7 @@ impl BackboneId {
     ///
     /// An unknown name is [`Error::UnknownBackbone`] listing the known ones;
     /// a resolution that is not a positive multiple of the patch size, or
-    /// above [`MAX_RESOLUTION`], is [`Error::BadResolution`] naming both.
+    /// above `MAX_RESOLUTION`, is [`Error::BadResolution`] naming both.
     pub fn parse(s: &str) -> Result<BackboneId> {
         let s = s.trim();
         let (name, size) = match s.rsplit_once('@') {

@@ -397,7 +397,7 @@ impl AttentionPool {
 /// for explaining where two images match: what [`Vit::forward_tokens`]
 /// returns.
 #[derive(Debug)]
-pub struct VitTokens {
+pub(crate) struct VitTokens {
     /// `[B, C]`: exactly [`Vit::forward`]'s embedding.
     pub embedding: Tensor,
     /// `[B, gh·gw, C]`: the patch tokens in row-major grid order after the
@@ -473,7 +473,7 @@ const EVA: Names = Names {
 
 /// A Vision Transformer with its position embeddings laid out for one input
 /// size.
-pub struct Vit {
+pub(crate) struct Vit {
     config: VitConfig,
     /// Patch projection as a matrix `[3·p·p, C]` (a strided conv with kernel =
     /// stride is exactly this matmul on non-overlapping patches).
@@ -846,7 +846,7 @@ impl Vit {
     /// after the final norm and the pooling query's attention
     /// ([`VitTokens`]). The same blocks as [`Vit::forward`], so the
     /// embedding is exactly the same.
-    pub fn forward_tokens(&self, pixels: &Tensor) -> candle_core::Result<VitTokens> {
+    pub(crate) fn forward_tokens(&self, pixels: &Tensor) -> candle_core::Result<VitTokens> {
         let class = self.config.class_token.then_some(0);
         let (x, block_probs) = self.encode(pixels, class)?;
         let normed = self.normed(&x)?;

@@ -22,13 +22,20 @@ pub enum WeightsSource {
     /// A local folder in the hub layout.
     Dir(PathBuf),
     /// The Hugging Face cache, downloading what is missing unless `offline`.
-    Hub { offline: bool },
+    Hub {
+        /// Use only what the cache already holds; a missing file is an
+        /// error instead of a download.
+        offline: bool,
+    },
 }
 
 /// The files of one resolved checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointFiles {
+    /// The checkpoint's `config.json` (timm's or transformers').
     pub config: PathBuf,
+    /// The tensors: a safetensors file, the index of a sharded set, or a
+    /// PyTorch pickle.
     pub weights: PathBuf,
     /// transformers' `preprocessor_config.json` (DINO only).
     pub preprocessor: Option<PathBuf>,
@@ -36,7 +43,7 @@ pub struct CheckpointFiles {
 
 impl CheckpointFiles {
     /// The folder holding the weights, which `--weights` accepts back.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.weights.parent().unwrap_or(Path::new("."))
     }
 }
@@ -248,7 +255,7 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
 /// the kernel reads the checkpoint's pages directly, so a 4.5 GB giant
 /// costs page cache the kernel can drop, not 4.5 GB of heap on top of it.
 #[derive(Clone)]
-pub struct MappedF32 {
+pub(crate) struct MappedF32 {
     map: Arc<memmap2::Mmap>,
     /// Byte offset of the first element in the file.
     offset: usize,
@@ -267,7 +274,7 @@ impl MappedF32 {
     }
 
     /// A heap copy, for uses that need a candle tensor.
-    pub fn to_tensor(&self) -> candle_core::Result<Tensor> {
+    pub(crate) fn to_tensor(&self) -> candle_core::Result<Tensor> {
         Tensor::from_slice(self.as_slice(), self.shape.as_slice(), &Device::Cpu)
     }
 }
@@ -282,7 +289,7 @@ impl std::fmt::Debug for MappedF32 {
 /// is possible (f32 safetensors, on the CPU), everything else loaded as f32
 /// on the device (f16/bf16 are upcast, pickles are read whole).
 #[derive(Default)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub tensors: HashMap<String, Tensor>,
     pub mapped: HashMap<String, MappedF32>,
 }
@@ -304,7 +311,7 @@ impl Checkpoint {
 /// a sharded set), as [`Checkpoint`] for `device`.
 ///
 /// A truncated or foreign file becomes an error naming it.
-pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
+pub(crate) fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
     let fail = |reason: String| Error::Weights {
         path: path.to_path_buf(),
         reason,
@@ -392,7 +399,7 @@ pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
 ///
 /// For a sharded checkpoint, the hash of the index followed by each shard in
 /// the index's order.
-pub fn hash_file(path: &Path) -> Result<String> {
+pub(crate) fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher
         .update_mmap_rayon(path)

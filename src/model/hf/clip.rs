@@ -19,7 +19,7 @@ use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBi
 use crate::model::weights::Checkpoint;
 
 /// `CLIPImageProcessor` as `openai/clip-vit-*` configure it.
-pub const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
+pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
     class: "CLIPImageProcessor",
     shortest_edge: Some(224),
     square: 224,
@@ -99,7 +99,7 @@ pub(crate) fn tower_dims(cfg: &TowerConfig, path: &Path) -> Result<(usize, usize
 
 /// Validates a `clip` / `clip_vision_model` config and returns its
 /// [`VitConfig`].
-pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
+pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let cfg: TowerConfig = parse(vision_config(raw), path, "CLIP vision")?;
     let (image, patch) = tower_dims(&cfg, path)?;
     let act = match cfg.hidden_act.as_str() {
@@ -189,7 +189,7 @@ pub(crate) fn position_table(r: &mut Renamer, p: &str) -> Result<()> {
 }
 
 /// transformers' tensor names → timm's.
-pub fn to_timm_names(
+pub(crate) fn to_timm_names(
     config: &VitConfig,
     checkpoint: Checkpoint,
     path: &Path,

@@ -27,7 +27,7 @@ use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBi
 use crate::model::weights::Checkpoint;
 
 /// `BitImageProcessor` as `facebook/dinov2-*` configure it.
-pub const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
+pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
     class: "BitImageProcessor",
     shortest_edge: Some(256),
     square: 224,
@@ -102,7 +102,7 @@ fn d_registers() -> usize {
 
 /// Validates a `dinov2` / `dinov2_with_registers` config and returns its
 /// [`VitConfig`].
-pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
+pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let cfg: Dinov2Config = parse(raw, path, "Dinov2Config")?;
     let registers = cfg.model_type == "dinov2_with_registers";
     if cfg.hidden_act != "gelu" {
@@ -177,7 +177,7 @@ pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
 
 /// transformers' tensor names → timm's (`blocks.N.attn.qkv` fused from
 /// query/key/value, `ls1.gamma` from `layer_scale1.lambda1`, ...).
-pub fn to_timm_names(
+pub(crate) fn to_timm_names(
     config: &VitConfig,
     checkpoint: Checkpoint,
     path: &Path,

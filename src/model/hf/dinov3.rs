@@ -29,7 +29,7 @@ use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBi
 use crate::model::weights::Checkpoint;
 
 /// `DINOv3ViTImageProcessor` as `facebook/dinov3-*` configure it.
-pub const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
+pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
     class: "DINOv3ViTImageProcessor",
     shortest_edge: None,
     square: 224,
@@ -113,7 +113,7 @@ fn d_true() -> bool {
 }
 
 /// Validates a `dinov3_vit` config and returns its [`VitConfig`].
-pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
+pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let cfg: Dinov3Config = parse(raw, path, "DINOv3ViTConfig")?;
     if cfg.num_channels != 3 {
         return Err(refuse(path, "num_channels", cfg.num_channels, "3 (RGB)"));
@@ -193,7 +193,7 @@ pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
 }
 
 /// transformers' tensor names → timm `Eva`'s.
-pub fn to_timm_names(
+pub(crate) fn to_timm_names(
     config: &VitConfig,
     checkpoint: Checkpoint,
     path: &Path,

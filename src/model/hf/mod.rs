@@ -33,11 +33,11 @@ use crate::model::config::{self, Layout, VitConfig};
 use crate::model::weights::Checkpoint;
 
 /// The transformers `model_type`s artlens reads, for error messages.
-pub const MODEL_TYPES: &str = "vit (ViTModel: facebook/dino-*), dinov2 (Dinov2Model: facebook/dinov2-*), dinov2_with_registers (facebook/dinov2-with-registers-*), clip / clip_vision_model (CLIPModel, CLIPVisionModel: openai/clip-vit-*, laion/CLIP-ViT-*), siglip / siglip_vision_model (SiglipModel, SiglipVisionModel: google/siglip-*, google/siglip2-*), dinov3_vit (DINOv3ViTModel: facebook/dinov3-*-pretrain-lvd1689m)";
+pub(crate) const MODEL_TYPES: &str = "vit (ViTModel: facebook/dino-*), dinov2 (Dinov2Model: facebook/dinov2-*), dinov2_with_registers (facebook/dinov2-with-registers-*), clip / clip_vision_model (CLIPModel, CLIPVisionModel: openai/clip-vit-*, laion/CLIP-ViT-*), siglip / siglip_vision_model (SiglipModel, SiglipVisionModel: google/siglip-*, google/siglip2-*), dinov3_vit (DINOv3ViTModel: facebook/dinov3-*-pretrain-lvd1689m)";
 
 /// The config and preprocessing of a transformers checkpoint, with the
 /// warnings worth showing (a missing `preprocessor_config.json`).
-pub struct HfModel {
+pub(crate) struct HfModel {
     pub vit: VitConfig,
     pub preprocess: Preprocess,
     pub warnings: Vec<String>,
@@ -124,7 +124,7 @@ pub fn read(
 
 /// Renames a transformers checkpoint's tensors to timm's, for the layouts
 /// that need it; others are returned as they are.
-pub fn to_timm_names(
+pub(crate) fn to_timm_names(
     config: &VitConfig,
     checkpoint: Checkpoint,
     path: &Path,
@@ -142,7 +142,7 @@ pub fn to_timm_names(
 /// omits a field (or the file is missing): the class defaults of its
 /// processor, with the mean/std the published checkpoints use.
 #[derive(Debug, Clone, Copy)]
-pub struct ProcessorDefaults {
+pub(crate) struct ProcessorDefaults {
     /// The processor class, for messages.
     pub class: &'static str,
     /// `Some(n)`: resize the shorter side to n; `None`: resize to `square`.
@@ -181,7 +181,7 @@ pub(crate) const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// the processors of these layouts (BiT, CLIP, SigLIP). Absent fields take
 /// the processor's class default ([`ProcessorDefaults`]).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ProcessorConfig {
+pub(crate) struct ProcessorConfig {
     pub do_resize: Option<bool>,
     pub size: Option<SizeSpec>,
     pub resample: Option<i64>,
@@ -198,7 +198,7 @@ pub struct ProcessorConfig {
 /// processors that keep the aspect ratio) or a dict.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum SizeSpec {
+pub(crate) enum SizeSpec {
     Int(u32),
     Dict {
         shortest_edge: Option<u32>,

@@ -19,7 +19,7 @@ use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBi
 use crate::model::weights::Checkpoint;
 
 /// `SiglipImageProcessor` as `google/siglip-base-patch16-224` configures it.
-pub const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
+pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
     class: "SiglipImageProcessor",
     shortest_edge: None,
     square: 224,
@@ -31,7 +31,7 @@ pub const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
 
 /// Validates a `siglip` / `siglip_vision_model` config and returns its
 /// [`VitConfig`].
-pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
+pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let v = vision_config(raw);
     // SiglipVisionConfig's defaults differ from CLIP's where they matter.
     let mut v = v.clone();
@@ -90,7 +90,7 @@ pub fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
 
 /// transformers' tensor names → timm's (`attn_pool.*` from `head.*`, the
 /// packed `in_proj` split into the query's rows and the key/value rows).
-pub fn to_timm_names(
+pub(crate) fn to_timm_names(
     config: &VitConfig,
     checkpoint: Checkpoint,
     path: &Path,
