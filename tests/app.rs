@@ -500,7 +500,7 @@ fn constant_ratings_warn_on_import_and_refuse_training() {
                 head: HeadKind::Ridge,
                 folds: 3,
                 seed: 1,
-                bootstrap: 50,
+                bootstrap: 100,
                 backbones: None,
                 ..Default::default()
             },
@@ -617,7 +617,7 @@ fn every_view_shows_the_rater_asked_for() {
             &TrainRequest {
                 folds: 3,
                 repeats: 1,
-                bootstrap: 50,
+                bootstrap: 100,
                 rater: rater.clone(),
                 ..Default::default()
             },

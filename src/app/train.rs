@@ -293,3 +293,48 @@ fn with_ids<H>(
         .map(|((id, h), f)| (id.clone(), h, f.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The library checks the counts the CLI's parsers check, with the same
+    /// bounds (`limits.rs`), so the server and any other caller meet them too.
+    #[test]
+    fn a_request_outside_its_bounds_is_refused_by_name() {
+        assert!(TrainRequest::default().validate().is_ok());
+        for (req, says) in [
+            (
+                TrainRequest {
+                    folds: 1,
+                    ..TrainRequest::default()
+                },
+                "folds 1",
+            ),
+            (
+                TrainRequest {
+                    repeats: 0,
+                    ..TrainRequest::default()
+                },
+                "repeats 0",
+            ),
+            (
+                TrainRequest {
+                    bootstrap: 50,
+                    ..TrainRequest::default()
+                },
+                "bootstrap 50",
+            ),
+            (
+                TrainRequest {
+                    bootstrap: 1_000_000_000,
+                    ..TrainRequest::default()
+                },
+                "bootstrap 1000000000",
+            ),
+        ] {
+            let e = req.validate().unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("out of range"), "{e}");
+        }
+    }
+}
