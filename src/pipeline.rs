@@ -179,7 +179,7 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// without it, the WikiArt folder/name layout is parsed. The caller has
 /// checked each backbone's fingerprint against the store
 /// ([`Store::ensure_fingerprint`]).
-pub fn index_collection(
+pub(crate) fn index_collection(
     store: &Store,
     scan: ScanReport,
     metadata: Option<&HashMap<String, Metadata>>,
@@ -472,7 +472,7 @@ fn decode_pool(opts: &IndexOptions) -> Result<rayon::ThreadPool> {
 }
 
 /// One file's outcome in [`embed_files`]: its embedding, or why it failed.
-pub type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
+pub(crate) type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
 
 /// Embeds image files with one backbone, no store: `embed`'s engine.
 ///
@@ -549,7 +549,7 @@ fn strip_path(msg: &str, path: &str) -> String {
 
 /// Stored paths that no longer exist on disk; with `prune`, forgets them
 /// and removes artworks left without any path. Returns (vanished, removed).
-pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)> {
+pub(crate) fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)> {
     let mut vanished = Vec::new();
     let mut removed = 0;
     for art in store.artworks()? {
@@ -677,7 +677,7 @@ fn build_from(items: &[(u64, String, Vec<f32>)], dim: usize) -> Result<AnnIndex>
 /// else one built in memory from the stored vectors. Never writes: a
 /// read-only command must not change the store folder (`index` and
 /// [`sync_ann_index`] save indexes).
-pub fn load_ann_index(
+pub(crate) fn load_ann_index(
     store: &Store,
     model: &BackboneId,
     on_event: &mut dyn FnMut(Event),
@@ -702,7 +702,7 @@ pub fn load_ann_index(
 /// the index cannot be saved (a file where its folder should be, a folder
 /// that cannot be written) a note says where and why, and the index built
 /// in memory is returned all the same.
-pub fn sync_ann_index(
+pub(crate) fn sync_ann_index(
     store: &Store,
     model: &BackboneId,
     on_event: &mut dyn FnMut(Event),
@@ -787,7 +787,7 @@ fn save_or_note(
 /// How `index DIR` related DIR to the collection roots the store knows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum RootChange {
+pub(crate) enum RootChange {
     /// DIR is a known root, or lies inside one.
     Known,
     /// DIR is recorded as a new root.
@@ -804,7 +804,11 @@ pub enum RootChange {
 
 /// Relates the scanned folder `root` (absolute) to the store's collection
 /// roots before indexing: see [`RootChange`].
-pub fn attach_root(store: &Store, root: &Path, files: &[scan::ScannedFile]) -> Result<RootChange> {
+pub(crate) fn attach_root(
+    store: &Store,
+    root: &Path,
+    files: &[scan::ScannedFile],
+) -> Result<RootChange> {
     let dir = root.display().to_string();
     let inside = |r: &str| dir == r || dir.starts_with(&format!("{}/", r.trim_end_matches('/')));
     if store.roots().iter().any(|r| inside(&r.path)) {

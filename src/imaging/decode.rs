@@ -175,7 +175,7 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
 ///
 /// Pixels a model sees must never come from here: embeddings follow the
 /// reference pipelines, pictures follow the eye.
-pub fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+pub(crate) fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     let bytes = read_limited(path, limits)?;
     check_file_size(bytes.len() as u64, path, limits)?;
     catch_decoder_panic(path, || {

@@ -13,9 +13,10 @@ mod resample;
 mod thumbnail;
 mod transform;
 
-pub use decode::{decode_bytes, decode_file, decode_file_for_display, DecodeLimits};
-pub use resample::{resize_rgb8, resize_window_rgb8, ResizeFilter, Window};
-pub use thumbnail::{
+pub(crate) use decode::decode_file_for_display;
+pub use decode::{decode_bytes, decode_file, DecodeLimits};
+pub use resample::{resize_rgb8, ResizeFilter};
+pub(crate) use thumbnail::{
     filled_size, thumbnail_jpeg, thumbnail_jpeg_sized, thumbnail_size, THUMB_JPEG_QUALITY,
 };
 

@@ -106,7 +106,7 @@ pub struct MergeReport {
 /// the fingerprints the merged store will hold, one per backbone.
 /// `into` is `None` when the merged store does not exist yet (it is
 /// created only once the merge is known to be possible).
-pub fn check_mergeable(
+pub(crate) fn check_mergeable(
     sources: &[&Store],
     into: Option<&Store>,
     into_path: &Path,
@@ -193,7 +193,7 @@ pub fn check_mergeable(
 /// united key by key (ratings, preferences); each value must be an
 /// [`super::Envelope`], whose `value.time` (or its own `time`) says which of
 /// two conflicting records is newer.
-pub fn merge_stores(
+pub(crate) fn merge_stores(
     sources: &[&Store],
     into: &Store,
     record_trees: &[&str],
@@ -486,7 +486,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 /// True when `a` and `b` name the same folder (also through links, and for
 /// a folder that does not exist yet).
-pub fn same_folder(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_folder(a: &Path, b: &Path) -> bool {
     let canon = |p: &Path| -> std::path::PathBuf {
         if let Ok(c) = std::fs::canonicalize(p) {
             return c;

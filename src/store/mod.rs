@@ -113,7 +113,7 @@ use crate::model::Fingerprint;
 use crate::scan::Metadata;
 use crate::shard::Shard;
 
-pub mod atomic;
+pub(crate) mod atomic;
 mod doctor;
 mod journal;
 mod merge;
@@ -121,16 +121,16 @@ mod migrate;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
-pub use journal::{JournalLine, ReplayReport, JOURNALED_TREES, JOURNAL_FILE};
-pub use merge::{
-    check_mergeable, merge_stores, same_folder, MergeReport, MergeSource, MetadataConflict,
-    RecordConflict,
-};
+pub use journal::ReplayReport;
+pub(crate) use journal::{JOURNALED_TREES, JOURNAL_FILE};
+pub(crate) use merge::{check_mergeable, merge_stores, same_folder};
+pub use merge::{MergeReport, MergeSource, MetadataConflict, RecordConflict};
 pub use migrate::Migration;
-pub use records::{Envelope, RecordBatch, RECORD_VERSION};
+pub use records::RecordBatch;
+pub(crate) use records::{Envelope, RECORD_VERSION};
 
 /// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -632,7 +632,7 @@ impl Store {
     }
 
     /// Records which shard of its collection the store holds (`None`: all of it).
-    pub fn set_shard(&self, shard: Option<Shard>) -> Result<()> {
+    pub(crate) fn set_shard(&self, shard: Option<Shard>) -> Result<()> {
         match shard {
             Some(s) => self.put_meta_json(SHARD_KEY, &s)?,
             None => {
@@ -723,7 +723,7 @@ impl Store {
 
     /// Points root `id` at folder `dir`: every work indexed under the root
     /// now resolves under `dir` (the collection was moved). One record.
-    pub fn move_root(&self, id: u64, dir: &str) -> Result<()> {
+    pub(crate) fn move_root(&self, id: u64, dir: &str) -> Result<()> {
         let _guard = self.lock();
         if !self
             .roots
@@ -745,7 +745,7 @@ impl Store {
     }
 
     /// The stored relative paths under root `id`, with their hashes.
-    pub fn paths_under_root(&self, id: u64) -> Result<Vec<(String, String)>> {
+    pub(crate) fn paths_under_root(&self, id: u64) -> Result<Vec<(String, String)>> {
         let prefix = format!("p/{id}/");
         let mut out = Vec::new();
         for kv in self.items.scan_prefix(prefix.as_bytes()) {
@@ -793,7 +793,7 @@ impl Store {
     }
 
     /// The path of `abs` relative to its collection root, if it has one.
-    pub fn relative_path(&self, abs: &str) -> Option<String> {
+    pub(crate) fn relative_path(&self, abs: &str) -> Option<String> {
         match self.encode_path(abs) {
             (NO_ROOT, _) => None,
             (_, rel) => Some(rel),
@@ -1271,7 +1271,7 @@ impl Store {
     /// A failure recorded for content `hash` in an earlier run, if any (the
     /// first by path): `index` skips such content unless asked to retry it,
     /// so that one bad file does not fail every later run.
-    pub fn failure_of_hash(&self, hash: &str) -> Result<Option<FailureRecord>> {
+    pub(crate) fn failure_of_hash(&self, hash: &str) -> Result<Option<FailureRecord>> {
         let prefix = format!("g/{hash}/");
         for kv in self.items.scan_prefix(prefix.as_bytes()) {
             let (k, _) = kv.map_err(|e| self.err(e))?;
@@ -1826,7 +1826,7 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
 
 /// "#3 a1b2c3d4e5f6 /data/x.png, #9 a1b2… /data/y.png": what an ambiguous
 /// name could mean.
-pub fn describe_candidates(arts: &[Artwork]) -> String {
+pub(crate) fn describe_candidates(arts: &[Artwork]) -> String {
     let mut out: Vec<String> = arts
         .iter()
         .take(5)
@@ -2045,7 +2045,7 @@ mod tests {
 /// The file `artlens serve` writes into the store folder while it holds the
 /// store, so that another command finding the lock taken can say where the
 /// server is instead of a generic "in use".
-pub const SERVED_BY_FILE: &str = "served-by.json";
+pub(crate) const SERVED_BY_FILE: &str = "served-by.json";
 
 /// Who serves a store: the server's URL (without its access token) and pid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -2062,7 +2062,7 @@ pub struct ServedBy {
 /// Records that this process serves the store in `dir` at `url`; written
 /// atomically (a temporary file renamed over it), so a reader never sees
 /// half of it.
-pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
+pub(crate) fn write_served_by(dir: &Path, url: &str) -> Result<()> {
     let pid = std::process::id();
     let by = ServedBy {
         url: url.to_string(),
@@ -2075,7 +2075,7 @@ pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
 }
 
 /// Removes the record of [`write_served_by`] (on a clean stop).
-pub fn remove_served_by(dir: &Path) {
+pub(crate) fn remove_served_by(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(SERVED_BY_FILE));
 }
 

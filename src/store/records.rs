@@ -13,11 +13,11 @@ use crate::error::{Error, Result};
 use crate::model::Fingerprint;
 
 /// The envelope format this version reads and writes.
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// A stored value with what it depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope<T> {
+pub(crate) struct Envelope<T> {
     pub format_version: u32,
     /// The fingerprints of the embeddings the value was computed from
     /// (empty for values that depend on none, such as ratings).
@@ -126,7 +126,7 @@ impl Store {
 
     /// Reads one record. A record of another envelope version, or one that
     /// does not parse, is [`Error::Store`] naming the tree and key.
-    pub fn get_record<T: DeserializeOwned>(
+    pub(crate) fn get_record<T: DeserializeOwned>(
         &self,
         tree: &str,
         key: &str,
@@ -142,7 +142,7 @@ impl Store {
     }
 
     /// Every record under `prefix` in `tree`, in key order.
-    pub fn scan_records<T: DeserializeOwned>(
+    pub(crate) fn scan_records<T: DeserializeOwned>(
         &self,
         tree: &str,
         prefix: &str,
@@ -189,7 +189,7 @@ impl Store {
     /// How `saved` fingerprints differ from the store's current ones (empty
     /// when all still hold): for refusing heads and caches made from other
     /// embeddings.
-    pub fn fingerprint_differences(&self, saved: &[Fingerprint]) -> Result<Vec<String>> {
+    pub(crate) fn fingerprint_differences(&self, saved: &[Fingerprint]) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for fp in saved {
             match self.fingerprint(&fp.backbone)? {
