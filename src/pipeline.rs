@@ -25,13 +25,15 @@ use crate::model::{Backbone, BackboneId};
 use crate::scan::{self, Metadata, ScanReport};
 use crate::store::{NewArtwork, Store};
 
-/// Options of [`index_collection`].
+/// Options of an index run ([`crate::app::Collection::index`]).
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
     /// Images per forward pass.
     pub batch_size: usize,
     /// Threads decoding and preprocessing (a separate pool from the model's).
     pub decode_threads: usize,
+    /// Bounds on a file's size and an image's pixels; a file over them is
+    /// reported as failed instead of decoded.
     pub limits: DecodeLimits,
     /// Forget stored paths that no longer exist, and artworks left with none.
     pub prune: bool,
@@ -93,13 +95,26 @@ impl IndexOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The scan is done: `images` files, of which `to_embed` distinct contents need embedding.
-    Scanned { images: usize, to_embed: usize },
+    Scanned {
+        /// Image files found.
+        images: usize,
+        /// Distinct contents among them that some backbone has not embedded.
+        to_embed: usize,
+    },
     /// One file failed; the run goes on.
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        /// The file (or folder) that failed.
+        path: PathBuf,
+        /// Why, as a sentence for the user.
+        reason: String,
+    },
     /// `done` of `total` images embedded (or failed) so far.
     Progress {
+        /// Images handled so far, embedded or failed.
         done: usize,
+        /// Images this run will handle.
         total: usize,
+        /// Images among `done` that failed.
         failed: usize,
     },
     /// Something worth telling the user (index rebuilds, prunes).
@@ -128,6 +143,7 @@ pub struct IndexSummary {
     pub vanished: usize,
     /// Artworks removed by `prune`.
     pub pruned: usize,
+    /// Wall-clock duration of the run, in seconds.
     pub seconds: f64,
     /// Embedded images per second (decode included).
     pub images_per_second: f64,

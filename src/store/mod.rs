@@ -166,9 +166,11 @@ pub struct ArtworkRecord<P> {
     pub paths: Vec<P>,
     /// File size in bytes.
     pub size: u64,
-    /// Decoded size in pixels (after EXIF orientation).
+    /// Decoded width in pixels (after EXIF orientation).
     pub width: u32,
+    /// Decoded height in pixels (after EXIF orientation).
     pub height: u32,
+    /// The work's metadata (title, artist, ...) from the collection's CSV.
     pub metadata: Metadata,
 }
 
@@ -181,18 +183,24 @@ pub(crate) type StoredArtwork = ArtworkRecord<(u64, String)>;
 /// A collection root: a folder `index` was run on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {
+    /// Stable numeric id, never reused; stored paths name their root by it.
     pub id: u64,
+    /// The folder's absolute path.
     pub path: String,
 }
 
 /// What [`Store::record_image`] writes about an image; the store assigns the id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewArtwork {
+    /// blake3 of the file bytes, 64 lower-case hex digits.
     pub hash: String,
     /// Paths this content was seen at in this run; merged with the stored ones.
     pub paths: Vec<String>,
+    /// File size in bytes.
     pub size: u64,
+    /// Decoded width in pixels (after EXIF orientation).
     pub width: u32,
+    /// Decoded height in pixels (after EXIF orientation).
     pub height: u32,
     /// Merged into the stored metadata; these values win.
     pub metadata: Metadata,
@@ -201,9 +209,11 @@ pub struct NewArtwork {
 /// A file that could not be indexed, kept so the next run can report or retry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
+    /// The file's path, as the scan found it.
     pub path: String,
     /// The content hash, when the file could be read.
     pub hash: Option<String>,
+    /// Why it failed, as a sentence for the user.
     pub reason: String,
     /// Seconds since the Unix epoch.
     pub time: u64,
@@ -218,7 +228,10 @@ pub enum FingerprintCheck {
     Unchanged,
     /// Another one was stored and `rebuild` was asked: the model's embeddings
     /// were deleted and the new fingerprint stored. Its ANN index is stale.
-    Replaced { removed_embeddings: usize },
+    Replaced {
+        /// How many of the model's embeddings were deleted.
+        removed_embeddings: usize,
+    },
 }
 
 impl FingerprintCheck {
@@ -231,9 +244,11 @@ impl FingerprintCheck {
 /// How much the store holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
+    /// Distinct works (contents).
     pub artworks: usize,
     /// Per backbone name ([`BackboneId::name`]).
     pub embeddings: BTreeMap<String, usize>,
+    /// Files recorded as failed to index.
     pub failures: usize,
 }
 
@@ -2050,7 +2065,9 @@ pub(crate) const SERVED_BY_FILE: &str = "served-by.json";
 /// Who serves a store: the server's URL (without its access token) and pid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServedBy {
+    /// The server's URL, without its access token.
     pub url: String,
+    /// The server's process id.
     pub pid: u32,
     /// When the process started (Linux: clock ticks since boot, from
     /// `/proc/PID/stat`), so that a record whose pid now names another
