@@ -153,7 +153,7 @@ impl DecodeLimits {
 /// (a FIFO, device, socket or directory, also behind a symlink),
 /// [`Error::ImageTooLarge`] when it exceeds `limits`, [`Error::Decode`] for
 /// anything else (empty, unrecognised, unsupported, corrupt or truncated, or a
-/// decoder panic). See the [module documentation](self) for what counts as
+/// decoder panic). See the module documentation in `src/imaging/decode.rs` for what counts as
 /// truncated.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     decode_bytes(&read_limited(path, limits)?, path, limits)

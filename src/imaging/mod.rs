@@ -16,9 +16,8 @@ mod transform;
 pub(crate) use decode::decode_file_for_display;
 pub use decode::{decode_bytes, decode_file, DecodeLimits};
 pub use resample::{resize_rgb8, ResizeFilter};
-pub(crate) use thumbnail::{
-    filled_size, thumbnail_jpeg, thumbnail_jpeg_sized, thumbnail_size, THUMB_JPEG_QUALITY,
-};
+pub(crate) use thumbnail::{filled_size, thumbnail_jpeg, thumbnail_size};
+pub use thumbnail::{thumbnail_jpeg_sized, THUMB_JPEG_QUALITY};
 
 use serde::{Deserialize, Serialize};
 

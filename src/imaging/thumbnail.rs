@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// JPEG quality of thumbnails: small files without visible blocking at
 /// thumbnail size (80 saves 13% over 85 on the sample collection).
-pub(crate) const THUMB_JPEG_QUALITY: u8 = 80;
+pub const THUMB_JPEG_QUALITY: u8 = 80;
 
 /// The image at `path` scaled down (keeping its aspect ratio, never up: an
 /// image that already fits keeps its own size) so its longer side is at
@@ -23,16 +23,16 @@ pub(crate) fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<
     thumbnail_jpeg_sized(path, max_side, quality).map(|(jpeg, _)| jpeg)
 }
 
-/// [`thumbnail_jpeg`] and the size of the source image, so that a caller
+/// `thumbnail_jpeg` and the size of the source image, so that a caller
 /// can size a smaller box as a smaller thumbnail would have been.
 ///
-/// Decoding goes through [`decode_file_for_display`] with the default
+/// Decoding goes through `decode_file_for_display` with the default
 /// limits, so a thumbnail is as safe against hostile files as indexing:
 /// transparency over white and 16-bit scans scaled, not the model's PIL
 /// conversion, which would show a 16-bit grey scan as a white sheet.
 /// Resizing uses the bicubic filter, whose support widens with the scale
 /// and so antialiases large reductions.
-pub(crate) fn thumbnail_jpeg_sized(
+pub fn thumbnail_jpeg_sized(
     path: &Path,
     max_side: u32,
     quality: u8,

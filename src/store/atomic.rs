@@ -1,5 +1,5 @@
 //! The one way artlens writes what others read: a whole file
-//! ([`write_file`]: into a temporary file beside it, synced, renamed over
+//! (`write_file`: into a temporary file beside it, synced, renamed over
 //! it, and the folder synced), and a set of files in a folder that holds
 //! other things too ([`FolderUpdate`], used by exports): built in a staging
 //! folder beside it and exchanged with it in one rename, so that a reader
@@ -89,7 +89,7 @@ const STAGING_MARK: &str = ".artlens-staging";
 /// moment leaves the old files or the new ones in the folder, and the next
 /// update finishes or discards the leftover staging folder without losing
 /// anything of a person's.
-pub(crate) struct FolderUpdate {
+pub struct FolderUpdate {
     /// The folder to update (symlinks resolved: the real folder is the one
     /// exchanged).
     out: PathBuf,

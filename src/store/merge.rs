@@ -209,7 +209,7 @@ pub(crate) fn check_mergeable(
 /// united key by key (ratings, preferences); each value must be an
 /// [`super::Envelope`], whose `value.time` (or its own `time`) says which of
 /// two conflicting records is newer.
-pub(crate) fn merge_stores(
+pub fn merge_stores(
     sources: &[&Store],
     into: &Store,
     record_trees: &[&str],

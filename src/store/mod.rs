@@ -30,7 +30,7 @@
 //! indexed from (`index DIR` records DIR as a root, `r/<n>`), and turned back
 //! into absolute paths when read ([`Artwork::paths`]). Moving a collection
 //! folder and indexing it at its new place therefore re-links every work by
-//! changing one root record ([`Store::move_root`]), without re-embedding and
+//! changing one root record (`Store::move_root`), without re-embedding and
 //! without rewriting any artwork. Root 0 means "no root": the path is stored
 //! as given (absolute), which is how stores of format 1 are migrated.
 //!
@@ -113,7 +113,7 @@ use crate::model::Fingerprint;
 use crate::scan::Metadata;
 use crate::shard::Shard;
 
-pub(crate) mod atomic;
+pub mod atomic;
 mod doctor;
 mod journal;
 mod merge;
@@ -123,11 +123,11 @@ mod records;
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use journal::ReplayReport;
 pub(crate) use journal::{JOURNALED_TREES, JOURNAL_FILE};
-pub(crate) use merge::{check_mergeable, merge_stores, same_folder};
-pub use merge::{MergeReport, MergeSource, MetadataConflict, RecordConflict};
+pub(crate) use merge::{check_mergeable, same_folder};
+pub use merge::{merge_stores, MergeReport, MergeSource, MetadataConflict, RecordConflict};
 pub use migrate::Migration;
-pub use records::RecordBatch;
-pub(crate) use records::{Envelope, RECORD_VERSION};
+pub(crate) use records::RECORD_VERSION;
+pub use records::{Envelope, RecordBatch};
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> u64 {
@@ -2079,7 +2079,7 @@ pub struct ServedBy {
 /// Records that this process serves the store in `dir` at `url`; written
 /// atomically (a temporary file renamed over it), so a reader never sees
 /// half of it.
-pub(crate) fn write_served_by(dir: &Path, url: &str) -> Result<()> {
+pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
     let pid = std::process::id();
     let by = ServedBy {
         url: url.to_string(),

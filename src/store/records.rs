@@ -17,7 +17,9 @@ pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// A stored value with what it depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Envelope<T> {
+pub struct Envelope<T> {
+    /// The envelope format the record was written in (`RECORD_VERSION`
+    /// for records this version writes).
     pub format_version: u32,
     /// The fingerprints of the embeddings the value was computed from
     /// (empty for values that depend on none, such as ratings).
@@ -25,11 +27,14 @@ pub(crate) struct Envelope<T> {
     pub fingerprints: Vec<Fingerprint>,
     /// Seconds since the Unix epoch.
     pub time: u64,
+    /// The stored value itself (a rating, a head, a cache entry).
     pub value: T,
 }
 
 impl<T> Envelope<T> {
-    pub fn new(value: T, fingerprints: Vec<Fingerprint>) -> Self {
+    /// Wraps `value`, computed from embeddings with `fingerprints`, in an
+    /// envelope of the current format stamped with the current time.
+    pub(crate) fn new(value: T, fingerprints: Vec<Fingerprint>) -> Self {
         Envelope {
             format_version: RECORD_VERSION,
             fingerprints,
