@@ -153,8 +153,8 @@ impl DecodeLimits {
 /// (a FIFO, device, socket or directory, also behind a symlink),
 /// [`Error::ImageTooLarge`] when it exceeds `limits`, [`Error::Decode`] for
 /// anything else (empty, unrecognised, unsupported, corrupt or truncated, or a
-/// decoder panic). See the module documentation in `src/imaging/decode.rs` for what counts as
-/// truncated.
+/// decoder panic). The module documentation of `src/imaging/decode.rs` says
+/// what counts as truncated.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     decode_bytes(&read_limited(path, limits)?, path, limits)
 }
