@@ -410,13 +410,24 @@ pub enum Error {
     /// The disk filled during `index` after some works were stored: those
     /// are kept (each was written whole), and the next run goes on.
     #[error("no space left on the device holding {path}: {} before the disk filled, and kept; free some space and run `artlens index` again, which embeds only what is missing", stored_works(.stored))]
-    IndexNoSpace { path: PathBuf, stored: usize },
+    IndexNoSpace {
+        /// The file whose write failed for lack of space.
+        path: PathBuf,
+        /// Works stored whole in this run before the disk filled.
+        stored: usize,
+    },
 
     /// The store's folder or files cannot be written (read-only media, or
     /// a folder the user may not write): sled opens a store only for
     /// writing, so even a read needs write access. Nothing is damaged.
     #[error("{path}: the store is not writable ({reason}), so it cannot be opened: sled, the database it is kept in, opens a store only for reading and writing. Nothing is damaged. Mount the media read-write or give yourself write access to the folder, or copy it somewhere writable (`cp -a {path} COPY`) and pass --store COPY")]
-    StoreNotWritable { path: PathBuf, reason: String },
+    StoreNotWritable {
+        /// The store's folder.
+        path: PathBuf,
+        /// What the operating system said (permission denied, read-only
+        /// file system).
+        reason: String,
+    },
 }
 
 /// A store of a newer format is not damaged and must not be re-indexed

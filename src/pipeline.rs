@@ -25,13 +25,15 @@ use crate::model::{Backbone, BackboneId};
 use crate::scan::{self, Metadata, ScanReport};
 use crate::store::{NewArtwork, Store};
 
-/// Options of [`index_collection`].
+/// Options of an index run ([`crate::app::Collection::index`]).
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
     /// Images per forward pass.
     pub batch_size: usize,
     /// Threads decoding and preprocessing (a separate pool from the model's).
     pub decode_threads: usize,
+    /// Bounds on a file's size and an image's pixels; a file over them is
+    /// reported as failed instead of decoded.
     pub limits: DecodeLimits,
     /// Forget stored paths that no longer exist, and artworks left with none.
     pub prune: bool,
@@ -93,13 +95,26 @@ impl IndexOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The scan is done: `images` files, of which `to_embed` distinct contents need embedding.
-    Scanned { images: usize, to_embed: usize },
+    Scanned {
+        /// Image files found.
+        images: usize,
+        /// Distinct contents among them that some backbone has not embedded.
+        to_embed: usize,
+    },
     /// One file failed; the run goes on.
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        /// The file (or folder) that failed.
+        path: PathBuf,
+        /// Why, as a sentence for the user.
+        reason: String,
+    },
     /// `done` of `total` images embedded (or failed) so far.
     Progress {
+        /// Images handled so far, embedded or failed.
         done: usize,
+        /// Images this run will handle.
         total: usize,
+        /// Images among `done` that failed.
         failed: usize,
     },
     /// Something worth telling the user (index rebuilds, prunes).
@@ -128,6 +143,7 @@ pub struct IndexSummary {
     pub vanished: usize,
     /// Artworks removed by `prune`.
     pub pruned: usize,
+    /// Wall-clock duration of the run, in seconds.
     pub seconds: f64,
     /// Embedded images per second (decode included).
     pub images_per_second: f64,
@@ -179,7 +195,7 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// without it, the WikiArt folder/name layout is parsed. The caller has
 /// checked each backbone's fingerprint against the store
 /// ([`Store::ensure_fingerprint`]).
-pub fn index_collection(
+pub(crate) fn index_collection(
     store: &Store,
     scan: ScanReport,
     metadata: Option<&HashMap<String, Metadata>>,
@@ -472,7 +488,7 @@ fn decode_pool(opts: &IndexOptions) -> Result<rayon::ThreadPool> {
 }
 
 /// One file's outcome in [`embed_files`]: its embedding, or why it failed.
-pub type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
+pub(crate) type FileEmbedding = (PathBuf, std::result::Result<Vec<f32>, String>);
 
 /// Embeds image files with one backbone, no store: `embed`'s engine.
 ///
@@ -549,7 +565,7 @@ fn strip_path(msg: &str, path: &str) -> String {
 
 /// Stored paths that no longer exist on disk; with `prune`, forgets them
 /// and removes artworks left without any path. Returns (vanished, removed).
-pub fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)> {
+pub(crate) fn vanished_paths(store: &Store, prune: bool) -> Result<(Vec<String>, usize)> {
     let mut vanished = Vec::new();
     let mut removed = 0;
     for art in store.artworks()? {
@@ -677,7 +693,7 @@ fn build_from(items: &[(u64, String, Vec<f32>)], dim: usize) -> Result<AnnIndex>
 /// else one built in memory from the stored vectors. Never writes: a
 /// read-only command must not change the store folder (`index` and
 /// [`sync_ann_index`] save indexes).
-pub fn load_ann_index(
+pub(crate) fn load_ann_index(
     store: &Store,
     model: &BackboneId,
     on_event: &mut dyn FnMut(Event),
@@ -702,7 +718,7 @@ pub fn load_ann_index(
 /// the index cannot be saved (a file where its folder should be, a folder
 /// that cannot be written) a note says where and why, and the index built
 /// in memory is returned all the same.
-pub fn sync_ann_index(
+pub(crate) fn sync_ann_index(
     store: &Store,
     model: &BackboneId,
     on_event: &mut dyn FnMut(Event),
@@ -787,7 +803,7 @@ fn save_or_note(
 /// How `index DIR` related DIR to the collection roots the store knows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum RootChange {
+pub(crate) enum RootChange {
     /// DIR is a known root, or lies inside one.
     Known,
     /// DIR is recorded as a new root.
@@ -804,7 +820,11 @@ pub enum RootChange {
 
 /// Relates the scanned folder `root` (absolute) to the store's collection
 /// roots before indexing: see [`RootChange`].
-pub fn attach_root(store: &Store, root: &Path, files: &[scan::ScannedFile]) -> Result<RootChange> {
+pub(crate) fn attach_root(
+    store: &Store,
+    root: &Path,
+    files: &[scan::ScannedFile],
+) -> Result<RootChange> {
     let dir = root.display().to_string();
     let inside = |r: &str| dir == r || dir.starts_with(&format!("{}/", r.trim_end_matches('/')));
     if store.roots().iter().any(|r| inside(&r.path)) {

@@ -27,6 +27,8 @@ pub struct IndexRequest {
     /// Embed only the works whose content hash falls in this shard
     /// ([`crate::shard`]); the store remembers it and refuses other shards.
     pub shard: Option<Shard>,
+    /// How the run embeds: batch size, decode threads, decode limits,
+    /// pruning, allowed folders and retries.
     pub options: IndexOptions,
 }
 

@@ -153,8 +153,8 @@ impl DecodeLimits {
 /// (a FIFO, device, socket or directory, also behind a symlink),
 /// [`Error::ImageTooLarge`] when it exceeds `limits`, [`Error::Decode`] for
 /// anything else (empty, unrecognised, unsupported, corrupt or truncated, or a
-/// decoder panic). See the [module documentation](self) for what counts as
-/// truncated.
+/// decoder panic). The module documentation of `src/imaging/decode.rs` says
+/// what counts as truncated.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     decode_bytes(&read_limited(path, limits)?, path, limits)
 }
@@ -175,7 +175,7 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
 ///
 /// Pixels a model sees must never come from here: embeddings follow the
 /// reference pipelines, pictures follow the eye.
-pub fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+pub(crate) fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     let bytes = read_limited(path, limits)?;
     check_file_size(bytes.len() as u64, path, limits)?;
     catch_decoder_panic(path, || {

@@ -13,11 +13,11 @@ mod resample;
 mod thumbnail;
 mod transform;
 
-pub use decode::{decode_bytes, decode_file, decode_file_for_display, DecodeLimits};
-pub use resample::{resize_rgb8, resize_window_rgb8, ResizeFilter, Window};
-pub use thumbnail::{
-    filled_size, thumbnail_jpeg, thumbnail_jpeg_sized, thumbnail_size, THUMB_JPEG_QUALITY,
-};
+pub(crate) use decode::decode_file_for_display;
+pub use decode::{decode_bytes, decode_file, DecodeLimits};
+pub use resample::{resize_rgb8, ResizeFilter};
+pub(crate) use thumbnail::{filled_size, thumbnail_jpeg, thumbnail_size};
+pub use thumbnail::{thumbnail_jpeg_sized, THUMB_JPEG_QUALITY};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,26 +27,47 @@ use serde::{Deserialize, Serialize};
 pub enum Geometry {
     /// transformers' `ViTImageProcessor`: resize to exactly `width`×`height`,
     /// ignoring the aspect ratio. No crop.
-    Squash { width: u32, height: u32 },
+    Squash {
+        /// Output width in pixels.
+        width: u32,
+        /// Output height in pixels.
+        height: u32,
+    },
     /// timm's eval transform: resize the shorter side to `resize_to`
     /// (`floor(crop / crop_pct)`), the longer side `int(resize_to * long / short)`,
     /// then center-crop `crop`×`crop` (offsets rounded half-to-even).
-    ShortSideCenterCrop { resize_to: u32, crop: u32 },
+    ShortSideCenterCrop {
+        /// The shorter side's length after the resize, in pixels.
+        resize_to: u32,
+        /// The side of the square crop, in pixels.
+        crop: u32,
+    },
     /// transformers' `shortest_edge` resize and `center_crop` (CLIP, BiT /
     /// DINOv2 processors): the same resize, but the crop starts at
     /// `(size - crop) // 2`, rounded down where timm rounds half to even.
-    ShortSideCenterCropFloor { resize_to: u32, crop: u32 },
+    ShortSideCenterCropFloor {
+        /// The shorter side's length after the resize, in pixels.
+        resize_to: u32,
+        /// The side of the square crop, in pixels.
+        crop: u32,
+    },
 }
 
 /// A complete, serialisable preprocessing recipe: geometry, resampling
 /// filter, rescale factor and per-channel mean/std.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess {
+    /// How the image is resized and cropped.
     pub geometry: Geometry,
+    /// The resampling filter of the resize.
     pub filter: ResizeFilter,
     /// Multiplies the u8 values (1/255 for both references).
     pub rescale: f32,
+    /// Per-channel (R, G, B) mean subtracted after the rescale, in rescaled
+    /// units.
     pub mean: [f32; 3],
+    /// Per-channel (R, G, B) standard deviation the values are divided by,
+    /// after the mean is subtracted.
     pub std: [f32; 3],
 }
 

@@ -62,14 +62,6 @@ impl ResizeFilter {
         }
     }
 
-    /// Pillow's integer constant for this filter.
-    pub fn pil_code(self) -> i64 {
-        match self {
-            ResizeFilter::Bilinear => 2,
-            ResizeFilter::Bicubic => 3,
-        }
-    }
-
     /// The lower-case name used in configs and fixtures.
     pub fn name(self) -> &'static str {
         match self {
@@ -223,7 +215,7 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 /// A rectangle of an image, in its pixel coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     pub x: u32,
     pub y: u32,
     pub width: u32,
@@ -256,7 +248,7 @@ pub fn resize_rgb8(img: &RgbImage, width: u32, height: u32, filter: ResizeFilter
 /// bounds a short-side resize before a center crop: a 143-byte 65535×1 PNG
 /// asks for a 16,776,960×256 resize (12.9 GB of pixels) of which a 224×224
 /// crop is kept. `window` is clipped to the output.
-pub fn resize_window_rgb8(
+pub(crate) fn resize_window_rgb8(
     img: &RgbImage,
     width: u32,
     height: u32,
@@ -669,7 +661,6 @@ mod tests {
         );
         assert_eq!(ResizeFilter::from_name("lanczos"), None);
         for f in [ResizeFilter::Bilinear, ResizeFilter::Bicubic] {
-            assert_eq!(ResizeFilter::from_pil(f.pil_code()), Some(f));
             assert_eq!(ResizeFilter::from_name(f.name()), Some(f));
         }
     }

@@ -19,14 +19,14 @@ pub const THUMB_JPEG_QUALITY: u8 = 80;
 /// The image at `path` scaled down (keeping its aspect ratio, never up: an
 /// image that already fits keeps its own size) so its longer side is at
 /// most `max_side` pixels, as JPEG bytes at `quality` (1 to 100).
-pub fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<Vec<u8>> {
+pub(crate) fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<Vec<u8>> {
     thumbnail_jpeg_sized(path, max_side, quality).map(|(jpeg, _)| jpeg)
 }
 
-/// [`thumbnail_jpeg`] and the size of the source image, so that a caller
+/// `thumbnail_jpeg` and the size of the source image, so that a caller
 /// can size a smaller box as a smaller thumbnail would have been.
 ///
-/// Decoding goes through [`decode_file_for_display`] with the default
+/// Decoding goes through `decode_file_for_display` with the default
 /// limits, so a thumbnail is as safe against hostile files as indexing:
 /// transparency over white and 16-bit scans scaled, not the model's PIL
 /// conversion, which would show a 16-bit grey scan as a white sheet.
@@ -57,7 +57,7 @@ pub fn thumbnail_jpeg_sized(
 
 /// The size that fits `w`×`h` within `max_side` keeping the aspect ratio
 /// (rounded, at least 1 pixel); the size itself when it already fits.
-pub fn thumbnail_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+pub(crate) fn thumbnail_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
     let long = w.max(h);
     if long <= max_side || long == 0 {
         return (w, h);
@@ -67,7 +67,7 @@ pub fn thumbnail_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
 
 /// The size that makes `w`×`h`'s longer side exactly `side`, keeping the
 /// aspect ratio (at least 1 pixel), growing or shrinking as needed.
-pub fn filled_size(w: u32, h: u32, side: u32) -> (u32, u32) {
+pub(crate) fn filled_size(w: u32, h: u32, side: u32) -> (u32, u32) {
     if w.max(h) == 0 {
         return (w, h);
     }

@@ -24,7 +24,6 @@
 //! whole arithmetic is a 256-entry table computed once per call.
 
 use image::RgbImage;
-use rayon::prelude::*;
 
 use super::resample::{resize_rgb8, resize_window_rgb8, Window};
 use super::{Geometry, Preprocess};
@@ -46,7 +45,7 @@ impl Preprocess {
     ///
     /// If `out.len()` is not `3 * H * W`: that is a bug in the caller's batch
     /// layout, not a property of the input image.
-    pub fn apply_into(&self, img: &RgbImage, out: &mut [f32]) {
+    pub(crate) fn apply_into(&self, img: &RgbImage, out: &mut [f32]) {
         let (h, w) = self.output_size();
         assert_eq!(
             out.len(),
@@ -65,24 +64,10 @@ impl Preprocess {
         }
     }
 
-    /// Preprocesses a batch in parallel into one `[N, 3, H, W]` buffer.
-    pub fn apply_batch(&self, imgs: &[RgbImage]) -> Vec<f32> {
-        let (h, w) = self.output_size();
-        let per_image = 3 * h * w;
-        let mut out = vec![0f32; per_image * imgs.len()];
-        if per_image == 0 {
-            return out;
-        }
-        out.par_chunks_mut(per_image)
-            .zip(imgs.par_iter())
-            .for_each(|(slot, img)| self.apply_into(img, slot));
-        out
-    }
-
     /// The geometric half of the recipe: the resized (and cropped) `u8` image,
     /// before any arithmetic on values. Useful for thumbnails that show
     /// exactly what the model saw.
-    pub fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
+    pub(crate) fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
         match self.geometry {
             Geometry::Squash { width, height } => resize_rgb8(img, width, height, self.filter),
             Geometry::ShortSideCenterCrop { resize_to, crop }
@@ -443,17 +428,5 @@ mod tests {
         // (9 - 4) / 2 = 2.5 rounds to 2.
         let want = image::imageops::crop_imm(&img, 0, 2, 4, 4).to_image();
         assert_eq!(p.geometry_rgb8(&img), want);
-    }
-
-    #[test]
-    fn batch_equals_single_images() {
-        let p = recipe(Geometry::ShortSideCenterCrop {
-            resize_to: 12,
-            crop: 10,
-        });
-        let imgs = vec![ramp(30, 20), ramp(13, 40), ramp(10, 10)];
-        let batch = p.apply_batch(&imgs);
-        let singles: Vec<f32> = imgs.iter().flat_map(|i| p.apply(i)).collect();
-        assert_eq!(batch, singles);
     }
 }

@@ -1,5 +1,5 @@
 //! The one way artlens writes what others read: a whole file
-//! ([`write_file`]: into a temporary file beside it, synced, renamed over
+//! (`write_file`: into a temporary file beside it, synced, renamed over
 //! it, and the folder synced), and a set of files in a folder that holds
 //! other things too ([`FolderUpdate`], used by exports): built in a staging
 //! folder beside it and exchanged with it in one rename, so that a reader
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// Writes `bytes` to `path` atomically (see the module docs). Two writers
 /// of the same path at once each use their own temporary name; the last
 /// rename wins, whole.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
@@ -50,7 +50,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes `bytes` to a new file at `path` and syncs it: for files inside a
 /// staging folder, which no reader sees until it is published whole.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     f.write_all(bytes).map_err(|e| Error::io(path, e))?;
     f.sync_all().map_err(|e| Error::io(path, e))
@@ -59,7 +59,7 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Syncs a folder, so that a rename into it survives a power cut. Best
 /// effort: some file systems cannot sync a folder, and the rename itself
 /// has already happened.
-pub fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -68,7 +68,7 @@ pub fn sync_dir(dir: &Path) {
 /// Lists the files a folder's own manifest says artlens wrote there (the
 /// manifest included); an empty set when the folder holds no artlens
 /// manifest. [`FolderUpdate`] replaces these and nothing else.
-pub type ListedFiles = fn(&Path) -> BTreeSet<String>;
+pub(crate) type ListedFiles = fn(&Path) -> BTreeSet<String>;
 
 /// The file inside a staging folder that says it is still being written:
 /// created first and removed last, just before the folder is published, so
@@ -103,7 +103,7 @@ impl FolderUpdate {
     /// refuses (naming them) when `out` holds one of them that its manifest
     /// does not list, finishes what an interrupted update left behind, and
     /// makes a fresh staging folder.
-    pub fn begin(out: &Path, new: &[String], listed: ListedFiles) -> Result<FolderUpdate> {
+    pub(crate) fn begin(out: &Path, new: &[String], listed: ListedFiles) -> Result<FolderUpdate> {
         let out = resolved(out)?;
         if out.exists() && !out.is_dir() {
             return Err(Error::InvalidArgument(format!(
@@ -139,7 +139,7 @@ impl FolderUpdate {
     }
 
     /// The folder to write the new files into.
-    pub fn staging(&self) -> &Path {
+    pub(crate) fn staging(&self) -> &Path {
         &self.staging
     }
 

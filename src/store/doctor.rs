@@ -22,6 +22,7 @@ const PREFERENCES: &str = "preferences";
 /// What `doctor` found in a store.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DoctorReport {
+    /// The store's folder.
     pub store: PathBuf,
     /// True when sled opened the store and every record read back.
     pub healthy: bool,
@@ -29,9 +30,14 @@ pub struct DoctorReport {
     pub opened: bool,
     /// What opening repaired by itself.
     pub recovered: Vec<String>,
+    /// Artwork records that parsed.
     pub artworks: usize,
+    /// Embeddings whose checksum holds.
     pub embeddings: usize,
+    /// Rating records that parsed.
     pub ratings: usize,
+    /// Other records (roots, fingerprints, heads, caches): counted, not
+    /// checked one by one.
     pub other_records: usize,
     /// One line per problem: which file or record, and what is wrong.
     pub problems: Vec<String>,
@@ -42,14 +48,20 @@ pub struct DoctorReport {
 /// What `doctor --into` copied.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SalvageReport {
+    /// The damaged store's folder, read from.
     pub from: PathBuf,
+    /// The new store's folder, written to.
     pub into: PathBuf,
+    /// Ratings copied (they cannot be recomputed).
     pub ratings: usize,
     /// Pairwise preferences copied (they cannot be recomputed either).
     #[serde(default)]
     pub preferences: usize,
+    /// Artwork records copied.
     pub artworks: usize,
+    /// Embeddings copied (those whose checksum holds).
     pub embeddings: usize,
+    /// Other records copied (roots, fingerprints, heads, caches).
     pub other_records: usize,
     /// Changes read from the damaged store's ratings journal and replayed
     /// over the ratings and preferences copied from its database (every
@@ -58,6 +70,7 @@ pub struct SalvageReport {
     pub journal_lines: usize,
     /// Records that could not be read and were left behind.
     pub dropped: Vec<String>,
+    /// What to do next.
     pub advice: Vec<String>,
 }
 

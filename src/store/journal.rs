@@ -17,15 +17,15 @@ use super::Store;
 use crate::error::{Error, Result};
 
 /// The journal's file name inside the store folder.
-pub const JOURNAL_FILE: &str = "ratings-journal.jsonl";
+pub(crate) const JOURNAL_FILE: &str = "ratings-journal.jsonl";
 
 /// The journal line format this version writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+pub(crate) const JOURNAL_VERSION: u32 = 1;
 
 /// The trees whose every change is journaled: the ones a person made by
 /// hand (`ratings::RATINGS_TREE`, `preferences::PREFERENCES_TREE`; their
 /// unit tests check that the names agree).
-pub const JOURNALED_TREES: [&str; 2] = ["ratings", "preferences"];
+pub(crate) const JOURNALED_TREES: [&str; 2] = ["ratings", "preferences"];
 
 /// The longest journal line read back: a rating or preference record is a
 /// few hundred bytes, so a longer line is not one.
@@ -40,7 +40,7 @@ static ORDER: Mutex<()> = Mutex::new(());
 /// writes back; the other fields say in plain words what changed, for a
 /// person reading the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JournalLine {
+pub(crate) struct JournalLine {
     pub journal: u32,
     /// Seconds since the Unix epoch.
     pub time: u64,
@@ -92,7 +92,7 @@ pub struct ReplayReport {
 
 impl Store {
     /// The journal of this store.
-    pub fn journal_path(&self) -> PathBuf {
+    pub(crate) fn journal_path(&self) -> PathBuf {
         self.path.join(JOURNAL_FILE)
     }
 
@@ -214,7 +214,7 @@ impl Store {
     /// database brings back every acknowledged rating and preference.
     /// Unreadable lines are an error naming the line, except a last line cut
     /// short by a crash, which was never acknowledged and is skipped.
-    pub fn replay_journal(&self, journal: &Path) -> Result<ReplayReport> {
+    pub(crate) fn replay_journal(&self, journal: &Path) -> Result<ReplayReport> {
         let (state, mut report) = read_journal(journal)?;
         for tree in JOURNALED_TREES {
             let mut batch = self.batch(tree)?;

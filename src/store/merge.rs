@@ -34,10 +34,14 @@ use crate::shard::Shard;
 /// One source store as the merge saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeSource {
+    /// The source store's folder.
     pub store: String,
+    /// Distinct works it holds.
     pub works: usize,
     /// Backbone names ([`BackboneId::name`]).
     pub backbones: Vec<String>,
+    /// The shard it was indexed as (`index --shard I/N`); `None` for a
+    /// store of the whole collection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
 }
@@ -45,10 +49,13 @@ pub struct MergeSource {
 /// One metadata field two stores disagree on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetadataConflict {
+    /// The work's content hash.
     pub hash: String,
+    /// The metadata field (lower case, `title`, `artist`, ...).
     pub key: String,
     /// The value kept: the later store's on the command line.
     pub kept: String,
+    /// The value given up: the earlier store's.
     pub dropped: String,
     /// The store whose value was kept.
     pub from: String,
@@ -58,13 +65,17 @@ pub struct MetadataConflict {
 /// values in two stores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordConflict {
+    /// The record's tree (`ratings`, `preferences`).
     pub tree: String,
+    /// The record's key within its tree.
     pub key: String,
     /// The newer record's value, which was kept.
     pub kept: serde_json::Value,
+    /// The older record's value, which was given up.
     pub dropped: serde_json::Value,
     /// Seconds since the Unix epoch of the kept and the dropped record.
     pub kept_time: u64,
+    /// See `kept_time`.
     pub dropped_time: u64,
     /// How the kept one was chosen: `"newer"`, or, for two records made in
     /// the same second, `"same second: the larger value"` (compared as
@@ -76,7 +87,9 @@ pub struct RecordConflict {
 /// What a merge did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MergeReport {
+    /// The merged store's folder.
     pub into: String,
+    /// The source stores, in the order they were named.
     pub sources: Vec<MergeSource>,
     /// Distinct works in the merged store afterwards.
     pub works: usize,
@@ -88,6 +101,7 @@ pub struct MergeReport {
     pub unchanged: usize,
     /// Embeddings written, per backbone name.
     pub embeddings_added: BTreeMap<String, usize>,
+    /// Metadata fields the stores disagreed on, and which value was kept.
     pub metadata_conflicts: Vec<MetadataConflict>,
     /// (hash, backbone) pairs stored with different vectors under the same
     /// fingerprint (non-deterministic kernels on different machines); the
@@ -95,6 +109,8 @@ pub struct MergeReport {
     pub differing_vectors: Vec<String>,
     /// Records (ratings, preferences) written, per tree.
     pub records_added: BTreeMap<String, usize>,
+    /// Records (ratings, preferences) with different values in two
+    /// stores, and which was kept.
     pub record_conflicts: Vec<RecordConflict>,
     /// Failure records carried over (files no store could index).
     pub failures: usize,
@@ -106,7 +122,7 @@ pub struct MergeReport {
 /// the fingerprints the merged store will hold, one per backbone.
 /// `into` is `None` when the merged store does not exist yet (it is
 /// created only once the merge is known to be possible).
-pub fn check_mergeable(
+pub(crate) fn check_mergeable(
     sources: &[&Store],
     into: Option<&Store>,
     into_path: &Path,
@@ -486,7 +502,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 /// True when `a` and `b` name the same folder (also through links, and for
 /// a folder that does not exist yet).
-pub fn same_folder(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_folder(a: &Path, b: &Path) -> bool {
     let canon = |p: &Path| -> std::path::PathBuf {
         if let Ok(c) = std::fs::canonicalize(p) {
             return c;

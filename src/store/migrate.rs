@@ -28,13 +28,19 @@ const V1_MODELS: [&str; 2] = ["dino", "dinov2"];
 /// What a migration did, for the front end to tell the user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Migration {
+    /// The store's format before ([`super::FORMAT_VERSION`] numbering).
     pub from_version: u32,
+    /// The store's format after: the current [`super::FORMAT_VERSION`].
     pub to_version: u32,
     /// (format-1 model name, backbone id it became).
     pub backbones: Vec<(String, String)>,
+    /// Artwork records carried over.
     pub artworks: usize,
+    /// Embeddings carried over, all backbones together.
     pub embeddings: usize,
+    /// Ratings carried over (re-written in envelopes).
     pub ratings: usize,
+    /// Taste heads carried over.
     pub heads: usize,
     /// What could not be carried over and must be made again.
     pub dropped: Vec<String>,

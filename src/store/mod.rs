@@ -30,7 +30,7 @@
 //! indexed from (`index DIR` records DIR as a root, `r/<n>`), and turned back
 //! into absolute paths when read ([`Artwork::paths`]). Moving a collection
 //! folder and indexing it at its new place therefore re-links every work by
-//! changing one root record ([`Store::move_root`]), without re-embedding and
+//! changing one root record (`Store::move_root`), without re-embedding and
 //! without rewriting any artwork. Root 0 means "no root": the path is stored
 //! as given (absolute), which is how stores of format 1 are migrated.
 //!
@@ -121,16 +121,16 @@ mod migrate;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
-pub use journal::{JournalLine, ReplayReport, JOURNALED_TREES, JOURNAL_FILE};
-pub use merge::{
-    check_mergeable, merge_stores, same_folder, MergeReport, MergeSource, MetadataConflict,
-    RecordConflict,
-};
+pub use journal::ReplayReport;
+pub(crate) use journal::{JOURNALED_TREES, JOURNAL_FILE};
+pub(crate) use merge::{check_mergeable, same_folder};
+pub use merge::{merge_stores, MergeReport, MergeSource, MetadataConflict, RecordConflict};
 pub use migrate::Migration;
-pub use records::{Envelope, RecordBatch, RECORD_VERSION};
+pub(crate) use records::RECORD_VERSION;
+pub use records::{Envelope, RecordBatch};
 
 /// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -166,9 +166,11 @@ pub struct ArtworkRecord<P> {
     pub paths: Vec<P>,
     /// File size in bytes.
     pub size: u64,
-    /// Decoded size in pixels (after EXIF orientation).
+    /// Decoded width in pixels (after EXIF orientation).
     pub width: u32,
+    /// Decoded height in pixels (after EXIF orientation).
     pub height: u32,
+    /// The work's metadata (title, artist, ...) from the collection's CSV.
     pub metadata: Metadata,
 }
 
@@ -181,18 +183,24 @@ pub(crate) type StoredArtwork = ArtworkRecord<(u64, String)>;
 /// A collection root: a folder `index` was run on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {
+    /// Stable numeric id, never reused; stored paths name their root by it.
     pub id: u64,
+    /// The folder's absolute path.
     pub path: String,
 }
 
 /// What [`Store::record_image`] writes about an image; the store assigns the id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewArtwork {
+    /// blake3 of the file bytes, 64 lower-case hex digits.
     pub hash: String,
     /// Paths this content was seen at in this run; merged with the stored ones.
     pub paths: Vec<String>,
+    /// File size in bytes.
     pub size: u64,
+    /// Decoded width in pixels (after EXIF orientation).
     pub width: u32,
+    /// Decoded height in pixels (after EXIF orientation).
     pub height: u32,
     /// Merged into the stored metadata; these values win.
     pub metadata: Metadata,
@@ -201,9 +209,11 @@ pub struct NewArtwork {
 /// A file that could not be indexed, kept so the next run can report or retry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
+    /// The file's path, as the scan found it.
     pub path: String,
     /// The content hash, when the file could be read.
     pub hash: Option<String>,
+    /// Why it failed, as a sentence for the user.
     pub reason: String,
     /// Seconds since the Unix epoch.
     pub time: u64,
@@ -218,7 +228,10 @@ pub enum FingerprintCheck {
     Unchanged,
     /// Another one was stored and `rebuild` was asked: the model's embeddings
     /// were deleted and the new fingerprint stored. Its ANN index is stale.
-    Replaced { removed_embeddings: usize },
+    Replaced {
+        /// How many of the model's embeddings were deleted.
+        removed_embeddings: usize,
+    },
 }
 
 impl FingerprintCheck {
@@ -231,9 +244,11 @@ impl FingerprintCheck {
 /// How much the store holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
+    /// Distinct works (contents).
     pub artworks: usize,
     /// Per backbone name ([`BackboneId::name`]).
     pub embeddings: BTreeMap<String, usize>,
+    /// Files recorded as failed to index.
     pub failures: usize,
 }
 
@@ -632,7 +647,7 @@ impl Store {
     }
 
     /// Records which shard of its collection the store holds (`None`: all of it).
-    pub fn set_shard(&self, shard: Option<Shard>) -> Result<()> {
+    pub(crate) fn set_shard(&self, shard: Option<Shard>) -> Result<()> {
         match shard {
             Some(s) => self.put_meta_json(SHARD_KEY, &s)?,
             None => {
@@ -723,7 +738,7 @@ impl Store {
 
     /// Points root `id` at folder `dir`: every work indexed under the root
     /// now resolves under `dir` (the collection was moved). One record.
-    pub fn move_root(&self, id: u64, dir: &str) -> Result<()> {
+    pub(crate) fn move_root(&self, id: u64, dir: &str) -> Result<()> {
         let _guard = self.lock();
         if !self
             .roots
@@ -745,7 +760,7 @@ impl Store {
     }
 
     /// The stored relative paths under root `id`, with their hashes.
-    pub fn paths_under_root(&self, id: u64) -> Result<Vec<(String, String)>> {
+    pub(crate) fn paths_under_root(&self, id: u64) -> Result<Vec<(String, String)>> {
         let prefix = format!("p/{id}/");
         let mut out = Vec::new();
         for kv in self.items.scan_prefix(prefix.as_bytes()) {
@@ -793,7 +808,7 @@ impl Store {
     }
 
     /// The path of `abs` relative to its collection root, if it has one.
-    pub fn relative_path(&self, abs: &str) -> Option<String> {
+    pub(crate) fn relative_path(&self, abs: &str) -> Option<String> {
         match self.encode_path(abs) {
             (NO_ROOT, _) => None,
             (_, rel) => Some(rel),
@@ -1271,7 +1286,7 @@ impl Store {
     /// A failure recorded for content `hash` in an earlier run, if any (the
     /// first by path): `index` skips such content unless asked to retry it,
     /// so that one bad file does not fail every later run.
-    pub fn failure_of_hash(&self, hash: &str) -> Result<Option<FailureRecord>> {
+    pub(crate) fn failure_of_hash(&self, hash: &str) -> Result<Option<FailureRecord>> {
         let prefix = format!("g/{hash}/");
         for kv in self.items.scan_prefix(prefix.as_bytes()) {
             let (k, _) = kv.map_err(|e| self.err(e))?;
@@ -1826,7 +1841,7 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
 
 /// "#3 a1b2c3d4e5f6 /data/x.png, #9 a1b2… /data/y.png": what an ambiguous
 /// name could mean.
-pub fn describe_candidates(arts: &[Artwork]) -> String {
+pub(crate) fn describe_candidates(arts: &[Artwork]) -> String {
     let mut out: Vec<String> = arts
         .iter()
         .take(5)
@@ -2045,12 +2060,14 @@ mod tests {
 /// The file `artlens serve` writes into the store folder while it holds the
 /// store, so that another command finding the lock taken can say where the
 /// server is instead of a generic "in use".
-pub const SERVED_BY_FILE: &str = "served-by.json";
+pub(crate) const SERVED_BY_FILE: &str = "served-by.json";
 
 /// Who serves a store: the server's URL (without its access token) and pid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServedBy {
+    /// The server's URL, without its access token.
     pub url: String,
+    /// The server's process id.
     pub pid: u32,
     /// When the process started (Linux: clock ticks since boot, from
     /// `/proc/PID/stat`), so that a record whose pid now names another
@@ -2075,7 +2092,7 @@ pub fn write_served_by(dir: &Path, url: &str) -> Result<()> {
 }
 
 /// Removes the record of [`write_served_by`] (on a clean stop).
-pub fn remove_served_by(dir: &Path) {
+pub(crate) fn remove_served_by(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(SERVED_BY_FILE));
 }
 

@@ -13,11 +13,13 @@ use crate::error::{Error, Result};
 use crate::model::Fingerprint;
 
 /// The envelope format this version reads and writes.
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// A stored value with what it depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<T> {
+    /// The envelope format the record was written in (`RECORD_VERSION`
+    /// for records this version writes).
     pub format_version: u32,
     /// The fingerprints of the embeddings the value was computed from
     /// (empty for values that depend on none, such as ratings).
@@ -25,11 +27,14 @@ pub struct Envelope<T> {
     pub fingerprints: Vec<Fingerprint>,
     /// Seconds since the Unix epoch.
     pub time: u64,
+    /// The stored value itself (a rating, a head, a cache entry).
     pub value: T,
 }
 
 impl<T> Envelope<T> {
-    pub fn new(value: T, fingerprints: Vec<Fingerprint>) -> Self {
+    /// Wraps `value`, computed from embeddings with `fingerprints`, in an
+    /// envelope of the current format stamped with the current time.
+    pub(crate) fn new(value: T, fingerprints: Vec<Fingerprint>) -> Self {
         Envelope {
             format_version: RECORD_VERSION,
             fingerprints,
@@ -126,7 +131,7 @@ impl Store {
 
     /// Reads one record. A record of another envelope version, or one that
     /// does not parse, is [`Error::Store`] naming the tree and key.
-    pub fn get_record<T: DeserializeOwned>(
+    pub(crate) fn get_record<T: DeserializeOwned>(
         &self,
         tree: &str,
         key: &str,
@@ -142,7 +147,7 @@ impl Store {
     }
 
     /// Every record under `prefix` in `tree`, in key order.
-    pub fn scan_records<T: DeserializeOwned>(
+    pub(crate) fn scan_records<T: DeserializeOwned>(
         &self,
         tree: &str,
         prefix: &str,
@@ -189,7 +194,7 @@ impl Store {
     /// How `saved` fingerprints differ from the store's current ones (empty
     /// when all still hold): for refusing heads and caches made from other
     /// embeddings.
-    pub fn fingerprint_differences(&self, saved: &[Fingerprint]) -> Result<Vec<String>> {
+    pub(crate) fn fingerprint_differences(&self, saved: &[Fingerprint]) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for fp in saved {
             match self.fingerprint(&fp.backbone)? {
