@@ -166,11 +166,16 @@ pub struct Backbone {
 impl Backbone {
     /// Loads `id` from resolved checkpoint files, at `id`'s resolution.
     pub fn load(id: &BackboneId, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
-        if !opts.precision.is_f32() && opts.device.is_cpu() {
+        // bf16 on CPU needs AVX512_BF16 (issue 27): without it bf16 would
+        // only be slower than f32 and less exact.
+        if !opts.precision.is_f32()
+            && opts.device.is_cpu()
+            && !crate::model::ops::cpu_bf16_available()
+        {
             return Err(Error::InvalidArgument(format!(
-                "{id}: precision {} runs on CUDA only; on CPU artlens computes in f32, which is \
-                 faster there (no bf16 matrix units on this CPU; see examples/cpu_precision.rs): \
-                 drop --precision or add --device cuda",
+                "{id}: precision {} on CPU needs the AVX512_BF16 instructions, which this CPU \
+                 lacks (without them bf16 is slower than f32 here and less exact): drop \
+                 --precision, or add --device cuda",
                 opts.precision
             )));
         }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod ops;
 pub mod pos_embed;
 pub mod registry;
+mod sgemm;
 mod simd;
 mod vit;
 pub mod weights;
