@@ -18,7 +18,13 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
-    let paths = bench::paths();
+    let mut paths = bench::paths();
+    // bf16 inputs with f32 sums (`--precision bf16`), where the CPU has
+    // AVX512_BF16: the weight packed once, as at load, outside the timing.
+    let bf16 = bench::bf16_available();
+    if bf16 {
+        paths.push("bf16 (AVX512_BF16)".into());
+    }
     println!("paths: {}", paths.join(" | "));
     // (M, K, N): qkv, proj, fc1, fc2 for one image's 197 tokens, fc1 for
     // 257, and fc1 and fc2 for four images' rows in one call.
@@ -41,14 +47,19 @@ fn main() {
             let flops = 2.0 * (m * n * k) as f64;
             let mut line = format!("round {round} {m:>4}×{k:>4}×{n:>4}:");
             let mut rates = Vec::new();
+            let packed = bf16.then(|| bench::pack_bf16(&w, n, k));
+            let mut call = |p: usize, dst: &mut [f32]| match &packed {
+                Some(packed) if p == paths.len() - 1 => bench::xwt_acc_bf16(&x, packed, dst, m),
+                _ => bench::xwt_acc(p, &x, &w, dst, (m, k, n)),
+            };
             for p in 0..paths.len() {
                 // One warm-up call (packing buffers, page faults), then at
                 // least 0.4 s of calls.
-                bench::xwt_acc(p, &x, &w, &mut dst, (m, k, n));
+                call(p, &mut dst);
                 let start = Instant::now();
                 let mut calls = 0u32;
                 while start.elapsed().as_secs_f64() < 0.4 {
-                    bench::xwt_acc(p, &x, &w, &mut dst, (m, k, n));
+                    call(p, &mut dst);
                     calls += 1;
                 }
                 let gflops = flops * calls as f64 / start.elapsed().as_secs_f64() / 1e9;

@@ -32,11 +32,11 @@ pub struct Fingerprint {
     pub precision: Precision,
 }
 
-/// The arithmetic a backbone runs in. f32 is the reference's and the only one
-/// on CPU: this project's CPUs (AVX2 and AVX-512 without BF16/AMX) run
-/// candle's bf16 and f16 matrix products slower than f32
-/// (`examples/cpu_precision.rs` measures it; the README has the figures), so
-/// there reduced precision would cost accuracy and buy nothing. On CUDA,
+/// The arithmetic a backbone runs in. f32 is the reference's. On CPU, `bf16`
+/// needs AVX512_BF16 and runs the dense layers with bf16 inputs and f32 sums
+/// (`sgemm::bf16`; everything else stays f32); it is refused elsewhere,
+/// where bf16 products would be slower than f32 (`examples/cpu_precision.rs`)
+/// and less exact. On CUDA,
 /// `bf16` runs the transformer in bfloat16 on the tensor cores (LayerNorm
 /// statistics in f32) and returns f32 embeddings; it is part of the
 /// fingerprint, so bf16 and f32 embeddings are never mixed in one store.

@@ -229,10 +229,11 @@ impl Gemm {
         out
     }
 
-    /// Whether this is the system BLAS, whose result for a row depends on
-    /// the number of rows in the call (see `ops::linear_rows`).
-    pub(crate) fn is_system(self) -> bool {
-        matches!(self, Gemm::System(_))
+    /// Whether a row's result is the same whatever the number of rows in
+    /// the call: true of artlens's kernel only (OpenBLAS's and `gemm`'s
+    /// depend on it; see `ops::linear_rows`).
+    pub(crate) fn row_invariant(self) -> bool {
+        matches!(self, Gemm::Packed)
     }
 
     /// `dst = x · wᵀ + dst` on one thread: `x` is `m×k`, `w` is `n×k`
@@ -498,6 +499,21 @@ pub mod bench {
     /// If `path` is out of range or a slice is too short.
     pub fn xwt_acc(path: usize, x: &[f32], w: &[f32], dst: &mut [f32], mkn: (usize, usize, usize)) {
         Gemm::all()[path].xwt_acc(x, w, dst, mkn)
+    }
+
+    /// Whether this CPU runs the bf16 kernel (AVX512_BF16).
+    pub fn bf16_available() -> bool {
+        crate::model::ops::cpu_bf16_available()
+    }
+
+    /// `w` (`n×k`) converted to bf16 and packed, as the model does at load.
+    pub fn pack_bf16(w: &[f32], n: usize, k: usize) -> crate::model::ops::PackedBf16 {
+        crate::model::ops::PackedBf16::new(w, n, k)
+    }
+
+    /// `dst = x · wᵀ + dst` in bf16 with f32 sums, on the calling thread.
+    pub fn xwt_acc_bf16(x: &[f32], w: &crate::model::ops::PackedBf16, dst: &mut [f32], m: usize) {
+        crate::model::sgemm::bf16::xwt_acc(x, w, dst, m)
     }
 }
 

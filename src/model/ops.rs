@@ -410,17 +410,23 @@ fn linear_rows(
     // The bias rows are the GEMM's starting value: one pass that both
     // allocates and fills (no zeroing first).
     let mut out = b.repeat(m);
-    let block = if Gemm::current().is_system() && matches!(w, LinearWeight::F32(_)) {
+    let row_invariant = match w {
+        LinearWeight::F32(_) => Gemm::current().row_invariant(),
+        LinearWeight::Bf16(_) => true,
+    };
+    let block = if !row_invariant {
         // OpenBLAS's result for a row depends on how many rows the call
-        // holds (measured: no two row counts agree to the bit). One image
+        // holds (measured: no two row counts agree to the bit), and so does
+        // the `gemm` crate's (`tests/model_parity.rs` caught it). One image
         // per call makes every call the same shape whatever the batch, so
         // an embedding never depends on the batch it was computed in (the
         // store relies on that: `index` and `embed` must agree exactly).
         item_rows.clamp(1, m.max(1))
     } else {
         // One block per thread: each block packs the whole weight matrix,
-        // so more blocks than threads only repeats that work. The pure-Rust
-        // GEMM gives every row the same arithmetic whatever the split.
+        // so more blocks than threads only repeats that work. artlens's
+        // own kernels give every row the same arithmetic whatever the
+        // split (`sgemm`'s module documentation).
         let threads = rayon::current_num_threads().max(1);
         m.div_ceil(threads).max(LINEAR_MIN_ROWS)
     };
