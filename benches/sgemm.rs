@@ -48,7 +48,7 @@ fn main() {
             let mut line = format!("round {round} {m:>4}×{k:>4}×{n:>4}:");
             let mut rates = Vec::new();
             let packed = bf16.then(|| bench::pack_bf16(&w, n, k));
-            let mut call = |p: usize, dst: &mut [f32]| match &packed {
+            let call = |p: usize, dst: &mut [f32]| match &packed {
                 Some(packed) if p == paths.len() - 1 => bench::xwt_acc_bf16(&x, packed, dst, m),
                 _ => bench::xwt_acc(p, &x, &w, dst, (m, k, n)),
             };

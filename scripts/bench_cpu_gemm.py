@@ -59,12 +59,8 @@ def torch_model(model: str, weights: Path, threads: int):
         s = int(size or 224)
         return m, torch.randn(8, 3, s, s), lambda m, x: m(pixel_values=x).last_hidden_state[:, 0]
     import timm
-    cfg = json.loads((weights / "dinov2" / "config.json").read_text())
     s = int(size or 518)
-    m = timm.create_model(cfg.get("architecture", "vit_base_patch14_dinov2"), pretrained=False,
-                          num_classes=0, img_size=s)
-    from safetensors.torch import load_file
-    m.load_state_dict(load_file(str(weights / "dinov2" / "model.safetensors")), strict=False)
+    m = timm.create_model(f"local-dir:{weights / 'dinov2'}", pretrained=True, img_size=s)
     return m.eval(), torch.randn(8, 3, s, s), lambda m, x: m(x)
 
 

@@ -692,6 +692,11 @@ impl Vit {
                         }
                     }
                     let w = Tensor::cat(&ws, 0).context(|| ctx("stack qkv"))?;
+                    let w = if src.cpu_bf16 {
+                        Weight::Bf16(ops::pack_bf16(&w).context(|| ctx("qkv to bf16"))?)
+                    } else {
+                        Weight::Owned(w)
+                    };
                     let b = if bias {
                         Some(Tensor::cat(&bs, 0).context(|| ctx("stack qkv bias"))?)
                     } else {
