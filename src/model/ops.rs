@@ -423,12 +423,15 @@ fn linear_rows(
         // store relies on that: `index` and `embed` must agree exactly).
         item_rows.clamp(1, m.max(1))
     } else {
-        // One block per thread: each block packs the whole weight matrix,
-        // so more blocks than threads only repeats that work. artlens's
-        // own kernels give every row the same arithmetic whatever the
-        // split (`sgemm`'s module documentation).
+        // One block per thread, and never less than an image: each block
+        // packs the whole weight matrix, so more blocks than threads only
+        // repeats that work, and when the images of a batch already run
+        // one per thread, splitting an image's rows again packed every
+        // weight twice per image. artlens's own kernels give every row the
+        // same arithmetic whatever the split (`sgemm`'s module
+        // documentation).
         let threads = rayon::current_num_threads().max(1);
-        m.div_ceil(threads).max(LINEAR_MIN_ROWS)
+        m.div_ceil(threads).max(item_rows).max(LINEAR_MIN_ROWS)
     };
     out.par_chunks_mut(block * n)
         .zip(x.par_chunks(block * k))
