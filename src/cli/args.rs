@@ -74,7 +74,8 @@ pub struct WeightsArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// The forward pass's arithmetic: f32 (the reference's), or bf16 on CUDA
-    /// (faster; its embeddings are stored apart from f32 ones).
+    /// and on CPUs with AVX512_BF16 (faster; its embeddings are stored apart
+    /// from f32 ones).
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
     #[arg(long, value_name = "N", value_parser = count_in(1, MAX_THREADS),

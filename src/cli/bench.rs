@@ -67,6 +67,7 @@ pub fn run(args: BenchArgs, ctx: &Ctx) -> Result<i32> {
                 "image_size": [h, w],
                 "threads": candle_core::utils::get_num_threads(),
                 "device": device_name(backbone.device()),
+                "gemm": artlens::model::blas::current_name(),
                 "precision": backbone.precision().to_string(),
                 "seconds": secs,
                 "images_per_s": ips,

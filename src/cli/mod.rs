@@ -255,6 +255,16 @@ pub fn run() -> i32 {
         remote: remote::Remote::find(&cli.store),
         store: cli.store,
     };
+    // Said once, before anything is embedded: a slower GEMM than this
+    // machine could run, and the command that fixes it.
+    if matches!(
+        cli.command,
+        Command::Embed(_) | Command::Index(_) | Command::Bench(_)
+    ) {
+        if let Some(note) = artlens::model::blas::notice() {
+            ctx.msg.warn(note);
+        }
+    }
     let result = match cli.command {
         Command::Embed(args) => embed::run(args, &ctx),
         Command::Index(args) => index::run(args, &ctx),

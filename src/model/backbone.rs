@@ -34,11 +34,11 @@ pub struct Fingerprint {
     pub precision: Precision,
 }
 
-/// The arithmetic a backbone runs in. f32 is the reference's and the only one
-/// on CPU: this project's CPUs (AVX2 and AVX-512 without BF16/AMX) run
-/// candle's bf16 and f16 matrix products slower than f32
-/// (`examples/cpu_precision.rs` measures it; the README has the figures), so
-/// there reduced precision would cost accuracy and buy nothing. On CUDA,
+/// The arithmetic a backbone runs in. f32 is the reference's. On CPU, `bf16`
+/// needs AVX512_BF16 and runs the dense layers with bf16 inputs and f32 sums
+/// (`sgemm::bf16`; everything else stays f32); it is refused elsewhere,
+/// where bf16 products would be slower than f32 (`examples/cpu_precision.rs`)
+/// and less exact. On CUDA,
 /// `bf16` runs the transformer in bfloat16 on the tensor cores (LayerNorm
 /// statistics in f32) and returns f32 embeddings; it is part of the
 /// fingerprint, so bf16 and f32 embeddings are never mixed in one store.
@@ -174,11 +174,16 @@ pub struct Backbone {
 impl Backbone {
     /// Loads `id` from resolved checkpoint files, at `id`'s resolution.
     pub fn load(id: &BackboneId, files: &CheckpointFiles, opts: &BackboneOptions) -> Result<Self> {
-        if !opts.precision.is_f32() && opts.device.is_cpu() {
+        // bf16 on CPU needs AVX512_BF16 (issue 27): without it bf16 would
+        // only be slower than f32 and less exact.
+        if !opts.precision.is_f32()
+            && opts.device.is_cpu()
+            && !crate::model::ops::cpu_bf16_available()
+        {
             return Err(Error::InvalidArgument(format!(
-                "{id}: precision {} runs on CUDA only; on CPU artlens computes in f32, which is \
-                 faster there (no bf16 matrix units on this CPU; see examples/cpu_precision.rs): \
-                 drop --precision or add --device cuda",
+                "{id}: precision {} on CPU needs the AVX512_BF16 instructions, which this CPU \
+                 lacks (without them bf16 is slower than f32 here and less exact): drop \
+                 --precision, or add --device cuda",
                 opts.precision
             )));
         }

@@ -1,23 +1,33 @@
-//! The f32 matrix products of the dense layers, on the fastest GEMM at hand.
+//! The f32 matrix products of the dense layers and of attention, on the
+//! fastest GEMM at hand.
 //!
 //! Every dense layer of a ViT is one GEMM, and on CPU they are nearly all of
-//! an embedding's time (77% of a DINO forward pass sat in gemm's
-//! micro-kernel under `perf`). The pure-Rust `gemm` crate (candle's own)
-//! always works; OpenBLAS, where the system has it, is faster: on this
-//! project's 2-core AMD EPYC (AVX2) the ViT-B layer shapes ran at 96–113
-//! GFLOP/s in `gemm`, 118–135 in PyTorch's MKL and 147–156 in OpenBLAS. So
-//! [`Gemm::current`] loads `libopenblas.so.0` at run time (`dlopen`: no build-time
-//! dependency, and a machine without it simply keeps the `gemm` path) and
-//! uses its `cblas_sgemm`, single-threaded per call because artlens splits
-//! the rows across its own rayon threads. `ARTLENS_BLAS=gemm` forces the
-//! pure-Rust path (to compare, or to rule the library out).
+//! an embedding's time (77% of a DINO forward pass sat in the GEMM's
+//! micro-kernel under `perf`). Three implementations compute them:
 //!
-//! Both compute the same products in a different summation order, so the
+//! - artlens's own packed GEMM ([`super::sgemm`]), AVX-512 or AVX2, which
+//!   needs nothing from the system;
+//! - the system's OpenBLAS, loaded at run time (`dlopen` of
+//!   `libopenblas.so.0`: no build-time dependency) and called through its
+//!   `cblas_sgemm`, single-threaded per call because artlens splits the
+//!   work across its own rayon threads;
+//! - the pure-Rust `gemm` crate (candle's), the fallback on CPUs with neither
+//!   AVX2 nor AVX-512.
+//!
+//! [`Gemm::current`] picks one once per process; `ARTLENS_BLAS=artlens`,
+//! `openblas` or `gemm` forces a path (to compare them, or to rule one out;
+//! an unknown value or an OpenBLAS that will not load falls back to the
+//! default, and [`notice`] says so). What each runs at is measured in
+//! `benches/sgemm.rs` and `docs/PERFORMANCE.md`.
+//!
+//! They compute the same products in a different summation order, so the
 //! embeddings agree to about 1e-7 relative, well inside the parity bounds;
 //! the choice is not part of the fingerprint, like the thread count.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
+
+use super::sgemm::MatRef;
 
 /// `cblas_sgemm(order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)`.
 type CblasSgemm = unsafe extern "C" fn(
@@ -57,10 +67,8 @@ static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
 /// The libraries tried, in order: Debian's and most distributions' sonames.
 const LIBRARIES: [&CStr; 2] = [c"libopenblas.so.0", c"libopenblas.so"];
 
+/// Loads the system OpenBLAS, if it has one.
 fn load() -> Option<Blas> {
-    if std::env::var("ARTLENS_BLAS").is_ok_and(|v| v.trim().eq_ignore_ascii_case("gemm")) {
-        return None;
-    }
     #[cfg(target_os = "linux")]
     for lib in LIBRARIES {
         // SAFETY: dlopen/dlsym with NUL-terminated names; the handle is
@@ -91,7 +99,13 @@ fn load() -> Option<Blas> {
                 if c.is_null() {
                     lib.to_string_lossy().into_owned()
                 } else {
-                    format!("OpenBLAS {}", CStr::from_ptr(c).to_string_lossy().trim())
+                    let config = CStr::from_ptr(c).to_string_lossy();
+                    let config = config.trim();
+                    if config.starts_with("OpenBLAS") {
+                        config.to_string()
+                    } else {
+                        format!("OpenBLAS {config}")
+                    }
                 }
             };
             return Some(Blas {
@@ -103,38 +117,123 @@ fn load() -> Option<Blas> {
     None
 }
 
-/// Which GEMM computes a product: the system BLAS, or the pure-Rust `gemm`
-/// crate. [`Gemm::current`] is the one the dense layers use; the tests run
-/// both on the same products.
+/// Which GEMM computes a product. [`Gemm::current`] is the one the dense
+/// layers use; the tests run every path on the same products.
 #[derive(Clone, Copy)]
 pub(crate) enum Gemm {
+    /// artlens's own packed GEMM (AVX-512 or AVX2).
+    Packed,
     /// The system's `cblas_sgemm`.
     System(&'static Blas),
     /// The `gemm` crate (candle's own).
     Rust,
 }
 
-/// The system BLAS's name, or `gemm`.
+/// The path's name, as benchmarks and messages show it.
 impl std::fmt::Display for Gemm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Gemm::Packed => f.write_str(super::sgemm::kernel_name()),
             Gemm::System(b) => f.write_str(&b.name),
             Gemm::Rust => f.write_str("gemm (pure Rust)"),
         }
     }
 }
 
+/// The path chosen for this process, and what [`notice`] reports about it.
+struct Choice {
+    gemm: Gemm,
+    notice: Option<String>,
+}
+
+static CHOICE: OnceLock<Choice> = OnceLock::new();
+
+/// The system OpenBLAS, loaded at most once per process.
+fn system() -> Option<&'static Blas> {
+    BLAS.get_or_init(load).as_ref()
+}
+
+fn choose() -> Choice {
+    let asked = std::env::var("ARTLENS_BLAS").unwrap_or_default();
+    let asked = asked.trim().to_ascii_lowercase();
+    let default = if super::sgemm::available() {
+        Gemm::Packed
+    } else {
+        system().map_or(Gemm::Rust, Gemm::System)
+    };
+    let slow = "the dense layers run on the pure-Rust `gemm` crate, about half the speed of \
+                OpenBLAS on this CPU (it has neither AVX2 nor AVX-512 for artlens's own GEMM)";
+    let (gemm, notice) = match asked.as_str() {
+        "" | "artlens" | "packed" => (default, None),
+        "openblas" | "system" => match system() {
+            Some(b) => (Gemm::System(b), None),
+            None => (
+                default,
+                Some(format!(
+                    "ARTLENS_BLAS={asked}: no OpenBLAS could be loaded (libopenblas.so.0); \
+                     using {default}. Install it with `sudo apt-get install libopenblas0-pthread` \
+                     (Debian/Ubuntu), or unset ARTLENS_BLAS"
+                )),
+            ),
+        },
+        "gemm" => (Gemm::Rust, None),
+        other => (
+            default,
+            Some(format!(
+                "ARTLENS_BLAS={other} is not a GEMM artlens knows (artlens, openblas, gemm); \
+                 using {default}"
+            )),
+        ),
+    };
+    let notice = notice.or_else(|| {
+        (matches!(gemm, Gemm::Rust) && asked != "gemm" && !super::sgemm::available())
+            .then(|| format!("{slow}; install OpenBLAS to make it faster: `sudo apt-get install libopenblas0-pthread`"))
+    });
+    Choice { gemm, notice }
+}
+
+/// A line for the user when the dense layers run on a slower path than the
+/// one asked for or the best this machine could have (an OpenBLAS asked for
+/// that will not load, an unknown `ARTLENS_BLAS`, a CPU with neither AVX2 nor
+/// AVX-512 and no OpenBLAS), with the one command that fixes it; `None`
+/// when the path is the one expected. The library never prints: the binary
+/// shows this once, before it embeds anything.
+pub fn notice() -> Option<&'static str> {
+    CHOICE.get_or_init(choose).notice.as_deref()
+}
+
+/// The name of the GEMM the dense layers run on (`artlens sgemm (AVX-512,
+/// 12×32)`, `OpenBLAS 0.3.29 …`, `gemm (pure Rust)`), for `bench` and
+/// `doctor` output.
+pub fn current_name() -> String {
+    Gemm::current().to_string()
+}
+
 impl Gemm {
-    /// The system BLAS when one loaded (once per process), else `gemm`.
+    /// The path chosen once per process (see the module documentation).
     pub(crate) fn current() -> Gemm {
-        BLAS.get_or_init(load)
-            .as_ref()
-            .map_or(Gemm::Rust, Gemm::System)
+        CHOICE.get_or_init(choose).gemm
     }
 
-    /// Whether this is the system BLAS.
-    pub(crate) fn is_system(self) -> bool {
-        matches!(self, Gemm::System(_))
+    /// Every path this machine runs, the default first: what the tests and
+    /// the benchmark compare.
+    pub(crate) fn all() -> Vec<Gemm> {
+        let mut out = Vec::new();
+        if super::sgemm::available() {
+            out.push(Gemm::Packed);
+        }
+        if let Some(b) = system() {
+            out.push(Gemm::System(b));
+        }
+        out.push(Gemm::Rust);
+        out
+    }
+
+    /// Whether a row's result is the same whatever the number of rows in
+    /// the call: true of artlens's kernel only (OpenBLAS's and `gemm`'s
+    /// depend on it; see `ops::linear_rows`).
+    pub(crate) fn row_invariant(self) -> bool {
+        matches!(self, Gemm::Packed)
     }
 
     /// `dst = x · wᵀ + dst` on one thread: `x` is `m×k`, `w` is `n×k`
@@ -176,7 +275,28 @@ impl Gemm {
                 }
             }
             // SAFETY: dst is m×n, x m×k and w n×k, all contiguous and addressed
-            // with matching strides (asserted above).
+            // with matching strides (asserted above); `Packed` is only chosen
+            // where `sgemm::available()`.
+            Gemm::Packed => unsafe {
+                super::sgemm::sgemm(
+                    (m, n, k),
+                    1.0,
+                    MatRef {
+                        ptr: x.as_ptr(),
+                        rs: k,
+                        cs: 1,
+                    },
+                    MatRef {
+                        ptr: w.as_ptr(),
+                        rs: 1,
+                        cs: k,
+                    },
+                    1.0,
+                    dst.as_mut_ptr(),
+                    n,
+                )
+            },
+            // SAFETY: as above.
             _ => unsafe {
                 gemm::gemm(
                     m,
@@ -302,6 +422,23 @@ impl Gemm {
                     )
                 }
             }
+            Gemm::Packed => {
+                let mat = |o: &Operand<'_>| {
+                    let (rs, cs) = if o.transposed {
+                        (1, o.row_stride)
+                    } else {
+                        (o.row_stride, 1)
+                    };
+                    MatRef {
+                        ptr: o.values.as_ptr(),
+                        rs,
+                        cs,
+                    }
+                };
+                // SAFETY: as for the BLAS call; `Packed` is only chosen where
+                // `sgemm::available()`.
+                unsafe { super::sgemm::sgemm((m, n, k), alpha, mat(&a), mat(&b), 0.0, c, ldc) }
+            }
             _ => {
                 // gemm's strides: (column stride, row stride) of each operand
                 // as used; a transposed operand swaps them.
@@ -344,6 +481,42 @@ impl Gemm {
     }
 }
 
+/// The paths side by side, for `benches/sgemm.rs`: not part of the API.
+#[doc(hidden)]
+pub mod bench {
+    use super::Gemm;
+
+    /// The names of the paths this machine runs, the default first.
+    pub fn paths() -> Vec<String> {
+        Gemm::all().iter().map(|g| g.to_string()).collect()
+    }
+
+    /// `dst = x · wᵀ + dst` on path `path` (an index into [`paths`]), on
+    /// the calling thread: `x` `m×k`, `w` `n×k`, `dst` `m×n`.
+    ///
+    /// # Panics
+    ///
+    /// If `path` is out of range or a slice is too short.
+    pub fn xwt_acc(path: usize, x: &[f32], w: &[f32], dst: &mut [f32], mkn: (usize, usize, usize)) {
+        Gemm::all()[path].xwt_acc(x, w, dst, mkn)
+    }
+
+    /// Whether this CPU runs the bf16 kernel (AVX512_BF16).
+    pub fn bf16_available() -> bool {
+        crate::model::ops::cpu_bf16_available()
+    }
+
+    /// `w` (`n×k`) converted to bf16 and packed, as the model does at load.
+    pub fn pack_bf16(w: &[f32], n: usize, k: usize) -> crate::model::ops::PackedBf16 {
+        crate::model::ops::PackedBf16::new(w, n, k)
+    }
+
+    /// `dst = x · wᵀ + dst` in bf16 with f32 sums, on the calling thread.
+    pub fn xwt_acc_bf16(x: &[f32], w: &crate::model::ops::PackedBf16, dst: &mut [f32], m: usize) {
+        crate::model::sgemm::bf16::xwt_acc(x, w, dst, m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,17 +535,13 @@ mod tests {
     }
 
     #[test]
-    fn strided_products_agree_on_both_paths() {
+    fn strided_products_agree_on_every_path() {
         // a: 5×3 used as is, inside rows of 7; b: stored 4×3 (rows of 6),
         // used transposed as 3×4; c: 5×4 inside rows of 9.
         let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
         let a: Vec<f32> = (0..5 * 7).map(val).collect();
         let b: Vec<f32> = (0..4 * 6).map(|i| val(i + 3)).collect();
-        let mut paths = vec![Gemm::Rust];
-        if Gemm::current().is_system() {
-            paths.push(Gemm::current());
-        }
-        for path in paths {
+        for path in Gemm::all() {
             let mut c = vec![f32::NAN; 5 * 9];
             // SAFETY: c holds 5 rows of 9.
             unsafe {
@@ -404,23 +573,17 @@ mod tests {
         }
     }
 
-    /// Both paths (the system BLAS when this machine has one, and the
-    /// pure-Rust one always) against a product in f64.
+    /// Every path this machine runs (ours, the system BLAS where there is
+    /// one, the `gemm` crate always) against a product in f64.
     #[test]
-    fn both_gemm_paths_compute_x_wt_plus_bias() {
+    fn every_gemm_path_computes_x_wt_plus_bias() {
         let (m, k, n) = (37, 70, 29);
         let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
         let x: Vec<f32> = (0..m * k).map(val).collect();
         let w: Vec<f32> = (0..n * k).map(|i| val(i + 13)).collect();
         let b: Vec<f32> = (0..n).map(|i| val(i + 101)).collect();
         let want = reference(&x, &w, &b, m, k, n);
-        let mut paths = vec![Gemm::Rust];
-        if Gemm::current().is_system() {
-            paths.push(Gemm::current());
-        } else {
-            eprintln!("no system BLAS here: only the gemm path is checked");
-        }
-        for path in paths {
+        for path in Gemm::all() {
             let mut dst: Vec<f32> = (0..m).flat_map(|_| b.iter().copied()).collect();
             path.xwt_acc(&x, &w, &mut dst, (m, k, n));
             for (i, (&got, &want)) in dst.iter().zip(&want).enumerate() {

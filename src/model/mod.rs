@@ -2,7 +2,8 @@
 //! checkpoint's files ([`config`]), finding and reading weights
 //! ([`weights`]), the one ViT (`Vit`) with its position-embedding
 //! resampling ([`pos_embed`]) and kernels ([`ops`], whose dense layers run
-//! on the system's OpenBLAS when it has one, see [`blas`]), the [`registry`] of
+//! on artlens's own packed GEMM, `sgemm`, or OpenBLAS or the `gemm` crate,
+//! see [`blas`]), the [`registry`] of
 //! known checkpoints and the [`BackboneId`] naming one at one resolution,
 //! and the [`Backbone`] that pairs a ViT with its preprocessing and
 //! fingerprint.
@@ -14,6 +15,7 @@ pub(crate) mod hf;
 pub mod ops;
 pub mod pos_embed;
 pub mod registry;
+mod sgemm;
 mod simd;
 mod vit;
 pub mod weights;

@@ -401,7 +401,7 @@ const LINEAR_MIN_ROWS: usize = 64;
 /// rows belong to one image (its tokens).
 fn linear_rows(
     x: &[f32],
-    w: &[f32],
+    w: LinearWeight<'_>,
     b: &[f32],
     (m, k, n): (usize, usize, usize),
     gelu: bool,
@@ -410,25 +410,37 @@ fn linear_rows(
     // The bias rows are the GEMM's starting value: one pass that both
     // allocates and fills (no zeroing first).
     let mut out = b.repeat(m);
-    let block = if Gemm::current().is_system() {
+    let row_invariant = match w {
+        LinearWeight::F32(_) => Gemm::current().row_invariant(),
+        LinearWeight::Bf16(_) => true,
+    };
+    let block = if !row_invariant {
         // OpenBLAS's result for a row depends on how many rows the call
-        // holds (measured: no two row counts agree to the bit). One image
+        // holds (measured: no two row counts agree to the bit), and so does
+        // the `gemm` crate's (`tests/model_parity.rs` caught it). One image
         // per call makes every call the same shape whatever the batch, so
         // an embedding never depends on the batch it was computed in (the
         // store relies on that: `index` and `embed` must agree exactly).
         item_rows.clamp(1, m.max(1))
     } else {
-        // One block per thread: each block packs the whole weight matrix,
-        // so more blocks than threads only repeats that work. The pure-Rust
-        // GEMM gives every row the same arithmetic whatever the split.
+        // One block per thread, and never less than an image: each block
+        // packs the whole weight matrix, so more blocks than threads only
+        // repeats that work, and when the images of a batch already run
+        // one per thread, splitting an image's rows again packed every
+        // weight twice per image. artlens's own kernels give every row the
+        // same arithmetic whatever the split (`sgemm`'s module
+        // documentation).
         let threads = rayon::current_num_threads().max(1);
-        m.div_ceil(threads).max(LINEAR_MIN_ROWS)
+        m.div_ceil(threads).max(item_rows).max(LINEAR_MIN_ROWS)
     };
     out.par_chunks_mut(block * n)
         .zip(x.par_chunks(block * k))
         .for_each(|(dst, xs)| {
             let rows = xs.len() / k;
-            Gemm::current().xwt_acc(xs, w, dst, (rows, k, n));
+            match w {
+                LinearWeight::F32(w) => Gemm::current().xwt_acc(xs, w, dst, (rows, k, n)),
+                LinearWeight::Bf16(w) => super::sgemm::bf16::xwt_acc(xs, w, dst, rows),
+            }
             if gelu {
                 // While the block is still in cache, and in place: the
                 // activation costs no pass over memory of its own.
@@ -444,7 +456,7 @@ fn linear_rows(
 /// checkpoint's own mapped bytes.
 struct LinearOp<'a> {
     /// `[N, K]`, PyTorch's layout.
-    w: &'a [f32],
+    w: LinearWeight<'a>,
     n: usize,
     /// Apply the exact GELU to the output.
     gelu: bool,
@@ -469,11 +481,14 @@ impl CustomOp2 for LinearOp<'_> {
         let b = contiguous(sb, lb, "linear bias")?;
         let (m, k) = lx.shape().dims2()?;
         let n = self.n;
-        if self.w.len() != n * k || b.len() != n {
+        let w_len = match self.w {
+            LinearWeight::F32(w) => w.len(),
+            LinearWeight::Bf16(w) => w.n() * w.k(),
+        };
+        if w_len != n * k || b.len() != n {
             candle_core::bail!(
-                "linear: x {:?}, weight of {} values for {n} outputs, bias {}",
+                "linear: x {:?}, weight of {w_len} values for {n} outputs, bias {}",
                 lx.shape(),
-                self.w.len(),
                 b.len()
             );
         }
@@ -524,6 +539,61 @@ pub enum Epilogue {
 /// [`linear`] on the CPU with `w` given as `N·K` values, such as a
 /// checkpoint's memory-mapped matrix.
 pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+    linear_cpu(x, LinearWeight::F32(w), n, b, then)
+}
+
+// ----- bf16 on CPU (issue 27) ------------------------------------------------------
+
+pub use super::sgemm::bf16::PackedBf16;
+
+/// A dense layer's weight as the CPU kernels take it.
+#[derive(Clone, Copy)]
+enum LinearWeight<'a> {
+    /// `[N, K]` f32, PyTorch's layout.
+    F32(&'a [f32]),
+    /// Converted to bf16 and packed once ([`pack_bf16`]).
+    Bf16(&'a PackedBf16),
+}
+
+/// Whether this CPU runs the dense layers in bf16 (it has AVX512_BF16).
+pub fn cpu_bf16_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::sgemm::bf16::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A dense layer's weight `[N, K]` converted to bf16 and packed for
+/// [`linear_bf16`], once, when the model is loaded.
+pub fn pack_bf16(w: &Tensor) -> Result<PackedBf16> {
+    let (n, k) = w.dims2()?;
+    let values = w
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok(PackedBf16::new(&values, n, k))
+}
+
+/// [`linear`] on the CPU with a bf16 weight: `x` rounded to bf16 as it
+/// enters the product, products and sums in f32, the output f32.
+pub fn linear_bf16(x: &Tensor, w: &PackedBf16, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        candle_core::bail!("linear_bf16: the input is not on the CPU");
+    }
+    linear_cpu(x, LinearWeight::Bf16(w), w.n(), b, then)
+}
+
+fn linear_cpu(
+    x: &Tensor,
+    w: LinearWeight<'_>,
+    n: usize,
+    b: &Tensor,
+    then: Epilogue,
+) -> Result<Tensor> {
     let dims = x.dims();
     let item_rows = if dims.len() >= 3 {
         dims[dims.len() - 2]

@@ -31,6 +31,8 @@ struct TensorSource<'a> {
     model: &'a str,
     /// The forward pass's type: every tensor taken is cast to it.
     dtype: DType,
+    /// bf16 on CPU: dense layers' weights packed to bf16 (`sgemm::bf16`).
+    cpu_bf16: bool,
 }
 
 impl TensorSource<'_> {
@@ -78,6 +80,12 @@ impl TensorSource<'_> {
 
     /// A matrix, used in place from the file when it is mapped.
     fn take_matrix(&mut self, name: &str, shape: &[usize]) -> Result<Weight> {
+        if self.cpu_bf16 {
+            let t = self.take(name, shape)?;
+            return Ok(Weight::Bf16(
+                ops::pack_bf16(&t).context(|| format!("{}: {name} to bf16", self.model))?,
+            ));
+        }
         if self.dtype != DType::F32 {
             return Ok(Weight::Owned(self.take(name, shape)?));
         }
@@ -93,6 +101,8 @@ impl TensorSource<'_> {
 enum Weight {
     Owned(Tensor),
     Mapped(MappedF32),
+    /// Converted to bf16 and packed once, for `--precision bf16` on CPU.
+    Bf16(ops::PackedBf16),
 }
 
 impl Weight {
@@ -100,6 +110,7 @@ impl Weight {
         match self {
             Weight::Owned(t) => t.dims()[0],
             Weight::Mapped(m) => m.shape()[0],
+            Weight::Bf16(p) => p.n(),
         }
     }
 }
@@ -122,7 +133,7 @@ impl Linear {
             None => {
                 let dtype = match &weight {
                     Weight::Owned(t) => t.dtype(),
-                    Weight::Mapped(_) => DType::F32,
+                    Weight::Mapped(_) | Weight::Bf16(_) => DType::F32,
                 };
                 Tensor::zeros(weight.rows(), dtype, device).context(|| "zero bias".into())?
             }
@@ -141,6 +152,7 @@ impl Linear {
         match &self.weight {
             Weight::Owned(w) => ops::linear(x, w, &self.bias, then),
             Weight::Mapped(m) => ops::linear_slice(x, m.as_slice(), m.shape()[0], &self.bias, then),
+            Weight::Bf16(p) => ops::linear_bf16(x, p, &self.bias, then),
         }
     }
 }
@@ -530,11 +542,16 @@ impl Vit {
         // The other transformers layouts are timm's model under other
         // names: rename them, then load as timm.
         let checkpoint = crate::model::hf::to_timm_names(config, checkpoint, path)?;
+        // bf16 on CPU (issue 27): the tensors stay f32 and only the dense
+        // layers' weights become bf16, packed for the AVX512_BF16 kernel.
+        let cpu_bf16 = dtype == DType::BF16 && device.is_cpu();
+        let dtype = if cpu_bf16 { DType::F32 } else { dtype };
         let mut src = TensorSource {
             checkpoint,
             path,
             model,
             dtype,
+            cpu_bf16,
         };
         let native = config.native_grid();
         let ctx = |what: &str| format!("{model}: {what}");
@@ -688,6 +705,11 @@ impl Vit {
                         }
                     }
                     let w = Tensor::cat(&ws, 0).context(|| ctx("stack qkv"))?;
+                    let w = if src.cpu_bf16 {
+                        Weight::Bf16(ops::pack_bf16(&w).context(|| ctx("qkv to bf16"))?)
+                    } else {
+                        Weight::Owned(w)
+                    };
                     let b = if bias {
                         Some(Tensor::cat(&bs, 0).context(|| ctx("stack qkv bias"))?)
                     } else {
