@@ -74,6 +74,8 @@
 //! The library never prints; progress is reported through callbacks and the
 //! binary (`src/main.rs`, `src/cli/`) draws it.
 
+#![deny(missing_docs)]
+
 pub mod ann;
 pub mod app;
 pub mod error;

@@ -530,6 +530,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, then: Epilogue) -> Result<Tens
 /// What a dense layer applies to its output before returning it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Epilogue {
+    /// The product plus bias, as it is.
     None,
     /// The exact (erf) GELU, computed on CPU on each thread's block of
     /// rows right after its GEMM, in place.
