@@ -503,16 +503,21 @@ pub mod bench {
 
     /// Whether this CPU runs the bf16 kernel (AVX512_BF16).
     pub fn bf16_available() -> bool {
-        crate::model::ops::cpu_bf16_available()
+        crate::model::sgemm::bf16::available()
     }
 
     /// `w` (`n×k`) converted to bf16 and packed, as the model does at load.
-    pub fn pack_bf16(w: &[f32], n: usize, k: usize) -> crate::model::ops::PackedBf16 {
-        crate::model::ops::PackedBf16::new(w, n, k)
+    pub fn pack_bf16(w: &[f32], n: usize, k: usize) -> crate::model::sgemm::bf16::PackedBf16 {
+        crate::model::sgemm::bf16::PackedBf16::new(w, n, k)
     }
 
     /// `dst = x · wᵀ + dst` in bf16 with f32 sums, on the calling thread.
-    pub fn xwt_acc_bf16(x: &[f32], w: &crate::model::ops::PackedBf16, dst: &mut [f32], m: usize) {
+    pub fn xwt_acc_bf16(
+        x: &[f32],
+        w: &crate::model::sgemm::bf16::PackedBf16,
+        dst: &mut [f32],
+        m: usize,
+    ) {
         crate::model::sgemm::bf16::xwt_acc(x, w, dst, m)
     }
 }
