@@ -321,6 +321,21 @@ fn preprocessor_config_missing_or_malformed() {
     );
     // The card's processor: shorter side 256, centre crop 224.
     assert_eq!(b.preprocess().output_size(), (224, 224));
+    // `index` says it too, where a person watches the run.
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(image_path("landscape"), images.join("landscape.png")).unwrap();
+    let o = run(artlens()
+        .env("ARTLENS_STORE", tmp.path().join("store"))
+        .args(["index", "--backbones", "facebook/dinov2-small", "--weights"])
+        .arg(format!("facebook/dinov2-small={}", dir.display()))
+        .arg(&images));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no preprocessor_config.json"),
+        "{}",
+        stderr(&o)
+    );
 
     std::fs::write(dir.join("preprocessor_config.json"), "{\"size\": ").unwrap();
     let err = try_load(&dir, "facebook/dinov2-small", None)

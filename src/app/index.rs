@@ -131,6 +131,12 @@ impl Collection {
         let mut backbones = Vec::new();
         for id in &req.backbones {
             let (backbone, files) = self.load_for_index(id)?;
+            // What loading had to assume (a missing preprocessor_config.json
+            // read as the model card's defaults) is said where indexing is
+            // watched: the command line and the web app's index job.
+            for w in backbone.warnings() {
+                on_event(Event::Note(format!("{id}: {w}")));
+            }
             let rebuild = req.rebuild.contains(id);
             let check = match self
                 .store
