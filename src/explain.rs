@@ -2,39 +2,7 @@
 //! far a query lies from the collection, and how well each backbone's
 //! neighbourhoods agree with a label or with each other.
 //!
-//! Everything here is a pure function over embeddings, except
-//! [`RatedSet::from_store`], which reads a backbone's vectors and artworks
-//! from the [`Store`]. Similarity is always the cosine of L2-normalised
-//! vectors (normalised with [`ann::normalised`](crate::ann::normalised), the
-//! same rule the ANN index applies), so numbers here and in `similar` agree.
-//!
-//! * [`RatedSet`] holds the rated works of one backbone and answers
-//!   [`RatedSet::references`]: the rated works nearest to a query, the
-//!   "historical references" a taste score is explained by.
-//!   [`knn_estimate`] turns those references into a rating estimate that
-//!   needs no trained head, and [`reference_overlap`] counts how many
-//!   references the two backbones share.
-//! * [`nn_distances`] and [`nn_distance_threshold`] describe how far each
-//!   stored work lies from its nearest neighbour, and
-//!   [`is_out_of_distribution`] flags a query that lies further from
-//!   everything than almost any stored work does.
-//! * [`label_metrics`] (with [`loo_knn_accuracy`] and [`precision_at_k`])
-//!   measures how well a backbone's neighbourhoods predict a metadata label,
-//!   next to a chance baseline, and [`neighbour_agreement`] measures how
-//!   similar the two backbones' neighbourhoods are.
-//!
-//! * [`VoteSupport`] explains a ridge score exactly as a weighted vote of
-//!   the person's ratings: the mean rating plus one contribution per rated
-//!   work the head was trained on ([`Contributions`]), the works that pulled
-//!   it up and down, and for a rated work what the head predicts without its
-//!   own rating.
-//! * `patch_matches` and `attention_map` turn two images' patch tokens
-//!   and CLS attention ([`crate::model::ImageTokens`]) into heat maps of where
-//!   the likeness is ([`ImageMaps`]).
-//!
-//! All-pairs work is exact up to `EXACT_ALL_PAIRS_MAX` vectors; above that
-//! a fixed-seed sample of `SAMPLED_QUERIES` query rows is searched against
-//! all rows, and the results say so (`sampled`, `evaluated`).
+//! The details are in `docs/EXPLANATIONS.md`, section "The explain module".
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

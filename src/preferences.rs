@@ -2,18 +2,7 @@
 //! store's `preferences` tree, keyed by rater and the two works' content
 //! hashes, so that a preference follows both works through renames.
 //!
-//! | key (tree `preferences`) | value |
-//! |--------------------------|-------|
-//! | `<rater>/<winner hash>/<loser hash>` | [`Preference`] in the store's [`Envelope`](crate::store::Envelope) (record format version, no fingerprints, time): `{"winner": HASH, "loser": HASH, "source": "prefer", "time": 1700000000}` |
-//!
-//! Unlike ratings, every key names its rater, `me` included: the tree is
-//! new, so there are no older keys to stay compatible with. Saying the same
-//! preference again replaces it (a newer time); saying the opposite one
-//! adds a second record and keeps the first, because people change their
-//! minds and the pairwise head reads a pair preferred both ways as a coin
-//! toss. `contradictions` counts such pairs, and `status` shows them.
-//! Each preference is one record, written atomically, and
-//! `remove_preference` takes one back (the undo of a single choice).
+//! The details are in `docs/RATINGS.md`, section "How preferences are stored".
 
 use std::collections::{BTreeMap, HashSet};
 

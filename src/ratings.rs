@@ -3,34 +3,7 @@
 //! renames and duplicates rather than staying with a path, and several
 //! people (or one person in several moods) can rate the same collection.
 //!
-//! | key (tree `ratings`) | value |
-//! |----------------------|-------|
-//! | `<hash>`             | a rating by the default rater `me`: [`Rating`] in the store's [`Envelope`]: `{"format_version": 1, "fingerprints": [], "time": …, "value": {"rating": 4.5, "source": "csv:ratings.csv:7", "time": 1700000000}}` |
-//! | `<rater>/<hash>`     | a rating by any other rater, the same value |
-//!
-//! # Why the default rater keeps the bare hash key
-//!
-//! Stores written before raters existed hold `<hash>` keys; reading those as
-//! rater `me` makes every existing store (and the golden format-1 store,
-//! whose migration writes them) a store of rater `me` without a migration
-//! step, and the doctor's salvage, which copies the tree key for key, keeps
-//! every rater's ratings. The keys cannot be confused: a content hash is 64
-//! hex digits and never holds a `/`, and a rater name ([`Rater::parse`]:
-//! letters, digits, `-`, `_`) never does either, so a key with a `/` is
-//! another rater's and a key without one is `me`'s.
-//!
-//! Ratings come from a CSV file ([`import_csv_as`], all good rows in one
-//! atomic batch, and by default nothing at all when a row is bad) or one at
-//! a time ([`set_rating_as`]). Every function here takes the [`Rater`] it
-//! reads or writes for: there is no implicit default, so that a front end
-//! serving another rater (`serve --rater ana`) cannot show `me`'s ratings. Any numeric scale works: scores are stored as given,
-//! and the heads learn whatever scale they find.
-//!
-//! A CSV names works as the rest of artlens does ([`crate::works`]: numeric
-//! id, content hash or unique prefix, stored path, path relative to the
-//! collection root or to the CSV, a unique path ending or file name), so that
-//! a file of relative paths such as `Color_Field/x.png` matches works stored
-//! at `/data/wikiart/Color_Field/x.png`.
+//! The details are in `docs/RATINGS.md`, section "How ratings are stored".
 
 use std::collections::HashMap;
 use std::path::Path;

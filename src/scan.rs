@@ -1,16 +1,7 @@
 //! Walking a collection: which files are images, what their content hash is,
 //! and what metadata comes with them.
 //!
-//! [`scan_collection`] walks a folder (following symlinks, reporting loops),
-//! keeps files with an image extension and hashes each file's bytes with
-//! blake3 in parallel. The hash is the content address used everywhere
-//! downstream: a renamed or duplicated file keeps its hash, so it is never
-//! embedded twice. Problems with single files or folders are collected in
-//! [`ScanReport::failures`] and the walk goes on.
-//!
-//! Metadata comes from two places: the WikiArt layout of folder and file names
-//! ([`wikiart_metadata`]) and a CSV file ([`read_metadata_csv`]), which is
-//! checked as a whole before anything is imported.
+//! The details are in `docs/DESIGN.md`, section "Scanning a collection".
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;

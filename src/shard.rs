@@ -3,14 +3,7 @@
 //! embed a disjoint part of one collection into a store of their own, which
 //! `artlens merge` then unites.
 //!
-//! A work's shard is a stable function of its content hash alone: the first
-//! eight bytes of the blake3 hash, read big-endian, modulo the shard count.
-//! blake3 output is uniform, so shards are balanced to within sampling noise
-//! whatever the file names; the same bytes fall in the same shard on every
-//! machine, in every run, and whichever folder they were found in, so a
-//! re-run of one task redoes exactly its own part. Shards are numbered from
-//! 0, like `SLURM_ARRAY_TASK_ID` with `--array=0-(N-1)` and Kubernetes'
-//! `JOB_COMPLETION_INDEX`, so a task's index can be passed as it is.
+//! The details are in `docs/SCALING.md`, section "How shards split a collection".
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,24 +1,6 @@
 //! A frozen, cache-friendly copy of an hnsw_rs graph, for searching it.
 //!
-//! hnsw_rs 0.3.5 searches its graph through `Arc<Point>` lists behind read
-//! locks, keeps the visited points in a hash set, allocates per step, and
-//! descends each upper layer by a *single* pass over the entry point's
-//! neighbours (`search_filter`), so that it enters layer 0 wherever that one
-//! hop happened to land. [`FrozenGraph`] copies the graph's topology once,
-//! after a build or a load, into flat arrays: dense `u32` node numbers, the
-//! layer-0 neighbour lists back to back (CSR), a small map for the few nodes
-//! on upper layers, every vector as one byte per dimension in one contiguous
-//! block ([`Quantised`]), and one pointer per node to the 16-bit codes of
-//! its normalised vector that hnsw_rs already holds (`crate::vector::code`). Its search is the textbook HNSW one
-//! (Malkov & Yashunin, Algorithm 5): a greedy descent to a local minimum on
-//! every upper layer, then the `ef`-wide beam search on layer 0 with a bitset
-//! of visited nodes, scoring the 8-bit codes (a quarter of the memory
-//! traffic of f32, and small enough to stay in cache) with each new
-//! neighbour's codes prefetched before any is scored; the final `ef`
-//! candidates are then re-ranked by the f32 query's product with their
-//! 16-bit codes (the exact cosine to about 1e-5), which is what the caller
-//! gets. The persisted index stays hnsw_rs's; this copy lives
-//! only in memory and is rebuilt whenever the graph changes.
+//! The details are in `docs/PERFORMANCE.md`, section "The frozen ANN graph".
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -8,33 +8,7 @@
 //! 10,000 works costs a pass of comparisons and a slice, not a pass over
 //! sled.
 //!
-//! # Filters, search and facets
-//!
-//! * **Selections** (`GalleryRequest::filters`) are `KEY=VALUE`
-//!   (`style=Impressionism`), `KEY>=N` or `KEY<=N` (`date>=1880`). Several
-//!   values of one key mean *any of them* (two style chips show both
-//!   styles); different keys must all hold (a style *and* an artist), as
-//!   chips work in shops and catalogues. Both bounds of a range must hold.
-//!   Values compare ignoring case, accents and repeated spaces; a range
-//!   reads the first whole number in a work's value (`c. 1890`, `1890s`,
-//!   `1872–1875` all read as their first year), and works without one fail
-//!   it. A selection naming a key or value no work has is an error that
-//!   says which exist: a typo should not silently show an empty page.
-//! * **Search** (`GalleryRequest::text`) finds works whose title (or file
-//!   name) or any metadata value contains every word typed, ignoring case
-//!   and accents: `monet water` finds *Water Lilies* by Claude Monet, and
-//!   `cezanne` finds Cézanne. At most [`MAX_TEXT_CHARS`] characters.
-//! * **Facets** (`GalleryView::facets`): the metadata keys whose values
-//!   repeat (on average at least twice per value, so style, artist, genre,
-//!   but not title) and whose name is not a title, path, link or free text,
-//!   at most [`MAX_FACETS`] of them, each listing its [`MAX_FACET_VALUES`]
-//!   most common values with counts. A key's counts are over the works that
-//!   match everything *except* that key's own selection (the search, the
-//!   rated filter and the other keys), so choosing a second value of a key
-//!   shows how many it would add, and a value whose count is zero is not
-//!   offered unless it is selected. Keys named `date` or `year` (or ending
-//!   in `_date`, `_year`) are offered as a numeric range instead
-//!   (`GalleryView::ranges`).
+//! The details are in `docs/WEB_APP.md`, section "How the gallery is computed".
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

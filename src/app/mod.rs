@@ -1,21 +1,7 @@
 //! The application layer: one [`Collection`] that every front end (the CLI,
 //! the web server) calls, with typed requests in and serde views out.
 //!
-//! A `Collection` owns an open [`Store`], loads backbones lazily (once per
-//! process, then kept), and keeps each backbone's nearest-neighbour index
-//! loaded and current. Reading operations ([`Collection::similar`],
-//! [`Collection::score`], [`Collection::explain`], [`Collection::compare`], [`Collection::show`], ...)
-//! never write the store folder; [`Collection::index`] and the rating and
-//! training operations are the only writers. Front ends parse their input
-//! into the request types here, call one method, and render the view it
-//! returns as text, JSON or HTML; none of them holds logic of its own.
-//! Every view type lives in [`views`], one file per command; a method here
-//! opens what it needs, calls the domain modules (`head`, `eval`,
-//! `explain`, ...) and fills a view, and never imports the renderer
-//! ([`crate::report`]), which depends on the views instead.
-//!
-//! Progress of long operations is reported through [`Event`]s passed to a
-//! callback; the library never prints.
+//! The details are in `docs/ARCHITECTURE.md`, section "More on the application layer".
 
 mod answer;
 mod browse;

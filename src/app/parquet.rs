@@ -1,29 +1,7 @@
 //! `export --format parquet`: the embeddings as Apache Parquet, the columnar
 //! format pandas, DuckDB, Spark, LanceDB and FAISS tooling read directly.
 //!
-//! One file per backbone, `<backbone folder name>.parquet`, one row per
-//! work: `id` (u64), `hash`, `path` (the first path), `paths` (all of
-//! them), `rating` (the request's rater's, a nullable float64: null when
-//! unrated), one nullable string column per metadata key, and `embedding`, a
-//! fixed-size list of `dim` float32. Each file's key-value metadata carries
-//! the manifest: `artlens.backbone`, `artlens.hub_id`, `artlens.dim`,
-//! `artlens.rater`,
-//! `artlens.fingerprint` (JSON, with the preprocessing recipe and the
-//! weights' blake3), `artlens.preprocess`, `artlens.version` and the whole
-//! manifest as `artlens.manifest`. A `manifest.json` beside the files lists
-//! them all.
-//!
-//! Rows are written in row groups of [`DEFAULT_ROW_GROUP_ROWS`], each built
-//! from the store's vectors and flushed before the next is built, so the
-//! export holds the store's vectors once plus one row group's copy, never
-//! all of them twice. The whole export is written into a staging folder
-//! beside the target and published with it in one exchange
-//! ([`crate::store::atomic::FolderUpdate`]), so a reader sees the older
-//! export or the new one, never a mixture. An export replaces only the
-//! files an earlier artlens manifest in the folder lists
-//! ([`listed_export_files`], shared with the npy and CSV exports); a
-//! person's other files there stay, and one with a name the export needs
-//! makes it refuse, naming it.
+//! The details are in `docs/API.md`, section "The Parquet export".
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;

@@ -1,22 +1,7 @@
 //! What to rate next: the unrated works whose rating would help most,
 //! for settling the verdict between backbones or for learning the taste.
 //!
-//! * `verdict`: works on which the backbones' heads disagree most, in
-//!   standardised units (each backbone's predictions over the unrated works
-//!   as z-scores, the spread between backbones), spread across the
-//!   collection by discounting works close to ones already picked. A rating
-//!   there is what tells the heads apart.
-//! * `taste`: works the ridge head is least sure about, by its Bayesian
-//!   posterior variance, picked greedily: the variance does not depend on
-//!   the ratings, only on which works are rated, so after each pick the
-//!   variances are updated as if it had been rated, and the next pick is
-//!   far from it. That is what makes the list cover the collection.
-//! * With nothing rated, both fall back to covering the collection
-//!   (the same greedy variance order with no rated works), and say so.
-//!
-//! The orders are pure functions of embeddings and predictions
-//! ([`taste_order`], [`verdict_order`]), so the benchmark in
-//! `benches/suggest.rs` runs them on planted data without a store.
+//! The details are in `docs/STATISTICS.md`, section "How suggest picks works".
 
 use std::collections::{HashMap, HashSet};
 

@@ -3,16 +3,7 @@
 //! content hash, so that a renamed or duplicated file shares its picture and
 //! a changed file (new content, new hash) never shows a stale one.
 //!
-//! A *rendition* is the picture a page shows large (the work page, the
-//! rating page): any format the indexer reads (TIFF scans, 16-bit PNGs,
-//! CMYK JPEGs) as a JPEG a browser can show, its longer side capped at one
-//! of [`RENDITION_SIZES`] and never enlarged beyond the image's own size, so
-//! a 12-megapixel scan is not sent whole and a small work is not blown up.
-//! Only those sizes exist, so requests cannot fill the disk with sizes.
-//!
-//! The cache lives in one folder, `<store>/`[`THUMBS_DIR`]: thumbnails in
-//! `thumbs/<size>/<hash>.jpg`, renditions in `thumbs/r<size>/<hash>.jpg`.
-//! Deleting the folder is always safe; everything in it is made again.
+//! The details are in `docs/WEB_APP.md`, section "Thumbnails".
 
 use std::path::{Path, PathBuf};
 

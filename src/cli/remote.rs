@@ -5,18 +5,7 @@
 //! module reads it back), and the command renders it with its one renderer,
 //! so the output is the direct path's, byte for byte.
 //!
-//! Whether a store is served is decided once per command, from the record
-//! the server keeps in the store folder ([`artlens::store::served_by`]: its
-//! URL and pid, the pid still running). The record holds no access token: it
-//! sits in the store folder, which may be shared, synced or backed up, and
-//! a server on loopback (the default) needs none. For a server bound to
-//! another address, the person who started it has its token and passes it
-//! in `ARTLENS_TOKEN`.
-//!
-//! The server answers for the rater it was started with (`serve --rater`);
-//! a command asking about another rater is refused with what to do.
-//! Commands with no remote form refuse with the server's URL and how to
-//! stop it.
+//! The details are in `docs/CLI.md`, section "Commands sent to a running server".
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

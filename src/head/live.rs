@@ -1,18 +1,7 @@
 //! The live answer: one headline figure per backbone and a verdict that
 //! stays honest when a person looks at it after every single rating.
 //!
-//! Every rated work, taken in the order it was rated, is compared with each
-//! work rated before it by a ridge head trained on the earlier works but
-//! that one (a head that has seen neither rating); its *agreement* is the
-//! share of those pairs (with different ratings) the head puts in the
-//! person's order. A backbone's headline is the mean agreement over the
-//! works scored so far ("its predictions agree with
-//! you 71% of the time"), and two backbones are compared on the per-work
-//! differences of agreement with a betting e-process and its confidence
-//! sequence (Waudby-Smith & Ramdas 2023), which keeps the chance of ever
-//! naming a false winner at 5% however often the answer is looked at. Why
-//! this figure and this procedure, and what they were measured to do:
-//! `docs/STATISTICS.md`.
+//! The details are in `docs/STATISTICS.md`, section "The live head".
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

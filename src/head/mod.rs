@@ -3,33 +3,7 @@
 //! they do, and the paired comparison that says which backbone predicts the
 //! taste better.
 //!
-//! * [`TrainedHead`] is a fitted head, ridge ([`RidgeHead`], closed form with
-//!   λ chosen by inner cross-validation) or MLP ([`MlpHead`], candle-nn),
-//!   serialisable and saved per backbone with the embeddings' fingerprint,
-//!   all heads of one training run and its report in one atomic batch
-//!   per rater ([`save_training_with`], [`load_head_of`], [`load_training_of`]).
-//! * [`cross_validate`] scores one head kind on one backbone with shuffled,
-//!   seeded K-fold cross-validation ([`CvResult`], [`Metrics`]).
-//! * [`compare_backbones`] runs both backbones on the **same folds** and the
-//!   same rated works, bootstraps the paired difference DINOv2 − DINO, draws
-//!   a learning curve and writes a verdict ([`TrainReport`]).
-//! * [`compare_backbones_repeated`] does the same over R independent K-fold
-//!   splits, averaging the metrics (more power at the same false-positive
-//!   rate; what `artlens train` runs).
-//! * [`PairwiseHead`] is a Bradley–Terry head learnt from preferences
-//!   ("this work over that one") on embedding differences;
-//!   [`cross_validate_pairwise`] and [`compare_pairwise`] score and compare
-//!   backbones on held-out preferences (pairwise accuracy).
-//! * [`training_set`] and [`aligned_training_set_of`] join a rater's ratings
-//!   ([`crate::ratings`]) with the stored embeddings.
-//!
-//! Everything random (folds, bootstrap resamples, MLP initialisation) comes
-//! from a seed, so a report can be reproduced exactly.
-//!
-//! Two corrections keep the comparison from naming false winners (centred
-//! out-of-fold predictions, and the Nadeau–Bengio widening of the paired
-//! bootstrap, [`cv_interval_scale`]); the reasoning and the measurements are
-//! in [docs/STATISTICS.md](../../docs/STATISTICS.md).
+//! The details are in `docs/STATISTICS.md`, section "The head module".
 
 mod cv;
 mod live;

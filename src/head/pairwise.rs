@@ -3,21 +3,7 @@
 //! their (standardised) embeddings, and its cross-validation on held-out
 //! preferences.
 //!
-//! A work x has a utility u(x) = w · z(x), z the embedding standardised
-//! with the mean and spread of the works the preferences name; the chance
-//! that a person prefers x to x' is σ(u(x) − u(x')). The weights minimise
-//! the logistic loss of the observed preferences plus (λ/2)·|w|², by
-//! Newton's method. Each Newton step solves a d × d system; it is solved
-//! through the m × m matrix of the m preferences instead (the Woodbury
-//! identity), because there are usually far fewer preferences (hundreds)
-//! than embedding dimensions (768), and that matrix is symmetric positive
-//! definite, so a Cholesky factorisation does it. λ is chosen from
-//! [`pairwise_lambda_grid`] by inner cross-validation on the training
-//! preferences (held-out log-loss), as ridge chooses its λ.
-//!
-//! Contradictory preferences (x over x' and x' over x) are kept as they
-//! are: the model reads them as a pair close to a coin toss, which is what
-//! they say.
+//! The details are in `docs/STATISTICS.md`, section "The pairwise head".
 
 use serde::{Deserialize, Serialize};
 

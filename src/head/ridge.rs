@@ -1,25 +1,7 @@
 //! The ridge head: standardised features, a centred target and the closed
 //! form solution, with λ chosen by inner cross-validation.
 //!
-//! The loss is scikit-learn's `Ridge(alpha, fit_intercept=True)`:
-//! ‖y − Xw − b‖² + λ‖w‖², the intercept not penalised. Centring X and y
-//! removes the intercept from the problem, after which
-//!
-//! * with fewer works than dimensions (the usual case, n < 768) the dual
-//!   `w = Zᵀ (ZZᵀ + λI)⁻¹ y` solves an n × n system,
-//! * otherwise the primal `(ZᵀZ + λI) w = Zᵀ y` solves a d × d one,
-//!
-//! both by a Cholesky factorisation in f64 (the matrix is symmetric
-//! positive definite for every λ > 0, and the systems are small enough that
-//! a dependency-free solver is simpler than a linear-algebra crate).
-//!
-//! A prediction is explained as a weighted vote of the training ratings,
-//! `score(x) = ȳ + Σᵢ wᵢ(x)·(yᵢ − ȳ)` ([`KernelVote`], the head's equivalent
-//! kernel): each rated work moves the score from the mean rating toward its
-//! own rating when the query is like it, away when it is unlike it. The same
-//! factorisation gives each training work's leave-one-out prediction in
-//! closed form ([`KernelVote::leave_one_out`]). The head also keeps the dual
-//! coefficients α (`w = Zᵀα`), which name the training works it can explain.
+//! The details are in `docs/STATISTICS.md`, section "The ridge head".
 
 use serde::{Deserialize, Serialize};
 

@@ -1,23 +1,7 @@
 //! Heads in the store: the rated works joined with their embeddings, and
 //! the heads and report of a training run saved and loaded.
 //!
-//! | key (tree `taste`) | value ([`crate::store::Envelope`] with the fingerprints used) |
-//! |--------------------|-------|
-//! | `head/<backbone key>` | the default rater's [`TrainedHead`] for the backbone (from scores) |
-//! | `pairwise/<backbone key>` | the default rater's [`PairwiseHead`] (from preferences) |
-//! | `training`         | the default rater's [`SavedTraining`]: reports, digests, run id |
-//! | `rater/<name>/head/<backbone key>`, `rater/<name>/pairwise/…`, `rater/<name>/training` | the same for any other rater |
-//!
-//! The default rater `me` keeps the keys stores had before raters existed,
-//! so existing heads stay `me`'s without a migration (as its ratings do, see
-//! [`crate::ratings`]); other raters' keys start with `rater/`, which no
-//! key of `me`'s does, so one rater's training never touches another's.
-//! Every function here takes the rater whose heads it reads or writes.
-//!
-//! A training run writes all its heads and its report in **one atomic
-//! batch** and removes the rater's heads of backbones it did not train, so
-//! the heads in the store always come from one run and agree with its
-//! report, also when the process is killed in the middle.
+//! The details are in `docs/STORE.md`, section "Saved heads".
 
 use std::collections::HashMap;
 

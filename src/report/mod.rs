@@ -5,29 +5,7 @@
 //! report (label metrics, paired comparisons, neighbourhood agreement and
 //! the learning curves of the backbones), for any number of backbones.
 //!
-//! A report is one HTML file that needs nothing else: styles are inline,
-//! each picture is a JPEG thumbnail embedded once as a `data:` URI however
-//! often it recurs ([`thumbnail_data_uri`]; the scheme is described in
-//! `thumbs.rs`), the chart is inline SVG, and a Content-Security-Policy
-//! forbids the page to fetch anything or run scripts, so it can be mailed,
-//! archived or opened offline and never calls out. The pages are written
-//! with the [`maud`] template macro, which HTML-escapes every value spliced
-//! in, so user data (paths, metadata, labels, error messages, the verdict)
-//! shows as text and never as markup. Each page says how it was made (the
-//! [`Provenance`]: backbones, head, store, time, version).
-//!
-//! This module is a renderer and owns no types: the views it draws
-//! ([`ScoreView`], [`CompareView`], [`ExplainView`]) are the application
-//! layer's ([`crate::app::views`]), the same structures the binary prints
-//! with `--json`, so the page and the JSON cannot disagree.
-//!
-//! Layout: `thumbs` (the once-per-report registry of `data:` thumbnails,
-//! made by [`crate::imaging::thumbnail_jpeg_sized`]), `pages` (the pages),
-//! `columns` (a backbone as a column and its colour, shared by the pages and
-//! the charts), `score` (one backbone's score of one image, the partial the
-//! report and the web app share, and the sentences that explain it), `maps`
-//! (heat maps over thumbnails), `chart` (the learning-curve and ladder
-//! SVG), `text` (number and date formatting).
+//! The details are in `docs/DESIGN.md`, section "The HTML reports".
 
 mod chart;
 mod columns;

@@ -8,12 +8,7 @@
 //! ([`jobs`]) with its progress as server-sent events, while reads go on
 //! being served from the same collection.
 //!
-//! The security rules ([`security`]): loopback by default, a token for any
-//! other address, the `Host` header checked against the bound address (DNS
-//! rebinding), state-changing requests only as same-origin JSON or
-//! multipart, images by work id only, indexing only under allowed roots, a
-//! strict Content-Security-Policy, and a panic in a handler answered with a
-//! 500 while the server keeps serving.
+//! The details are in `docs/WEB_APP.md`, section "The server module".
 
 mod api;
 mod jobs;

@@ -2,23 +2,7 @@
 //! or any stores built with the same backbones and fingerprints, united into
 //! one.
 //!
-//! A work is its content hash, so the same work found in several stores is
-//! kept once, with the union of its paths (relative to the union of the
-//! collection roots), of its metadata and of its embeddings. Records kept in
-//! trees of their own (ratings, preferences) are united key by key; two
-//! different values under one key (one work rated twice by one rater) are a
-//! conflict, resolved by the newer record and reported. Saved heads and
-//! caches are not merged: they were learned from one store's ratings and
-//! are made again by `artlens train`.
-//!
-//! Everything that can refuse a merge is checked before anything is
-//! written: merging a store into itself, stores with no backbone in common,
-//! and one backbone id with different fingerprints (what differs is listed).
-//! Each work is then written in one atomic batch, ratings in batches of
-//! their own, so a merge interrupted at any point leaves a consistent store
-//! and running it again completes it: works already complete are skipped,
-//! nothing is written twice. The ANN indexes are not the store's concern;
-//! the application layer builds them once, after the merge.
+//! The details are in `docs/STORE.md`, section "Merging stores".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
