@@ -19,7 +19,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::model::config::Layout;
 
 /// The largest input side artlens accepts: position embeddings, attention
 /// and activations grow with its square (a ViT-B at 2048 px needs about
@@ -74,6 +73,36 @@ pub(crate) fn pretraining_of_tag(tag: &str) -> Option<Pretraining> {
         "webli" | "v2_webli" => WEBLI,
         _ => return None,
     })
+}
+
+/// Which tensor naming scheme a checkpoint uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// transformers `ViTModel`: separate query/key/value, `layernorm_before`/`after`.
+    Transformers,
+    /// timm `VisionTransformer`: fused `qkv`, `norm1`/`norm2`, LayerScale `ls1`/`ls2`.
+    Timm,
+    /// timm `Eva` (DINOv3): fused `qkv` with separate `q_bias`/`v_bias`,
+    /// LayerScale `gamma_1`/`gamma_2`, `reg_token` storage tokens.
+    Eva,
+    /// transformers `Dinov2Model` / `Dinov2WithRegistersModel`, renamed to
+    /// timm's names at load (`crate::model::hf::dinov2`).
+    HfDinov2,
+    /// transformers `CLIPModel` / `CLIPVisionModel` (`crate::model::hf::clip`).
+    HfClip,
+    /// transformers `SiglipModel` / `SiglipVisionModel` (`crate::model::hf::siglip`).
+    HfSiglip,
+    /// transformers `DINOv3ViTModel`, renamed to timm `Eva`'s names
+    /// (`crate::model::hf::dinov3`).
+    HfDinov3,
+}
+
+impl Layout {
+    /// Whether a folder of this layout is a transformers one (`model_type`,
+    /// `preprocessor_config.json`) rather than timm's.
+    pub(crate) fn is_transformers(self) -> bool {
+        !matches!(self, Layout::Timm | Layout::Eva)
+    }
 }
 
 /// One checkpoint: a registered one, or a hub repository named by the user

@@ -33,7 +33,7 @@ use crate::model::config::{self, Layout, VitConfig};
 use crate::model::weights::Checkpoint;
 
 /// The transformers `model_type`s artlens reads, for error messages.
-pub(crate) const MODEL_TYPES: &str = "vit (ViTModel: facebook/dino-*), dinov2 (Dinov2Model: facebook/dinov2-*), dinov2_with_registers (facebook/dinov2-with-registers-*), clip / clip_vision_model (CLIPModel, CLIPVisionModel: openai/clip-vit-*, laion/CLIP-ViT-*), siglip / siglip_vision_model (SiglipModel, SiglipVisionModel: google/siglip-*, google/siglip2-*), dinov3_vit (DINOv3ViTModel: facebook/dinov3-*-pretrain-lvd1689m)";
+pub(crate) use crate::model::config::MODEL_TYPES;
 
 /// The config and preprocessing of a transformers checkpoint, with the
 /// warnings worth showing (a missing `preprocessor_config.json`).
@@ -488,5 +488,110 @@ impl<'a> Renamer<'a> {
         self.to.tensors.extend(self.from.tensors);
         self.to.mapped.extend(self.from.mapped);
         self.to
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The transformers twins' configs, under transformers' names, give the
+    /// parameter count, width and patch of their registry entries (read off
+    /// transformers 5.24).
+    #[test]
+    fn hf_twins_match_their_registry_entries() {
+        use crate::model::config::{Layout, Mlp, QkvBias};
+        use crate::model::registry::{Family, REGISTRY};
+        use std::path::Path;
+        for spec in REGISTRY {
+            if spec.layout != Layout::Transformers || spec.family == Some(Family::Dino) {
+                continue;
+            }
+            // The hub's config.json of the transformers twin: the
+            // timm twin's dims under transformers' names.
+            let c = spec.embedding_dim;
+            let (depth, heads) = match c {
+                384 => (12, 6),
+                768 => (12, 12),
+                1024 => (24, 16),
+                _ => (40, 24),
+            };
+            let path = Path::new("config.json");
+            let tower = serde_json::json!({
+                "hidden_size": c,
+                "intermediate_size": 4 * c,
+                "num_hidden_layers": depth,
+                "num_attention_heads": heads,
+                "patch_size": spec.patch_size,
+                "image_size": 224,
+                "hidden_act": "gelu",
+            });
+            let cfg = match spec.family {
+                Some(Family::Dinov2) => super::dinov2::vit_config(
+                    &serde_json::json!({
+                        "model_type": if spec.hub_id.contains("registers") {
+                            "dinov2_with_registers"
+                        } else {
+                            "dinov2"
+                        },
+                        "hidden_size": c,
+                        "num_hidden_layers": depth,
+                        "num_attention_heads": heads,
+                        "image_size": 518,
+                        "patch_size": 14,
+                        "use_swiglu_ffn": c == 1536,
+                    }),
+                    path,
+                ),
+                Some(Family::Clip) => super::clip::vit_config(
+                    &serde_json::json!({"model_type": "clip", "vision_config": tower}),
+                    path,
+                ),
+                Some(Family::Dinov3) => {
+                    // The timm twin's MLP and biases, under
+                    // transformers' names.
+                    let twin = REGISTRY
+                        .iter()
+                        .find(|t| {
+                            t.family == spec.family
+                                && t.layout == Layout::Eva
+                                && t.params == spec.params
+                        })
+                        .unwrap();
+                    let arch = twin.hub_id.trim_start_matches("timm/");
+                    let t = crate::model::config::timm_vit_config(
+                        &crate::model::config::tests::hub_config(arch, 256),
+                        path,
+                    )
+                    .unwrap();
+                    super::dinov3::vit_config(
+                        &serde_json::json!({
+                            "model_type": "dinov3_vit",
+                            "hidden_size": c,
+                            "intermediate_size": t.mlp_dim,
+                            "num_hidden_layers": depth,
+                            "num_attention_heads": heads,
+                            "use_gated_mlp": t.mlp == Mlp::SwiGlu,
+                            "hidden_act": if t.mlp == Mlp::SwiGlu { "silu" } else { "gelu" },
+                            "query_bias": t.qkv_bias != QkvBias::None,
+                            "value_bias": t.qkv_bias != QkvBias::None,
+                            "num_register_tokens": 4,
+                        }),
+                        path,
+                    )
+                }
+                _ => super::siglip::vit_config(
+                    &serde_json::json!({"model_type": "siglip", "vision_config": tower}),
+                    path,
+                ),
+            }
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.hub_id));
+            assert_eq!(cfg.hidden_size, spec.embedding_dim, "{}", spec.hub_id);
+            assert_eq!(cfg.patch_size as u32, spec.patch_size, "{}", spec.hub_id);
+            assert_eq!(
+                crate::model::config::tests::parameter_count(&cfg),
+                spec.params,
+                "{}",
+                spec.hub_id
+            );
+        }
     }
 }
