@@ -10,7 +10,7 @@ Usage (from the repository root):
 
     python3 scripts/gpu_check.py [--artlens gpu-bin/artlens] [--device cuda|cuda:N|cpu] [--quick]
         [--threads N] [--work /tmp/gpu-check] [--out DIR] [--budget-s 540] [--bench-seconds 4]
-        [--phases parity,throughput,index]
+        [--phases parity,throughput,index,feed]
 
     # CPU smoke test of the script itself (small counts, 1 thread, bf16 reported as unavailable):
     python3 scripts/gpu_check.py --artlens target/release/artlens --device cpu --quick --threads 1
@@ -39,6 +39,11 @@ has and the next one starts; every subprocess gets a timeout):
                speed at the same precision). `artlens bench` uploads its f32 input from host memory and
                downloads the embeddings on every iteration, so bf16 is also timed in PyTorch that way
                ("incl. upload"), for context.
+  feed         Is the GPU fed? The decode pool alone (`artlens bench --decode`: decode, EXIF orientation
+               and dino@224's preprocessing on every core, no model) over the 640x480 JPEGs and over
+               64 JPEGs of 3 MP (2048x1536, the size of a modest scan), against the model-only speed
+               measured in the throughput phase (bf16 where it ran, else f32): the ratio decode/model,
+               and how many cores would feed the model at that speed.
   index        `artlens index` of the JPEGs with dino (224), batch 64, decoding on all cores, in bf16 and
                f32, each into a fresh store, timed by wall clock; a run over the 100-image subset is
                subtracted to give the marginal images/s without process start and model load.
@@ -99,9 +104,12 @@ FIXTURE_PNG_STEMS = ["landscape", "portrait", "small", "square224", "tall518", "
 SYNTHETIC_PNG_SIZES = [(640, 480), (480, 640), (1024, 768), (517, 333), (518, 518), (224, 224), (300, 1000)]
 JPEG_SIZE = (640, 480)
 JPEG_SEED = 7_000_000
-PHASES = ["parity", "throughput", "index"]
+# The scans art collections hold are larger than web images: the feed phase also times 3 MP JPEGs.
+SCAN_JPEG_SIZE = (2048, 1536)
+PHASES = ["parity", "throughput", "index", "feed"]
 # Share of --budget-s each phase may use (they overlap: the run as a whole also stops at the budget).
-PHASE_SHARE = {"images": 0.10, "checkpoints": 0.15, "parity": 0.35, "throughput": 0.40, "index": 0.25}
+PHASE_SHARE = {"images": 0.10, "checkpoints": 0.15, "parity": 0.35, "throughput": 0.40, "index": 0.25,
+               "feed": 0.10}
 
 
 @dataclass
@@ -187,7 +195,8 @@ class Results:
 
     def __init__(self, path: Path, header: dict):
         self.path = path
-        self.data = {**header, "phases": {}, "parity": [], "throughput": [], "index": [], "verdict": {}}
+        self.data = {**header, "phases": {}, "parity": [], "throughput": [], "index": [], "feed": [],
+                     "verdict": {}}
 
     def save(self):
         tmp = self.path.with_suffix(".json.tmp")
@@ -309,6 +318,23 @@ def write_jpegs(d: Path, n: int, processes: int) -> None:
     marker.touch()
 
 
+def _write_scan_jpeg(job: tuple[int, str]) -> None:
+    i, path = job
+    Image.fromarray(synthetic_rgb(JPEG_SEED + 500_000 + i, *SCAN_JPEG_SIZE)).save(path, format="JPEG", quality=90)
+
+
+def write_scan_jpegs(d: Path, n: int, processes: int) -> None:
+    marker = d / f".complete-{n}-{SCAN_JPEG_SIZE[0]}x{SCAN_JPEG_SIZE[1]}"
+    if marker.is_file():
+        return
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    jobs = [(i, str(d / f"scan{i:04d}.jpg")) for i in range(n)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pool.map(_write_scan_jpeg, jobs, chunksize=1)
+    marker.touch()
+
+
 def link_subset(src: Path, dst: Path, n: int) -> None:
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
@@ -324,6 +350,8 @@ def phase_images(s: Settings, work: Path, state: dict, deadline: float) -> None:
     t0 = time.perf_counter()
     write_jpegs(jpeg_dir, s.n_jpeg, s.decode_threads)
     link_subset(jpeg_dir, sub_dir, s.n_subset)
+    write_scan_jpegs(work / "jpeg-3mp", 4 if s.quick else 64, s.decode_threads)
+    state["scan_dir"] = work / "jpeg-3mp"
     log(f"images: {s.n_jpeg} JPEGs {JPEG_SIZE[0]}x{JPEG_SIZE[1]} in {time.perf_counter() - t0:.1f} s")
 
     import make_fixtures as mf  # imported after the fork above: it loads torch
@@ -640,6 +668,42 @@ def phase_index(s: Settings, al: Artlens, work: Path, state: dict, results: Resu
 
 
 # --------------------------------------------------------------------------------------------
+# phase: feed
+# --------------------------------------------------------------------------------------------
+
+def phase_feed(s: Settings, al: Artlens, work: Path, state: dict, results: Results, deadline: float) -> None:
+    model_rows = [r for r in results.data["throughput"] if r["model"] == "dino" and r["artlens"].get("available")]
+    best = max(model_rows, key=lambda r: r["artlens"]["images_per_s"], default=None)
+    for label, folder in (("640x480", state["jpeg_dir"]), ("3 MP", state["scan_dir"])):
+        args = ["bench", "--model", "dino", "--weights", f"dino={work / 'dino'}", "--decode", folder,
+                "--decode-threads", s.decode_threads, "--json"]
+        r, _ = al.run(args, deadline)
+        if r.returncode != 0 or not json_lines(r.stdout):
+            raise failure(r, f"bench --decode {label}")
+        d = json_lines(r.stdout)[-1]
+        row = {"jpeg": label, "decode": d}
+        if best:
+            need = best["artlens"]["images_per_s"]
+            row.update(model=f"dino@224 {best['precision']}", model_images_per_s=need,
+                       ratio=d["images_per_s"] / need,
+                       cores_to_feed=math.ceil(need / max(d["images_per_s_per_thread"], 1e-9)))
+        log("feed: " + fmt_feed(row))
+        results.data["feed"].append(row)
+        results.save()
+
+
+def fmt_feed(r: dict) -> str:
+    d = r["decode"]
+    out = (f"{r['jpeg']} JPEGs: decode pool {d['images_per_s']:.1f}/s on {d['threads']} threads "
+           f"({d['images_per_s_per_thread']:.1f}/s per thread, {d['megapixels_per_s']:.0f} MP/s)")
+    if "ratio" in r:
+        fed = "fed" if r["ratio"] >= 1 else "WAITS"
+        out += (f"; model {r['model']} {r['model_images_per_s']:.1f}/s: ratio {r['ratio']:.2f} ({fed}; "
+                f"{r['cores_to_feed']} cores would feed it)")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # verdict and table
 # --------------------------------------------------------------------------------------------
 
@@ -653,6 +717,11 @@ def verdict(data: dict, s: Settings, phases: list[str], gpu_name: str) -> dict:
         complete = data["phases"].get("parity", {}).get("status") == "ok" and len(bounded) == 2 * len(MODELS)
         v["parity"] = "FAIL" if failed or missing else ("PASS" if complete else "INCOMPLETE")
         v["parity_failed"], v["parity_unchecked"] = failed, missing
+    for r in data.get("feed", []):
+        if "ratio" in r:
+            v[f"gpu_fed_{r['jpeg'].replace(' ', '').lower()}"] = (
+                f"{'YES' if r['ratio'] >= 1 else 'NO'}: the decode pool gives {r['decode']['images_per_s']:.0f} "
+                f"images/s, {r['model']} takes {r['model_images_per_s']:.0f}; {r['cores_to_feed']} cores would feed it")
     if not s.cuda:
         v["aims"] = "not judged on a CPU"
         return v
@@ -734,6 +803,10 @@ def print_table(data: dict, s: Settings) -> None:
               f"{s.decode_threads} decode threads; marginal = ({s.n_jpeg} - {s.n_subset}) / (wall - wall of {s.n_subset})")
         for r in data["index"]:
             print("  " + fmt_index(r))
+    if data.get("feed"):
+        print("\nIs the GPU fed? The decode pool alone (artlens bench --decode) against the model-only speed")
+        for r in data["feed"]:
+            print("  " + fmt_feed(r))
     print("\nVerdict")
     for k, v in data["verdict"].items():
         print(f"  {k}: {json.dumps(v) if isinstance(v, (list, dict)) else v}")
@@ -811,7 +884,8 @@ def main() -> int:
     if ok and "pngs" in state:
         for name, fn in [("parity", lambda d: phase_parity(s, al, work, state, results, d)),
                          ("throughput", lambda d: phase_throughput(s, al, work, results, d)),
-                         ("index", lambda d: phase_index(s, al, work, state, results, d))]:
+                         ("index", lambda d: phase_index(s, al, work, state, results, d)),
+                         ("feed", lambda d: phase_feed(s, al, work, state, results, d))]:
             if name in phases:
                 run_phase(results, name, deadline(name), fn)
     results.data["verdict"] = verdict(results.data, s, phases, gpu_name)

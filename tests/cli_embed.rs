@@ -348,3 +348,36 @@ fn unreadable_image_paths_are_named() {
         .arg(&missing));
     assert_clean_failure(&o, 1, &["artlens-no-such-image.png"]);
 }
+
+/// `bench --decode DIR` times the decode pool alone over every image of a
+/// folder: it counts each image, counts a broken one as failed instead of
+/// stopping, and refuses a folder with no images by name.
+#[test]
+fn bench_decode_times_the_decode_pool_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = ["photo.jpg", "photo_exif6.jpg", "landscape.png", "gray.png"];
+    for name in images {
+        fs::copy(fixtures().join("images").join(name), dir.path().join(name)).unwrap();
+    }
+    fs::write(dir.path().join("broken.jpg"), b"\xff\xd8\xff\xe0 not a jpeg").unwrap();
+    let bench = |folder: &Path| {
+        run(artlens()
+            .args(["bench", "--model", "dino", "--decode-threads", "2", "--json", "--decode"])
+            .arg(folder)
+            .arg("--weights")
+            .arg(fixtures().join("dino_tiny")))
+    };
+    let o = bench(dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["mode"], "decode");
+    assert_eq!(v["images"], images.len() + 1);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["threads"], 2);
+    assert!(v["images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["megapixels_per_s"].as_f64().unwrap() > 0.0);
+
+    let empty = tempfile::tempdir().unwrap();
+    let o = bench(empty.path());
+    assert_clean_failure(&o, 2, &["holds no image files"]);
+}

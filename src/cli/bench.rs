@@ -1,14 +1,26 @@
 //! `artlens bench`: forward-pass throughput on random input, for
-//! `scripts/bench_embed.py` to compare with PyTorch on the same weights.
+//! `scripts/bench_embed.py` to compare with PyTorch on the same weights;
+//! with `--decode DIR`, the throughput of the decode pool alone (decode,
+//! EXIF orientation and the backbone's preprocessing of every image in DIR,
+//! no model), for `scripts/gpu_check.py` to say whether a GPU is fed.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use rayon::prelude::*;
 
-use artlens::limits::MAX_BENCH_ITERS;
+use artlens::imaging::{decode_file, DecodeLimits};
+use artlens::limits::{MAX_BENCH_ITERS, MAX_THREADS};
+use artlens::model::Backbone;
 
+use super::args::count_in;
 use super::{out_line, Ctx};
+
+/// The most images `bench --decode` reads: enough for a steady figure on
+/// 64 cores, small enough that a mistaken folder does not run for hours.
+const MAX_DECODE_BENCH_IMAGES: usize = 20_000;
 
 #[derive(Args, Debug)]
 #[command(
@@ -20,7 +32,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=MAX_BENCH_ITERS as i64),
           help = format!("Timed forward passes (after one warm-up), 1 to {MAX_BENCH_ITERS}"))]
     iters: u32,
-    /// Print the result as one JSON object: {"model","hub_id","batch_size","iters","image_size","threads","device","precision","seconds","images_per_s"}.
+    /// Measure the decode pool instead of the model: decode and preprocess
+    /// every image in DIR (at most 20,000; no model forward pass), on
+    /// --decode-threads threads.
+    #[arg(long, value_name = "DIR")]
+    decode: Option<PathBuf>,
+    #[arg(long, value_name = "N", requires = "decode", value_parser = count_in(1, MAX_THREADS),
+          help = format!("With --decode: threads decoding, 1 to {MAX_THREADS} (default: every core)"))]
+    decode_threads: Option<usize>,
+    /// Print the result as one JSON object: {"model","hub_id","batch_size","iters","image_size","threads","device","precision","seconds","images_per_s"};
+    /// with --decode: {"model","mode":"decode","images","failed","threads","seconds","images_per_s","images_per_s_per_thread","megapixels_per_s"}.
     #[arg(long)]
     json: bool,
 }
@@ -30,6 +51,9 @@ pub fn run(args: BenchArgs, ctx: &Ctx) -> Result<i32> {
     let (backbone, _) = args.model.load()?;
     for w in backbone.warnings() {
         msg.warn(w);
+    }
+    if let Some(dir) = &args.decode {
+        return decode_bench(&backbone, dir, args.decode_threads, args.json, ctx);
     }
     let model = backbone.id().clone();
     let (h, w) = backbone.preprocess().output_size();
@@ -80,6 +104,98 @@ pub fn run(args: BenchArgs, ctx: &Ctx) -> Result<i32> {
             args.iters,
             device_name(backbone.device()),
             backbone.precision()
+        ));
+    }
+    Ok(0)
+}
+
+/// Decodes and preprocesses every image of `dir` on a pool of `threads`
+/// (every core by default), twice: a warm-up pass that also fills the page
+/// cache, then the timed one. Failures are counted, not fatal: a collection
+/// holds some.
+fn decode_bench(
+    backbone: &Backbone,
+    dir: &std::path::Path,
+    threads: Option<usize>,
+    json: bool,
+    ctx: &Ctx,
+) -> Result<i32> {
+    let msg = ctx.msg;
+    let scan = artlens::scan::scan_collection(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+    let mut files: Vec<PathBuf> = scan.files.into_iter().map(|f| f.path).collect();
+    if files.is_empty() {
+        bail!(
+            "{} holds no image files (.jpg, .png, .tif, ...): nothing to decode",
+            dir.display()
+        );
+    }
+    if files.len() > MAX_DECODE_BENCH_IMAGES {
+        msg.warn(format!(
+            "{} holds {} images; timing the first {MAX_DECODE_BENCH_IMAGES}",
+            dir.display(),
+            files.len()
+        ));
+        files.truncate(MAX_DECODE_BENCH_IMAGES);
+    }
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the decode threads")?;
+    let limits = DecodeLimits::default();
+    let pass = || -> (usize, u64) {
+        pool.install(|| {
+            files
+                .par_iter()
+                .map(|path| match decode_file(path, &limits) {
+                    Ok(img) => {
+                        let pixels = backbone.preprocess().apply(&img);
+                        // Keep the result observable so the work is not
+                        // optimised away.
+                        std::hint::black_box(pixels);
+                        (0, img.width() as u64 * img.height() as u64)
+                    }
+                    Err(_) => (1, 0),
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
+    };
+    msg.info(format!(
+        "{}: decode pool warm-up over {} images on {threads} threads",
+        backbone.id(),
+        files.len()
+    ));
+    pass();
+    let start = Instant::now();
+    let (failed, pixels) = pass();
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    let ips = files.len() as f64 / secs;
+    if json {
+        out_line(
+            &serde_json::json!({
+                "model": backbone.id().name(),
+                "mode": "decode",
+                "images": files.len(),
+                "failed": failed,
+                "threads": threads,
+                "seconds": secs,
+                "images_per_s": ips,
+                "images_per_s_per_thread": ips / threads as f64,
+                "megapixels_per_s": pixels as f64 / 1e6 / secs,
+            })
+            .to_string(),
+        );
+    } else {
+        out_line(&format!(
+            "{}\tdecode pool {ips:.1} images/s\t({:.1} per thread; {} images, {failed} failed, {threads} threads, {secs:.2} s)",
+            backbone.id(),
+            ips / threads as f64,
+            files.len()
         ));
     }
     Ok(0)
