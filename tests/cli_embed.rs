@@ -359,10 +359,22 @@ fn bench_decode_times_the_decode_pool_alone() {
     for name in images {
         fs::copy(fixtures().join("images").join(name), dir.path().join(name)).unwrap();
     }
-    fs::write(dir.path().join("broken.jpg"), b"\xff\xd8\xff\xe0 not a jpeg").unwrap();
+    fs::write(
+        dir.path().join("broken.jpg"),
+        b"\xff\xd8\xff\xe0 not a jpeg",
+    )
+    .unwrap();
     let bench = |folder: &Path| {
         run(artlens()
-            .args(["bench", "--model", "dino", "--decode-threads", "2", "--json", "--decode"])
+            .args([
+                "bench",
+                "--model",
+                "dino",
+                "--decode-threads",
+                "2",
+                "--json",
+                "--decode",
+            ])
             .arg(folder)
             .arg("--weights")
             .arg(fixtures().join("dino_tiny")))
