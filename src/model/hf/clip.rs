@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{parse, refuse, vision_config, ProcessorDefaults, Renamer, Side};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
 use crate::model::weights::Checkpoint;
 
@@ -80,21 +80,13 @@ fn d_eps() -> f64 {
 
 /// The dims shared by the CLIP and SigLIP towers, validated.
 pub(crate) fn tower_dims(cfg: &TowerConfig, path: &Path) -> Result<(usize, usize)> {
-    if cfg.num_channels != 3 {
-        return Err(refuse(path, "num_channels", cfg.num_channels, "3 (RGB)"));
-    }
-    let image = cfg.image_size.square("image_size", path)?;
-    let patch = cfg.patch_size.square("patch_size", path)?;
-    let (c, heads) = (cfg.hidden_size, cfg.num_attention_heads);
-    if heads == 0 || !c.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
-                "inconsistent dims: hidden_size {c} must divide by num_attention_heads {heads}, image_size {image} by patch_size {patch}"
-            ),
-        });
-    }
-    Ok((image, patch))
+    super::square_dims(
+        cfg.num_channels,
+        &cfg.image_size,
+        &cfg.patch_size,
+        (cfg.hidden_size, cfg.num_attention_heads),
+        path,
+    )
 }
 
 /// Validates a `clip` / `clip_vision_model` config and returns its

@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{parse, refuse, ProcessorDefaults, Renamer, Side, IMAGENET_MEAN, IMAGENET_STD};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
 use crate::model::weights::Checkpoint;
 
@@ -108,20 +108,14 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
     if cfg.hidden_act != "gelu" {
         return Err(refuse(path, "hidden_act", &cfg.hidden_act, "exact `gelu`"));
     }
-    if cfg.num_channels != 3 {
-        return Err(refuse(path, "num_channels", cfg.num_channels, "3 (RGB)"));
-    }
-    let image = cfg.image_size.square("image_size", path)?;
-    let patch = cfg.patch_size.square("patch_size", path)?;
+    let (image, patch) = super::square_dims(
+        cfg.num_channels,
+        &cfg.image_size,
+        &cfg.patch_size,
+        (cfg.hidden_size, cfg.num_attention_heads),
+        path,
+    )?;
     let (c, heads) = (cfg.hidden_size, cfg.num_attention_heads);
-    if heads == 0 || !c.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
-                "inconsistent dims: hidden_size {c} must divide by num_attention_heads {heads}, image_size {image} by patch_size {patch}"
-            ),
-        });
-    }
     // transformers: `int(hidden_size * mlp_ratio)`, and for SwiGLU two
     // thirds of that rounded up to a multiple of 8 (per half).
     let hidden = (c as f64 * cfg.mlp_ratio) as usize;

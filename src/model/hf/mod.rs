@@ -491,6 +491,32 @@ impl<'a> Renamer<'a> {
     }
 }
 
+/// The input and patch sides of a transformers vision config, checked: RGB
+/// input, square sides, and dims that divide (`hidden_size` by the heads,
+/// the image by the patch). Shared by the CLIP, SigLIP and DINOv2 readers.
+pub(crate) fn square_dims(
+    num_channels: usize,
+    image_size: &Side,
+    patch_size: &Side,
+    (hidden, heads): (usize, usize),
+    path: &Path,
+) -> Result<(usize, usize)> {
+    if num_channels != 3 {
+        return Err(refuse(path, "num_channels", num_channels, "3 (RGB)"));
+    }
+    let image = image_size.square("image_size", path)?;
+    let patch = patch_size.square("patch_size", path)?;
+    if heads == 0 || !hidden.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            reason: format!(
+                "inconsistent dims: hidden_size {hidden} must divide by num_attention_heads {heads}, image_size {image} by patch_size {patch}"
+            ),
+        });
+    }
+    Ok((image, patch))
+}
+
 #[cfg(test)]
 mod tests {
     /// The transformers twins' configs, under transformers' names, give the
