@@ -235,23 +235,16 @@ const TEXT_FILES_PICKLE: &[&str] = &[
     "tokenizer_config.json",
     "pytorch_model.bin",
 ];
-/// SigLIP's repositories ship the SentencePiece model, not tokenizer.json
-/// (`model::text` converts it).
-const SIGLIP_TEXT_HF_PLANS: &[HubPlan] = &[
-    HubPlan {
-        revision: "main",
-        files: &[
-            "config.json",
-            "preprocessor_config.json",
-            "tokenizer_config.json",
-            "spiece.model",
-            "model.safetensors",
-        ],
-    },
-    HF_PLANS[0],
-    HF_PLANS[1],
+/// SigLIP's first repositories ship the SentencePiece model instead of
+/// tokenizer.json (`model::text` converts it).
+const SPIECE_FILES: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "spiece.model",
+    "model.safetensors",
 ];
-const TEXT_HF_PLANS: &[HubPlan] = &[
+const CLIP_TEXT_HF_PLANS: &[HubPlan] = &[
     HubPlan {
         revision: "main",
         files: TEXT_FILES_SAFETENSORS,
@@ -259,6 +252,18 @@ const TEXT_HF_PLANS: &[HubPlan] = &[
     HubPlan {
         revision: "main",
         files: TEXT_FILES_PICKLE,
+    },
+    HF_PLANS[0],
+    HF_PLANS[1],
+];
+const SIGLIP_TEXT_HF_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_SAFETENSORS,
+    },
+    HubPlan {
+        revision: "main",
+        files: SPIECE_FILES,
     },
     HF_PLANS[0],
     HF_PLANS[1],
@@ -291,7 +296,8 @@ const fn hf(
     spec.default_resolution = resolution;
     spec.layout = Layout::Transformers;
     spec.hub_plans = match spec.family {
-        Some(Family::Clip) => TEXT_HF_PLANS,
+        Some(Family::Clip) => CLIP_TEXT_HF_PLANS,
+        Some(Family::Siglip) => SIGLIP_TEXT_HF_PLANS,
         _ => HF_PLANS,
     };
     spec
@@ -1005,29 +1011,26 @@ pub(crate) const REGISTRY: &[BackboneSpec] = &[
         768,
         WEBLI,
     ),
-    with_plans(
-        hf(
-            spec(
-                "timm/vit_base_patch16_siglip_224.webli",
-                "siglip-b16",
-                &["siglip"],
-                Family::Siglip,
-                224,
-                16,
-                "SigLIP ViT-B/16",
-                "SigLIP-B/16",
-                "ViT-B/16, attention-pool head",
-                92_884_224,
-                768,
-                WEBLI,
-            ),
-            "google/siglip-base-patch16-224",
-            "siglip-b16-hf",
-            "SigLIP ViT-B/16 (transformers)",
-            "SigLIP-B/16 HF",
+    hf(
+        spec(
+            "timm/vit_base_patch16_siglip_224.webli",
+            "siglip-b16",
+            &["siglip"],
+            Family::Siglip,
             224,
+            16,
+            "SigLIP ViT-B/16",
+            "SigLIP-B/16",
+            "ViT-B/16, attention-pool head",
+            92_884_224,
+            768,
+            WEBLI,
         ),
-        SIGLIP_TEXT_HF_PLANS,
+        "google/siglip-base-patch16-224",
+        "siglip-b16-hf",
+        "SigLIP ViT-B/16 (transformers)",
+        "SigLIP-B/16 HF",
+        224,
     ),
     spec(
         "timm/vit_base_patch16_siglip_224.v2_webli",
@@ -1043,29 +1046,26 @@ pub(crate) const REGISTRY: &[BackboneSpec] = &[
         768,
         WEBLI,
     ),
-    with_plans(
-        hf(
-            spec(
-                "timm/vit_base_patch16_siglip_224.v2_webli",
-                "siglip2-b16",
-                &["siglip2"],
-                Family::Siglip,
-                224,
-                16,
-                "SigLIP 2 ViT-B/16",
-                "SigLIP2-B/16",
-                "ViT-B/16, attention-pool head",
-                92_884_224,
-                768,
-                WEBLI,
-            ),
-            "google/siglip2-base-patch16-224",
-            "siglip2-b16-hf",
-            "SigLIP 2 ViT-B/16 (transformers)",
-            "SigLIP2-B/16 HF",
+    hf(
+        spec(
+            "timm/vit_base_patch16_siglip_224.v2_webli",
+            "siglip2-b16",
+            &["siglip2"],
+            Family::Siglip,
             224,
+            16,
+            "SigLIP 2 ViT-B/16",
+            "SigLIP2-B/16",
+            "ViT-B/16, attention-pool head",
+            92_884_224,
+            768,
+            WEBLI,
         ),
-        TEXT_HF_PLANS,
+        "google/siglip2-base-patch16-224",
+        "siglip2-b16-hf",
+        "SigLIP 2 ViT-B/16 (transformers)",
+        "SigLIP2-B/16 HF",
+        224,
     ),
 ];
 

@@ -247,6 +247,18 @@ impl TextTower {
 
         let dir = files.dir();
         let tokenizer = TextTokenizer::load(dir, dims.positions, siglip, cfg.pad_token_id)?;
+        // An id past the embedding table would be read out of bounds: a
+        // tokenizer from another model is refused here, by name.
+        if tokenizer.vocab_size() > dims.vocab {
+            return Err(Error::Config {
+                path: tokenizer.path().to_path_buf(),
+                reason: format!(
+                    "the tokenizer has {} tokens but the model's text_config.vocab_size is {}; the tokenizer is not this model's",
+                    tokenizer.vocab_size(),
+                    dims.vocab
+                ),
+            });
+        }
 
         let checkpoint = read_checkpoint(&files.weights, &Device::Cpu)?;
         let model = if siglip {
@@ -284,7 +296,8 @@ impl TextTower {
                 .get("projection_dim")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(512) as usize;
-            let text_projection = Linear::without_bias(t.matrix("text_projection.weight", [p, c])?)?;
+            let text_projection =
+                Linear::without_bias(t.matrix("text_projection.weight", [p, c])?)?;
             let visual_projection =
                 Linear::without_bias(t.matrix("visual_projection.weight", [p, image_dim])?)?;
             let eos = eos_id(&cfg, &tokenizer, config_path)?;
@@ -475,7 +488,11 @@ fn eos_id(cfg: &TextConfig, tokenizer: &TextTokenizer, path: &Path) -> Result<u3
 
 /// `v / |v|` (a zero vector stays zero).
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 {
         for x in &mut v {
             *x = (f64::from(*x) / norm) as f32;
@@ -505,5 +522,18 @@ mod tests {
         assert!(!has("dinov2-b-hf"));
         assert!(!has("dino"));
         assert!(text_capable_aliases().contains(&"clip-b16-hf"));
+    }
+
+    #[test]
+    fn the_hub_plans_of_text_capable_entries_fetch_the_tokenizer() {
+        let first = |n: &str| BackboneSpec::find(n).unwrap().hub_plans[0].files;
+        for n in text_capable_aliases() {
+            assert!(first(n).contains(&"tokenizer.json"), "{n}");
+            assert!(first(n).contains(&"tokenizer_config.json"), "{n}");
+        }
+        // SigLIP's first repositories have spiece.model instead.
+        let siglip = BackboneSpec::find("siglip-b16-hf").unwrap().hub_plans;
+        assert!(siglip.iter().any(|p| p.files.contains(&"spiece.model")));
+        assert!(!first("dinov2-b-hf").contains(&"tokenizer.json"));
     }
 }

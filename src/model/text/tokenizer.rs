@@ -260,6 +260,17 @@ impl TextTokenizer {
         Ok(Tokens { ids, full_len, len })
     }
 
+    /// How many ids the tokenizer can produce (its vocabulary with the
+    /// added tokens).
+    pub(crate) fn vocab_size(&self) -> usize {
+        self.plain.get_vocab_size(true)
+    }
+
+    /// The file the tokenizer was read from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The id of `token`, if the vocabulary has it.
     pub(crate) fn token_id(&self, token: &str) -> Option<u32> {
         self.plain.token_to_id(token)
