@@ -67,6 +67,12 @@ pub(crate) fn check_count(
     }
 }
 
+/// Bytes of one text given to a text tower (`search`'s query, a vocabulary
+/// phrase): the models read at most 77 (CLIP) or 64 (SigLIP) tokens, so a
+/// longer text is a mistake, and tokenizing megabytes only to cut them costs
+/// time.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

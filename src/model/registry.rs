@@ -246,6 +246,58 @@ const fn with_plans(mut spec: BackboneSpec, plans: &'static [HubPlan]) -> Backbo
 /// config, then the weights (safetensors, or the pickle).
 const HF_PLANS: &[HubPlan] = DINO_PLANS;
 
+/// The files of a transformers image–text repository whose text tower
+/// artlens reads (`model::text`): the image tower's, with the tokenizer
+/// between the configs and the weights. A cache filled without them still
+/// serves the image tower (the plans without them follow).
+const TEXT_FILES_SAFETENSORS: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "model.safetensors",
+];
+const TEXT_FILES_PICKLE: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "pytorch_model.bin",
+];
+/// SigLIP's first repositories ship the SentencePiece model instead of
+/// tokenizer.json (`model::text` converts it).
+const SPIECE_FILES: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "spiece.model",
+    "model.safetensors",
+];
+const CLIP_TEXT_HF_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_SAFETENSORS,
+    },
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_PICKLE,
+    },
+    HF_PLANS[0],
+    HF_PLANS[1],
+];
+const SIGLIP_TEXT_HF_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_SAFETENSORS,
+    },
+    HubPlan {
+        revision: "main",
+        files: SPIECE_FILES,
+    },
+    HF_PLANS[0],
+    HF_PLANS[1],
+];
+
 /// The transformers twin of a registered timm checkpoint: the same weights
 /// under transformers' names, with its own processor (and so its own
 /// default resolution), fetched from `hub_id`.
@@ -272,7 +324,11 @@ const fn hf(
     ));
     spec.default_resolution = resolution;
     spec.layout = Layout::Transformers;
-    spec.hub_plans = HF_PLANS;
+    spec.hub_plans = match spec.family {
+        Some(Family::Clip) => CLIP_TEXT_HF_PLANS,
+        Some(Family::Siglip) => SIGLIP_TEXT_HF_PLANS,
+        _ => HF_PLANS,
+    };
     spec
 }
 
