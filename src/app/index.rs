@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use super::{Collection, Event};
 use crate::error::{Error, Result};
+use crate::imaging::{DecodeMode, Decoder};
 use crate::model::registry::BackboneId;
+use crate::model::Fingerprint;
 use crate::pipeline::{self, IndexOptions, IndexSummary, RootChange};
 use crate::scan;
 use crate::shard::Shard;
@@ -138,18 +140,32 @@ impl Collection {
                 on_event(Event::Note(format!("{id}: {w}")));
             }
             let rebuild = req.rebuild.contains(id);
-            let check = match self
-                .store
-                .ensure_fingerprint(backbone.fingerprint(), rebuild)
-            {
+            // The run's decoder is part of what the embeddings are: a store
+            // built with one never takes embeddings made with another.
+            let fingerprint = Fingerprint {
+                decode: req.options.decode.decoder(),
+                ..backbone.fingerprint().clone()
+            };
+            let check = match self.store.ensure_fingerprint(&fingerprint, rebuild) {
                 Err(Error::FingerprintMismatch {
-                    path, differences, ..
+                    path,
+                    mut differences,
+                    ..
                 }) => {
+                    let stored = self.store.fingerprint(id).ok().flatten();
+                    if let Some(mode) = stored.and_then(|s| stored_mode(s.decode)) {
+                        if mode != req.options.decode {
+                            differences.push_str(&format!(
+                                "; its embeddings were made with `--decode {mode}`: index with \
+                                 `--decode {mode}` to add to it"
+                            ));
+                        }
+                    }
                     return Err(Error::FingerprintMismatch {
                         path,
                         model: id.name(),
                         differences,
-                    })
+                    });
                 }
                 other => other?,
             };
@@ -238,6 +254,16 @@ impl Collection {
             }
             (None, _) => Ok(()),
         }
+    }
+}
+
+/// The `--decode` mode that made embeddings recorded with `decoder`; `None`
+/// for the decoder no mode gives any more.
+fn stored_mode(decoder: Decoder) -> Option<DecodeMode> {
+    match decoder {
+        Decoder::Exact => Some(DecodeMode::Exact),
+        Decoder::Fast => Some(DecodeMode::Fast),
+        Decoder::ImageCrate => None,
     }
 }
 
