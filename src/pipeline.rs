@@ -173,8 +173,11 @@ struct Todo {
 
 /// One decoded image (or why it failed): its todo index and its size.
 type DecodedItem = (usize, std::result::Result<(u32, u32), String>);
-/// A decoded image with its preprocessed pixels per backbone that needs it.
-type Prepared = std::result::Result<((u32, u32), Vec<Vec<f32>>), String>;
+/// An image's full (width, height) and its input tensor for each backbone.
+type SizedInputs = ((u32, u32), Vec<Vec<f32>>);
+/// A decoded image's size with its preprocessed pixels per backbone that
+/// needs it, or why it failed.
+type Prepared = std::result::Result<SizedInputs, String>;
 
 /// A decoded batch on its way to the model.
 struct Decoded {
@@ -454,8 +457,11 @@ fn decode_batch(
         .par_iter()
         .map(|item| {
             let path = item.files[0].as_path();
-            let recipes: Vec<&Preprocess> =
-                item.needs.iter().map(|&b| backbones[b].preprocess()).collect();
+            let recipes: Vec<&Preprocess> = item
+                .needs
+                .iter()
+                .map(|&b| backbones[b].preprocess())
+                .collect();
             decode_prepared(path, &recipes, opts)
                 .map_err(|e| strip_path(&e.to_string(), &item.paths[0]))
         })
@@ -485,7 +491,7 @@ fn decode_prepared(
     path: &Path,
     recipes: &[&Preprocess],
     opts: &IndexOptions,
-) -> Result<((u32, u32), Vec<Vec<f32>>)> {
+) -> Result<SizedInputs> {
     match opts.decode {
         DecodeMode::Exact => {
             let img = decode_file(path, &opts.limits)?;

@@ -411,11 +411,16 @@ fn decode_jpeg(
             pixels * 3 + working,
         )));
     }
-    let mut image = jpeg::decode(bytes, &header, budget, reduction).map_err(|failure| match failure {
-        jpeg::JpegFailure::Truncated(why) => decode_err(format!("the file is truncated ({why})")),
-        jpeg::JpegFailure::Corrupt(why) => decode_err(format!("the image data is corrupt ({why})")),
-        jpeg::JpegFailure::TooLarge(why) => too_large(why),
-    })?;
+    let mut image =
+        jpeg::decode(bytes, &header, budget, reduction).map_err(|failure| match failure {
+            jpeg::JpegFailure::Truncated(why) => {
+                decode_err(format!("the file is truncated ({why})"))
+            }
+            jpeg::JpegFailure::Corrupt(why) => {
+                decode_err(format!("the image data is corrupt ({why})"))
+            }
+            jpeg::JpegFailure::TooLarge(why) => too_large(why),
+        })?;
     image.apply_orientation(header.orientation);
     Ok(image)
 }

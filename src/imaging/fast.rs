@@ -126,9 +126,10 @@ impl Preprocess {
     /// times what the resize makes of it.
     fn fast_floor(&self, width: u32, height: u32) -> (u32, u32) {
         match self.geometry {
-            Geometry::Squash { width: w, height: h } => {
-                (w.saturating_mul(FAST_MARGIN), h.saturating_mul(FAST_MARGIN))
-            }
+            Geometry::Squash {
+                width: w,
+                height: h,
+            } => (w.saturating_mul(FAST_MARGIN), h.saturating_mul(FAST_MARGIN)),
             Geometry::ShortSideCenterCrop { resize_to, .. }
             | Geometry::ShortSideCenterCropFloor { resize_to, .. } => {
                 let short = resize_to.saturating_mul(FAST_MARGIN);

@@ -27,12 +27,16 @@
 //! multiply-adds into fused ones depending on how the build vectorised it,
 //! so no portable code reproduces every last bit of one particular build.
 
+use image::RgbImage;
 use rayon::prelude::*;
 
 use super::resample::{ResizeFilter, Window};
 
 /// Images with more input pixels than this are resampled with rayon.
 const PARALLEL_MIN_PIXELS: u64 = 1 << 20;
+
+/// One row of each of the three output planes of the horizontal pass.
+type PlaneRows<'a> = ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]);
 
 /// One pass's weights in ATen's `f32` arithmetic, for a window of outputs.
 struct Taps {
@@ -133,20 +137,20 @@ fn kernel_f32(filter: ResizeFilter, x: f32) -> f32 {
     }
 }
 
-/// The pixels inside `window` of the RGB image `rgb` (`in_w`×`in_h`,
-/// interleaved) rescaled by `value[v]` per byte and resized to
+/// The pixels inside `window` of the RGB image `img` rescaled by
+/// `value[v]` per byte and resized to
 /// `width`×`height` in `f32`, as three planes (`[3, window.height,
 /// window.width]`, channel-major). `window` must lie inside the output.
 pub(crate) fn resize_window_f32(
-    rgb: &[u8],
-    in_w: u32,
-    in_h: u32,
+    img: &RgbImage,
     width: u32,
     height: u32,
     window: Window,
     filter: ResizeFilter,
     value: &[f32; 256],
 ) -> Vec<f32> {
+    let (in_w, in_h) = img.dimensions();
+    let rgb = img.as_raw();
     let (ww, wh) = (window.width as usize, window.height as usize);
     if ww == 0 || wh == 0 || in_w == 0 || in_h == 0 {
         return vec![0f32; 3 * ww * wh];
@@ -155,7 +159,8 @@ pub(crate) fn resize_window_f32(
     let in_wu = in_w as usize;
     // The rows the vertical pass reads (all of the window's when there is no
     // vertical pass).
-    let vert = (in_h != height).then(|| Taps::window(in_h, height, window.y, window.height, filter));
+    let vert =
+        (in_h != height).then(|| Taps::window(in_h, height, window.y, window.height, filter));
     let (first_row, end_row) = match &vert {
         Some(v) => v.input_span(),
         None => (window.y as usize, window.y as usize + wh),
@@ -168,7 +173,7 @@ pub(crate) fn resize_window_f32(
     {
         let (r, rest) = temp.split_at_mut(rows * ww);
         let (g, b) = rest.split_at_mut(rows * ww);
-        let do_row = |(y, ((r, g), b)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
+        let do_row = |(y, ((r, g), b)): (usize, PlaneRows)| {
             let start = (first_row + y) * in_wu * 3;
             let in_row = &rgb[start..start + in_wu * 3];
             for x in 0..ww {
@@ -245,6 +250,10 @@ pub(crate) fn resize_window_f32(
 mod tests {
     use super::*;
 
+    fn img(w: u32, h: u32, rgb: Vec<u8>) -> RgbImage {
+        RgbImage::from_raw(w, h, rgb).unwrap()
+    }
+
     fn identity() -> [f32; 256] {
         std::array::from_fn(|v| v as f32)
     }
@@ -277,7 +286,14 @@ mod tests {
     fn a_constant_image_stays_constant_and_the_size_is_right() {
         let rgb = vec![200u8; 37 * 23 * 3];
         for filter in [ResizeFilter::BilinearF32, ResizeFilter::BicubicF32] {
-            let out = resize_window_f32(&rgb, 37, 23, 16, 16, whole(16, 16), filter, &identity());
+            let out = resize_window_f32(
+                &img(37, 23, rgb.clone()),
+                16,
+                16,
+                whole(16, 16),
+                filter,
+                &identity(),
+            );
             assert_eq!(out.len(), 3 * 16 * 16);
             for v in out {
                 assert!((v - 200.0).abs() < 1e-3, "{filter:?}: {v}");
@@ -290,14 +306,28 @@ mod tests {
         let (w, h) = (41u32, 29u32);
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
         let (ow, oh) = (20u32, 15u32);
-        let all = resize_window_f32(&rgb, w, h, ow, oh, whole(ow, oh), ResizeFilter::BilinearF32, &identity());
+        let all = resize_window_f32(
+            &img(w, h, rgb.clone()),
+            ow,
+            oh,
+            whole(ow, oh),
+            ResizeFilter::BilinearF32,
+            &identity(),
+        );
         let win = Window {
             x: 3,
             y: 4,
             width: 10,
             height: 9,
         };
-        let part = resize_window_f32(&rgb, w, h, ow, oh, win, ResizeFilter::BilinearF32, &identity());
+        let part = resize_window_f32(
+            &img(w, h, rgb.clone()),
+            ow,
+            oh,
+            win,
+            ResizeFilter::BilinearF32,
+            &identity(),
+        );
         for c in 0..3 {
             for y in 0..9 {
                 for x in 0..10 {
@@ -313,7 +343,14 @@ mod tests {
     fn an_unchanged_size_only_rescales() {
         let rgb: Vec<u8> = (0..6 * 4 * 3).map(|i| i as u8).collect();
         let half: [f32; 256] = std::array::from_fn(|v| v as f32 / 2.0);
-        let out = resize_window_f32(&rgb, 6, 4, 6, 4, whole(6, 4), ResizeFilter::BilinearF32, &half);
+        let out = resize_window_f32(
+            &img(6, 4, rgb.clone()),
+            6,
+            4,
+            whole(6, 4),
+            ResizeFilter::BilinearF32,
+            &half,
+        );
         // Channel 1 of pixel (2, 1) is byte (1 * 6 + 2) * 3 + 1 = 25.
         assert_eq!(out[4 * 6 + 6 + 2], 12.5);
     }

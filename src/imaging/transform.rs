@@ -89,9 +89,7 @@ impl Preprocess {
         let value: [f32; 256] = std::array::from_fn(|v| v as f32 * self.rescale);
         let plan = self.plan(img.width(), img.height());
         let part = resize_window_f32(
-            img.as_raw(),
-            img.width(),
-            img.height(),
+            img,
             plan.width,
             plan.height,
             plan.window,
@@ -181,9 +179,7 @@ impl Preprocess {
         let part = if self.filter.is_f32() {
             let value: [f32; 256] = std::array::from_fn(|v| v as f32);
             let planes = resize_window_f32(
-                img.as_raw(),
-                img.width(),
-                img.height(),
+                img,
                 plan.width,
                 plan.height,
                 plan.window,
