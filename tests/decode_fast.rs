@@ -144,7 +144,8 @@ fn a_fast_store_refuses_exact_additions_and_an_exact_store_fast_ones() {
 
 /// A store whose fingerprint predates the decoder field was built by the
 /// `image` crate's JPEG decoder: libjpeg-turbo embeddings are not added to
-/// it, and `--rebuild` re-embeds it; querying it still works.
+/// it (a run with nothing new to embed goes through), and `--rebuild`
+/// re-embeds it; querying it still works.
 #[test]
 fn a_store_from_before_the_decoder_was_recorded_needs_a_rebuild() {
     let e = env();
@@ -168,6 +169,13 @@ fn a_store_from_before_the_decoder_was_recorded_needs_a_rebuild() {
     // Queries do not depend on the decoder.
     let o = run(cmd(&e, &["similar", "--json", "-k", "2"]).arg(e.collection.join("scan-0.jpg")));
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // Nothing new to embed: nothing is mixed, so the run goes through and
+    // the store keeps its fingerprint.
+    let o = index(&e, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(embedded(&o), 0);
+    assert!(stderr(&o).contains("another decoder"), "{}", stderr(&o));
 
     add_file(&e, "new.jpg", 9);
     let o = index(&e, &[]);

@@ -147,6 +147,18 @@ impl Collection {
                 ..backbone.fingerprint().clone()
             };
             let check = match self.store.ensure_fingerprint(&fingerprint, rebuild) {
+                // Only the decoder differs and every file is embedded already:
+                // this run adds nothing, so nothing is mixed; the store keeps
+                // its fingerprint.
+                Err(Error::FingerprintMismatch { .. })
+                    if self.only_decoder_differs(&fingerprint)?
+                        && self.all_embedded(id, &scan_report.files)? =>
+                {
+                    on_event(Event::Note(format!(
+                        "{id}: the stored embeddings were made by another decoder; every file is embedded already, so none are added"
+                    )));
+                    crate::store::FingerprintCheck::Unchanged
+                }
                 Err(Error::FingerprintMismatch {
                     path,
                     mut differences,
@@ -231,6 +243,25 @@ impl Collection {
 }
 
 impl Collection {
+    /// Whether the stored fingerprint of `fp`'s backbone differs from `fp`
+    /// in the decoder alone.
+    fn only_decoder_differs(&self, fp: &Fingerprint) -> Result<bool> {
+        Ok(match self.store.fingerprint(&fp.backbone)? {
+            Some(stored) => stored.decode != fp.decode && fp.model_differences(&stored).is_empty(),
+            None => false,
+        })
+    }
+
+    /// Whether every file's content already has an embedding of `id`.
+    fn all_embedded(&self, id: &BackboneId, files: &[scan::ScannedFile]) -> Result<bool> {
+        for f in files {
+            if !self.store.has_embedding(id, &f.hash)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Refuses to mix shards in one store: a shard store takes only its own
     /// shard again, and a store holding a whole collection takes no shard.
     fn check_shard(&self, requested: Option<Shard>) -> Result<()> {
