@@ -19,6 +19,9 @@ to 224 with Pillow's bicubic, centre crop 224, to float, normalise):
 * artlens: `cargo bench --bench decode -- --json --reps R FILES` (benches/decode.rs), on one thread.
   It also times the `image` crate's own decoder (zune-jpeg, what artlens used before libjpeg-turbo)
   through the same preprocessing: the "before" column.
+* artlens `--decode fast` (same bench): a large JPEG decoded at 1/2, 1/4 or 1/8 size in the DCT
+  domain, then the same preprocessing; the "fast" column and its speed-up over the exact path
+  (`fast x`, exact ms / fast ms, per round).
 * Pillow: `Image.open(p)`, `.convert("RGB")`, `ImageOps.exif_transpose(in_place=True)`, then
   torchvision's `Resize(224, BICUBIC, antialias=True)`, `CenterCrop(224)`, `ToTensor()`,
   `Normalize(...)` (timm's eval transform for DINOv2 at 224), `torch.set_num_threads(1)`.
@@ -254,6 +257,7 @@ def main() -> None:
         dec = [rd["artlens"]["rows"][i]["decode_ms"] for rd in rounds]
         before = [rd["artlens"]["rows"][i]["image_crate_ms"] for rd in rounds]
         pil = [rd["pillow"]["rows"][i]["ms"] for rd in rounds]
+        fast = [rd["artlens"]["rows"][i]["fast_ms"] for rd in rounds]
         with Image.open(f) as im:
             mp = im.size[0] * im.size[1] / 1e6
         table.append({
@@ -263,6 +267,9 @@ def main() -> None:
             "ratio_per_round": [p / a for p, a in zip(pil, al)],
             "ratio_median": statistics.median(p / a for p, a in zip(pil, al)),
             "before_ratio_median": statistics.median(p / b for p, b in zip(pil, before)),
+            "fast_ms": statistics.median(fast),
+            "fast_speedup_per_round": [a / f for a, f in zip(al, fast)],
+            "fast_speedup_median": statistics.median(a / f for a, f in zip(al, fast)),
         })
     summary = {"cpu": cpu_name(), "rounds": args.rounds, "reps": args.reps, "files": table}
     if args.threads > 1:
@@ -277,18 +284,19 @@ def main() -> None:
     print(f"CPU: {summary['cpu']}; one thread; median of {args.reps} runs per file; "
           f"{args.rounds} alternating rounds")
     print(f"{'file':28} {'MP':>5} {'artlens':>9} {'(decode)':>9} {'before':>9} {'Pillow':>9} "
-          f"{'ratio':>6}  per round       {'before':>6}")
+          f"{'ratio':>6}  per round       {'before':>6} {'fast':>9} {'fast x':>6}")
     for t in table:
         rr = " ".join(f"{x:.2f}" for x in t["ratio_per_round"])
         print(f"{t['file']:28} {t['mp']:5.1f} {t['artlens_ms']:8.1f}ms {t['artlens_decode_ms']:8.1f}ms "
               f"{t['image_crate_ms']:8.1f}ms {t['pillow_ms']:8.1f}ms {t['ratio_median']:6.2f}  {rr:15} "
-              f"{t['before_ratio_median']:6.2f}")
+              f"{t['before_ratio_median']:6.2f} {t['fast_ms']:8.1f}ms {t['fast_speedup_median']:6.2f}")
     if "pool" in summary:
         pl = summary["pool"]
         print(f"pool of {pl['threads']}: artlens "
               + ", ".join(f"{x:.1f}" for x in pl["artlens_images_per_s"]) + " images/s; Pillow "
               + ", ".join(f"{x:.1f}" for x in pl["pillow_images_per_s"]) + " images/s")
-    print("ratio = Pillow ms / artlens ms (> 1: artlens faster); before = the image crate's decoder")
+    print("ratio = Pillow ms / artlens ms (> 1: artlens faster); before = the image crate's decoder; "
+          "fast x = artlens exact ms / artlens --decode fast ms")
 
 
 def cpu_name() -> str:

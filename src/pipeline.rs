@@ -14,12 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::ann::{AnnIndex, IndexMeta};
 use crate::error::{Error, Result};
-use crate::imaging::{decode_file, DecodeLimits};
+use crate::imaging::{decode_file, decode_file_fast, DecodeLimits, DecodeMode, Preprocess};
 use crate::limits;
 use crate::model::{Backbone, BackboneId};
 use crate::scan::{self, Metadata, ScanReport};
@@ -47,6 +46,10 @@ pub struct IndexOptions {
     /// scheduled re-index of a folder holding one bad file does not fail
     /// forever; only new failures make a run partial.
     pub retry_failed: bool,
+    /// How JPEGs are decoded: every pixel as Pillow does (the default), or
+    /// large ones at a reduced size first (`--decode fast`). The store's
+    /// fingerprint records it, so the two never mix in one store.
+    pub decode: DecodeMode,
 }
 
 impl Default for IndexOptions {
@@ -71,6 +74,7 @@ impl IndexOptions {
             prune: false,
             confine_to: Vec::new(),
             retry_failed: false,
+            decode: DecodeMode::Exact,
         }
     }
 
@@ -169,8 +173,11 @@ struct Todo {
 
 /// One decoded image (or why it failed): its todo index and its size.
 type DecodedItem = (usize, std::result::Result<(u32, u32), String>);
-/// A decoded image with its preprocessed pixels per backbone that needs it.
-type Prepared = std::result::Result<(RgbImage, Vec<Vec<f32>>), String>;
+/// An image's full (width, height) and its input tensor for each backbone.
+type SizedInputs = ((u32, u32), Vec<Vec<f32>>);
+/// A decoded image's size with its preprocessed pixels per backbone that
+/// needs it, or why it failed.
+type Prepared = std::result::Result<SizedInputs, String>;
 
 /// A decoded batch on its way to the model.
 struct Decoded {
@@ -364,7 +371,7 @@ fn embed_todo(
         scope.spawn(move || {
             for (chunk_no, chunk) in todo.chunks(batch).enumerate() {
                 let base = chunk_no * batch;
-                let decoded = pool.install(|| decode_batch(chunk, base, backbones, &opts.limits));
+                let decoded = pool.install(|| decode_batch(chunk, base, backbones, opts));
                 if tx.send((base, decoded)).is_err() {
                     return; // The consumer stopped on an error.
                 }
@@ -442,21 +449,21 @@ fn decode_batch(
     chunk: &[Todo],
     base: usize,
     backbones: &[&Backbone],
-    limits: &DecodeLimits,
+    opts: &IndexOptions,
 ) -> Decoded {
-    // Decode each image once; preprocess it for every backbone that needs it.
+    // Decode each image once (fast: once per reduction the backbones need);
+    // preprocess it for every backbone that needs it.
     let results: Vec<Prepared> = chunk
         .par_iter()
         .map(|item| {
             let path = item.files[0].as_path();
-            let img = decode_file(path, limits)
-                .map_err(|e| strip_path(&e.to_string(), &item.paths[0]))?;
-            let per: Vec<Vec<f32>> = item
+            let recipes: Vec<&Preprocess> = item
                 .needs
                 .iter()
-                .map(|&b| backbones[b].preprocess().apply(&img))
+                .map(|&b| backbones[b].preprocess())
                 .collect();
-            Ok((img, per))
+            decode_prepared(path, &recipes, opts)
+                .map_err(|e| strip_path(&e.to_string(), &item.paths[0]))
         })
         .collect();
     let mut pixels: Vec<(Vec<usize>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); backbones.len()];
@@ -464,17 +471,43 @@ fn decode_batch(
     for (k, (item, r)) in chunk.iter().zip(results).enumerate() {
         let i = base + k;
         match r {
-            Ok((img, per)) => {
+            Ok((size, per)) => {
                 for (&b, p) in item.needs.iter().zip(per) {
                     pixels[b].0.push(i);
                     pixels[b].1.extend(p);
                 }
-                items.push((i, Ok(img.dimensions())));
+                items.push((i, Ok(size)));
             }
             Err(reason) => items.push((i, Err(reason))),
         }
     }
     Decoded { items, pixels }
+}
+
+/// Decodes `path` as `opts.decode` says and applies each recipe: the
+/// image's full size (after EXIF orientation) and one input tensor per
+/// recipe.
+fn decode_prepared(
+    path: &Path,
+    recipes: &[&Preprocess],
+    opts: &IndexOptions,
+) -> Result<SizedInputs> {
+    match opts.decode {
+        DecodeMode::Exact => {
+            let img = decode_file(path, &opts.limits)?;
+            let per = recipes.iter().map(|p| p.apply(&img)).collect();
+            Ok((img.dimensions(), per))
+        }
+        DecodeMode::Fast => {
+            let d = decode_file_fast(path, &opts.limits, recipes)?;
+            let per = recipes
+                .iter()
+                .zip(&d.which)
+                .map(|(p, &k)| p.apply(&d.images[k]))
+                .collect();
+            Ok((d.full_size, per))
+        }
+    }
 }
 
 /// The decoders' own pool, apart from the model's threads.
@@ -517,8 +550,8 @@ pub fn embed_files(
                     chunk
                         .par_iter()
                         .map(|path| {
-                            let pixels = decode_file(path, &opts.limits)
-                                .map(|img| backbone.preprocess().apply(&img))
+                            let pixels = decode_prepared(path, &[backbone.preprocess()], opts)
+                                .map(|(_, mut per)| per.remove(0))
                                 .map_err(|e| e.to_string());
                             (path.clone(), pixels)
                         })

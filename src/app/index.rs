@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use super::{Collection, Event};
 use crate::error::{Error, Result};
+use crate::imaging::{DecodeMode, Decoder};
 use crate::model::registry::BackboneId;
+use crate::model::Fingerprint;
 use crate::pipeline::{self, IndexOptions, IndexSummary, RootChange};
 use crate::scan;
 use crate::shard::Shard;
@@ -138,18 +140,44 @@ impl Collection {
                 on_event(Event::Note(format!("{id}: {w}")));
             }
             let rebuild = req.rebuild.contains(id);
-            let check = match self
-                .store
-                .ensure_fingerprint(backbone.fingerprint(), rebuild)
-            {
+            // The run's decoder is part of what the embeddings are: a store
+            // built with one never takes embeddings made with another.
+            let fingerprint = Fingerprint {
+                decode: req.options.decode.decoder(),
+                ..backbone.fingerprint().clone()
+            };
+            let check = match self.store.ensure_fingerprint(&fingerprint, rebuild) {
+                // Only the decoder differs and every file is embedded already:
+                // this run adds nothing, so nothing is mixed; the store keeps
+                // its fingerprint.
+                Err(Error::FingerprintMismatch { .. })
+                    if self.only_decoder_differs(&fingerprint)?
+                        && self.all_embedded(id, &scan_report.files)? =>
+                {
+                    on_event(Event::Note(format!(
+                        "{id}: the stored embeddings were made by another decoder; every file is embedded already, so none are added"
+                    )));
+                    crate::store::FingerprintCheck::Unchanged
+                }
                 Err(Error::FingerprintMismatch {
-                    path, differences, ..
+                    path,
+                    mut differences,
+                    ..
                 }) => {
+                    let stored = self.store.fingerprint(id).ok().flatten();
+                    if let Some(mode) = stored.and_then(|s| stored_mode(s.decode)) {
+                        if mode != req.options.decode {
+                            differences.push_str(&format!(
+                                "; its embeddings were made with `--decode {mode}`: index with \
+                                 `--decode {mode}` to add to it"
+                            ));
+                        }
+                    }
                     return Err(Error::FingerprintMismatch {
                         path,
                         model: id.name(),
                         differences,
-                    })
+                    });
                 }
                 other => other?,
             };
@@ -215,6 +243,25 @@ impl Collection {
 }
 
 impl Collection {
+    /// Whether the stored fingerprint of `fp`'s backbone differs from `fp`
+    /// in the decoder alone.
+    fn only_decoder_differs(&self, fp: &Fingerprint) -> Result<bool> {
+        Ok(match self.store.fingerprint(&fp.backbone)? {
+            Some(stored) => stored.decode != fp.decode && fp.model_differences(&stored).is_empty(),
+            None => false,
+        })
+    }
+
+    /// Whether every file's content already has an embedding of `id`.
+    fn all_embedded(&self, id: &BackboneId, files: &[scan::ScannedFile]) -> Result<bool> {
+        for f in files {
+            if !self.store.has_embedding(id, &f.hash)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Refuses to mix shards in one store: a shard store takes only its own
     /// shard again, and a store holding a whole collection takes no shard.
     fn check_shard(&self, requested: Option<Shard>) -> Result<()> {
@@ -238,6 +285,16 @@ impl Collection {
             }
             (None, _) => Ok(()),
         }
+    }
+}
+
+/// The `--decode` mode that made embeddings recorded with `decoder`; `None`
+/// for the decoder no mode gives any more.
+fn stored_mode(decoder: Decoder) -> Option<DecodeMode> {
+    match decoder {
+        Decoder::Exact => Some(DecodeMode::Exact),
+        Decoder::Fast => Some(DecodeMode::Fast),
+        Decoder::ImageCrate => None,
     }
 }
 

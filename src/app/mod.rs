@@ -359,7 +359,7 @@ impl Collection {
         }
         let (backbone, files) = self.load_backbone_files(id)?;
         if let Some(stored) = self.store.fingerprint(id)? {
-            let diffs = backbone.fingerprint().differences(&stored);
+            let diffs = backbone.fingerprint().model_differences(&stored);
             if !diffs.is_empty() {
                 return Err(Error::FingerprintMismatch {
                     path: self.store.path().to_path_buf(),

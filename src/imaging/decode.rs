@@ -179,7 +179,7 @@ pub(crate) fn decode_file_for_display(path: &Path, limits: &DecodeLimits) -> Res
     let bytes = read_limited(path, limits)?;
     check_file_size(bytes.len() as u64, path, limits)?;
     catch_decoder_panic(path, || {
-        decode_unguarded(&bytes, path, limits).map(to_display_rgb)
+        decode_unguarded(&bytes, path, limits, 1).map(to_display_rgb)
     })
 }
 
@@ -204,11 +204,40 @@ pub fn decode_bytes(
     path_for_errors: &Path,
     limits: &DecodeLimits,
 ) -> Result<RgbImage> {
-    let path = path_for_errors;
+    decode_bytes_reduced(bytes, path_for_errors, limits, 1)
+}
+
+/// [`decode_bytes`] with a JPEG decoded at `1 / reduction` of its size in
+/// the DCT domain (`reduction` 1, 2, 4 or 8; see `jpeg::decode`); other
+/// formats are decoded whole whatever `reduction` says. The limits apply to
+/// the full size, so a file is accepted or refused the same at every
+/// reduction.
+pub(super) fn decode_bytes_reduced(
+    bytes: &[u8],
+    path: &Path,
+    limits: &DecodeLimits,
+    reduction: u32,
+) -> Result<RgbImage> {
     check_file_size(bytes.len() as u64, path, limits)?;
     catch_decoder_panic(path, || {
-        decode_unguarded(bytes, path, limits).map(to_rgb_like_pil)
+        decode_unguarded(bytes, path, limits, reduction).map(to_rgb_like_pil)
     })
+}
+
+/// The frame header of `bytes` when they hold a JPEG whose markers
+/// [`check_jpeg`] accepts; `None` for any other file (its errors come from
+/// the decode itself).
+pub(super) fn jpeg_header(bytes: &[u8]) -> Option<jpeg::JpegHeader> {
+    if bytes.len() < 3 || bytes[..3] != [0xff, 0xd8, 0xff] || check_jpeg(bytes).is_err() {
+        return None;
+    }
+    jpeg::read_header(bytes).ok()
+}
+
+/// Reads the file at `path` for decoding: the same checks and errors as
+/// [`decode_file`]'s read.
+pub(super) fn read_image_file(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>> {
+    read_limited(path, limits)
 }
 
 /// Runs `decode`, turning a panic inside it into an [`Error::Decode`] naming
@@ -257,7 +286,12 @@ fn check_file_size(len: u64, path: &Path, limits: &DecodeLimits) -> Result<()> {
 
 /// The checked, oriented image in the decoder's own colour layout; the
 /// callers choose how it becomes RGB.
-fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
+fn decode_unguarded(
+    bytes: &[u8],
+    path: &Path,
+    limits: &DecodeLimits,
+    reduction: u32,
+) -> Result<DynamicImage> {
     let decode_err = |reason: String| Error::Decode {
         path: path.to_path_buf(),
         reason,
@@ -276,7 +310,7 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
     };
     let data = check_complete(format, bytes).map_err(decode_err)?;
     if format == ImageFormat::Jpeg {
-        return decode_jpeg(&data, path, limits);
+        return decode_jpeg(&data, path, limits, reduction);
     }
     // A PNG that ended without IEND got one; if its image data is incomplete
     // after all, the decoder's error means the file is truncated.
@@ -340,7 +374,12 @@ fn decode_unguarded(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<
 /// Decodes a complete JPEG with libjpeg-turbo as Pillow does (see
 /// [`super::jpeg`]), its dimensions and libjpeg's working memory checked
 /// against `limits` from the frame header before anything is allocated.
-fn decode_jpeg(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
+fn decode_jpeg(
+    bytes: &[u8],
+    path: &Path,
+    limits: &DecodeLimits,
+    reduction: u32,
+) -> Result<DynamicImage> {
     let decode_err = |reason: String| Error::Decode {
         path: path.to_path_buf(),
         reason,
@@ -372,11 +411,16 @@ fn decode_jpeg(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<Dynam
             pixels * 3 + working,
         )));
     }
-    let mut image = jpeg::decode(bytes, &header, budget).map_err(|failure| match failure {
-        jpeg::JpegFailure::Truncated(why) => decode_err(format!("the file is truncated ({why})")),
-        jpeg::JpegFailure::Corrupt(why) => decode_err(format!("the image data is corrupt ({why})")),
-        jpeg::JpegFailure::TooLarge(why) => too_large(why),
-    })?;
+    let mut image =
+        jpeg::decode(bytes, &header, budget, reduction).map_err(|failure| match failure {
+            jpeg::JpegFailure::Truncated(why) => {
+                decode_err(format!("the file is truncated ({why})"))
+            }
+            jpeg::JpegFailure::Corrupt(why) => {
+                decode_err(format!("the image data is corrupt ({why})"))
+            }
+            jpeg::JpegFailure::TooLarge(why) => too_large(why),
+        })?;
     image.apply_orientation(header.orientation);
     Ok(image)
 }

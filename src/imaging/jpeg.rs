@@ -201,16 +201,24 @@ pub(super) fn working_memory(header: &JpegHeader) -> u64 {
 /// Decodes `bytes` (whose header is `header`) into grey or RGB pixels the
 /// way Pillow decodes them, without applying the orientation. libjpeg may
 /// use `max_memory` bytes besides the returned image.
+///
+/// `reduction` 1 is Pillow's decode. 2, 4 or 8 is libjpeg's scaled
+/// decoding (`scale_denom`): each 8×8 block goes through a 4×4, 2×2 or 1×1
+/// inverse DCT of its lowest frequencies, so the image comes out
+/// `ceil(size / reduction)` pixels a side for a fraction of the IDCT,
+/// upsampling and colour-conversion work (the entropy decoding is the
+/// same). That is `index --decode fast`; Pillow's `draft()` does the same.
 pub(super) fn decode(
     bytes: &[u8],
     header: &JpegHeader,
     max_memory: u64,
+    reduction: u32,
 ) -> Result<DynamicImage, JpegFailure> {
     let mut session = Box::new(Session::new());
     // Every call into libjpeg happens inside this closure, so an unwind from
     // `error_exit` ends here; the session is destroyed on both paths.
     let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        session.decode(bytes, header, max_memory)
+        session.decode(bytes, header, max_memory, reduction)
     }));
     // SAFETY: `jpeg_destroy_decompress` frees libjpeg's pools whatever state
     // an error left the object in (that is what libjpeg's own error recovery
@@ -251,6 +259,7 @@ impl Session {
         bytes: &[u8],
         header: &JpegHeader,
         max_memory: u64,
+        reduction: u32,
     ) -> Result<DynamicImage, JpegFailure> {
         ffi::jpeg_std_error(&mut self.err);
         self.err.error_exit = Some(error_exit);
@@ -292,7 +301,10 @@ impl Session {
         cinfo.do_fancy_upsampling = 1;
         cinfo.do_block_smoothing = 1;
         cinfo.scale_num = 1;
-        cinfo.scale_denom = 1;
+        cinfo.scale_denom = match reduction {
+            2 | 4 | 8 => reduction,
+            _ => 1,
+        };
         ffi::jpeg_start_decompress(cinfo);
 
         let (width, height) = (cinfo.output_width as usize, cinfo.output_height as usize);
@@ -505,10 +517,10 @@ mod tests {
     fn running_out_of_data_is_truncation_not_a_grey_image() {
         let bytes = jpeg(None);
         let header = read_header(&bytes).unwrap();
-        let whole = decode(&bytes, &header, 1 << 30).expect("decodes");
+        let whole = decode(&bytes, &header, 1 << 30, 1).expect("decodes");
         assert_eq!((whole.width(), whole.height()), (48, 40));
         for cut in [bytes.len() - 2, bytes.len() / 2, bytes.len() - 40] {
-            match decode(&bytes[..cut], &header, 1 << 30) {
+            match decode(&bytes[..cut], &header, 1 << 30, 1) {
                 Err(JpegFailure::Truncated(why)) => {
                     assert!(why.contains("Premature end of JPEG file"), "{why}")
                 }

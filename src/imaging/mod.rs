@@ -8,13 +8,16 @@
 //! an embedding's identity: it goes into the model fingerprint.
 
 mod decode;
+mod fast;
 mod jpeg;
 mod resample;
+mod resample_f32;
 mod thumbnail;
 mod transform;
 
 pub(crate) use decode::decode_file_for_display;
 pub use decode::{decode_bytes, decode_file, DecodeLimits};
+pub use fast::{decode_file_fast, DecodeMode, Decoder, FastDecoded, FAST_MARGIN};
 pub use resample::{resize_rgb8, ResizeFilter};
 pub(crate) use thumbnail::{filled_size, thumbnail_jpeg, thumbnail_size};
 pub use thumbnail::{thumbnail_jpeg_sized, THUMB_JPEG_QUALITY};

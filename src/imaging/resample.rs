@@ -35,6 +35,14 @@ pub enum ResizeFilter {
     Bilinear,
     /// Pillow's `BICUBIC` (3): Keys' cubic with `a = -0.5`, support 2.
     Bicubic,
+    /// torchvision's antialiased bilinear resize of a *float* image
+    /// (`resize(..., antialias=True)` on the rescaled `f32` tensor, as
+    /// transformers' DINOv3 processor runs it): the same triangle filter as
+    /// Pillow's, computed in `f32` without Pillow's 8-bit rounding after each
+    /// pass ([`super::resample_f32`]).
+    BilinearF32,
+    /// torchvision's antialiased bicubic (`a = -0.5`) resize of a float image.
+    BicubicF32,
 }
 
 impl ResizeFilter {
@@ -67,14 +75,31 @@ impl ResizeFilter {
         match self {
             ResizeFilter::Bilinear => "bilinear",
             ResizeFilter::Bicubic => "bicubic",
+            ResizeFilter::BilinearF32 => "bilinear_f32",
+            ResizeFilter::BicubicF32 => "bicubic_f32",
         }
+    }
+
+    /// The same filter resampling the rescaled float image, as torchvision
+    /// does for a processor that rescales before it resizes (DINOv3's).
+    pub(crate) fn in_f32(self) -> Self {
+        match self {
+            ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => ResizeFilter::BilinearF32,
+            ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => ResizeFilter::BicubicF32,
+        }
+    }
+
+    /// Whether the resize runs on the rescaled `f32` image (torchvision)
+    /// rather than on the 8-bit one (Pillow).
+    pub(crate) fn is_f32(self) -> bool {
+        matches!(self, ResizeFilter::BilinearF32 | ResizeFilter::BicubicF32)
     }
 
     /// The filter's support at scale 1, in input pixels either side of the centre.
     fn support(self) -> f64 {
         match self {
-            ResizeFilter::Bilinear => 1.0,
-            ResizeFilter::Bicubic => 2.0,
+            ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => 1.0,
+            ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => 2.0,
         }
     }
 
@@ -83,14 +108,14 @@ impl ResizeFilter {
     fn kernel(self, x: f64) -> f64 {
         let x = x.abs();
         match self {
-            ResizeFilter::Bilinear => {
+            ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => {
                 if x < 1.0 {
                     1.0 - x
                 } else {
                     0.0
                 }
             }
-            ResizeFilter::Bicubic => {
+            ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => {
                 const A: f64 = -0.5;
                 if x < 1.0 {
                     ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0

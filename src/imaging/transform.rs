@@ -10,7 +10,7 @@
 //!   torchvision's `Resize(int)` and then applies torchvision's `CenterCrop`
 //!   ([`Geometry::ShortSideCenterCrop`]).
 //!
-//! Both resize with PIL, which [`resize_rgb8`] ports exactly, and both then
+//! Both resize with PIL, which [`super::resize_rgb8`] ports exactly, and both then
 //! compute, per value, `((v * rescale) - mean[c]) / std[c]`:
 //!
 //! * transformers rescales in `f64` (`image.astype(float64) * scale`), casts
@@ -25,8 +25,21 @@
 
 use image::RgbImage;
 
-use super::resample::{resize_rgb8, resize_window_rgb8, Window};
+#[cfg(test)]
+use super::resample::resize_rgb8;
+use super::resample::{resize_window_rgb8, Window};
+use super::resample_f32::resize_window_f32;
 use super::{Geometry, Preprocess};
+
+/// Where [`Preprocess::plan`] puts an image: resized to `width`×`height`,
+/// of which `window` is kept and placed at `(pad_x, pad_y)` of the output.
+struct Plan {
+    width: u32,
+    height: u32,
+    window: Window,
+    pad_x: i64,
+    pad_y: i64,
+}
 
 impl Preprocess {
     /// Turns an RGB image into this recipe's input tensor, `[3, H, W]` in
@@ -52,6 +65,9 @@ impl Preprocess {
             3 * h * w,
             "output buffer must hold 3×{h}×{w} values"
         );
+        if self.filter.is_f32() {
+            return self.apply_f32_into(img, out);
+        }
         let pixels = self.geometry_rgb8(img);
         let lut = self.normalisation_table();
         let plane = h * w;
@@ -64,12 +80,57 @@ impl Preprocess {
         }
     }
 
-    /// The geometric half of the recipe: the resized (and cropped) `u8` image,
-    /// before any arithmetic on values. Useful for thumbnails that show
-    /// exactly what the model saw.
-    pub(crate) fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
+    /// The torchvision order of a processor that rescales first (DINOv3's):
+    /// rescale each byte to `f32` (`image * rescale_factor`, in `f32`),
+    /// resize the float image ([`resize_window_f32`]), crop (padding with
+    /// zeros), then normalise, `(x − mean) / std` in `f32`.
+    fn apply_f32_into(&self, img: &RgbImage, out: &mut [f32]) {
+        let (h, w) = self.output_size();
+        let value: [f32; 256] = std::array::from_fn(|v| v as f32 * self.rescale);
+        let plan = self.plan(img.width(), img.height());
+        let part = resize_window_f32(
+            img,
+            plan.width,
+            plan.height,
+            plan.window,
+            self.filter,
+            &value,
+        );
+        let (pw, ph) = (plan.window.width as usize, plan.window.height as usize);
+        for c in 0..3 {
+            let plane = &mut out[c * h * w..(c + 1) * h * w];
+            // Zeros where the crop is padded, as torchvision pads the float
+            // image before normalising.
+            plane.fill(0.0);
+            for y in 0..ph {
+                let oy = (y as i64 + plan.pad_y) as usize;
+                let ox = plan.pad_x as usize;
+                plane[oy * w + ox..oy * w + ox + pw]
+                    .copy_from_slice(&part[(c * ph + y) * pw..(c * ph + y + 1) * pw]);
+            }
+            for v in plane.iter_mut() {
+                *v = (*v - self.mean[c]) / self.std[c];
+            }
+        }
+    }
+
+    /// Where the resize and the crop put the image: the resized size, the
+    /// window of it the output keeps, and where that window lands in the
+    /// output (non-zero where the crop is padded).
+    fn plan(&self, img_w: u32, img_h: u32) -> Plan {
         match self.geometry {
-            Geometry::Squash { width, height } => resize_rgb8(img, width, height, self.filter),
+            Geometry::Squash { width, height } => Plan {
+                width,
+                height,
+                window: Window {
+                    x: 0,
+                    y: 0,
+                    width,
+                    height,
+                },
+                pad_x: 0,
+                pad_y: 0,
+            },
             Geometry::ShortSideCenterCrop { resize_to, crop }
             | Geometry::ShortSideCenterCropFloor { resize_to, crop } => {
                 let floor = matches!(self.geometry, Geometry::ShortSideCenterCropFloor { .. });
@@ -77,7 +138,7 @@ impl Preprocess {
                 // the resized image itself grows with the aspect ratio (a
                 // 65535×1 strip becomes 16,776,960×256 pixels at
                 // `resize_to` 256, 12.9 GB), the crop never does.
-                let (w, h) = short_side_size(img.width(), img.height(), resize_to);
+                let (w, h) = short_side_size(img_w, img_h, resize_to);
                 let start = |size: u32| match floor {
                     // transformers: `(size - crop) // 2` (the resize never
                     // leaves a side below its shortest edge, so no padding).
@@ -88,19 +149,57 @@ impl Preprocess {
                 let top = start(h);
                 let (x, width) = covered(w, left, crop);
                 let (y, height) = covered(h, top, crop);
-                let window = Window {
-                    x,
-                    y,
-                    width,
-                    height,
-                };
-                let part = resize_window_rgb8(img, w, h, window, self.filter);
-                if (width, height) == (crop, crop) {
-                    return part;
+                Plan {
+                    width: w,
+                    height: h,
+                    window: Window {
+                        x,
+                        y,
+                        width,
+                        height,
+                    },
+                    pad_x: i64::from(x) - left,
+                    pad_y: i64::from(y) - top,
                 }
-                pad(&part, i64::from(x) - left, i64::from(y) - top, crop, crop)
             }
         }
+    }
+
+    /// The geometric half of the recipe: the resized (and cropped) `u8` image,
+    /// before any arithmetic on values. Useful for thumbnails that show
+    /// exactly what the model saw (for a float resize, its values rounded to
+    /// 8 bits).
+    pub(crate) fn geometry_rgb8(&self, img: &RgbImage) -> RgbImage {
+        let plan = self.plan(img.width(), img.height());
+        let (crop_w, crop_h) = match self.geometry {
+            Geometry::Squash { width, height } => (width, height),
+            Geometry::ShortSideCenterCrop { crop, .. }
+            | Geometry::ShortSideCenterCropFloor { crop, .. } => (crop, crop),
+        };
+        let part = if self.filter.is_f32() {
+            let value: [f32; 256] = std::array::from_fn(|v| v as f32);
+            let planes = resize_window_f32(
+                img,
+                plan.width,
+                plan.height,
+                plan.window,
+                self.filter,
+                &value,
+            );
+            let n = (plan.window.width * plan.window.height) as usize;
+            let bytes = (0..n)
+                .flat_map(|i| (0..3).map(move |c| (c, i)))
+                .map(|(c, i)| planes[c * n + i].round().clamp(0.0, 255.0) as u8)
+                .collect();
+            RgbImage::from_raw(plan.window.width, plan.window.height, bytes)
+                .unwrap_or_else(|| RgbImage::new(0, 0))
+        } else {
+            resize_window_rgb8(img, plan.width, plan.height, plan.window, self.filter)
+        };
+        if (plan.window.width, plan.window.height) == (crop_w, crop_h) {
+            return part;
+        }
+        pad(&part, plan.pad_x, plan.pad_y, crop_w, crop_h)
     }
 
     /// `table[c][v]` is the final value for channel `c` and input byte `v`.
@@ -139,7 +238,7 @@ fn rescale_as_f64(rescale: f32) -> f64 {
 /// short)` (Python true division, then truncation). Returns `(width, height)`.
 ///
 /// An image whose shorter side already equals `resize_to` keeps its size, so
-/// [`resize_rgb8`] returns it untouched, as torchvision does.
+/// [`super::resize_rgb8`] returns it untouched, as torchvision does.
 fn short_side_size(width: u32, height: u32, resize_to: u32) -> (u32, u32) {
     let (short, long) = if width <= height {
         (width, height)

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CandleContext, Error, Result};
-use crate::imaging::Preprocess;
+use crate::imaging::{Decoder, Preprocess};
 use crate::model::config::{self, VitConfig};
 use crate::model::registry::BackboneId;
 use crate::model::vit::Vit;
@@ -32,6 +32,12 @@ pub struct Fingerprint {
     /// written before precision could be chosen, so those stores still match.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
+    /// The decoder that turned the files into pixels (JPEG pixels, and so
+    /// embeddings, differ between them). Absent in fingerprints written
+    /// before it was recorded, which read as [`Decoder::ImageCrate`], the
+    /// decoder those stores were built with.
+    #[serde(default)]
+    pub decode: Decoder,
 }
 
 /// The arithmetic a backbone runs in. f32 is the reference's. On CPU, `bf16`
@@ -120,7 +126,21 @@ impl Fingerprint {
                 self.precision, other.precision
             ));
         }
+        if self.decode != other.decode {
+            d.push(format!("decoder {} vs {}", self.decode, other.decode));
+        }
         d
+    }
+
+    /// [`Fingerprint::differences`] in the model alone, the decoder aside:
+    /// a loaded backbone can query a store whatever decoder built it; only
+    /// adding embeddings must match the decoder too.
+    pub(crate) fn model_differences(&self, other: &Fingerprint) -> Vec<String> {
+        let same_decoder = Fingerprint {
+            decode: other.decode,
+            ..self.clone()
+        };
+        same_decoder.differences(other)
     }
 }
 
@@ -210,6 +230,9 @@ impl Backbone {
             preprocess: preprocess.clone(),
             dim: vit_config.hidden_size,
             precision: opts.precision,
+            // What an index run records unless it decodes otherwise
+            // (`app::Collection::index` sets the run's decoder).
+            decode: Decoder::Exact,
         };
         Ok(Backbone {
             id: id.clone(),
@@ -489,6 +512,7 @@ mod tests {
             },
             dim: 768,
             precision,
+            decode: Decoder::Exact,
         }
     }
 
@@ -509,6 +533,29 @@ mod tests {
         assert_eq!(serde_json::from_value::<Fingerprint>(json).unwrap(), bf16);
         assert_ne!(bf16, f32_fp);
         assert_eq!(bf16.differences(&f32_fp), vec!["precision bf16 vs f32"]);
+    }
+
+    /// A fingerprint written before the decoder was recorded reads as the
+    /// `image` crate's decoder, which is what built that store, so `index`
+    /// refuses to add libjpeg-turbo embeddings to it.
+    #[test]
+    fn fingerprints_without_a_decoder_read_as_the_image_crate() {
+        let exact = fingerprint(Precision::F32);
+        let mut json = serde_json::to_value(&exact).unwrap();
+        assert_eq!(json["decode"], "exact");
+        json.as_object_mut().unwrap().remove("decode");
+        let old: Fingerprint = serde_json::from_value(json).unwrap();
+        assert_eq!(old.decode, Decoder::ImageCrate);
+        let diffs = old.differences(&exact);
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].starts_with("decoder image-crate"), "{diffs:?}");
+        assert!(old.model_differences(&exact).is_empty());
+        let fast = Fingerprint {
+            decode: Decoder::Fast,
+            ..exact.clone()
+        };
+        assert_ne!(fast, exact);
+        assert!(fast.differences(&exact)[0].contains("fast"));
     }
 
     #[test]

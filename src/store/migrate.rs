@@ -124,6 +124,8 @@ pub(super) fn from_v1(store: &Store) -> Result<Migration> {
                 preprocess: fp.preprocess,
                 dim: fp.dim,
                 precision: Default::default(),
+                // Format 1 stores were decoded by the `image` crate.
+                decode: crate::imaging::Decoder::ImageCrate,
             },
         );
     }

@@ -213,6 +213,7 @@ pub fn test_fingerprint(
         },
         dim,
         precision: Default::default(),
+        decode: Default::default(),
     }
 }
 

@@ -14,10 +14,9 @@
 //!
 //! Its processor, `DINOv3ViTImageProcessor`, exists only as a torchvision
 //! backend: it rescales to floats first and resizes the float image
-//! (antialiased bilinear, 224×224). artlens resizes the 8-bit image with
-//! Pillow's filter, which rounds to 8 bits after each pass: within 1/255 per
-//! pixel of the reference's input (the test measures what that does to the
-//! embedding), not bit-identical.
+//! (antialiased bilinear, 224×224). `hf::read` gives it the float resize
+//! (`ResizeFilter::BilinearF32`, `imaging/resample_f32.rs`), which matches
+//! the processor's pixels to within a few `f32` roundings.
 
 use std::path::Path;
 

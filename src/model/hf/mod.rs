@@ -114,7 +114,12 @@ pub fn read(
         }
     };
     let pp_path = preprocessor.unwrap_or(config);
-    let preprocess = processor.preprocess(&defaults, image_size, pp_path)?;
+    let mut preprocess = processor.preprocess(&defaults, image_size, pp_path)?;
+    if defaults.class == dinov3::PROCESSOR.class {
+        // DINOv3's processor is torchvision-only: it rescales to floats and
+        // resizes the float image (no 8-bit rounding between the passes).
+        preprocess.filter = preprocess.filter.in_f32();
+    }
     Ok(HfModel {
         vit,
         preprocess,
