@@ -26,17 +26,20 @@
 //! `columns` (a backbone as a column and its colour, shared by the pages and
 //! the charts), `score` (one backbone's score of one image, the partial the
 //! report and the web app share, and the sentences that explain it), `maps`
-//! (heat maps over thumbnails), `chart` (the learning-curve and ladder
+//! (heat maps over thumbnails), `map` (the side-by-side maps of the
+//! collection, `map --html` and the web app's Map page), `chart` (the learning-curve and ladder
 //! SVG), `text` (number and date formatting).
 
 mod chart;
 mod columns;
+mod map;
 mod maps;
 mod pages;
 mod score;
 mod text;
 mod thumbs;
 
+pub use map::{map_panels, ramp, render_map_html, MAP_CSS, NO_VALUE};
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,

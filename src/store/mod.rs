@@ -118,6 +118,7 @@ mod doctor;
 mod journal;
 mod merge;
 mod migrate;
+mod layouts;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
@@ -127,6 +128,7 @@ pub(crate) use merge::{check_mergeable, same_folder};
 pub use merge::{merge_stores, MergeReport, MergeSource, MetadataConflict, RecordConflict};
 pub use migrate::Migration;
 pub(crate) use records::RECORD_VERSION;
+pub use layouts::MapRecord;
 pub use records::{Envelope, RecordBatch};
 
 /// Seconds since the Unix epoch.
