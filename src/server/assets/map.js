@@ -31,7 +31,10 @@
     hot = id;
     const status = document.getElementById("map-mode");
     if (id === null) return;
-    for (const c of circles(id)) { c.classList.add("hot"); c.parentNode.appendChild(c); }
+    // The outline is enough to find it: moving the node to the top would
+    // pull it from under a finger mid-tap, and the browser then drops the
+    // tap's click and the next one's.
+    for (const c of circles(id)) c.classList.add("hot");
     const w = works.get(id);
     if (status && w) status.textContent = "#" + id + " " + w.title;
   }
@@ -216,7 +219,9 @@
     const down = new Map();
     let start = null, rect = null, pan = null, pinch = null;
     svg.addEventListener("pointerdown", (e) => {
-      svg.setPointerCapture(e.pointerId);
+      // A touch is captured by its target already; a mouse is captured so
+      // that a drag leaving the map still ends the box.
+      if (e.pointerType === "mouse") svg.setPointerCapture(e.pointerId);
       down.set(e.pointerId, [e.clientX, e.clientY]);
       if (down.size === 2) {
         // A second finger: the gesture is a pinch, not a selection.
