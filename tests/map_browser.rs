@@ -196,6 +196,7 @@ fn on_a_desktop_hover_links_the_panels_and_a_box_selection_is_rated() {
     );
     assert_eq!(b.eval("document.querySelectorAll('.pt.hot').length").as_u64(), Some(2));
     select_and_rate(&mut b, &s, false, "7");
+    b.screenshot(&shot("map-desktop-selected"));
     // Zoomed in, thumbnails appear over the points.
     b.click("#map-zoom-in");
     b.click("#map-zoom-in");

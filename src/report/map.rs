@@ -187,10 +187,11 @@ pub const MAP_CSS: &str = r#"
 .map-panel .trust { color: #5f6b73; }
 .map-svg { display: block; width: 100%; height: auto; aspect-ratio: 1; touch-action: none; user-select: none; -webkit-user-select: none; }
 .map-bg { fill: #fafbfc; }
-.pt { stroke: #33333366; stroke-width: 0.002; cursor: pointer; }
-.pt.hot { stroke: #e4002b; stroke-width: 0.012; }
-.pt.sel { stroke: #111; stroke-width: 0.008; }
-.map-box { fill: #1b6ec222; stroke: #1b6ec2; stroke-width: 0.004; }
+.pt { stroke: #33333366; stroke-width: 0.5px; vector-effect: non-scaling-stroke; cursor: pointer; }
+.pt.hot { stroke: #e4002b; stroke-width: 3px; }
+.pt.sel { stroke: #111; stroke-width: 2px; }
+.pt.sel.hot { stroke: #e4002b; }
+.map-box { fill: #1b6ec222; stroke: #1b6ec2; stroke-width: 1.5px; vector-effect: non-scaling-stroke; }
 .map-thumb { pointer-events: none; }
 .map-selection { background: #fff; border: 1px solid #d9dee2; border-radius: 10px; padding: 8px 14px; margin: 12px 0 0; }
 .map-selection ul { max-height: 240px; overflow: auto; margin: 6px 0 0; padding-left: 20px; }
@@ -205,7 +206,7 @@ pub fn render_map_html(view: &MapView) -> String {
     if view.works.len() <= MAX_HOVER_RULES {
         for w in &view.works {
             hover.push_str(&format!(
-                ".maps:has(.pt[data-id=\"{0}\"]:hover) .pt[data-id=\"{0}\"]{{stroke:#e4002b;stroke-width:.012}}\n",
+                ".maps:has(.pt[data-id=\"{0}\"]:hover) .pt[data-id=\"{0}\"]{{stroke:#e4002b;stroke-width:3px}}\n",
                 w.id
             ));
         }

@@ -107,7 +107,9 @@
     svg.setAttribute("viewBox", [x, y, w, w].map((v) => v.toFixed(5)).join(" "));
     for (const c of svg.querySelectorAll(".pt")) {
       if (!c.dataset.r0) c.dataset.r0 = c.getAttribute("r");
-      c.setAttribute("r", (Number(c.dataset.r0) * Math.sqrt(w / HOME[2])).toFixed(5));
+      // The same size on screen at every zoom, so that zooming pulls a
+      // crowd apart.
+      c.setAttribute("r", (Number(c.dataset.r0) * w / HOME[2]).toFixed(5));
     }
     thumbs(svg, [x, y, w, w]);
   }
@@ -135,14 +137,23 @@
       img.setAttribute("class", "map-thumb");
       img.setAttribute("data-id", c.dataset.id);
       img.setAttribute("x", (x - size / 2).toFixed(5));
-      img.setAttribute("y", (y - size - size * 0.15).toFixed(5));
+      img.setAttribute("y", (y - size / 2).toFixed(5));
       img.setAttribute("width", size.toFixed(5));
       img.setAttribute("height", size.toFixed(5));
       layer.append(img);
     }
   }
-  document.getElementById("map-zoom-in").addEventListener("click", () => svgs.forEach((s) => zoom(s, 1.6)));
-  document.getElementById("map-zoom-out").addEventListener("click", () => svgs.forEach((s) => zoom(s, 1 / 1.6)));
+  // The buttons zoom about the work found last (hovered or tapped), in
+  // each panel where it is, else about each panel's centre.
+  function zoomAll(factor) {
+    for (const s of svgs) {
+      const c = hot === null ? null : s.querySelector('.pt[data-id="' + hot + '"]');
+      if (c) zoom(s, factor, Number(c.getAttribute("cx")), Number(c.getAttribute("cy")));
+      else zoom(s, factor);
+    }
+  }
+  document.getElementById("map-zoom-in").addEventListener("click", () => zoomAll(1.6));
+  document.getElementById("map-zoom-out").addEventListener("click", () => zoomAll(1 / 1.6));
   document.getElementById("map-reset").addEventListener("click", () => svgs.forEach((s) => setBox(s, HOME)));
 
   function toSvg(svg, clientX, clientY) {
