@@ -19,7 +19,12 @@ fn revisions(v: &serde_json::Value) -> Vec<(u64, bool)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["revision"].as_u64().unwrap(), p["computed"].as_bool().unwrap()))
+        .map(|p| {
+            (
+                p["revision"].as_u64().unwrap(),
+                p["computed"].as_bool().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -41,7 +46,10 @@ fn map_json_places_every_work_per_backbone_with_its_rating_and_prediction() {
                 assert!((-1.0..=1.0).contains(&c), "{axis} {c}");
             }
             assert!(q["rating"].as_f64().is_some(), "every work is rated: {q}");
-            assert!(q["predicted"].as_f64().is_some(), "every backbone has a head: {q}");
+            assert!(
+                q["predicted"].as_f64().is_some(),
+                "every backbone has a head: {q}"
+            );
         }
         let t = p["trustworthiness"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&t), "trustworthiness {t}");
@@ -56,7 +64,12 @@ fn map_json_places_every_work_per_backbone_with_its_rating_and_prediction() {
     for r in listed.as_array().unwrap() {
         let id = r["id"].as_u64().unwrap();
         for p in panels {
-            let q = p["points"].as_array().unwrap().iter().find(|q| q["id"].as_u64() == Some(id)).unwrap();
+            let q = p["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|q| q["id"].as_u64() == Some(id))
+                .unwrap();
             assert_eq!(q["rating"], r["rating"], "work {id}");
         }
     }
@@ -70,14 +83,22 @@ fn the_map_is_kept_in_the_store_and_made_again_when_the_works_change() {
     // Asked again: read from the store, the same places.
     let again = map_json(&env);
     assert_eq!(revisions(&again), vec![(1, false), (1, false)]);
-    for (a, b) in first["panels"].as_array().unwrap().iter().zip(again["panels"].as_array().unwrap()) {
+    for (a, b) in first["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(again["panels"].as_array().unwrap())
+    {
         assert_eq!(a["points"], b["points"]);
         assert_eq!(a["trustworthiness"], b["trustworthiness"]);
     }
     // Two more works: every map is made again, one revision up.
     for i in 0..2u8 {
-        let img = image::RgbImage::from_fn(60, 50, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90 + i * 60]));
-        img.save(env.collection.join(format!("Color_Field/new-{i}.png"))).unwrap();
+        let img = image::RgbImage::from_fn(60, 50, |x, y| {
+            image::Rgb([x as u8 * 4, y as u8 * 5, 90 + i * 60])
+        });
+        img.save(env.collection.join(format!("Color_Field/new-{i}.png")))
+            .unwrap();
     }
     let o = run(env.cmd(&["index", "--quiet"]).arg(&env.collection));
     assert!(o.status.success(), "index: {}", stderr(&o));
@@ -91,14 +112,21 @@ fn the_map_is_kept_in_the_store_and_made_again_when_the_works_change() {
 fn map_html_draws_a_panel_per_backbone_and_runs_no_script() {
     let env = Env::new(false);
     let html = env.tmp.path().join("map.html");
-    let o = run(env.cmd(&["map", "--backbones", "dino"]).arg("--html").arg(&html));
+    let o = run(env
+        .cmd(&["map", "--backbones", "dino"])
+        .arg("--html")
+        .arg(&html));
     assert!(o.status.success(), "map --html: {}", stderr(&o));
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches("<figure class=\"map-panel\"").count(), 1);
     assert_eq!(page.matches("class=\"pt\"").count(), 24);
     assert!(!page.contains("<script"), "a report runs no script");
     assert!(page.contains("default-src 'none'"));
-    assert!(stderr(&o).contains("trustworthiness at k = 10"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("trustworthiness at k = 10"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -119,7 +147,10 @@ fn too_few_works_say_why_there_is_nothing_to_draw() {
     let o = run(env.cmd(&["map", "--json"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("has 3 works") && err.contains("at least 5"), "{err}");
+    assert!(
+        err.contains("has 3 works") && err.contains("at least 5"),
+        "{err}"
+    );
     assert!(err.contains("nothing to draw"), "{err}");
     assert!(stdout(&o).is_empty());
 }

@@ -89,7 +89,8 @@ fn drag_mouse(b: &mut Browser, r: [f64; 4]) {
 }
 
 fn drag_finger(b: &mut Browser, r: [f64; 4]) {
-    let at = |x: f64, y: f64| json!([{"x": x, "y": y, "id": 1, "radiusX": 2, "radiusY": 2, "force": 1}]);
+    let at =
+        |x: f64, y: f64| json!([{"x": x, "y": y, "id": 1, "radiusX": 2, "radiusY": 2, "force": 1}]);
     b.call(
         "Input.dispatchTouchEvent",
         json!({"type": "touchStart", "touchPoints": at(r[0], r[1])}),
@@ -150,25 +151,43 @@ fn select_and_rate(b: &mut Browser, s: &Server, finger: bool, score: &str) {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    assert_eq!(listed, expected, "the box selects exactly the works inside it");
+    assert_eq!(
+        listed, expected,
+        "the box selects exactly the works inside it"
+    );
     // Selected in every panel, not only the one dragged on.
-    let panels = b.eval("document.querySelectorAll('.map-panel').length").as_u64().unwrap();
-    let outlined = b.eval("document.querySelectorAll('.pt.sel').length").as_u64().unwrap();
+    let panels = b
+        .eval("document.querySelectorAll('.map-panel').length")
+        .as_u64()
+        .unwrap();
+    let outlined = b
+        .eval("document.querySelectorAll('.pt.sel').length")
+        .as_u64()
+        .unwrap();
     assert_eq!(outlined, expected.len() as u64 * panels);
-    b.eval(&format!("document.getElementById('map-rate-value').value = '{score}'"));
+    b.eval(&format!(
+        "document.getElementById('map-rate-value').value = '{score}'"
+    ));
     if finger {
         b.tap("#map-rate-form button[type=submit]");
     } else {
         b.mouse_click("#map-rate-form button[type=submit]");
     }
     b.wait_for(
-        &format!("document.getElementById('maps').dataset.rated === '{}'", expected.len()),
+        &format!(
+            "document.getElementById('maps').dataset.rated === '{}'",
+            expected.len()
+        ),
         "every selected work rated",
     );
     let stored = stored_ratings(s);
     let want: f64 = score.parse().unwrap();
     for id in &expected {
-        assert_eq!(stored.get(id), Some(&want), "work {id} rated {score} in the store");
+        assert_eq!(
+            stored.get(id),
+            Some(&want),
+            "work {id} rated {score} in the store"
+        );
     }
 }
 
@@ -178,7 +197,10 @@ fn on_a_desktop_hover_links_the_panels_and_a_box_selection_is_rated() {
     let s = env.serve(&[]);
     let mut b = Browser::launch();
     b.goto(&format!("{}map", s.url));
-    b.wait_for("document.getElementById('maps').dataset.ready === '1'", "the map script");
+    b.wait_for(
+        "document.getElementById('maps').dataset.ready === '1'",
+        "the map script",
+    );
     // Side by side: the second panel starts level with the first.
     let tops = b.eval("[...document.querySelectorAll('.map-panel')].map(p => Math.round(p.getBoundingClientRect().top))");
     assert_eq!(tops[0], tops[1], "panels side by side on a desktop: {tops}");
@@ -189,19 +211,29 @@ fn on_a_desktop_hover_links_the_panels_and_a_box_selection_is_rated() {
         ));
         (c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
     };
-    b.call("Input.dispatchMouseEvent", json!({"type": "mouseMoved", "x": x, "y": y}));
+    b.call(
+        "Input.dispatchMouseEvent",
+        json!({"type": "mouseMoved", "x": x, "y": y}),
+    );
     b.wait_for(
         &format!("document.querySelectorAll('.pt.hot[data-id=\"{id}\"]').length === 2"),
         "the hovered work outlined in both panels",
     );
-    assert_eq!(b.eval("document.querySelectorAll('.pt.hot').length").as_u64(), Some(2));
+    assert_eq!(
+        b.eval("document.querySelectorAll('.pt.hot').length")
+            .as_u64(),
+        Some(2)
+    );
     select_and_rate(&mut b, &s, false, "7");
     b.screenshot(&shot("map-desktop-selected"));
     // Zoomed in, thumbnails appear over the points.
     b.click("#map-zoom-in");
     b.click("#map-zoom-in");
     b.click("#map-zoom-in");
-    b.wait_for("document.querySelectorAll('image.map-thumb').length > 0", "thumbnails once zoomed in");
+    b.wait_for(
+        "document.querySelectorAll('image.map-thumb').length > 0",
+        "thumbnails once zoomed in",
+    );
     b.screenshot(&shot("map-desktop"));
 }
 
@@ -212,13 +244,20 @@ fn on_a_phone_a_tap_links_the_panels_and_a_finger_box_is_rated() {
     let mut b = Browser::launch();
     b.phone(400, 800);
     b.goto(&format!("{}map", s.url));
-    b.wait_for("document.getElementById('maps').dataset.ready === '1'", "the map script");
+    b.wait_for(
+        "document.getElementById('maps').dataset.ready === '1'",
+        "the map script",
+    );
     // Stacked: the second panel below the first, and nothing wider than the phone.
     let stacked = b.eval(
         "(() => { const p = [...document.querySelectorAll('.map-panel')].map(e => e.getBoundingClientRect());
             return p[1].top >= p[0].bottom - 1 && document.documentElement.scrollWidth <= 400; })()",
     );
-    assert_eq!(stacked, serde_json::Value::Bool(true), "panels stacked within the phone's width");
+    assert_eq!(
+        stacked,
+        serde_json::Value::Bool(true),
+        "panels stacked within the phone's width"
+    );
     select_and_rate(&mut b, &s, true, "3");
     let id = reachable_point(&mut b, 2);
     b.tap(&format!(".map-panel:nth-of-type(2) .pt[data-id=\"{id}\"]"));
@@ -230,6 +269,9 @@ fn on_a_phone_a_tap_links_the_panels_and_a_finger_box_is_rated() {
     b.tap("#map-zoom-in");
     b.tap("#map-zoom-in");
     b.tap("#map-zoom-in");
-    b.wait_for("document.querySelectorAll('image.map-thumb').length > 0", "thumbnails once zoomed in");
+    b.wait_for(
+        "document.querySelectorAll('image.map-thumb').length > 0",
+        "thumbnails once zoomed in",
+    );
     b.screenshot(&shot("map-phone"));
 }

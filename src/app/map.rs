@@ -102,7 +102,11 @@ impl Collection {
         }
         let mut works = Vec::with_capacity(shown.len());
         let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for art in self.all_artworks()?.iter().filter(|a| shown.contains(&a.id)) {
+        for art in self
+            .all_artworks()?
+            .iter()
+            .filter(|a| shown.contains(&a.id))
+        {
             for (k, v) in &art.metadata {
                 values.entry(k.clone()).or_default().insert(v.clone());
             }
@@ -183,7 +187,12 @@ impl Collection {
             }
         })?;
         let trust = if rows.len() > 2 * MAP_TRUST_K {
-            Some(trustworthiness(&vectors, &xy, MAP_TRUST_K, Some(TRUST_SAMPLE))?)
+            Some(trustworthiness(
+                &vectors,
+                &xy,
+                MAP_TRUST_K,
+                Some(TRUST_SAMPLE),
+            )?)
         } else {
             None
         };

@@ -65,11 +65,11 @@ pub use views::{
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
-    LadderPoint, MapPanel, MapPoint, MapView, MapWork, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
-    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
-    RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView,
-    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary,
-    WorkView,
+    LadderPoint, MapPanel, MapPoint, MapView, MapWork, ModelEntry, ModelScore, PairAgreement,
+    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView, Provenance,
+    QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView, ScoreView,
+    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
+    TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

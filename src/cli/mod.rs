@@ -8,13 +8,13 @@
 mod args;
 mod bench;
 mod compare;
-mod map;
 mod completions;
 mod doctor;
 mod embed;
 mod explain;
 mod export;
 mod index;
+mod map;
 mod merge;
 mod models;
 mod progress;

@@ -105,9 +105,7 @@ pub fn layout(
     });
     let edges = fuzzy_edges(&graph);
     let mut y = pca_start(&points, params.seed);
-    let epochs = params
-        .epochs
-        .unwrap_or(if n <= 10_000 { 500 } else { 200 });
+    let epochs = params.epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
     descend(&mut y, &edges, epochs, params.seed, progress);
     normalise(&mut y);
     Ok(y)
@@ -120,9 +118,8 @@ fn unit_vectors(vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            crate::vector::normalised(v, dim).map_err(|e| {
-                Error::InvalidArgument(format!("vector {i} cannot be mapped: {e}"))
-            })
+            crate::vector::normalised(v, dim)
+                .map_err(|e| Error::InvalidArgument(format!("vector {i} cannot be mapped: {e}")))
         })
         .collect()
 }
@@ -162,7 +159,11 @@ fn fuzzy_edges(graph: &[knn::Neighbours]) -> Vec<Edge> {
                 sigma = (lo + hi) / 2.0;
             } else {
                 lo = sigma;
-                sigma = if hi.is_finite() { (lo + hi) / 2.0 } else { sigma * 2.0 };
+                sigma = if hi.is_finite() {
+                    (lo + hi) / 2.0
+                } else {
+                    sigma * 2.0
+                };
             }
         }
         // UMAP's floor: a bandwidth far below the mean distance makes every
@@ -171,7 +172,11 @@ fn fuzzy_edges(graph: &[knn::Neighbours]) -> Vec<Edge> {
         let sigma = sigma.max(1e-3 * mean).max(1e-12);
         for &(d, j) in list {
             let w = (-((d - rho).max(0.0)) / sigma).exp();
-            let (a, b) = if (i as u32) < j { (i as u32, j) } else { (j, i as u32) };
+            let (a, b) = if (i as u32) < j {
+                (i as u32, j)
+            } else {
+                (j, i as u32)
+            };
             directed.push((a, b, w));
         }
     }
@@ -559,11 +564,18 @@ pub(crate) mod tests {
     fn fewer_than_a_handful_of_works_is_refused_saying_why() {
         let v = clustered(MIN_MAP_WORKS - 1, 8, 2, 1);
         let e = layout(&refs(&v), &LayoutParams::default(), &mut |_| {}).unwrap_err();
-        assert!(matches!(e, Error::TooFewToMap { works, min, .. } if works == MIN_MAP_WORKS - 1 && min == MIN_MAP_WORKS));
+        assert!(
+            matches!(e, Error::TooFewToMap { works, min, .. } if works == MIN_MAP_WORKS - 1 && min == MIN_MAP_WORKS)
+        );
         assert!(e.to_string().contains("nothing to draw"), "{e}");
         // A handful is enough.
         let v = clustered(MIN_MAP_WORKS, 8, 2, 1);
-        assert_eq!(layout(&refs(&v), &LayoutParams::default(), &mut |_| {}).unwrap().len(), MIN_MAP_WORKS);
+        assert_eq!(
+            layout(&refs(&v), &LayoutParams::default(), &mut |_| {})
+                .unwrap()
+                .len(),
+            MIN_MAP_WORKS
+        );
     }
 
     #[test]
@@ -588,7 +600,10 @@ pub(crate) mod tests {
             })
             .collect();
         let line: Vec<[f32; 2]> = (0..n).map(|i| [i as f32, 0.0]).collect();
-        assert_eq!(trustworthiness(&refs(&vectors), &line, 2, None).unwrap(), 1.0);
+        assert_eq!(
+            trustworthiness(&refs(&vectors), &line, 2, None).unwrap(),
+            1.0
+        );
         // Swap points 0 and 9 on the map. With k = 2 the intruders are:
         // for 0 (now at 9): map neighbours 8 (rank 8) and 7 (rank 7), penalty
         // 6 + 5; for 9 (now at 0): 1 (rank 8) and 2 (rank 7), 6 + 5; for 1:

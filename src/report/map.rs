@@ -31,7 +31,11 @@ pub fn ramp(t: f64) -> String {
         (0.75, [94.0, 201.0, 98.0]),
         (1.0, [253.0, 231.0, 37.0]),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let mut out = STOPS[0].1;
     for w in STOPS.windows(2) {
         let ((a, ca), (b, cb)) = (w[0], w[1]);
@@ -91,8 +95,11 @@ fn caption(panel: &MapPanel) -> Markup {
 /// select, zoom buttons, the selection bar and the data it reads).
 pub fn map_panels(view: &MapView, interactive: bool) -> Markup {
     let range = rating_range(view);
-    let titles: std::collections::HashMap<u64, &str> =
-        view.works.iter().map(|w| (w.id, w.title.as_str())).collect();
+    let titles: std::collections::HashMap<u64, &str> = view
+        .works
+        .iter()
+        .map(|w| (w.id, w.title.as_str()))
+        .collect();
     html! {
         div.maps #maps data-rater=(view.rater) {
             @if interactive {

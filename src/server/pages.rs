@@ -1033,12 +1033,8 @@ fn index_form(st: &Shared) -> Markup {
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     // The model-score partial's styles join the app's, once.
     static CSS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let css = CSS.get_or_init(|| {
-        format!(
-            "{APP_CSS}\n{MODEL_SCORE_CSS}\n{}",
-            artlens::report::MAP_CSS
-        )
-    });
+    let css =
+        CSS.get_or_init(|| format!("{APP_CSS}\n{MODEL_SCORE_CSS}\n{}", artlens::report::MAP_CSS));
     let (body, mime) = match name.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),

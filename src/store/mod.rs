@@ -116,19 +116,19 @@ use crate::shard::Shard;
 pub mod atomic;
 mod doctor;
 mod journal;
+mod layouts;
 mod merge;
 mod migrate;
-mod layouts;
 mod records;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use journal::ReplayReport;
 pub(crate) use journal::{JOURNALED_TREES, JOURNAL_FILE};
+pub use layouts::MapRecord;
 pub(crate) use merge::{check_mergeable, same_folder};
 pub use merge::{merge_stores, MergeReport, MergeSource, MetadataConflict, RecordConflict};
 pub use migrate::Migration;
 pub(crate) use records::RECORD_VERSION;
-pub use layouts::MapRecord;
 pub use records::{Envelope, RecordBatch};
 
 /// Seconds since the Unix epoch.
