@@ -236,7 +236,7 @@ pub fn render_map_html(view: &MapView) -> String {
                 h1 { "What each backbone sees: maps of the collection" }
                 p { "Each panel places every work so that works the backbone finds alike sit close together. "
                     "The panels after the first are turned (and, where that fits better, mirrored) to match the first, so a work sits in a similar place in each. "
-                    "Hover a point to find the same work in every panel. Colour: " (view.rater) "'s rating." }
+                    "Hover a point to find the same work in every panel. Colour: the rating of rater " code { (view.rater) } "." }
                 (map_panels(view, false))
                 p.made { "Trustworthiness: " (plain::TRUSTWORTHINESS_MEANS) "." }
                 p.made { "Made by artlens " (made.artlens_version) " from " code { (made.store) } ". This page is self-contained: it loads nothing from anywhere." }
