@@ -154,3 +154,47 @@ fn too_few_works_say_why_there_is_nothing_to_draw() {
     assert!(err.contains("nothing to draw"), "{err}");
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn the_server_answers_the_same_map_and_says_why_a_small_one_is_not_drawn() {
+    let env = Env::new(false);
+    let direct = map_json(&env);
+    let s = env.serve(&[]);
+    let r = s.get("/api/map?backbone=dino");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let served = r.json();
+    assert_eq!(served["panels"].as_array().unwrap().len(), 1);
+    assert_eq!(served["panels"][0]["points"], direct["panels"][0]["points"]);
+    // The command line, while the server holds the store, asks it.
+    let o = run(env.cmd(&["map", "--json", "--backbones", "dino"]));
+    assert!(o.status.success(), "map through the server: {}", stderr(&o));
+    let remote: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(remote["panels"][0]["points"], direct["panels"][0]["points"]);
+    let page = s.get("/map");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text().matches("class=\"pt\"").count(), 48);
+    assert_eq!(s.get("/api/map?backbone=nonesuch").status, 400);
+    drop(s);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let small = Env {
+        collection: tmp.path().join("collection"),
+        tmp,
+        ratings: Vec::new(),
+    };
+    std::fs::create_dir_all(&small.collection).unwrap();
+    for i in 0..2u8 {
+        let img = image::RgbImage::from_fn(40, 40, |x, _| image::Rgb([x as u8 * 6, i * 80, 50]));
+        img.save(small.collection.join(format!("w{i}.png")))
+            .unwrap();
+    }
+    let o = run(small.cmd(&["index", "--quiet"]).arg(&small.collection));
+    assert!(o.status.success(), "index: {}", stderr(&o));
+    let s = small.serve(&[]);
+    let r = s.get("/api/map");
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.error().contains("nothing to draw"), "{}", r.error());
+    let page = s.get("/map");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("nothing to draw"), "{}", page.text());
+}

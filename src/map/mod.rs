@@ -180,7 +180,7 @@ fn fuzzy_edges(graph: &[knn::Neighbours]) -> Vec<Edge> {
             directed.push((a, b, w));
         }
     }
-    directed.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    directed.sort_by_key(|x| (x.0, x.1));
     let mut edges: Vec<Edge> = Vec::with_capacity(directed.len());
     for (a, b, w) in directed {
         match edges.last_mut() {
@@ -209,7 +209,7 @@ fn pca_start(points: &[Vec<f32>], seed: u64) -> Vec<[f32; 2]> {
     let centred_dot = |p: &[f32], v: &[f64], mean_v: f64| -> f64 {
         p.iter().zip(v).map(|(&x, &c)| x as f64 * c).sum::<f64>() - mean_v
     };
-    let mut rng = Rng::new(seed ^ 0x5EED_0F_5CA1E);
+    let mut rng = Rng::new(seed ^ 0x05EE_D0F5_CA1E);
     let mut components: Vec<Vec<f64>> = Vec::new();
     for _ in 0..2 {
         let mut v: Vec<f64> = (0..dim).map(|_| rng.uniform() - 0.5).collect();
@@ -506,7 +506,7 @@ impl Rng {
 
     /// Uniform in 0..n (n > 0).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
