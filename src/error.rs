@@ -222,6 +222,17 @@ pub enum Error {
         reasons: String,
     },
 
+    /// A map asked of fewer works than a layout can place meaningfully.
+    #[error("{what} has {works} works with an embedding, and a map needs at least {min}: with fewer there are no neighbourhoods to show, so there is nothing to draw; index more works first")]
+    TooFewToMap {
+        /// What was to be mapped (a backbone's embeddings).
+        what: String,
+        /// Works it holds.
+        works: usize,
+        /// The fewest a map draws ([`crate::limits::MIN_MAP_WORKS`]).
+        min: usize,
+    },
+
     /// A preference between a work and itself.
     #[error("a preference needs two different works, but `{winner}` and `{loser}` both name work {id} ({path})")]
     SameWork {
@@ -482,6 +493,9 @@ impl Error {
             ),
             Error::NoHead { backbone } => format!(
                 "no trained taste head for {backbone} yet: rate works on the \"Rate\" page; the heads train by themselves from the first ratings"
+            ),
+            Error::TooFewToMap { what, works, min } => format!(
+                "{what} has {works} works with an embedding, and a map needs at least {min}: with fewer there are no neighbourhoods to show, so there is nothing to draw. Add works on the \"Add works\" page"
             ),
             Error::NoRatings { .. } => "nothing is rated yet: rate works on the \"Rate\" page".to_string(),
             Error::NoRatingsBy { rater, .. } => format!(

@@ -63,6 +63,9 @@
 //!   same folds with a paired bootstrap ([`head::TrainReport`]).
 //! * [`works`] turns what a person typed (id, hash prefix, path, file name)
 //!   into a stored work, the same way in every command.
+//! * [`map`] lays a collection out in 2D per backbone (a UMAP-style
+//!   layout), measures how well it keeps neighbourhoods, and aligns the
+//!   maps of several backbones.
 //! * [`app`] is the application layer every front end calls.
 //! * [`error`] is the typed error every stage returns.
 //! * [`plain`] writes counts a person reads ("1 work", "24 works") the same
@@ -84,6 +87,7 @@ pub mod explain;
 pub mod head;
 pub mod imaging;
 pub mod limits;
+pub mod map;
 pub mod model;
 pub mod pipeline;
 pub mod plain;

@@ -50,6 +50,16 @@ pub const MAX_BENCH_ITERS: usize = 10_000;
 /// held in memory while it is written.
 pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
 
+/// The fewest works a map draws (`map`): with fewer there are no
+/// neighbourhoods to show, and the layout's neighbour graph has nothing to
+/// choose from.
+pub const MIN_MAP_WORKS: usize = 5;
+/// The most works one map lays out: the layout holds a normalised copy of
+/// the embeddings and about 200 bytes a work beside them, and its time
+/// grows with the works (10,000 works took 32 s on two busy cores; see
+/// `docs/PERFORMANCE.md`, Maps).
+pub const MAX_MAP_WORKS: usize = 200_000;
+
 /// Checks that `value` of the count `what` (a flag, `--threads`, or a field
 /// of a request) lies in `min..=max`; the error names it and the range.
 pub(crate) fn check_count(

@@ -31,6 +31,14 @@ pub fn similarity(x: f32) -> String {
     }
 }
 
+/// A map's trustworthiness as every front end shows it: two decimals.
+pub fn trustworthiness(x: f64) -> String {
+    score(x)
+}
+
+/// What a map's trustworthiness means, in the words every front end uses.
+pub const TRUSTWORTHINESS_MEANS: &str = "1.00 means each work's ten nearest on the map are among its nearest for the backbone; lower means works shown as neighbours that the backbone sees as far apart";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,8 @@ mod hf_parity;
 mod hostile_images;
 mod imaging_parity;
 mod jpeg_parity;
+mod map;
+mod map_browser;
 mod model_parity;
 mod names;
 mod report_browser;

@@ -11,6 +11,7 @@ mod export_files;
 mod gallery;
 mod image;
 mod index;
+mod map;
 mod merge;
 mod models;
 #[cfg(feature = "parquet")]
@@ -37,6 +38,7 @@ pub use explain::ExplainRequest;
 pub use gallery::{fold, work_title, GalleryRequest, GallerySort, MAX_FACET_VALUES};
 pub use image::ImageRef;
 pub use index::IndexRequest;
+pub use map::{MapRequest, MAP_TRUST_K, MAX_COLOUR_VALUES};
 pub use merge::{merge, MergeRequest};
 pub use models::models;
 #[cfg(feature = "parquet")]
@@ -50,11 +52,11 @@ pub use views::{
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
-    LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
-    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
-    RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView,
-    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary,
-    WorkView,
+    LadderPoint, MapPanel, MapPoint, MapView, MapWork, ModelEntry, ModelScore, PairAgreement,
+    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView, Provenance,
+    QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView, ScoreView,
+    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
+    TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

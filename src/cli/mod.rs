@@ -14,6 +14,7 @@ mod embed;
 mod explain;
 mod export;
 mod index;
+mod map;
 mod merge;
 mod models;
 mod progress;
@@ -85,6 +86,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// The side-by-side report: label metrics, taste metrics, verdict.
     Compare(compare::CompareArgs),
+    /// A 2D map of the collection per backbone, side by side, coloured by rating.
+    Map(map::MapArgs),
     /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
     Explain(explain::ExplainArgs),
     /// List unrated works whose rating would help most (for the verdict or the taste).
@@ -117,6 +120,7 @@ impl Command {
             Command::Train(_) => "train",
             Command::Score(_) => "score",
             Command::Compare(_) => "compare",
+            Command::Map(_) => "map",
             Command::Explain(_) => "explain",
             Command::Suggest(_) => "suggest",
             Command::Bench(_) => "bench",
@@ -278,6 +282,7 @@ pub fn run() -> i32 {
         Command::Train(args) => train::run(args, &ctx),
         Command::Score(args) => score::run(args, &ctx),
         Command::Compare(args) => compare::run(args, &ctx),
+        Command::Map(args) => map::run(args, &ctx),
         Command::Explain(args) => explain::run(args, &ctx),
         Command::Suggest(args) => suggest::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),

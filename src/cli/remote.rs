@@ -152,6 +152,16 @@ impl Remote {
     }
 
     /// `suggest`'s view, from `GET /api/suggest`.
+    /// `map`, answered by `GET /api/map`.
+    pub fn map(&self, req: &artlens::app::MapRequest) -> Result<artlens::app::MapView> {
+        self.check_rater(&req.rater)?;
+        let mut q: Vec<(&str, String)> = Vec::new();
+        for b in req.backbones.iter().flatten() {
+            q.push(("backbone", b.name()));
+        }
+        self.get("/api/map", &q)
+    }
+
     pub fn suggest(&self, req: &artlens::app::SuggestRequest) -> Result<artlens::app::SuggestView> {
         self.check_rater(&req.rater)?;
         let goal = match req.goal {

@@ -9,12 +9,14 @@
 
 mod chart;
 mod columns;
+mod map;
 mod maps;
 mod pages;
 mod score;
 mod text;
 mod thumbs;
 
+pub use map::{map_panels, ramp, render_map_html, MAP_CSS, NO_VALUE};
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,

@@ -78,6 +78,7 @@ impl From<Error> for ApiError {
             | Error::NothingIndexed { .. }
             | Error::MissingEmbedding { .. }
             | Error::NoHead { .. }
+            | Error::TooFewToMap { .. }
             | Error::NoRatings { .. }
             | Error::NoRatingsBy { .. }
             | Error::StaleHead { .. }
@@ -964,6 +965,18 @@ pub async fn compare(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
     let req = compare_request(&st, &Params::parse(q)?)?;
     let c = st.collection.clone();
     Ok(Json(blocking(move || c.compare(&req, &mut |_| {})).await?).into_response())
+}
+
+/// `GET /api/map?backbone=ID...`: each backbone's 2D map of the
+/// collection, the view `artlens map --json` prints.
+pub async fn map(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let req = artlens::app::MapRequest {
+        backbones: q.backbones()?,
+        rater: st.rater.clone(),
+    };
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.map(&req, &mut |_| {})).await?).into_response())
 }
 
 #[derive(Deserialize)]

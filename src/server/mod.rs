@@ -241,6 +241,7 @@ fn routes() -> Router<Shared> {
         )
         .route("/train", post(api::train))
         .route("/compare", get(api::compare))
+        .route("/map", get(api::map))
         .route("/explain", get(api::explain_work).post(api::explain_upload))
         .route("/index", post(api::start_index))
         .route("/jobs", get(api::latest_job))
@@ -256,6 +257,7 @@ fn routes() -> Router<Shared> {
         .route("/score", get(pages::score))
         .route("/similar", get(pages::similar).post(pages::similar_upload))
         .route("/compare", get(pages::compare))
+        .route("/map", get(pages::map))
         .route("/compare/report", get(pages::compare_report))
         .route("/fragments/answer", get(pages::answer_fragment))
         .route(

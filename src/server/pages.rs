@@ -27,6 +27,7 @@ use super::Shared;
 
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const MAP_JS: &str = include_str!("assets/map.js");
 
 /// An error as a page: the same status as the API's, the message escaped.
 pub struct PageError(ApiError);
@@ -67,6 +68,7 @@ fn layout(title: &str, active: &str, page: &str, body: Markup) -> Markup {
         ("/rate", "rate", "Rate"),
         ("/rate?mode=pair", "pair", "Which do you prefer?"),
         ("/compare", "compare", "Your answer"),
+        ("/map", "map", "Map"),
         ("/score", "score", "Score an image"),
         ("/index", "index", "Add works"),
     ];
@@ -844,6 +846,33 @@ pub async fn score(State(st): State<Shared>) -> PageResult {
 /// `GET /compare`: the answer in plain words first, a button to retrain
 /// after an import, and the statistics behind it one click away (the
 /// `compare --html` report, framed once opened).
+/// `GET /map`: the maps of every backbone side by side, linked work by
+/// work, with zoom, colouring and box selection (`assets/map.js`). A
+/// collection too small to map says why instead.
+pub async fn map(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+    let params = Params::parse(q)?;
+    let req = artlens::app::MapRequest {
+        backbones: params.backbones()?,
+        rater: st.rater.clone(),
+    };
+    let c = st.collection.clone();
+    let body = match blocking(move || c.map(&req, &mut |_| {})).await {
+        Ok(view) => html! {
+            h1 { "What each model sees" }
+            p.note { "Each map places every work so that works the model finds alike sit close together; the maps after the first are turned to match it, so a work sits in a similar place in each." }
+            (artlens::report::map_panels(&view, true))
+            script src="/assets/map.js" defer {}
+        },
+        Err(e) if e.status == StatusCode::CONFLICT => html! {
+            h1 { "What each model sees" }
+            p #map-empty { (e.message) }
+            p { a.button href="/index" { "Add works" } }
+        },
+        Err(e) => return Err(e.into()),
+    };
+    Ok(page("Map", "map", "map", body))
+}
+
 pub async fn compare(State(st): State<Shared>) -> PageResult {
     let (answer, models) = ask(&st, |c, rater| {
         Ok((c.answer(rater)?, c.stored_backbones()?.len()))
@@ -1004,9 +1033,11 @@ fn index_form(st: &Shared) -> Markup {
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     // The model-score partial's styles join the app's, once.
     static CSS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let css = CSS.get_or_init(|| format!("{APP_CSS}\n{MODEL_SCORE_CSS}"));
+    let css =
+        CSS.get_or_init(|| format!("{APP_CSS}\n{MODEL_SCORE_CSS}\n{}", artlens::report::MAP_CSS));
     let (body, mime) = match name.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (css.as_str(), "text/css; charset=utf-8"),
         _ => {
             return super::security::refuse(StatusCode::NOT_FOUND, "no such asset");

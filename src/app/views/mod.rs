@@ -10,6 +10,7 @@ mod compare;
 mod explain;
 mod export;
 mod gallery;
+mod map;
 mod models;
 mod provenance;
 mod ratings;
@@ -30,6 +31,7 @@ pub use export::{
     ParquetExportView, ParquetManifest,
 };
 pub use gallery::{Facet, FacetValue, GalleryItem, GalleryView, RangeFacet, SortOption};
+pub use map::{MapPanel, MapPoint, MapView, MapWork};
 pub use models::ModelEntry;
 pub use provenance::{BackboneLabel, Provenance};
 pub use ratings::{PreferenceView, RatingChange, RatingView};
