@@ -31,6 +31,18 @@ pub fn similarity(x: f32) -> String {
     }
 }
 
+/// A p-value as every front end shows it: three decimals, and `< 0.001`
+/// below that (a permutation p-value is never exactly 0).
+pub fn p_value(p: f64) -> String {
+    if !p.is_finite() {
+        "-".into()
+    } else if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,4 +42,5 @@ mod serve;
 mod serve_browser;
 mod store;
 mod store_recovery;
+mod words;
 mod zoo_parity;

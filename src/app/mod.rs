@@ -33,10 +33,12 @@ mod query;
 mod ratings;
 mod restore;
 mod score;
+mod search;
 mod suggest;
 mod thumbs;
 mod train;
 pub mod views;
+mod words;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -56,10 +58,14 @@ pub use models::models;
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, ListSort, SimilarRequest};
 pub use score::ScoreRequest;
+pub use search::SearchRequest;
+pub use words::TasteWordsRequest;
 pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
+    PhraseFinding, SearchHit, SearchTerm, SearchView, SkippedBackbone, TasteWords,
+    TasteWordsColumn, TasteWordsView, VocabularyReport,
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,

@@ -14,11 +14,13 @@ mod models;
 mod provenance;
 mod ratings;
 mod score;
+mod search;
 mod show;
 mod similar;
 mod status;
 mod suggest;
 mod train;
+mod words;
 
 pub use answer::{AnswerBackbone, AnswerView, RatingScale};
 pub use compare::{
@@ -39,3 +41,5 @@ pub use similar::{Hit, QueryView, SimilarView};
 pub use status::{RaterStatus, StatusBackbone, StatusView};
 pub use suggest::{Goal, SuggestView, Suggestion};
 pub use train::TrainOutcome;
+pub use search::{SearchHit, SearchTerm, SearchView, SkippedBackbone};
+pub use words::{PhraseFinding, TasteWords, TasteWordsColumn, TasteWordsView, VocabularyReport};
