@@ -661,6 +661,24 @@ fn unit_ranks(v: &[f64]) -> Vec<f64> {
     }
 }
 
+/// `v` (a unit vector) with its component along `out` (a unit vector, or
+/// zeros for none) taken out, made unit length again (zeros when nothing is
+/// left). On unit rank vectors, the dot product of two such residuals is
+/// the partial Spearman correlation given what `out` ranks.
+fn residual_unit(mut v: Vec<f64>, out: &[f64]) -> Vec<f64> {
+    let d: f64 = v.iter().zip(out).map(|(a, b)| a * b).sum();
+    for (x, o) in v.iter_mut().zip(out) {
+        *x -= d * o;
+    }
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n > 1e-9 {
+        v.iter_mut().for_each(|x| *x /= n);
+    } else {
+        v.iter_mut().for_each(|x| *x = 0.0);
+    }
+    v
+}
+
 const TAG_WORD_FOLDS: u64 = 0x5730_7264;
 const TAG_WORD_PERM: u64 = 0x5065_726d;
 
@@ -699,10 +717,29 @@ pub fn taste_in_words(
             "taste in words: a rating is not a finite number".into(),
         ));
     }
-    let scores = phrase_scores(images, phrase_vectors, opts.centre);
-    let p = scores.len();
-    let a: Vec<Vec<f64>> = scores.iter().map(|s| unit_ranks(s)).collect();
-    let b = unit_ranks(ratings);
+    let raw = phrase_scores(images, phrase_vectors, false);
+    let p = raw.len();
+    // What every phrase shares: each work's mean cosine over the phrases.
+    // Centring takes it out of the phrases' scores, and the partial
+    // correlation out of the ratings too (see `partial_rhos`).
+    let shared: Option<Vec<f64>> = opts
+        .centre
+        .then(|| (0..n).map(|j| raw.iter().map(|s| s[j]).sum::<f64>() / p as f64).collect());
+    let scores = if opts.centre {
+        phrase_scores(images, phrase_vectors, true)
+    } else {
+        raw
+    };
+    let out = shared
+        .as_deref()
+        .map(unit_ranks)
+        .unwrap_or_else(|| vec![0.0; n]);
+    let a: Vec<Vec<f64>> = scores
+        .iter()
+        .map(|s| residual_unit(unit_ranks(s), &out))
+        .collect();
+    let base = unit_ranks(ratings);
+    let b = residual_unit(base.clone(), &out);
     let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
     let rho: Vec<f64> = a.iter().map(|ap| dot(ap, &b).clamp(-1.0, 1.0)).collect();
 
@@ -713,10 +750,11 @@ pub fn taste_in_words(
     let budget = (PERMUTATION_WORK / (p * n).max(1)).max(MIN_PERMUTATIONS);
     let perms = opts.permutations.min(budget).max(1);
     let mut rng = SplitMix64::new(mix(opts.seed, TAG_WORD_PERM, 0));
-    let mut shuffled = b.clone();
+    let mut shuffled = base.clone();
     let mut maxima: Vec<f64> = Vec::with_capacity(perms);
     for _ in 0..perms {
         rng.shuffle(&mut shuffled);
+        let shuffled = residual_unit(shuffled.clone(), &out);
         let m = a
             .iter()
             .map(|ap| dot(ap, &shuffled).abs())
@@ -759,10 +797,15 @@ pub fn taste_in_words(
                 continue;
             }
             let y_train: Vec<f64> = train.iter().map(|&j| ratings[j]).collect();
+            let out_train = shared
+                .as_ref()
+                .map(|m| unit_ranks(&train.iter().map(|&j| m[j]).collect::<Vec<f64>>()))
+                .unwrap_or_else(|| vec![0.0; train.len()]);
+            let b_train = residual_unit(unit_ranks(&y_train), &out_train);
             let mut best: Option<(usize, f64)> = None;
             for (q, s) in scores.iter().enumerate() {
                 let s_train: Vec<f64> = train.iter().map(|&j| s[j]).collect();
-                let r_train = spearman(&s_train, &y_train);
+                let r_train = dot(&residual_unit(unit_ranks(&s_train), &out_train), &b_train);
                 let sign = if r_train < 0.0 { -1.0 } else { 1.0 };
                 for &j in &test {
                     oof[q][j] = sign * s[j];
@@ -965,8 +1008,8 @@ mod tests {
     }
 
     /// Vectors like a random text tower's: every phrase near one common
-    /// direction, each with a small distinct part; the works spread around
-    /// them.
+    /// direction, each with a distinct part (`spread` times as long); the
+    /// works spread around them.
     struct Planted {
         phrases: Vec<Vec<f32>>,
         names: Vec<String>,
@@ -974,12 +1017,16 @@ mod tests {
     }
 
     fn planted(seed: u64, n_phrases: usize, n_works: usize, dim: usize) -> Planted {
+        planted_with(seed, n_phrases, n_works, dim, 0.7)
+    }
+
+    fn planted_with(seed: u64, n_phrases: usize, n_works: usize, dim: usize, spread: f64) -> Planted {
         let mut rng = SplitMix64::new(seed);
         let common: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
         let phrases = (0..n_phrases)
             .map(|_| {
                 (0..dim)
-                    .map(|i| (common[i] + 0.4 * rng.normal()) as f32)
+                    .map(|i| (common[i] + spread * rng.normal()) as f32)
                     .collect()
             })
             .collect();
@@ -1016,6 +1063,7 @@ mod tests {
     fn a_planted_phrase_is_found_and_beyond_chance() {
         let mut found = 0;
         let mut explained = 0;
+        let mut held = 0.0;
         let seeds = 40;
         for seed in 0..seeds {
             let w = planted(seed, 300, 32, 64);
@@ -1034,10 +1082,15 @@ mod tests {
             if t.explains {
                 explained += 1;
             }
-            assert!(t.best_held_out > 0.0, "seed {seed}: {t:?}");
+            held += t.best_held_out / seeds as f64;
         }
+        // Measured 0.46 over 200 seeds (STATISTICS.md): the phrase chosen
+        // inside the folds predicts the held-out ratings.
+        assert!(held > 0.3, "mean held-out Spearman of the best phrase {held}");
         assert!(found * 10 >= seeds * 9, "hidden phrase in the top 3 in {found} of {seeds}");
-        assert!(explained * 10 >= seeds * 9, "beyond chance in {explained} of {seeds}");
+        // Measured 176 of 200 (88%) at this spread: the family-wise test
+        // pays for looking at 300 phrases.
+        assert!(explained * 4 >= seeds * 3, "beyond chance in {explained} of {seeds}");
     }
 
     #[test]
@@ -1083,5 +1136,38 @@ mod tests {
         let a = taste_in_words(&w.images, &y, &w.names, &w.phrases, &quick()).unwrap();
         let b = taste_in_words(&w.images, &y, &w.names, &w.phrases, &quick()).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// The calibration and power figures of STATISTICS.md ("Taste in
+    /// words"): `cargo test --lib eval::words::tests::measure -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore]
+    fn measure() {
+        for (centre, spread) in [(true, 0.4), (false, 0.4), (true, 0.7), (false, 0.7), (true, 1.0)] {
+            let seeds = 200u64;
+            let (mut top3, mut found, mut noise_nothing) = (0, 0, 0);
+            let mut held = 0.0;
+            for seed in 0..seeds {
+                let w = planted_with(seed, 300, 32, 64, spread);
+                let hidden = (seed as usize * 7) % 300;
+                let sims: Vec<f64> = w.images.iter().map(|x| cos(x, &w.phrases[hidden])).collect();
+                let m = sims.iter().sum::<f64>() / 32.0;
+                let sd = (sims.iter().map(|s| (s - m).powi(2)).sum::<f64>() / 32.0).sqrt();
+                let mut rng = SplitMix64::new(seed + 1000);
+                let y: Vec<f64> = sims.iter().map(|s| s + 0.5 * sd * rng.normal()).collect();
+                let opts = WordsOptions { centre, ..quick() };
+                let t = taste_in_words(&w.images, &y, &w.names, &w.phrases, &opts).unwrap();
+                top3 += t.up.iter().take(3).any(|f| f.phrase == w.names[hidden]) as usize;
+                found += t.explains as usize;
+                held += t.best_held_out / seeds as f64;
+                let noise: Vec<f64> = (0..32).map(|_| rng.normal()).collect();
+                let t = taste_in_words(&w.images, &noise, &w.names, &w.phrases, &opts).unwrap();
+                noise_nothing += (!t.explains) as usize;
+            }
+            eprintln!(
+                "spread {spread}, centre {centre}: hidden in top 3 {top3}/{seeds}, beyond chance {found}/{seeds}, mean best held-out {held:.3}; noise says nothing {noise_nothing}/{seeds}"
+            );
+        }
     }
 }
