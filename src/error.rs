@@ -409,7 +409,7 @@ pub enum Error {
     /// None of the backbones asked for (or held by the store) has a text
     /// tower, so text cannot be compared with the works.
     #[error("{store}: no backbone here reads text ({backbones}); index with a CLIP or SigLIP backbone to search by text or describe a taste in words, e.g. `artlens index DIR --backbones {would_add}`")]
-    NoTextTower {
+    NoTextBackbone {
         /// The store's folder.
         store: PathBuf,
         /// The backbones looked at, comma-separated.

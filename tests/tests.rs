@@ -43,4 +43,5 @@ mod serve_browser;
 mod store;
 mod store_recovery;
 mod words;
+mod words_browser;
 mod zoo_parity;

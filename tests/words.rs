@@ -21,7 +21,9 @@ impl DinoStore {
         let dir = tmp.path().join("collection");
         common::rated_collection(&dir);
         let s = DinoStore { tmp };
-        let o = run(s.cmd(&["index", "--quiet", "--backbones", "dino"]).arg(&dir));
+        let o = run(s
+            .cmd(&["index", "--quiet", "--backbones", "dino"])
+            .arg(&dir));
         assert!(o.status.success(), "{}", stderr(&o));
         s
     }
@@ -52,9 +54,18 @@ fn refused(o: &Output, says: &[&str]) {
 #[test]
 fn bad_queries_are_refused_saying_why() {
     let s = DinoStore::new();
-    refused(&run(s.cmd(&["search", ""])), &["empty", "say what to look for"]);
-    refused(&run(s.cmd(&["search", "\"stormy sea"])), &["quote is not closed"]);
-    refused(&run(s.cmd(&["search", "-people"])), &["say what to look for"]);
+    refused(
+        &run(s.cmd(&["search", ""])),
+        &["empty", "say what to look for"],
+    );
+    refused(
+        &run(s.cmd(&["search", "\"stormy sea"])),
+        &["quote is not closed"],
+    );
+    refused(
+        &run(s.cmd(&["search", "-people"])),
+        &["say what to look for"],
+    );
     refused(&run(s.cmd(&["search", "\"sea\":x"])), &["must be a weight"]);
     refused(&run(s.cmd(&["search", &"a".repeat(1001)])), &["1000"]);
     refused(&run(s.cmd(&["search", "sea", "-k", "0"])), &["-k"]);
@@ -89,7 +100,11 @@ fn a_vocabulary_file_is_checked_and_named() {
         &["bin.txt", "UTF-8"],
     );
     refused(
-        &run(s.cmd(&["taste", "--vocabulary", s.path("none.txt").to_str().unwrap()])),
+        &run(s.cmd(&[
+            "taste",
+            "--vocabulary",
+            s.path("none.txt").to_str().unwrap(),
+        ])),
         &["none.txt"],
     );
     refused(

@@ -59,22 +59,21 @@ pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, ListSort, SimilarRequest};
 pub use score::ScoreRequest;
 pub use search::SearchRequest;
-pub use words::TasteWordsRequest;
 pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
-    PhraseFinding, SearchHit, SearchTerm, SearchView, SkippedBackbone, TasteWords,
-    TasteWordsColumn, TasteWordsView, VocabularyReport,
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
     LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
-    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
-    RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView,
-    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary,
-    WorkView,
+    ParquetExportView, ParquetManifest, PhraseFinding, PreferenceView, Provenance, QueryView,
+    RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage,
+    SearchHit, SearchTerm, SearchView, SimilarView, SkippedBackbone, SortOption, StatusBackbone,
+    StatusView, SuggestView, Suggestion, TasteWords, TasteWordsColumn, TasteWordsView,
+    TrainOutcome, VocabularyReport, WorkSummary, WorkView,
 };
+pub use words::TasteWordsRequest;
 
 use crate::ann::AnnIndex;
 use crate::error::{Error, Result};

@@ -42,7 +42,7 @@ impl Collection {
 
     /// The backbones to work with split into those with a text tower
     /// (with their space) and those skipped; none with a text tower is
-    /// [`Error::NoTextTower`], naming backbones that would add one.
+    /// [`Error::NoTextBackbone`], naming backbones that would add one.
     pub(crate) fn text_backbones(
         &self,
         wanted: Option<&[BackboneId]>,
@@ -63,9 +63,13 @@ impl Collection {
             }
         }
         if usable.is_empty() {
-            return Err(Error::NoTextTower {
+            return Err(Error::NoTextBackbone {
                 store: self.store.path().to_path_buf(),
-                backbones: ids.iter().map(BackboneId::name).collect::<Vec<_>>().join(", "),
+                backbones: ids
+                    .iter()
+                    .map(BackboneId::name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 would_add: text_capable_aliases().join(","),
             });
         }
@@ -137,10 +141,8 @@ impl Collection {
         let mut columns = Vec::new();
         for (id, space) in &usable {
             let images = self.joint_images(id, space)?;
-            let by_hash: std::collections::HashMap<&str, &Vec<f32>> = images
-                .iter()
-                .map(|(_, h, v)| (h.as_str(), v))
-                .collect();
+            let by_hash: std::collections::HashMap<&str, &Vec<f32>> =
+                images.iter().map(|(_, h, v)| (h.as_str(), v)).collect();
             let (xs, ys): (Vec<Vec<f32>>, Vec<f64>) = rated
                 .iter()
                 .filter_map(|(h, r)| by_hash.get(h.as_str()).map(|v| ((*v).clone(), *r)))
@@ -202,5 +204,5 @@ fn read_vocabulary(path: &std::path::Path) -> Result<String> {
 /// Aliases of registered backbones that carry a text tower, for the
 /// message of a store without one.
 fn text_capable_aliases() -> Vec<String> {
-    vec!["clip-b16".into(), "siglip-b16".into()]
+    vec!["clip-b16-hf".into(), "siglip-b16-hf".into()]
 }

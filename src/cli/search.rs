@@ -18,6 +18,7 @@ pub struct SearchArgs {
     /// The query: words make a phrase; "a quoted phrase" is one term;
     /// work:NAME is a stored work; + or - before a term moves towards or
     /// away from it; :W after a term weighs it ("sea":2).
+    #[arg(allow_hyphen_values = true)]
     query: String,
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
           help = format!("Results per backbone, 1 to {MAX_RESULTS}"))]
@@ -48,10 +49,8 @@ pub fn run(args: SearchArgs, ctx: &Ctx) -> Result<i32> {
     let view: SearchView = match &ctx.remote {
         Some(r) => {
             r.check_rater(&req.rater)?;
-            let mut fields: Vec<(&str, String)> = vec![
-                ("q", req.query.clone()),
-                ("k", req.k.to_string()),
-            ];
+            let mut fields: Vec<(&str, String)> =
+                vec![("q", req.query.clone()), ("k", req.k.to_string())];
             for b in req.backbones.iter().flatten() {
                 fields.push(("backbone", b.name()));
             }
@@ -109,14 +108,11 @@ fn print_table(view: &SearchView) {
             .iter()
             .map(|b| match view.results.get(b).and_then(|hits| hits.get(i)) {
                 Some(h) => {
-                    let s: String = format!(
-                        "{} {}",
-                        artlens::plain::similarity(h.similarity),
-                        name(h)
-                    )
-                    .chars()
-                    .take(W)
-                    .collect();
+                    let s: String =
+                        format!("{} {}", artlens::plain::similarity(h.similarity), name(h))
+                            .chars()
+                            .take(W)
+                            .collect();
                     format!("{s:<W$}")
                 }
                 None => format!("{:<W$}", ""),

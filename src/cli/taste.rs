@@ -62,7 +62,8 @@ pub fn run(args: TasteArgs, ctx: &Ctx) -> Result<i32> {
     ctx.msg
         .info(format!("vocabulary: {}", view.vocabulary.sentence()));
     for s in &view.skipped {
-        ctx.msg.info(format!("{} skipped: {}", s.backbone, s.reason));
+        ctx.msg
+            .info(format!("{} skipped: {}", s.backbone, s.reason));
     }
     if let Some(path) = &args.html {
         std::fs::write(path, artlens::report::render_taste_words_html(&view))
@@ -87,7 +88,10 @@ fn print_text(view: &TasteWordsView) {
         out_line("");
         out_line(&format!("{} ({})", c.display_name, c.backbone));
         out_line(&format!("  {}", printable(&c.sentence)));
-        for (title, list) in [("rated higher", &c.words.up), ("rated lower", &c.words.down)] {
+        for (title, list) in [
+            ("rated higher", &c.words.up),
+            ("rated lower", &c.words.down),
+        ] {
             if list.is_empty() {
                 continue;
             }

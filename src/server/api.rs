@@ -85,7 +85,7 @@ impl From<Error> for ApiError {
             | Error::StaleHead { .. }
             | Error::FingerprintMismatch { .. }
             | Error::WeightsUnavailable { .. }
-            | Error::NoTextTower { .. }
+            | Error::NoTextBackbone { .. }
             | Error::TooFewRatings { .. } => StatusCode::CONFLICT,
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::ExportConflict { .. } => StatusCode::CONFLICT,
