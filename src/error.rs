@@ -279,6 +279,17 @@ pub enum Error {
         expected: u32,
     },
 
+    /// A backbone without a text tower artlens reads, asked for one.
+    #[error("{backbone} has no text tower artlens reads: {reason}. The backbones with one: {capable}")]
+    NoTextTower {
+        /// The backbone asked for.
+        backbone: String,
+        /// Why (not an image–text model, or its folder lacks the text files).
+        reason: String,
+        /// The registered backbones that have a text tower, comma-separated.
+        capable: String,
+    },
+
     /// The store holds embeddings from other weights or preprocessing.
     #[error("store {path} was built for {model} with other settings ({differences}); use another --store, or `artlens index --rebuild {model}` to discard and re-embed")]
     FingerprintMismatch {

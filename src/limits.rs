@@ -107,3 +107,9 @@ mod tests {
         assert!(check_count("--folds", 1, MIN_FOLDS, MAX_FOLDS).is_err());
     }
 }
+
+/// Bytes of one text given to a text tower (`search`'s query, a vocabulary
+/// phrase): the models read at most 77 (CLIP) or 64 (SigLIP) tokens, so a
+/// longer text is a mistake, and tokenizing megabytes only to cut them costs
+/// time.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;

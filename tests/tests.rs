@@ -42,6 +42,7 @@ mod serve;
 mod serve_browser;
 mod store;
 mod store_recovery;
+mod text_parity;
 mod words;
 mod words_browser;
 mod zoo_parity;

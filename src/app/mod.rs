@@ -35,6 +35,7 @@ mod restore;
 mod score;
 mod search;
 mod suggest;
+mod text_tower;
 mod thumbs;
 mod train;
 pub mod views;
@@ -173,6 +174,8 @@ pub struct Collection {
     store: Store,
     weights: WeightsConfig,
     backbones: Mutex<HashMap<BackboneId, Arc<Backbone>>>,
+    /// Text towers loaded so far (`text_tower.rs`), kept like the backbones.
+    text_towers: Mutex<HashMap<BackboneId, Arc<crate::model::text::TextTower>>>,
     /// Read-only ANN indexes, with the store state they were loaded for.
     anns: Mutex<HashMap<BackboneId, (String, Arc<AnnIndex>)>>,
     /// Bumped by every write made through this collection. sled lets one
@@ -215,6 +218,7 @@ impl Collection {
             store,
             weights,
             backbones: Mutex::new(HashMap::new()),
+            text_towers: Mutex::new(HashMap::new()),
             anns: Mutex::new(HashMap::new()),
             revision: AtomicU64::new(0),
             memo: Mutex::new(HashMap::new()),

@@ -78,7 +78,12 @@ impl Collection {
                     TermTarget::Work(_) => None,
                 })
                 .collect();
-            let mut embedded = space.embed_texts(&texts)?.into_iter();
+            let mut embedded = if texts.is_empty() {
+                Vec::new()
+            } else {
+                space.embed_texts(&texts)?
+            }
+            .into_iter();
             let mut parts: Vec<(Vec<f32>, f32)> = Vec::with_capacity(terms.len());
             for (i, (t, work)) in terms.iter().zip(&named).enumerate() {
                 let v = match work {

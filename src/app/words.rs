@@ -33,11 +33,21 @@ pub(crate) type Space = Arc<dyn JointSpace + Send + Sync>;
 const METHOD: &str = "each phrase's score for a work is how much closer the work sits to it than to the average phrase (cosine in the backbone's joint image–text space); strength is the Spearman correlation of that score with the ratings; held out, the phrase is chosen inside 5-fold cross-validation and scored on the works it did not see; better than chance means the best phrase beats the best phrase on shuffled ratings (max-statistic permutation test, 5% family-wise)";
 
 impl Collection {
-    /// `id`'s joint image–text space, or `None` when its checkpoint has no
-    /// text tower.
-    pub(crate) fn joint_space(&self, id: &BackboneId) -> Result<Option<Space>> {
-        let _ = id;
-        Ok(None)
+    /// `id`'s joint image–text space (its text tower, loaded once), or why
+    /// it has none (an image-only checkpoint, a folder without the text
+    /// files): a reason to skip it, not an error.
+    pub(crate) fn joint_space(&self, id: &BackboneId) -> Result<std::result::Result<Space, String>> {
+        if id.spec().is_listed() && !crate::model::text::has_text_tower(id.spec()) {
+            return Ok(Err(format!(
+                "no text tower: {} was trained on images alone (or artlens reads only its image tower), so text cannot be compared with its embeddings",
+                id.display_name()
+            )));
+        }
+        match self.text_tower(id) {
+            Ok(t) => Ok(Ok(t)),
+            Err(Error::NoTextTower { reason, .. }) => Ok(Err(format!("no text tower: {reason}"))),
+            Err(e) => Err(e),
+        }
     }
 
     /// The backbones to work with split into those with a text tower
@@ -52,13 +62,10 @@ impl Collection {
         let mut skipped = Vec::new();
         for id in &ids {
             match self.joint_space(id)? {
-                Some(s) => usable.push((id.clone(), s)),
-                None => skipped.push(SkippedBackbone {
+                Ok(s) => usable.push((id.clone(), s)),
+                Err(reason) => skipped.push(SkippedBackbone {
                     backbone: id.name(),
-                    reason: format!(
-                        "no text tower: {} was trained on images alone, so text cannot be compared with its embeddings",
-                        id.display_name()
-                    ),
+                    reason,
                 }),
             }
         }
@@ -202,7 +209,12 @@ fn read_vocabulary(path: &std::path::Path) -> Result<String> {
 }
 
 /// Aliases of registered backbones that carry a text tower, for the
-/// message of a store without one.
+/// message of a store without one (the first two: a suggestion, not a
+/// list).
 fn text_capable_aliases() -> Vec<String> {
-    vec!["clip-b16-hf".into(), "siglip-b16-hf".into()]
+    crate::model::text::text_capable_aliases()
+        .into_iter()
+        .filter(|a| a.starts_with("clip-b16") || a.starts_with("siglip-b16"))
+        .map(String::from)
+        .collect()
 }

@@ -46,6 +46,22 @@ pub trait JointSpace {
     fn project_image(&self, stored: &[f32]) -> Vec<f32>;
 }
 
+impl JointSpace for crate::model::text::TextTower {
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<TextVector>> {
+        Ok(crate::model::text::TextTower::embed_texts(self, texts)?
+            .into_iter()
+            .map(|e| TextVector {
+                vector: e.vector,
+                truncated: e.truncated,
+            })
+            .collect())
+    }
+
+    fn project_image(&self, stored: &[f32]) -> Vec<f32> {
+        crate::model::text::TextTower::project_image(self, stored)
+    }
+}
+
 /// One text's vector in a joint space.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextVector {

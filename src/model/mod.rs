@@ -17,6 +17,7 @@ pub mod pos_embed;
 pub mod registry;
 mod sgemm;
 mod simd;
+pub mod text;
 mod vit;
 pub mod weights;
 

@@ -217,6 +217,53 @@ const fn with_plans(mut spec: BackboneSpec, plans: &'static [HubPlan]) -> Backbo
 /// config, then the weights (safetensors, or the pickle).
 const HF_PLANS: &[HubPlan] = DINO_PLANS;
 
+/// The files of a transformers image–text repository whose text tower
+/// artlens reads (`model::text`): the image tower's, with the tokenizer
+/// between the configs and the weights. A cache filled without them still
+/// serves the image tower (the plans without them follow).
+const TEXT_FILES_SAFETENSORS: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "model.safetensors",
+];
+const TEXT_FILES_PICKLE: &[&str] = &[
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "pytorch_model.bin",
+];
+/// SigLIP's repositories ship the SentencePiece model, not tokenizer.json
+/// (`model::text` converts it).
+const SIGLIP_TEXT_HF_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: &[
+            "config.json",
+            "preprocessor_config.json",
+            "tokenizer_config.json",
+            "spiece.model",
+            "model.safetensors",
+        ],
+    },
+    HF_PLANS[0],
+    HF_PLANS[1],
+];
+const TEXT_HF_PLANS: &[HubPlan] = &[
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_SAFETENSORS,
+    },
+    HubPlan {
+        revision: "main",
+        files: TEXT_FILES_PICKLE,
+    },
+    HF_PLANS[0],
+    HF_PLANS[1],
+];
+
 /// The transformers twin of a registered timm checkpoint: the same weights
 /// under transformers' names, with its own processor (and so its own
 /// default resolution), fetched from `hub_id`.
@@ -243,7 +290,10 @@ const fn hf(
     ));
     spec.default_resolution = resolution;
     spec.layout = Layout::Transformers;
-    spec.hub_plans = HF_PLANS;
+    spec.hub_plans = match spec.family {
+        Some(Family::Clip) => TEXT_HF_PLANS,
+        _ => HF_PLANS,
+    };
     spec
 }
 
@@ -955,26 +1005,29 @@ pub(crate) const REGISTRY: &[BackboneSpec] = &[
         768,
         WEBLI,
     ),
-    hf(
-        spec(
-            "timm/vit_base_patch16_siglip_224.webli",
-            "siglip-b16",
-            &["siglip"],
-            Family::Siglip,
+    with_plans(
+        hf(
+            spec(
+                "timm/vit_base_patch16_siglip_224.webli",
+                "siglip-b16",
+                &["siglip"],
+                Family::Siglip,
+                224,
+                16,
+                "SigLIP ViT-B/16",
+                "SigLIP-B/16",
+                "ViT-B/16, attention-pool head",
+                92_884_224,
+                768,
+                WEBLI,
+            ),
+            "google/siglip-base-patch16-224",
+            "siglip-b16-hf",
+            "SigLIP ViT-B/16 (transformers)",
+            "SigLIP-B/16 HF",
             224,
-            16,
-            "SigLIP ViT-B/16",
-            "SigLIP-B/16",
-            "ViT-B/16, attention-pool head",
-            92_884_224,
-            768,
-            WEBLI,
         ),
-        "google/siglip-base-patch16-224",
-        "siglip-b16-hf",
-        "SigLIP ViT-B/16 (transformers)",
-        "SigLIP-B/16 HF",
-        224,
+        SIGLIP_TEXT_HF_PLANS,
     ),
     spec(
         "timm/vit_base_patch16_siglip_224.v2_webli",
@@ -990,26 +1043,29 @@ pub(crate) const REGISTRY: &[BackboneSpec] = &[
         768,
         WEBLI,
     ),
-    hf(
-        spec(
-            "timm/vit_base_patch16_siglip_224.v2_webli",
-            "siglip2-b16",
-            &["siglip2"],
-            Family::Siglip,
+    with_plans(
+        hf(
+            spec(
+                "timm/vit_base_patch16_siglip_224.v2_webli",
+                "siglip2-b16",
+                &["siglip2"],
+                Family::Siglip,
+                224,
+                16,
+                "SigLIP 2 ViT-B/16",
+                "SigLIP2-B/16",
+                "ViT-B/16, attention-pool head",
+                92_884_224,
+                768,
+                WEBLI,
+            ),
+            "google/siglip2-base-patch16-224",
+            "siglip2-b16-hf",
+            "SigLIP 2 ViT-B/16 (transformers)",
+            "SigLIP2-B/16 HF",
             224,
-            16,
-            "SigLIP 2 ViT-B/16",
-            "SigLIP2-B/16",
-            "ViT-B/16, attention-pool head",
-            92_884_224,
-            768,
-            WEBLI,
         ),
-        "google/siglip2-base-patch16-224",
-        "siglip2-b16-hf",
-        "SigLIP 2 ViT-B/16 (transformers)",
-        "SigLIP2-B/16 HF",
-        224,
+        TEXT_HF_PLANS,
     ),
 ];
 

@@ -86,6 +86,7 @@ impl From<Error> for ApiError {
             | Error::FingerprintMismatch { .. }
             | Error::WeightsUnavailable { .. }
             | Error::NoTextBackbone { .. }
+            | Error::NoTextTower { .. }
             | Error::TooFewRatings { .. } => StatusCode::CONFLICT,
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::ExportConflict { .. } => StatusCode::CONFLICT,
