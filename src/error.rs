@@ -280,7 +280,9 @@ pub enum Error {
     },
 
     /// A backbone without a text tower artlens reads, asked for one.
-    #[error("{backbone} has no text tower artlens reads: {reason}. The backbones with one: {capable}")]
+    #[error(
+        "{backbone} has no text tower artlens reads: {reason}. The backbones with one: {capable}"
+    )]
     NoTextTower {
         /// The backbone asked for.
         backbone: String,

@@ -99,7 +99,10 @@ fn token_ids_equal_the_reference_tokenizers() {
             let want = ids(&refs[&format!("{case}/ids/{i}")]);
             let got = t.token_ids(text).unwrap();
             if specials.contains(&i) {
-                assert_ne!(got, want, "{case}: text {i} {text:?} was expected to differ");
+                assert_ne!(
+                    got, want,
+                    "{case}: text {i} {text:?} was expected to differ"
+                );
                 continue;
             }
             assert_eq!(got, want, "{case}: token ids of text {i} {text:?}");
@@ -131,7 +134,11 @@ fn text_embeddings_equal_get_text_features() {
         for (i, text) in texts.iter().enumerate() {
             let alone = t.embed_texts(&[text]).unwrap().remove(0);
             assert_eq!(alone.truncated, alone.tokens > t.context_length());
-            assert_eq!(alone, batched[i].clone(), "{case}: text {i} alone vs batched");
+            assert_eq!(
+                alone,
+                batched[i].clone(),
+                "{case}: text {i} alone vs batched"
+            );
             if specials.contains(&i) {
                 continue;
             }
@@ -152,7 +159,11 @@ fn text_embeddings_equal_get_text_features() {
         ));
         // The two strings longer than both contexts are cut, and say so.
         let long: Vec<usize> = (0..texts.len()).filter(|&i| batched[i].truncated).collect();
-        assert_eq!(long, vec![texts.len() - 2, texts.len() - 1], "{case}: truncated");
+        assert_eq!(
+            long,
+            vec![texts.len() - 2, texts.len() - 1],
+            "{case}: truncated"
+        );
         assert!(!batched[0].truncated && batched[0].tokens < t.context_length());
     }
     eprintln!("{}", report.join("\n"));
@@ -232,7 +243,10 @@ fn missing_tokenizers_and_image_only_checkpoints_are_refused_by_name() {
     // spiece.model is converted only for SiglipTokenizer, which
     // tokenizer_config.json names.
     let spm = copy_without("siglip", &["tokenizer.json", "tokenizer_config.json"], &[]);
-    let e = try_tower(spm.path(), &id_of("siglip")).err().unwrap().to_string();
+    let e = try_tower(spm.path(), &id_of("siglip"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         e.contains("spiece.model") && e.contains("tokenizer_config.json"),
         "{e}"
@@ -313,13 +327,19 @@ fn the_collection_keeps_one_text_tower_and_checks_its_weights() {
     let a = c.text_tower(&id).unwrap();
     let b = c.text_tower(&id).unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b), "loaded once, then kept");
-    assert_eq!(a.embed_texts(&["a stormy sea"]).unwrap()[0].vector.len(), 24);
+    assert_eq!(
+        a.embed_texts(&["a stormy sea"]).unwrap()[0].vector.len(),
+        24
+    );
 
     let dino = BackboneId::parse("dino").unwrap();
     let e = c.text_tower(&dino).err().unwrap();
     assert!(matches!(e, artlens::Error::NoTextTower { .. }), "{e}");
     let text = e.to_string();
-    assert!(text.contains("dino") && text.contains("clip-b16-hf"), "{text}");
+    assert!(
+        text.contains("dino") && text.contains("clip-b16-hf"),
+        "{text}"
+    );
     drop(c);
 
     // Other weights than the store's: refused before anything is projected.
@@ -347,8 +367,8 @@ fn the_collection_keeps_one_text_tower_and_checks_its_weights() {
 #[ignore = "needs ARTLENS_TEXT_FULL: a folder written by make_text_fixtures.py --full"]
 fn full_size_text_towers_by_hand() {
     let root = PathBuf::from(std::env::var("ARTLENS_TEXT_FULL").expect("ARTLENS_TEXT_FULL"));
-    let refs = candle_core::safetensors::load(root.join("reference.safetensors"), &Device::Cpu)
-        .unwrap();
+    let refs =
+        candle_core::safetensors::load(root.join("reference.safetensors"), &Device::Cpu).unwrap();
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
             .unwrap();
@@ -370,7 +390,11 @@ fn full_size_text_towers_by_hand() {
                 continue;
             }
             let want_ids = ids(&refs[&format!("{case}/ids/{i}")]);
-            assert_eq!(t.token_ids(text).unwrap(), want_ids, "{case}: ids of {text:?}");
+            assert_eq!(
+                t.token_ids(text).unwrap(),
+                want_ids,
+                "{case}: ids of {text:?}"
+            );
             same_ids += 1;
             let want = normalised(&to_vec(&refs[&format!("{case}/text/{i}")]));
             let (max, _, rel) = compare(&got[i].vector, &want);

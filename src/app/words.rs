@@ -36,7 +36,10 @@ impl Collection {
     /// `id`'s joint image–text space (its text tower, loaded once), or why
     /// it has none (an image-only checkpoint, a folder without the text
     /// files): a reason to skip it, not an error.
-    pub(crate) fn joint_space(&self, id: &BackboneId) -> Result<std::result::Result<Space, String>> {
+    pub(crate) fn joint_space(
+        &self,
+        id: &BackboneId,
+    ) -> Result<std::result::Result<Space, String>> {
         if id.spec().is_listed() && !crate::model::text::has_text_tower(id.spec()) {
             return Ok(Err(format!(
                 "no text tower: {} was trained on images alone (or artlens reads only its image tower), so text cannot be compared with its embeddings",

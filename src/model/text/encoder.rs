@@ -162,17 +162,22 @@ pub(crate) struct Linear {
 impl Linear {
     /// A layer without a bias (CLIP's projections), as one with a zero bias.
     pub(crate) fn without_bias(weight: Matrix) -> Result<Linear> {
-        let bias = Tensor::zeros(weight.rows(), DType::F32, &Device::Cpu).map_err(|e| {
-            Error::Candle {
+        let bias =
+            Tensor::zeros(weight.rows(), DType::F32, &Device::Cpu).map_err(|e| Error::Candle {
                 context: "a zero bias".into(),
                 source: e,
-            }
-        })?;
+            })?;
         Ok(Linear { weight, bias })
     }
 
     pub(crate) fn forward(&self, x: &Tensor, then: ops::Epilogue) -> candle_core::Result<Tensor> {
-        ops::linear_slice(x, self.weight.as_slice(), self.weight.rows(), &self.bias, then)
+        ops::linear_slice(
+            x,
+            self.weight.as_slice(),
+            self.weight.rows(),
+            &self.bias,
+            then,
+        )
     }
 }
 

@@ -284,7 +284,8 @@ impl TextTower {
                 .get("projection_dim")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(512) as usize;
-            let text_projection = Linear::without_bias(t.matrix("text_projection.weight", [p, c])?)?;
+            let text_projection =
+                Linear::without_bias(t.matrix("text_projection.weight", [p, c])?)?;
             let visual_projection =
                 Linear::without_bias(t.matrix("visual_projection.weight", [p, image_dim])?)?;
             let eos = eos_id(&cfg, &tokenizer, config_path)?;
@@ -475,7 +476,11 @@ fn eos_id(cfg: &TextConfig, tokenizer: &TextTokenizer, path: &Path) -> Result<u3
 
 /// `v / |v|` (a zero vector stays zero).
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 {
         for x in &mut v {
             *x = (f64::from(*x) / norm) as f32;

@@ -225,10 +225,12 @@ pub(crate) fn tokenizer_json(path: &Path, eos: &str) -> Result<String> {
         .collect();
     let mut normalizers = Vec::new();
     if !spec.charsmap.is_empty() {
-        normalizers.push(json!({"type": "Precompiled", "precompiled_charsmap": base64(&spec.charsmap)}));
+        normalizers
+            .push(json!({"type": "Precompiled", "precompiled_charsmap": base64(&spec.charsmap)}));
     }
     normalizers.push(json!({"type": "Strip", "strip_left": false, "strip_right": true}));
-    normalizers.push(json!({"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "\u{2581}"}));
+    normalizers
+        .push(json!({"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "\u{2581}"}));
     let seq = |id: &str| json!({"Sequence": {"id": id, "type_id": 0}});
     let special = json!({"SpecialToken": {"id": eos, "type_id": 0}});
     let t = json!({
