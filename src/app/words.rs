@@ -30,7 +30,7 @@ pub struct TasteWordsRequest {
 pub(crate) type Space = Arc<dyn JointSpace + Send + Sync>;
 
 /// The one-line method every taste-in-words view carries.
-const METHOD: &str = "each phrase's score for a work is how much closer the work sits to it than to the average phrase (cosine in the backbone's joint image–text space); strength is the Spearman correlation of that score with the ratings; held out, the phrase is chosen inside 5-fold cross-validation and scored on the works it did not see; better than chance means the best phrase beats the best phrase on shuffled ratings (max-statistic permutation test, 5% family-wise)";
+const METHOD: &str = "each phrase's score for a work is how much closer the work sits to it than to the average phrase (cosine in the backbone's joint image–text space); strength is the Spearman correlation of that score with the ratings, given what every phrase shares (partial); held out, the phrase is chosen inside 5-fold cross-validation and scored on the works it did not see; better than chance means the best phrase beats the best phrase on shuffled ratings (max-statistic permutation test, 5% family-wise)";
 
 impl Collection {
     /// `id`'s joint image–text space (its text tower, loaded once), or why

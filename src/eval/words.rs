@@ -510,7 +510,7 @@ pub struct PhraseFinding {
     pub spearman: f64,
     /// The same, held out: each work's score direction learned from the
     /// folds without it, pooled over the folds and averaged over the
-    /// repeats. Chosen among many phrases, a phrase's own figure is still
+    /// repeats; signed like `spearman` (negative for a phrase rated lower). Chosen among many phrases, a phrase's own figure is still
     /// optimistic; the view's `best_held_out` is not.
     pub held_out: f64,
     /// The family-wise p-value: the share of shuffled ratings on which the
@@ -867,7 +867,9 @@ pub fn taste_in_words(
     let finding = |q: usize| PhraseFinding {
         phrase: phrases[q].clone(),
         spearman: rho[q],
-        held_out: held_out[q],
+        // Signed like the strength, so that a phrase rated lower reads as
+        // negative in both columns.
+        held_out: if rho[q] < 0.0 { -held_out[q] } else { held_out[q] },
         adjusted_p: adjusted(rho[q]),
         beyond_chance: adjusted(rho[q]) <= opts.alpha,
     };
