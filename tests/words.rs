@@ -126,6 +126,9 @@ fn clip_dir() -> PathBuf {
 
 const CLIP: &str = "clip-b16-hf";
 
+/// A work's id, content hash and image embedding in the joint space.
+type JointWork = (u64, String, Vec<f32>);
+
 /// 40 works of varied colour and pattern, indexed with the tiny CLIP and
 /// DINO (which reads no text).
 struct ClipStore {
@@ -182,7 +185,7 @@ impl ClipStore {
     fn joint(
         &self,
     ) -> (
-        Vec<(u64, String, Vec<f32>)>,
+        Vec<JointWork>,
         std::sync::Arc<artlens::model::text::TextTower>,
     ) {
         let id = artlens::BackboneId::parse(CLIP).unwrap();
@@ -292,12 +295,7 @@ fn search_finds_the_planted_work_first_for_its_own_caption_and_skips_dino() {
 
 /// Ratings of the first 32 works from the tower's cosine to `hidden` plus
 /// noise of half its spread (`noise_only`: the noise alone).
-fn planted_ratings(
-    works: &[(u64, String, Vec<f32>)],
-    hidden: &[f32],
-    seed: u64,
-    noise_only: bool,
-) -> Vec<f64> {
+fn planted_ratings(works: &[JointWork], hidden: &[f32], seed: u64, noise_only: bool) -> Vec<f64> {
     let mut rng = Rng(seed);
     let sims: Vec<f64> = works
         .iter()

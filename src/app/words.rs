@@ -29,6 +29,12 @@ pub struct TasteWordsRequest {
 /// A joint space shared between requests.
 pub(crate) type Space = Arc<dyn JointSpace + Send + Sync>;
 
+/// The backbones with a text tower (with their space), and those skipped.
+pub(crate) type TextBackbones = (Vec<(BackboneId, Space)>, Vec<SkippedBackbone>);
+
+/// Every work's id, content hash and normalised joint-space image vector.
+pub(crate) type JointImages = Vec<(u64, String, Vec<f32>)>;
+
 /// The one-line method every taste-in-words view carries.
 const METHOD: &str = "each phrase's score for a work is how much closer the work sits to it than to the average phrase (cosine in the backbone's joint image–text space); strength is the Spearman correlation of that score with the ratings, given what every phrase shares (partial); held out, the phrase is chosen inside 5-fold cross-validation and scored on the works it did not see; better than chance means the best phrase beats the best phrase on shuffled ratings (max-statistic permutation test, 5% family-wise)";
 
@@ -56,10 +62,7 @@ impl Collection {
     /// The backbones to work with split into those with a text tower
     /// (with their space) and those skipped; none with a text tower is
     /// [`Error::NoTextBackbone`], naming backbones that would add one.
-    pub(crate) fn text_backbones(
-        &self,
-        wanted: Option<&[BackboneId]>,
-    ) -> Result<(Vec<(BackboneId, Space)>, Vec<SkippedBackbone>)> {
+    pub(crate) fn text_backbones(&self, wanted: Option<&[BackboneId]>) -> Result<TextBackbones> {
         let ids = self.select_backbones(wanted)?;
         let mut usable = Vec::new();
         let mut skipped = Vec::new();
@@ -89,11 +92,7 @@ impl Collection {
     /// Every stored work's image embedding of `id` carried into the joint
     /// space, normalised, by content hash with its id; memoised per store
     /// revision.
-    pub(crate) fn joint_images(
-        &self,
-        id: &BackboneId,
-        space: &Space,
-    ) -> Result<Arc<Vec<(u64, String, Vec<f32>)>>> {
+    pub(crate) fn joint_images(&self, id: &BackboneId, space: &Space) -> Result<Arc<JointImages>> {
         self.memo(&format!("joint_images:{}", id.name()), || {
             let mut out = Vec::new();
             for (work, hash, v) in self.store.embeddings(id)? {

@@ -204,20 +204,18 @@ pub fn parse_query(query: &str) -> Result<Vec<QueryTerm>> {
         // bare word or a work name when W reads as a number.
         let mut weight: Option<f32> = None;
         let mut target = target;
-        if !bare && matches!(target, TermTarget::Text(_)) || i < s.len() && s[i] == ':' {
-            if i < s.len() && s[i] == ':' {
-                let mut e = i + 1;
-                while e < s.len() && !s[e].is_whitespace() {
-                    e += 1;
-                }
-                let w: String = s[i + 1..e].iter().collect();
-                weight = Some(w.parse::<f32>().map_err(|_| {
-                    bad(format!(
-                        "`:{w}` after a term must be a weight, e.g. `\"sea\":2`"
-                    ))
-                })?);
-                i = e;
+        if i < s.len() && s[i] == ':' {
+            let mut e = i + 1;
+            while e < s.len() && !s[e].is_whitespace() {
+                e += 1;
             }
+            let w: String = s[i + 1..e].iter().collect();
+            weight = Some(w.parse::<f32>().map_err(|_| {
+                bad(format!(
+                    "`:{w}` after a term must be a weight, e.g. `\"sea\":2`"
+                ))
+            })?);
+            i = e;
         }
         if weight.is_none() {
             let (TermTarget::Text(w) | TermTarget::Work(w)) = &mut target;
@@ -869,7 +867,11 @@ pub fn taste_in_words(
         spearman: rho[q],
         // Signed like the strength, so that a phrase rated lower reads as
         // negative in both columns.
-        held_out: if rho[q] < 0.0 { -held_out[q] } else { held_out[q] },
+        held_out: if rho[q] < 0.0 {
+            -held_out[q]
+        } else {
+            held_out[q]
+        },
         adjusted_p: adjusted(rho[q]),
         beyond_chance: adjusted(rho[q]) <= opts.alpha,
     };
