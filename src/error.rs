@@ -421,6 +421,49 @@ pub enum Error {
         known: String,
     },
 
+    /// A `search` query that cannot be read (`artlens search "TEXT"`).
+    #[error("search query {query:?}: {reason}; e.g. `\"stormy sea\" +work:12 -\"people\"` or `\"sea\":2 boats`")]
+    BadQuery {
+        /// The query as given (cut to its first 80 characters).
+        query: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// None of the backbones asked for (or held by the store) has a text
+    /// tower, so text cannot be compared with the works.
+    #[error("{store}: no backbone here reads text ({backbones}); index with a CLIP or SigLIP backbone to search by text or describe a taste in words, e.g. `artlens index DIR --backbones {would_add}`")]
+    NoTextBackbone {
+        /// The store's folder.
+        store: PathBuf,
+        /// The backbones looked at, comma-separated.
+        backbones: String,
+        /// Backbones that would add a text tower, comma-separated.
+        would_add: String,
+    },
+
+    /// A `--vocabulary` file that cannot be used.
+    #[error("vocabulary {path}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Vocabulary {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// The 1-based line at fault, when one is.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Too few ratings to say anything about a taste in words.
+    #[error("taste in words for rater `{rater}` needs at least {need} rated works this backbone holds, and {have} are rated; rate a few more (`artlens suggest` lists the most useful)")]
+    TooFewRatings {
+        /// Whose ratings.
+        rater: String,
+        /// Rated works the backbone holds.
+        have: usize,
+        /// The least the statistics need.
+        need: usize,
+    },
+
     /// A tensor computation failed inside candle.
     #[error("{context}: {source}")]
     Candle {

@@ -59,6 +59,30 @@ pub const MIN_MAP_WORKS: usize = 5;
 /// grows with the works (10,000 works took 32 s on two busy cores; see
 /// `docs/PERFORMANCE.md`, Maps).
 pub const MAX_MAP_WORKS: usize = 200_000;
+/// Characters of one `search` query: a query is a few phrases and works,
+/// and every phrase is embedded by each text tower.
+pub const MAX_QUERY_CHARS: usize = 1000;
+
+/// Terms of one `search` query (phrases and works, each with its sign and
+/// weight).
+pub const MAX_QUERY_TERMS: usize = 16;
+
+/// The largest weight a query term may carry (`"sea":2`): beyond it the
+/// other terms no longer count.
+pub const MAX_QUERY_WEIGHT: f32 = 100.0;
+
+/// Phrases of the vocabulary `taste` describes ratings with, the built-in
+/// one and `--vocabulary FILE` together: each is embedded by each text
+/// tower, and the permutation test scores every phrase on every shuffle.
+pub const MAX_VOCABULARY: usize = 5000;
+
+/// Characters of one vocabulary phrase: a phrase is a few words, and a
+/// longer line is more likely a file that is not a vocabulary.
+pub const MAX_PHRASE_CHARS: usize = 200;
+
+/// Bytes of a `--vocabulary` file: [`MAX_VOCABULARY`] lines of
+/// [`MAX_PHRASE_CHARS`] with room for headings.
+pub const MAX_VOCABULARY_BYTES: usize = 2 << 20;
 
 /// Checks that `value` of the count `what` (a flag, `--threads`, or a field
 /// of a request) lies in `min..=max`; the error names it and the range.

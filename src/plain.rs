@@ -39,6 +39,18 @@ pub fn trustworthiness(x: f64) -> String {
 /// What a map's trustworthiness means, in the words every front end uses.
 pub const TRUSTWORTHINESS_MEANS: &str = "1.00 means each work's ten nearest on the map are among its nearest for the backbone; lower means works shown as neighbours that the backbone sees as far apart";
 
+/// A p-value as every front end shows it: three decimals, and `< 0.001`
+/// below that (a permutation p-value is never exactly 0).
+pub fn p_value(p: f64) -> String {
+    if !p.is_finite() {
+        "-".into()
+    } else if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,4 +46,6 @@ mod serve_browser;
 mod store;
 mod store_recovery;
 mod text_parity;
+mod words;
+mod words_browser;
 mod zoo_parity;

@@ -20,11 +20,13 @@ mod query;
 mod ratings;
 mod restore;
 mod score;
+mod search;
 mod suggest;
 mod text_tower;
 mod thumbs;
 mod train;
 pub mod views;
+mod words;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ pub use models::models;
 pub use parquet::{ParquetRequest, DEFAULT_ROW_GROUP_ROWS};
 pub use query::{ListRequest, ListSort, SimilarRequest};
 pub use score::ScoreRequest;
+pub use search::SearchRequest;
 pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
@@ -53,11 +56,13 @@ pub use views::{
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
     LadderPoint, MapPanel, MapPoint, MapView, MapWork, ModelEntry, ModelScore, PairAgreement,
-    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView, Provenance,
-    QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView, ScoreView,
-    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
-    TrainOutcome, WorkSummary, WorkView,
+    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PhraseFinding, PreferenceView,
+    Provenance, QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView,
+    ScoreView, ScoredImage, SearchHit, SearchTerm, SearchView, SimilarView, SkippedBackbone,
+    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TasteWords, TasteWordsColumn,
+    TasteWordsView, TrainOutcome, VocabularyReport, WorkSummary, WorkView,
 };
+pub use words::TasteWordsRequest;
 
 use crate::ann::AnnIndex;
 use crate::error::{Error, Result};

@@ -21,11 +21,13 @@ mod progress;
 mod rate;
 mod remote;
 mod score;
+mod search;
 mod serve;
 mod show;
 mod similar;
 mod status;
 mod suggest;
+mod taste;
 mod train;
 
 use std::io::Write;
@@ -92,6 +94,10 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// List unrated works whose rating would help most (for the verdict or the taste).
     Suggest(suggest::SuggestArgs),
+    /// Find works by text ("a stormy sea"), with works to move towards or away from, per text-capable backbone.
+    Search(search::SearchArgs),
+    /// Describe a rater's taste in words: the phrases that best explain their ratings, up and down.
+    Taste(taste::TasteArgs),
     /// Measure forward-pass throughput (images/s) on random input.
     Bench(bench::BenchArgs),
     /// Merge stores (the shards of `index --shard I/N`, or any with the same backbones) into one.
@@ -123,6 +129,8 @@ impl Command {
             Command::Map(_) => "map",
             Command::Explain(_) => "explain",
             Command::Suggest(_) => "suggest",
+            Command::Search(_) => "search",
+            Command::Taste(_) => "taste",
             Command::Bench(_) => "bench",
             Command::Merge(_) => "merge",
             Command::Serve(_) => "serve",
@@ -285,6 +293,8 @@ pub fn run() -> i32 {
         Command::Map(args) => map::run(args, &ctx),
         Command::Explain(args) => explain::run(args, &ctx),
         Command::Suggest(args) => suggest::run(args, &ctx),
+        Command::Search(args) => search::run(args, &ctx),
+        Command::Taste(args) => taste::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),

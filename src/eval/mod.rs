@@ -16,6 +16,7 @@
 
 mod compare;
 mod ladder;
+pub mod words;
 
 pub use compare::{
     agreements, CompareModel, CurvePoint, PairAgreement, PairComparison, TrainingFigures,

@@ -15,6 +15,7 @@ mod pages;
 mod score;
 mod text;
 mod thumbs;
+mod words;
 
 pub use map::{map_panels, ramp, render_map_html, MAP_CSS, NO_VALUE};
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
@@ -23,6 +24,7 @@ pub use score::{
     WorkPictures, MODEL_SCORE_CSS,
 };
 pub use thumbs::thumbnail_data_uri;
+pub use words::{render_taste_words_html, taste_words_panel, TASTE_WORDS_CSS};
 // The views a page is drawn from live in the application layer
 // ([`crate::app::views`]); they are named here too so that a caller
 // rendering a report finds them beside the renderer.

@@ -72,7 +72,9 @@ impl From<Error> for ApiError {
             | Error::UnknownWorks { .. }
             | Error::SameWork { .. }
             | Error::UnknownLabel { .. }
-            | Error::FilterMatchesNothing { .. } => StatusCode::BAD_REQUEST,
+            | Error::FilterMatchesNothing { .. }
+            | Error::BadQuery { .. }
+            | Error::Vocabulary { .. } => StatusCode::BAD_REQUEST,
             Error::Decode { .. } | Error::ImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotIndexed { .. }
             | Error::NothingIndexed { .. }
@@ -83,7 +85,10 @@ impl From<Error> for ApiError {
             | Error::NoRatingsBy { .. }
             | Error::StaleHead { .. }
             | Error::FingerprintMismatch { .. }
-            | Error::WeightsUnavailable { .. } => StatusCode::CONFLICT,
+            | Error::WeightsUnavailable { .. }
+            | Error::NoTextBackbone { .. }
+            | Error::NoTextTower { .. }
+            | Error::TooFewRatings { .. } => StatusCode::CONFLICT,
             Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::ExportConflict { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -1426,4 +1431,41 @@ pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
     };
     let c = st.collection.clone();
     Ok(Json(blocking(move || c.suggest(&req)).await?).into_response())
+}
+
+/// `GET /api/search?q=TEXT&k=10&backbone=ID&where=KEY=VALUE`: `artlens
+/// search TEXT --json`, for the server's rater.
+pub async fn search(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let req = search_request(&q, &st)?;
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.search(&req)).await?).into_response())
+}
+
+/// The search request a query string asks for (the API's and the search
+/// page's).
+pub fn search_request(q: &Params, st: &Shared) -> ApiResult<artlens::app::SearchRequest> {
+    Ok(artlens::app::SearchRequest {
+        query: q.get("q").unwrap_or("").to_string(),
+        k: q.count("k", 10)?,
+        backbones: q.backbones()?,
+        filters: q.all("where"),
+        rater: st.rater.clone(),
+    })
+}
+
+/// `GET /api/taste/words?backbone=ID`: `artlens taste --json`, for the
+/// server's rater (the built-in vocabulary).
+pub async fn taste_words(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Params::parse(q)?;
+    let backbones = q.backbones()?;
+    let view = ask(&st, move |c, rater| {
+        c.taste_words(&artlens::app::TasteWordsRequest {
+            rater: rater.clone(),
+            backbones,
+            vocabulary: None,
+        })
+    })
+    .await?;
+    Ok(Json(view).into_response())
 }

@@ -230,6 +230,8 @@ fn routes() -> Router<Shared> {
         )
         .route("/export", post(api::export))
         .route("/suggest", get(api::suggest))
+        .route("/search", get(api::search))
+        .route("/taste/words", get(api::taste_words))
         .route(
             "/similar",
             post(api::similar_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
@@ -256,6 +258,7 @@ fn routes() -> Router<Shared> {
         .route("/rate", get(pages::rate))
         .route("/score", get(pages::score))
         .route("/similar", get(pages::similar).post(pages::similar_upload))
+        .route("/search", get(pages::search))
         .route("/compare", get(pages::compare))
         .route("/map", get(pages::map))
         .route("/compare/report", get(pages::compare_report))

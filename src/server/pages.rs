@@ -210,6 +210,7 @@ fn gallery_form(params: &Params, view: Option<&GalleryView>, error: Option<&str>
     let selected = params.all("where");
     html! {
         h1 { "Gallery" }
+        (search_form(""))
         form.filters #filters method="get" action="/" {
             label { span.visually-hidden { "Search" } input #search type="search" name="text" value=(text) placeholder="Search titles, artists…" size="24"; }
             label { "Show "
@@ -878,6 +879,7 @@ pub async fn compare(State(st): State<Shared>) -> PageResult {
         Ok((c.answer(rater)?, c.stored_backbones()?.len()))
     })
     .await?;
+    let words = taste_words_section(&st).await;
     Ok(page(
         "Your answer",
         "compare",
@@ -892,6 +894,7 @@ pub async fn compare(State(st): State<Shared>) -> PageResult {
                 @if answer.rated >= answer.first_answer_at {
                     p { button #retrain type="button" { "Retrain now" } " " span.note { "Only needed after importing ratings; rating here retrains by itself." } " " span #train-status role="status" {} }
                 }
+                (words)
                 @if answer.verdict.is_some() {
                     details #detail {
                         summary { "The statistics behind the answer" }
@@ -901,6 +904,103 @@ pub async fn compare(State(st): State<Shared>) -> PageResult {
             }
         },
     ))
+}
+
+/// The "your taste in words" panel of the answer page: the phrases that
+/// explain the rater's ratings, or, when it cannot be said yet (no
+/// text-capable backbone, too few ratings), why, in one line.
+async fn taste_words_section(st: &Shared) -> Markup {
+    let made = ask(st, |c, rater| {
+        c.taste_words(&artlens::app::TasteWordsRequest {
+            rater: rater.clone(),
+            backbones: None,
+            vocabulary: None,
+        })
+    })
+    .await;
+    match made {
+        Ok(view) => artlens::report::taste_words_panel(&view),
+        Err(e) => html! {
+            section.taste-words #taste-words {
+                h3 { "Your taste in words" }
+                p.note #taste-words-note { (e.message) }
+            }
+        },
+    }
+}
+
+/// Results per backbone on the search page.
+const SEARCH_PAGE_K: usize = 24;
+
+/// `GET /search?q=TEXT&backbone=&where=`: the works nearest to a text
+/// query, one gallery per text-capable backbone, each work with its
+/// similarity. A query the library refuses is said on the page.
+pub async fn search(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+    let params = Params::parse(q)?;
+    let query = params.get("q").unwrap_or("").to_string();
+    let made = if query.trim().is_empty() {
+        None
+    } else {
+        let mut pairs = vec![("k".to_string(), SEARCH_PAGE_K.to_string())];
+        pairs.extend(params.pairs().iter().filter(|(k, _)| k != "k").cloned());
+        let fields = Params::from_pairs(pairs);
+        Some(match super::api::search_request(&fields, &st) {
+            Ok(req) => {
+                let c = st.collection.clone();
+                blocking(move || c.search(&req)).await
+            }
+            Err(e) => Err(e),
+        })
+    };
+    let (view, error) = match made {
+        None => (None, None),
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(e)) if e.status.is_client_error() => (None, Some(e.message)),
+        Some(Err(e)) => return Err(e.into()),
+    };
+    let body = html! {
+        h1 { "Search by words" }
+        (search_form(&query))
+        @if let Some(e) = &error { p.error #search-error role="alert" { (e) } }
+        @if view.is_none() && error.is_none() {
+            p #search-empty { "Describe what you are looking for — “a stormy sea at night”, “portrait of a woman in blue” — and each model that reads text shows the works nearest to it. Quote a phrase to keep it together, put - before one to move away from it (-\"people\"), name a work as work:12." }
+        }
+        @if let Some(v) = &view {
+            @for n in &v.notes { p.note.search-note { (n) } }
+            div.columns #search-results {
+                @for b in &v.backbones {
+                    section.column data-backbone=(b) {
+                        h2 { (b) }
+                        @let hits = v.results.get(b).map(Vec::as_slice).unwrap_or(&[]);
+                        @if hits.is_empty() { p.note { "No work matches." } }
+                        ol.hits {
+                            @for h in hits {
+                                li.hit data-id=(h.id) {
+                                    a href={ "/works/" (h.id) } {
+                                        img src={ "/api/works/" (h.id) "/thumb?size=256" } alt={ "#" (h.id) } loading="lazy" width="128" height="128";
+                                    }
+                                    span.title { "#" (h.id) " " (h.metadata.get("title").cloned().or_else(|| h.path.as_deref().and_then(|p| std::path::Path::new(p).file_name()).map(|f| f.to_string_lossy().into_owned())).unwrap_or_default()) }
+                                    span.similarity { "similarity " (artlens::plain::similarity(h.similarity)) }
+                                    @if let Some(r) = h.rating { span.rating { "your rating " (fmt_num(r)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Search by words", "", "search", body))
+}
+
+/// The search-by-words box, on the gallery and the search page.
+fn search_form(query: &str) -> Markup {
+    html! {
+        form.word-search #word-search method="get" action="/search" role="search" {
+            label { span { "Search by words " } input #word-query type="search" name="q" value=(query) placeholder="a stormy sea at night" size="28" maxlength=(artlens::limits::MAX_QUERY_CHARS); }
+            button type="submit" { "Find" }
+        }
+    }
 }
 
 /// `GET /compare/report`: `artlens compare --html` for the store as it is.

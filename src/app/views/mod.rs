@@ -15,11 +15,13 @@ mod models;
 mod provenance;
 mod ratings;
 mod score;
+mod search;
 mod show;
 mod similar;
 mod status;
 mod suggest;
 mod train;
+mod words;
 
 pub use answer::{AnswerBackbone, AnswerView, RatingScale};
 pub use compare::{
@@ -36,8 +38,10 @@ pub use models::ModelEntry;
 pub use provenance::{BackboneLabel, Provenance};
 pub use ratings::{PreferenceView, RatingChange, RatingView};
 pub use score::{ModelScore, PairMaps, ScoreView, ScoredImage};
+pub use search::{SearchHit, SearchTerm, SearchView, SkippedBackbone};
 pub use show::{WorkSummary, WorkView};
 pub use similar::{Hit, QueryView, SimilarView};
 pub use status::{RaterStatus, StatusBackbone, StatusView};
 pub use suggest::{Goal, SuggestView, Suggestion};
 pub use train::TrainOutcome;
+pub use words::{PhraseFinding, TasteWords, TasteWordsColumn, TasteWordsView, VocabularyReport};
