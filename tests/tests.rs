@@ -25,6 +25,7 @@ mod cli_models;
 mod cli_raters;
 mod cli_taste;
 mod cli_verdict;
+mod dups;
 mod explain;
 mod explain_parity;
 mod golden_store;

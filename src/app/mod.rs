@@ -20,6 +20,7 @@
 mod answer;
 mod browse;
 mod compare;
+mod dups;
 mod explain;
 mod export_files;
 mod gallery;
@@ -46,6 +47,7 @@ use std::sync::{Arc, Mutex};
 pub use crate::pipeline::Event;
 pub use answer::FIRST_ANSWER_AT;
 pub use compare::CompareRequest;
+pub use dups::DupsRequest;
 pub use explain::ExplainRequest;
 pub use gallery::{fold, work_title, GalleryRequest, GallerySort, MAX_FACET_VALUES};
 pub use image::ImageRef;
@@ -60,6 +62,7 @@ pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
+    CopyChange, DupGroup, DupMember, DupsView,
     AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
     ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
     ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,

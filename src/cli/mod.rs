@@ -10,6 +10,7 @@ mod bench;
 mod compare;
 mod completions;
 mod doctor;
+mod dups;
 mod embed;
 mod explain;
 mod export;
@@ -87,6 +88,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
     Explain(explain::ExplainArgs),
+    /// Near-duplicate groups (re-scans, crops, resized or recompressed copies), and marking copies.
+    Dups(dups::DupsArgs),
     /// List unrated works whose rating would help most (for the verdict or the taste).
     Suggest(suggest::SuggestArgs),
     /// Measure forward-pass throughput (images/s) on random input.
@@ -119,6 +122,7 @@ impl Command {
             Command::Compare(_) => "compare",
             Command::Explain(_) => "explain",
             Command::Suggest(_) => "suggest",
+            Command::Dups(_) => "dups",
             Command::Bench(_) => "bench",
             Command::Merge(_) => "merge",
             Command::Serve(_) => "serve",
@@ -280,6 +284,7 @@ pub fn run() -> i32 {
         Command::Compare(args) => compare::run(args, &ctx),
         Command::Explain(args) => explain::run(args, &ctx),
         Command::Suggest(args) => suggest::run(args, &ctx),
+        Command::Dups(args) => dups::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),

@@ -119,6 +119,8 @@ mod journal;
 mod merge;
 mod migrate;
 mod records;
+mod copies;
+pub use copies::CopyRecord;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use journal::ReplayReport;
