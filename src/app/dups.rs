@@ -153,7 +153,9 @@ impl Collection {
                     .iter()
                     .max_by_key(|&&m| {
                         let a = &arts[m];
-                        (a.width as u64 * a.height as u64, std::cmp::Reverse(a.id))
+                        // The most pixels, then the biggest file (the least
+                        // compressed of two copies of one size).
+                        (a.width as u64 * a.height as u64, a.size, std::cmp::Reverse(a.id))
                     })
                     .expect("a group has members")
             });

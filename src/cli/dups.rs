@@ -35,11 +35,11 @@ struct FindArgs {
     backbone: Option<BackboneId>,
     /// Cosine similarity a neighbour needs to be a candidate, 0 to 1
     /// (default: the backbone's, 0.5 for DINO-like, 0.8 for CLIP and SigLIP).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Aligned-pixel agreement a candidate needs to be a copy, 0 to 1
     /// (default 0.9).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, allow_negative_numbers = true)]
     agreement: Option<f64>,
     /// One JSON object on stdout.
     #[arg(long, global = true)]

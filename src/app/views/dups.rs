@@ -35,7 +35,7 @@ pub struct DupMember {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DupGroup {
     /// The representative's id: the work a person kept, else the largest
-    /// in pixels.
+    /// in pixels (then in bytes: the least compressed).
     pub representative: u64,
     /// True when a person chose the representative (the group has marked
     /// copies).
