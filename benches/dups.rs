@@ -8,8 +8,8 @@
 //! random mix of a crop to 78–92% of the side, a resize to 40–80%, JPEG
 //! recompression at quality 35–90, a brightness change of ±20% and colour
 //! gains of ±10%; and hard negatives: 8 series of 3 generated flat
-//! minimalist works sharing a palette and differing in composition (band
-//! positions and widths). A pair is a true copy pair when both works come
+//! minimalist works sharing a palette and differing in composition (two to
+//! four bands and blocks each). A pair is a true copy pair when both works come
 //! from one original.
 //!
 //! The backbones are the random-initialised checkpoints the tests use
@@ -42,9 +42,18 @@ fn backbones() -> Vec<(BackboneId, PathBuf)> {
     [
         ("dino", fx.join("dino_tiny")),
         ("dinov2", fx.join("dinov2_tiny")),
-        ("timm/vit_base_patch16_clip_224.openai", fx.join("zoo/clip_b16")),
-        ("timm/vit_base_patch16_siglip_224.webli", fx.join("zoo/siglip_b16")),
-        ("timm/vit_base_patch16_dinov3.lvd1689m", fx.join("zoo/dinov3_b")),
+        (
+            "timm/vit_base_patch16_clip_224.openai",
+            fx.join("zoo/clip_b16"),
+        ),
+        (
+            "timm/vit_base_patch16_siglip_224.webli",
+            fx.join("zoo/siglip_b16"),
+        ),
+        (
+            "timm/vit_base_patch16_dinov3.lvd1689m",
+            fx.join("zoo/dinov3_b"),
+        ),
     ]
     .into_iter()
     .map(|(id, dir)| (BackboneId::parse(id).unwrap(), dir))
@@ -99,11 +108,15 @@ fn copy_of(img: &RgbImage, rng: &mut Rng, path_stem: &Path) -> PathBuf {
     }
 }
 
-/// A flat minimalist work: a field of `ground` with bands of `ink`.
-fn minimal(ground: [u8; 3], ink: [u8; 3], bands: &[(f64, f64)], vertical: bool) -> RgbImage {
+/// A flat minimalist work: a field of `ground` with rectangles of `ink`
+/// (x, y, width, height as shares of the sides).
+fn minimal(ground: [u8; 3], ink: [u8; 3], shapes: &[(f64, f64, f64, f64)]) -> RgbImage {
     RgbImage::from_fn(480, 360, |x, y| {
-        let t = if vertical { x as f64 / 480.0 } else { y as f64 / 360.0 };
-        if bands.iter().any(|&(at, wd)| t >= at && t < at + wd) {
+        let (fx, fy) = (x as f64 / 480.0, y as f64 / 360.0);
+        if shapes
+            .iter()
+            .any(|&(sx, sy, w, h)| fx >= sx && fx < sx + w && fy >= sy && fy < sy + h)
+        {
             Rgb(ink)
         } else {
             Rgb(ground)
@@ -139,17 +152,27 @@ fn planted(dir: &Path, seed: u64) -> BTreeMap<String, String> {
             150 + rng.below(100) as u8,
             150 + rng.below(100) as u8,
         ];
-        let ink = [rng.below(90) as u8, rng.below(90) as u8, rng.below(90) as u8];
-        let vertical = s % 2 == 0;
+        let ink = [
+            rng.below(90) as u8,
+            rng.below(90) as u8,
+            rng.below(90) as u8,
+        ];
         for k in 0..3 {
-            let n_bands = 1 + rng.below(3);
-            let bands: Vec<(f64, f64)> = (0..n_bands)
-                .map(|_| (0.05 + 0.8 * rng.uniform(), 0.02 + 0.1 * rng.uniform()))
+            // Two to four bars and blocks, full-height or full-width bands
+            // among them, as in a series of colour-field paintings.
+            let n_shapes = 2 + rng.below(3);
+            let shapes: Vec<(f64, f64, f64, f64)> = (0..n_shapes)
+                .map(|_| {
+                    let (w, h) = (0.04 + 0.2 * rng.uniform(), 0.04 + 0.2 * rng.uniform());
+                    match rng.below(3) {
+                        0 => (0.05 + 0.85 * rng.uniform(), 0.0, w, 1.0),
+                        1 => (0.0, 0.05 + 0.85 * rng.uniform(), 1.0, h),
+                        _ => (0.8 * rng.uniform(), 0.8 * rng.uniform(), w, h),
+                    }
+                })
                 .collect();
             let name = format!("m{s}-{k}.png");
-            minimal(ground, ink, &bands, vertical)
-                .save(dir.join(&name))
-                .unwrap();
+            minimal(ground, ink, &shapes).save(dir.join(&name)).unwrap();
             origin.insert(name.clone(), name);
         }
     }
@@ -204,9 +227,9 @@ fn main() {
         by_origin
             .values()
             .flat_map(|g| {
-                g.iter().enumerate().flat_map(move |(i, a)| {
-                    g[i + 1..].iter().map(move |b| pair(a, b))
-                })
+                g.iter()
+                    .enumerate()
+                    .flat_map(move |(i, a)| g[i + 1..].iter().map(move |b| pair(a, b)))
             })
             .collect()
     };
@@ -263,7 +286,11 @@ fn main() {
             })
             .collect();
         let tp = found.intersection(&truth).count() as f64;
-        let precision = if found.is_empty() { 1.0 } else { tp / found.len() as f64 };
+        let precision = if found.is_empty() {
+            1.0
+        } else {
+            tp / found.len() as f64
+        };
         let recall = tp / truth.len() as f64;
         // The embedding alone: every pair by cosine, the best precision of
         // a threshold that keeps 90% of the true pairs.

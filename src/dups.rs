@@ -142,10 +142,10 @@ pub fn agreement(a: &Signature, b: &Signature) -> f64 {
 fn contained(big: &Signature, small: &Signature) -> f64 {
     let fit = (big.w as f64 / small.w as f64).min(big.h as f64 / small.h as f64);
     let (full_w, full_h) = (small.w as f64 * fit, small.h as f64 * fit);
-    // The coarse grid: every other pixel of `small`.
+    // The coarse grid: every third pixel of `small`.
     let coarse: Vec<(usize, usize)> = (0..small.h)
-        .step_by(2)
-        .flat_map(|y| (0..small.w).step_by(2).map(move |x| (x, y)))
+        .step_by(3)
+        .flat_map(|y| (0..small.w).step_by(3).map(move |x| (x, y)))
         .collect();
     let all: Vec<(usize, usize)> = (0..small.h)
         .flat_map(|y| (0..small.w).map(move |x| (x, y)))
@@ -244,12 +244,25 @@ fn correlate(big: &Signature, small: &Signature, win: Window, grid: &[(usize, us
     }
     let (mut cov, mut norm) = (0.0, 0.0);
     let mut mean_gap = 0f64;
+    let mut gains = [0f64; 3];
+    let mut contrasts = [0f64; 3];
     for c in 0..3 {
         let va = (saa[c] - sa[c] * sa[c] / n).max(0.0);
         let vb = (sbb[c] - sb[c] * sb[c] / n).max(0.0);
         cov += sab[c] - sa[c] * sb[c] / n;
         norm += (va * vb).sqrt();
         mean_gap = mean_gap.max((sa[c] - sb[c]).abs() / n);
+        // Each channel's brightness and contrast, copy over original; the
+        // +10 and +5 keep dark or flat channels from deciding alone.
+        gains[c] = (sb[c] / n + 10.0) / (sa[c] / n + 10.0);
+        contrasts[c] = ((vb / n).sqrt() + 5.0) / ((va / n).sqrt() + 5.0);
+    }
+    // The correlation forgives any gain and offset per channel; a copy
+    // changes brightness and colour only a little. Two works of one series
+    // in other colours (or two flat works with bands that a crop could
+    // align) are told apart here.
+    if !colours_close(&gains) || !colours_close(&contrasts) {
+        return 0.0;
     }
     // A channel's spread below a grey level of 2 is flat: recompression
     // noise, no picture.
@@ -258,6 +271,24 @@ fn correlate(big: &Signature, small: &Signature, win: Window, grid: &[(usize, us
     }
     cov / norm
 }
+
+/// Whether per-channel ratios (copy over original) are those of a copy:
+/// overall within [`MAX_BRIGHTNESS`] either way, and the channels within
+/// [`MAX_COLOUR_SHIFT`] of each other.
+fn colours_close(ratios: &[f64; 3]) -> bool {
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    let mean = ratios.iter().sum::<f64>() / 3.0;
+    mean <= MAX_BRIGHTNESS && mean >= 1.0 / MAX_BRIGHTNESS && hi <= lo * MAX_COLOUR_SHIFT
+}
+
+/// The largest brightness (or contrast) change, as a ratio either way, of a
+/// copy: a 40% brighter or darker scan is still the same picture.
+const MAX_BRIGHTNESS: f64 = 1.4;
+
+/// The largest ratio between two channels' changes: a colour cast of about
+/// ±12% per channel.
+const MAX_COLOUR_SHIFT: f64 = 1.25;
 
 /// One verified pair of works (indexes into the caller's list).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -170,7 +170,9 @@ pub enum Error {
     },
 
     /// A work was named a copy of itself (`dups mark 7 --of 7`).
-    #[error("work {id} cannot be a copy of itself: name the representative it copies, another work")]
+    #[error(
+        "work {id} cannot be a copy of itself: name the representative it copies, another work"
+    )]
     CopyOfItself {
         /// The work's id.
         id: u64,

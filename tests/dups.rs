@@ -270,7 +270,10 @@ fn dups_finds_planted_copies_and_records_marks() {
     }
     let text = stdout(&dups_cmd(&store, &[]));
     assert!(text.starts_with("3 duplicate groups by dino"), "{text}");
-    assert!(text.contains("keep (largest)") && text.contains("copy?"), "{text}");
+    assert!(
+        text.contains("keep (largest)") && text.contains("copy?"),
+        "{text}"
+    );
 
     // Keep the crop of p1 instead: the other three become its copies.
     let crop = "p1-crop.png";
@@ -289,20 +292,33 @@ fn dups_finds_planted_copies_and_records_marks() {
         .all(|m| m["marked"] == true));
     // Unmark one; mark a lone painting by hand.
     let o = dups_cmd(&store, &["unmark", "p1-web.jpg"]);
-    assert!(stdout(&o).contains("no longer marked a copy"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("no longer marked a copy"),
+        "{}",
+        stdout(&o)
+    );
     let o = dups_cmd(&store, &["unmark", "p1-web.jpg"]);
     assert!(stdout(&o).contains("nothing changed"), "{}", stdout(&o));
-    let change = json(&dups_cmd(&store, &["mark", "p5.png", "--of", "p4.png", "--json"]));
+    let change = json(&dups_cmd(
+        &store,
+        &["mark", "p5.png", "--of", "p4.png", "--json"],
+    ));
     assert_eq!(change["changed"], true);
     let view = json(&dups_cmd(&store, &["--json"]));
     assert_eq!(view["groups"].as_array().unwrap().len(), 4, "{view:#}");
 
     // Bad input: each refused with exit 2 and a message naming it.
     for (args, needle) in [
-        (vec!["--threshold", "1.5"], "--threshold 1.5 is out of range"),
+        (
+            vec!["--threshold", "1.5"],
+            "--threshold 1.5 is out of range",
+        ),
         (vec!["--threshold", "-0.1"], "out of range"),
         (vec!["--agreement", "2"], "--agreement 2 is out of range"),
-        (vec!["mark", "p4.png", "--of", "p4.png"], "cannot be a copy of itself"),
+        (
+            vec!["mark", "p4.png", "--of", "p4.png"],
+            "cannot be a copy of itself",
+        ),
         (vec!["mark", "nosuch.png", "--of", "p4.png"], "no work in"),
         (vec!["keep", "m0.png"], "is in no duplicate group"),
     ] {

@@ -88,12 +88,19 @@ fn the_duplicates_page_marks_unmarks_and_keeps_by_mouse_and_touch() {
     // Desktop, with the mouse: mark the crop a copy of the original.
     let mut b = Browser::launch();
     b.goto(&format!("{}dups", s.url));
-    b.wait_for("document.body.dataset.ready === 'true'", "the Duplicates page");
+    b.wait_for(
+        "document.body.dataset.ready === 'true'",
+        "the Duplicates page",
+    );
     assert_eq!(role(&mut b, orig), "representative");
     assert_eq!(role(&mut b, crop), "found");
+    // Thumbnails load lazily: the group's own, once scrolled to.
+    b.eval(&format!(
+        "document.querySelector(\"section[data-representative='{orig}']\").scrollIntoView(); true"
+    ));
     b.wait_for(
-        "Array.from(document.querySelectorAll('figure.dup img')).every(i => i.complete && i.naturalWidth > 0)",
-        "the thumbnails to load",
+        &format!("Array.from(document.querySelectorAll(\"section[data-representative='{orig}'] img\")).every(i => i.complete && i.naturalWidth > 0)"),
+        "the group's thumbnails to load",
     );
     b.mouse_click(&format!(
         "figure.dup[data-id='{crop}'] button[data-dups='mark']"
@@ -114,7 +121,10 @@ fn the_duplicates_page_marks_unmarks_and_keeps_by_mouse_and_touch() {
     let mut b = Browser::launch();
     b.phone(400, 860);
     b.goto(&format!("{}dups", s.url));
-    b.wait_for("document.body.dataset.ready === 'true'", "the Duplicates page");
+    b.wait_for(
+        "document.body.dataset.ready === 'true'",
+        "the Duplicates page",
+    );
     assert_eq!(
         b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
         true,

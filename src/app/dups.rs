@@ -99,7 +99,9 @@ impl Collection {
         let copies = self.store.copies()?;
         let marked: Vec<(usize, usize)> = copies
             .iter()
-            .filter_map(|(c, r)| Some((*pos_of_hash.get(c.as_str())?, *pos_of_hash.get(r.as_str())?)))
+            .filter_map(|(c, r)| {
+                Some((*pos_of_hash.get(c.as_str())?, *pos_of_hash.get(r.as_str())?))
+            })
             .collect();
         let mut need: Vec<usize> = candidates
             .keys()
@@ -155,7 +157,11 @@ impl Collection {
                         let a = &arts[m];
                         // The most pixels, then the biggest file (the least
                         // compressed of two copies of one size).
-                        (a.width as u64 * a.height as u64, a.size, std::cmp::Reverse(a.id))
+                        (
+                            a.width as u64 * a.height as u64,
+                            a.size,
+                            std::cmp::Reverse(a.id),
+                        )
                     })
                     .expect("a group has members")
             });
@@ -272,9 +278,8 @@ impl Collection {
         changed: bool,
     ) -> Result<CopyChange> {
         let copies = self.store.copies()?;
-        let id_of = |h: &str| -> Result<u64> {
-            Ok(self.store.artwork(h)?.map_or(0, |a: Artwork| a.id))
-        };
+        let id_of =
+            |h: &str| -> Result<u64> { Ok(self.store.artwork(h)?.map_or(0, |a: Artwork| a.id)) };
         let (representative, copy_ids) = match &rep {
             Some(r) => {
                 let mut ids = copies

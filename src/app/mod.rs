@@ -62,15 +62,14 @@ pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
-    CopyChange, DupGroup, DupMember, DupsView,
-    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
-    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
-    ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
-    LadderPoint, ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps,
-    ParquetExportView, ParquetManifest, PreferenceView, Provenance, QueryView, RangeFacet,
-    RaterStatus, RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SimilarView,
-    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TrainOutcome, WorkSummary,
-    WorkView,
+    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CopyChange, CurvePoint,
+    DupGroup, DupMember, DupsView, ExplainImage, ExplainModel, ExplainView, ExportFormat,
+    ExportManifest, ExportRequest, ExportStamp, ExportView, ExportedEmbeddings, Facet, FacetValue,
+    GalleryItem, GalleryView, Goal, Hit, LadderPoint, ModelEntry, ModelScore, PairAgreement,
+    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PreferenceView, Provenance,
+    QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView, ScoreView,
+    ScoredImage, SimilarView, SortOption, StatusBackbone, StatusView, SuggestView, Suggestion,
+    TrainOutcome, WorkSummary, WorkView,
 };
 
 use crate::ann::AnnIndex;

@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::live::{
     compare_live, headline, live_best, live_detail, live_ratings_needed, live_track_grouped,
-    plain_verdict,
-    LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
+    plain_verdict, LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
 };
 use super::metrics::{holm_adjust, quantile_sorted};
 use super::{
@@ -525,7 +524,10 @@ fn group_labels(groups: Option<&[usize]>, n: usize, folds: usize) -> Result<Vec<
         Some(g) => g.to_vec(),
         None => singletons(n),
     };
-    let distinct = labels.iter().collect::<std::collections::HashSet<_>>().len();
+    let distinct = labels
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     if distinct < folds {
         return Err(Error::InvalidArgument(format!(
             "the {n} rated works are {distinct} distinct pictures once copies are grouped, fewer than the {folds} folds; rate more works or use fewer folds"

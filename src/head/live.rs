@@ -326,14 +326,22 @@ fn pair_gaps_grouped(
     let v = apply_inverse(&inv, t, k_new);
     let f_new = k_new.iter().zip(&alpha).map(|(k, a)| k * a).sum::<f64>();
     // (C)_ab = Σ_k L⁻¹_ka L⁻¹_kb over k ≥ max(a, b).
-    let c = |a: usize, b: usize| -> f64 { (a.max(b)..t).map(|k| inv[k * t + a] * inv[k * t + b]).sum() };
+    let c = |a: usize, b: usize| -> f64 {
+        (a.max(b)..t).map(|k| inv[k * t + a] * inv[k * t + b]).sum()
+    };
     for group in members.values().filter(|m| m.len() > 1) {
         let m = group.len();
         let cgg: Vec<f64> = (0..m * m).map(|i| c(group[i / m], group[i % m])).collect();
         let inv_g = inverse_factor(&cgg, m).ok_or_else(|| {
-            Error::InvalidArgument("live verdict: a duplicate group's system is not positive definite".into())
+            Error::InvalidArgument(
+                "live verdict: a duplicate group's system is not positive definite".into(),
+            )
         })?;
-        let r = apply_inverse(&inv_g, m, &group.iter().map(|&j| alpha[j]).collect::<Vec<_>>());
+        let r = apply_inverse(
+            &inv_g,
+            m,
+            &group.iter().map(|&j| alpha[j]).collect::<Vec<_>>(),
+        );
         let f_new_g = f_new - group.iter().zip(&r).map(|(&j, r)| v[j] * r).sum::<f64>();
         for (p, &j) in group.iter().enumerate() {
             gaps[j] = f_new_g - (yc[j] - r[p]);

@@ -46,15 +46,14 @@ pub use cv::BackboneReport;
 pub use cv::CurvePoint;
 pub use cv::{
     compare_backbones, compare_backbones_grouped, compare_backbones_repeated, cross_validate,
-    cv_interval_scale, Backbone,
-    Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
+    cv_interval_scale, Backbone, Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
 };
 pub(crate) use cv::{ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS};
 pub(crate) use live::HEADLINE_NAME;
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_track, live_track_grouped, percent, BetRule, Betting,
-    Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
-    LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
+    compare_live, compare_live_betting, headline, live_best, live_track, live_track_grouped,
+    percent, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
+    HEADLINE_DESCRIPTION, LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub(crate) use metrics::corrected_fold_interval;
 pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};
@@ -334,7 +333,11 @@ pub(crate) fn fold_assignment(n: usize, k: usize, rng: &mut SplitMix64) -> Vec<u
 /// holding the fewest items so far (the lowest such fold on a tie), so with
 /// every item its own group this is exactly [`fold_assignment`] on the
 /// same draws: stores without copies keep their folds, seed for seed.
-pub(crate) fn grouped_fold_assignment(groups: &[usize], k: usize, rng: &mut SplitMix64) -> Vec<usize> {
+pub(crate) fn grouped_fold_assignment(
+    groups: &[usize],
+    k: usize,
+    rng: &mut SplitMix64,
+) -> Vec<usize> {
     let labels = canonical_groups(groups);
     let g = labels.iter().copied().max().map_or(0, |m| m + 1);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); g];
@@ -405,7 +408,10 @@ mod tests {
             for x in &f {
                 sizes[*x] += 1;
             }
-            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 3, "{sizes:?}");
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 3,
+                "{sizes:?}"
+            );
         }
         assert_eq!(merged_groups(&groups), 2);
         assert_eq!(merged_groups(&singletons), 0);

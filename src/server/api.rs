@@ -21,8 +21,8 @@ use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use artlens::app::{
-    CompareRequest, DupsRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef, ListRequest,
-    ScoreRequest, SimilarRequest, TrainRequest,
+    CompareRequest, DupsRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef,
+    ListRequest, ScoreRequest, SimilarRequest, TrainRequest,
 };
 use artlens::error::Error;
 use artlens::head::HeadKind;
@@ -957,7 +957,10 @@ pub fn dups_request(q: &Params) -> ApiResult<DupsRequest> {
         match q.get(key).map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => v.parse::<f64>().map(Some).map_err(|_| {
-                ApiError::bad(format!("{key}=`{}`: not a number from 0 to 1", printable(v)))
+                ApiError::bad(format!(
+                    "{key}=`{}`: not a number from 0 to 1",
+                    printable(v)
+                ))
             }),
         }
     };

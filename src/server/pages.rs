@@ -20,8 +20,8 @@ use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
-    ask, blocking, compare_request, dups_request, gallery_request, shared_ids, similar_request, work_id,
-    ApiError, Params,
+    ask, blocking, compare_request, dups_request, gallery_request, shared_ids, similar_request,
+    work_id, ApiError, Params,
 };
 use super::Shared;
 
@@ -825,7 +825,8 @@ pub async fn dups(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult
         .join("&");
     let c = st.collection.clone();
     let view = blocking(move || c.dups(&req, &mut |_| {})).await?;
-    let fig = |x: Option<f64>| x.map_or("—".to_string(), |v| artlens::plain::similarity(v as f32));
+    let fig =
+        |x: Option<f64>| x.map_or("—".to_string(), |v| artlens::plain::similarity(v as f32));
     Ok(page(
         "Duplicates",
         "dups",

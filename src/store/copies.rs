@@ -101,7 +101,13 @@ impl Store {
         let mut batch = self.batch(COPIES_TREE)?;
         batch.remove(rep);
         for m in group.iter().filter(|m| m.as_str() != rep) {
-            batch.put(m, &CopyRecord { of: rep.to_string() }, Vec::new())?;
+            batch.put(
+                m,
+                &CopyRecord {
+                    of: rep.to_string(),
+                },
+                Vec::new(),
+            )?;
         }
         self.apply(batch)
     }

@@ -114,12 +114,12 @@ use crate::scan::Metadata;
 use crate::shard::Shard;
 
 pub mod atomic;
+mod copies;
 mod doctor;
 mod journal;
 mod merge;
 mod migrate;
 mod records;
-mod copies;
 pub use copies::CopyRecord;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
