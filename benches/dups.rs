@@ -330,6 +330,19 @@ fn main() {
             secs,
             hits as f64 / taken.max(1) as f64
         );
+        // Why a true pair was missed: its pixels (the check's own figure on
+        // the files) or no candidate.
+        let mut missed: Vec<String> = Vec::new();
+        for p in truth.difference(&found) {
+            let sig = |n: &str| {
+                artlens::dups::Signature::of(&image::open(dir.join(n)).unwrap().to_rgb8())
+            };
+            let a = artlens::dups::agreement(&sig(&p.0), &sig(&p.1));
+            missed.push(format!("{}~{} {a:.3}", p.0, p.1));
+        }
+        if !missed.is_empty() {
+            println!("    missed: {}", missed.join(", "));
+        }
         for g in &view.groups {
             let names: Vec<String> = g.members.iter().map(|m| name_of(&m.path)).collect();
             let origins: BTreeSet<&String> = names.iter().map(|n| &origin[n]).collect();

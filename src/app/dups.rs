@@ -148,10 +148,11 @@ impl Collection {
             marked.iter().map(|&(_, r)| r).collect();
         let copy_of: HashMap<usize, usize> = marked.iter().copied().collect();
         let mut groups = Vec::new();
-        for members in dups::groups(arts.len(), &edges) {
-            let chosen = members.iter().copied().find(|m| reps_marked.contains(m));
+        let mut components = dups::groups(arts.len(), &edges);
+        while let Some(component) = components.pop() {
+            let chosen = component.iter().copied().find(|m| reps_marked.contains(m));
             let rep = chosen.unwrap_or_else(|| {
-                *members
+                *component
                     .iter()
                     .max_by_key(|&&m| {
                         let a = &arts[m];
@@ -165,6 +166,25 @@ impl Collection {
                     })
                     .expect("a group has members")
             });
+            // A chain of confirmed pairs (A like B, B like C) does not make
+            // A and C one picture: a group keeps the works confirmed against
+            // its representative itself (or marked its copies); the others
+            // are looked at again as a group of their own.
+            let (members, rest): (Vec<usize>, Vec<usize>) =
+                component.iter().copied().partition(|&m| {
+                    m == rep
+                        || copy_of.get(&m) == Some(&rep)
+                        || match (sigs.get(&rep), sigs.get(&m)) {
+                            (Some(a), Some(b)) => dups::agreement(a, b) >= min_agreement,
+                            _ => false,
+                        }
+                });
+            if rest.len() > 1 {
+                components.push(rest);
+            }
+            if members.len() < 2 {
+                continue;
+            }
             let mut ordered: Vec<usize> = members.iter().copied().filter(|&m| m != rep).collect();
             ordered.sort_by_key(|&m| arts[m].id);
             ordered.insert(0, rep);
