@@ -17,8 +17,11 @@
 //!    resampling barely move ([`agreement`]). A pair is a copy when the best
 //!    alignment reaches [`DEFAULT_AGREEMENT`].
 //!
-//! Groups are the connected components of verified pairs ([`groups`]); the
-//! representative is the work a person chose, else the largest in pixels.
+//! Groups start as the connected components of verified pairs
+//! ([`groups`]); the representative is the work a person chose, else the
+//! largest in pixels, and `app/dups.rs` keeps in a group only the works
+//! verified against the representative itself (a chain A~B~C of look-alikes
+//! is not one picture).
 //! The defaults were calibrated on a planted set (`scripts/bench_dups.py`,
 //! `docs/PERFORMANCE.md#near-duplicates`).
 
