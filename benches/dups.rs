@@ -91,8 +91,8 @@ fn copy_of(img: &RgbImage, rng: &mut Rng, path_stem: &Path) -> PathBuf {
         let b = 0.8 + 0.4 * rng.uniform();
         let gains: Vec<f64> = (0..3).map(|_| b * (0.9 + 0.2 * rng.uniform())).collect();
         for p in out.pixels_mut() {
-            for c in 0..3 {
-                p.0[c] = (p.0[c] as f64 * gains[c]).round().clamp(0.0, 255.0) as u8;
+            for (v, g) in p.0.iter_mut().zip(&gains) {
+                *v = (*v as f64 * g).round().clamp(0.0, 255.0) as u8;
             }
         }
     }

@@ -14,7 +14,9 @@
 //!    (scale from [`MIN_CROP`] to 1, every offset), by zero-mean normalised
 //!    correlation per colour channel, which a brightness or contrast change
 //!    and a per-channel colour gain leave unchanged and recompression or
-//!    resampling barely move ([`agreement`]). A pair is a copy when the best
+//!    resampling barely move ([`agreement`]); the brightness, contrast and
+//!    colour of the aligned pictures must stay close (a copy, not a
+//!    recoloured work of a series). A pair is a copy when the best
 //!    alignment reaches [`DEFAULT_AGREEMENT`].
 //!
 //! Groups start as the connected components of verified pairs
@@ -40,9 +42,10 @@ pub const SIGNATURE_SIDE: usize = 48;
 pub const MIN_CROP: f64 = 0.7;
 
 /// The aligned-pixel agreement (normalised correlation, −1 to 1) at which
-/// two candidates are called copies. Measured on the planted set: copies
-/// (crops to 80%, resizes, JPEG at quality 40–90, brightness ±20%, colour
-/// gains ±10%) score above 0.95, distinct works of one series below 0.8.
+/// two candidates are called copies. On the planted set
+/// (`docs/PERFORMANCE.md#near-duplicates`) most copies score above 0.95 and
+/// the heaviest (a resize to 40% with JPEG at quality 35 and a colour cast)
+/// 0.81–0.88; works that differ in composition score far lower.
 pub const DEFAULT_AGREEMENT: f64 = 0.9;
 
 /// Nearest neighbours per work considered as candidates: a picture rarely
@@ -51,9 +54,8 @@ pub const CANDIDATE_NEIGHBOURS: usize = 10;
 
 /// The default candidate threshold (cosine similarity of the global
 /// embeddings) of a backbone, kept low so that the verification, not the
-/// embedding, decides: on the planted set every copy pair of every
-/// backbone was above it (random-initialised weights; see
-/// `docs/PERFORMANCE.md#near-duplicates`).
+/// embedding, decides (on random-initialised weights nearly every work's
+/// neighbours pass it; see `docs/PERFORMANCE.md#near-duplicates`).
 pub fn default_threshold(backbone: &BackboneId) -> f32 {
     let hub = backbone.spec().hub_id.to_ascii_lowercase();
     // CLIP and SigLIP embeddings of unrelated images sit higher on the
@@ -88,8 +90,8 @@ impl Signature {
             let sx = (x as usize * w / iw).min(w - 1);
             let sy = (y as usize * h / ih).min(h - 1);
             let s = &mut sum[sy * w + sx];
-            for c in 0..3 {
-                s[c] += p.0[c] as f64;
+            for (acc, &v) in s.iter_mut().zip(&p.0) {
+                *acc += v as f64;
             }
             count[sy * w + sx] += 1;
         }
@@ -282,7 +284,7 @@ fn colours_close(ratios: &[f64; 3]) -> bool {
     let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = ratios.iter().copied().fold(0.0, f64::max);
     let mean = ratios.iter().sum::<f64>() / 3.0;
-    mean <= MAX_BRIGHTNESS && mean >= 1.0 / MAX_BRIGHTNESS && hi <= lo * MAX_COLOUR_SHIFT
+    (1.0 / MAX_BRIGHTNESS..=MAX_BRIGHTNESS).contains(&mean) && hi <= lo * MAX_COLOUR_SHIFT
 }
 
 /// The largest brightness (or contrast) change, as a ratio either way, of a
