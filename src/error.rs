@@ -169,6 +169,15 @@ pub enum Error {
         tried: String,
     },
 
+    /// A work was named a copy of itself (`dups mark 7 --of 7`).
+    #[error(
+        "work {id} cannot be a copy of itself: name the representative it copies, another work"
+    )]
+    CopyOfItself {
+        /// The work's id.
+        id: u64,
+    },
+
     /// Several works match what the user typed.
     #[error("`{query}` matches {count} different works ({candidates}); give an id, a longer hash prefix or more of the path")]
     AmbiguousWork {

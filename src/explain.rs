@@ -669,7 +669,7 @@ pub fn nn_distances(vectors: &[&[f32]]) -> Result<NnDistances> {
     }
     let index = matrix(vectors)?;
     let (queries, sampled) = query_rows(vectors.len());
-    let neighbours = nearest_others(&index, vectors, &queries, 1)?;
+    let neighbours = nearest_others(&index, vectors, &queries, 1, None)?;
     let mut distances: Vec<f32> = neighbours
         .iter()
         .map(|n| (1.0 - n.first().map_or(-1.0, |&(_, s)| s)).max(0.0))
@@ -799,6 +799,25 @@ pub fn label_metrics<S: AsRef<str> + Sync>(
     labels: &[Option<S>],
     k: usize,
 ) -> Result<LabelMetrics> {
+    label_metrics_grouped(vectors, labels, None, k)
+}
+
+/// [`label_metrics`] where `groups` labels the items by duplicate group
+/// (equal labels for a work and its marked copies): an item's neighbours
+/// never include its own copies, which would find its label for free.
+pub fn label_metrics_grouped<S: AsRef<str> + Sync>(
+    vectors: &[&[f32]],
+    labels: &[Option<S>],
+    groups: Option<&[usize]>,
+    k: usize,
+) -> Result<LabelMetrics> {
+    if groups.is_some_and(|g| g.len() != vectors.len()) {
+        return Err(Error::InvalidArgument(format!(
+            "{} vectors but {} duplicate-group labels",
+            vectors.len(),
+            groups.map_or(0, |g| g.len())
+        )));
+    }
     if vectors.len() != labels.len() {
         return Err(Error::InvalidArgument(format!(
             "{} vectors but {} labels",
@@ -814,6 +833,12 @@ pub fn label_metrics<S: AsRef<str> + Sync>(
         .zip(labels)
         .filter_map(|(v, l)| l.as_ref().map(|l| (*v, l.as_ref())))
         .unzip();
+    let kept_groups: Option<Vec<usize>> = groups.map(|g| {
+        g.iter()
+            .zip(labels)
+            .filter_map(|(g, l)| l.as_ref().map(|_| *g))
+            .collect()
+    });
     let n = kept.len();
     if n < 2 {
         return Err(Error::InvalidArgument(format!(
@@ -826,7 +851,7 @@ pub fn label_metrics<S: AsRef<str> + Sync>(
 
     let index = matrix(&kept)?;
     let (queries, _) = query_rows(n);
-    let neighbours = nearest_others(&index, &kept, &queries, k)?;
+    let neighbours = nearest_others(&index, &kept, &queries, k, kept_groups.as_deref())?;
 
     let (mut correct, mut precision) = (0usize, 0.0f64);
     for (&q, nbrs) in queries.iter().zip(&neighbours) {
@@ -884,8 +909,8 @@ pub fn neighbour_agreement(va: &[&[f32]], vb: &[&[f32]], k: usize) -> Result<f64
     }
     let k = k.min(n - 1);
     let (queries, _) = query_rows(n);
-    let a = nearest_others(&matrix(va)?, va, &queries, k)?;
-    let b = nearest_others(&matrix(vb)?, vb, &queries, k)?;
+    let a = nearest_others(&matrix(va)?, va, &queries, k, None)?;
+    let b = nearest_others(&matrix(vb)?, vb, &queries, k, None)?;
     let total: f64 = a
         .iter()
         .zip(&b)
@@ -982,16 +1007,24 @@ fn nearest_others(
     vectors: &[&[f32]],
     queries: &[usize],
     k: usize,
+    groups: Option<&[usize]>,
 ) -> Result<Vec<Vec<(usize, f32)>>> {
+    // Room for the copies left out: the largest group's size.
+    let mut sizes: std::collections::HashMap<usize, usize> = Default::default();
+    for g in groups.unwrap_or(&[]) {
+        *sizes.entry(*g).or_default() += 1;
+    }
+    let extra = sizes.values().copied().max().unwrap_or(1).saturating_sub(1);
+    let same_group = |a: usize, b: usize| groups.is_some_and(|g| g[a] == g[b]);
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(QUERY_CHUNK) {
         let qs: Vec<&[f32]> = chunk.iter().map(|&i| vectors[i]).collect();
-        let found = index.search_batch(&qs, k + 1)?;
+        let found = index.search_batch(&qs, k + 1 + extra)?;
         for (&q, hits) in chunk.iter().zip(found) {
             let mut others: Vec<(usize, f32)> = hits
                 .into_iter()
                 .map(|(id, s)| (id as usize, s))
-                .filter(|&(j, _)| j != q)
+                .filter(|&(j, _)| j != q && !same_group(j, q))
                 .collect();
             others.truncate(k);
             out.push(others);

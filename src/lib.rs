@@ -81,6 +81,7 @@
 
 pub mod ann;
 pub mod app;
+pub mod dups;
 pub mod error;
 pub mod eval;
 pub mod explain;

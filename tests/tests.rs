@@ -26,6 +26,8 @@ mod cli_raters;
 mod cli_taste;
 mod cli_verdict;
 mod decode_fast;
+mod dups;
+mod dups_browser;
 mod explain;
 mod explain_parity;
 mod golden_store;

@@ -91,6 +91,7 @@ impl Collection {
             backbones,
             progress: progress_line(rated),
             scale: RatingScale::of(&current.iter().map(|(_, r)| *r).collect::<Vec<_>>()),
+            merged_groups: shown.map_or(0, |r| r.merged_groups),
         })
     }
 

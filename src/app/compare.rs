@@ -94,7 +94,9 @@ impl Collection {
                 "fewer than two works have a `{label}` in their metadata: no label metrics (index with --metadata, or the WikiArt folder layout)"
             )));
         }
-        let columns = eval::label_columns(&vectors, &labels, req.k)?;
+        let hashes: Vec<String> = common.iter().map(|a| a.hash.clone()).collect();
+        let groups = self.store.copy_groups(&hashes)?;
+        let columns = eval::label_columns(&vectors, &labels, Some(&groups), req.k)?;
         let agreements = eval::agreements(&ids, &vectors, req.k)?;
         let (neighbour_agreement, neighbour_agreement_chance) = agreements
             .first()

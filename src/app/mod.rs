@@ -6,6 +6,7 @@
 mod answer;
 mod browse;
 mod compare;
+mod dups;
 mod explain;
 mod export_files;
 mod gallery;
@@ -36,6 +37,7 @@ use std::sync::{Arc, Mutex};
 pub use crate::pipeline::Event;
 pub use answer::FIRST_ANSWER_AT;
 pub use compare::CompareRequest;
+pub use dups::DupsRequest;
 pub use explain::ExplainRequest;
 pub use gallery::{fold, work_title, GalleryRequest, GallerySort, MAX_FACET_VALUES};
 pub use image::ImageRef;
@@ -52,15 +54,16 @@ pub use suggest::{verdict_order, SuggestRequest};
 pub use thumbs::{Thumbnail, RENDITION_SIZES, THUMB_SIZES};
 pub use train::TrainRequest;
 pub use views::{
-    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CurvePoint, ExplainImage,
-    ExplainModel, ExplainView, ExportFormat, ExportManifest, ExportRequest, ExportStamp,
-    ExportView, ExportedEmbeddings, Facet, FacetValue, GalleryItem, GalleryView, Goal, Hit,
-    LadderPoint, MapPanel, MapPoint, MapView, MapWork, ModelEntry, ModelScore, PairAgreement,
-    PairComparison, PairMaps, ParquetExportView, ParquetManifest, PhraseFinding, PreferenceView,
-    Provenance, QueryView, RangeFacet, RaterStatus, RatingChange, RatingScale, RatingView,
-    ScoreView, ScoredImage, SearchHit, SearchTerm, SearchView, SimilarView, SkippedBackbone,
-    SortOption, StatusBackbone, StatusView, SuggestView, Suggestion, TasteWords, TasteWordsColumn,
-    TasteWordsView, TrainOutcome, VocabularyReport, WorkSummary, WorkView,
+    AnswerBackbone, AnswerView, BackboneLabel, CompareModel, CompareView, CopyChange, CurvePoint,
+    DupGroup, DupMember, DupsView, ExplainImage, ExplainModel, ExplainView, ExportFormat,
+    ExportManifest, ExportRequest, ExportStamp, ExportView, ExportedEmbeddings, Facet, FacetValue,
+    GalleryItem, GalleryView, Goal, Hit, LadderPoint, MapPanel, MapPoint, MapView, MapWork,
+    ModelEntry, ModelScore, PairAgreement, PairComparison, PairMaps, ParquetExportView,
+    ParquetManifest, PhraseFinding, PreferenceView, Provenance, QueryView, RangeFacet, RaterStatus,
+    RatingChange, RatingScale, RatingView, ScoreView, ScoredImage, SearchHit, SearchTerm,
+    SearchView, SimilarView, SkippedBackbone, SortOption, StatusBackbone, StatusView, SuggestView,
+    Suggestion, TasteWords, TasteWordsColumn, TasteWordsView, TrainOutcome, VocabularyReport,
+    WorkSummary, WorkView,
 };
 pub use words::TasteWordsRequest;
 

@@ -693,6 +693,7 @@ impl Collection {
                 "ratings_changed_since": t.ratings_digest != ratings::ratings_digest_of(&self.store, rater)?,
                 "verdict": t.report.as_ref().map(|r| r.verdict.clone()),
                 "preferences_verdict": t.pairwise.as_ref().map(|p| p.verdict.clone()),
+                "merged_groups": t.report.as_ref().map_or(0, |r| r.merged_groups),
             })),
             Ok(None) => None,
             Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
@@ -711,6 +712,7 @@ impl Collection {
             vanished,
             size_bytes: self.store.size_on_disk()?,
             training,
+            copies: self.store.copies()?.len(),
         })
     }
 

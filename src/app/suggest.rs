@@ -237,6 +237,13 @@ impl Collection {
                 .flat_map(|p| [p.winner, p.loser])
                 .collect();
         }
+        // A marked copy is never suggested: its group's rating is asked of
+        // the representative (a rated copy still counts as rated).
+        let copies = self.store.copies()?;
+        let works: Vec<crate::store::Artwork> = works
+            .into_iter()
+            .filter(|a| rated_hashes.contains(&a.hash) || !copies.contains_key(&a.hash))
+            .collect();
         let rated: Vec<usize> = (0..works.len())
             .filter(|&i| rated_hashes.contains(&works[i].hash))
             .collect();

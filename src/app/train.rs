@@ -146,11 +146,22 @@ impl Collection {
                 req.folds,
                 req.bootstrap
             )));
+            // A work and its marked copies are one picture: they share a
+            // fold, and the live heads leave them out together.
+            let groups = self.store.copy_groups(&set.hashes)?;
+            let merged = head::merged_groups(&groups);
+            if merged > 0 {
+                on_event(Event::Note(format!(
+                    "{} of rated works and their marked copies each kept in one fold",
+                    crate::plain::count(merged, "group", "groups")
+                )));
+            }
             let total = backbones.len();
             let (r, fitted) = head::learn_from_ratings(
                 &head_inputs(&labels, &set.x),
                 &set.y,
                 &set.hashes,
+                &groups,
                 &opts,
                 &mut |done| {
                     on_event(Event::Progress {

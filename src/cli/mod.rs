@@ -10,6 +10,7 @@ mod bench;
 mod compare;
 mod completions;
 mod doctor;
+mod dups;
 mod embed;
 mod explain;
 mod export;
@@ -92,6 +93,8 @@ enum Command {
     Map(map::MapArgs),
     /// Where a query and its reference look alike: patch matches and CLS attention, per backbone.
     Explain(explain::ExplainArgs),
+    /// Near-duplicate groups (re-scans, crops, resized or recompressed copies), and marking copies.
+    Dups(dups::DupsArgs),
     /// List unrated works whose rating would help most (for the verdict or the taste).
     Suggest(suggest::SuggestArgs),
     /// Find works by text ("a stormy sea"), with works to move towards or away from, per text-capable backbone.
@@ -131,6 +134,7 @@ impl Command {
             Command::Suggest(_) => "suggest",
             Command::Search(_) => "search",
             Command::Taste(_) => "taste",
+            Command::Dups(_) => "dups",
             Command::Bench(_) => "bench",
             Command::Merge(_) => "merge",
             Command::Serve(_) => "serve",
@@ -295,6 +299,7 @@ pub fn run() -> i32 {
         Command::Suggest(args) => suggest::run(args, &ctx),
         Command::Search(args) => search::run(args, &ctx),
         Command::Taste(args) => taste::run(args, &ctx),
+        Command::Dups(args) => dups::run(args, &ctx),
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Merge(args) => merge::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),

@@ -120,6 +120,23 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
             ));
         }
     }
+    if view.copies > 0 {
+        out_line(&format!(
+            "copies      {} marked (`artlens dups`)",
+            artlens::plain::count(view.copies, "work", "works")
+        ));
+    }
+    if let Some(merged) = view
+        .training
+        .as_ref()
+        .and_then(|t| t["merged_groups"].as_u64())
+        .filter(|&m| m > 0)
+    {
+        out_line(&format!(
+            "            training kept {} of a rated work and its copies in one fold",
+            artlens::plain::count(merged as usize, "group", "groups")
+        ));
+    }
     out_line(&format!("failures    {}", view.failures.len()));
     for f in &view.failures {
         out_line(&format!(

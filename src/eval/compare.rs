@@ -122,9 +122,12 @@ pub struct PairAgreement {
 /// against the works' `labels` (`None`: the work has none) with `k`
 /// neighbours. With fewer than two labelled works there is nothing to
 /// measure: each column only counts them.
+/// `groups` labels the works by duplicate group: a work's copies are never
+/// its neighbours.
 pub(crate) fn label_columns(
     vectors: &[Vec<&[f32]>],
     labels: &[Option<String>],
+    groups: Option<&[usize]>,
     k: usize,
 ) -> Result<Vec<CompareModel>> {
     let labelled = labels.iter().filter(|l| l.is_some()).count();
@@ -132,9 +135,9 @@ pub(crate) fn label_columns(
         .iter()
         .map(|v| {
             if labelled >= 2 {
-                Ok(CompareModel::from_label_metrics(&explain::label_metrics(
-                    v, labels, k,
-                )?))
+                Ok(CompareModel::from_label_metrics(
+                    &explain::label_metrics_grouped(v, labels, groups, k)?,
+                ))
             } else {
                 Ok(CompareModel {
                     n: labelled,
@@ -290,7 +293,7 @@ mod tests {
         let a = [1.0f32, 0.0];
         let b = [0.0f32, 1.0];
         let vectors = vec![vec![&a[..], &b[..]]];
-        let cols = label_columns(&vectors, &[Some("x".into()), None], 1).unwrap();
+        let cols = label_columns(&vectors, &[Some("x".into()), None], None, 1).unwrap();
         assert_eq!(cols.len(), 1);
         assert_eq!(cols[0].n, 1);
         assert_eq!(cols[0].loo_accuracy, None);

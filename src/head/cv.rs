@@ -16,12 +16,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::live::{
-    compare_live, headline, live_best, live_detail, live_ratings_needed, live_track, plain_verdict,
-    LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
+    compare_live, headline, live_best, live_detail, live_ratings_needed, live_track_grouped,
+    plain_verdict, LiveComparison, FIRST_ANSWER, HEADLINE_DESCRIPTION, HEADLINE_NAME, PROCEDURE,
 };
 use super::metrics::{holm_adjust, quantile_sorted};
 use super::{
-    check_data, fit_rows, fold_assignment, mix, HeadKind, MetricKind, Metrics, SplitMix64,
+    check_data, fit_rows, grouped_fold_assignment, merged_groups, mix, HeadKind, MetricKind,
+    Metrics, SplitMix64,
 };
 use crate::error::{Error, Result};
 
@@ -319,6 +320,11 @@ pub struct TrainReport {
     /// verdict are read from.
     #[serde(default)]
     pub live: Vec<LiveComparison>,
+    /// Duplicate groups (a work and its marked copies) with more than one
+    /// rated work, each kept in one fold and left out together from the
+    /// live heads (0 in reports written before copies were recorded).
+    #[serde(default)]
+    pub merged_groups: usize,
 }
 
 fn first_answer() -> usize {
@@ -493,8 +499,41 @@ fn per_fold_metrics(y: &[f64], pred: &[f64], fold_of: &[usize], k: usize) -> Vec
         .collect()
 }
 
-fn folds_for(n: usize, folds: usize, seed: u64) -> Vec<usize> {
-    fold_assignment(n, folds, &mut SplitMix64::new(mix(seed, TAG_FOLDS, 0)))
+/// The folds of the works labelled `groups` (one label per work; works of
+/// one duplicate group share it), a group never split across folds.
+fn folds_for(groups: &[usize], folds: usize, seed: u64) -> Vec<usize> {
+    grouped_fold_assignment(groups, folds, &mut SplitMix64::new(mix(seed, TAG_FOLDS, 0)))
+}
+
+/// Every work its own group: the labels of a collection without copies.
+fn singletons(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+/// The labels to group by: `groups` when given (one per rating, else
+/// [`Error::InvalidArgument`]), else every work its own group; and at
+/// least as many groups as folds.
+fn group_labels(groups: Option<&[usize]>, n: usize, folds: usize) -> Result<Vec<usize>> {
+    let labels = match groups {
+        Some(g) if g.len() != n => {
+            return Err(Error::InvalidArgument(format!(
+                "{} duplicate-group labels for {n} ratings",
+                g.len()
+            )))
+        }
+        Some(g) => g.to_vec(),
+        None => singletons(n),
+    };
+    let distinct = labels
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if distinct < folds {
+        return Err(Error::InvalidArgument(format!(
+            "the {n} rated works are {distinct} distinct pictures once copies are grouped, fewer than the {folds} folds; rate more works or use fewer folds"
+        )));
+    }
+    Ok(labels)
 }
 
 /// Shuffled, seeded K-fold cross-validation of a `kind` head on embeddings
@@ -511,7 +550,7 @@ pub fn cross_validate(
 ) -> Result<CvResult> {
     check_data(x, y)?;
     check_folds(y.len(), folds)?;
-    let fold_of = folds_for(y.len(), folds, seed);
+    let fold_of = folds_for(&singletons(y.len()), folds, seed);
     let run = run_folds(x, y, kind, &fold_of, folds, 1.0, seed)?;
     Ok(CvResult {
         kind,
@@ -643,8 +682,29 @@ pub fn compare_backbones_repeated(
     seed: u64,
     n_boot: usize,
 ) -> Result<TrainReport> {
+    compare_backbones_grouped(backbones, y, None, kind, folds, repeats, seed, n_boot)
+}
+
+/// [`compare_backbones_repeated`] with the rated works labelled by
+/// duplicate group (`groups[i]` for rating `i`; equal labels for a work and
+/// its copies): every split keeps a group in one fold, and the live heads
+/// leave a work's whole group out, so that no held-out figure is measured
+/// on a copy of a work the head learnt from. `None`, or every label
+/// distinct, is exactly [`compare_backbones_repeated`].
+#[allow(clippy::too_many_arguments)]
+pub fn compare_backbones_grouped(
+    backbones: &[Backbone<'_>],
+    y: &[f64],
+    groups: Option<&[usize]>,
+    kind: HeadKind,
+    folds: usize,
+    repeats: usize,
+    seed: u64,
+    n_boot: usize,
+) -> Result<TrainReport> {
     check_backbones(backbones, y)?;
     check_folds(y.len(), folds)?;
+    let labels = group_labels(groups, y.len(), folds)?;
     if n_boot == 0 {
         return Err(Error::InvalidArgument(
             "the bootstrap needs at least one resample".into(),
@@ -655,9 +715,9 @@ pub fn compare_backbones_repeated(
             "cross-validation needs at least one repetition".into(),
         ));
     }
-    let fold_of = folds_for(y.len(), folds, seed);
+    let fold_of = folds_for(&labels, folds, seed);
     let splits: Vec<Vec<usize>> = (1..repeats)
-        .map(|r| folds_for(y.len(), folds, mix(seed, TAG_REPEAT, r as u64)))
+        .map(|r| folds_for(&labels, folds, mix(seed, TAG_REPEAT, r as u64)))
         .collect();
     let mut reports = Vec::with_capacity(backbones.len());
     let mut scored = Vec::with_capacity(backbones.len());
@@ -693,7 +753,7 @@ pub fn compare_backbones_repeated(
     let names: Vec<&str> = backbones.iter().map(|b| b.display_name).collect();
     let tracks = backbones
         .iter()
-        .map(|b| live_track(b.x, y))
+        .map(|b| live_track_grouped(b.x, y, &labels))
         .collect::<Result<Vec<_>>>()?;
     let headlines: Vec<_> = tracks.iter().map(headline).collect();
     for (report, h) in reports.iter_mut().zip(&headlines) {
@@ -749,6 +809,7 @@ pub fn compare_backbones_repeated(
         headline_description: HEADLINE_DESCRIPTION.to_string(),
         first_answer: FIRST_ANSWER,
         live,
+        merged_groups: merged_groups(&labels),
     })
 }
 

@@ -142,20 +142,37 @@ pub struct LiveComparison {
 /// works `0..=t` only, so a longer sequence extends a shorter one's track
 /// without changing it.
 pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
-    if x.len() != y.len() {
+    let labels: Vec<usize> = (0..y.len()).collect();
+    live_track_grouped(x, y, &labels)
+}
+
+/// [`live_track`] with the works labelled by duplicate group (equal labels
+/// for a work and its marked copies): work t is scored from the earlier
+/// works outside its own group, and each earlier work j is compared with it
+/// by the head trained without j's whole group (a block leave-group-out,
+/// `pair_gaps`), so that no copy of either side of a pair was learnt from.
+/// With every label distinct this is exactly [`live_track`].
+pub fn live_track_grouped(x: &[Vec<f32>], y: &[f64], groups: &[usize]) -> Result<LiveTrack> {
+    if x.len() != y.len() || groups.len() != y.len() {
         return Err(Error::InvalidArgument(format!(
-            "{} embeddings but {} ratings",
+            "{} embeddings, {} ratings and {} group labels",
             x.len(),
-            y.len()
+            y.len(),
+            groups.len()
         )));
     }
     let scores = (0..y.len())
         .into_par_iter()
         .map(|t| {
-            if t < LIVE_START || !y[..t].iter().any(|&v| v != y[t]) {
+            let keep: Vec<usize> = (0..t).filter(|&j| groups[j] != groups[t]).collect();
+            if keep.len() < LIVE_START || !keep.iter().any(|&j| y[j] != y[t]) {
                 return Ok(None);
             }
-            score_work(&x[..=t], &y[..t], y[t]).map(Some)
+            let mut rows: Vec<&[f32]> = keep.iter().map(|&j| x[j].as_slice()).collect();
+            rows.push(&x[t]);
+            let y_prev: Vec<f64> = keep.iter().map(|&j| y[j]).collect();
+            let g_prev: Vec<usize> = keep.iter().map(|&j| groups[j]).collect();
+            score_work(&rows, &y_prev, y[t], &g_prev).map(Some)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(LiveTrack {
@@ -167,20 +184,20 @@ pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
 /// The agreement of the last row of `x` (the new work, rated `y_new`)
 /// with the rows before it, whose ratings are `y`, and its chance level
 /// (see [`LiveTrack::chance`]). See [`live_track`].
-fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<(f64, f64)> {
+fn score_work(x: &[&[f32]], y_prev: &[f64], y_new: f64, groups: &[usize]) -> Result<(f64, f64)> {
     let t = y_prev.len();
     let d = x[0].len();
     // Standardise on the training works 0..t only.
     let mut mean = vec![0.0f64; d];
     for row in &x[..t] {
-        for (m, &v) in mean.iter_mut().zip(row) {
+        for (m, &v) in mean.iter_mut().zip(row.iter()) {
             *m += v as f64;
         }
     }
     mean.iter_mut().for_each(|m| *m /= t as f64);
     let mut var = vec![0.0f64; d];
     for row in &x[..t] {
-        for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+        for ((s, &v), m) in var.iter_mut().zip(row.iter()).zip(&mean) {
             *s += (v as f64 - m).powi(2);
         }
     }
@@ -226,7 +243,7 @@ fn score_work(x: &[Vec<f32>], y_prev: &[f64], y_new: f64) -> Result<(f64, f64)> 
     let y_mean = y_prev.iter().sum::<f64>() / t as f64;
     let yc: Vec<f64> = y_prev.iter().map(|v| v - y_mean).collect();
     let lambda = loo_lambda(&gram, t, &yc)?;
-    let gaps = pair_gaps(&gram, &k_new, &yc, lambda)?;
+    let gaps = pair_gaps_grouped(&gram, &k_new, &yc, lambda, groups)?;
     let chance = y_prev
         .iter()
         .map(|&v| concordance(v, &gaps, y_prev))
@@ -271,6 +288,55 @@ fn pair_gaps(gram: &[f64], k_new: &[f64], yc: &[f64], lambda: f64) -> Result<Vec
     Ok((0..t)
         .map(|j| f_new - yc[j] + (1.0 - v[j]) * alpha[j] / diag[j])
         .collect())
+}
+
+/// [`pair_gaps`] where an earlier work with copies among the earlier works
+/// (equal `groups` labels) is left out with its whole group G: the head
+/// without G predicts f₋G(x) = f(x) − v_Gᵀ r and f₋G(x_j) = yc_j − r_j for
+/// r = (C_GG)⁻¹ α_G, the block form of the one-work shortcut.
+fn pair_gaps_grouped(
+    gram: &[f64],
+    k_new: &[f64],
+    yc: &[f64],
+    lambda: f64,
+    groups: &[usize],
+) -> Result<Vec<f64>> {
+    let t = yc.len();
+    let mut members: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+    for (j, g) in groups.iter().enumerate() {
+        members.entry(*g).or_default().push(j);
+    }
+    let mut gaps = pair_gaps(gram, k_new, yc, lambda)?;
+    if members.values().all(|m| m.len() == 1) {
+        return Ok(gaps);
+    }
+    let inv = factor(gram, t, lambda)?;
+    let alpha = apply_inverse(&inv, t, yc);
+    let v = apply_inverse(&inv, t, k_new);
+    let f_new = k_new.iter().zip(&alpha).map(|(k, a)| k * a).sum::<f64>();
+    // (C)_ab = Σ_k L⁻¹_ka L⁻¹_kb over k ≥ max(a, b).
+    let c = |a: usize, b: usize| -> f64 {
+        (a.max(b)..t).map(|k| inv[k * t + a] * inv[k * t + b]).sum()
+    };
+    for group in members.values().filter(|m| m.len() > 1) {
+        let m = group.len();
+        let cgg: Vec<f64> = (0..m * m).map(|i| c(group[i / m], group[i % m])).collect();
+        let inv_g = inverse_factor(&cgg, m).ok_or_else(|| {
+            Error::InvalidArgument(
+                "live verdict: a duplicate group's system is not positive definite".into(),
+            )
+        })?;
+        let r = apply_inverse(
+            &inv_g,
+            m,
+            &group.iter().map(|&j| alpha[j]).collect::<Vec<_>>(),
+        );
+        let f_new_g = f_new - group.iter().zip(&r).map(|(&j, r)| v[j] * r).sum::<f64>();
+        for (p, &j) in group.iter().enumerate() {
+            gaps[j] = f_new_g - (yc[j] - r[p]);
+        }
+    }
+    Ok(gaps)
 }
 
 /// [`inverse_factor`] of `gram + λI`, or an error saying what to check.
@@ -881,6 +947,45 @@ mod tests {
         let gaps = pair_gaps(&gram, &k_new, &yc, lambda).unwrap();
         for (j, &gap) in gaps.iter().enumerate() {
             let keep: Vec<usize> = (0..t).filter(|&i| i != j).collect();
+            let m = keep.len();
+            let sub: Vec<f64> = (0..m * m).map(|i| k(keep[i / m], keep[i % m])).collect();
+            let inv = factor(&sub, m, lambda).unwrap();
+            let alpha = apply_inverse(&inv, m, &keep.iter().map(|&i| yc[i]).collect::<Vec<_>>());
+            let predict = |x: usize| {
+                keep.iter()
+                    .zip(&alpha)
+                    .map(|(&i, a)| k(x, i) * a)
+                    .sum::<f64>()
+            };
+            let slow = predict(t) - predict(j);
+            assert!(
+                (gap - slow).abs() < 1e-6 * (1.0 + slow.abs()),
+                "{j}: {gap} vs {slow}"
+            );
+        }
+    }
+
+    /// Guards the leave-group-out shortcut against refitting: each pair's
+    /// gap equals the two predictions of a head solved again without the
+    /// earlier work's whole group.
+    #[test]
+    fn grouped_pair_gaps_match_a_head_refit_without_the_group() {
+        let mut rng = super::super::SplitMix64::new(12);
+        let (t, d) = (10, 4);
+        let z: Vec<Vec<f64>> = (0..=t)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        let k = |a: usize, b: usize| -> f64 {
+            z[a].iter().zip(&z[b]).map(|(p, q)| p * q).sum::<f64>() + INTERCEPT_WEIGHT
+        };
+        let gram: Vec<f64> = (0..t * t).map(|i| k(i / t, i % t)).collect();
+        let k_new: Vec<f64> = (0..t).map(|i| k(t, i)).collect();
+        let yc: Vec<f64> = (0..t).map(|_| rng.normal()).collect();
+        let groups = [0, 1, 0, 3, 4, 1, 6, 0, 8, 9];
+        let lambda = 0.7;
+        let gaps = pair_gaps_grouped(&gram, &k_new, &yc, lambda, &groups).unwrap();
+        for (j, &gap) in gaps.iter().enumerate() {
+            let keep: Vec<usize> = (0..t).filter(|&i| groups[i] != groups[j]).collect();
             let m = keep.len();
             let sub: Vec<f64> = (0..m * m).map(|i| k(keep[i / m], keep[i % m])).collect();
             let inv = factor(&sub, m, lambda).unwrap();

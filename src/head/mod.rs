@@ -12,20 +12,22 @@ mod mlp;
 mod pairwise;
 mod ridge;
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 pub use cv::BackboneReport;
 pub use cv::CurvePoint;
 pub use cv::{
-    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, Backbone,
-    Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
+    compare_backbones, compare_backbones_grouped, compare_backbones_repeated, cross_validate,
+    cv_interval_scale, Backbone, Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
 };
 pub(crate) use cv::{ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS};
 pub(crate) use live::HEADLINE_NAME;
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_track, percent, BetRule, Betting,
-    Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
-    LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
+    compare_live, compare_live_betting, headline, live_best, live_track, live_track_grouped,
+    percent, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
+    HEADLINE_DESCRIPTION, LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub(crate) use metrics::corrected_fold_interval;
 pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};
@@ -298,9 +300,96 @@ pub(crate) fn fold_assignment(n: usize, k: usize, rng: &mut SplitMix64) -> Vec<u
     fold_of
 }
 
+/// Grouped shuffled K-fold: the fold of each of `groups.len()` items,
+/// every item of one group (equal `groups` labels: a work and its marked
+/// copies) in the same fold, so that no head is tested on a copy of a work
+/// it was trained on. The groups are shuffled and each goes to the fold
+/// holding the fewest items so far (the lowest such fold on a tie), so with
+/// every item its own group this is exactly [`fold_assignment`] on the
+/// same draws: stores without copies keep their folds, seed for seed.
+pub(crate) fn grouped_fold_assignment(
+    groups: &[usize],
+    k: usize,
+    rng: &mut SplitMix64,
+) -> Vec<usize> {
+    let labels = canonical_groups(groups);
+    let g = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); g];
+    for (i, &l) in labels.iter().enumerate() {
+        members[l].push(i);
+    }
+    let mut order: Vec<usize> = (0..g).collect();
+    rng.shuffle(&mut order);
+    let mut sizes = vec![0usize; k.max(1)];
+    let mut fold_of = vec![0; groups.len()];
+    for gi in order {
+        let f = (0..sizes.len())
+            .min_by_key(|&f| (sizes[f], f))
+            .expect("at least one fold");
+        for &i in &members[gi] {
+            fold_of[i] = f;
+        }
+        sizes[f] += members[gi].len();
+    }
+    fold_of
+}
+
+/// `groups` relabelled 0, 1, 2, ... in order of first appearance, so that
+/// singleton groups numbered by row are the identity.
+pub(crate) fn canonical_groups(groups: &[usize]) -> Vec<usize> {
+    let mut seen = HashMap::new();
+    groups
+        .iter()
+        .map(|g| {
+            let next = seen.len();
+            *seen.entry(*g).or_insert(next)
+        })
+        .collect()
+}
+
+/// How many groups hold more than one item: the number of duplicate
+/// groups whose works were kept together.
+pub fn merged_groups(groups: &[usize]) -> usize {
+    let mut count: HashMap<usize, usize> = HashMap::new();
+    for g in groups {
+        *count.entry(*g).or_default() += 1;
+    }
+    count.values().filter(|&&c| c > 1).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grouped_folds_keep_groups_together_and_match_plain_folds_without_groups() {
+        let singletons: Vec<usize> = (0..23).collect();
+        assert_eq!(
+            grouped_fold_assignment(&singletons, 5, &mut SplitMix64::new(9)),
+            fold_assignment(23, 5, &mut SplitMix64::new(9))
+        );
+        // Works 0, 7 and 12 are one picture; 3 and 4 another.
+        let mut groups: Vec<usize> = (0..23).collect();
+        groups[7] = 0;
+        groups[12] = 0;
+        groups[4] = 3;
+        for seed in 0..20 {
+            let f = grouped_fold_assignment(&groups, 5, &mut SplitMix64::new(seed));
+            assert_eq!(f[0], f[7]);
+            assert_eq!(f[0], f[12]);
+            assert_eq!(f[3], f[4]);
+            let mut sizes = [0; 5];
+            for x in &f {
+                sizes[*x] += 1;
+            }
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 3,
+                "{sizes:?}"
+            );
+        }
+        assert_eq!(merged_groups(&groups), 2);
+        assert_eq!(merged_groups(&singletons), 0);
+    }
 
     #[test]
     fn folds_are_balanced_and_seeded() {

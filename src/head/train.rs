@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::{
-    compare_backbones_repeated, compare_pairwise, fit, fit_pairwise, Backbone, HeadKind,
+    compare_backbones_grouped, compare_pairwise, fit, fit_pairwise, Backbone, HeadKind,
     PairwiseHead, PairwiseReport, TrainReport, TrainedHead, MIN_PREFERENCES,
 };
 use crate::error::{Error, Result};
@@ -69,16 +69,20 @@ pub(crate) fn nothing_to_learn(rater: &Rater, preferences: usize) -> Error {
 /// `hashes`): the repeated K-fold comparison of `backbones`, then one head
 /// per backbone fitted on every rating, remembering the works it saw.
 /// `on_fit(i)` is called before backbone `i` is fitted.
+/// `groups` labels the rated works by duplicate group (see
+/// [`super::compare_backbones_grouped`]).
 pub(crate) fn learn_from_ratings(
     backbones: &[Backbone<'_>],
     y: &[f64],
     hashes: &[String],
+    groups: &[usize],
     opts: &TrainOptions,
     on_fit: &mut dyn FnMut(usize),
 ) -> Result<(TrainReport, Vec<TrainedHead>)> {
-    let report = compare_backbones_repeated(
+    let report = compare_backbones_grouped(
         backbones,
         y,
+        Some(groups),
         opts.head,
         opts.folds,
         opts.repeats.max(1),

@@ -21,8 +21,8 @@ use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use artlens::app::{
-    CompareRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef, ListRequest,
-    ScoreRequest, SimilarRequest, TrainRequest,
+    CompareRequest, DupsRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef,
+    ListRequest, ScoreRequest, SimilarRequest, TrainRequest,
 };
 use artlens::error::Error;
 use artlens::head::HeadKind;
@@ -71,6 +71,7 @@ impl From<Error> for ApiError {
             | Error::BadRater { .. }
             | Error::UnknownWorks { .. }
             | Error::SameWork { .. }
+            | Error::CopyOfItself { .. }
             | Error::UnknownLabel { .. }
             | Error::FilterMatchesNothing { .. }
             | Error::BadQuery { .. }
@@ -953,6 +954,91 @@ pub async fn train(
     let c = st.collection.clone();
     let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
     Ok(Json(outcome).into_response())
+}
+
+/// The request of `GET /api/dups` and the Duplicates page:
+/// `backbone=`, `threshold=`, `agreement=` (both 0 to 1).
+pub fn dups_request(q: &Params) -> ApiResult<DupsRequest> {
+    let similarity = |key: &str| -> ApiResult<Option<f64>> {
+        match q.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<f64>().map(Some).map_err(|_| {
+                ApiError::bad(format!(
+                    "{key}=`{}`: not a number from 0 to 1",
+                    printable(v)
+                ))
+            }),
+        }
+    };
+    let backbone = match q.get("backbone").map(str::trim).filter(|v| !v.is_empty()) {
+        Some(b) => Some(BackboneId::parse(b).map_err(ApiError::from)?),
+        None => None,
+    };
+    let req = DupsRequest {
+        backbone,
+        threshold: similarity("threshold")?,
+        agreement: similarity("agreement")?,
+    };
+    req.validate().map_err(ApiError::from)?;
+    Ok(req)
+}
+
+/// `GET /api/dups?backbone=&threshold=&agreement=`: `artlens dups --json`.
+pub async fn dups(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let req = dups_request(&Params::parse(q)?)?;
+    let c = st.collection.clone();
+    Ok(Json(blocking(move || c.dups(&req, &mut |_| {})).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBody {
+    /// The copy's id.
+    copy: u64,
+    /// The work it copies (for `mark`).
+    #[serde(default)]
+    of: Option<u64>,
+}
+
+/// `POST /api/dups/mark` `{"copy": 31, "of": 12}`: `artlens dups mark 31 --of 12`.
+pub async fn mark_copy(
+    State(st): State<Shared>,
+    body: Result<Json<CopyBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let of = body
+        .of
+        .ok_or_else(|| ApiError::bad("mark needs `of`: the id of the work it copies"))?;
+    let c = st.collection.clone();
+    let out = blocking(move || c.mark_copy(&body.copy.to_string(), &of.to_string())).await?;
+    Ok(Json(out).into_response())
+}
+
+/// `POST /api/dups/unmark` `{"copy": 31}`: `artlens dups unmark 31`.
+pub async fn unmark_copy(
+    State(st): State<Shared>,
+    body: Result<Json<CopyBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let c = st.collection.clone();
+    let out = blocking(move || c.unmark_copy(&body.copy.to_string())).await?;
+    Ok(Json(out).into_response())
+}
+
+/// `POST /api/dups/keep?backbone=&threshold=&agreement=` `{"copy": 12}`:
+/// `artlens dups keep 12` (the work to keep is `copy`'s field, the
+/// group's search the query's).
+pub async fn keep_representative(
+    State(st): State<Shared>,
+    RawQuery(q): RawQuery,
+    body: Result<Json<CopyBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let req = dups_request(&Params::parse(q)?)?;
+    let Json(body) = body?;
+    let c = st.collection.clone();
+    let out =
+        blocking(move || c.keep_representative(&body.copy.to_string(), &req, &mut |_| {})).await?;
+    Ok(Json(out).into_response())
 }
 
 /// The compare request of `GET /api/compare` and the compare page.

@@ -244,6 +244,10 @@ fn routes() -> Router<Shared> {
         .route("/train", post(api::train))
         .route("/compare", get(api::compare))
         .route("/map", get(api::map))
+        .route("/dups", get(api::dups))
+        .route("/dups/mark", post(api::mark_copy))
+        .route("/dups/unmark", post(api::unmark_copy))
+        .route("/dups/keep", post(api::keep_representative))
         .route("/explain", get(api::explain_work).post(api::explain_upload))
         .route("/index", post(api::start_index))
         .route("/jobs", get(api::latest_job))
@@ -262,6 +266,7 @@ fn routes() -> Router<Shared> {
         .route("/compare", get(pages::compare))
         .route("/map", get(pages::map))
         .route("/compare/report", get(pages::compare_report))
+        .route("/dups", get(pages::dups))
         .route("/fragments/answer", get(pages::answer_fragment))
         .route(
             "/fragments/score",

@@ -20,8 +20,8 @@ use artlens::head::percent;
 use artlens::report::{model_score_html, ModelScore, ScoredImage, ServedPictures, MODEL_SCORE_CSS};
 
 use super::api::{
-    ask, blocking, compare_request, gallery_request, shared_ids, similar_request, work_id,
-    ApiError, Params,
+    ask, blocking, compare_request, dups_request, gallery_request, shared_ids, similar_request,
+    work_id, ApiError, Params,
 };
 use super::Shared;
 
@@ -70,6 +70,7 @@ fn layout(title: &str, active: &str, page: &str, body: Markup) -> Markup {
         ("/compare", "compare", "Your answer"),
         ("/map", "map", "Map"),
         ("/score", "score", "Score an image"),
+        ("/dups", "dups", "Duplicates"),
         ("/index", "index", "Add works"),
     ];
     html! {
@@ -794,6 +795,12 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
                     }
                 }
                 p.note { (artlens::head::HEADLINE_DESCRIPTION) }
+                @if a.merged_groups > 0 {
+                    p.note #answer-copies { "Copies you marked count with their original: "
+                        (artlens::plain::count(a.merged_groups, "group", "groups"))
+                        " of a rated work and its copies were kept together, so no copy vouches for the work it copies ("
+                        a href="/dups" { "Duplicates" } ")." }
+                }
                 @if !a.current { p.note #answer-updating { "Updating with your latest ratings…" } }
                 @if !full { p { a href="/compare" { "The whole answer, and how sure it is" } } }
             } @else if more > 0 {
@@ -804,6 +811,99 @@ fn answer_box(a: &AnswerView, full: bool) -> Markup {
             }
         }
     }
+}
+
+/// `GET /dups`: the near-duplicate groups as thumbnails, the
+/// representative first, with buttons to mark, unmark or keep (the script
+/// posts to `/api/dups/*` and reloads the page).
+pub async fn dups(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult {
+    let params = Params::parse(q)?;
+    let req = dups_request(&params)?;
+    let query = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| ["backbone", "threshold", "agreement"].contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", urlencoding_lite(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let c = st.collection.clone();
+    let view = blocking(move || c.dups(&req, &mut |_| {})).await?;
+    let fig =
+        |x: Option<f64>| x.map_or("—".to_string(), |v| artlens::plain::similarity(v as f32));
+    Ok(page(
+        "Duplicates",
+        "dups",
+        "dups",
+        html! {
+            h1 { "Duplicates" }
+            p { "Works that are the same picture: re-scans, crops, resized or recompressed copies. "
+                "Marking a work a copy deletes nothing; its ratings stay, and when the models are compared "
+                "a work and its copies are kept together, so no copy vouches for its original." }
+            form.dups-settings method="get" action="/dups" {
+                label { "Similarity to look from "
+                    input #dups-threshold type="number" name="threshold" min="0" max="1" step="0.05"
+                        value=(format!("{:.2}", view.threshold)); }
+                " "
+                button type="submit" { "Look again" }
+            }
+            p.muted #dups-summary data-query=(query) {
+                (artlens::plain::count(view.groups.len(), "group", "groups")) " among "
+                (artlens::plain::count(view.works, "work", "works")) " by " (view.backbone) ": "
+                (view.candidates) " candidate pairs, " (view.verified) " confirmed by their pixels."
+            }
+            @if view.groups.is_empty() {
+                p #dups-none { "No duplicates found." }
+            }
+            @for g in &view.groups {
+                section.dup-group data-representative=(g.representative) {
+                    div.dup-members {
+                        @for m in &g.members {
+                            figure.dup data-id=(m.id) data-role=(if m.representative { "representative" } else if m.marked { "marked" } else { "found" }) {
+                                a href={ "/works/" (m.id) } {
+                                    img src={ "/api/works/" (m.id) "/thumb?size=256" } alt={ "#" (m.id) } loading="lazy" width="160" height="160";
+                                }
+                                figcaption {
+                                    strong { @if m.representative { "Kept" } @else if m.marked { "Copy" } @else { "Copy?" } }
+                                    " #" (m.id) " · " (m.width) "×" (m.height)
+                                    @if !m.representative {
+                                        br; span.muted { "similarity " (fig(m.similarity)) ", pixels agree " (fig(m.agreement)) }
+                                    }
+                                }
+                                div.dup-actions {
+                                    @if !m.representative {
+                                        @if m.marked {
+                                            button type="button" data-dups="unmark" data-copy=(m.id) { "Not a copy" }
+                                        } @else {
+                                            button type="button" data-dups="mark" data-copy=(m.id) data-of=(g.representative) { "Mark as copy" }
+                                        }
+                                        button type="button" data-dups="keep" data-copy=(m.id) { "Keep this one" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if g.members.iter().skip(1).any(|m| !m.marked) {
+                        button.button type="button" data-dups="keep" data-copy=(g.representative) { "Mark all as copies of #" (g.representative) }
+                    }
+                }
+            }
+            p.note { (view.method) }
+        },
+    ))
+}
+
+/// A query value made safe to put back into a query string (the few
+/// characters a threshold or backbone id can hold besides letters and digits).
+fn urlencoding_lite(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32 & 0xff)
+            }
+        })
+        .collect()
 }
 
 /// `GET /fragments/answer`: the answer box alone, for the rate page to

@@ -18,12 +18,14 @@ use crate::scan::Metadata;
 use crate::shard::Shard;
 
 pub mod atomic;
+mod copies;
 mod doctor;
 mod journal;
 mod layouts;
 mod merge;
 mod migrate;
 mod records;
+pub use copies::CopyRecord;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use journal::ReplayReport;

@@ -47,6 +47,11 @@ pub struct AnswerView {
     pub progress: String,
     /// The buttons a person rates with.
     pub scale: RatingScale,
+    /// Groups of a rated work and its marked copies that the answer's
+    /// training kept together (each counted once, so a copy cannot vouch
+    /// for its original); 0 when none.
+    #[serde(default)]
+    pub merged_groups: usize,
 }
 
 /// The rating buttons: `low`, `low + step`, … `high`.

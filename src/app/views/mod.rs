@@ -7,6 +7,7 @@
 
 mod answer;
 mod compare;
+mod dups;
 mod explain;
 mod export;
 mod gallery;
@@ -27,6 +28,7 @@ pub use answer::{AnswerBackbone, AnswerView, RatingScale};
 pub use compare::{
     CompareModel, CompareView, CurvePoint, LadderPoint, PairAgreement, PairComparison,
 };
+pub use dups::{CopyChange, DupGroup, DupMember, DupsView};
 pub use explain::{ExplainImage, ExplainModel, ExplainView};
 pub use export::{
     ExportFormat, ExportManifest, ExportRequest, ExportStamp, ExportView, ExportedEmbeddings,

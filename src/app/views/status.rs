@@ -39,6 +39,9 @@ pub struct StatusView {
     /// `rater`'s last training run: head kind, backbones, whether ratings
     /// changed since.
     pub training: Option<serde_json::Value>,
+    /// Works marked as copies of another (`dups mark`, `dups keep`).
+    #[serde(default)]
+    pub copies: usize,
 }
 
 /// One backbone in `status`.

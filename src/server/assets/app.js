@@ -528,12 +528,38 @@ function initTheme() {
   });
 }
 
+// --- duplicates ------------------------------------------------------------
+
+// Each button posts its action (mark, unmark, keep) and the page is drawn
+// again from the server, which holds the groups. A click is also what a tap
+// sends, so touch needs nothing more.
+function initDups() {
+  const query = ($("#dups-summary") && $("#dups-summary").dataset.query) || "";
+  document.addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-dups]");
+    if (!b) return;
+    const action = b.dataset.dups;
+    const body = { copy: Number(b.dataset.copy) };
+    if (action === "mark") body.of = Number(b.dataset.of);
+    const url = "/api/dups/" + action + (action === "keep" && query ? "?" + query : "");
+    b.disabled = true;
+    try {
+      const r = await api("POST", url, body);
+      toast(r.message);
+      setTimeout(() => location.reload(), 400);
+    } catch (err) {
+      b.disabled = false;
+      toast(err.message);
+    }
+  });
+}
+
 // --- start -----------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
   const init = {
     work: initWork, rate: initRate, pair: initPair,
-    score: initScore, compare: initCompare, index: initIndex,
+    score: initScore, compare: initCompare, index: initIndex, dups: initDups,
     // The first page of an empty store holds the index form.
     gallery: () => { initGallery(); initIndex(); },
   }[document.body.dataset.page];
