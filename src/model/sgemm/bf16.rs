@@ -149,7 +149,8 @@ pub(crate) fn xwt_acc(x: &[f32], w: &PackedBf16, dst: &mut [f32], m: usize) {
                             }
                             continue;
                         }
-                        let xr = &x[row * k + 2 * b0..(row * k + 2 * (b0 + pairs)).min((row + 1) * k)];
+                        let xr =
+                            &x[row * k + 2 * b0..(row * k + 2 * (b0 + pairs)).min((row + 1) * k)];
                         // SAFETY: the CPU has AVX512_BF16 (asserted above).
                         unsafe { to_pairs(xr, &mut lanes[..pairs]) };
                         for (p, &v) in lanes[..pairs].iter().enumerate() {
@@ -304,7 +305,15 @@ mod tests {
             eprintln!("no AVX512_BF16 on this CPU: the conversion is not checked");
             return;
         }
-        let special = [1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0, -2.5, f32::INFINITY, 0.0, -0.0, 1e30];
+        let special = [
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -2.5,
+            f32::INFINITY,
+            0.0,
+            -0.0,
+            1e30,
+        ];
         let x: Vec<f32> = (0..200)
             .map(|i| {
                 special
@@ -313,7 +322,7 @@ mod tests {
                     .unwrap_or(((i * 7919 % 1000) as f32 - 500.0) / 37.0)
             })
             .collect();
-        for len in [0, 1, 2, 31, 32, 33, 64, 95, 200] {
+        for len in [0usize, 1, 2, 31, 32, 33, 64, 95, 200] {
             let pairs = len.div_ceil(2);
             let mut out = vec![7u32; pairs];
             // SAFETY: available() above.
