@@ -18,7 +18,16 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
-    let mut paths = bench::paths();
+    // First, what the model runs by default: artlens's kernel with the
+    // weight packed once at load (outside the timing), then every path as a
+    // call with an unpacked weight sees it.
+    let packed_at_load = bench::pack_f32(&[0.0], 1, 1).is_some();
+    let mut paths = Vec::new();
+    if packed_at_load {
+        paths.push("artlens, weight packed at load".to_string());
+    }
+    let per_call = paths.len();
+    paths.extend(bench::paths());
     // bf16 inputs with f32 sums (`--precision bf16`), where the CPU has
     // AVX512_BF16: the weight packed once, as at load, outside the timing.
     let bf16 = bench::bf16_available();
@@ -48,9 +57,13 @@ fn main() {
             let mut line = format!("round {round} {m:>4}×{k:>4}×{n:>4}:");
             let mut rates = Vec::new();
             let packed = bf16.then(|| bench::pack_bf16(&w, n, k));
-            let call = |p: usize, dst: &mut [f32]| match &packed {
-                Some(packed) if p == paths.len() - 1 => bench::xwt_acc_bf16(&x, packed, dst, m),
-                _ => bench::xwt_acc(p, &x, &w, dst, (m, k, n)),
+            let packed_f32 = bench::pack_f32(&w, n, k);
+            let call = |p: usize, dst: &mut [f32]| match (&packed, &packed_f32) {
+                (Some(packed), _) if p == paths.len() - 1 => {
+                    bench::xwt_acc_bf16(&x, packed, dst, m)
+                }
+                (_, Some(packed)) if p < per_call => bench::xwt_acc_packed(&x, packed, dst, m),
+                _ => bench::xwt_acc(p - per_call, &x, &w, dst, (m, k, n)),
             };
             for p in 0..paths.len() {
                 // One warm-up call (packing buffers, page faults), then at

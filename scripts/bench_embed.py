@@ -7,10 +7,17 @@ Usage (from the repository root, with the reference venv of tests/fixtures/requi
     .venv/bin/python scripts/bench_embed.py [--mode model|e2e|both] [--models dino dinov2 dinov2@224]
         [--weights-dir DIR] [--batch-size 8] [--iters 3] [--images 48] [--rounds 3]
         [--threads N] [--artlens target/release/artlens] [--device cpu|cuda:0] [--json]
+        [--peers pytorch ort] [--blas artlens openblas]
 
-Two measurements, each alternating artlens and PyTorch `--rounds` times in one run (this machine's
-speed drifts by ±25% between minutes, so only alternating rounds compare fairly), reporting each
-side's median and the median of the per-round ratios:
+Two measurements, each alternating artlens and its peers `--rounds` times in one run (this
+machine's speed drifts by ±25% between minutes, so only alternating rounds compare fairly),
+reporting each side's median and the median of the per-round ratios. The peers are PyTorch eager
+and ONNX Runtime (`--peers`, default both on CPU): the same PyTorch model exported once to ONNX
+(`torch.onnx.export`, opset 17, batch axis dynamic; cached in DIR/onnx/), run by onnxruntime's
+default CPU execution provider with `intra_op_num_threads = --threads` and all graph
+optimisations, fed by the same Pillow preprocessing as the PyTorch side. `--blas artlens
+openblas` runs artlens once per GEMM path in every round (`ARTLENS_BLAS=...`: its own kernel, the
+default, and the system OpenBLAS), each against both peers:
 
 * model (forward pass only): `ARTLENS --quiet bench --model M --weights DIR/CKPT --batch-size B
   --iters N --threads T --json` against a `torch.inference_mode()` loop over a random
@@ -29,6 +36,9 @@ side's median and the median of the per-round ratios:
   `ViTImageProcessorPil` for dino, timm's `create_transform(resolve_data_config(model))` for
   dinov2), batch by batch on the main thread as a plain script would, the same marginal rate
   (the first batch excluded). Both sides use `--threads` threads for the model.
+
+* ort (model only and e2e): as PyTorch, with the forward pass an `InferenceSession.run` on the
+  exported model (its output checked against PyTorch's once, before timing).
 
 DIR (default target/bench-weights) must hold full-size checkpoints (DIR/dino: transformers ViTModel
 ViT-B/16; DIR/dinov2: timm ViT-B/14 at 518); when they are missing, `tests/fixtures/make_fixtures.py
@@ -170,6 +180,103 @@ def bench_torch_e2e(spec: str, d: Path, files: list[Path], batch: int, threads: 
     return {"images_per_s": (n1 - n0) / (t1 - t0), "seconds": t1 - t0}
 
 
+def onnx_path(spec: str, d: Path) -> Path:
+    """The exported model for `spec`, made once from the PyTorch model (batch axis dynamic)."""
+    import torch
+
+    ckpt, size = SPECS[spec]
+    out = d / "onnx" / f"{ckpt}_{size}.onnx"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model, _, fwd, s = load_torch_model(spec, d, "cpu")
+
+    class Forward(torch.nn.Module):
+        """The embedding the benchmark times (CLS token / pooled output), as one module."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return fwd(x)
+
+    x = torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(0))
+    print(f"exporting {spec} to {out} ...", file=sys.stderr)
+    tmp = out.with_suffix(".tmp.onnx")
+    with torch.inference_mode(False), torch.no_grad():
+        # The TorchScript exporter: the dynamo one needs onnxscript, which the reference
+        # environment does not have. Weights inside the file (~350 MB, under protobuf's 2 GB).
+        torch.onnx.export(Forward().eval(), (x,), str(tmp), dynamo=False, opset_version=17,
+                          input_names=["pixel_values"], output_names=["embedding"],
+                          dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}})
+    tmp.rename(out)
+    return out
+
+
+def ort_session(spec: str, d: Path, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(onnx_path(spec, d)), so, providers=["CPUExecutionProvider"])
+
+
+def check_ort(spec: str, d: Path, threads: int) -> str:
+    """ORT's embedding of a random batch against PyTorch's: the export computes the same model."""
+    import numpy as np
+    import torch
+
+    sess = ort_session(spec, d, threads)
+    torch.set_num_threads(threads)
+    model, _, fwd, s = load_torch_model(spec, d, "cpu")
+    x = torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        want = fwd(x).numpy()
+    got = sess.run(None, {"pixel_values": x.numpy()})[0]
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    if got.shape != want.shape or cos.min() < 0.9999:
+        sys.exit(f"error: ONNX Runtime's {spec} output differs from PyTorch's (cosine {cos})")
+    return f"ONNX Runtime {spec}: cosine to PyTorch {cos.min():.6f}"
+
+
+def bench_ort_model(spec: str, d: Path, batch: int, iters: int, threads: int) -> dict:
+    import numpy as np
+
+    sess = ort_session(spec, d, threads)
+    s = SPECS[spec][1]
+    x = np.random.default_rng(0).standard_normal((batch, 3, s, s), dtype=np.float32)
+    out = sess.run(None, {"pixel_values": x})[0]  # warm-up
+    assert out.shape == (batch, 768), out.shape
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        sess.run(None, {"pixel_values": x})
+    secs = time.perf_counter() - t0
+    return {"images_per_s": batch * iters / secs, "seconds": secs}
+
+
+def bench_ort_e2e(spec: str, d: Path, files: list[Path], batch: int, threads: int) -> dict:
+    import torch
+    from PIL import Image
+
+    # The same Pillow preprocessing as the PyTorch side; torch only for the transforms.
+    torch.set_num_threads(threads)
+    model, pre, _, _ = load_torch_model(spec, d, "cpu")
+    del model
+    sess = ort_session(spec, d, threads)
+    marks = []
+    for i in range(0, len(files), batch):
+        imgs = [Image.open(p).convert("RGB") for p in files[i:i + batch]]
+        x = pre(imgs).numpy()
+        out = sess.run(None, {"pixel_values": x})[0]
+        assert out.shape[0] == len(imgs)
+        marks.append((i + len(imgs), time.perf_counter()))
+    (n0, t0), (n1, t1) = marks[0], marks[-1]
+    return {"images_per_s": (n1 - n0) / (t1 - t0), "seconds": t1 - t0}
+
+
 def bench_torch_preprocess(spec: str, d: Path, files: list[Path]) -> dict:
     import torch
     from PIL import Image
@@ -199,10 +306,18 @@ def artlens_cmd(exe: Path, spec: str, d: Path, threads: int, device: str) -> tup
                  "--device", device]
 
 
-def bench_artlens_model(exe: Path, spec: str, d: Path, batch: int, iters: int, threads: int, device: str) -> dict:
+def blas_env(blas: str | None) -> dict:
+    env = dict(os.environ)
+    if blas:
+        env["ARTLENS_BLAS"] = blas
+    return env
+
+
+def bench_artlens_model(exe: Path, spec: str, d: Path, batch: int, iters: int, threads: int, device: str,
+                        blas: str | None = None) -> dict:
     pre, model = artlens_cmd(exe, spec, d, threads, device)
     cmd = pre + ["bench"] + model + ["--batch-size", str(batch), "--iters", str(iters), "--json"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=blas_env(blas))
     if r.returncode != 0:
         return {"error": f"exit {r.returncode}: {r.stderr.strip()[-500:]}"}
     lines = [l for l in r.stdout.splitlines() if l.strip().startswith("{")]
@@ -215,13 +330,13 @@ def bench_artlens_model(exe: Path, spec: str, d: Path, batch: int, iters: int, t
 
 
 def bench_artlens_e2e(exe: Path, spec: str, d: Path, files: list[Path], batch: int, threads: int,
-                      device: str) -> dict:
+                      device: str, blas: str | None = None) -> dict:
     pre, model = artlens_cmd(exe, spec, d, threads, device)
 
     def run(fs: list[Path]) -> float | str:
         cmd = pre + ["embed"] + model + ["--batch-size", str(batch), "--json"] + [str(f) for f in fs]
         t = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=blas_env(blas))
         secs = time.perf_counter() - t
         if r.returncode != 0:
             return f"exit {r.returncode}: {r.stderr.strip()[-500:]}"
@@ -257,49 +372,83 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both sides)")
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="alternate artlens and PyTorch this many times; medians and the median ratio")
+                    help="alternate artlens and its peers this many times; medians and the median ratios")
+    ap.add_argument("--peers", nargs="+", choices=["pytorch", "ort"], default=None,
+                    help="peers in each round (default: pytorch and ort on CPU, pytorch elsewhere)")
+    ap.add_argument("--blas", nargs="+", choices=["default", "artlens", "openblas", "gemm"], default=["default"],
+                    help="artlens's GEMM path(s), each run in every round (ARTLENS_BLAS; default: unset)")
     args = ap.parse_args()
 
     d = args.weights_dir.resolve()
     ensure_weights(d)
     if not args.artlens.is_file():
         sys.exit(f"error: {args.artlens} not found (cargo build --release)")
+    peers = args.peers or (["pytorch", "ort"] if args.device == "cpu" else ["pytorch"])
+    if "ort" in peers and args.device != "cpu":
+        sys.exit("error: --peers ort runs on the CPU only (--device cpu)")
     modes = {"both": ["model", "e2e"], "all": ["model", "e2e", "preprocess"]}.get(args.mode, [args.mode])
     files = ensure_images(args.images) if {"e2e", "preprocess"} & set(modes) else []
+    if "ort" in peers:
+        for m in args.models:
+            print(check_ort(m, d, args.threads), file=sys.stderr)
+    # One artlens run per GEMM path asked for; "artlens" names the default when it is the only one.
+    variants = [("artlens" if b == "default" else f"artlens[{b}]", None if b == "default" else b)
+                for b in args.blas]
 
     rows = []
     for mode in modes:
+        row_peers = ["pytorch"] if mode == "preprocess" else peers
+        row_variants = variants[:1] if mode == "preprocess" else variants
         for m in args.models:
             row = {"mode": mode, "model": m, "input": SPECS[m][1], "batch_size": args.batch_size,
-                   "threads": args.threads, "device": args.device, "artlens_runs": [], "pytorch_runs": []}
+                   "threads": args.threads, "device": args.device,
+                   "runs": {name: [] for name, _ in row_variants} | {p: [] for p in row_peers}}
             for r in range(max(1, args.rounds)):
                 print(f"{mode} {m}: round {r + 1}/{args.rounds}", file=sys.stderr)
-                if mode == "preprocess":
-                    # Lower is better here: the "images/s" columns hold 1000 / ms.
-                    a = bench_artlens_preprocess(m, d, files)
-                    t = bench_torch_preprocess(m, d, files)
-                    if "error" not in a:
-                        a = {"images_per_s": 1e3 / a["ms_per_image"]}
-                    t = {"images_per_s": 1e3 / t["ms_per_image"]}
-                elif mode == "model":
-                    a = bench_artlens_model(args.artlens, m, d, args.batch_size, args.iters, args.threads, args.device)
-                    t = bench_torch_model(m, d, args.batch_size, args.iters, args.threads, args.device)
-                else:
-                    a = bench_artlens_e2e(args.artlens, m, d, files, args.batch_size, args.threads, args.device)
-                    t = bench_torch_e2e(m, d, files, args.batch_size, args.threads, args.device)
-                if "error" in a:
-                    row["artlens_error"] = a["error"]
+                got = {}
+                for name, blas in row_variants:
+                    if mode == "preprocess":
+                        # Lower is better here: the "images/s" columns hold 1000 / ms.
+                        a = bench_artlens_preprocess(m, d, files)
+                        if "error" not in a:
+                            a = {"images_per_s": 1e3 / a["ms_per_image"]}
+                    elif mode == "model":
+                        a = bench_artlens_model(args.artlens, m, d, args.batch_size, args.iters, args.threads,
+                                                args.device, blas)
+                    else:
+                        a = bench_artlens_e2e(args.artlens, m, d, files, args.batch_size, args.threads,
+                                              args.device, blas)
+                    if "error" in a:
+                        row["artlens_error"] = f"{name}: {a['error']}"
+                        break
+                    got[name] = a["images_per_s"]
+                if "artlens_error" in row:
                     break
-                row["artlens_runs"].append(a["images_per_s"])
-                row["pytorch_runs"].append(t["images_per_s"])
-            ratios = [a / t for a, t in zip(row["artlens_runs"], row["pytorch_runs"])]
-            row["artlens_images_per_s"] = median(row["artlens_runs"])
-            row["pytorch_images_per_s"] = median(row["pytorch_runs"])
-            row["ratios"] = ratios
-            row["ratio_median"] = median(ratios)
+                for p in row_peers:
+                    if mode == "preprocess":
+                        t = {"images_per_s": 1e3 / bench_torch_preprocess(m, d, files)["ms_per_image"]}
+                    elif p == "pytorch":
+                        t = (bench_torch_model(m, d, args.batch_size, args.iters, args.threads, args.device)
+                             if mode == "model" else
+                             bench_torch_e2e(m, d, files, args.batch_size, args.threads, args.device))
+                    else:
+                        t = (bench_ort_model(m, d, args.batch_size, args.iters, args.threads)
+                             if mode == "model" else bench_ort_e2e(m, d, files, args.batch_size, args.threads))
+                    got[p] = t["images_per_s"]
+                for k, v in got.items():
+                    row["runs"][k].append(v)
+                print(f"{mode} {m} round {r + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in got.items())
+                      + " images/s", file=sys.stderr)
+            row["images_per_s"] = {k: median(v) for k, v in row["runs"].items()}
+            # Each artlens path against each peer, round by round (> 1: artlens faster).
+            row["ratios"] = {f"{name}/{p}": [a / t for a, t in zip(row["runs"][name], row["runs"][p])]
+                             for name, _ in row_variants for p in row_peers}
+            row["ratio_medians"] = {k: median(v) for k, v in row["ratios"].items()}
+            # The keys of the earlier, PyTorch-only output, for scripts that read them.
+            first = row_variants[0][0]
+            row["artlens_runs"], row["pytorch_runs"] = row["runs"][first], row["runs"].get("pytorch", [])
+            row["ratio_median"] = row["ratio_medians"].get(f"{first}/pytorch")
             rows.append(row)
-            print(f"{mode} {m}: artlens {row['artlens_runs']}, PyTorch {row['pytorch_runs']}, "
-                  f"ratio median {row['ratio_median']}", file=sys.stderr)
 
     if args.json:
         print(json.dumps({"weights_dir": str(d), "rows": rows}, indent=1))
@@ -307,13 +456,13 @@ def main() -> int:
         fmt = lambda v, p=2: "n/a" if v is None else f"{v:.{p}f}"
         print(f"threads {args.threads}, batch {args.batch_size}, device {args.device}, "
               f"{args.rounds} alternating round(s); e2e over {args.images} JPEGs (marginal rate); "
-              f"preprocess: one thread, images/s = 1000 / ms per image")
-        print(f"{'mode':<6} {'model':<11} {'input':>5} {'artlens img/s':>14} {'PyTorch img/s':>14} "
-              f"{'ratio':>6}  rounds")
+              f"preprocess: one thread, images/s = 1000 / ms per image; ratio > 1: artlens faster")
         for r in rows:
-            print(f"{r['mode']:<6} {r['model']:<11} {r['input']:>5} {fmt(r['artlens_images_per_s']):>14} "
-                  f"{fmt(r['pytorch_images_per_s']):>14} {fmt(r['ratio_median']):>6}  "
-                  f"{' '.join(f'{x:.2f}' for x in r['ratios'])}")
+            rates = "  ".join(f"{k} {fmt(v)}" for k, v in r["images_per_s"].items())
+            print(f"{r['mode']} {r['model']}@{r['input']}: images/s (median) {rates}")
+            for k, v in r["ratios"].items():
+                print(f"    {k:<28} median {fmt(r['ratio_medians'][k])}  rounds "
+                      f"{' '.join(f'{x:.2f}' for x in v)}")
             if "artlens_error" in r:
                 print(f"  artlens error: {r['artlens_error']}")
     return 0 if all("artlens_error" not in r for r in rows) else 2

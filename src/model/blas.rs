@@ -501,6 +501,22 @@ pub mod bench {
         Gemm::all()[path].xwt_acc(x, w, dst, mkn)
     }
 
+    /// `w` (`n×k`) packed for artlens's own kernel, as the model does at
+    /// load; `None` where this CPU runs none.
+    pub fn pack_f32(w: &[f32], n: usize, k: usize) -> Option<crate::model::sgemm::PackedF32> {
+        crate::model::sgemm::PackedF32::new(w, n, k)
+    }
+
+    /// `dst = x · wᵀ + dst` with `w` packed at load, on the calling thread.
+    pub fn xwt_acc_packed(
+        x: &[f32],
+        w: &crate::model::sgemm::PackedF32,
+        dst: &mut [f32],
+        m: usize,
+    ) {
+        crate::model::sgemm::xwt_acc_packed(x, w, dst, m)
+    }
+
     /// Whether this CPU runs the bf16 kernel (AVX512_BF16).
     pub fn bf16_available() -> bool {
         crate::model::sgemm::bf16::available()

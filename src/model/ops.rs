@@ -412,7 +412,7 @@ fn linear_rows(
     let mut out = b.repeat(m);
     let row_invariant = match w {
         LinearWeight::F32(_) => Gemm::current().row_invariant(),
-        LinearWeight::Bf16(_) => true,
+        LinearWeight::Bf16(_) | LinearWeight::Packed(_) => true,
     };
     let block = if !row_invariant {
         // OpenBLAS's result for a row depends on how many rows the call
@@ -440,6 +440,7 @@ fn linear_rows(
             match w {
                 LinearWeight::F32(w) => Gemm::current().xwt_acc(xs, w, dst, (rows, k, n)),
                 LinearWeight::Bf16(w) => super::sgemm::bf16::xwt_acc(xs, w, dst, rows),
+                LinearWeight::Packed(w) => super::sgemm::xwt_acc_packed(xs, w, dst, rows),
             }
             if gelu {
                 // While the block is still in cache, and in place: the
@@ -484,6 +485,7 @@ impl CustomOp2 for LinearOp<'_> {
         let w_len = match self.w {
             LinearWeight::F32(w) => w.len(),
             LinearWeight::Bf16(w) => w.n() * w.k(),
+            LinearWeight::Packed(w) => w.n() * w.k(),
         };
         if w_len != n * k || b.len() != n {
             candle_core::bail!(
@@ -554,6 +556,8 @@ enum LinearWeight<'a> {
     F32(&'a [f32]),
     /// Converted to bf16 and packed once ([`pack_bf16`]).
     Bf16(&'a PackedBf16),
+    /// f32, packed once for artlens's own kernel ([`pack_f32`]).
+    Packed(&'a PackedF32),
 }
 
 /// Whether this CPU runs the dense layers in bf16 (it has AVX512_BF16).
@@ -586,6 +590,30 @@ pub fn linear_bf16(x: &Tensor, w: &PackedBf16, b: &Tensor, then: Epilogue) -> Re
         candle_core::bail!("linear_bf16: the input is not on the CPU");
     }
     linear_cpu(x, LinearWeight::Bf16(w), w.n(), b, then)
+}
+
+// ----- f32 weights packed at load (issue 27) ------------------------------------------
+
+pub use super::sgemm::PackedF32;
+
+/// A dense layer's f32 weight `[N, K]` packed once, at load, for artlens's own
+/// GEMM ([`linear_packed`]), so that no call packs it again; `None` when the
+/// dense layers run on another GEMM (`ARTLENS_BLAS=openblas` or `gemm`, or
+/// a CPU without AVX2), which takes the weight as it is.
+pub fn pack_f32(w: &[f32], n: usize, k: usize) -> Option<PackedF32> {
+    if !matches!(Gemm::current(), Gemm::Packed) {
+        return None;
+    }
+    PackedF32::new(w, n, k)
+}
+
+/// [`linear`] on the CPU with a weight packed by [`pack_f32`]: the same
+/// products and sums as [`linear`] on artlens's own GEMM, to the bit.
+pub fn linear_packed(x: &Tensor, w: &PackedF32, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        candle_core::bail!("linear_packed: the input is not on the CPU");
+    }
+    linear_cpu(x, LinearWeight::Packed(w), w.n(), b, then)
 }
 
 fn linear_cpu(

@@ -103,6 +103,8 @@ enum Weight {
     Mapped(MappedF32),
     /// Converted to bf16 and packed once, for `--precision bf16` on CPU.
     Bf16(ops::PackedBf16),
+    /// f32 packed once for artlens's own GEMM on CPU (`Weight::pack`).
+    Packed(ops::PackedF32),
 }
 
 impl Weight {
@@ -111,7 +113,29 @@ impl Weight {
             Weight::Owned(t) => t.dims()[0],
             Weight::Mapped(m) => m.shape()[0],
             Weight::Bf16(p) => p.n(),
+            Weight::Packed(p) => p.n(),
         }
+    }
+
+    /// An f32 weight on the CPU packed once for artlens's own GEMM, so that
+    /// no call packs it again (issue 27); any other weight as it is.
+    fn pack(self, device: &Device) -> Result<Weight> {
+        if !device.is_cpu() {
+            return Ok(self);
+        }
+        let packed = match &self {
+            Weight::Mapped(m) => ops::pack_f32(m.as_slice(), m.shape()[0], m.shape()[1]),
+            Weight::Owned(t) if t.dtype() == DType::F32 && t.rank() == 2 => {
+                let (n, k) = t.dims2().context(|| "weight shape".into())?;
+                let values = t
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .context(|| "weight values".into())?;
+                ops::pack_f32(&values, n, k)
+            }
+            _ => None,
+        };
+        Ok(packed.map_or(self, Weight::Packed))
     }
 }
 
@@ -127,13 +151,13 @@ struct Linear {
 
 impl Linear {
     fn new(weight: impl Into<Weight>, bias: Option<Tensor>, device: &Device) -> Result<Self> {
-        let weight = weight.into();
+        let weight = weight.into().pack(device)?;
         let bias = match bias {
             Some(b) => b,
             None => {
                 let dtype = match &weight {
                     Weight::Owned(t) => t.dtype(),
-                    Weight::Mapped(_) | Weight::Bf16(_) => DType::F32,
+                    Weight::Mapped(_) | Weight::Bf16(_) | Weight::Packed(_) => DType::F32,
                 };
                 Tensor::zeros(weight.rows(), dtype, device).context(|| "zero bias".into())?
             }
@@ -153,6 +177,7 @@ impl Linear {
             Weight::Owned(w) => ops::linear(x, w, &self.bias, then),
             Weight::Mapped(m) => ops::linear_slice(x, m.as_slice(), m.shape()[0], &self.bias, then),
             Weight::Bf16(p) => ops::linear_bf16(x, p, &self.bias, then),
+            Weight::Packed(p) => ops::linear_packed(x, p, &self.bias, then),
         }
     }
 }

@@ -36,6 +36,10 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16;
+mod packed;
+
+pub(crate) use packed::xwt_acc as xwt_acc_packed;
+pub use packed::PackedF32;
 
 /// bf16 needs AVX512_BF16, an x86-64 extension: elsewhere it is never
 /// available, so `--precision bf16` on CPU is refused when the model loads

@@ -193,3 +193,67 @@ fn a_row_is_the_same_in_any_call() {
         }
     }
 }
+
+/// A weight packed once at load gives the same bits as the per-call path
+/// (transposed `B`, `C` holding the bias, `beta = 1`) on every kernel, on
+/// shapes with partial tiles, `k` across several `KC` blocks and `m` across
+/// several `MC` blocks; and a row's result is the same in any call.
+#[test]
+fn weights_packed_at_load_give_the_per_call_bits() {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (13, 33, 9),
+        (7, 17, 513),
+        (150, 40, 20),
+        (197, 70, 300),
+        (300, 45, 600),
+        (5, 100, 0),
+    ] {
+        let x: Vec<f32> = (0..m * k).map(val).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| val(i + 29)).collect();
+        let bias: Vec<f32> = (0..n).map(|i| val(i + 3)).collect();
+        for (name, kernel, blk) in all_kernels() {
+            let mut want: Vec<f32> = bias.repeat(m);
+            // SAFETY: x is m×k, w n×k read transposed, want m×n.
+            unsafe {
+                sgemm_with(
+                    kernel,
+                    blk,
+                    (m, n, k),
+                    1.0,
+                    MatRef {
+                        ptr: x.as_ptr(),
+                        rs: k,
+                        cs: 1,
+                    },
+                    MatRef {
+                        ptr: w.as_ptr(),
+                        rs: 1,
+                        cs: k,
+                    },
+                    1.0,
+                    want.as_mut_ptr(),
+                    n,
+                )
+            };
+            let packed = PackedF32::with(kernel, blk, &w, n, k);
+            assert_eq!((packed.n(), packed.k()), (n, k));
+            let mut got: Vec<f32> = bias.repeat(m);
+            xwt_acc_packed(&x, &packed, &mut got, m);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    e.to_bits(),
+                    "{name} {m}×{n}×{k}: element {i}: {g} vs {e}"
+                );
+            }
+            if m > 10 {
+                let mut part: Vec<f32> = bias.repeat(7);
+                xwt_acc_packed(&x[3 * k..], &packed, &mut part, 7);
+                for (g, e) in part.iter().zip(&want[3 * n..]) {
+                    assert_eq!(g.to_bits(), e.to_bits(), "{name}: rows 3..10 alone");
+                }
+            }
+        }
+    }
+}
