@@ -757,7 +757,20 @@ fn every_help_example_runs_on_the_sample() {
     }
     commands.retain(|c| listed.contains(c));
     let mut ran = 0;
+    let mut text_indexed = false;
     for c in &commands {
+        // The words commands need a backbone that reads text: the sample is
+        // indexed once more with the tiny CLIP, as a person would with real
+        // weights (`index data/collection --backbones clip-b16-hf`).
+        if (c == "search" || c == "taste") && !text_indexed {
+            let clip = fixtures().join("text").join("clip");
+            let o = run(sh(&format!(
+                "artlens index data/collection --backbones clip-b16-hf --weights clip-b16-hf={}",
+                clip.display()
+            )));
+            assert!(o.status.success(), "indexing with CLIP: {}", stderr(&o));
+            text_indexed = true;
+        }
         for line in help_examples(&help(c)) {
             if line.starts_with("artlens serve") {
                 let mut child = sh(&format!("exec {line}"))

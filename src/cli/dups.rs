@@ -17,7 +17,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens dups\n  artlens dups --backbone dinov2 --threshold 0.6 --json\n  artlens dups keep 12          # 12 is the representative, the rest of its group its copies\n  artlens dups mark 31 --of 12\n  artlens dups unmark 31"
+    after_help = "Examples:\n  artlens dups\n  artlens dups --backbone dinov2 --threshold 0.6 --json\n  artlens dups mark 31 --of 12  # 31 is a copy of 12\n  artlens dups keep 31          # keep 31 instead: 12 and the rest of the group become its copies\n  artlens dups unmark 12"
 )]
 pub struct DupsArgs {
     #[command(flatten)]
@@ -49,7 +49,7 @@ struct FindArgs {
 #[derive(Subcommand, Debug)]
 enum Action {
     /// Record COPY as a copy of REP (nothing is deleted; its ratings train in one fold with REP).
-    #[command(after_help = "Example:\n  artlens dups mark 31 --of 12")]
+    #[command(after_help = "Example:\n  artlens dups mark 32 --of 12")]
     Mark {
         /// The copy: an id, a hash prefix, a path or a file name.
         copy: String,
@@ -58,13 +58,13 @@ enum Action {
         of: String,
     },
     /// Take back a copy's mark.
-    #[command(after_help = "Example:\n  artlens dups unmark 31")]
+    #[command(after_help = "Example:\n  artlens dups unmark 32")]
     Unmark {
         /// The work marked a copy.
         copy: String,
     },
     /// Keep WORK as its group's representative: every other work of its group becomes its copy.
-    #[command(after_help = "Example:\n  artlens dups keep 12")]
+    #[command(after_help = "Example:\n  artlens dups mark 31 --of 12 && artlens dups keep 31")]
     Keep {
         /// The work to keep.
         work: String,

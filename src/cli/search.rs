@@ -12,7 +12,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens search \"a stormy sea at night\"\n  artlens search '\"stormy sea\" +work:12 -\"people\"' -k 5\n  artlens search '\"sea\":2 boats' --where style=Impressionism --backbones clip-b16 --json"
+    after_help = "Examples:\n  artlens search \"a stormy sea at night\"\n  artlens search '\"stormy sea\" +work:12 -\"people\"' -k 5\n  artlens search '\"sea\":2 boats' --where style=Impressionism --backbones clip-b16-hf --json"
 )]
 pub struct SearchArgs {
     /// The query: words make a phrase; "a quoted phrase" is one term;

@@ -15,7 +15,7 @@ use super::{out_json, out_line, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  artlens taste\n  artlens taste --rater anna --backbones clip-b16 --json\n  artlens taste --vocabulary my_phrases.txt --html taste.html"
+    after_help = "Examples:\n  artlens taste\n  artlens taste --rater me --backbones clip-b16-hf --json\n  artlens taste --vocabulary data/phrases.txt --html taste.html"
 )]
 pub struct TasteArgs {
     /// Whose ratings are described.

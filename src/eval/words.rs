@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::head::average_ranks;
 use crate::head::spearman;
 use crate::head::{fold_assignment, mix, SplitMix64};
 use crate::limits::{
@@ -640,27 +641,6 @@ pub fn phrase_scores(images: &[Vec<f32>], phrases: &[Vec<f32>], centre: bool) ->
         }
     }
     scores
-}
-
-/// 1-based ranks, ties sharing the mean of the ranks they span (the same
-/// ranks as the head's Spearman).
-fn average_ranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut ranks = vec![0.0; v.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && v[order[end]] == v[order[start]] {
-            end += 1;
-        }
-        let rank = (start + end + 1) as f64 / 2.0;
-        for &i in &order[start..end] {
-            ranks[i] = rank;
-        }
-        start = end;
-    }
-    ranks
 }
 
 /// The `q`-quantile of sorted values, interpolating linearly (numpy's

@@ -29,7 +29,7 @@ pub use live::{
     percent, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
     HEADLINE_DESCRIPTION, LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
-pub(crate) use metrics::corrected_fold_interval;
+pub(crate) use metrics::{average_ranks, corrected_fold_interval};
 pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};
 pub(crate) use mlp::MlpConfig;
 pub use mlp::MlpHead;
