@@ -549,8 +549,12 @@ impl Error {
             Error::TooFewToMap { what, works, min } => format!(
                 "{what} has {works} works with an embedding, and a map needs at least {min}: with fewer there are no neighbourhoods to show, so there is nothing to draw. Add works on the \"Add works\" page"
             ),
-            Error::NoTextBackbone { backbones, .. } => format!(
-                "searching by words and describing your taste in words need a backbone that reads text (CLIP or SigLIP); this collection's backbones ({backbones}) read pictures only"
+            Error::NoTextBackbone {
+                backbones,
+                would_add,
+                ..
+            } => format!(
+                "searching by words and describing your taste in words need a backbone that reads text (CLIP or SigLIP, e.g. {would_add}); this collection's backbones ({backbones}) read pictures only"
             ),
             Error::NoRatings { .. } => "nothing is rated yet: rate works on the \"Rate\" page".to_string(),
             Error::NoRatingsBy { rater, .. } => format!(

@@ -602,7 +602,7 @@ impl TasteWords {
 
     /// The alpha `chance_level` was taken at (the default's: the view does
     /// not keep the options).
-    fn chance_alpha(&self) -> f64 {
+    pub(crate) fn chance_alpha(&self) -> f64 {
         WordsOptions::default().alpha
     }
 }

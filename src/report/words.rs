@@ -20,6 +20,15 @@ pub const TASTE_WORDS_CSS: &str = r#"
 .taste-words .tw-note, .taste-words .tw-method { color: var(--muted, #5f6b73); font-size: 13px; }
 "#;
 
+/// The largest |strength| among the phrases shown: the best phrase's, the
+/// statistic the permutation test compares with shuffled ratings.
+fn strongest(up: &[PhraseFinding], down: &[PhraseFinding]) -> f64 {
+    up.iter()
+        .chain(down)
+        .map(|f| f.spearman.abs())
+        .fold(0.0, f64::max)
+}
+
 fn rows(title: &str, list: &[PhraseFinding]) -> Markup {
     html! {
         @if !list.is_empty() {
@@ -63,11 +72,18 @@ pub fn taste_words_panel(view: &TasteWordsView) -> Markup {
                         }
                     }
                     p.tw-note {
-                        "The best phrase chosen without the works it is tested on follows held-out ratings by "
-                        strong.tw-best { (score(c.words.best_held_out)) }
-                        "; on shuffled ratings the best of the " (c.words.phrases) " phrases reaches "
-                        (score(c.words.chance_level)) " (p " (p_value(c.words.p_value)) ", "
-                        (c.words.permutations) " shuffles)."
+                        // Like is compared with like: the strongest phrase's
+                        // strength against what the strongest of all phrases
+                        // reaches on shuffled ratings (the permutation test),
+                        // then the held-out figure, which needs no such
+                        // comparison because the phrase was chosen without
+                        // the works it is scored on.
+                        "The strongest phrase follows your ratings by "
+                        (score(strongest(&c.words.up, &c.words.down)))
+                        "; on shuffled ratings the strongest of the " (c.words.phrases) " phrases reaches "
+                        (score(c.words.chance_level)) " in " (crate::head::percent(1.0 - c.words.chance_alpha())) " of " (c.words.permutations) " shuffles (p "
+                        (p_value(c.words.p_value)) "). Chosen without the works it is tested on, the best phrase follows their ratings by "
+                        strong.tw-best { (score(c.words.best_held_out)) } "."
                     }
                 }
             }
