@@ -200,10 +200,15 @@ impl Browser {
     /// returns that value. A script that throws counts as not yet (the
     /// element it reads may not exist yet). Panics after [`WAIT_TIMEOUT`],
     /// naming `what` and showing the page's text.
+    ///
+    /// Only a fully parsed document counts: right after a form is sent, the
+    /// new page streams in, and an element the check reads (a list, say) can
+    /// be there but half-filled. CI once counted 11 of 24 results that way.
     pub fn wait_for(&mut self, js: &str, what: &str) -> Value {
+        let guarded = format!("document.readyState === 'complete' && ({js})");
         let start = Instant::now();
         loop {
-            let last_error = match self.try_eval(js) {
+            let last_error = match self.try_eval(&guarded) {
                 Ok(v) if truthy(&v) => return v,
                 Ok(_) => None,
                 Err(CallError::Exception(e) | CallError::Protocol(e)) => Some(e),
