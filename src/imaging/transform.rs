@@ -27,7 +27,7 @@ use image::RgbImage;
 
 #[cfg(test)]
 use super::resample::resize_rgb8;
-use super::resample::{resize_window_rgb8, Window};
+use super::resample::{resize_window_rgb8, ResizeFilter, Window};
 use super::resample_f32::resize_window_f32;
 use super::{Geometry, Preprocess};
 
