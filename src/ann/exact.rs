@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
-use super::{unit_query, IdFilter, Ranked};
+use super::{unit_query, Hits, IdFilter, Ranked};
 use crate::error::{Error, Result};
 use crate::vector::{dot, normalise_in_place, normalised};
 
@@ -122,16 +122,10 @@ impl ExactIndex {
     }
 
     /// The `k` most similar rows to `q`, best first, as `(id, similarity)`.
-    pub fn search(
-        &self,
-        q: &[f32],
-        k: usize,
-        filter: Option<IdFilter<'_>>,
-    ) -> Result<Vec<(u64, f32)>> {
-        if k == 0 || self.is_empty() {
+    pub fn search(&self, q: &[f32], k: usize, filter: Option<IdFilter<'_>>) -> Result<Hits> {
+        let Some(q) = unit_query(q, self.dim, k, self.is_empty())? else {
             return Ok(Vec::new());
-        }
-        let q = unit_query(q, self.dim)?;
+        };
         let scan = |start: usize, rows: &[f32]| {
             let mut top = TopK::new(k);
             for (i, row) in rows.chunks_exact(self.dim).enumerate() {
@@ -230,12 +224,11 @@ pub fn exact_search(
     q: &[f32],
     k: usize,
     filter: Option<IdFilter<'_>>,
-) -> Result<Vec<(u64, f32)>> {
-    if k == 0 || items.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<Hits> {
     let dim = q.len();
-    let q = unit_query(q, dim)?;
+    let Some(q) = unit_query(q, dim, k, items.is_empty())? else {
+        return Ok(Vec::new());
+    };
     let scan = |chunk: &[(u64, &[f32])]| -> Result<TopK> {
         let mut top = TopK::new(k);
         for (id, v) in chunk {

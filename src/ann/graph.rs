@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::exact::TopK;
 use super::frozen::FrozenGraph;
-use super::{unit_query, AnnParams, IdFilter, IndexMeta};
+use super::{unit_query, AnnParams, Hits, IdFilter, IndexMeta};
 use crate::error::{Error, Result};
 use crate::vector::{code, dot, normalised};
 
@@ -178,16 +178,10 @@ impl AnnIndex {
     /// return fewer than `k` when the filter rejects much; the search then
     /// retries with a wider candidate list and finally scans every point, so
     /// a filtered search returns `min(k, points kept)` results.
-    pub fn search(
-        &self,
-        q: &[f32],
-        k: usize,
-        filter: Option<IdFilter<'_>>,
-    ) -> Result<Vec<(u64, f32)>> {
-        if k == 0 || self.is_empty() {
+    pub fn search(&self, q: &[f32], k: usize, filter: Option<IdFilter<'_>>) -> Result<Hits> {
+        let Some(q) = unit_query(q, self.dim, k, self.is_empty())? else {
             return Ok(Vec::new());
-        }
-        let q = unit_query(q, self.dim)?;
+        };
         let Some(graph) = self.frozen() else {
             // Only an index whose copy could not be made (it never happens
             // for a non-empty one) gets here: hnsw_rs's own search answers.
@@ -220,12 +214,11 @@ impl AnnIndex {
     /// The same search through hnsw_rs's own `search` (no filter): what
     /// [`AnnIndex::search`] did before the frozen copy, kept for the
     /// benchmark and the tests that compare the two.
-    pub fn search_hnsw_rs(&self, q: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        if k == 0 || self.is_empty() {
-            return Ok(Vec::new());
+    pub fn search_hnsw_rs(&self, q: &[f32], k: usize) -> Result<Hits> {
+        match unit_query(q, self.dim, k, self.is_empty())? {
+            Some(q) => self.search_hnsw_rs_filtered(&q, k, None),
+            None => Ok(Vec::new()),
         }
-        let q = unit_query(q, self.dim)?;
-        self.search_hnsw_rs_filtered(&q, k, None)
     }
 
     /// hnsw_rs's search of a normalised query, with the filter's retries.

@@ -37,10 +37,24 @@ pub(crate) use graph::CodeCosine;
 pub use meta::IndexMeta;
 pub(crate) use meta::{content_digest, ids_hash};
 
-/// The normalised copy of a query for an index of `dim`-long vectors, or
-/// the error that says what is wrong with it.
-fn unit_query(q: &[f32], dim: usize) -> crate::error::Result<Vec<f32>> {
+/// A search's answer: `(id, cosine similarity)`, best first.
+pub(crate) type Hits = Vec<(u64, f32)>;
+
+/// The normalised copy of a query for a search of `k` hits among `dim`-long
+/// vectors; `None` when the search can find nothing whatever the query
+/// (`k == 0`, or nothing to search: `empty`), so it is not checked; or the
+/// error that says what is wrong with it. Every search starts here.
+fn unit_query(
+    q: &[f32],
+    dim: usize,
+    k: usize,
+    empty: bool,
+) -> crate::error::Result<Option<Vec<f32>>> {
+    if k == 0 || empty {
+        return Ok(None);
+    }
     normalised(q, dim)
+        .map(Some)
         .map_err(|why| crate::error::Error::InvalidArgument(format!("query vector {why}")))
 }
 

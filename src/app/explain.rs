@@ -312,29 +312,13 @@ pub(crate) fn visible_region(pre: &Preprocess, w: u32, h: u32) -> [f64; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::ResizeFilter;
-
-    fn pre(geometry: Geometry) -> Preprocess {
-        Preprocess {
-            geometry,
-            filter: ResizeFilter::Bicubic,
-            rescale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        }
-    }
+    use crate::imaging::test_support::{short_side_crop, squash};
 
     #[test]
     fn visible_region_is_the_centre_crop() {
-        let squash = pre(Geometry::Squash {
-            width: 224,
-            height: 224,
-        });
+        let squash = squash(224, 224);
         assert_eq!(visible_region(&squash, 300, 100), [0.0, 0.0, 1.0, 1.0]);
-        let crop = pre(Geometry::ShortSideCenterCrop {
-            resize_to: 518,
-            crop: 518,
-        });
+        let crop = short_side_crop(518, 518);
         // 200 × 100 → 1036 × 518, the middle half of the width survives.
         assert_eq!(visible_region(&crop, 200, 100), [0.25, 0.0, 0.5, 1.0]);
         assert_eq!(visible_region(&crop, 100, 100), [0.0, 0.0, 1.0, 1.0]);

@@ -284,6 +284,39 @@ fn check_file_size(len: u64, path: &Path, limits: &DecodeLimits) -> Result<()> {
     Ok(())
 }
 
+/// The two ways a decode fails, each naming the file.
+struct Failures<'a> {
+    path: &'a Path,
+}
+
+impl Failures<'_> {
+    /// The file is not an image artlens can read.
+    fn decode(&self, reason: String) -> Error {
+        Error::Decode {
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+
+    /// The image is larger than the limits allow.
+    fn too_large(&self, reason: String) -> Error {
+        Error::ImageTooLarge {
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+
+    /// The pixel count of a `width`×`height` image, or the error when its
+    /// header asks for more than `limits` allow.
+    fn check_dimensions(&self, width: u32, height: u32, limits: &DecodeLimits) -> Result<u64> {
+        let pixels = u64::from(width) * u64::from(height);
+        if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
+            return Err(self.too_large(dimensions_reason(width, height, limits)));
+        }
+        Ok(pixels)
+    }
+}
+
 /// The checked, oriented image in the decoder's own colour layout; the
 /// callers choose how it becomes RGB.
 fn decode_unguarded(
@@ -292,25 +325,18 @@ fn decode_unguarded(
     limits: &DecodeLimits,
     reduction: u32,
 ) -> Result<DynamicImage> {
-    let decode_err = |reason: String| Error::Decode {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let too_large = |reason: String| Error::ImageTooLarge {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let fail = Failures { path };
 
     let format = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| decode_err(format!("cannot read the file header: {e}")))?
+        .map_err(|e| fail.decode(format!("cannot read the file header: {e}")))?
         .format();
     let Some(format) = format else {
-        return Err(decode_err(unrecognised_format_reason(bytes)));
+        return Err(fail.decode(unrecognised_format_reason(bytes)));
     };
-    let data = check_complete(format, bytes).map_err(decode_err)?;
+    let data = check_complete(format, bytes).map_err(|reason| fail.decode(reason))?;
     if format == ImageFormat::Jpeg {
-        return decode_jpeg(&data, path, limits, reduction);
+        return decode_jpeg(&data, limits, reduction, &fail);
     }
     // A PNG that ended without IEND got one; if its image data is incomplete
     // after all, the decoder's error means the file is truncated.
@@ -339,7 +365,7 @@ fn decode_unguarded(
         // without them so the message can name the dimensions.
         Err(ImageError::Limits(e)) => {
             return Err(match probe_dimensions(bytes) {
-                Some((width, height)) => too_large(dimensions_reason(width, height, limits)),
+                Some((width, height)) => fail.too_large(dimensions_reason(width, height, limits)),
                 None => image_error(ImageError::Limits(e)),
             });
         }
@@ -349,13 +375,10 @@ fn decode_unguarded(
     // `into_decoder` does not enforce the limits on the output buffer, so
     // check the header's dimensions ourselves before anything is allocated.
     let (width, height) = decoder.dimensions();
-    let pixels = u64::from(width) * u64::from(height);
-    if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
-        return Err(too_large(dimensions_reason(width, height, limits)));
-    }
+    fail.check_dimensions(width, height, limits)?;
     let total_bytes = decoder.total_bytes();
     if total_bytes > limits.alloc_budget() {
-        return Err(too_large(format!(
+        return Err(fail.too_large(format!(
             "{width}×{height} pixels of {:?} need {total_bytes} bytes, above the budget of {} bytes",
             decoder.color_type(),
             limits.alloc_budget()
@@ -376,31 +399,20 @@ fn decode_unguarded(
 /// against `limits` from the frame header before anything is allocated.
 fn decode_jpeg(
     bytes: &[u8],
-    path: &Path,
     limits: &DecodeLimits,
     reduction: u32,
+    fail: &Failures,
 ) -> Result<DynamicImage> {
-    let decode_err = |reason: String| Error::Decode {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let too_large = |reason: String| Error::ImageTooLarge {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let header = jpeg::read_header(bytes).map_err(decode_err)?;
+    let header = jpeg::read_header(bytes).map_err(|reason| fail.decode(reason))?;
     let (width, height) = (header.width, header.height);
-    let pixels = u64::from(width) * u64::from(height);
-    if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
-        return Err(too_large(dimensions_reason(width, height, limits)));
-    }
+    let pixels = fail.check_dimensions(width, height, limits)?;
     // The decoded image (RGB, or grey) and libjpeg's own buffers (a
     // progressive file keeps all its coefficients) are each held to the
     // budget a decoder may allocate.
     let budget = limits.alloc_budget();
     let working = jpeg::working_memory(&header);
     if pixels * 3 > budget || working > budget {
-        return Err(too_large(format!(
+        return Err(fail.too_large(format!(
             "{width}×{height} pixels of {} JPEG need {} bytes to decode, above the budget \
              of {budget} bytes",
             if header.progressive {
@@ -414,12 +426,12 @@ fn decode_jpeg(
     let mut image =
         jpeg::decode(bytes, &header, budget, reduction).map_err(|failure| match failure {
             jpeg::JpegFailure::Truncated(why) => {
-                decode_err(format!("the file is truncated ({why})"))
+                fail.decode(format!("the file is truncated ({why})"))
             }
             jpeg::JpegFailure::Corrupt(why) => {
-                decode_err(format!("the image data is corrupt ({why})"))
+                fail.decode(format!("the image data is corrupt ({why})"))
             }
-            jpeg::JpegFailure::TooLarge(why) => too_large(why),
+            jpeg::JpegFailure::TooLarge(why) => fail.too_large(why),
         })?;
     image.apply_orientation(header.orientation);
     Ok(image)

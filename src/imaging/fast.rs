@@ -222,24 +222,11 @@ pub fn decode_file_fast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::ResizeFilter;
-
-    fn recipe(geometry: Geometry) -> Preprocess {
-        Preprocess {
-            geometry,
-            filter: ResizeFilter::Bicubic,
-            rescale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        }
-    }
+    use crate::imaging::test_support::{recipe, short_side_crop, squash};
 
     #[test]
     fn the_reduction_keeps_twice_the_resize_target() {
-        let timm = recipe(Geometry::ShortSideCenterCrop {
-            resize_to: 256,
-            crop: 224,
-        });
+        let timm = short_side_crop(256, 224);
         // 12 MP, 4000×3000: 3000 / 4 = 750 ≥ 512, 3000 / 8 = 375 < 512.
         assert_eq!(timm.fast_reduction(4000, 3000), 4);
         assert_eq!(timm.fast_reduction(3000, 4000), 4);
@@ -247,10 +234,7 @@ mod tests {
         assert_eq!(timm.fast_reduction(1024, 768), 1);
         // 24 MP, 6000×4000: 4000 / 4 = 1000, / 8 = 500 < 512.
         assert_eq!(timm.fast_reduction(6000, 4000), 4);
-        let squash = recipe(Geometry::Squash {
-            width: 224,
-            height: 224,
-        });
+        let squash = squash(224, 224);
         // Both sides bound: a 6000×900 strip keeps 900 / 2 = 450 ≥ 448.
         assert_eq!(squash.fast_reduction(6000, 900), 2);
         assert_eq!(squash.fast_reduction(4000, 3000), 4);

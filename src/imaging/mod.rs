@@ -12,6 +12,8 @@ mod fast;
 mod jpeg;
 mod resample;
 mod resample_f32;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod thumbnail;
 mod transform;
 

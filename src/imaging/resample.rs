@@ -45,6 +45,38 @@ pub enum ResizeFilter {
     BicubicF32,
 }
 
+/// Defines a method evaluating Pillow's filter kernels in one float type:
+/// `f64` for Pillow's own weights, `f32` where PyTorch runs the same
+/// expression in single precision. One body keeps the operation order, which
+/// the weights' bits depend on, the same in both.
+macro_rules! pillow_kernel {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($t:ty)) => {
+        $(#[$doc])*
+        $vis fn $name(self, x: $t) -> $t {
+            let x = x.abs();
+            match self {
+                ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => {
+                    if x < 1.0 {
+                        1.0 - x
+                    } else {
+                        0.0
+                    }
+                }
+                ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => {
+                    const A: $t = -0.5;
+                    if x < 1.0 {
+                        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                    } else if x < 2.0 {
+                        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                    } else {
+                        0.0
+                    }
+                }
+            }
+        }
+    };
+}
+
 impl ResizeFilter {
     /// Maps Pillow's integer resampling constants (as found in
     /// `preprocessor_config.json`'s `resample`) to a filter; `None` for the
@@ -103,29 +135,18 @@ impl ResizeFilter {
         }
     }
 
-    /// The filter kernel, written with the same operation order as Pillow's
-    /// `bilinear_filter` and `bicubic_filter` so the `f64` weights match to the bit.
-    fn kernel(self, x: f64) -> f64 {
-        let x = x.abs();
-        match self {
-            ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => {
-                if x < 1.0 {
-                    1.0 - x
-                } else {
-                    0.0
-                }
-            }
-            ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => {
-                const A: f64 = -0.5;
-                if x < 1.0 {
-                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
-                } else if x < 2.0 {
-                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
-                } else {
-                    0.0
-                }
-            }
-        }
+    pillow_kernel! {
+        /// The filter kernel, written with the same operation order as Pillow's
+        /// `bilinear_filter` and `bicubic_filter` so the `f64` weights match to the bit.
+        fn kernel(f64)
+    }
+
+    pillow_kernel! {
+        /// [`ResizeFilter::kernel`]'s arithmetic in `f32`, as PyTorch evaluates
+        /// it for the antialiased bicubic of a position-embedding grid
+        /// (`crate::model::pos_embed`) and for torchvision's float triangle
+        /// ([`super::resample_f32`]).
+        pub(crate) fn kernel_f32_pillow_order(f32)
     }
 }
 
@@ -137,15 +158,57 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 /// the thread hand-off costs more than it saves.
 const PARALLEL_MIN_PIXELS: u64 = 1 << 20;
 
-/// The fixed-point weights of one pass: for each output index of a window,
-/// the first input index it reads and its `ksize`-strided run of weights.
-struct Coefficients {
+/// One pass's weights for a window of output indices: for each, the first
+/// input index it reads and its run of weights, stored `ksize` apart and
+/// zero-padded past the run's length. Pillow's fixed-point weights (`i32`,
+/// here) and torchvision's float ones (`f32`, [`super::resample_f32`]) share
+/// this layout; only how a run is computed differs.
+pub(super) struct Taps<W> {
     /// `(first input index, number of inputs)` per output index.
-    bounds: Vec<(usize, usize)>,
-    /// Weights, `ksize` per output index, zero-padded past each run's length.
-    weights: Vec<i32>,
+    pub(super) bounds: Vec<(usize, usize)>,
+    /// Weights, `ksize` per output index.
+    weights: Vec<W>,
     ksize: usize,
 }
+
+impl<W: Copy + Default> Taps<W> {
+    /// The taps of `count` output indices of at most `ksize` weights each:
+    /// `fill(i, run)` writes the `i`-th output's weights into its zeroed run
+    /// and returns its first input index and how many weights it wrote.
+    pub(super) fn build(
+        count: usize,
+        ksize: usize,
+        mut fill: impl FnMut(usize, &mut [W]) -> (usize, usize),
+    ) -> Self {
+        let mut bounds = Vec::with_capacity(count);
+        let mut weights = vec![W::default(); count * ksize];
+        for (i, run) in weights.chunks_exact_mut(ksize).enumerate() {
+            bounds.push(fill(i, run));
+        }
+        Taps {
+            bounds,
+            weights,
+            ksize,
+        }
+    }
+
+    /// The weights of the window's `i`-th output index and the first input
+    /// index they apply to.
+    pub(super) fn row(&self, i: usize) -> (usize, &[W]) {
+        let (start, len) = self.bounds[i];
+        (start, &self.weights[i * self.ksize..i * self.ksize + len])
+    }
+
+    /// The input indices the window reads, as `first..end`.
+    pub(super) fn input_span(&self) -> (usize, usize) {
+        let first = self.bounds.iter().map(|b| b.0).min().unwrap_or(0);
+        let end = self.bounds.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
+        (first, end.max(first))
+    }
+}
+
+/// Pillow's fixed-point weights of one pass.
+type Coefficients = Taps<i32>;
 
 impl Coefficients {
     /// Mirrors Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`
@@ -166,14 +229,11 @@ impl Coefficients {
         let filterscale = scale.max(1.0);
         let support = filter.support() * filterscale;
         let ksize = (support.ceil() as usize) * 2 + 1;
-        let count = count as usize;
         let in_size = i64::from(in_size);
 
-        let mut bounds = Vec::with_capacity(count);
-        let mut weights = vec![0i32; count * ksize];
         let mut w = vec![0f64; ksize];
         let ss = 1.0 / filterscale;
-        for (i, k) in weights.chunks_exact_mut(ksize).enumerate() {
+        Taps::build(count as usize, ksize, |i, k| {
             let xx = first as usize + i;
             let center = (xx as f64 + 0.5) * scale;
             // Pillow "rounds" with a C cast, which truncates towards zero;
@@ -193,27 +253,8 @@ impl Coefficients {
                 let wx = if ww != 0.0 { wx / ww } else { wx };
                 *kx = to_fixed(wx);
             }
-            bounds.push((xmin as usize, len));
-        }
-        Coefficients {
-            bounds,
-            weights,
-            ksize,
-        }
-    }
-
-    /// The weights of the window's `i`-th output index and the first input
-    /// index they apply to.
-    fn row(&self, i: usize) -> (usize, &[i32]) {
-        let (start, len) = self.bounds[i];
-        (start, &self.weights[i * self.ksize..i * self.ksize + len])
-    }
-
-    /// The input indices the window reads, as `first..end`.
-    fn input_span(&self) -> (usize, usize) {
-        let first = self.bounds.iter().map(|b| b.0).min().unwrap_or(0);
-        let end = self.bounds.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
-        (first, end.max(first))
+            (xmin as usize, len)
+        })
     }
 }
 

@@ -30,7 +30,7 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::resample::{ResizeFilter, Window};
+use super::resample::{ResizeFilter, Taps, Window};
 
 /// Images with more input pixels than this are resampled with rayon.
 const PARALLEL_MIN_PIXELS: u64 = 1 << 20;
@@ -38,16 +38,9 @@ const PARALLEL_MIN_PIXELS: u64 = 1 << 20;
 /// One row of each of the three output planes of the horizontal pass.
 type PlaneRows<'a> = ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]);
 
-/// One pass's weights in ATen's `f32` arithmetic, for a window of outputs.
-struct Taps {
-    /// `(first input index, number of inputs)` per output index.
-    bounds: Vec<(usize, usize)>,
-    /// Weights, `ksize` per output index.
-    weights: Vec<f32>,
-    ksize: usize,
-}
-
-impl Taps {
+impl Taps<f32> {
+    /// One pass's weights in ATen's `f32` arithmetic, for output indices
+    /// `first..first + count` of a resize from `in_size` to `out_size`.
     fn window(in_size: u32, out_size: u32, first: u32, count: u32, filter: ResizeFilter) -> Self {
         // `interp_size`: 2 taps at scale 1 for bilinear, 4 for bicubic.
         let interp_size = filter_support(filter) * 2.0;
@@ -63,10 +56,7 @@ impl Taps {
         } else {
             1.0
         };
-        let count = count as usize;
-        let mut bounds = Vec::with_capacity(count);
-        let mut weights = vec![0f32; count * ksize];
-        for (i, w) in weights.chunks_exact_mut(ksize).enumerate() {
+        Taps::build(count as usize, ksize, |i, w| {
             let xx = u64::from(first) + i as u64;
             let center = (f64::from(scale) * (xx as f64 + 0.5)) as f32;
             let xmin = ((f64::from(center - support) + 0.5) as i64).max(0);
@@ -84,25 +74,8 @@ impl Taps {
                     *wj /= total;
                 }
             }
-            bounds.push((xmin as usize, len));
-        }
-        Taps {
-            bounds,
-            weights,
-            ksize,
-        }
-    }
-
-    fn row(&self, i: usize) -> (usize, &[f32]) {
-        let (start, len) = self.bounds[i];
-        (start, &self.weights[i * self.ksize..i * self.ksize + len])
-    }
-
-    /// The input indices the window reads, as `first..end`.
-    fn input_span(&self) -> (usize, usize) {
-        let first = self.bounds.iter().map(|b| b.0).min().unwrap_or(0);
-        let end = self.bounds.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
-        (first, end.max(first))
+            (xmin as usize, len)
+        })
     }
 }
 
@@ -113,19 +86,15 @@ fn filter_support(filter: ResizeFilter) -> f64 {
     }
 }
 
-/// ATen's `aa_filter` for the two filters, in `f32`.
+/// ATen's `aa_filter` for the two filters, in `f32`. Its triangle is
+/// Pillow's; its cubic groups the terms by `a` rather than as Pillow does,
+/// which changes the last bit of some weights.
 fn kernel_f32(filter: ResizeFilter, x: f32) -> f32 {
-    let x = x.abs();
     match filter {
-        ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => {
-            if x < 1.0 {
-                1.0 - x
-            } else {
-                0.0
-            }
-        }
+        ResizeFilter::Bilinear | ResizeFilter::BilinearF32 => filter.kernel_f32_pillow_order(x),
         ResizeFilter::Bicubic | ResizeFilter::BicubicF32 => {
             const A: f32 = -0.5;
+            let x = x.abs();
             if x < 1.0 {
                 ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
             } else if x < 2.0 {

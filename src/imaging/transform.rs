@@ -27,7 +27,7 @@ use image::RgbImage;
 
 #[cfg(test)]
 use super::resample::resize_rgb8;
-use super::resample::{resize_window_rgb8, Window};
+use super::resample::{resize_window_rgb8, ResizeFilter, Window};
 use super::resample_f32::resize_window_f32;
 use super::{Geometry, Preprocess};
 
@@ -39,6 +39,14 @@ struct Plan {
     window: Window,
     pad_x: i64,
     pad_y: i64,
+}
+
+impl Plan {
+    /// The planned window of the float resize of `img`, each 8-bit value
+    /// `v` read as `value[v]` (see [`resize_window_f32`]).
+    fn resize_f32(&self, img: &RgbImage, filter: ResizeFilter, value: &[f32; 256]) -> Vec<f32> {
+        resize_window_f32(img, self.width, self.height, self.window, filter, value)
+    }
 }
 
 impl Preprocess {
@@ -88,14 +96,7 @@ impl Preprocess {
         let (h, w) = self.output_size();
         let value: [f32; 256] = std::array::from_fn(|v| v as f32 * self.rescale);
         let plan = self.plan(img.width(), img.height());
-        let part = resize_window_f32(
-            img,
-            plan.width,
-            plan.height,
-            plan.window,
-            self.filter,
-            &value,
-        );
+        let part = plan.resize_f32(img, self.filter, &value);
         let (pw, ph) = (plan.window.width as usize, plan.window.height as usize);
         for c in 0..3 {
             let plane = &mut out[c * h * w..(c + 1) * h * w];
@@ -178,14 +179,7 @@ impl Preprocess {
         };
         let part = if self.filter.is_f32() {
             let value: [f32; 256] = std::array::from_fn(|v| v as f32);
-            let planes = resize_window_f32(
-                img,
-                plan.width,
-                plan.height,
-                plan.window,
-                self.filter,
-                &value,
-            );
+            let planes = plan.resize_f32(img, self.filter, &value);
             let n = (plan.window.width * plan.window.height) as usize;
             let bytes = (0..n)
                 .flat_map(|i| (0..3).map(move |c| (c, i)))
@@ -326,25 +320,12 @@ fn center_crop(img: &RgbImage, crop_w: u32, crop_h: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::ResizeFilter;
-
-    const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-    const STD: [f32; 3] = [0.229, 0.224, 0.225];
+    use crate::imaging::test_support::{short_side_crop, squash, MEAN, STD};
 
     fn ramp(width: u32, height: u32) -> RgbImage {
         RgbImage::from_fn(width, height, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
         })
-    }
-
-    fn recipe(geometry: Geometry) -> Preprocess {
-        Preprocess {
-            geometry,
-            filter: ResizeFilter::Bicubic,
-            rescale: 1.0 / 255.0,
-            mean: MEAN,
-            std: STD,
-        }
     }
 
     #[test]
@@ -426,10 +407,7 @@ mod tests {
 
     #[test]
     fn normalisation_order_is_rescale_subtract_divide() {
-        let p = recipe(Geometry::Squash {
-            width: 1,
-            height: 1,
-        });
+        let p = squash(1, 1);
         let img = RgbImage::from_pixel(1, 1, image::Rgb([0, 128, 255]));
         let out = p.apply(&img);
         let want: Vec<f32> = [0u8, 128, 255]
@@ -442,10 +420,7 @@ mod tests {
 
     #[test]
     fn output_is_channel_major() {
-        let p = recipe(Geometry::Squash {
-            width: 3,
-            height: 2,
-        });
+        let p = squash(3, 2);
         let img = ramp(3, 2);
         let out = p.apply(&img);
         assert_eq!(out.len(), 3 * 2 * 3);
@@ -460,10 +435,7 @@ mod tests {
 
     #[test]
     fn short_side_center_crop_produces_the_crop_size() {
-        let p = recipe(Geometry::ShortSideCenterCrop {
-            resize_to: 20,
-            crop: 16,
-        });
+        let p = short_side_crop(20, 16);
         for (w, h) in [(40, 30), (30, 40), (20, 20), (7, 50), (16, 16)] {
             let img = ramp(w, h);
             assert_eq!(p.geometry_rgb8(&img).dimensions(), (16, 16), "{w}x{h}");
@@ -477,7 +449,7 @@ mod tests {
         // pixels as resizing everything and cropping after, as torchvision
         // does, including where the crop is padded.
         for (resize_to, crop) in [(20, 16), (12, 12), (10, 14)] {
-            let p = recipe(Geometry::ShortSideCenterCrop { resize_to, crop });
+            let p = short_side_crop(resize_to, crop);
             for (w, h) in [
                 (40, 30),
                 (30, 40),
@@ -505,10 +477,7 @@ mod tests {
     fn an_extreme_aspect_ratio_is_cropped_in_bounded_time() {
         // Resized whole, 65535×1 at resize_to 256 is 16,776,960×256 pixels;
         // the window keeps this to microseconds and a 224×224 buffer.
-        let p = recipe(Geometry::ShortSideCenterCrop {
-            resize_to: 256,
-            crop: 224,
-        });
+        let p = short_side_crop(256, 224);
         for (w, h) in [(65_535, 1), (1, 65_535), (1, 5_000)] {
             let img = ramp(w, h);
             let start = std::time::Instant::now();
@@ -519,10 +488,7 @@ mod tests {
 
     #[test]
     fn shorter_side_already_at_target_is_only_cropped() {
-        let p = recipe(Geometry::ShortSideCenterCrop {
-            resize_to: 4,
-            crop: 4,
-        });
+        let p = short_side_crop(4, 4);
         let img = ramp(4, 9);
         // (9 - 4) / 2 = 2.5 rounds to 2.
         let want = image::imageops::crop_imm(&img, 0, 2, 4, 4).to_image();

@@ -281,16 +281,8 @@ impl Gemm {
                 super::sgemm::sgemm(
                     (m, n, k),
                     1.0,
-                    MatRef {
-                        ptr: x.as_ptr(),
-                        rs: k,
-                        cs: 1,
-                    },
-                    MatRef {
-                        ptr: w.as_ptr(),
-                        rs: 1,
-                        cs: k,
-                    },
+                    MatRef::rows(x.as_ptr(), k),
+                    MatRef::rows(w.as_ptr(), k).t(),
                     1.0,
                     dst.as_mut_ptr(),
                     n,

@@ -175,67 +175,63 @@ impl VitConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TransformersVitConfig {
     pub model_type: Option<String>,
-    #[serde(default = "d_hidden")]
+    #[serde(default = "default_usize::<768>")]
     pub hidden_size: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     pub num_hidden_layers: usize,
-    #[serde(default = "d_heads")]
+    #[serde(default = "default_usize::<12>")]
     pub num_attention_heads: usize,
-    #[serde(default = "d_inter")]
+    #[serde(default = "default_usize::<3072>")]
     pub intermediate_size: usize,
     #[serde(default = "d_act")]
     pub hidden_act: String,
     #[serde(default = "d_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default = "d_image")]
+    #[serde(default = "default_usize::<224>")]
     pub image_size: usize,
-    #[serde(default = "d_patch")]
+    #[serde(default = "default_usize::<16>")]
     pub patch_size: usize,
-    #[serde(default = "d_channels")]
+    #[serde(default = "default_usize::<3>")]
     pub num_channels: usize,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     pub qkv_bias: bool,
 }
 
-fn d_hidden() -> usize {
-    768
+/// The error of a config file at `path` that artlens cannot honour, saying why.
+pub(crate) fn config_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Config {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
-fn d_layers() -> usize {
-    12
+
+/// A serde default of `N`, for the integer fields of the config files
+/// (`#[serde(default = "default_usize::<768>")]`): one function serves every
+/// default instead of one per field and file.
+pub(crate) fn default_usize<const N: usize>() -> usize {
+    N
 }
-fn d_heads() -> usize {
-    12
+
+/// The serde default of the flags that transformers switches on by default.
+pub(crate) fn default_true() -> bool {
+    true
 }
-fn d_inter() -> usize {
-    3072
-}
+
 fn d_act() -> String {
     "gelu".into()
 }
 fn d_eps() -> f64 {
     1e-12
 }
-fn d_image() -> usize {
-    224
-}
-fn d_patch() -> usize {
-    16
-}
-fn d_channels() -> usize {
-    3
-}
-fn d_true() -> bool {
-    true
-}
 
 /// transformers' image-processor config (`preprocessor_config.json`).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ViTImageProcessorConfig {
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     pub do_resize: bool,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     pub do_rescale: bool,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     pub do_normalize: bool,
     pub size: Option<ProcessorSize>,
     /// PIL's resample enum: 2 = BILINEAR (the ViT default), 3 = BICUBIC.
@@ -372,10 +368,7 @@ fn d_center() -> String {
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Config {
-        path: path.to_path_buf(),
-        reason: format!("not a valid {what}: {e}"),
-    })
+    serde_json::from_str(&text).map_err(|e| config_error(path, format!("not a valid {what}: {e}")))
 }
 
 /// Which kind of `config.json` this is: timm's hub config names an
@@ -390,22 +383,16 @@ pub(crate) fn config_layout(path: &Path) -> Result<Layout> {
     if v.get("model_type").is_some() {
         return Ok(Layout::Transformers);
     }
-    Err(Error::Config {
-        path: path.to_path_buf(),
-        reason: format!(
+    Err(config_error(path, format!(
             "names neither an `architecture` (timm) nor a `model_type` (transformers); artlens reads the transformers model types {} and the timm architectures {}",
             MODEL_TYPES,
             timm_architectures()
-        ),
-    })
+        )))
 }
 
 /// Validates a transformers config as a DINO ViT and returns its `VitConfig`.
 pub(crate) fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Result<VitConfig> {
-    let bad = |reason: String| Error::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| config_error(path, reason);
     match cfg.model_type.as_deref() {
         Some("vit") => {}
         Some(other) => {
@@ -466,12 +453,9 @@ pub(crate) fn dino_vit_config(cfg: &TransformersVitConfig, path: &Path) -> Resul
 
 fn check_dims(hidden: usize, heads: usize, patch: usize, image: usize, path: &Path) -> Result<()> {
     if heads == 0 || !hidden.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
+        return Err(config_error(path, format!(
                 "inconsistent dims: hidden {hidden} must divide by heads {heads}, image {image} by patch {patch}"
-            ),
-        });
+            )));
     }
     Ok(())
 }
@@ -483,10 +467,7 @@ pub(crate) fn dino_preprocess(
     image_size: Option<u32>,
     path: &Path,
 ) -> Result<Preprocess> {
-    let bad = |reason: String| Error::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| config_error(path, reason);
     if !cfg.do_resize || !cfg.do_normalize {
         return Err(bad(
             "do_resize and do_normalize must be true for DINO".into()
@@ -705,10 +686,7 @@ fn timm_preset(architecture: &str) -> Option<TimmPreset> {
 /// Validates a timm hub config (any architecture of [`timm_architectures`])
 /// and returns its `VitConfig`.
 pub(crate) fn timm_vit_config(cfg: &TimmHubConfig, path: &Path) -> Result<VitConfig> {
-    let bad = |reason: String| Error::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| config_error(path, reason);
     let arch = cfg.architecture.split('.').next().unwrap_or_default();
     let p = timm_preset(arch).ok_or_else(|| {
         bad(format!(
@@ -844,10 +822,7 @@ pub(crate) fn timm_preprocess(
     image_size: Option<u32>,
     path: &Path,
 ) -> Result<Preprocess> {
-    let bad = |reason: String| Error::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| config_error(path, reason);
     if cfg.crop_mode != "center" {
         return Err(bad(format!(
             "crop_mode `{}` is not supported (only `center`)",

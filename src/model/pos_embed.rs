@@ -14,22 +14,15 @@
 //! Both are separable, so a grid is resampled along its width, then its
 //! height, by per-output-position tap lists.
 
+use crate::imaging::ResizeFilter;
 use crate::model::config::PosResample;
 
 /// The input taps (index, weight) of one output position.
 type Taps = Vec<(usize, f32)>;
 
+/// Pillow / PyTorch antialias kernel, a = −0.5, in PyTorch's `f32`.
 fn cubic_aa(x: f32) -> f32 {
-    // Pillow / PyTorch antialias kernel, a = −0.5.
-    const A: f32 = -0.5;
-    let x = x.abs();
-    if x < 1.0 {
-        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
-    } else if x < 2.0 {
-        (((x - 5.0) * x + 8.0) * x - 4.0) * A
-    } else {
-        0.0
-    }
+    ResizeFilter::Bicubic.kernel_f32_pillow_order(x)
 }
 
 /// Taps of PyTorch's `_upsample_bicubic2d_aa` along one axis

@@ -13,10 +13,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{parse, refuse, vision_config, ProcessorDefaults, Renamer, Side};
+use super::{default_side, parse, refuse, vision_config, ProcessorDefaults, Renamer, Side};
 use crate::error::Result;
-use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
-use crate::model::weights::Checkpoint;
+use crate::model::config::{
+    default_usize, Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig,
+};
 
 /// `CLIPImageProcessor` as `openai/clip-vit-*` configure it.
 pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
@@ -33,19 +34,19 @@ pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
 /// transformers' defaults.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TowerConfig {
-    #[serde(default = "d_hidden")]
+    #[serde(default = "default_usize::<768>")]
     pub hidden_size: usize,
-    #[serde(default = "d_inter")]
+    #[serde(default = "default_usize::<3072>")]
     pub intermediate_size: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     pub num_hidden_layers: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     pub num_attention_heads: usize,
-    #[serde(default = "d_image")]
+    #[serde(default = "default_side::<224>")]
     pub image_size: Side,
-    #[serde(default = "d_patch")]
+    #[serde(default = "default_side::<32>")]
     pub patch_size: Side,
-    #[serde(default = "d_channels")]
+    #[serde(default = "default_usize::<3>")]
     pub num_channels: usize,
     #[serde(default = "d_act")]
     pub hidden_act: String,
@@ -53,29 +54,23 @@ pub(crate) struct TowerConfig {
     pub layer_norm_eps: f64,
 }
 
-fn d_hidden() -> usize {
-    768
-}
-fn d_inter() -> usize {
-    3072
-}
-fn d_layers() -> usize {
-    12
-}
-fn d_image() -> Side {
-    Side::One(224)
-}
-fn d_patch() -> Side {
-    Side::One(32)
-}
-fn d_channels() -> usize {
-    3
-}
 fn d_act() -> String {
     "quick_gelu".into()
 }
 fn d_eps() -> f64 {
     1e-5
+}
+
+impl TowerConfig {
+    /// The activation `hidden_act` names among those artlens reads for this
+    /// tower (`known`, described by `only` in the error).
+    pub(crate) fn act(&self, known: &[(&str, Act)], only: &str, path: &Path) -> Result<Act> {
+        known
+            .iter()
+            .find(|(name, _)| *name == self.hidden_act)
+            .map(|&(_, act)| act)
+            .ok_or_else(|| refuse(path, "vision_config.hidden_act", &self.hidden_act, only))
+    }
 }
 
 /// The dims shared by the CLIP and SigLIP towers, validated.
@@ -94,19 +89,23 @@ pub(crate) fn tower_dims(cfg: &TowerConfig, path: &Path) -> Result<(usize, usize
 pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let cfg: TowerConfig = parse(vision_config(raw), path, "CLIP vision")?;
     let (image, patch) = tower_dims(&cfg, path)?;
-    let act = match cfg.hidden_act.as_str() {
-        "quick_gelu" => Act::QuickGelu,
-        "gelu" => Act::Gelu,
-        other => {
-            return Err(refuse(
-                path,
-                "vision_config.hidden_act",
-                other,
-                "`quick_gelu` and exact `gelu`",
-            ))
-        }
-    };
-    Ok(VitConfig {
+    let act = cfg.act(
+        &[("quick_gelu", Act::QuickGelu), ("gelu", Act::Gelu)],
+        "`quick_gelu` and exact `gelu`",
+        path,
+    )?;
+    Ok(tower_vit_config(&cfg, (image, patch), act))
+}
+
+/// The [`VitConfig`] of a CLIP vision tower of `cfg`'s dims (validated:
+/// `(image, patch)`) and activation. SigLIP's tower is this one with its
+/// own patch bias, pooling head and no class token or pre-norm.
+pub(crate) fn tower_vit_config(
+    cfg: &TowerConfig,
+    (image, patch): (usize, usize),
+    act: Act,
+) -> VitConfig {
+    VitConfig {
         layout: Layout::HfClip,
         architecture: "transformers CLIPVisionModel".into(),
         hidden_size: cfg.hidden_size,
@@ -129,7 +128,7 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
         pool: Pool::Token,
         fc_norm: false,
         pos_resample: PosResample::Bicubic,
-    })
+    }
 }
 
 /// `vision_model.` in a `CLIPModel` / `SiglipModel` checkpoint; nothing in
@@ -148,25 +147,23 @@ pub(crate) fn rename_layers(r: &mut Renamer, p: &str, depth: usize) -> Result<()
     for i in 0..depth {
         let hf = format!("{p}encoder.layers.{i}");
         let timm = format!("blocks.{i}");
-        for part in ["weight", "bias"] {
-            r.fuse(
-                ["q", "k", "v"].map(|x| format!("{hf}.self_attn.{x}_proj.{part}")),
-                &format!("{timm}.attn.qkv.{part}"),
-                false,
-            )?;
-            for (from, to) in [
+        r.fuse_qkv(
+            ["q", "k", "v"].map(|x| format!("{hf}.self_attn.{x}_proj")),
+            &timm,
+            QkvBias::Full,
+            false,
+        )?;
+        r.mv_params(
+            &format!("{hf}."),
+            &format!("{timm}."),
+            &[
                 ("layer_norm1", "norm1"),
                 ("layer_norm2", "norm2"),
                 ("self_attn.out_proj", "attn.proj"),
                 ("mlp.fc1", "mlp.fc1"),
                 ("mlp.fc2", "mlp.fc2"),
-            ] {
-                r.mv(
-                    &format!("{hf}.{from}.{part}"),
-                    &format!("{timm}.{to}.{part}"),
-                )?;
-            }
-        }
+            ],
+        )?;
     }
     Ok(())
 }
@@ -181,13 +178,8 @@ pub(crate) fn position_table(r: &mut Renamer, p: &str) -> Result<()> {
 }
 
 /// transformers' tensor names → timm's.
-pub(crate) fn to_timm_names(
-    config: &VitConfig,
-    checkpoint: Checkpoint,
-    path: &Path,
-) -> Result<Checkpoint> {
-    let mut r = Renamer::new(checkpoint, path, &config.architecture);
-    let p = prefix(&r);
+pub(crate) fn to_timm_names(config: &VitConfig, r: &mut Renamer) -> Result<()> {
+    let p = prefix(r);
     let cls_name = format!("{p}embeddings.class_embedding");
     let cls = r.take(&cls_name)?;
     let cls = cls
@@ -198,17 +190,11 @@ pub(crate) fn to_timm_names(
         &format!("{p}embeddings.patch_embedding.weight"),
         "patch_embed.proj.weight",
     )?;
-    position_table(&mut r, p)?;
-    for part in ["weight", "bias"] {
-        r.mv(
-            &format!("{p}pre_layrnorm.{part}"),
-            &format!("norm_pre.{part}"),
-        )?;
-        r.mv(
-            &format!("{p}post_layernorm.{part}"),
-            &format!("norm.{part}"),
-        )?;
-    }
-    rename_layers(&mut r, p, config.depth)?;
-    Ok(r.finish())
+    position_table(r, p)?;
+    r.mv_params(
+        p,
+        "",
+        &[("pre_layrnorm", "norm_pre"), ("post_layernorm", "norm")],
+    )?;
+    rename_layers(r, p, config.depth)
 }

@@ -21,10 +21,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{parse, refuse, ProcessorDefaults, Renamer, Side, IMAGENET_MEAN, IMAGENET_STD};
+use super::{
+    default_side, parse, refuse, ProcessorDefaults, Renamer, Side, IMAGENET_MEAN, IMAGENET_STD,
+};
 use crate::error::Result;
-use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
-use crate::model::weights::Checkpoint;
+use crate::model::config::{
+    default_true, default_usize, Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig,
+};
 
 /// `BitImageProcessor` as `facebook/dinov2-*` configure it.
 pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
@@ -42,11 +45,11 @@ pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
 #[derive(Debug, Clone, Deserialize)]
 struct Dinov2Config {
     model_type: String,
-    #[serde(default = "d_hidden")]
+    #[serde(default = "default_usize::<768>")]
     hidden_size: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     num_hidden_layers: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     num_attention_heads: usize,
     #[serde(default = "d_ratio")]
     mlp_ratio: f64,
@@ -54,27 +57,21 @@ struct Dinov2Config {
     hidden_act: String,
     #[serde(default = "d_eps")]
     layer_norm_eps: f64,
-    #[serde(default = "d_image")]
+    #[serde(default = "default_side::<224>")]
     image_size: Side,
-    #[serde(default = "d_patch")]
+    #[serde(default = "default_side::<14>")]
     patch_size: Side,
-    #[serde(default = "d_channels")]
+    #[serde(default = "default_usize::<3>")]
     num_channels: usize,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     qkv_bias: bool,
     #[serde(default)]
     use_swiglu_ffn: bool,
     /// Only the registers model; transformers' default is 4.
-    #[serde(default = "d_registers")]
+    #[serde(default = "default_usize::<4>")]
     num_register_tokens: usize,
 }
 
-fn d_hidden() -> usize {
-    768
-}
-fn d_layers() -> usize {
-    12
-}
 fn d_ratio() -> f64 {
     4.0
 }
@@ -83,21 +80,6 @@ fn d_act() -> String {
 }
 fn d_eps() -> f64 {
     1e-6
-}
-fn d_image() -> Side {
-    Side::One(224)
-}
-fn d_patch() -> Side {
-    Side::One(14)
-}
-fn d_channels() -> usize {
-    3
-}
-fn d_true() -> bool {
-    true
-}
-fn d_registers() -> usize {
-    4
 }
 
 /// Validates a `dinov2` / `dinov2_with_registers` config and returns its
@@ -171,12 +153,7 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
 
 /// transformers' tensor names → timm's (`blocks.N.attn.qkv` fused from
 /// query/key/value, `ls1.gamma` from `layer_scale1.lambda1`, ...).
-pub(crate) fn to_timm_names(
-    config: &VitConfig,
-    checkpoint: Checkpoint,
-    path: &Path,
-) -> Result<Checkpoint> {
-    let mut r = Renamer::new(checkpoint, path, &config.architecture);
+pub(crate) fn to_timm_names(config: &VitConfig, r: &mut Renamer) -> Result<()> {
     let e = "embeddings";
     if config.reg_tokens > 0 {
         r.mv(&format!("{e}.register_tokens"), "reg_token")?;
@@ -197,47 +174,41 @@ pub(crate) fn to_timm_names(
         r.mv(&format!("{e}.cls_token"), "cls_token")?;
         r.mv(&format!("{e}.position_embeddings"), "pos_embed")?;
     }
-    for part in ["weight", "bias"] {
-        r.mv(
-            &format!("{e}.patch_embeddings.projection.{part}"),
-            &format!("patch_embed.proj.{part}"),
-        )?;
-        r.mv(&format!("layernorm.{part}"), &format!("norm.{part}"))?;
-    }
+    r.mv_params(
+        "",
+        "",
+        &[
+            (
+                &format!("{e}.patch_embeddings.projection"),
+                "patch_embed.proj",
+            ),
+            ("layernorm", "norm"),
+        ],
+    )?;
     for i in 0..config.depth {
         let hf = format!("encoder.layer.{i}");
         let timm = format!("blocks.{i}");
-        let att = format!("{hf}.attention.attention");
-        r.fuse(
-            ["query", "key", "value"].map(|p| format!("{att}.{p}.weight")),
-            &format!("{timm}.attn.qkv.weight"),
+        r.fuse_qkv(
+            ["query", "key", "value"].map(|p| format!("{hf}.attention.attention.{p}")),
+            &timm,
+            config.qkv_bias,
             false,
         )?;
-        if config.qkv_bias == QkvBias::Full {
-            r.fuse(
-                ["query", "key", "value"].map(|p| format!("{att}.{p}.bias")),
-                &format!("{timm}.attn.qkv.bias"),
-                false,
-            )?;
-        }
         let (fc1, fc2) = match config.mlp {
             Mlp::SwiGluPacked => ("weights_in", "weights_out"),
             _ => ("fc1", "fc2"),
         };
-        for part in ["weight", "bias"] {
-            for (from, to) in [
+        r.mv_params(
+            &format!("{hf}."),
+            &format!("{timm}."),
+            &[
                 ("norm1", "norm1"),
                 ("norm2", "norm2"),
                 ("attention.output.dense", "attn.proj"),
                 (&format!("mlp.{fc1}"), "mlp.fc1"),
                 (&format!("mlp.{fc2}"), "mlp.fc2"),
-            ] {
-                r.mv(
-                    &format!("{hf}.{from}.{part}"),
-                    &format!("{timm}.{to}.{part}"),
-                )?;
-            }
-        }
+            ],
+        )?;
         r.mv(
             &format!("{hf}.layer_scale1.lambda1"),
             &format!("{timm}.ls1.gamma"),
@@ -247,5 +218,5 @@ pub(crate) fn to_timm_names(
             &format!("{timm}.ls2.gamma"),
         )?;
     }
-    Ok(r.finish())
+    Ok(())
 }

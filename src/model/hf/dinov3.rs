@@ -22,10 +22,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{parse, refuse, ProcessorDefaults, Renamer, Side, IMAGENET_MEAN, IMAGENET_STD};
-use crate::error::{Error, Result};
-use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
-use crate::model::weights::Checkpoint;
+use super::{
+    default_side, parse, refuse, ProcessorDefaults, Renamer, Side, IMAGENET_MEAN, IMAGENET_STD,
+};
+use crate::error::Result;
+use crate::model::config::{
+    config_error, default_true, default_usize, Act, Layout, Mlp, Pool, PosResample, Positions,
+    QkvBias, VitConfig,
+};
 
 /// `DINOv3ViTImageProcessor` as `facebook/dinov3-*` configure it.
 pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
@@ -41,13 +45,13 @@ pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
 /// `DINOv3ViTConfig` with transformers' defaults.
 #[derive(Debug, Clone, Deserialize)]
 struct Dinov3Config {
-    #[serde(default = "d_hidden")]
+    #[serde(default = "default_usize::<384>")]
     hidden_size: usize,
-    #[serde(default = "d_inter")]
+    #[serde(default = "default_usize::<1536>")]
     intermediate_size: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "default_usize::<12>")]
     num_hidden_layers: usize,
-    #[serde(default = "d_heads")]
+    #[serde(default = "default_usize::<6>")]
     num_attention_heads: usize,
     #[serde(default = "d_act")]
     hidden_act: String,
@@ -55,21 +59,21 @@ struct Dinov3Config {
     layer_norm_eps: f64,
     #[serde(default = "d_theta")]
     rope_theta: f64,
-    #[serde(default = "d_image")]
+    #[serde(default = "default_side::<224>")]
     image_size: Side,
-    #[serde(default = "d_patch")]
+    #[serde(default = "default_side::<16>")]
     patch_size: Side,
-    #[serde(default = "d_channels")]
+    #[serde(default = "default_usize::<3>")]
     num_channels: usize,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     query_bias: bool,
     #[serde(default)]
     key_bias: bool,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     value_bias: bool,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     proj_bias: bool,
-    #[serde(default = "d_true")]
+    #[serde(default = "default_true")]
     mlp_bias: bool,
     #[serde(default)]
     use_gated_mlp: bool,
@@ -77,18 +81,6 @@ struct Dinov3Config {
     num_register_tokens: usize,
 }
 
-fn d_hidden() -> usize {
-    384
-}
-fn d_inter() -> usize {
-    1536
-}
-fn d_layers() -> usize {
-    12
-}
-fn d_heads() -> usize {
-    6
-}
 fn d_act() -> String {
     "gelu".into()
 }
@@ -98,25 +90,18 @@ fn d_eps() -> f64 {
 fn d_theta() -> f64 {
     100.0
 }
-fn d_image() -> Side {
-    Side::One(224)
-}
-fn d_patch() -> Side {
-    Side::One(16)
-}
-fn d_channels() -> usize {
-    3
-}
-fn d_true() -> bool {
-    true
-}
 
 /// Validates a `dinov3_vit` config and returns its [`VitConfig`].
 pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConfig> {
     let cfg: Dinov3Config = parse(raw, path, "DINOv3ViTConfig")?;
-    if cfg.num_channels != 3 {
-        return Err(refuse(path, "num_channels", cfg.num_channels, "3 (RGB)"));
-    }
+    let (c, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+    let (image, patch) = super::square_dims(
+        cfg.num_channels,
+        &cfg.image_size,
+        &cfg.patch_size,
+        (c, heads),
+        path,
+    )?;
     let mlp = match (cfg.use_gated_mlp, cfg.hidden_act.as_str()) {
         (false, "gelu") => Mlp::Plain(Act::Gelu),
         (true, "silu") => Mlp::SwiGlu,
@@ -139,25 +124,14 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
     if !cfg.mlp_bias {
         return Err(refuse(path, "mlp_bias", false, "true"));
     }
-    let image = cfg.image_size.square("image_size", path)?;
-    let patch = cfg.patch_size.square("patch_size", path)?;
-    let (c, heads) = (cfg.hidden_size, cfg.num_attention_heads);
-    if heads == 0 || !c.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
-                "inconsistent dims: hidden_size {c} must divide by num_attention_heads {heads}, image_size {image} by patch_size {patch}"
-            ),
-        });
-    }
     if !(c / heads).is_multiple_of(4) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
+        return Err(config_error(
+            path,
+            format!(
                 "head dim {} is not a multiple of 4, which DINOv3's rotary embeddings need",
                 c / heads
             ),
-        });
+        ));
     }
     let any_bias = cfg.query_bias || cfg.key_bias || cfg.value_bias;
     Ok(VitConfig {
@@ -192,23 +166,19 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
 }
 
 /// transformers' tensor names → timm `Eva`'s.
-pub(crate) fn to_timm_names(
-    config: &VitConfig,
-    checkpoint: Checkpoint,
-    path: &Path,
-) -> Result<Checkpoint> {
-    let mut r = Renamer::new(checkpoint, path, &config.architecture);
+pub(crate) fn to_timm_names(config: &VitConfig, r: &mut Renamer) -> Result<()> {
     r.mv("embeddings.cls_token", "cls_token")?;
     if config.reg_tokens > 0 {
         r.mv("embeddings.register_tokens", "reg_token")?;
     }
-    for part in ["weight", "bias"] {
-        r.mv(
-            &format!("embeddings.patch_embeddings.{part}"),
-            &format!("patch_embed.proj.{part}"),
-        )?;
-        r.mv(&format!("norm.{part}"), &format!("norm.{part}"))?;
-    }
+    r.mv_params(
+        "",
+        "",
+        &[
+            ("embeddings.patch_embeddings", "patch_embed.proj"),
+            ("norm", "norm"),
+        ],
+    )?;
     // `save_pretrained` writes `layer.N`; the module path is `model.layer.N`.
     let base = if r.has("layer.0.norm1.weight") {
         "layer"
@@ -218,18 +188,12 @@ pub(crate) fn to_timm_names(
     for i in 0..config.depth {
         let hf = format!("{base}.{i}");
         let timm = format!("blocks.{i}");
-        r.fuse(
-            ["q", "k", "v"].map(|x| format!("{hf}.attention.{x}_proj.weight")),
-            &format!("{timm}.attn.qkv.weight"),
-            false,
+        r.fuse_qkv(
+            ["q", "k", "v"].map(|x| format!("{hf}.attention.{x}_proj")),
+            &timm,
+            config.qkv_bias,
+            true,
         )?;
-        if config.qkv_bias == QkvBias::Full {
-            r.fuse(
-                ["q", "k", "v"].map(|x| format!("{hf}.attention.{x}_proj.bias")),
-                &format!("{timm}.attn.qkv.bias"),
-                true,
-            )?;
-        }
         let mut pairs = vec![
             ("norm1", "norm1"),
             ("norm2", "norm2"),
@@ -243,14 +207,7 @@ pub(crate) fn to_timm_names(
             }
             _ => pairs.push(("mlp.up_proj", "mlp.fc1")),
         }
-        for part in ["weight", "bias"] {
-            for (from, to) in &pairs {
-                r.mv(
-                    &format!("{hf}.{from}.{part}"),
-                    &format!("{timm}.{to}.{part}"),
-                )?;
-            }
-        }
+        r.mv_params(&format!("{hf}."), &format!("{timm}."), &pairs)?;
         r.mv(
             &format!("{hf}.layer_scale1.lambda1"),
             &format!("{timm}.gamma_1"),
@@ -260,5 +217,5 @@ pub(crate) fn to_timm_names(
             &format!("{timm}.gamma_2"),
         )?;
     }
-    Ok(r.finish())
+    Ok(())
 }

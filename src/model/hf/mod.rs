@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::imaging::{Geometry, Preprocess, ResizeFilter};
-use crate::model::config::{self, Layout, VitConfig};
+use crate::model::config::{self, config_error, Layout, QkvBias, VitConfig};
 use crate::model::weights::Checkpoint;
 
 /// The transformers `model_type`s artlens reads, for error messages.
@@ -134,13 +134,16 @@ pub(crate) fn to_timm_names(
     checkpoint: Checkpoint,
     path: &Path,
 ) -> Result<Checkpoint> {
-    match config.layout {
-        Layout::HfDinov2 => dinov2::to_timm_names(config, checkpoint, path),
-        Layout::HfClip => clip::to_timm_names(config, checkpoint, path),
-        Layout::HfSiglip => siglip::to_timm_names(config, checkpoint, path),
-        Layout::HfDinov3 => dinov3::to_timm_names(config, checkpoint, path),
-        _ => Ok(checkpoint),
-    }
+    let rename = match config.layout {
+        Layout::HfDinov2 => dinov2::to_timm_names,
+        Layout::HfClip => clip::to_timm_names,
+        Layout::HfSiglip => siglip::to_timm_names,
+        Layout::HfDinov3 => dinov3::to_timm_names,
+        _ => return Ok(checkpoint),
+    };
+    let mut r = Renamer::new(checkpoint, path, &config.architecture);
+    rename(config, &mut r)?;
+    Ok(r.finish())
 }
 
 /// What a model card's processor does when its `preprocessor_config.json`
@@ -224,10 +227,7 @@ impl ProcessorConfig {
         image_size: Option<u32>,
         path: &Path,
     ) -> Result<Preprocess> {
-        let bad = |reason: String| Error::Config {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |reason: String| config_error(path, reason);
         if !self.do_resize.unwrap_or(true) {
             return Err(bad(
                 "do_resize is false; artlens needs a fixed input size, so it reads only processors that resize".into(),
@@ -344,10 +344,7 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     path: &Path,
     what: &str,
 ) -> Result<T> {
-    T::deserialize(v).map_err(|e| Error::Config {
-        path: path.to_path_buf(),
-        reason: format!("not a valid {what} config: {e}"),
-    })
+    T::deserialize(v).map_err(|e| config_error(path, format!("not a valid {what} config: {e}")))
 }
 
 /// An int or an `[h, w]` pair (`image_size`, `patch_size`), square only.
@@ -358,17 +355,20 @@ pub enum Side {
     Pair([usize; 2]),
 }
 
+/// A serde default of a square side `N` (`#[serde(default = "default_side::<224>")]`),
+/// as [`config::default_usize`] for the integer fields.
+pub(crate) fn default_side<const N: usize>() -> Side {
+    Side::One(N)
+}
+
 impl Side {
     pub(crate) fn square(self, field: &str, path: &Path) -> Result<usize> {
         match self {
             Side::One(n) => Ok(n),
             Side::Pair([h, w]) if h == w => Ok(h),
-            Side::Pair([h, w]) => Err(Error::Config {
-                path: path.to_path_buf(),
-                reason: format!(
+            Side::Pair([h, w]) => Err(config_error(path, format!(
                     "{field} is [{h}, {w}], which is not square; artlens reads square checkpoints only"
-                ),
-            }),
+                ))),
         }
     }
 }
@@ -376,12 +376,9 @@ impl Side {
 /// Refuses a config field whose value changes the numerics in a way
 /// artlens does not implement.
 pub(crate) fn refuse(path: &Path, field: &str, value: impl std::fmt::Display, only: &str) -> Error {
-    Error::Config {
-        path: path.to_path_buf(),
-        reason: format!(
+    config_error(path, format!(
             "{field} is `{value}`, which artlens does not implement (it reads {only}); the embedding would differ from transformers'"
-        ),
-    }
+        ))
 }
 
 /// Tensor renaming with the few reshapes and fusions the layouts need.
@@ -487,6 +484,51 @@ impl<'a> Renamer<'a> {
         Ok(())
     }
 
+    /// Moves the `weight` and `bias` of each `(from, to)` pair of modules
+    /// from `{from_prefix}{from}` to `{to_prefix}{to}`.
+    pub(crate) fn mv_params(
+        &mut self,
+        from_prefix: &str,
+        to_prefix: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<()> {
+        for part in ["weight", "bias"] {
+            for (from, to) in pairs {
+                self.mv(
+                    &format!("{from_prefix}{from}.{part}"),
+                    &format!("{to_prefix}{to}.{part}"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fuses one block's separate query, key and value projections (the
+    /// modules named by `from`) into timm's `{to}.attn.qkv`: their weights,
+    /// and their biases when `bias` is [`QkvBias::Full`] (a missing one as
+    /// zeros where `zero_missing_bias`, as [`Renamer::fuse`] does).
+    pub(crate) fn fuse_qkv(
+        &mut self,
+        from: [String; 3],
+        to: &str,
+        bias: QkvBias,
+        zero_missing_bias: bool,
+    ) -> Result<()> {
+        self.fuse(
+            from.clone().map(|m| format!("{m}.weight")),
+            &format!("{to}.attn.qkv.weight"),
+            false,
+        )?;
+        if bias == QkvBias::Full {
+            self.fuse(
+                from.map(|m| format!("{m}.bias")),
+                &format!("{to}.attn.qkv.bias"),
+                zero_missing_bias,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Keeps everything not renamed under its own name (unused tensors such
     /// as a text tower are simply never taken).
     pub(crate) fn finish(mut self) -> Checkpoint {
@@ -512,12 +554,9 @@ pub(crate) fn square_dims(
     let image = image_size.square("image_size", path)?;
     let patch = patch_size.square("patch_size", path)?;
     if heads == 0 || !hidden.is_multiple_of(heads) || patch == 0 || !image.is_multiple_of(patch) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
+        return Err(config_error(path, format!(
                 "inconsistent dims: hidden_size {hidden} must divide by num_attention_heads {heads}, image_size {image} by patch_size {patch}"
-            ),
-        });
+            )));
     }
     Ok((image, patch))
 }

@@ -12,11 +12,12 @@
 
 use std::path::Path;
 
-use super::clip::{position_table, prefix, rename_layers, tower_dims, TowerConfig};
+use super::clip::{
+    position_table, prefix, rename_layers, tower_dims, tower_vit_config, TowerConfig,
+};
 use super::{parse, refuse, vision_config, ProcessorDefaults, Renamer};
 use crate::error::Result;
-use crate::model::config::{Act, Layout, Mlp, Pool, PosResample, Positions, QkvBias, VitConfig};
-use crate::model::weights::Checkpoint;
+use crate::model::config::{Act, Layout, Pool, VitConfig};
 
 /// `SiglipImageProcessor` as `google/siglip-base-patch16-224` configures it.
 pub(crate) const PROCESSOR: ProcessorDefaults = ProcessorDefaults {
@@ -50,64 +51,41 @@ pub(crate) fn vit_config(raw: &serde_json::Value, path: &Path) -> Result<VitConf
     }
     let cfg: TowerConfig = parse(&v, path, "SigLIP vision")?;
     let (image, patch) = tower_dims(&cfg, path)?;
-    let act = match cfg.hidden_act.as_str() {
-        "gelu_pytorch_tanh" | "gelu_new" => Act::GeluTanh,
-        "gelu" => Act::Gelu,
-        other => {
-            return Err(refuse(
-                path,
-                "vision_config.hidden_act",
-                other,
-                "`gelu_pytorch_tanh` and exact `gelu`",
-            ))
-        }
-    };
+    let act = cfg.act(
+        &[
+            ("gelu_pytorch_tanh", Act::GeluTanh),
+            ("gelu_new", Act::GeluTanh),
+            ("gelu", Act::Gelu),
+        ],
+        "`gelu_pytorch_tanh` and exact `gelu`",
+        path,
+    )?;
     Ok(VitConfig {
         layout: Layout::HfSiglip,
         architecture: "transformers SiglipVisionModel".into(),
-        hidden_size: cfg.hidden_size,
-        depth: cfg.num_hidden_layers,
-        num_heads: cfg.num_attention_heads,
-        mlp_dim: cfg.intermediate_size,
-        mlp: Mlp::Plain(act),
-        patch_size: patch,
         patch_bias: true,
-        native_image_size: image,
-        layer_norm_eps: cfg.layer_norm_eps,
-        qkv_bias: QkvBias::Full,
-        layer_scale: false,
         class_token: false,
-        reg_tokens: 0,
-        positions: Positions::Learned {
-            covers_prefix: true,
-        },
         pre_norm: false,
         pool: Pool::Map,
-        fc_norm: false,
-        pos_resample: PosResample::Bicubic,
+        ..tower_vit_config(&cfg, (image, patch), act)
     })
 }
 
 /// transformers' tensor names → timm's (`attn_pool.*` from `head.*`, the
 /// packed `in_proj` split into the query's rows and the key/value rows).
-pub(crate) fn to_timm_names(
-    config: &VitConfig,
-    checkpoint: Checkpoint,
-    path: &Path,
-) -> Result<Checkpoint> {
-    let mut r = Renamer::new(checkpoint, path, &config.architecture);
-    let p = prefix(&r);
+pub(crate) fn to_timm_names(config: &VitConfig, r: &mut Renamer) -> Result<()> {
+    let p = prefix(r);
     let c = config.hidden_size;
+    r.mv_params(
+        p,
+        "",
+        &[
+            ("embeddings.patch_embedding", "patch_embed.proj"),
+            ("post_layernorm", "norm"),
+        ],
+    )?;
+    // The head.
     for part in ["weight", "bias"] {
-        r.mv(
-            &format!("{p}embeddings.patch_embedding.{part}"),
-            &format!("patch_embed.proj.{part}"),
-        )?;
-        r.mv(
-            &format!("{p}post_layernorm.{part}"),
-            &format!("norm.{part}"),
-        )?;
-        // The head.
         let name = format!("{p}head.attention.in_proj_{part}");
         let packed = r.take(&name)?;
         let split = || -> candle_core::Result<_> {
@@ -119,20 +97,18 @@ pub(crate) fn to_timm_names(
         let (q, kv) = split().map_err(|e| r.weights_error(&name, e))?;
         r.put(&format!("attn_pool.q.{part}"), q);
         r.put(&format!("attn_pool.kv.{part}"), kv);
-        for (from, to) in [
+    }
+    r.mv_params(
+        &format!("{p}head."),
+        "attn_pool.",
+        &[
             ("attention.out_proj", "proj"),
             ("layernorm", "norm"),
             ("mlp.fc1", "mlp.fc1"),
             ("mlp.fc2", "mlp.fc2"),
-        ] {
-            r.mv(
-                &format!("{p}head.{from}.{part}"),
-                &format!("attn_pool.{to}.{part}"),
-            )?;
-        }
-    }
+        ],
+    )?;
     r.mv(&format!("{p}head.probe"), "attn_pool.latent")?;
-    position_table(&mut r, p)?;
-    rename_layers(&mut r, p, config.depth)?;
-    Ok(r.finish())
+    position_table(r, p)?;
+    rename_layers(r, p, config.depth)
 }

@@ -113,6 +113,26 @@ pub(crate) struct MatRef {
     pub(crate) cs: usize,
 }
 
+impl MatRef {
+    /// A row-major matrix of `cols` columns.
+    pub(crate) fn rows(ptr: *const f32, cols: usize) -> Self {
+        MatRef {
+            ptr,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of this operand, in the same memory.
+    pub(crate) fn t(self) -> Self {
+        MatRef {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
 thread_local! {
     /// The packing buffers of this thread, kept between calls: the `B`
     /// block is up to a few MiB, and allocating it per call cost page faults
@@ -244,11 +264,11 @@ unsafe fn sgemm_with(
                 let accumulate = pc > 0 || beta == 1.0;
                 // SAFETY: the block lies inside B (pc + kc ≤ k, jc + nc ≤ n)
                 // and the buffer holds nc rounded up to NR times kc.
-                unsafe { pack_b(&mut bpack, b, (pc, jc), (kc, nc), blk.nr) };
+                unsafe { pack(&mut bpack, b.t(), (jc, pc), (nc, kc), blk.nr) };
                 for ic in (0..m).step_by(blk.mc) {
                     let mc = blk.mc.min(m - ic);
                     // SAFETY: as for B.
-                    unsafe { pack_a(&mut apack, a, (ic, pc), (mc, kc), blk.mr) };
+                    unsafe { pack(&mut apack, a, (ic, pc), (mc, kc), blk.mr) };
                     for jr in (0..nc).step_by(blk.nr) {
                         let nr = blk.nr.min(nc - jr);
                         let bp = bpack.as_ptr().wrapping_add(jr * kc);
@@ -270,12 +290,14 @@ unsafe fn sgemm_with(
 
 /// Packs `A[i0.., p0..]`, `mc × kc`, into panels of `mr` rows: panel `r`
 /// holds, for each step `p`, the `mr` values of its rows (zero past `mc`).
+/// `B[p0.., j0..]`, `kc × nc`, is packed into panels of `nr` columns as
+/// its transpose: `pack(dst, b.t(), (j0, p0), (nc, kc), nr)`.
 ///
 /// # Safety
 ///
 /// The block must lie inside `a`; `dst` must hold `mc` rounded up to `mr`
 /// times `kc` values.
-unsafe fn pack_a(
+unsafe fn pack(
     dst: &mut [f32],
     a: MatRef,
     (i0, p0): (usize, usize),
@@ -287,9 +309,21 @@ unsafe fn pack_a(
         .enumerate()
     {
         let rows = mr.min(mc - r * mr);
+        let base = (i0 + r * mr) * a.rs + p0 * a.cs;
+        if a.rs == 1 {
+            // The panel's rows lie side by side at each step (`B` stored
+            // row-major, seen transposed): copy them a step at a time.
+            for p in 0..kc {
+                // SAFETY: `rows` contiguous values of column p0 + p.
+                let step = unsafe { std::slice::from_raw_parts(a.ptr.add(base + p * a.cs), rows) };
+                panel[p * mr..p * mr + rows].copy_from_slice(step);
+                panel[p * mr + rows..(p + 1) * mr].fill(0.0);
+            }
+            continue;
+        }
         for i in 0..rows {
             // SAFETY: row i0 + r·mr + i < i0 + mc and columns p0..p0 + kc lie inside A.
-            let src = unsafe { a.ptr.add((i0 + r * mr + i) * a.rs + p0 * a.cs) };
+            let src = unsafe { a.ptr.add(base + i * a.rs) };
             if a.cs == 1 {
                 // SAFETY: kc contiguous values of the row.
                 let row = unsafe { std::slice::from_raw_parts(src, kc) };
@@ -311,68 +345,66 @@ unsafe fn pack_a(
     }
 }
 
-/// Packs `B[p0.., j0..]`, `kc × nc`, into panels of `nr` columns: panel `q`
-/// holds, for each step `p`, the `nr` values of its columns (zero past `nc`).
-///
-/// # Safety
-///
-/// The block must lie inside `b`; `dst` must hold `nc` rounded up to `nr`
-/// times `kc` values.
-unsafe fn pack_b(
-    dst: &mut [f32],
-    b: MatRef,
-    (p0, j0): (usize, usize),
-    (kc, nc): (usize, usize),
-    nr: usize,
-) {
-    for (q, panel) in dst[..nc.next_multiple_of(nr) * kc]
-        .chunks_exact_mut(nr * kc)
-        .enumerate()
-    {
-        let cols = nr.min(nc - q * nr);
-        let base = (j0 + q * nr) * b.cs + p0 * b.rs;
-        if b.cs == 1 {
-            for p in 0..kc {
-                // SAFETY: `cols` contiguous values of row p0 + p.
-                let row = unsafe { std::slice::from_raw_parts(b.ptr.add(base + p * b.rs), cols) };
-                panel[p * nr..p * nr + cols].copy_from_slice(row);
-                panel[p * nr + cols..(p + 1) * nr].fill(0.0);
-            }
-        } else {
-            // A transposed operand (a weight stored `n × k`): each column is
-            // a contiguous row of the storage, read once front to back.
-            for j in 0..cols {
-                if b.rs == 1 {
-                    // SAFETY: kc contiguous values of column j0 + q·nr + j.
-                    let col = unsafe { std::slice::from_raw_parts(b.ptr.add(base + j * b.cs), kc) };
-                    for (p, &v) in col.iter().enumerate() {
-                        panel[p * nr + j] = v;
-                    }
-                } else {
-                    for p in 0..kc {
-                        // SAFETY: inside B.
-                        panel[p * nr + j] = unsafe { *b.ptr.add(base + j * b.cs + p * b.rs) };
-                    }
-                }
-            }
-            if cols < nr {
-                for p in 0..kc {
-                    panel[p * nr + cols..(p + 1) * nr].fill(0.0);
-                }
-            }
-        }
-    }
-}
-
-/// The micro-kernel's body for one vector width, shared by the AVX2 and
-/// AVX-512 kernels so that they differ only in their types, intrinsics and
-/// tile. Expanded inside an `unsafe fn` compiled for the width's features,
-/// with the kernel's arguments in scope.
+/// The micro-kernel for one vector width, shared by the AVX2 and AVX-512
+/// kernels so that they differ only in their blocking (whose `mr × nr` is
+/// the tile, `nr` a multiple of the vector's `w` lanes), target features,
+/// types and intrinsics: it defines `BLOCKING` and `kernel` ([`Kernel`]'s
+/// signature, compiled for the width's features) in the module that
+/// expands it.
 ///
 /// Loads and stores go through a `#[repr(packed)]` copy of the vector type
 /// and `wrapping_add`, as `crate::vector`'s dot product does: in the
 /// opt-level-1 test builds `_mm512_loadu_ps` and `ptr::add` carry
 /// precondition checks whose calls force the accumulators onto the stack.
+#[cfg(target_arch = "x86_64")]
+macro_rules! microkernel {
+    (
+        $(#[$doc:meta])*
+        blocking = $blocking:expr,
+        features = $features:literal, requires = $requires:literal,
+        vector = ($vec:ty, $w:expr),
+        [$zero:path, $set1:path, $fmadd:path, $mul:path, $add:path]
+    ) => {
+        $(#[$doc])*
+        pub(super) const BLOCKING: super::Blocking = $blocking;
+
+        /// See [`super::Kernel`].
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU must have ", $requires, "; the pointers as `Kernel` says.")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn kernel(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            rsc: usize,
+            alpha: f32,
+            accumulate: bool,
+            rows: usize,
+            cols: usize,
+        ) {
+            $crate::model::sgemm::microkernel_body!(
+                BLOCKING.mr,
+                BLOCKING.nr / $w,
+                $w,
+                $vec,
+                $zero,
+                $set1,
+                $fmadd,
+                $mul,
+                $add,
+                (kc, a, b, c, rsc, alpha, accumulate, rows, cols)
+            )
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+use microkernel;
+
+/// [`microkernel`]'s body, with the kernel's arguments in scope.
 #[cfg(target_arch = "x86_64")]
 macro_rules! microkernel_body {
     (

@@ -8,7 +8,7 @@
 //! kept this kernel behind OpenBLAS on one image's fc1 (issue 27). A weight
 //! packed at load is read once per call, straight into the kernel.
 //!
-//! The layout is exactly what [`super::sgemm`]'s `pack_b` writes for a
+//! The layout is exactly what [`super::sgemm`]'s `pack` writes for a
 //! transposed weight with `NC` covering every column: block `b` of `KC` rows
 //! of `k` holds the `n` columns (rounded up to `NR`) as panels of `kc × NR`.
 //! The kernel then sums the same products in the same order as the per-call
@@ -16,7 +16,7 @@
 //! are the same bits (tested), and a row's result still does not depend on
 //! the rows beside it.
 
-use super::{pack_a, Blocking, Kernel, MatRef};
+use super::{pack, Blocking, Kernel, MatRef};
 
 /// The alignment of a packed weight's first value, in `f32`s: a cache line,
 /// so that no vector load of a panel straddles two lines.
@@ -53,11 +53,8 @@ impl PackedF32 {
         let n_pad = n.next_multiple_of(blk.nr);
         let mut data = vec![0f32; n_pad * k + ALIGN];
         let offset = data.as_ptr().align_offset(ALIGN * 4).min(ALIGN);
-        let b = MatRef {
-            ptr: w.as_ptr(),
-            rs: 1,
-            cs: k,
-        };
+        // The weight's rows are `B`'s columns.
+        let w_rows = MatRef::rows(w.as_ptr(), k);
         for pc in (0..k).step_by(blk.kc) {
             let kc = blk.kc.min(k - pc);
             let block = &mut data[offset + pc * n_pad..offset + (pc + kc) * n_pad];
@@ -65,7 +62,7 @@ impl PackedF32 {
                 // SAFETY: rows pc..pc + kc and columns 0..n lie inside the
                 // n × k weight (asserted above), and the block holds n
                 // rounded up to NR times kc values.
-                unsafe { super::pack_b(block, b, (pc, 0), (kc, n), blk.nr) };
+                unsafe { pack(block, w_rows, (0, pc), (n, kc), blk.nr) };
             }
         }
         PackedF32 {
@@ -118,11 +115,7 @@ pub(crate) fn xwt_acc(x: &[f32], w: &PackedF32, dst: &mut [f32], m: usize) {
     }
     let n_pad = n.next_multiple_of(blk.nr);
     let panels = w.panels();
-    let a = MatRef {
-        ptr: x.as_ptr(),
-        rs: k,
-        cs: 1,
-    };
+    let a = MatRef::rows(x.as_ptr(), k);
     super::BUFFERS.with(|cell| {
         let (mut apack, bpack) = std::mem::take(&mut *cell.borrow_mut());
         apack.resize(blk.mc.min(m.next_multiple_of(blk.mr)) * blk.kc.min(k), 0.0);
@@ -134,7 +127,7 @@ pub(crate) fn xwt_acc(x: &[f32], w: &PackedF32, dst: &mut [f32], m: usize) {
                 // SAFETY: rows ic..ic + mc and columns pc..pc + kc lie inside
                 // x (asserted above); the buffer holds mc rounded up to MR
                 // times kc values.
-                unsafe { pack_a(&mut apack, a, (ic, pc), (mc, kc), blk.mr) };
+                unsafe { pack(&mut apack, a, (ic, pc), (mc, kc), blk.mr) };
                 for jr in (0..n).step_by(blk.nr) {
                     let nr = blk.nr.min(n - jr);
                     let bp = block[jr * kc..].as_ptr();

@@ -121,11 +121,7 @@ fn strided_operands_and_alpha() {
 fn empty_k_scales_c() {
     for (_, kernel, blk) in all_kernels() {
         let a = [0f32; 1];
-        let r = MatRef {
-            ptr: a.as_ptr(),
-            rs: 0,
-            cs: 1,
-        };
+        let r = MatRef::rows(a.as_ptr(), 0);
         let mut c = vec![3f32; 6];
         // SAFETY: k = 0 reads neither operand; c holds 2 rows of 3.
         unsafe { sgemm_with(kernel, blk, (2, 3, 0), 1.0, r, r, 1.0, c.as_mut_ptr(), 3) };
@@ -142,11 +138,7 @@ fn a_row_is_the_same_in_any_call() {
     let (m, n, k) = (40, 45, 600);
     let a: Vec<f32> = (0..m * k).map(val).collect();
     let b: Vec<f32> = (0..n * k).map(|i| val(i + 5)).collect();
-    let b_ref = MatRef {
-        ptr: b.as_ptr(),
-        rs: 1,
-        cs: k,
-    };
+    let b_ref = MatRef::rows(b.as_ptr(), k).t();
     for (name, kernel, blk) in all_kernels() {
         let mut whole = vec![0f32; m * n];
         // SAFETY: in bounds, as above.
@@ -156,11 +148,7 @@ fn a_row_is_the_same_in_any_call() {
                 blk,
                 (m, n, k),
                 1.0,
-                MatRef {
-                    ptr: a.as_ptr(),
-                    rs: k,
-                    cs: 1,
-                },
+                MatRef::rows(a.as_ptr(), k),
                 b_ref,
                 0.0,
                 whole.as_mut_ptr(),
@@ -176,11 +164,7 @@ fn a_row_is_the_same_in_any_call() {
                     blk,
                     (rows, n, k),
                     1.0,
-                    MatRef {
-                        ptr: a[start * k..].as_ptr(),
-                        rs: k,
-                        cs: 1,
-                    },
+                    MatRef::rows(a[start * k..].as_ptr(), k),
                     b_ref,
                     0.0,
                     part.as_mut_ptr(),
@@ -221,16 +205,8 @@ fn weights_packed_at_load_give_the_per_call_bits() {
                     blk,
                     (m, n, k),
                     1.0,
-                    MatRef {
-                        ptr: x.as_ptr(),
-                        rs: k,
-                        cs: 1,
-                    },
-                    MatRef {
-                        ptr: w.as_ptr(),
-                        rs: 1,
-                        cs: k,
-                    },
+                    MatRef::rows(x.as_ptr(), k),
+                    MatRef::rows(w.as_ptr(), k).t(),
                     1.0,
                     want.as_mut_ptr(),
                     n,
