@@ -137,6 +137,35 @@ impl Tensors<'_> {
             .map_err(|e| self.weights_error(name, e))
     }
 
+    /// A fused `[3·out, inp]` projection and its bias (open_clip's
+    /// `in_proj_weight` / `in_proj_bias`: query, key and value stacked)
+    /// split into its three layers, in that order.
+    pub(crate) fn fused_qkv(
+        &mut self,
+        weight: &str,
+        bias: &str,
+        out: usize,
+        inp: usize,
+    ) -> Result<[Linear; 3]> {
+        let w = self.matrix(weight, [3 * out, inp])?;
+        let b = self.vector(bias, 3 * out)?;
+        let part = |i: usize| -> Result<Linear> {
+            let bias = b
+                .narrow(0, i * out, out)
+                .and_then(|t| t.contiguous())
+                .map_err(|e| self.weights_error(bias, e))?;
+            Ok(Linear {
+                weight: Matrix::Owned {
+                    values: w.as_slice()[i * out * inp..(i + 1) * out * inp].to_vec(),
+                    rows: out,
+                    cols: inp,
+                },
+                bias,
+            })
+        };
+        Ok([part(0)?, part(1)?, part(2)?])
+    }
+
     pub(crate) fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
         Ok(Linear {
             weight: self.matrix(&format!("{prefix}.weight"), [out, inp])?,
@@ -255,6 +284,45 @@ impl Encoder {
             });
         }
         let final_norm = t.norm(&format!("{prefix}final_layer_norm"), c, dims.eps)?;
+        Ok(Encoder {
+            dims,
+            tokens,
+            positions,
+            layers,
+            final_norm,
+        })
+    }
+
+    /// Reads open_clip's text transformer (`CLIP.transformer` and its
+    /// embeddings) under `prefix` (`` or `text.`): the same computation
+    /// as transformers' CLIP text model with other names, the attention's
+    /// query, key and value stacked in one `in_proj_weight`, and the
+    /// position table a bare `positional_embedding`.
+    pub(crate) fn load_open_clip(t: &mut Tensors, prefix: &str, dims: Dims) -> Result<Encoder> {
+        let (c, m) = (dims.hidden, dims.intermediate);
+        let tokens = t.matrix(&format!("{prefix}token_embedding.weight"), [dims.vocab, c])?;
+        let positions = t.matrix(&format!("{prefix}positional_embedding"), [dims.positions, c])?;
+        let mut layers = Vec::with_capacity(dims.layers);
+        for i in 0..dims.layers {
+            let p = format!("{prefix}transformer.resblocks.{i}");
+            let [q, k, v] = t.fused_qkv(
+                &format!("{p}.attn.in_proj_weight"),
+                &format!("{p}.attn.in_proj_bias"),
+                c,
+                c,
+            )?;
+            layers.push(Layer {
+                norm1: t.norm(&format!("{p}.ln_1"), c, dims.eps)?,
+                q,
+                k,
+                v,
+                out: t.linear(&format!("{p}.attn.out_proj"), c, c)?,
+                norm2: t.norm(&format!("{p}.ln_2"), c, dims.eps)?,
+                fc1: t.linear(&format!("{p}.mlp.c_fc"), m, c)?,
+                fc2: t.linear(&format!("{p}.mlp.c_proj"), c, m)?,
+            });
+        }
+        let final_norm = t.norm(&format!("{prefix}ln_final"), c, dims.eps)?;
         Ok(Encoder {
             dims,
             tokens,
