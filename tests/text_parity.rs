@@ -496,3 +496,45 @@ fn full_size_text_towers_by_hand() {
         assert!(worst_abs <= 1e-5 && worst_rel <= 1e-5);
     }
 }
+
+/// By hand, the cost of `search`'s exact scan (docs/BACKBONES.md, "Search:
+/// exact scan, not the ANN index"): 100,000 random unit vectors of CLIP-B's
+/// joint width (512) and SigLIP-B's (768), the index built once (as
+/// `search` memoises it per store revision), then single queries timed:
+/// `cargo test --test tests text_parity::exact_scan_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a timing, by hand"]
+fn exact_scan_cost_at_100k_works() {
+    use artlens::ann::ExactIndex;
+    let n = 100_000;
+    for dim in [512usize, 768] {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ dim as u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let vectors: Vec<Vec<f32>> = (0..n)
+            .map(|_| normalised(&(0..dim).map(|_| next()).collect::<Vec<_>>()))
+            .collect();
+        let items: Vec<(u64, &[f32])> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64, v.as_slice()))
+            .collect();
+        let start = std::time::Instant::now();
+        let index = ExactIndex::new(dim, &items).unwrap();
+        let build = start.elapsed().as_secs_f64() * 1e3;
+        let queries = 20;
+        let start = std::time::Instant::now();
+        for q in 0..queries {
+            let hits = index.search(&vectors[q * 997], 10, None).unwrap();
+            assert_eq!(hits[0].0, (q * 997) as u64, "a vector finds itself first");
+        }
+        let per_query = start.elapsed().as_secs_f64() * 1e3 / queries as f64;
+        eprintln!(
+            "exact scan, {n} x {dim}: build {build:.0} ms once, {per_query:.1} ms per query (top 10)"
+        );
+    }
+}

@@ -11,10 +11,14 @@
 //!   fixed-resolution `google/siglip2-*`): the bidirectional text
 //!   transformer read at its last position through its `head`
 //!   (`SiglipModel.get_text_features`); the image tower's `pooler_output` is
-//!   already in the joint space.
+//!   already in the joint space;
+//! * open_clip's `CLIP`, from the files timm's CLIP repositories carry
+//!   beside the image tower ([`open_clip`]): `encode_text`, and
+//!   `visual.proj` for the timm image tower's pooled output.
 //!
-//! The tokenizer is the repository's `tokenizer.json` ([`tokenizer`]); the
-//! transformer is one implementation for both ([`encoder`]). Every
+//! The tokenizer is the repository's `tokenizer.json` ([`tokenizer`]), or
+//! open_clip's own for timm's repositories ([`simple_tokenizer`]); the
+//! transformer is one implementation for all ([`encoder`]). Every
 //! embedding returned is L2-normalised, so a dot product is the cosine the
 //! references compare with. The projected image embedding is derived from
 //! the stored one when asked (`project_image`), never stored: see
@@ -324,7 +328,7 @@ impl TextTower {
                 files.weights.display()
             )));
         }
-        let encoder = Encoder::load(&mut t, prefix, dims)?;
+        let encoder = Encoder::load(&mut t, prefix, dims, &encoder::TRANSFORMERS)?;
         let (kind, joint_dim) = if siglip {
             let out = cfg.projection_size.unwrap_or(c);
             let head = t.linear("text_model.head", out, c)?;

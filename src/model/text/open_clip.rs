@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::config::Act;
 use crate::model::weights::read_checkpoint;
 
-use super::encoder::{Dims, Encoder, Linear, Matrix, Tensors};
+use super::encoder::{Dims, Encoder, Linear, Matrix, Tensors, OPEN_CLIP};
 use super::simple_tokenizer::SimpleTokenizer;
 
 /// open_clip's model config in a timm CLIP repository.
@@ -62,74 +62,58 @@ struct VisionCfg {
     width: Option<usize>,
 }
 
-fn ctx77() -> usize {
-    77
-}
-fn vocab49408() -> usize {
-    49408
-}
-fn width512() -> usize {
-    512
-}
-fn heads8() -> usize {
-    8
-}
-fn layers12() -> usize {
-    12
-}
-fn ratio4() -> f64 {
-    4.0
-}
-fn argmax() -> String {
-    "argmax".into()
-}
-fn linear() -> String {
-    "linear".into()
-}
-
 /// `CLIPTextCfg` (open_clip 3.3.0) with its defaults; the fields that would
 /// change the computation are read so that a value artlens does not
 /// implement is refused by name.
 #[derive(Deserialize)]
+#[serde(default)]
 struct TextCfg {
-    #[serde(default = "ctx77")]
     context_length: usize,
-    #[serde(default = "vocab49408")]
     vocab_size: usize,
-    #[serde(default = "width512")]
     width: usize,
-    #[serde(default = "heads8")]
     heads: usize,
-    #[serde(default = "layers12")]
     layers: usize,
-    #[serde(default = "ratio4")]
     mlp_ratio: f64,
-    #[serde(default = "argmax")]
     pool_type: String,
-    #[serde(default = "linear")]
     proj_type: String,
-    #[serde(default)]
     proj_bias: bool,
-    #[serde(default)]
     no_causal_mask: bool,
-    #[serde(default)]
     final_ln_after_pool: bool,
-    #[serde(default)]
     embed_cls: bool,
-    #[serde(default)]
     ls_init_value: Option<f64>,
-    #[serde(default)]
     hf_model_name: Option<String>,
-    #[serde(default)]
     hf_tokenizer_name: Option<String>,
-    #[serde(default)]
     block_type: Option<String>,
-    #[serde(default)]
     act_kwargs: Option<serde_json::Value>,
-    #[serde(default)]
     norm_kwargs: Option<serde_json::Value>,
     #[serde(flatten)]
     flags: std::collections::HashMap<String, serde_json::Value>,
+}
+
+impl Default for TextCfg {
+    fn default() -> Self {
+        TextCfg {
+            context_length: 77,
+            vocab_size: 49408,
+            width: 512,
+            heads: 8,
+            layers: 12,
+            mlp_ratio: 4.0,
+            pool_type: "argmax".into(),
+            proj_type: "linear".into(),
+            proj_bias: false,
+            no_causal_mask: false,
+            final_ln_after_pool: false,
+            embed_cls: false,
+            ls_init_value: None,
+            hf_model_name: None,
+            hf_tokenizer_name: None,
+            block_type: None,
+            act_kwargs: None,
+            norm_kwargs: None,
+            flags: Default::default(),
+        }
+    }
 }
 
 /// The custom attention options of `CLIPTextCfg`, none of which artlens
@@ -250,7 +234,7 @@ pub(crate) fn load(dir: &Path) -> Result<OpenClip> {
     } else {
         "text."
     };
-    let encoder = Encoder::load_open_clip(&mut t, prefix, dims)?;
+    let encoder = Encoder::load(&mut t, prefix, dims, &OPEN_CLIP)?;
     let e = cfg.embed_dim;
     let text_projection = transposed(&mut t, &format!("{prefix}text_projection"), [c, e])?;
     let image_dim = cfg.vision_cfg.width.unwrap_or(768);
