@@ -297,7 +297,11 @@ fn check_supported(path: &Path, text: &TextCfg) -> Result<()> {
     if let Some(v) = text.ls_init_value {
         return refuse("ls_init_value", v.to_string());
     }
-    if let Some(v) = text.hf_model_name.as_ref().or(text.hf_tokenizer_name.as_ref()) {
+    if let Some(v) = text
+        .hf_model_name
+        .as_ref()
+        .or(text.hf_tokenizer_name.as_ref())
+    {
         return refuse("hf_model_name / hf_tokenizer_name", v.clone());
     }
     if let Some(v) = text.block_type.as_ref().filter(|b| *b != "default") {
@@ -314,9 +318,11 @@ fn check_supported(path: &Path, text: &TextCfg) -> Result<()> {
     // A tokenizer set up otherwise (another cleaning, a reduction mode)
     // gives other ids.
     for field in ["tokenizer_kwargs", "tokenizer_mode"] {
-        if let Some(v) = text.flags.get(field).filter(|v| {
-            !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())
-        }) {
+        if let Some(v) = text
+            .flags
+            .get(field)
+            .filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+        {
             return refuse(field, v.to_string());
         }
     }

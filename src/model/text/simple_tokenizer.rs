@@ -19,7 +19,7 @@
 //! vocabulary in the same order (see docs/BACKBONES.md, "Text towers").
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use tokenizers::utils::SysRegex;
@@ -52,7 +52,6 @@ pub(crate) struct SimpleTokenizer {
     sot: u32,
     eot: u32,
     context: usize,
-    path: PathBuf,
     cache: Mutex<HashMap<String, Vec<u32>>>,
 }
 
@@ -78,17 +77,19 @@ enum Merge {
     Pair(Vec<String>),
 }
 
+/// The bytes `bytes_to_unicode` keeps as their own character.
+fn is_printable(b: u32) -> bool {
+    (u32::from(b'!')..=u32::from(b'~')).contains(&b)
+        || (0xA1..=0xAC).contains(&b)
+        || (0xAE..=0xFF).contains(&b)
+}
+
 /// OpenAI CLIP's `bytes_to_unicode`: every byte as a printable character.
 fn bytes_to_unicode() -> [char; 256] {
     let mut table = ['\0'; 256];
-    let printable = |b: u32| {
-        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
-            || (0xA1..=0xAC).contains(&b)
-            || (0xAE..=0xFF).contains(&b)
-    };
     let mut extra = 0;
     for b in 0..256u32 {
-        let c = if printable(b) {
+        let c = if is_printable(b) {
             b
         } else {
             extra += 1;
@@ -142,8 +143,15 @@ impl SimpleTokenizer {
             })
             .collect();
         let byte_encoder = bytes_to_unicode();
-        let mut order: Vec<String> = byte_encoder.iter().map(|c| c.to_string()).collect();
-        order.extend(byte_encoder.iter().map(|c| format!("{c}</w>")));
+        // The byte characters in the order of `bytes_to_unicode()`'s
+        // dict: the printable bytes first, then the others.
+        let units: Vec<char> = (0..256u32)
+            .filter(|&b| is_printable(b))
+            .chain((0..256u32).filter(|&b| !is_printable(b)))
+            .map(|b| byte_encoder[b as usize])
+            .collect();
+        let mut order: Vec<String> = units.iter().map(|c| c.to_string()).collect();
+        order.extend(units.iter().map(|c| format!("{c}</w>")));
         order.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
         let mut encoder = HashMap::with_capacity(order.len() + 2);
         for (i, token) in order.iter().enumerate() {
@@ -180,27 +188,12 @@ impl SimpleTokenizer {
             sot,
             eot,
             context,
-            path: path.to_path_buf(),
             cache: Mutex::new(HashMap::new()),
         })
     }
 
     pub(crate) fn context(&self) -> usize {
         self.context
-    }
-
-    pub(crate) fn vocab_size(&self) -> usize {
-        self.encoder.len()
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The id of the end-of-text token, where open_clip's argmax pooling
-    /// reads (the largest id).
-    pub(crate) fn eot(&self) -> u32 {
-        self.eot
     }
 
     /// `SimpleTokenizer.__call__` for one text, without the zero padding
@@ -491,7 +484,13 @@ fn entity(s: &str) -> Option<(String, usize)> {
             None => (false, num),
         };
         let len = digits
-            .find(|c: char| !(if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() }))
+            .find(|c: char| {
+                !(if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                })
+            })
             .unwrap_or(digits.len());
         if len == 0 {
             return None;
