@@ -93,8 +93,10 @@ enum Pool {
 /// The tokenizer of a text tower: the repository's `tokenizer.json` through
 /// the `tokenizers` crate, or open_clip's own for timm's CLIP repositories.
 enum Tokenizer {
-    Hf(TextTokenizer),
-    OpenClip(SimpleTokenizer),
+    /// Both boxed: each is a kilobyte or more (the `tokenizers` crate's,
+    /// cut and uncut; open_clip's regex and tables), and a tower holds one.
+    Hf(Box<TextTokenizer>),
+    OpenClip(Box<SimpleTokenizer>),
 }
 
 impl Tokenizer {
@@ -363,7 +365,7 @@ impl TextTower {
         Ok(TextTower {
             backbone: name,
             encoder,
-            tokenizer: Tokenizer::Hf(tokenizer),
+            tokenizer: Tokenizer::Hf(Box::new(tokenizer)),
             kind,
             image_dim,
             joint_dim,
@@ -387,7 +389,7 @@ impl TextTower {
         Ok(TextTower {
             backbone: id.name(),
             encoder: m.encoder,
-            tokenizer: Tokenizer::OpenClip(m.tokenizer),
+            tokenizer: Tokenizer::OpenClip(Box::new(m.tokenizer)),
             kind: Kind::Clip {
                 pool: Pool::Argmax,
                 text_projection: m.text_projection,
@@ -597,7 +599,7 @@ mod tests {
     }
 
     #[test]
-    fn only_transformers_clip_and_siglip_entries_have_a_text_tower() {
+    fn clip_and_siglip_entries_have_a_text_tower_dino_does_not() {
         let has = |n: &str| has_text_tower(BackboneSpec::find(n).unwrap());
         assert!(has("clip-b32-hf"));
         assert!(has("siglip-b16-hf"));
