@@ -1,12 +1,14 @@
 //! The text towers (`artlens::model::text`) against their references, on
-//! the tiny random `CLIPModel` and `SiglipModel` checkpoints that
+//! the tiny random `CLIPModel` and `SiglipModel` checkpoints and the tiny
+//! timm CLIP repository with open_clip's files that
 //! `tests/fixtures/text/make_text_fixtures.py` writes with their tokenizer
 //! files: token ids identical on hard strings (accents, CJK, emoji,
-//! punctuation runs, upper case, empty, longer than the context),
-//! `get_text_features` to 1e-5 (largest absolute difference of the
-//! L2-normalised vectors, and relative L2), and the projected image
-//! embedding (`get_image_features`) to the PNG bound of the image parity
-//! tests.
+//! punctuation runs, upper case, empty, longer than the context; for
+//! open_clip also its text cleaning and its special tokens),
+//! `get_text_features` / `encode_text` to 1e-5 (largest absolute
+//! difference of the L2-normalised vectors, and relative L2), and the
+//! projected image embedding (`get_image_features` / `encode_image`) to
+//! the PNG bound of the image parity tests.
 
 use crate::common;
 
@@ -50,6 +52,21 @@ fn texts(m: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The strings of `case`: the shared ones, then the case's own
+/// (`extra_texts`: open_clip's cleaning and special tokens).
+fn case_texts(m: &serde_json::Value, case: &str) -> Vec<String> {
+    let mut all = texts(m);
+    if let Some(extra) = m["cases"][case]["extra_texts"].as_array() {
+        all.extend(extra.iter().map(|t| t.as_str().unwrap().to_string()));
+    }
+    all
+}
+
+/// Every case of the fixture: transformers' CLIP and SigLIP, a timm CLIP
+/// repository's open_clip text tower, and SigLIP 2's fixed-resolution
+/// layout (a `SiglipModel` with Gemma's tokenizer).
+const CASES: [&str; 4] = ["clip", "siglip", "openclip", "siglip2"];
+
 fn id_of(case: &str) -> BackboneId {
     let m = manifest();
     BackboneId::parse(m["cases"][case]["hub_id"].as_str().unwrap()).unwrap()
@@ -85,8 +102,8 @@ fn normalised(v: &[f32]) -> Vec<f32> {
 fn token_ids_equal_the_reference_tokenizers() {
     let refs = references();
     let m = manifest();
-    let texts = texts(&m);
-    for case in ["clip", "siglip"] {
+    for case in CASES {
+        let texts = case_texts(&m, case);
         let t = tower(case);
         let context = m["cases"][case]["context"].as_u64().unwrap() as usize;
         assert_eq!(t.context_length(), context, "{case}: context length");
@@ -119,10 +136,11 @@ fn token_ids_equal_the_reference_tokenizers() {
 fn text_embeddings_equal_get_text_features() {
     let refs = references();
     let m = manifest();
-    let texts = texts(&m);
-    let all: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let shared = texts(&m).len();
     let mut report = Vec::new();
-    for case in ["clip", "siglip"] {
+    for case in CASES {
+        let texts = case_texts(&m, case);
+        let all: Vec<&str> = texts.iter().map(String::as_str).collect();
         let t = tower(case);
         let specials: Vec<usize> = m["cases"][case]["special_literals"]
             .as_array()
@@ -157,13 +175,10 @@ fn text_embeddings_equal_get_text_features() {
             worst.1,
             texts.len()
         ));
-        // The two strings longer than both contexts are cut, and say so.
+        // The two shared strings longer than every context are cut, and say
+        // so.
         let long: Vec<usize> = (0..texts.len()).filter(|&i| batched[i].truncated).collect();
-        assert_eq!(
-            long,
-            vec![texts.len() - 2, texts.len() - 1],
-            "{case}: truncated"
-        );
+        assert_eq!(long, vec![shared - 2, shared - 1], "{case}: truncated");
         assert!(!batched[0].truncated && batched[0].tokens < t.context_length());
     }
     eprintln!("{}", report.join("\n"));
@@ -178,7 +193,7 @@ fn projected_image_embeddings_equal_get_image_features() {
     let refs = references();
     let m = manifest();
     let limits = DecodeLimits::default();
-    for case in ["clip", "siglip"] {
+    for case in CASES {
         let id = id_of(case);
         let t = tower(case);
         let (backbone, _) = load_backbone(
@@ -287,6 +302,55 @@ fn missing_tokenizers_and_image_only_checkpoints_are_refused_by_name() {
     let huge = "a".repeat(artlens::limits::MAX_TEXT_BYTES + 1);
     let e = t.embed_texts(&[&huge]).err().unwrap().to_string();
     assert!(e.contains("text 1") && e.contains("bytes"), "{e}");
+}
+
+/// A timm CLIP folder without open_clip's files (the image tower alone, as
+/// `index` downloads it) has no text tower, and says which files to fetch
+/// and how; an open_clip option artlens does not implement, and a
+/// vocabulary that is not CLIP's, are refused naming the field and file.
+#[test]
+fn a_timm_clip_folder_without_open_clip_files_names_them() {
+    let id = id_of("openclip");
+    let files = [
+        "open_clip_config.json",
+        "open_clip_model.safetensors",
+        "tokenizer.json",
+    ];
+    let bare = copy_without("openclip", &files, &[]);
+    let e = try_tower(bare.path(), &id).err().unwrap();
+    assert!(matches!(e, artlens::Error::NoTextTower { .. }), "{e}");
+    let text = e.to_string();
+    for f in files {
+        assert!(text.contains(f), "{f}: {text}");
+    }
+    assert!(
+        text.contains("huggingface-cli download timm/vit_base_patch16_clip_224.openai"),
+        "{text}"
+    );
+
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("openclip").join(files[0])).unwrap(),
+    )
+    .unwrap();
+    let mut odd = config.clone();
+    odd["model_cfg"]["text_cfg"]["pool_type"] = "first".into();
+    let folder = copy_without("openclip", &[], &[]);
+    std::fs::write(folder.path().join(files[0]), odd.to_string()).unwrap();
+    let e = try_tower(folder.path(), &id).err().unwrap().to_string();
+    assert!(
+        e.contains("text_cfg.pool_type") && e.contains("open_clip_config.json"),
+        "{e}"
+    );
+
+    // SigLIP's tokenizer.json is not CLIP's byte-level BPE.
+    std::fs::write(folder.path().join(files[0]), config.to_string()).unwrap();
+    std::fs::copy(
+        dir().join("siglip").join("tokenizer.json"),
+        folder.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let e = try_tower(folder.path(), &id).err().unwrap().to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
 }
 
 /// A SigLIP folder with only `spiece.model` (as `google/siglip-base-patch16-224`
@@ -430,5 +494,47 @@ fn full_size_text_towers_by_hand() {
             all.len()
         );
         assert!(worst_abs <= 1e-5 && worst_rel <= 1e-5);
+    }
+}
+
+/// By hand, the cost of `search`'s exact scan (docs/BACKBONES.md, "Search:
+/// exact scan, not the ANN index"): 100,000 random unit vectors of CLIP-B's
+/// joint width (512) and SigLIP-B's (768), the index built once (as
+/// `search` memoises it per store revision), then single queries timed:
+/// `cargo test --test tests text_parity::exact_scan_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a timing, by hand"]
+fn exact_scan_cost_at_100k_works() {
+    use artlens::ann::ExactIndex;
+    let n = 100_000;
+    for dim in [512usize, 768] {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ dim as u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let vectors: Vec<Vec<f32>> = (0..n)
+            .map(|_| normalised(&(0..dim).map(|_| next()).collect::<Vec<_>>()))
+            .collect();
+        let items: Vec<(u64, &[f32])> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64, v.as_slice()))
+            .collect();
+        let start = std::time::Instant::now();
+        let index = ExactIndex::new(dim, &items).unwrap();
+        let build = start.elapsed().as_secs_f64() * 1e3;
+        let queries = 20;
+        let start = std::time::Instant::now();
+        for q in 0..queries {
+            let hits = index.search(&vectors[q * 997], 10, None).unwrap();
+            assert_eq!(hits[0].0, (q * 997) as u64, "a vector finds itself first");
+        }
+        let per_query = start.elapsed().as_secs_f64() * 1e3 / queries as f64;
+        eprintln!(
+            "exact scan, {n} x {dim}: build {build:.0} ms once, {per_query:.1} ms per query (top 10)"
+        );
     }
 }

@@ -188,14 +188,15 @@ impl From<Tensor> for Weight {
     }
 }
 
-struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
+/// A LayerNorm (also the text towers', `model::text`).
+pub(crate) struct Norm {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
+    pub(crate) eps: f64,
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::error::{Error, Result};
 use crate::model::config::Act;
 use crate::model::ops;
+use crate::model::vit::Norm;
 use crate::model::weights::{Checkpoint, MappedF32};
 
 /// A matrix `[rows, cols]`: used in place from the memory-mapped file, or
@@ -137,6 +138,35 @@ impl Tensors<'_> {
             .map_err(|e| self.weights_error(name, e))
     }
 
+    /// A fused `[3·out, inp]` projection and its bias (open_clip's
+    /// `in_proj_weight` / `in_proj_bias`: query, key and value stacked)
+    /// split into its three layers, in that order.
+    pub(crate) fn fused_qkv(
+        &mut self,
+        weight: &str,
+        bias: &str,
+        out: usize,
+        inp: usize,
+    ) -> Result<[Linear; 3]> {
+        let w = self.matrix(weight, [3 * out, inp])?;
+        let b = self.vector(bias, 3 * out)?;
+        let part = |i: usize| -> Result<Linear> {
+            let bias = b
+                .narrow(0, i * out, out)
+                .and_then(|t| t.contiguous())
+                .map_err(|e| self.weights_error(bias, e))?;
+            Ok(Linear {
+                weight: Matrix::Owned {
+                    values: w.as_slice()[i * out * inp..(i + 1) * out * inp].to_vec(),
+                    rows: out,
+                    cols: inp,
+                },
+                bias,
+            })
+        };
+        Ok([part(0)?, part(1)?, part(2)?])
+    }
+
     pub(crate) fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
         Ok(Linear {
             weight: self.matrix(&format!("{prefix}.weight"), [out, inp])?,
@@ -181,18 +211,6 @@ impl Linear {
     }
 }
 
-pub(crate) struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-}
-
-impl Norm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
-}
-
 struct Layer {
     norm1: Norm,
     q: Linear,
@@ -203,6 +221,59 @@ struct Layer {
     fc1: Linear,
     fc2: Linear,
 }
+
+/// How a layer's attention projections are stored.
+pub(crate) enum Qkv {
+    /// Three layers (transformers: `q_proj`, `k_proj`, `v_proj`).
+    Separate(&'static str, &'static str, &'static str),
+    /// One stacked weight and bias (open_clip's `nn.MultiheadAttention`:
+    /// `in_proj_weight`, `in_proj_bias`).
+    Fused(&'static str, &'static str),
+}
+
+/// Where a text transformer's tensors are, relative to its prefix and,
+/// for a layer's, to `{layers}.{i}`.
+pub(crate) struct Names {
+    pub tokens: &'static str,
+    pub positions: &'static str,
+    pub layers: &'static str,
+    pub norm1: &'static str,
+    pub qkv: Qkv,
+    pub out: &'static str,
+    pub norm2: &'static str,
+    pub fc1: &'static str,
+    pub fc2: &'static str,
+    pub final_norm: &'static str,
+}
+
+/// transformers' `CLIPTextTransformer` / `SiglipTextTransformer`.
+pub(crate) const TRANSFORMERS: Names = Names {
+    tokens: "embeddings.token_embedding.weight",
+    positions: "embeddings.position_embedding.weight",
+    layers: "encoder.layers",
+    norm1: "layer_norm1",
+    qkv: Qkv::Separate("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    out: "self_attn.out_proj",
+    norm2: "layer_norm2",
+    fc1: "mlp.fc1",
+    fc2: "mlp.fc2",
+    final_norm: "final_layer_norm",
+};
+
+/// open_clip's `CLIP` text tower: the same computation under other names,
+/// the position table a bare parameter.
+pub(crate) const OPEN_CLIP: Names = Names {
+    tokens: "token_embedding.weight",
+    positions: "positional_embedding",
+    layers: "transformer.resblocks",
+    norm1: "ln_1",
+    qkv: Qkv::Fused("attn.in_proj_weight", "attn.in_proj_bias"),
+    out: "attn.out_proj",
+    norm2: "ln_2",
+    fc1: "mlp.c_fc",
+    fc2: "mlp.c_proj",
+    final_norm: "ln_final",
+};
 
 /// The dimensions of a text transformer, from its config.
 #[derive(Debug, Clone, Copy)]
@@ -229,32 +300,41 @@ pub(crate) struct Encoder {
 }
 
 impl Encoder {
-    /// Reads the encoder's tensors under `prefix` (`text_model.`).
-    pub(crate) fn load(t: &mut Tensors, prefix: &str, dims: Dims) -> Result<Encoder> {
+    /// Reads the encoder's tensors under `prefix` (`text_model.`, or
+    /// open_clip's `` / `text.`), named as `names` says.
+    pub(crate) fn load(
+        t: &mut Tensors,
+        prefix: &str,
+        dims: Dims,
+        names: &Names,
+    ) -> Result<Encoder> {
         let (c, m) = (dims.hidden, dims.intermediate);
-        let tokens = t.matrix(
-            &format!("{prefix}embeddings.token_embedding.weight"),
-            [dims.vocab, c],
-        )?;
-        let positions = t.matrix(
-            &format!("{prefix}embeddings.position_embedding.weight"),
-            [dims.positions, c],
-        )?;
+        let tokens = t.matrix(&format!("{prefix}{}", names.tokens), [dims.vocab, c])?;
+        let positions = t.matrix(&format!("{prefix}{}", names.positions), [dims.positions, c])?;
         let mut layers = Vec::with_capacity(dims.layers);
         for i in 0..dims.layers {
-            let p = format!("{prefix}encoder.layers.{i}");
+            let p = format!("{prefix}{}.{i}", names.layers);
+            let at = |name: &str| format!("{p}.{name}");
+            let [q, k, v] = match names.qkv {
+                Qkv::Separate(q, k, v) => [
+                    t.linear(&at(q), c, c)?,
+                    t.linear(&at(k), c, c)?,
+                    t.linear(&at(v), c, c)?,
+                ],
+                Qkv::Fused(weight, bias) => t.fused_qkv(&at(weight), &at(bias), c, c)?,
+            };
             layers.push(Layer {
-                norm1: t.norm(&format!("{p}.layer_norm1"), c, dims.eps)?,
-                q: t.linear(&format!("{p}.self_attn.q_proj"), c, c)?,
-                k: t.linear(&format!("{p}.self_attn.k_proj"), c, c)?,
-                v: t.linear(&format!("{p}.self_attn.v_proj"), c, c)?,
-                out: t.linear(&format!("{p}.self_attn.out_proj"), c, c)?,
-                norm2: t.norm(&format!("{p}.layer_norm2"), c, dims.eps)?,
-                fc1: t.linear(&format!("{p}.mlp.fc1"), m, c)?,
-                fc2: t.linear(&format!("{p}.mlp.fc2"), c, m)?,
+                norm1: t.norm(&at(names.norm1), c, dims.eps)?,
+                q,
+                k,
+                v,
+                out: t.linear(&at(names.out), c, c)?,
+                norm2: t.norm(&at(names.norm2), c, dims.eps)?,
+                fc1: t.linear(&at(names.fc1), m, c)?,
+                fc2: t.linear(&at(names.fc2), c, m)?,
             });
         }
-        let final_norm = t.norm(&format!("{prefix}final_layer_norm"), c, dims.eps)?;
+        let final_norm = t.norm(&format!("{prefix}{}", names.final_norm), c, dims.eps)?;
         Ok(Encoder {
             dims,
             tokens,

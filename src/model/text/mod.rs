@@ -11,16 +11,22 @@
 //!   fixed-resolution `google/siglip2-*`): the bidirectional text
 //!   transformer read at its last position through its `head`
 //!   (`SiglipModel.get_text_features`); the image tower's `pooler_output` is
-//!   already in the joint space.
+//!   already in the joint space;
+//! * open_clip's `CLIP`, from the files timm's CLIP repositories carry
+//!   beside the image tower ([`open_clip`]): `encode_text`, and
+//!   `visual.proj` for the timm image tower's pooled output.
 //!
-//! The tokenizer is the repository's `tokenizer.json` ([`tokenizer`]); the
-//! transformer is one implementation for both ([`encoder`]). Every
+//! The tokenizer is the repository's `tokenizer.json` ([`tokenizer`]), or
+//! open_clip's own for timm's repositories ([`simple_tokenizer`]); the
+//! transformer is one implementation for all ([`encoder`]). Every
 //! embedding returned is L2-normalised, so a dot product is the cosine the
 //! references compare with. The projected image embedding is derived from
 //! the stored one when asked (`project_image`), never stored: see
 //! docs/BACKBONES.md, "Text towers".
 
 mod encoder;
+mod open_clip;
+mod simple_tokenizer;
 mod spm;
 mod tokenizer;
 
@@ -35,6 +41,7 @@ use crate::model::registry::{BackboneId, BackboneSpec, Family};
 use crate::model::weights::{read_checkpoint, CheckpointFiles};
 
 use encoder::{Dims, Encoder, Linear, Tensors};
+use simple_tokenizer::SimpleTokenizer;
 use tokenizer::{TextTokenizer, Tokens};
 
 /// The files a text-capable checkpoint folder holds beyond the image
@@ -61,11 +68,10 @@ pub struct TextEmbedding {
 
 /// Which of the two text towers, with what each needs besides the encoder.
 enum Kind {
-    /// `pooled` at the first EOS (`eos` = 2: at the largest id, as
-    /// transformers keeps for configs written before its fix), then the
-    /// projection; the image side's projection beside it.
+    /// `pooled` at `pool`, then the projection; the image side's
+    /// projection beside it.
     Clip {
-        eos: u32,
+        pool: Pool,
         text_projection: Linear,
         visual_projection: Linear,
     },
@@ -73,11 +79,47 @@ enum Kind {
     Siglip { head: Linear },
 }
 
+/// Where a CLIP text tower reads its pooled output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// transformers: the first EOS token (with the pre-fix `eos_token_id`
+    /// 2 in the config: the first occurrence of the largest id).
+    FirstEos(u32),
+    /// open_clip: the first occurrence of the largest id (`argmax`), which
+    /// is its end-of-text token.
+    Argmax,
+}
+
+/// The tokenizer of a text tower: the repository's `tokenizer.json` through
+/// the `tokenizers` crate, or open_clip's own for timm's CLIP repositories.
+enum Tokenizer {
+    /// Both boxed: each is a kilobyte or more (the `tokenizers` crate's,
+    /// cut and uncut; open_clip's regex and tables), and a tower holds one.
+    Hf(Box<TextTokenizer>),
+    OpenClip(Box<SimpleTokenizer>),
+}
+
+impl Tokenizer {
+    fn encode(&self, text: &str) -> Result<Tokens> {
+        match self {
+            Tokenizer::Hf(t) => t.encode(text),
+            Tokenizer::OpenClip(t) => Ok(t.encode(text)),
+        }
+    }
+
+    fn context(&self) -> usize {
+        match self {
+            Tokenizer::Hf(t) => t.context(),
+            Tokenizer::OpenClip(t) => t.context(),
+        }
+    }
+}
+
 /// A loaded text tower with its tokenizer and the image side's projection.
 pub struct TextTower {
     backbone: String,
     encoder: Encoder,
-    tokenizer: TextTokenizer,
+    tokenizer: Tokenizer,
     kind: Kind,
     image_dim: usize,
     joint_dim: usize,
@@ -85,12 +127,17 @@ pub struct TextTower {
 
 /// Whether a registry entry carries a text tower artlens reads: the
 /// transformers layouts of CLIP (`clip-*-hf`) and SigLIP (`siglip-b16-hf`,
-/// `siglip2-b16-hf`). timm's image-only repositories and unlisted hub ids
-/// answer `false` (an unlisted `CLIPModel` folder still loads through
-/// [`TextTower::load`], which reads the config).
+/// `siglip2-b16-hf`), and timm's CLIP repositories (`clip-*`), whose
+/// open_clip files hold it. timm's other repositories and unlisted hub ids
+/// answer `false` (an unlisted `CLIPModel` folder, or a timm folder with
+/// open_clip's files, still loads through [`TextTower::load`], which reads
+/// the folder).
 pub fn has_text_tower(spec: &BackboneSpec) -> bool {
-    spec.layout == Layout::Transformers
-        && matches!(spec.family, Some(Family::Clip | Family::Siglip))
+    match spec.layout {
+        Layout::Transformers => matches!(spec.family, Some(Family::Clip | Family::Siglip)),
+        Layout::Timm => spec.family == Some(Family::Clip),
+        _ => false,
+    }
 }
 
 /// The registered backbones that have a text tower, for messages.
@@ -188,9 +235,14 @@ impl TextTower {
                     config_path.display()
                 )))
             }
+            _ if raw.get("architecture").is_some()
+                && (open_clip::present(files.dir()) || id.spec().family == Some(Family::Clip)) =>
+            {
+                return TextTower::load_open_clip(id, files, no_tower);
+            }
             _ => {
                 return Err(no_tower(format!(
-                    "{} is not a transformers CLIPModel or SiglipModel checkpoint (no text tower artlens reads)",
+                    "{} is not a transformers CLIPModel or SiglipModel checkpoint, nor a timm CLIP repository with open_clip's files (no text tower artlens reads)",
                     config_path.display()
                 )))
             }
@@ -278,7 +330,7 @@ impl TextTower {
                 files.weights.display()
             )));
         }
-        let encoder = Encoder::load(&mut t, prefix, dims)?;
+        let encoder = Encoder::load(&mut t, prefix, dims, &encoder::TRANSFORMERS)?;
         let (kind, joint_dim) = if siglip {
             let out = cfg.projection_size.unwrap_or(c);
             let head = t.linear("text_model.head", out, c)?;
@@ -303,7 +355,7 @@ impl TextTower {
             let eos = eos_id(&cfg, &tokenizer, config_path)?;
             (
                 Kind::Clip {
-                    eos,
+                    pool: Pool::FirstEos(eos),
                     text_projection,
                     visual_projection,
                 },
@@ -313,10 +365,38 @@ impl TextTower {
         Ok(TextTower {
             backbone: name,
             encoder,
-            tokenizer,
+            tokenizer: Tokenizer::Hf(Box::new(tokenizer)),
             kind,
             image_dim,
             joint_dim,
+        })
+    }
+
+    /// A timm CLIP repository's text tower, from the open_clip files
+    /// beside the image tower ([`open_clip`]); refused as having no text
+    /// tower, naming the files and how to fetch them, when they are not
+    /// there.
+    fn load_open_clip(
+        id: &BackboneId,
+        files: &CheckpointFiles,
+        no_tower: impl Fn(String) -> Error,
+    ) -> Result<TextTower> {
+        let dir = files.dir();
+        if let Some(reason) = open_clip::missing_files(dir, &id.spec().hub_id) {
+            return Err(no_tower(reason));
+        }
+        let m = open_clip::load(dir)?;
+        Ok(TextTower {
+            backbone: id.name(),
+            encoder: m.encoder,
+            tokenizer: Tokenizer::OpenClip(Box::new(m.tokenizer)),
+            kind: Kind::Clip {
+                pool: Pool::Argmax,
+                text_projection: m.text_projection,
+                visual_projection: m.visual_projection,
+            },
+            image_dim: m.image_dim,
+            joint_dim: m.joint_dim,
         })
     }
 
@@ -406,7 +486,7 @@ impl TextTower {
         let mut pooled = Vec::with_capacity(tokens.len() * c);
         for (i, t) in tokens.iter().enumerate() {
             let at = match &self.kind {
-                Kind::Clip { eos, .. } => clip_pool_position(&t.ids, *eos),
+                Kind::Clip { pool, .. } => clip_pool_position(&t.ids, *pool),
                 Kind::Siglip { .. } => n - 1,
             };
             let row: Vec<f32> = hidden.get(i)?.get(at)?.to_vec1()?;
@@ -454,16 +534,18 @@ impl TextTower {
     }
 }
 
-/// Where `CLIPTextTransformer` reads its pooled output: the first EOS
-/// token, or for configs with the pre-fix `eos_token_id` 2 the first
-/// occurrence of the largest id (transformers' `argmax`).
-fn clip_pool_position(ids: &[u32], eos: u32) -> usize {
-    if eos == 2 {
-        let max = ids.iter().copied().max().unwrap_or(0);
-        ids.iter().position(|&i| i == max).unwrap_or(0)
-    } else {
+/// Where a CLIP text tower reads its pooled output: the first EOS token
+/// (`CLIPTextTransformer`), or the first occurrence of the largest id
+/// (open_clip's `argmax`, and transformers' for configs with the pre-fix
+/// `eos_token_id` 2).
+fn clip_pool_position(ids: &[u32], pool: Pool) -> usize {
+    match pool {
+        Pool::Argmax | Pool::FirstEos(2) => {
+            let max = ids.iter().copied().max().unwrap_or(0);
+            ids.iter().position(|&i| i == max).unwrap_or(0)
+        }
         // transformers' argmax over `ids == eos` gives 0 when there is none.
-        ids.iter().position(|&i| i == eos).unwrap_or(0)
+        Pool::FirstEos(eos) => ids.iter().position(|&i| i == eos).unwrap_or(0),
     }
 }
 
@@ -507,18 +589,24 @@ mod tests {
 
     #[test]
     fn clip_pools_at_the_first_eos() {
-        assert_eq!(clip_pool_position(&[49406, 320, 49407, 49407], 49407), 2);
-        // The pre-fix configs read the largest id's first position.
-        assert_eq!(clip_pool_position(&[49406, 320, 49407, 49407], 2), 2);
+        let ids = [49406, 320, 49407, 49407];
+        assert_eq!(clip_pool_position(&ids, Pool::FirstEos(49407)), 2);
+        // The pre-fix configs and open_clip read the largest id's first
+        // position.
+        assert_eq!(clip_pool_position(&ids, Pool::FirstEos(2)), 2);
+        assert_eq!(clip_pool_position(&[49406, 320, 49407, 0], Pool::Argmax), 2);
+        assert_eq!(clip_pool_position(&[5, 9, 3], Pool::FirstEos(7)), 0);
     }
 
     #[test]
-    fn only_transformers_clip_and_siglip_entries_have_a_text_tower() {
+    fn clip_and_siglip_entries_have_a_text_tower_dino_does_not() {
         let has = |n: &str| has_text_tower(BackboneSpec::find(n).unwrap());
         assert!(has("clip-b32-hf"));
         assert!(has("siglip-b16-hf"));
         assert!(has("siglip2-b16-hf"));
-        assert!(!has("clip-b32"));
+        // timm's CLIP repositories, through their open_clip files.
+        assert!(has("clip-b32"));
+        assert!(has("clip-b16-laion"));
         assert!(!has("dinov2-b-hf"));
         assert!(!has("dino"));
         assert!(text_capable_aliases().contains(&"clip-b16-hf"));
@@ -527,7 +615,12 @@ mod tests {
     #[test]
     fn the_hub_plans_of_text_capable_entries_fetch_the_tokenizer() {
         let first = |n: &str| BackboneSpec::find(n).unwrap().hub_plans[0].files;
-        for n in text_capable_aliases() {
+        // timm's CLIP entries fetch the image tower only; their text files
+        // are named, with the command, when asked for (`open_clip`).
+        let transformers = text_capable_aliases()
+            .into_iter()
+            .filter(|n| BackboneSpec::find(n).unwrap().layout == Layout::Transformers);
+        for n in transformers {
             assert!(first(n).contains(&"tokenizer.json"), "{n}");
             assert!(first(n).contains(&"tokenizer_config.json"), "{n}");
         }

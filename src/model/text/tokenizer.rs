@@ -11,6 +11,9 @@
 //!   `SiglipTokenizer` (a `tokenizer_config.json` naming it) first
 //!   canonicalises the text as transformers does: lower case, ASCII
 //!   punctuation removed, runs of white space made one space, trimmed.
+//!   SigLIP 2's Gemma tokenizer is called as transformers'
+//!   `Siglip2Tokenizer` calls it: the text lower-cased first, padded on
+//!   the left, EOS last.
 //!
 //! A `SiglipTokenizer` repository with only `spiece.model` (no
 //! `tokenizer.json`, as `google/siglip-base-patch16-224`) is converted
@@ -20,6 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tokenizers::normalizers::{Lowercase, Sequence};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
@@ -161,6 +165,13 @@ impl TextTokenizer {
             }
             _ => Canonical::AsIs,
         };
+        // SigLIP 2's tokenizer: Gemma's (its fixed-resolution repositories
+        // name `GemmaTokenizer`; transformers' `Siglip2Tokenizer` is the
+        // same files).
+        let gemma = matches!(
+            config.tokenizer_class.as_deref(),
+            Some("GemmaTokenizer" | "GemmaTokenizerFast" | "Siglip2Tokenizer")
+        );
         let padding = if siglip {
             let pad = match &config.pad_token {
                 Some(name) => plain.token_to_id(name.text()).ok_or_else(|| Error::Config {
@@ -176,10 +187,6 @@ impl TextTokenizer {
             };
             // Without a `padding_side`, the class's default: left for
             // Gemma's tokenizer (SigLIP 2), right for the others.
-            let gemma = matches!(
-                config.tokenizer_class.as_deref(),
-                Some("GemmaTokenizer" | "GemmaTokenizerFast" | "Siglip2Tokenizer")
-            );
             let left = match config.padding_side.as_deref() {
                 None => gemma,
                 Some("right") => false,
@@ -196,6 +203,18 @@ impl TextTokenizer {
             Padding::None
         };
         let mut plain = plain;
+        // SigLIP 2 was trained on lower-cased text. transformers'
+        // `Siglip2Tokenizer` puts a `Lowercase` normalizer before Gemma's
+        // own, and so does artlens; AutoTokenizer on a fixed-resolution
+        // repository (`GemmaTokenizer`) would leave the case, which the
+        // model never saw (docs/BACKBONES.md, "Text towers").
+        if siglip && gemma {
+            let mut steps: Vec<tokenizers::NormalizerWrapper> = vec![Lowercase.into()];
+            steps.extend(plain.get_normalizer().cloned());
+            plain
+                .with_normalizer(Some(Sequence::new(steps)))
+                .map_err(|e| bad(format!("cannot add lower-casing: {e}")))?;
+        }
         // The file may carry its own truncation and padding; the reference's
         // call overrides both, so artlens sets them here.
         plain.with_padding(None);
