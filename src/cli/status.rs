@@ -76,9 +76,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!("ratings     {} by `{}`", view.ratings, view.rater));
     }
     for r in &view.raters {
-        let contradictions = (r.contradictions > 0)
-            .then(|| format!(" ({} contradictory pairs, kept)", r.contradictions))
-            .unwrap_or_default();
+        let contradictions = if r.contradictions > 0 {
+            format!(" ({} contradictory pairs, kept)", r.contradictions)
+        } else {
+            String::new()
+        };
         let trained = if r.trained { ", trained" } else { "" };
         out_line(&format!(
             "rater       {}: {} ratings, {} preferences{contradictions}{trained}",
