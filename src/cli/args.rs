@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use artlens::app::{ImageRef, WeightsConfig};
-use artlens::limits::MAX_THREADS;
+use artlens::limits::{MAX_RESULTS, MAX_THREADS};
 use artlens::model::registry::{parse_backbone_list, BackboneSpec};
 use artlens::model::Precision;
 use artlens::BackboneId;
@@ -51,6 +51,37 @@ impl BackboneArgs {
     /// The backbones named, if any.
     pub fn get(&self) -> Option<Vec<BackboneId>> {
         self.backbones.as_ref().map(|l| l.0.clone())
+    }
+}
+
+/// What a search for works answers with (`search`, `similar`): how many
+/// works per backbone, from which backbones, among which works.
+#[derive(Args, Debug, Clone)]
+pub struct ResultArgs {
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
+          help = format!("Results per backbone, 1 to {MAX_RESULTS}"))]
+    k: u32,
+    #[command(flatten)]
+    backbones: BackboneArgs,
+    /// Keep only works whose metadata KEY equals VALUE (case-insensitive); repeatable.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+}
+
+impl ResultArgs {
+    /// Results per backbone.
+    pub fn k(&self) -> usize {
+        self.k as usize
+    }
+
+    /// The backbones named, if any.
+    pub fn backbones(&self) -> Option<Vec<BackboneId>> {
+        self.backbones.get()
+    }
+
+    /// The metadata filters, as `KEY=VALUE`.
+    pub fn filters(&self) -> Vec<String> {
+        self.filters.clone()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use artlens::app::CompareRequest;
@@ -14,7 +14,7 @@ use artlens::report;
 
 use super::args::{parse_rater, BackboneArgs};
 use super::progress::with_progress;
-use super::{out_json, out_line, Ctx};
+use super::{out_line, print_view, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
@@ -61,21 +61,17 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     for w in &view.warnings {
         ctx.msg.warn(w);
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::render_compare_html(&view))
-            .with_context(|| format!("{}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
-    if args.json {
-        out_json(&view)?;
-        return Ok(0);
-    }
+    ctx.write_html(args.html.as_deref(), || report::render_compare_html(&view))?;
+    print_view(&view, args.json, |v| print_text(v, args.label.as_deref()))
+}
+
+/// The table of figures, the data ladder, the agreements, the paired
+/// comparisons and the verdict; `asked_label` names the label when the
+/// view does not (no work has one).
+fn print_text(view: &report::CompareView, asked_label: Option<&str>) {
     let k = view.k;
     let label = if view.label.is_empty() {
-        args.label
-            .as_deref()
-            .unwrap_or("style")
-            .to_ascii_lowercase()
+        asked_label.unwrap_or("style").to_ascii_lowercase()
     } else {
         view.label.clone()
     };
@@ -179,7 +175,6 @@ pub fn run(args: CompareArgs, ctx: &Ctx) -> Result<i32> {
     if !view.procedure.is_empty() {
         out_line(&format!("procedure: {}", view.procedure));
     }
-    Ok(0)
 }
 
 /// One paired comparison as `compare` and `train` print it: `b − a`, the

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{ExplainRequest, ImageRef};
@@ -13,8 +13,8 @@ use artlens::report::{self, ExplainView};
 
 use super::args::{image_ref, parse_rater, BackboneArgs, WeightsArgs};
 use super::progress::with_progress;
-use super::remote::Remote;
-use super::{out_json, out_line, printable, Ctx};
+use super::remote::{query_fields, Remote};
+use super::{out_line, print_view, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
@@ -63,17 +63,8 @@ pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
     for w in &view.warnings {
         ctx.msg.warn(w);
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::render_explain_html(&view))
-            .with_context(|| format!("{}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
-    if args.json {
-        out_json(&view)?;
-    } else {
-        print_text(&view);
-    }
-    Ok(0)
+    ctx.write_html(args.html.as_deref(), || report::render_explain_html(&view))?;
+    print_view(&view, args.json, print_text)
 }
 
 /// `explain` through the running server: a query or reference that is an
@@ -82,10 +73,7 @@ pub fn run(args: ExplainArgs, ctx: &Ctx) -> Result<i32> {
 /// name is resolved by the server. The answer is the library's view.
 fn remote(req: &ExplainRequest, r: &Remote) -> Result<ExplainView> {
     r.check_rater(&req.rater)?;
-    let mut fields: Vec<(&str, String)> = Vec::new();
-    for b in req.backbones.iter().flatten() {
-        fields.push(("backbone", b.name()));
-    }
+    let mut fields = query_fields(Vec::new(), &req.backbones, &[]);
     let mut files: Vec<(&str, &Path, String)> = Vec::new();
     let named = [
         ("image", "work", Some(&req.query)),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{MapRequest, MapView, MAP_TRUST_K};
@@ -12,7 +12,7 @@ use artlens::report;
 
 use super::args::{parse_rater, BackboneArgs};
 use super::progress::with_progress;
-use super::{out_json, out_line, Ctx};
+use super::{out_line, print_view, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
@@ -64,25 +64,24 @@ pub fn run(args: MapArgs, ctx: &Ctx) -> Result<i32> {
             p.revision
         ));
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::render_map_html(&view))
-            .with_context(|| format!("{}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
-    if args.json {
-        out_json(&view)?;
-        return Ok(0);
-    }
-    if args.html.is_none() {
-        out_line("backbone\tid\tx\ty");
-        for p in &view.panels {
-            for pt in &p.points {
-                out_line(&format!(
-                    "{}\t{}\t{:.4}\t{:.4}",
-                    p.backbone.id, pt.id, pt.x, pt.y
-                ));
-            }
+    ctx.write_html(args.html.as_deref(), || report::render_map_html(&view))?;
+    // With `--html` the page is the answer: no table besides it.
+    print_view(&view, args.json, |v| {
+        if args.html.is_none() {
+            print_points(v)
+        }
+    })
+}
+
+/// Every work's place in each backbone's map, a line each.
+fn print_points(view: &MapView) {
+    out_line("backbone\tid\tx\ty");
+    for p in &view.panels {
+        for pt in &p.points {
+            out_line(&format!(
+                "{}\t{}\t{:.4}\t{:.4}",
+                p.backbone.id, pt.id, pt.x, pt.y
+            ));
         }
     }
-    Ok(0)
 }

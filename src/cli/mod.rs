@@ -7,6 +7,7 @@
 
 mod args;
 mod bench;
+mod columns;
 mod compare;
 mod completions;
 mod doctor;
@@ -34,6 +35,7 @@ mod train;
 use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use artlens::app::{Collection, WeightsConfig};
@@ -179,6 +181,20 @@ impl Ctx {
         Ok(c)
     }
 
+    /// Writes the self-contained HTML page `render` makes to `path`, when
+    /// the command was asked for one (`--html FILE`), and says so.
+    pub fn write_html(
+        &self,
+        path: Option<&std::path::Path>,
+        render: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if let Some(path) = path {
+            std::fs::write(path, render()).with_context(|| format!("{}", path.display()))?;
+            self.msg.info(format!("wrote {}", path.display()));
+        }
+        Ok(())
+    }
+
     fn migrated(&self, c: &Collection) {
         for r in c.store().recovered() {
             self.msg
@@ -230,6 +246,21 @@ pub fn out_line(line: &str) {
 pub fn out_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     out_line(&serde_json::to_string(value)?);
     Ok(())
+}
+
+/// Prints a view on stdout: one JSON line with `--json`, else as `text`
+/// writes it; the command then succeeded.
+pub fn print_view<V: serde::Serialize>(
+    view: &V,
+    json: bool,
+    text: impl FnOnce(&V),
+) -> anyhow::Result<i32> {
+    if json {
+        out_json(view)?;
+    } else {
+        text(view);
+    }
+    Ok(0)
 }
 
 /// An error chain as the user reads it: never sled's debug noise

@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use artlens::model::registry::BackboneId;
 use artlens::ratings::Rater;
 use artlens::store::ServedBy;
 
@@ -119,14 +120,11 @@ impl Remote {
         req: &artlens::app::CompareRequest,
     ) -> Result<artlens::report::CompareView> {
         self.check_rater(&req.rater)?;
-        let mut q: Vec<(&str, String)> = vec![("k", req.k.to_string())];
+        let mut first = vec![("k", req.k.to_string())];
         if let Some(label) = &req.label {
-            q.push(("label", label.clone()));
+            first.push(("label", label.clone()));
         }
-        for b in req.backbones.iter().flatten() {
-            q.push(("backbone", b.name()));
-        }
-        self.get("/api/compare", &q)
+        self.get("/api/compare", &query_fields(first, &req.backbones, &[]))
     }
 
     /// `train`'s outcome, from `POST /api/train` (the server then answers
@@ -155,11 +153,7 @@ impl Remote {
     /// `map`, answered by `GET /api/map`.
     pub fn map(&self, req: &artlens::app::MapRequest) -> Result<artlens::app::MapView> {
         self.check_rater(&req.rater)?;
-        let mut q: Vec<(&str, String)> = Vec::new();
-        for b in req.backbones.iter().flatten() {
-            q.push(("backbone", b.name()));
-        }
-        self.get("/api/map", &q)
+        self.get("/api/map", &query_fields(Vec::new(), &req.backbones, &[]))
     }
 
     pub fn suggest(&self, req: &artlens::app::SuggestRequest) -> Result<artlens::app::SuggestView> {
@@ -168,11 +162,8 @@ impl Remote {
             artlens::app::Goal::Verdict => "verdict",
             artlens::app::Goal::Taste => "taste",
         };
-        let mut q: Vec<(&str, String)> = vec![("n", req.n.to_string()), ("goal", goal.into())];
-        for b in req.backbones.iter().flatten() {
-            q.push(("backbone", b.name()));
-        }
-        self.get("/api/suggest", &q)
+        let first = vec![("n", req.n.to_string()), ("goal", goal.into())];
+        self.get("/api/suggest", &query_fields(first, &req.backbones, &[]))
     }
 
     /// The work a person named, as the server resolves it.
@@ -357,6 +348,19 @@ impl std::fmt::Display for ServerSaid {
 }
 
 impl std::error::Error for ServerSaid {}
+
+/// A GET route's query: `first`, then a `backbone=` for each backbone asked
+/// for and a `where=` for each metadata filter, as the routes read them.
+pub fn query_fields(
+    first: Vec<(&'static str, String)>,
+    backbones: &Option<Vec<BackboneId>>,
+    filters: &[String],
+) -> Vec<(&'static str, String)> {
+    let mut q = first;
+    q.extend(backbones.iter().flatten().map(|b| ("backbone", b.name())));
+    q.extend(filters.iter().map(|f| ("where", f.clone())));
+    q
+}
 
 /// The status of a server's error answer, when `e` is one.
 pub fn status_of(e: &anyhow::Error) -> Option<u16> {

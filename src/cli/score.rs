@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use artlens::app::ScoreRequest;
@@ -154,11 +154,7 @@ fn finish(args: &ScoreArgs, ctx: &Ctx, view: &ScoreView) -> Result<i32> {
     if let Some(kind) = &view.provenance.head_kind {
         ctx.msg.info(format!("scored with the {kind} taste heads"));
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::render_score_html(view))
-            .with_context(|| format!("{}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
+    ctx.write_html(args.html.as_deref(), || report::render_score_html(view))?;
     print(args, ctx, view)
 }
 

@@ -6,11 +6,12 @@ use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{ImageRef, SimilarRequest, SimilarView};
-use artlens::limits::MAX_RESULTS;
 
-use super::args::{BackboneArgs, WeightsArgs};
+use super::args::{ResultArgs, WeightsArgs};
+use super::columns::{hit_name, print_columns, where_clause};
 use super::progress::with_progress;
-use super::{out_json, out_line, printable, Ctx};
+use super::remote::query_fields;
+use super::{out_line, print_view, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
@@ -34,14 +35,8 @@ pub struct SimilarArgs {
     /// similarity, -1 to 1).
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     threshold: Option<f32>,
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64),
-          help = format!("Results per backbone, 1 to {MAX_RESULTS}"))]
-    k: u32,
     #[command(flatten)]
-    backbones: BackboneArgs,
-    /// Keep only works whose metadata KEY equals VALUE (case-insensitive); repeatable.
-    #[arg(long = "where", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
+    results: ResultArgs,
     /// Brute-force search instead of the ANN index.
     #[arg(long)]
     exact: bool,
@@ -64,21 +59,15 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
             .collect(),
         not: args.not.iter().map(|w| ImageRef::Work(w.clone())).collect(),
         threshold: args.threshold,
-        k: args.k as usize,
-        backbones: args.backbones.get(),
-        filters: args.filters.clone(),
+        k: args.results.k(),
+        backbones: args.results.backbones(),
+        filters: args.results.filters(),
         exact: args.exact,
     };
     let view: SimilarView = match &ctx.remote {
         Some(r) => {
-            let mut fields: Vec<(&str, String)> =
-                vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
-            for b in req.backbones.iter().flatten() {
-                fields.push(("backbone", b.name()));
-            }
-            for f in &req.filters {
-                fields.push(("where", f.clone()));
-            }
+            let first = vec![("k", req.k.to_string()), ("exact", req.exact.to_string())];
+            let mut fields = query_fields(first, &req.backbones, &req.filters);
             for n in &args.not {
                 fields.push(("not", n.clone()));
             }
@@ -111,12 +100,7 @@ pub fn run(args: SimilarArgs, ctx: &Ctx) -> Result<i32> {
             .0
         }
     };
-    if args.json {
-        out_json(&view)?;
-    } else {
-        print_table(&view);
-    }
-    Ok(0)
+    print_view(&view, args.json, print_table)
 }
 
 fn print_table(view: &SimilarView) {
@@ -134,52 +118,20 @@ fn print_table(view: &SimilarView) {
     if !view.not.is_empty() {
         asked = format!("{asked}, but not like {}", list(&view.not));
     }
-    let filters = if view.filters.is_empty() {
-        String::new()
-    } else {
-        format!(" where {}", view.filters.join(", "))
-    };
+    let filters = where_clause(&view.filters);
     let threshold = match view.threshold {
         Some(t) => format!(" (similarity at least {t})"),
         None => String::new(),
     };
     out_line(&format!("works similar to {asked}{filters}{threshold}"));
-    let name = |h: &artlens::app::Hit| {
-        let title = h.metadata.get("title").cloned();
-        let path = h.path.as_ref().map(|p| {
-            std::path::Path::new(p)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.clone())
-        });
-        printable(&format!("#{} {}", h.id, title.or(path).unwrap_or_default()))
-    };
-    const W: usize = 44;
-    let rows = view.results.values().map(Vec::len).max().unwrap_or(0);
-    let header: Vec<String> = view.backbones.iter().map(|b| format!("{b:<W$}")).collect();
-    out_line(&format!("rank  {}", header.join("  ")));
-    for i in 0..rows {
-        let cells: Vec<String> = view
-            .backbones
-            .iter()
-            .map(|b| match view.results.get(b).and_then(|hits| hits.get(i)) {
-                Some(h) => {
-                    let mark = if h.shared_with.is_empty() { ' ' } else { '*' };
-                    let s: String = format!(
-                        "{mark}{} {}",
-                        artlens::plain::similarity(h.similarity),
-                        name(h)
-                    )
-                    .chars()
-                    .take(W)
-                    .collect();
-                    format!("{s:<W$}")
-                }
-                None => format!("{:<W$}", ""),
-            })
-            .collect();
-        out_line(&format!("{:>4}  {}", i + 1, cells.join("  ")));
-    }
+    print_columns(&view.backbones, &view.results, |h| {
+        let mark = if h.shared_with.is_empty() { ' ' } else { '*' };
+        format!(
+            "{mark}{} {}",
+            artlens::plain::similarity(h.similarity),
+            hit_name(h)
+        )
+    });
     if let Some(o) = view.overlap {
         out_line(&format!(
             "overlap: {o} works in every list (* marks a work another backbone also found)"

@@ -76,17 +76,15 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> Result<i32> {
         out_line(&format!("ratings     {} by `{}`", view.ratings, view.rater));
     }
     for r in &view.raters {
+        let contradictions = if r.contradictions > 0 {
+            format!(" ({} contradictory pairs, kept)", r.contradictions)
+        } else {
+            String::new()
+        };
+        let trained = if r.trained { ", trained" } else { "" };
         out_line(&format!(
-            "rater       {}: {} ratings, {} preferences{}{}",
-            r.name,
-            r.ratings,
-            r.preferences,
-            if r.contradictions > 0 {
-                format!(" ({} contradictory pairs, kept)", r.contradictions)
-            } else {
-                String::new()
-            },
-            if r.trained { ", trained" } else { "" }
+            "rater       {}: {} ratings, {} preferences{contradictions}{trained}",
+            r.name, r.ratings, r.preferences,
         ));
     }
     let flag = if args.rater.is_default() {

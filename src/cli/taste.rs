@@ -4,14 +4,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use artlens::app::{TasteWordsRequest, TasteWordsView};
 use artlens::plain::score;
 
 use super::args::{parse_rater, BackboneArgs, WeightsArgs};
-use super::{out_json, out_line, printable, Ctx};
+use super::remote::query_fields;
+use super::{out_line, print_view, printable, Ctx};
 
 #[derive(Args, Debug)]
 #[command(
@@ -51,11 +52,10 @@ pub fn run(args: TasteArgs, ctx: &Ctx) -> Result<i32> {
                     "--vocabulary cannot be used (the server reads no file a request names); leave it out to use the built-in vocabulary",
                 ));
             }
-            let mut fields: Vec<(&str, String)> = Vec::new();
-            for b in req.backbones.iter().flatten() {
-                fields.push(("backbone", b.name()));
-            }
-            r.get("/api/taste/words", &fields)?
+            r.get(
+                "/api/taste/words",
+                &query_fields(Vec::new(), &req.backbones, &[]),
+            )?
         }
         None => ctx.open(args.weights.config(None)?)?.taste_words(&req)?,
     };
@@ -65,17 +65,10 @@ pub fn run(args: TasteArgs, ctx: &Ctx) -> Result<i32> {
         ctx.msg
             .info(format!("{} skipped: {}", s.backbone, s.reason));
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, artlens::report::render_taste_words_html(&view))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        ctx.msg.info(format!("wrote {}", path.display()));
-    }
-    if args.json {
-        out_json(&view)?;
-    } else {
-        print_text(&view);
-    }
-    Ok(0)
+    ctx.write_html(args.html.as_deref(), || {
+        artlens::report::render_taste_words_html(&view)
+    })?;
+    print_view(&view, args.json, print_text)
 }
 
 fn print_text(view: &TasteWordsView) {

@@ -1103,6 +1103,25 @@ mod tests {
         d / (na * nb)
     }
 
+    /// Ratings that follow one hidden phrase of `w` (its index comes back
+    /// first): each work's similarity to it plus noise of half the
+    /// similarities' spread. The noise's generator comes back too, for
+    /// tests that draw more from it.
+    fn planted_ratings(w: &Planted, seed: u64) -> (usize, Vec<f64>, SplitMix64) {
+        let hidden = (seed as usize * 7) % w.phrases.len();
+        let sims: Vec<f64> = w
+            .images
+            .iter()
+            .map(|x| cos(x, &w.phrases[hidden]))
+            .collect();
+        let n = sims.len() as f64;
+        let m = sims.iter().sum::<f64>() / n;
+        let sd = (sims.iter().map(|s| (s - m).powi(2)).sum::<f64>() / n).sqrt();
+        let mut rng = SplitMix64::new(seed + 1000);
+        let ratings = sims.iter().map(|s| s + 0.5 * sd * rng.normal()).collect();
+        (hidden, ratings, rng)
+    }
+
     fn quick() -> WordsOptions {
         WordsOptions {
             permutations: 199,
@@ -1119,18 +1138,7 @@ mod tests {
         let seeds = 40;
         for seed in 0..seeds {
             let w = planted(seed, 300, 32, 64);
-            let hidden = (seed as usize * 7) % 300;
-            let sims: Vec<f64> = w
-                .images
-                .iter()
-                .map(|x| cos(x, &w.phrases[hidden]))
-                .collect();
-            let sd = {
-                let m = sims.iter().sum::<f64>() / 32.0;
-                (sims.iter().map(|s| (s - m).powi(2)).sum::<f64>() / 32.0).sqrt()
-            };
-            let mut rng = SplitMix64::new(seed + 1000);
-            let ratings: Vec<f64> = sims.iter().map(|s| s + 0.5 * sd * rng.normal()).collect();
+            let (hidden, ratings, _) = planted_ratings(&w, seed);
             let t = taste_in_words(&w.images, &ratings, &w.names, &w.phrases, &quick()).unwrap();
             if t.up.iter().take(3).any(|f| f.phrase == w.names[hidden]) {
                 found += 1;
@@ -1228,16 +1236,7 @@ mod tests {
             let mut held = 0.0;
             for seed in 0..seeds {
                 let w = planted_with(seed, 300, 32, 64, spread);
-                let hidden = (seed as usize * 7) % 300;
-                let sims: Vec<f64> = w
-                    .images
-                    .iter()
-                    .map(|x| cos(x, &w.phrases[hidden]))
-                    .collect();
-                let m = sims.iter().sum::<f64>() / 32.0;
-                let sd = (sims.iter().map(|s| (s - m).powi(2)).sum::<f64>() / 32.0).sqrt();
-                let mut rng = SplitMix64::new(seed + 1000);
-                let y: Vec<f64> = sims.iter().map(|s| s + 0.5 * sd * rng.normal()).collect();
+                let (hidden, y, mut rng) = planted_ratings(&w, seed);
                 let opts = WordsOptions { centre, ..quick() };
                 let t = taste_in_words(&w.images, &y, &w.names, &w.phrases, &opts).unwrap();
                 top3 += t.up.iter().take(3).any(|f| f.phrase == w.names[hidden]) as usize;

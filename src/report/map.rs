@@ -8,14 +8,12 @@
 //! markup for colouring by predicted score or metadata, zoom with
 //! thumbnails, and box selection with its actions.
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped};
 
+use super::document::{document, CONTENT_SECURITY_POLICY};
 use crate::app::views::{MapPanel, MapView};
 use crate::app::MAP_TRUST_K;
 use crate::plain;
-
-/// The policy of the report: nothing fetched, no script, inline styles.
-const REPORT_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
 
 /// Above this many works the report leaves out the per-work hover rules
 /// (one CSS rule a work): the map still shows, each point with its tooltip.
@@ -219,31 +217,25 @@ pub fn render_map_html(view: &MapView) -> String {
         }
     }
     let made = &view.provenance;
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(REPORT_CSP);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "artlens — maps of the collection" }
-                style {
-                    "body{margin:0;padding:16px 24px;font:15px/1.45 system-ui,sans-serif;color:#1d2327;background:#f3f5f7}"
-                    (PreEscaped(MAP_CSS)) (PreEscaped(hover))
-                }
-            }
-            body {
-                h1 { "What each backbone sees: maps of the collection" }
-                p { "Each panel places every work so that works the backbone finds alike sit close together. "
-                    "The panels after the first are turned (and, where that fits better, mirrored) to match the first, so a work sits in a similar place in each. "
-                    "Hover a point to find the same work in every panel. Colour: the rating of rater " code { (view.rater) } "." }
-                (map_panels(view, false))
-                p.made { "Trustworthiness: " (plain::TRUSTWORTHINESS_MEANS) "." }
-                p.made { "Made by artlens " (made.artlens_version) " from " code { (made.store) } ". This page is self-contained: it loads nothing from anywhere." }
-            }
-        }
-    }
-    .into_string()
+    let style = html! {
+        "body{margin:0;padding:16px 24px;font:15px/1.45 system-ui,sans-serif;color:#1d2327;background:#f3f5f7}"
+        (PreEscaped(MAP_CSS)) (PreEscaped(hover))
+    };
+    let body = html! {
+        h1 { "What each backbone sees: maps of the collection" }
+        p { "Each panel places every work so that works the backbone finds alike sit close together. "
+            "The panels after the first are turned (and, where that fits better, mirrored) to match the first, so a work sits in a similar place in each. "
+            "Hover a point to find the same work in every panel. Colour: the rating of rater " code { (view.rater) } "." }
+        (map_panels(view, false))
+        p.made { "Trustworthiness: " (plain::TRUSTWORTHINESS_MEANS) "." }
+        p.made { "Made by artlens " (made.artlens_version) " from " code { (made.store) } ". This page is self-contained: it loads nothing from anywhere." }
+    };
+    document(
+        "artlens — maps of the collection",
+        CONTENT_SECURITY_POLICY,
+        style,
+        body,
+    )
 }
 
 #[cfg(test)]

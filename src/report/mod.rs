@@ -9,6 +9,7 @@
 
 mod chart;
 mod columns;
+mod document;
 mod map;
 mod maps;
 mod pages;

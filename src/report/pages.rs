@@ -6,10 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped};
 
 use super::chart::{ladder_svg, learning_curve_svg};
 use super::columns::{columns, Column};
+use super::document::{document, CONTENT_SECURITY_POLICY};
 use super::maps::{pair_maps_html, MAP_STYLE};
 use super::score::{model_score_html, MODEL_SCORE_CSS};
 use super::text::{file_name, num, pct, signed, utc_datetime};
@@ -19,12 +20,6 @@ use crate::app::views::{
     PairComparison, Provenance, ScoreView, ScoredImage,
 };
 use crate::head::percent;
-
-/// The page may show inline styles and `data:` images and load nothing else:
-/// no scripts, no fonts, no network. It documents, and enforces in the
-/// browser, that a report is self-contained.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
 
 /// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[&str]) -> String {
@@ -698,20 +693,8 @@ fn footer(p: &Provenance, columns: &[Column<'_>]) -> Markup {
 /// The whole document around `body`; `extra_css` (the thumbnail rules) goes
 /// into the one `<style>` element after the page's own style.
 fn page(title: &str, extra_css: Option<PreEscaped<String>>, body: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(STYLE)) (PreEscaped(MAP_STYLE)) @if let Some(css) = extra_css { (css) } }
-            }
-            body { (body) }
-        }
-    }
-    .into_string()
+    let style = html! { (PreEscaped(STYLE)) (PreEscaped(MAP_STYLE)) @if let Some(css) = extra_css { (css) } };
+    document(title, CONTENT_SECURITY_POLICY, style, body)
 }
 
 const STYLE: &str = r#"

@@ -3,8 +3,9 @@
 //! ([`render_taste_words_html`]). Every number is written by
 //! [`crate::plain`], as the command line writes it.
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped};
 
+use super::document::document;
 use crate::app::views::{PhraseFinding, TasteWordsView};
 use crate::plain::{count, p_value, score};
 
@@ -98,18 +99,15 @@ pub fn taste_words_panel(view: &TasteWordsView) -> Markup {
 /// A self-contained page of the panel (`taste --html`): inline styles, no
 /// script, nothing fetched.
 pub fn render_taste_words_html(view: &TasteWordsView) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "artlens — taste in words of " (view.rater) }
-                style { (PreEscaped("body { margin: 0; padding: 16px 24px; font: 15px/1.45 system-ui, sans-serif; color: #1d2327; background: #f3f5f7; }")) (PreEscaped(TASTE_WORDS_CSS)) }
-            }
-            body { (taste_words_panel(view)) }
-        }
-    }
-    .into_string()
+    // No picture on this page, so not even `data:` images are allowed.
+    let csp = "default-src 'none'; style-src 'unsafe-inline'";
+    let style = html! {
+        (PreEscaped("body { margin: 0; padding: 16px 24px; font: 15px/1.45 system-ui, sans-serif; color: #1d2327; background: #f3f5f7; }")) (PreEscaped(TASTE_WORDS_CSS))
+    };
+    document(
+        &format!("artlens — taste in words of {}", view.rater),
+        csp,
+        style,
+        taste_words_panel(view),
+    )
 }

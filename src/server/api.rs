@@ -12,13 +12,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::Stream;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use artlens::app::{
     CompareRequest, DupsRequest, ExplainRequest, GalleryRequest, GallerySort, ImageRef,
@@ -111,6 +113,19 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A JSON request body. One that cannot be read is refused as every other
+/// bad request is, in the API's `{"error"}` form, before the handler runs.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Body<T>> {
+        let Json(body) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(body))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self.command_line {
@@ -150,6 +165,36 @@ pub async fn ask<T: Send + 'static>(
 ) -> ApiResult<T> {
     let (c, rater) = (st.collection.clone(), st.rater.clone());
     blocking(move || f(&c, &rater)).await
+}
+
+/// Runs `f` as [`ask`] does and answers what it returns as JSON: the
+/// whole of a route whose answer is one library view.
+pub async fn ask_json<T: Serialize + Send + 'static>(
+    st: &Shared,
+    f: impl FnOnce(&artlens::app::Collection, &artlens::ratings::Rater) -> artlens::error::Result<T>
+        + Send
+        + 'static,
+) -> ApiResult<Response> {
+    Ok(Json(ask(st, f).await?).into_response())
+}
+
+/// Runs `f` as [`ask`] does, for the stored work `id`: 404 when the store
+/// has no such work.
+async fn ask_work<T: Send + 'static>(
+    st: &Shared,
+    id: u64,
+    f: impl FnOnce(&artlens::app::Collection, &artlens::ratings::Rater) -> artlens::error::Result<T>
+        + Send
+        + 'static,
+) -> ApiResult<T> {
+    ask(st, move |c, rater| {
+        if !c.has_work(id)? {
+            return Ok(None);
+        }
+        f(c, rater).map(Some)
+    })
+    .await?
+    .ok_or_else(|| no_work(id))
 }
 
 /// A query string's pairs; keys may repeat (`where=a=b&where=c=d`).
@@ -255,6 +300,21 @@ pub fn work_id(raw: &str) -> ApiResult<u64> {
     })
 }
 
+/// A work id from the route's path (`/api/works/{id}/...`): a number,
+/// else a 400 that says so, before the handler runs.
+pub struct WorkId(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for WorkId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<WorkId> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+        work_id(&raw).map(WorkId)
+    }
+}
+
 /// 404 for an id the store never gave out.
 fn no_work(id: u64) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no work with id {id}"))
@@ -266,7 +326,7 @@ pub async fn not_found() -> ApiError {
 
 /// `GET /api/status`: `artlens status --json`.
 pub async fn status(State(st): State<Shared>) -> ApiResult<Response> {
-    Ok(Json(ask(&st, |c, rater| c.status(rater)).await?).into_response())
+    ask_json(&st, |c, rater| c.status(rater)).await
 }
 
 /// The gallery request a page or `GET /api/gallery` asks for.
@@ -300,8 +360,7 @@ pub fn gallery_request(st: &Shared, q: &Params) -> ApiResult<GalleryRequest> {
 /// works with titles and, when sorted by a backbone, its predicted scores.
 pub async fn gallery(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let req = gallery_request(&st, &Params::parse(q)?)?;
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.gallery(&req)).await?).into_response())
+    ask_json(&st, move |c, _| c.gallery(&req)).await
 }
 
 /// `GET /api/works?where=KEY=VALUE&rated=true&offset=&limit=`: `artlens ls
@@ -328,20 +387,14 @@ pub async fn works(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult
 /// `GET /api/works/{id}?k=5`: `artlens show ID --json`.
 pub async fn work(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let k = Params::parse(q)?.count("k", 5)?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let view = blocking(move || {
-        if !c.has_work(id)? {
-            return Ok(None);
-        }
-        c.show(&rater, &id.to_string(), k, &mut |_| {}).map(Some)
+    let view = ask_work(&st, id, move |c, rater| {
+        c.show(rater, &id.to_string(), k, &mut |_| {})
     })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    .await?;
     Ok(Json(view).into_response())
 }
 
@@ -349,10 +402,9 @@ pub async fn work(
 /// (never by a path from the request).
 pub async fn image(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let c = st.collection.clone();
     let (hash, bytes) =
         blocking(move || c.original_image(id))
@@ -405,11 +457,10 @@ fn cached_304(etag: &str) -> Response {
 /// content, so the answer is immutable.
 pub async fn thumb(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let size = Params::parse(q)?.number("size", 256, 0..=u32::MAX as usize)? as u32;
     if !super::THUMB_SIZES.contains(&size) {
         return Err(ApiError::bad(format!(
@@ -417,8 +468,7 @@ pub async fn thumb(
             super::THUMB_SIZES
         )));
     }
-    let c = st.collection.clone();
-    cached_picture(headers, move || c.thumbnail(id, size)).await
+    cached_picture(&st, headers, move |c| c.thumbnail(id, size)).await
 }
 
 /// `GET /api/works/{id}/view?size=1024`: the picture the pages show large,
@@ -427,28 +477,30 @@ pub async fn thumb(
 /// display, quickly.
 pub async fn view(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let sizes = artlens::app::RENDITION_SIZES;
     let size = Params::parse(q)?.number("size", sizes[0] as usize, 0..=u32::MAX as usize)? as u32;
-    let c = st.collection.clone();
-    cached_picture(headers, move || c.rendition(id, size)).await
+    cached_picture(&st, headers, move |c| c.rendition(id, size)).await
 }
 
-/// A cached JPEG made by `make` (a thumbnail or a rendition), answered
-/// with its ETag, or 304 when the client holds it.
+/// A cached JPEG that `make` makes of the collection (a thumbnail or a
+/// rendition), answered with its ETag, or 304 when the client holds it.
 async fn cached_picture(
+    st: &Shared,
     headers: HeaderMap,
-    make: impl FnOnce() -> artlens::error::Result<artlens::app::Thumbnail> + Send + 'static,
+    make: impl FnOnce(&artlens::app::Collection) -> artlens::error::Result<artlens::app::Thumbnail>
+        + Send
+        + 'static,
 ) -> ApiResult<Response> {
     let revalidating = headers.contains_key(header::IF_NONE_MATCH);
     // One trip to the blocking pool: the cached file is read there too,
     // unless the client probably holds it already.
+    let c = st.collection.clone();
     let (t, bytes) = blocking(move || {
-        let t = make()?;
+        let t = make(&c)?;
         let bytes = if revalidating {
             None
         } else {
@@ -513,20 +565,11 @@ pub fn similar_request(q: &Params, first: Option<ImageRef>) -> ApiResult<Similar
 /// `artlens similar --id ID [--id ALSO...] [--not NOT...] --json`.
 pub async fn similar(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let req = similar_request(&Params::parse(q)?, Some(ImageRef::Work(id.to_string())))?;
-    let c = st.collection.clone();
-    let view = blocking(move || {
-        if !c.has_work(id)? {
-            return Ok(None);
-        }
-        c.similar(&req, &mut |_| {}).map(Some)
-    })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    let view = ask_work(&st, id, move |c, _| c.similar(&req, &mut |_| {})).await?;
     Ok(Json(view).into_response())
 }
 
@@ -540,11 +583,9 @@ pub struct RatingBody {
 /// Answers once the rating is on disk, with the one it replaced.
 pub async fn set_rating(
     State(st): State<Shared>,
-    Path(id): Path<String>,
-    body: Result<Json<RatingBody>, JsonRejection>,
+    WorkId(id): WorkId,
+    Body(body): Body<RatingBody>,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
-    let Json(body) = body?;
     if !body.score.is_finite() {
         return Err(ApiError::bad("score must be a finite number"));
     }
@@ -556,11 +597,7 @@ pub async fn set_rating(
 }
 
 /// `DELETE /api/works/{id}/rating`: `artlens rate remove`.
-pub async fn remove_rating(
-    State(st): State<Shared>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let id = work_id(&id)?;
+pub async fn remove_rating(State(st): State<Shared>, WorkId(id): WorkId) -> ApiResult<Response> {
     let out = ask(&st, move |c, rater| c.unrate_work(rater, id))
         .await?
         .ok_or_else(|| no_work(id))?;
@@ -579,9 +616,8 @@ pub struct PreferenceBody {
 /// rate prefer`.
 pub async fn prefer(
     State(st): State<Shared>,
-    body: Result<Json<PreferenceBody>, JsonRejection>,
+    Body(body): Body<PreferenceBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
     let out = ask(&st, move |c, rater| {
         let added = c.prefer_works(rater, body.winner, body.loser)?;
         Ok(serde_json::json!({
@@ -602,9 +638,8 @@ pub async fn prefer(
 /// preference.
 pub async fn unprefer(
     State(st): State<Shared>,
-    body: Result<Json<PreferenceBody>, JsonRejection>,
+    Body(body): Body<PreferenceBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
     let out = ask(&st, move |c, rater| {
         let removed = c.rate_unprefer(rater, &body.winner.to_string(), &body.loser.to_string())?;
         Ok(serde_json::json!({
@@ -627,37 +662,15 @@ pub async fn unprefer(
 /// command line's HTML report is rendered from.
 pub async fn score_work(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    WorkId(id): WorkId,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let id = work_id(&id)?;
     let opts = ScoreOptions::parse(&Params::parse(q)?)?;
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (k, backbones, ood_percentile, maps) = (
-        opts.k,
-        opts.backbones.clone(),
-        opts.ood_percentile,
-        opts.maps,
-    );
-    let view = blocking(move || {
-        if !c.has_work(id)? {
-            return Ok(None);
-        }
-        let req = ScoreRequest {
-            images: vec![ImageRef::Work(id.to_string())],
-            k,
-            backbones,
-            ood_percentile,
-            rater,
-        };
-        let mut view = c.score(&req, &mut |_| {})?;
-        if maps {
-            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
-        }
-        Ok(Some(view))
+    let asked = opts.clone();
+    let view = ask_work(&st, id, move |c, rater| {
+        asked.score(c, rater, ImageRef::Work(id.to_string()))
     })
-    .await?
-    .ok_or_else(|| no_work(id))?;
+    .await?;
     score_answer(view, &opts).map_err(|e| match e.status {
         StatusCode::NOT_FOUND => no_work(id),
         _ => e,
@@ -696,6 +709,7 @@ fn score_answer(view: ScoreView, opts: &ScoreOptions) -> ApiResult<Response> {
 /// library checks its range), as `score -k --backbones --ood-percentile`;
 /// `maps` (add the patch maps, as `score --html` draws them) and `view`
 /// (answer with the whole view).
+#[derive(Clone)]
 pub struct ScoreOptions {
     pub k: usize,
     pub backbones: Option<Vec<BackboneId>>,
@@ -726,6 +740,29 @@ impl ScoreOptions {
             view: q.flag("view")?.unwrap_or(false),
         })
     }
+
+    /// `image` scored as these options ask, for `rater`, with the patch
+    /// maps when `maps`: the one scoring of a stored work's route and an
+    /// upload's.
+    fn score(
+        &self,
+        c: &artlens::app::Collection,
+        rater: &artlens::ratings::Rater,
+        image: ImageRef,
+    ) -> artlens::error::Result<ScoreView> {
+        let req = ScoreRequest {
+            images: vec![image],
+            k: self.k,
+            backbones: self.backbones.clone(),
+            ood_percentile: self.ood_percentile,
+            rater: rater.clone(),
+        };
+        let mut view = c.score(&req, &mut |_| {})?;
+        if self.maps {
+            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
+        }
+        Ok(view)
+    }
 }
 
 /// A multipart upload: the file field `image` (its name as uploaded, and
@@ -754,32 +791,12 @@ pub async fn scored_upload(st: &Shared, form: Multipart) -> ApiResult<(ScoreView
             format!("{}: the uploaded file is empty", printable(&file_name)),
         ));
     }
-    let (c, rater) = (st.collection.clone(), st.rater.clone());
-    let (k, backbones, ood_percentile, maps) = (
-        opts.k,
-        opts.backbones.clone(),
-        opts.ood_percentile,
-        opts.maps,
-    );
     let image = ImageRef::Bytes {
         name: file_name,
         bytes: bytes.into(),
     };
-    let view = blocking(move || {
-        let req = ScoreRequest {
-            images: vec![image],
-            k,
-            backbones,
-            ood_percentile,
-            rater,
-        };
-        let mut view = c.score(&req, &mut |_| {})?;
-        if maps {
-            c.add_score_maps(&mut view, &req.images, &mut |_| {})?;
-        }
-        Ok(view)
-    })
-    .await?;
+    let asked = opts.clone();
+    let view = ask(st, move |c, rater| asked.score(c, rater, image)).await?;
     Ok((view, opts))
 }
 
@@ -800,9 +817,7 @@ pub async fn explain_work(State(st): State<Shared>, RawQuery(q): RawQuery) -> Ap
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     };
-    let c = st.collection.clone();
-    let view = blocking(move || c.explain(&req, &mut |_| {})).await?;
-    Ok(Json(view).into_response())
+    ask_json(&st, move |c, _| c.explain(&req, &mut |_| {})).await
 }
 
 /// `POST /api/explain` (multipart: the query image as the file field
@@ -936,11 +951,7 @@ pub struct TrainBody {
 
 /// `POST /api/train` with `{}` or `{"head","folds","bootstrap","repeats",
 /// "seed"}`: `artlens train --json`.
-pub async fn train(
-    State(st): State<Shared>,
-    body: Result<Json<TrainBody>, JsonRejection>,
-) -> ApiResult<Response> {
-    let Json(body) = body?;
+pub async fn train(State(st): State<Shared>, Body(body): Body<TrainBody>) -> ApiResult<Response> {
     let d = TrainRequest::default();
     let req = TrainRequest {
         head: body.head.unwrap_or(d.head),
@@ -951,9 +962,7 @@ pub async fn train(
         repeats: body.repeats.unwrap_or(d.repeats),
         rater: st.rater.clone(),
     };
-    let c = st.collection.clone();
-    let outcome = blocking(move || c.train_taste(&req, &mut |_| {})).await?;
-    Ok(Json(outcome).into_response())
+    ask_json(&st, move |c, _| c.train_taste(&req, &mut |_| {})).await
 }
 
 /// The request of `GET /api/dups` and the Duplicates page:
@@ -986,8 +995,7 @@ pub fn dups_request(q: &Params) -> ApiResult<DupsRequest> {
 /// `GET /api/dups?backbone=&threshold=&agreement=`: `artlens dups --json`.
 pub async fn dups(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let req = dups_request(&Params::parse(q)?)?;
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.dups(&req, &mut |_| {})).await?).into_response())
+    ask_json(&st, move |c, _| c.dups(&req, &mut |_| {})).await
 }
 
 #[derive(Deserialize)]
@@ -1003,26 +1011,23 @@ pub struct CopyBody {
 /// `POST /api/dups/mark` `{"copy": 31, "of": 12}`: `artlens dups mark 31 --of 12`.
 pub async fn mark_copy(
     State(st): State<Shared>,
-    body: Result<Json<CopyBody>, JsonRejection>,
+    Body(body): Body<CopyBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
     let of = body
         .of
         .ok_or_else(|| ApiError::bad("mark needs `of`: the id of the work it copies"))?;
-    let c = st.collection.clone();
-    let out = blocking(move || c.mark_copy(&body.copy.to_string(), &of.to_string())).await?;
-    Ok(Json(out).into_response())
+    ask_json(&st, move |c, _| {
+        c.mark_copy(&body.copy.to_string(), &of.to_string())
+    })
+    .await
 }
 
 /// `POST /api/dups/unmark` `{"copy": 31}`: `artlens dups unmark 31`.
 pub async fn unmark_copy(
     State(st): State<Shared>,
-    body: Result<Json<CopyBody>, JsonRejection>,
+    Body(body): Body<CopyBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
-    let c = st.collection.clone();
-    let out = blocking(move || c.unmark_copy(&body.copy.to_string())).await?;
-    Ok(Json(out).into_response())
+    ask_json(&st, move |c, _| c.unmark_copy(&body.copy.to_string())).await
 }
 
 /// `POST /api/dups/keep?backbone=&threshold=&agreement=` `{"copy": 12}`:
@@ -1031,14 +1036,13 @@ pub async fn unmark_copy(
 pub async fn keep_representative(
     State(st): State<Shared>,
     RawQuery(q): RawQuery,
-    body: Result<Json<CopyBody>, JsonRejection>,
+    Body(body): Body<CopyBody>,
 ) -> ApiResult<Response> {
     let req = dups_request(&Params::parse(q)?)?;
-    let Json(body) = body?;
-    let c = st.collection.clone();
-    let out =
-        blocking(move || c.keep_representative(&body.copy.to_string(), &req, &mut |_| {})).await?;
-    Ok(Json(out).into_response())
+    ask_json(&st, move |c, _| {
+        c.keep_representative(&body.copy.to_string(), &req, &mut |_| {})
+    })
+    .await
 }
 
 /// The compare request of `GET /api/compare` and the compare page.
@@ -1054,8 +1058,7 @@ pub fn compare_request(st: &Shared, q: &Params) -> ApiResult<CompareRequest> {
 /// `GET /api/compare?label=&k=&backbone=`: `artlens compare --json`.
 pub async fn compare(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let req = compare_request(&st, &Params::parse(q)?)?;
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.compare(&req, &mut |_| {})).await?).into_response())
+    ask_json(&st, move |c, _| c.compare(&req, &mut |_| {})).await
 }
 
 /// `GET /api/map?backbone=ID...`: each backbone's 2D map of the
@@ -1066,8 +1069,7 @@ pub async fn map(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<R
         backbones: q.backbones()?,
         rater: st.rater.clone(),
     };
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.map(&req, &mut |_| {})).await?).into_response())
+    ask_json(&st, move |c, _| c.map(&req, &mut |_| {})).await
 }
 
 #[derive(Deserialize)]
@@ -1160,9 +1162,8 @@ fn allowed_metadata(st: &Shared, typed: &str) -> ApiResult<PathBuf> {
 /// and its event stream's URL.
 pub async fn start_index(
     State(st): State<Shared>,
-    body: Result<Json<IndexBody>, JsonRejection>,
+    Body(body): Body<IndexBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
     let dir = allowed_folder(&st, &body.dir)?;
     let metadata = match body.metadata.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -1306,7 +1307,7 @@ pub async fn lookup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResul
 
 /// `GET /api/ratings`: `artlens rate list --json` for the server's rater.
 pub async fn ratings(State(st): State<Shared>) -> ApiResult<Response> {
-    Ok(Json(ask(&st, |c, rater| c.ratings_of(rater)).await?).into_response())
+    ask_json(&st, |c, rater| c.ratings_of(rater)).await
 }
 
 /// `GET /api/ratings.csv`: `artlens rate list` (the CSV `rate import`
@@ -1319,7 +1320,7 @@ pub async fn ratings_csv(State(st): State<Shared>) -> ApiResult<Response> {
 
 /// `GET /api/preferences`: `artlens rate list --preferences --json`.
 pub async fn preferences(State(st): State<Shared>) -> ApiResult<Response> {
-    Ok(Json(ask(&st, |c, rater| c.preferences_of(rater)).await?).into_response())
+    ask_json(&st, |c, rater| c.preferences_of(rater)).await
 }
 
 /// `GET /api/preferences.csv`: `artlens rate list --preferences`.
@@ -1373,9 +1374,8 @@ pub struct ImportBody {
 /// `name`.
 pub async fn import_ratings(
     State(st): State<Shared>,
-    body: Result<Json<ImportBody>, JsonRejection>,
+    Body(body): Body<ImportBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
     let name = body.name.unwrap_or_else(|| "ratings.csv".into());
     let report = ask(&st, move |c, rater| {
         c.rate_import_bytes_as(body.csv.as_bytes(), &name, body.skip_bad, rater)
@@ -1411,11 +1411,7 @@ enum Exported {
 /// export --json`, written by the server into `out_dir` on its own
 /// machine (the CLI that asks runs there too: it reached the server
 /// through the store folder's record).
-pub async fn export(
-    State(st): State<Shared>,
-    body: Result<Json<ExportBody>, JsonRejection>,
-) -> ApiResult<Response> {
-    let Json(body) = body?;
+pub async fn export(State(st): State<Shared>, Body(body): Body<ExportBody>) -> ApiResult<Response> {
     let out_dir = PathBuf::from(&body.out_dir);
     if !out_dir.is_absolute() {
         return Err(ApiError::bad(format!(
@@ -1515,8 +1511,7 @@ pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
         rater: st.rater.clone(),
         backbones: q.backbones()?,
     };
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.suggest(&req)).await?).into_response())
+    ask_json(&st, move |c, _| c.suggest(&req)).await
 }
 
 /// `GET /api/search?q=TEXT&k=10&backbone=ID&where=KEY=VALUE`: `artlens
@@ -1524,8 +1519,7 @@ pub async fn suggest(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResu
 pub async fn search(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = Params::parse(q)?;
     let req = search_request(&q, &st)?;
-    let c = st.collection.clone();
-    Ok(Json(blocking(move || c.search(&req)).await?).into_response())
+    ask_json(&st, move |c, _| c.search(&req)).await
 }
 
 /// The search request a query string asks for (the API's and the search

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
+use artlens::app::views::FoundWork;
 use artlens::app::{
     AnswerView, ExplainRequest, GallerySort, GalleryView, ImageRef, RatingScale, ScoreRequest,
     SimilarView, WorkView,
@@ -417,30 +418,14 @@ fn similar_page(view: Option<&SimilarView>, error: Option<&str>, params: &Params
                     }
                 }
                 div.columns #similar-results {
-                    @for b in &v.backbones {
-                        section.column data-backbone=(b) {
-                            h2 { (b) }
-                            @let hits = v.results.get(b).map(Vec::as_slice).unwrap_or(&[]);
-                            @if hits.is_empty() { p.note { "No work is that similar." } }
-                            ol.hits {
-                                @for h in hits {
-                                    li.hit data-id=(h.id) {
-                                        a href={ "/works/" (h.id) } {
-                                            img src={ "/api/works/" (h.id) "/thumb?size=256" } alt={ "#" (h.id) } loading="lazy" width="128" height="128";
-                                        }
-                                        span.title { "#" (h.id) " " (h.metadata.get("title").cloned().or_else(|| h.path.as_deref().and_then(|p| std::path::Path::new(p).file_name()).map(|f| f.to_string_lossy().into_owned())).unwrap_or_default()) }
-                                        span.similarity { "similarity " (artlens::plain::similarity(h.similarity)) }
-                                        @if v.query.id.is_some() {
-                                            span.refine {
-                                                a.more href=(link(Some(("id", h.id)), None)) { "more like this" }
-                                                a.less href=(link(Some(("not", h.id)), None)) { "not like this" }
-                                            }
-                                        }
-                                    }
-                                }
+                    (hit_columns(&v.backbones, &v.results, "No work is that similar.", |h| html! {
+                        @if v.query.id.is_some() {
+                            span.refine {
+                                a.more href=(link(Some(("id", h.id)), None)) { "more like this" }
+                                a.less href=(link(Some(("not", h.id)), None)) { "not like this" }
                             }
                         }
-                    }
+                    }))
                 }
             }
         }
@@ -450,6 +435,39 @@ fn similar_page(view: Option<&SimilarView>, error: Option<&str>, params: &Params
         }
     };
     page("More like these", "", "similar", body)
+}
+
+/// The works each backbone found, a column a backbone: each work's
+/// thumbnail, title and similarity, then what `more` adds to it; `none`
+/// in a column that found nothing. The similar and search pages show
+/// their results so.
+fn hit_columns<H: FoundWork>(
+    backbones: &[String],
+    results: &BTreeMap<String, Vec<H>>,
+    none: &str,
+    more: impl Fn(&H) -> Markup,
+) -> Markup {
+    html! {
+        @for b in backbones {
+            section.column data-backbone=(b) {
+                h2 { (b) }
+                @let hits = results.get(b).map(Vec::as_slice).unwrap_or(&[]);
+                @if hits.is_empty() { p.note { (none) } }
+                ol.hits {
+                    @for h in hits {
+                        li.hit data-id=(h.id()) {
+                            a href={ "/works/" (h.id()) } {
+                                img src={ "/api/works/" (h.id()) "/thumb?size=256" } alt={ "#" (h.id()) } loading="lazy" width="128" height="128";
+                            }
+                            span.title { "#" (h.id()) " " (h.title()) }
+                            span.similarity { "similarity " (artlens::plain::similarity(h.similarity())) }
+                            (more(h))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Numbered pages: the first, the last, and two either side of this one.
@@ -1068,25 +1086,9 @@ pub async fn search(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResu
         @if let Some(v) = &view {
             @for n in &v.notes { p.note.search-note { (n) } }
             div.columns #search-results {
-                @for b in &v.backbones {
-                    section.column data-backbone=(b) {
-                        h2 { (b) }
-                        @let hits = v.results.get(b).map(Vec::as_slice).unwrap_or(&[]);
-                        @if hits.is_empty() { p.note { "No work matches." } }
-                        ol.hits {
-                            @for h in hits {
-                                li.hit data-id=(h.id) {
-                                    a href={ "/works/" (h.id) } {
-                                        img src={ "/api/works/" (h.id) "/thumb?size=256" } alt={ "#" (h.id) } loading="lazy" width="128" height="128";
-                                    }
-                                    span.title { "#" (h.id) " " (h.metadata.get("title").cloned().or_else(|| h.path.as_deref().and_then(|p| std::path::Path::new(p).file_name()).map(|f| f.to_string_lossy().into_owned())).unwrap_or_default()) }
-                                    span.similarity { "similarity " (artlens::plain::similarity(h.similarity)) }
-                                    @if let Some(r) = h.rating { span.rating { "your rating " (fmt_num(r)) } }
-                                }
-                            }
-                        }
-                    }
-                }
+                (hit_columns(&v.backbones, &v.results, "No work matches.", |h| html! {
+                    @if let Some(r) = h.rating { span.rating { "your rating " (fmt_num(r)) } }
+                }))
             }
         }
     };

@@ -47,3 +47,49 @@ pub use status::{RaterStatus, StatusBackbone, StatusView};
 pub use suggest::{Goal, SuggestView, Suggestion};
 pub use train::TrainOutcome;
 pub use words::{PhraseFinding, TasteWords, TasteWordsColumn, TasteWordsView, VocabularyReport};
+
+/// A work a query found, as a column of results shows it. The hits of
+/// `similar` and of `search` are both one, so that the command line's
+/// columns and the web page's are each drawn by one renderer.
+pub trait FoundWork {
+    /// The work's id in the store.
+    fn id(&self) -> u64;
+    /// Its similarity to the query, from −1 to 1.
+    fn similarity(&self) -> f32;
+    /// Its title, else its first stored file's name, else nothing.
+    fn title(&self) -> String;
+}
+
+/// A work's title from its metadata, else the file name of `path`.
+fn title_or_file_name(metadata: &crate::scan::Metadata, path: Option<&str>) -> String {
+    metadata
+        .get("title")
+        .cloned()
+        .or_else(|| {
+            path.map(|p| {
+                std::path::Path::new(p)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| p.to_string())
+            })
+        })
+        .unwrap_or_default()
+}
+
+// The two hits carry the same fields under the same names.
+macro_rules! found_work {
+    ($($hit:ty),*) => {$(
+        impl FoundWork for $hit {
+            fn id(&self) -> u64 {
+                self.id
+            }
+            fn similarity(&self) -> f32 {
+                self.similarity
+            }
+            fn title(&self) -> String {
+                title_or_file_name(&self.metadata, self.path.as_deref())
+            }
+        }
+    )*};
+}
+found_work!(Hit, SearchHit);
