@@ -421,3 +421,74 @@ fn a_planted_taste_is_found_and_noise_explains_nothing_on_the_tiny_clip() {
         stderr(&o)
     );
 }
+
+/// A timm CLIP repository from the Hugging Face cache, as a hub download
+/// leaves it (the image tower's files; open_clip's here beside them), finds
+/// the CLIP vocabulary, which no timm repository carries, in another cached
+/// repository, as a person's cache often holds it, and searches. Offline
+/// and without it, the backbone is refused naming the file, the repository
+/// it would come from, why it was not fetched, and the command to fetch it.
+#[test]
+fn a_timm_clip_from_the_hub_cache_finds_its_vocabulary_in_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("hf");
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let put = |repo: &str, files: &[&str]| {
+        let r = home.join("hub").join(repo);
+        std::fs::create_dir_all(r.join("refs")).unwrap();
+        std::fs::write(r.join("refs/main"), sha).unwrap();
+        let snap = r.join("snapshots").join(sha);
+        std::fs::create_dir_all(&snap).unwrap();
+        for f in files {
+            std::fs::copy(fixtures().join("text/openclip").join(f), snap.join(f)).unwrap();
+        }
+    };
+    put(
+        "models--timm--vit_base_patch16_clip_224.openai",
+        &[
+            "config.json",
+            "model.safetensors",
+            "open_clip_config.json",
+            "open_clip_model.safetensors",
+        ],
+    );
+    let vocabulary = "models--openai--clip-vit-base-patch32";
+    put(vocabulary, &["tokenizer.json"]);
+    let dir = tmp.path().join("collection");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..6u8 {
+        image::RgbImage::from_fn(40, 32, |x, y| {
+            image::Rgb([i * 40, (x * 6) as u8, (y * 7) as u8])
+        })
+        .save(dir.join(format!("w{i}.png")))
+        .unwrap();
+    }
+    let cmd = |args: &[&str]| {
+        let mut c = artlens();
+        c.env("HF_HOME", &home)
+            .env("ARTLENS_STORE", tmp.path().join("store"))
+            .args(args)
+            .arg("--offline");
+        c
+    };
+    let o = run(cmd(&["index", "--quiet", "--backbones", "clip-b16"]).arg(&dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(cmd(&["search", "a stormy sea", "-k", "3", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["backbones"], serde_json::json!(["clip-b16"]), "{v}");
+    assert_eq!(v["results"]["clip-b16"].as_array().unwrap().len(), 3, "{v}");
+
+    std::fs::remove_dir_all(home.join("hub").join(vocabulary)).unwrap();
+    let o = run(cmd(&["search", "a stormy sea"]));
+    refused(
+        &o,
+        &[
+            "clip-b16",
+            "tokenizer.json",
+            "openai/clip-vit-base-patch32",
+            "--offline and not in the Hugging Face cache",
+            "huggingface-cli download openai/clip-vit-base-patch32 tokenizer.json",
+        ],
+    );
+}

@@ -46,7 +46,22 @@ impl Collection {
                 });
             }
         }
-        let tower = Arc::new(TextTower::load(id, &files)?);
+        // A hub snapshot of a timm CLIP repository holds the image tower
+        // only: its open_clip files come from the same repository, and the
+        // vocabulary (in no timm repository) from the CLIP one, through
+        // the cache or a download. A person's own folder is never
+        // completed with the hub's files, which might not match it; the
+        // shared vocabulary is looked up for it too.
+        let offline = self.weights.offline;
+        let own = id.spec().hub_id.to_string();
+        let from_hub = crate::model::weights::in_hub_cache(files.dir());
+        let companion = move |repo: &str, file: &str| {
+            if repo == own && !from_hub {
+                return Err(String::new());
+            }
+            crate::model::weights::hub_file(repo, file, offline)
+        };
+        let tower = Arc::new(TextTower::load_with(id, &files, &companion)?);
         self.lock_text_towers().insert(id.clone(), tower.clone());
         Ok(tower)
     }

@@ -76,6 +76,14 @@ impl Collection {
             }
         }
         if usable.is_empty() {
+            // A backbone that reads text but lacks its text files says so
+            // (which files, where from, why not fetched): telling the
+            // person to index a text-capable backbone would be wrong.
+            for id in &ids {
+                if id.spec().is_listed() && crate::model::text::has_text_tower(id.spec()) {
+                    self.text_tower(id)?;
+                }
+            }
             return Err(Error::NoTextBackbone {
                 store: self.store.path().to_path_buf(),
                 backbones: ids

@@ -251,6 +251,40 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
     })
 }
 
+/// One file of a hub repository (its `main` revision), from the Hugging
+/// Face cache, else downloaded unless `offline`; the error says why not in
+/// words for a message. For the files only some commands need (a timm CLIP
+/// repository's text tower), fetched when first needed rather than by
+/// `index`.
+pub fn hub_file(repo: &str, file: &str, offline: bool) -> std::result::Result<PathBuf, String> {
+    let cache = hf_hub::Cache::from_env();
+    if let Some(p) = cache.model(repo.to_string()).get(file) {
+        return Ok(p);
+    }
+    if offline {
+        return Err(format!(
+            "--offline and not in the Hugging Face cache at {}",
+            cache.path().display()
+        ));
+    }
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| format!("cannot start the hub client: {e}"))?;
+    api.model(repo.to_string())
+        .get(file)
+        .map_err(|e| format!("the download failed: {e}"))
+}
+
+/// Whether `path` lies in the Hugging Face cache (a hub snapshot, which
+/// artlens may complete with more of the repository's files, unlike a
+/// person's own `--weights` folder).
+pub fn in_hub_cache(path: &Path) -> bool {
+    let cache = hf_hub::Cache::from_env();
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canonical(path).starts_with(canonical(cache.path()))
+}
+
 /// An f32 matrix used in place inside a memory-mapped safetensors file:
 /// the kernel reads the checkpoint's pages directly, so a 4.5 GB giant
 /// costs page cache the kernel can drop, not 4.5 GB of heap on top of it.

@@ -26,6 +26,7 @@
 
 mod encoder;
 mod open_clip;
+pub use open_clip::Companion;
 mod simple_tokenizer;
 mod spm;
 mod tokenizer;
@@ -213,6 +214,17 @@ impl TextTower {
     /// Reads the text tower, tokenizer and the image projection from the
     /// backbone's checkpoint folder.
     pub fn load(id: &BackboneId, files: &CheckpointFiles) -> Result<TextTower> {
+        Self::load_with(id, files, &open_clip::no_companion)
+    }
+
+    /// [`TextTower::load`], with `companion` finding what a timm CLIP
+    /// folder lacks (open_clip's files, the CLIP vocabulary) elsewhere: the
+    /// application passes the Hugging Face cache and hub.
+    pub fn load_with(
+        id: &BackboneId,
+        files: &CheckpointFiles,
+        companion: &Companion,
+    ) -> Result<TextTower> {
         let name = id.name();
         let config_path = &files.config;
         let raw: serde_json::Value =
@@ -238,7 +250,7 @@ impl TextTower {
             _ if raw.get("architecture").is_some()
                 && (open_clip::present(files.dir()) || id.spec().family == Some(Family::Clip)) =>
             {
-                return TextTower::load_open_clip(id, files, no_tower);
+                return TextTower::load_open_clip(id, files, companion, no_tower);
             }
             _ => {
                 return Err(no_tower(format!(
@@ -379,13 +391,12 @@ impl TextTower {
     fn load_open_clip(
         id: &BackboneId,
         files: &CheckpointFiles,
+        companion: &Companion,
         no_tower: impl Fn(String) -> Error,
     ) -> Result<TextTower> {
-        let dir = files.dir();
-        if let Some(reason) = open_clip::missing_files(dir, &id.spec().hub_id) {
-            return Err(no_tower(reason));
-        }
-        let m = open_clip::load(dir)?;
+        let located =
+            open_clip::locate(files.dir(), &id.spec().hub_id, companion).map_err(no_tower)?;
+        let m = open_clip::load(&located)?;
         Ok(TextTower {
             backbone: id.name(),
             encoder: m.encoder,

@@ -133,20 +133,71 @@ pub(crate) fn present(dir: &Path) -> bool {
     dir.join(OPEN_CLIP_CONFIG).is_file()
 }
 
-/// The reason a timm CLIP folder has no usable open_clip text tower, with
-/// the command that fetches the missing files into the same folder (the
-/// hub cache's snapshot folder, or `--weights DIR`).
-pub(crate) fn missing_files(dir: &Path, hub_id: &str) -> Option<String> {
+/// The repository whose `tokenizer.json` holds the CLIP BPE vocabulary
+/// that open_clip ships inside its Python package (every CLIP model uses
+/// the same 49,408 tokens; the loader checks the size and the order).
+pub(crate) const VOCABULARY_REPO: &str = "openai/clip-vit-base-patch32";
+
+/// Finds a file of a hub repository that the checkpoint's folder lacks:
+/// `(repository, file)` to its path, or why it is not there. A hub download
+/// of a timm CLIP repository fetches the image tower's files only (the
+/// open_clip file holds both towers again, so `index` does not fetch it),
+/// and no timm repository carries the vocabulary.
+pub type Companion<'a> = dyn Fn(&str, &str) -> std::result::Result<PathBuf, String> + 'a;
+
+/// Looks nowhere beyond the folder.
+pub(crate) fn no_companion(_: &str, _: &str) -> std::result::Result<PathBuf, String> {
+    Err(String::new())
+}
+
+/// Where open_clip's three files are.
+pub(crate) struct Located {
+    config: PathBuf,
+    weights: PathBuf,
+    vocabulary: PathBuf,
+}
+
+/// Finds open_clip's files: in `dir` first, then through `companion`
+/// (the config and weights from `hub_id`, the vocabulary from
+/// [`VOCABULARY_REPO`]). When some are found nowhere, the reason names
+/// them with the command that fetches them into `dir` (the hub cache's
+/// snapshot folder, or `--weights DIR`), and why fetching did not work.
+pub(crate) fn locate(
+    dir: &Path,
+    hub_id: &str,
+    companion: &Companion,
+) -> std::result::Result<Located, String> {
+    let mut failures: Vec<String> = Vec::new();
+    let mut find = |names: &[&str], repo: &str| -> Option<PathBuf> {
+        if let Some(p) = names.iter().map(|f| dir.join(f)).find(|p| p.is_file()) {
+            return Some(p);
+        }
+        match companion(repo, names[0]) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                if !why.is_empty() {
+                    failures.push(format!("{repo}/{}: {why}", names[0]));
+                }
+                None
+            }
+        }
+    };
+    let config = find(&[OPEN_CLIP_CONFIG], hub_id);
+    let weights = find(OPEN_CLIP_WEIGHTS, hub_id);
+    let vocabulary = find(&[VOCABULARY], VOCABULARY_REPO);
+    if let (Some(config), Some(weights), Some(vocabulary)) = (&config, &weights, &vocabulary) {
+        return Ok(Located {
+            config: config.clone(),
+            weights: weights.clone(),
+            vocabulary: vocabulary.clone(),
+        });
+    }
     let mut missing: Vec<&str> = Vec::new();
-    if !present(dir) {
+    if config.is_none() {
         missing.push(OPEN_CLIP_CONFIG);
     }
-    if !OPEN_CLIP_WEIGHTS.iter().any(|f| dir.join(f).is_file()) {
+    if weights.is_none() {
         missing.push(OPEN_CLIP_WEIGHTS[0]);
-    }
-    let vocabulary = !dir.join(VOCABULARY).is_file();
-    if missing.is_empty() && !vocabulary {
-        return None;
     }
     let mut steps = Vec::new();
     if !missing.is_empty() {
@@ -156,28 +207,34 @@ pub(crate) fn missing_files(dir: &Path, hub_id: &str) -> Option<String> {
             dir.display()
         ));
     }
-    if vocabulary {
+    if vocabulary.is_none() {
         steps.push(format!(
-            "the CLIP BPE vocabulary open_clip ships, as a tokenizer.json: `huggingface-cli download openai/clip-vit-base-patch32 tokenizer.json --local-dir {}`",
+            "the CLIP BPE vocabulary open_clip ships, as a tokenizer.json: `huggingface-cli download {VOCABULARY_REPO} tokenizer.json --local-dir {}`",
             dir.display()
         ));
     }
     let what = missing
         .iter()
         .copied()
-        .chain(vocabulary.then_some(VOCABULARY))
+        .chain(vocabulary.is_none().then_some(VOCABULARY))
         .collect::<Vec<_>>()
         .join(", ");
-    Some(format!(
-        "{} lacks open_clip's text files ({what}); add them with {}",
+    let tried = if failures.is_empty() {
+        String::new()
+    } else {
+        format!(" (fetching them failed: {})", failures.join("; "))
+    };
+    Err(format!(
+        "{} lacks open_clip's text files ({what}){tried}; add them with {}",
         dir.display(),
         steps.join(" and ")
     ))
 }
 
-/// Reads open_clip's text tower and image projection from `dir`.
-pub(crate) fn load(dir: &Path) -> Result<OpenClip> {
-    let config_path = dir.join(OPEN_CLIP_CONFIG);
+/// Reads open_clip's text tower and image projection from the files
+/// [`locate`] found.
+pub(crate) fn load(files: &Located) -> Result<OpenClip> {
+    let config_path = files.config.clone();
     let file: ConfigFile = crate::model::config::read_json(&config_path, "open_clip_config.json")?;
     let cfg = file.model_cfg;
     let text = &cfg.text_cfg;
@@ -208,23 +265,12 @@ pub(crate) fn load(dir: &Path) -> Result<OpenClip> {
         causal: true,
     };
     let tokenizer =
-        SimpleTokenizer::from_tokenizer_json(&dir.join(VOCABULARY), dims.positions, dims.vocab)?;
-
-    let weights: PathBuf = OPEN_CLIP_WEIGHTS
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::Weights {
-            path: dir.to_path_buf(),
-            reason: format!(
-                "no {} (or {}) beside open_clip_config.json",
-                OPEN_CLIP_WEIGHTS[0], OPEN_CLIP_WEIGHTS[1]
-            ),
-        })?;
-    let checkpoint = read_checkpoint(&weights, &Device::Cpu)?;
+        SimpleTokenizer::from_tokenizer_json(&files.vocabulary, dims.positions, dims.vocab)?;
+    let weights = &files.weights;
+    let checkpoint = read_checkpoint(weights, &Device::Cpu)?;
     let mut t = Tensors {
         checkpoint,
-        path: &weights,
+        path: weights,
         model: "open_clip CLIP",
     };
     // `CLIP` keeps the text tower at the top level; `CustomTextCLIP`
