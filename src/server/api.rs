@@ -1011,6 +1011,8 @@ pub async fn mark_copy(
         .ok_or_else(|| ApiError::bad("mark needs `of`: the id of the work it copies"))?;
     let c = st.collection.clone();
     let out = blocking(move || c.mark_copy(&body.copy.to_string(), &of.to_string())).await?;
+    // The marks decide the folds: the answer is retrained like after a rating.
+    retrain(&st);
     Ok(Json(out).into_response())
 }
 
@@ -1022,6 +1024,8 @@ pub async fn unmark_copy(
     let Json(body) = body?;
     let c = st.collection.clone();
     let out = blocking(move || c.unmark_copy(&body.copy.to_string())).await?;
+    // The marks decide the folds: the answer is retrained like after a rating.
+    retrain(&st);
     Ok(Json(out).into_response())
 }
 
@@ -1038,6 +1042,8 @@ pub async fn keep_representative(
     let c = st.collection.clone();
     let out =
         blocking(move || c.keep_representative(&body.copy.to_string(), &req, &mut |_| {})).await?;
+    // The marks decide the folds: the answer is retrained like after a rating.
+    retrain(&st);
     Ok(Json(out).into_response())
 }
 
