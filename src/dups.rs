@@ -54,10 +54,16 @@ pub const MIN_CROP: f64 = 0.7;
 /// settle.
 pub const DEFAULT_AGREEMENT: f64 = 0.9;
 
-/// Nearest neighbours per work considered as candidates, from each
-/// source: a picture rarely has more copies than this, and the search
+/// Nearest neighbours per work by the embedding considered as
+/// candidates: a picture rarely has more copies than this, and the search
 /// stays linear in the works.
 pub const CANDIDATE_NEIGHBOURS: usize = 10;
+
+/// Nearest neighbours per work by layout key ([`layout_neighbours`]): more
+/// than by embedding, because works of one style share a layout (every
+/// landscape of the sample is sky over field), and with 10 a copy of such
+/// a work fell behind its style-mates on the planted set.
+pub const LAYOUT_NEIGHBOURS: usize = 20;
 
 /// The blur (Gaussian σ, in signature pixels) of the picture the alignment
 /// is searched on: it spreads a one-pixel line over several pixels, so the

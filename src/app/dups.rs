@@ -112,7 +112,7 @@ impl Collection {
             .filter(|p| sigs.contains_key(p))
             .collect();
         let keys: Vec<Vec<f32>> = keyed.iter().map(|p| sigs[p].layout_key()).collect();
-        for (i, j) in dups::layout_neighbours(&keys, dups::CANDIDATE_NEIGHBOURS) {
+        for (i, j) in dups::layout_neighbours(&keys, dups::LAYOUT_NEIGHBOURS) {
             let (a, b) = (keyed[i], keyed[j]);
             candidates
                 .entry((a, b))
