@@ -47,10 +47,11 @@ pub const MIN_CROP: f64 = 0.7;
 /// The structure agreement ([`agreement`], −1 to 1) at which two
 /// candidates are called copies. Calibrated on the planted set
 /// (`cargo bench --bench dups`, `docs/PERFORMANCE.md#near-duplicates`):
-/// a work and its copies, down to a resize to 40% with JPEG at quality 35
-/// and a colour cast, score 0.9 and above; distinct landscapes of one
-/// layout (sky, trees, field) 0.82–0.89, and the line of a minimalist
-/// work that a crop can move onto another's is the one case pixels cannot
+/// most copies score 0.9 and above, the heaviest copies of soft colour
+/// fields (a resize with JPEG at quality 35 and a colour cast) 0.83–0.90;
+/// distinct landscapes of one layout (sky, trees, field) 0.82–0.89, so a
+/// lower cut-off buys recall with precision. The line of a minimalist work
+/// that a crop can move onto another's is the one case pixels cannot
 /// settle.
 pub const DEFAULT_AGREEMENT: f64 = 0.9;
 
