@@ -70,9 +70,9 @@ fn backbones() -> Vec<(BackboneId, PathBuf)> {
     ]
     .into_iter()
     // `ARTLENS_BENCH_BACKBONES=dino,dinov2`: only those (a quicker run).
-    .filter(|(id, _)| {
-        std::env::var("ARTLENS_BENCH_BACKBONES")
-            .map_or(true, |only| only.split(',').any(|o| o == *id))
+    .filter(|(id, _)| match std::env::var("ARTLENS_BENCH_BACKBONES") {
+        Ok(only) => only.split(',').any(|o| o == *id),
+        Err(_) => true,
     })
     .map(|(id, dir)| (BackboneId::parse(id).unwrap(), dir))
     .collect()
