@@ -603,14 +603,27 @@ pub fn rating_of(store: &Store, rater: &Rater, hash: &str) -> Result<Option<Rati
         .map(|e: Envelope<Rating>| e.value))
 }
 
-/// A digest of every (work, rating) pair of `rater`: saved with trained
-/// heads, so that `score` and `compare` can say when the ratings changed
-/// since training.
+/// A digest of every (work, rating) pair of `rater` and of the marked
+/// copies among those works: saved with trained heads, so that `score`,
+/// `compare` and the answer can say when the ratings changed since
+/// training. The copies count because they decide the folds (a work and
+/// its copies share one), so marking or unmarking a rated copy makes the
+/// training out of date as a new rating does; a store without marks keeps
+/// the digest it always had.
 pub(crate) fn ratings_digest_of(store: &Store, rater: &Rater) -> Result<String> {
     let mut h = blake3::Hasher::new();
-    for (hash, r) in ratings_of(store, rater)? {
+    let rated = ratings_of(store, rater)?;
+    for (hash, r) in &rated {
         h.update(hash.as_bytes());
         h.update(&r.to_le_bytes());
+    }
+    let copies = store.copies()?;
+    for (hash, _) in &rated {
+        if let Some(of) = copies.get(hash) {
+            h.update(b"copy");
+            h.update(hash.as_bytes());
+            h.update(of.as_bytes());
+        }
     }
     Ok(h.finalize().to_hex()[..16].to_string())
 }

@@ -327,3 +327,84 @@ fn dups_finds_planted_copies_and_records_marks() {
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Guards the merge of marks: the copies a person marked in two stores
+/// reach the merged store (keyed by content hash, as the works are), and
+/// marks that chain across the stores (a copy of a work that the other
+/// store marked a copy) become one group with one representative.
+#[test]
+fn merge_carries_the_marked_copies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two, into) = (
+        tmp.path().join("one"),
+        tmp.path().join("two"),
+        tmp.path().join("merged"),
+    );
+    let pairs = store_with_rated_copies(&one);
+    store_with_rated_copies(&two);
+    let hash_of = |c: &Collection, id: u64| c.resolve(&id.to_string()).unwrap().hash;
+    let (copy0, orig0) = pairs[0];
+    let (_, orig1) = pairs[1];
+    let (h_copy0, h_orig0, h_orig1) = {
+        let c = Collection::open(&one, WeightsConfig::default()).unwrap();
+        c.mark_copy(&copy0.to_string(), &orig0.to_string()).unwrap();
+        (hash_of(&c, copy0), hash_of(&c, orig0), hash_of(&c, orig1))
+    };
+    {
+        let c = Collection::open(&two, WeightsConfig::default()).unwrap();
+        let orig0_there = c.resolve(&h_orig0).unwrap().id;
+        let orig1_there = c.resolve(&h_orig1).unwrap().id;
+        c.mark_copy(&orig0_there.to_string(), &orig1_there.to_string())
+            .unwrap();
+    }
+    artlens::app::merge(
+        &artlens::app::MergeRequest {
+            sources: vec![one.clone(), two.clone()],
+            into: into.clone(),
+        },
+        &mut |_: Event| {},
+    )
+    .unwrap();
+    let merged = Store::open_existing(&into).unwrap();
+    let copies = merged.copies().unwrap();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies.get(&h_copy0), Some(&h_orig1), "{copies:?}");
+    assert_eq!(copies.get(&h_orig0), Some(&h_orig1), "{copies:?}");
+    drop(merged);
+    let c = Collection::open(&into, WeightsConfig::default()).unwrap();
+    assert_eq!(c.status(&Rater::default()).unwrap().copies, 2);
+}
+
+/// Guards the web path of a mark: marking a rated work a copy through the
+/// API retrains the answer, whose `merged_groups` then counts the group;
+/// unmarking takes it back.
+#[test]
+fn marking_through_the_api_regroups_the_answer() {
+    let env = common::server::Env::new(true);
+    let s = env.serve(&[]);
+    let settled = |want: u64| {
+        let start = std::time::Instant::now();
+        loop {
+            let a = s.get("/api/answer").json();
+            if a["current"] == true && a["training"] == false && a["merged_groups"] == want {
+                return a;
+            }
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "the answer never showed {want} merged groups: {a}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    settled(0);
+    let r = s.json(
+        "POST",
+        "/api/dups/mark",
+        &serde_json::json!({"copy": 2, "of": 3}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    settled(1);
+    let r = s.json("POST", "/api/dups/unmark", &serde_json::json!({"copy": 2}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    settled(0);
+}

@@ -78,7 +78,9 @@ impl Collection {
             .filter_map(|(id, _, v)| pos_of_id.get(&id).map(|&p| (p, v)))
             .collect();
 
-        // 1. Candidates: nearest neighbours above the threshold.
+        // 1. Candidates: nearest neighbours above the threshold by the
+        // embedding, and nearest by the pictures' layouts (a second source
+        // that a weak embedding cannot blind).
         let ann = self.ann(&backbone, on_event)?;
         let mut candidates: BTreeMap<(usize, usize), f32> = BTreeMap::new();
         for (&p, v) in &vectors {
@@ -93,9 +95,32 @@ impl Collection {
                 }
             }
         }
+        on_event(Event::Note(format!(
+            "reading the pictures of {} works",
+            vectors.len()
+        )));
+        let mut with_vectors: Vec<usize> = vectors.keys().copied().collect();
+        with_vectors.sort_unstable();
+        let sigs: HashMap<usize, Signature> = with_vectors
+            .par_iter()
+            .filter_map(|&p| self.signature(&arts[p]).ok().map(|s| (p, s)))
+            .collect();
+        let unreadable = with_vectors.len() - sigs.len();
+        let keyed: Vec<usize> = with_vectors
+            .iter()
+            .copied()
+            .filter(|p| sigs.contains_key(p))
+            .collect();
+        let keys: Vec<Vec<f32>> = keyed.iter().map(|p| sigs[p].layout_key()).collect();
+        for (i, j) in dups::layout_neighbours(&keys, dups::LAYOUT_NEIGHBOURS) {
+            let (a, b) = (keyed[i], keyed[j]);
+            candidates
+                .entry((a, b))
+                .or_insert_with(|| cosine(&vectors[&a], &vectors[&b]) as f32);
+        }
 
-        // 2. Verification on the pixels, with the marked copies' pictures
-        // too (their agreement is shown).
+        // 2. Verification on the pixels; the marked copies' agreement is
+        // shown too.
         let copies = self.store.copies()?;
         let marked: Vec<(usize, usize)> = copies
             .iter()
@@ -103,25 +128,12 @@ impl Collection {
                 Some((*pos_of_hash.get(c.as_str())?, *pos_of_hash.get(r.as_str())?))
             })
             .collect();
-        let mut need: Vec<usize> = candidates
-            .keys()
-            .flat_map(|&(a, b)| [a, b])
-            .chain(marked.iter().flat_map(|&(a, b)| [a, b]))
-            .collect();
-        need.sort_unstable();
-        need.dedup();
-        if !need.is_empty() {
+        if !candidates.is_empty() {
             on_event(Event::Note(format!(
-                "checking the pixels of {} candidate pairs ({} works)",
-                candidates.len(),
-                need.len()
+                "checking the pixels of {} candidate pairs",
+                candidates.len()
             )));
         }
-        let sigs: HashMap<usize, Signature> = need
-            .par_iter()
-            .filter_map(|&p| self.signature(&arts[p]).ok().map(|s| (p, s)))
-            .collect();
-        let unreadable = need.len() - sigs.len();
         let pairs: Vec<Pair> = candidates
             .par_iter()
             .filter_map(|(&(a, b), &cos)| {
@@ -229,9 +241,10 @@ impl Collection {
             unreadable,
             groups,
             method: format!(
-                "Candidates are each work's {} nearest neighbours by {} with a similarity of at least {}; \
-                 a candidate is a copy when its pixels, aligned by searching crops down to {}% of the other \
-                 picture, agree to at least {}. Marking a work a copy deletes nothing: its ratings stay, and \
+                "Candidates are each work's {} nearest neighbours by {} with a similarity of at least {}, \
+                 and its nearest by the layout of its pixels; a candidate is a copy when its pixels, aligned \
+                 by searching crops down to {}% of the other picture, keep their colours and agree in their \
+                 shapes and edges to at least {}. Marking a work a copy deletes nothing: its ratings stay, and \
                  training keeps a work and its copies in one fold.",
                 dups::CANDIDATE_NEIGHBOURS,
                 backbone.display_name(),

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::preferences::PREFERENCES_TREE;
 use crate::ratings::RATINGS_TREE;
-use crate::store::{self, MergeReport, Store};
+use crate::store::{self, MergeReport, Store, COPIES_TREE};
 
 /// What `merge` is asked.
 #[derive(Debug, Clone)]
@@ -22,8 +22,11 @@ pub struct MergeRequest {
 }
 
 /// The trees whose records are united key by key. Heads (`taste`) and
-/// caches are left out: they are learned from one store's ratings.
-const RECORD_TREES: &[&str] = &[RATINGS_TREE, PREFERENCES_TREE];
+/// caches are left out: they are learned from one store's ratings. The
+/// copies a person marked are keyed by content hash like the ratings, so
+/// they carry over as they are (then made stars again, see
+/// [`Store::restore_copy_stars`]).
+const RECORD_TREES: &[&str] = &[RATINGS_TREE, PREFERENCES_TREE, COPIES_TREE];
 
 /// Merges `req.sources` into `req.into` ([`crate::store::merge_stores`]) and
 /// brings the merged store's ANN indexes up to date. Refused, with nothing
@@ -85,6 +88,7 @@ pub fn merge(req: &MergeRequest, on_event: &mut dyn FnMut(Event)) -> Result<Merg
         })
     })?;
     drop(sources);
+    into.restore_copy_stars()?;
     for id in into.backbones()? {
         // Built once, from every merged vector (a note says so while it runs).
         pipeline::sync_ann_index(&into, &id, on_event)?;

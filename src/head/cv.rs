@@ -21,8 +21,8 @@ use super::live::{
 };
 use super::metrics::{holm_adjust, quantile_sorted};
 use super::{
-    check_data, fit_rows, grouped_fold_assignment, merged_groups, mix, HeadKind, MetricKind,
-    Metrics, SplitMix64,
+    canonical_groups, check_data, fit_rows, grouped_fold_assignment, merged_groups, mix, HeadKind,
+    MetricKind, Metrics, SplitMix64,
 };
 use crate::error::{Error, Result};
 
@@ -396,6 +396,15 @@ struct FoldRun {
     n_train: Vec<usize>,
 }
 
+/// A K-fold split of the rated works and the duplicate groups it keeps
+/// together: `fold_of[i]` is work `i`'s test fold, `groups[i]` its group.
+#[derive(Debug, Clone, Copy)]
+struct Split<'a> {
+    fold_of: &'a [usize],
+    groups: &'a [usize],
+    k: usize,
+}
+
 /// One fold's (work, prediction) pairs, chosen λ and training size.
 type FoldOutput = (Vec<(usize, f64)>, Option<f64>, usize);
 
@@ -407,11 +416,11 @@ fn run_folds(
     x: &[Vec<f32>],
     y: &[f64],
     kind: HeadKind,
-    fold_of: &[usize],
-    k: usize,
+    split: Split<'_>,
     fraction: f64,
     seed: u64,
 ) -> Result<FoldRun> {
+    let (fold_of, k) = (split.fold_of, split.k);
     let per_fold: Vec<FoldOutput> = (0..k)
         .into_par_iter()
         .map(|f| {
@@ -426,7 +435,9 @@ fn run_folds(
             }
             let rows: Vec<&[f32]> = train.iter().map(|&i| x[i].as_slice()).collect();
             let ys: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-            let (head, lambda) = fit_rows(&rows, &ys, kind, mix(seed, TAG_FIT, f as u64))?;
+            // The inner λ search keeps the training part's groups together.
+            let gs: Vec<usize> = train.iter().map(|&i| split.groups[i]).collect();
+            let (head, lambda) = fit_rows(&rows, &ys, &gs, kind, mix(seed, TAG_FIT, f as u64))?;
             let preds = (0..y.len())
                 .filter(|&i| fold_of[i] == f)
                 .map(|i| (i, head.predict_f64(&x[i])))
@@ -550,8 +561,14 @@ pub fn cross_validate(
 ) -> Result<CvResult> {
     check_data(x, y)?;
     check_folds(y.len(), folds)?;
-    let fold_of = folds_for(&singletons(y.len()), folds, seed);
-    let run = run_folds(x, y, kind, &fold_of, folds, 1.0, seed)?;
+    let groups = singletons(y.len());
+    let fold_of = folds_for(&groups, folds, seed);
+    let split = Split {
+        fold_of: &fold_of,
+        groups: &groups,
+        k: folds,
+    };
+    let run = run_folds(x, y, kind, split, 1.0, seed)?;
     Ok(CvResult {
         kind,
         folds,
@@ -572,15 +589,15 @@ fn backbone_report(
     backbone: &Backbone<'_>,
     y: &[f64],
     kind: HeadKind,
-    fold_of: &[usize],
-    folds: usize,
+    split: Split<'_>,
     seed: u64,
 ) -> Result<(BackboneReport, Vec<f64>)> {
     let x = backbone.x;
+    let (fold_of, folds) = (split.fold_of, split.k);
     let mut learning_curve = Vec::new();
     let mut full = None;
     for &fraction in &CURVE_FRACTIONS {
-        let run = run_folds(x, y, kind, fold_of, folds, fraction, seed)?;
+        let run = run_folds(x, y, kind, split, fraction, seed)?;
         let mean_train = run.n_train.iter().sum::<usize>() as f64 / folds as f64;
         learning_curve.push(CurvePoint {
             fraction,
@@ -722,12 +739,22 @@ pub fn compare_backbones_grouped(
     let mut reports = Vec::with_capacity(backbones.len());
     let mut scored = Vec::with_capacity(backbones.len());
     for b in backbones {
-        let (mut report, pred) = backbone_report(b, y, kind, &fold_of, folds, seed)?;
+        let split = Split {
+            fold_of: &fold_of,
+            groups: &labels,
+            k: folds,
+        };
+        let (mut report, pred) = backbone_report(b, y, kind, split, seed)?;
         let mut runs = vec![Scored::new(&pred, &fold_of, folds)];
         let mut pooled = vec![report.pooled];
         for (r, split) in splits.iter().enumerate() {
             let split_seed = mix(seed, TAG_REPEAT, r as u64 + 1);
-            let run = run_folds(b.x, y, kind, split, folds, 1.0, split_seed)?;
+            let repeat = Split {
+                fold_of: split,
+                groups: &labels,
+                k: folds,
+            };
+            let run = run_folds(b.x, y, kind, repeat, 1.0, split_seed)?;
             pooled.push(pooled_metrics(y, &run.predictions, split, folds));
             runs.push(Scored::new(&run.predictions, split, folds));
         }
@@ -737,7 +764,7 @@ pub fn compare_backbones_grouped(
         reports.push(report);
         scored.push(runs);
     }
-    let comparisons = compare_all(backbones, y, &scored, folds, n_boot, seed);
+    let comparisons = compare_all(backbones, y, &labels, &scored, folds, n_boot, seed);
     let cv_best = best_on_spearman(backbones, &comparisons);
     let mut cv_verdict = verdict(backbones, &reports, &comparisons, cv_best);
     if cv_best.is_none() && backbones.len() >= 2 {
@@ -880,6 +907,7 @@ fn pairs(n: usize) -> Vec<(usize, usize)> {
 fn compare_all(
     backbones: &[Backbone<'_>],
     y: &[f64],
+    groups: &[usize],
     scored: &[Vec<Scored>],
     folds: usize,
     n_boot: usize,
@@ -910,7 +938,7 @@ fn compare_all(
             })
         })
         .collect();
-    let boot = bootstrap_values(y, scored, &COMPARED, n_boot, mix(seed, TAG_BOOT, 0));
+    let boot = bootstrap_values(y, groups, scored, &COMPARED, n_boot, mix(seed, TAG_BOOT, 0));
     let mut comparisons = Vec::with_capacity(pairs.len() * nm);
     for &(i, j) in &pairs {
         for (k, &metric) in COMPARED.iter().enumerate() {
@@ -1033,20 +1061,22 @@ impl Scored {
 /// every metric on it: `result[r][backbone · metrics.len() + metric]`.
 /// All backbones are scored on the same resample, so any two make a paired
 /// difference. Resample `r` draws from its own sub-seed, so the parallel
-/// result is the sequential one.
+/// result is the sequential one. The resampled units are the duplicate
+/// `groups` ([`resample_groups`]).
 fn bootstrap_values(
     y: &[f64],
+    groups: &[usize],
     scored: &[Vec<Scored>],
     metrics: &[MetricKind],
     n_boot: usize,
     seed: u64,
 ) -> Vec<Vec<f64>> {
-    let n = y.len();
+    let members = group_members(groups);
     (0..n_boot)
         .into_par_iter()
         .map(|r| {
             let mut rng = SplitMix64::new(mix(seed, TAG_BOOT, r as u64));
-            let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
+            let idx = resample_groups(&members, &mut rng);
             let t: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
             scored
                 .iter()
@@ -1066,6 +1096,32 @@ fn bootstrap_values(
                 .collect()
         })
         .collect()
+}
+
+/// The works of each duplicate group, groups in order of first
+/// appearance (the labels of [`canonical_groups`]).
+fn group_members(groups: &[usize]) -> Vec<Vec<usize>> {
+    let labels = canonical_groups(groups);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); labels.iter().max().map_or(0, |m| m + 1)];
+    for (i, &l) in labels.iter().enumerate() {
+        members[l].push(i);
+    }
+    members
+}
+
+/// One bootstrap resample of the works: as many groups as there are,
+/// drawn with replacement, each bringing all its works. A copy is not an
+/// independent observation: drawing it apart from its original would make
+/// the interval narrower than the number of distinct pictures allows. With
+/// every work its own group this is the plain resample of works, draw for
+/// draw.
+fn resample_groups(members: &[Vec<usize>], rng: &mut SplitMix64) -> Vec<usize> {
+    let g = members.len();
+    let mut idx = Vec::with_capacity(members.iter().map(Vec::len).sum());
+    for _ in 0..g {
+        idx.extend_from_slice(&members[rng.below(g)]);
+    }
+    idx
 }
 
 // ----- verdicts -----------------------------------------------------------------------
@@ -1267,6 +1323,34 @@ mod tests {
 
     fn verdict(c: &Comparison) -> String {
         pair_verdict(c, "DINO", "DINOv2")
+    }
+
+    /// A work and its copies are one observation: every bootstrap resample
+    /// holds them equally often, and without copies the resample is the
+    /// plain one of works, draw for draw.
+    #[test]
+    fn bootstrap_resamples_draw_a_group_whole() {
+        let mut groups: Vec<usize> = (0..30).collect();
+        groups[11] = 2;
+        groups[25] = 2;
+        groups[7] = 4;
+        let members = group_members(&groups);
+        assert_eq!(members.len(), 27);
+        let mut drawn = 0;
+        for seed in 0..200 {
+            let idx = resample_groups(&members, &mut SplitMix64::new(seed));
+            let count = |w: usize| idx.iter().filter(|&&i| i == w).count();
+            assert_eq!(count(2), count(11), "seed {seed}");
+            assert_eq!(count(2), count(25), "seed {seed}");
+            assert_eq!(count(4), count(7), "seed {seed}");
+            drawn += count(2);
+        }
+        assert!(drawn > 0, "the group was never drawn");
+        let plain = group_members(&(0..30).collect::<Vec<_>>());
+        let mut a = SplitMix64::new(3);
+        let mut b = SplitMix64::new(3);
+        let by_work: Vec<usize> = (0..30).map(|_| b.below(30)).collect();
+        assert_eq!(resample_groups(&plain, &mut a), by_work);
     }
 
     #[test]

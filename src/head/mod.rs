@@ -147,6 +147,20 @@ impl TrainedHead {
 /// cross-validation; MLP: initialised from `seed`). Needs at least
 /// `MIN_RATINGS` ratings.
 pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<TrainedHead> {
+    let singletons: Vec<usize> = (0..y.len()).collect();
+    fit_grouped(x, y, &singletons, kind, seed)
+}
+
+/// [`fit`] on works labelled by duplicate group (`groups[i]` for rating
+/// `i`; a work and its marked copies share a label): ridge's inner
+/// cross-validation keeps each group in one fold.
+pub(crate) fn fit_grouped(
+    x: &[Vec<f32>],
+    y: &[f64],
+    groups: &[usize],
+    kind: HeadKind,
+    seed: u64,
+) -> Result<TrainedHead> {
     check_data(x, y)?;
     if y.len() < MIN_RATINGS {
         return Err(Error::InvalidArgument(format!(
@@ -155,7 +169,7 @@ pub fn fit(x: &[Vec<f32>], y: &[f64], kind: HeadKind, seed: u64) -> Result<Train
         )));
     }
     let rows: Vec<&[f32]> = x.iter().map(|r| r.as_slice()).collect();
-    fit_rows(&rows, y, kind, seed).map(|(head, _)| head)
+    fit_rows(&rows, y, groups, kind, seed).map(|(head, _)| head)
 }
 
 /// Fits ridge with a fixed λ on all of `x` and `y`, standardising features
@@ -178,12 +192,13 @@ pub fn fit_ridge(x: &[Vec<f32>], y: &[f64], lambda: f64, standardize: bool) -> R
 pub(crate) fn fit_rows(
     rows: &[&[f32]],
     y: &[f64],
+    groups: &[usize],
     kind: HeadKind,
     seed: u64,
 ) -> Result<(TrainedHead, Option<f64>)> {
     match kind {
         HeadKind::Ridge => {
-            let lambda = ridge::choose_lambda(rows, y, mix(seed, 0x1a3b, 0))?;
+            let lambda = ridge::choose_lambda(rows, y, groups, mix(seed, 0x1a3b, 0))?;
             let head = ridge::fit_rows(rows, y, lambda, true)?;
             Ok((TrainedHead::Ridge(head), Some(lambda)))
         }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{fold_assignment, SplitMix64};
+use super::{canonical_groups, grouped_fold_assignment, SplitMix64};
 use crate::error::{Error, Result};
 
 /// Inner folds for choosing λ (fewer when there are fewer training works).
@@ -506,18 +506,38 @@ pub(crate) fn fit_rows(
 }
 
 /// Chooses λ from [`lambda_grid`] by K-fold cross-validation inside `rows`
-/// (K = [`INNER_FOLDS`], or n when smaller), minimising the mean squared
-/// error of the held-out predictions; each inner fold standardises with its
-/// own training part only. Ties go to the larger λ, the more cautious fit.
-pub(crate) fn choose_lambda(rows: &[&[f32]], y: &[f64], seed: u64) -> Result<f64> {
+/// (K = [`INNER_FOLDS`], or the number of distinct pictures when smaller),
+/// minimising the mean squared error of the held-out predictions; each
+/// inner fold standardises with its own training part only. `groups` labels
+/// the rows by duplicate group (a work and its marked copies share a label)
+/// and an inner fold never splits a group: a copy of a held-out work in the
+/// training part would reward the λ that memorises best, the smallest.
+/// With every label distinct the folds are the plain shuffled ones, seed for
+/// seed. Ties go to the larger λ, the more cautious fit.
+pub(crate) fn choose_lambda(
+    rows: &[&[f32]],
+    y: &[f64],
+    groups: &[usize],
+    seed: u64,
+) -> Result<f64> {
     let grid = lambda_grid();
     let n = rows.len();
-    let k = INNER_FOLDS.min(n);
+    if groups.len() != n {
+        return Err(Error::InvalidArgument(format!(
+            "{} duplicate-group labels for {n} rows",
+            groups.len()
+        )));
+    }
+    let distinct = canonical_groups(groups)
+        .into_iter()
+        .max()
+        .map_or(0, |m| m + 1);
+    let k = INNER_FOLDS.min(distinct);
     if k < 2 {
-        // One work leaves nothing to validate on; any λ predicts its rating.
+        // One picture leaves nothing to validate on; any λ predicts its rating.
         return Ok(grid[grid.len() / 2]);
     }
-    let fold_of = fold_assignment(n, k, &mut SplitMix64::new(seed));
+    let fold_of = grouped_fold_assignment(groups, k, &mut SplitMix64::new(seed));
     let mut sse = vec![0.0; grid.len()];
     for f in 0..k {
         let (train, test): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold_of[i] != f);
@@ -589,6 +609,41 @@ mod tests {
             .collect();
         let y = (0..n).map(|_| 5.0 + 2.0 * rng.normal()).collect();
         (rows, y)
+    }
+
+    /// Ratings that are pure noise, each work present three times (a work
+    /// and two exact copies): split apart, a copy in the inner training
+    /// part predicts its held-out twin perfectly, so the smallest λ wins;
+    /// kept together, nothing can be learnt and λ goes to the top of the
+    /// grid. The grouping is what keeps the inner search honest.
+    #[test]
+    fn the_inner_lambda_search_keeps_copies_in_one_fold() {
+        let mut rng = SplitMix64::new(5);
+        let (base, base_y) = random_problem(&mut rng, 20, 40);
+        let (mut rows, mut y, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        for copy in 0..3 {
+            for (i, (r, v)) in base.iter().zip(&base_y).enumerate() {
+                // A copy's embedding moves a little, as a recompressed
+                // scan's does.
+                let r: Vec<f32> = r.iter().map(|x| x + 0.01 * copy as f32).collect();
+                rows.push(r);
+                y.push(*v);
+                groups.push(i);
+            }
+        }
+        let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let singletons: Vec<usize> = (0..y.len()).collect();
+        let grid = lambda_grid();
+        for seed in 0..3 {
+            let split = choose_lambda(&refs, &y, &singletons, seed).unwrap();
+            let grouped = choose_lambda(&refs, &y, &groups, seed).unwrap();
+            assert!(split <= grid[4], "copies split apart: λ = {split}");
+            assert!(
+                grouped >= 1e4 * split,
+                "copies kept together: λ = {grouped}, split apart {split}"
+            );
+        }
+        assert!(choose_lambda(&refs, &y, &groups[1..], 0).is_err());
     }
 
     #[test]

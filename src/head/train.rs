@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::{
-    compare_backbones_grouped, compare_pairwise, fit, fit_pairwise, Backbone, HeadKind,
+    compare_backbones_grouped, compare_pairwise, fit_grouped, fit_pairwise, Backbone, HeadKind,
     PairwiseHead, PairwiseReport, TrainReport, TrainedHead, MIN_PREFERENCES,
 };
 use crate::error::{Error, Result};
@@ -92,7 +92,7 @@ pub(crate) fn learn_from_ratings(
     let mut heads = Vec::with_capacity(backbones.len());
     for (i, b) in backbones.iter().enumerate() {
         on_fit(i);
-        let mut fitted = fit(b.x, y, opts.head, opts.seed)?;
+        let mut fitted = fit_grouped(b.x, y, groups, opts.head, opts.seed)?;
         fitted.set_support(hashes);
         heads.push(fitted);
     }

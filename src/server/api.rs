@@ -178,6 +178,19 @@ pub async fn ask_json<T: Serialize + Send + 'static>(
     Ok(Json(ask(st, f).await?).into_response())
 }
 
+/// Runs a change of the copies marks as [`ask_json`] does, then retrains
+/// the answer as after a rating: the marks decide the folds.
+async fn ask_marking<T: Serialize + Send + 'static>(
+    st: &Shared,
+    f: impl FnOnce(&artlens::app::Collection, &artlens::ratings::Rater) -> artlens::error::Result<T>
+        + Send
+        + 'static,
+) -> ApiResult<Response> {
+    let out = ask(st, f).await?;
+    retrain(st);
+    Ok(Json(out).into_response())
+}
+
 /// Runs `f` as [`ask`] does, for the stored work `id`: 404 when the store
 /// has no such work.
 async fn ask_work<T: Send + 'static>(
@@ -1016,7 +1029,7 @@ pub async fn mark_copy(
     let of = body
         .of
         .ok_or_else(|| ApiError::bad("mark needs `of`: the id of the work it copies"))?;
-    ask_json(&st, move |c, _| {
+    ask_marking(&st, move |c, _| {
         c.mark_copy(&body.copy.to_string(), &of.to_string())
     })
     .await
@@ -1027,7 +1040,7 @@ pub async fn unmark_copy(
     State(st): State<Shared>,
     Body(body): Body<CopyBody>,
 ) -> ApiResult<Response> {
-    ask_json(&st, move |c, _| c.unmark_copy(&body.copy.to_string())).await
+    ask_marking(&st, move |c, _| c.unmark_copy(&body.copy.to_string())).await
 }
 
 /// `POST /api/dups/keep?backbone=&threshold=&agreement=` `{"copy": 12}`:
@@ -1039,7 +1052,7 @@ pub async fn keep_representative(
     Body(body): Body<CopyBody>,
 ) -> ApiResult<Response> {
     let req = dups_request(&Params::parse(q)?)?;
-    ask_json(&st, move |c, _| {
+    ask_marking(&st, move |c, _| {
         c.keep_representative(&body.copy.to_string(), &req, &mut |_| {})
     })
     .await

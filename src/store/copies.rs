@@ -112,6 +112,41 @@ impl Store {
         self.apply(batch)
     }
 
+    /// Makes the copy records stars again after records from several
+    /// stores were united (`merge`): a record whose representative is
+    /// itself a copy (store 1 marked A a copy of B, store 2 B a copy of C)
+    /// points to the end of the chain (A a copy of C), and in a cycle (A a
+    /// copy of B in one store, B of A in the other) the work of the
+    /// smallest hash becomes the representative. Content hashes are the
+    /// same in every store, so nothing else needs remapping. Returns how
+    /// many records changed; one atomic batch.
+    pub fn restore_copy_stars(&self) -> Result<usize> {
+        let mut copies = self.copies()?;
+        let mut batch = self.batch(COPIES_TREE)?;
+        let mut changed = 0;
+        // Break every cycle first, so that each chain below has an end.
+        while let Some(rep) = smallest_in_a_cycle(&copies) {
+            copies.remove(&rep);
+            batch.remove(&rep);
+            changed += 1;
+        }
+        for (copy, of) in &copies {
+            let mut rep = of;
+            while let Some(next) = copies.get(rep) {
+                rep = next;
+            }
+            let rep = rep.clone();
+            if &rep != of {
+                batch.put(copy, &CopyRecord { of: rep }, Vec::new())?;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.apply(batch)?;
+        }
+        Ok(changed)
+    }
+
     /// The duplicate group of each of `hashes`: equal labels for a
     /// representative and its marked copies, every other work its own
     /// label (its row number), for grouping cross-validation folds.
@@ -135,12 +170,59 @@ pub(crate) fn copy_labels(hashes: &[String], copies: &BTreeMap<String, String>) 
         .collect()
 }
 
+/// The smallest hash on some cycle of `copies` (copy → representative),
+/// if the records hold a cycle.
+fn smallest_in_a_cycle(copies: &BTreeMap<String, String>) -> Option<String> {
+    for start in copies.keys() {
+        let mut path: Vec<&str> = vec![start];
+        let mut at = start.as_str();
+        while let Some(next) = copies.get(at) {
+            if let Some(pos) = path.iter().position(|p| *p == next.as_str()) {
+                return path[pos..].iter().min().map(|h| h.to_string());
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn h(c: char) -> String {
         c.to_string().repeat(64)
+    }
+
+    /// Records united from two stores (`merge`) can chain or loop; the
+    /// repair leaves stars with the same groups.
+    #[test]
+    fn united_records_become_stars_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let put = |c: &str, of: &str| {
+            let mut batch = store.batch(COPIES_TREE).unwrap();
+            batch
+                .put(c, &CopyRecord { of: of.to_string() }, Vec::new())
+                .unwrap();
+            store.apply(batch).unwrap();
+        };
+        let [a, b, c, d, e, f] = ['a', 'b', 'c', 'd', 'e', 'f'].map(h);
+        // A chain a → b → c, and a cycle d → e → f → d.
+        put(&a, &b);
+        put(&b, &c);
+        put(&d, &e);
+        put(&e, &f);
+        put(&f, &d);
+        assert_eq!(store.restore_copy_stars().unwrap(), 3);
+        let got = store.copies().unwrap();
+        assert_eq!(got.get(&a), Some(&c));
+        assert_eq!(got.get(&b), Some(&c));
+        assert!(!got.contains_key(&d), "{got:?}");
+        assert_eq!(got.get(&e), Some(&d));
+        assert_eq!(got.get(&f), Some(&d));
+        assert_eq!(store.restore_copy_stars().unwrap(), 0);
     }
 
     #[test]

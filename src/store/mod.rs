@@ -26,6 +26,7 @@ mod merge;
 mod migrate;
 mod records;
 pub use copies::CopyRecord;
+pub(crate) use copies::COPIES_TREE;
 
 pub use doctor::{check_store, salvage_store, DoctorReport, SalvageReport};
 pub use journal::ReplayReport;
