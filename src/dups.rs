@@ -37,12 +37,12 @@ use crate::model::registry::BackboneId;
 /// The longer side, in pixels, of a work's [`Signature`]: small enough that
 /// recompression noise and resampling differences average out, large enough
 /// that two compositions that differ by a shape a few percent wide do not.
-pub const SIGNATURE_SIDE: usize = 48;
+pub(crate) const SIGNATURE_SIDE: usize = 48;
 
 /// The smallest crop searched, as a share of the other picture's side: a
 /// copy cropped to 80% is found with room to spare; below about 70% a crop
 /// is another picture for a person too.
-pub const MIN_CROP: f64 = 0.7;
+pub(crate) const MIN_CROP: f64 = 0.7;
 
 /// The structure agreement ([`agreement`], −1 to 1) at which two
 /// candidates are called copies. Calibrated on the planted set
@@ -58,13 +58,13 @@ pub const DEFAULT_AGREEMENT: f64 = 0.9;
 /// Nearest neighbours per work by the embedding considered as
 /// candidates: a picture rarely has more copies than this, and the search
 /// stays linear in the works.
-pub const CANDIDATE_NEIGHBOURS: usize = 10;
+pub(crate) const CANDIDATE_NEIGHBOURS: usize = 10;
 
 /// Nearest neighbours per work by layout key ([`layout_neighbours`]): more
 /// than by embedding, because works of one style share a layout (every
 /// landscape of the sample is sky over field), and with 10 a copy of such
 /// a work fell behind its style-mates on the planted set.
-pub const LAYOUT_NEIGHBOURS: usize = 20;
+pub(crate) const LAYOUT_NEIGHBOURS: usize = 20;
 
 /// The blur (Gaussian σ, in signature pixels) of the picture the alignment
 /// is searched on: it spreads a one-pixel line over several pixels, so the
@@ -83,7 +83,7 @@ const STRUCTURE_BAND: (f32, f32) = (1.0, 6.0);
 /// embeddings) of a backbone, kept low so that the verification, not the
 /// embedding, decides (on random-initialised weights nearly every work's
 /// neighbours pass it; see `docs/PERFORMANCE.md#near-duplicates`).
-pub fn default_threshold(backbone: &BackboneId) -> f32 {
+pub(crate) fn default_threshold(backbone: &BackboneId) -> f32 {
     let hub = backbone.spec().hub_id.to_ascii_lowercase();
     // CLIP and SigLIP embeddings of unrelated images sit higher on the
     // cosine scale than DINO's.
@@ -175,7 +175,7 @@ impl Signature {
     /// [`KEY_GRID`]² grid over the whole picture, each channel zero-mean
     /// and scaled to unit length (so brightness, contrast and a colour
     /// cast do not move it), the whole of unit length.
-    pub fn layout_key(&self) -> Vec<f32> {
+    pub(crate) fn layout_key(&self) -> Vec<f32> {
         let mut key = vec![0f32; KEY_GRID * KEY_GRID * 3];
         for gy in 0..KEY_GRID {
             for gx in 0..KEY_GRID {
@@ -245,7 +245,7 @@ fn blur(plane: &[[f32; 3]], w: usize, h: usize, sigma: f32) -> Plane {
 /// backbone with random or weak weights can miss a copy among its
 /// neighbours). Brute force, O(n²) dot products of 192 numbers: a few
 /// seconds for 10,000 works.
-pub fn layout_neighbours(keys: &[Vec<f32>], k: usize) -> Vec<(usize, usize)> {
+pub(crate) fn layout_neighbours(keys: &[Vec<f32>], k: usize) -> Vec<(usize, usize)> {
     use rayon::prelude::*;
     let mut pairs: Vec<(usize, usize)> = (0..keys.len())
         .into_par_iter()

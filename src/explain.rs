@@ -805,7 +805,7 @@ pub fn label_metrics<S: AsRef<str> + Sync>(
 /// [`label_metrics`] where `groups` labels the items by duplicate group
 /// (equal labels for a work and its marked copies): an item's neighbours
 /// never include its own copies, which would find its label for free.
-pub fn label_metrics_grouped<S: AsRef<str> + Sync>(
+pub(crate) fn label_metrics_grouped<S: AsRef<str> + Sync>(
     vectors: &[&[f32]],
     labels: &[Option<S>],
     groups: Option<&[usize]>,

@@ -125,7 +125,7 @@ impl QueryTerm {
 /// signed bare word is a term of its own); `:W` right after a term weighs
 /// it (`"sea":2`, `work:12:0.5`, `stormy sea:2` weighs the phrase it
 /// ends). At least one term must move towards something.
-pub fn parse_query(query: &str) -> Result<Vec<QueryTerm>> {
+pub(crate) fn parse_query(query: &str) -> Result<Vec<QueryTerm>> {
     let shown: String = query.chars().take(80).collect();
     let bad = |reason: String| Error::BadQuery {
         query: shown.clone(),
@@ -294,7 +294,7 @@ fn collapse(s: &str) -> String {
 /// The one vector a query searches with: the weighted sum of its terms'
 /// unit vectors (negative weights subtract), normalised. `parts` pairs
 /// each term's vector with its signed weight.
-pub fn combine(parts: &[(&[f32], f32)]) -> Result<Vec<f32>> {
+pub(crate) fn combine(parts: &[(&[f32], f32)]) -> Result<Vec<f32>> {
     let dim = parts.first().map_or(0, |(v, _)| v.len());
     let mut q = vec![0f32; dim];
     for (v, w) in parts {
@@ -614,7 +614,11 @@ impl TasteWords {
 /// in a narrow cone, so a raw cosine mostly measures "how text-like is
 /// this image" and every phrase correlates with the same thing; the
 /// centred score keeps what tells phrases apart.
-pub fn phrase_scores(images: &[Vec<f32>], phrases: &[Vec<f32>], centre: bool) -> Vec<Vec<f64>> {
+pub(crate) fn phrase_scores(
+    images: &[Vec<f32>],
+    phrases: &[Vec<f32>],
+    centre: bool,
+) -> Vec<Vec<f64>> {
     let unit = |v: &[f32]| -> Vec<f64> {
         let n = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         v.iter()

@@ -709,7 +709,7 @@ pub fn compare_backbones_repeated(
 /// on a copy of a work the head learnt from. `None`, or every label
 /// distinct, is exactly [`compare_backbones_repeated`].
 #[allow(clippy::too_many_arguments)]
-pub fn compare_backbones_grouped(
+pub(crate) fn compare_backbones_grouped(
     backbones: &[Backbone<'_>],
     y: &[f64],
     groups: Option<&[usize]>,

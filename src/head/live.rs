@@ -152,7 +152,7 @@ pub fn live_track(x: &[Vec<f32>], y: &[f64]) -> Result<LiveTrack> {
 /// by the head trained without j's whole group (a block leave-group-out,
 /// `pair_gaps`), so that no copy of either side of a pair was learnt from.
 /// With every label distinct this is exactly [`live_track`].
-pub fn live_track_grouped(x: &[Vec<f32>], y: &[f64], groups: &[usize]) -> Result<LiveTrack> {
+pub(crate) fn live_track_grouped(x: &[Vec<f32>], y: &[f64], groups: &[usize]) -> Result<LiveTrack> {
     if x.len() != y.len() || groups.len() != y.len() {
         return Err(Error::InvalidArgument(format!(
             "{} embeddings, {} ratings and {} group labels",
@@ -242,7 +242,7 @@ fn score_work(x: &[&[f32]], y_prev: &[f64], y_new: f64, groups: &[usize]) -> Res
         .collect();
     let y_mean = y_prev.iter().sum::<f64>() / t as f64;
     let yc: Vec<f64> = y_prev.iter().map(|v| v - y_mean).collect();
-    let lambda = loo_lambda(&gram, t, &yc)?;
+    let lambda = loo_lambda(&gram, t, &yc, groups)?;
     let gaps = pair_gaps_grouped(&gram, &k_new, &yc, lambda, groups)?;
     let chance = y_prev
         .iter()
@@ -252,24 +252,71 @@ fn score_work(x: &[&[f32]], y_prev: &[f64], y_new: f64, groups: &[usize]) -> Res
     Ok((concordance(y_new, &gaps, y_prev), chance))
 }
 
-/// The λ of [`LIVE_LAMBDAS`] whose leave-one-out residuals α_j / C_jj
-/// (α = C yc, C = (K + λI)⁻¹) have the least sum of squares; ties go to
-/// the larger λ, the more cautious fit.
-fn loo_lambda(gram: &[f64], t: usize, yc: &[f64]) -> Result<f64> {
+/// The λ of [`LIVE_LAMBDAS`] whose held-out residuals (each earlier work
+/// predicted by the head trained without it and its copies, equal
+/// `groups` labels: [`held_out_residuals`]) have the least sum of squares;
+/// ties go to the larger λ, the more cautious fit. Leaving a work out with
+/// its copies matters here as in the scores: a copy left in would predict
+/// its twin almost exactly and so favour the least penalised fit.
+fn loo_lambda(gram: &[f64], t: usize, yc: &[f64], groups: &[usize]) -> Result<f64> {
+    let members = group_members(groups);
     let mut best: Option<(f64, f64)> = None;
     for &lambda in LIVE_LAMBDAS.iter().rev() {
         let inv = factor(gram, t, lambda)?;
         let alpha = apply_inverse(&inv, t, yc);
-        let sse = alpha
+        let sse = held_out_residuals(&inv, t, &alpha, &members)?
             .iter()
-            .zip(inverse_diagonal(&inv, t))
-            .map(|(a, c)| (a / c).powi(2))
+            .map(|r| r.powi(2))
             .sum::<f64>();
         if best.is_none_or(|(b, _)| sse < b) {
             best = Some((sse, lambda));
         }
     }
     Ok(best.expect("the λ grid is not empty").1)
+}
+
+/// The earlier works by group label: each group's members, in order.
+fn group_members(groups: &[usize]) -> Vec<Vec<usize>> {
+    let mut by_label: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (j, g) in groups.iter().enumerate() {
+        by_label.entry(*g).or_default().push(j);
+    }
+    by_label.into_values().collect()
+}
+
+/// Each earlier work's residual yc_j − f₋G(x_j) under the head trained
+/// without j's whole group G: r_G = (C_GG)⁻¹ α_G, and for a work without
+/// copies α_j / C_jj (C = (K + λI)⁻¹ from `inv`, α = C yc).
+fn held_out_residuals(
+    inv: &[f64],
+    t: usize,
+    alpha: &[f64],
+    members: &[Vec<usize>],
+) -> Result<Vec<f64>> {
+    let diag = inverse_diagonal(inv, t);
+    let mut r: Vec<f64> = alpha.iter().zip(&diag).map(|(a, c)| a / c).collect();
+    // (C)_ab = Σ_k L⁻¹_ka L⁻¹_kb over k ≥ max(a, b).
+    let c = |a: usize, b: usize| -> f64 {
+        (a.max(b)..t).map(|k| inv[k * t + a] * inv[k * t + b]).sum()
+    };
+    for group in members.iter().filter(|m| m.len() > 1) {
+        let m = group.len();
+        let cgg: Vec<f64> = (0..m * m).map(|i| c(group[i / m], group[i % m])).collect();
+        let inv_g = inverse_factor(&cgg, m).ok_or_else(|| {
+            Error::InvalidArgument(
+                "live verdict: a duplicate group's system is not positive definite".into(),
+            )
+        })?;
+        let rg = apply_inverse(
+            &inv_g,
+            m,
+            &group.iter().map(|&j| alpha[j]).collect::<Vec<_>>(),
+        );
+        for (p, &j) in group.iter().enumerate() {
+            r[j] = rg[p];
+        }
+    }
+    Ok(r)
 }
 
 /// For each earlier work j, the new work's predicted rating minus work j's,
@@ -302,38 +349,20 @@ fn pair_gaps_grouped(
     groups: &[usize],
 ) -> Result<Vec<f64>> {
     let t = yc.len();
-    let mut members: std::collections::HashMap<usize, Vec<usize>> = Default::default();
-    for (j, g) in groups.iter().enumerate() {
-        members.entry(*g).or_default().push(j);
-    }
+    let members = group_members(groups);
     let mut gaps = pair_gaps(gram, k_new, yc, lambda)?;
-    if members.values().all(|m| m.len() == 1) {
+    if members.iter().all(|m| m.len() == 1) {
         return Ok(gaps);
     }
     let inv = factor(gram, t, lambda)?;
     let alpha = apply_inverse(&inv, t, yc);
     let v = apply_inverse(&inv, t, k_new);
     let f_new = k_new.iter().zip(&alpha).map(|(k, a)| k * a).sum::<f64>();
-    // (C)_ab = Σ_k L⁻¹_ka L⁻¹_kb over k ≥ max(a, b).
-    let c = |a: usize, b: usize| -> f64 {
-        (a.max(b)..t).map(|k| inv[k * t + a] * inv[k * t + b]).sum()
-    };
-    for group in members.values().filter(|m| m.len() > 1) {
-        let m = group.len();
-        let cgg: Vec<f64> = (0..m * m).map(|i| c(group[i / m], group[i % m])).collect();
-        let inv_g = inverse_factor(&cgg, m).ok_or_else(|| {
-            Error::InvalidArgument(
-                "live verdict: a duplicate group's system is not positive definite".into(),
-            )
-        })?;
-        let r = apply_inverse(
-            &inv_g,
-            m,
-            &group.iter().map(|&j| alpha[j]).collect::<Vec<_>>(),
-        );
-        let f_new_g = f_new - group.iter().zip(&r).map(|(&j, r)| v[j] * r).sum::<f64>();
-        for (p, &j) in group.iter().enumerate() {
-            gaps[j] = f_new_g - (yc[j] - r[p]);
+    let r = held_out_residuals(&inv, t, &alpha, &members)?;
+    for group in members.iter().filter(|m| m.len() > 1) {
+        let f_new_g = f_new - group.iter().map(|&j| v[j] * r[j]).sum::<f64>();
+        for &j in group {
+            gaps[j] = f_new_g - (yc[j] - r[j]);
         }
     }
     Ok(gaps)
@@ -1002,6 +1031,61 @@ mod tests {
                 "{j}: {gap} vs {slow}"
             );
         }
+    }
+
+    /// The penalty is chosen on residuals that leave each work out with its
+    /// copies: they equal a head refitted without the group, for every λ,
+    /// and the chosen λ is the refits' best. Copies of a work pull the
+    /// choice towards the least penalised fit when left in.
+    #[test]
+    fn the_lambda_choice_leaves_copies_out_with_their_group() {
+        let mut rng = super::super::SplitMix64::new(5);
+        let (t, d) = (12, 6);
+        let mut z: Vec<Vec<f64>> = (0..t)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        let mut yc: Vec<f64> = (0..t).map(|_| rng.normal()).collect();
+        // Works 6.. are near-copies of works 0.., rated alike.
+        let mut groups: Vec<usize> = (0..t).collect();
+        for j in 6..t {
+            z[j] = z[j - 6].iter().map(|v| v + 1e-3 * rng.normal()).collect();
+            yc[j] = yc[j - 6];
+            groups[j] = j - 6;
+        }
+        let k = |a: usize, b: usize| -> f64 {
+            z[a].iter().zip(&z[b]).map(|(p, q)| p * q).sum::<f64>() + INTERCEPT_WEIGHT
+        };
+        let gram: Vec<f64> = (0..t * t).map(|i| k(i / t, i % t)).collect();
+        let members = group_members(&groups);
+        let mut slow_best: Option<(f64, f64)> = None;
+        for &lambda in LIVE_LAMBDAS.iter().rev() {
+            let inv = factor(&gram, t, lambda).unwrap();
+            let alpha = apply_inverse(&inv, t, &yc);
+            let fast = held_out_residuals(&inv, t, &alpha, &members).unwrap();
+            let mut sse = 0.0;
+            for j in 0..t {
+                let keep: Vec<usize> = (0..t).filter(|&i| groups[i] != groups[j]).collect();
+                let m = keep.len();
+                let sub: Vec<f64> = (0..m * m).map(|i| k(keep[i / m], keep[i % m])).collect();
+                let inv = factor(&sub, m, lambda).unwrap();
+                let a = apply_inverse(&inv, m, &keep.iter().map(|&i| yc[i]).collect::<Vec<_>>());
+                let slow = yc[j] - keep.iter().zip(&a).map(|(&i, a)| k(j, i) * a).sum::<f64>();
+                assert!(
+                    (fast[j] - slow).abs() < 1e-6 * (1.0 + slow.abs()),
+                    "λ {lambda}, work {j}: {} vs {slow}",
+                    fast[j]
+                );
+                sse += slow * slow;
+            }
+            if slow_best.is_none_or(|(b, _)| sse < b) {
+                slow_best = Some((sse, lambda));
+            }
+        }
+        let chosen = loo_lambda(&gram, t, &yc, &groups).unwrap();
+        assert_eq!(chosen, slow_best.unwrap().1);
+        // Ignoring the copies, each work's twin predicts it: a smaller λ.
+        let alone: Vec<usize> = (0..t).collect();
+        assert!(loo_lambda(&gram, t, &yc, &alone).unwrap() < chosen);
     }
 
     /// Guards Ville's bound in the simplest case: fair coin flips in {0, 1}

@@ -19,15 +19,17 @@ use serde::{Deserialize, Serialize};
 pub use cv::BackboneReport;
 pub use cv::CurvePoint;
 pub use cv::{
-    compare_backbones, compare_backbones_grouped, compare_backbones_repeated, cross_validate,
-    cv_interval_scale, Backbone, Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
+    compare_backbones, compare_backbones_repeated, cross_validate, cv_interval_scale, Backbone,
+    Comparison, CvResult, TrainReport, DEFAULT_REPEATS,
 };
-pub(crate) use cv::{ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS};
+pub(crate) use cv::{
+    compare_backbones_grouped, ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_FOLDS, MIN_RATINGS,
+};
 pub(crate) use live::HEADLINE_NAME;
 pub use live::{
-    compare_live, compare_live_betting, headline, live_best, live_track, live_track_grouped,
-    percent, BetRule, Betting, Headline, LiveComparison, LiveTrack, FIRST_ANSWER,
-    HEADLINE_DESCRIPTION, LIVE_BETTING, LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
+    compare_live, compare_live_betting, headline, live_best, live_track, percent, BetRule, Betting,
+    Headline, LiveComparison, LiveTrack, FIRST_ANSWER, HEADLINE_DESCRIPTION, LIVE_BETTING,
+    LIVE_START, LIVE_THRESHOLD_FACTOR, PROCEDURE,
 };
 pub(crate) use metrics::{average_ranks, corrected_fold_interval};
 pub use metrics::{holm_adjust, spearman, MetricKind, Metrics};

@@ -22,7 +22,7 @@ pub use decode::{decode_bytes, decode_file, DecodeLimits};
 pub use fast::{decode_file_fast, DecodeMode, Decoder, FastDecoded, FAST_MARGIN};
 pub use resample::{resize_rgb8, ResizeFilter};
 pub(crate) use thumbnail::{filled_size, thumbnail_jpeg, thumbnail_size};
-pub use thumbnail::{thumbnail_jpeg_sized, THUMB_JPEG_QUALITY};
+pub(crate) use thumbnail::{thumbnail_jpeg_sized, THUMB_JPEG_QUALITY};
 
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// JPEG quality of thumbnails: small files without visible blocking at
 /// thumbnail size (80 saves 13% over 85 on the sample collection).
-pub const THUMB_JPEG_QUALITY: u8 = 80;
+pub(crate) const THUMB_JPEG_QUALITY: u8 = 80;
 
 /// The image at `path` scaled down (keeping its aspect ratio, never up: an
 /// image that already fits keeps its own size) so its longer side is at
@@ -32,7 +32,7 @@ pub(crate) fn thumbnail_jpeg(path: &Path, max_side: u32, quality: u8) -> Result<
 /// conversion, which would show a 16-bit grey scan as a white sheet.
 /// Resizing uses the bicubic filter, whose support widens with the scale
 /// and so antialiases large reductions.
-pub fn thumbnail_jpeg_sized(
+pub(crate) fn thumbnail_jpeg_sized(
     path: &Path,
     max_side: u32,
     quality: u8,

@@ -382,7 +382,7 @@ fn normalise(y: &mut [[f32; 2]]) {
 /// (orthogonal Procrustes, closed form in two dimensions), about the
 /// centre; then the layout is centred and scaled into [-1, 1]² again.
 /// Fewer than three shared works leave it as it is.
-pub fn align(moving: &mut [[f32; 2]], reference: &[[f32; 2]], pairs: &[(usize, usize)]) {
+pub(crate) fn align(moving: &mut [[f32; 2]], reference: &[[f32; 2]], pairs: &[(usize, usize)]) {
     if pairs.len() < 3 {
         return;
     }

@@ -30,7 +30,7 @@ use super::blas::{Gemm, Operand};
 /// fresh pages: page faults and the kernel zeroing them, 5–8% of a forward
 /// pass under `perf`. Raising the mmap and trim thresholds lets the heap
 /// reuse the previous op's pages instead.
-pub fn keep_large_allocations() {
+pub(crate) fn keep_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
@@ -92,7 +92,7 @@ impl CustomOp3 for LayerNormTwoPass {
 }
 
 /// LayerNorm over the last dimension, two-pass like PyTorch.
-pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     if x.device().is_cpu() {
         let x = x.contiguous()?;
         x.apply_op3_no_bwd(weight, bias, &LayerNormTwoPass { eps: eps as f32 })
@@ -114,8 +114,13 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
     }
 }
 
+/// The standalone GELU, which the model no longer runs (the dense layer
+/// applies it as its epilogue); the tests keep it to check the fused
+/// epilogue against GELU after the layer, to the bit.
+#[cfg(test)]
 struct GeluErf;
 
+#[cfg(test)]
 impl CustomOp1 for GeluErf {
     fn name(&self) -> &'static str {
         "gelu-erf-parallel"
@@ -123,17 +128,16 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous(s, l, "gelu")?;
-        let mut out = vec![0f32; x.len()];
-        const CHUNK: usize = 1 << 14;
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, xs)| super::simd::gelu(xs, o));
+        let mut out = x.to_vec();
+        out.par_chunks_mut(1 << 14)
+            .for_each(super::simd::gelu_in_place);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
 
 /// Exact (erf) GELU, as `torch.nn.GELU()` / transformers' `"gelu"`.
-pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+#[cfg(test)]
+pub(crate) fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() {
         x.contiguous()?.apply_op1_no_bwd(&GeluErf)
     } else {
@@ -189,7 +193,7 @@ impl CustomOp3 for ScaledResidual {
 /// `x + a` without a scale: one parallel pass on CPU where candle's
 /// element-wise multiply and add would be two single-threaded ones over the
 /// whole token matrix.
-pub fn residual(x: &Tensor, a: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+pub(crate) fn residual(x: &Tensor, a: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
         // Without a scale, γ = 1: `a·1` is `a` exactly, so one kernel serves both.
         let ones;
@@ -380,7 +384,7 @@ impl CustomOp1 for FusedQkvAttention {
 /// `softmax(q kᵀ · scale) v` read straight from a qkv layer's output
 /// `[B, N, 3·C]` (per token `q | k | v`, heads side by side), returned as
 /// `[B, N, C]`: on CPU without copying q, k and v out into per-head tensors.
-pub fn attention_qkv(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+pub(crate) fn attention_qkv(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
     if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 {
         return qkv.contiguous()?.apply_op1_no_bwd(&FusedQkvAttention {
             heads,
@@ -541,7 +545,13 @@ pub enum Epilogue {
 
 /// [`linear`] on the CPU with `w` given as `N·K` values, such as a
 /// checkpoint's memory-mapped matrix.
-pub fn linear_slice(x: &Tensor, w: &[f32], n: usize, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+pub(crate) fn linear_slice(
+    x: &Tensor,
+    w: &[f32],
+    n: usize,
+    b: &Tensor,
+    then: Epilogue,
+) -> Result<Tensor> {
     linear_cpu(x, LinearWeight::F32(w), n, b, then)
 }
 
@@ -561,7 +571,7 @@ enum LinearWeight<'a> {
 }
 
 /// Whether this CPU runs the dense layers in bf16 (it has AVX512_BF16).
-pub fn cpu_bf16_available() -> bool {
+pub(crate) fn cpu_bf16_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         super::sgemm::bf16::available()
@@ -585,7 +595,12 @@ pub fn pack_bf16(w: &Tensor) -> Result<PackedBf16> {
 
 /// [`linear`] on the CPU with a bf16 weight: `x` rounded to bf16 as it
 /// enters the product, products and sums in f32, the output f32.
-pub fn linear_bf16(x: &Tensor, w: &PackedBf16, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+pub(crate) fn linear_bf16(
+    x: &Tensor,
+    w: &PackedBf16,
+    b: &Tensor,
+    then: Epilogue,
+) -> Result<Tensor> {
     if !x.device().is_cpu() {
         candle_core::bail!("linear_bf16: the input is not on the CPU");
     }
@@ -609,7 +624,12 @@ pub fn pack_f32(w: &[f32], n: usize, k: usize) -> Option<PackedF32> {
 
 /// [`linear`] on the CPU with a weight packed by [`pack_f32`]: the same
 /// products and sums as [`linear`] on artlens's own GEMM, to the bit.
-pub fn linear_packed(x: &Tensor, w: &PackedF32, b: &Tensor, then: Epilogue) -> Result<Tensor> {
+pub(crate) fn linear_packed(
+    x: &Tensor,
+    w: &PackedF32,
+    b: &Tensor,
+    then: Epilogue,
+) -> Result<Tensor> {
     if !x.device().is_cpu() {
         candle_core::bail!("linear_packed: the input is not on the CPU");
     }

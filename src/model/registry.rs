@@ -1226,7 +1226,7 @@ impl BackboneId {
     /// Where this backbone stands on the data ladder: pretraining images
     /// (unknown last), then parameters, then input resolution. `compare`
     /// orders its backbones by it.
-    pub fn ladder_key(&self) -> (u64, u64, u32) {
+    pub(crate) fn ladder_key(&self) -> (u64, u64, u32) {
         let spec = self.spec();
         let images = match spec.pretraining_images() {
             0 => u64::MAX,

@@ -63,13 +63,6 @@ fn gelu_erf_approx(v: f32) -> f32 {
     0.5 * v * (1.0 + erf)
 }
 
-#[inline(always)]
-fn gelu_generic(x: &[f32], out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = gelu_erf_approx(v);
-    }
-}
-
 /// In-place softmax of each `n`-long row of `s`.
 #[inline(always)]
 fn softmax_rows_generic(s: &mut [f32], n: usize) {
@@ -118,8 +111,6 @@ fn gelu_in_place_generic(x: &mut [f32]) {
 }
 
 crate::vector::per_isa! {
-    /// `out[i] = GELU(x[i])`, the erf form.
-    pub(crate) fn gelu(x: &[f32], out: &mut [f32]) => gelu_generic;
     /// `x[i] = GELU(x[i])`, the erf form.
     pub(crate) fn gelu_in_place(x: &mut [f32]) => gelu_in_place_generic;
     /// In-place softmax of each `n`-long row of `s`.
@@ -147,16 +138,16 @@ mod tests {
         assert!(exp_approx(f32::NAN).is_nan());
         assert_eq!(exp_approx(f32::NEG_INFINITY), exp_approx(-87.0));
         assert_eq!(exp_approx(f32::INFINITY), exp_approx(88.0));
-        let mut out = [0f32; 3];
-        gelu(&[f32::NAN, 1.0, -1.0], &mut out);
+        let mut out = [f32::NAN, 1.0, -1.0];
+        gelu_in_place(&mut out);
         assert!(out[0].is_nan() && out[1].is_finite() && out[2].is_finite());
     }
 
     #[test]
     fn gelu_matches_the_exact_erf_form() {
         let xs: Vec<f32> = (0..4001).map(|i| -10.0 + i as f32 * 0.005).collect();
-        let mut out = vec![0f32; xs.len()];
-        gelu(&xs, &mut out);
+        let mut out = xs.clone();
+        gelu_in_place(&mut out);
         for (&x, &g) in xs.iter().zip(&out) {
             let want = 0.5 * x as f64 * (1.0 + libm_erf(x as f64 / std::f64::consts::SQRT_2));
             assert!(

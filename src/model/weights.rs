@@ -256,7 +256,11 @@ fn resolve_hub(spec: &BackboneSpec, offline: bool) -> Result<CheckpointFiles> {
 /// words for a message. For the files only some commands need (a timm CLIP
 /// repository's text tower), fetched when first needed rather than by
 /// `index`.
-pub fn hub_file(repo: &str, file: &str, offline: bool) -> std::result::Result<PathBuf, String> {
+pub(crate) fn hub_file(
+    repo: &str,
+    file: &str,
+    offline: bool,
+) -> std::result::Result<PathBuf, String> {
     let cache = hf_hub::Cache::from_env();
     if let Some(p) = cache.model(repo.to_string()).get(file) {
         return Ok(p);
@@ -279,7 +283,7 @@ pub fn hub_file(repo: &str, file: &str, offline: bool) -> std::result::Result<Pa
 /// Whether `path` lies in the Hugging Face cache (a hub snapshot, which
 /// artlens may complete with more of the repository's files, unlike a
 /// person's own `--weights` folder).
-pub fn in_hub_cache(path: &Path) -> bool {
+pub(crate) fn in_hub_cache(path: &Path) -> bool {
     let cache = hf_hub::Cache::from_env();
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     canonical(path).starts_with(canonical(cache.path()))

@@ -21,7 +21,7 @@ const MAX_HOVER_RULES: usize = 3000;
 
 /// The colour of a value in [0, 1]: dark blue through teal to yellow (a
 /// perceptually even ramp close to viridis, readable by the colour-blind).
-pub fn ramp(t: f64) -> String {
+pub(crate) fn ramp(t: f64) -> String {
     const STOPS: [(f64, [f64; 3]); 5] = [
         (0.0, [68.0, 1.0, 84.0]),
         (0.25, [59.0, 82.0, 139.0]),
@@ -53,7 +53,7 @@ pub fn ramp(t: f64) -> String {
 }
 
 /// The colour of a point without a value (unrated).
-pub const NO_VALUE: &str = "#b8bec4";
+pub(crate) const NO_VALUE: &str = "#b8bec4";
 
 /// The smallest and largest rating in the view (equal ends widened).
 fn rating_range(view: &MapView) -> Option<(f64, f64)> {

@@ -18,14 +18,14 @@ mod text;
 mod thumbs;
 mod words;
 
-pub use map::{map_panels, ramp, render_map_html, MAP_CSS, NO_VALUE};
+pub use map::{map_panels, render_map_html, MAP_CSS};
 pub use pages::{cv_label, render_compare_html, render_explain_html, render_score_html};
 pub use score::{
     contribution_words, model_score_html, your_rating_words, ContributionWords, ServedPictures,
     WorkPictures, MODEL_SCORE_CSS,
 };
 pub use thumbs::thumbnail_data_uri;
-pub use words::{render_taste_words_html, taste_words_panel, TASTE_WORDS_CSS};
+pub use words::{render_taste_words_html, taste_words_panel};
 // The views a page is drawn from live in the application layer
 // ([`crate::app::views`]); they are named here too so that a caller
 // rendering a report finds them beside the renderer.

@@ -10,7 +10,7 @@ use crate::app::views::{PhraseFinding, TasteWordsView};
 use crate::plain::{count, p_value, score};
 
 /// The panel's styles (scoped under `.taste-words`).
-pub const TASTE_WORDS_CSS: &str = r#"
+pub(crate) const TASTE_WORDS_CSS: &str = r#"
 .taste-words { margin: 16px 0; }
 .taste-words .tw-column { background: var(--card, #fff); border: 1px solid var(--line, #d9dee2); border-radius: 8px; padding: 12px 14px; margin: 10px 0; }
 .taste-words .tw-sentence { margin: 4px 0 10px; }

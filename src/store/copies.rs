@@ -120,7 +120,7 @@ impl Store {
     /// smallest hash becomes the representative. Content hashes are the
     /// same in every store, so nothing else needs remapping. Returns how
     /// many records changed; one atomic batch.
-    pub fn restore_copy_stars(&self) -> Result<usize> {
+    pub(crate) fn restore_copy_stars(&self) -> Result<usize> {
         let mut copies = self.copies()?;
         let mut batch = self.batch(COPIES_TREE)?;
         let mut changed = 0;
@@ -150,7 +150,7 @@ impl Store {
     /// The duplicate group of each of `hashes`: equal labels for a
     /// representative and its marked copies, every other work its own
     /// label (its row number), for grouping cross-validation folds.
-    pub fn copy_groups(&self, hashes: &[String]) -> Result<Vec<usize>> {
+    pub(crate) fn copy_groups(&self, hashes: &[String]) -> Result<Vec<usize>> {
         let copies = self.copies()?;
         Ok(copy_labels(hashes, &copies))
     }

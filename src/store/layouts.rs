@@ -41,13 +41,13 @@ pub struct MapRecord {
 impl Store {
     /// `backbone`'s stored map, whatever it was made from (the caller
     /// compares its fingerprint and digest with the store's).
-    pub fn map_record(&self, backbone: &BackboneId) -> Result<Option<Envelope<MapRecord>>> {
+    pub(crate) fn map_record(&self, backbone: &BackboneId) -> Result<Option<Envelope<MapRecord>>> {
         self.get_record(MAPS_TREE, &backbone.key())
     }
 
     /// Stores `backbone`'s map, made from embeddings with fingerprint
     /// `fingerprint`, replacing the one before in one atomic write.
-    pub fn put_map_record(
+    pub(crate) fn put_map_record(
         &self,
         backbone: &BackboneId,
         record: &MapRecord,

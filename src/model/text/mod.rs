@@ -26,7 +26,7 @@
 
 mod encoder;
 mod open_clip;
-pub use open_clip::Companion;
+pub(crate) use open_clip::Companion;
 mod simple_tokenizer;
 mod spm;
 mod tokenizer;
@@ -133,7 +133,7 @@ pub struct TextTower {
 /// answer `false` (an unlisted `CLIPModel` folder, or a timm folder with
 /// open_clip's files, still loads through [`TextTower::load`], which reads
 /// the folder).
-pub fn has_text_tower(spec: &BackboneSpec) -> bool {
+pub(crate) fn has_text_tower(spec: &BackboneSpec) -> bool {
     match spec.layout {
         Layout::Transformers => matches!(spec.family, Some(Family::Clip | Family::Siglip)),
         Layout::Timm => spec.family == Some(Family::Clip),
@@ -142,7 +142,7 @@ pub fn has_text_tower(spec: &BackboneSpec) -> bool {
 }
 
 /// The registered backbones that have a text tower, for messages.
-pub fn text_capable_aliases() -> Vec<&'static str> {
+pub(crate) fn text_capable_aliases() -> Vec<&'static str> {
     crate::model::registry::REGISTRY
         .iter()
         .filter(|s| has_text_tower(s))
@@ -220,7 +220,7 @@ impl TextTower {
     /// [`TextTower::load`], with `companion` finding what a timm CLIP
     /// folder lacks (open_clip's files, the CLIP vocabulary) elsewhere: the
     /// application passes the Hugging Face cache and hub.
-    pub fn load_with(
+    pub(crate) fn load_with(
         id: &BackboneId,
         files: &CheckpointFiles,
         companion: &Companion,

@@ -143,7 +143,7 @@ pub(crate) const VOCABULARY_REPO: &str = "openai/clip-vit-base-patch32";
 /// of a timm CLIP repository fetches the image tower's files only (the
 /// open_clip file holds both towers again, so `index` does not fetch it),
 /// and no timm repository carries the vocabulary.
-pub type Companion<'a> = dyn Fn(&str, &str) -> std::result::Result<PathBuf, String> + 'a;
+pub(crate) type Companion<'a> = dyn Fn(&str, &str) -> std::result::Result<PathBuf, String> + 'a;
 
 /// Looks nowhere beyond the folder.
 pub(crate) fn no_companion(_: &str, _: &str) -> std::result::Result<PathBuf, String> {
