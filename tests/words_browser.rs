@@ -91,8 +91,17 @@ fn without_a_text_tower(hand: Hand) {
         "!!document.querySelector('#taste-words')",
         "the taste panel",
     );
-    let note = b.eval("document.querySelector('#taste-words').textContent");
-    assert!(note.as_str().unwrap().contains("reads text"), "{note}");
+    let note = b.eval("document.querySelector('#taste-words-note').textContent");
+    let note = note.as_str().unwrap();
+    assert!(note.contains("reads text"), "{note}");
+    // A page shows the library's message as a sentence (the command line
+    // puts it after `error: `, in lower case).
+    for text in [said, note] {
+        assert!(
+            text.starts_with(char::is_uppercase) && text.ends_with('.'),
+            "{text}"
+        );
+    }
     fits(&mut b, hand);
 }
 

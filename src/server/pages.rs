@@ -30,6 +30,21 @@ const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const MAP_JS: &str = include_str!("assets/map.js");
 
+/// An error message as a page shows it: a sentence, capitalised and ended.
+/// The library writes messages to follow `error: ` on the command line
+/// (lower case, no full stop), and the API keeps them so.
+fn sentence(msg: &str) -> String {
+    let mut chars = msg.trim_end().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 /// An error as a page: the same status as the API's, the message escaped.
 pub struct PageError(ApiError);
 
@@ -52,7 +67,7 @@ impl IntoResponse for PageError {
             "error",
             html! {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                p.error { (msg) }
+                p.error { (sentence(&msg)) }
                 p { a href="/" { "Back to the gallery" } }
             },
         );
@@ -329,7 +344,9 @@ pub async fn similar(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageRes
     };
     Ok(match made {
         Ok(view) => similar_page(Some(&view), None, &params),
-        Err(e) if e.status.is_client_error() => similar_page(None, Some(&e.message), &params),
+        Err(e) if e.status.is_client_error() => {
+            similar_page(None, Some(&sentence(&e.message)), &params)
+        }
         Err(e) => return Err(e.into()),
     })
 }
@@ -341,7 +358,9 @@ pub async fn similar_upload(State(st): State<Shared>, form: Multipart) -> PageRe
     let params = Params::from_pairs(Vec::new());
     let made = match super::api::similar_upload_view(&st, form, SIMILAR_PAGE_K).await {
         Ok(view) => similar_page(Some(&view), None, &params),
-        Err(e) if e.status.is_client_error() => similar_page(None, Some(&e.message), &params),
+        Err(e) if e.status.is_client_error() => {
+            similar_page(None, Some(&sentence(&e.message)), &params)
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(made)
@@ -984,7 +1003,7 @@ pub async fn map(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResult 
         },
         Err(e) if e.status == StatusCode::CONFLICT => html! {
             h1 { "What each model sees" }
-            p #map-empty { (e.message) }
+            p #map-empty { (sentence(&e.message)) }
             p { a.button href="/index" { "Add works" } }
         },
         Err(e) => return Err(e.into()),
@@ -1041,7 +1060,7 @@ async fn taste_words_section(st: &Shared) -> Markup {
         Err(e) => html! {
             section.taste-words #taste-words {
                 h3 { "Your taste in words" }
-                p.note #taste-words-note { (e.message) }
+                p.note #taste-words-note { (sentence(&e.message)) }
             }
         },
     }
@@ -1073,7 +1092,7 @@ pub async fn search(State(st): State<Shared>, RawQuery(q): RawQuery) -> PageResu
     let (view, error) = match made {
         None => (None, None),
         Some(Ok(v)) => (Some(v), None),
-        Some(Err(e)) if e.status.is_client_error() => (None, Some(e.message)),
+        Some(Err(e)) if e.status.is_client_error() => (None, Some(sentence(&e.message))),
         Some(Err(e)) => return Err(e.into()),
     };
     let body = html! {
