@@ -554,7 +554,8 @@ impl Error {
                 would_add,
                 ..
             } => format!(
-                "searching by words and describing your taste in words need a backbone that reads text (CLIP or SigLIP, e.g. {would_add}); this collection's backbones ({backbones}) read pictures only"
+                "searching by words and describing your taste in words need a backbone that reads text (CLIP or SigLIP, e.g. {}); this collection's backbones ({backbones}) read pictures only",
+                would_add.replace(',', ", ")
             ),
             Error::NoRatings { .. } => "nothing is rated yet: rate works on the \"Rate\" page".to_string(),
             Error::NoRatingsBy { rater, .. } => format!(
