@@ -278,10 +278,20 @@ impl Browser {
     /// view first (panics when none matches or it has no box).
     fn centre(&mut self, selector: &str) -> (f64, f64) {
         let sel = serde_json::to_string(selector).expect("a string serialises");
+        // The element is measured until it stays put for 50 ms (up to a
+        // second): a picture still loading can move it between the
+        // measurement and the press, and the press would land beside it.
         let r = self.eval(&format!(
-            "(() => {{ const e = document.querySelector({sel}); if (!e) return null;
-                e.scrollIntoView({{block: 'center', inline: 'center'}});
-                const b = e.getBoundingClientRect();
+            "(async () => {{ const e = document.querySelector({sel}); if (!e) return null;
+                let last = null, b = null;
+                for (let i = 0; i < 20; i++) {{
+                    e.scrollIntoView({{block: 'center', inline: 'center'}});
+                    b = e.getBoundingClientRect();
+                    const now = [b.left, b.top, b.width, b.height];
+                    if (last && now.every((v, k) => Math.abs(v - last[k]) < 0.5)) break;
+                    last = now;
+                    await new Promise(r => setTimeout(r, 50));
+                }}
                 return b.width > 0 && b.height > 0 ? [b.left + b.width / 2, b.top + b.height / 2] : null; }})()"
         ));
         match (r[0].as_f64(), r[1].as_f64()) {
